@@ -1,0 +1,92 @@
+/* args.c -- binary-safe command arguments in one reusable buffer.
+ *
+ * The handle keeps one builder and resets it per call: after the first calls have
+ * grown its buffers, building a command allocates nothing. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void tally__args_free(tally_args *a) {
+    free(a->buf);
+    free(a->off);
+    free(a->lens);
+    free(a->ptrs);
+    memset(a, 0, sizeof *a);
+}
+
+void tally__args_reset(tally_args *a) {
+    a->len = 0;
+    a->argc = 0;
+    a->nkeys_at = -1;
+}
+
+static int grow_argc(tally_args *a) {
+    int cap = a->cap_argc ? a->cap_argc * 2 : 32;
+    size_t *off = realloc(a->off, (size_t)cap * sizeof *off);
+    if (!off) return -1;
+    a->off = off;
+    size_t *lens = realloc(a->lens, (size_t)cap * sizeof *lens);
+    if (!lens) return -1;
+    a->lens = lens;
+    const char **ptrs = realloc(a->ptrs, (size_t)cap * sizeof *ptrs);
+    if (!ptrs) return -1;
+    a->ptrs = ptrs;
+    a->cap_argc = cap;
+    return 0;
+}
+
+/* Returns 0, or -1 when memory ran out (the builder stays usable). */
+int tally__args_add(tally_args *a, const void *p, size_t n) {
+    if (a->argc == a->cap_argc && grow_argc(a) < 0) return -1;
+    if (a->len + n > a->cap) {
+        size_t cap = a->cap ? a->cap : 1024;
+        while (cap < a->len + n) cap *= 2;
+        char *buf = realloc(a->buf, cap);
+        if (!buf) return -1;
+        a->buf = buf;
+        a->cap = cap;
+    }
+    if (n) memcpy(a->buf + a->len, p, n);
+    a->off[a->argc] = a->len;
+    a->lens[a->argc] = n;
+    a->len += n;
+    a->argc++;
+    return 0;
+}
+
+int tally__args_str(tally_args *a, const char *s) {
+    return tally__args_add(a, s, strlen(s));
+}
+
+int tally__args_i64(tally_args *a, int64_t v) {
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) *--p = '-';
+    return tally__args_add(a, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+int tally__args_script(tally_args *a, int id) {
+    tally__args_reset(a);
+    if (tally__args_str(a, "EVALSHA") < 0) return -1;
+    if (tally__args_str(a, tally__scripts[id].sha1) < 0) return -1;
+    return tally__args_add(a, "", 0); /* numkeys, filled by tally__args_argv */
+}
+
+void tally__args_end_keys(tally_args *a) {
+    a->nkeys_at = a->argc;
+}
+
+const char **tally__args_argv(tally_args *a) {
+    for (int i = 0; i < a->argc; i++) a->ptrs[i] = a->buf + a->off[i];
+    if (a->nkeys_at >= 3) { /* an EVALSHA from tally__args_script */
+        int n = snprintf(a->numkeys, sizeof a->numkeys, "%d", a->nkeys_at - 3);
+        a->ptrs[2] = a->numkeys;
+        a->lens[2] = (size_t)n;
+    }
+    return a->ptrs;
+}

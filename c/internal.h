@@ -1,0 +1,91 @@
+/* internal.h -- what the units of libtally share and callers never see:
+ * the handle's layout, the argument builder, the connection and script calls. */
+#ifndef TALLY_INTERNAL_H
+#define TALLY_INTERNAL_H
+
+#include <hiredis/hiredis.h>
+
+#include "tally.h"
+#include "scripts_gen.h"
+#include "url.h"
+
+#define TALLY_ERRMSG_MAX 512
+
+/* Command arguments built in one growing buffer that the handle reuses, so a call
+ * costs no allocation once the buffers have grown to its size. Arguments are
+ * binary-safe (pointer + length). */
+typedef struct tally_args {
+    char *buf;
+    size_t len, cap;
+    size_t *off;          /* offset of each argument in buf */
+    size_t *lens;
+    const char **ptrs;    /* filled by tally__args_argv() */
+    int argc, cap_argc;
+    int nkeys_at;         /* argc when the keys ended, for EVALSHA's numkeys */
+    char numkeys[24];
+} tally_args;
+
+void tally__args_free(tally_args *a);
+void tally__args_reset(tally_args *a);
+int tally__args_add(tally_args *a, const void *p, size_t n);
+int tally__args_str(tally_args *a, const char *s);
+int tally__args_i64(tally_args *a, int64_t v);
+/* Starts an EVALSHA of script `id`: keys follow, then tally__args_end_keys(),
+ * then the script's ARGV. */
+int tally__args_script(tally_args *a, int id);
+void tally__args_end_keys(tally_args *a);
+/* Pointer array for hiredis; valid until the next change to `a`. */
+const char **tally__args_argv(tally_args *a);
+
+struct tally {
+    tally_config cfg;     /* string fields point into the copies below */
+    char *url_text;
+    char *prefix;
+    tally_url url;
+    redisContext *ctx;    /* NULL until connected, and again after any I/O error */
+    tally_args args;      /* scratch for single calls */
+    int err;
+    char errmsg[TALLY_ERRMSG_MAX];
+};
+
+/* error.c: set the handle's error; returns `code` so callers can
+ * `return tally__fail(t, ...)`. */
+int tally__fail(tally *t, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int tally__ok(tally *t);
+int tally__oom(tally *t);
+
+/* connection.c */
+int tally__ensure_connected(tally *t);
+void tally__disconnect(tally *t);
+/* After hiredis reported a failure on t->ctx: set the matching error, drop the
+ * connection (hiredis cannot reuse it) and return the code. */
+int tally__io_failed(tally *t, const char *doing);
+/* One command, one reply. Returns the reply (the caller frees it; it may be an
+ * error reply) or NULL with the handle's error set. */
+redisReply *tally__command(tally *t, tally_args *a);
+
+/* scripts.c */
+/* Runs the EVALSHA built in `a`. On NOSCRIPT, loads the scripts and retries once
+ * (safe: NOSCRIPT means the script did not run). Never retries after an I/O error
+ * or a timeout. Returns a non-error reply for the caller to free, or NULL with the
+ * handle's error set; script errors of the form "EINVAL message" become
+ * TALLY_EINVAL. */
+redisReply *tally__eval(tally *t, tally_args *a);
+
+/* A pipelined batch of script calls. build(ctx, i, a) fills `a` for call i;
+ * take(ctx, i, reply) consumes the reply of call i (error replies included; the
+ * reply is freed after take returns). Calls answered NOSCRIPT are rebuilt and
+ * sent again after loading the scripts. Returns TALLY_OK when every call got a
+ * reply, else the connection error (replies already taken stay taken). */
+typedef int (*tally_build_fn)(void *ctx, size_t i, tally_args *a);
+typedef void (*tally_take_fn)(void *ctx, size_t i, redisReply *reply);
+int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take,
+                      void *ctx);
+
+/* Maps a script's error reply to a code and sets the handle's error. */
+int tally__script_error(tally *t, const redisReply *reply);
+
+extern const tally_script_info tally__scripts[TALLY_SCRIPT_COUNT_];
+
+#endif

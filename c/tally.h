@@ -1,0 +1,108 @@
+/* tally.h -- usage statistics and admission control kept in Redis, atomically.
+ *
+ * Every operation is one Lua script (in lua/), embedded at build time, loaded
+ * with SCRIPT LOAD and run with EVALSHA; the library only marshals arguments.
+ *
+ * Conventions (as in SQLite and hiredis):
+ *   - a tally handle is opaque; tally_open() creates it, tally_close() frees it;
+ *   - every call returns a TALLY_* result code; on failure the handle keeps the
+ *     code (tally_errcode) and a message (tally_errmsg) until the next call;
+ *   - the library never aborts, exits or prints, and never puts a password in a
+ *     message;
+ *   - results the library allocates for the caller say so, with the one call
+ *     that frees them.
+ * A handle is not thread-safe: use one per thread.
+ */
+#ifndef TALLY_H
+#define TALLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Result codes. The tool maps them to exit status: EINVAL -> 2,
+ * ECONNECT/EAUTH -> 3, everything else -> 4 (see tally --help). */
+enum {
+    TALLY_OK = 0,
+    TALLY_EINVAL,    /* bad argument or input; nothing was written */
+    TALLY_ECONNECT,  /* Redis unreachable, or connection lost before sending */
+    TALLY_EAUTH,     /* authentication or SELECT refused */
+    TALLY_ETIMEOUT,  /* no reply in time: a write may or may not have happened */
+    TALLY_EIO,       /* connection lost after sending: outcome unknown */
+    TALLY_EREDIS,    /* Redis answered with an error (OOM, WRONGTYPE, ...) */
+    TALLY_ESCRIPT,   /* a script's SHA differs from the build's, or it misbehaved */
+    TALLY_ENOMEM     /* out of memory */
+};
+
+typedef struct tally tally;
+
+/* Options for tally_open(). Always start from tally_config_init(); fields may be
+ * added at the end in later versions. Strings are copied by tally_open(). */
+typedef struct tally_config {
+    const char *url;          /* NULL: $TALLY_URL, else redis://127.0.0.1:6379/0 */
+    int connect_timeout_ms;   /* default 2000 */
+    int command_timeout_ms;   /* default 5000; 0 waits forever */
+    const char *prefix;       /* key prefix, default "tally" */
+    int tz_offset_min;        /* statistics timezone, minutes east of UTC; 0 = UTC */
+    int shards;               /* shards of shared aggregates, default 8 (1..256) */
+    /* Retention of each bucket after its period ends, in seconds. */
+    int64_t ttl_minute_s;     /* default 2 h */
+    int64_t ttl_hour_s;       /* default 8 days */
+    int64_t ttl_day_s;        /* default 32 days */
+    int64_t ttl_month_s;      /* default 400 days */
+    int64_t idempotency_s;    /* request ids remembered at least this long, 24 h */
+    int64_t max_future_ms;    /* events later than server time + this are refused,
+                                 default 5 minutes */
+    int defer_script_load;    /* 1: do not SCRIPT LOAD on connect (for inspecting
+                                 the cache); NOSCRIPT still loads on demand */
+} tally_config;
+
+void tally_config_init(tally_config *cfg);
+
+/* Opens a handle: parses the URL, connects, authenticates, selects the database
+ * and loads every script, checking each SHA against the build's.
+ * *out receives a handle even on failure (except TALLY_ENOMEM, where it is NULL)
+ * so the caller can read tally_errmsg(); close it with tally_close() either way.
+ * cfg may be NULL for all defaults. */
+int tally_open(const tally_config *cfg, tally **out);
+void tally_close(tally *t);
+
+int tally_errcode(const tally *t);
+/* Message of the last failure on this handle, or "" after success. Owned by the
+ * handle; valid until the next call on it. */
+const char *tally_errmsg(const tally *t);
+/* Static name of a result code, e.g. "invalid argument". */
+const char *tally_strerror(int code);
+
+/* ------------------------------------------------------------------ scripts */
+
+typedef struct tally_script_info {
+    const char *name;     /* "record", ... */
+    const char *sha1;     /* 40 hex digits, over exactly `source` */
+    const char *summary;  /* one line */
+    const char *keys;     /* the KEYS contract from the script's header */
+    const char *argv;     /* the ARGV contract */
+    const char *source;   /* exact bytes sent to SCRIPT LOAD */
+    size_t length;
+} tally_script_info;
+
+/* The embedded scripts, sorted by name. Static data: never freed. */
+int tally_script_count(void);
+const tally_script_info *tally_script_at(int i);
+const tally_script_info *tally_script_find(const char *name);
+
+/* SCRIPT LOAD every script (pipelined) and check each returned SHA. */
+int tally_scripts_load(tally *t);
+/* SCRIPT EXISTS for every script: loaded[i] is set to 1 or 0 for script i.
+ * `loaded` must hold tally_script_count() ints. */
+int tally_scripts_exists(tally *t, int *loaded);
+/* SCRIPT FLUSH, then tally_scripts_load(). */
+int tally_scripts_flush(tally *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,142 @@
+/* url.c -- connection URL parsing.
+ *
+ * Accepted forms:
+ *   redis://[user:password@]host[:port][/db]     host may be [IPv6]
+ *   unix://[user:password@]/path/to.sock[?db=N]
+ * A missing port is 6379 and a missing db is 0. The password is never copied into
+ * an error message. */
+#include "url.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *msg, const char *url) {
+    /* Only the scheme and what follows the credentials may be echoed. */
+    const char *at = strrchr(url, '@');
+    snprintf(err, errlen, "bad URL '%s%s': %s", at ? "…@" : "", at ? at + 1 : url, msg);
+    return -1;
+}
+
+static int hexval(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes [s, s+n) into out (cap bytes with the NUL). -1 on a bad
+ * escape, a NUL byte or overflow. */
+static int decode(const char *s, size_t n, char *out, size_t cap) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%') {
+            if (i + 2 >= n) return -1;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0) return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap) return -1;
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* Parses a decimal number in [min, max] from [s, s+n). */
+static int number(const char *s, size_t n, int min, int max, int *out) {
+    if (n == 0 || n > 9) return -1;
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+static int credentials(const char *s, size_t n, tally_url *u) {
+    const char *colon = memchr(s, ':', n);
+    if (!colon) /* "password@host": a password alone, as redis-cli accepts */
+        return decode(s, n, u->password, sizeof u->password);
+    if (decode(s, (size_t)(colon - s), u->user, sizeof u->user) < 0) return -1;
+    return decode(colon + 1, n - (size_t)(colon - s) - 1, u->password, sizeof u->password);
+}
+
+static int parse_tcp(const char *url, const char *p, tally_url *u, char *err, size_t errlen) {
+    const char *end = p + strcspn(p, "/?#");
+    const char *host = p, *host_end, *port = NULL;
+    if (*host == '[') {
+        host_end = memchr(host, ']', (size_t)(end - host));
+        if (!host_end) return fail(err, errlen, "unclosed '[' in IPv6 host", url);
+        host++;
+        if (host_end + 1 < end) {
+            if (host_end[1] != ':') return fail(err, errlen, "junk after ']'", url);
+            port = host_end + 2;
+        }
+    } else {
+        host_end = memchr(host, ':', (size_t)(end - host));
+        if (host_end) port = host_end + 1;
+        else host_end = end;
+    }
+    size_t hn = (size_t)(host_end - host);
+    if (hn == 0) return fail(err, errlen, "missing host", url);
+    if (hn >= sizeof u->host) return fail(err, errlen, "host name too long", url);
+    memcpy(u->host, host, hn);
+    u->host[hn] = '\0';
+    if (strcspn(u->host, " \t\r\n@") != hn) return fail(err, errlen, "bad character in host", url);
+    if (port && number(port, (size_t)(end - port), 1, 65535, &u->port) < 0)
+        return fail(err, errlen, "port must be a number from 1 to 65535", url);
+    if (*end == '/') {
+        const char *db = end + 1;
+        size_t dn = strlen(db);
+        if (dn > 0 && number(db, dn, 0, 1000000, &u->db) < 0)
+            return fail(err, errlen, "database must be a non-negative number", url);
+    } else if (*end) {
+        return fail(err, errlen, "unexpected text after host", url);
+    }
+    return 0;
+}
+
+static int parse_unix(const char *url, const char *p, tally_url *u, char *err, size_t errlen) {
+    if (*p != '/') return fail(err, errlen, "socket path must be absolute (unix:///path)", url);
+    size_t pn = strcspn(p, "?");
+    if (pn >= sizeof u->path) return fail(err, errlen, "socket path too long", url);
+    memcpy(u->path, p, pn);
+    u->path[pn] = '\0';
+    const char *q = p + pn;
+    if (*q == '?') {
+        if (strncmp(q, "?db=", 4) != 0 || number(q + 4, strlen(q + 4), 0, 1000000, &u->db) < 0)
+            return fail(err, errlen, "only '?db=N' with N >= 0 may follow the path", url);
+    }
+    return 0;
+}
+
+int tally__url_parse(const char *text, tally_url *u, char *err, size_t errlen) {
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    if (!text || !*text) return fail(err, errlen, "empty", "");
+    const char *p;
+    if (strncmp(text, "redis://", 8) == 0) {
+        p = text + 8;
+    } else if (strncmp(text, "unix://", 7) == 0) {
+        p = text + 7;
+        u->is_unix = 1;
+    } else {
+        return fail(err, errlen, "scheme must be redis:// or unix://", text);
+    }
+    /* Credentials end at the last '@' before the first '/': encode a '/' or '@'
+     * inside a password as %2F or %40. */
+    const char *slash = p + strcspn(p, "/");
+    const char *at = NULL;
+    for (const char *s = p; s < slash; s++)
+        if (*s == '@') at = s;
+    if (at) {
+        if (credentials(p, (size_t)(at - p), u) < 0)
+            return fail(err, errlen, "bad user or password (check its %-escapes and length)", text);
+        p = at + 1;
+    }
+    return u->is_unix ? parse_unix(text, p, u, err, errlen) : parse_tcp(text, p, u, err, errlen);
+}

@@ -1,0 +1,25 @@
+#!lua flags=no-writes
+-- Reads statistics buckets for the queries, in one round trip.
+-- KEYS: hashes of buckets, any number.
+-- ARGV: ARGV[1] = "get": then, for each key in order, a count n followed by n field
+--   names to read from that key (HMGET);
+--   ARGV[1] = "all": every field of every key (HGETALL).
+--   Returns one array per key: the values (false where missing) for "get", the
+--   flat field/value list for "all".
+local mode = ARGV[1]
+local out = {}
+if mode == "all" then
+  for i = 1, #KEYS do out[i] = redis.call("HGETALL", KEYS[i]) end
+  return out
+end
+if mode ~= "get" then return redis.error_reply("EINVAL read: mode must be get or all") end
+local at = 2
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[at])
+  if not n or n < 1 or at + n > #ARGV then
+    return redis.error_reply("EINVAL read: field count for key " .. i .. " is wrong")
+  end
+  out[i] = redis.call("HMGET", KEYS[i], unpack(ARGV, at + 1, at + n))
+  at = at + n + 1
+end
+return out

@@ -1,0 +1,37 @@
+/* harness.h -- helpers for the C suites that run against the private
+ * redis-server started by tests/with-redis. */
+#ifndef TALLY_HARNESS_H
+#define TALLY_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "tally.h"
+
+/* The server's URL ($TALLY_TEST_URL); the test fails when it is not set. */
+const char *th_url(void);
+/* A raw hiredis connection to the same server, for setting up and inspecting
+ * state behind the library's back. Owned by the harness. */
+redisContext *th_redis(void);
+/* Runs a command on th_redis() and returns the reply (caller frees). */
+redisReply *th_cmd(const char *fmt, ...);
+long long th_int(const char *fmt, ...);
+/* FLUSHALL + SCRIPT FLUSH: each test starts from a clean server. cmocka setup. */
+int th_clean(void **state);
+/* DEBUG DIGEST of the whole dataset (keys, values and expiry) into out[41]. */
+void th_digest(char out[41]);
+/* Opens a handle on the test server with the given config (NULL: defaults);
+ * fails the test when it cannot. */
+tally *th_open(tally_config *cfg);
+/* Runs the tally tool (path from $TALLY_BIN) with argv (NULL-terminated) and
+ * optional stdin text; captures stdout and stderr (caller frees) and returns the
+ * exit status. */
+int th_run(const char *const *argv, const char *input, char **out, char **err);
+/* Closes th_redis(). */
+void th_done(void);
+
+#endif

@@ -1,0 +1,2 @@
+-- os is not available inside Redis
+return os.time()

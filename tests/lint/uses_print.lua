@@ -1,0 +1,3 @@
+-- print is not available inside Redis
+print("hello")
+return 1

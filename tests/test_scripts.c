@@ -1,0 +1,192 @@
+/* test_scripts.c -- redis: the script lifecycle and the connection's errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "internal.h"
+
+static void build_sha_equals_server_sha(void **state) {
+    (void)state;
+    assert_true(tally_script_count() > 0);
+    for (int i = 0; i < tally_script_count(); i++) {
+        const tally_script_info *s = tally_script_at(i);
+        redisReply *r = th_cmd("SCRIPT LOAD %b", s->source, s->length);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, s->sha1);
+        freeReplyObject(r);
+    }
+}
+
+/* One call through the library's EVALSHA path: read.lua on a missing hash. */
+static int run_read(tally *t) {
+    tally_args *a = &t->args;
+    tally__args_script(a, TALLY_SCRIPT_READ);
+    tally__args_str(a, "nokey");
+    tally__args_end_keys(a);
+    tally__args_str(a, "get");
+    tally__args_str(a, "1");
+    tally__args_str(a, "f");
+    redisReply *r = tally__eval(t, a);
+    if (!r) return tally_errcode(t);
+    freeReplyObject(r);
+    return TALLY_OK;
+}
+
+static void evalsha_recovers_after_script_flush(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int loaded[64];
+    assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
+    assert_int_equal(loaded[0], 1);
+    freeReplyObject(th_cmd("SCRIPT FLUSH"));
+    assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
+    assert_int_equal(loaded[0], 0);
+    assert_int_equal(run_read(t), TALLY_OK);
+    assert_string_equal(tally_errmsg(t), "");
+    assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
+    assert_int_equal(loaded[0], 1);
+    tally_close(t);
+}
+
+static int build_read(void *ctx, size_t i, tally_args *a) {
+    static int flushed;
+    (void)ctx;
+    if (i == 600 && !flushed++) freeReplyObject(th_cmd("SCRIPT FLUSH")); /* mid-batch */
+    return tally__args_script(a, TALLY_SCRIPT_READ) || tally__args_str(a, "k") ||
+           (tally__args_end_keys(a), tally__args_str(a, "get")) || tally__args_str(a, "1") ||
+           tally__args_str(a, "f");
+}
+
+static void take_read(void *ctx, size_t i, redisReply *r) {
+    (void)i;
+    if (r->type == REDIS_REPLY_ARRAY) (*(int *)ctx)++;
+}
+
+static void batch_survives_flush_mid_batch(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int ok = 0;
+    assert_int_equal(tally__eval_batch(t, 1500, build_read, take_read, &ok), TALLY_OK);
+    assert_int_equal(ok, 1500);
+    tally_close(t);
+}
+
+static void flush_reloads_everything(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    assert_int_equal(tally_scripts_flush(t), TALLY_OK);
+    int loaded[64];
+    assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
+    for (int i = 0; i < tally_script_count(); i++) assert_int_equal(loaded[i], 1);
+    tally_close(t);
+}
+
+static void deferred_load_leaves_cache_alone(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.defer_script_load = 1;
+    tally *t = th_open(&cfg);
+    int loaded[64];
+    assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
+    assert_int_equal(loaded[0], 0);
+    tally_close(t);
+}
+
+static void bad_url_is_einval(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = "redis://host:99999";
+    tally *t;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
+    assert_non_null(strstr(tally_errmsg(t), "port"));
+    tally_close(t);
+}
+
+static void unreachable_is_econnect(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = "redis://127.0.0.1:1";
+    tally *t;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_ECONNECT);
+    assert_non_null(strstr(tally_errmsg(t), "127.0.0.1:1"));
+    tally_close(t);
+}
+
+static void wrong_password_is_eauth_and_not_echoed(void **state) {
+    (void)state;
+    freeReplyObject(th_cmd("ACL SETUSER tester on >right-pass ~* +@all"));
+    char url[256];
+    const char *base = th_url() + strlen("redis://");
+    snprintf(url, sizeof url, "redis://tester:wrong-pass@%s", base);
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = url;
+    tally *t;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EAUTH);
+    assert_null(strstr(tally_errmsg(t), "wrong-pass"));
+    tally_close(t);
+    snprintf(url, sizeof url, "redis://tester:right-pass@%s", base);
+    assert_int_equal(tally_open(&cfg, &t), TALLY_OK);
+    tally_close(t);
+    freeReplyObject(th_cmd("ACL DELUSER tester"));
+}
+
+static void command_timeout_is_etimeout_then_recovers(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.command_timeout_ms = 200;
+    tally *t = th_open(&cfg);
+    /* Pause every client for longer than the timeout; the raw connection's own
+     * command returns at once. */
+    freeReplyObject(th_cmd("CLIENT PAUSE 1500 ALL"));
+    assert_int_equal(run_read(t), TALLY_ETIMEOUT);
+    assert_non_null(strstr(tally_errmsg(t), "200 ms"));
+    freeReplyObject(th_cmd("CLIENT UNPAUSE"));
+    /* The handle reconnects on the next call. */
+    assert_int_equal(run_read(t), TALLY_OK);
+    tally_close(t);
+}
+
+static void killed_connection_reconnects_on_next_call(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
+    assert_int_equal(run_read(t), TALLY_EIO);
+    assert_int_equal(run_read(t), TALLY_OK);
+    tally_close(t);
+}
+
+static void bad_config_is_einval(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = th_url();
+    cfg.prefix = "bad{prefix}";
+    tally *t;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
+    assert_non_null(strstr(tally_errmsg(t), "prefix"));
+    tally_close(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(build_sha_equals_server_sha, th_clean),
+        cmocka_unit_test_setup(evalsha_recovers_after_script_flush, th_clean),
+        cmocka_unit_test_setup(batch_survives_flush_mid_batch, th_clean),
+        cmocka_unit_test_setup(flush_reloads_everything, th_clean),
+        cmocka_unit_test_setup(deferred_load_leaves_cache_alone, th_clean),
+        cmocka_unit_test_setup(bad_url_is_einval, th_clean),
+        cmocka_unit_test_setup(unreachable_is_econnect, th_clean),
+        cmocka_unit_test_setup(wrong_password_is_eauth_and_not_echoed, th_clean),
+        cmocka_unit_test_setup(command_timeout_is_etimeout_then_recovers, th_clean),
+        cmocka_unit_test_setup(killed_connection_reconnects_on_next_call, th_clean),
+        cmocka_unit_test_setup(bad_config_is_einval, th_clean),
+    };
+    int rc = cmocka_run_group_tests_name("scripts", tests, NULL, NULL);
+    th_done();
+    return rc;
+}

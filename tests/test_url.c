@@ -1,0 +1,78 @@
+/* test_url.c -- unit: connection URL parsing, good and bad. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "url.h"
+
+static void parses_tcp_forms(void **state) {
+    (void)state;
+    tally_url u;
+    char err[256];
+    assert_int_equal(tally__url_parse("redis://localhost", &u, err, sizeof err), 0);
+    assert_string_equal(u.host, "localhost");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_int_equal(u.is_unix, 0);
+    assert_int_equal(tally__url_parse("redis://app:s%40cr%2Ft@10.0.0.1:7000/3", &u, err, sizeof err), 0);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "s@cr/t");
+    assert_string_equal(u.host, "10.0.0.1");
+    assert_int_equal(u.port, 7000);
+    assert_int_equal(u.db, 3);
+    assert_int_equal(tally__url_parse("redis://:pw@[::1]:6380", &u, err, sizeof err), 0);
+    assert_string_equal(u.user, "");
+    assert_string_equal(u.password, "pw");
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 6380);
+}
+
+static void parses_unix_forms(void **state) {
+    (void)state;
+    tally_url u;
+    char err[256];
+    assert_int_equal(tally__url_parse("unix:///run/redis.sock?db=2", &u, err, sizeof err), 0);
+    assert_int_equal(u.is_unix, 1);
+    assert_string_equal(u.path, "/run/redis.sock");
+    assert_int_equal(u.db, 2);
+    assert_int_equal(tally__url_parse("unix://u:p@/tmp/r.sock", &u, err, sizeof err), 0);
+    assert_string_equal(u.user, "u");
+    assert_string_equal(u.path, "/tmp/r.sock");
+}
+
+static void rejects_bad_urls_without_leaking_password(void **state) {
+    (void)state;
+    static const struct { const char *url, *needle; } bad[] = {
+        { "", "empty" },
+        { "http://localhost", "scheme" },
+        { "redis://", "missing host" },
+        { "redis://host:0", "port" },
+        { "redis://host:70000", "port" },
+        { "redis://host:12ab", "port" },
+        { "redis://host/-1", "database" },
+        { "redis://host/x", "database" },
+        { "redis://[::1", "IPv6" },
+        { "redis://u:topsecret%zz@host", "password" },
+        { "unix://relative.sock", "absolute" },
+        { "unix:///s.sock?db=x", "db=N" },
+        { "unix:///s.sock?foo=1", "db=N" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tally_url u;
+        char err[256];
+        assert_int_equal(tally__url_parse(bad[i].url, &u, err, sizeof err), -1);
+        if (!strstr(err, bad[i].needle)) fail_msg("'%s': message '%s' lacks '%s'", bad[i].url, err, bad[i].needle);
+        assert_null(strstr(err, "topsecret"));
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parses_tcp_forms),
+        cmocka_unit_test(parses_unix_forms),
+        cmocka_unit_test(rejects_bad_urls_without_leaking_password),
+    };
+    return cmocka_run_group_tests_name("url", tests, NULL, NULL);
+}

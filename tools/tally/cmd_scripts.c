@@ -1,0 +1,126 @@
+/* cmd_scripts.c -- `tally scripts list|show|load|verify|flush`: the operator's
+ * view of the embedded scripts and of Redis's script cache. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const char usage[] =
+    "usage: tally scripts list|show NAME|load|verify|flush [options]\n"
+    "\n"
+    "  list     the embedded scripts: name, SHA1, size, KEYS/ARGV contract\n"
+    "  show     print a script's exact source (what SCRIPT LOAD receives)\n"
+    "  load     SCRIPT LOAD every script and check each SHA against the build\n"
+    "  verify   SCRIPT EXISTS for every script; exit 1 if any is missing\n"
+    "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
+    "\n"
+    "options: --url URL (default $TALLY_URL, else redis://127.0.0.1:6379/0)\n"
+    "         --timeout MS  --json  --help\n"
+    "exit: 0 ok, 1 scripts missing (verify), 2 bad usage, 3 Redis unreachable or\n"
+    "      authentication failed, 4 Redis or script error\n";
+
+static void print_contract_line(const char *label, const char *text) {
+    printf("  %s ", label);
+    for (const char *p = text; *p; p++) {
+        putchar(*p);
+        if (*p == '\n') printf("        ");
+    }
+    putchar('\n');
+}
+
+static int list(const cli_common *c) {
+    int n = tally_script_count();
+    if (c->json) printf("[");
+    for (int i = 0; i < n; i++) {
+        const tally_script_info *s = tally_script_at(i);
+        if (c->json) {
+            printf("%s{\"name\":", i ? "," : "");
+            json_string(stdout, s->name, strlen(s->name));
+            printf(",\"sha1\":\"%s\",\"bytes\":%zu,\"summary\":", s->sha1, s->length);
+            json_string(stdout, s->summary, strlen(s->summary));
+            printf(",\"keys\":");
+            json_string(stdout, s->keys, strlen(s->keys));
+            printf(",\"argv\":");
+            json_string(stdout, s->argv, strlen(s->argv));
+            printf("}");
+        } else {
+            printf("%-10s %s %6zu bytes  %s\n", s->name, s->sha1, s->length, s->summary);
+            print_contract_line("KEYS:", s->keys);
+            print_contract_line("ARGV:", s->argv);
+        }
+    }
+    if (c->json) printf("]\n");
+    return EXIT_OK_;
+}
+
+static int show(const char *name) {
+    const tally_script_info *s = tally_script_find(name);
+    if (!s) return cli_usage_error("scripts", "no script named '%s' (see 'tally scripts list')", name);
+    fwrite(s->source, 1, s->length, stdout);
+    return EXIT_OK_;
+}
+
+/* Prints one line (or JSON entry) per script with its state in the cache. */
+static void report(const cli_common *c, const int *loaded, const char *yes) {
+    int n = tally_script_count();
+    if (c->json) printf("[");
+    for (int i = 0; i < n; i++) {
+        const tally_script_info *s = tally_script_at(i);
+        if (c->json)
+            printf("%s{\"name\":\"%s\",\"sha1\":\"%s\",\"loaded\":%s}", i ? "," : "", s->name,
+                   s->sha1, loaded[i] ? "true" : "false");
+        else
+            printf("%-10s %s  %s\n", s->name, s->sha1, loaded[i] ? yes : "MISSING");
+    }
+    if (c->json) printf("]\n");
+}
+
+static int server(const char *what, cli_common *c) {
+    tally *t;
+    int code = cli_open("scripts", c, &t);
+    if (code) return code;
+    int rc = TALLY_OK;
+    if (strcmp(what, "flush") == 0) rc = tally_scripts_flush(t);
+    else if (strcmp(what, "load") == 0) rc = tally_scripts_load(t);
+    int n = tally_script_count();
+    int *loaded = calloc((size_t)n, sizeof *loaded);
+    if (rc == TALLY_OK) rc = loaded ? tally_scripts_exists(t, loaded) : TALLY_ENOMEM;
+    if (rc != TALLY_OK) {
+        code = cli_fail("scripts", t, rc);
+    } else {
+        report(c, loaded, strcmp(what, "verify") == 0 ? "loaded" : "loaded, SHA verified");
+        for (int i = 0; i < n; i++)
+            if (!loaded[i]) code = EXIT_NO;
+    }
+    free(loaded);
+    tally_close(t);
+    return code;
+}
+
+int cmd_scripts(int argc, char **argv) {
+    cli_common c = { 0 };
+    cli_opt opts[] = { CLI_COMMON_OPTS(c), { 0 } };
+    char *pos[2];
+    int npos;
+    int code = cli_parse("scripts", argc, argv, 2, opts, pos, 2, &npos);
+    if (code) return code;
+    if (c.help) {
+        fputs(usage, stdout);
+        return EXIT_OK_;
+    }
+    if (npos == 0) return cli_usage_error("scripts", "missing subcommand: list, show, load, verify or flush");
+    const char *sub = pos[0];
+    if (strcmp(sub, "show") == 0) {
+        if (npos != 2) return cli_usage_error("scripts", "'show' needs one script name");
+        return show(pos[1]);
+    }
+    if (npos != 1) return cli_usage_error("scripts", "unexpected argument '%s'", pos[1]);
+    if (strcmp(sub, "list") == 0) return list(&c);
+    if (strcmp(sub, "load") == 0 || strcmp(sub, "flush") == 0) return server(sub, &c);
+    if (strcmp(sub, "verify") == 0) {
+        c.defer_load = 1;
+        return server(sub, &c);
+    }
+    return cli_usage_error("scripts", "unknown subcommand '%s'", sub);
+}

@@ -1,0 +1,56 @@
+/* main.c -- the tally tool: dispatch to commands, global help and version. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
+};
+
+static void help(FILE *f) {
+    fputs("usage: tally COMMAND [options]\n\ncommands:\n", f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n"
+          "common options:\n"
+          "  --url URL      redis://[user:password@]host[:port][/db] or\n"
+          "                 unix:///path/to.sock[?db=N]; default $TALLY_URL, else\n"
+          "                 redis://127.0.0.1:6379/0\n"
+          "  --timeout MS   connect and command timeout (default 2000 / 5000)\n"
+          "  --prefix P     key prefix (default tally)\n"
+          "  --json         machine-readable output\n"
+          "  --help         help for a command: tally COMMAND --help\n"
+          "\n"
+          "exit status:\n"
+          "  0 success\n"
+          "  1 denied, or missing (scripts verify)\n"
+          "  2 bad usage or bad input; nothing was written\n"
+          "  3 Redis unreachable or authentication failed\n"
+          "  4 Redis error, script error or timeout\n",
+          f);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        help(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        help(stdout);
+        return EXIT_OK_;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("tally %s\n", TALLY_VERSION);
+        return EXIT_OK_;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc, argv);
+    fprintf(stderr, "tally: unknown command '%s' (see 'tally --help')\n", argv[1]);
+    return EXIT_USAGE;
+}
