@@ -38,22 +38,39 @@ static int grow_argc(tally_args *a) {
     return 0;
 }
 
-/* Returns 0, or -1 when memory ran out (the builder stays usable). */
-int tally__args_add(tally_args *a, const void *p, size_t n) {
-    if (a->argc == a->cap_argc && grow_argc(a) < 0) return -1;
+/* Starts a new argument of n bytes and returns where to write them, or NULL when
+ * memory ran out (the builder stays usable). */
+static char *reserve(tally_args *a, size_t n) {
+    if (a->argc == a->cap_argc && grow_argc(a) < 0) return NULL;
     if (a->len + n > a->cap) {
         size_t cap = a->cap ? a->cap : 1024;
         while (cap < a->len + n) cap *= 2;
         char *buf = realloc(a->buf, cap);
-        if (!buf) return -1;
+        if (!buf) return NULL;
         a->buf = buf;
         a->cap = cap;
     }
-    if (n) memcpy(a->buf + a->len, p, n);
+    char *at = a->buf + a->len;
     a->off[a->argc] = a->len;
     a->lens[a->argc] = n;
     a->len += n;
     a->argc++;
+    return at;
+}
+
+/* Each adder returns 0, or -1 when memory ran out. */
+int tally__args_add(tally_args *a, const void *p, size_t n) {
+    char *at = reserve(a, n);
+    if (!at) return -1;
+    if (n) memcpy(at, p, n);
+    return 0;
+}
+
+int tally__args_cat(tally_args *a, const char *p1, size_t n1, const char *p2, size_t n2) {
+    char *at = reserve(a, n1 + n2);
+    if (!at) return -1;
+    memcpy(at, p1, n1);
+    if (n2) memcpy(at + n1, p2, n2);
     return 0;
 }
 

@@ -26,6 +26,8 @@ typedef struct tally_args {
 } tally_args;
 
 void tally__args_free(tally_args *a);
+/* Adds one argument made of two parts, e.g. an entity base and a key suffix. */
+int tally__args_cat(tally_args *a, const char *p1, size_t n1, const char *p2, size_t n2);
 void tally__args_reset(tally_args *a);
 int tally__args_add(tally_args *a, const void *p, size_t n);
 int tally__args_str(tally_args *a, const char *s);
@@ -54,6 +56,18 @@ int tally__fail(tally *t, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int tally__ok(tally *t);
 int tally__oom(tally *t);
+
+/* keys.c: ids are 1..TALLY_ID_MAX bytes of valid UTF-8 without control
+ * characters. tally__entity() writes "<prefix>:v1:{<kind>:<encoded id>}:" into
+ * out (TALLY_ENTITY_MAX bytes) and returns its length; kinds: 'k' API key,
+ * 'a' account, 's' shard of the shared aggregates. */
+#define TALLY_ID_MAX 256
+#define TALLY_ENTITY_MAX (64 + 10 + 3 * TALLY_ID_MAX)
+int tally__id_check(tally *t, const char *what, const char *id, size_t n);
+size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
+
+/* money.c: exact decimal USD -> nanos; 0 or -1. */
+int tally__usd_parse(const char *s, size_t n, int64_t *nanos);
 
 /* connection.c */
 int tally__ensure_connected(tally *t);

@@ -77,6 +77,16 @@ const char *tally_errmsg(const tally *t);
 /* Static name of a result code, e.g. "invalid argument". */
 const char *tally_strerror(int code);
 
+/* -------------------------------------------------------------------- money */
+
+/* Money is integer nano-USD (1 USD = 1,000,000,000). Converts decimal USD text
+ * such as "0.0123" exactly: digits, optionally '.' and 1 to 9 decimals; no sign,
+ * exponent or spaces. TALLY_OK, or TALLY_EINVAL (no handle, no message). */
+int tally_usd_to_nanos(const char *text, int64_t *nanos);
+/* Writes nanos as decimal USD with at least 2 decimals ("0.25", "0.0123") into
+ * buf; returns the length (as snprintf). 32 bytes always suffice. */
+size_t tally_nanos_to_usd(int64_t nanos, char *buf, size_t cap);
+
 /* ------------------------------------------------------------------ scripts */
 
 typedef struct tally_script_info {
