@@ -80,6 +80,10 @@ int tally_open(const tally_config *cfg, tally **out) {
     return tally__ensure_connected(t);
 }
 
+const tally_config *tally_config_of(const tally *t) {
+    return &t->cfg;
+}
+
 void tally_close(tally *t) {
     if (!t) return;
     tally__disconnect(t);

@@ -69,6 +69,18 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
 /* money.c: exact decimal USD -> nanos; 0 or -1. */
 int tally__usd_parse(const char *s, size_t n, int64_t *nanos);
 
+/* timecal.c: an event time seen in the statistics timezone. */
+typedef struct tally_when {
+    int year, month, day, hour;
+    int64_t minute;                            /* epoch minute (timezone-free) */
+    int64_t month_end_s, day_end_s, hour_end_s; /* bucket ends, epoch seconds */
+    char ym[16], ymd[16], hh[8];               /* "202611", "20261126", "07" */
+} tally_when;
+void tally__when(int64_t at_ms, int tz_min, tally_when *w);
+int64_t tally__days_from_civil(int y, int m, int d);
+int tally__date_valid(int y, int m, int d);
+int64_t tally__now_ms(void);
+
 /* connection.c */
 int tally__ensure_connected(tally *t);
 void tally__disconnect(tally *t);

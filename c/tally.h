@@ -70,6 +70,10 @@ void tally_config_init(tally_config *cfg);
 int tally_open(const tally_config *cfg, tally **out);
 void tally_close(tally *t);
 
+/* The handle's configuration, with defaults and $TALLY_URL applied. Owned by
+ * the handle. */
+const tally_config *tally_config_of(const tally *t);
+
 int tally_errcode(const tally *t);
 /* Message of the last failure on this handle, or "" after success. Owned by the
  * handle; valid until the next call on it. */
@@ -86,6 +90,55 @@ int tally_usd_to_nanos(const char *text, int64_t *nanos);
 /* Writes nanos as decimal USD with at least 2 decimals ("0.25", "0.0123") into
  * buf; returns the length (as snprintf). 32 bytes always suffice. */
 size_t tally_nanos_to_usd(int64_t nanos, char *buf, size_t cap);
+
+/* --------------------------------------------------------------------- time */
+
+/* Parses an event time: epoch milliseconds ("1764151200000") or ISO-8601
+ * "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]"; without an offset the time is
+ * read in tz_min (minutes east of UTC). TALLY_OK or TALLY_EINVAL. */
+int tally_parse_time(const char *text, int tz_min, int64_t *at_ms);
+
+/* ---------------------------------------------------------------- recording */
+
+#define TALLY_MAX_TOKENS 1000000000000LL         /* per count, per event */
+#define TALLY_MAX_COST_NANOS 1000000000000000LL  /* 1,000,000 USD per event */
+
+/* One usage event. Ids are 1 to 256 bytes of UTF-8 without control characters;
+ * any other byte (':', '{', '}', ' ', '*', '%', ...) is allowed. */
+typedef struct tally_event {
+    const char *key;          /* API key id; required */
+    const char *model;        /* required */
+    const char *account;      /* NULL or "": none */
+    int64_t input_tokens, output_tokens, cache_create_tokens, cache_read_tokens;
+    int64_t cost_nanos;
+    int64_t at_ms;            /* event time, epoch ms; 0: now, by this host's clock */
+    const char *request_id;   /* NULL or "": no idempotency; scoped to the key */
+} tally_event;
+
+/* Records one event with one EVALSHA: per key (total, month, day, hour, and
+ * per model for total, month, day), per account (total, month, day, hour), per
+ * model and global (total, month, day, hour), the system minute, and the
+ * leaderboards by cost, tokens and requests (total, month, day). Everything is
+ * validated before anything is written. With a request id the event counts at
+ * most once: *duplicate (if not NULL) is set to 1 when it was already recorded. */
+int tally_record(tally *t, const tally_event *ev, int *duplicate);
+
+/* Checks an event as tally_record() would, without sending it: TALLY_OK or
+ * TALLY_EINVAL with a message naming the problem. */
+int tally_event_check(tally *t, const tally_event *ev);
+
+/* Outcome of one event of a batch. */
+typedef struct tally_result {
+    int code;       /* TALLY_OK, or why this event was not recorded */
+    int duplicate;  /* 1: already recorded under its request id */
+} tally_result;
+
+/* Records n events in pipelined round trips. Invalid events are reported in
+ * res[i] and skipped; the others are recorded. Returns TALLY_OK when every event
+ * got an answer (check res[i].code), else the connection's error: events without
+ * an answer then have res[i].code set to it (outcome unknown: resend those with
+ * request ids). The handle's message describes the first failure. */
+int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res);
 
 /* ------------------------------------------------------------------ scripts */
 

@@ -4,5 +4,6 @@
 #define TALLY_COMMANDS_H
 
 int cmd_scripts(int argc, char **argv);
+int cmd_record(int argc, char **argv);
 
 #endif

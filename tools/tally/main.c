@@ -10,6 +10,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    { "record", cmd_record, "record a usage event, or NDJSON events from stdin" },
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
 };
 

@@ -1,0 +1,236 @@
+/* record.c -- recording usage events: validation, the bucket keys and fields of
+ * every dimension, and the one EVALSHA of lua/record.lua per event (pipelined
+ * for batches). docs/keys.md lists the keys this writes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* FNV-1a: which shard of the shared aggregates an API key feeds. */
+static unsigned shard_of(const char *key, size_t n, int shards) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h % (unsigned)shards;
+}
+
+static int check_amount(tally *t, const char *what, int64_t v, int64_t max) {
+    if (v < 0) return tally__fail(t, TALLY_EINVAL, "%s is negative", what);
+    if (v > max) return tally__fail(t, TALLY_EINVAL, "%s is above %lld", what, (long long)max);
+    return TALLY_OK;
+}
+
+static int has(const char *s) { return s && *s; }
+static size_t slen(const char *s) { return s ? strlen(s) : 0; }
+
+int tally_event_check(tally *t, const tally_event *e) {
+    int rc;
+    if ((rc = tally__id_check(t, "key", e->key, e->key ? strlen(e->key) : 0)) ||
+        (rc = tally__id_check(t, "model", e->model, e->model ? strlen(e->model) : 0)))
+        return rc;
+    if (has(e->account) && (rc = tally__id_check(t, "account", e->account, strlen(e->account))))
+        return rc;
+    if (has(e->request_id) && (rc = tally__id_check(t, "request id", e->request_id, strlen(e->request_id))))
+        return rc;
+    if ((rc = check_amount(t, "input tokens", e->input_tokens, TALLY_MAX_TOKENS)) ||
+        (rc = check_amount(t, "output tokens", e->output_tokens, TALLY_MAX_TOKENS)) ||
+        (rc = check_amount(t, "cache-create tokens", e->cache_create_tokens, TALLY_MAX_TOKENS)) ||
+        (rc = check_amount(t, "cache-read tokens", e->cache_read_tokens, TALLY_MAX_TOKENS)) ||
+        (rc = check_amount(t, "cost", e->cost_nanos, TALLY_MAX_COST_NANOS)))
+        return rc;
+    if (e->at_ms < 0 || e->at_ms > 253402300799999LL)
+        return tally__fail(t, TALLY_EINVAL, "event time %lld is not between 1970 and 9999",
+                           (long long)e->at_ms);
+    return tally__ok(t);
+}
+
+/* A key suffix such as "D:20261126" in a small stack buffer. */
+typedef struct { char s[40]; size_t n; } suffix;
+
+static suffix sfx(const char *a, const char *b) {
+    suffix x;
+    size_t an = strlen(a), bn = strlen(b);
+    memcpy(x.s, a, an);
+    memcpy(x.s + an, b, bn);
+    x.n = an + bn;
+    return x;
+}
+
+/* One bucket hash: its key (entity base + suffix), expiry and fields. */
+typedef struct {
+    const char *base;
+    size_t base_n;
+    suffix key;
+    int64_t expiry;
+    int nfields;
+    const char *field[2];
+    size_t field_n[2];
+    int model_field[2]; /* 1: the field is prefix + model name */
+} bucket;
+
+/* Fills `a` with the EVALSHA of record.lua for event e at time `at`. Every
+ * allocation is the builder's, reused from call to call. */
+static int build(tally *t, const tally_event *e, int64_t at, tally_args *a) {
+    const tally_config *c = &t->cfg;
+    tally_when w;
+    tally__when(at, c->tz_offset_min, &w);
+    size_t kn = strlen(e->key), mn = strlen(e->model);
+    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[8];
+    size_t kbn = tally__entity(t, 'k', e->key, kn, kb);
+    size_t abn = has(e->account) ? tally__entity(t, 'a', e->account, strlen(e->account), ab) : 0;
+    size_t sn = (size_t)snprintf(shard, sizeof shard, "%u", shard_of(e->key, kn, c->shards));
+    size_t sbn = tally__entity(t, 's', shard, sn, sb);
+
+    int64_t x_month = w.month_end_s + c->ttl_month_s, x_day = w.day_end_s + c->ttl_day_s;
+    int64_t x_hour = w.hour_end_s + c->ttl_hour_s, x_min = (w.minute + 1) * 60 + c->ttl_minute_s;
+    char minute[24], hm[16];
+    snprintf(minute, sizeof minute, "%lld", (long long)w.minute);
+    snprintf(hm, sizeof hm, "%sm:", w.hh);
+    bucket b[13];
+    int nb = 0;
+#define BUCKET(B, BN, KEY, X, N, F0, M0, F1, M1) \
+    b[nb++] = (bucket){ B, BN, KEY, X, N, { F0, F1 }, { slen(F0), slen(F1) }, { M0, M1 } }
+    BUCKET(kb, kbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
+    BUCKET(kb, kbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
+    BUCKET(kb, kbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
+    BUCKET(kb, kbn, sfx("H:", w.ymd), x_hour, 1, w.hh, 0, NULL, 0);
+    if (abn) {
+        BUCKET(ab, abn, sfx("t", ""), 0, 1, "_", 0, NULL, 0);
+        BUCKET(ab, abn, sfx("M:", w.ym), x_month, 1, "_", 0, NULL, 0);
+        BUCKET(ab, abn, sfx("D:", w.ymd), x_day, 1, "_", 0, NULL, 0);
+        BUCKET(ab, abn, sfx("H:", w.ymd), x_hour, 1, w.hh, 0, NULL, 0);
+    }
+    BUCKET(sb, sbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
+    BUCKET(sb, sbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
+    BUCKET(sb, sbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
+    BUCKET(sb, sbn, sfx("H:", w.ymd), x_hour, 2, w.hh, 0, hm, 1);
+    BUCKET(sb, sbn, sfx("n:", minute), x_min, 1, "_", 0, NULL, 0);
+#undef BUCKET
+    static const char metrics[3] = { 'c', 'k', 'r' };
+    suffix boards[9];
+    int64_t board_x[9];
+    for (int m = 0; m < 3; m++) {
+        char lt[4] = { 'L', metrics[m], ':', 0 }, lm[8], ld[8];
+        snprintf(lm, sizeof lm, "L%c:M:", metrics[m]);
+        snprintf(ld, sizeof ld, "L%c:D:", metrics[m]);
+        boards[m * 3] = sfx(lt, "t");
+        boards[m * 3 + 1] = sfx(lm, w.ym);
+        boards[m * 3 + 2] = sfx(ld, w.ymd);
+        board_x[m * 3] = 0;
+        board_x[m * 3 + 1] = x_month;
+        board_x[m * 3 + 2] = x_day;
+    }
+    int idem = has(e->request_id);
+    int64_t window_ms = c->idempotency_s * 1000, slice = at / window_ms;
+    char ids[2][32];
+    snprintf(ids[0], sizeof ids[0], "i:%lld", (long long)slice);
+    snprintf(ids[1], sizeof ids[1], "i:%lld", (long long)slice - 1);
+
+    int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
+    for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].key.s, b[i].key.n);
+    for (int i = 0; i < 9; i++) err |= tally__args_cat(a, sb, sbn, boards[i].s, boards[i].n);
+    for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, kb, kbn, ids[i], strlen(ids[i]));
+    tally__args_end_keys(a);
+    err |= tally__args_i64(a, at) | tally__args_i64(a, c->max_future_ms);
+    err |= tally__args_i64(a, e->input_tokens) | tally__args_i64(a, e->output_tokens);
+    err |= tally__args_i64(a, e->cache_create_tokens) | tally__args_i64(a, e->cache_read_tokens);
+    err |= tally__args_i64(a, e->cost_nanos);
+    err |= tally__args_i64(a, nb) | tally__args_i64(a, 9);
+    err |= tally__args_str(a, idem ? e->request_id : "");
+    err |= tally__args_i64(a, (slice + 2) * c->idempotency_s);
+    for (int i = 0; i < nb; i++) {
+        err |= tally__args_i64(a, b[i].expiry) | tally__args_i64(a, b[i].nfields);
+        for (int f = 0; f < b[i].nfields; f++)
+            err |= b[i].model_field[f] ? tally__args_cat(a, b[i].field[f], b[i].field_n[f], e->model, mn)
+                                       : tally__args_add(a, b[i].field[f], b[i].field_n[f]);
+    }
+    for (int i = 0; i < 9; i++) {
+        err |= tally__args_add(a, &metrics[i / 3], 1) | tally__args_add(a, e->key, kn);
+        err |= tally__args_i64(a, board_x[i]);
+    }
+    return err ? -1 : 0;
+}
+
+/* Reads record.lua's answer: 1 duplicate, 0 recorded, -1 anything else. */
+static int outcome(const redisReply *r) {
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) return -1;
+    if (r->len == 9 && memcmp(r->str, "duplicate", 9) == 0) return 1;
+    if (r->len == 8 && memcmp(r->str, "recorded", 8) == 0) return 0;
+    return -1;
+}
+
+int tally_record(tally *t, const tally_event *ev, int *duplicate) {
+    int rc = tally_event_check(t, ev);
+    if (rc != TALLY_OK) return rc;
+    if (build(t, ev, ev->at_ms ? ev->at_ms : tally__now_ms(), &t->args) < 0) return tally__oom(t);
+    redisReply *r = tally__eval(t, &t->args);
+    if (!r) return t->err;
+    int dup = outcome(r);
+    freeReplyObject(r);
+    if (dup < 0) return tally__fail(t, TALLY_ESCRIPT, "record.lua answered something unexpected");
+    if (duplicate) *duplicate = dup;
+    return TALLY_OK;
+}
+
+/* Batch state: the events, where their answers go, and the time "now" stands
+ * for, fixed once so a rebuilt call (after NOSCRIPT) lands in the same buckets. */
+typedef struct {
+    tally *t;
+    const tally_event *ev;
+    tally_result *res;
+    size_t *todo; /* indices of the valid events */
+    int64_t now_ms;
+    int first_code;                /* the first failure, for the handle's message */
+    char first[TALLY_ERRMSG_MAX];
+} batch;
+
+static void note_failure(batch *b, size_t k, int code) {
+    if (b->first_code) return;
+    b->first_code = code;
+    snprintf(b->first, sizeof b->first, "event %zu: %.480s", k + 1, b->t->errmsg);
+}
+
+static int batch_build(void *ctx, size_t i, tally_args *a) {
+    batch *b = ctx;
+    const tally_event *e = &b->ev[b->todo[i]];
+    return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, a);
+}
+
+static void batch_take(void *ctx, size_t i, redisReply *r) {
+    batch *b = ctx;
+    size_t k = b->todo[i];
+    tally_result *res = &b->res[k];
+    int dup = outcome(r);
+    if (dup >= 0) {
+        res->code = TALLY_OK;
+        res->duplicate = dup;
+        return;
+    }
+    res->code = r->type == REDIS_REPLY_ERROR
+                    ? tally__script_error(b->t, r)
+                    : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
+    note_failure(b, k, res->code);
+}
+
+int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
+    size_t *todo = malloc((n ? n : 1) * sizeof *todo);
+    if (!todo) return tally__oom(t);
+    batch b = { t, ev, res, todo, tally__now_ms(), 0, "" };
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        res[i].duplicate = 0;
+        res[i].code = tally_event_check(t, &ev[i]);
+        if (res[i].code == TALLY_OK) todo[m++] = i;
+        else note_failure(&b, i, res[i].code);
+    }
+    for (size_t k = 0; k < m; k++) res[todo[k]].code = TALLY_EIO; /* until answered */
+    int rc = tally__eval_batch(t, m, batch_build, batch_take, &b);
+    free(todo);
+    if (rc != TALLY_OK) {
+        for (size_t k = 0; k < n; k++)
+            if (res[k].code == TALLY_EIO) res[k].code = rc;
+        return rc;
+    }
+    if (b.first_code) tally__fail(t, b.first_code, "%s", b.first);
+    return TALLY_OK;
+}

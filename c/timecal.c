@@ -1,0 +1,126 @@
+/* timecal.c -- calendar arithmetic for statistics buckets: event time in a fixed
+ * UTC offset to local month/day/hour, bucket ends in epoch seconds, and parsing
+ * of event times (epoch ms or ISO-8601). Proleptic Gregorian, no time zone
+ * database: offsets are fixed minutes east of UTC. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define MS_PER_DAY 86400000LL
+
+/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
+int64_t tally__days_from_civil(int y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int64_t tally__now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+void tally__when(int64_t at_ms, int tz_min, tally_when *w) {
+    int64_t local = at_ms + (int64_t)tz_min * 60000;
+    int64_t days = floor_div(local, MS_PER_DAY);
+    civil_from_days(days, &w->year, &w->month, &w->day);
+    w->hour = (int)((local - days * MS_PER_DAY) / 3600000);
+    int64_t off_s = (int64_t)tz_min * 60;
+    w->day_end_s = (days + 1) * 86400 - off_s;
+    w->hour_end_s = days * 86400 + (w->hour + 1) * 3600LL - off_s;
+    int ny = w->month == 12 ? w->year + 1 : w->year, nm = w->month == 12 ? 1 : w->month + 1;
+    w->month_end_s = tally__days_from_civil(ny, nm, 1) * 86400 - off_s;
+    w->minute = floor_div(at_ms, 60000);
+    snprintf(w->ym, sizeof w->ym, "%04d%02d", w->year, w->month);
+    snprintf(w->ymd, sizeof w->ymd, "%04d%02d%02d", w->year, w->month, w->day);
+    snprintf(w->hh, sizeof w->hh, "%02d", w->hour);
+}
+
+/* Reads exactly n digits at s into *v. */
+static int digits(const char *s, int n, int *v) {
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
+}
+
+static int days_in_month(int y, int m) {
+    static const int dm[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    return m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 29 : dm[m - 1];
+}
+
+int tally__date_valid(int y, int m, int d) {
+    return y >= 1970 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+}
+
+int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0) return TALLY_EINVAL;
+    if (strspn(s, "0123456789") == n) { /* epoch milliseconds */
+        if (n > 15) return TALLY_EINVAL;
+        int64_t v = 0;
+        for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+        *at_ms = v;
+        return TALLY_OK;
+    }
+    /* YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM] */
+    int y, mo, d, h, mi, sec = 0, ms = 0;
+    if (n < 16 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != ' ') || digits(s + 11, 2, &h) ||
+        s[13] != ':' || digits(s + 14, 2, &mi))
+        return TALLY_EINVAL;
+    const char *p = s + 16;
+    if (*p == ':') {
+        if (digits(p + 1, 2, &sec)) return TALLY_EINVAL;
+        p += 3;
+        if (*p == '.') {
+            int k = 0, frac = 0;
+            for (p++; *p >= '0' && *p <= '9'; p++, k++)
+                if (k < 3) frac = frac * 10 + (*p - '0');
+            if (k == 0) return TALLY_EINVAL;
+            for (; k < 3; k++) frac *= 10;
+            ms = frac;
+        }
+    }
+    int off = tz_min;
+    if (*p == 'Z') {
+        off = 0;
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 14 || om > 59)
+            return TALLY_EINVAL;
+        off = (*p == '-' ? -1 : 1) * (oh * 60 + om);
+        p += 6;
+    }
+    if (*p || !tally__date_valid(y, mo, d) || h > 23 || mi > 59 || sec > 59) return TALLY_EINVAL;
+    int64_t days = tally__days_from_civil(y, mo, d);
+    int64_t v = days * MS_PER_DAY + h * 3600000LL + mi * 60000LL + sec * 1000LL + ms - off * 60000LL;
+    if (v < 0) return TALLY_EINVAL;
+    *at_ms = v;
+    return TALLY_OK;
+}
