@@ -140,6 +140,75 @@ typedef struct tally_result {
  * request ids). The handle's message describes the first failure. */
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res);
 
+/* ------------------------------------------------------------------ queries */
+
+/* One bucket of statistics. total_tokens = input + output + cache-create +
+ * cache-read. */
+typedef struct tally_bucket {
+    int64_t requests;
+    int64_t input_tokens, output_tokens, cache_create_tokens, cache_read_tokens;
+    int64_t total_tokens;
+    int64_t cost_nanos;
+} tally_bucket;
+
+/* Whose statistics. */
+enum { TALLY_SCOPE_KEY, TALLY_SCOPE_ACCOUNT, TALLY_SCOPE_MODEL, TALLY_SCOPE_GLOBAL };
+/* Bucket sizes. */
+enum { TALLY_TOTAL, TALLY_MONTH, TALLY_DAY, TALLY_HOUR };
+
+/* A bucket's period in the statistics timezone; unused fields are 0. */
+typedef struct tally_period {
+    int kind;                    /* TALLY_TOTAL ... TALLY_HOUR */
+    int year, month, day, hour;
+} tally_period;
+
+/* Parses "total", "today", "month" (this month), "hour" (this hour),
+ * "day:YYYY-MM-DD", "month:YYYY-MM" or "hour:YYYY-MM-DDTHH", in the handle's
+ * timezone ("today" by this host's clock). TALLY_OK or TALLY_EINVAL. */
+int tally_period_parse(tally *t, const char *text, tally_period *out);
+/* Writes "total", "2026-11", "2026-11-26" or "2026-11-26T07" into buf[24]. */
+void tally_period_format(const tally_period *p, char buf[24]);
+
+/* Reads one bucket: scope and id (the key, account or model; NULL for global)
+ * for period p. Missing data reads as zeros. One round trip. */
+int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out);
+
+/* Per-model breakdown of one key (or of all keys when key is NULL) for a total,
+ * month or day period, most expensive first. *out is allocated for the caller:
+ * free it with tally_models_free(). */
+typedef struct tally_model_stats {
+    char *model;
+    tally_bucket b;
+} tally_model_stats;
+int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n);
+void tally_models_free(tally_model_stats *m, size_t n);
+
+/* The last n buckets of size `by` (TALLY_HOUR, TALLY_DAY or TALLY_MONTH) up to
+ * and including the current one, oldest first, into points[n] (caller's array).
+ * n is 1 to 1000. */
+typedef struct tally_point {
+    tally_period period;
+    tally_bucket b;
+} tally_point;
+int tally_trend(tally *t, int scope, const char *id, int by, int n, tally_point *points);
+
+/* Leaderboards: API keys ranked by cost, tokens or requests over a total, month
+ * or day period. Ranking uses Redis sorted-set scores, exact up to 2^53 (about
+ * 9 million USD of cost per key and period); past that a key's score saturates. */
+enum { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
+typedef struct tally_rank {
+    char *key;
+    int64_t value;   /* nano-USD, tokens or requests */
+} tally_rank;
+/* Top n (1..1000) keys; *out is allocated for the caller: free it with
+ * tally_top_free(). */
+int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count);
+void tally_top_free(tally_rank *r, size_t count);
+
+/* Sums the system minute buckets of the last `minutes` epoch minutes (1..1440),
+ * the current one included. */
+int tally_metrics(tally *t, int minutes, tally_bucket *sum);
+
 /* ------------------------------------------------------------------ scripts */
 
 typedef struct tally_script_info {

@@ -5,5 +5,10 @@
 
 int cmd_scripts(int argc, char **argv);
 int cmd_record(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+int cmd_trend(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 
 #endif

@@ -11,6 +11,11 @@ static const struct command {
     const char *summary;
 } commands[] = {
     { "record", cmd_record, "record a usage event, or NDJSON events from stdin" },
+    { "stats", cmd_stats, "one bucket of a key, account, model or everything" },
+    { "models", cmd_models, "the per-model breakdown of a key or of all keys" },
+    { "trend", cmd_trend, "a series of hourly, daily or monthly buckets" },
+    { "top", cmd_top, "API keys ranked by cost, tokens or requests" },
+    { "metrics", cmd_metrics, "requests and tokens per minute, recent minutes" },
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
 };
 

@@ -1,0 +1,357 @@
+/* queries.c -- reading statistics back: one bucket (stats), the per-model
+ * breakdown, trends, leaderboards and the system minute metrics. Each query is
+ * one EVALSHA of read.lua or top.lua (no KEYS, no SCAN): the keys to read follow
+ * from the schema in docs/keys.md. Shared aggregates (model, global, minute,
+ * leaderboards) are spread over cfg.shards shards and summed here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int tally_period_parse(tally *t, const char *s, tally_period *p) {
+    memset(p, 0, sizeof *p);
+    tally_when w;
+    tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
+    int y = 0, m = 0, d = 0, h = 0;
+    char tail;
+    if (!s) s = "";
+    if (strcmp(s, "total") == 0) {
+        p->kind = TALLY_TOTAL;
+        return tally__ok(t);
+    } else if (strcmp(s, "today") == 0) {
+        *p = (tally_period){ TALLY_DAY, w.year, w.month, w.day, 0 };
+    } else if (strcmp(s, "month") == 0) {
+        *p = (tally_period){ TALLY_MONTH, w.year, w.month, 0, 0 };
+    } else if (strcmp(s, "hour") == 0) {
+        *p = (tally_period){ TALLY_HOUR, w.year, w.month, w.day, w.hour };
+    } else if (sscanf(s, "day:%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && strlen(s) == 14) {
+        *p = (tally_period){ TALLY_DAY, y, m, d, 0 };
+    } else if (sscanf(s, "month:%4d-%2d%c", &y, &m, &tail) == 2 && strlen(s) == 13) {
+        *p = (tally_period){ TALLY_MONTH, y, m, 0, 0 };
+    } else if (sscanf(s, "hour:%4d-%2d-%2dT%2d%c", &y, &m, &d, &h, &tail) == 4 && strlen(s) == 18) {
+        *p = (tally_period){ TALLY_HOUR, y, m, d, h };
+    } else {
+        return tally__fail(t, TALLY_EINVAL,
+                           "period '%s' must be total, today, month, hour, day:YYYY-MM-DD, "
+                           "month:YYYY-MM or hour:YYYY-MM-DDTHH", s);
+    }
+    if (!tally__date_valid(p->year, p->month, p->kind == TALLY_MONTH ? 1 : p->day) || p->hour < 0 ||
+        p->hour > 23)
+        return tally__fail(t, TALLY_EINVAL, "period '%s' is not a real date", s);
+    return tally__ok(t);
+}
+
+void tally_period_format(const tally_period *p, char buf[24]) {
+    switch (p->kind) {
+    case TALLY_MONTH: snprintf(buf, 24, "%04d-%02d", p->year, p->month); break;
+    case TALLY_DAY: snprintf(buf, 24, "%04d-%02d-%02d", p->year, p->month, p->day); break;
+    case TALLY_HOUR: snprintf(buf, 24, "%04d-%02d-%02dT%02d", p->year, p->month, p->day, p->hour); break;
+    default: snprintf(buf, 24, "total");
+    }
+}
+
+/* The key suffix of a period's bucket hash: "t", "M:202611", "D:20261126", or
+ * "H:20261126" for hours (the hour is the field). */
+static size_t period_suffix(const tally_period *p, char *buf) {
+    switch (p->kind) {
+    case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
+    case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
+    case TALLY_HOUR: return (size_t)sprintf(buf, "H:%04d%02d%02d", p->year, p->month, p->day);
+    default: return (size_t)sprintf(buf, "t");
+    }
+}
+
+/* Adds the field of a bucket inside its hash: "_" (or "HH" in an hours hash) for
+ * an entity, "m:<model>" (or "HHm:<model>") for a model. 0, or -1 on OOM. */
+static int add_field(tally_args *a, const tally_period *p, const char *model) {
+    char pre[8];
+    int n = p->kind == TALLY_HOUR ? snprintf(pre, sizeof pre, "%02d%s", p->hour, model ? "m:" : "")
+                                  : snprintf(pre, sizeof pre, "%s", model ? "m:" : "_");
+    return tally__args_cat(a, pre, (size_t)n, model ? model : "", model ? strlen(model) : 0);
+}
+
+static int check_scope(tally *t, int scope, const char *id) {
+    static const char *const what[] = { "key", "account", "model" };
+    if (scope == TALLY_SCOPE_GLOBAL) return tally__ok(t);
+    if (scope < TALLY_SCOPE_KEY || scope > TALLY_SCOPE_GLOBAL)
+        return tally__fail(t, TALLY_EINVAL, "unknown scope %d", scope);
+    return tally__id_check(t, what[scope], id, id ? strlen(id) : 0);
+}
+
+/* Keys holding one bucket: the entity's own hash, or one per shard for models
+ * and global. Returns how many keys were added, or -1 on OOM. */
+static int add_keys(tally *t, tally_args *a, int scope, const char *id, const tally_period *p) {
+    char base[TALLY_ENTITY_MAX], suffix[24], shard[8];
+    size_t sn = period_suffix(p, suffix);
+    if (scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT) {
+        size_t bn = tally__entity(t, scope == TALLY_SCOPE_KEY ? 'k' : 'a', id, strlen(id), base);
+        return tally__args_cat(a, base, bn, suffix, sn) ? -1 : 1;
+    }
+    for (int i = 0; i < t->cfg.shards; i++) {
+        int n = snprintf(shard, sizeof shard, "%d", i);
+        size_t bn = tally__entity(t, 's', shard, (size_t)n, base);
+        if (tally__args_cat(a, base, bn, suffix, sn)) return -1;
+    }
+    return t->cfg.shards;
+}
+
+/* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
+ * cost" to b. -1 when the text is not a bucket or a sum passes int64. */
+static int add_packed(tally_bucket *b, const char *s, size_t n) {
+    int64_t *dst[6] = { &b->requests, &b->input_tokens, &b->output_tokens,
+                        &b->cache_create_tokens, &b->cache_read_tokens, &b->cost_nanos };
+    const char *end = s + n;
+    for (int i = 0; i < 6; i++) {
+        int64_t v = 0;
+        const char *start = s;
+        for (; s < end && *s >= '0' && *s <= '9'; s++)
+            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *s - '0', &v)) return -1;
+        if (s == start || (i < 5 ? (s >= end || *s != ',') : s != end)) return -1;
+        s++;
+        if (__builtin_add_overflow(*dst[i], v, dst[i])) return -1;
+    }
+    int64_t tokens = 0;
+    if (__builtin_add_overflow(b->input_tokens, b->output_tokens, &tokens) ||
+        __builtin_add_overflow(tokens, b->cache_create_tokens, &tokens) ||
+        __builtin_add_overflow(tokens, b->cache_read_tokens, &b->total_tokens))
+        return -1;
+    return 0;
+}
+
+/* Runs read.lua "get" built in t->args (keys already added, `nkeys` of them,
+ * each followed by one field in the ARGV) and sums the values of keys
+ * [i*per, (i+1)*per) into out[i]. */
+static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
+    redisReply *r = tally__eval(t, &t->args);
+    if (!r) return t->err;
+    int rc = TALLY_OK;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)nkeys) {
+        rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
+    } else {
+        for (int i = 0; i < nkeys; i++) {
+            redisReply *v = r->element[i]->type == REDIS_REPLY_ARRAY && r->element[i]->elements == 1
+                                ? r->element[i]->element[0] : NULL;
+            if (v && v->type == REDIS_REPLY_STRING && add_packed(&out[i / per], v->str, v->len) < 0)
+                rc = tally__fail(t, TALLY_ESCRIPT, "bucket %d holds something that is not a tally bucket", i);
+        }
+    }
+    freeReplyObject(r);
+    return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+/* Reads n periods of one scope: keys of every period, then their fields. */
+static int read_periods(tally *t, int scope, const char *id, const tally_period *p, int n,
+                        tally_bucket *out) {
+    const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
+    tally_args *a = &t->args;
+    int err = tally__args_script(a, TALLY_SCRIPT_READ), per = 1, nkeys = 0;
+    for (int i = 0; i < n && !err; i++) {
+        per = add_keys(t, a, scope, id, &p[i]);
+        if (per < 0) err = 1;
+        nkeys += per;
+    }
+    tally__args_end_keys(a);
+    err |= tally__args_str(a, "get");
+    for (int i = 0; i < n && !err; i++)
+        for (int k = 0; k < per && !err; k++) err |= tally__args_str(a, "1") | add_field(a, &p[i], model);
+    if (err) return tally__oom(t);
+    memset(out, 0, (size_t)n * sizeof *out);
+    return read_sum(t, nkeys, per, out);
+}
+
+int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out) {
+    int rc = check_scope(t, scope, id);
+    if (rc != TALLY_OK) return rc;
+    return read_periods(t, scope, id, p, 1, out);
+}
+
+int tally_trend(tally *t, int scope, const char *id, int by, int n, tally_point *points) {
+    int rc = check_scope(t, scope, id);
+    if (rc != TALLY_OK) return rc;
+    if (by != TALLY_HOUR && by != TALLY_DAY && by != TALLY_MONTH)
+        return tally__fail(t, TALLY_EINVAL, "a trend goes by hour, day or month");
+    if (n < 1 || n > 1000) return tally__fail(t, TALLY_EINVAL, "a trend has 1 to 1000 points");
+    tally_period *p = malloc((size_t)n * sizeof *p);
+    tally_bucket *b = malloc((size_t)n * sizeof *b);
+    if (!p || !b) {
+        free(p);
+        free(b);
+        return tally__oom(t);
+    }
+    int64_t now = tally__now_ms();
+    tally_when w;
+    tally__when(now, t->cfg.tz_offset_min, &w);
+    for (int i = 0; i < n; i++) {
+        int back = n - 1 - i;
+        if (by == TALLY_MONTH) {
+            int months = w.year * 12 + (w.month - 1) - back;
+            p[i] = (tally_period){ TALLY_MONTH, months / 12, months % 12 + 1, 0, 0 };
+        } else {
+            tally_when pw;
+            tally__when(now - (int64_t)back * (by == TALLY_DAY ? 86400000 : 3600000), t->cfg.tz_offset_min, &pw);
+            p[i] = (tally_period){ by, pw.year, pw.month, pw.day, by == TALLY_HOUR ? pw.hour : 0 };
+        }
+    }
+    rc = read_periods(t, scope, id, p, n, b);
+    for (int i = 0; rc == TALLY_OK && i < n; i++) points[i] = (tally_point){ p[i], b[i] };
+    free(p);
+    free(b);
+    return rc;
+}
+
+int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
+    if (minutes < 1 || minutes > 1440) return tally__fail(t, TALLY_EINVAL, "minutes must be from 1 to 1440");
+    int64_t now_min = tally__now_ms() / 60000;
+    tally_args *a = &t->args;
+    char base[TALLY_ENTITY_MAX], shard[8], suffix[32];
+    int err = tally__args_script(a, TALLY_SCRIPT_READ), nkeys = 0;
+    for (int m = 0; m < minutes; m++) {
+        int sn = snprintf(suffix, sizeof suffix, "n:%lld", (long long)(now_min - m));
+        for (int i = 0; i < t->cfg.shards; i++, nkeys++) {
+            size_t bn = tally__entity(t, 's', shard, (size_t)snprintf(shard, sizeof shard, "%d", i), base);
+            err |= tally__args_cat(a, base, bn, suffix, (size_t)sn);
+        }
+    }
+    tally__args_end_keys(a);
+    err |= tally__args_str(a, "get");
+    for (int k = 0; k < nkeys; k++) err |= tally__args_str(a, "1") | tally__args_str(a, "_");
+    if (err) return tally__oom(t);
+    memset(sum, 0, sizeof *sum);
+    return read_sum(t, nkeys, nkeys, sum);
+}
+
+static int by_cost_then_name(const void *x, const void *y) {
+    const tally_model_stats *a = x, *b = y;
+    if (a->b.cost_nanos != b->b.cost_nanos) return a->b.cost_nanos < b->b.cost_nanos ? 1 : -1;
+    return strcmp(a->model, b->model);
+}
+
+void tally_models_free(tally_model_stats *m, size_t n) {
+    for (size_t i = 0; m && i < n; i++) free(m[i].model);
+    free(m);
+}
+
+/* Adds one "m:<model>" field's value to the list, merging equal models. */
+static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const redisReply *f,
+                       const redisReply *v) {
+    size_t i = 0;
+    while (i < *n && !(strlen((*list)[i].model) == f->len - 2 && memcmp((*list)[i].model, f->str + 2, f->len - 2) == 0))
+        i++;
+    if (i == *n) {
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 8;
+            tally_model_stats *grown = realloc(*list, c * sizeof *grown);
+            if (!grown) return -2;
+            *list = grown;
+            *cap = c;
+        }
+        char *name = strndup(f->str + 2, f->len - 2);
+        if (!name) return -2;
+        (*list)[(*n)++] = (tally_model_stats){ name, { 0 } };
+    }
+    return add_packed(&(*list)[i].b, v->str, v->len);
+}
+
+int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL;
+    int rc = check_scope(t, scope, key);
+    if (rc != TALLY_OK) return rc;
+    if (p->kind == TALLY_HOUR)
+        return tally__fail(t, TALLY_EINVAL, "the per-model breakdown is kept for total, month and day");
+    tally_args *a = &t->args;
+    if (tally__args_script(a, TALLY_SCRIPT_READ) || add_keys(t, a, scope, key, p) < 0 ||
+        (tally__args_end_keys(a), tally__args_str(a, "all")))
+        return tally__oom(t);
+    redisReply *r = tally__eval(t, a);
+    if (!r) return t->err;
+    size_t cap = 0;
+    for (size_t k = 0; rc == TALLY_OK && k < r->elements; k++) {
+        const redisReply *h = r->element[k];
+        for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+            const redisReply *f = h->element[i], *v = h->element[i + 1];
+            if (f->len < 2 || memcmp(f->str, "m:", 2) != 0) continue;
+            int got = merge_model(out, n, &cap, f, v);
+            if (got == -2) rc = tally__oom(t);
+            else if (got < 0) rc = tally__fail(t, TALLY_ESCRIPT, "a model bucket is not a tally bucket");
+        }
+    }
+    freeReplyObject(r);
+    if (rc != TALLY_OK) {
+        tally_models_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    if (*n) qsort(*out, *n, sizeof **out, by_cost_then_name);
+    return tally__ok(t);
+}
+
+void tally_top_free(tally_rank *r, size_t count) {
+    for (size_t i = 0; r && i < count; i++) free(r[i].key);
+    free(r);
+}
+
+typedef struct {
+    const redisReply *member;
+    int64_t value;
+} ranked;
+
+static int by_value_then_key(const void *x, const void *y) {
+    const ranked *a = x, *b = y;
+    if (a->value != b->value) return a->value < b->value ? 1 : -1;
+    size_t n = a->member->len < b->member->len ? a->member->len : b->member->len;
+    int c = memcmp(a->member->str, b->member->str, n);
+    return c ? c : (a->member->len > b->member->len) - (a->member->len < b->member->len);
+}
+
+int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count) {
+    static const char metric[] = { 'c', 'k', 'r' };
+    *out = NULL;
+    *count = 0;
+    if (by < TALLY_RANK_COST || by > TALLY_RANK_REQUESTS)
+        return tally__fail(t, TALLY_EINVAL, "rank by cost, tokens or requests");
+    if (p->kind == TALLY_HOUR) return tally__fail(t, TALLY_EINVAL, "leaderboards are kept for total, month and day");
+    if (n < 1 || n > 1000) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to 1000");
+    char base[TALLY_ENTITY_MAX], shard[8], suffix[32], per[24];
+    size_t pn = period_suffix(p, per);
+    int sn = snprintf(suffix, sizeof suffix, "L%c:%.*s", metric[by], (int)pn, per);
+    tally_args *a = &t->args;
+    int err = tally__args_script(a, TALLY_SCRIPT_TOP);
+    for (int i = 0; i < t->cfg.shards; i++) {
+        size_t bn = tally__entity(t, 's', shard, (size_t)snprintf(shard, sizeof shard, "%d", i), base);
+        err |= tally__args_cat(a, base, bn, suffix, (size_t)sn);
+    }
+    tally__args_end_keys(a);
+    if (err || tally__args_i64(a, (int64_t)n)) return tally__oom(t);
+    redisReply *r = tally__eval(t, a);
+    if (!r) return t->err;
+    size_t total = 0;
+    for (size_t k = 0; k < r->elements; k++) total += r->element[k]->elements / 2;
+    ranked *all = malloc((total ? total : 1) * sizeof *all);
+    int rc = all ? TALLY_OK : tally__oom(t);
+    size_t m = 0;
+    for (size_t k = 0; rc == TALLY_OK && k < r->elements; k++)
+        for (size_t i = 0; i + 1 < r->element[k]->elements; i += 2)
+            all[m++] = (ranked){ r->element[k]->element[i], strtoll(r->element[k]->element[i + 1]->str, NULL, 10) };
+    if (rc == TALLY_OK) {
+        qsort(all, m, sizeof *all, by_value_then_key);
+        size_t keep = m < n ? m : n;
+        *out = calloc(keep ? keep : 1, sizeof **out);
+        for (size_t i = 0; *out && i < keep; i++) {
+            (*out)[i].key = strndup(all[i].member->str, all[i].member->len);
+            (*out)[i].value = all[i].value;
+            if (!(*out)[i].key) {
+                tally_top_free(*out, i);
+                *out = NULL;
+            }
+        }
+        if (*out) *count = keep;
+        else rc = tally__oom(t);
+    }
+    free(all);
+    freeReplyObject(r);
+    return rc == TALLY_OK ? tally__ok(t) : rc;
+}
