@@ -65,6 +65,9 @@ int tally__oom(tally *t);
 #define TALLY_ENTITY_MAX (64 + 10 + 3 * TALLY_ID_MAX)
 int tally__id_check(tally *t, const char *what, const char *id, size_t n);
 size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
+/* The key suffix of a period's bucket hash into buf[24]: "t", "M:202611",
+ * "D:20261126", or "H:20261126" for hours (the hour is the field). */
+size_t tally__period_suffix(const tally_period *p, char *buf);
 
 /* money.c: exact decimal USD -> nanos; 0 or -1. */
 int tally__usd_parse(const char *s, size_t n, int64_t *nanos);

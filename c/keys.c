@@ -6,6 +6,7 @@
  * The braces make the entity the cluster hash tag, so all of one entity's keys
  * share a slot. The encoding is injective and cannot produce ':' '{' '}' '%' or
  * any glob character, so one id can never address another entity's keys. */
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -74,4 +75,15 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
     out[o++] = '}';
     out[o++] = ':';
     return o;
+}
+
+/* The key suffix of a period's bucket hash: "t", "M:202611", "D:20261126", or
+ * "H:20261126" for hours (the hour is the field). */
+size_t tally__period_suffix(const tally_period *p, char *buf) {
+    switch (p->kind) {
+    case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
+    case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
+    case TALLY_HOUR: return (size_t)sprintf(buf, "H:%04d%02d%02d", p->year, p->month, p->day);
+    default: return (size_t)sprintf(buf, "t");
+    }
 }

@@ -51,17 +51,6 @@ void tally_period_format(const tally_period *p, char buf[24]) {
     }
 }
 
-/* The key suffix of a period's bucket hash: "t", "M:202611", "D:20261126", or
- * "H:20261126" for hours (the hour is the field). */
-static size_t period_suffix(const tally_period *p, char *buf) {
-    switch (p->kind) {
-    case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
-    case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
-    case TALLY_HOUR: return (size_t)sprintf(buf, "H:%04d%02d%02d", p->year, p->month, p->day);
-    default: return (size_t)sprintf(buf, "t");
-    }
-}
-
 /* Adds the field of a bucket inside its hash: "_" (or "HH" in an hours hash) for
  * an entity, "m:<model>" (or "HHm:<model>") for a model. 0, or -1 on OOM. */
 static int add_field(tally_args *a, const tally_period *p, const char *model) {
@@ -83,7 +72,7 @@ static int check_scope(tally *t, int scope, const char *id) {
  * and global. Returns how many keys were added, or -1 on OOM. */
 static int add_keys(tally *t, tally_args *a, int scope, const char *id, const tally_period *p) {
     char base[TALLY_ENTITY_MAX], suffix[24], shard[8];
-    size_t sn = period_suffix(p, suffix);
+    size_t sn = tally__period_suffix(p, suffix);
     if (scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT) {
         size_t bn = tally__entity(t, scope == TALLY_SCOPE_KEY ? 'k' : 'a', id, strlen(id), base);
         return tally__args_cat(a, base, bn, suffix, sn) ? -1 : 1;
@@ -316,7 +305,7 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     if (p->kind == TALLY_HOUR) return tally__fail(t, TALLY_EINVAL, "leaderboards are kept for total, month and day");
     if (n < 1 || n > 1000) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to 1000");
     char base[TALLY_ENTITY_MAX], shard[8], suffix[32], per[24];
-    size_t pn = period_suffix(p, per);
+    size_t pn = tally__period_suffix(p, per);
     int sn = snprintf(suffix, sizeof suffix, "L%c:%.*s", metric[by], (int)pn, per);
     tally_args *a = &t->args;
     int err = tally__args_script(a, TALLY_SCRIPT_TOP);

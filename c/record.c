@@ -68,9 +68,11 @@ typedef struct {
     int model_field[2]; /* 1: the field is prefix + model name */
 } bucket;
 
-/* Fills `a` with the EVALSHA of record.lua for event e at time `at`. Every
- * allocation is the builder's, reused from call to call. */
-static int build(tally *t, const tally_event *e, int64_t at, tally_args *a) {
+/* Fills `a` with the EVALSHA of record.lua for event e at time `at`; with
+ * `settle`, the call also gives back the budget reservations held under the
+ * event's request id by its key and account. Every allocation is the builder's,
+ * reused from call to call. */
+static int build(tally *t, const tally_event *e, int64_t at, int settle, tally_args *a) {
     const tally_config *c = &t->cfg;
     tally_when w;
     tally__when(at, c->tz_offset_min, &w);
@@ -130,6 +132,10 @@ static int build(tally *t, const tally_event *e, int64_t at, tally_args *a) {
     for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].key.s, b[i].key.n);
     for (int i = 0; i < 9; i++) err |= tally__args_cat(a, sb, sbn, boards[i].s, boards[i].n);
     for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, kb, kbn, ids[i], strlen(ids[i]));
+    int held = settle ? (abn ? 2 : 1) : 0;
+    for (int i = 0; i < held; i++)
+        err |= tally__args_cat(a, i ? ab : kb, i ? abn : kbn, "B", 1) |
+               tally__args_cat(a, i ? ab : kb, i ? abn : kbn, "Bx", 2);
     tally__args_end_keys(a);
     err |= tally__args_i64(a, at) | tally__args_i64(a, c->max_future_ms);
     err |= tally__args_i64(a, e->input_tokens) | tally__args_i64(a, e->output_tokens);
@@ -138,6 +144,7 @@ static int build(tally *t, const tally_event *e, int64_t at, tally_args *a) {
     err |= tally__args_i64(a, nb) | tally__args_i64(a, 9);
     err |= tally__args_str(a, idem ? e->request_id : "");
     err |= tally__args_i64(a, (slice + 2) * c->idempotency_s);
+    err |= tally__args_i64(a, held);
     for (int i = 0; i < nb; i++) {
         err |= tally__args_i64(a, b[i].expiry) | tally__args_i64(a, b[i].nfields);
         for (int f = 0; f < b[i].nfields; f++)
@@ -159,10 +166,13 @@ static int outcome(const redisReply *r) {
     return -1;
 }
 
-int tally_record(tally *t, const tally_event *ev, int *duplicate) {
+/* One event, recorded (and with `settle`, its reservations released). */
+static int record_one(tally *t, const tally_event *ev, int settle, int *duplicate) {
     int rc = tally_event_check(t, ev);
     if (rc != TALLY_OK) return rc;
-    if (build(t, ev, ev->at_ms ? ev->at_ms : tally__now_ms(), &t->args) < 0) return tally__oom(t);
+    if (settle && !has(ev->request_id))
+        return tally__fail(t, TALLY_EINVAL, "settling needs the request id of the reservation");
+    if (build(t, ev, ev->at_ms ? ev->at_ms : tally__now_ms(), settle, &t->args) < 0) return tally__oom(t);
     redisReply *r = tally__eval(t, &t->args);
     if (!r) return t->err;
     int dup = outcome(r);
@@ -170,6 +180,14 @@ int tally_record(tally *t, const tally_event *ev, int *duplicate) {
     if (dup < 0) return tally__fail(t, TALLY_ESCRIPT, "record.lua answered something unexpected");
     if (duplicate) *duplicate = dup;
     return TALLY_OK;
+}
+
+int tally_record(tally *t, const tally_event *ev, int *duplicate) {
+    return record_one(t, ev, 0, duplicate);
+}
+
+int tally_settle(tally *t, const tally_event *ev, int *duplicate) {
+    return record_one(t, ev, 1, duplicate);
 }
 
 /* Batch state: the events, where their answers go, and the time "now" stands
@@ -193,7 +211,7 @@ static void note_failure(batch *b, size_t k, int code) {
 static int batch_build(void *ctx, size_t i, tally_args *a) {
     batch *b = ctx;
     const tally_event *e = &b->ev[b->todo[i]];
-    return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, a);
+    return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, 0, a);
 }
 
 static void batch_take(void *ctx, size_t i, redisReply *r) {

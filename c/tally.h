@@ -209,6 +209,53 @@ void tally_top_free(tally_rank *r, size_t count);
  * the current one included. */
 int tally_metrics(tally *t, int minutes, tally_bucket *sum);
 
+/* ------------------------------------------------------------------ budgets */
+
+/* A cap on cost or tokens for a key or an account over the current day, month
+ * (in the statistics timezone, by this host's clock) or all time. It counts what
+ * recording wrote into that bucket plus the estimates still reserved. */
+enum { TALLY_BUDGET_COST, TALLY_BUDGET_TOKENS };
+typedef struct tally_budget {
+    int scope;    /* TALLY_SCOPE_KEY or TALLY_SCOPE_ACCOUNT */
+    int period;   /* TALLY_DAY, TALLY_MONTH or TALLY_TOTAL */
+    int metric;   /* TALLY_BUDGET_COST (nano-USD) or TALLY_BUDGET_TOKENS */
+    int64_t cap;  /* > 0 */
+} tally_budget;
+
+/* Parses "[key:|account:]cost:USD/day|month|total" or
+ * "[key:|account:]tokens:N/day|month|total" (scope defaults to key).
+ * TALLY_OK or TALLY_EINVAL. */
+int tally_budget_parse(const char *text, tally_budget *out);
+
+typedef struct tally_reservation {
+    const char *key;          /* required */
+    const char *account;      /* NULL: no account caps */
+    const char *request_id;   /* required: settle and retries find it by this id */
+    int64_t cost_nanos;       /* the estimate */
+    int64_t tokens;
+    int64_t lease_ms;         /* released by itself after this, if not settled */
+} tally_reservation;
+
+typedef struct tally_budget_decision {
+    int allowed;
+    int duplicate;            /* 1: this request id already holds a reservation */
+    int denied_by;            /* index of the first cap that denied, or -1 */
+    int64_t remaining[16];    /* what each cap has left after this call */
+    int64_t server_time_ms;   /* Redis TIME used for the leases */
+} tally_budget_decision;
+
+/* Checks every cap and, only if all allow, reserves the estimate: one script,
+ * all or nothing. A reservation that is never settled is released when its
+ * lease ends, exactly once. Returns TALLY_OK with the decision in *out. */
+int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps,
+                  tally_budget_decision *out);
+
+/* Records the actual usage (as tally_record) and gives back the reservation
+ * held under ev->request_id by its key and account, in one script: the caps
+ * then count the actual amount instead of the estimate. Idempotent by request
+ * id. */
+int tally_settle(tally *t, const tally_event *ev, int *duplicate);
+
 /* ------------------------------------------------------------------ scripts */
 
 typedef struct tally_script_info {

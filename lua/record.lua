@@ -1,10 +1,13 @@
 #!lua
 -- Records one usage event into every bucket and leaderboard given, atomically.
 -- KEYS: nh bucket hashes, then nz leaderboard sorted sets, then, with a request
---   id, the id hashes of the current and the previous idempotency slice.
+--   id, the id hashes of the current and the previous idempotency slice, then
+--   for a settle, nr pairs (reservations hash, leases sorted set) of budgets.
 -- ARGV: [1] event time, epoch ms; [2] how far past server time it may be, ms;
 --   [3..7] input, output, cache-create, cache-read tokens, cost in nano-USD;
 --   [8] nh; [9] nz; [10] request id or ""; [11] id hash expiry, epoch s;
+--   [12] nr: budget entities whose reservation under this request id to release
+--   (settle: the usage is recorded and the estimate given back, together);
 --   then per hash: expiry epoch s (0 = never), field count n, n field names;
 --   then per sorted set: metric (r requests, k tokens, c cost), member, expiry.
 --   A bucket whose expiry has passed is skipped (a late event past retention).
@@ -45,11 +48,12 @@ for i = 1, 5 do
 end
 local tokens = amounts[1] + amounts[2] + amounts[3] + amounts[4]
 local delta = { 1, amounts[1], amounts[2], amounts[3], amounts[4], amounts[5] }
-local nh, nz = tonumber(ARGV[8]), tonumber(ARGV[9])
+local nh, nz, nr = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[12])
 local rid = ARGV[10]
-if not nh or not nz or nh + nz + (rid ~= "" and 2 or 0) ~= #KEYS then
-  return fail("KEYS do not match the hash and leaderboard counts")
+if not nh or not nz or not nr or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
+  return fail("KEYS do not match the hash, leaderboard and budget counts")
 end
+if nr > 0 and rid == "" then return fail("settling a reservation needs its request id") end
 local id_expiry = uint(11, 253402300799, "id expiry")
 if rid ~= "" and not id_expiry then return fail("id expiry is not a number") end
 
@@ -59,7 +63,7 @@ local now_s = tonumber(now[1])
 if at > now_s * 1000 + math.floor(tonumber(now[2]) / 1000) + future then
   return fail("event time is in the future beyond the allowed " .. future .. " ms")
 end
-local hashes, pos = {}, 12
+local hashes, pos = {}, 13
 for k = 1, nh do
   local expiry, n = uint(pos, 253402300799, "expiry"), tonumber(ARGV[pos + 1])
   if not expiry or not n or n < 1 or pos + 1 + n > #ARGV then return fail("bad descriptor of hash " .. k) end
@@ -81,9 +85,35 @@ end
 if pos ~= #ARGV + 1 then return fail("extra arguments after the descriptors") end
 
 -- Reads: every check that can fail happens here, before the first write.
+local releases = {}
+for k = 1, nr do
+  local held, leases = KEYS[nh + nz + 2 + 2 * k - 1], KEYS[nh + nz + 2 + 2 * k]
+  local got = redis.call("HMGET", held, "r:" .. rid, "=")
+  redis.call("ZSCORE", leases, rid) -- type check before any write
+  if got[1] then
+    local c, t = got[1]:match("^(%d+),(%d+)$")
+    local sc, st = (got[2] or "0,0"):match("^(%d+),(%d+)$")
+    if not (c and sc) then
+      return redis.error_reply("ERR tally: " .. held .. " is not a reservations hash")
+    end
+    local sums = string.format("%.0f,%.0f", math.max(0, sc - c), math.max(0, st - t))
+    releases[#releases + 1] = { held = held, leases = leases, sums = sums }
+  end
+end
+-- Gives the reservations back (settle): the estimate leaves the held sums.
+local function release()
+  for _, r in ipairs(releases) do
+    redis.call("HSET", r.held, "=", r.sums)
+    redis.call("HDEL", r.held, "r:" .. rid)
+    redis.call("ZREM", r.leases, rid)
+  end
+end
 if rid ~= "" then
   for k = nh + nz + 1, nh + nz + 2 do
-    if redis.call("HEXISTS", KEYS[k], rid) == 1 then return "duplicate" end
+    if redis.call("HEXISTS", KEYS[k], rid) == 1 then
+      release()
+      return "duplicate"
+    end
   end
 end
 for _, h in ipairs(hashes) do
@@ -134,4 +164,5 @@ if rid ~= "" then
   redis.call("HSET", ids, rid, "1")
   redis.call("EXPIREAT", ids, id_expiry, "NX")
 end
+release()
 return "recorded"

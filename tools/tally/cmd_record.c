@@ -38,14 +38,14 @@ static const char usage[] =
 #define BATCH 512
 #define RETRIES 8
 
-static int parse_count(const char *flag, const char *text, int64_t *out) {
+static int parse_count(const char *cmd, const char *flag, const char *text, int64_t *out) {
     if (!text) return 0;
     size_t n = strlen(text);
     int64_t v = 0;
     if (n == 0 || n > 13 || strspn(text, "0123456789") != n) v = -1;
     for (size_t i = 0; v >= 0 && i < n; i++) v = v * 10 + (text[i] - '0');
     if (v < 0 || v > TALLY_MAX_TOKENS)
-        return cli_usage_error("record", "%s '%s' must be a whole number from 0 to %lld", flag, text,
+        return cli_usage_error(cmd, "%s '%s' must be a whole number from 0 to %lld", flag, text,
                                (long long)TALLY_MAX_TOKENS);
     *out = v;
     return 0;
@@ -58,29 +58,31 @@ static int print_status(const cli_common *c, int duplicate) {
     return EXIT_OK_;
 }
 
-static int one(cli_common *c, const char **f) {
+static int one(const char *cmd, cli_common *c, const char **f) {
     tally_event e = { 0 };
     e.key = f[0];
     e.model = f[1];
     e.account = f[2];
     e.request_id = f[8];
-    if (!e.key || !e.model) return cli_usage_error("record", "--key and --model are required");
+    if (!e.key || !e.model) return cli_usage_error(cmd, "--key and --model are required");
+    int settle = strcmp(cmd, "settle") == 0;
+    if (settle && !e.request_id) return cli_usage_error(cmd, "--id of the reservation is required");
     int code;
-    if ((code = parse_count("--input", f[3], &e.input_tokens)) ||
-        (code = parse_count("--output", f[4], &e.output_tokens)) ||
-        (code = parse_count("--cache-create", f[5], &e.cache_create_tokens)) ||
-        (code = parse_count("--cache-read", f[6], &e.cache_read_tokens)))
+    if ((code = parse_count(cmd, "--input", f[3], &e.input_tokens)) ||
+        (code = parse_count(cmd, "--output", f[4], &e.output_tokens)) ||
+        (code = parse_count(cmd, "--cache-create", f[5], &e.cache_create_tokens)) ||
+        (code = parse_count(cmd, "--cache-read", f[6], &e.cache_read_tokens)))
         return code;
     if (f[7] && tally_usd_to_nanos(f[7], &e.cost_nanos) != TALLY_OK)
-        return cli_usage_error("record", "--cost '%s' must be decimal USD with at most 9 decimals", f[7]);
+        return cli_usage_error(cmd, "--cost '%s' must be decimal USD with at most 9 decimals", f[7]);
     tally *t;
-    if ((code = cli_open("record", c, &t))) return code;
+    if ((code = cli_open(cmd, c, &t))) return code;
     if (f[9] && tally_parse_time(f[9], tally_config_of(t)->tz_offset_min, &e.at_ms) != TALLY_OK) {
         tally_close(t);
-        return cli_usage_error("record", "--at '%s' must be epoch ms or ISO-8601 (2026-11-26T10:00:00Z)", f[9]);
+        return cli_usage_error(cmd, "--at '%s' must be epoch ms or ISO-8601 (2026-11-26T10:00:00Z)", f[9]);
     }
-    int dup = 0, rc = tally_record(t, &e, &dup);
-    code = rc == TALLY_OK ? print_status(c, dup) : cli_fail("record", t, rc);
+    int dup = 0, rc = settle ? tally_settle(t, &e, &dup) : tally_record(t, &e, &dup);
+    code = rc == TALLY_OK ? print_status(c, dup) : cli_fail(cmd, t, rc);
     tally_close(t);
     return code;
 }
@@ -195,7 +197,18 @@ done:
     return code;
 }
 
-int cmd_record(int argc, char **argv) {
+static const char usage_settle[] =
+    "usage: tally settle --id REQUEST_ID --key ID --model NAME [--account ID]\n"
+    "                    [--input N] [--output N] [--cache-create N] [--cache-read N]\n"
+    "                    [--cost USD] [--at TIME] [options]\n"
+    "\n"
+    "Records the actual usage of a request (as 'tally record') and gives back the\n"
+    "estimate that 'tally reserve' held under the same --id for its key and\n"
+    "account, in one script. Prints 'recorded', or 'duplicate' if already settled.\n"
+    "  also: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
+    "exit: 0 settled, 2 bad input, 3 Redis unreachable, 4 Redis error or timeout\n";
+
+static int run(const char *cmd, int argc, char **argv) {
     cli_common c = { 0 };
     const char *f[10] = { 0 };
     int use_stdin = 0;
@@ -210,16 +223,26 @@ int cmd_record(int argc, char **argv) {
     };
     char *pos[1];
     int npos;
-    int code = cli_parse("record", argc, argv, 2, opts, pos, 0, &npos);
+    int code = cli_parse(cmd, argc, argv, 2, opts, pos, 0, &npos);
     if (code) return code;
+    int settle = strcmp(cmd, "settle") == 0;
     if (c.help) {
-        fputs(usage, stdout);
+        fputs(settle ? usage_settle : usage, stdout);
         return EXIT_OK_;
     }
+    if (use_stdin && settle) return cli_usage_error(cmd, "--stdin is for 'tally record'");
     if (use_stdin) {
         for (int i = 0; i < 10; i++)
             if (f[i]) return cli_usage_error("record", "--stdin takes the events from input, not from flags");
         return from_stdin(&c);
     }
-    return one(&c, f);
+    return one(cmd, &c, f);
+}
+
+int cmd_record(int argc, char **argv) {
+    return run("record", argc, argv);
+}
+
+int cmd_settle(int argc, char **argv) {
+    return run("settle", argc, argv);
 }

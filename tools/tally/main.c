@@ -11,6 +11,8 @@ static const struct command {
     const char *summary;
 } commands[] = {
     { "record", cmd_record, "record a usage event, or NDJSON events from stdin" },
+    { "reserve", cmd_reserve, "hold an estimate against cost and token budgets" },
+    { "settle", cmd_settle, "record a request's actual usage and release its estimate" },
     { "stats", cmd_stats, "one bucket of a key, account, model or everything" },
     { "models", cmd_models, "the per-model breakdown of a key or of all keys" },
     { "trend", cmd_trend, "a series of hourly, daily or monthly buckets" },

@@ -1,0 +1,114 @@
+/* budgets.c -- cost and token caps with reservations: tally_reserve() runs
+ * lua/reserve.lua; settling is recording (record.c) with the reservation given
+ * back in the same script. Reservations of an entity live in two keys under its
+ * hash tag: {E}:B (hash: "=" the held sums, "r:<request id>" each estimate, as
+ * "cost,tokens") and {E}:Bx (sorted set: request id -> lease end, server ms). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int tally_budget_parse(const char *text, tally_budget *b) {
+    memset(b, 0, sizeof *b);
+    if (!text) return TALLY_EINVAL;
+    const char *s = text;
+    b->scope = TALLY_SCOPE_KEY;
+    if (strncmp(s, "key:", 4) == 0) s += 4;
+    else if (strncmp(s, "account:", 8) == 0) s += 8, b->scope = TALLY_SCOPE_ACCOUNT;
+    const char *slash = strrchr(s, '/');
+    if (!slash) return TALLY_EINVAL;
+    const char *per = slash + 1;
+    if (strcmp(per, "day") == 0) b->period = TALLY_DAY;
+    else if (strcmp(per, "month") == 0) b->period = TALLY_MONTH;
+    else if (strcmp(per, "total") == 0) b->period = TALLY_TOTAL;
+    else return TALLY_EINVAL;
+    if (strncmp(s, "cost:", 5) == 0) {
+        b->metric = TALLY_BUDGET_COST;
+        if (tally__usd_parse(s + 5, (size_t)(slash - s - 5), &b->cap) < 0) return TALLY_EINVAL;
+    } else if (strncmp(s, "tokens:", 7) == 0) {
+        b->metric = TALLY_BUDGET_TOKENS;
+        const char *d = s + 7;
+        size_t n = (size_t)(slash - d);
+        if (n == 0 || n > 15 || strspn(d, "0123456789") < n) return TALLY_EINVAL;
+        for (size_t i = 0; i < n; i++) b->cap = b->cap * 10 + (d[i] - '0');
+    } else {
+        return TALLY_EINVAL;
+    }
+    return b->cap > 0 ? TALLY_OK : TALLY_EINVAL;
+}
+
+static int check(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps) {
+    int rc;
+    if ((rc = tally__id_check(t, "key", r->key, r->key ? strlen(r->key) : 0)) ||
+        (rc = tally__id_check(t, "request id", r->request_id, r->request_id ? strlen(r->request_id) : 0)))
+        return rc;
+    if (r->account && (rc = tally__id_check(t, "account", r->account, strlen(r->account)))) return rc;
+    if (r->cost_nanos < 0 || r->cost_nanos > TALLY_MAX_COST_NANOS)
+        return tally__fail(t, TALLY_EINVAL, "estimated cost must be 0 to %lld nano-USD", TALLY_MAX_COST_NANOS);
+    if (r->tokens < 0 || r->tokens > TALLY_MAX_TOKENS)
+        return tally__fail(t, TALLY_EINVAL, "estimated tokens must be 0 to %lld", TALLY_MAX_TOKENS);
+    if (r->lease_ms < 1 || r->lease_ms > 86400000)
+        return tally__fail(t, TALLY_EINVAL, "lease must be 1 ms to 1 day");
+    if (ncaps < 1 || ncaps > 16) return tally__fail(t, TALLY_EINVAL, "give 1 to 16 caps");
+    for (int i = 0; i < ncaps; i++) {
+        const tally_budget *b = &caps[i];
+        if (b->scope != TALLY_SCOPE_KEY && b->scope != TALLY_SCOPE_ACCOUNT)
+            return tally__fail(t, TALLY_EINVAL, "cap %d: a budget belongs to a key or an account", i + 1);
+        if (b->scope == TALLY_SCOPE_ACCOUNT && !r->account)
+            return tally__fail(t, TALLY_EINVAL, "cap %d is an account cap but no account was given", i + 1);
+        if (b->period != TALLY_DAY && b->period != TALLY_MONTH && b->period != TALLY_TOTAL)
+            return tally__fail(t, TALLY_EINVAL, "cap %d: the period must be day, month or total", i + 1);
+        if (b->metric != TALLY_BUDGET_COST && b->metric != TALLY_BUDGET_TOKENS)
+            return tally__fail(t, TALLY_EINVAL, "cap %d: a cap limits cost or tokens", i + 1);
+        if (b->cap <= 0) return tally__fail(t, TALLY_EINVAL, "cap %d must be positive", i + 1);
+    }
+    return TALLY_OK;
+}
+
+int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps,
+                  tally_budget_decision *out) {
+    int rc = check(t, r, caps, ncaps);
+    if (rc != TALLY_OK) return rc;
+    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], suffix[24];
+    size_t kbn = tally__entity(t, 'k', r->key, strlen(r->key), kb);
+    size_t abn = r->account ? tally__entity(t, 'a', r->account, strlen(r->account), ab) : 0;
+    int ne = abn ? 2 : 1;
+    tally_when w;
+    tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
+    tally_args *a = &t->args;
+    int err = tally__args_script(a, TALLY_SCRIPT_RESERVE);
+    for (int e = 0; e < ne; e++)
+        err |= tally__args_cat(a, e ? ab : kb, e ? abn : kbn, "B", 1) |
+               tally__args_cat(a, e ? ab : kb, e ? abn : kbn, "Bx", 2);
+    for (int i = 0; i < ncaps; i++) {
+        tally_period p = { caps[i].period, w.year, w.month, w.day, 0 };
+        size_t sn = tally__period_suffix(&p, suffix);
+        int acct = caps[i].scope == TALLY_SCOPE_ACCOUNT;
+        err |= tally__args_cat(a, acct ? ab : kb, acct ? abn : kbn, suffix, sn);
+    }
+    tally__args_end_keys(a);
+    err |= tally__args_str(a, r->request_id) | tally__args_i64(a, r->lease_ms);
+    err |= tally__args_i64(a, r->cost_nanos) | tally__args_i64(a, r->tokens);
+    err |= tally__args_i64(a, ne) | tally__args_i64(a, ncaps);
+    for (int i = 0; i < ncaps; i++) {
+        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? 2 : 1) | tally__args_str(a, "_");
+        err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? "c" : "k");
+        err |= tally__args_i64(a, caps[i].cap);
+    }
+    if (err) return tally__oom(t);
+    redisReply *reply = tally__eval(t, a);
+    if (!reply) return t->err;
+    rc = TALLY_OK;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 || reply->element[4]->type != REDIS_REPLY_STRING ||
+        reply->element[2]->type != REDIS_REPLY_ARRAY || reply->element[2]->elements != (size_t)ncaps) {
+        rc = tally__fail(t, TALLY_ESCRIPT, "reserve.lua answered something unexpected");
+    } else {
+        out->allowed = reply->element[0]->integer == 1;
+        out->denied_by = (int)reply->element[1]->integer - 1;
+        for (int i = 0; i < ncaps; i++) out->remaining[i] = reply->element[2]->element[i]->integer;
+        out->server_time_ms = reply->element[3]->integer;
+        out->duplicate = strcmp(reply->element[4]->str, "duplicate") == 0;
+    }
+    freeReplyObject(reply);
+    return rc;
+}
