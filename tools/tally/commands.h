@@ -4,5 +4,9 @@
 #define TALLY_COMMANDS_H
 
 int cmd_scripts(int argc, char **argv);
+/* admission control */
+int cmd_allow(int argc, char **argv);
+int cmd_limits(int argc, char **argv);
+int cmd_lease(int argc, char **argv);
 
 #endif

@@ -11,6 +11,9 @@ static const struct command {
     const char *summary;
 } commands[] = {
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
+    { "allow", cmd_allow, "rate limits: decide and consume, all rules or none" },
+    { "limits", cmd_limits, "rate limits: the same decision without consuming" },
+    { "lease", cmd_lease, "concurrency leases: acquire, renew or release" },
 };
 
 static void help(FILE *f) {
