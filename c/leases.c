@@ -37,8 +37,14 @@ static int check_ms(tally *t, int64_t lease_ms) {
 }
 
 /* Runs the call built in t->args and fills out from the reply; the shapes are
- * in lua/lease.lua's header. Returns TALLY_OK or the error. */
-static int run(tally *t, int acquire, tally_lease *out) {
+ * in lua/lease.lua's header. Returns TALLY_OK or the error. *out is cleared
+ * only here, after the arguments were copied, so `id` (renew and release: kept
+ * in out->id) may point into *out. */
+static int run(tally *t, int acquire, const char *id, tally_lease *out) {
+    char keep[TALLY_LEASE_ID_MAX] = "";
+    if (id) memcpy(keep, id, strlen(id) + 1); /* checked shorter by check_id() */
+    memset(out, 0, sizeof *out);
+    memcpy(out->id, keep, sizeof keep);
     redisReply *r = tally__eval(t, &t->args);
     if (!r) return t->err;
     size_t want = acquire ? 5 : 4;
@@ -71,7 +77,6 @@ static int run(tally *t, int acquire, tally_lease *out) {
 }
 
 int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_ms, tally_lease *out) {
-    memset(out, 0, sizeof *out);
     int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
     if (rc != TALLY_OK) return rc;
     if (limit < 1 || limit > 1000000) return tally__fail(t, TALLY_EINVAL, "lease limit must be 1 to 1000000");
@@ -79,11 +84,10 @@ int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_
     if (start(t, "acquire", key) < 0 || tally__args_i64(&t->args, limit) < 0 ||
         tally__args_i64(&t->args, lease_ms) < 0)
         return tally__oom(t);
-    return run(t, 1, out);
+    return run(t, 1, NULL, out);
 }
 
 int tally_lease_renew(tally *t, const char *key, const char *id, int64_t lease_ms, tally_lease *out) {
-    memset(out, 0, sizeof *out);
     int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
     if (rc == TALLY_OK) rc = check_id(t, id);
     if (rc == TALLY_OK) rc = check_ms(t, lease_ms);
@@ -91,14 +95,13 @@ int tally_lease_renew(tally *t, const char *key, const char *id, int64_t lease_m
     if (start(t, "renew", key) < 0 || tally__args_str(&t->args, id) < 0 ||
         tally__args_i64(&t->args, lease_ms) < 0)
         return tally__oom(t);
-    return run(t, 0, out);
+    return run(t, 0, id, out);
 }
 
 int tally_lease_release(tally *t, const char *key, const char *id, tally_lease *out) {
-    memset(out, 0, sizeof *out);
     int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
     if (rc == TALLY_OK) rc = check_id(t, id);
     if (rc != TALLY_OK) return rc;
     if (start(t, "release", key) < 0 || tally__args_str(&t->args, id) < 0) return tally__oom(t);
-    return run(t, 0, out);
+    return run(t, 0, id, out);
 }

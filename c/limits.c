@@ -25,9 +25,9 @@ const char *tally_counts_name(int counts) {
     return counts >= 0 && counts < 3 ? counts_names[counts] : NULL;
 }
 
-/* Parses 1..15 decimal digits exactly filling s[0..n) into *v. 0 or -1. */
+/* Parses 1..16 decimal digits exactly filling s[0..n) into *v. 0 or -1. */
 static int parse_digits(const char *s, size_t n, int64_t *v) {
-    if (n == 0 || n > 15) return -1;
+    if (n == 0 || n > 16) return -1;
     int64_t x = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return -1;

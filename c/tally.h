@@ -251,7 +251,8 @@ typedef struct tally_lease {
     int ok;                  /* acquire: got a lease; renew: renewed (0: the
                                 lease had ended or never existed); release:
                                 1 released, 0 was not held */
-    char id[TALLY_LEASE_ID_MAX]; /* acquire: the new lease's id, else "" */
+    char id[TALLY_LEASE_ID_MAX]; /* acquire: the new lease's id ("" if denied);
+                                renew, release: the id given */
     int64_t expires_at_us;   /* acquire/renew: the lease's end, server time */
     int64_t holders;         /* live leases after the call */
     int64_t retry_after_ms;  /* acquire denied: until the earliest lease ends */
@@ -259,7 +260,8 @@ typedef struct tally_lease {
 } tally_lease;
 
 /* limit 1..1000000, lease_ms 1..TALLY_WINDOW_MAX_MS. TALLY_OK whether or not a
- * lease was granted (see out->ok); *out is filled on TALLY_OK. */
+ * lease was granted (see out->ok); *out is filled on TALLY_OK. `id` may point
+ * into *out (e.g. renewing out->id). */
 int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_ms,
                         tally_lease *out);
 int tally_lease_renew(tally *t, const char *key, const char *id, int64_t lease_ms,
