@@ -46,6 +46,7 @@ struct tally {
     tally_url url;
     redisContext *ctx;    /* NULL until connected, and again after any I/O error */
     tally_args args;      /* scratch for single calls */
+    int64_t test_now_us;  /* tally_test_clock(); 0: Redis TIME */
     int err;
     char errmsg[TALLY_ERRMSG_MAX];
 };

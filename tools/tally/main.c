@@ -11,13 +11,16 @@ static const struct command {
     const char *summary;
 } commands[] = {
     { "record", cmd_record, "record a usage event, or NDJSON events from stdin" },
-    { "reserve", cmd_reserve, "hold an estimate against cost and token budgets" },
     { "settle", cmd_settle, "record a request's actual usage and release its estimate" },
     { "stats", cmd_stats, "one bucket of a key, account, model or everything" },
     { "models", cmd_models, "the per-model breakdown of a key or of all keys" },
     { "trend", cmd_trend, "a series of hourly, daily or monthly buckets" },
     { "top", cmd_top, "API keys ranked by cost, tokens or requests" },
     { "metrics", cmd_metrics, "requests and tokens per minute, recent minutes" },
+    { "allow", cmd_allow, "rate limits: decide and consume, all rules or none" },
+    { "limits", cmd_limits, "rate limits: the same decision without consuming" },
+    { "reserve", cmd_reserve, "hold an estimate against cost and token budgets" },
+    { "lease", cmd_lease, "concurrency leases: acquire, renew or release" },
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
 };
 

@@ -1,0 +1,281 @@
+/* limits.c -- rate limits: parsing rule text ("100/1m", "tokens:100000/1m",
+ * "cost:5/1d"), and tally_allow()/tally_limits(), which marshal the rules of one
+ * subject into a single run of lua/allow.lua and read its decision back. Also the
+ * opt-in test clock shared with the leases.
+ *
+ * Keys, all under the subject's hash tag:
+ *   <entity>rl:<r|t|c>:<algorithm>:<window ms>      state of one rule
+ *   <entity>rl:<r|t|c>:log:<window ms>:s            sum and sequence of a log
+ * The limit is not part of the key, so changing a rule's limit keeps its state. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const algo_names[] = { "sliding-window", "sliding-log", "gcra", "fixed" };
+static const char *const algo_script[] = { "window", "log", "gcra", "fixed" };
+static const char *const counts_names[] = { "requests", "tokens", "cost" };
+static const char counts_char[] = { 'r', 't', 'c' };
+
+const char *tally_algo_name(int algo) {
+    return algo >= 0 && algo < 4 ? algo_names[algo] : NULL;
+}
+
+const char *tally_counts_name(int counts) {
+    return counts >= 0 && counts < 3 ? counts_names[counts] : NULL;
+}
+
+/* Parses 1..16 decimal digits exactly filling s[0..n) into *v. 0 or -1. */
+static int parse_digits(const char *s, size_t n, int64_t *v) {
+    if (n == 0 || n > 16) return -1;
+    int64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        x = x * 10 + (s[i] - '0');
+    }
+    *v = x;
+    return 0;
+}
+
+int tally_window_parse(const char *text, size_t n, int64_t *ms) {
+    if (!text) return TALLY_EINVAL;
+    size_t d = 0;
+    while (d < n && text[d] >= '0' && text[d] <= '9') d++;
+    int64_t v, mult;
+    if (parse_digits(text, d, &v) < 0) return TALLY_EINVAL;
+    const char *u = text + d;
+    size_t un = n - d;
+    if (un == 2 && memcmp(u, "ms", 2) == 0) mult = 1;
+    else if (un == 1 && *u == 's') mult = 1000;
+    else if (un == 1 && *u == 'm') mult = 60000;
+    else if (un == 1 && *u == 'h') mult = 3600000;
+    else if (un == 1 && *u == 'd') mult = 86400000;
+    else return TALLY_EINVAL;
+    if (v <= 0 || v > TALLY_WINDOW_MAX_MS / mult) return TALLY_EINVAL;
+    *ms = v * mult;
+    return TALLY_OK;
+}
+
+/* An amount in the rule's unit: a positive integer, or decimal USD for cost.
+ * 0 or -1. */
+static int parse_amount(int counts, const char *s, size_t n, int64_t *v) {
+    if (counts == TALLY_COUNT_COST) {
+        if (tally__usd_parse(s, n, v) < 0) return -1;
+    } else if (parse_digits(s, n, v) < 0) {
+        return -1;
+    }
+    return *v >= 1 && *v <= TALLY_LIMIT_MAX ? 0 : -1;
+}
+
+#define PERR(...) (err ? (void)snprintf(err, cap, __VA_ARGS__) : (void)0, TALLY_EINVAL)
+
+int tally_rule_parse(const char *text, size_t n, tally_rule *rule, char *err, size_t cap) {
+    if (err && cap) err[0] = '\0';
+    if (!text || !rule) return PERR("no rule given");
+    int show = n > 60 ? 60 : (int)n; /* how much of the text a message quotes */
+    tally_rule r = { TALLY_COUNT_REQUESTS, TALLY_ALGO_SLIDING_WINDOW, 0, 0, 0 };
+    const char *p = text, *end = text + n;
+    const char *slash = memchr(p, '/', n);
+    if (!slash) return PERR("limit '%.*s' must look like N/WINDOW, e.g. 100/1m", show, text);
+    const char *colon = memchr(p, ':', (size_t)(slash - p));
+    if (colon) {
+        size_t un = (size_t)(colon - p);
+        int found = -1;
+        for (int i = 0; i < 3; i++)
+            if (strlen(counts_names[i]) == un && memcmp(p, counts_names[i], un) == 0) found = i;
+        if (found < 0)
+            return PERR("limit '%.*s': unknown unit '%.*s' (use requests, tokens or cost)", show, text,
+                        (int)(un > 20 ? 20 : un), p);
+        r.counts = found;
+        p = colon + 1;
+    }
+    if (parse_amount(r.counts, p, (size_t)(slash - p), &r.limit) < 0)
+        return PERR(r.counts == TALLY_COUNT_COST
+                        ? "limit '%.*s': cost must be positive decimal USD (at most 9 decimals, up to 1000000)"
+                        : "limit '%.*s': the amount must be a positive integer up to 1e15",
+                    show, text);
+    p = slash + 1;
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *wend = comma ? comma : end;
+    if (tally_window_parse(p, (size_t)(wend - p), &r.window_ms) != TALLY_OK)
+        return PERR("limit '%.*s': window '%.*s' must be a positive number and ms, s, m, h or d "
+                    "(e.g. 500ms, 60s, 1m, 1h, 1d), at most 365d",
+                    show, text, (int)(wend - p > 20 ? 20 : wend - p), p);
+    int have_burst = 0;
+    while (comma) {
+        p = comma + 1;
+        comma = memchr(p, ',', (size_t)(end - p));
+        const char *oend = comma ? comma : end;
+        size_t on = (size_t)(oend - p);
+        if (on > 5 && memcmp(p, "algo=", 5) == 0) {
+            int found = -1;
+            for (int i = 0; i < 4; i++)
+                if (strlen(algo_names[i]) == on - 5 && memcmp(p + 5, algo_names[i], on - 5) == 0) found = i;
+            if (found < 0)
+                return PERR("limit '%.*s': unknown algorithm '%.*s' (use sliding-window, "
+                            "sliding-log, gcra or fixed)", show, text, (int)(on - 5 > 20 ? 20 : on - 5), p + 5);
+            r.algo = found;
+        } else if (on > 6 && memcmp(p, "burst=", 6) == 0) {
+            if (parse_amount(r.counts, p + 6, on - 6, &r.burst) < 0)
+                return PERR("limit '%.*s': burst must be positive, in the rule's unit", show, text);
+            have_burst = 1;
+        } else {
+            return PERR("limit '%.*s': unknown option '%.*s' (use algo=NAME or burst=N)", show, text,
+                        (int)(on > 20 ? 20 : on), p);
+        }
+    }
+    if (have_burst && r.algo != TALLY_ALGO_GCRA)
+        return PERR("limit '%.*s': burst applies to the gcra algorithm only", show, text);
+    *rule = r;
+    return TALLY_OK;
+}
+
+int tally_test_clock(tally *t, int64_t now_us) {
+    if (!t->cfg.test_clock)
+        return tally__fail(t, TALLY_EINVAL, "the test clock is off (open the handle with test_clock = 1)");
+    if (now_us < 0 || now_us > 4000000000000000LL)
+        return tally__fail(t, TALLY_EINVAL, "test clock must be 0 or microseconds before year 2096");
+    t->test_now_us = now_us;
+    return tally__ok(t);
+}
+
+/* Checks the caller's rules and request; TALLY_OK or TALLY_EINVAL with the
+ * handle's message naming the rule. */
+static int check_rules(tally *t, const tally_rule *rules, int nrules, const tally_request *req) {
+    if (!rules || nrules < 1 || nrules > TALLY_RULES_MAX)
+        return tally__fail(t, TALLY_EINVAL, "give 1 to %d rules", TALLY_RULES_MAX);
+    for (int i = 0; i < nrules; i++) {
+        const tally_rule *r = &rules[i];
+        if (r->counts < 0 || r->counts > 2) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown unit", i);
+        if (r->algo < 0 || r->algo > 3) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown algorithm", i);
+        if (r->limit < 1 || r->limit > TALLY_LIMIT_MAX)
+            return tally__fail(t, TALLY_EINVAL, "rule %d: limit must be 1 to 1e15", i);
+        if (r->window_ms < 1 || r->window_ms > TALLY_WINDOW_MAX_MS)
+            return tally__fail(t, TALLY_EINVAL, "rule %d: window must be 1 ms to 365 days", i);
+        if (r->burst < 0 || r->burst > TALLY_LIMIT_MAX || (r->burst && r->algo != TALLY_ALGO_GCRA))
+            return tally__fail(t, TALLY_EINVAL, "rule %d: burst must be 0..1e15, and only for gcra", i);
+        for (int j = 0; j < i; j++)
+            if (rules[j].counts == r->counts && rules[j].algo == r->algo && rules[j].window_ms == r->window_ms)
+                return tally__fail(t, TALLY_EINVAL,
+                                   "rules %d and %d count %s over the same window with the same algorithm",
+                                   j, i, counts_names[r->counts]);
+    }
+    if (req && (req->tokens < 0 || req->tokens > TALLY_LIMIT_MAX || req->cost_nanos < 0 ||
+                req->cost_nanos > TALLY_LIMIT_MAX))
+        return tally__fail(t, TALLY_EINVAL, "tokens and cost must be 0 to 1e15");
+    if (req && req->fail != TALLY_FAIL_CLOSED && req->fail != TALLY_FAIL_OPEN)
+        return tally__fail(t, TALLY_EINVAL, "failure policy must be TALLY_FAIL_CLOSED or TALLY_FAIL_OPEN");
+    return TALLY_OK;
+}
+
+/* Builds the EVALSHA of allow.lua into t->args. 0, or -1 when memory ran out. */
+static int build(tally *t, const char *mode, const char *key, const tally_rule *rules, int nrules,
+                 const tally_request *req) {
+    char base[TALLY_ENTITY_MAX], suffix[64];
+    size_t bn = tally__entity(t, 'k', key, strlen(key), base);
+    tally_args *a = &t->args;
+    if (tally__args_script(a, TALLY_SCRIPT_ALLOW) < 0) return -1;
+    for (int i = 0; i < nrules; i++) {
+        const tally_rule *r = &rules[i];
+        int sn = snprintf(suffix, sizeof suffix, "rl:%c:%s:%lld", counts_char[r->counts],
+                          algo_script[r->algo], (long long)r->window_ms);
+        if (tally__args_cat(a, base, bn, suffix, (size_t)sn) < 0) return -1;
+        if (r->algo == TALLY_ALGO_SLIDING_LOG) {
+            memcpy(suffix + sn, ":s", 3);
+            if (tally__args_cat(a, base, bn, suffix, (size_t)sn + 2) < 0) return -1;
+        }
+    }
+    tally__args_end_keys(a);
+    if (tally__args_str(a, mode) < 0 || tally__args_i64(a, t->test_now_us) < 0 ||
+        tally__args_i64(a, nrules) < 0)
+        return -1;
+    for (int i = 0; i < nrules; i++) {
+        const tally_rule *r = &rules[i];
+        int64_t amount = r->counts == TALLY_COUNT_REQUESTS ? 1
+                         : !req                            ? 0
+                         : r->counts == TALLY_COUNT_TOKENS ? req->tokens
+                                                           : req->cost_nanos;
+        if (tally__args_str(a, algo_script[r->algo]) < 0 || tally__args_i64(a, r->limit) < 0 ||
+            tally__args_i64(a, r->window_ms) < 0 || tally__args_i64(a, r->burst) < 0 ||
+            tally__args_i64(a, amount) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fills d from allow.lua's reply {allowed, now, (remaining, retry, reset) per
+ * rule}. TALLY_OK, or TALLY_ESCRIPT when the reply has another shape. */
+static int take(tally *t, const redisReply *r, const tally_rule *rules, int nrules, tally_decision *d) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 + 3 * (size_t)nrules)
+        return tally__fail(t, TALLY_ESCRIPT, "allow: unexpected reply shape");
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+            return tally__fail(t, TALLY_ESCRIPT, "allow: unexpected reply element %zu", i);
+    d->allowed = r->element[0]->integer == 1;
+    d->server_time_us = r->element[1]->integer;
+    d->decided = TALLY_DECIDED_BY_REDIS;
+    int pick = 0;
+    double best = 2.0;
+    for (int i = 0; i < nrules; i++) {
+        tally_rule_state *s = &d->rules[i];
+        s->limit = rules[i].algo == TALLY_ALGO_GCRA && rules[i].burst ? rules[i].burst : rules[i].limit;
+        s->remaining = r->element[2 + 3 * i]->integer;
+        s->retry_after_ms = r->element[3 + 3 * i]->integer;
+        s->reset_after_ms = r->element[4 + 3 * i]->integer;
+        if (d->allowed) {
+            double share = (double)s->remaining / (double)s->limit;
+            if (share < best) best = share, pick = i;
+        } else if (s->retry_after_ms != 0) {
+            int64_t cur = d->rules[pick].retry_after_ms, mine = s->retry_after_ms;
+            int better = d->denied_by < 0 || (cur != -1 && (mine == -1 || mine > cur));
+            if (better) pick = i, d->denied_by = i;
+        }
+    }
+    if (!d->allowed && d->denied_by < 0) /* every rule fit on its own: cannot happen */
+        return tally__fail(t, TALLY_ESCRIPT, "allow: denied without a denying rule");
+    d->limit = d->rules[pick].limit;
+    d->remaining = d->rules[pick].remaining;
+    d->retry_after_ms = d->rules[pick].retry_after_ms;
+    d->reset_after_ms = d->rules[pick].reset_after_ms;
+    return TALLY_OK;
+}
+
+/* The body of tally_allow() and tally_limits(); mode is "allow" or "peek". */
+static int decide(tally *t, const char *mode, const char *key, const tally_rule *rules, int nrules,
+                  const tally_request *req, tally_decision *d) {
+    memset(d, 0, sizeof *d);
+    d->denied_by = -1;
+    d->decided = TALLY_DECIDED_ERROR;
+    int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
+    if (rc == TALLY_OK) rc = check_rules(t, rules, nrules, req);
+    if (rc != TALLY_OK) return rc;
+    d->nrules = nrules;
+    if (build(t, mode, key, rules, nrules, req) < 0) return tally__oom(t);
+    redisReply *r = tally__eval(t, &t->args);
+    if (!r) {
+        rc = t->err;
+        if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) {
+            int open = req && req->fail == TALLY_FAIL_OPEN;
+            d->allowed = open;
+            d->decided = open ? TALLY_DECIDED_FAIL_OPEN : TALLY_DECIDED_FAIL_CLOSED;
+        }
+        return rc;
+    }
+    rc = take(t, r, rules, nrules, d);
+    freeReplyObject(r);
+    if (rc != TALLY_OK) {
+        d->allowed = 0;
+        d->decided = TALLY_DECIDED_ERROR;
+    }
+    return rc;
+}
+
+int tally_allow(tally *t, const char *key, const tally_rule *rules, int nrules,
+                const tally_request *req, tally_decision *d) {
+    return decide(t, "allow", key, rules, nrules, req, d);
+}
+
+int tally_limits(tally *t, const char *key, const tally_rule *rules, int nrules,
+                 const tally_request *req, tally_decision *d) {
+    return decide(t, "peek", key, rules, nrules, req, d);
+}

@@ -1,0 +1,96 @@
+-- Concurrency leases: acquire, renew or release one of at most `limit` live slots.
+-- KEYS: KEYS[1] = sorted set of live leases (member = lease id, score = expiry in
+--   microseconds of server time); KEYS[2] = the lease id sequence (a string).
+--   Both share the subject's hash tag.
+-- ARGV: ARGV[1] = "acquire", "renew" or "release"; ARGV[2] = now in microseconds,
+--   or "0" to use the server's TIME (a fixed now is for tests only);
+--   acquire: ARGV[3] = limit (1..1000000), ARGV[4] = lease length in ms (1..365 days);
+--   renew: ARGV[3] = lease id, ARGV[4] = lease length in ms; release: ARGV[3] = id.
+--   Leases whose expiry is <= now are reclaimed first, by every mode.
+--   Returns acquire: {1, id, expiry_us, holders, now} or {0, "", retry_after_ms,
+--   holders, now}; renew: {1|0 (lost), expiry_us, holders, now};
+--   release: {1|0 (was not held), 0, holders, now}.
+local MAXW = 31536000000
+
+local function fail(msg) return redis.error_reply("EINVAL lease: " .. msg) end
+
+local function int_arg(s, lo, hi)
+  if type(s) ~= "string" or #s > 16 or not s:match("^%d+$") then return nil end
+  local v = tonumber(s)
+  if v < lo or v > hi then return nil end
+  return v
+end
+
+local function istr(v) return string.format("%d", v) end
+
+local mode = ARGV[1]
+if mode ~= "acquire" and mode ~= "renew" and mode ~= "release" then
+  return fail("mode must be acquire, renew or release")
+end
+if #KEYS ~= 2 then return fail("expected 2 keys") end
+local now = ARGV[2] == "0" and 0 or int_arg(ARGV[2], 1, 4e15)
+if not now then return fail("now must be 0 or microseconds since the epoch") end
+local limit, ms, id
+if mode == "acquire" then
+  if #ARGV ~= 4 then return fail("acquire takes limit and lease ms") end
+  limit = int_arg(ARGV[3], 1, 1000000)
+  if not limit then return fail("limit must be 1 to 1000000") end
+else
+  id = ARGV[3]
+  if type(id) ~= "string" or not id:match("^%d+%-%d+$") or #id > 40 then
+    return fail("lease id is malformed")
+  end
+end
+if mode ~= "release" then
+  if mode == "renew" and #ARGV ~= 4 then return fail("renew takes an id and lease ms") end
+  ms = int_arg(ARGV[4], 1, MAXW)
+  if not ms then return fail("lease must be 1 ms to 365 days") end
+elseif #ARGV ~= 3 then
+  return fail("release takes an id")
+end
+local t1, t2 = redis.call("TYPE", KEYS[1]).ok, redis.call("TYPE", KEYS[2]).ok
+if (t1 ~= "none" and t1 ~= "zset") or (t2 ~= "none" and t2 ~= "string") then
+  return fail("lease keys hold other types")
+end
+
+if now == 0 then
+  local tm = redis.call("TIME")
+  now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
+end
+
+-- Reclaim the leases of holders that stopped renewing (crashed, hung, gone).
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", istr(now))
+
+-- Both keys live as long as the longest lease.
+local function keep_alive()
+  local last = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
+  if #last == 0 then return end
+  local ttl = istr(math.ceil((tonumber(last[2]) - now) / 1000))
+  redis.call("PEXPIRE", KEYS[1], ttl)
+  if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("PEXPIRE", KEYS[2], ttl) end
+end
+
+local holders = redis.call("ZCARD", KEYS[1])
+if mode == "acquire" then
+  if holders >= limit then
+    local first = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
+    local retry = 0
+    if #first > 0 then retry = math.ceil((tonumber(first[2]) - now) / 1000) end
+    return { 0, "", retry, holders, now }
+  end
+  local seq = redis.call("INCR", KEYS[2])
+  id = istr(now) .. "-" .. istr(seq)
+  local exp = now + ms * 1000
+  redis.call("ZADD", KEYS[1], istr(exp), id)
+  keep_alive()
+  return { 1, id, exp, holders + 1, now }
+end
+if mode == "renew" then
+  if not redis.call("ZSCORE", KEYS[1], id) then return { 0, 0, holders, now } end
+  local exp = now + ms * 1000
+  redis.call("ZADD", KEYS[1], "XX", istr(exp), id)
+  keep_alive()
+  return { 1, exp, holders, now }
+end
+local gone = redis.call("ZREM", KEYS[1], id)
+return { gone, 0, holders - gone, now }
