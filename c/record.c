@@ -82,7 +82,10 @@ static int build(tally *t, const tally_event *e, int64_t at, tally_args *a) {
     size_t sbn = tally__entity(t, 's', shard, sn, sb);
 
     int64_t x_month = w.month_end_s + c->ttl_month_s, x_day = w.day_end_s + c->ttl_day_s;
-    int64_t x_hour = w.hour_end_s + c->ttl_hour_s, x_min = (w.minute + 1) * 60 + c->ttl_minute_s;
+    /* The hours of a day share one hash (H:YYYYMMDD, EXPIREAT NX on creation), so
+     * its expiry follows the day's last hour: with the first-written hour's end the
+     * later hours would vanish up to 23 h before their retention. */
+    int64_t x_hour = w.day_end_s + c->ttl_hour_s, x_min = (w.minute + 1) * 60 + c->ttl_minute_s;
     char minute[24], hm[16];
     snprintf(minute, sizeof minute, "%lld", (long long)w.minute);
     snprintf(hm, sizeof hm, "%sm:", w.hh);
