@@ -140,7 +140,12 @@ static int build(tally *t, const tally_event *e, int64_t at, tally_args *a) {
     err |= tally__args_i64(a, e->cost_nanos);
     err |= tally__args_i64(a, nb) | tally__args_i64(a, 9);
     err |= tally__args_str(a, idem ? e->request_id : "");
-    err |= tally__args_i64(a, (slice + 2) * c->idempotency_s);
+    /* Ids live in the slice of their event time until (slice + 2) windows; for a
+     * late event that is already past, and EXPIREAT in the past deletes the id
+     * at once, so a retried import would count twice. Keep them a window from
+     * now at least. */
+    int64_t id_x = (slice + 2) * c->idempotency_s, min_x = tally__now_ms() / 1000 + c->idempotency_s;
+    err |= tally__args_i64(a, id_x > min_x ? id_x : min_x);
     for (int i = 0; i < nb; i++) {
         err |= tally__args_i64(a, b[i].expiry) | tally__args_i64(a, b[i].nfields);
         for (int f = 0; f < b[i].nfields; f++)
