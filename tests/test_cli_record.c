@@ -212,7 +212,8 @@ static void trend_top_metrics_json(void **state) {
     char *out;
     assert_int_equal(RUN(&out, NULL, "trend", "--url", url, "--key", "k1", "--by", "day", "--last", "3", "--json"), 0);
     assert_true(out[0] == '[');
-    /* three entries, oldest first; the last (today) holds the data */
+    /* three entries, oldest first; one of them (today, or yesterday should the
+     * day have turned since seeding) holds the data */
     const char *p = out;
     for (int i = 0; i < 3; i++) {
         p = strstr(p, "{\"bucket\":\"");
@@ -220,8 +221,8 @@ static void trend_top_metrics_json(void **state) {
         p++;
     }
     assert_null(strstr(p, "{\"bucket\""));
-    contains(p, "\"requests\":2,\"input_tokens\":11,\"output_tokens\":20,\"cache_create_tokens\":3,"
-                "\"cache_read_tokens\":4,\"total_tokens\":38,\"cost\":\"1.75\",\"cost_nanos\":1750000000}]");
+    contains(out, "\"requests\":2,\"input_tokens\":11,\"output_tokens\":20,\"cache_create_tokens\":3,"
+                "\"cache_read_tokens\":4,\"total_tokens\":38,\"cost\":\"1.75\",\"cost_nanos\":1750000000}");
     free(out);
     assert_int_equal(RUN(&out, NULL, "top", "--url", url, "--by", "cost", "--json"), 0);
     assert_string_equal(out, "[{\"rank\":1,\"key\":\"k1\",\"cost\":\"1.75\",\"cost_nanos\":1750000000},"
