@@ -84,7 +84,10 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, tally_a
     size_t sbn = tally__entity(t, 's', shard, sn, sb);
 
     int64_t x_month = w.month_end_s + c->ttl_month_s, x_day = w.day_end_s + c->ttl_day_s;
-    int64_t x_hour = w.hour_end_s + c->ttl_hour_s, x_min = (w.minute + 1) * 60 + c->ttl_minute_s;
+    /* The hours of a day share one hash (H:YYYYMMDD, EXPIREAT NX on creation), so
+     * its expiry follows the day's last hour: with the first-written hour's end the
+     * later hours would vanish up to 23 h before their retention. */
+    int64_t x_hour = w.day_end_s + c->ttl_hour_s, x_min = (w.minute + 1) * 60 + c->ttl_minute_s;
     char minute[24], hm[16];
     snprintf(minute, sizeof minute, "%lld", (long long)w.minute);
     snprintf(hm, sizeof hm, "%sm:", w.hh);
@@ -143,7 +146,12 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, tally_a
     err |= tally__args_i64(a, e->cost_nanos);
     err |= tally__args_i64(a, nb) | tally__args_i64(a, 9);
     err |= tally__args_str(a, idem ? e->request_id : "");
-    err |= tally__args_i64(a, (slice + 2) * c->idempotency_s);
+    /* Ids live in the slice of their event time until (slice + 2) windows; for a
+     * late event that is already past, and EXPIREAT in the past deletes the id
+     * at once, so a retried import would count twice. Keep them a window from
+     * now at least. */
+    int64_t id_x = (slice + 2) * c->idempotency_s, min_x = tally__now_ms() / 1000 + c->idempotency_s;
+    err |= tally__args_i64(a, id_x > min_x ? id_x : min_x);
     err |= tally__args_i64(a, held);
     for (int i = 0; i < nb; i++) {
         err |= tally__args_i64(a, b[i].expiry) | tally__args_i64(a, b[i].nfields);

@@ -1,0 +1,295 @@
+/* test_cli_record.c -- redis: `tally record` (flags and --stdin) and the JSON
+ * of `stats`, `models`, `trend`, `top` and `metrics`, with exit statuses. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
+#define RUN_IN(input, out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, input, out, err)
+
+static void contains(const char *hay, const char *needle) {
+    if (!hay || !strstr(hay, needle)) fail_msg("'%s' not found in: %s", needle, hay ? hay : "(null)");
+}
+
+static void record_prints_status(void **state) {
+    (void)state;
+    const char *url = th_url();
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--input", "10",
+                         "--output", "5", "--cache-create", "2", "--cache-read", "1", "--cost", "0.0123",
+                         "--account", "a", "--id", "r1"), 0);
+    assert_string_equal(out, "recorded\n");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--id", "r1"), 0);
+    assert_string_equal(out, "duplicate\n");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--id", "r1", "--json"), 0);
+    assert_string_equal(out, "{\"status\":\"duplicate\"}\n");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key=k", "--model=m", "--id=r2", "--json"), 0);
+    assert_string_equal(out, "{\"status\":\"recorded\"}\n");
+    free(out);
+    /* read back through the library */
+    tally *t = th_open(NULL);
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    tally_bucket b;
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "k", &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 2);
+    assert_int_equal(b.input_tokens, 10);
+    assert_int_equal(b.total_tokens, 18);
+    assert_int_equal(b.cost_nanos, 12300000);
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_ACCOUNT, "a", &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 1);
+    tally_close(t);
+}
+
+static void record_bad_flags_exit_2_and_write_nothing(void **state) {
+    (void)state;
+    const char *url = th_url();
+    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k", "--model", "m"), 0);
+    static const struct { const char *flag, *value, *word; } bad[] = {
+        { "--input", "-1", "--input" },
+        { "--input", "abc", "--input" },
+        { "--output", "1.5", "--output" },
+        { "--cache-read", "10000000000000", "--cache-read" },
+        { "--cost", "1e3", "--cost" },
+        { "--cost", "0.1234567891", "--cost" },
+        { "--cost", "-1", "--cost" },
+        { "--at", "2026-02-29T00:00Z", "--at" },
+        { "--at", "tomorrow", "--at" },
+        { "--frobnicate", "1", "--frobnicate" },
+        { "--tz", "+8", "timezone" },
+        { "--key", "", "key" },
+        { "--model", "", "model" },
+        { "--id", "a\x01" "b", "request id" },
+        { "--at", "9999-12-31T00:00Z", "future" },
+    };
+    char before[41], after[41];
+    th_digest(before);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *key = strcmp(bad[i].flag, "--key") == 0 ? bad[i].value : "k";
+        const char *model = strcmp(bad[i].flag, "--model") == 0 ? bad[i].value : "m";
+        const char *flag = strcmp(bad[i].flag, "--key") == 0 || strcmp(bad[i].flag, "--model") == 0 ? "--input"
+                                                                                                      : bad[i].flag;
+        const char *value = flag == bad[i].flag ? bad[i].value : "1";
+        char *err;
+        int code = RUN(NULL, &err, "record", "--url", url, "--key", key, "--model", model, flag, value);
+        if (code != 2) fail_msg("%s %s: exit %d: %s", bad[i].flag, bad[i].value, code, err);
+        contains(err, bad[i].word);
+        free(err);
+    }
+    char *err;
+    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--model", "m"), 2);
+    contains(err, "--key");
+    free(err);
+    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--key", "k"), 2);
+    contains(err, "--model");
+    free(err);
+    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--key", "k", "--model", "m", "--input"), 2);
+    contains(err, "needs a value");
+    free(err);
+    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--stdin", "--key", "k"), 2);
+    free(err);
+    th_digest(after);
+    assert_string_equal(before, after);
+}
+
+static void record_stdin_mixed_lines(void **state) {
+    (void)state;
+    const char *url = th_url();
+    const char *input =
+        "{\"key\":\"k1\",\"model\":\"m\",\"input\":10,\"cost\":0.5,\"id\":\"a\"}\n"   /* 1 good */
+        "{\"key\":\"k1\",\"model\":\"m\",\"input\":-1}\n"                           /* 2 bad */
+        "\n"                                                                          /* 3 blank */
+        "{\"key\":\"k2\",\"model\":\"m\",\"output\":7,\"cost\":\"0.25\"}\r\n"        /* 4 good */
+        "not json\n"                                                                  /* 5 bad */
+        "{\"key\":\"k1\",\"model\":\"m\",\"input\":10,\"cost\":0.5,\"id\":\"a\"}\n"   /* 6 duplicate */
+        "{\"key\":\"\",\"model\":\"m\"}\n"                                            /* 7 bad (empty key) */
+        "{\"key\":\"k1\",\"model\":\"m\",\"at\":\"9999-01-01T00:00Z\"}\n"            /* 8 bad (future) */
+        "{\"key\":\"k2\",\"model\":\"m\",\"input\":1,\"frob\":1}\n"                   /* 9 bad */
+        "{\"key\":\"k2\",\"model\":\"m\",\"input\":1}";                               /* 10 good, no newline */
+    char *out, *err;
+    assert_int_equal(RUN_IN(input, &out, &err, "record", "--url", url, "--stdin"), 2);
+    assert_string_equal(out, "recorded 3, duplicate 1, rejected 5\n");
+    contains(err, "line 2:");
+    contains(err, "line 5:");
+    contains(err, "line 7:");
+    contains(err, "line 8:");
+    contains(err, "line 9:");
+    contains(err, "frob");
+    assert_null(strstr(err, "line 1:"));
+    assert_null(strstr(err, "line 3:"));
+    assert_null(strstr(err, "line 4:"));
+    assert_null(strstr(err, "line 6:"));
+    assert_null(strstr(err, "line 10:"));
+    free(out);
+    free(err);
+    assert_int_equal(RUN_IN(input, &out, NULL, "record", "--url", url, "--stdin", "--json"), 2);
+    assert_string_equal(out, "{\"recorded\":2,\"duplicate\":2,\"rejected\":5,\"unknown\":0}\n");
+    free(out);
+    /* all good lines: exit 0 */
+    assert_int_equal(RUN_IN("{\"key\":\"k3\",\"model\":\"m\"}\n", &out, NULL, "record", "--url", url, "--stdin"), 0);
+    assert_string_equal(out, "recorded 1, duplicate 0, rejected 0\n");
+    free(out);
+    tally *t = th_open(NULL);
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    tally_bucket b;
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "k1", &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 1);
+    assert_int_equal(b.cost_nanos, 500000000);
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "k2", &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 4); /* lines 4 and 10, twice */
+    assert_int_equal(b.total_tokens, 16);
+    assert_int_equal(b.cost_nanos, 500000000);
+    tally_close(t);
+}
+
+/* The exact JSON of one bucket, as documented. */
+static void bucket_json(char *buf, size_t n, long long req, long long in, long long out, long long cc,
+                        long long cr, const char *usd, long long nanos) {
+    snprintf(buf, n,
+             "\"requests\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,\"cache_create_tokens\":%lld,"
+             "\"cache_read_tokens\":%lld,\"total_tokens\":%lld,\"cost\":\"%s\",\"cost_nanos\":%lld",
+             req, in, out, cc, cr, in + out + cc + cr, usd, nanos);
+}
+
+static void seed(void) {
+    const char *url = th_url();
+    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k1", "--model", "m1", "--account", "a",
+                         "--input", "10", "--output", "20", "--cache-create", "3", "--cache-read", "4",
+                         "--cost", "1.5"), 0);
+    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k1", "--model", "m2", "--input", "1",
+                         "--cost", "0.25"), 0);
+    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k2", "--model", "m1", "--input", "100",
+                         "--cost", "0.000000001"), 0);
+}
+
+static void stats_models_json(void **state) {
+    (void)state;
+    seed();
+    const char *url = th_url();
+    char *out, want[2048], b[512];
+    bucket_json(b, sizeof b, 2, 11, 20, 3, 4, "1.75", 1750000000);
+    snprintf(want, sizeof want, "{\"scope\":\"key\",\"id\":\"k1\",\"period\":\"total\",%s}\n", b);
+    assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--key", "k1", "--json"), 0);
+    assert_string_equal(out, want);
+    free(out);
+    bucket_json(b, sizeof b, 3, 111, 20, 3, 4, "1.750000001", 1750000001);
+    snprintf(want, sizeof want, "{\"scope\":\"global\",\"period\":\"total\",%s}\n", b);
+    assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--global", "--json"), 0);
+    assert_string_equal(out, want);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--model", "m1", "--period", "today", "--json"), 0);
+    contains(out, "\"scope\":\"model\",\"id\":\"m1\"");
+    contains(out, "\"requests\":2,");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--account", "a", "--period", "day:2020-01-01", "--json"), 0);
+    bucket_json(b, sizeof b, 0, 0, 0, 0, 0, "0.00", 0);
+    snprintf(want, sizeof want, "{\"scope\":\"account\",\"id\":\"a\",\"period\":\"2020-01-01\",%s}\n", b);
+    assert_string_equal(out, want);
+    free(out);
+    /* models: most expensive first, each with "model" */
+    char b1[512], b2[512];
+    bucket_json(b1, sizeof b1, 1, 10, 20, 3, 4, "1.50", 1500000000);
+    bucket_json(b2, sizeof b2, 1, 1, 0, 0, 0, "0.25", 250000000);
+    snprintf(want, sizeof want, "[{\"model\":\"m1\",%s},{\"model\":\"m2\",%s}]\n", b1, b2);
+    assert_int_equal(RUN(&out, NULL, "models", "--url", url, "--key", "k1", "--json"), 0);
+    assert_string_equal(out, want);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "models", "--url", url, "--period", "month", "--json"), 0);
+    contains(out, "{\"model\":\"m1\",\"requests\":2,\"input_tokens\":110,");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "models", "--url", url, "--key", "nobody", "--json"), 0);
+    assert_string_equal(out, "[]\n");
+    free(out);
+}
+
+static void trend_top_metrics_json(void **state) {
+    (void)state;
+    seed();
+    const char *url = th_url();
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "trend", "--url", url, "--key", "k1", "--by", "day", "--last", "3", "--json"), 0);
+    assert_true(out[0] == '[');
+    /* three entries, oldest first; one of them (today, or yesterday should the
+     * day have turned since seeding) holds the data */
+    const char *p = out;
+    for (int i = 0; i < 3; i++) {
+        p = strstr(p, "{\"bucket\":\"");
+        assert_non_null(p);
+        p++;
+    }
+    assert_null(strstr(p, "{\"bucket\""));
+    contains(out, "\"requests\":2,\"input_tokens\":11,\"output_tokens\":20,\"cache_create_tokens\":3,"
+                "\"cache_read_tokens\":4,\"total_tokens\":38,\"cost\":\"1.75\",\"cost_nanos\":1750000000}");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "top", "--url", url, "--by", "cost", "--json"), 0);
+    assert_string_equal(out, "[{\"rank\":1,\"key\":\"k1\",\"cost\":\"1.75\",\"cost_nanos\":1750000000},"
+                             "{\"rank\":2,\"key\":\"k2\",\"cost\":\"0.000000001\",\"cost_nanos\":1}]\n");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "top", "--url", url, "--by", "tokens", "--window", "today", "--json"), 0);
+    assert_string_equal(out, "[{\"rank\":1,\"key\":\"k2\",\"total_tokens\":100},"
+                             "{\"rank\":2,\"key\":\"k1\",\"total_tokens\":38}]\n");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "top", "--url", url, "--by", "requests", "--window", "month", "-n", "1", "--json"), 0);
+    assert_string_equal(out, "[{\"rank\":1,\"key\":\"k1\",\"requests\":2}]\n");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "metrics", "--url", url, "--minutes", "1440", "--json"), 0);
+    /* 3 requests and 138 tokens over 1440 minutes: rates with two decimals */
+    assert_string_equal(out, "{\"minutes\":1440,\"requests\":3,\"total_tokens\":138,\"rpm\":0.00,\"tpm\":0.09}\n");
+    free(out);
+}
+
+static void bad_periods_and_windows_exit_2(void **state) {
+    (void)state;
+    const char *url = th_url();
+    static const char *const cases[][8] = {
+        { "stats", "--key", "k", "--period", "yesterday" },
+        { "stats", "--key", "k", "--period", "day:2026-02-30" },
+        { "stats", "--key", "k", "--period", "month:2026-13" },
+        { "stats", "--key", "k", "--period", "hour:2026-01-01T24" },
+        { "stats", "--key", "k", "--period", "day:2026-1-1" },
+        { "stats", "--global", "--key", "k" },
+        { "stats" },
+        { "models", "--period", "hour" },
+        { "models", "--period", "week" },
+        { "trend", "--key", "k", "--by", "week" },
+        { "trend", "--key", "k", "--by", "day", "--last", "0" },
+        { "trend", "--key", "k", "--by", "day", "--last", "1001" },
+        { "trend", "--key", "k" },
+        { "top", "--by", "cost", "--window", "hour" },
+        { "top", "--by", "cost", "--window", "day:2026-02-29" },
+        { "top", "--by", "money" },
+        { "top", "--by", "cost", "-n", "0" },
+        { "metrics", "--minutes", "0" },
+        { "metrics", "--minutes", "1441" },
+        { "metrics", "--minutes", "5x" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[12] = { 0 };
+        int n = 0;
+        for (; n < 8 && cases[i][n]; n++) argv[n] = cases[i][n];
+        argv[n++] = "--url";
+        argv[n++] = url;
+        char *err;
+        int code = th_run(argv, NULL, NULL, &err);
+        if (code != 2) fail_msg("case %zu (%s %s %s): exit %d, %s", i, argv[0], argv[1], argv[2] ? argv[2] : "", code, err);
+        assert_true(strlen(err) > 0);
+        free(err);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(record_prints_status, th_clean),
+        cmocka_unit_test_setup(record_bad_flags_exit_2_and_write_nothing, th_clean),
+        cmocka_unit_test_setup(record_stdin_mixed_lines, th_clean),
+        cmocka_unit_test_setup(stats_models_json, th_clean),
+        cmocka_unit_test_setup(trend_top_metrics_json, th_clean),
+        cmocka_unit_test_setup(bad_periods_and_windows_exit_2, th_clean),
+    };
+    int rc = cmocka_run_group_tests_name("cli_record", tests, NULL, NULL);
+    th_done();
+    return rc;
+}

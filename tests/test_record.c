@@ -1,0 +1,371 @@
+/* test_record.c -- redis: what tally_record / tally_record_batch write, read back
+ * through the queries: every dimension and period, timezone edges, idempotency,
+ * ids that differ only in bytes the key schema encodes, and expiry.
+ * Refusals, atomicity and concurrency are in test_record_safety.c. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "rec_util.h"
+
+enum { K = TALLY_SCOPE_KEY, A = TALLY_SCOPE_ACCOUNT, M = TALLY_SCOPE_MODEL, G = TALLY_SCOPE_GLOBAL };
+
+static void expect_top(tally *t, int by, tally_period p, size_t n, const char *const *keys,
+                       const int64_t *values) {
+    tally_rank *r;
+    size_t count;
+    assert_int_equal(tally_top(t, by, &p, 10, &r, &count), TALLY_OK);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(r[i].key, keys[i]);
+        assert_true(r[i].value == values[i]);
+    }
+    tally_top_free(r, count);
+}
+
+static void every_dimension_and_period(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t at = ru_now_ms() - 10 * 60000; /* ten minutes ago: inside every retention */
+    RECORD(t, ru_event("k1", "m1", "a1", 10, 20, 3, 4, 1500000000, at, NULL));
+    RECORD(t, ru_event("k1", "m2", "a1", 1, 2, 0, 0, 250000000, at, "r1"));
+    RECORD(t, ru_event("k2", "m1", NULL, 100, 0, 0, 0, 1, at, NULL));
+    const int kinds[] = { TALLY_TOTAL, TALLY_MONTH, TALLY_DAY, TALLY_HOUR };
+    for (int i = 0; i < 4; i++) {
+        tally_period p = ru_period_of(kinds[i], at, 0);
+        EXPECT_B(GET(t, K, "k1", p), 2, 11, 22, 3, 4, 1750000000);
+        EXPECT_B(GET(t, K, "k2", p), 1, 100, 0, 0, 0, 1);
+        EXPECT_B(GET(t, A, "a1", p), 2, 11, 22, 3, 4, 1750000000);
+        EXPECT_B(GET(t, M, "m1", p), 2, 110, 20, 3, 4, 1500000001);
+        EXPECT_B(GET(t, M, "m2", p), 1, 1, 2, 0, 0, 250000000);
+        EXPECT_B(GET(t, G, NULL, p), 3, 111, 22, 3, 4, 1750000001);
+        EXPECT_ZERO(GET(t, K, "k3", p));
+        EXPECT_ZERO(GET(t, A, "k1", p)); /* an account is not a key of the same name */
+        EXPECT_ZERO(GET(t, M, "m3", p));
+    }
+    /* per-model breakdown of a key and of all keys, most expensive first */
+    for (int i = 0; i < 3; i++) {
+        tally_period p = ru_period_of(kinds[i], at, 0);
+        tally_model_stats *m;
+        size_t n;
+        assert_int_equal(tally_models(t, "k1", &p, &m, &n), TALLY_OK);
+        assert_int_equal(n, 2);
+        assert_string_equal(m[0].model, "m1");
+        EXPECT_B(m[0].b, 1, 10, 20, 3, 4, 1500000000);
+        assert_string_equal(m[1].model, "m2");
+        EXPECT_B(m[1].b, 1, 1, 2, 0, 0, 250000000);
+        tally_models_free(m, n);
+        assert_int_equal(tally_models(t, NULL, &p, &m, &n), TALLY_OK);
+        assert_int_equal(n, 2);
+        assert_string_equal(m[0].model, "m1");
+        EXPECT_B(m[0].b, 2, 110, 20, 3, 4, 1500000001);
+        assert_string_equal(m[1].model, "m2");
+        tally_models_free(m, n);
+        /* leaderboards */
+        expect_top(t, TALLY_RANK_COST, p, 2, (const char *[]){ "k1", "k2" }, (int64_t[]){ 1750000000, 1 });
+        expect_top(t, TALLY_RANK_TOKENS, p, 2, (const char *[]){ "k2", "k1" }, (int64_t[]){ 100, 40 });
+        expect_top(t, TALLY_RANK_REQUESTS, p, 2, (const char *[]){ "k1", "k2" }, (int64_t[]){ 2, 1 });
+    }
+    /* the system minute: the event's minute is in the last 15 minutes and not
+     * in the last 5 */
+    tally_bucket b;
+    assert_int_equal(tally_metrics(t, 15, &b), TALLY_OK);
+    EXPECT_B(b, 3, 111, 22, 3, 4, 1750000001);
+    assert_int_equal(tally_metrics(t, 5, &b), TALLY_OK);
+    EXPECT_ZERO(b);
+    /* trends end at the current bucket; the event's bucket is among the last 2 */
+    const int by[] = { TALLY_HOUR, TALLY_DAY, TALLY_MONTH };
+    for (int i = 0; i < 3; i++) {
+        tally_point pt[2];
+        assert_int_equal(tally_trend(t, K, "k1", by[i], 2, pt), TALLY_OK);
+        tally_period want = ru_period_of(by[i], at, 0);
+        int hit = -1;
+        for (int k = 0; k < 2; k++)
+            if (memcmp(&pt[k].period, &want, sizeof want) == 0) hit = k;
+        assert_true(hit >= 0);
+        EXPECT_B(pt[hit].b, 2, 11, 22, 3, 4, 1750000000);
+        if (hit == 0) EXPECT_ZERO(pt[1].b);
+    }
+    tally_close(t);
+}
+
+/* Two events a millisecond apart around a local midnight (or month end) land in
+ * different hour, day and month buckets of that timezone. */
+static void edge(int tz, int64_t boundary, tally_period before[3], tally_period after[3]) {
+    tally_config cfg = ru_config(tz, 8);
+    tally *t = th_open(&cfg);
+    freeReplyObject(th_cmd("FLUSHALL"));
+    RECORD(t, ru_event("k", "m", "a", 1, 0, 0, 0, 7, boundary - 1, NULL));
+    RECORD(t, ru_event("k", "m", "a", 2, 0, 0, 0, 9, boundary, NULL));
+    for (int i = 0; i < 3; i++) {
+        if (memcmp(&before[i], &after[i], sizeof after[i]) == 0) { /* e.g. one month */
+            EXPECT_B(GET(t, K, "k", before[i]), 2, 3, 0, 0, 0, 16);
+            EXPECT_B(GET(t, A, "a", before[i]), 2, 3, 0, 0, 0, 16);
+            EXPECT_B(GET(t, M, "m", before[i]), 2, 3, 0, 0, 0, 16);
+            EXPECT_B(GET(t, G, NULL, before[i]), 2, 3, 0, 0, 0, 16);
+            continue;
+        }
+        EXPECT_B(GET(t, K, "k", before[i]), 1, 1, 0, 0, 0, 7);
+        EXPECT_B(GET(t, K, "k", after[i]), 1, 2, 0, 0, 0, 9);
+        EXPECT_B(GET(t, A, "a", before[i]), 1, 1, 0, 0, 0, 7);
+        EXPECT_B(GET(t, A, "a", after[i]), 1, 2, 0, 0, 0, 9);
+        EXPECT_B(GET(t, M, "m", before[i]), 1, 1, 0, 0, 0, 7);
+        EXPECT_B(GET(t, M, "m", after[i]), 1, 2, 0, 0, 0, 9);
+        EXPECT_B(GET(t, G, NULL, before[i]), 1, 1, 0, 0, 0, 7);
+        EXPECT_B(GET(t, G, NULL, after[i]), 1, 2, 0, 0, 0, 9);
+        /* the same periods are independent oracles: ru_period_of agrees */
+        tally_period pb = ru_period_of(before[i].kind, boundary - 1, tz);
+        tally_period pa = ru_period_of(after[i].kind, boundary, tz);
+        assert_memory_equal(&before[i], &pb, sizeof pb);
+        assert_memory_equal(&after[i], &pa, sizeof pa);
+    }
+    EXPECT_B(GET(t, K, "k", ru_total()), 2, 3, 0, 0, 0, 16);
+    tally_close(t);
+}
+
+static void timezone_edges_land_in_local_buckets(void **state) {
+    (void)state;
+    /* +08:00: 2026-01-01 00:00 local = 2025-12-31 16:00 UTC (a year end) */
+    edge(480, ru_utc_ms(2025, 12, 31, 16, 0, 0, 0),
+         (tally_period[]){ ru_hour(2025, 12, 31, 23), ru_day(2025, 12, 31), ru_month(2025, 12) },
+         (tally_period[]){ ru_hour(2026, 1, 1, 0), ru_day(2026, 1, 1), ru_month(2026, 1) });
+    /* -05:00: 2026-03-01 00:00 local = 05:00 UTC (end of a 28-day February) */
+    edge(-300, ru_utc_ms(2026, 3, 1, 5, 0, 0, 0),
+         (tally_period[]){ ru_hour(2026, 2, 28, 23), ru_day(2026, 2, 28), ru_month(2026, 2) },
+         (tally_period[]){ ru_hour(2026, 3, 1, 0), ru_day(2026, 3, 1), ru_month(2026, 3) });
+    /* +08:00 around a leap day: 2024-02-29 00:00 local */
+    edge(480, ru_utc_ms(2024, 2, 28, 16, 0, 0, 0),
+         (tally_period[]){ ru_hour(2024, 2, 28, 23), ru_day(2024, 2, 28), ru_month(2024, 2) },
+         (tally_period[]){ ru_hour(2024, 2, 29, 0), ru_day(2024, 2, 29), ru_month(2024, 2) });
+    /* -05:00: the end of 2024-02-29 local is 2024-03-01 05:00 UTC */
+    edge(-300, ru_utc_ms(2024, 3, 1, 5, 0, 0, 0),
+         (tally_period[]){ ru_hour(2024, 2, 29, 23), ru_day(2024, 2, 29), ru_month(2024, 2) },
+         (tally_period[]){ ru_hour(2024, 3, 1, 0), ru_day(2024, 3, 1), ru_month(2024, 3) });
+    /* +05:45 and -03:30: hours that start off the UTC hour */
+    edge(345, ru_utc_ms(2026, 6, 30, 18, 15, 0, 0),
+         (tally_period[]){ ru_hour(2026, 6, 30, 23), ru_day(2026, 6, 30), ru_month(2026, 6) },
+         (tally_period[]){ ru_hour(2026, 7, 1, 0), ru_day(2026, 7, 1), ru_month(2026, 7) });
+    edge(-210, ru_utc_ms(2026, 5, 5, 10, 30, 0, 0),
+         (tally_period[]){ ru_hour(2026, 5, 5, 6), ru_day(2026, 5, 5), ru_month(2026, 5) },
+         (tally_period[]){ ru_hour(2026, 5, 5, 7), ru_day(2026, 5, 5), ru_month(2026, 5) });
+}
+
+static void utc_day_is_not_local_day(void **state) {
+    (void)state;
+    /* 2026-06-10 02:00 UTC is still 2026-06-09 at -05:00 */
+    int64_t at = ru_utc_ms(2026, 6, 10, 2, 0, 0, 0);
+    tally_config cfg = ru_config(-300, 8);
+    tally *t = th_open(&cfg);
+    RECORD(t, ru_event("k", "m", NULL, 5, 0, 0, 0, 0, at, NULL));
+    EXPECT_B(GET(t, K, "k", ru_day(2026, 6, 9)), 1, 5, 0, 0, 0, 0);
+    EXPECT_ZERO(GET(t, K, "k", ru_day(2026, 6, 10)));
+    EXPECT_B(GET(t, K, "k", ru_hour(2026, 6, 9, 21)), 1, 5, 0, 0, 0, 0);
+    tally_close(t);
+}
+
+static void request_id_counts_once(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t at = ru_now_ms() - 60000;
+    tally_event e = ru_event("k", "m", "a", 10, 1, 0, 0, 1000, at, "req-1");
+    RECORD(t, e);
+    char before[41], after[41];
+    th_digest(before);
+    RECORD_DUP(t, e);
+    e.at_ms = 0; /* a retry stamped "now" still finds the id */
+    RECORD_DUP(t, e);
+    th_digest(after);
+    assert_string_equal(before, after); /* a duplicate writes nothing */
+    EXPECT_B(GET(t, K, "k", ru_total()), 1, 10, 1, 0, 0, 1000);
+    EXPECT_B(GET(t, G, NULL, ru_total()), 1, 10, 1, 0, 0, 1000);
+    /* ids are scoped to their key; another id on the same key counts */
+    RECORD(t, ru_event("k2", "m", NULL, 1, 0, 0, 0, 0, at, "req-1"));
+    RECORD(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, "req-2"));
+    /* without an id, the same event counts every time */
+    RECORD(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL));
+    RECORD(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, ""));
+    EXPECT_B(GET(t, K, "k", ru_total()), 4, 13, 1, 0, 0, 1000);
+    EXPECT_B(GET(t, G, NULL, ru_total()), 5, 14, 1, 0, 0, 1000);
+    tally_close(t);
+}
+
+static void batch_with_duplicate_inside(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t at = ru_now_ms() - 60000;
+    tally_event ev[5] = {
+        ru_event("k", "m", NULL, 1, 0, 0, 0, 10, at, "x"),
+        ru_event("k", "m", NULL, 2, 0, 0, 0, 20, at, "y"),
+        ru_event("k", "m", NULL, 4, 0, 0, 0, 40, at, "x"),  /* duplicate of [0] */
+        ru_event("k", "m", NULL, 8, 0, 0, 0, 80, 0, NULL),
+        ru_event("k", "m", NULL, 16, 0, 0, 0, 160, 0, "y"), /* duplicate of [1], "now" */
+    };
+    tally_result res[5];
+    assert_int_equal(tally_record_batch(t, ev, 5, res), TALLY_OK);
+    const int dup[5] = { 0, 0, 1, 0, 1 };
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(res[i].code, TALLY_OK);
+        assert_int_equal(res[i].duplicate, dup[i]);
+    }
+    EXPECT_B(GET(t, K, "k", ru_total()), 3, 11, 0, 0, 0, 110);
+    /* the whole batch again: every event with an id is a duplicate */
+    assert_int_equal(tally_record_batch(t, ev, 5, res), TALLY_OK);
+    for (int i = 0; i < 5; i++) assert_int_equal(res[i].duplicate, i == 3 ? 0 : 1);
+    EXPECT_B(GET(t, K, "k", ru_total()), 4, 19, 0, 0, 0, 190);
+    tally_close(t);
+}
+
+static void late_import_retry_counts_once(void **state) {
+    (void)state;
+    /* A re-import of events from one to three days ago: the retry must find
+     * the id, as it does for recent events ("remembered at least 24 h"). */
+    tally *t = th_open(NULL);
+    int64_t now = ru_now_ms();
+    for (int h = 25; h <= 72; h += 1) {
+        char rid[32];
+        snprintf(rid, sizeof rid, "late-%d", h);
+        tally_event e = ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now - (int64_t)h * 3600000, rid);
+        RECORD(t, e);
+        RECORD_DUP(t, e);
+    }
+    EXPECT_B(GET(t, K, "k", ru_total()), 48, 48, 0, 0, 0, 0);
+    tally_close(t);
+}
+
+static void encoded_ids_never_collide(void **state) {
+    (void)state;
+    static const char *const ids[] = {
+        "a:b", "a%3Ab", "a%253Ab", "a{b}", "a%7Bb%7D", "a b", "a%20b", "a*b", "a?b", "a[b]",
+        "a\\b", "ab", "AB", "a_b", "\xc3\xa9", "e\xcc\x81", "%C3%A9", "\xe6\xa8\xa1\xe5\x9e\x8b",
+        "\xf0\x9f\x98\x80", "a}:{k:b", "a:v1:{k:b}", "m:x", "_", "t",
+    };
+    enum { N = sizeof ids / sizeof ids[0] };
+    tally_config cfg = ru_config(0, 4);
+    tally *t = th_open(&cfg);
+    int64_t at = ru_now_ms() - 60000;
+    for (int i = 0; i < N; i++)
+        RECORD(t, ru_event(ids[i], ids[i], ids[i], i + 1, 0, 0, 0, 1000 * (i + 1), at, ids[i]));
+    for (int i = 0; i < N; i++) {
+        tally_period p = ru_period_of(TALLY_DAY, at, 0);
+        EXPECT_B(GET(t, K, ids[i], ru_total()), 1, i + 1, 0, 0, 0, 1000 * (i + 1));
+        EXPECT_B(GET(t, K, ids[i], p), 1, i + 1, 0, 0, 0, 1000 * (i + 1));
+        EXPECT_B(GET(t, A, ids[i], ru_total()), 1, i + 1, 0, 0, 0, 1000 * (i + 1));
+        EXPECT_B(GET(t, M, ids[i], ru_total()), 1, i + 1, 0, 0, 0, 1000 * (i + 1));
+        tally_model_stats *m;
+        size_t n;
+        assert_int_equal(tally_models(t, ids[i], &p, &m, &n), TALLY_OK);
+        assert_int_equal(n, 1);
+        assert_string_equal(m[0].model, ids[i]);
+        tally_models_free(m, n);
+    }
+    tally_rank *r;
+    size_t count;
+    tally_period total = ru_total();
+    assert_int_equal(tally_top(t, TALLY_RANK_TOKENS, &total, 1000, &r, &count), TALLY_OK);
+    assert_int_equal(count, N);
+    for (size_t i = 0; i < count; i++) { /* ranked by tokens: the last id first */
+        assert_string_equal(r[i].key, ids[N - 1 - i]);
+        assert_int_equal(r[i].value, N - i);
+    }
+    tally_top_free(r, count);
+    /* 3 entity kinds per id, and nothing outside the schema */
+    redisReply *keys = th_cmd("KEYS *");
+    for (size_t i = 0; i < keys->elements; i++) {
+        const char *k = keys->element[i]->str;
+        assert_true(strncmp(k, "tally:v1:{", 10) == 0);
+        const char *close = strchr(k + 10, '}');
+        assert_non_null(close);
+        assert_null(memchr(k + 12, ':', (size_t)(close - k - 12))); /* no raw ':' inside */
+        assert_null(strpbrk(close + 1, "{}"));
+    }
+    freeReplyObject(keys);
+    tally_close(t);
+}
+
+/* Every key the schema writes expires, except totals and all-time leaderboards. */
+static void every_bucket_expires_but_totals(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t at = ru_now_ms() - 60000;
+    RECORD(t, ru_event("k", "m", "a", 1, 2, 3, 4, 5, at, "r"));
+    RECORD(t, ru_event("k2", "m2", NULL, 1, 0, 0, 0, 0, at - 3 * 3600000, "r"));
+    int expiring = 0, lasting = 0;
+    redisReply *r;
+    char cursor[32] = "0";
+    do { /* SCAN here in the test only: the library never scans */
+        r = th_cmd("SCAN %s COUNT 100", cursor);
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *k = r->element[1]->element[i]->str;
+            size_t n = strlen(k);
+            long long ttl = th_int("TTL %s", k);
+            int total = n > 2 && strcmp(k + n - 2, ":t") == 0;
+            if (total && ttl != -1) fail_msg("total %s has TTL %lld", k, ttl);
+            if (!total && ttl <= 0) fail_msg("bucket %s has TTL %lld", k, ttl);
+            total ? lasting++ : expiring++;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    /* totals: key k, k2, account a, shard(s) t and three Lx:t per shard used */
+    assert_true(lasting >= 3 + 1 + 3);
+    assert_true(expiring >= 3 * 4 + 4); /* M D H + i for keys; account M D H; shard ... */
+    tally_close(t);
+}
+
+/* Expiry equals bucket end + retention, for every bucket of the event. */
+static void expiry_is_bucket_end_plus_retention(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.shards = 1;
+    tally *t = th_open(&cfg);
+    /* yesterday 01:30 UTC, then 23:30 of the same day */
+    int64_t day0 = (ru_now_ms() / DAY_MS - 1) * DAY_MS;
+    int64_t early = day0 + 90 * 60000, late = day0 + 23 * 3600000LL + 30 * 60000;
+    RECORD(t, ru_event("k", "m", "a", 1, 0, 0, 0, 0, early, NULL));
+    RECORD(t, ru_event("k", "m", "a", 1, 0, 0, 0, 0, late, NULL));
+    tally_period d = ru_period_of(TALLY_DAY, early, 0);
+    char ymd[40], ym[40], key[128];
+    snprintf(ymd, sizeof ymd, "%04d%02d%02d", d.year, d.month, d.day);
+    snprintf(ym, sizeof ym, "%04d%02d", d.year, d.month);
+    int64_t day_end = day0 / 1000 + 86400;
+    int ny = d.month == 12 ? d.year + 1 : d.year, nm = d.month == 12 ? 1 : d.month + 1;
+    int64_t month_end = ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000;
+    const char *const ents[] = { "k:k", "a:a", "s:0" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "tally:v1:{%s}:D:%s", ents[i], ymd);
+        assert_int_equal(th_int("EXPIRETIME %s", key), day_end + 32 * 86400);
+        snprintf(key, sizeof key, "tally:v1:{%s}:M:%s", ents[i], ym);
+        assert_int_equal(th_int("EXPIRETIME %s", key), month_end + 400 * 86400);
+        /* the hour hash of a day holds hours 00..23: it must outlive the
+         * latest hour's retention (hour end + 8 d) */
+        snprintf(key, sizeof key, "tally:v1:{%s}:H:%s", ents[i], ymd);
+        long long x = th_int("EXPIRETIME %s", key);
+        if (x < (late / 3600000 + 1) * 3600 + 8 * 86400)
+            fail_msg("%s expires at %lld, before hour 23's end + 8 d (%lld)", key, x,
+                     (long long)((late / 3600000 + 1) * 3600 + 8 * 86400));
+        assert_true(x <= day_end + 8 * 86400);
+    }
+    snprintf(key, sizeof key, "tally:v1:{s:0}:Lc:D:%s", ymd);
+    assert_int_equal(th_int("EXPIRETIME %s", key), day_end + 32 * 86400);
+    snprintf(key, sizeof key, "tally:v1:{s:0}:Lr:M:%s", ym);
+    assert_int_equal(th_int("EXPIRETIME %s", key), month_end + 400 * 86400);
+    tally_close(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(every_dimension_and_period, th_clean),
+        cmocka_unit_test_setup(timezone_edges_land_in_local_buckets, th_clean),
+        cmocka_unit_test_setup(utc_day_is_not_local_day, th_clean),
+        cmocka_unit_test_setup(request_id_counts_once, th_clean),
+        cmocka_unit_test_setup(batch_with_duplicate_inside, th_clean),
+        cmocka_unit_test_setup(late_import_retry_counts_once, th_clean),
+        cmocka_unit_test_setup(encoded_ids_never_collide, th_clean),
+        cmocka_unit_test_setup(every_bucket_expires_but_totals, th_clean),
+        cmocka_unit_test_setup(expiry_is_bucket_end_plus_retention, th_clean),
+    };
+    int rc = cmocka_run_group_tests_name("record", tests, NULL, NULL);
+    th_done();
+    return rc;
+}

@@ -1,0 +1,376 @@
+/* test_units.c -- unit (no server): money conversion, event-time parsing, bucket
+ * calendar (tally__when) across timezone edges, and id/amount validation
+ * through tally_event_check. The NDJSON parser has its own file,
+ * test_ndjson.c. Expected instants come from timegm(), not from the code under
+ * test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* Epoch ms of a UTC civil time, by the C library (an independent oracle). */
+static int64_t utc_ms(int y, int mo, int d, int h, int mi, int s, int ms) {
+    struct tm tm = { 0 };
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* ------------------------------------------------------------------- money */
+
+static int64_t usd(const char *s) {
+    int64_t v = -42;
+    assert_int_equal(tally_usd_to_nanos(s, &v), TALLY_OK);
+    return v;
+}
+
+static void usd_to_nanos_exact(void **state) {
+    (void)state;
+    assert_int_equal(usd("0.0123"), 12300000);
+    assert_int_equal(usd("0.000000001"), 1);
+    assert_int_equal(usd("0"), 0);
+    assert_int_equal(usd("0.00"), 0);
+    assert_int_equal(usd("1"), 1000000000);
+    assert_int_equal(usd("0.1"), 100000000);
+    assert_int_equal(usd("0.123456789"), 123456789);
+    assert_int_equal(usd("007.5"), 7500000000LL);
+    assert_int_equal(usd("125.50"), 125500000000LL);
+    assert_true(usd("9223372036.854775807") == INT64_MAX);
+    assert_true(usd("9223372036.854775806") == INT64_MAX - 1);
+    assert_true(usd("9223372036") == 9223372036000000000LL);
+}
+
+static void usd_to_nanos_rejects(void **state) {
+    (void)state;
+    static const char *const bad[] = {
+        "", "-1", "+1", "1e3", "1E3", "NaN", "nan", "inf", "Infinity", ".5", "1.", ".",
+        "0.1234567891", " 1", "1 ", "1,5", "0x10", "1.2.3", "$1", "1..2",
+        "9223372036.854775808",  /* one nano past int64 */
+        "9223372037", "99999999999999999999", "18446744073709551616.0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t v = -42;
+        if (tally_usd_to_nanos(bad[i], &v) != TALLY_EINVAL) fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(v, -42); /* untouched on failure */
+    }
+    int64_t v;
+    assert_int_equal(tally_usd_to_nanos(NULL, &v), TALLY_EINVAL);
+}
+
+static void nanos_to_usd_format(void **state) {
+    (void)state;
+    static const struct { int64_t n; const char *s; } cases[] = {
+        { 0, "0.00" },
+        { 1, "0.000000001" },
+        { 250000000, "0.25" },
+        { 12300000, "0.0123" },
+        { 1000000000, "1.00" },
+        { 125500000000LL, "125.50" },
+        { 123456789, "0.123456789" },
+        { 10000000, "0.01" },
+        { 1000000, "0.001" },
+        { INT64_MAX, "9223372036.854775807" },
+        { -1, "-0.000000001" },
+        { -250000000, "-0.25" },
+        { INT64_MIN, "-9223372036.854775808" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[32];
+        size_t n = tally_nanos_to_usd(cases[i].n, buf, sizeof buf);
+        assert_string_equal(buf, cases[i].s);
+        assert_int_equal(n, strlen(cases[i].s));
+        if (cases[i].n >= 0) { /* round trip */
+            int64_t back;
+            assert_int_equal(tally_usd_to_nanos(buf, &back), TALLY_OK);
+            assert_true(back == cases[i].n);
+        }
+    }
+    char small[5];
+    assert_int_equal(tally_nanos_to_usd(12300000, small, sizeof small), 6); /* as snprintf */
+    assert_string_equal(small, "0.01");
+}
+
+/* -------------------------------------------------------------------- time */
+
+static int64_t parse_ok(const char *s, int tz) {
+    int64_t v = -42;
+    if (tally_parse_time(s, tz, &v) != TALLY_OK) fail_msg("refused \"%s\"", s);
+    return v;
+}
+
+static void parse_time_forms(void **state) {
+    (void)state;
+    assert_true(parse_ok("1764151200000", 0) == 1764151200000LL);
+    assert_true(parse_ok("1764151200000", 480) == 1764151200000LL); /* epoch ms ignore tz */
+    assert_true(parse_ok("0", 0) == 0);
+    assert_true(parse_ok("2026-11-26T10:00:00Z", 480) == utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_true(parse_ok("2026-11-26T10:00Z", 0) == utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_true(parse_ok("2026-11-26 10:00:00Z", 0) == utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T08:00:00+08:00", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2025-12-31T19:00:00-05:00", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T05:45+05:45", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2025-12-31T20:30-03:30", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    /* no offset: read in tz */
+    assert_true(parse_ok("2026-01-01T08:00:00", 480) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2025-12-31T19:00", -300) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T00:00", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    /* an explicit offset wins over tz */
+    assert_true(parse_ok("2026-01-01T00:00Z", 480) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    /* fractional seconds: milliseconds, extra digits truncated */
+    assert_true(parse_ok("2026-01-01T00:00:00.5Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 500));
+    assert_true(parse_ok("2026-01-01T00:00:00.12Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 120));
+    assert_true(parse_ok("2026-01-01T00:00:00.999Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 999));
+    assert_true(parse_ok("2026-01-01T00:00:00.123999Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 123));
+    assert_true(parse_ok("2024-02-29T23:59:59.999Z", 0) == utc_ms(2024, 2, 29, 23, 59, 59, 999));
+    assert_true(parse_ok("2000-02-29T00:00Z", 0) == utc_ms(2000, 2, 29, 0, 0, 0, 0));
+    assert_true(parse_ok("9999-12-31T23:59:59.999Z", 0) == 253402300799999LL);
+}
+
+static void parse_time_rejects(void **state) {
+    (void)state;
+    static const char *const bad[] = {
+        "", "garbage", "-1", "1234567890123456", "12a",
+        "2026-02-29T00:00Z", "2100-02-29T00:00Z", "2026-13-01T00:00Z", "2026-00-01T00:00Z",
+        "2026-04-31T00:00Z", "2026-01-00T00:00Z", "2026-01-01T24:00Z", "2026-01-01T23:60Z",
+        "2026-01-01T00:00:60Z", "2026-01-01T00:00:00.Z", "2026-01-01", "2026-01-01T00",
+        "2026-1-01T00:00Z", "2026-01-01X00:00Z", "2026-01-01T00:00Zjunk", "2026-01-01T00:00 ",
+        "2026-01-01T00:00+15:00", "2026-01-01T00:00+08:60", "2026-01-01T00:00+0800",
+        "2026-01-01T00:00+08", "1969-12-31T23:59Z", "1970-01-01T00:00+01:00",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t v = -42;
+        if (tally_parse_time(bad[i], 0, &v) != TALLY_EINVAL) fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(v, -42);
+    }
+    int64_t v;
+    assert_int_equal(tally_parse_time(NULL, 0, &v), TALLY_EINVAL);
+}
+
+/* One expectation of tally__when: local civil time and the bucket ends. */
+static void expect_when(int64_t at, int tz, int y, int mo, int d, int h, const char *ym,
+                        const char *ymd, const char *hh) {
+    tally_when w;
+    tally__when(at, tz, &w);
+    int64_t off = (int64_t)tz * 60;
+    assert_int_equal(w.year, y);
+    assert_int_equal(w.month, mo);
+    assert_int_equal(w.day, d);
+    assert_int_equal(w.hour, h);
+    assert_string_equal(w.ym, ym);
+    assert_string_equal(w.ymd, ymd);
+    assert_string_equal(w.hh, hh);
+    assert_true(w.minute * 60000 <= at && at < (w.minute + 1) * 60000);
+    /* bucket ends: the local next hour / day / month start, as UTC seconds */
+    int ny = mo == 12 ? y + 1 : y, nm = mo == 12 ? 1 : mo + 1;
+    assert_true(w.hour_end_s == utc_ms(y, mo, d, h + 1, 0, 0, 0) / 1000 - off);
+    assert_true(w.day_end_s == utc_ms(y, mo, d + 1, 0, 0, 0, 0) / 1000 - off);
+    assert_true(w.month_end_s == utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000 - off);
+    /* the event lies inside its buckets */
+    assert_true(at / 1000 < w.hour_end_s && w.hour_end_s - 3600 <= at / 1000);
+}
+
+static void when_at_timezone_edges(void **state) {
+    (void)state;
+    /* +08:00: 2025-12-31 23:59:59.999 local and the next millisecond */
+    int64_t ny8 = utc_ms(2025, 12, 31, 16, 0, 0, 0);
+    expect_when(ny8 - 1, 480, 2025, 12, 31, 23, "202512", "20251231", "23");
+    expect_when(ny8, 480, 2026, 1, 1, 0, "202601", "20260101", "00");
+    /* -05:00 */
+    int64_t ny5 = utc_ms(2026, 1, 1, 5, 0, 0, 0);
+    expect_when(ny5 - 1, -300, 2025, 12, 31, 23, "202512", "20251231", "23");
+    expect_when(ny5, -300, 2026, 1, 1, 0, "202601", "20260101", "00");
+    /* the same instants in UTC */
+    expect_when(ny8 - 1, 0, 2025, 12, 31, 15, "202512", "20251231", "15");
+    expect_when(ny5, 0, 2026, 1, 1, 5, "202601", "20260101", "05");
+    /* month end: 2026-03-01 00:00 at -05:00 (after a 28-day February) */
+    int64_t mar5 = utc_ms(2026, 3, 1, 5, 0, 0, 0);
+    expect_when(mar5 - 1, -300, 2026, 2, 28, 23, "202602", "20260228", "23");
+    expect_when(mar5, -300, 2026, 3, 1, 0, "202603", "20260301", "00");
+    /* leap day, UTC and +08:00 */
+    expect_when(utc_ms(2024, 2, 29, 12, 0, 0, 0), 0, 2024, 2, 29, 12, "202402", "20240229", "12");
+    expect_when(utc_ms(2024, 2, 29, 16, 0, 0, 0) - 1, 480, 2024, 2, 29, 23, "202402", "20240229", "23");
+    expect_when(utc_ms(2024, 2, 29, 16, 0, 0, 0), 480, 2024, 3, 1, 0, "202403", "20240301", "00");
+    expect_when(utc_ms(2024, 2, 28, 16, 0, 0, 0), 480, 2024, 2, 29, 0, "202402", "20240229", "00");
+    /* year end in UTC */
+    int64_t y27 = utc_ms(2027, 1, 1, 0, 0, 0, 0);
+    expect_when(y27 - 1, 0, 2026, 12, 31, 23, "202612", "20261231", "23");
+    expect_when(y27, 0, 2027, 1, 1, 0, "202701", "20270101", "00");
+    /* +05:45 (Nepal) and -03:30 (Newfoundland): month boundaries */
+    int64_t jul = utc_ms(2026, 6, 30, 18, 15, 0, 0);
+    expect_when(jul - 1, 345, 2026, 6, 30, 23, "202606", "20260630", "23");
+    expect_when(jul, 345, 2026, 7, 1, 0, "202607", "20260701", "00");
+    int64_t dec = utc_ms(2026, 12, 1, 3, 30, 0, 0);
+    expect_when(dec - 1, -210, 2026, 11, 30, 23, "202611", "20261130", "23");
+    expect_when(dec, -210, 2026, 12, 1, 0, "202612", "20261201", "00");
+    /* a half-hour offset: the local hour starts at :30 UTC */
+    expect_when(utc_ms(2026, 5, 5, 10, 29, 59, 999), -210, 2026, 5, 5, 6, "202605", "20260505", "06");
+    expect_when(utc_ms(2026, 5, 5, 10, 30, 0, 0), -210, 2026, 5, 5, 7, "202605", "20260505", "07");
+    /* the epoch itself at a negative offset: floor, not truncation */
+    expect_when(0, -300, 1969, 12, 31, 19, "196912", "19691231", "19");
+    expect_when(0, 840, 1970, 1, 1, 14, "197001", "19700101", "14");
+}
+
+static void epoch_minute_is_timezone_free(void **state) {
+    (void)state;
+    static const int tzs[] = { 0, 480, -300, 345, -210, 840, -720 };
+    int64_t ats[] = { 0, 59999, 60000, utc_ms(2026, 1, 1, 0, 0, 0, 0) - 1, utc_ms(2026, 7, 15, 12, 34, 56, 789) };
+    for (size_t i = 0; i < sizeof ats / sizeof ats[0]; i++)
+        for (size_t k = 0; k < sizeof tzs / sizeof tzs[0]; k++) {
+            tally_when w;
+            tally__when(ats[i], tzs[k], &w);
+            assert_true(w.minute == ats[i] / 60000);
+        }
+}
+
+/* ------------------------------------------------ validation (no server) */
+
+/* A handle whose connection failed still validates events. */
+static int open_offline(void **state) {
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = "redis://127.0.0.1:1";
+    cfg.connect_timeout_ms = 500;
+    tally *t = NULL;
+    int rc = tally_open(&cfg, &t);
+    if (rc != TALLY_ECONNECT || !t) return -1;
+    *state = t;
+    return 0;
+}
+
+static int close_offline(void **state) {
+    tally_close(*state);
+    return 0;
+}
+
+static tally_event good_event(void) {
+    tally_event e = { 0 };
+    e.key = "k1";
+    e.model = "m1";
+    e.input_tokens = 1;
+    return e;
+}
+
+/* Expects EINVAL with a message containing `word`. */
+static void expect_bad(tally *t, const tally_event *e, const char *word) {
+    assert_int_equal(tally_event_check(t, e), TALLY_EINVAL);
+    assert_int_equal(tally_errcode(t), TALLY_EINVAL);
+    if (!strstr(tally_errmsg(t), word)) fail_msg("message '%s' does not name '%s'", tally_errmsg(t), word);
+}
+
+static void ids_are_validated(void **state) {
+    tally *t = *state;
+    tally_event e = good_event();
+    assert_int_equal(tally_event_check(t, &e), TALLY_OK);
+    assert_string_equal(tally_errmsg(t), "");
+
+    char long_id[258];
+    memset(long_id, 'x', 257);
+    long_id[257] = '\0';
+    static const struct { const char *id, *why; } bad[] = {
+        { "", "is empty" },
+        { "a\x01" "b", "control character" },
+        { "a\nb", "control character" },
+        { "a\x7f", "control character" },
+        { "\xff", "not valid UTF-8" },
+        { "ab\xc3", "not valid UTF-8" },            /* truncated sequence */
+        { "\xc3\x28", "not valid UTF-8" },          /* bad continuation */
+        { "\xc0\xaf", "not valid UTF-8" },          /* overlong '/' */
+        { "\xe0\x80\xaf", "not valid UTF-8" },      /* overlong, 3 bytes */
+        { "\xf0\x80\x80\xaf", "not valid UTF-8" },  /* overlong, 4 bytes */
+        { "\xed\xa0\x80", "not valid UTF-8" },      /* UTF-16 surrogate */
+        { "\xf4\x90\x80\x80", "not valid UTF-8" },  /* above U+10FFFF */
+        { "\x80", "not valid UTF-8" },              /* lone continuation */
+    };
+    static const char *const fields[] = { "key", "model", "account", "request id" };
+    for (int f = 0; f < 4; f++) {
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0] + 1; i++) {
+            const char *id = i < sizeof bad / sizeof bad[0] ? bad[i].id : long_id;
+            const char *why = i < sizeof bad / sizeof bad[0] ? bad[i].why : "257 bytes";
+            if (f >= 2 && id[0] == '\0') continue; /* empty account / id mean "none" */
+            e = good_event();
+            const char **slot[] = { &e.key, &e.model, &e.account, &e.request_id };
+            *slot[f] = id;
+            expect_bad(t, &e, why);
+            expect_bad(t, &e, fields[f]);
+        }
+    }
+    e = good_event();
+    e.key = NULL;
+    expect_bad(t, &e, "key is empty");
+    e = good_event();
+    e.model = NULL;
+    expect_bad(t, &e, "model is empty");
+
+    /* valid: 256 bytes, Unicode of every length, bytes the schema must encode */
+    long_id[256] = '\0';
+    static const char *const good[] = { "é", "模型", "😀", "a:b", "a%3Ab", "a{b}", "a b", "a*b?[c]", "\xf4\x8f\xbf\xbf" };
+    for (int f = 0; f < 4; f++) {
+        for (size_t i = 0; i < sizeof good / sizeof good[0] + 1; i++) {
+            e = good_event();
+            const char **slot[] = { &e.key, &e.model, &e.account, &e.request_id };
+            *slot[f] = i < sizeof good / sizeof good[0] ? good[i] : long_id;
+            if (tally_event_check(t, &e) != TALLY_OK) fail_msg("%s refused: %s", fields[f], tally_errmsg(t));
+        }
+    }
+    /* empty account and request id mean "none" */
+    e = good_event();
+    e.account = "";
+    e.request_id = "";
+    assert_int_equal(tally_event_check(t, &e), TALLY_OK);
+}
+
+static void amounts_are_validated(void **state) {
+    tally *t = *state;
+    static const char *const names[] = { "input tokens", "output tokens", "cache-create tokens", "cache-read tokens" };
+    for (int f = 0; f < 4; f++) {
+        tally_event e = good_event();
+        int64_t *slot[] = { &e.input_tokens, &e.output_tokens, &e.cache_create_tokens, &e.cache_read_tokens };
+        *slot[f] = -1;
+        expect_bad(t, &e, names[f]);
+        expect_bad(t, &e, "negative");
+        *slot[f] = TALLY_MAX_TOKENS + 1;
+        expect_bad(t, &e, names[f]);
+        *slot[f] = INT64_MAX;
+        expect_bad(t, &e, "above");
+        *slot[f] = TALLY_MAX_TOKENS;
+        assert_int_equal(tally_event_check(t, &e), TALLY_OK);
+    }
+    tally_event e = good_event();
+    e.cost_nanos = -1;
+    expect_bad(t, &e, "cost is negative");
+    e.cost_nanos = TALLY_MAX_COST_NANOS + 1;
+    expect_bad(t, &e, "cost is above");
+    e.cost_nanos = TALLY_MAX_COST_NANOS;
+    assert_int_equal(tally_event_check(t, &e), TALLY_OK);
+    e = good_event();
+    e.at_ms = -1;
+    expect_bad(t, &e, "event time");
+    e.at_ms = 253402300800000LL; /* year 10000 */
+    expect_bad(t, &e, "event time");
+    e.at_ms = 253402300799999LL;
+    assert_int_equal(tally_event_check(t, &e), TALLY_OK);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(usd_to_nanos_exact),
+        cmocka_unit_test(usd_to_nanos_rejects),
+        cmocka_unit_test(nanos_to_usd_format),
+        cmocka_unit_test(parse_time_forms),
+        cmocka_unit_test(parse_time_rejects),
+        cmocka_unit_test(when_at_timezone_edges),
+        cmocka_unit_test(epoch_minute_is_timezone_free),
+        cmocka_unit_test_setup_teardown(ids_are_validated, open_offline, close_offline),
+        cmocka_unit_test_setup_teardown(amounts_are_validated, open_offline, close_offline),
+    };
+    return cmocka_run_group_tests_name("units", tests, NULL, NULL);
+}
