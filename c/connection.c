@@ -45,8 +45,10 @@ static int check_config(tally *t) {
     if (c->shards < 1 || c->shards > 256)
         return tally__fail(t, TALLY_EINVAL, "shards must be from 1 to 256");
     if (c->ttl_minute_s <= 0 || c->ttl_hour_s <= 0 || c->ttl_day_s <= 0 || c->ttl_month_s <= 0 ||
-        c->idempotency_s <= 0 || c->max_future_ms < 0)
+        c->idempotency_s <= 0)
         return tally__fail(t, TALLY_EINVAL, "retention periods must be positive");
+    if (c->max_future_ms < 0 || c->max_future_ms > 86400000)
+        return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to 86400000 (a day)");
     char err[TALLY_ERRMSG_MAX];
     if (tally__url_parse(c->url, &t->url, err, sizeof err) < 0)
         return tally__fail(t, TALLY_EINVAL, "%s", err);

@@ -55,7 +55,7 @@ typedef struct tally_config {
     int64_t ttl_month_s;      /* default 400 days */
     int64_t idempotency_s;    /* request ids remembered at least this long, 24 h */
     int64_t max_future_ms;    /* events later than server time + this are refused,
-                                 default 5 minutes */
+                                 default 5 minutes, at most a day */
     int defer_script_load;    /* 1: do not SCRIPT LOAD on connect (for inspecting
                                  the cache); NOSCRIPT still loads on demand */
     int test_clock;           /* 1: allow tally_test_clock() (tests only) */

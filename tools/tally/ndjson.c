@@ -164,7 +164,7 @@ int ndjson_parse(const char *line, size_t n, int tz_min, ndjson_event *out, char
         } else if (f == 7) {
             if (tally_usd_to_nanos(text, &e->cost_nanos) != TALLY_OK)
                 return bad(&r, "\"cost\" %.40s is not decimal USD with at most 9 decimals", text);
-        } else if (tally_parse_time(text, tz_min, &e->at_ms) != TALLY_OK || (!quoted && e->at_ms == 0)) {
+        } else if (tally_parse_time(text, tz_min, &e->at_ms) != TALLY_OK || e->at_ms == 0) {
             return bad(&r, "\"at\" must be epoch ms or an ISO-8601 time");
         }
         skip_ws(&r);
