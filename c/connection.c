@@ -1,8 +1,10 @@
-/* connection.c -- opening and closing handles, connecting, AUTH and SELECT,
- * timeouts, reconnecting on the next call after a failure, and single commands.
+/* connection.c -- opening and closing handles, connecting each node (AUTH,
+ * SELECT, timeouts, scripts), reconnecting on the next call after a failure, and
+ * single commands.
  *
  * hiredis 0.14 cannot reuse a context after an error, so any I/O failure drops the
- * context; the next call connects again (and reloads the scripts). */
+ * node's context; the next call connects again (and reloads the scripts). A
+ * single server is node 0; cluster nodes come from cluster.c's slot map. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,11 +68,13 @@ int tally_open(const tally_config *cfg, tally **out) {
     if (!t) return TALLY_ENOMEM;
     t->cfg = *cfg;
     tally__args_reset(&t->args);
+    tally__args_reset(&t->aux);
     const char *url = cfg->url ? cfg->url : getenv("TALLY_URL");
     if (!url || !*url) url = DEFAULT_URL;
     t->url_text = strdup(url);
     t->prefix = strdup(cfg->prefix ? cfg->prefix : "tally");
-    if (!t->url_text || !t->prefix) {
+    t->nodes = calloc(1, sizeof *t->nodes);
+    if (!t->url_text || !t->prefix || !t->nodes) {
         tally_close(t);
         return TALLY_ENOMEM;
     }
@@ -79,112 +83,135 @@ int tally_open(const tally_config *cfg, tally **out) {
     *out = t;
     int rc = check_config(t);
     if (rc != TALLY_OK) return rc;
-    return tally__ensure_connected(t);
+    t->nnodes = 1;
+    snprintf(t->nodes[0].host, sizeof t->nodes[0].host, "%s", t->url.is_unix ? t->url.path : t->url.host);
+    t->nodes[0].port = t->url.is_unix ? 0 : t->url.port;
+    if (!t->url.is_cluster) return tally__connect_node(t, 0);
+    t->slots = malloc(TALLY_SLOTS * sizeof *t->slots);
+    if (!t->slots) return tally__oom(t);
+    rc = tally__cluster_refresh(t);
+    /* Every primary and replica gets the scripts, so a failover finds them. */
+    for (int i = 0; rc == TALLY_OK && !t->cfg.defer_script_load && i < t->nnodes; i++)
+        rc = tally__connect_node(t, i);
+    return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
 const tally_config *tally_config_of(const tally *t) {
     return &t->cfg;
 }
 
+int tally_node_count(const tally *t) {
+    return t->nnodes;
+}
+
+const char *tally__node_addr(const tally *t, int i, char *buf, size_t n) {
+    const tally_node *node = &t->nodes[i];
+    if (node->port) snprintf(buf, n, "%s:%d", node->host, node->port);
+    else snprintf(buf, n, "%s", node->host);
+    return buf;
+}
+
+const char *tally_node_name(const tally *t, int i, char *buf, size_t n) {
+    if (i < 0 || i >= t->nnodes) return NULL;
+    char addr[300];
+    snprintf(buf, n, "%s%s", tally__node_addr(t, i, addr, sizeof addr), t->nodes[i].replica ? " (replica)" : "");
+    return buf;
+}
+
 void tally_close(tally *t) {
     if (!t) return;
-    tally__disconnect(t);
+    for (int i = 0; i < t->nnodes; i++) tally__disconnect(&t->nodes[i]);
     tally__args_free(&t->args);
+    tally__args_free(&t->aux);
     if (t->url_text) memset(t->url_text, 0, strlen(t->url_text)); /* holds the password */
     memset(t->url.password, 0, sizeof t->url.password);
     free(t->url_text);
     free(t->prefix);
+    free(t->nodes);
+    free(t->slots);
     free(t);
 }
 
-void tally__disconnect(tally *t) {
-    if (t->ctx) redisFree(t->ctx);
-    t->ctx = NULL;
+void tally__disconnect(tally_node *n) {
+    if (n->ctx) redisFree(n->ctx);
+    n->ctx = NULL;
 }
 
-static const char *where(const tally *t, char *buf, size_t n) {
-    if (t->url.is_unix) snprintf(buf, n, "%s", t->url.path);
-    else snprintf(buf, n, "%s:%d", t->url.host, t->url.port);
-    return buf;
-}
-
-int tally__io_failed(tally *t, const char *doing) {
-    char at[400];
+int tally__io_failed(tally *t, tally_node *n, const char *doing) {
+    char at[300];
     int code = TALLY_EIO;
-    const char *what = t->ctx ? t->ctx->errstr : "no connection";
-    if (t->ctx && t->ctx->err == REDIS_ERR_IO && strcmp(what, strerror(EAGAIN)) == 0) {
+    const char *what = n->ctx ? n->ctx->errstr : "no connection";
+    tally__node_addr(t, (int)(n - t->nodes), at, sizeof at);
+    if (n->ctx && n->ctx->err == REDIS_ERR_IO && strcmp(what, strerror(EAGAIN)) == 0) {
         code = TALLY_ETIMEOUT;
-        tally__fail(t, code, "no reply from %s within %d ms while %s (it may still have run)",
-                    where(t, at, sizeof at), t->cfg.command_timeout_ms, doing);
-    } else if (t->ctx && t->ctx->err == REDIS_ERR_EOF) {
-        tally__fail(t, code, "%s closed the connection while %s", where(t, at, sizeof at), doing);
-    } else if (t->ctx && t->ctx->err == REDIS_ERR_OOM) {
+        tally__fail(t, code, "no reply from %s within %d ms while %s (it may still have run)", at,
+                    t->cfg.command_timeout_ms, doing);
+    } else if (n->ctx && n->ctx->err == REDIS_ERR_EOF) {
+        tally__fail(t, code, "%s closed the connection while %s", at, doing);
+    } else if (n->ctx && n->ctx->err == REDIS_ERR_OOM) {
         code = TALLY_ENOMEM;
         tally__fail(t, code, "out of memory while %s", doing);
     } else {
-        tally__fail(t, code, "connection to %s failed while %s: %s", where(t, at, sizeof at),
-                    doing, what);
+        tally__fail(t, code, "connection to %s failed while %s: %s", at, doing, what);
     }
-    tally__disconnect(t);
+    tally__disconnect(n);
+    if (t->slots) t->map_stale = 1; /* a failover may be under way */
     return code;
 }
 
 /* Sends one command during the handshake; an error reply becomes `code`. */
-static int handshake(tally *t, int code, const char *what, int argc, const char **argv) {
-    redisReply *r = redisCommandArgv(t->ctx, argc, argv, NULL);
-    if (!r) return tally__io_failed(t, what);
+static int handshake(tally *t, tally_node *n, int code, const char *what, int argc, const char **argv) {
+    redisReply *r = redisCommandArgv(n->ctx, argc, argv, NULL);
+    if (!r) return tally__io_failed(t, n, what);
     int rc = TALLY_OK;
     if (r->type == REDIS_REPLY_ERROR) {
         rc = tally__fail(t, code, "%s refused: %s", what, r->str);
-        tally__disconnect(t);
+        tally__disconnect(n);
     }
     freeReplyObject(r);
     return rc;
 }
 
-static int connect_now(tally *t) {
-    char at[400];
+int tally__connect_node(tally *t, int i) {
+    tally_node *n = &t->nodes[i];
+    if (n->ctx) return TALLY_OK;
+    char at[300];
     struct timeval ctv = ms_to_tv(t->cfg.connect_timeout_ms);
-    t->ctx = t->url.is_unix ? redisConnectUnixWithTimeout(t->url.path, ctv)
-                            : redisConnectWithTimeout(t->url.host, t->url.port, ctv);
-    if (!t->ctx) return tally__oom(t);
-    if (t->ctx->err) {
-        tally__fail(t, TALLY_ECONNECT, "cannot connect to %s: %s", where(t, at, sizeof at),
-                    t->ctx->errstr);
-        tally__disconnect(t);
+    n->ctx = n->port ? redisConnectWithTimeout(n->host, n->port, ctv) : redisConnectUnixWithTimeout(n->host, ctv);
+    if (!n->ctx) return tally__oom(t);
+    if (n->ctx->err) {
+        tally__fail(t, TALLY_ECONNECT, "cannot connect to %s: %s", tally__node_addr(t, i, at, sizeof at),
+                    n->ctx->errstr);
+        tally__disconnect(n);
+        if (t->slots) t->map_stale = 1;
         return TALLY_ECONNECT;
     }
     if (t->cfg.command_timeout_ms > 0 &&
-        redisSetTimeout(t->ctx, ms_to_tv(t->cfg.command_timeout_ms)) != REDIS_OK)
-        return tally__io_failed(t, "setting the command timeout");
+        redisSetTimeout(n->ctx, ms_to_tv(t->cfg.command_timeout_ms)) != REDIS_OK)
+        return tally__io_failed(t, n, "setting the command timeout");
     int rc = TALLY_OK;
     if (t->url.password[0]) {
         const char *argv[3] = { "AUTH", t->url.user, t->url.password };
-        rc = t->url.user[0] ? handshake(t, TALLY_EAUTH, "AUTH", 3, argv)
-                            : handshake(t, TALLY_EAUTH, "AUTH", 2, (const char *[]){ "AUTH", t->url.password });
+        rc = t->url.user[0] ? handshake(t, n, TALLY_EAUTH, "AUTH", 3, argv)
+                            : handshake(t, n, TALLY_EAUTH, "AUTH", 2, (const char *[]){ "AUTH", t->url.password });
     }
     if (rc == TALLY_OK && t->url.db != 0) {
         char db[16];
         snprintf(db, sizeof db, "%d", t->url.db);
-        rc = handshake(t, TALLY_EAUTH, "SELECT", 2, (const char *[]){ "SELECT", db });
+        rc = handshake(t, n, TALLY_EAUTH, "SELECT", 2, (const char *[]){ "SELECT", db });
     }
-    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = tally_scripts_load(t);
+    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = tally__load_scripts_on(t, i);
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
-int tally__ensure_connected(tally *t) {
-    if (t->ctx) return TALLY_OK;
-    return connect_now(t);
-}
-
-redisReply *tally__command(tally *t, tally_args *a) {
-    if (tally__ensure_connected(t) != TALLY_OK) return NULL;
+redisReply *tally__command_on(tally *t, int i, tally_args *a) {
+    if (tally__connect_node(t, i) != TALLY_OK) return NULL;
     const char **argv = tally__args_argv(a);
-    redisReply *r = redisCommandArgv(t->ctx, a->argc, argv, a->lens);
+    redisReply *r = redisCommandArgv(t->nodes[i].ctx, a->argc, argv, a->lens);
     if (!r) {
         char doing[40];
         snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), argv[0]);
-        tally__io_failed(t, doing);
+        tally__io_failed(t, &t->nodes[i], doing);
     }
     return r;
 }

@@ -39,13 +39,29 @@ void tally__args_end_keys(tally_args *a);
 /* Pointer array for hiredis; valid until the next change to `a`. */
 const char **tally__args_argv(tally_args *a);
 
+/* A Redis server the handle talks to: the one server of a redis:// or unix://
+ * URL, or a primary or replica of a cluster. */
+typedef struct tally_node {
+    char host[256];       /* for unix:// the socket path */
+    int port;             /* 0 for unix:// */
+    int replica;          /* cluster replicas only receive the scripts */
+    redisContext *ctx;    /* NULL until connected, and again after any I/O error */
+} tally_node;
+
+#define TALLY_SLOTS 16384
+
 struct tally {
     tally_config cfg;     /* string fields point into the copies below */
     char *url_text;
     char *prefix;
     tally_url url;
-    redisContext *ctx;    /* NULL until connected, and again after any I/O error */
+    tally_node *nodes;    /* one for a single server; a cluster's primaries and replicas */
+    int nnodes;
+    int16_t *slots;       /* cluster only: node index serving each slot, -1 unknown */
+    int map_stale;        /* cluster: refresh the slot map before the next call */
     tally_args args;      /* scratch for single calls */
+    tally_args aux;       /* scratch for the library's own commands (CLUSTER SLOTS,
+                             SCRIPT ...) made while `args` holds a call */
     int64_t test_now_us;  /* tally_test_clock(); 0: Redis TIME */
     int err;
     char errmsg[TALLY_ERRMSG_MAX];
@@ -86,21 +102,44 @@ int tally__date_valid(int y, int m, int d);
 int64_t tally__now_ms(void);
 
 /* connection.c */
-int tally__ensure_connected(tally *t);
-void tally__disconnect(tally *t);
-/* After hiredis reported a failure on t->ctx: set the matching error, drop the
+/* Connects node i if it is not connected: AUTH, SELECT, and (unless deferred)
+ * SCRIPT LOAD on that node. TALLY_OK or the error. */
+int tally__connect_node(tally *t, int i);
+void tally__disconnect(tally_node *n);
+/* After hiredis reported a failure on node n: set the matching error, drop the
  * connection (hiredis cannot reuse it) and return the code. */
-int tally__io_failed(tally *t, const char *doing);
-/* One command, one reply. Returns the reply (the caller frees it; it may be an
- * error reply) or NULL with the handle's error set. */
-redisReply *tally__command(tally *t, tally_args *a);
+int tally__io_failed(tally *t, tally_node *n, const char *doing);
+/* One command on node i, one reply. Returns the reply (the caller frees it; it
+ * may be an error reply) or NULL with the handle's error set. */
+redisReply *tally__command_on(tally *t, int i, tally_args *a);
+/* "host:port" or the socket path of node i, into buf. */
+const char *tally__node_addr(const tally *t, int i, char *buf, size_t n);
+
+/* cluster.c: routing. A single server is node 0 for every slot. */
+unsigned tally__key_slot(const char *key, size_t n);
+/* The node serving the first key of `a` (EVALSHA: argument 3), connected.
+ * With may_refresh, a stale slot map is read again first, and again when the
+ * node cannot be reached (nothing was sent). -1 with the handle's error set. */
+int tally__route(tally *t, const tally_args *a, int may_refresh);
+/* Reads CLUSTER SLOTS from any reachable node and rebuilds the node list
+ * (connections to nodes still present are kept). */
+int tally__cluster_refresh(tally *t);
+/* Parses "MOVED 3999 host:port" / "ASK 3999 host:port": 1 for MOVED, 2 for
+ * ASK, 0 otherwise; the node index (added to the list if new) into *node. */
+int tally__redirect(tally *t, const redisReply *r, int *node);
 
 /* scripts.c */
-/* Runs the EVALSHA built in `a`. On NOSCRIPT, loads the scripts and retries once
- * (safe: NOSCRIPT means the script did not run). Never retries after an I/O error
- * or a timeout. Returns a non-error reply for the caller to free, or NULL with the
- * handle's error set; script errors of the form "EINVAL message" become
- * TALLY_EINVAL. */
+/* Loads every script on node i and checks the SHAs. */
+int tally__load_scripts_on(tally *t, int i);
+/* Runs the EVALSHA built in `a` on the node serving its first key. On NOSCRIPT,
+ * loads the scripts and retries (safe: NOSCRIPT means the script did not run);
+ * follows MOVED and ASK, and retries TRYAGAIN and CLUSTERDOWN a few times. Never
+ * retries after an I/O error or a timeout. Returns the reply, which may be a
+ * script's error reply, or NULL with the handle's error set. */
+redisReply *tally__eval_raw(tally *t, tally_args *a);
+/* tally__eval_raw, with error replies turned into the handle's error (script
+ * errors of the form "EINVAL message" become TALLY_EINVAL): returns a non-error
+ * reply for the caller to free, or NULL. */
 redisReply *tally__eval(tally *t, tally_args *a);
 
 /* A pipelined batch of script calls. build(ctx, i, a) fills `a` for call i;

@@ -6,6 +6,7 @@
  * again after loading. A timeout or I/O error does not: the script may have run,
  * so the error goes to the caller and nothing is retried here. */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "internal.h"
@@ -39,48 +40,74 @@ int tally__script_error(tally *t, const redisReply *r) {
     return tally__fail(t, TALLY_ESCRIPT, "unexpected reply of type %d", r->type);
 }
 
-int tally_scripts_load(tally *t) {
-    int rc = tally__ensure_connected(t);
-    if (rc != TALLY_OK) return rc;
-    for (int i = 0; i < TALLY_SCRIPT_COUNT_; i++)
-        if (redisAppendCommand(t->ctx, "SCRIPT LOAD %b", tally__scripts[i].source,
-                               tally__scripts[i].length) != REDIS_OK)
+int tally__load_scripts_on(tally *t, int i) {
+    redisContext *ctx = t->nodes[i].ctx;
+    for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++)
+        if (redisAppendCommand(ctx, "SCRIPT LOAD %b", tally__scripts[k].source, tally__scripts[k].length) != REDIS_OK)
             return tally__oom(t);
     /* Read every reply even after a failure, so the connection stays in step. */
-    rc = TALLY_OK;
-    for (int i = 0; i < TALLY_SCRIPT_COUNT_; i++) {
+    int rc = TALLY_OK;
+    char at[300];
+    tally__node_addr(t, i, at, sizeof at);
+    for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) {
         redisReply *r;
-        if (redisGetReply(t->ctx, (void **)&r) != REDIS_OK)
-            return tally__io_failed(t, "loading scripts");
-        const tally_script_info *s = &tally__scripts[i];
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK) return tally__io_failed(t, &t->nodes[i], "loading scripts");
+        const tally_script_info *s = &tally__scripts[k];
         if (rc != TALLY_OK) {
             /* keep the first error */
         } else if (r->type == REDIS_REPLY_ERROR) {
             rc = starts_with(r, "NOAUTH") || starts_with(r, "NOPERM")
-                     ? tally__fail(t, TALLY_EAUTH, "loading script '%s' refused: %s", s->name, r->str)
-                     : tally__fail(t, TALLY_ESCRIPT, "loading script '%s' failed: %s", s->name, r->str);
+                     ? tally__fail(t, TALLY_EAUTH, "%s: loading script '%s' refused: %s", at, s->name, r->str)
+                     : tally__fail(t, TALLY_ESCRIPT, "%s: loading script '%s' failed: %s", at, s->name, r->str);
         } else if (r->type != REDIS_REPLY_STRING || r->len != 40 || memcmp(r->str, s->sha1, 40) != 0) {
-            rc = tally__fail(t, TALLY_ESCRIPT,
-                             "script '%s': server answered SHA %.40s, the build has %s",
+            rc = tally__fail(t, TALLY_ESCRIPT, "%s: script '%s': server answered SHA %.40s, the build has %s", at,
                              s->name, r->type == REDIS_REPLY_STRING ? r->str : "?", s->sha1);
         }
         freeReplyObject(r);
     }
-    return rc == TALLY_OK ? tally__ok(t) : rc;
+    return rc;
 }
 
-int tally_scripts_exists(tally *t, int *loaded) {
-    tally_args *a = &t->args;
+/* Connects node i and makes sure the scripts are loaded there. */
+static int load_on(tally *t, int i) {
+    int was_connected = t->nodes[i].ctx != NULL;
+    int rc = tally__connect_node(t, i); /* loads, unless loading is deferred */
+    if (rc == TALLY_OK && (was_connected || t->cfg.defer_script_load)) rc = tally__load_scripts_on(t, i);
+    return rc;
+}
+
+int tally_scripts_load(tally *t) {
+    if (t->slots && t->map_stale && tally__cluster_refresh(t) != TALLY_OK) return t->err;
+    for (int i = 0; i < t->nnodes; i++) {
+        int rc = load_on(t, i);
+        if (rc != TALLY_OK) return rc;
+    }
+    return tally__ok(t);
+}
+
+/* Runs one command built in t->aux on node i and checks for an error reply. */
+static redisReply *aux_command(tally *t, int i) {
+    redisReply *r = tally__command_on(t, i, &t->aux);
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        tally__script_error(t, r);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+int tally_scripts_exists_on(tally *t, int node, int *loaded) {
+    if (node < 0 || node >= t->nnodes) return tally__fail(t, TALLY_EINVAL, "no node %d", node);
+    tally_args *a = &t->aux;
     tally__args_reset(a);
     if (tally__args_str(a, "SCRIPT") < 0 || tally__args_str(a, "EXISTS") < 0) return tally__oom(t);
     for (int i = 0; i < TALLY_SCRIPT_COUNT_; i++)
         if (tally__args_str(a, tally__scripts[i].sha1) < 0) return tally__oom(t);
-    redisReply *r = tally__command(t, a);
+    redisReply *r = aux_command(t, node);
     if (!r) return t->err;
     int rc = TALLY_OK;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != TALLY_SCRIPT_COUNT_) {
-        rc = r->type == REDIS_REPLY_ERROR ? tally__script_error(t, r)
-                                          : tally__fail(t, TALLY_ESCRIPT, "odd SCRIPT EXISTS reply");
+        rc = tally__fail(t, TALLY_ESCRIPT, "odd SCRIPT EXISTS reply");
     } else {
         for (int i = 0; i < TALLY_SCRIPT_COUNT_; i++)
             loaded[i] = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1;
@@ -89,24 +116,105 @@ int tally_scripts_exists(tally *t, int *loaded) {
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
+int tally_scripts_exists(tally *t, int *loaded) {
+    int here[TALLY_SCRIPT_COUNT_];
+    for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) loaded[k] = 1;
+    for (int i = 0; i < t->nnodes; i++) {
+        int rc = tally_scripts_exists_on(t, i, here);
+        if (rc != TALLY_OK) return rc;
+        for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) loaded[k] &= here[k];
+    }
+    return TALLY_OK;
+}
+
 int tally_scripts_flush(tally *t) {
-    tally_args *a = &t->args;
-    tally__args_reset(a);
-    if (tally__args_str(a, "SCRIPT") < 0 || tally__args_str(a, "FLUSH") < 0) return tally__oom(t);
-    redisReply *r = tally__command(t, a);
-    if (!r) return t->err;
-    int rc = r->type == REDIS_REPLY_ERROR ? tally__script_error(t, r) : TALLY_OK;
-    freeReplyObject(r);
-    return rc == TALLY_OK ? tally_scripts_load(t) : rc;
+    for (int i = 0; i < t->nnodes; i++) {
+        tally__args_reset(&t->aux);
+        if (tally__args_str(&t->aux, "SCRIPT") < 0 || tally__args_str(&t->aux, "FLUSH") < 0) return tally__oom(t);
+        redisReply *r = aux_command(t, i);
+        if (!r) return t->err;
+        freeReplyObject(r);
+    }
+    return tally_scripts_load(t);
+}
+
+/* What to do with a reply before handing it to the caller. */
+enum { USE, RELOAD, MOVED, ASK, WAIT };
+
+static int classify(tally *t, const redisReply *r, int *target) {
+    if (r->type != REDIS_REPLY_ERROR) return USE;
+    if (starts_with(r, "NOSCRIPT")) return RELOAD;
+    if (starts_with(r, "TRYAGAIN") || starts_with(r, "CLUSTERDOWN")) return WAIT;
+    switch (tally__redirect(t, r, target)) {
+    case 1: return MOVED;
+    case 2: return ASK;
+    default: return USE;
+    }
+}
+
+/* Sends `a` to node i after ASKING (an ASK redirection). */
+static redisReply *asking(tally *t, int i, tally_args *a) {
+    if (tally__connect_node(t, i) != TALLY_OK) return NULL;
+    redisContext *ctx = t->nodes[i].ctx;
+    redisReply *ok = NULL, *r = NULL;
+    if (redisAppendCommand(ctx, "ASKING") != REDIS_OK ||
+        redisAppendCommandArgv(ctx, a->argc, tally__args_argv(a), a->lens) != REDIS_OK) {
+        tally__oom(t);
+        return NULL;
+    }
+    if (redisGetReply(ctx, (void **)&ok) != REDIS_OK || redisGetReply(ctx, (void **)&r) != REDIS_OK) {
+        if (ok) freeReplyObject(ok);
+        tally__io_failed(t, &t->nodes[i], "following an ASK redirection");
+        return NULL;
+    }
+    freeReplyObject(ok);
+    return r;
+}
+
+#define MAX_TRIES 12
+
+redisReply *tally__eval_raw(tally *t, tally_args *a) {
+    int ask_node = -1;
+    for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
+        int node = ask_node >= 0 ? ask_node : tally__route(t, a, 1);
+        if (node < 0) return NULL;
+        redisReply *r = ask_node >= 0 ? asking(t, node, a) : tally__command_on(t, node, a);
+        ask_node = -1;
+        if (!r) {
+            /* A connection that failed before anything was sent is safe to redo. */
+            if (t->err == TALLY_ECONNECT && t->slots) continue;
+            return NULL;
+        }
+        int target = -1;
+        switch (classify(t, r, &target)) {
+        case USE:
+            return r;
+        case RELOAD: /* the script did not run */
+            freeReplyObject(r);
+            if (tally__load_scripts_on(t, node) != TALLY_OK) return NULL;
+            break;
+        case ASK:
+            ask_node = target;
+            freeReplyObject(r);
+            break;
+        case MOVED:
+            freeReplyObject(r);
+            break;
+        case WAIT: { /* resharding or failover under way: back off, then look again */
+            struct timespec ts = { 0, (long)(25000000L << (attempt < 5 ? attempt : 5)) };
+            freeReplyObject(r);
+            if (t->slots) t->map_stale = 1;
+            nanosleep(&ts, NULL);
+            break;
+        }
+        }
+    }
+    tally__fail(t, TALLY_EREDIS, "gave up after %d redirections or retries", MAX_TRIES);
+    return NULL;
 }
 
 redisReply *tally__eval(tally *t, tally_args *a) {
-    redisReply *r = tally__command(t, a);
-    if (r && starts_with(r, "NOSCRIPT")) {
-        freeReplyObject(r);
-        if (tally_scripts_load(t) != TALLY_OK) return NULL;
-        r = tally__command(t, a);
-    }
+    redisReply *r = tally__eval_raw(t, a);
     if (!r) return NULL;
     if (r->type == REDIS_REPLY_ERROR) {
         tally__script_error(t, r);
@@ -117,43 +225,56 @@ redisReply *tally__eval(tally *t, tally_args *a) {
     return r;
 }
 
-/* Appends calls idx[0..n) and reads their replies. Calls answered NOSCRIPT are
- * put back into idx (their count returned in *again) when `retry` is set;
- * otherwise every reply goes to take(). */
-static int send_and_read(tally *t, size_t *idx, size_t n, size_t *again, int retry,
-                         tally_build_fn build, tally_take_fn take, void *ctx) {
+/* One chunk of a batch: every call is appended to the connection of the node
+ * that serves it, then the replies are read back in order (each connection
+ * answers in the order it was sent). Calls that need a redirection, a reload or
+ * a wait are redone one by one through tally__eval_raw. Returns TALLY_OK, or the
+ * first connection error (calls on the other nodes are still taken). */
+static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tally_take_fn take, void *ctx) {
+    int node_of[BATCH_CHUNK], redo[BATCH_CHUNK], nredo = 0, rc = TALLY_OK;
     tally_args *a = &t->args;
-    for (size_t k = 0; k < n; k++) {
-        if (build(ctx, idx[k], a) != 0) return tally__oom(t);
-        if (redisAppendCommandArgv(t->ctx, a->argc, tally__args_argv(a), a->lens) != REDIS_OK)
+    if (t->slots && t->map_stale && tally__cluster_refresh(t) != TALLY_OK) return t->err;
+    for (size_t k = 0; k < m; k++) {
+        if (build(ctx, start + k, a) != 0) return tally__oom(t);
+        node_of[k] = tally__route(t, a, 0);
+        if (node_of[k] < 0) {
+            rc = t->err; /* not sent; the caller sees it unanswered */
+            continue;
+        }
+        if (redisAppendCommandArgv(t->nodes[node_of[k]].ctx, a->argc, tally__args_argv(a), a->lens) != REDIS_OK)
             return tally__oom(t);
     }
-    *again = 0;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < m; k++) {
+        int i = node_of[k], target;
         redisReply *r;
-        if (redisGetReply(t->ctx, (void **)&r) != REDIS_OK)
-            return tally__io_failed(t, "running a pipelined batch");
-        if (retry && starts_with(r, "NOSCRIPT")) idx[(*again)++] = idx[k];
-        else take(ctx, idx[k], r);
+        if (i < 0 || !t->nodes[i].ctx) continue; /* that node failed earlier in this chunk */
+        if (redisGetReply(t->nodes[i].ctx, (void **)&r) != REDIS_OK) {
+            rc = tally__io_failed(t, &t->nodes[i], "running a pipelined batch");
+            continue;
+        }
+        if (classify(t, r, &target) == USE) take(ctx, start + k, r);
+        else redo[nredo++] = (int)k;
         freeReplyObject(r);
     }
-    return TALLY_OK;
+    for (int j = 0; j < nredo; j++) {
+        if (build(ctx, start + (size_t)redo[j], a) != 0) return tally__oom(t);
+        redisReply *r = tally__eval_raw(t, a);
+        if (!r) {
+            rc = t->err;
+            continue;
+        }
+        take(ctx, start + (size_t)redo[j], r);
+        freeReplyObject(r);
+    }
+    return rc;
 }
 
 int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take, void *ctx) {
-    size_t idx[BATCH_CHUNK];
+    int rc = TALLY_OK;
     for (size_t start = 0; start < n; start += BATCH_CHUNK) {
-        int rc = tally__ensure_connected(t);
-        if (rc != TALLY_OK) return rc;
-        size_t m = n - start < BATCH_CHUNK ? n - start : BATCH_CHUNK, again;
-        for (size_t k = 0; k < m; k++) idx[k] = start + k;
-        rc = send_and_read(t, idx, m, &again, 1, build, take, ctx);
-        if (rc == TALLY_OK && again) {
-            /* The cache was flushed mid-batch: those calls did not run. */
-            rc = tally_scripts_load(t);
-            if (rc == TALLY_OK) rc = send_and_read(t, idx, again, &again, 0, build, take, ctx);
-        }
-        if (rc != TALLY_OK) return rc;
+        int got = run_chunk(t, start, n - start < BATCH_CHUNK ? n - start : BATCH_CHUNK, build, take, ctx);
+        if (got != TALLY_OK && rc == TALLY_OK) rc = got;
+        if (got != TALLY_OK) tally__fail(t, got, "%s", t->errmsg); /* keep the first message */
     }
-    return tally__ok(t);
+    return rc == TALLY_OK ? tally__ok(t) : rc;
 }

@@ -42,7 +42,9 @@ typedef struct tally tally;
 /* Options for tally_open(). Always start from tally_config_init(); fields may be
  * added at the end in later versions. Strings are copied by tally_open(). */
 typedef struct tally_config {
-    const char *url;          /* NULL: $TALLY_URL, else redis://127.0.0.1:6379/0 */
+    const char *url;          /* NULL: $TALLY_URL, else redis://127.0.0.1:6379/0;
+                                 redis-cluster://host:port[,host:port...] for a
+                                 Redis Cluster (seed nodes) */
     int connect_timeout_ms;   /* default 2000 */
     int command_timeout_ms;   /* default 5000; 0 waits forever */
     const char *prefix;       /* key prefix, default "tally" */
@@ -259,6 +261,12 @@ int tally_settle(tally *t, const tally_event *ev, int *duplicate);
 
 /* ------------------------------------------------------------------ scripts */
 
+/* Nodes: 1 for a single server; for redis-cluster:// URLs every primary and
+ * replica of the slot map. tally_node_name writes "host:port" (and
+ * " (replica)") into buf and returns it, or NULL for a bad index. */
+int tally_node_count(const tally *t);
+const char *tally_node_name(const tally *t, int i, char *buf, size_t n);
+
 typedef struct tally_script_info {
     const char *name;     /* "record", ... */
     const char *sha1;     /* 40 hex digits, over exactly `source` */
@@ -274,12 +282,14 @@ int tally_script_count(void);
 const tally_script_info *tally_script_at(int i);
 const tally_script_info *tally_script_find(const char *name);
 
-/* SCRIPT LOAD every script (pipelined) and check each returned SHA. */
+/* SCRIPT LOAD every script (pipelined) on every node and check each SHA. */
 int tally_scripts_load(tally *t);
-/* SCRIPT EXISTS for every script: loaded[i] is set to 1 or 0 for script i.
- * `loaded` must hold tally_script_count() ints. */
+/* SCRIPT EXISTS for every script on node `node`: loaded[i] is set to 1 or 0
+ * for script i. `loaded` must hold tally_script_count() ints. */
+int tally_scripts_exists_on(tally *t, int node, int *loaded);
+/* The same, 1 only where the script is loaded on every node. */
 int tally_scripts_exists(tally *t, int *loaded);
-/* SCRIPT FLUSH, then tally_scripts_load(). */
+/* SCRIPT FLUSH on every node, then tally_scripts_load(). */
 int tally_scripts_flush(tally *t);
 
 /* -------------------------------------------------------- admission control */

@@ -3,7 +3,8 @@
  * Accepted forms:
  *   redis://[user:password@]host[:port][/db]     host may be [IPv6]
  *   unix://[user:password@]/path/to.sock[?db=N]
- * A missing port is 6379 and a missing db is 0. The password is never copied into
+ *   redis-cluster://[user:password@]host[:port][,host[:port]...]   (seed nodes)
+ * A missing port is 6379 and a missing db is 0 (a cluster has only db 0). The password is never copied into
  * an error message. */
 #include "url.h"
 
@@ -124,8 +125,11 @@ int tally__url_parse(const char *text, tally_url *u, char *err, size_t errlen) {
     } else if (strncmp(text, "unix://", 7) == 0) {
         p = text + 7;
         u->is_unix = 1;
+    } else if (strncmp(text, "redis-cluster://", 16) == 0) {
+        p = text + 16;
+        u->is_cluster = 1;
     } else {
-        return fail(err, errlen, "scheme must be redis:// or unix://", text);
+        return fail(err, errlen, "scheme must be redis://, unix:// or redis-cluster://", text);
     }
     /* Credentials end at the last '@' before the first '/': encode a '/' or '@'
      * inside a password as %2F or %40. */
@@ -138,5 +142,25 @@ int tally__url_parse(const char *text, tally_url *u, char *err, size_t errlen) {
             return fail(err, errlen, "bad user or password (check its %-escapes and length)", text);
         p = at + 1;
     }
-    return u->is_unix ? parse_unix(text, p, u, err, errlen) : parse_tcp(text, p, u, err, errlen);
+    if (u->is_unix) return parse_unix(text, p, u, err, errlen);
+    if (!u->is_cluster) return parse_tcp(text, p, u, err, errlen);
+    /* A comma-separated list of seeds, each parsed like a redis:// host. */
+    char one[300];
+    for (const char *s = p;; s++) {
+        size_t n = strcspn(s, ",");
+        if (u->nseeds == TALLY_SEEDS_MAX) return fail(err, errlen, "more than 16 seed nodes", text);
+        if (n >= sizeof one) return fail(err, errlen, "seed too long", text);
+        memcpy(one, s, n);
+        one[n] = '\0';
+        u->port = 6379;
+        if (parse_tcp(text, one, u, err, errlen) < 0) return -1;
+        if (u->db != 0) return fail(err, errlen, "a cluster has only database 0", text);
+        snprintf(u->seeds[u->nseeds].host, sizeof u->seeds[0].host, "%s", u->host);
+        u->seeds[u->nseeds++].port = u->port;
+        s += n;
+        if (!*s) break;
+    }
+    snprintf(u->host, sizeof u->host, "%s", u->seeds[0].host);
+    u->port = u->seeds[0].port;
+    return 0;
 }
