@@ -68,18 +68,37 @@ typedef struct {
     int model_field[2]; /* 1: the field is prefix + model name */
 } bucket;
 
-/* Fills `a` with the EVALSHA of record.lua for event e at time `at`; with
- * `settle`, the call also gives back the budget reservations held under the
- * event's request id by its key and account. Every allocation is the builder's,
- * reused from call to call. */
-static int build(tally *t, const tally_event *e, int64_t at, int settle, tally_args *a) {
+/* The entities whose keys one record.lua call covers. */
+enum { G_KEY = 1, G_ACCOUNT = 2, G_SHARD = 4 };
+
+/* The calls of one event, as entity masks into g[3]; returns how many. On a
+ * single server one call covers everything, atomically. On a cluster each
+ * entity (key, account, shard) lives in its own slot and gets its own call with
+ * its own idempotency marker, so a retry completes what a failure left out. */
+static int groups_of(const tally *t, const tally_event *e, int g[3]) {
+    int n = 0;
+    if (!t->slots) {
+        g[n++] = G_KEY | G_ACCOUNT | G_SHARD;
+        return n;
+    }
+    g[n++] = G_KEY;
+    if (has(e->account)) g[n++] = G_ACCOUNT;
+    g[n++] = G_SHARD;
+    return n;
+}
+
+/* Fills `a` with the EVALSHA of record.lua for the entities in `mask` of event
+ * e at time `at`; with `settle`, the call also gives back the budget
+ * reservations held under the event's request id. Every allocation is the
+ * builder's, reused from call to call. */
+static int build(tally *t, const tally_event *e, int64_t at, int settle, int mask, tally_args *a) {
     const tally_config *c = &t->cfg;
     tally_when w;
     tally__when(at, c->tz_offset_min, &w);
     size_t kn = strlen(e->key), mn = strlen(e->model);
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[8];
     size_t kbn = tally__entity(t, 'k', e->key, kn, kb);
-    size_t abn = has(e->account) ? tally__entity(t, 'a', e->account, strlen(e->account), ab) : 0;
+    size_t abn = has(e->account) && (mask & G_ACCOUNT) ? tally__entity(t, 'a', e->account, strlen(e->account), ab) : 0;
     size_t sn = (size_t)snprintf(shard, sizeof shard, "%u", shard_of(e->key, kn, c->shards));
     size_t sbn = tally__entity(t, 's', shard, sn, sb);
 
@@ -95,25 +114,30 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, tally_a
     int nb = 0;
 #define BUCKET(B, BN, KEY, X, N, F0, M0, F1, M1) \
     b[nb++] = (bucket){ B, BN, KEY, X, N, { F0, F1 }, { slen(F0), slen(F1) }, { M0, M1 } }
-    BUCKET(kb, kbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
-    BUCKET(kb, kbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
-    BUCKET(kb, kbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
-    BUCKET(kb, kbn, sfx("H:", w.ymd), x_hour, 1, w.hh, 0, NULL, 0);
+    if (mask & G_KEY) {
+        BUCKET(kb, kbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
+        BUCKET(kb, kbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
+        BUCKET(kb, kbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
+        BUCKET(kb, kbn, sfx("H:", w.ymd), x_hour, 1, w.hh, 0, NULL, 0);
+    }
     if (abn) {
         BUCKET(ab, abn, sfx("t", ""), 0, 1, "_", 0, NULL, 0);
         BUCKET(ab, abn, sfx("M:", w.ym), x_month, 1, "_", 0, NULL, 0);
         BUCKET(ab, abn, sfx("D:", w.ymd), x_day, 1, "_", 0, NULL, 0);
         BUCKET(ab, abn, sfx("H:", w.ymd), x_hour, 1, w.hh, 0, NULL, 0);
     }
-    BUCKET(sb, sbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
-    BUCKET(sb, sbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
-    BUCKET(sb, sbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
-    BUCKET(sb, sbn, sfx("H:", w.ymd), x_hour, 2, w.hh, 0, hm, 1);
-    BUCKET(sb, sbn, sfx("n:", minute), x_min, 1, "_", 0, NULL, 0);
+    if (mask & G_SHARD) {
+        BUCKET(sb, sbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
+        BUCKET(sb, sbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
+        BUCKET(sb, sbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
+        BUCKET(sb, sbn, sfx("H:", w.ymd), x_hour, 2, w.hh, 0, hm, 1);
+        BUCKET(sb, sbn, sfx("n:", minute), x_min, 1, "_", 0, NULL, 0);
+    }
 #undef BUCKET
     static const char metrics[3] = { 'c', 'k', 'r' };
     suffix boards[9];
     int64_t board_x[9];
+    int nz = mask & G_SHARD ? 9 : 0;
     for (int m = 0; m < 3; m++) {
         char lt[4] = { 'L', metrics[m], ':', 0 }, lm[8], ld[8];
         snprintf(lm, sizeof lm, "L%c:M:", metrics[m]);
@@ -125,7 +149,12 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, tally_a
         board_x[m * 3 + 1] = x_month;
         board_x[m * 3 + 2] = x_day;
     }
+    /* The idempotency marker lives with the first entity of the call. Request
+     * ids are scoped to their key, so outside the key's own hashes the field
+     * names the key too (0x1f cannot occur in an id). */
     int idem = has(e->request_id);
+    const char *ib = mask & G_KEY ? kb : abn ? ab : sb;
+    size_t ibn = mask & G_KEY ? kbn : abn ? abn : sbn;
     int64_t window_ms = c->idempotency_s * 1000, slice = at / window_ms;
     char ids[2][32];
     snprintf(ids[0], sizeof ids[0], "i:%lld", (long long)slice);
@@ -133,33 +162,43 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, tally_a
 
     int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
     for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].key.s, b[i].key.n);
-    for (int i = 0; i < 9; i++) err |= tally__args_cat(a, sb, sbn, boards[i].s, boards[i].n);
-    for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, kb, kbn, ids[i], strlen(ids[i]));
-    int held = settle ? (abn ? 2 : 1) : 0;
-    for (int i = 0; i < held; i++)
-        err |= tally__args_cat(a, i ? ab : kb, i ? abn : kbn, "B", 1) |
-               tally__args_cat(a, i ? ab : kb, i ? abn : kbn, "Bx", 2);
+    for (int i = 0; i < nz; i++) err |= tally__args_cat(a, sb, sbn, boards[i].s, boards[i].n);
+    for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, ib, ibn, ids[i], strlen(ids[i]));
+    int held = 0;
+    if (settle && (mask & G_KEY))
+        held++, err |= tally__args_cat(a, kb, kbn, "B", 1) | tally__args_cat(a, kb, kbn, "Bx", 2);
+    if (settle && abn)
+        held++, err |= tally__args_cat(a, ab, abn, "B", 1) | tally__args_cat(a, ab, abn, "Bx", 2);
     tally__args_end_keys(a);
     err |= tally__args_i64(a, at) | tally__args_i64(a, c->max_future_ms);
     err |= tally__args_i64(a, e->input_tokens) | tally__args_i64(a, e->output_tokens);
     err |= tally__args_i64(a, e->cache_create_tokens) | tally__args_i64(a, e->cache_read_tokens);
     err |= tally__args_i64(a, e->cost_nanos);
-    err |= tally__args_i64(a, nb) | tally__args_i64(a, 9);
-    err |= tally__args_str(a, idem ? e->request_id : "");
+    err |= tally__args_i64(a, nb) | tally__args_i64(a, nz);
+    if (!idem || (mask & G_KEY)) {
+        err |= tally__args_str(a, idem ? e->request_id : "");
+    } else {
+        char field[2 * TALLY_ID_MAX + 1];
+        size_t rn = strlen(e->request_id);
+        memcpy(field, e->key, kn);
+        field[kn] = 0x1f;
+        memcpy(field + kn + 1, e->request_id, rn);
+        err |= tally__args_add(a, field, kn + 1 + rn);
+    }
     /* Ids live in the slice of their event time until (slice + 2) windows; for a
      * late event that is already past, and EXPIREAT in the past deletes the id
      * at once, so a retried import would count twice. Keep them a window from
      * now at least. */
     int64_t id_x = (slice + 2) * c->idempotency_s, min_x = tally__now_ms() / 1000 + c->idempotency_s;
     err |= tally__args_i64(a, id_x > min_x ? id_x : min_x);
-    err |= tally__args_i64(a, held);
+    err |= tally__args_i64(a, held) | tally__args_str(a, held ? e->request_id : "");
     for (int i = 0; i < nb; i++) {
         err |= tally__args_i64(a, b[i].expiry) | tally__args_i64(a, b[i].nfields);
         for (int f = 0; f < b[i].nfields; f++)
             err |= b[i].model_field[f] ? tally__args_cat(a, b[i].field[f], b[i].field_n[f], e->model, mn)
                                        : tally__args_add(a, b[i].field[f], b[i].field_n[f]);
     }
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < nz; i++) {
         err |= tally__args_add(a, &metrics[i / 3], 1) | tally__args_add(a, e->key, kn);
         err |= tally__args_i64(a, board_x[i]);
     }
@@ -174,19 +213,25 @@ static int outcome(const redisReply *r) {
     return -1;
 }
 
-/* One event, recorded (and with `settle`, its reservations released). */
+/* One event, recorded (and with `settle`, its reservations released): one call,
+ * or on a cluster one per entity. It is a duplicate only if every call says so. */
 static int record_one(tally *t, const tally_event *ev, int settle, int *duplicate) {
     int rc = tally_event_check(t, ev);
     if (rc != TALLY_OK) return rc;
     if (settle && !has(ev->request_id))
         return tally__fail(t, TALLY_EINVAL, "settling needs the request id of the reservation");
-    if (build(t, ev, ev->at_ms ? ev->at_ms : tally__now_ms(), settle, &t->args) < 0) return tally__oom(t);
-    redisReply *r = tally__eval(t, &t->args);
-    if (!r) return t->err;
-    int dup = outcome(r);
-    freeReplyObject(r);
-    if (dup < 0) return tally__fail(t, TALLY_ESCRIPT, "record.lua answered something unexpected");
-    if (duplicate) *duplicate = dup;
+    int64_t at = ev->at_ms ? ev->at_ms : tally__now_ms();
+    int g[3], n = groups_of(t, ev, g), dups = 0;
+    for (int i = 0; i < n; i++) {
+        if (build(t, ev, at, settle, g[i], &t->args) < 0) return tally__oom(t);
+        redisReply *r = tally__eval(t, &t->args);
+        if (!r) return t->err;
+        int dup = outcome(r);
+        freeReplyObject(r);
+        if (dup < 0) return tally__fail(t, TALLY_ESCRIPT, "record.lua answered something unexpected");
+        dups += dup;
+    }
+    if (duplicate) *duplicate = dups == n;
     return TALLY_OK;
 }
 
@@ -198,15 +243,20 @@ int tally_settle(tally *t, const tally_event *ev, int *duplicate) {
     return record_one(t, ev, 1, duplicate);
 }
 
-/* Batch state: the events, where their answers go, and the time "now" stands
- * for, fixed once so a rebuilt call (after NOSCRIPT) lands in the same buckets. */
+/* Batch state: the calls of the valid events (each event's calls adjacent), the
+ * answers, and the time "now" stands for, fixed once so a rebuilt call (after
+ * NOSCRIPT or a redirection) lands in the same buckets. */
 typedef struct {
     tally *t;
     const tally_event *ev;
     tally_result *res;
-    size_t *todo; /* indices of the valid events */
+    size_t *event_of;  /* per call: the event */
+    unsigned char *mask_of;
+    unsigned char *left;  /* per event: calls not yet answered */
+    unsigned char *dups;  /* per event: calls answered "duplicate" */
+    unsigned char *calls; /* per event: how many calls it has */
     int64_t now_ms;
-    int first_code;                /* the first failure, for the handle's message */
+    int first_code;       /* the first failure, for the handle's message */
     char first[TALLY_ERRMSG_MAX];
 } batch;
 
@@ -218,40 +268,56 @@ static void note_failure(batch *b, size_t k, int code) {
 
 static int batch_build(void *ctx, size_t i, tally_args *a) {
     batch *b = ctx;
-    const tally_event *e = &b->ev[b->todo[i]];
-    return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, 0, a);
+    const tally_event *e = &b->ev[b->event_of[i]];
+    return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, 0, b->mask_of[i], a);
 }
 
 static void batch_take(void *ctx, size_t i, redisReply *r) {
     batch *b = ctx;
-    size_t k = b->todo[i];
+    size_t k = b->event_of[i];
     tally_result *res = &b->res[k];
     int dup = outcome(r);
-    if (dup >= 0) {
-        res->code = TALLY_OK;
-        res->duplicate = dup;
+    if (dup < 0) {
+        res->code = r->type == REDIS_REPLY_ERROR
+                        ? tally__script_error(b->t, r)
+                        : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
+        note_failure(b, k, res->code);
+        b->left[k] = 0xff; /* failed: never becomes OK */
         return;
     }
-    res->code = r->type == REDIS_REPLY_ERROR
-                    ? tally__script_error(b->t, r)
-                    : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
-    note_failure(b, k, res->code);
+    b->dups[k] += (unsigned char)dup;
+    if (b->left[k] != 0xff && --b->left[k] == 0) {
+        res->code = TALLY_OK;
+        res->duplicate = b->dups[k] == b->calls[k];
+    }
 }
 
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
-    size_t *todo = malloc((n ? n : 1) * sizeof *todo);
-    if (!todo) return tally__oom(t);
-    batch b = { t, ev, res, todo, tally__now_ms(), 0, "" };
+    size_t cap = n ? n * 3 : 1;
+    batch b = { t, ev, res, malloc(cap * sizeof(size_t)), malloc(cap), calloc(n ? n : 1, 1),
+                calloc(n ? n : 1, 1), calloc(n ? n : 1, 1), tally__now_ms(), 0, "" };
+    if (!b.event_of || !b.mask_of || !b.left || !b.dups || !b.calls) {
+        free(b.event_of), free(b.mask_of), free(b.left), free(b.dups), free(b.calls);
+        return tally__oom(t);
+    }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         res[i].duplicate = 0;
         res[i].code = tally_event_check(t, &ev[i]);
-        if (res[i].code == TALLY_OK) todo[m++] = i;
-        else note_failure(&b, i, res[i].code);
+        if (res[i].code != TALLY_OK) {
+            note_failure(&b, i, res[i].code);
+            continue;
+        }
+        int g[3], groups = groups_of(t, &ev[i], g);
+        for (int j = 0; j < groups; j++, m++) {
+            b.event_of[m] = i;
+            b.mask_of[m] = (unsigned char)g[j];
+        }
+        b.left[i] = b.calls[i] = (unsigned char)groups;
+        res[i].code = TALLY_EIO; /* until every call is answered */
     }
-    for (size_t k = 0; k < m; k++) res[todo[k]].code = TALLY_EIO; /* until answered */
     int rc = tally__eval_batch(t, m, batch_build, batch_take, &b);
-    free(todo);
+    free(b.event_of), free(b.mask_of), free(b.left), free(b.dups), free(b.calls);
     if (rc != TALLY_OK) {
         for (size_t k = 0; k < n; k++)
             if (res[k].code == TALLY_EIO) res[k].code = rc;

@@ -3,11 +3,13 @@
 -- KEYS: nh bucket hashes, then nz leaderboard sorted sets, then, with a request
 --   id, the id hashes of the current and the previous idempotency slice, then
 --   for a settle, nr pairs (reservations hash, leases sorted set) of budgets.
+--   (On a cluster, an event is one call per entity: key, account, shard.)
 -- ARGV: [1] event time, epoch ms; [2] how far past server time it may be, ms;
 --   [3..7] input, output, cache-create, cache-read tokens, cost in nano-USD;
---   [8] nh; [9] nz; [10] request id or ""; [11] id hash expiry, epoch s;
---   [12] nr: budget entities whose reservation under this request id to release
---   (settle: the usage is recorded and the estimate given back, together);
+--   [8] nh; [9] nz; [10] the request id's field in the id hashes, or "" for
+--   none; [11] id hash expiry, epoch s; [12] nr: budget entities whose
+--   reservation to release (settle: the usage is recorded and the estimate given
+--   back, together); [13] the request id the reservation is held under, or "";
 --   then per hash: expiry epoch s (0 = never), field count n, n field names;
 --   then per sorted set: metric (r requests, k tokens, c cost), member, expiry.
 --   A bucket whose expiry has passed is skipped (a late event past retention).
@@ -49,11 +51,11 @@ end
 local tokens = amounts[1] + amounts[2] + amounts[3] + amounts[4]
 local delta = { 1, amounts[1], amounts[2], amounts[3], amounts[4], amounts[5] }
 local nh, nz, nr = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[12])
-local rid = ARGV[10]
-if not nh or not nz or not nr or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
+local rid, resv = ARGV[10], ARGV[13]
+if not nh or not nz or not nr or not resv or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
   return fail("KEYS do not match the hash, leaderboard and budget counts")
 end
-if nr > 0 and rid == "" then return fail("settling a reservation needs its request id") end
+if nr > 0 and resv == "" then return fail("settling a reservation needs its request id") end
 local id_expiry = uint(11, 253402300799, "id expiry")
 if rid ~= "" and not id_expiry then return fail("id expiry is not a number") end
 
@@ -63,7 +65,7 @@ local now_s = tonumber(now[1])
 if at > now_s * 1000 + math.floor(tonumber(now[2]) / 1000) + future then
   return fail("event time is in the future beyond the allowed " .. future .. " ms")
 end
-local hashes, pos = {}, 13
+local hashes, pos = {}, 14
 for k = 1, nh do
   local expiry, n = uint(pos, 253402300799, "expiry"), tonumber(ARGV[pos + 1])
   if not expiry or not n or n < 1 or pos + 1 + n > #ARGV then return fail("bad descriptor of hash " .. k) end
@@ -88,8 +90,8 @@ if pos ~= #ARGV + 1 then return fail("extra arguments after the descriptors") en
 local releases = {}
 for k = 1, nr do
   local held, leases = KEYS[nh + nz + 2 + 2 * k - 1], KEYS[nh + nz + 2 + 2 * k]
-  local got = redis.call("HMGET", held, "r:" .. rid, "=")
-  redis.call("ZSCORE", leases, rid) -- type check before any write
+  local got = redis.call("HMGET", held, "r:" .. resv, "=")
+  redis.call("ZSCORE", leases, resv) -- type check before any write
   if got[1] then
     local c, t = got[1]:match("^(%d+),(%d+)$")
     local sc, st = (got[2] or "0,0"):match("^(%d+),(%d+)$")
@@ -104,8 +106,8 @@ end
 local function release()
   for _, r in ipairs(releases) do
     redis.call("HSET", r.held, "=", r.sums)
-    redis.call("HDEL", r.held, "r:" .. rid)
-    redis.call("ZREM", r.leases, rid)
+    redis.call("HDEL", r.held, "r:" .. resv)
+    redis.call("ZREM", r.leases, resv)
   end
 end
 if rid ~= "" then
