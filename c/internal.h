@@ -143,14 +143,27 @@ redisReply *tally__eval_raw(tally *t, tally_args *a);
 redisReply *tally__eval(tally *t, tally_args *a);
 
 /* A pipelined batch of script calls. build(ctx, i, a) fills `a` for call i;
- * take(ctx, i, reply) consumes the reply of call i (error replies included; the
- * reply is freed after take returns). Calls answered NOSCRIPT are rebuilt and
+ * take(ctx, i, reply) consumes the reply of call i (error replies included) and
+ * returns 1 to keep the reply (then it frees it itself), 0 to let it be freed. Calls answered NOSCRIPT are rebuilt and
  * sent again after loading the scripts. Returns TALLY_OK when every call got a
  * reply, else the connection error (replies already taken stay taken). */
 typedef int (*tally_build_fn)(void *ctx, size_t i, tally_args *a);
-typedef void (*tally_take_fn)(void *ctx, size_t i, redisReply *reply);
+typedef int (*tally_take_fn)(void *ctx, size_t i, redisReply *reply);
 int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take,
                       void *ctx);
+
+/* A script call whose keys may live on several nodes: `a` holds one EVALSHA
+ * whose ARGV is `ncommon` shared arguments, then chunk[i] arguments for key i.
+ * On a single server that is one call; on a cluster one call per slot, pipelined
+ * per node. Each key's part of the reply (an element of its call's array reply)
+ * is in per_key[i]; tally__keyed_free() frees them. Clobbers t->args. */
+typedef struct tally_keyed {
+    redisReply **per_key;
+    redisReply **owned;
+    size_t nowned;
+} tally_keyed;
+int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, tally_keyed *out);
+void tally__keyed_free(tally_keyed *k);
 
 /* Maps a script's error reply to a code and sets the handle's error. */
 int tally__script_error(tally *t, const redisReply *reply);

@@ -112,21 +112,32 @@ static int add_packed(tally_bucket *b, const char *s, size_t n) {
  * each followed by one field in the ARGV) and sums the values of keys
  * [i*per, (i+1)*per) into out[i]. */
 static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
-    redisReply *r = tally__eval(t, &t->args);
-    if (!r) return t->err;
-    int rc = TALLY_OK;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)nkeys) {
-        rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
-    } else {
-        for (int i = 0; i < nkeys; i++) {
-            redisReply *v = r->element[i]->type == REDIS_REPLY_ARRAY && r->element[i]->elements == 1
-                                ? r->element[i]->element[0] : NULL;
-            if (v && v->type == REDIS_REPLY_STRING && add_packed(&out[i / per], v->str, v->len) < 0)
-                rc = tally__fail(t, TALLY_ESCRIPT, "bucket %d holds something that is not a tally bucket", i);
-        }
+    int *chunk = calloc((size_t)nkeys + 1, sizeof *chunk);
+    if (!chunk) return tally__oom(t);
+    for (int i = 0; i < nkeys; i++) chunk[i] = 2; /* "1", the field */
+    tally_keyed k;
+    int rc = tally__eval_keyed(t, &t->args, 1, chunk, &k);
+    free(chunk);
+    if (rc != TALLY_OK) return rc;
+    for (int i = 0; i < nkeys; i++) {
+        redisReply *e = k.per_key[i];
+        redisReply *v = e->type == REDIS_REPLY_ARRAY && e->elements == 1 ? e->element[0] : NULL;
+        if (v && v->type == REDIS_REPLY_STRING && add_packed(&out[i / per], v->str, v->len) < 0)
+            rc = tally__fail(t, TALLY_ESCRIPT, "bucket %d holds something that is not a tally bucket", i);
     }
-    freeReplyObject(r);
+    tally__keyed_free(&k);
     return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+/* Runs the call in t->args (ARGV: one shared argument, nothing per key) on
+ * whichever nodes hold its keys. */
+static int read_whole(tally *t, tally_keyed *k) {
+    int nkeys = t->args.nkeys_at - 3;
+    int *chunk = calloc((size_t)nkeys + 1, sizeof *chunk);
+    if (!chunk) return tally__oom(t);
+    int rc = tally__eval_keyed(t, &t->args, 1, chunk, k);
+    free(chunk);
+    return rc;
 }
 
 /* Reads n periods of one scope: keys of every period, then their fields. */
@@ -254,20 +265,20 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
     if (tally__args_script(a, TALLY_SCRIPT_READ) || add_keys(t, a, scope, key, p) < 0 ||
         (tally__args_end_keys(a), tally__args_str(a, "all")))
         return tally__oom(t);
-    redisReply *r = tally__eval(t, a);
-    if (!r) return t->err;
+    tally_keyed got;
+    if ((rc = read_whole(t, &got)) != TALLY_OK) return rc;
     size_t cap = 0;
-    for (size_t k = 0; rc == TALLY_OK && k < r->elements; k++) {
-        const redisReply *h = r->element[k];
+    for (int k = 0; rc == TALLY_OK && k < a->nkeys_at - 3; k++) {
+        const redisReply *h = got.per_key[k];
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];
             if (f->len < 2 || memcmp(f->str, "m:", 2) != 0) continue;
-            int got = merge_model(out, n, &cap, f, v);
-            if (got == -2) rc = tally__oom(t);
-            else if (got < 0) rc = tally__fail(t, TALLY_ESCRIPT, "a model bucket is not a tally bucket");
+            int added = merge_model(out, n, &cap, f, v);
+            if (added == -2) rc = tally__oom(t);
+            else if (added < 0) rc = tally__fail(t, TALLY_ESCRIPT, "a model bucket is not a tally bucket");
         }
     }
-    freeReplyObject(r);
+    tally__keyed_free(&got);
     if (rc != TALLY_OK) {
         tally_models_free(*out, *n);
         *out = NULL;
@@ -315,16 +326,19 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     }
     tally__args_end_keys(a);
     if (err || tally__args_i64(a, (int64_t)n)) return tally__oom(t);
-    redisReply *r = tally__eval(t, a);
-    if (!r) return t->err;
-    size_t total = 0;
-    for (size_t k = 0; k < r->elements; k++) total += r->element[k]->elements / 2;
+    tally_keyed got;
+    int rc = read_whole(t, &got);
+    if (rc != TALLY_OK) return rc;
+    size_t total = 0, shards = (size_t)t->cfg.shards;
+    for (size_t k = 0; k < shards; k++)
+        if (got.per_key[k]->type != REDIS_REPLY_ARRAY) rc = tally__fail(t, TALLY_ESCRIPT, "top.lua answered oddly");
+        else total += got.per_key[k]->elements / 2;
     ranked *all = malloc((total ? total : 1) * sizeof *all);
-    int rc = all ? TALLY_OK : tally__oom(t);
+    if (!all && rc == TALLY_OK) rc = tally__oom(t);
     size_t m = 0;
-    for (size_t k = 0; rc == TALLY_OK && k < r->elements; k++)
-        for (size_t i = 0; i + 1 < r->element[k]->elements; i += 2)
-            all[m++] = (ranked){ r->element[k]->element[i], strtoll(r->element[k]->element[i + 1]->str, NULL, 10) };
+    for (size_t k = 0; rc == TALLY_OK && k < shards; k++)
+        for (size_t i = 0; i + 1 < got.per_key[k]->elements; i += 2)
+            all[m++] = (ranked){ got.per_key[k]->element[i], strtoll(got.per_key[k]->element[i + 1]->str, NULL, 10) };
     if (rc == TALLY_OK) {
         qsort(all, m, sizeof *all, by_value_then_key);
         size_t keep = m < n ? m : n;
@@ -341,6 +355,6 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
         else rc = tally__oom(t);
     }
     free(all);
-    freeReplyObject(r);
+    tally__keyed_free(&got);
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }

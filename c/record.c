@@ -272,7 +272,7 @@ static int batch_build(void *ctx, size_t i, tally_args *a) {
     return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, 0, b->mask_of[i], a);
 }
 
-static void batch_take(void *ctx, size_t i, redisReply *r) {
+static int batch_take(void *ctx, size_t i, redisReply *r) {
     batch *b = ctx;
     size_t k = b->event_of[i];
     tally_result *res = &b->res[k];
@@ -283,13 +283,14 @@ static void batch_take(void *ctx, size_t i, redisReply *r) {
                         : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
         note_failure(b, k, res->code);
         b->left[k] = 0xff; /* failed: never becomes OK */
-        return;
+        return 0;
     }
     b->dups[k] += (unsigned char)dup;
     if (b->left[k] != 0xff && --b->left[k] == 0) {
         res->code = TALLY_OK;
         res->duplicate = b->dups[k] == b->calls[k];
     }
+    return 0;
 }
 
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {

@@ -252,8 +252,8 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             rc = tally__io_failed(t, &t->nodes[i], "running a pipelined batch");
             continue;
         }
-        if (classify(t, r, &target) == USE) take(ctx, start + k, r);
-        else redo[nredo++] = (int)k;
+        if (classify(t, r, &target) != USE) redo[nredo++] = (int)k;
+        else if (take(ctx, start + k, r)) continue;
         freeReplyObject(r);
     }
     for (int j = 0; j < nredo; j++) {
@@ -263,8 +263,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             rc = t->err;
             continue;
         }
-        take(ctx, start + (size_t)redo[j], r);
-        freeReplyObject(r);
+        if (!take(ctx, start + (size_t)redo[j], r)) freeReplyObject(r);
     }
     return rc;
 }
@@ -277,4 +276,122 @@ int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn ta
         if (got != TALLY_OK) tally__fail(t, got, "%s", t->errmsg); /* keep the first message */
     }
     return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+typedef struct {
+    unsigned slot;
+    int key;
+} slot_key;
+
+static int by_slot(const void *x, const void *y) {
+    const slot_key *a = x, *b = y;
+    if (a->slot != b->slot) return a->slot < b->slot ? -1 : 1;
+    return a->key - b->key;
+}
+
+/* The per-slot calls of tally__eval_keyed: keys sorted by slot, and where each
+ * key's chunk starts in the original call. */
+typedef struct {
+    tally *t;
+    tally_args src;       /* copy of the original call */
+    int ncommon, nkeys;
+    int *order;           /* key indices sorted by slot */
+    slot_key *pairs;
+    int *chunk, *chunk_at;
+    int *group_start;     /* per call: first position in order; one past: next */
+    tally_keyed *out;
+    int failed;
+} keyed;
+
+static int keyed_build(void *ctx, size_t g, tally_args *a) {
+    keyed *k = ctx;
+    const tally_args *s = &k->src;
+    int from = k->group_start[g], to = k->group_start[g + 1], err = 0;
+    err |= tally__args_add(a, s->buf + s->off[0], s->lens[0]); /* EVALSHA sha numkeys */
+    err |= tally__args_add(a, s->buf + s->off[1], s->lens[1]);
+    err |= tally__args_add(a, "", 0);
+    for (int j = from; j < to; j++) err |= tally__args_add(a, s->buf + s->off[3 + k->order[j]], s->lens[3 + k->order[j]]);
+    tally__args_end_keys(a);
+    for (int c = 0; c < k->ncommon; c++) err |= tally__args_add(a, s->buf + s->off[3 + k->nkeys + c], s->lens[3 + k->nkeys + c]);
+    for (int j = from; j < to; j++)
+        for (int c = 0; c < k->chunk[k->order[j]]; c++) {
+            int at = k->chunk_at[k->order[j]] + c;
+            err |= tally__args_add(a, s->buf + s->off[at], s->lens[at]);
+        }
+    return err;
+}
+
+static int keyed_take(void *ctx, size_t g, redisReply *r) {
+    keyed *k = ctx;
+    int from = k->group_start[g], to = k->group_start[g + 1];
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(to - from)) {
+        if (!k->failed++) {
+            if (r->type == REDIS_REPLY_ERROR) tally__script_error(k->t, r);
+            else tally__fail(k->t, TALLY_ESCRIPT, "a script answered something unexpected");
+        }
+        return 0;
+    }
+    for (int j = from; j < to; j++) k->out->per_key[k->order[j]] = r->element[j - from];
+    k->out->owned[k->out->nowned++] = r;
+    return 1;
+}
+
+void tally__keyed_free(tally_keyed *k) {
+    for (size_t i = 0; i < k->nowned; i++) freeReplyObject(k->owned[i]);
+    free(k->owned);
+    free(k->per_key);
+    memset(k, 0, sizeof *k);
+}
+
+int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, tally_keyed *out) {
+    int nkeys = a->nkeys_at - 3;
+    memset(out, 0, sizeof *out);
+    out->per_key = calloc((size_t)nkeys + 1, sizeof *out->per_key);
+    out->owned = calloc((size_t)nkeys + 1, sizeof *out->owned);
+    if (!out->per_key || !out->owned) {
+        tally__keyed_free(out);
+        return tally__oom(t);
+    }
+    if (!t->slots) {
+        redisReply *r = tally__eval(t, a);
+        if (!r) {
+            tally__keyed_free(out);
+            return t->err;
+        }
+        out->owned[out->nowned++] = r;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)nkeys) {
+            tally__keyed_free(out);
+            return tally__fail(t, TALLY_ESCRIPT, "a script answered something unexpected");
+        }
+        for (int i = 0; i < nkeys; i++) out->per_key[i] = r->element[i];
+        return TALLY_OK;
+    }
+    keyed k = { t, { 0 }, ncommon, nkeys, malloc((size_t)nkeys * sizeof(int)), malloc((size_t)nkeys * sizeof(slot_key)),
+                (int *)chunk, malloc((size_t)nkeys * sizeof(int)), malloc(((size_t)nkeys + 1) * sizeof(int)), out, 0 };
+    int rc = TALLY_OK;
+    tally__args_reset(&k.src);
+    for (int i = 0; i < a->argc && rc == TALLY_OK; i++)
+        if (tally__args_add(&k.src, a->buf + a->off[i], a->lens[i])) rc = tally__oom(t);
+    if (!k.order || !k.pairs || !k.chunk_at || !k.group_start) rc = tally__oom(t);
+    size_t ngroups = 0;
+    if (rc == TALLY_OK) {
+        int at = 3 + nkeys + ncommon;
+        for (int i = 0; i < nkeys; i++) {
+            k.pairs[i] = (slot_key){ tally__key_slot(a->buf + a->off[3 + i], a->lens[3 + i]), i };
+            k.chunk_at[i] = at;
+            at += chunk[i];
+        }
+        qsort(k.pairs, (size_t)nkeys, sizeof *k.pairs, by_slot);
+        for (int j = 0; j < nkeys; j++) {
+            k.order[j] = k.pairs[j].key;
+            if (j == 0 || k.pairs[j].slot != k.pairs[j - 1].slot) k.group_start[ngroups++] = j;
+        }
+        k.group_start[ngroups] = nkeys;
+        rc = tally__eval_batch(t, ngroups, keyed_build, keyed_take, &k);
+        if (rc == TALLY_OK && k.failed) rc = t->err;
+    }
+    tally__args_free(&k.src);
+    free(k.order), free(k.pairs), free(k.chunk_at), free(k.group_start);
+    if (rc != TALLY_OK) tally__keyed_free(out);
+    return rc;
 }

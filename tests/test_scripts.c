@@ -57,9 +57,10 @@ static int build_read(void *ctx, size_t i, tally_args *a) {
            tally__args_str(a, "f");
 }
 
-static void take_read(void *ctx, size_t i, redisReply *r) {
+static int take_read(void *ctx, size_t i, redisReply *r) {
     (void)i;
     if (r->type == REDIS_REPLY_ARRAY) (*(int *)ctx)++;
+    return 0;
 }
 
 static void batch_survives_flush_mid_batch(void **state) {
