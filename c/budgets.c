@@ -69,17 +69,28 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
                   tally_budget_decision *out) {
     int rc = check(t, r, caps, ncaps);
     if (rc != TALLY_OK) return rc;
+    /* The entities holding reservations: the key, and the account when there is
+     * one. On a cluster they live in different slots, so one call serves the
+     * caps of one entity only. */
+    int key_caps = 0, account_caps = 0;
+    for (int i = 0; i < ncaps; i++) *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? &account_caps : &key_caps) += 1;
+    if (t->slots && key_caps && account_caps)
+        return tally__fail(t, TALLY_EINVAL, "on a cluster a reservation's caps belong to one entity: "
+                                            "reserve key caps and account caps in two calls");
+    const char *base[2];
+    size_t base_n[2];
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], suffix[24];
     size_t kbn = tally__entity(t, 'k', r->key, strlen(r->key), kb);
     size_t abn = r->account ? tally__entity(t, 'a', r->account, strlen(r->account), ab) : 0;
-    int ne = abn ? 2 : 1;
+    int ne = 0, acct_entity = 0;
+    if (!t->slots || key_caps) base[ne] = kb, base_n[ne++] = kbn;
+    if (abn && (!t->slots || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
     tally_when w;
     tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
     tally_args *a = &t->args;
     int err = tally__args_script(a, TALLY_SCRIPT_RESERVE);
     for (int e = 0; e < ne; e++)
-        err |= tally__args_cat(a, e ? ab : kb, e ? abn : kbn, "B", 1) |
-               tally__args_cat(a, e ? ab : kb, e ? abn : kbn, "Bx", 2);
+        err |= tally__args_cat(a, base[e], base_n[e], "B", 1) | tally__args_cat(a, base[e], base_n[e], "Bx", 2);
     for (int i = 0; i < ncaps; i++) {
         tally_period p = { caps[i].period, w.year, w.month, w.day, 0 };
         size_t sn = tally__period_suffix(&p, suffix);
@@ -91,7 +102,7 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     err |= tally__args_i64(a, r->cost_nanos) | tally__args_i64(a, r->tokens);
     err |= tally__args_i64(a, ne) | tally__args_i64(a, ncaps);
     for (int i = 0; i < ncaps; i++) {
-        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? 2 : 1) | tally__args_str(a, "_");
+        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? acct_entity : 1) | tally__args_str(a, "_");
         err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? "c" : "k");
         err |= tally__args_i64(a, caps[i].cap);
     }
