@@ -266,9 +266,10 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
         (tally__args_end_keys(a), tally__args_str(a, "all")))
         return tally__oom(t);
     tally_keyed got;
+    int nkeys = a->nkeys_at - 3; /* read before the call: it clobbers t->args */
     if ((rc = read_whole(t, &got)) != TALLY_OK) return rc;
     size_t cap = 0;
-    for (int k = 0; rc == TALLY_OK && k < a->nkeys_at - 3; k++) {
+    for (int k = 0; rc == TALLY_OK && k < nkeys; k++) {
         const redisReply *h = got.per_key[k];
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];

@@ -307,6 +307,7 @@ static int keyed_build(void *ctx, size_t g, tally_args *a) {
     keyed *k = ctx;
     const tally_args *s = &k->src;
     int from = k->group_start[g], to = k->group_start[g + 1], err = 0;
+    tally__args_reset(a);
     err |= tally__args_add(a, s->buf + s->off[0], s->lens[0]); /* EVALSHA sha numkeys */
     err |= tally__args_add(a, s->buf + s->off[1], s->lens[1]);
     err |= tally__args_add(a, "", 0);

@@ -13,9 +13,12 @@ static const char usage[] =
     "  show     print a script's exact source (what SCRIPT LOAD receives)\n"
     "  load     SCRIPT LOAD every script and check each SHA against the build\n"
     "  verify   SCRIPT EXISTS for every script; exit 1 if any is missing\n"
+    "On a cluster (redis-cluster:// URL) load, verify and flush act on every\n"
+    "primary and replica and report per node.\n"
     "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
     "\n"
-    "options: --url URL (default $TALLY_URL, else redis://127.0.0.1:6379/0)\n"
+    "options: --url URL (default $TALLY_URL, else redis://127.0.0.1:6379/0;\n"
+    "         redis-cluster://host:port[,host:port...] for a cluster)\n"
     "         --timeout MS  --json  --help\n"
     "exit: 0 ok, 1 scripts missing (verify), 2 bad usage, 3 Redis unreachable or\n"
     "      authentication failed, 4 Redis or script error\n";
@@ -61,19 +64,43 @@ static int show(const char *name) {
     return EXIT_OK_;
 }
 
-/* Prints one line (or JSON entry) per script with its state in the cache. */
-static void report(const cli_common *c, const int *loaded, const char *yes) {
-    int n = tally_script_count();
+/* Prints one line (or JSON entry) per script and node with its state in that
+ * node's cache; the node column appears when there is more than one. Returns
+ * the number of scripts missing somewhere, or -1 (error printed). */
+static int report(tally *t, const cli_common *c, const char *yes) {
+    int n = tally_script_count(), nodes = tally_node_count(t), missing = 0, first = 1;
+    int *loaded = calloc((size_t)n, sizeof *loaded);
+    if (!loaded) return -1;
     if (c->json) printf("[");
-    for (int i = 0; i < n; i++) {
-        const tally_script_info *s = tally_script_at(i);
-        if (c->json)
-            printf("%s{\"name\":\"%s\",\"sha1\":\"%s\",\"loaded\":%s}", i ? "," : "", s->name,
-                   s->sha1, loaded[i] ? "true" : "false");
-        else
-            printf("%-10s %s  %s\n", s->name, s->sha1, loaded[i] ? yes : "MISSING");
+    for (int k = 0; k < nodes; k++) {
+        char node[320];
+        tally_node_name(t, k, node, sizeof node);
+        int rc = tally_scripts_exists_on(t, k, loaded);
+        if (rc != TALLY_OK) {
+            if (c->json) printf("]\n");
+            cli_fail("scripts", t, rc);
+            free(loaded);
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            const tally_script_info *s = tally_script_at(i);
+            missing += !loaded[i];
+            if (c->json) {
+                printf("%s{\"node\":", first ? "" : ",");
+                json_string(stdout, node, strlen(node));
+                printf(",\"name\":\"%s\",\"sha1\":\"%s\",\"loaded\":%s}", s->name, s->sha1,
+                       loaded[i] ? "true" : "false");
+            } else if (nodes > 1) {
+                printf("%-32s %-10s %s  %s\n", node, s->name, s->sha1, loaded[i] ? yes : "MISSING");
+            } else {
+                printf("%-10s %s  %s\n", s->name, s->sha1, loaded[i] ? yes : "MISSING");
+            }
+            first = 0;
+        }
     }
     if (c->json) printf("]\n");
+    free(loaded);
+    return missing;
 }
 
 static int server(const char *what, cli_common *c) {
@@ -83,17 +110,12 @@ static int server(const char *what, cli_common *c) {
     int rc = TALLY_OK;
     if (strcmp(what, "flush") == 0) rc = tally_scripts_flush(t);
     else if (strcmp(what, "load") == 0) rc = tally_scripts_load(t);
-    int n = tally_script_count();
-    int *loaded = calloc((size_t)n, sizeof *loaded);
-    if (rc == TALLY_OK) rc = loaded ? tally_scripts_exists(t, loaded) : TALLY_ENOMEM;
     if (rc != TALLY_OK) {
         code = cli_fail("scripts", t, rc);
     } else {
-        report(c, loaded, strcmp(what, "verify") == 0 ? "loaded" : "loaded, SHA verified");
-        for (int i = 0; i < n; i++)
-            if (!loaded[i]) code = EXIT_NO;
+        int missing = report(t, c, strcmp(what, "verify") == 0 ? "loaded" : "loaded, SHA verified");
+        code = missing < 0 ? EXIT_FAILED : missing ? EXIT_NO : EXIT_OK_;
     }
-    free(loaded);
     tally_close(t);
     return code;
 }
