@@ -174,12 +174,14 @@ static redisReply *asking(tally *t, int i, tally_args *a) {
 #define MAX_TRIES 12
 
 redisReply *tally__eval_raw(tally *t, tally_args *a) {
-    int ask_node = -1;
+    int ask_node = -1, moved_node = -1;
     for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
-        int node = ask_node >= 0 ? ask_node : tally__route(t, a, 1);
+        /* A redirection names the node to try next; it outranks a slot map read
+         * from a node that may not know of the failover yet. */
+        int node = ask_node >= 0 ? ask_node : moved_node >= 0 ? moved_node : tally__route(t, a, 1);
         if (node < 0) return NULL;
         redisReply *r = ask_node >= 0 ? asking(t, node, a) : tally__command_on(t, node, a);
-        ask_node = -1;
+        ask_node = moved_node = -1;
         if (!r) {
             /* A connection that failed before anything was sent is safe to redo. */
             if (t->err == TALLY_ECONNECT && t->slots) continue;
@@ -198,6 +200,7 @@ redisReply *tally__eval_raw(tally *t, tally_args *a) {
             freeReplyObject(r);
             break;
         case MOVED:
+            moved_node = target;
             freeReplyObject(r);
             break;
         case WAIT: { /* resharding or failover under way: back off, then look again */
@@ -232,13 +235,15 @@ redisReply *tally__eval(tally *t, tally_args *a) {
  * first connection error (calls on the other nodes are still taken). */
 static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tally_take_fn take, void *ctx) {
     int node_of[BATCH_CHUNK], redo[BATCH_CHUNK], nredo = 0, rc = TALLY_OK;
+    char first[TALLY_ERRMSG_MAX]; /* later successes (a reconnect) clear errmsg */
+#define FAILED(code) (rc == TALLY_OK ? (void)snprintf(first, sizeof first, "%s", t->errmsg) : (void)0, rc = rc ? rc : (code))
     tally_args *a = &t->args;
     if (t->slots && t->map_stale && tally__cluster_refresh(t) != TALLY_OK) return t->err;
     for (size_t k = 0; k < m; k++) {
         if (build(ctx, start + k, a) != 0) return tally__oom(t);
         node_of[k] = tally__route(t, a, 0);
         if (node_of[k] < 0) {
-            rc = t->err; /* not sent; the caller sees it unanswered */
+            FAILED(t->err); /* not sent; the caller sees it unanswered */
             continue;
         }
         if (redisAppendCommandArgv(t->nodes[node_of[k]].ctx, a->argc, tally__args_argv(a), a->lens) != REDIS_OK)
@@ -249,7 +254,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
         redisReply *r;
         if (i < 0 || !t->nodes[i].ctx) continue; /* that node failed earlier in this chunk */
         if (redisGetReply(t->nodes[i].ctx, (void **)&r) != REDIS_OK) {
-            rc = tally__io_failed(t, &t->nodes[i], "running a pipelined batch");
+            FAILED(tally__io_failed(t, &t->nodes[i], "running a pipelined batch"));
             continue;
         }
         if (classify(t, r, &target) != USE) redo[nredo++] = (int)k;
@@ -260,12 +265,13 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
         if (build(ctx, start + (size_t)redo[j], a) != 0) return tally__oom(t);
         redisReply *r = tally__eval_raw(t, a);
         if (!r) {
-            rc = t->err;
+            FAILED(t->err);
             continue;
         }
         if (!take(ctx, start + (size_t)redo[j], r)) freeReplyObject(r);
     }
-    return rc;
+#undef FAILED
+    return rc == TALLY_OK ? TALLY_OK : tally__fail(t, rc, "%s", first);
 }
 
 int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take, void *ctx) {
@@ -273,7 +279,6 @@ int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn ta
     for (size_t start = 0; start < n; start += BATCH_CHUNK) {
         int got = run_chunk(t, start, n - start < BATCH_CHUNK ? n - start : BATCH_CHUNK, build, take, ctx);
         if (got != TALLY_OK && rc == TALLY_OK) rc = got;
-        if (got != TALLY_OK) tally__fail(t, got, "%s", t->errmsg); /* keep the first message */
     }
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
