@@ -177,8 +177,17 @@ int tally__ensure_connected(tally *t) {
 
 redisReply *tally__command(tally *t, tally_args *a) {
     if (tally__ensure_connected(t) != TALLY_OK) return NULL;
+    size_t len;
+    const char *cmd = tally__args_resp(a, &len);
+    if (!cmd) {
+        tally__oom(t);
+        return NULL;
+    }
     const char **argv = tally__args_argv(a);
-    redisReply *r = redisCommandArgv(t->ctx, a->argc, argv, a->lens);
+    redisReply *r = NULL;
+    if (redisAppendFormattedCommand(t->ctx, cmd, len) != REDIS_OK ||
+        redisGetReply(t->ctx, (void **)&r) != REDIS_OK)
+        r = NULL;
     if (!r) {
         char doing[40];
         snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), argv[0]);

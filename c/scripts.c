@@ -125,8 +125,9 @@ static int send_and_read(tally *t, size_t *idx, size_t n, size_t *again, int ret
     tally_args *a = &t->args;
     for (size_t k = 0; k < n; k++) {
         if (build(ctx, idx[k], a) != 0) return tally__oom(t);
-        if (redisAppendCommandArgv(t->ctx, a->argc, tally__args_argv(a), a->lens) != REDIS_OK)
-            return tally__oom(t);
+        size_t len;
+        const char *cmd = tally__args_resp(a, &len);
+        if (!cmd || redisAppendFormattedCommand(t->ctx, cmd, len) != REDIS_OK) return tally__oom(t);
     }
     *again = 0;
     for (size_t k = 0; k < n; k++) {

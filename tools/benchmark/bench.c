@@ -12,6 +12,7 @@
  * realloc), so every allocation made by libtally (linked statically) or by this
  * file goes through the counters below; hiredis is a shared library and its
  * allocations (replies, command buffers) are not counted ("hiredis aside"). */
+#define _GNU_SOURCE 1 /* RUSAGE_THREAD */
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -256,10 +257,17 @@ static run bench_sync(redisContext *c, size_t n) {
 typedef struct {
     size_t n;
     int tag;
-    double secs;
+    double secs, cpu;
     lat l;
     unsigned long long allocs;
 } pipe_job;
+
+static double thread_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static void *pipe_thread(void *arg) {
     pipe_job *j = arg;
@@ -271,7 +279,7 @@ static void *pipe_thread(void *arg) {
     /* warm up: the handle's buffers grow to an event's size once */
     if (tally_record_batch(t, e.ev, 1, res) != TALLY_OK) die("record: %s", tally_errmsg(t));
     unsigned long long a0 = alloc_count();
-    double t0 = now_s();
+    double c0 = thread_cpu_s(), t0 = now_s();
     for (size_t i = 1; i < j->n; i += DEPTH) {
         size_t m = j->n - i < DEPTH ? j->n - i : DEPTH;
         double s = now_s();
@@ -281,6 +289,7 @@ static void *pipe_thread(void *arg) {
         j->l.v[j->l.n++] = (now_s() - s) * 1e6;
     }
     j->secs = now_s() - t0;
+    j->cpu = thread_cpu_s() - c0;
     j->allocs = alloc_count() - a0;
     free_events(&e);
     tally_close(t);
@@ -294,11 +303,12 @@ static run bench_pipe(redisContext *c, size_t n, int threads) {
               0, 0, 0, 0, 0, 0, "batch of 64", -1, -1, -1, 1 };
     double cpu0 = cpu_s(), srv0 = server_cpu(c);
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (pipe_job){ n / (size_t)threads, 2 + i, 0, { 0 }, 0 };
+        jobs[i] = (pipe_job){ n / (size_t)threads, 2 + i, 0, 0, { 0 }, 0 };
         if (pthread_create(&th[i], NULL, pipe_thread, &jobs[i]) != 0) die("pthread_create");
     }
     lat l = { 0 };
     unsigned long long a = 0;
+    double cpu = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
         r.events += (double)(jobs[i].n - 1);
@@ -306,13 +316,12 @@ static run bench_pipe(redisContext *c, size_t n, int threads) {
         for (size_t k = 0; k < jobs[i].l.n; k++) lat_add(&l, jobs[i].l.v[k]);
         free(jobs[i].l.v);
         a += jobs[i].allocs;
+        cpu += jobs[i].cpu;
     }
-    if (threads == 1) {
-        /* one thread: the process's CPU is the recording (open and event
-         * generation included, a small overestimate) */
-        r.client_cpu_us = (cpu_s() - cpu0) * 1e6 / r.events;
-        r.allocs = (double)a / r.events;
-    }
+    /* the recording threads' CPU (user + system) inside the timed loop */
+    r.client_cpu_us = cpu * 1e6 / r.events;
+    r.allocs = (double)a / r.events;
+    (void)cpu0;
     r.server_cpu_us = (server_cpu(c) - srv0) * 1e6 / r.events;
     finish(&r, &l);
     return r;
