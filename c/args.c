@@ -14,6 +14,7 @@ void tally__args_free(tally_args *a) {
     free(a->off);
     free(a->lens);
     free(a->ptrs);
+    free(a->resp);
     memset(a, 0, sizeof *a);
 }
 
@@ -78,11 +79,31 @@ int tally__args_str(tally_args *a, const char *s) {
     return tally__args_add(a, s, strlen(s));
 }
 
+/* Writes u in decimal ending just before `end`; returns where it starts. Two
+ * digits per division. */
+static char *utoa_end(uint64_t u, char *end) {
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
+    char *p = end;
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = pairs[d + 1];
+        *--p = pairs[d];
+    }
+    if (u >= 10) {
+        *--p = pairs[u * 2 + 1];
+        *--p = pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
+    return p;
+}
+
 int tally__args_i64(tally_args *a, int64_t v) {
     char tmp[24];
-    char *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
+    char *p = utoa_end(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, tmp + sizeof tmp);
     if (v < 0) *--p = '-';
     return tally__args_add(a, p, (size_t)(tmp + sizeof tmp - p));
 }
@@ -106,4 +127,39 @@ const char **tally__args_argv(tally_args *a) {
         a->lens[2] = (size_t)n;
     }
     return a->ptrs;
+}
+
+const char *tally__args_resp(tally_args *a, size_t *n) {
+    const char **argv = tally__args_argv(a);
+    size_t need = 16 + (size_t)a->argc * 26; /* headers: "*" and "$" lines */
+    for (int i = 0; i < a->argc; i++) need += a->lens[i];
+    if (need > a->resp_cap) {
+        size_t cap = a->resp_cap ? a->resp_cap : 2048;
+        while (cap < need) cap *= 2;
+        char *r = realloc(a->resp, cap);
+        if (!r) return NULL;
+        a->resp = r;
+        a->resp_cap = cap;
+    }
+    char *o = a->resp, tmp[24];
+    *o++ = '*';
+    char *d = utoa_end((uint64_t)a->argc, tmp + sizeof tmp);
+    memcpy(o, d, (size_t)(tmp + sizeof tmp - d));
+    o += tmp + sizeof tmp - d;
+    *o++ = '\r';
+    *o++ = '\n';
+    for (int i = 0; i < a->argc; i++) {
+        *o++ = '$';
+        d = utoa_end((uint64_t)a->lens[i], tmp + sizeof tmp);
+        memcpy(o, d, (size_t)(tmp + sizeof tmp - d));
+        o += tmp + sizeof tmp - d;
+        *o++ = '\r';
+        *o++ = '\n';
+        if (a->lens[i]) memcpy(o, argv[i], a->lens[i]);
+        o += a->lens[i];
+        *o++ = '\r';
+        *o++ = '\n';
+    }
+    *n = (size_t)(o - a->resp);
+    return a->resp;
 }

@@ -206,8 +206,17 @@ int tally__connect_node(tally *t, int i) {
 
 redisReply *tally__command_on(tally *t, int i, tally_args *a) {
     if (tally__connect_node(t, i) != TALLY_OK) return NULL;
+    size_t len;
+    const char *cmd = tally__args_resp(a, &len);
+    if (!cmd) {
+        tally__oom(t);
+        return NULL;
+    }
     const char **argv = tally__args_argv(a);
-    redisReply *r = redisCommandArgv(t->nodes[i].ctx, a->argc, argv, a->lens);
+    redisReply *r = NULL;
+    if (redisAppendFormattedCommand(t->nodes[i].ctx, cmd, len) != REDIS_OK ||
+        redisGetReply(t->nodes[i].ctx, (void **)&r) != REDIS_OK)
+        r = NULL;
     if (!r) {
         char doing[40];
         snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), argv[0]);

@@ -23,6 +23,8 @@ typedef struct tally_args {
     int argc, cap_argc;
     int nkeys_at;         /* argc when the keys ended, for EVALSHA's numkeys */
     char numkeys[24];
+    char *resp;           /* the command in RESP, filled by tally__args_resp() */
+    size_t resp_cap;
 } tally_args;
 
 void tally__args_free(tally_args *a);
@@ -38,6 +40,12 @@ int tally__args_script(tally_args *a, int id);
 void tally__args_end_keys(tally_args *a);
 /* Pointer array for hiredis; valid until the next change to `a`. */
 const char **tally__args_argv(tally_args *a);
+/* The command encoded in RESP ("*argc\r\n" and "$len\r\narg\r\n" per
+ * argument) in a buffer the builder reuses, for redisAppendFormattedCommand():
+ * hiredis 0.14's own argv formatting (sdscatfmt per argument, one allocation per
+ * command) cost more client CPU than building the call. Sets *n; NULL when
+ * memory ran out. Valid until the next change to `a`. */
+const char *tally__args_resp(tally_args *a, size_t *n);
 
 /* A Redis server the handle talks to: the one server of a redis:// or unix://
  * URL, or a primary or replica of a cluster. */

@@ -157,8 +157,9 @@ static redisReply *asking(tally *t, int i, tally_args *a) {
     if (tally__connect_node(t, i) != TALLY_OK) return NULL;
     redisContext *ctx = t->nodes[i].ctx;
     redisReply *ok = NULL, *r = NULL;
-    if (redisAppendCommand(ctx, "ASKING") != REDIS_OK ||
-        redisAppendCommandArgv(ctx, a->argc, tally__args_argv(a), a->lens) != REDIS_OK) {
+    size_t len;
+    const char *cmd = tally__args_resp(a, &len);
+    if (!cmd || redisAppendCommand(ctx, "ASKING") != REDIS_OK || redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK) {
         tally__oom(t);
         return NULL;
     }
@@ -246,7 +247,9 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             FAILED(t->err); /* not sent; the caller sees it unanswered */
             continue;
         }
-        if (redisAppendCommandArgv(t->nodes[node_of[k]].ctx, a->argc, tally__args_argv(a), a->lens) != REDIS_OK)
+        size_t len;
+        const char *cmd = tally__args_resp(a, &len);
+        if (!cmd || redisAppendFormattedCommand(t->nodes[node_of[k]].ctx, cmd, len) != REDIS_OK)
             return tally__oom(t);
     }
     for (size_t k = 0; k < m; k++) {
