@@ -129,6 +129,7 @@ void tally_close(tally *t) {
     free(t->prefix);
     free(t->nodes);
     free(t->slots);
+    free(t->hour_cache);
     free(t);
 }
 

@@ -68,6 +68,7 @@ struct tally {
     int16_t *slots;       /* cluster only: node index serving each slot, -1 unknown */
     int map_stale;        /* cluster: refresh the slot map before the next call */
     tally_args args;      /* scratch for single calls */
+    struct tally_hour_cache *hour_cache; /* record.c's strings for the last hour */
     tally_args aux;       /* scratch for the library's own commands (CLUSTER SLOTS,
                              SCRIPT ...) made while `args` holds a call */
     int64_t test_now_us;  /* tally_test_clock(); 0: Redis TIME */

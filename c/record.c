@@ -21,7 +21,6 @@ static int check_amount(tally *t, const char *what, int64_t v, int64_t max) {
 }
 
 static int has(const char *s) { return s && *s; }
-static size_t slen(const char *s) { return s ? strlen(s) : 0; }
 
 int tally_event_check(tally *t, const tally_event *e) {
     int rc;
@@ -44,29 +43,94 @@ int tally_event_check(tally *t, const tally_event *e) {
     return tally__ok(t);
 }
 
-/* A key suffix such as "D:20261126" in a small stack buffer. */
-typedef struct { char s[40]; size_t n; } suffix;
+/* The key suffixes, fields and expiries that depend only on the hour of the
+ * event time: consecutive events mostly share an hour, and formatting these
+ * strings per event was a third of the client's work. Kept on the handle. */
+struct tally_hour_cache {
+    int64_t hour;                   /* the local hour it was built for, or -1 */
+    char month[24], day[24], hours[24], hh[8], hm[16];
+    char boards[9][24];
+    size_t month_n, day_n, hours_n, boards_n[9];
+    int64_t x_month, x_day, x_hour, board_x[9];
+    int64_t minute, x_minute;       /* the system minute, rebuilt each minute */
+    char minute_key[24];
+    size_t minute_n;
+};
 
-static suffix sfx(const char *a, const char *b) {
-    suffix x;
-    size_t an = strlen(a), bn = strlen(b);
-    memcpy(x.s, a, an);
-    memcpy(x.s + an, b, bn);
-    x.n = an + bn;
-    return x;
+/* Decimal digits of u ending at `end`; returns where they start. */
+static char *digits_end(uint64_t u, char *end) {
+    do *--end = (char)('0' + u % 10); while ((u /= 10));
+    return end;
 }
 
-/* One bucket hash: its key (entity base + suffix), expiry and fields. */
-typedef struct {
-    const char *base;
-    size_t base_n;
-    suffix key;
-    int64_t expiry;
-    int nfields;
-    const char *field[2];
-    size_t field_n[2];
-    int model_field[2]; /* 1: the field is prefix + model name */
-} bucket;
+/* "<head><decimal>" into out; returns the length. */
+static size_t put_num(char *out, const char *head, int64_t v) {
+    char tmp[24], *p = digits_end((uint64_t)v, tmp + sizeof tmp);
+    size_t hn = strlen(head), n = (size_t)(tmp + sizeof tmp - p);
+    memcpy(out, head, hn);
+    memcpy(out + hn, p, n);
+    out[hn + n] = '\0';
+    return hn + n;
+}
+
+static const char metrics[3] = { 'c', 'k', 'r' };
+
+static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
+    struct tally_hour_cache *h = t->hour_cache;
+    if (!h) {
+        if (!(h = t->hour_cache = malloc(sizeof *h))) return NULL;
+        h->hour = h->minute = -1;
+    }
+    const tally_config *c = &t->cfg;
+    /* Local hours, not UTC ones: with offsets like +05:45 they differ. */
+    int64_t local = at + c->tz_offset_min * 60000LL;
+    int64_t hour = local >= 0 ? local / 3600000 : -((-local + 3599999) / 3600000);
+    if (h->hour != hour) {
+        tally_when w;
+        tally__when(at, c->tz_offset_min, &w);
+        h->hour = hour;
+        h->month_n = (size_t)snprintf(h->month, sizeof h->month, "M:%s", w.ym);
+        h->day_n = (size_t)snprintf(h->day, sizeof h->day, "D:%s", w.ymd);
+        h->hours_n = (size_t)snprintf(h->hours, sizeof h->hours, "H:%s", w.ymd);
+        snprintf(h->hh, sizeof h->hh, "%s", w.hh);
+        snprintf(h->hm, sizeof h->hm, "%sm:", w.hh);
+        h->x_month = w.month_end_s + c->ttl_month_s;
+        h->x_day = w.day_end_s + c->ttl_day_s;
+        /* The hours of a day share one hash (H:YYYYMMDD, EXPIREAT NX on
+         * creation), so its expiry follows the day's last hour: with the
+         * first-written hour's end the later hours would vanish up to 23 h
+         * before their retention. */
+        h->x_hour = w.day_end_s + c->ttl_hour_s;
+        for (int m = 0; m < 3; m++) {
+            h->boards_n[m * 3] = (size_t)snprintf(h->boards[m * 3], 24, "L%c:t", metrics[m]);
+            h->boards_n[m * 3 + 1] = (size_t)snprintf(h->boards[m * 3 + 1], 24, "L%c:M:%s", metrics[m], w.ym);
+            h->boards_n[m * 3 + 2] = (size_t)snprintf(h->boards[m * 3 + 2], 24, "L%c:D:%s", metrics[m], w.ymd);
+            h->board_x[m * 3] = 0;
+            h->board_x[m * 3 + 1] = h->x_month;
+            h->board_x[m * 3 + 2] = h->x_day;
+        }
+    }
+    if (h->minute != at / 60000) {
+        h->minute = at / 60000;
+        h->minute_n = put_num(h->minute_key, "n:", h->minute);
+        h->x_minute = (h->minute + 1) * 60 + c->ttl_minute_s;
+    }
+    return h;
+}
+
+/* Request ids are stored as 8 bytes: FNV-1a-64 of the id (of key 0x1f id
+ * outside the key's own hashes, since ids are scoped to their key), big-endian.
+ * A 28-byte id costs a fifth of its room; two ids of one key and window collide
+ * with probability about n^2 / 2^65 (n = 10^6 ids: 3e-8). */
+static void id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]) {
+    uint64_t h = 14695981039346656037ull;
+    if (scoped) {
+        for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        h = (h ^ 0x1f) * 1099511628211ull;
+    }
+    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
+}
 
 /* The entities whose keys one record.lua call covers. */
 enum { G_KEY = 1, G_ACCOUNT = 2, G_SHARD = 4 };
@@ -87,83 +151,69 @@ static int groups_of(const tally *t, const tally_event *e, int g[3]) {
     return n;
 }
 
+/* One bucket hash: entity base + suffix, its expiry and its fields; a field is
+ * fixed text, or fixed text followed by the model name. */
+typedef struct {
+    const char *base, *suffix;
+    size_t base_n, suffix_n;
+    int64_t expiry;
+    int nfields;
+    const char *field[2];
+    int with_model[2];
+} bucket;
+
 /* Fills `a` with the EVALSHA of record.lua for the entities in `mask` of event
  * e at time `at`; with `settle`, the call also gives back the budget
  * reservations held under the event's request id. Every allocation is the
- * builder's, reused from call to call. */
+ * handle's, reused from call to call. */
 static int build(tally *t, const tally_event *e, int64_t at, int settle, int mask, tally_args *a) {
     const tally_config *c = &t->cfg;
-    tally_when w;
-    tally__when(at, c->tz_offset_min, &w);
+    struct tally_hour_cache *h = hour_cache(t, at);
+    if (!h) return -1;
     size_t kn = strlen(e->key), mn = strlen(e->model);
-    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[8];
+    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[12];
     size_t kbn = tally__entity(t, 'k', e->key, kn, kb);
     size_t abn = has(e->account) && (mask & G_ACCOUNT) ? tally__entity(t, 'a', e->account, strlen(e->account), ab) : 0;
-    size_t sn = (size_t)snprintf(shard, sizeof shard, "%u", shard_of(e->key, kn, c->shards));
-    size_t sbn = tally__entity(t, 's', shard, sn, sb);
+    char *sp = digits_end(shard_of(e->key, kn, c->shards), shard + sizeof shard);
+    size_t sbn = tally__entity(t, 's', sp, (size_t)(shard + sizeof shard - sp), sb);
 
-    int64_t x_month = w.month_end_s + c->ttl_month_s, x_day = w.day_end_s + c->ttl_day_s;
-    /* The hours of a day share one hash (H:YYYYMMDD, EXPIREAT NX on creation), so
-     * its expiry follows the day's last hour: with the first-written hour's end the
-     * later hours would vanish up to 23 h before their retention. */
-    int64_t x_hour = w.day_end_s + c->ttl_hour_s, x_min = (w.minute + 1) * 60 + c->ttl_minute_s;
-    char minute[24], hm[16];
-    snprintf(minute, sizeof minute, "%lld", (long long)w.minute);
-    snprintf(hm, sizeof hm, "%sm:", w.hh);
     bucket b[13];
     int nb = 0;
-#define BUCKET(B, BN, KEY, X, N, F0, M0, F1, M1) \
-    b[nb++] = (bucket){ B, BN, KEY, X, N, { F0, F1 }, { slen(F0), slen(F1) }, { M0, M1 } }
+#define BUCKET(B, BN, S, SN, X, N, F0, M0, F1, M1) \
+    b[nb++] = (bucket){ B, S, BN, SN, X, N, { F0, F1 }, { M0, M1 } }
     if (mask & G_KEY) {
-        BUCKET(kb, kbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
-        BUCKET(kb, kbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
-        BUCKET(kb, kbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
-        BUCKET(kb, kbn, sfx("H:", w.ymd), x_hour, 1, w.hh, 0, NULL, 0);
+        BUCKET(kb, kbn, "t", 1, 0, 2, "_", 0, "m:", 1);
+        BUCKET(kb, kbn, h->month, h->month_n, h->x_month, 2, "_", 0, "m:", 1);
+        BUCKET(kb, kbn, h->day, h->day_n, h->x_day, 2, "_", 0, "m:", 1);
+        BUCKET(kb, kbn, h->hours, h->hours_n, h->x_hour, 1, h->hh, 0, NULL, 0);
     }
     if (abn) {
-        BUCKET(ab, abn, sfx("t", ""), 0, 1, "_", 0, NULL, 0);
-        BUCKET(ab, abn, sfx("M:", w.ym), x_month, 1, "_", 0, NULL, 0);
-        BUCKET(ab, abn, sfx("D:", w.ymd), x_day, 1, "_", 0, NULL, 0);
-        BUCKET(ab, abn, sfx("H:", w.ymd), x_hour, 1, w.hh, 0, NULL, 0);
+        BUCKET(ab, abn, "t", 1, 0, 1, "_", 0, NULL, 0);
+        BUCKET(ab, abn, h->month, h->month_n, h->x_month, 1, "_", 0, NULL, 0);
+        BUCKET(ab, abn, h->day, h->day_n, h->x_day, 1, "_", 0, NULL, 0);
+        BUCKET(ab, abn, h->hours, h->hours_n, h->x_hour, 1, h->hh, 0, NULL, 0);
     }
     if (mask & G_SHARD) {
-        BUCKET(sb, sbn, sfx("t", ""), 0, 2, "_", 0, "m:", 1);
-        BUCKET(sb, sbn, sfx("M:", w.ym), x_month, 2, "_", 0, "m:", 1);
-        BUCKET(sb, sbn, sfx("D:", w.ymd), x_day, 2, "_", 0, "m:", 1);
-        BUCKET(sb, sbn, sfx("H:", w.ymd), x_hour, 2, w.hh, 0, hm, 1);
-        BUCKET(sb, sbn, sfx("n:", minute), x_min, 1, "_", 0, NULL, 0);
+        BUCKET(sb, sbn, "t", 1, 0, 2, "_", 0, "m:", 1);
+        BUCKET(sb, sbn, h->month, h->month_n, h->x_month, 2, "_", 0, "m:", 1);
+        BUCKET(sb, sbn, h->day, h->day_n, h->x_day, 2, "_", 0, "m:", 1);
+        BUCKET(sb, sbn, h->hours, h->hours_n, h->x_hour, 2, h->hh, 0, h->hm, 1);
+        BUCKET(sb, sbn, h->minute_key, h->minute_n, h->x_minute, 1, "_", 0, NULL, 0);
     }
 #undef BUCKET
-    static const char metrics[3] = { 'c', 'k', 'r' };
-    suffix boards[9];
-    int64_t board_x[9];
     int nz = mask & G_SHARD ? 9 : 0;
-    for (int m = 0; m < 3; m++) {
-        char lt[4] = { 'L', metrics[m], ':', 0 }, lm[8], ld[8];
-        snprintf(lm, sizeof lm, "L%c:M:", metrics[m]);
-        snprintf(ld, sizeof ld, "L%c:D:", metrics[m]);
-        boards[m * 3] = sfx(lt, "t");
-        boards[m * 3 + 1] = sfx(lm, w.ym);
-        boards[m * 3 + 2] = sfx(ld, w.ymd);
-        board_x[m * 3] = 0;
-        board_x[m * 3 + 1] = x_month;
-        board_x[m * 3 + 2] = x_day;
-    }
-    /* The idempotency marker lives with the first entity of the call. Request
-     * ids are scoped to their key, so outside the key's own hashes the field
-     * names the key too (0x1f cannot occur in an id). */
+    /* The idempotency marker lives with the first entity of the call. */
     int idem = has(e->request_id);
     const char *ib = mask & G_KEY ? kb : abn ? ab : sb;
     size_t ibn = mask & G_KEY ? kbn : abn ? abn : sbn;
-    int64_t window_ms = c->idempotency_s * 1000, slice = at / window_ms;
+    int64_t slice = at / (c->idempotency_s * 1000);
     char ids[2][32];
-    snprintf(ids[0], sizeof ids[0], "i:%lld", (long long)slice);
-    snprintf(ids[1], sizeof ids[1], "i:%lld", (long long)slice - 1);
+    size_t ids_n[2] = { put_num(ids[0], "i:", slice), put_num(ids[1], "i:", slice - 1) };
 
     int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
-    for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].key.s, b[i].key.n);
-    for (int i = 0; i < nz; i++) err |= tally__args_cat(a, sb, sbn, boards[i].s, boards[i].n);
-    for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, ib, ibn, ids[i], strlen(ids[i]));
+    for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].suffix, b[i].suffix_n);
+    for (int i = 0; i < nz; i++) err |= tally__args_cat(a, sb, sbn, h->boards[i], h->boards_n[i]);
+    for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, ib, ibn, ids[i], ids_n[i]);
     int held = 0;
     if (settle && (mask & G_KEY))
         held++, err |= tally__args_cat(a, kb, kbn, "B", 1) | tally__args_cat(a, kb, kbn, "Bx", 2);
@@ -175,16 +225,9 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     err |= tally__args_i64(a, e->cache_create_tokens) | tally__args_i64(a, e->cache_read_tokens);
     err |= tally__args_i64(a, e->cost_nanos);
     err |= tally__args_i64(a, nb) | tally__args_i64(a, nz);
-    if (!idem || (mask & G_KEY)) {
-        err |= tally__args_str(a, idem ? e->request_id : "");
-    } else {
-        char field[2 * TALLY_ID_MAX + 1];
-        size_t rn = strlen(e->request_id);
-        memcpy(field, e->key, kn);
-        field[kn] = 0x1f;
-        memcpy(field + kn + 1, e->request_id, rn);
-        err |= tally__args_add(a, field, kn + 1 + rn);
-    }
+    unsigned char fp[8];
+    if (idem) id_fingerprint(e, !(mask & G_KEY), fp);
+    err |= tally__args_add(a, fp, idem ? 8 : 0);
     /* Ids live in the slice of their event time until (slice + 2) windows; for a
      * late event that is already past, and EXPIREAT in the past deletes the id
      * at once, so a retried import would count twice. Keep them a window from
@@ -195,12 +238,12 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     for (int i = 0; i < nb; i++) {
         err |= tally__args_i64(a, b[i].expiry) | tally__args_i64(a, b[i].nfields);
         for (int f = 0; f < b[i].nfields; f++)
-            err |= b[i].model_field[f] ? tally__args_cat(a, b[i].field[f], b[i].field_n[f], e->model, mn)
-                                       : tally__args_add(a, b[i].field[f], b[i].field_n[f]);
+            err |= b[i].with_model[f] ? tally__args_cat(a, b[i].field[f], strlen(b[i].field[f]), e->model, mn)
+                                      : tally__args_str(a, b[i].field[f]);
     }
     for (int i = 0; i < nz; i++) {
         err |= tally__args_add(a, &metrics[i / 3], 1) | tally__args_add(a, e->key, kn);
-        err |= tally__args_i64(a, board_x[i]);
+        err |= tally__args_i64(a, h->board_x[i]);
     }
     return err ? -1 : 0;
 }
