@@ -30,6 +30,8 @@ static int starts_with(const redisReply *r, const char *word) {
 }
 
 int tally__script_error(tally *t, const redisReply *r) {
+    if (starts_with(r, "LOADING")) /* the command did not run: not reachable yet */
+        return tally__fail(t, TALLY_ECONNECT, "server not ready: %s", r->str);
     if (starts_with(r, "EINVAL "))
         return tally__fail(t, TALLY_EINVAL, "%s", r->str + 7);
     if (starts_with(r, "NOAUTH") || starts_with(r, "NOPERM") || starts_with(r, "WRONGPASS"))
@@ -58,6 +60,8 @@ int tally_scripts_load(tally *t) {
         } else if (r->type == REDIS_REPLY_ERROR) {
             rc = starts_with(r, "NOAUTH") || starts_with(r, "NOPERM")
                      ? tally__fail(t, TALLY_EAUTH, "loading script '%s' refused: %s", s->name, r->str)
+                 : starts_with(r, "LOADING")
+                     ? tally__fail(t, TALLY_ECONNECT, "server not ready: %s", r->str)
                      : tally__fail(t, TALLY_ESCRIPT, "loading script '%s' failed: %s", s->name, r->str);
         } else if (r->type != REDIS_REPLY_STRING || r->len != 40 || memcmp(r->str, s->sha1, 40) != 0) {
             rc = tally__fail(t, TALLY_ESCRIPT,

@@ -28,7 +28,9 @@ extern "C" {
 enum {
     TALLY_OK = 0,
     TALLY_EINVAL,    /* bad argument or input; nothing was written */
-    TALLY_ECONNECT,  /* Redis unreachable, or connection lost before sending */
+    TALLY_ECONNECT,  /* Redis unreachable, connection lost before sending, or the
+                        server still loading its dataset (LOADING): the command
+                        did not run */
     TALLY_EAUTH,     /* authentication or SELECT refused */
     TALLY_ETIMEOUT,  /* no reply in time: a write may or may not have happened */
     TALLY_EIO,       /* connection lost after sending: outcome unknown */
