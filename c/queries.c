@@ -261,6 +261,10 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
         const redisReply *h = r->element[k];
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+                rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
+                break;
+            }
             if (f->len < 2 || memcmp(f->str, "m:", 2) != 0) continue;
             int got = merge_model(out, n, &cap, f, v);
             if (got == -2) rc = tally__oom(t);
@@ -317,6 +321,17 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     if (err || tally__args_i64(a, (int64_t)n)) return tally__oom(t);
     redisReply *r = tally__eval(t, a);
     if (!r) return t->err;
+    /* {{member, score, ...} per shard}: members and scores are strings */
+    int shape = r->type == REDIS_REPLY_ARRAY;
+    for (size_t k = 0; shape && k < r->elements; k++) {
+        const redisReply *s = r->element[k];
+        shape = s->type == REDIS_REPLY_ARRAY && s->elements % 2 == 0;
+        for (size_t i = 0; shape && i < s->elements; i++) shape = s->element[i]->type == REDIS_REPLY_STRING;
+    }
+    if (!shape) {
+        freeReplyObject(r);
+        return tally__fail(t, TALLY_ESCRIPT, "top.lua answered something unexpected");
+    }
     size_t total = 0;
     for (size_t k = 0; k < r->elements; k++) total += r->element[k]->elements / 2;
     ranked *all = malloc((total ? total : 1) * sizeof *all);

@@ -33,11 +33,11 @@ int tally__script_error(tally *t, const redisReply *r) {
     if (starts_with(r, "LOADING")) /* the command did not run: not reachable yet */
         return tally__fail(t, TALLY_ECONNECT, "server not ready: %s", r->str);
     if (starts_with(r, "EINVAL "))
-        return tally__fail(t, TALLY_EINVAL, "%s", r->str + 7);
+        return tally__fail(t, TALLY_EINVAL, "%s", r->str[7] ? r->str + 7 : "invalid argument (empty message)");
     if (starts_with(r, "NOAUTH") || starts_with(r, "NOPERM") || starts_with(r, "WRONGPASS"))
         return tally__fail(t, TALLY_EAUTH, "%s", r->str);
-    if (r->type == REDIS_REPLY_ERROR)
-        return tally__fail(t, TALLY_EREDIS, "%s", r->str);
+    if (r->type == REDIS_REPLY_ERROR) /* never an empty message, whatever the server sent */
+        return tally__fail(t, TALLY_EREDIS, "%s", r->str && r->str[0] ? r->str : "Redis error (empty message)");
     return tally__fail(t, TALLY_ESCRIPT, "unexpected reply of type %d", r->type);
 }
 
