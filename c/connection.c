@@ -6,7 +6,9 @@
  * node's context; the next call connects again (and reloads the scripts). A
  * single server is node 0; cluster nodes come from cluster.c's slot map. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,9 +162,36 @@ int tally__io_failed(tally *t, tally_node *n, const char *doing) {
     return code;
 }
 
+void tally__pipe_guard_on(tally_pipe_guard *g) {
+    struct sigaction sa;
+    g->active = !(sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN);
+    if (!g->active) return;
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigpending(&pending);
+    g->pending_before = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
+
+void tally__pipe_guard_off(tally_pipe_guard *g) {
+    if (!g->active) return;
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    if (!g->pending_before && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+        struct timespec now = { 0, 0 };
+        sigtimedwait(&pipe, NULL, &now); /* ours: consume it */
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 /* Sends one command during the handshake; an error reply becomes `code`. */
 static int handshake(tally *t, tally_node *n, int code, const char *what, int argc, const char **argv) {
+    tally_pipe_guard g;
+    tally__pipe_guard_on(&g);
     redisReply *r = redisCommandArgv(n->ctx, argc, argv, NULL);
+    tally__pipe_guard_off(&g);
     if (!r) return tally__io_failed(t, n, what);
     int rc = TALLY_OK;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -215,9 +244,12 @@ redisReply *tally__command_on(tally *t, int i, tally_args *a) {
     }
     const char **argv = tally__args_argv(a);
     redisReply *r = NULL;
+    tally_pipe_guard g;
+    tally__pipe_guard_on(&g);
     if (redisAppendFormattedCommand(t->nodes[i].ctx, cmd, len) != REDIS_OK ||
         redisGetReply(t->nodes[i].ctx, (void **)&r) != REDIS_OK)
         r = NULL;
+    tally__pipe_guard_off(&g);
     if (!r) {
         char doing[40];
         snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), argv[0]);

@@ -4,6 +4,7 @@
 #define TALLY_INTERNAL_H
 
 #include <hiredis/hiredis.h>
+#include <signal.h>
 
 #include "tally.h"
 #include "scripts_gen.h"
@@ -111,6 +112,18 @@ int tally__date_valid(int y, int m, int d);
 int64_t tally__now_ms(void);
 
 /* connection.c */
+/* hiredis writes with write(2): a server that closed the connection raises
+ * SIGPIPE, which kills a program that does not ignore it. Around the library's
+ * socket I/O the signal is blocked in the calling thread and a SIGPIPE that the
+ * I/O raised is consumed, so the caller's signal handling is left as it was
+ * (a single sigaction call when the program ignores SIGPIPE already). */
+typedef struct tally_pipe_guard {
+    int active, pending_before;
+    sigset_t old;
+} tally_pipe_guard;
+void tally__pipe_guard_on(tally_pipe_guard *g);
+void tally__pipe_guard_off(tally_pipe_guard *g);
+
 /* Connects node i if it is not connected: AUTH, SELECT, and (unless deferred)
  * SCRIPT LOAD on that node. TALLY_OK or the error. */
 int tally__connect_node(tally *t, int i);

@@ -273,6 +273,10 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
         const redisReply *h = got.per_key[k];
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];
+            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+                rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
+                break;
+            }
             if (f->len < 2 || memcmp(f->str, "m:", 2) != 0) continue;
             int added = merge_model(out, n, &cap, f, v);
             if (added == -2) rc = tally__oom(t);
@@ -330,10 +334,15 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     tally_keyed got;
     int rc = read_whole(t, &got);
     if (rc != TALLY_OK) return rc;
+    /* per shard {member, score, ...}: members and scores are strings */
     size_t total = 0, shards = (size_t)t->cfg.shards;
-    for (size_t k = 0; k < shards; k++)
-        if (got.per_key[k]->type != REDIS_REPLY_ARRAY) rc = tally__fail(t, TALLY_ESCRIPT, "top.lua answered oddly");
-        else total += got.per_key[k]->elements / 2;
+    for (size_t k = 0; k < shards && rc == TALLY_OK; k++) {
+        const redisReply *s = got.per_key[k];
+        int shape = s->type == REDIS_REPLY_ARRAY && s->elements % 2 == 0;
+        for (size_t i = 0; shape && i < s->elements; i++) shape = s->element[i]->type == REDIS_REPLY_STRING;
+        if (!shape) rc = tally__fail(t, TALLY_ESCRIPT, "top.lua answered something unexpected");
+        else total += s->elements / 2;
+    }
     ranked *all = malloc((total ? total : 1) * sizeof *all);
     if (!all && rc == TALLY_OK) rc = tally__oom(t);
     size_t m = 0;

@@ -31,16 +31,28 @@ static int starts_with(const redisReply *r, const char *word) {
 }
 
 int tally__script_error(tally *t, const redisReply *r) {
+    if (starts_with(r, "LOADING")) /* the command did not run: not reachable yet */
+        return tally__fail(t, TALLY_ECONNECT, "server not ready: %s", r->str);
     if (starts_with(r, "EINVAL "))
-        return tally__fail(t, TALLY_EINVAL, "%s", r->str + 7);
+        return tally__fail(t, TALLY_EINVAL, "%s", r->str[7] ? r->str + 7 : "invalid argument (empty message)");
     if (starts_with(r, "NOAUTH") || starts_with(r, "NOPERM") || starts_with(r, "WRONGPASS"))
         return tally__fail(t, TALLY_EAUTH, "%s", r->str);
-    if (r->type == REDIS_REPLY_ERROR)
-        return tally__fail(t, TALLY_EREDIS, "%s", r->str);
+    if (r->type == REDIS_REPLY_ERROR) /* never an empty message, whatever the server sent */
+        return tally__fail(t, TALLY_EREDIS, "%s", r->str && r->str[0] ? r->str : "Redis error (empty message)");
     return tally__fail(t, TALLY_ESCRIPT, "unexpected reply of type %d", r->type);
 }
 
+static int load_scripts(tally *t, int i);
+
 int tally__load_scripts_on(tally *t, int i) {
+    tally_pipe_guard g;
+    tally__pipe_guard_on(&g);
+    int rc = load_scripts(t, i);
+    tally__pipe_guard_off(&g);
+    return rc;
+}
+
+static int load_scripts(tally *t, int i) {
     redisContext *ctx = t->nodes[i].ctx;
     for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++)
         if (redisAppendCommand(ctx, "SCRIPT LOAD %b", tally__scripts[k].source, tally__scripts[k].length) != REDIS_OK)
@@ -58,6 +70,8 @@ int tally__load_scripts_on(tally *t, int i) {
         } else if (r->type == REDIS_REPLY_ERROR) {
             rc = starts_with(r, "NOAUTH") || starts_with(r, "NOPERM")
                      ? tally__fail(t, TALLY_EAUTH, "%s: loading script '%s' refused: %s", at, s->name, r->str)
+                 : starts_with(r, "LOADING")
+                     ? tally__fail(t, TALLY_ECONNECT, "%s: server not ready: %s", at, r->str)
                      : tally__fail(t, TALLY_ESCRIPT, "%s: loading script '%s' failed: %s", at, s->name, r->str);
         } else if (r->type != REDIS_REPLY_STRING || r->len != 40 || memcmp(r->str, s->sha1, 40) != 0) {
             rc = tally__fail(t, TALLY_ESCRIPT, "%s: script '%s': server answered SHA %.40s, the build has %s", at,
@@ -152,8 +166,18 @@ static int classify(tally *t, const redisReply *r, int *target) {
     }
 }
 
+static redisReply *asking_io(tally *t, int i, tally_args *a);
+
 /* Sends `a` to node i after ASKING (an ASK redirection). */
 static redisReply *asking(tally *t, int i, tally_args *a) {
+    tally_pipe_guard g;
+    tally__pipe_guard_on(&g);
+    redisReply *r = asking_io(t, i, a);
+    tally__pipe_guard_off(&g);
+    return r;
+}
+
+static redisReply *asking_io(tally *t, int i, tally_args *a) {
     if (tally__connect_node(t, i) != TALLY_OK) return NULL;
     redisContext *ctx = t->nodes[i].ctx;
     redisReply *ok = NULL, *r = NULL;
@@ -279,10 +303,13 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
 
 int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take, void *ctx) {
     int rc = TALLY_OK;
+    tally_pipe_guard g;
+    tally__pipe_guard_on(&g);
     for (size_t start = 0; start < n; start += BATCH_CHUNK) {
         int got = run_chunk(t, start, n - start < BATCH_CHUNK ? n - start : BATCH_CHUNK, build, take, ctx);
         if (got != TALLY_OK && rc == TALLY_OK) rc = got;
     }
+    tally__pipe_guard_off(&g);
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 

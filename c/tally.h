@@ -12,6 +12,9 @@
  *   - results the library allocates for the caller say so, with the one call
  *     that frees them.
  * A handle is not thread-safe: use one per thread.
+ * SIGPIPE: a server that drops the connection while the library writes would
+ * raise SIGPIPE; the library blocks it in the calling thread around its socket
+ * I/O and consumes what it raised, so the program's own handling is untouched.
  */
 #ifndef TALLY_H
 #define TALLY_H
@@ -28,7 +31,9 @@ extern "C" {
 enum {
     TALLY_OK = 0,
     TALLY_EINVAL,    /* bad argument or input; nothing was written */
-    TALLY_ECONNECT,  /* Redis unreachable, or connection lost before sending */
+    TALLY_ECONNECT,  /* Redis unreachable, connection lost before sending, or the
+                        server still loading its dataset (LOADING): the command
+                        did not run */
     TALLY_EAUTH,     /* authentication or SELECT refused */
     TALLY_ETIMEOUT,  /* no reply in time: a write may or may not have happened */
     TALLY_EIO,       /* connection lost after sending: outcome unknown */

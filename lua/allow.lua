@@ -1,3 +1,4 @@
+#!lua
 -- Admission control: checks every rate-limit rule of one subject, consumes all or none.
 -- KEYS: per rule, in order: its state key (a hash, or for "log" a sorted set), and
 --   for a "log" rule a second key, its hash holding the sum and the entry sequence.

@@ -1,3 +1,4 @@
+#!lua
 -- Concurrency leases: acquire, renew or release one of at most `limit` live slots.
 -- KEYS: KEYS[1] = sorted set of live leases (member = lease id, score = expiry in
 --   microseconds of server time); KEYS[2] = the lease id sequence (a string).

@@ -2,7 +2,12 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <errno.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,4 +145,85 @@ int th_run(const char *const *argv, const char *input, char **out, char **err) {
 void th_done(void) {
     if (raw) redisFree(raw);
     raw = NULL;
+}
+
+static pid_t started; /* a server this process started, or 0 */
+
+static char *test_path(const char *name) {
+    static char buf[4096];
+    const char *dir = getenv("TALLY_TEST_DIR");
+    if (!dir) fail_msg("TALLY_TEST_DIR is not set: run under tests/with-redis");
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
+
+static void tick(void) { /* readiness poll interval, not synchronisation */
+    struct timespec ts = { 0, 10 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+/* 1 when the server's unix socket accepts a connection. */
+static int socket_accepts(void) {
+    const char *sock = getenv("TALLY_TEST_SOCK");
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+void th_server_kill(void) {
+    th_done();
+    FILE *f = fopen(test_path("redis.pid"), "r");
+    long pid = 0;
+    if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) fail_msg("no redis.pid in the test dir");
+    fclose(f);
+    if (kill((pid_t)pid, SIGKILL) < 0 && errno != ESRCH) fail_msg("cannot kill the server");
+    if (started == (pid_t)pid) {
+        waitpid(started, NULL, 0);
+        started = 0;
+    }
+    for (int i = 0; socket_accepts(); i++) {
+        if (i > 1000) fail_msg("the killed server still accepts connections");
+        tick();
+    }
+}
+
+void th_server_start(void) {
+    FILE *f = fopen(test_path("server.args"), "r");
+    if (!f) fail_msg("no server.args in the test dir (tests/with-redis writes it)");
+    char *args[64] = { "redis-server" }, line[4200];
+    int n = 1;
+    while (n < 63 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        args[n++] = strdup(line);
+    }
+    fclose(f);
+    args[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork failed");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* always stopped: dies with this test */
+        for (int fd = 3; fd < 1024; fd++) close(fd); /* holds none of the test's pipes */
+        execvp("redis-server", args);
+        _exit(127);
+    }
+    for (int i = 1; i < n; i++) free(args[i]);
+    started = pid;
+    for (int i = 0;; i++) {
+        if (i > 3000) fail_msg("the restarted server does not answer");
+        if (waitpid(pid, NULL, WNOHANG) == pid) fail_msg("the restarted server exited (see redis.log)");
+        const char *sock = getenv("TALLY_TEST_SOCK");
+        redisContext *c = redisConnectUnix(sock);
+        int up = 0;
+        if (c && !c->err) {
+            redisReply *r = redisCommand(c, "PING");
+            up = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+            if (r) freeReplyObject(r);
+        }
+        if (c) redisFree(c);
+        if (up) break;
+        tick();
+    }
 }

@@ -31,6 +31,13 @@ tally *th_open(tally_config *cfg);
  * optional stdin text; captures stdout and stderr (caller frees) and returns the
  * exit status. */
 int th_run(const char *const *argv, const char *input, char **out, char **err);
+/* Server restarts (the server must run with TALLY_TEST_AOF=1 to keep its data).
+ * th_server_kill() SIGKILLs the server and returns once its socket refuses
+ * connections; th_server_start() starts it again with the same arguments (same
+ * port, dir and append-only file) as a child of this process that dies with it,
+ * and returns once it answers PING (AOF loaded). th_redis() reconnects. */
+void th_server_kill(void);
+void th_server_start(void);
 /* Closes th_redis(). */
 void th_done(void);
 

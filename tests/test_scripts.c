@@ -1,4 +1,5 @@
 /* test_scripts.c -- redis: the script lifecycle and the connection's errors. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,34 @@ static void killed_connection_reconnects_on_next_call(void **state) {
     tally_close(t);
 }
 
+/* Big calls, so that a batch outgrows the socket buffer and keeps writing
+ * after the server has reset the connection. */
+static int build_big(void *ctx, size_t i, tally_args *a) {
+    static char blob[4096];
+    (void)ctx;
+    (void)i;
+    return tally__args_script(a, TALLY_SCRIPT_READ) || tally__args_str(a, "k") ||
+           (tally__args_end_keys(a), tally__args_str(a, "get")) || tally__args_str(a, "1") ||
+           tally__args_add(a, blob, sizeof blob);
+}
+
+static void sigpipe_does_not_kill_the_caller(void **state) {
+    (void)state;
+    signal(SIGPIPE, SIG_DFL); /* as in a program that never heard of SIGPIPE */
+    tally *t = th_open(NULL);
+    freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
+    int ok = 0;
+    for (int round = 0; round < 3; round++) {
+        int rc = tally__eval_batch(t, 2000, build_big, take_read, &ok);
+        assert_true(rc == TALLY_OK || rc == TALLY_EIO); /* and we are still alive */
+        freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
+    }
+    sigset_t pending;
+    sigpending(&pending);
+    assert_false(sigismember(&pending, SIGPIPE)); /* none left behind either */
+    tally_close(t);
+}
+
 static void bad_config_is_einval(void **state) {
     (void)state;
     tally_config cfg;
@@ -186,6 +215,7 @@ int main(void) {
         cmocka_unit_test_setup(command_timeout_is_etimeout_then_recovers, th_clean),
         cmocka_unit_test_setup(killed_connection_reconnects_on_next_call, th_clean),
         cmocka_unit_test_setup(bad_config_is_einval, th_clean),
+        cmocka_unit_test_setup(sigpipe_does_not_kill_the_caller, th_clean),
     };
     int rc = cmocka_run_group_tests_name("scripts", tests, NULL, NULL);
     th_done();

@@ -65,6 +65,10 @@ static int one(const char *cmd, cli_common *c, const char **f) {
     e.account = f[2];
     e.request_id = f[8];
     if (!e.key || !e.model) return cli_usage_error(cmd, "--key and --model are required");
+    /* The library reads "" as "none": given on the command line it is a mistake
+     * (an unset variable), and would silently drop idempotency. */
+    if ((f[8] && !*f[8]) || (f[2] && !*f[2]))
+        return cli_usage_error(cmd, "%s is empty", f[8] && !*f[8] ? "--id (request id)" : "--account");
     int settle = strcmp(cmd, "settle") == 0;
     if (settle && !e.request_id) return cli_usage_error(cmd, "--id of the reservation is required");
     int code;

@@ -154,6 +154,7 @@ int ndjson_parse(const char *line, size_t n, int tz_min, ndjson_event *out, char
         if ((quoted ? string(&r, &text) : number_text(&r, &text))) return -1;
         if (f <= 2 || f == 8) {
             if (!quoted) return bad(&r, "\"%s\" must be a string", name);
+            if ((f == 2 || f == 8) && !*text) return bad(&r, "\"%s\" is empty", name);
             const char **dst[] = { &e->key, &e->model, &e->account };
             *(f == 8 ? &e->request_id : dst[f]) = text;
         } else if (f >= 3 && f <= 6) {

@@ -1,0 +1,271 @@
+/* test_security.c -- redis: passwords never in messages, output or logs; the
+ * least-privilege ACL of docs/acl.md runs every operation and refuses keys
+ * outside the prefix; ids cannot reach another entity's keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define GOOD_PW "S3cret-pw-9f8e7d6c"
+#define WRONG_PW "Wr0ng-pw-1a2b3c4d"
+
+static char url_good[300], url_wrong[300];
+
+static void make_urls(void) {
+    const char *port = getenv("TALLY_TEST_PORT");
+    if (!port) fail_msg("TALLY_TEST_PORT is not set");
+    snprintf(url_good, sizeof url_good, "redis://tally:%s@127.0.0.1:%s", GOOD_PW, port);
+    snprintf(url_wrong, sizeof url_wrong, "redis://tally:%s@127.0.0.1:%s", WRONG_PW, port);
+}
+
+/* Creates user tally with the rule from docs/acl.md (PASSWORD replaced). */
+static int acl_user(void **state) {
+    th_clean(state);
+    const char *doc = getenv("TALLY_ACL_DOC");
+    if (!doc) fail_msg("TALLY_ACL_DOC is not set");
+    FILE *f = fopen(doc, "r");
+    if (!f) fail_msg("cannot read %s", doc);
+    char line[2048], *rule = NULL;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "ACL SETUSER tally ", 18) == 0 && !strstr(line, "script|flush")) {
+            rule = line;
+            break;
+        }
+    fclose(f);
+    if (!rule) fail_msg("docs/acl.md has no 'ACL SETUSER tally' line");
+    rule[strcspn(rule, "\n")] = '\0';
+    const char *argv[80];
+    int argc = 0;
+    for (char *tok = strtok(rule, " "); tok && argc < 80; tok = strtok(NULL, " "))
+        argv[argc++] = strcmp(tok, ">PASSWORD") == 0 ? ">" GOOD_PW : tok;
+    redisReply *r = redisCommandArgv(th_redis(), argc, argv, NULL);
+    if (!r || r->type == REDIS_REPLY_ERROR) fail_msg("ACL SETUSER failed: %s", r ? r->str : "");
+    freeReplyObject(r);
+    freeReplyObject(th_cmd("ACL LOG RESET"));
+    make_urls();
+    return 0;
+}
+
+static void no_secret(const char *where, const char *text) {
+    if (text && (strstr(text, GOOD_PW) || strstr(text, WRONG_PW)))
+        fail_msg("a password appears in %s: %s", where, text);
+}
+
+static void passwords_never_shown(void **state) {
+    (void)state;
+    /* library: wrong password, then a right one with a refused operation */
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = url_wrong;
+    tally *t = NULL;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EAUTH);
+    assert_true(strlen(tally_errmsg(t)) > 0);
+    no_secret("tally_open's message (wrong password)", tally_errmsg(t));
+    tally_close(t);
+    cfg.url = url_good;
+    cfg.prefix = "other";
+    assert_int_equal(tally_open(&cfg, &t), TALLY_OK);
+    tally_event e = { .key = "k", .model = "m" };
+    assert_int_equal(tally_record(t, &e, NULL), TALLY_EAUTH);
+    no_secret("tally_record's message (NOPERM)", tally_errmsg(t));
+    tally_close(t);
+    char bad[400];
+    snprintf(bad, sizeof bad, "redis://tally:%s@127.0.0.1:0", GOOD_PW);
+    cfg.url = bad;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
+    no_secret("a bad URL's message", tally_errmsg(t));
+    tally_close(t);
+    snprintf(bad, sizeof bad, "redis://tally:%s@127.0.0.1:1", GOOD_PW);
+    assert_int_equal(tally_open(&cfg, &t), TALLY_ECONNECT);
+    no_secret("an unreachable server's message", tally_errmsg(t));
+    tally_close(t);
+
+    /* tool: the same with --url, and via TALLY_URL */
+    const char *const runs[][12] = {
+        { "stats", "--global", "--url", url_wrong },
+        { "record", "--key", "k", "--model", "m", "--url", url_wrong },
+        { "stats", "--global", "--url", url_good, "--prefix", "other" },
+        { "record", "--key", "k", "--model", "m", "--url", url_good, "--prefix", "other", "--json" },
+        { "stats", "--global", "--url", url_good, "--json" },
+        { "allow", "--key", "k", "--limit", "5/1m", "--url", url_wrong, "--fail-open", "--json" },
+        { "scripts", "flush", "--url", url_good },
+        { "stats", "--global", "--url", bad },
+    };
+    const int want[] = { 3, 3, 3, 3, 0, 3, 3, 3 }; /* a refused AUTH is no reason to fail open */
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char *out, *err;
+        int code = th_run(runs[i], NULL, &out, &err);
+        if (code != want[i]) fail_msg("run %zu: exit %d, want %d: %s", i, code, want[i], err);
+        no_secret("the tool's output", out);
+        no_secret("the tool's errors", err);
+        free(out);
+        free(err);
+    }
+    setenv("TALLY_URL", url_wrong, 1);
+    char *out, *err;
+    assert_int_equal(th_run((const char *const[]){ "stats", "--global", NULL }, NULL, &out, &err), 3);
+    no_secret("the tool's errors (TALLY_URL)", err);
+    free(out);
+    free(err);
+    unsetenv("TALLY_URL");
+
+    /* the server's log and ACL LOG */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/redis.log", getenv("TALLY_TEST_DIR"));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) no_secret("redis.log", line);
+    fclose(f);
+    redisReply *r = th_cmd("ACL LOG");
+    assert_true(r->type == REDIS_REPLY_ARRAY && r->elements >= 1); /* the failures were logged ... */
+    for (size_t i = 0; i < r->elements; i++)
+        for (size_t k = 0; k < r->element[i]->elements; k++)
+            if (r->element[i]->element[k]->type == REDIS_REPLY_STRING)
+                no_secret("ACL LOG", r->element[i]->element[k]->str); /* ... without the passwords */
+    freeReplyObject(r);
+}
+
+static void acl_user_runs_everything_and_nothing_else(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = url_good;
+    tally *t = NULL;
+    if (tally_open(&cfg, &t) != TALLY_OK) fail_msg("open as the ACL user: %s", tally_errmsg(t));
+    tally_event e = { .key = "k", .model = "m", .account = "a", .input_tokens = 10, .cost_nanos = 5,
+                      .request_id = "r1" };
+    int dup;
+    assert_int_equal(tally_record(t, &e, &dup), TALLY_OK);
+    tally_result res;
+    e.request_id = "r2";
+    assert_int_equal(tally_record_batch(t, &e, 1, &res), TALLY_OK);
+    assert_int_equal(res.code, TALLY_OK);
+    tally_period tot = { TALLY_TOTAL, 0, 0, 0, 0 };
+    tally_bucket b;
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "k", &tot, &b), TALLY_OK);
+    assert_int_equal(b.requests, 2);
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &tot, &b), TALLY_OK);
+    tally_model_stats *m;
+    size_t n;
+    assert_int_equal(tally_models(t, "k", &tot, &m, &n), TALLY_OK);
+    tally_models_free(m, n);
+    tally_point pts[3];
+    assert_int_equal(tally_trend(t, TALLY_SCOPE_ACCOUNT, "a", TALLY_DAY, 3, pts), TALLY_OK);
+    tally_rank *rk;
+    assert_int_equal(tally_top(t, TALLY_RANK_COST, &tot, 5, &rk, &n), TALLY_OK);
+    tally_top_free(rk, n);
+    assert_int_equal(tally_metrics(t, 5, &b), TALLY_OK);
+    for (int algo = 0; algo < 4; algo++) {
+        tally_rule r = { 0, algo, 5, 60000, 0 };
+        tally_decision d;
+        assert_int_equal(tally_allow(t, "k", &r, 1, NULL, &d), TALLY_OK);
+        assert_true(d.allowed);
+        assert_int_equal(tally_limits(t, "k", &r, 1, NULL, &d), TALLY_OK);
+    }
+    tally_lease l;
+    assert_int_equal(tally_lease_acquire(t, "k", 2, 10000, &l), TALLY_OK);
+    assert_true(l.ok);
+    assert_int_equal(tally_lease_renew(t, "k", l.id, 10000, &l), TALLY_OK);
+    assert_int_equal(tally_lease_release(t, "k", l.id, &l), TALLY_OK);
+    tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000000 };
+    tally_reservation rs = { "k", "a", "r3", 100, 0, 10000 };
+    tally_budget_decision bd;
+    assert_int_equal(tally_reserve(t, &rs, &cap, 1, &bd), TALLY_OK);
+    assert_true(bd.allowed);
+    e.request_id = "r3";
+    assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
+    int loaded[16];
+    assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
+    /* ... and nothing else: no SCRIPT FLUSH for the application */
+    assert_int_equal(tally_scripts_flush(t), TALLY_EAUTH);
+    tally_close(t);
+
+    /* A write outside ~tally:* (another prefix): NOPERM before the script runs. */
+    char before[41], after[41];
+    th_digest(before);
+    cfg.prefix = "other";
+    assert_int_equal(tally_open(&cfg, &t), TALLY_OK);
+    e.request_id = "r4";
+    assert_int_equal(tally_record(t, &e, NULL), TALLY_EAUTH);
+    assert_non_null(strstr(tally_errmsg(t), "NOPERM"));
+    tally_rule r = { 0, TALLY_ALGO_FIXED, 5, 60000, 0 };
+    tally_decision d;
+    assert_int_equal(tally_allow(t, "k", &r, 1, NULL, &d), TALLY_EAUTH);
+    assert_int_equal(d.allowed, 0);
+    assert_int_equal(tally_lease_acquire(t, "k", 2, 1000, &l), TALLY_EAUTH);
+    tally_close(t);
+    th_digest(after);
+    assert_string_equal(before, after);
+    /* and plain commands outside tally's list */
+    redisContext *c = redisConnect("127.0.0.1", atoi(getenv("TALLY_TEST_PORT")));
+    assert_true(c && !c->err);
+    redisReply *rep = redisCommand(c, "AUTH tally %s", GOOD_PW);
+    assert_int_equal(rep->type, REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    const char *refused[] = { "SET tally:x 1", "FLUSHALL", "KEYS *", "CONFIG GET *", "EVAL return 1 0",
+                              "HSET other:x f 1" };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        rep = redisCommand(c, refused[i]);
+        if (rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "NOPERM", 6) != 0)
+            fail_msg("'%s' was not refused", refused[i]);
+        freeReplyObject(rep);
+    }
+    redisFree(c);
+}
+
+/* Ids with ':', '{', '}', '*', '%', '?', '[', ' ' stay inside their own entity. */
+static void ids_cannot_reach_other_entities(void **state) {
+    (void)state;
+    th_clean(NULL);
+    tally *t = th_open(NULL);
+    const char *ids[] = { "victim", "victim}:t", "victim:t", "{k:victim}", "}:{k:victim", "*", "victim*",
+                          "%", "victim%", "vi%63tim", "vi%2563tim", "v?ctim", "[v]ictim", "victim ",
+                          "tally:v1:{k:victim}:t", "victim}", "{victim", "a:b", "a%3Ab" };
+    size_t nids = sizeof ids / sizeof ids[0];
+    for (size_t i = 0; i < nids; i++) {
+        tally_event e = { .key = ids[i], .model = ids[i], .account = ids[i], .input_tokens = (int64_t)i + 1 };
+        assert_int_equal(tally_record(t, &e, NULL), TALLY_OK);
+        tally_rule r = { 0, TALLY_ALGO_FIXED, 1, 60000, 0 };
+        tally_decision d;
+        assert_int_equal(tally_allow(t, ids[i], &r, 1, NULL, &d), TALLY_OK);
+        assert_true(d.allowed); /* nobody else's limit was consumed under this id */
+    }
+    tally_period tot = { TALLY_TOTAL, 0, 0, 0, 0 };
+    for (size_t i = 0; i < nids; i++) {
+        tally_bucket b;
+        for (int scope = TALLY_SCOPE_KEY; scope <= TALLY_SCOPE_MODEL; scope++) {
+            assert_int_equal(tally_stats(t, scope, ids[i], &tot, &b), TALLY_OK);
+            if (b.requests != 1 || b.input_tokens != (int64_t)i + 1)
+                fail_msg("id '%s' (scope %d) sees %lld requests, %lld tokens", ids[i], scope,
+                         (long long)b.requests, (long long)b.input_tokens);
+        }
+    }
+    tally_close(t);
+    /* Every key has one hash tag and no raw ':', '{', '}', '*', '?', '[', ' ' in its id. */
+    redisReply *r = th_cmd("KEYS *");
+    size_t tags = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *k = r->element[i]->str, *open = strchr(k, '{'), *close = strchr(k, '}');
+        if (strncmp(k, "tally:v1:{", 10) != 0 || !open || !close || strchr(open + 1, '{') ||
+            strchr(close + 1, '}') || strchr(k, '*') || strchr(k, '?') || strchr(k, '[') || strchr(k, ' '))
+            fail_msg("key '%s' breaks the schema", k);
+        const char *colon = strchr(open + 3, ':');
+        if (colon && colon < close) fail_msg("key '%s' has a raw ':' in its id", k);
+        if (strncmp(open, "{k:", 3) == 0 && strcmp(close, "}:t") == 0) tags++;
+    }
+    freeReplyObject(r);
+    assert_int_equal(tags, nids); /* one total hash per id: no two ids share a key */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(passwords_never_shown, acl_user),
+        cmocka_unit_test_setup(acl_user_runs_everything_and_nothing_else, acl_user),
+        cmocka_unit_test(ids_cannot_reach_other_entities),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    th_done();
+    return rc;
+}
