@@ -53,14 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         off += (size_t)w;
     }
     shutdown(sv[1], SHUT_WR); /* then EOF: an incomplete reply ends in EIO, not a wait */
-    t->ctx = redisConnectFd(sv[0]);
-    if (!t->ctx) {
+    t->nodes[0].ctx = redisConnectFd(sv[0]);
+    if (!t->nodes[0].ctx) {
         close(sv[0]);
         close(sv[1]);
         return 0;
     }
     struct timeval tv = { 1, 0 };
-    redisSetTimeout(t->ctx, tv);
+    redisSetTimeout(t->nodes[0].ctx, tv);
 
     tally_event ev = { .key = "k", .model = "m", .account = "a", .input_tokens = 1, .cost_nanos = 2,
                        .at_ms = 1764151200000LL, .request_id = "r" };
@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (rc != TALLY_OK && !tally_errmsg(t)[0]) abort();
     if (rc < TALLY_OK || rc > TALLY_ENOMEM) abort();
-    tally__disconnect(t);
+    tally__disconnect(&t->nodes[0]);
     close(sv[1]);
     return 0;
 }
