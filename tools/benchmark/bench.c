@@ -634,16 +634,38 @@ static void print_run_json(const run *r, int last) {
            r->allocs, r->cmds, last ? "" : ",");
 }
 
+/* Record throughput only: one connection synchronous, pipelined on 1 and 4
+ * connections. Nothing is flushed, and on a cluster the server CPU column would
+ * be one node's, so it is left out. */
+static int record_throughput(redisContext *c, const char *where, double scale) {
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(key_ids[i], sizeof key_ids[i], "key_%04d", i);
+        snprintf(acct_ids[i], sizeof acct_ids[i], "acct_%04d", i);
+    }
+    run runs[3] = { bench_sync(c, (size_t)(4000 * scale)), bench_pipe(c, (size_t)(40000 * scale), 1),
+                    bench_pipe(c, (size_t)(40000 * scale), 4) };
+    printf("RECORD ONLY  %s\n", url.is_cluster ? "Redis Cluster" : "single server");
+    printf("  %-32s %9s %9s %9s %9s\n", "run", "events/s", "p50 us", "p99 us", "cli us/ev");
+    for (int i = 0; i < 3; i++)
+        printf("  %-32s %9.0f %9.0f %9.0f %9.2f\n", runs[i].name, runs[i].rate, runs[i].p50, runs[i].p99,
+               runs[i].client_cpu_us);
+    (void)where;
+    redisFree(c);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int json = 0;
+    int json = 0, record_only = 0;
     double scale = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (strcmp(argv[i], "--record-only") == 0) record_only = 1;
         else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) url_text = argv[++i];
         else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc) scale = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: tally-bench [--url URL] [--json] [--scale F]\n"
-                            "  needs an empty database; flushes it between phases\n");
+            fprintf(stderr, "usage: tally-bench [--url URL] [--json] [--scale F] [--record-only]\n"
+                            "  needs an empty database; flushes it between phases\n"
+                            "  --record-only: record throughput alone, no flush (works on a cluster)\n");
             return 2;
         }
     }
@@ -654,6 +676,7 @@ int main(int argc, char **argv) {
     char err[256];
     if (tally__url_parse(url_text, &url, err, sizeof err) < 0) die("%s", err);
     redisContext *c = raw_connect();
+    if (record_only) return record_throughput(c, url_text, scale);
     redisReply *r = cmd(c, "DBSIZE");
     if (r->integer != 0) die("the database is not empty (%lld keys); the bench flushes it", r->integer);
     freeReplyObject(r);
