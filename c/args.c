@@ -1,82 +1,44 @@
-/* args.c -- binary-safe command arguments in one reusable buffer.
+/* args.c -- command arguments written straight into RESP in one buffer the
+ * handle reuses.
  *
- * The handle keeps one builder and resets it per call: after the first calls have
- * grown its buffers, building a command allocates nothing. */
-#include <inttypes.h>
-#include <stdio.h>
+ * Layout of buf: HEAD bytes kept free for "*argc\r\n", then each argument as
+ * "$len\r\n<bytes>\r\n". An EVALSHA's numkeys is only known after its keys, so
+ * tally__args_script() leaves a fixed-width slot for it; tally__args_resp()
+ * writes numkeys right-aligned in the slot, slides the two arguments before it
+ * (EVALSHA and the SHA, 57 bytes) up against it and puts the header in front.
+ * The finished command is one contiguous run of bytes. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+#define HEAD 16  /* "*" + up to 10 digits + "\r\n" */
+#define SLOT 12  /* numkeys: "$" + up to 5 digits + "\r\n" ... "\r\n" */
+
 void tally__args_free(tally_args *a) {
     free(a->buf);
     free(a->off);
     free(a->lens);
-    free(a->ptrs);
-    free(a->resp);
     memset(a, 0, sizeof *a);
 }
 
 void tally__args_reset(tally_args *a) {
-    a->len = 0;
+    a->len = HEAD;
     a->argc = 0;
     a->nkeys_at = -1;
+    a->start = 0;
 }
 
 static int grow_argc(tally_args *a) {
-    int cap = a->cap_argc ? a->cap_argc * 2 : 32;
+    int cap = a->cap_argc ? a->cap_argc * 2 : 64;
     size_t *off = realloc(a->off, (size_t)cap * sizeof *off);
     if (!off) return -1;
     a->off = off;
     size_t *lens = realloc(a->lens, (size_t)cap * sizeof *lens);
     if (!lens) return -1;
     a->lens = lens;
-    const char **ptrs = realloc(a->ptrs, (size_t)cap * sizeof *ptrs);
-    if (!ptrs) return -1;
-    a->ptrs = ptrs;
     a->cap_argc = cap;
     return 0;
-}
-
-/* Starts a new argument of n bytes and returns where to write them, or NULL when
- * memory ran out (the builder stays usable). */
-static char *reserve(tally_args *a, size_t n) {
-    if (a->argc == a->cap_argc && grow_argc(a) < 0) return NULL;
-    if (a->len + n > a->cap) {
-        size_t cap = a->cap ? a->cap : 1024;
-        while (cap < a->len + n) cap *= 2;
-        char *buf = realloc(a->buf, cap);
-        if (!buf) return NULL;
-        a->buf = buf;
-        a->cap = cap;
-    }
-    char *at = a->buf + a->len;
-    a->off[a->argc] = a->len;
-    a->lens[a->argc] = n;
-    a->len += n;
-    a->argc++;
-    return at;
-}
-
-/* Each adder returns 0, or -1 when memory ran out. */
-int tally__args_add(tally_args *a, const void *p, size_t n) {
-    char *at = reserve(a, n);
-    if (!at) return -1;
-    if (n) memcpy(at, p, n);
-    return 0;
-}
-
-int tally__args_cat(tally_args *a, const char *p1, size_t n1, const char *p2, size_t n2) {
-    char *at = reserve(a, n1 + n2);
-    if (!at) return -1;
-    memcpy(at, p1, n1);
-    if (n2) memcpy(at + n1, p2, n2);
-    return 0;
-}
-
-int tally__args_str(tally_args *a, const char *s) {
-    return tally__args_add(a, s, strlen(s));
 }
 
 /* Writes u in decimal ending just before `end`; returns where it starts. Two
@@ -101,6 +63,70 @@ static char *utoa_end(uint64_t u, char *end) {
     return p;
 }
 
+/* Makes room for one more argument of up to `extra` encoded bytes; -1 OOM. */
+static int ensure(tally_args *a, size_t extra) {
+    if (a->len < HEAD) a->len = HEAD; /* a builder that was never reset */
+    if (a->argc == a->cap_argc && grow_argc(a) < 0) return -1;
+    if (a->len + extra > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        while (cap < a->len + extra) cap *= 2;
+        char *buf = realloc(a->buf, cap);
+        if (!buf) return -1;
+        a->buf = buf;
+        a->cap = cap;
+    }
+    return 0;
+}
+
+/* Starts argument argc with room for n bytes and returns where to write them,
+ * or NULL when memory ran out. The "$n\r\n" before and "\r\n" after are
+ * written here. */
+static char *reserve(tally_args *a, size_t n) {
+    if ((a->argc == a->cap_argc || a->len < HEAD || a->len + n + 26 > a->cap) && ensure(a, 24 + n + 2) < 0)
+        return NULL;
+    char *o = a->buf + a->len;
+    *o++ = '$';
+    if (n < 10) { /* most arguments: a digit or two of length */
+        *o++ = (char)('0' + n);
+    } else if (n < 100) {
+        *o++ = (char)('0' + n / 10);
+        *o++ = (char)('0' + n % 10);
+    } else {
+        char tmp[24], *d = utoa_end(n, tmp + sizeof tmp);
+        size_t dn = (size_t)(tmp + sizeof tmp - d);
+        memcpy(o, d, dn);
+        o += dn;
+    }
+    *o++ = '\r';
+    *o++ = '\n';
+    o[n] = '\r';
+    o[n + 1] = '\n';
+    a->off[a->argc] = (size_t)(o - a->buf);
+    a->lens[a->argc++] = n;
+    a->len = (size_t)(o - a->buf) + n + 2;
+    a->start = 0;
+    return o;
+}
+
+int tally__args_add(tally_args *a, const void *p, size_t n) {
+    char *at = reserve(a, n);
+    if (!at) return -1;
+    if (n) memcpy(at, p, n);
+    return 0;
+}
+
+int tally__args_cat(tally_args *a, const char *p1, size_t n1, const char *p2, size_t n2) {
+    char *at = reserve(a, n1 + n2);
+    if (!at) return -1;
+    memcpy(at, p1, n1);
+    if (n2) memcpy(at + n1, p2, n2);
+    return 0;
+}
+
+int tally__args_str(tally_args *a, const char *s) {
+    return tally__args_add(a, s, strlen(s));
+}
+
 int tally__args_i64(tally_args *a, int64_t v) {
     char tmp[24];
     char *p = utoa_end(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, tmp + sizeof tmp);
@@ -109,57 +135,58 @@ int tally__args_i64(tally_args *a, int64_t v) {
 }
 
 int tally__args_script(tally_args *a, int id) {
+    return tally__args_evalsha(a, tally__scripts[id].sha1);
+}
+
+int tally__args_evalsha(tally_args *a, const char *sha1) {
     tally__args_reset(a);
-    if (tally__args_str(a, "EVALSHA") < 0) return -1;
-    if (tally__args_str(a, tally__scripts[id].sha1) < 0) return -1;
-    return tally__args_add(a, "", 0); /* numkeys, filled by tally__args_argv */
+    if (tally__args_add(a, "EVALSHA", 7) < 0 || tally__args_add(a, sha1, 40) < 0 || ensure(a, SLOT) < 0)
+        return -1;
+    a->off[a->argc] = a->len; /* numkeys' slot, filled by tally__args_resp() */
+    a->lens[a->argc++] = 0;
+    a->len += SLOT;
+    return 0;
 }
 
 void tally__args_end_keys(tally_args *a) {
     a->nkeys_at = a->argc;
 }
 
-const char **tally__args_argv(tally_args *a) {
-    for (int i = 0; i < a->argc; i++) a->ptrs[i] = a->buf + a->off[i];
-    if (a->nkeys_at >= 3) { /* an EVALSHA from tally__args_script */
-        int n = snprintf(a->numkeys, sizeof a->numkeys, "%d", a->nkeys_at - 3);
-        a->ptrs[2] = a->numkeys;
-        a->lens[2] = (size_t)n;
-    }
-    return a->ptrs;
+/* Fills the numkeys slot ("$<d>\r\n<digits>\r\n", right-aligned) and slides the
+ * two arguments before it up against it; returns where the arguments start. */
+static size_t fill_numkeys(tally_args *a) {
+    size_t slot = a->off[2];
+    char tmp[24], *d = utoa_end((uint64_t)(a->nkeys_at - 3), tmp + sizeof tmp);
+    size_t dn = (size_t)(tmp + sizeof tmp - d);
+    char *o = a->buf + slot + SLOT - (4 + dn + 2);
+    o[0] = '$';
+    o[1] = (char)('0' + dn); /* numkeys < 10^5: one digit of length */
+    o[2] = '\r';
+    o[3] = '\n';
+    memcpy(o + 4, d, dn);
+    o[4 + dn] = '\r';
+    o[5 + dn] = '\n';
+    a->off[2] = (size_t)(o + 4 - a->buf);
+    a->lens[2] = dn;
+    size_t gap = (size_t)(o - a->buf) - slot;
+    memmove(a->buf + HEAD + gap, a->buf + HEAD, slot - HEAD);
+    a->off[0] += gap;
+    a->off[1] += gap;
+    return HEAD + gap;
 }
 
 const char *tally__args_resp(tally_args *a, size_t *n) {
-    const char **argv = tally__args_argv(a);
-    size_t need = 16 + (size_t)a->argc * 26; /* headers: "*" and "$" lines */
-    for (int i = 0; i < a->argc; i++) need += a->lens[i];
-    if (need > a->resp_cap) {
-        size_t cap = a->resp_cap ? a->resp_cap : 2048;
-        while (cap < need) cap *= 2;
-        char *r = realloc(a->resp, cap);
-        if (!r) return NULL;
-        a->resp = r;
-        a->resp_cap = cap;
+    if (!a->start) {
+        size_t start = a->nkeys_at >= 3 ? fill_numkeys(a) : HEAD;
+        char tmp[24], *d = utoa_end((uint64_t)a->argc, tmp + sizeof tmp);
+        size_t dn = (size_t)(tmp + sizeof tmp - d);
+        start -= dn + 3;
+        a->buf[start] = '*';
+        memcpy(a->buf + start + 1, d, dn);
+        a->buf[start + 1 + dn] = '\r';
+        a->buf[start + 2 + dn] = '\n';
+        a->start = start;
     }
-    char *o = a->resp, tmp[24];
-    *o++ = '*';
-    char *d = utoa_end((uint64_t)a->argc, tmp + sizeof tmp);
-    memcpy(o, d, (size_t)(tmp + sizeof tmp - d));
-    o += tmp + sizeof tmp - d;
-    *o++ = '\r';
-    *o++ = '\n';
-    for (int i = 0; i < a->argc; i++) {
-        *o++ = '$';
-        d = utoa_end((uint64_t)a->lens[i], tmp + sizeof tmp);
-        memcpy(o, d, (size_t)(tmp + sizeof tmp - d));
-        o += tmp + sizeof tmp - d;
-        *o++ = '\r';
-        *o++ = '\n';
-        if (a->lens[i]) memcpy(o, argv[i], a->lens[i]);
-        o += a->lens[i];
-        *o++ = '\r';
-        *o++ = '\n';
-    }
-    *n = (size_t)(o - a->resp);
-    return a->resp;
+    *n = a->len - a->start;
+    return a->buf + a->start;
 }

@@ -238,11 +238,6 @@ redisReply *tally__command_on(tally *t, int i, tally_args *a) {
     if (tally__connect_node(t, i) != TALLY_OK) return NULL;
     size_t len;
     const char *cmd = tally__args_resp(a, &len);
-    if (!cmd) {
-        tally__oom(t);
-        return NULL;
-    }
-    const char **argv = tally__args_argv(a);
     redisReply *r = NULL;
     tally_pipe_guard g;
     tally__pipe_guard_on(&g);
@@ -252,7 +247,7 @@ redisReply *tally__command_on(tally *t, int i, tally_args *a) {
     tally__pipe_guard_off(&g);
     if (!r) {
         char doing[40];
-        snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), argv[0]);
+        snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), a->buf + a->off[0]);
         tally__io_failed(t, &t->nodes[i], doing);
     }
     return r;

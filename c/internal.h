@@ -12,40 +12,39 @@
 
 #define TALLY_ERRMSG_MAX 512
 
-/* Command arguments built in one growing buffer that the handle reuses, so a call
- * costs no allocation once the buffers have grown to its size. Arguments are
- * binary-safe (pointer + length). */
+/* Command arguments, written straight into the RESP encoding of the command
+ * ("$len\r\narg\r\n" each) in one growing buffer that the handle reuses: a
+ * call costs no allocation once the buffers have grown to its size, and no copy
+ * but the one into hiredis's output buffer. Arguments are binary-safe; off[i] and
+ * lens[i] locate argument i's bytes in buf. */
 typedef struct tally_args {
     char *buf;
     size_t len, cap;
-    size_t *off;          /* offset of each argument in buf */
+    size_t *off;
     size_t *lens;
-    const char **ptrs;    /* filled by tally__args_argv() */
     int argc, cap_argc;
-    int nkeys_at;         /* argc when the keys ended, for EVALSHA's numkeys */
-    char numkeys[24];
-    char *resp;           /* the command in RESP, filled by tally__args_resp() */
-    size_t resp_cap;
+    int nkeys_at;         /* argc when the keys ended, for EVALSHA's numkeys; -1 */
+    size_t start;         /* where the finished command starts in buf; 0: not yet */
 } tally_args;
 
 void tally__args_free(tally_args *a);
+void tally__args_reset(tally_args *a);
+/* Each adder returns 0, or -1 when memory ran out (the builder stays usable). */
+int tally__args_add(tally_args *a, const void *p, size_t n);
 /* Adds one argument made of two parts, e.g. an entity base and a key suffix. */
 int tally__args_cat(tally_args *a, const char *p1, size_t n1, const char *p2, size_t n2);
-void tally__args_reset(tally_args *a);
-int tally__args_add(tally_args *a, const void *p, size_t n);
 int tally__args_str(tally_args *a, const char *s);
 int tally__args_i64(tally_args *a, int64_t v);
 /* Starts an EVALSHA of script `id`: keys follow, then tally__args_end_keys(),
  * then the script's ARGV. */
 int tally__args_script(tally_args *a, int id);
+/* The same, by the script's SHA1 (40 hex digits). */
+int tally__args_evalsha(tally_args *a, const char *sha1);
 void tally__args_end_keys(tally_args *a);
-/* Pointer array for hiredis; valid until the next change to `a`. */
-const char **tally__args_argv(tally_args *a);
-/* The command encoded in RESP ("*argc\r\n" and "$len\r\narg\r\n" per
- * argument) in a buffer the builder reuses, for redisAppendFormattedCommand():
- * hiredis 0.14's own argv formatting (sdscatfmt per argument, one allocation per
- * command) cost more client CPU than building the call. Sets *n; NULL when
- * memory ran out. Valid until the next change to `a`. */
+/* The whole command in RESP, for redisAppendFormattedCommand(): hiredis 0.14's
+ * own argv formatting (sdscatfmt per argument, one allocation per command) cost
+ * more client CPU than building the call. Sets *n. Valid until the builder is
+ * reset; calling it again returns the same bytes. */
 const char *tally__args_resp(tally_args *a, size_t *n);
 
 /* A Redis server the handle talks to: the one server of a redis:// or unix://

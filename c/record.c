@@ -46,15 +46,18 @@ int tally_event_check(tally *t, const tally_event *e) {
 /* The key suffixes, fields and expiries that depend only on the hour of the
  * event time: consecutive events mostly share an hour, and formatting these
  * strings per event was a third of the client's work. Kept on the handle. */
+typedef struct {
+    char s[24];
+    size_t n;
+} text;
+
 struct tally_hour_cache {
     int64_t hour;                   /* the local hour it was built for, or -1 */
-    char month[24], day[24], hours[24], hh[8], hm[16];
-    char boards[9][24];
-    size_t month_n, day_n, hours_n, boards_n[9];
-    int64_t x_month, x_day, x_hour, board_x[9];
-    int64_t minute, x_minute;       /* the system minute, rebuilt each minute */
-    char minute_key[24];
-    size_t minute_n;
+    text month, day, hours, hh, hm; /* "M:202611", "D:..", "H:..", "07", "07m:" */
+    text boards[9];                 /* "Lc:t", "Lc:M:202611", ... */
+    text x_month, x_day, x_hour;    /* expiries, epoch seconds, as text */
+    int64_t minute;                 /* the system minute, rebuilt each minute */
+    text minute_key, x_minute;
 };
 
 /* Decimal digits of u ending at `end`; returns where they start. */
@@ -73,7 +76,18 @@ static size_t put_num(char *out, const char *head, int64_t v) {
     return hn + n;
 }
 
-static const char metrics[3] = { 'c', 'k', 'r' };
+static text num_text(const char *head, int64_t v) {
+    text t;
+    t.n = put_num(t.s, head, v);
+    return t;
+}
+
+static text fmt_text(const char *a, const char *b) {
+    text t;
+    t.n = (size_t)snprintf(t.s, sizeof t.s, "%s%s", a, b);
+    return t;
+}
+
 
 static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
     struct tally_hour_cache *h = t->hour_cache;
@@ -89,31 +103,26 @@ static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
         tally_when w;
         tally__when(at, c->tz_offset_min, &w);
         h->hour = hour;
-        h->month_n = (size_t)snprintf(h->month, sizeof h->month, "M:%s", w.ym);
-        h->day_n = (size_t)snprintf(h->day, sizeof h->day, "D:%s", w.ymd);
-        h->hours_n = (size_t)snprintf(h->hours, sizeof h->hours, "H:%s", w.ymd);
-        snprintf(h->hh, sizeof h->hh, "%s", w.hh);
-        snprintf(h->hm, sizeof h->hm, "%sm:", w.hh);
-        h->x_month = w.month_end_s + c->ttl_month_s;
-        h->x_day = w.day_end_s + c->ttl_day_s;
+        h->month = fmt_text("M:", w.ym);
+        h->day = fmt_text("D:", w.ymd);
+        h->hours = fmt_text("H:", w.ymd);
+        h->hh = fmt_text(w.hh, "");
+        h->hm = fmt_text(w.hh, "m:");
+        h->x_month = num_text("", w.month_end_s + c->ttl_month_s);
+        h->x_day = num_text("", w.day_end_s + c->ttl_day_s);
         /* The hours of a day share one hash (H:YYYYMMDD, EXPIREAT NX on
          * creation), so its expiry follows the day's last hour: with the
          * first-written hour's end the later hours would vanish up to 23 h
          * before their retention. */
-        h->x_hour = w.day_end_s + c->ttl_hour_s;
-        for (int m = 0; m < 3; m++) {
-            h->boards_n[m * 3] = (size_t)snprintf(h->boards[m * 3], 24, "L%c:t", metrics[m]);
-            h->boards_n[m * 3 + 1] = (size_t)snprintf(h->boards[m * 3 + 1], 24, "L%c:M:%s", metrics[m], w.ym);
-            h->boards_n[m * 3 + 2] = (size_t)snprintf(h->boards[m * 3 + 2], 24, "L%c:D:%s", metrics[m], w.ymd);
-            h->board_x[m * 3] = 0;
-            h->board_x[m * 3 + 1] = h->x_month;
-            h->board_x[m * 3 + 2] = h->x_day;
-        }
+        h->x_hour = num_text("", w.day_end_s + c->ttl_hour_s);
+        static const char *const boards[9] = { "Lc:", "Lc:M:", "Lc:D:", "Lk:", "Lk:M:", "Lk:D:",
+                                               "Lr:", "Lr:M:", "Lr:D:" };
+        for (int k = 0; k < 9; k++) h->boards[k] = fmt_text(boards[k], k % 3 == 0 ? "t" : k % 3 == 1 ? w.ym : w.ymd);
     }
     if (h->minute != at / 60000) {
         h->minute = at / 60000;
-        h->minute_n = put_num(h->minute_key, "n:", h->minute);
-        h->x_minute = (h->minute + 1) * 60 + c->ttl_minute_s;
+        h->minute_key = num_text("n:", h->minute);
+        h->x_minute = num_text("", (h->minute + 1) * 60 + c->ttl_minute_s);
     }
     return h;
 }
@@ -154,13 +163,16 @@ static int groups_of(const tally *t, const tally_event *e, int g[3]) {
 /* One bucket hash: entity base + suffix, its expiry and its fields; a field is
  * fixed text, or fixed text followed by the model name. */
 typedef struct {
-    const char *base, *suffix;
-    size_t base_n, suffix_n;
-    int64_t expiry;
+    const char *base;
+    size_t base_n;
+    const text *suffix, *expiry;
     int nfields;
-    const char *field[2];
+    const text *field[2];
     int with_model[2];
 } bucket;
+
+static const text T_TOTAL = { "t", 1 }, T_NEVER = { "0", 1 }, T_ALL = { "_", 1 }, T_MODEL = { "m:", 2 };
+static const text T_COUNT[3] = { { "0", 1 }, { "1", 1 }, { "2", 1 } };
 
 /* Fills `a` with the EVALSHA of record.lua for the entities in `mask` of event
  * e at time `at`; with `settle`, the call also gives back the budget
@@ -179,26 +191,25 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
 
     bucket b[13];
     int nb = 0;
-#define BUCKET(B, BN, S, SN, X, N, F0, M0, F1, M1) \
-    b[nb++] = (bucket){ B, S, BN, SN, X, N, { F0, F1 }, { M0, M1 } }
+#define BUCKET(B, BN, S, X, N, F0, M0, F1, M1) b[nb++] = (bucket){ B, BN, S, X, N, { F0, F1 }, { M0, M1 } }
     if (mask & G_KEY) {
-        BUCKET(kb, kbn, "t", 1, 0, 2, "_", 0, "m:", 1);
-        BUCKET(kb, kbn, h->month, h->month_n, h->x_month, 2, "_", 0, "m:", 1);
-        BUCKET(kb, kbn, h->day, h->day_n, h->x_day, 2, "_", 0, "m:", 1);
-        BUCKET(kb, kbn, h->hours, h->hours_n, h->x_hour, 1, h->hh, 0, NULL, 0);
+        BUCKET(kb, kbn, &T_TOTAL, &T_NEVER, 2, &T_ALL, 0, &T_MODEL, 1);
+        BUCKET(kb, kbn, &h->month, &h->x_month, 2, &T_ALL, 0, &T_MODEL, 1);
+        BUCKET(kb, kbn, &h->day, &h->x_day, 2, &T_ALL, 0, &T_MODEL, 1);
+        BUCKET(kb, kbn, &h->hours, &h->x_hour, 1, &h->hh, 0, NULL, 0);
     }
     if (abn) {
-        BUCKET(ab, abn, "t", 1, 0, 1, "_", 0, NULL, 0);
-        BUCKET(ab, abn, h->month, h->month_n, h->x_month, 1, "_", 0, NULL, 0);
-        BUCKET(ab, abn, h->day, h->day_n, h->x_day, 1, "_", 0, NULL, 0);
-        BUCKET(ab, abn, h->hours, h->hours_n, h->x_hour, 1, h->hh, 0, NULL, 0);
+        BUCKET(ab, abn, &T_TOTAL, &T_NEVER, 1, &T_ALL, 0, NULL, 0);
+        BUCKET(ab, abn, &h->month, &h->x_month, 1, &T_ALL, 0, NULL, 0);
+        BUCKET(ab, abn, &h->day, &h->x_day, 1, &T_ALL, 0, NULL, 0);
+        BUCKET(ab, abn, &h->hours, &h->x_hour, 1, &h->hh, 0, NULL, 0);
     }
     if (mask & G_SHARD) {
-        BUCKET(sb, sbn, "t", 1, 0, 2, "_", 0, "m:", 1);
-        BUCKET(sb, sbn, h->month, h->month_n, h->x_month, 2, "_", 0, "m:", 1);
-        BUCKET(sb, sbn, h->day, h->day_n, h->x_day, 2, "_", 0, "m:", 1);
-        BUCKET(sb, sbn, h->hours, h->hours_n, h->x_hour, 2, h->hh, 0, h->hm, 1);
-        BUCKET(sb, sbn, h->minute_key, h->minute_n, h->x_minute, 1, "_", 0, NULL, 0);
+        BUCKET(sb, sbn, &T_TOTAL, &T_NEVER, 2, &T_ALL, 0, &T_MODEL, 1);
+        BUCKET(sb, sbn, &h->month, &h->x_month, 2, &T_ALL, 0, &T_MODEL, 1);
+        BUCKET(sb, sbn, &h->day, &h->x_day, 2, &T_ALL, 0, &T_MODEL, 1);
+        BUCKET(sb, sbn, &h->hours, &h->x_hour, 2, &h->hh, 0, &h->hm, 1);
+        BUCKET(sb, sbn, &h->minute_key, &h->x_minute, 1, &T_ALL, 0, NULL, 0);
     }
 #undef BUCKET
     int nz = mask & G_SHARD ? 9 : 0;
@@ -211,8 +222,8 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     size_t ids_n[2] = { put_num(ids[0], "i:", slice), put_num(ids[1], "i:", slice - 1) };
 
     int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
-    for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].suffix, b[i].suffix_n);
-    for (int i = 0; i < nz; i++) err |= tally__args_cat(a, sb, sbn, h->boards[i], h->boards_n[i]);
+    for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].suffix->s, b[i].suffix->n);
+    for (int i = 0; i < nz; i++) err |= tally__args_cat(a, sb, sbn, h->boards[i].s, h->boards[i].n);
     for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, ib, ibn, ids[i], ids_n[i]);
     int held = 0;
     if (settle && (mask & G_KEY))
@@ -224,7 +235,7 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     err |= tally__args_i64(a, e->input_tokens) | tally__args_i64(a, e->output_tokens);
     err |= tally__args_i64(a, e->cache_create_tokens) | tally__args_i64(a, e->cache_read_tokens);
     err |= tally__args_i64(a, e->cost_nanos);
-    err |= tally__args_i64(a, nb) | tally__args_i64(a, nz);
+    err |= tally__args_i64(a, nb) | tally__args_add(a, nz ? "9" : "0", 1);
     unsigned char fp[8];
     if (idem) id_fingerprint(e, !(mask & G_KEY), fp);
     err |= tally__args_add(a, fp, idem ? 8 : 0);
@@ -236,15 +247,15 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     err |= tally__args_i64(a, id_x > min_x ? id_x : min_x);
     err |= tally__args_i64(a, held) | tally__args_str(a, held ? e->request_id : "");
     for (int i = 0; i < nb; i++) {
-        err |= tally__args_i64(a, b[i].expiry) | tally__args_i64(a, b[i].nfields);
+        err |= tally__args_add(a, b[i].expiry->s, b[i].expiry->n);
+        err |= tally__args_add(a, T_COUNT[b[i].nfields].s, 1);
         for (int f = 0; f < b[i].nfields; f++)
-            err |= b[i].with_model[f] ? tally__args_cat(a, b[i].field[f], strlen(b[i].field[f]), e->model, mn)
-                                      : tally__args_str(a, b[i].field[f]);
+            err |= b[i].with_model[f] ? tally__args_cat(a, b[i].field[f]->s, b[i].field[f]->n, e->model, mn)
+                                      : tally__args_add(a, b[i].field[f]->s, b[i].field[f]->n);
     }
-    for (int i = 0; i < nz; i++) {
-        err |= tally__args_add(a, &metrics[i / 3], 1) | tally__args_add(a, e->key, kn);
-        err |= tally__args_i64(a, h->board_x[i]);
-    }
+    if (nz) /* the leaderboards' member and their month and day expiries */
+        err |= tally__args_add(a, e->key, kn) | tally__args_add(a, h->x_month.s, h->x_month.n) |
+               tally__args_add(a, h->x_day.s, h->x_day.n);
     return err ? -1 : 0;
 }
 

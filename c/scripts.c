@@ -183,7 +183,7 @@ static redisReply *asking_io(tally *t, int i, tally_args *a) {
     redisReply *ok = NULL, *r = NULL;
     size_t len;
     const char *cmd = tally__args_resp(a, &len);
-    if (!cmd || redisAppendCommand(ctx, "ASKING") != REDIS_OK || redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK) {
+    if (redisAppendCommand(ctx, "ASKING") != REDIS_OK || redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK) {
         tally__oom(t);
         return NULL;
     }
@@ -273,8 +273,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
         }
         size_t len;
         const char *cmd = tally__args_resp(a, &len);
-        if (!cmd || redisAppendFormattedCommand(t->nodes[node_of[k]].ctx, cmd, len) != REDIS_OK)
-            return tally__oom(t);
+        if (redisAppendFormattedCommand(t->nodes[node_of[k]].ctx, cmd, len) != REDIS_OK) return tally__oom(t);
     }
     for (size_t k = 0; k < m; k++) {
         int i = node_of[k], target;
@@ -342,10 +341,7 @@ static int keyed_build(void *ctx, size_t g, tally_args *a) {
     keyed *k = ctx;
     const tally_args *s = &k->src;
     int from = k->group_start[g], to = k->group_start[g + 1], err = 0;
-    tally__args_reset(a);
-    err |= tally__args_add(a, s->buf + s->off[0], s->lens[0]); /* EVALSHA sha numkeys */
-    err |= tally__args_add(a, s->buf + s->off[1], s->lens[1]);
-    err |= tally__args_add(a, "", 0);
+    err |= tally__args_evalsha(a, s->buf + s->off[1]);
     for (int j = from; j < to; j++) err |= tally__args_add(a, s->buf + s->off[3 + k->order[j]], s->lens[3 + k->order[j]]);
     tally__args_end_keys(a);
     for (int c = 0; c < k->ncommon; c++) err |= tally__args_add(a, s->buf + s->off[3 + k->nkeys + c], s->lens[3 + k->nkeys + c]);

@@ -11,7 +11,9 @@
 --   reservation to release (settle: the usage is recorded and the estimate given
 --   back, together); [13] the request id the reservation is held under, or "";
 --   then per hash: expiry epoch s (0 = never), field count n, n field names;
---   then per sorted set: metric (r requests, k tokens, c cost), member, expiry.
+--   then, when nz is 9, the leaderboards' member (the API key id) and the
+--   month and day expiries: the nine sets are cost, tokens, requests (c, k, r),
+--   each for total, month, day, in that order; nz is 0 or 9.
 --   A bucket whose expiry has passed is skipped (a late event past retention).
 --   Bucket values are "requests,input,output,cache_create,cache_read,cost",
 --   exact decimal integers up to 2^63-1. Returns "recorded" or "duplicate".
@@ -77,14 +79,21 @@ for k = 1, nh do
   end
   pos = pos + 2 + n
 end
-local boards, by_metric = {}, { r = 1, k = tokens, c = amounts[5] }
-for k = 1, nz do
-  local inc, expiry = by_metric[ARGV[pos]], uint(pos + 2, 253402300799, "expiry")
-  if not inc or not expiry or not ARGV[pos + 1] then return fail("bad descriptor of leaderboard " .. k) end
-  if expiry == 0 or expiry > now_s then
-    boards[#boards + 1] = { key = KEYS[nh + k], member = ARGV[pos + 1], inc = inc, expiry = expiry }
+local boards = {}
+if nz == 9 then
+  local member, incs = ARGV[pos], { amounts[5], tokens, 1 }
+  local expiries = { 0, uint(pos + 1, 253402300799, "expiry"), uint(pos + 2, 253402300799, "expiry") }
+  if not member or not expiries[2] or not expiries[3] then return fail("bad leaderboard descriptor") end
+  for k = 1, 9 do
+    local expiry = expiries[(k - 1) % 3 + 1]
+    if expiry == 0 or expiry > now_s then
+      boards[#boards + 1] = { key = KEYS[nh + k], member = member, inc = incs[math.floor((k - 1) / 3) + 1],
+                              expiry = expiry }
+    end
   end
   pos = pos + 3
+elseif nz ~= 0 then
+  return fail("leaderboards come as 9 sets or none")
 end
 if pos ~= #ARGV + 1 then return fail("extra arguments after the descriptors") end
 
