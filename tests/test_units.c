@@ -12,18 +12,9 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "harness.h"
+#include "rec_util.h" /* ru_utc_ms: epoch ms by timegm(), an independent oracle */
 
-/* Epoch ms of a UTC civil time, by the C library (an independent oracle). */
-static int64_t utc_ms(int y, int mo, int d, int h, int mi, int s, int ms) {
-    struct tm tm = { 0 };
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    return (int64_t)timegm(&tm) * 1000 + ms;
-}
 
 /* ------------------------------------------------------------------- money */
 
@@ -112,26 +103,26 @@ static void parse_time_forms(void **state) {
     assert_true(parse_ok("1764151200000", 0) == 1764151200000LL);
     assert_true(parse_ok("1764151200000", 480) == 1764151200000LL); /* epoch ms ignore tz */
     assert_true(parse_ok("0", 0) == 0);
-    assert_true(parse_ok("2026-11-26T10:00:00Z", 480) == utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-11-26T10:00Z", 0) == utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-11-26 10:00:00Z", 0) == utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T08:00:00+08:00", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T19:00:00-05:00", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T05:45+05:45", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T20:30-03:30", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-11-26T10:00:00Z", 480) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_true(parse_ok("2026-11-26T10:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_true(parse_ok("2026-11-26 10:00:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T08:00:00+08:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2025-12-31T19:00:00-05:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T05:45+05:45", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2025-12-31T20:30-03:30", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
     /* no offset: read in tz */
-    assert_true(parse_ok("2026-01-01T08:00:00", 480) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T19:00", -300) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T00:00", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T08:00:00", 480) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2025-12-31T19:00", -300) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T00:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
     /* an explicit offset wins over tz */
-    assert_true(parse_ok("2026-01-01T00:00Z", 480) == utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T00:00Z", 480) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
     /* fractional seconds: milliseconds, extra digits truncated */
-    assert_true(parse_ok("2026-01-01T00:00:00.5Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 500));
-    assert_true(parse_ok("2026-01-01T00:00:00.12Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 120));
-    assert_true(parse_ok("2026-01-01T00:00:00.999Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 999));
-    assert_true(parse_ok("2026-01-01T00:00:00.123999Z", 0) == utc_ms(2026, 1, 1, 0, 0, 0, 123));
-    assert_true(parse_ok("2024-02-29T23:59:59.999Z", 0) == utc_ms(2024, 2, 29, 23, 59, 59, 999));
-    assert_true(parse_ok("2000-02-29T00:00Z", 0) == utc_ms(2000, 2, 29, 0, 0, 0, 0));
+    assert_true(parse_ok("2026-01-01T00:00:00.5Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 500));
+    assert_true(parse_ok("2026-01-01T00:00:00.12Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 120));
+    assert_true(parse_ok("2026-01-01T00:00:00.999Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 999));
+    assert_true(parse_ok("2026-01-01T00:00:00.123999Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 123));
+    assert_true(parse_ok("2024-02-29T23:59:59.999Z", 0) == ru_utc_ms(2024, 2, 29, 23, 59, 59, 999));
+    assert_true(parse_ok("2000-02-29T00:00Z", 0) == ru_utc_ms(2000, 2, 29, 0, 0, 0, 0));
     assert_true(parse_ok("9999-12-31T23:59:59.999Z", 0) == 253402300799999LL);
 }
 
@@ -171,9 +162,9 @@ static void expect_when(int64_t at, int tz, int y, int mo, int d, int h, const c
     assert_true(w.minute * 60000 <= at && at < (w.minute + 1) * 60000);
     /* bucket ends: the local next hour / day / month start, as UTC seconds */
     int ny = mo == 12 ? y + 1 : y, nm = mo == 12 ? 1 : mo + 1;
-    assert_true(w.hour_end_s == utc_ms(y, mo, d, h + 1, 0, 0, 0) / 1000 - off);
-    assert_true(w.day_end_s == utc_ms(y, mo, d + 1, 0, 0, 0, 0) / 1000 - off);
-    assert_true(w.month_end_s == utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000 - off);
+    assert_true(w.hour_end_s == ru_utc_ms(y, mo, d, h + 1, 0, 0, 0) / 1000 - off);
+    assert_true(w.day_end_s == ru_utc_ms(y, mo, d + 1, 0, 0, 0, 0) / 1000 - off);
+    assert_true(w.month_end_s == ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000 - off);
     /* the event lies inside its buckets */
     assert_true(at / 1000 < w.hour_end_s && w.hour_end_s - 3600 <= at / 1000);
 }
@@ -181,39 +172,39 @@ static void expect_when(int64_t at, int tz, int y, int mo, int d, int h, const c
 static void when_at_timezone_edges(void **state) {
     (void)state;
     /* +08:00: 2025-12-31 23:59:59.999 local and the next millisecond */
-    int64_t ny8 = utc_ms(2025, 12, 31, 16, 0, 0, 0);
+    int64_t ny8 = ru_utc_ms(2025, 12, 31, 16, 0, 0, 0);
     expect_when(ny8 - 1, 480, 2025, 12, 31, 23, "202512", "20251231", "23");
     expect_when(ny8, 480, 2026, 1, 1, 0, "202601", "20260101", "00");
     /* -05:00 */
-    int64_t ny5 = utc_ms(2026, 1, 1, 5, 0, 0, 0);
+    int64_t ny5 = ru_utc_ms(2026, 1, 1, 5, 0, 0, 0);
     expect_when(ny5 - 1, -300, 2025, 12, 31, 23, "202512", "20251231", "23");
     expect_when(ny5, -300, 2026, 1, 1, 0, "202601", "20260101", "00");
     /* the same instants in UTC */
     expect_when(ny8 - 1, 0, 2025, 12, 31, 15, "202512", "20251231", "15");
     expect_when(ny5, 0, 2026, 1, 1, 5, "202601", "20260101", "05");
     /* month end: 2026-03-01 00:00 at -05:00 (after a 28-day February) */
-    int64_t mar5 = utc_ms(2026, 3, 1, 5, 0, 0, 0);
+    int64_t mar5 = ru_utc_ms(2026, 3, 1, 5, 0, 0, 0);
     expect_when(mar5 - 1, -300, 2026, 2, 28, 23, "202602", "20260228", "23");
     expect_when(mar5, -300, 2026, 3, 1, 0, "202603", "20260301", "00");
     /* leap day, UTC and +08:00 */
-    expect_when(utc_ms(2024, 2, 29, 12, 0, 0, 0), 0, 2024, 2, 29, 12, "202402", "20240229", "12");
-    expect_when(utc_ms(2024, 2, 29, 16, 0, 0, 0) - 1, 480, 2024, 2, 29, 23, "202402", "20240229", "23");
-    expect_when(utc_ms(2024, 2, 29, 16, 0, 0, 0), 480, 2024, 3, 1, 0, "202403", "20240301", "00");
-    expect_when(utc_ms(2024, 2, 28, 16, 0, 0, 0), 480, 2024, 2, 29, 0, "202402", "20240229", "00");
+    expect_when(ru_utc_ms(2024, 2, 29, 12, 0, 0, 0), 0, 2024, 2, 29, 12, "202402", "20240229", "12");
+    expect_when(ru_utc_ms(2024, 2, 29, 16, 0, 0, 0) - 1, 480, 2024, 2, 29, 23, "202402", "20240229", "23");
+    expect_when(ru_utc_ms(2024, 2, 29, 16, 0, 0, 0), 480, 2024, 3, 1, 0, "202403", "20240301", "00");
+    expect_when(ru_utc_ms(2024, 2, 28, 16, 0, 0, 0), 480, 2024, 2, 29, 0, "202402", "20240229", "00");
     /* year end in UTC */
-    int64_t y27 = utc_ms(2027, 1, 1, 0, 0, 0, 0);
+    int64_t y27 = ru_utc_ms(2027, 1, 1, 0, 0, 0, 0);
     expect_when(y27 - 1, 0, 2026, 12, 31, 23, "202612", "20261231", "23");
     expect_when(y27, 0, 2027, 1, 1, 0, "202701", "20270101", "00");
     /* +05:45 (Nepal) and -03:30 (Newfoundland): month boundaries */
-    int64_t jul = utc_ms(2026, 6, 30, 18, 15, 0, 0);
+    int64_t jul = ru_utc_ms(2026, 6, 30, 18, 15, 0, 0);
     expect_when(jul - 1, 345, 2026, 6, 30, 23, "202606", "20260630", "23");
     expect_when(jul, 345, 2026, 7, 1, 0, "202607", "20260701", "00");
-    int64_t dec = utc_ms(2026, 12, 1, 3, 30, 0, 0);
+    int64_t dec = ru_utc_ms(2026, 12, 1, 3, 30, 0, 0);
     expect_when(dec - 1, -210, 2026, 11, 30, 23, "202611", "20261130", "23");
     expect_when(dec, -210, 2026, 12, 1, 0, "202612", "20261201", "00");
     /* a half-hour offset: the local hour starts at :30 UTC */
-    expect_when(utc_ms(2026, 5, 5, 10, 29, 59, 999), -210, 2026, 5, 5, 6, "202605", "20260505", "06");
-    expect_when(utc_ms(2026, 5, 5, 10, 30, 0, 0), -210, 2026, 5, 5, 7, "202605", "20260505", "07");
+    expect_when(ru_utc_ms(2026, 5, 5, 10, 29, 59, 999), -210, 2026, 5, 5, 6, "202605", "20260505", "06");
+    expect_when(ru_utc_ms(2026, 5, 5, 10, 30, 0, 0), -210, 2026, 5, 5, 7, "202605", "20260505", "07");
     /* the epoch itself at a negative offset: floor, not truncation */
     expect_when(0, -300, 1969, 12, 31, 19, "196912", "19691231", "19");
     expect_when(0, 840, 1970, 1, 1, 14, "197001", "19700101", "14");
@@ -222,7 +213,7 @@ static void when_at_timezone_edges(void **state) {
 static void epoch_minute_is_timezone_free(void **state) {
     (void)state;
     static const int tzs[] = { 0, 480, -300, 345, -210, 840, -720 };
-    int64_t ats[] = { 0, 59999, 60000, utc_ms(2026, 1, 1, 0, 0, 0, 0) - 1, utc_ms(2026, 7, 15, 12, 34, 56, 789) };
+    int64_t ats[] = { 0, 59999, 60000, ru_utc_ms(2026, 1, 1, 0, 0, 0, 0) - 1, ru_utc_ms(2026, 7, 15, 12, 34, 56, 789) };
     for (size_t i = 0; i < sizeof ats / sizeof ats[0]; i++)
         for (size_t k = 0; k < sizeof tzs / sizeof tzs[0]; k++) {
             tally_when w;
