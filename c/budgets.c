@@ -101,6 +101,7 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     err |= tally__args_str(a, r->request_id) | tally__args_i64(a, r->lease_ms);
     err |= tally__args_i64(a, r->cost_nanos) | tally__args_i64(a, r->tokens);
     err |= tally__args_i64(a, ne) | tally__args_i64(a, ncaps);
+    err |= tally__args_i64(a, t->test_now_us / 1000); /* 0: the server's TIME */
     for (int i = 0; i < ncaps; i++) {
         err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? acct_entity : 1) | tally__args_str(a, "_");
         err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? "c" : "k");

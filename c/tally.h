@@ -453,7 +453,8 @@ int tally_lease_renew(tally *t, const char *key, const char *id, int64_t lease_m
 int tally_lease_release(tally *t, const char *key, const char *id, tally_lease *out);
 
 /* Test clock. Only when the handle was opened with cfg.test_clock = 1: every
- * later admission-control call on this handle uses now_us (microseconds since
+ * later admission-control call on this handle (rate limits, leases,
+ * reservations) uses now_us (microseconds since
  * the epoch) instead of Redis TIME; 0 goes back to TIME. Without test_clock:
  * TALLY_EINVAL, and calls always use TIME. */
 int tally_test_clock(tally *t, int64_t now_us);

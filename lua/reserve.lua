@@ -3,8 +3,9 @@
 -- KEYS: per budget entity (1 or 2: the key, then the account): its reservations
 --   hash and its leases sorted set; then, per cap, the bucket hash it reads.
 -- ARGV: [1] request id; [2] lease ms; [3] estimated cost, nano-USD; [4] estimated
---   tokens; [5] ne, entities; [6] nc, caps; then per cap: entity index (1..ne),
---   bucket field, metric (c cost | k tokens), cap amount.
+--   tokens; [5] ne, entities; [6] nc, caps; [7] now in ms, or "0" for the
+--   server's TIME (a fixed now is for tests only); then per cap: entity index
+--   (1..ne), bucket field, metric (c cost | k tokens), cap amount.
 --   A cap allows when bucket usage + amounts still reserved + estimate <= cap.
 --   Expired reservations are released first, each exactly once. Returns
 --   {allowed 1|0, denied_by: first denying cap's index or 0, {what each cap has
@@ -22,12 +23,14 @@ if not rid or rid == "" then return fail("a request id is required") end
 if not lease or lease < 1 or lease > 86400000 then return fail("lease must be 1 ms to 1 day") end
 if not est.c or est.c > 1e15 then return fail("estimated cost must be 0 to 10^15 nano-USD") end
 if not est.k or est.k > 1e12 then return fail("estimated tokens must be 0 to 10^12") end
-if not ne or ne < 1 or ne > 2 or not nc or nc < 1 or 2 * ne + nc ~= #KEYS or #ARGV ~= 6 + 4 * nc then
+if not ne or ne < 1 or ne > 2 or not nc or nc < 1 or 2 * ne + nc ~= #KEYS or #ARGV ~= 7 + 4 * nc then
   return fail("KEYS and ARGV do not match the entity and cap counts")
 end
+local fixed_now = uint(ARGV[7])
+if not fixed_now then return fail("now must be a number of ms or 0") end
 local caps = {}
 for i = 1, nc do
-  local at = 6 + 4 * (i - 1)
+  local at = 7 + 4 * (i - 1)
   local e, field, metric, cap = uint(ARGV[at + 1]), ARGV[at + 2], ARGV[at + 3], uint(ARGV[at + 4])
   if not e or e < 1 or e > ne then return fail("cap " .. i .. " names no entity") end
   if metric ~= "c" and metric ~= "k" then return fail("cap " .. i .. " metric must be c or k") end
@@ -35,8 +38,11 @@ for i = 1, nc do
   caps[i] = { entity = e, bucket = KEYS[2 * ne + i], field = field, metric = metric, cap = cap }
 end
 
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = fixed_now
+if now == 0 then
+  local t = redis.call("TIME")
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 
 -- Reads, with every type check, before any write.
 for _, c in ipairs(caps) do

@@ -1,0 +1,232 @@
+/* test_budgets.c -- redis: budgets. Reserve checks every cap and reserves all
+ * or nothing; settle records the actual usage and gives the estimate back;
+ * leases end on their own, exactly once; concurrent reservations never pass a
+ * cap; the tool's reserve and settle. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define USD 1000000000LL
+
+static tally_budget cap_day(int scope, int64_t usd_nanos) {
+    return (tally_budget){ scope, TALLY_DAY, TALLY_BUDGET_COST, usd_nanos };
+}
+
+static tally_budget_decision reserve(tally *t, const char *key, const char *account, const char *id,
+                                     int64_t cost, const tally_budget *caps, int n) {
+    tally_reservation r = { key, account, id, cost, 0, 60000 };
+    tally_budget_decision d;
+    assert_int_equal(tally_reserve(t, &r, caps, n, &d), TALLY_OK);
+    return d;
+}
+
+/* The sums a key holds in reservations: "cost,tokens". */
+static void held(const char *key_enc, char *out, size_t n) {
+    redisReply *r = th_cmd("HGET tally:v1:{k:%s}:B =", key_enc);
+    snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "none");
+    freeReplyObject(r);
+}
+
+static int64_t cost_today(tally *t, const char *key) {
+    tally_period p;
+    tally_bucket b;
+    assert_int_equal(tally_period_parse(t, "today", &p), TALLY_OK);
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, key, &p, &b), TALLY_OK);
+    return b.cost_nanos;
+}
+
+static void settle_gives_back_the_estimate(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
+    tally_budget_decision d = reserve(t, "k1", NULL, "r1", 600000000, &cap, 1);
+    assert_true(d.allowed);
+    assert_int_equal(d.remaining[0], 400000000);
+    d = reserve(t, "k1", NULL, "r2", 600000000, &cap, 1); /* 0.6 held + 0.6 > 1 */
+    assert_false(d.allowed);
+    assert_int_equal(d.denied_by, 0);
+    tally_event e = { .key = "k1", .model = "m", .cost_nanos = 200000000, .request_id = "r1" };
+    int dup = -1;
+    assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
+    assert_int_equal(dup, 0);
+    assert_int_equal(cost_today(t, "k1"), 200000000);
+    char sums[64];
+    held("k1", sums, sizeof sums);
+    assert_string_equal(sums, "0,0");
+    d = reserve(t, "k1", NULL, "r2", 700000000, &cap, 1); /* 0.2 used + 0.7 <= 1 */
+    assert_true(d.allowed);
+    assert_int_equal(d.remaining[0], 100000000);
+    /* Settling again counts nothing and gives nothing back twice. */
+    assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
+    assert_int_equal(dup, 1);
+    assert_int_equal(cost_today(t, "k1"), 200000000);
+    held("k1", sums, sizeof sums);
+    assert_string_equal(sums, "700000000,0");
+    tally_close(t);
+}
+
+static void a_denial_reserves_nothing_and_a_retry_is_a_duplicate(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_budget caps[2] = { cap_day(TALLY_SCOPE_KEY, 1 * USD),
+                             { TALLY_SCOPE_KEY, TALLY_MONTH, TALLY_BUDGET_TOKENS, 1000 } };
+    tally_reservation r = { "k2", NULL, "big", 100, 5000, 60000 };
+    tally_budget_decision d;
+    char before[41], after[41];
+    th_digest(before);
+    assert_int_equal(tally_reserve(t, &r, caps, 2, &d), TALLY_OK);
+    assert_false(d.allowed);
+    assert_int_equal(d.denied_by, 1); /* the token cap, though the cost cap allowed */
+    th_digest(after);
+    assert_string_equal(before, after);
+    r.tokens = 400;
+    assert_int_equal(tally_reserve(t, &r, caps, 2, &d), TALLY_OK);
+    assert_true(d.allowed && !d.duplicate);
+    assert_int_equal(tally_reserve(t, &r, caps, 2, &d), TALLY_OK);
+    assert_true(d.allowed && d.duplicate);
+    char sums[64];
+    held("k2", sums, sizeof sums);
+    assert_string_equal(sums, "100,400"); /* held once */
+    tally_close(t);
+}
+
+static void account_caps_span_keys(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 1 * USD);
+    assert_true(reserve(t, "ka", "acct", "a1", 600000000, &cap, 1).allowed);
+    tally_budget_decision d = reserve(t, "kb", "acct", "b1", 600000000, &cap, 1);
+    assert_false(d.allowed);
+    assert_int_equal(d.remaining[0], 400000000);
+    tally_close(t);
+}
+
+static void leases_end_exactly_once(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.test_clock = 1;
+    tally *t = th_open(&cfg);
+    int64_t t0 = 1800000000000000LL; /* µs */
+    tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
+    tally_reservation r = { "k3", NULL, "r1", 500000000, 0, 1000 };
+    tally_budget_decision d;
+    assert_int_equal(tally_test_clock(t, t0), TALLY_OK);
+    assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    r = (tally_reservation){ "k3", NULL, "r2", 600000000, 0, 60000 };
+    assert_int_equal(tally_test_clock(t, t0 + 999000), TALLY_OK);
+    assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
+    assert_false(d.allowed); /* r1's lease has 1 ms left */
+    assert_int_equal(tally_test_clock(t, t0 + 1000000), TALLY_OK);
+    assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed); /* r1 ended: released */
+    char sums[64];
+    held("k3", sums, sizeof sums);
+    assert_string_equal(sums, "600000000,0");
+    /* Released once: later calls and a late settle of r1 give nothing back again. */
+    r = (tally_reservation){ "k3", NULL, "r3", 300000000, 0, 60000 };
+    assert_int_equal(tally_test_clock(t, t0 + 5000000), TALLY_OK);
+    assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    tally_event e = { .key = "k3", .model = "m", .cost_nanos = 1, .request_id = "r1" };
+    assert_int_equal(tally_settle(t, &e, NULL), TALLY_OK);
+    held("k3", sums, sizeof sums);
+    assert_string_equal(sums, "900000000,0");
+    tally_close(t);
+}
+
+static void concurrent_reservations_never_pass_the_cap(void **state) {
+    (void)state;
+    enum { PROCS = 8, EACH = 20 };
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    for (int p = 0; p < PROCS; p++) {
+        if (fork() == 0) {
+            tally_config cfg;
+            tally_config_init(&cfg);
+            cfg.url = th_url();
+            tally *t;
+            if (tally_open(&cfg, &t) != TALLY_OK) _exit(2);
+            tally_budget cap = cap_day(TALLY_SCOPE_KEY, 5 * USD);
+            int allowed = 0;
+            for (int i = 0; i < EACH; i++) {
+                char id[32];
+                snprintf(id, sizeof id, "p%d-%d", p, i);
+                tally_reservation r = { "shared", NULL, id, 100000000, 0, 60000 };
+                tally_budget_decision d;
+                if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) _exit(3);
+                allowed += d.allowed;
+            }
+            if (write(fds[1], &allowed, sizeof allowed) != sizeof allowed) _exit(4);
+            tally_close(t);
+            _exit(0);
+        }
+    }
+    close(fds[1]);
+    int total = 0, one;
+    for (int p = 0; p < PROCS; p++) {
+        assert_int_equal(read(fds[0], &one, sizeof one), sizeof one);
+        total += one;
+    }
+    close(fds[0]);
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        wait(&status);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    assert_int_equal(total, 50); /* 50 × 0.10 = 5.00, and not one more */
+    char sums[64];
+    held("shared", sums, sizeof sums);
+    assert_string_equal(sums, "5000000000,0");
+}
+
+#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
+
+static void the_tool_reserves_and_settles(void **state) {
+    (void)state;
+    const char *url = th_url();
+    char *out, *err;
+    assert_int_equal(RUN(&out, NULL, "reserve", "--url", url, "--key", "kt", "--id", "q1", "--budget", "cost:1/day",
+                         "--cost", "0.6", "--json"), 0);
+    assert_non_null(strstr(out, "\"allowed\":true"));
+    assert_non_null(strstr(out, "\"left\":\"0.40\""));
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "reserve", "--url", url, "--key", "kt", "--id", "q2", "--budget", "cost:1/day",
+                         "--cost", "0.6"), 1);
+    assert_non_null(strstr(out, "denied by cost:1/day"));
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "settle", "--url", url, "--key", "kt", "--model", "m", "--id", "q1",
+                         "--cost", "0.1"), 0);
+    assert_non_null(strstr(out, "recorded"));
+    free(out);
+    assert_int_equal(RUN(NULL, NULL, "reserve", "--url", url, "--key", "kt", "--id", "q2", "--budget", "cost:1/day",
+                         "--cost", "0.6"), 0);
+    char before[41], after[41];
+    th_digest(before);
+    assert_int_equal(RUN(NULL, &err, "reserve", "--url", url, "--key", "kt", "--id", "q3", "--budget", "cost:-1/day"), 2);
+    assert_non_null(strstr(err, "--budget"));
+    free(err);
+    assert_int_equal(RUN(NULL, &err, "settle", "--url", url, "--key", "kt", "--model", "m"), 2);
+    assert_non_null(strstr(err, "--id"));
+    free(err);
+    th_digest(after);
+    assert_string_equal(before, after);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(settle_gives_back_the_estimate, th_clean),
+        cmocka_unit_test_setup(a_denial_reserves_nothing_and_a_retry_is_a_duplicate, th_clean),
+        cmocka_unit_test_setup(account_caps_span_keys, th_clean),
+        cmocka_unit_test_setup(leases_end_exactly_once, th_clean),
+        cmocka_unit_test_setup(concurrent_reservations_never_pass_the_cap, th_clean),
+        cmocka_unit_test_setup(the_tool_reserves_and_settles, th_clean),
+    };
+    int rc = cmocka_run_group_tests_name("budgets", tests, NULL, NULL);
+    th_done();
+    return rc;
+}
