@@ -61,7 +61,7 @@ static void scenario2(void) {
     record("key_456", "claude-3-opus", 3000, 1200, NULL, 0);
     tally_period p;
     tally_model_stats *m;
-    size_t n;
+    size_t n = 0;
     if (tally_period_parse(t, "today", &p) != TALLY_OK || tally_models(t, "key_456", &p, &m, &n) != TALLY_OK)
         die("models");
     puts("model stats: [");
@@ -140,7 +140,7 @@ static void scenario6(void) {
     for (int i = 0; i < 5; i++) record(keys[i], "claude-3-opus", 0, 0, costs[i], 0);
     tally_period p;
     tally_rank *r;
-    size_t n;
+    size_t n = 0;
     if (tally_period_parse(t, "total", &p) != TALLY_OK || tally_top(t, TALLY_RANK_COST, &p, 3, &r, &n) != TALLY_OK)
         die("top");
     puts("cost top 3: [");
