@@ -253,6 +253,14 @@ redisReply *tally__eval(tally *t, tally_args *a) {
     return r;
 }
 
+/* Keeps the first failure of a chunk: its code, which was set with the
+ * handle's message that goes with it (the argument is evaluated first). */
+static void first_failure(tally *t, int *rc, char *first, int code) {
+    if (*rc != TALLY_OK) return;
+    *rc = code;
+    snprintf(first, TALLY_ERRMSG_MAX, "%s", t->errmsg);
+}
+
 /* One chunk of a batch: every call is appended to the connection of the node
  * that serves it, then the replies are read back in order (each connection
  * answers in the order it was sent). Calls that need a redirection, a reload or
@@ -261,14 +269,13 @@ redisReply *tally__eval(tally *t, tally_args *a) {
 static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tally_take_fn take, void *ctx) {
     int node_of[BATCH_CHUNK], redo[BATCH_CHUNK], nredo = 0, rc = TALLY_OK;
     char first[TALLY_ERRMSG_MAX]; /* later successes (a reconnect) clear errmsg */
-#define FAILED(code) (rc == TALLY_OK ? (void)snprintf(first, sizeof first, "%s", t->errmsg) : (void)0, rc = rc ? rc : (code))
     tally_args *a = &t->args;
     if (t->slots && t->map_stale && tally__cluster_refresh(t) != TALLY_OK) return t->err;
     for (size_t k = 0; k < m; k++) {
         if (build(ctx, start + k, a) != 0) return tally__oom(t);
         node_of[k] = tally__route(t, a, 0);
         if (node_of[k] < 0) {
-            FAILED(t->err); /* not sent; the caller sees it unanswered */
+            first_failure(t, &rc, first, t->err); /* not sent; the caller sees it unanswered */
             continue;
         }
         size_t len;
@@ -280,7 +287,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
         redisReply *r;
         if (i < 0 || !t->nodes[i].ctx) continue; /* that node failed earlier in this chunk */
         if (redisGetReply(t->nodes[i].ctx, (void **)&r) != REDIS_OK) {
-            FAILED(tally__io_failed(t, &t->nodes[i], "running a pipelined batch"));
+            first_failure(t, &rc, first, tally__io_failed(t, &t->nodes[i], "running a pipelined batch"));
             continue;
         }
         if (classify(t, r, &target) != USE) redo[nredo++] = (int)k;
@@ -291,12 +298,11 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
         if (build(ctx, start + (size_t)redo[j], a) != 0) return tally__oom(t);
         redisReply *r = tally__eval_raw(t, a);
         if (!r) {
-            FAILED(t->err);
+            first_failure(t, &rc, first, t->err);
             continue;
         }
         if (!take(ctx, start + (size_t)redo[j], r)) freeReplyObject(r);
     }
-#undef FAILED
     return rc == TALLY_OK ? TALLY_OK : tally__fail(t, rc, "%s", first);
 }
 

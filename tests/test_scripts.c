@@ -73,6 +73,17 @@ static void batch_survives_flush_mid_batch(void **state) {
     tally_close(t);
 }
 
+static void batch_failure_keeps_its_message(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
+    int ok = 0;
+    assert_int_equal(tally__eval_batch(t, 10, build_read, take_read, &ok), TALLY_EIO);
+    assert_int_equal(ok, 0);
+    assert_non_null(strstr(tally_errmsg(t), "pipelined batch"));
+    tally_close(t);
+}
+
 static void flush_reloads_everything(void **state) {
     (void)state;
     tally *t = th_open(NULL);
@@ -207,6 +218,7 @@ int main(void) {
         cmocka_unit_test_setup(build_sha_equals_server_sha, th_clean),
         cmocka_unit_test_setup(evalsha_recovers_after_script_flush, th_clean),
         cmocka_unit_test_setup(batch_survives_flush_mid_batch, th_clean),
+        cmocka_unit_test_setup(batch_failure_keeps_its_message, th_clean),
         cmocka_unit_test_setup(flush_reloads_everything, th_clean),
         cmocka_unit_test_setup(deferred_load_leaves_cache_alone, th_clean),
         cmocka_unit_test_setup(bad_url_is_einval, th_clean),
