@@ -41,9 +41,7 @@ static int grow_argc(tally_args *a) {
     return 0;
 }
 
-/* Writes u in decimal ending just before `end`; returns where it starts. Two
- * digits per division. */
-static char *utoa_end(uint64_t u, char *end) {
+char *tally__utoa_end(uint64_t u, char *end) {
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                    "8081828384858687888990919293949596979899";
@@ -92,7 +90,7 @@ static char *reserve(tally_args *a, size_t n) {
         *o++ = (char)('0' + n / 10);
         *o++ = (char)('0' + n % 10);
     } else {
-        char tmp[24], *d = utoa_end(n, tmp + sizeof tmp);
+        char tmp[24], *d = tally__utoa_end(n, tmp + sizeof tmp);
         size_t dn = (size_t)(tmp + sizeof tmp - d);
         memcpy(o, d, dn);
         o += dn;
@@ -129,7 +127,7 @@ int tally__args_str(tally_args *a, const char *s) {
 
 int tally__args_i64(tally_args *a, int64_t v) {
     char tmp[24];
-    char *p = utoa_end(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, tmp + sizeof tmp);
+    char *p = tally__utoa_end(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, tmp + sizeof tmp);
     if (v < 0) *--p = '-';
     return tally__args_add(a, p, (size_t)(tmp + sizeof tmp - p));
 }
@@ -156,7 +154,7 @@ void tally__args_end_keys(tally_args *a) {
  * two arguments before it up against it; returns where the arguments start. */
 static size_t fill_numkeys(tally_args *a) {
     size_t slot = a->off[2];
-    char tmp[24], *d = utoa_end((uint64_t)(a->nkeys_at - 3), tmp + sizeof tmp);
+    char tmp[24], *d = tally__utoa_end((uint64_t)(a->nkeys_at - 3), tmp + sizeof tmp);
     size_t dn = (size_t)(tmp + sizeof tmp - d);
     char *o = a->buf + slot + SLOT - (4 + dn + 2);
     o[0] = '$';
@@ -178,7 +176,7 @@ static size_t fill_numkeys(tally_args *a) {
 const char *tally__args_resp(tally_args *a, size_t *n) {
     if (!a->start) {
         size_t start = a->nkeys_at >= 3 ? fill_numkeys(a) : HEAD;
-        char tmp[24], *d = utoa_end((uint64_t)a->argc, tmp + sizeof tmp);
+        char tmp[24], *d = tally__utoa_end((uint64_t)a->argc, tmp + sizeof tmp);
         size_t dn = (size_t)(tmp + sizeof tmp - d);
         start -= dn + 3;
         a->buf[start] = '*';

@@ -132,6 +132,7 @@ void tally_close(tally *t) {
     free(t->nodes);
     free(t->slots);
     free(t->hour_cache);
+    tally__batch_scratch_free(t);
     free(t);
 }
 

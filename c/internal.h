@@ -28,6 +28,9 @@ typedef struct tally_args {
 } tally_args;
 
 void tally__args_free(tally_args *a);
+/* Writes u in decimal ending just before `end` (24 bytes suffice) and returns
+ * where it starts; two digits per division, no locale, no printf. */
+char *tally__utoa_end(uint64_t u, char *end);
 void tally__args_reset(tally_args *a);
 /* Each adder returns 0, or -1 when memory ran out (the builder stays usable). */
 int tally__args_add(tally_args *a, const void *p, size_t n);
@@ -69,6 +72,7 @@ struct tally {
     int map_stale;        /* cluster: refresh the slot map before the next call */
     tally_args args;      /* scratch for single calls */
     struct tally_hour_cache *hour_cache; /* record.c's strings for the last hour */
+    struct tally_batch_scratch *batch_scratch; /* record.c's arrays for batches */
     tally_args aux;       /* scratch for the library's own commands (CLUSTER SLOTS,
                              SCRIPT ...) made while `args` holds a call */
     int64_t test_now_us;  /* tally_test_clock(); 0: Redis TIME */
@@ -109,6 +113,9 @@ void tally__when(int64_t at_ms, int tz_min, tally_when *w);
 int64_t tally__days_from_civil(int y, int m, int d);
 int tally__date_valid(int y, int m, int d);
 int64_t tally__now_ms(void);
+
+/* record.c: frees the handle's batch arrays (tally_close). */
+void tally__batch_scratch_free(tally *t);
 
 /* connection.c */
 /* hiredis writes with write(2): a server that closed the connection raises

@@ -60,15 +60,10 @@ struct tally_hour_cache {
     text minute_key, x_minute;
 };
 
-/* Decimal digits of u ending at `end`; returns where they start. */
-static char *digits_end(uint64_t u, char *end) {
-    do *--end = (char)('0' + u % 10); while ((u /= 10));
-    return end;
-}
 
 /* "<head><decimal>" into out; returns the length. */
 static size_t put_num(char *out, const char *head, int64_t v) {
-    char tmp[24], *p = digits_end((uint64_t)v, tmp + sizeof tmp);
+    char tmp[24], *p = tally__utoa_end((uint64_t)v, tmp + sizeof tmp);
     size_t hn = strlen(head), n = (size_t)(tmp + sizeof tmp - p);
     memcpy(out, head, hn);
     memcpy(out + hn, p, n);
@@ -186,7 +181,7 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[12];
     size_t kbn = tally__entity(t, 'k', e->key, kn, kb);
     size_t abn = has(e->account) && (mask & G_ACCOUNT) ? tally__entity(t, 'a', e->account, strlen(e->account), ab) : 0;
-    char *sp = digits_end(shard_of(e->key, kn, c->shards), shard + sizeof shard);
+    char *sp = tally__utoa_end(shard_of(e->key, kn, c->shards), shard + sizeof shard);
     size_t sbn = tally__entity(t, 's', sp, (size_t)(shard + sizeof shard - sp), sb);
 
     bucket b[13];
@@ -347,14 +342,46 @@ static int batch_take(void *ctx, size_t i, redisReply *r) {
     return 0;
 }
 
-int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
-    size_t cap = n ? n * 3 : 1;
-    batch b = { t, ev, res, malloc(cap * sizeof(size_t)), malloc(cap), calloc(n ? n : 1, 1),
-                calloc(n ? n : 1, 1), calloc(n ? n : 1, 1), tally__now_ms(), 0, "" };
-    if (!b.event_of || !b.mask_of || !b.left || !b.dups || !b.calls) {
-        free(b.event_of), free(b.mask_of), free(b.left), free(b.dups), free(b.calls);
-        return tally__oom(t);
+/* The batch's per-call and per-event arrays, kept on the handle and grown to
+ * the largest batch seen, so that recording a batch allocates nothing. */
+struct tally_batch_scratch {
+    size_t events;        /* capacity, in events (calls: 3 per event) */
+    size_t *event_of;
+    unsigned char *bytes; /* mask_of[3n], left[n], dups[n], calls[n] */
+};
+
+static int scratch_for(tally *t, size_t n, batch *b) {
+    struct tally_batch_scratch *s = t->batch_scratch;
+    if (!s && !(s = t->batch_scratch = calloc(1, sizeof *s))) return -1;
+    if (s->events < n || !s->bytes) {
+        size_t events = n < 64 ? 64 : n;
+        size_t *event_of = realloc(s->event_of, 3 * events * sizeof *event_of);
+        if (!event_of) return -1;
+        s->event_of = event_of;
+        unsigned char *bytes = realloc(s->bytes, 6 * events);
+        if (!bytes) return -1;
+        s->bytes = bytes;
+        s->events = events;
     }
+    b->event_of = s->event_of;
+    b->mask_of = s->bytes;
+    b->left = s->bytes + 3 * n;
+    b->dups = b->left + n;
+    b->calls = b->dups + n;
+    memset(b->left, 0, 3 * n);
+    return 0;
+}
+
+void tally__batch_scratch_free(tally *t) {
+    if (!t->batch_scratch) return;
+    free(t->batch_scratch->event_of);
+    free(t->batch_scratch->bytes);
+    free(t->batch_scratch);
+}
+
+int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
+    batch b = { t, ev, res, NULL, NULL, NULL, NULL, NULL, tally__now_ms(), 0, "" };
+    if (scratch_for(t, n, &b) < 0) return tally__oom(t);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         res[i].duplicate = 0;
@@ -372,7 +399,6 @@ int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *
         res[i].code = TALLY_EIO; /* until every call is answered */
     }
     int rc = tally__eval_batch(t, m, batch_build, batch_take, &b);
-    free(b.event_of), free(b.mask_of), free(b.left), free(b.dups), free(b.calls);
     if (rc != TALLY_OK) {
         for (size_t k = 0; k < n; k++)
             if (res[k].code == TALLY_EIO) res[k].code = rc;
