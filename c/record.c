@@ -60,7 +60,6 @@ struct tally_hour_cache {
     text minute_key, x_minute;
 };
 
-
 /* "<head><decimal>" into out; returns the length. */
 static size_t put_num(char *out, const char *head, int64_t v) {
     char tmp[24], *p = tally__utoa_end((uint64_t)v, tmp + sizeof tmp);
@@ -82,7 +81,6 @@ static text fmt_text(const char *a, const char *b) {
     t.n = (size_t)snprintf(t.s, sizeof t.s, "%s%s", a, b);
     return t;
 }
-
 
 static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
     struct tally_hour_cache *h = t->hour_cache;
