@@ -110,9 +110,15 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     if (err) return tally__oom(t);
     redisReply *reply = tally__eval(t, a);
     if (!reply) return t->err;
+    /* {allowed, denied_by, {left per cap}, server ms, status}: check every type */
+    redisReply **e = reply->element;
+    int shape = reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 && e[0]->type == REDIS_REPLY_INTEGER &&
+                e[1]->type == REDIS_REPLY_INTEGER && e[1]->integer >= 0 && e[1]->integer <= ncaps &&
+                e[2]->type == REDIS_REPLY_ARRAY && e[2]->elements == (size_t)ncaps &&
+                e[3]->type == REDIS_REPLY_INTEGER && e[4]->type == REDIS_REPLY_STRING;
+    for (int i = 0; shape && i < ncaps; i++) shape = e[2]->element[i]->type == REDIS_REPLY_INTEGER;
     rc = TALLY_OK;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 || reply->element[4]->type != REDIS_REPLY_STRING ||
-        reply->element[2]->type != REDIS_REPLY_ARRAY || reply->element[2]->elements != (size_t)ncaps) {
+    if (!shape) {
         rc = tally__fail(t, TALLY_ESCRIPT, "reserve.lua answered something unexpected");
     } else {
         out->allowed = reply->element[0]->integer == 1;

@@ -92,9 +92,13 @@ int tally_open(const tally_config *cfg, tally **out) {
     t->slots = malloc(TALLY_SLOTS * sizeof *t->slots);
     if (!t->slots) return tally__oom(t);
     rc = tally__cluster_refresh(t);
-    /* Every primary and replica gets the scripts, so a failover finds them. */
-    for (int i = 0; rc == TALLY_OK && !t->cfg.defer_script_load && i < t->nnodes; i++)
+    /* Every primary and replica gets the scripts, so a failover finds them. A
+     * node that cannot be reached now does not fail the open: calls reach it
+     * later through the slot map, and NOSCRIPT loads the scripts there. */
+    for (int i = 0; rc == TALLY_OK && !t->cfg.defer_script_load && i < t->nnodes; i++) {
         rc = tally__connect_node(t, i);
+        if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) rc = TALLY_OK;
+    }
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 

@@ -1,13 +1,15 @@
 /* scripts.c -- the embedded scripts and their life in Redis: SCRIPT LOAD with SHA
- * checks, SCRIPT EXISTS, SCRIPT FLUSH, and EVALSHA that survives a flushed script
- * cache, for single calls and for pipelined batches.
+ * checks, SCRIPT EXISTS, SCRIPT FLUSH (on every node), and EVALSHA routed to the
+ * node serving its keys, for single calls, pipelined batches and calls split by
+ * slot (tally__eval_keyed).
  *
  * Recovery rule: NOSCRIPT guarantees the script did not run, so the call is sent
- * again after loading. A timeout or I/O error does not: the script may have run,
- * so the error goes to the caller and nothing is retried here. */
+ * again after loading; MOVED, ASK, TRYAGAIN and CLUSTERDOWN likewise. A timeout
+ * or I/O error does not: the script may have run, so the error goes to the
+ * caller and nothing is retried here. */
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 

@@ -30,9 +30,10 @@ static void help(FILE *f) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n"
           "common options:\n"
-          "  --url URL      redis://[user:password@]host[:port][/db] or\n"
-          "                 unix:///path/to.sock[?db=N]; default $TALLY_URL, else\n"
-          "                 redis://127.0.0.1:6379/0\n"
+          "  --url URL      redis://[user:password@]host[:port][/db],\n"
+          "                 unix:///path/to.sock[?db=N] or, for a Redis Cluster,\n"
+          "                 redis-cluster://host:port[,host:port...]; default\n"
+          "                 $TALLY_URL, else redis://127.0.0.1:6379/0\n"
           "  --timeout MS   connect and command timeout (default 2000 / 5000)\n"
           "  --prefix P     key prefix (default tally)\n"
           "  --json         machine-readable output\n"
