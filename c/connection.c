@@ -28,6 +28,7 @@ void tally_config_init(tally_config *cfg) {
     cfg->ttl_month_s = 400 * 86400;
     cfg->idempotency_s = 86400;
     cfg->max_future_ms = 5 * 60 * 1000;
+    cfg->max_script_us = 5000;
 }
 
 static struct timeval ms_to_tv(int ms) {
@@ -51,6 +52,8 @@ static int check_config(tally *t) {
     if (c->ttl_minute_s <= 0 || c->ttl_hour_s <= 0 || c->ttl_day_s <= 0 || c->ttl_month_s <= 0 ||
         c->idempotency_s <= 0)
         return tally__fail(t, TALLY_EINVAL, "retention periods must be positive");
+    if (c->max_script_us < 100 || c->max_script_us > 10000000)
+        return tally__fail(t, TALLY_EINVAL, "max_script_us must be from 100 to 10000000 (10 s)");
     if (c->max_future_ms < 0 || c->max_future_ms > 86400000)
         return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to 86400000 (a day)");
     char err[TALLY_ERRMSG_MAX];
@@ -136,7 +139,7 @@ void tally_close(tally *t) {
     free(t->nodes);
     free(t->slots);
     free(t->hour_cache);
-    tally__batch_scratch_free(t);
+    tally__batch_free(t);
     free(t);
 }
 

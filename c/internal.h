@@ -72,7 +72,7 @@ struct tally {
     int map_stale;        /* cluster: refresh the slot map before the next call */
     tally_args args;      /* scratch for single calls */
     struct tally_hour_cache *hour_cache; /* record.c's strings for the last hour */
-    struct tally_batch_scratch *batch_scratch; /* record.c's arrays for batches */
+    struct tally_batch *batch;            /* batch.c's state, kept between batches */
     tally_args aux;       /* scratch for the library's own commands (CLUSTER SLOTS,
                              SCRIPT ...) made while `args` holds a call */
     int64_t test_now_us;  /* tally_test_clock(); 0: Redis TIME */
@@ -114,8 +114,8 @@ int64_t tally__days_from_civil(int y, int m, int d);
 int tally__date_valid(int y, int m, int d);
 int64_t tally__now_ms(void);
 
-/* record.c: frees the handle's batch arrays (tally_close). */
-void tally__batch_scratch_free(tally *t);
+/* batch.c: frees the handle's batch state (tally_close). */
+void tally__batch_free(tally *t);
 
 /* connection.c */
 /* hiredis writes with write(2): a server that closed the connection raises
@@ -192,6 +192,13 @@ typedef struct tally_keyed {
 } tally_keyed;
 int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, tally_keyed *out);
 void tally__keyed_free(tally_keyed *k);
+
+/* What a reply to an EVALSHA asks for: use it (an answer or an error to
+ * report), load the scripts and send again (NOSCRIPT: it did not run), follow
+ * MOVED or ASK (*node: where to), or wait and send again (TRYAGAIN,
+ * CLUSTERDOWN). */
+enum { TALLY_REPLY_USE, TALLY_REPLY_RELOAD, TALLY_REPLY_MOVED, TALLY_REPLY_ASK, TALLY_REPLY_WAIT };
+int tally__reply_kind(tally *t, const redisReply *r, int *node);
 
 /* Maps a script's error reply to a code and sets the handle's error. */
 int tally__script_error(tally *t, const redisReply *reply);

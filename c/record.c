@@ -1,18 +1,13 @@
-/* record.c -- recording usage events: validation, the bucket keys and fields of
- * every dimension, and the one EVALSHA of lua/record.lua per event (pipelined
- * for batches). docs/keys.md lists the keys this writes. */
+/* record.c -- recording one usage event: validation, the bucket keys and fields
+ * of every dimension, and the one EVALSHA of lua/record.lua per event (per
+ * entity on a cluster); settling a reservation with it. Batches are batch.c's.
+ * docs/keys.md lists the keys this writes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aggregate.h"
 #include "internal.h"
-
-/* FNV-1a: which shard of the shared aggregates an API key feeds. */
-static unsigned shard_of(const char *key, size_t n, int shards) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 16777619u;
-    return h % (unsigned)shards;
-}
 
 static int check_amount(tally *t, const char *what, int64_t v, int64_t max) {
     if (v < 0) return tally__fail(t, TALLY_EINVAL, "%s is negative", what);
@@ -120,20 +115,6 @@ static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
     return h;
 }
 
-/* Request ids are stored as 8 bytes: FNV-1a-64 of the id (of key 0x1f id
- * outside the key's own hashes, since ids are scoped to their key), big-endian.
- * A 28-byte id costs a fifth of its room; two ids of one key and window collide
- * with probability about n^2 / 2^65 (n = 10^6 ids: 3e-8). */
-static void id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]) {
-    uint64_t h = 14695981039346656037ull;
-    if (scoped) {
-        for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ 0x1f) * 1099511628211ull;
-    }
-    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
-}
-
 /* The entities whose keys one record.lua call covers. */
 enum { G_KEY = 1, G_ACCOUNT = 2, G_SHARD = 4 };
 
@@ -179,7 +160,7 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[12];
     size_t kbn = tally__entity(t, 'k', e->key, kn, kb);
     size_t abn = has(e->account) && (mask & G_ACCOUNT) ? tally__entity(t, 'a', e->account, strlen(e->account), ab) : 0;
-    char *sp = tally__utoa_end(shard_of(e->key, kn, c->shards), shard + sizeof shard);
+    char *sp = tally__utoa_end(tally__shard_of(e->key, kn, c->shards), shard + sizeof shard);
     size_t sbn = tally__entity(t, 's', sp, (size_t)(shard + sizeof shard - sp), sb);
 
     bucket b[13];
@@ -230,7 +211,7 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     err |= tally__args_i64(a, e->cost_nanos);
     err |= tally__args_i64(a, nb) | tally__args_add(a, nz ? "9" : "0", 1);
     unsigned char fp[8];
-    if (idem) id_fingerprint(e, !(mask & G_KEY), fp);
+    if (idem) tally__id_fingerprint(e, !(mask & G_KEY), fp);
     err |= tally__args_add(a, fp, idem ? 8 : 0);
     /* Ids live in the slice of their event time until (slice + 2) windows; for a
      * late event that is already past, and EXPIREAT in the past deletes the id
@@ -288,120 +269,4 @@ int tally_record(tally *t, const tally_event *ev, int *duplicate) {
 
 int tally_settle(tally *t, const tally_event *ev, int *duplicate) {
     return record_one(t, ev, 1, duplicate);
-}
-
-/* Batch state: the calls of the valid events (each event's calls adjacent), the
- * answers, and the time "now" stands for, fixed once so a rebuilt call (after
- * NOSCRIPT or a redirection) lands in the same buckets. */
-typedef struct {
-    tally *t;
-    const tally_event *ev;
-    tally_result *res;
-    size_t *event_of;  /* per call: the event */
-    unsigned char *mask_of;
-    unsigned char *left;  /* per event: calls not yet answered */
-    unsigned char *dups;  /* per event: calls answered "duplicate" */
-    unsigned char *calls; /* per event: how many calls it has */
-    int64_t now_ms;
-    int first_code;       /* the first failure, for the handle's message */
-    char first[TALLY_ERRMSG_MAX];
-} batch;
-
-static void note_failure(batch *b, size_t k, int code) {
-    if (b->first_code) return;
-    b->first_code = code;
-    snprintf(b->first, sizeof b->first, "event %zu: %.480s", k + 1, b->t->errmsg);
-}
-
-static int batch_build(void *ctx, size_t i, tally_args *a) {
-    batch *b = ctx;
-    const tally_event *e = &b->ev[b->event_of[i]];
-    return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, 0, b->mask_of[i], a);
-}
-
-static int batch_take(void *ctx, size_t i, redisReply *r) {
-    batch *b = ctx;
-    size_t k = b->event_of[i];
-    tally_result *res = &b->res[k];
-    int dup = outcome(r);
-    if (dup < 0) {
-        res->code = r->type == REDIS_REPLY_ERROR
-                        ? tally__script_error(b->t, r)
-                        : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
-        note_failure(b, k, res->code);
-        b->left[k] = 0xff; /* failed: never becomes OK */
-        return 0;
-    }
-    b->dups[k] += (unsigned char)dup;
-    if (b->left[k] != 0xff && --b->left[k] == 0) {
-        res->code = TALLY_OK;
-        res->duplicate = b->dups[k] == b->calls[k];
-    }
-    return 0;
-}
-
-/* The batch's per-call and per-event arrays, kept on the handle and grown to
- * the largest batch seen, so that recording a batch allocates nothing. */
-struct tally_batch_scratch {
-    size_t events;        /* capacity, in events (calls: 3 per event) */
-    size_t *event_of;
-    unsigned char *bytes; /* mask_of[3n], left[n], dups[n], calls[n] */
-};
-
-static int scratch_for(tally *t, size_t n, batch *b) {
-    struct tally_batch_scratch *s = t->batch_scratch;
-    if (!s && !(s = t->batch_scratch = calloc(1, sizeof *s))) return -1;
-    if (s->events < n || !s->bytes) {
-        size_t events = n < 64 ? 64 : n;
-        size_t *event_of = realloc(s->event_of, 3 * events * sizeof *event_of);
-        if (!event_of) return -1;
-        s->event_of = event_of;
-        unsigned char *bytes = realloc(s->bytes, 6 * events);
-        if (!bytes) return -1;
-        s->bytes = bytes;
-        s->events = events;
-    }
-    b->event_of = s->event_of;
-    b->mask_of = s->bytes;
-    b->left = s->bytes + 3 * n;
-    b->dups = b->left + n;
-    b->calls = b->dups + n;
-    memset(b->left, 0, 3 * n);
-    return 0;
-}
-
-void tally__batch_scratch_free(tally *t) {
-    if (!t->batch_scratch) return;
-    free(t->batch_scratch->event_of);
-    free(t->batch_scratch->bytes);
-    free(t->batch_scratch);
-}
-
-int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
-    batch b = { t, ev, res, NULL, NULL, NULL, NULL, NULL, tally__now_ms(), 0, "" };
-    if (scratch_for(t, n, &b) < 0) return tally__oom(t);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        res[i].duplicate = 0;
-        res[i].code = tally_event_check(t, &ev[i]);
-        if (res[i].code != TALLY_OK) {
-            note_failure(&b, i, res[i].code);
-            continue;
-        }
-        int g[3], groups = groups_of(t, &ev[i], g);
-        for (int j = 0; j < groups; j++, m++) {
-            b.event_of[m] = i;
-            b.mask_of[m] = (unsigned char)g[j];
-        }
-        b.left[i] = b.calls[i] = (unsigned char)groups;
-        res[i].code = TALLY_EIO; /* until every call is answered */
-    }
-    int rc = tally__eval_batch(t, m, batch_build, batch_take, &b);
-    if (rc != TALLY_OK) {
-        for (size_t k = 0; k < n; k++)
-            if (res[k].code == TALLY_EIO) res[k].code = rc;
-        return rc;
-    }
-    if (b.first_code) tally__fail(t, b.first_code, "%s", b.first);
-    return TALLY_OK;
 }

@@ -154,10 +154,10 @@ int tally_scripts_flush(tally *t) {
     return tally_scripts_load(t);
 }
 
-/* What to do with a reply before handing it to the caller. */
-enum { USE, RELOAD, MOVED, ASK, WAIT };
+enum { USE = TALLY_REPLY_USE, RELOAD = TALLY_REPLY_RELOAD, MOVED = TALLY_REPLY_MOVED, ASK = TALLY_REPLY_ASK,
+       WAIT = TALLY_REPLY_WAIT };
 
-static int classify(tally *t, const redisReply *r, int *target) {
+int tally__reply_kind(tally *t, const redisReply *r, int *target) {
     if (r->type != REDIS_REPLY_ERROR) return USE;
     if (starts_with(r, "NOSCRIPT")) return RELOAD;
     if (starts_with(r, "TRYAGAIN") || starts_with(r, "CLUSTERDOWN")) return WAIT;
@@ -215,7 +215,7 @@ redisReply *tally__eval_raw(tally *t, tally_args *a) {
             return NULL;
         }
         int target = -1;
-        switch (classify(t, r, &target)) {
+        switch (tally__reply_kind(t, r, &target)) {
         case USE:
             return r;
         case RELOAD: /* the script did not run */
@@ -292,7 +292,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             first_failure(t, &rc, first, tally__io_failed(t, &t->nodes[i], "running a pipelined batch"));
             continue;
         }
-        if (classify(t, r, &target) != USE) redo[nredo++] = (int)k;
+        if (tally__reply_kind(t, r, &target) != USE) redo[nredo++] = (int)k;
         else if (take(ctx, start + k, r)) continue;
         freeReplyObject(r);
     }

@@ -63,6 +63,10 @@ typedef struct tally_config {
     int64_t idempotency_s;    /* request ids remembered at least this long, 24 h */
     int64_t max_future_ms;    /* events later than server time + this are refused,
                                  default 5 minutes, at most a day */
+    int64_t max_script_us;    /* how long one script call of a batch may hold
+                                 Redis (other clients wait meanwhile): batches
+                                 are cut into calls of about this much measured
+                                 work; default 5000 (5 ms), 100..10000000 */
     int defer_script_load;    /* 1: do not SCRIPT LOAD on connect (for inspecting
                                  the cache); NOSCRIPT still loads on demand */
     int test_clock;           /* 1: allow tally_test_clock() (tests only) */

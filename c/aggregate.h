@@ -1,0 +1,71 @@
+/* aggregate.h -- merging a batch's events into one script call: the deltas of
+ * the distinct buckets and leaderboard members they touch, and their request-id
+ * fingerprints, encoded for lua/record_batch.lua. Pure: no I/O. */
+#ifndef TALLY_AGGREGATE_H
+#define TALLY_AGGREGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally.h"
+
+struct tally_args;
+
+/* The entities whose buckets a call covers: on a single server everything, on
+ * a cluster one entity (one slot) per call. */
+enum { TALLY_AGG_KEY = 1, TALLY_AGG_ACCOUNT = 2, TALLY_AGG_SHARD = 4, TALLY_AGG_ALL = 7 };
+
+/* tally__agg_add's answers. */
+enum {
+    TALLY_AGG_ADDED = 0,
+    TALLY_AGG_FULL,   /* the event would push a delta of the call past 10^15:
+                         send the call, then add the event to the next one */
+    TALLY_AGG_DEFER,  /* the call already holds this request id for this entity:
+                         add the event to a later call, which sees the first one's
+                         outcome in Redis */
+    TALLY_AGG_NOMEM = -1
+};
+
+typedef struct tally_agg tally_agg;
+
+tally_agg *tally__agg_new(void);
+void tally__agg_free(tally_agg *g);
+
+/* Starts an empty call for handle t's schema and configuration (prefix,
+ * timezone, shards, retention). now_ms is this host's clock: request ids live
+ * at least a window from it. Keeps the memory of earlier calls. */
+void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
+
+/* Adds event e, valid by tally_event_check(), at event time at_ms, for the
+ * entities in mask; k is the caller's index for it. TALLY_AGG_ADDED, _FULL,
+ * _DEFER (nothing added) or _NOMEM. Strings of e must stay valid until the call
+ * is encoded. */
+int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int mask, size_t k);
+
+/* The events of the call, in the order added: their caller indexes. */
+size_t tally__agg_count(const tally_agg *g);
+const size_t *tally__agg_events(const tally_agg *g);
+
+/* The work the call gives the script, in units of about one bucket field
+ * (a field read, added to and written); the caller sizes calls by it. */
+size_t tally__agg_units(const tally_agg *g);
+
+/* Writes the EVALSHA of record_batch.lua for the call into a. 0, or -1 when
+ * memory ran out. */
+int tally__agg_encode(tally_agg *g, struct tally_args *a);
+
+/* The caller index of the event whose fingerprint a "duplicate" answer names
+ * (id hash j, position p as the script reports it), or (size_t)-1 when the
+ * answer names none of the call's. Valid after tally__agg_encode(). */
+size_t tally__agg_dup_event(const tally_agg *g, long long j, long long p);
+
+/* FNV-1a-32 of an API key id, mod shards: the shard of the shared aggregates
+ * it feeds (docs/keys.md). */
+uint32_t tally__shard_of(const char *key, size_t n, int shards);
+
+/* A request id's stored form: FNV-1a-64 of the id, or with `scoped` of
+ * "<key> 0x1f <id>" (in the account's and shard's hashes on a cluster), as 8
+ * bytes, most significant first (docs/keys.md). */
+void tally__id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]);
+
+#endif

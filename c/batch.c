@@ -1,0 +1,478 @@
+/* batch.c -- tally_record_batch: events merged on this host into script calls
+ * of lua/record_batch.lua (aggregate.c), each bounded in the time it holds
+ * Redis, sent with a window of calls in flight so that the next call is merged
+ * while Redis runs the current one.
+ *
+ * A call is atomic: it records all of its events or none. Its answer decides
+ * what happens next:
+ *   recorded   every event of the call counts (once per entity on a cluster);
+ *   duplicate  the named events were recorded before: they are answered so,
+ *              and the rest go again in a new call;
+ *   an error   that names data (EINVAL, WRONGTYPE, a bucket that is not one):
+ *              the call is split in halves until the event at fault is alone,
+ *              so one bad event never blocks the others; any other error
+ *              (OOM, NOPERM, ...) answers every event of the call;
+ *   NOSCRIPT   the script did not run: loaded, then sent again;
+ *   MOVED, ASK, TRYAGAIN, CLUSTERDOWN  sent again through scripts.c's
+ *              redirection loop once the window is drained;
+ *   I/O error or timeout  the outcome of the calls in flight on that
+ *              connection is unknown: their events get the error (resend
+ *              those with request ids); later calls connect again.
+ * On a single server a call covers every entity of its events; on a cluster
+ * one entity (one slot), so an event is answered once its key, account and
+ * shard calls are: recorded, or duplicate when every one of them says so.
+ *
+ * Call size: the script reports how long it ran; the microseconds per unit of
+ * work (aggregate.c's units) are learned per handle and calls are cut at
+ * cfg.max_script_us. The first call is small, to measure. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "internal.h"
+#include "table.h"
+
+#define WINDOW 4             /* calls in flight (per handle) */
+#define CALL_EVENTS_MAX 2048 /* keeps the script's unpack() lists under Lua's limit */
+#define FIRST_UNITS 256      /* the size of a call before any has been measured */
+
+typedef struct { size_t event; int mask; } item;
+typedef struct { size_t off, n, units; int node; } call;
+
+/* Per-handle state, kept between batches so that a batch allocates nothing
+ * once the arrays have grown. */
+struct tally_batch {
+    tally_agg *agg;
+    double us_per_unit;      /* learned; 0: nothing measured yet */
+    tally_vec items, retry, slow, inflight, reload; /* reload: per node */
+    tally_vec deferred;      /* items whose request id an earlier item holds */
+    tally_vec left, dups, groups, failed, mark;   /* per event */
+    tally_vec group_of, group_start;      /* cluster: partition by entity */
+    tally_map group_map;
+};
+
+typedef struct {
+    tally *t;
+    struct tally_batch *s;
+    const tally_event *ev;
+    tally_result *res;
+    int64_t now_ms;
+    size_t src, src_end;     /* the next items of the current source */
+    size_t group, ngroups;   /* sources: group_start[group .. ngroups] */
+    int first_code, conn_code; /* the first failure; the first connection error */
+    char first[TALLY_ERRMSG_MAX];
+} run;
+
+#define AT(v, type, i) (((type *)(v).p)[i])
+
+void tally__batch_free(tally *t) {
+    struct tally_batch *s = t->batch;
+    if (!s) return;
+    tally__agg_free(s->agg);
+    tally_vec *v[] = { &s->items, &s->retry, &s->slow, &s->inflight, &s->reload, &s->deferred, &s->left, &s->dups,
+                       &s->groups, &s->failed, &s->mark, &s->group_of, &s->group_start };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
+    tally__map_free(&s->group_map);
+    free(s);
+    t->batch = NULL;
+}
+
+static void note_failure(run *r, size_t k, int code) {
+    r->res[k].code = code;
+    if (r->first_code) return;
+    r->first_code = code;
+    snprintf(r->first, sizeof r->first, "event %zu: %.480s", k + 1, r->t->errmsg);
+}
+
+/* One call of this event answered (dup: "duplicate"). */
+static void answered(run *r, size_t k, int dup) {
+    struct tally_batch *s = r->s;
+    unsigned char *left = s->left.p, *dups = s->dups.p;
+    dups[k] += (unsigned char)dup;
+    if (--left[k] == 0 && !AT(s->failed, unsigned char, k)) {
+        r->res[k].code = TALLY_OK;
+        r->res[k].duplicate = dups[k] == AT(s->groups, unsigned char, k);
+    }
+}
+
+static void failed(run *r, size_t k, int code) {
+    AT(r->s->failed, unsigned char, k) = 1;
+    note_failure(r, k, code);
+}
+
+static int push_call(tally_vec *v, size_t off, size_t n, size_t units) {
+    call c = { off, n, units, -1 };
+    return tally__vec_push(v, &c, sizeof c);
+}
+
+static size_t unit_budget(const tally *t, const struct tally_batch *s) {
+    if (s->us_per_unit <= 0) return FIRST_UNITS;
+    double units = 0.8 * (double)t->cfg.max_script_us / s->us_per_unit;
+    return units < 16 ? 16 : units > 1e7 ? 10000000 : (size_t)units;
+}
+
+/* Merges the items of c into the aggregator and encodes the call into t->args. */
+static int build(run *r, const call *c) {
+    tally_agg *g = r->s->agg;
+    tally__agg_begin(g, r->t, r->now_ms);
+    for (size_t i = 0; i < c->n; i++) {
+        const item *it = &AT(r->s->items, item, c->off + i);
+        const tally_event *e = &r->ev[it->event];
+        if (tally__agg_add(g, e, e->at_ms ? e->at_ms : r->now_ms, it->mask, it->event) != TALLY_AGG_ADDED) return -1;
+    }
+    return tally__agg_encode(g, &r->t->args);
+}
+
+/* Cuts the next call: a retry first, else items of the current source in
+ * order while the call has room (a source is every valid event on a single
+ * server, one entity's events on a cluster). An event whose request id the call
+ * already holds waits until everything else is answered (pump): then the first
+ * holder's fate is known, so the first one sent with an id is the one that
+ * counts, as if the events had been recorded one by one. 1 built, 0 nothing
+ * left, -1 OOM. */
+static int next_call(run *r, call *out) {
+    struct tally_batch *s = r->s;
+    if (s->retry.n) {
+        *out = AT(s->retry, call, --s->retry.n);
+        return build(r, out) < 0 ? -1 : 1;
+    }
+    tally_agg *g = s->agg;
+    size_t budget = unit_budget(r->t, s);
+    for (;;) {
+        if (r->src == r->src_end) {
+            if (r->group + 1 >= r->ngroups) return 0;
+            r->group++;
+            r->src = AT(s->group_start, size_t, r->group);
+            r->src_end = AT(s->group_start, size_t, r->group + 1);
+            continue;
+        }
+        tally__agg_begin(g, r->t, r->now_ms);
+        size_t off = r->src;
+        while (r->src < r->src_end && tally__agg_count(g) < CALL_EVENTS_MAX && tally__agg_units(g) < budget) {
+            item it = AT(s->items, item, r->src);
+            const tally_event *e = &r->ev[it.event];
+            int rc = tally__agg_add(g, e, e->at_ms ? e->at_ms : r->now_ms, it.mask, it.event);
+            if (rc == TALLY_AGG_FULL) break;
+            if (rc == TALLY_AGG_NOMEM) return -1;
+            if (rc == TALLY_AGG_DEFER && tally__vec_push(&s->deferred, &it, sizeof it) < 0) return -1;
+            /* the call's items are the ones added: kept in place, in order */
+            if (rc == TALLY_AGG_ADDED) AT(s->items, item, off + tally__agg_count(g) - 1) = it;
+            r->src++;
+        }
+        *out = (call){ off, tally__agg_count(g), tally__agg_units(g), -1 };
+        return tally__agg_encode(g, &r->t->args) < 0 ? -1 : 1;
+    }
+}
+
+/* Records the call's measured time: microseconds per unit, smoothed. */
+static void learn(struct tally_batch *s, const call *c, long long us) {
+    if (c->units < 64 || us <= 0) return;
+    double rate = (double)us / (double)c->units;
+    s->us_per_unit = s->us_per_unit > 0 ? 0.8 * s->us_per_unit + 0.2 * rate : rate;
+}
+
+/* Errors caused by the data of some event (so halving the call finds it), as
+ * against errors of the server or the connection, which every event shares. */
+static int names_data(const redisReply *rep) {
+    static const char *const data[] = { "EINVAL ", "ERR tally:", "WRONGTYPE" };
+    for (size_t i = 0; i < sizeof data / sizeof data[0]; i++)
+        if (strncmp(rep->str, data[i], strlen(data[i])) == 0) return 1;
+    return 0;
+}
+
+/* A call answered "duplicate": the named events are answered so, the others go
+ * again. The call is merged once more to map the answer to its events. */
+static int take_duplicates(run *r, const call *c, const redisReply *rep) {
+    struct tally_batch *s = r->s;
+    if (build(r, c) < 0) return -1;
+    unsigned char *mark = s->mark.p; /* named in this answer */
+    for (size_t i = 2; i + 1 < rep->elements; i += 2) {
+        size_t k = tally__agg_dup_event(s->agg, rep->element[i]->integer, rep->element[i + 1]->integer);
+        if (k == (size_t)-1 || mark[k]) continue;
+        mark[k] = 1;
+        answered(r, k, 1);
+    }
+    size_t keep = 0;
+    item *its = (item *)s->items.p + c->off;
+    for (size_t i = 0; i < c->n; i++) {
+        if (mark[its[i].event]) mark[its[i].event] = 0;
+        else its[keep++] = its[i];
+    }
+    return keep ? push_call(&s->retry, c->off, keep, 0) : 0;
+}
+
+/* Acts on the answer of call c (see the head of this file). -1: out of memory. */
+static int take(run *r, const call *c, redisReply *rep) {
+    struct tally_batch *s = r->s;
+    const item *its = (const item *)s->items.p + c->off;
+    int target = -1;
+    switch (tally__reply_kind(r->t, rep, &target)) {
+    case TALLY_REPLY_RELOAD:
+        AT(s->reload, unsigned char, c->node) = 1;
+        return push_call(&s->retry, c->off, c->n, 0);
+    case TALLY_REPLY_MOVED: case TALLY_REPLY_ASK: case TALLY_REPLY_WAIT:
+        return tally__vec_push(&s->slow, c, sizeof *c);
+    default: break;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (c->n > 1 && names_data(rep)) /* halves: nothing was written */
+            return push_call(&s->retry, c->off, c->n / 2, 0) | push_call(&s->retry, c->off + c->n / 2, c->n - c->n / 2, 0);
+        int code = tally__script_error(r->t, rep);
+        for (size_t i = 0; i < c->n; i++) failed(r, its[i].event, code);
+        return 0;
+    }
+    int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
+                rep->element[1]->type == REDIS_REPLY_INTEGER;
+    for (size_t i = 2; shape && i < rep->elements; i++) shape = rep->element[i]->type == REDIS_REPLY_INTEGER;
+    if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
+        learn(s, c, rep->element[1]->integer);
+        for (size_t i = 0; i < c->n; i++) answered(r, its[i].event, 0);
+        return 0;
+    }
+    if (shape && strcmp(rep->element[0]->str, "duplicate") == 0 && rep->elements % 2 == 0)
+        return take_duplicates(r, c, rep);
+    int code = tally__fail(r->t, TALLY_ESCRIPT, "record_batch.lua answered something unexpected");
+    for (size_t i = 0; i < c->n; i++) failed(r, its[i].event, code);
+    return 0;
+}
+
+/* The calls in flight on node lost their connection (code): their outcome is
+ * unknown. */
+static void lost(run *r, int node, int code) {
+    struct tally_batch *s = r->s;
+    size_t keep = 0;
+    for (size_t i = 0; i < s->inflight.n; i++) {
+        call c = AT(s->inflight, call, i);
+        if (c.node != node) {
+            AT(s->inflight, call, keep++) = c;
+            continue;
+        }
+        for (size_t k = 0; k < c.n; k++) failed(r, AT(s->items, item, c.off + k).event, code);
+    }
+    s->inflight.n = keep;
+    if (!r->conn_code) r->conn_code = code;
+}
+
+/* Reads the answer of the oldest call in flight. -1: out of memory. */
+static int receive(run *r) {
+    struct tally_batch *s = r->s;
+    call c = AT(s->inflight, call, 0);
+    redisReply *rep;
+    if (redisGetReply(r->t->nodes[c.node].ctx, (void **)&rep) != REDIS_OK) {
+        lost(r, c.node, tally__io_failed(r->t, &r->t->nodes[c.node], "running a batch"));
+        return 0;
+    }
+    memmove(s->inflight.p, (call *)s->inflight.p + 1, --s->inflight.n * sizeof c);
+    int rc = take(r, &c, rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Waits for every call in flight on node. */
+static int drain(run *r, int node) {
+    for (;;) {
+        size_t i = 0;
+        while (i < r->s->inflight.n && AT(r->s->inflight, call, i).node != node) i++;
+        if (i == r->s->inflight.n) return 0;
+        if (receive(r) < 0) return -1;
+    }
+}
+
+/* Sends call c, built in t->args, to the node serving it, without waiting for
+ * the answer. A call that cannot be routed goes to the slow path. -1: OOM. */
+static int send_call(run *r, call *c) {
+    tally *t = r->t;
+    struct tally_batch *s = r->s;
+    c->node = tally__route(t, &t->args, 0);
+    if (c->node < 0) {
+        if (!t->slots) { /* a single server that cannot be reached: nothing was sent */
+            for (size_t k = 0; k < c->n; k++) failed(r, AT(s->items, item, c->off + k).event, t->err);
+            if (!r->conn_code) r->conn_code = t->err;
+            return 0;
+        }
+        return tally__vec_push(&s->slow, c, sizeof *c);
+    }
+    if (tally__vec_reserve(&s->reload, (size_t)t->nnodes, 1) < 0) return -1;
+    while (s->reload.n < (size_t)t->nnodes) AT(s->reload, unsigned char, s->reload.n++) = 0;
+    if (AT(s->reload, unsigned char, c->node)) {
+        /* NOSCRIPT: once the window on that node is drained, load, then resend */
+        if (push_call(&s->retry, c->off, c->n, 0) < 0 || drain(r, c->node) < 0) return -1;
+        AT(s->reload, unsigned char, c->node) = 0;
+        if (tally__load_scripts_on(t, c->node) != TALLY_OK) lost(r, c->node, t->err);
+        return 0;
+    }
+    redisContext *ctx = t->nodes[c->node].ctx;
+    size_t len;
+    const char *cmd = tally__args_resp(&t->args, &len);
+    if (redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK || tally__vec_push(&s->inflight, c, sizeof *c) < 0)
+        return -1;
+    for (int done = 0; !done;)
+        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
+            lost(r, c->node, tally__io_failed(t, &t->nodes[c->node], "sending a batch"));
+            break;
+        }
+    return 0;
+}
+
+/* A call that needs a redirection or a wait, once nothing is in flight:
+ * through scripts.c's loop, which follows MOVED and ASK and waits out
+ * TRYAGAIN. -1: OOM. */
+static int send_slow(run *r) {
+    struct tally_batch *s = r->s;
+    call c = AT(s->slow, call, --s->slow.n);
+    if (build(r, &c) < 0) return -1;
+    redisReply *rep = tally__eval_raw(r->t, &r->t->args); /* answers are past redirections */
+    if (!rep) {
+        for (size_t k = 0; k < c.n; k++) failed(r, AT(s->items, item, c.off + k).event, r->t->err);
+        if (!r->conn_code) r->conn_code = r->t->err;
+        return 0;
+    }
+    int rc = take(r, &c, rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* The entity of item it: its kind, and its id (a string, or the shard). */
+static void entity_of(const run *r, const item *it, const char **id, size_t *n, uint64_t *h) {
+    const tally_event *e = &r->ev[it->event];
+    *id = it->mask == TALLY_AGG_ACCOUNT ? e->account : e->key;
+    *n = strlen(*id);
+    uint64_t x = 1469598103934665603ull ^ (uint64_t)it->mask;
+    for (size_t i = 0; i < *n; i++) x = (x ^ (unsigned char)(*id)[i]) * 1099511628211ull;
+    if (it->mask == TALLY_AGG_SHARD) x = (uint64_t)tally__shard_of(*id, *n, r->t->cfg.shards) << 8 | TALLY_AGG_SHARD;
+    *h = x;
+}
+
+static int same_entity(void *ctx, uint32_t group, const void *sought) {
+    const run *r = ctx;
+    const item *a = &AT(r->s->items, item, AT(r->s->group_start, size_t, group)), *b = sought;
+    if (a->mask != b->mask) return 0;
+    if (a->mask == TALLY_AGG_SHARD) return 1; /* the key was the shard number */
+    const char *x, *y;
+    size_t xn, yn;
+    uint64_t h;
+    entity_of(r, a, &x, &xn, &h);
+    entity_of(r, b, &y, &yn, &h);
+    return xn == yn && memcmp(x, y, xn) == 0;
+}
+
+/* Makes the items [off, off + n) the sources: on a cluster regrouped by
+ * entity after them in the arena, one source per entity; on a single server
+ * one source. 0 or -1 (OOM). */
+static int partition(run *r, size_t off, size_t n) {
+    struct tally_batch *s = r->s;
+    r->group = 0;
+    if (!r->t->slots) {
+        r->src = off;
+        r->src_end = off + n;
+        r->ngroups = 1;
+        return 0;
+    }
+    tally__map_clear(&s->group_map);
+    if (tally__vec_reserve(&s->group_of, n, sizeof(uint32_t)) < 0 ||
+        tally__vec_reserve(&s->group_start, n + 2, sizeof(size_t)) < 0 ||
+        tally__vec_reserve(&s->items, off + 2 * n, sizeof(item)) < 0)
+        return -1;
+    size_t groups = 0, *start = s->group_start.p;
+    for (size_t i = 0; i < n; i++) {
+        const item *it = &AT(s->items, item, off + i);
+        const char *id;
+        size_t idn;
+        uint64_t h;
+        entity_of(r, it, &id, &idn, &h);
+        uint32_t *slot = tally__map_find(&s->group_map, h, same_entity, r, it);
+        if (!slot) return -1;
+        if (!*slot) {
+            start[groups] = off + i; /* for same_entity: a member, until the sort below */
+            *slot = (uint32_t)++groups;
+        }
+        AT(s->group_of, uint32_t, i) = *slot - 1;
+    }
+    memset(start, 0, (groups + 2) * sizeof *start);
+    for (size_t i = 0; i < n; i++) start[AT(s->group_of, uint32_t, i) + 2]++;
+    for (size_t g = 0; g <= groups; g++) start[g + 1] += start[g];
+    item *its = (item *)s->items.p + off;
+    for (size_t i = 0; i < n; i++) its[n + start[AT(s->group_of, uint32_t, i) + 1]++] = its[i];
+    for (size_t g = 0; g <= groups; g++) start[g] += off + n;
+    s->items.n = off + 2 * n;
+    r->ngroups = groups;
+    r->src = groups ? start[0] : 0;
+    r->src_end = groups ? start[1] : 0;
+    return 0;
+}
+
+static int pump(run *r) {
+    struct tally_batch *s = r->s;
+    for (;;) {
+        if (s->inflight.n < WINDOW) {
+            call c;
+            int got = next_call(r, &c);
+            if (got < 0) return -1;
+            if (got > 0) {
+                if (send_call(r, &c) < 0) return -1;
+                continue;
+            }
+        }
+        if (s->inflight.n) {
+            if (receive(r) < 0) return -1;
+        } else if (s->slow.n) {
+            if (send_slow(r) < 0) return -1;
+        } else if (s->deferred.n) { /* the next round: the deferred items as sources */
+            size_t off = s->items.n, n = s->deferred.n;
+            if (tally__vec_reserve(&s->items, off + n, sizeof(item)) < 0) return -1;
+            memcpy((item *)s->items.p + off, s->deferred.p, n * sizeof(item));
+            s->items.n += n;
+            s->deferred.n = 0;
+            if (partition(r, off, n) < 0) return -1;
+        } else {
+            return 0;
+        }
+    }
+}
+
+int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
+    struct tally_batch *s = t->batch;
+    if (!s && !(s = t->batch = calloc(1, sizeof *s))) return tally__oom(t);
+    if (!s->agg && !(s->agg = tally__agg_new())) return tally__oom(t);
+    run r = { t, s, ev, res, tally__now_ms(), 0, 0, 0, 0, 0, 0, "" };
+    tally_vec *per_event[] = { &s->left, &s->dups, &s->groups, &s->failed, &s->mark };
+    for (size_t i = 0; i < sizeof per_event / sizeof per_event[0]; i++) {
+        if (tally__vec_reserve(per_event[i], n, 1) < 0) return tally__oom(t);
+        memset(per_event[i]->p, 0, n);
+    }
+    s->items.n = s->retry.n = s->slow.n = s->inflight.n = s->deferred.n = 0;
+    if (tally__vec_reserve(&s->items, 3 * n, sizeof(item)) < 0) return tally__oom(t);
+    for (size_t k = 0; k < n; k++) {
+        res[k].duplicate = 0;
+        res[k].code = tally_event_check(t, &ev[k]);
+        if (res[k].code != TALLY_OK) {
+            note_failure(&r, k, res[k].code);
+            continue;
+        }
+        int masks[3] = { TALLY_AGG_ALL, 0, 0 }, m = 1;
+        if (t->slots) {
+            m = 0;
+            masks[m++] = TALLY_AGG_KEY;
+            if (ev[k].account && *ev[k].account) masks[m++] = TALLY_AGG_ACCOUNT;
+            masks[m++] = TALLY_AGG_SHARD;
+        }
+        for (int j = 0; j < m; j++) AT(s->items, item, s->items.n++) = (item){ k, masks[j] };
+        AT(s->left, unsigned char, k) = AT(s->groups, unsigned char, k) = (unsigned char)m;
+        res[k].code = TALLY_EIO; /* until every call is answered */
+    }
+    if (partition(&r, 0, s->items.n) < 0) return tally__oom(t);
+    tally_pipe_guard g;
+    tally__pipe_guard_on(&g);
+    if (t->slots && t->map_stale) tally__cluster_refresh(t);
+    int rc = pump(&r);
+    tally__pipe_guard_off(&g);
+    if (rc < 0) {
+        for (size_t k = 0; k < n; k++)
+            if (AT(s->left, unsigned char, k) && !AT(s->failed, unsigned char, k)) failed(&r, k, TALLY_ENOMEM);
+        return tally__oom(t);
+    }
+    if (r.conn_code) return tally__fail(t, r.conn_code, "%s", r.first);
+    if (r.first_code) tally__fail(t, r.first_code, "%s", r.first);
+    else tally__ok(t);
+    return TALLY_OK;
+}
