@@ -47,7 +47,7 @@ struct tally_agg {
     const tally *t;
     int64_t now_ms, latest_ms, total[7]; /* the call's sums: 6 counts, tokens */
     tally_vec strs, hours, hashes, fields, groups, members, idhashes, ids, events;
-    tally_map str_map, hour_map, hash_map, field_map, group_map, member_map, idhash_map, seen_ids;
+    tally_map str_map, hour_map, hash_map, field_map, group_map, member_map, idhash_map;
     /* encoding */
     tally_vec order, start, names, deltas, name_of, delta_of, dup_events, text;
     tally_map name_map, delta_map;
@@ -64,7 +64,7 @@ void tally__agg_free(tally_agg *g) {
                        &g->delta_of, &g->dup_events, &g->text };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
-                       &g->idhash_map, &g->seen_ids, &g->name_map, &g->delta_map };
+                       &g->idhash_map, &g->name_map, &g->delta_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_free(m[i]);
     free(g);
 }
@@ -77,7 +77,7 @@ void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms) {
     g->strs.n = g->hours.n = g->hashes.n = g->fields.n = g->groups.n = g->members.n = 0;
     g->idhashes.n = g->ids.n = g->events.n = 0;
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
-                       &g->idhash_map, &g->seen_ids };
+                       &g->idhash_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_clear(m[i]);
 }
 
@@ -175,17 +175,10 @@ void tally__id_fingerprint(const tally_event *e, int scoped, unsigned char out[8
 }
 
 /* The request id goes to the id hashes of the call's first entity: its slice
- * (checked and added) and the slice before (checked). DEFER when the call
- * already holds that fingerprint for that entity. */
+ * (checked and added) and the slice before (checked). */
 static int add_ids(tally_agg *g, const tally_event *e, int64_t at, unsigned kind, uint32_t entity, size_t k) {
     id_rec r = { 0, 1, { 0 }, k };
     tally__id_fingerprint(e, kind != E_KEY, r.fp);
-    uint64_t fp = 0;
-    for (int i = 0; i < 8; i++) fp = fp << 8 | r.fp[i];
-    uint32_t *seen = tally__map_find(&g->seen_ids, fp ^ tuple(kind, entity, 0, 0), NULL, NULL, NULL);
-    if (!seen) return TALLY_AGG_NOMEM;
-    if (*seen) return TALLY_AGG_DEFER;
-    *seen = 1;
     const tally_config *c = &g->t->cfg;
     int64_t slice = at / (c->idempotency_s * 1000);
     /* Ids live in the slice of their event time until (slice + 2) windows; for a

@@ -20,9 +20,6 @@ enum {
     TALLY_AGG_ADDED = 0,
     TALLY_AGG_FULL,   /* the event would push a delta of the call past 10^15:
                          send the call, then add the event to the next one */
-    TALLY_AGG_DEFER,  /* the call already holds this request id for this entity:
-                         add the event to a later call, which sees the first one's
-                         outcome in Redis */
     TALLY_AGG_NOMEM = -1
 };
 
@@ -37,9 +34,10 @@ void tally__agg_free(tally_agg *g);
 void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
 
 /* Adds event e, valid by tally_event_check(), at event time at_ms, for the
- * entities in mask; k is the caller's index for it. TALLY_AGG_ADDED, _FULL,
- * _DEFER (nothing added) or _NOMEM. Strings of e must stay valid until the call
- * is encoded. */
+ * entities in mask; k is the caller's index for it. TALLY_AGG_ADDED, _FULL
+ * (nothing added) or _NOMEM. Strings of e must stay valid until the call is
+ * encoded. A call must not hold two events with one key and request id: the
+ * script would not see the first when it checks the second. */
 int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int mask, size_t k);
 
 /* The events of the call, in the order added: their caller indexes. */

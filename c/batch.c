@@ -48,7 +48,7 @@ struct tally_batch {
     tally_vec deferred;      /* items whose request id an earlier item holds */
     tally_vec left, dups, groups, failed, mark;   /* per event */
     tally_vec group_of, group_start;      /* cluster: partition by entity */
-    tally_map group_map;
+    tally_map group_map, seen;            /* seen: (key, request id, entity) this round */
 };
 
 typedef struct {
@@ -73,6 +73,7 @@ void tally__batch_free(tally *t) {
                        &s->groups, &s->failed, &s->mark, &s->group_of, &s->group_start };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
     tally__map_free(&s->group_map);
+    tally__map_free(&s->seen);
     free(s);
     t->batch = NULL;
 }
@@ -123,13 +124,28 @@ static int build(run *r, const call *c) {
     return tally__agg_encode(g, &r->t->args);
 }
 
+/* The round's mark for the key and request id of `it` and its entity: nonzero
+ * when an earlier item holds them (then `it` waits for the next round); the
+ * caller sets it once `it` is in a call. A 64-bit hash stands for the pair: a
+ * collision only delays an event by a round. *none when `it` has no id; NULL
+ * on OOM. */
+static uint32_t *hold_of(run *r, const item *it, uint32_t *none) {
+    const tally_event *e = &r->ev[it->event];
+    if (!e->request_id || !*e->request_id) return none;
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)it->mask;
+    for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0x1f) * 1099511628211ull;
+    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return tally__map_find(&r->s->seen, h, NULL, NULL, NULL);
+}
+
 /* Cuts the next call: a retry first, else items of the current source in
  * order while the call has room (a source is every valid event on a single
- * server, one entity's events on a cluster). An event whose request id the call
- * already holds waits until everything else is answered (pump): then the first
- * holder's fate is known, so the first one sent with an id is the one that
- * counts, as if the events had been recorded one by one. 1 built, 0 nothing
- * left, -1 OOM. */
+ * server, one entity's events on a cluster). An event whose key and request id
+ * an earlier event of the round holds waits for the next round (pump), when the
+ * holder's fate is known: the first event sent with an id is the one that
+ * counts, as if the events had been recorded one by one, even when the
+ * holder's call has to be sent again. 1 built, 0 nothing left, -1 OOM. */
 static int next_call(run *r, call *out) {
     struct tally_batch *s = r->s;
     if (s->retry.n) {
@@ -151,14 +167,22 @@ static int next_call(run *r, call *out) {
         while (r->src < r->src_end && tally__agg_count(g) < CALL_EVENTS_MAX && tally__agg_units(g) < budget) {
             item it = AT(s->items, item, r->src);
             const tally_event *e = &r->ev[it.event];
+            uint32_t none = 0, *hold = hold_of(r, &it, &none);
+            if (!hold) return -1;
+            if (*hold) {
+                if (tally__vec_push(&s->deferred, &it, sizeof it) < 0) return -1;
+                r->src++;
+                continue;
+            }
             int rc = tally__agg_add(g, e, e->at_ms ? e->at_ms : r->now_ms, it.mask, it.event);
             if (rc == TALLY_AGG_FULL) break;
             if (rc == TALLY_AGG_NOMEM) return -1;
-            if (rc == TALLY_AGG_DEFER && tally__vec_push(&s->deferred, &it, sizeof it) < 0) return -1;
+            *hold = 1;
             /* the call's items are the ones added: kept in place, in order */
-            if (rc == TALLY_AGG_ADDED) AT(s->items, item, off + tally__agg_count(g) - 1) = it;
+            AT(s->items, item, off + tally__agg_count(g) - 1) = it;
             r->src++;
         }
+        if (!tally__agg_count(g)) continue; /* every item waits for the next round */
         *out = (call){ off, tally__agg_count(g), tally__agg_units(g), -1 };
         return tally__agg_encode(g, &r->t->args) < 0 ? -1 : 1;
     }
@@ -423,6 +447,7 @@ static int pump(run *r) {
             memcpy((item *)s->items.p + off, s->deferred.p, n * sizeof(item));
             s->items.n += n;
             s->deferred.n = 0;
+            tally__map_clear(&s->seen);
             if (partition(r, off, n) < 0) return -1;
         } else {
             return 0;
@@ -441,6 +466,7 @@ int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *
         memset(per_event[i]->p, 0, n);
     }
     s->items.n = s->retry.n = s->slow.n = s->inflight.n = s->deferred.n = 0;
+    tally__map_clear(&s->seen);
     if (tally__vec_reserve(&s->items, 3 * n, sizeof(item)) < 0) return tally__oom(t);
     for (size_t k = 0; k < n; k++) {
         res[k].duplicate = 0;
