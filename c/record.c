@@ -169,8 +169,8 @@ static const text T_COUNT[3] = { { "0", 1 }, { "1", 1 }, { "2", 1 } };
 
 /* Fills `a` with the EVALSHA of record.lua for the entities in `mask` of event
  * e at time `at`; with `settle`, the call also gives back the budget
- * reservations held under the event's request id. Every allocation is the
- * handle's, reused from call to call. */
+ * reservations held under the event's key and request id. Every allocation is
+ * the handle's, reused from call to call. */
 static int build(tally *t, const tally_event *e, int64_t at, int settle, int mask, tally_args *a) {
     const tally_config *c = &t->cfg;
     struct tally_hour_cache *h = hour_cache(t, at);
@@ -238,7 +238,8 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
      * now at least. */
     int64_t id_x = (slice + 2) * c->idempotency_s, min_x = tally__now_ms() / 1000 + c->idempotency_s;
     err |= tally__args_i64(a, id_x > min_x ? id_x : min_x);
-    err |= tally__args_i64(a, held) | tally__args_str(a, held ? e->request_id : "");
+    err |= tally__args_i64(a, held);
+    err |= held ? tally__args_reservation(a, e->key, e->request_id) : tally__args_str(a, "");
     for (int i = 0; i < nb; i++) {
         err |= tally__args_add(a, b[i].expiry->s, b[i].expiry->n);
         err |= tally__args_add(a, T_COUNT[b[i].nfields].s, 1);

@@ -238,7 +238,9 @@ int tally_budget_parse(const char *text, tally_budget *out);
 typedef struct tally_reservation {
     const char *key;          /* required */
     const char *account;      /* NULL: no account caps */
-    const char *request_id;   /* required: settle and retries find it by this id */
+    const char *request_id;   /* required: settle and retries find it by this id;
+                                 scoped to the key (keys of one account may
+                                 reuse an id) */
     int64_t cost_nanos;       /* the estimate */
     int64_t tokens;
     int64_t lease_ms;         /* released by itself after this, if not settled */
