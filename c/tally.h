@@ -101,9 +101,18 @@ size_t tally_nanos_to_usd(int64_t nanos, char *buf, size_t cap);
 
 /* --------------------------------------------------------------------- time */
 
+/* An event's at_ms is TALLY_AT_NOW (0, what a zero-initialised event holds)
+ * for "now, by this host's clock". Event times are 1 ms past the epoch
+ * (1970-01-01T00:00:00.001Z) to 9999-12-31T23:59:59.999Z, so no event time can
+ * mean "now": the epoch instant itself is not an event time. */
+#define TALLY_AT_NOW 0
+#define TALLY_AT_MAX 253402300799999LL
+
 /* Parses an event time: epoch milliseconds ("1764151200000") or ISO-8601
  * "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]"; without an offset the time is
- * read in tz_min (minutes east of UTC). TALLY_OK or TALLY_EINVAL. */
+ * read in tz_min (minutes east of UTC). TALLY_OK, or TALLY_EINVAL for text that
+ * is not an event time (the epoch instant "0" / 1970-01-01T00:00:00Z included:
+ * that value is TALLY_AT_NOW). */
 int tally_parse_time(const char *text, int tz_min, int64_t *at_ms);
 
 /* ---------------------------------------------------------------- recording */
@@ -119,7 +128,8 @@ typedef struct tally_event {
     const char *account;      /* NULL or "": none */
     int64_t input_tokens, output_tokens, cache_create_tokens, cache_read_tokens;
     int64_t cost_nanos;
-    int64_t at_ms;            /* event time, epoch ms; 0: now, by this host's clock */
+    int64_t at_ms;            /* event time, epoch ms, 1..TALLY_AT_MAX; or
+                                 TALLY_AT_NOW (0): now, by this host's clock */
     const char *request_id;   /* NULL or "": no idempotency; scoped to the key */
 } tally_event;
 
