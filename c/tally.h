@@ -39,7 +39,10 @@ enum {
     TALLY_EIO,       /* connection lost after sending: outcome unknown */
     TALLY_EREDIS,    /* Redis answered with an error (OOM, WRONGTYPE, ...) */
     TALLY_ESCRIPT,   /* a script's SHA differs from the build's, or it misbehaved */
-    TALLY_ENOMEM     /* out of memory */
+    TALLY_ENOMEM,    /* out of memory */
+    TALLY_ERANGE     /* a query's sum passes 2^63-1: every stored bucket is
+                        valid, but the sum asked for (shards, models or minutes
+                        merged, or a bucket's total tokens) is no int64 */
 };
 
 typedef struct tally tally;

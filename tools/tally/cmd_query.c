@@ -28,7 +28,8 @@ static const char usage_metrics[] =
     "  requests/min and tokens/min\n";
 static const char common_help[] =
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
-    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error or timeout\n";
+    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
+    "      past 2^63-1 (shards, models or minutes merged)\n";
 
 typedef struct {
     cli_common c;
