@@ -221,8 +221,10 @@ typedef struct tally_rank {
     char *key;
     int64_t value;   /* nano-USD, tokens or requests */
 } tally_rank;
-/* Top n (1..1000) keys; *out is allocated for the caller: free it with
- * tally_top_free(). */
+/* Top n (1..1000) keys, highest value first; equal values rank by key id (byte
+ * order, lowest first), so the answer for n is the first n rows of the answer
+ * for any larger n, on one server and across shards or cluster nodes alike.
+ * *out is allocated for the caller: free it with tally_top_free(). */
 int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count);
 void tally_top_free(tally_rank *r, size_t count);
 

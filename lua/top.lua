@@ -2,13 +2,27 @@
 -- Reads the head of each leaderboard shard, for a merged top-N.
 -- KEYS: leaderboard sorted sets (one per shard).
 -- ARGV: [1] n, how many members to read from each (1..1000).
---   Returns one flat member/score array per key, highest scores first.
+--   Returns one flat member/score array per key: its first n members ranked by
+--   score, highest first, ties broken by member (byte order, lowest first), so
+--   the head is the same for every n and the merge of the shards' heads is the
+--   true top n. (Redis's own reverse order breaks ties by the highest member.)
 local n = tonumber(ARGV[1])
 if not n or n < 1 or n > 1000 or n ~= math.floor(n) then
   return redis.error_reply("EINVAL top: n must be a whole number from 1 to 1000")
 end
 local out = {}
 for i = 1, #KEYS do
-  out[i] = redis.call("ZREVRANGE", KEYS[i], 0, n - 1, "WITHSCORES")
+  local key = KEYS[i]
+  local nth = redis.call("ZREVRANGE", key, n - 1, n - 1, "WITHSCORES")
+  if #nth == 0 then
+    out[i] = redis.call("ZREVRANGE", key, 0, -1, "WITHSCORES") -- n or fewer members: all of them
+  else
+    -- Everything above the n-th score, then the lowest members tied at it.
+    local cut = nth[2]
+    local head = redis.call("ZREVRANGEBYSCORE", key, "+inf", "(" .. cut, "WITHSCORES")
+    local ties = redis.call("ZRANGEBYSCORE", key, cut, cut, "WITHSCORES", "LIMIT", 0, n - #head / 2)
+    for _, v in ipairs(ties) do head[#head + 1] = v end
+    out[i] = head
+  end
 end
 return out

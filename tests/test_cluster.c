@@ -360,6 +360,33 @@ static void reused_request_ids_stay_apart_on_cluster(void **state) {
     tally_close(t);
 }
 
+/* Issue 10, item 7: 40 keys tied at one request each, spread over the shards
+ * and nodes: the top n is k00, k01, ... for every n. */
+static void top_breaks_ties_by_key_on_cluster(void **state) {
+    (void)state;
+    tally *t = open_cluster();
+    enum { KEYS = 40 };
+    char names[KEYS][8];
+    tally_event ev[KEYS];
+    tally_result res[KEYS];
+    for (int k = 0; k < KEYS; k++) {
+        snprintf(names[k], sizeof names[k], "k%02d", k);
+        ev[k] = (tally_event){ .key = names[k], .model = "m", .input_tokens = 1 };
+    }
+    assert_int_equal(tally_record_batch(t, ev, KEYS, res), TALLY_OK);
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    static const size_t ns[] = { 1, 2, 7, KEYS };
+    for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
+        tally_rank *r;
+        size_t count;
+        assert_int_equal(tally_top(t, TALLY_RANK_REQUESTS, &total, ns[j], &r, &count), TALLY_OK);
+        assert_int_equal(count, ns[j]);
+        for (size_t i = 0; i < count; i++) assert_string_equal(r[i].key, names[i]);
+        tally_top_free(r, count);
+    }
+    tally_close(t);
+}
+
 static void scripts_on_every_node(void **state) {
     (void)state;
     tally *t = open_cluster();
@@ -641,6 +668,7 @@ int main(void) {
         cmocka_unit_test_setup(records_and_reads_every_dimension, clean),
         cmocka_unit_test_setup(admission_on_cluster, clean),
         cmocka_unit_test_setup(reused_request_ids_stay_apart_on_cluster, clean),
+        cmocka_unit_test_setup(top_breaks_ties_by_key_on_cluster, clean),
         cmocka_unit_test_setup(scripts_on_every_node, clean),
         cmocka_unit_test_setup(shared_aggregates_spread, clean),
         cmocka_unit_test_setup_teardown(failover_loses_and_doubles_nothing, clean, reap),

@@ -1,7 +1,7 @@
 /* test_queries.c -- redis: what the queries answer where their merge could go
  * wrong. Sums over the shards (and models, minutes, token counts) that pass
  * 2^63-1 are refused with TALLY_ERANGE, never misread as corrupt data, and
- * sums up to 2^63-1 are exact. */
+ * sums up to 2^63-1 are exact; top-N breaks ties by key id for every n. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,10 +100,57 @@ static void merged_sums_up_to_int64_max_are_exact(void **state) {
     tally_close(t);
 }
 
+/* Issue 10, item 7: 40 keys with 1, 2 or 3 requests (many ties, several tied
+ * keys per shard): tally_top(n) is the first n rows of the full ranking for
+ * every n, value first, then key id; and the tool's -n 2 is the head of -n 40. */
+static void top_breaks_ties_by_key_for_every_n(void **state) {
+    (void)state;
+    enum { KEYS = 40 };
+    tally *t = th_open(NULL);
+    char names[KEYS][8];
+    tally_event ev[2 * KEYS * 3];
+    size_t m = 0;
+    for (int k = 0; k < KEYS; k++) {
+        snprintf(names[k], sizeof names[k], "k%02d", k);
+        for (int r = 0; r <= k % 3; r++) ev[m++] = ru_event(names[k], "m", NULL, 1, 0, 0, 0, 0, TALLY_AT_NOW, NULL);
+    }
+    tally_result res[2 * KEYS * 3];
+    assert_int_equal(tally_record_batch(t, ev, m, res), TALLY_OK);
+    /* expected: 3 requests (k % 3 == 2) by key, then 2, then 1 */
+    const char *want[KEYS];
+    int64_t value[KEYS];
+    size_t w = 0;
+    for (int level = 2; level >= 0; level--)
+        for (int k = 0; k < KEYS; k++)
+            if (k % 3 == level) want[w] = names[k], value[w++] = level + 1;
+    tally_period total = ru_total();
+    for (size_t n = 1; n <= KEYS; n++) {
+        tally_rank *r;
+        size_t count;
+        assert_int_equal(tally_top(t, TALLY_RANK_REQUESTS, &total, n, &r, &count), TALLY_OK);
+        assert_int_equal(count, n);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(r[i].key, want[i]) != 0 || r[i].value != value[i])
+                fail_msg("-n %zu: row %zu is %s (%lld), expected %s (%lld)", n, i + 1, r[i].key,
+                         (long long)r[i].value, want[i], (long long)value[i]);
+        tally_top_free(r, count);
+    }
+    tally_close(t);
+    char *two, *forty;
+    assert_int_equal(RUN(&two, NULL, "top", "--url", th_url(), "--by", "requests", "-n", "2"), 0);
+    assert_int_equal(RUN(&forty, NULL, "top", "--url", th_url(), "--by", "requests", "-n", "40"), 0);
+    assert_int_equal(strncmp(two, forty, strlen(two)), 0);
+    assert_non_null(strstr(two, "k02"));
+    assert_non_null(strstr(two, "k05"));
+    free(two);
+    free(forty);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(merged_sums_past_int64_are_erange, th_clean),
         cmocka_unit_test_setup(merged_sums_up_to_int64_max_are_exact, th_clean),
+        cmocka_unit_test_setup(top_breaks_ties_by_key_for_every_n, th_clean),
     };
     int rc = cmocka_run_group_tests_name("queries", tests, NULL, NULL);
     th_done();

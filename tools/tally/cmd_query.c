@@ -21,7 +21,8 @@ static const char usage_trend[] =
 static const char usage_top[] =
     "usage: tally top --by cost|tokens|requests [--window total|today|month|day:..|month:..]\n"
     "                 [-n N]\n"
-    "  API keys ranked over the window (default total), N from 1 to 1000 (default 10)\n";
+    "  API keys ranked over the window (default total), N from 1 to 1000 (default 10);\n"
+    "  equal values rank by key id (byte order), so -n N is the head of any larger -n\n";
 static const char usage_metrics[] =
     "usage: tally metrics [--minutes N]\n"
     "  requests and tokens over the last N minutes (default 5, at most 1440), with\n"
