@@ -13,13 +13,20 @@ end
 local out = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local nth = redis.call("ZREVRANGE", key, n - 1, n - 1, "WITHSCORES")
-  if #nth == 0 then
-    out[i] = redis.call("ZREVRANGE", key, 0, -1, "WITHSCORES") -- n or fewer members: all of them
+  local top = redis.call("ZREVRANGE", key, 0, n - 1, "WITHSCORES")
+  if #top < 2 * n then
+    out[i] = top -- n or fewer members: all of them
   else
-    -- Everything above the n-th score, then the lowest members tied at it.
-    local cut = nth[2]
-    local head = redis.call("ZREVRANGEBYSCORE", key, "+inf", "(" .. cut, "WITHSCORES")
+    -- The members above the n-th score (all among these n), then the lowest
+    -- members tied at it.
+    local cut = top[2 * n]
+    local head = {}
+    for k = 1, #top, 2 do
+      if tonumber(top[k + 1]) > tonumber(cut) then
+        head[#head + 1] = top[k]
+        head[#head + 1] = top[k + 1]
+      end
+    end
     local ties = redis.call("ZRANGEBYSCORE", key, cut, cut, "WITHSCORES", "LIMIT", 0, n - #head / 2)
     for _, v in ipairs(ties) do head[#head + 1] = v end
     out[i] = head
