@@ -119,7 +119,7 @@ static int build(run *r, const call *c) {
     for (size_t i = 0; i < c->n; i++) {
         const item *it = &AT(r->s->items, item, c->off + i);
         const tally_event *e = &r->ev[it->event];
-        if (tally__agg_add(g, e, e->at_ms ? e->at_ms : r->now_ms, it->mask, it->event) != TALLY_AGG_ADDED) return -1;
+        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it->mask, it->event) != TALLY_AGG_ADDED) return -1;
     }
     return tally__agg_encode(g, &r->t->args);
 }
@@ -174,7 +174,7 @@ static int next_call(run *r, call *out) {
                 r->src++;
                 continue;
             }
-            int rc = tally__agg_add(g, e, e->at_ms ? e->at_ms : r->now_ms, it.mask, it.event);
+            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it.mask, it.event);
             if (rc == TALLY_AGG_FULL) break;
             if (rc == TALLY_AGG_NOMEM) return -1;
             *hold = 1;
