@@ -1,4 +1,4 @@
-/* aggregate.c -- a batch's events merged into one call of lua/record_batch.lua:
+/* aggregate.c -- a batch's events merged into one call of lua/record.lua:
  * every distinct bucket field (hash + field) with the sum of the deltas of the
  * events that touch it, every distinct leaderboard member with its increments,
  * and the request-id fingerprints to check and add, per id hash. Strings are
@@ -15,28 +15,33 @@
 #include "table.h"
 #include "internal.h"
 
-#define DELTA_MAX 1000000000000000LL /* a delta's count in a call: record_batch.lua's bound */
+#define DELTA_MAX 1000000000000000LL /* a delta's count in a call: record.lua's bound */
 
-/* Bucket periods (the hash a field lives in) and field kinds. */
-enum { P_TOTAL, P_MONTH, P_DAY, P_HOURS, P_MINUTE };
+/* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
+ * and entities. */
+enum { P_TOTAL, P_MONTH, P_DAY, P_MINUTE, P_IDS = 7 };
 enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL };
 enum { E_KEY, E_ACCOUNT, E_SHARD };
 
-/* Every bucket field an event touches, per entity (docs/keys.md). */
+/* Every bucket field an event touches, per entity: docs/keys.md, schema v2
+ * (the hours of a day are fields of the day's hash). */
 static const struct { unsigned char entity, period, field; } plan[] = {
-    { E_KEY, P_TOTAL, F_ALL },       { E_KEY, P_TOTAL, F_MODEL },     { E_KEY, P_MONTH, F_ALL },
-    { E_KEY, P_MONTH, F_MODEL },     { E_KEY, P_DAY, F_ALL },         { E_KEY, P_DAY, F_MODEL },
-    { E_KEY, P_HOURS, F_HOUR },      { E_ACCOUNT, P_TOTAL, F_ALL },   { E_ACCOUNT, P_MONTH, F_ALL },
-    { E_ACCOUNT, P_DAY, F_ALL },     { E_ACCOUNT, P_HOURS, F_HOUR },  { E_SHARD, P_TOTAL, F_ALL },
-    { E_SHARD, P_TOTAL, F_MODEL },   { E_SHARD, P_MONTH, F_ALL },     { E_SHARD, P_MONTH, F_MODEL },
-    { E_SHARD, P_DAY, F_ALL },       { E_SHARD, P_DAY, F_MODEL },     { E_SHARD, P_HOURS, F_HOUR },
-    { E_SHARD, P_HOURS, F_HOUR_MODEL }, { E_SHARD, P_MINUTE, F_ALL },
+    { E_KEY, P_TOTAL, F_ALL },     { E_KEY, P_TOTAL, F_MODEL },   { E_KEY, P_MONTH, F_ALL },
+    { E_KEY, P_MONTH, F_MODEL },   { E_KEY, P_DAY, F_ALL },       { E_KEY, P_DAY, F_MODEL },
+    { E_KEY, P_DAY, F_HOUR },      { E_ACCOUNT, P_TOTAL, F_ALL }, { E_ACCOUNT, P_MONTH, F_ALL },
+    { E_ACCOUNT, P_DAY, F_ALL },   { E_ACCOUNT, P_DAY, F_HOUR },  { E_SHARD, P_TOTAL, F_ALL },
+    { E_SHARD, P_TOTAL, F_MODEL }, { E_SHARD, P_MONTH, F_ALL },   { E_SHARD, P_MONTH, F_MODEL },
+    { E_SHARD, P_DAY, F_ALL },     { E_SHARD, P_DAY, F_MODEL },   { E_SHARD, P_DAY, F_HOUR },
+    { E_SHARD, P_DAY, F_HOUR_MODEL }, { E_SHARD, P_MINUTE, F_ALL },
 };
 #define PLAN_N (sizeof plan / sizeof plan[0])
 
 typedef struct { const char *s; uint32_t n, shard; } str;
-typedef struct { int64_t local_hour, minute, ym, ymd, x[5]; int hh; } hour_ctx; /* x: expiry per period */
-typedef struct { uint64_t tuple; int64_t expiry; } hash_rec;
+/* A local hour's periods; per period the hash's expiry and how long its
+ * fields may be written (until), the hours' own until, and the day whose hours
+ * go when this day's hash is created (0: none). */
+typedef struct { int64_t minute, ym, ymd, x[4], until[4], hours_until, prune_ymd; int hh; } hour_ctx;
+typedef struct { uint64_t tuple; int64_t expiry, until, hours_until; uint32_t prune; } hash_rec;
 typedef struct { uint32_t hash, code; int64_t d[6]; } field_rec;
 typedef struct { uint64_t tuple; int64_t expiry; } group_rec; /* three leaderboards */
 typedef struct { uint32_t group, key; int64_t inc[3]; } member_rec;  /* cost, tokens, requests */
@@ -46,7 +51,9 @@ typedef struct { uint32_t hash; int add; unsigned char fp[8]; size_t event; } id
 struct tally_agg {
     const tally *t;
     int64_t now_ms, latest_ms, total[7]; /* the call's sums: 6 counts, tokens */
-    tally_vec strs, hours, hashes, fields, groups, members, idhashes, ids, events;
+    tally_vec strs, hours, hashes, fields, groups, members, idhashes, ids, events, prunes;
+    const tally_event *settle; /* the event whose reservations the call releases */
+    int settle_mask;
     tally_map str_map, hour_map, hash_map, field_map, group_map, member_map, idhash_map;
     /* encoding */
     tally_vec order, start, names, deltas, name_of, delta_of, dup_events, text;
@@ -60,7 +67,7 @@ tally_agg *tally__agg_new(void) { return calloc(1, sizeof(tally_agg)); }
 void tally__agg_free(tally_agg *g) {
     if (!g) return;
     tally_vec *v[] = { &g->strs, &g->hours, &g->hashes, &g->fields, &g->groups, &g->members, &g->idhashes,
-                       &g->ids, &g->events, &g->order, &g->start, &g->names, &g->deltas, &g->name_of,
+                       &g->ids, &g->events, &g->prunes, &g->order, &g->start, &g->names, &g->deltas, &g->name_of,
                        &g->delta_of, &g->dup_events, &g->text };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
@@ -75,7 +82,8 @@ void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms) {
     g->latest_ms = 0;
     memset(g->total, 0, sizeof g->total);
     g->strs.n = g->hours.n = g->hashes.n = g->fields.n = g->groups.n = g->members.n = 0;
-    g->idhashes.n = g->ids.n = g->events.n = 0;
+    g->idhashes.n = g->ids.n = g->events.n = g->prunes.n = 0;
+    g->settle = NULL;
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
                        &g->idhash_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_clear(m[i]);
@@ -126,11 +134,19 @@ static hour_ctx *hour_of(tally_agg *g, int64_t at) {
     if (*slot) return &AT(g->hours, hour_ctx, *slot - 1);
     tally_when w;
     tally__when(at, c->tz_offset_min, &w);
-    hour_ctx h = { hour, minute, w.year * 100 + w.month, (w.year * 100 + w.month) * 100 + w.day,
-                   { 0, w.month_end_s + c->ttl_month_s, w.day_end_s + c->ttl_day_s,
-                     /* the hours of a day share one hash: it lives until the day's last hour ends */
-                     w.day_end_s + c->ttl_hour_s, (minute + 1) * 60 + c->ttl_minute_s },
-                   w.hour };
+    int64_t day_x = w.day_end_s + c->ttl_day_s, hours_x = w.day_end_s + c->ttl_hour_s;
+    int64_t minute_x = (minute + 1) * 60 + c->ttl_minute_s, month_x = w.month_end_s + c->ttl_month_s;
+    hour_ctx h = { minute, w.year * 100 + w.month, (w.year * 100 + w.month) * 100 + w.day,
+                   { 0, month_x, day_x > hours_x ? day_x : hours_x, minute_x },
+                   { 0, month_x, day_x, minute_x }, hours_x, 0, w.hour };
+    if (c->ttl_hour_s < c->ttl_day_s) {
+        /* The hours of the day that ended more than the hour retention (and the
+         * future allowance) before this day began go when this day's hash is
+         * created: hours are kept at least ttl_hour_s after their day. */
+        int64_t back = 1 + (c->ttl_hour_s + c->max_future_ms / 1000 + 86399) / 86400;
+        tally__when(at - back * 86400000, c->tz_offset_min, &w);
+        h.prune_ymd = (w.year * 100 + w.month) * 100 + w.day;
+    }
     if (tally__vec_push(&g->hours, &h, sizeof h) < 0) return NULL;
     *slot = (uint32_t)g->hours.n;
     return &AT(g->hours, hour_ctx, g->hours.n - 1);
@@ -145,7 +161,7 @@ static uint64_t tuple(unsigned kind, uint32_t entity, unsigned period, int64_t v
 static int64_t period_value(const hour_ctx *h, unsigned period) {
     switch (period) {
     case P_MONTH: return h->ym;
-    case P_DAY: case P_HOURS: return h->ymd;
+    case P_DAY: return h->ymd;
     case P_MINUTE: return h->minute;
     default: return 0;
     }
@@ -186,7 +202,7 @@ static int add_ids(tally_agg *g, const tally_event *e, int64_t at, unsigned kind
      * at once: keep them a window from now at least. */
     int64_t x = (slice + 2) * c->idempotency_s, min_x = g->now_ms / 1000 + c->idempotency_s;
     for (int back = 0; back < 2 && slice - back >= 0; back++) {
-        idhash_rec init = { tuple(kind, entity, 7, slice - back), 0, 0 };
+        idhash_rec init = { tuple(kind, entity, P_IDS, slice - back), 0, 0 };
         int64_t h = record_of(&g->idhashes, &g->idhash_map, init.tuple, &init, sizeof init);
         if (h < 0) return TALLY_AGG_NOMEM;
         if (!back) AT(g->idhashes, idhash_rec, h).expiry = x > min_x ? x : min_x;
@@ -197,7 +213,7 @@ static int add_ids(tally_agg *g, const tally_event *e, int64_t at, unsigned kind
     return TALLY_AGG_ADDED;
 }
 
-int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, size_t k) {
+int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, int settle, size_t k) {
     int64_t d[6] = { 1, e->input_tokens, e->output_tokens, e->cache_create_tokens, e->cache_read_tokens,
                      e->cost_nanos };
     int64_t tokens = d[1] + d[2] + d[3] + d[4];
@@ -224,8 +240,14 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, siz
     for (size_t i = 0; i < PLAN_N; i++) {
         unsigned en = plan[i].entity, p = plan[i].period, f = plan[i].field;
         if (!has[en]) continue;
-        hash_rec hinit = { tuple(en, entity[en], p, period_value(&hc, p)), hc.x[p] };
+        hash_rec hinit = { tuple(en, entity[en], p, period_value(&hc, p)), hc.x[p], hc.until[p],
+                           p == P_DAY ? hc.hours_until : 0, 0 };
         int64_t hi = record_of(&g->hashes, &g->hash_map, hinit.tuple, &hinit, sizeof hinit);
+        if (hi == (int64_t)g->hashes.n - 1 && p == P_DAY && hc.prune_ymd && !AT(g->hashes, hash_rec, hi).prune) {
+            uint64_t target = tuple(en, entity[en], P_DAY, hc.prune_ymd);
+            if (tally__vec_push(&g->prunes, &target, sizeof target) < 0) return TALLY_AGG_NOMEM;
+            AT(g->hashes, hash_rec, hi).prune = (uint32_t)g->prunes.n;
+        }
         uint32_t code = f | (f >= F_HOUR ? (uint32_t)hc.hh << 2 : 0) |
                         (f == F_MODEL || f == F_HOUR_MODEL ? (uint32_t)model << 7 : 0);
         field_rec finit = { (uint32_t)hi, code, { 0 } };
@@ -237,7 +259,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, siz
     if (has[E_SHARD]) {
         static const unsigned periods[3] = { P_TOTAL, P_MONTH, P_DAY };
         for (int b = 0; b < 3; b++) {
-            group_rec ginit = { tuple(E_SHARD, shard, periods[b], period_value(&hc, periods[b])), hc.x[periods[b]] };
+            group_rec ginit = { tuple(E_SHARD, shard, periods[b], period_value(&hc, periods[b])), hc.until[periods[b]] };
             int64_t gi = record_of(&g->groups, &g->group_map, ginit.tuple, &ginit, sizeof ginit);
             member_rec minit = { (uint32_t)gi, (uint32_t)key, { 0 } };
             int64_t mi = gi < 0 ? -1
@@ -250,6 +272,10 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, siz
     }
     for (int i = 0; i < 6; i++) g->total[i] += d[i];
     g->total[6] += tokens;
+    if (settle) {
+        g->settle = e;
+        g->settle_mask = mask;
+    }
     if (at > g->latest_ms) g->latest_ms = at;
     return tally__vec_push(&g->events, &k, sizeof k) < 0 ? TALLY_AGG_NOMEM : TALLY_AGG_ADDED;
 }
@@ -266,6 +292,13 @@ static int text_add(tally_vec *v, const void *p, size_t n) {
 static int text_num(tally_vec *v, int64_t x) {
     char tmp[24], *p = tally__utoa_end((uint64_t)x, tmp + sizeof tmp);
     return text_add(v, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* x as n bytes, least significant first (struct's "<In" in the script). */
+static int text_le(tally_vec *v, uint64_t x, int n) {
+    unsigned char b[8];
+    for (int i = 0; i < n; i++, x >>= 8) b[i] = (unsigned char)x;
+    return text_add(v, b, (size_t)n);
 }
 
 static int same_delta(void *ctx, uint32_t i, const void *sought) {
@@ -303,7 +336,7 @@ static int number(tally_agg *g, uint32_t *name_of, uint32_t *delta_of, uint32_t 
     return 0;
 }
 
-/* The entity part of a key ("<prefix>:v1:{k:<id>}:") of tuple t, into out. */
+/* The entity part of a key ("<prefix>:v2:{k:<id>}:") of tuple t, into out. */
 static size_t entity_of(const tally_agg *g, uint64_t t, char *out) {
     unsigned kind = (unsigned)(t >> 62);
     uint32_t e = (uint32_t)(t >> 38) & 0xffffff;
@@ -316,9 +349,9 @@ static size_t entity_of(const tally_agg *g, uint64_t t, char *out) {
 }
 
 /* A key: entity, then the suffix of period p with value v ("t", "M:202611",
- * "D:20261126", "H:20261126", "n:<minute>", "i:<slice>"), after `lead`. */
+ * "D:20261126", "n:<minute>", "i:<slice>"), after `lead`. */
 static int add_key(tally_agg *g, tally_args *a, uint64_t t, const char *lead) {
-    static const char *const heads[8] = { "t", "M:", "D:", "H:", "n:", "", "", "i:" };
+    static const char *const heads[8] = { "t", "M:", "D:", "n:", "", "", "", "i:" };
     char base[TALLY_ENTITY_MAX + 64];
     size_t n = entity_of(g, t, base);
     unsigned p = (unsigned)(t >> 35) & 7;
@@ -389,16 +422,32 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         return -1;
     const uint32_t *name_of = g->name_of.p, *delta_of = g->delta_of.p, *member_name = name_of + nf;
     static const char *const boards[3] = { "Lc:", "Lk:", "Lr:" };
-    int err = tally__args_script(a, TALLY_SCRIPT_RECORD_BATCH);
+    int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
     for (size_t h = 0; h < g->hashes.n; h++) err |= add_key(g, a, AT(g->hashes, hash_rec, h).tuple, "");
     for (size_t b = 0; b < g->groups.n; b++)
         for (int m = 0; m < 3; m++) err |= add_key(g, a, AT(g->groups, group_rec, b).tuple, boards[m]);
     for (size_t j = 0; j < g->idhashes.n; j++) err |= add_key(g, a, AT(g->idhashes, idhash_rec, j).tuple, "");
+    for (size_t j = 0; j < g->prunes.n; j++) err |= add_key(g, a, AT(g->prunes, uint64_t, j), "");
+    int releases = 0;
+    if (g->settle) { /* the reservations hash and leases set of the key and the account */
+        const tally_event *e = g->settle;
+        char base[TALLY_ENTITY_MAX];
+        size_t n;
+        for (int en = E_KEY; en <= E_ACCOUNT; en++) {
+            const char *id = en == E_KEY ? e->key : e->account;
+            if (!(g->settle_mask & (en == E_KEY ? TALLY_AGG_KEY : TALLY_AGG_ACCOUNT)) || !id || !*id) continue;
+            n = tally__entity(g->t, en == E_KEY ? 'k' : 'a', id, strlen(id), base);
+            err |= tally__args_cat(a, base, n, "B", 1) | tally__args_cat(a, base, n, "Bx", 2);
+            releases++;
+        }
+    }
     tally__args_end_keys(a);
     err |= tally__args_i64(a, g->latest_ms) | tally__args_i64(a, g->t->cfg.max_future_ms);
     err |= tally__args_i64(a, (int64_t)g->hashes.n) | tally__args_i64(a, 3 * (int64_t)g->groups.n);
-    err |= tally__args_i64(a, (int64_t)g->idhashes.n) | tally__args_i64(a, (int64_t)g->deltas.n);
-    err |= tally__args_i64(a, (int64_t)g->names.n);
+    err |= tally__args_i64(a, (int64_t)g->idhashes.n) | tally__args_i64(a, (int64_t)g->prunes.n);
+    err |= tally__args_i64(a, releases);
+    err |= releases ? tally__args_reservation(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
+    err |= tally__args_i64(a, (int64_t)g->deltas.n) | tally__args_i64(a, (int64_t)g->names.n);
     for (size_t d = 0; d < g->deltas.n; d++) {
         const int64_t *v = AT(g->fields, field_rec, AT(g->deltas, uint32_t, d)).d;
         for (int m = 0; m < 6; m++) err |= text_num(&g->text, v[m]) | (m < 5 ? text_add(&g->text, ",", 1) : 0);
@@ -408,20 +457,21 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
     if (err || group_by(g, &g->start, g->hashes.n, nf, field_owner) < 0) return -1;
     const uint32_t *start = g->start.p, *order = g->order.p;
     for (size_t h = 0; h < g->hashes.n; h++) {
-        err |= text_num(&g->text, AT(g->hashes, hash_rec, h).expiry);
+        const hash_rec *hr = &AT(g->hashes, hash_rec, h);
+        err |= text_le(&g->text, (uint64_t)hr->expiry, 5) | text_le(&g->text, (uint64_t)hr->until, 5) |
+               text_le(&g->text, (uint64_t)hr->hours_until, 5) | text_le(&g->text, hr->prune, 3);
         for (uint32_t i = start[h]; i < start[h + 1]; i++)
-            err |= text_add(&g->text, " ", 1) | text_num(&g->text, name_of[order[i]]) |
-                   text_add(&g->text, ":", 1) | text_num(&g->text, delta_of[order[i]]);
+            err |= text_le(&g->text, name_of[order[i]], 3) | text_le(&g->text, delta_of[order[i]], 3);
         err |= text_arg(g, a);
     }
     if (err || group_by(g, &g->start, g->groups.n, nm, member_owner) < 0) return -1;
     start = g->start.p, order = g->order.p;
     for (size_t b = 0; b < g->groups.n; b++) {
-        err |= text_num(&g->text, AT(g->groups, group_rec, b).expiry);
+        err |= text_le(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 5);
         for (uint32_t i = start[b]; i < start[b + 1]; i++) {
             const member_rec *m = &AT(g->members, member_rec, order[i]);
-            err |= text_add(&g->text, " ", 1) | text_num(&g->text, member_name[order[i]]);
-            for (int k = 0; k < 3; k++) err |= text_add(&g->text, ":", 1) | text_num(&g->text, m->inc[k]);
+            err |= text_le(&g->text, member_name[order[i]], 3);
+            for (int k = 0; k < 3; k++) err |= text_le(&g->text, (uint64_t)m->inc[k], 7);
         }
         err |= text_arg(g, a);
     }

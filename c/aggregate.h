@@ -1,6 +1,6 @@
 /* aggregate.h -- merging a batch's events into one script call: the deltas of
  * the distinct buckets and leaderboard members they touch, and their request-id
- * fingerprints, encoded for lua/record_batch.lua. Pure: no I/O. */
+ * fingerprints, encoded for lua/record.lua. Pure: no I/O. */
 #ifndef TALLY_AGGREGATE_H
 #define TALLY_AGGREGATE_H
 
@@ -34,11 +34,13 @@ void tally__agg_free(tally_agg *g);
 void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
 
 /* Adds event e, valid by tally_event_check(), at event time at_ms, for the
- * entities in mask; k is the caller's index for it. TALLY_AGG_ADDED, _FULL
+ * entities in mask; k is the caller's index for it. With settle (an event
+ * alone in its call) the call also gives back the reservations held under its
+ * key and request id, by its key and account as far as mask covers them. TALLY_AGG_ADDED, _FULL
  * (nothing added) or _NOMEM. Strings of e must stay valid until the call is
  * encoded. A call must not hold two events with one key and request id: the
  * script would not see the first when it checks the second. */
-int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int mask, size_t k);
+int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int mask, int settle, size_t k);
 
 /* The events of the call, in the order added: their caller indexes. */
 size_t tally__agg_count(const tally_agg *g);
@@ -48,7 +50,7 @@ const size_t *tally__agg_events(const tally_agg *g);
  * (a field read, added to and written); the caller sizes calls by it. */
 size_t tally__agg_units(const tally_agg *g);
 
-/* Writes the EVALSHA of record_batch.lua for the call into a. 0, or -1 when
+/* Writes the EVALSHA of record.lua for the call into a. 0, or -1 when
  * memory ran out. */
 int tally__agg_encode(tally_agg *g, struct tally_args *a);
 

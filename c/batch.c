@@ -1,5 +1,6 @@
-/* batch.c -- tally_record_batch: events merged on this host into script calls
- * of lua/record_batch.lua (aggregate.c), each bounded in the time it holds
+/* batch.c -- tally_record_batch (and tally_record, tally_settle: batches of
+ * one): events merged on this host into script calls of lua/record.lua
+ * (aggregate.c), each bounded in the time it holds
  * Redis, sent with a window of calls in flight so that the next call is merged
  * while Redis runs the current one.
  *
@@ -57,6 +58,7 @@ typedef struct {
     const tally_event *ev;
     tally_result *res;
     int64_t now_ms;
+    int settle, single;      /* tally_settle; a batch of one (tally_record) */
     size_t src, src_end;     /* the next items of the current source */
     size_t group, ngroups;   /* sources: group_start[group .. ngroups] */
     int first_code, conn_code; /* the first failure; the first connection error */
@@ -82,7 +84,8 @@ static void note_failure(run *r, size_t k, int code) {
     r->res[k].code = code;
     if (r->first_code) return;
     r->first_code = code;
-    snprintf(r->first, sizeof r->first, "event %zu: %.480s", k + 1, r->t->errmsg);
+    if (r->single) snprintf(r->first, sizeof r->first, "%s", r->t->errmsg);
+    else snprintf(r->first, sizeof r->first, "event %zu: %.480s", k + 1, r->t->errmsg);
 }
 
 /* One call of this event answered (dup: "duplicate"). */
@@ -119,7 +122,9 @@ static int build(run *r, const call *c) {
     for (size_t i = 0; i < c->n; i++) {
         const item *it = &AT(r->s->items, item, c->off + i);
         const tally_event *e = &r->ev[it->event];
-        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it->mask, it->event) != TALLY_AGG_ADDED) return -1;
+        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it->mask, r->settle, it->event) !=
+            TALLY_AGG_ADDED)
+            return -1;
     }
     return tally__agg_encode(g, &r->t->args);
 }
@@ -174,7 +179,7 @@ static int next_call(run *r, call *out) {
                 r->src++;
                 continue;
             }
-            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it.mask, it.event);
+            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it.mask, r->settle, it.event);
             if (rc == TALLY_AGG_FULL) break;
             if (rc == TALLY_AGG_NOMEM) return -1;
             *hold = 1;
@@ -250,12 +255,14 @@ static int take(run *r, const call *c, redisReply *rep) {
     for (size_t i = 2; shape && i < rep->elements; i++) shape = rep->element[i]->type == REDIS_REPLY_INTEGER;
     if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
         learn(s, c, rep->element[1]->integer);
+
+
         for (size_t i = 0; i < c->n; i++) answered(r, its[i].event, 0);
         return 0;
     }
     if (shape && strcmp(rep->element[0]->str, "duplicate") == 0 && rep->elements % 2 == 0)
         return take_duplicates(r, c, rep);
-    int code = tally__fail(r->t, TALLY_ESCRIPT, "record_batch.lua answered something unexpected");
+    int code = tally__fail(r->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
     for (size_t i = 0; i < c->n; i++) failed(r, its[i].event, code);
     return 0;
 }
@@ -455,11 +462,11 @@ static int pump(run *r) {
     }
 }
 
-int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
+static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, int settle, int single) {
     struct tally_batch *s = t->batch;
     if (!s && !(s = t->batch = calloc(1, sizeof *s))) return tally__oom(t);
     if (!s->agg && !(s->agg = tally__agg_new())) return tally__oom(t);
-    run r = { t, s, ev, res, tally__now_ms(), 0, 0, 0, 0, 0, 0, "" };
+    run r = { t, s, ev, res, tally__now_ms(), settle, single, 0, 0, 0, 0, 0, 0, "" };
     tally_vec *per_event[] = { &s->left, &s->dups, &s->groups, &s->failed, &s->mark };
     for (size_t i = 0; i < sizeof per_event / sizeof per_event[0]; i++) {
         if (tally__vec_reserve(per_event[i], n, 1) < 0) return tally__oom(t);
@@ -501,4 +508,15 @@ int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *
     if (r.first_code) tally__fail(t, r.first_code, "%s", r.first);
     else tally__ok(t);
     return TALLY_OK;
+}
+
+int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
+    return record(t, ev, n, res, 0, 0);
+}
+
+int tally__record_one(tally *t, const tally_event *ev, int settle, int *duplicate) {
+    tally_result res;
+    int rc = record(t, ev, 1, &res, settle, 1);
+    if (rc == TALLY_OK && duplicate) *duplicate = res.duplicate;
+    return rc == TALLY_OK ? res.code : rc;
 }

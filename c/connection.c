@@ -62,6 +62,33 @@ static int check_config(tally *t) {
     return TALLY_OK;
 }
 
+/* A prefix that holds a dataset of key schema v1 (docs/keys.md) is refused,
+ * never misread: v1 wrote the shard totals <prefix>:v1:{s:N}:t (kept forever)
+ * with every event. One EXISTS per shard, on the node serving it. */
+static int refuse_v1(tally *t) {
+    for (int i = 0; i < t->cfg.shards; i++) {
+        char key[128];
+        int n = snprintf(key, sizeof key, "%s:v1:{s:%d}:t", t->cfg.prefix, i);
+        tally__args_reset(&t->aux);
+        if (tally__args_str(&t->aux, "EXISTS") || tally__args_add(&t->aux, key, (size_t)n)) return tally__oom(t);
+        int node = t->slots ? t->slots[tally__key_slot(key, (size_t)n)] : 0;
+        if (node < 0) continue; /* a slot no node serves yet: checked by no one, as before the map is known */
+        redisReply *r = tally__command_on(t, node, &t->aux);
+        if (!r) return t->slots ? TALLY_OK : t->err; /* a cluster node down: open anyway */
+        int found = r->type == REDIS_REPLY_INTEGER && r->integer > 0, rc = TALLY_OK;
+        /* NOPERM: the user may not touch the prefix at all, so cannot misread it */
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOPERM", 6) != 0) rc = tally__script_error(t, r);
+        freeReplyObject(r);
+        if (rc != TALLY_OK) return rc;
+        if (found)
+            return tally__fail(t, TALLY_EINVAL,
+                               "prefix '%s' holds a dataset of key schema v1 (%s exists); this version reads and "
+                               "writes schema v2: use another prefix, or remove or move the v1 keys (docs/keys.md)",
+                               t->cfg.prefix, key);
+    }
+    return TALLY_OK;
+}
+
 int tally_open(const tally_config *cfg, tally **out) {
     tally_config defaults;
     if (!cfg) {
@@ -91,7 +118,10 @@ int tally_open(const tally_config *cfg, tally **out) {
     t->nnodes = 1;
     snprintf(t->nodes[0].host, sizeof t->nodes[0].host, "%s", t->url.is_unix ? t->url.path : t->url.host);
     t->nodes[0].port = t->url.is_unix ? 0 : t->url.port;
-    if (!t->url.is_cluster) return tally__connect_node(t, 0);
+    if (!t->url.is_cluster) {
+        rc = tally__connect_node(t, 0);
+        return rc == TALLY_OK ? refuse_v1(t) : rc;
+    }
     t->slots = malloc(TALLY_SLOTS * sizeof *t->slots);
     if (!t->slots) return tally__oom(t);
     rc = tally__cluster_refresh(t);
@@ -102,6 +132,7 @@ int tally_open(const tally_config *cfg, tally **out) {
         rc = tally__connect_node(t, i);
         if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) rc = TALLY_OK;
     }
+    if (rc == TALLY_OK) rc = refuse_v1(t);
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
@@ -138,7 +169,6 @@ void tally_close(tally *t) {
     free(t->prefix);
     free(t->nodes);
     free(t->slots);
-    free(t->hour_cache);
     tally__batch_free(t);
     free(t);
 }

@@ -71,7 +71,6 @@ struct tally {
     int16_t *slots;       /* cluster only: node index serving each slot, -1 unknown */
     int map_stale;        /* cluster: refresh the slot map before the next call */
     tally_args args;      /* scratch for single calls */
-    struct tally_hour_cache *hour_cache; /* record.c's strings for the last hour */
     struct tally_batch *batch;            /* batch.c's state, kept between batches */
     tally_args aux;       /* scratch for the library's own commands (CLUSTER SLOTS,
                              SCRIPT ...) made while `args` holds a call */
@@ -88,7 +87,7 @@ int tally__ok(tally *t);
 int tally__oom(tally *t);
 
 /* keys.c: ids are 1..TALLY_ID_MAX bytes of valid UTF-8 without control
- * characters. tally__entity() writes "<prefix>:v1:{<kind>:<encoded id>}:" into
+ * characters. tally__entity() writes "<prefix>:v2:{<kind>:<encoded id>}:" into
  * out (TALLY_ENTITY_MAX bytes) and returns its length; kinds: 'k' API key,
  * 'a' account, 's' shard of the shared aggregates. */
 #define TALLY_ID_MAX 256
@@ -96,7 +95,7 @@ int tally__oom(tally *t);
 int tally__id_check(tally *t, const char *what, const char *id, size_t n);
 size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
 /* The key suffix of a period's bucket hash into buf[24]: "t", "M:202611",
- * "D:20261126", or "H:20261126" for hours (the hour is the field). */
+ * "D:20261126", the day's hash for hours too (the hour is the field). */
 size_t tally__period_suffix(const tally_period *p, char *buf);
 
 /* money.c: exact decimal USD -> nanos; 0 or -1. */
@@ -119,8 +118,11 @@ int64_t tally__now_ms(void);
  * key, so two keys of one account that reuse an id hold apart. 0 or -1 (OOM). */
 int tally__args_reservation(tally_args *a, const char *key, const char *request_id);
 
-/* batch.c: frees the handle's batch state (tally_close). */
+/* batch.c: frees the handle's batch state (tally_close). tally__record_one:
+ * one event as a batch of one (tally_record; with settle, tally_settle): the
+ * event's code, its message on the handle, *duplicate when recorded. */
 void tally__batch_free(tally *t);
+int tally__record_one(tally *t, const tally_event *ev, int settle, int *duplicate);
 
 /* connection.c */
 /* hiredis writes with write(2): a server that closed the connection raises

@@ -2,7 +2,7 @@
  * entity part of every key. docs/keys.md describes the schema for clients in
  * other languages.
  *
- * Every key is  <prefix>:v1:{<kind>:<encoded id>}:<rest>
+ * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  (v2: key schema version 2)
  * The braces make the entity the cluster hash tag, so all of one entity's keys
  * share a slot. The encoding is injective and cannot produce ':' '{' '}' '%' or
  * any glob character, so one id can never address another entity's keys. */
@@ -58,7 +58,7 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
     size_t o = 0, pn = strlen(t->cfg.prefix);
     memcpy(out, t->cfg.prefix, pn);
     o += pn;
-    memcpy(out + o, ":v1:{", 5);
+    memcpy(out + o, ":v2:{", 5);
     o += 5;
     out[o++] = kind;
     out[o++] = ':';
@@ -77,13 +77,13 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
     return o;
 }
 
-/* The key suffix of a period's bucket hash: "t", "M:202611", "D:20261126", or
- * "H:20261126" for hours (the hour is the field). */
+/* The key suffix of a period's bucket hash: "t", "M:202611", "D:20261126", and
+ * for hours the day's hash too (the hour is the field). */
 size_t tally__period_suffix(const tally_period *p, char *buf) {
     switch (p->kind) {
     case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
     case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
-    case TALLY_HOUR: return (size_t)sprintf(buf, "H:%04d%02d%02d", p->year, p->month, p->day);
+    case TALLY_HOUR: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
     default: return (size_t)sprintf(buf, "t");
     }
 }

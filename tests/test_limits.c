@@ -360,7 +360,7 @@ static void bad_input_writes_nothing(void **state) {
     th_digest(after);
     assert_string_equal(before, after);
     /* a foreign key of another type: refused before the first write */
-    freeReplyObject(th_cmd("SET tally:v1:{k:foreign}:rl:t:fixed:1000 x"));
+    freeReplyObject(th_cmd("SET tally:v2:{k:foreign}:rl:t:fixed:1000 x"));
     th_digest(before);
     tally_rule two[2] = { ok, rule(TALLY_COUNT_TOKENS, TALLY_ALGO_FIXED, 5, 1000) };
     assert_int_equal(tally_allow(t, "foreign", two, 2, NULL, &d), TALLY_EINVAL);
@@ -427,7 +427,7 @@ static void leases_reclaim_after_lease_ms(void **state) {
     assert_int_equal(tally_lease_release(t, "job", b.id, &b), TALLY_OK);
     assert_false(b.ok);
     /* keys expire with the longest lease */
-    long long ttl = th_int("PTTL tally:v1:{k:job}:ls");
+    long long ttl = th_int("PTTL tally:v2:{k:job}:ls");
     assert_true(ttl > 0 && ttl <= 1000);
     tally_close(t);
 }
@@ -463,7 +463,7 @@ static void leases_contention(void **state) {
     while (read(fds[0], &got, sizeof got) == sizeof got) total += got;
     close(fds[0]);
     assert_int_equal(total, 3);
-    assert_int_equal(th_int("ZCARD tally:v1:{k:pool}:ls"), 3);
+    assert_int_equal(th_int("ZCARD tally:v2:{k:pool}:ls"), 3);
 }
 
 /* Issue 10, item 10: lease ids are 128 random bits (32 lowercase hex digits)
@@ -533,7 +533,7 @@ static void lease_ids_are_random_128_bits(void **state) {
     qsort(ids, ALL, sizeof ids[0], by_text);
     for (int i = 1; i < ALL; i++)
         if (strcmp(ids[i - 1], ids[i]) == 0) fail_msg("two leases got id %s", ids[i]);
-    assert_int_equal(th_int("ZCARD tally:v1:{k:ids}:ls"), ALL);
+    assert_int_equal(th_int("ZCARD tally:v2:{k:ids}:ls"), ALL);
 }
 
 /* ------------------------------------------------------------------ the tool */

@@ -85,7 +85,7 @@ void bench_allow(redisContext *c, size_t n, allow_run out[5]);
 void allow_memory(redisContext *c, long long mem[4][4]);
 /* A day of traffic: 24 events per API key, one per hour of yesterday (UTC),
  * models rotating, one account per key, every dimension on. */
-enum { C_KT, C_KM, C_KD, C_KH, C_KI, C_AT, C_AM, C_AD, C_AH, C_SHARED, C_N };
+enum { C_KT, C_KM, C_KD, C_KI, C_AT, C_AM, C_AD, C_SHARED, C_N };
 extern const char *const class_names[C_N];
 typedef struct {
     int events_per_key;

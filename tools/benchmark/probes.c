@@ -57,7 +57,7 @@ void allow_memory(redisContext *c, long long mem[4][4]) {
             tally_decision d;
             for (int i = 0; i < calls[e]; i++)
                 if (tally_allow(t, key, &rule, 1, NULL, &d) != TALLY_OK) die("allow: %s", tally_errmsg(t));
-            snprintf(pat, sizeof pat, "bench:v1:{k:%s}:*", key);
+            snprintf(pat, sizeof pat, "bench:v2:{k:%s}:*", key);
             mem[a][e] = usage_pattern(c, pat);
         }
     tally_close(t);
@@ -66,8 +66,8 @@ void allow_memory(redisContext *c, long long mem[4][4]) {
 /* ------------------------------------------------------------- memory */
 
 const char *const class_names[C_N] = {
-    "key total {k}:t", "key month {k}:M", "key day {k}:D", "key hours {k}:H", "request ids {k}:i",
-    "account total {a}:t", "account month {a}:M", "account day {a}:D", "account hours {a}:H",
+    "key total {k}:t", "key month {k}:M", "key day and hours {k}:D", "request ids {k}:i",
+    "account total {a}:t", "account month {a}:M", "account day and hours {a}:D",
     "shared {s}: model/global/minute/boards" };
 
 static int classify(const char *k) {
@@ -84,7 +84,6 @@ static int classify(const char *k) {
     case 't': return base;
     case 'M': return base + 1;
     case 'D': return base + 2;
-    case 'H': return base + 3;
     case 'i': return kind == 'k' ? C_KI : -1;
     }
     return -1;
