@@ -88,6 +88,8 @@ int tally_errcode(const tally *t);
 const char *tally_errmsg(const tally *t);
 /* Static name of a result code, e.g. "invalid argument". */
 const char *tally_strerror(int code);
+/* The library's version, e.g. "0.1.0" (static). */
+const char *tally_version(void);
 
 /* -------------------------------------------------------------------- money */
 

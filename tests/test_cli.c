@@ -86,6 +86,34 @@ static void password_never_printed(void **state) {
     free(err);
 }
 
+/* tally --version and tally_version() give the project version of meson.build. */
+static void version_matches_project(void **state) {
+    (void)state;
+    assert_string_equal(tally_version(), TALLY_PROJECT_VERSION);
+    char *out, expected[64];
+    assert_int_equal(RUN(&out, NULL, "--version"), 0);
+    snprintf(expected, sizeof expected, "tally %s\n", TALLY_PROJECT_VERSION);
+    assert_string_equal(out, expected);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "--help"), 0);
+    assert_non_null(strstr(out, "--version"));
+    free(out);
+}
+
+/* `tally scripts --help` lists every subcommand, flush included, before the
+ * paragraph about clusters. */
+static void scripts_help_lists_flush_before_cluster(void **state) {
+    (void)state;
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "scripts", "--help"), 0);
+    const char *flush = strstr(out, "  flush "), *cluster = strstr(out, "On a cluster");
+    assert_non_null(flush);
+    assert_non_null(cluster);
+    assert_true(flush < cluster);
+    assert_true(strstr(out, "  verify ") < flush);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(scripts_list_needs_no_server, th_clean),
@@ -93,6 +121,8 @@ int main(void) {
         cmocka_unit_test_setup(scripts_verify_load_flush, th_clean),
         cmocka_unit_test_setup(exit_codes_for_usage_and_connection, th_clean),
         cmocka_unit_test_setup(password_never_printed, th_clean),
+        cmocka_unit_test(version_matches_project),
+        cmocka_unit_test(scripts_help_lists_flush_before_cluster),
     };
     int rc = cmocka_run_group_tests_name("cli", tests, NULL, NULL);
     th_done();

@@ -19,9 +19,10 @@ static const char usage_trend[] =
     "                   --by hour|day|month [--last N] [--metric tokens|requests|cost]\n"
     "  the last N buckets (default 24 hours, 30 days or 12 months), drawn as bars\n";
 static const char usage_top[] =
-    "usage: tally top --by cost|tokens|requests [--window total|today|month|day:..|month:..]\n"
+    "usage: tally top [--by cost|tokens|requests] [--window total|today|month|day:..|month:..]\n"
     "                 [-n N]\n"
-    "  API keys ranked over the window (default total), N from 1 to 1000 (default 10)\n";
+    "  API keys ranked by cost (the default), tokens or requests over the window\n"
+    "  (default total), N from 1 to 1000 (default 10)\n";
 static const char usage_metrics[] =
     "usage: tally metrics [--minutes N]\n"
     "  requests and tokens over the last N minutes (default 5, at most 1440), with\n"
@@ -274,8 +275,7 @@ int cmd_top(int argc, char **argv) {
     int code = parse("top", argc, argv, &q, usage_top), n = 10, by;
     if (code) return code < 0 ? EXIT_OK_ : code;
     if ((code = only("top", &q, "--by --window -n "))) return code;
-    if (!q.by) return cli_usage_error("top", "--by cost, tokens or requests is required");
-    if (strcmp(q.by, "cost") == 0) by = TALLY_RANK_COST;
+    if (!q.by || strcmp(q.by, "cost") == 0) by = TALLY_RANK_COST;
     else if (strcmp(q.by, "tokens") == 0) by = TALLY_RANK_TOKENS;
     else if (strcmp(q.by, "requests") == 0) by = TALLY_RANK_REQUESTS;
     else return cli_usage_error("top", "--by '%s' must be cost, tokens or requests", q.by);

@@ -38,6 +38,7 @@ static void help(FILE *f) {
           "  --prefix P     key prefix (default tally)\n"
           "  --json         machine-readable output\n"
           "  --help         help for a command: tally COMMAND --help\n"
+          "  --version      print the version (tally --version)\n"
           "\n"
           "exit status:\n"
           "  0 success\n"
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
         return EXIT_OK_;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("tally %s\n", TALLY_VERSION);
+        printf("tally %s\n", tally_version());
         return EXIT_OK_;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
