@@ -1,8 +1,8 @@
 #!lua flags=no-writes
 -- Reads the head of each leaderboard shard, for a merged top-N.
--- KEYS: leaderboard sorted sets (one per shard).
--- ARGV: [1] n, how many members to read from each (1..1000).
---   Returns one flat member/score array per key, highest scores first.
+-- KEYS[1..] boards: leaderboard sorted sets (one per shard).
+-- ARGV[1] n: how many members to read from each (1..1000).
+-- Returns: one flat member/score array per key, highest scores first.
 local n = tonumber(ARGV[1])
 if not n or n < 1 or n > 1000 or n ~= math.floor(n) then
   return redis.error_reply("EINVAL top: n must be a whole number from 1 to 1000")

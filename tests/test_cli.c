@@ -12,11 +12,32 @@ static void scripts_list_needs_no_server(void **state) {
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--url", "redis://127.0.0.1:1"), 0);
     for (int i = 0; i < tally_script_count(); i++)
         assert_non_null(strstr(out, tally_script_at(i)->sha1));
-    assert_non_null(strstr(out, "KEYS:"));
+    assert_non_null(strstr(out, "  KEYS[1] leases: "));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--json"), 0);
     assert_true(out[0] == '[');
     assert_non_null(strstr(out, "\"sha1\":"));
+    /* the contract entry by entry: one per KEYS[..]/ARGV[..] line of the header */
+    assert_non_null(strstr(out, "\"keys\":[{\"position\":\"1\",\"name\":\"leases\",\"description\":"));
+    assert_non_null(strstr(out, "\"argv\":[{\"position\":\"1\",\"name\":\"mode\","));
+    assert_non_null(strstr(out, "{\"position\":\"1\",\"name\":\"at_ms\",\"description\":\"the event time, epoch ms.\"}"));
+    for (int i = 0; i < tally_script_count(); i++) {
+        const tally_script_info *s = tally_script_at(i);
+        int keys = 0, argv = 0;
+        for (const char *p = s->source; (p = strstr(p, "\n-- ")); p++) {
+            keys += strncmp(p, "\n-- KEYS[", 9) == 0;
+            argv += strncmp(p, "\n-- ARGV[", 9) == 0;
+        }
+        assert_int_equal(s->nkey_params, keys);
+        assert_int_equal(s->narg_params, argv);
+        assert_true(keys > 0 && argv > 0 && strlen(s->returns) > 0);
+        for (int k = 0; k < s->narg_params; k++) {
+            char needle[128];
+            snprintf(needle, sizeof needle, "{\"position\":\"%s\",\"name\":\"%s\",", s->arg_params[k].position,
+                     s->arg_params[k].name);
+            assert_non_null(strstr(out, needle));
+        }
+    }
     free(out);
 }
 
