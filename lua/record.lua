@@ -24,7 +24,8 @@
 -- ARGV[11] ids_expiry: the id hash's expiry, epoch s ("0" without a request id).
 -- ARGV[12] nr: budget entities whose reservation to release (settle: the usage
 --   is recorded and the estimate given back, together); 0 for a record.
--- ARGV[13] reservation: the request id the reservation is held under, or "".
+-- ARGV[13] reservation: the reservation's member (API key id, byte 0x1F, request
+--   id: as reserve.lua's), or "".
 -- ARGV[14..] hashes: per bucket hash, in KEYS order: its expiry (epoch s, 0 =
 --   never), a field count n, then n field names.
 -- ARGV[last-2] board_member: when nz is 9, after the hashes: the leaderboards'
@@ -78,7 +79,9 @@ local rid, resv = ARGV[10], ARGV[13]
 if not nh or not nz or not nr or not resv or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
   return fail("KEYS do not match the hash, leaderboard and budget counts")
 end
-if nr > 0 and resv == "" then return fail("settling a reservation needs its request id") end
+if nr > 0 and not resv:find("^[^\31]+\31[^\31]+$") then
+  return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
+end
 local id_expiry = uint(11, 253402300799, "id expiry")
 if rid ~= "" and not id_expiry then return fail("id expiry is not a number") end
 

@@ -27,7 +27,8 @@ static const char usage[] =
     "                  no index of accounts, so they are named here\n"
     "\n"
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
-    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error or timeout\n";
+    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
+    "      past 2^63-1 (shards, models or minutes merged)\n";
 
 /* v / minutes with two decimals, in integers. */
 static void per_minute(int64_t v, int minutes, char *buf, size_t n) {

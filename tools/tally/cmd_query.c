@@ -22,10 +22,12 @@ static const char usage_top[] =
     "usage: tally top [--by cost|tokens|requests] [--window total|today|month|day:..|month:..]\n"
     "                 [-n N]\n"
     "  API keys ranked by cost (the default), tokens or requests over the window\n"
-    "  (default total), N from 1 to 1000 (default 10)\n";
+    "  (default total), N from 1 to 1000 (default 10); equal values rank by key id\n"
+    "  (byte order), so -n N is the head of any larger -n\n";
 static const char common_help[] =
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
-    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error or timeout\n";
+    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
+    "      past 2^63-1 (shards, models or minutes merged)\n";
 
 typedef struct {
     cli_common c;
