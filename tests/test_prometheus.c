@@ -25,10 +25,10 @@ static void record(tally *t, const char *key, const char *model, const char *acc
  * this month k-gamma, weird, k-alpha; k-beta never. */
 static void seed(void) {
     tally *t = th_open(NULL);
-    record(t, "k-alpha", "m1", "acct-1", 10, 20, "1.5", 0);
-    record(t, "k-beta", "m2", "acct-2", 100, 0, "0.25", 0);
-    record(t, weird_key, "m1", "acct-1", 1, 0, "2.000000001", 0);
-    record(t, "k-gamma", "m2", NULL, 7, 7, "3", 0);
+    record(t, "k-alpha", "m1", "acct-1", 10, 20, "1.5", TALLY_AT_NOW);
+    record(t, "k-beta", "m2", "acct-2", 100, 0, "0.25", TALLY_AT_NOW);
+    record(t, weird_key, "m1", "acct-1", 1, 0, "2.000000001", TALLY_AT_NOW);
+    record(t, "k-gamma", "m2", NULL, 7, 7, "3", TALLY_AT_NOW);
     record(t, "k-old", "m3", "acct-2", 5, 5, "5", ((int64_t)time(NULL) - 40 * 86400) * 1000);
     tally_close(t);
 }
