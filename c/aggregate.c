@@ -294,11 +294,12 @@ static int text_num(tally_vec *v, int64_t x) {
     return text_add(v, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-/* x as n bytes, least significant first (struct's "<In" in the script). */
-static int text_le(tally_vec *v, uint64_t x, int n) {
-    unsigned char b[8];
-    for (int i = 0; i < n; i++, x >>= 8) b[i] = (unsigned char)x;
-    return text_add(v, b, (size_t)n);
+/* x in exactly `width` decimal digits, zeros in front (x fits: checked by
+ * the caller's bounds). */
+static int text_fixed(tally_vec *v, uint64_t x, int width) {
+    char b[24];
+    for (int i = width - 1; i >= 0; i--, x /= 10) b[i] = (char)('0' + x % 10);
+    return text_add(v, b, (size_t)width);
 }
 
 static int same_delta(void *ctx, uint32_t i, const void *sought) {
@@ -443,7 +444,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
     }
     tally__args_end_keys(a);
     err |= tally__args_i64(a, g->latest_ms) | tally__args_i64(a, g->t->cfg.max_future_ms);
-    err |= tally__args_i64(a, (int64_t)g->hashes.n) | tally__args_i64(a, 3 * (int64_t)g->groups.n);
+    err |= tally__args_i64(a, (int64_t)g->hashes.n) | tally__args_i64(a, (int64_t)g->groups.n);
     err |= tally__args_i64(a, (int64_t)g->idhashes.n) | tally__args_i64(a, (int64_t)g->prunes.n);
     err |= tally__args_i64(a, releases);
     err |= releases ? tally__args_reservation(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
@@ -458,20 +459,20 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
     const uint32_t *start = g->start.p, *order = g->order.p;
     for (size_t h = 0; h < g->hashes.n; h++) {
         const hash_rec *hr = &AT(g->hashes, hash_rec, h);
-        err |= text_le(&g->text, (uint64_t)hr->expiry, 5) | text_le(&g->text, (uint64_t)hr->until, 5) |
-               text_le(&g->text, (uint64_t)hr->hours_until, 5) | text_le(&g->text, hr->prune, 3);
+        err |= text_fixed(&g->text, (uint64_t)hr->expiry, 12) | text_fixed(&g->text, (uint64_t)hr->until, 12) |
+               text_fixed(&g->text, (uint64_t)hr->hours_until, 12) | text_fixed(&g->text, hr->prune, 7);
         for (uint32_t i = start[h]; i < start[h + 1]; i++)
-            err |= text_le(&g->text, name_of[order[i]], 3) | text_le(&g->text, delta_of[order[i]], 3);
+            err |= text_fixed(&g->text, name_of[order[i]], 7) | text_fixed(&g->text, delta_of[order[i]], 7);
         err |= text_arg(g, a);
     }
     if (err || group_by(g, &g->start, g->groups.n, nm, member_owner) < 0) return -1;
     start = g->start.p, order = g->order.p;
     for (size_t b = 0; b < g->groups.n; b++) {
-        err |= text_le(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 5);
+        err |= text_fixed(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 12);
         for (uint32_t i = start[b]; i < start[b + 1]; i++) {
             const member_rec *m = &AT(g->members, member_rec, order[i]);
-            err |= text_le(&g->text, member_name[order[i]], 3);
-            for (int k = 0; k < 3; k++) err |= text_le(&g->text, (uint64_t)m->inc[k], 7);
+            err |= text_fixed(&g->text, member_name[order[i]], 7);
+            for (int k = 0; k < 3; k++) err |= text_fixed(&g->text, (uint64_t)m->inc[k], 16);
         }
         err |= text_arg(g, a);
     }

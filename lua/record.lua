@@ -1,31 +1,52 @@
 #!lua
 -- Records usage events, merged by the host into bucket and leaderboard deltas, all or nothing.
--- KEYS: nh bucket hashes; nz leaderboard sorted sets in threes (cost, tokens,
---   requests of one period); ni request-id hashes; np day hashes whose hours
---   to prune; 2 * nr reservation pairs (reservations hash, leases sorted set)
---   to release (settle).
--- ARGV: [1] the latest event time, epoch ms; [2] how far past server time it
---   may be, ms; [3] nh; [4] nz; [5] ni; [6] np; [7] nr; [8] the reservation's
---   member (key id, byte 0x1F, request id; "" when nr is 0); [9] nd, deltas;
---   [10] nn, names; then nd deltas, each a bucket value
---   "requests,input,output,cache_create,cache_read,cost" (counts at most
---   10^15); then nn names (fields, leaderboard members); then per hash its
---   descriptor, little-endian binary: struct "<I5I5I5I3" (EXPIRY, UNTIL,
---   HOURS_UNTIL, PRUNE), then per field "<I3I3" (N, D: field name N gains
---   delta D, 1-based indexes). Fields named with a leading digit are hour
---   buckets, written while HOURS_UNTIL is ahead of server time, the others
---   while UNTIL is (0: always); EXPIRY (epoch s, 0 never) is set when the hash
---   is created; PRUNE, when not 0, names a prune key whose hour fields go when
---   this hash is created. Then per three leaderboards "<I5" (EXPIRY) and per
---   member "<I3I7I7I7" (member name M gains cost C, tokens K, requests R,
---   each at most 10^15);
---   then per id hash: its expiry, epoch s (0: only checked), the 8-byte
---   request-id fingerprints to check and add (concatenated), and those only
---   to check.
---   Bucket values are exact decimal integers up to 2^63-1. Returns
---   {"recorded", us}, or, writing nothing but the release, {"duplicate", us,
---   J, P, ...} naming each fingerprint already present (id hash J; P its
---   position in the add list, -P in the check list); us: how long it ran.
+-- KEYS[1..nh] buckets: bucket hashes (docs/keys.md).
+-- KEYS[nh+1..nh+3ng] boards: leaderboards in threes: cost, tokens, requests (c,
+--   k, r) of one period.
+-- KEYS[nh+3ng+1..nh+3ng+ni] ids: request-id hashes.
+-- KEYS[nh+3ng+ni+1..nh+3ng+ni+np] prunes: day hashes whose hour fields go
+--   when a bucket hash that names them is created.
+-- KEYS[nh+3ng+ni+np+2j-1] reservations: settle, budget entity j (1..nr): its
+--   reservations hash.
+-- KEYS[nh+3ng+ni+np+2j] leases: entity j's leases sorted set.
+-- ARGV[1] latest_ms: the latest event time of the call, epoch ms.
+-- ARGV[2] future_ms: how far past server TIME an event time may be (ms, at
+--   most a day).
+-- ARGV[3] nh: the number of bucket hashes.
+-- ARGV[4] ng: the number of leaderboard threes.
+-- ARGV[5] ni: the number of request-id hashes.
+-- ARGV[6] np: the number of prune keys.
+-- ARGV[7] nr: budget entities whose reservation to release (settle: the usage
+--   is recorded and the estimate given back, together); 0 for a record.
+-- ARGV[8] reservation: the reservation's member (API key id, byte 0x1F,
+--   request id: as reserve.lua's), or "".
+-- ARGV[9] nd: the number of deltas.
+-- ARGV[10] nn: the number of names.
+-- ARGV[10+d] delta: delta d (1..nd), a bucket value
+--   "requests,input,output,cache_create,cache_read,cost", each count at most
+--   10^15.
+-- ARGV[10+nd+n] name: name n (1..nn), a bucket field or a leaderboard member.
+-- ARGV[10+nd+nn+h] hash: bucket hash h's descriptor, fixed-width decimal:
+--   EXPIRY (12 digits: epoch s, 0 never; set when the hash is created), UNTIL
+--   and HOURS_UNTIL (12 digits each: fields are written while it is ahead of
+--   server TIME, 0 always; hour buckets, the fields whose names start with a
+--   digit, follow HOURS_UNTIL), PRUNE (7 digits: a prune key, 0 none), then
+--   per field NAME and DELTA (7 digits each): field NAME gains delta DELTA.
+-- ARGV[10+nd+nn+nh+g] board: leaderboard three g's descriptor: EXPIRY (12
+--   digits), then per member NAME (7 digits), COST, TOKENS, REQUESTS (16 digits
+--   each): what it gains on each of the three.
+-- ARGV[10+nd+nn+nh+ng+3j-2] ids_expiry: id hash j's expiry, epoch s (0: only
+--   checked).
+-- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the 8-byte request-id fingerprints to
+--   check and add (docs/keys.md), concatenated.
+-- ARGV[10+nd+nn+nh+ng+3j] ids_check: the fingerprints only to check.
+-- Returns: {"recorded", us}, or, writing nothing but a settle's release,
+--   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
+--   hash J; P its position in ids_add, -P in ids_check); us: how long the
+--   script ran.
+-- Everything is read and checked before the first write. Bucket values are
+-- exact decimal integers up to 2^63-1; leaderboard scores saturate at 2^53.
+-- On a cluster a call covers one entity (key, account or shard).
 local MAX_EXPIRY = 253402300799
 local BASE = 1e15             -- low part of a split decimal: sums stay < 2^53
 local SCORE_MAX = 9007199254740992
@@ -53,13 +74,14 @@ end
 
 local t0 = redis.call("TIME")
 local latest, future = whole(ARGV[1], 253402300799999), whole(ARGV[2], 86400000)
-local nh, nz, ni = whole(ARGV[3], 1e6), whole(ARGV[4], 1e6), whole(ARGV[5], 1e6)
+local nh, ng, ni = whole(ARGV[3], 1e6), whole(ARGV[4], 1e6), whole(ARGV[5], 1e6)
 local np, nr, resv = whole(ARGV[6], 1e6), whole(ARGV[7], 2), ARGV[8]
 local nd, nn = whole(ARGV[9], 1e6), whole(ARGV[10], 1e6)
-if not (latest and future and nh and nz and ni and np and nr and resv and nd and nn) or nz % 3 ~= 0
-  or nh + nz + ni + np + 2 * nr ~= #KEYS or #ARGV ~= 10 + nd + nn + nh + nz / 3 + 3 * ni then
+if not (latest and future and nh and ng and ni and np and nr and resv and nd and nn)
+  or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= 10 + nd + nn + nh + ng + 3 * ni then
   return fail("KEYS and ARGV do not match the counts")
 end
+local nz = 3 * ng
 if nr > 0 and not resv:find("^[^\31]+\31[^\31]+$") then
   return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
 end
@@ -86,27 +108,36 @@ for i = 1, nn do
 end
 local at = 11 + nd + nn
 
--- Decodes descriptor ARGV[i]: `head` bytes of heads, then items of `size`
--- bytes, struct formats hfmt and ifmt (formats caches them by item count).
--- Returns the numbers (heads, then the items' fields in order) and the item
--- count, or nil when malformed.
-local function descriptor(i, head, hfmt, size, ifmt, formats)
+-- Decodes descriptor ARGV[i]: fixed-width decimal numbers, `heads` of the
+-- widths in hw, then items of the widths in iw. Returns the numbers (heads,
+-- then the items' in order) and the item count, or nil when malformed.
+local function descriptor(i, hw, iw)
   local s = ARGV[i]
+  local head, size = 0, 0
+  for _, w in ipairs(hw) do head = head + w end
+  for _, w in ipairs(iw) do size = size + w end
   local n = (#s - head) / size
-  if n < 1 or n ~= math.floor(n) then return nil end
-  local f = formats[n]
-  if not f then
-    f = "<" .. hfmt .. string.rep(ifmt, n)
-    formats[n] = f
+  if n < 1 or n ~= math.floor(n) or not s:find("^%d+$") then return nil end
+  local v, pos = {}, 1
+  for _, w in ipairs(hw) do
+    v[#v + 1] = tonumber(s:sub(pos, pos + w - 1), 10)
+    pos = pos + w
   end
-  return { struct.unpack(f, s) }, n
+  for _ = 1, n do
+    for _, w in ipairs(iw) do
+      v[#v + 1] = tonumber(s:sub(pos, pos + w - 1), 10)
+      pos = pos + w
+    end
+  end
+  return v, n
 end
+local HASH_HEADS, HASH_ITEM, BOARD_HEADS, BOARD_ITEM = { 12, 12, 12, 7 }, { 7, 7 }, { 12 }, { 7, 16, 16, 16 }
 
 local function live(until_s) return until_s == 0 or until_s > now_s end
 
-local hashes, hash_formats, board_formats = {}, {}, {}
+local hashes = {}
 for k = 1, nh do
-  local v, n = descriptor(at, 18, "I5I5I5I3", 6, "I3I3", hash_formats)
+  local v, n = descriptor(at, HASH_HEADS, HASH_ITEM)
   if not v or v[4] > np then return fail("bad descriptor of hash " .. k) end
   local h = { key = KEYS[k], expiry = v[1], fields = {}, deltas = {} }
   if v[4] > 0 then h.prune = KEYS[nh + nz + ni + v[4]] end
@@ -126,8 +157,8 @@ for k = 1, nh do
   at = at + 1
 end
 local boards = {}
-for g = 1, nz / 3 do
-  local v, n = descriptor(at, 5, "I5", 24, "I3I7I7I7", board_formats)
+for g = 1, ng do
+  local v, n = descriptor(at, BOARD_HEADS, BOARD_ITEM)
   if not v then return fail("bad descriptor of leaderboards " .. g) end
   local members = {}
   for m = 1, n do
