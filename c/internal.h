@@ -93,6 +93,8 @@ int tally__oom(tally *t);
 #define TALLY_ID_MAX 256
 #define TALLY_ENTITY_MAX (64 + 10 + 3 * TALLY_ID_MAX)
 int tally__id_check(tally *t, const char *what, const char *id, size_t n);
+/* The same without a handle (thread-safe): 0, or -1 with the message in msg. */
+int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap);
 size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
 /* The key suffix of a period's bucket hash into buf[24]: "t", "M:202611",
  * "D:20261126", the day's hash for hours too (the hour is the field). */
@@ -122,6 +124,9 @@ int tally__args_reservation(tally_args *a, const char *key, const char *request_
  * one event as a batch of one (tally_record; with settle, tally_settle): the
  * event's code, its message on the handle, *duplicate when recorded. */
 void tally__batch_free(tally *t);
+/* record.c: tally_event_check without a handle (thread-safe): 0, or -1 with
+ * the message in msg. */
+int tally__event_problem(const tally_event *e, char *msg, size_t cap);
 int tally__record_one(tally *t, const tally_event *ev, int settle, int *duplicate);
 
 /* connection.c */

@@ -38,19 +38,23 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
-int tally__id_check(tally *t, const char *what, const char *id, size_t n) {
-    if (!id || n == 0) return tally__fail(t, TALLY_EINVAL, "%s is empty", what);
-    if (n > TALLY_ID_MAX)
-        return tally__fail(t, TALLY_EINVAL, "%s is %zu bytes; the limit is %d", what, n, TALLY_ID_MAX);
+int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap) {
+    if (!id || n == 0) return snprintf(msg, cap, "%s is empty", what), -1;
+    if (n > TALLY_ID_MAX) return snprintf(msg, cap, "%s is %zu bytes; the limit is %d", what, n, TALLY_ID_MAX), -1;
     const unsigned char *s = (const unsigned char *)id;
     for (size_t i = 0; i < n;) {
         if (s[i] < 0x20 || s[i] == 0x7f)
-            return tally__fail(t, TALLY_EINVAL, "%s has a control character (byte %zu)", what, i + 1);
+            return snprintf(msg, cap, "%s has a control character (byte %zu)", what, i + 1), -1;
         size_t len = utf8_seq(s + i, n - i);
-        if (!len) return tally__fail(t, TALLY_EINVAL, "%s is not valid UTF-8 (byte %zu)", what, i + 1);
+        if (!len) return snprintf(msg, cap, "%s is not valid UTF-8 (byte %zu)", what, i + 1), -1;
         i += len;
     }
-    return TALLY_OK;
+    return 0;
+}
+
+int tally__id_check(tally *t, const char *what, const char *id, size_t n) {
+    char msg[TALLY_ERRMSG_MAX];
+    return tally__id_problem(what, id, n, msg, sizeof msg) < 0 ? tally__fail(t, TALLY_EINVAL, "%s", msg) : TALLY_OK;
 }
 
 size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out) {

@@ -36,7 +36,7 @@ static const char usage[] =
     "exit: 0 recorded (or duplicate), 2 bad input (with --stdin: any bad line),\n"
     "      3 Redis unreachable, 4 Redis error or timeout\n";
 
-#define BATCH 512
+#define BATCH 2048 /* lines per tally_record_batch: the library keeps its calls in flight */
 #define RETRIES 8
 
 static int parse_count(const char *cmd, const char *flag, const char *text, int64_t *out) {
