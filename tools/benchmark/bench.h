@@ -53,6 +53,8 @@ double info_field(redisContext *c, const char *section, const char *name);
 double server_cpu(redisContext *c);
 void flush(redisContext *c);
 tally *open_handle(void);
+/* The same with calls bounded at max_script_us (0: the default). */
+tally *open_handle_bounded(int64_t max_script_us);
 
 /* One measured run of a recorder. */
 typedef struct {
@@ -77,7 +79,20 @@ run bench_sync(redisContext *c, const events *e);
 run bench_batch(redisContext *c, const events *e, size_t per_call);
 run bench_tool(redisContext *c, const events *e, const char *tally_bin);
 
+/* v1.c: record.lua as it was (schema v1), one event per call, 64 per round
+ * trip: the reference for Redis CPU per event. */
+run bench_v1(redisContext *c, const events *e);
+/* runs.c: the async recorder from one caller thread; client CPU is the
+ * caller's per record() call. */
+run bench_async(redisContext *c, const events *e);
+
 /* probes.c */
+/* tally_allow's latency (one rule, 1 call at a time): p50 and p99 in µs, idle
+ * and while a second handle imports events with tally_record_batch as fast as
+ * it can, with calls bounded at max_script_us. */
+typedef struct { double idle_p50, idle_p99, busy_p50, busy_p99, import_rate, longest_ms; int64_t bound_us; } allow_import;
+allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t max_script_us);
+
 typedef struct { const char *name; double rate, ratio; } allow_run;
 /* tally_allow per algorithm (a limit never reached), against INCR. */
 void bench_allow(redisContext *c, size_t n, allow_run out[5]);

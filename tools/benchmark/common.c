@@ -175,12 +175,15 @@ double server_cpu(redisContext *c) {
 
 void flush(redisContext *c) { cmd_ok(c, "FLUSHDB SYNC"); }
 
-tally *open_handle(void) {
+tally *open_handle_bounded(int64_t max_script_us) {
     tally_config cfg;
     tally_config_init(&cfg);
     cfg.url = bench_url_text;
     cfg.prefix = "bench";
+    if (max_script_us) cfg.max_script_us = max_script_us;
     tally *t;
     if (tally_open(&cfg, &t) != TALLY_OK) die("%s", tally_errmsg(t));
     return t;
 }
+
+tally *open_handle(void) { return open_handle_bounded(0); }

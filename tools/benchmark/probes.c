@@ -1,7 +1,9 @@
 /* probes.c -- tally-bench's other measurements: admission control against INCR
  * (rate and memory per algorithm), and Redis memory per API key for a day of
  * traffic. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -142,3 +144,66 @@ mem_result bench_memory(redisContext *c) {
     return m;
 }
 
+
+/* ------------------------------------------------- allow during an import */
+
+typedef struct {
+    int64_t bound_us;
+    int stop;       /* atomic */
+    size_t events;  /* atomic */
+} importer;
+
+static void *import_loop(void *arg) {
+    importer *im = arg;
+    tally *t = open_handle_bounded(im->bound_us);
+    events e = make_events(4096, 0x55, DIST_UNIFORM, NACCOUNTS);
+    tally_result *res = xmalloc(e.n * sizeof *res);
+    while (!__atomic_load_n(&im->stop, __ATOMIC_ACQUIRE)) {
+        if (tally_record_batch(t, e.ev, e.n, res) != TALLY_OK) die("import: %s", tally_errmsg(t));
+        __atomic_fetch_add(&im->events, e.n, __ATOMIC_RELEASE);
+    }
+    free(res);
+    free_events(&e);
+    tally_close(t);
+    return NULL;
+}
+
+static void allow_latencies(tally *t, size_t n, lat *l) {
+    tally_rule rule = { TALLY_COUNT_REQUESTS, TALLY_ALGO_SLIDING_WINDOW, 1000000000, 3600000, 0 };
+    tally_decision d;
+    for (size_t i = 0; i < n; i++) {
+        double s = now_s();
+        if (tally_allow(t, "latency", &rule, 1, NULL, &d) != TALLY_OK || !d.allowed) die("allow: %s", tally_errmsg(t));
+        lat_add(l, (now_s() - s) * 1e6);
+    }
+}
+
+allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t bound_us) {
+    allow_import out = { 0, 0, 0, 0, 0, -1, bound_us };
+    tally *t = open_handle();
+    lat idle = { 0 }, busy = { 0 };
+    allow_latencies(t, n, &idle);
+    importer im = { bound_us, 0, 0 };
+    pthread_t th;
+    slowlog_start(c);
+    if (pthread_create(&th, NULL, import_loop, &im) != 0) die("pthread_create");
+    while (__atomic_load_n(&im.events, __ATOMIC_ACQUIRE) == 0) { /* the import is under way */
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    size_t before = __atomic_load_n(&im.events, __ATOMIC_ACQUIRE);
+    double t0 = now_s();
+    allow_latencies(t, n, &busy);
+    out.import_rate = (double)(__atomic_load_n(&im.events, __ATOMIC_ACQUIRE) - before) / (now_s() - t0);
+    __atomic_store_n(&im.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    out.longest_ms = slowlog_longest_ms(c);
+    out.idle_p50 = lat_pct(&idle, 0.5);
+    out.idle_p99 = lat_pct(&idle, 0.99);
+    out.busy_p50 = lat_pct(&busy, 0.5);
+    out.busy_p99 = lat_pct(&busy, 0.99);
+    free(idle.v);
+    free(busy.v);
+    tally_close(t);
+    return out;
+}
