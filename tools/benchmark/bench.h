@@ -52,6 +52,8 @@ void cmd_ok(redisContext *c, const char *fmt, ...);
 double info_field(redisContext *c, const char *section, const char *name);
 double server_cpu(redisContext *c);
 void flush(redisContext *c);
+/* Reads n pipelined replies; any error reply ends the bench (who: its source). */
+void read_replies(redisContext *c, size_t n, const char *who);
 tally *open_handle(void);
 /* The same with calls bounded at max_script_us (0: the default). */
 tally *open_handle_bounded(int64_t max_script_us);
@@ -75,6 +77,12 @@ run bench_seed(redisContext *c, const events *e);
  * SLOWLOG (commands slower than 1 ms are logged); -1 when none was. */
 void slowlog_start(redisContext *c);
 double slowlog_longest_ms(redisContext *c);
+/* A run's measurement: meter_start() before the timed loop (SLOWLOG reset,
+ * server CPU, clock), meter_stop() after it fills r's time, rate, server CPU
+ * per event, longest script and, with l, latency percentiles (freeing l). */
+typedef struct { double t0, srv0; } meter;
+meter meter_start(redisContext *c);
+void meter_stop(const meter *m, redisContext *c, run *r, lat *l);
 run bench_sync(redisContext *c, const events *e);
 run bench_batch(redisContext *c, const events *e, size_t per_call);
 run bench_tool(redisContext *c, const events *e, const char *tally_bin);

@@ -187,3 +187,12 @@ tally *open_handle_bounded(int64_t max_script_us) {
 }
 
 tally *open_handle(void) { return open_handle_bounded(0); }
+
+void read_replies(redisContext *c, size_t n, const char *who) {
+    for (size_t q = 0; q < n; q++) {
+        redisReply *rep;
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK) die("redis: %s", c->errstr);
+        if (rep->type == REDIS_REPLY_ERROR) die("%s: %s", who, rep->str);
+        freeReplyObject(rep);
+    }
+}

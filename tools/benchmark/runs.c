@@ -36,6 +36,24 @@ double slowlog_longest_ms(redisContext *c) {
     return longest;
 }
 
+meter meter_start(redisContext *c) {
+    slowlog_start(c);
+    meter m = { 0, server_cpu(c) };
+    m.t0 = now_s();
+    return m;
+}
+
+void meter_stop(const meter *m, redisContext *c, run *r, lat *l) {
+    r->secs = now_s() - m->t0;
+    r->rate = r->events / r->secs;
+    r->server_cpu_us = (server_cpu(c) - m->srv0) * 1e6 / r->events;
+    r->longest_ms = slowlog_longest_ms(c);
+    if (!l) return;
+    r->p50 = lat_pct(l, 0.5);
+    r->p99 = lat_pct(l, 0.99);
+    free(l->v);
+}
+
 run bench_sync(redisContext *c, const events *e) {
     tally *t = open_handle();
     run r = { "tally_record, 1 event per call", 0, (double)e->n - 1, 0, 0, 0, 0, "1 call", -1, -1, -1, -1, -1 };
@@ -43,24 +61,17 @@ run bench_sync(redisContext *c, const events *e) {
     int dup;
     /* warm up: the handle's buffers grow to an event's size once */
     if (tally_record(t, &e->ev[0], &dup) != TALLY_OK) die("record: %s", tally_errmsg(t));
-    slowlog_start(c);
-    double cpu0 = cpu_s(), srv0 = server_cpu(c);
+    double cpu0 = cpu_s();
     unsigned long long a0 = alloc_count();
-    double t0 = now_s();
+    meter mt = meter_start(c);
     for (size_t i = 1; i < e->n; i++) {
         double s = now_s();
         if (tally_record(t, &e->ev[i], &dup) != TALLY_OK) die("record: %s", tally_errmsg(t));
         lat_add(&l, (now_s() - s) * 1e6);
     }
-    r.secs = now_s() - t0;
-    r.rate = r.events / r.secs;
+    meter_stop(&mt, c, &r, &l);
     r.allocs = (double)(alloc_count() - a0) / r.events;
     r.client_cpu_us = (cpu_s() - cpu0) * 1e6 / r.events;
-    r.server_cpu_us = (server_cpu(c) - srv0) * 1e6 / r.events;
-    r.longest_ms = slowlog_longest_ms(c);
-    r.p50 = lat_pct(&l, 0.5);
-    r.p99 = lat_pct(&l, 0.99);
-    free(l.v);
     tally_close(t);
     return r;
 }
@@ -72,10 +83,9 @@ run bench_batch(redisContext *c, const events *e, size_t per_call) {
     lat l = { 0 };
     /* warm up: the handle's buffers grow to an event's size once */
     if (tally_record_batch(t, e->ev, 1, res) != TALLY_OK) die("record: %s", tally_errmsg(t));
-    slowlog_start(c);
-    double srv0 = server_cpu(c), c0 = thread_cpu_s();
+    double c0 = thread_cpu_s();
     unsigned long long a0 = alloc_count();
-    double t0 = now_s();
+    meter mt = meter_start(c);
     for (size_t i = 1; i < e->n; i += per_call) {
         size_t m = e->n - i < per_call ? e->n - i : per_call;
         double s = now_s();
@@ -84,15 +94,9 @@ run bench_batch(redisContext *c, const events *e, size_t per_call) {
             if (res[k].code != TALLY_OK || res[k].duplicate) die("record: event %zu: code %d", i + k, res[k].code);
         lat_add(&l, (now_s() - s) * 1e6);
     }
-    r.secs = now_s() - t0;
-    r.rate = r.events / r.secs;
+    meter_stop(&mt, c, &r, &l);
     r.client_cpu_us = (thread_cpu_s() - c0) * 1e6 / r.events;
     r.allocs = (double)(alloc_count() - a0) / r.events;
-    r.server_cpu_us = (server_cpu(c) - srv0) * 1e6 / r.events;
-    r.longest_ms = slowlog_longest_ms(c);
-    r.p50 = lat_pct(&l, 0.5);
-    r.p99 = lat_pct(&l, 0.99);
-    free(l.v);
     free(res);
     tally_close(t);
     return r;
@@ -122,8 +126,7 @@ run bench_tool(redisContext *c, const events *e, const char *tally_bin) {
     if (fd < 0) die("mkstemp");
     close(fd);
     write_ndjson(e, path);
-    slowlog_start(c);
-    double srv0 = server_cpu(c), t0 = now_s();
+    meter mt = meter_start(c);
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
@@ -135,14 +138,11 @@ run bench_tool(redisContext *c, const events *e, const char *tally_bin) {
     int status;
     struct rusage ru;
     if (wait4(pid, &status, 0, &ru) != pid) die("wait4");
-    r.secs = now_s() - t0;
+    meter_stop(&mt, c, &r, NULL);
     unlink(path);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("%s record --stdin failed (status %d)", tally_bin, status);
-    r.rate = r.events / r.secs;
     r.client_cpu_us = ((double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
                        (double)ru.ru_stime.tv_usec / 1e6) * 1e6 / r.events;
-    r.server_cpu_us = (server_cpu(c) - srv0) * 1e6 / r.events;
-    r.longest_ms = slowlog_longest_ms(c);
     return r;
 }
 
@@ -158,20 +158,17 @@ run bench_async(redisContext *c, const events *e) {
         die("recorder: %s", msg);
     }
     run out = { "tally_recorder_record (async)", 0, (double)e->n, 0, 0, 0, 0, "-", -1, -1, -1, -1, -1 };
-    slowlog_start(c);
-    double srv0 = server_cpu(c), c0 = thread_cpu_s(), t0 = now_s();
+    double c0 = thread_cpu_s();
+    meter mt = meter_start(c);
     for (size_t i = 0; i < e->n; i++)
         if (tally_recorder_record(r, &e->ev[i]) != TALLY_OK) die("recorder: event %zu refused", i);
     double caller = thread_cpu_s() - c0;
     if (tally_recorder_flush(r, -1) != TALLY_OK) die("recorder: flush failed");
-    out.secs = now_s() - t0;
+    meter_stop(&mt, c, &out, NULL);
     tally_recorder_stats s;
     tally_recorder_get_stats(r, &s);
     if (s.recorded != e->n) die("recorder: %llu of %zu recorded", (unsigned long long)s.recorded, e->n);
     tally_recorder_close(r, -1);
-    out.rate = out.events / out.secs;
     out.client_cpu_us = caller * 1e6 / out.events; /* the caller's thread only */
-    out.server_cpu_us = (server_cpu(c) - srv0) * 1e6 / out.events;
-    out.longest_ms = slowlog_longest_ms(c);
     return out;
 }

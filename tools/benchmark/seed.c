@@ -78,7 +78,8 @@ run bench_seed(redisContext *c, const events *e) {
     run r = { "seed-shaped, pipelined 64 events", 0, (double)e->n, 0, 0, 0, 0, "64 events", -1, -1, -1,
               PER_EVENT, -1 };
     lat l = { 0 };
-    double cpu0 = cpu_s(), srv0 = server_cpu(c), t0 = now_s();
+    double cpu0 = cpu_s();
+    meter mt = meter_start(c);
     for (size_t i = 0; i < e->n; i += DEPTH) {
         size_t m = e->n - i < DEPTH ? e->n - i : DEPTH;
         double s = now_s();
@@ -95,20 +96,10 @@ run bench_seed(redisContext *c, const events *e) {
                 if (redisAppendCommandArgv(c, batch[k].argc[q], batch[k].argv[q], batch[k].len[q]) != REDIS_OK)
                     die("out of memory");
         }
-        for (size_t q = 0; q < sent; q++) {
-            redisReply *rep;
-            if (redisGetReply(c, (void **)&rep) != REDIS_OK) die("redis: %s", c->errstr);
-            if (rep->type == REDIS_REPLY_ERROR) die("redis: %s", rep->str);
-            freeReplyObject(rep);
-        }
+        read_replies(c, sent, "redis");
         lat_add(&l, (now_s() - s) * 1e6);
     }
-    r.secs = now_s() - t0;
-    r.rate = r.events / r.secs;
+    meter_stop(&mt, c, &r, &l);
     r.client_cpu_us = (cpu_s() - cpu0) * 1e6 / r.events;
-    r.server_cpu_us = (server_cpu(c) - srv0) * 1e6 / r.events;
-    r.p50 = lat_pct(&l, 0.5);
-    r.p99 = lat_pct(&l, 0.99);
-    free(l.v);
     return r;
 }

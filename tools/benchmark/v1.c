@@ -146,8 +146,8 @@ run bench_v1(redisContext *c, const events *e) {
     static call calls[DEPTH];
     run out = { "record.lua v1, 1 event per call", 0, (double)e->n, 0, 0, 0, 0, "64 events", -1, -1, -1, -1, -1 };
     lat l = { 0 };
-    slowlog_start(c);
-    double cpu0 = cpu_s(), srv0 = server_cpu(c), t0 = now_s();
+    double cpu0 = cpu_s();
+    meter mt = meter_start(c);
     for (size_t i = 0; i < e->n; i += DEPTH) {
         size_t m = e->n - i < DEPTH ? e->n - i : DEPTH;
         double s = now_s();
@@ -156,21 +156,10 @@ run bench_v1(redisContext *c, const events *e) {
             build(&calls[k], sha, &e->ev[i + k], at);
             if (redisAppendCommandArgv(c, calls[k].argc, calls[k].argv, calls[k].len) != REDIS_OK) die("out of memory");
         }
-        for (size_t k = 0; k < m; k++) {
-            redisReply *rep;
-            if (redisGetReply(c, (void **)&rep) != REDIS_OK) die("redis: %s", c->errstr);
-            if (rep->type == REDIS_REPLY_ERROR) die("record_v1.lua: %s", rep->str);
-            freeReplyObject(rep);
-        }
+        read_replies(c, m, "record_v1.lua");
         lat_add(&l, (now_s() - s) * 1e6);
     }
-    out.secs = now_s() - t0;
-    out.rate = out.events / out.secs;
+    meter_stop(&mt, c, &out, &l);
     out.client_cpu_us = (cpu_s() - cpu0) * 1e6 / out.events;
-    out.server_cpu_us = (server_cpu(c) - srv0) * 1e6 / out.events;
-    out.longest_ms = slowlog_longest_ms(c);
-    out.p50 = lat_pct(&l, 0.5);
-    out.p99 = lat_pct(&l, 0.99);
-    free(l.v);
     return out;
 }
