@@ -101,12 +101,6 @@ static int same_str(void *ctx, uint32_t i, const void *key) {
     return a->n == b->n && memcmp(a->s, b->s, b->n) == 0;
 }
 
-uint32_t tally__shard_of(const char *s, size_t n, int shards) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h % (uint32_t)shards;
-}
-
 /* The index of string s in the call's table, added if new; -1 on OOM. */
 static int64_t intern(tally_agg *g, const char *s) {
     str k = { s, (uint32_t)strlen(s), 0 };
@@ -176,18 +170,6 @@ static int64_t record_of(tally_vec *v, tally_map *m, uint64_t key, const void *i
         *slot = (uint32_t)v->n;
     }
     return *slot - 1;
-}
-
-/* Request ids are stored as 8 bytes: FNV-1a-64 of the id (of key 0x1f id
- * outside the key's own hashes, since ids are scoped to their key), big-endian. */
-void tally__id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]) {
-    uint64_t h = 14695981039346656037ull;
-    if (scoped) {
-        for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ 0x1f) * 1099511628211ull;
-    }
-    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
 }
 
 /* The request id goes to the id hashes of the call's first entity: its slice
@@ -282,24 +264,9 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, int
 
 /* ------------------------------------------------------------- encoding */
 
-static int text_add(tally_vec *v, const void *p, size_t n) {
-    if (tally__vec_reserve(v, v->n + n, 1) < 0) return -1;
-    memcpy((char *)v->p + v->n, p, n);
-    v->n += n;
-    return 0;
-}
-
 static int text_num(tally_vec *v, int64_t x) {
     char tmp[24], *p = tally__utoa_end((uint64_t)x, tmp + sizeof tmp);
-    return text_add(v, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* x in exactly `width` decimal digits, zeros in front (x fits: checked by
- * the caller's bounds). */
-static int text_fixed(tally_vec *v, uint64_t x, int width) {
-    char b[24];
-    for (int i = width - 1; i >= 0; i--, x /= 10) b[i] = (char)('0' + x % 10);
-    return text_add(v, b, (size_t)width);
+    return tally__text_add(v, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 static int same_delta(void *ctx, uint32_t i, const void *sought) {
@@ -389,24 +356,9 @@ static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
     return tally__args_add(a, buf, n);
 }
 
-/* Counting sort: the records 0..n-1 by owner (below `owners`) into g->order;
- * records of owner o are order[start[o] .. start[o + 1]). 0 or -1 on OOM. */
-static int group_by(tally_agg *g, tally_vec *start, size_t owners, size_t n, uint32_t (*owner)(const tally_agg *, size_t)) {
-    if (tally__vec_reserve(start, owners + 1, sizeof(uint32_t)) < 0 || tally__vec_reserve(&g->order, n, sizeof(uint32_t)) < 0)
-        return -1;
-    uint32_t *st = start->p, *order = g->order.p;
-    memset(st, 0, (owners + 1) * sizeof *st);
-    for (size_t r = 0; r < n; r++) st[owner(g, r) + 1]++;
-    for (size_t o = 0; o < owners; o++) st[o + 1] += st[o];
-    for (size_t r = 0; r < n; r++) order[st[owner(g, r)]++] = (uint32_t)r;
-    for (size_t o = owners; o > 0; o--) st[o] = st[o - 1];
-    st[0] = 0;
-    return 0;
-}
-
-static uint32_t field_owner(const tally_agg *g, size_t r) { return AT(g->fields, field_rec, r).hash; }
-static uint32_t member_owner(const tally_agg *g, size_t r) { return AT(g->members, member_rec, r).group; }
-static uint32_t id_owner(const tally_agg *g, size_t r) { return AT(g->ids, id_rec, r).hash; }
+static uint32_t field_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->fields, field_rec, r).hash; }
+static uint32_t member_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->members, member_rec, r).group; }
+static uint32_t id_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->ids, id_rec, r).hash; }
 
 /* Adds the descriptor text built in g->text as one argument. */
 static int text_arg(tally_agg *g, tally_args *a) {
@@ -451,32 +403,32 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
     err |= tally__args_i64(a, (int64_t)g->deltas.n) | tally__args_i64(a, (int64_t)g->names.n);
     for (size_t d = 0; d < g->deltas.n; d++) {
         const int64_t *v = AT(g->fields, field_rec, AT(g->deltas, uint32_t, d)).d;
-        for (int m = 0; m < 6; m++) err |= text_num(&g->text, v[m]) | (m < 5 ? text_add(&g->text, ",", 1) : 0);
+        for (int m = 0; m < 6; m++) err |= text_num(&g->text, v[m]) | (m < 5 ? tally__text_add(&g->text, ",", 1) : 0);
         err |= text_arg(g, a);
     }
     for (size_t i = 0; i < g->names.n; i++) err |= add_name(g, a, AT(g->names, uint64_t, i));
-    if (err || group_by(g, &g->start, g->hashes.n, nf, field_owner) < 0) return -1;
+    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
     const uint32_t *start = g->start.p, *order = g->order.p;
     for (size_t h = 0; h < g->hashes.n; h++) {
         const hash_rec *hr = &AT(g->hashes, hash_rec, h);
-        err |= text_fixed(&g->text, (uint64_t)hr->expiry, 12) | text_fixed(&g->text, (uint64_t)hr->until, 12) |
-               text_fixed(&g->text, (uint64_t)hr->hours_until, 12) | text_fixed(&g->text, hr->prune, 7);
+        err |= tally__text_fixed(&g->text, (uint64_t)hr->expiry, 12) | tally__text_fixed(&g->text, (uint64_t)hr->until, 12) |
+               tally__text_fixed(&g->text, (uint64_t)hr->hours_until, 12) | tally__text_fixed(&g->text, hr->prune, 7);
         for (uint32_t i = start[h]; i < start[h + 1]; i++)
-            err |= text_fixed(&g->text, name_of[order[i]], 7) | text_fixed(&g->text, delta_of[order[i]], 7);
+            err |= tally__text_fixed(&g->text, name_of[order[i]], 7) | tally__text_fixed(&g->text, delta_of[order[i]], 7);
         err |= text_arg(g, a);
     }
-    if (err || group_by(g, &g->start, g->groups.n, nm, member_owner) < 0) return -1;
+    if (err || tally__group_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
     start = g->start.p, order = g->order.p;
     for (size_t b = 0; b < g->groups.n; b++) {
-        err |= text_fixed(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 12);
+        err |= tally__text_fixed(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 12);
         for (uint32_t i = start[b]; i < start[b + 1]; i++) {
             const member_rec *m = &AT(g->members, member_rec, order[i]);
-            err |= text_fixed(&g->text, member_name[order[i]], 7);
-            for (int k = 0; k < 3; k++) err |= text_fixed(&g->text, (uint64_t)m->inc[k], 16);
+            err |= tally__text_fixed(&g->text, member_name[order[i]], 7);
+            for (int k = 0; k < 3; k++) err |= tally__text_fixed(&g->text, (uint64_t)m->inc[k], 16);
         }
         err |= text_arg(g, a);
     }
-    if (err || group_by(g, &g->start, g->idhashes.n, g->ids.n, id_owner) < 0 ||
+    if (err || tally__group_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
         tally__vec_reserve(&g->dup_events, g->ids.n, sizeof(size_t)) < 0)
         return -1;
     start = g->start.p, order = g->order.p;
@@ -490,7 +442,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
             for (uint32_t i = start[j]; i < start[j + 1]; i++) {
                 const id_rec *r = &AT(g->ids, id_rec, order[i]);
                 if (r->add != add) continue;
-                err |= text_add(&g->text, r->fp, 8);
+                err |= tally__text_add(&g->text, r->fp, 8);
                 events[w++] = r->event;
                 ih->nadd += (uint32_t)add;
             }

@@ -59,13 +59,4 @@ int tally__agg_encode(tally_agg *g, struct tally_args *a);
  * answer names none of the call's. Valid after tally__agg_encode(). */
 size_t tally__agg_dup_event(const tally_agg *g, long long j, long long p);
 
-/* FNV-1a-32 of an API key id, mod shards: the shard of the shared aggregates
- * it feeds (docs/keys.md). */
-uint32_t tally__shard_of(const char *key, size_t n, int shards);
-
-/* A request id's stored form: FNV-1a-64 of the id, or with `scoped` of
- * "<key> 0x1f <id>" (in the account's and shard's hashes on a cluster), as 8
- * bytes, most significant first (docs/keys.md). */
-void tally__id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]);
-
 #endif

@@ -13,12 +13,10 @@
  *              the call is split in halves until the event at fault is alone,
  *              so one bad event never blocks the others; any other error
  *              (OOM, NOPERM, ...) answers every event of the call;
- *   NOSCRIPT   the script did not run: loaded, then sent again;
- *   MOVED, ASK, TRYAGAIN, CLUSTERDOWN  sent again through scripts.c's
- *              redirection loop once the window is drained;
- *   I/O error or timeout  the outcome of the calls in flight on that
- *              connection is unknown: their events get the error (resend
- *              those with request ids); later calls connect again.
+ *   no answer (a connection error or timeout): the outcome is unknown, its
+ *              events get the error (resend those with request ids).
+ * window.c sends the calls, a window of them in flight, and deals with
+ * NOSCRIPT and the cluster's redirections.
  * On a single server a call covers every entity of its events; on a cluster
  * one entity (one slot), so an event is answered once its key, account and
  * shard calls are: recorded, or duplicate when every one of them says so.
@@ -33,20 +31,21 @@
 #include "internal.h"
 #include "table.h"
 
-#define WINDOW 4             /* calls in flight (per handle) */
+#define WINDOW 4             /* calls in flight */
 #define CALL_EVENTS_MAX 2048 /* keeps the script's unpack() lists under Lua's limit */
 #define FIRST_UNITS 256      /* the size of a call before any has been measured */
 
 typedef struct { size_t event; int mask; } item;
-typedef struct { size_t off, n, units; int node; } call;
+typedef struct { size_t off, n, units; } call; /* items [off, off + n) */
 
 /* Per-handle state, kept between batches so that a batch allocates nothing
  * once the arrays have grown. */
 struct tally_batch {
     tally_agg *agg;
     double us_per_unit;      /* learned; 0: nothing measured yet */
-    tally_vec items, retry, slow, inflight, reload; /* reload: per node */
+    tally_vec items, calls, retry; /* retry: ids of calls to send (again) */
     tally_vec deferred;      /* items whose request id an earlier item holds */
+    tally_window window;
     tally_vec left, dups, groups, failed, mark;   /* per event */
     tally_vec group_of, group_start;      /* cluster: partition by entity */
     tally_map group_map, seen;            /* seen: (key, request id, entity) this round */
@@ -71,7 +70,8 @@ void tally__batch_free(tally *t) {
     struct tally_batch *s = t->batch;
     if (!s) return;
     tally__agg_free(s->agg);
-    tally_vec *v[] = { &s->items, &s->retry, &s->slow, &s->inflight, &s->reload, &s->deferred, &s->left, &s->dups,
+    tally__window_free(&s->window);
+    tally_vec *v[] = { &s->items, &s->calls, &s->retry, &s->deferred, &s->left, &s->dups,
                        &s->groups, &s->failed, &s->mark, &s->group_of, &s->group_start };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
     tally__map_free(&s->group_map);
@@ -104,9 +104,17 @@ static void failed(run *r, size_t k, int code) {
     note_failure(r, k, code);
 }
 
-static int push_call(tally_vec *v, size_t off, size_t n, size_t units) {
-    call c = { off, n, units, -1 };
-    return tally__vec_push(v, &c, sizeof c);
+/* Records a call; 0 and its id in *id, or -1 (OOM). */
+static int new_call(struct tally_batch *s, size_t off, size_t n, size_t units, size_t *id) {
+    call c = { off, n, units };
+    *id = s->calls.n;
+    return tally__vec_push(&s->calls, &c, sizeof c);
+}
+
+/* A call of items [off, off + n) to send after what is in flight. */
+static int retry(struct tally_batch *s, size_t off, size_t n) {
+    size_t id;
+    return new_call(s, off, n, 0, &id) < 0 ? -1 : tally__vec_push(&s->retry, &id, sizeof id);
 }
 
 static size_t unit_budget(const tally *t, const struct tally_batch *s) {
@@ -144,24 +152,43 @@ static uint32_t *hold_of(run *r, const item *it, uint32_t *none) {
     return tally__map_find(&r->s->seen, h, NULL, NULL, NULL);
 }
 
-/* Cuts the next call: a retry first, else items of the current source in
- * order while the call has room (a source is every valid event on a single
- * server, one entity's events on a cluster). An event whose key and request id
- * an earlier event of the round holds waits for the next round (pump), when the
- * holder's fate is known: the first event sent with an id is the one that
- * counts, as if the events had been recorded one by one, even when the
- * holder's call has to be sent again. 1 built, 0 nothing left, -1 OOM. */
-static int next_call(run *r, call *out) {
+static int partition(run *r, size_t off, size_t n);
+
+/* The deferred items, once nothing is in flight, as the next round's sources. */
+static int next_round(run *r) {
+    struct tally_batch *s = r->s;
+    size_t off = s->items.n, n = s->deferred.n;
+    if (tally__vec_reserve(&s->items, off + n, sizeof(item)) < 0) return -1;
+    memcpy((item *)s->items.p + off, s->deferred.p, n * sizeof(item));
+    s->items.n += n;
+    s->deferred.n = 0;
+    tally__map_clear(&s->seen);
+    return partition(r, off, n);
+}
+
+/* window.c's next(): a retry first, else items of the current source in order
+ * while the call has room (a source is every valid event on a single server,
+ * one entity's events on a cluster). An event whose key and request id an
+ * earlier event of the round holds waits for the next round, which begins when
+ * nothing is in flight (idle) and the holder's fate is known: the first event
+ * sent with an id is the one that counts, as if the events had been recorded
+ * one by one, even when the holder's call has to be sent again. */
+static int next_call(void *ctx, int idle, size_t *id) {
+    run *r = ctx;
     struct tally_batch *s = r->s;
     if (s->retry.n) {
-        *out = AT(s->retry, call, --s->retry.n);
-        return build(r, out) < 0 ? -1 : 1;
+        *id = AT(s->retry, size_t, --s->retry.n);
+        return build(r, &AT(s->calls, call, *id)) < 0 ? -1 : 1;
     }
     tally_agg *g = s->agg;
     size_t budget = unit_budget(r->t, s);
     for (;;) {
         if (r->src == r->src_end) {
-            if (r->group + 1 >= r->ngroups) return 0;
+            if (r->group + 1 >= r->ngroups) {
+                if (!idle || !s->deferred.n) return 0;
+                if (next_round(r) < 0) return -1;
+                continue;
+            }
             r->group++;
             r->src = AT(s->group_start, size_t, r->group);
             r->src_end = AT(s->group_start, size_t, r->group + 1);
@@ -188,7 +215,7 @@ static int next_call(run *r, call *out) {
             r->src++;
         }
         if (!tally__agg_count(g)) continue; /* every item waits for the next round */
-        *out = (call){ off, tally__agg_count(g), tally__agg_units(g), -1 };
+        if (new_call(s, off, tally__agg_count(g), tally__agg_units(g), id) < 0) return -1;
         return tally__agg_encode(g, &r->t->args) < 0 ? -1 : 1;
     }
 }
@@ -227,140 +254,49 @@ static int take_duplicates(run *r, const call *c, const redisReply *rep) {
         if (mark[its[i].event]) mark[its[i].event] = 0;
         else its[keep++] = its[i];
     }
-    return keep ? push_call(&s->retry, c->off, keep, 0) : 0;
+    return keep ? retry(s, c->off, keep) : 0;
 }
 
-/* Acts on the answer of call c (see the head of this file). -1: out of memory. */
-static int take(run *r, const call *c, redisReply *rep) {
+static void fail_call(run *r, const call *c, int code) {
+    for (size_t i = 0; i < c->n; i++) failed(r, AT(r->s->items, item, c->off + i).event, code);
+}
+
+/* window.c's take(): acts on the answer of a call (see the head of this file). */
+static int take(void *ctx, size_t id, redisReply *rep) {
+    run *r = ctx;
     struct tally_batch *s = r->s;
-    const item *its = (const item *)s->items.p + c->off;
-    int target = -1;
-    switch (tally__reply_kind(r->t, rep, &target)) {
-    case TALLY_REPLY_RELOAD:
-        AT(s->reload, unsigned char, c->node) = 1;
-        return push_call(&s->retry, c->off, c->n, 0);
-    case TALLY_REPLY_MOVED: case TALLY_REPLY_ASK: case TALLY_REPLY_WAIT:
-        return tally__vec_push(&s->slow, c, sizeof *c);
-    default: break;
-    }
+    call c = AT(s->calls, call, id); /* a copy: new calls may move the array */
     if (rep->type == REDIS_REPLY_ERROR) {
-        if (c->n > 1 && names_data(rep)) /* halves: nothing was written */
-            return push_call(&s->retry, c->off, c->n / 2, 0) | push_call(&s->retry, c->off + c->n / 2, c->n - c->n / 2, 0);
-        int code = tally__script_error(r->t, rep);
-        for (size_t i = 0; i < c->n; i++) failed(r, its[i].event, code);
+        if (c.n > 1 && names_data(rep)) /* halves: nothing was written */
+            return retry(s, c.off, c.n / 2) | retry(s, c.off + c.n / 2, c.n - c.n / 2);
+        fail_call(r, &c, tally__script_error(r->t, rep));
         return 0;
     }
     int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
                 rep->element[1]->type == REDIS_REPLY_INTEGER;
     for (size_t i = 2; shape && i < rep->elements; i++) shape = rep->element[i]->type == REDIS_REPLY_INTEGER;
     if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
-        learn(s, c, rep->element[1]->integer);
-
-
-        for (size_t i = 0; i < c->n; i++) answered(r, its[i].event, 0);
+        learn(s, &c, rep->element[1]->integer);
+        for (size_t i = 0; i < c.n; i++) answered(r, AT(s->items, item, c.off + i).event, 0);
         return 0;
     }
     if (shape && strcmp(rep->element[0]->str, "duplicate") == 0 && rep->elements % 2 == 0)
-        return take_duplicates(r, c, rep);
-    int code = tally__fail(r->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
-    for (size_t i = 0; i < c->n; i++) failed(r, its[i].event, code);
+        return take_duplicates(r, &c, rep);
+    fail_call(r, &c, tally__fail(r->t, TALLY_ESCRIPT, "record.lua answered something unexpected"));
     return 0;
 }
 
-/* The calls in flight on node lost their connection (code): their outcome is
- * unknown. */
-static void lost(run *r, int node, int code) {
-    struct tally_batch *s = r->s;
-    size_t keep = 0;
-    for (size_t i = 0; i < s->inflight.n; i++) {
-        call c = AT(s->inflight, call, i);
-        if (c.node != node) {
-            AT(s->inflight, call, keep++) = c;
-            continue;
-        }
-        for (size_t k = 0; k < c.n; k++) failed(r, AT(s->items, item, c.off + k).event, code);
-    }
-    s->inflight.n = keep;
+/* window.c's lost(): no answer; the outcome is unknown, or it was not sent. */
+static void lost(void *ctx, size_t id, int code) {
+    run *r = ctx;
+    call c = AT(r->s->calls, call, id);
+    fail_call(r, &c, code);
     if (!r->conn_code) r->conn_code = code;
 }
 
-/* Reads the answer of the oldest call in flight. -1: out of memory. */
-static int receive(run *r) {
-    struct tally_batch *s = r->s;
-    call c = AT(s->inflight, call, 0);
-    redisReply *rep;
-    if (redisGetReply(r->t->nodes[c.node].ctx, (void **)&rep) != REDIS_OK) {
-        lost(r, c.node, tally__io_failed(r->t, &r->t->nodes[c.node], "running a batch"));
-        return 0;
-    }
-    memmove(s->inflight.p, (call *)s->inflight.p + 1, --s->inflight.n * sizeof c);
-    int rc = take(r, &c, rep);
-    freeReplyObject(rep);
-    return rc;
-}
-
-/* Waits for every call in flight on node. */
-static int drain(run *r, int node) {
-    for (;;) {
-        size_t i = 0;
-        while (i < r->s->inflight.n && AT(r->s->inflight, call, i).node != node) i++;
-        if (i == r->s->inflight.n) return 0;
-        if (receive(r) < 0) return -1;
-    }
-}
-
-/* Sends call c, built in t->args, to the node serving it, without waiting for
- * the answer. A call that cannot be routed goes to the slow path. -1: OOM. */
-static int send_call(run *r, call *c) {
-    tally *t = r->t;
-    struct tally_batch *s = r->s;
-    c->node = tally__route(t, &t->args, 0);
-    if (c->node < 0) {
-        if (!t->slots) { /* a single server that cannot be reached: nothing was sent */
-            for (size_t k = 0; k < c->n; k++) failed(r, AT(s->items, item, c->off + k).event, t->err);
-            if (!r->conn_code) r->conn_code = t->err;
-            return 0;
-        }
-        return tally__vec_push(&s->slow, c, sizeof *c);
-    }
-    if (tally__vec_reserve(&s->reload, (size_t)t->nnodes, 1) < 0) return -1;
-    while (s->reload.n < (size_t)t->nnodes) AT(s->reload, unsigned char, s->reload.n++) = 0;
-    if (AT(s->reload, unsigned char, c->node)) {
-        /* NOSCRIPT: once the window on that node is drained, load, then resend */
-        if (push_call(&s->retry, c->off, c->n, 0) < 0 || drain(r, c->node) < 0) return -1;
-        AT(s->reload, unsigned char, c->node) = 0;
-        if (tally__load_scripts_on(t, c->node) != TALLY_OK) lost(r, c->node, t->err);
-        return 0;
-    }
-    redisContext *ctx = t->nodes[c->node].ctx;
-    size_t len;
-    const char *cmd = tally__args_resp(&t->args, &len);
-    if (redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK || tally__vec_push(&s->inflight, c, sizeof *c) < 0)
-        return -1;
-    for (int done = 0; !done;)
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
-            lost(r, c->node, tally__io_failed(t, &t->nodes[c->node], "sending a batch"));
-            break;
-        }
-    return 0;
-}
-
-/* A call that needs a redirection or a wait, once nothing is in flight:
- * through scripts.c's loop, which follows MOVED and ASK and waits out
- * TRYAGAIN. -1: OOM. */
-static int send_slow(run *r) {
-    struct tally_batch *s = r->s;
-    call c = AT(s->slow, call, --s->slow.n);
-    if (build(r, &c) < 0) return -1;
-    redisReply *rep = tally__eval_raw(r->t, &r->t->args); /* answers are past redirections */
-    if (!rep) {
-        for (size_t k = 0; k < c.n; k++) failed(r, AT(s->items, item, c.off + k).event, r->t->err);
-        if (!r->conn_code) r->conn_code = r->t->err;
-        return 0;
-    }
-    int rc = take(r, &c, rep);
-    freeReplyObject(rep);
-    return rc;
+static int rebuild(void *ctx, size_t id) {
+    run *r = ctx;
+    return build(r, &AT(r->s->calls, call, id));
 }
 
 /* The entity of item it: its kind, and its id (a string, or the shard). */
@@ -432,36 +368,6 @@ static int partition(run *r, size_t off, size_t n) {
     return 0;
 }
 
-static int pump(run *r) {
-    struct tally_batch *s = r->s;
-    for (;;) {
-        if (s->inflight.n < WINDOW) {
-            call c;
-            int got = next_call(r, &c);
-            if (got < 0) return -1;
-            if (got > 0) {
-                if (send_call(r, &c) < 0) return -1;
-                continue;
-            }
-        }
-        if (s->inflight.n) {
-            if (receive(r) < 0) return -1;
-        } else if (s->slow.n) {
-            if (send_slow(r) < 0) return -1;
-        } else if (s->deferred.n) { /* the next round: the deferred items as sources */
-            size_t off = s->items.n, n = s->deferred.n;
-            if (tally__vec_reserve(&s->items, off + n, sizeof(item)) < 0) return -1;
-            memcpy((item *)s->items.p + off, s->deferred.p, n * sizeof(item));
-            s->items.n += n;
-            s->deferred.n = 0;
-            tally__map_clear(&s->seen);
-            if (partition(r, off, n) < 0) return -1;
-        } else {
-            return 0;
-        }
-    }
-}
-
 static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, int settle, int single) {
     struct tally_batch *s = t->batch;
     if (!s && !(s = t->batch = calloc(1, sizeof *s))) return tally__oom(t);
@@ -472,7 +378,7 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
         if (tally__vec_reserve(per_event[i], n, 1) < 0) return tally__oom(t);
         memset(per_event[i]->p, 0, n);
     }
-    s->items.n = s->retry.n = s->slow.n = s->inflight.n = s->deferred.n = 0;
+    s->items.n = s->calls.n = s->retry.n = s->deferred.n = 0;
     tally__map_clear(&s->seen);
     if (tally__vec_reserve(&s->items, 3 * n, sizeof(item)) < 0) return tally__oom(t);
     for (size_t k = 0; k < n; k++) {
@@ -494,11 +400,8 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
         res[k].code = TALLY_EIO; /* until every call is answered */
     }
     if (partition(&r, 0, s->items.n) < 0) return tally__oom(t);
-    tally_pipe_guard g;
-    tally__pipe_guard_on(&g);
-    if (t->slots && t->map_stale) tally__cluster_refresh(t);
-    int rc = pump(&r);
-    tally__pipe_guard_off(&g);
+    tally_window_ops ops = { &r, next_call, rebuild, take, lost };
+    int rc = tally__window_run(t, WINDOW, &ops, &s->window);
     if (rc < 0) {
         for (size_t k = 0; k < n; k++)
             if (AT(s->left, unsigned char, k) && !AT(s->failed, unsigned char, k)) failed(&r, k, TALLY_ENOMEM);

@@ -8,6 +8,7 @@
 
 #include "tally.h"
 #include "scripts_gen.h"
+#include "table.h"
 #include "url.h"
 
 #define TALLY_ERRMSG_MAX 512
@@ -95,6 +96,14 @@ int tally__oom(tally *t);
 int tally__id_check(tally *t, const char *what, const char *id, size_t n);
 /* The same without a handle (thread-safe): 0, or -1 with the message in msg. */
 int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap);
+/* FNV-1a-32 of an API key id, mod shards: the shard of the shared aggregates
+ * it feeds (docs/keys.md). */
+uint32_t tally__shard_of(const char *key, size_t n, int shards);
+
+/* A request id's stored form: FNV-1a-64 of the id, or with `scoped` of
+ * "<key> 0x1f <id>" (in the account's and shard's hashes on a cluster), as 8
+ * bytes, most significant first (docs/keys.md). */
+void tally__id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]);
 size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
 /* The key suffix of a period's bucket hash into buf[24]: "t", "M:202611",
  * "D:20261126", the day's hash for hours too (the hour is the field). */
@@ -211,6 +220,28 @@ void tally__keyed_free(tally_keyed *k);
  * CLUSTERDOWN). */
 enum { TALLY_REPLY_USE, TALLY_REPLY_RELOAD, TALLY_REPLY_MOVED, TALLY_REPLY_ASK, TALLY_REPLY_WAIT };
 int tally__reply_kind(tally *t, const redisReply *r, int *node);
+
+/* window.c: script calls with a window of up to `window` in flight; the caller
+ * names its calls by ids. next() builds the next call into t->args (1 and *id;
+ * 0 when there is none now: with idle set, nothing is in flight or waiting,
+ * so there will be none; -1 OOM); rebuild() builds call id again; take()
+ * consumes its answer (error replies included, never NOSCRIPT or a
+ * redirection: those are handled here); lost() says it got no answer (code:
+ * the connection's error, the outcome unknown, or why it was not sent).
+ * Returns 0 when every call was taken or lost, -1 when a callback ran out of
+ * memory. mem keeps the unit's arrays between runs. */
+typedef struct tally_window_ops {
+    void *ctx;
+    int (*next)(void *ctx, int idle, size_t *id);
+    int (*rebuild)(void *ctx, size_t id);
+    int (*take)(void *ctx, size_t id, redisReply *reply);
+    void (*lost)(void *ctx, size_t id, int code);
+} tally_window_ops;
+typedef struct tally_window {
+    tally_vec resend, slow, reload;
+} tally_window;
+int tally__window_run(tally *t, int window, const tally_window_ops *ops, tally_window *mem);
+void tally__window_free(tally_window *mem);
 
 /* Maps a script's error reply to a code and sets the handle's error. */
 int tally__script_error(tally *t, const redisReply *reply);

@@ -1,6 +1,6 @@
-/* keys.c -- the key schema: validation and encoding of entity ids and the
- * entity part of every key. docs/keys.md describes the schema for clients in
- * other languages.
+/* keys.c -- the key schema: validation and encoding of entity ids, the entity
+ * part of every key, the shard of an API key and the stored form of a request
+ * id. docs/keys.md describes the schema for clients in other languages.
  *
  * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  (v2: key schema version 2)
  * The braces make the entity the cluster hash tag, so all of one entity's keys
@@ -90,4 +90,23 @@ size_t tally__period_suffix(const tally_period *p, char *buf) {
     case TALLY_HOUR: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
     default: return (size_t)sprintf(buf, "t");
     }
+}
+
+/* FNV-1a-32: which shard of the shared aggregates an API key feeds. */
+uint32_t tally__shard_of(const char *s, size_t n, int shards) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h % (uint32_t)shards;
+}
+
+/* Request ids are stored as 8 bytes: FNV-1a-64 of the id (of key 0x1f id
+ * outside the key's own hashes, since ids are scoped to their key), big-endian. */
+void tally__id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]) {
+    uint64_t h = 14695981039346656037ull;
+    if (scoped) {
+        for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        h = (h ^ 0x1f) * 1099511628211ull;
+    }
+    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
 }

@@ -1,5 +1,6 @@
 /* table.c -- growable arrays and open-addressing hash tables (linear probing,
- * at most half full) for the batch aggregation. */
+ * at most half full), byte vectors and a counting sort, for the batch
+ * aggregation. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,4 +79,31 @@ void tally__map_free(tally_map *m) {
     free(m->keys);
     free(m->vals);
     memset(m, 0, sizeof *m);
+}
+
+int tally__text_add(tally_vec *v, const void *p, size_t n) {
+    if (tally__vec_reserve(v, v->n + n, 1) < 0) return -1;
+    memcpy((char *)v->p + v->n, p, n);
+    v->n += n;
+    return 0;
+}
+
+int tally__text_fixed(tally_vec *v, uint64_t x, int width) {
+    char b[24];
+    for (int i = width - 1; i >= 0; i--, x /= 10) b[i] = (char)('0' + x % 10);
+    return tally__text_add(v, b, (size_t)width);
+}
+
+int tally__group_by(tally_vec *order, tally_vec *start, size_t owners, size_t n,
+                    uint32_t (*owner)(const void *ctx, size_t r), const void *ctx) {
+    if (tally__vec_reserve(start, owners + 1, sizeof(uint32_t)) < 0 || tally__vec_reserve(order, n, sizeof(uint32_t)) < 0)
+        return -1;
+    uint32_t *st = start->p, *o = order->p;
+    memset(st, 0, (owners + 1) * sizeof *st);
+    for (size_t r = 0; r < n; r++) st[owner(ctx, r) + 1]++;
+    for (size_t k = 0; k < owners; k++) st[k + 1] += st[k];
+    for (size_t r = 0; r < n; r++) o[st[owner(ctx, r)]++] = (uint32_t)r;
+    for (size_t k = owners; k > 0; k--) st[k] = st[k - 1];
+    st[0] = 0;
+    return 0;
 }

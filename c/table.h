@@ -35,4 +35,15 @@ uint32_t *tally__map_find(tally_map *m, uint64_t key, tally_same_fn same, void *
 void tally__map_clear(tally_map *m);
 void tally__map_free(tally_map *m);
 
+/* Appends n bytes to a byte vector; x in exactly `width` decimal digits (zeros
+ * in front; x must fit). 0 or -1 (OOM). */
+int tally__text_add(tally_vec *v, const void *p, size_t n);
+int tally__text_fixed(tally_vec *v, uint64_t x, int width);
+
+/* Counting sort: records 0..n-1 by owner(ctx, r) (below `owners`) into order;
+ * the records of owner o are order[start[o] .. start[o + 1]) (uint32_t each).
+ * 0 or -1 (OOM). */
+int tally__group_by(tally_vec *order, tally_vec *start, size_t owners, size_t n,
+                    uint32_t (*owner)(const void *ctx, size_t r), const void *ctx);
+
 #endif
