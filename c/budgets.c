@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "cluster.h"
+#include "exec.h"
+#include "keys.h"
+#include "money.h"
+#include "timecal.h"
 
 int tally_budget_parse(const char *text, tally_budget *b) {
     memset(b, 0, sizeof *b);
@@ -74,7 +78,7 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
      * caps of one entity only. */
     int key_caps = 0, account_caps = 0;
     for (int i = 0; i < ncaps; i++) *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? &account_caps : &key_caps) += 1;
-    if (t->slots && key_caps && account_caps)
+    if (tally__is_cluster(t) && key_caps && account_caps)
         return tally__fail(t, TALLY_EINVAL, "on a cluster a reservation's caps belong to one entity: "
                                             "reserve key caps and account caps in two calls");
     const char *base[2];
@@ -83,8 +87,8 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     size_t kbn = tally__entity(t, 'k', r->key, strlen(r->key), kb);
     size_t abn = r->account ? tally__entity(t, 'a', r->account, strlen(r->account), ab) : 0;
     int ne = 0, acct_entity = 0;
-    if (!t->slots || key_caps) base[ne] = kb, base_n[ne++] = kbn;
-    if (abn && (!t->slots || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
+    if (!tally__is_cluster(t) || key_caps) base[ne] = kb, base_n[ne++] = kbn;
+    if (abn && (!tally__is_cluster(t) || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
     tally_when w;
     tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
     tally_args *a = &t->args;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "keys.h"
 
 /* Bytes kept as they are; every other byte becomes %XX. Bytes >= 0x80 (valid
  * UTF-8, checked before) are kept so that Unicode ids stay readable. */

@@ -8,7 +8,8 @@
  *   <entity>ls:seq    sequence for lease ids ("<now_us>-<seq>") */
 #include <string.h>
 
-#include "internal.h"
+#include "exec.h"
+#include "keys.h"
 
 /* Builds lease.lua's call up to and including ARGV[2] (now). 0 or -1 (memory). */
 static int start(tally *t, const char *mode, const char *key) {

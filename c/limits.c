@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "exec.h"
+#include "keys.h"
+#include "money.h"
 
 static const char *const algo_names[] = { "sliding-window", "sliding-log", "gcra", "fixed" };
 static const char *const algo_script[] = { "window", "log", "gcra", "fixed" };

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "exec.h"
+#include "keys.h"
+#include "timecal.h"
 
 int tally_period_parse(tally *t, const char *s, tally_period *p) {
     memset(p, 0, sizeof *p);

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "cluster.h"
+#include "exec.h"
+#include "keys.h"
+#include "timecal.h"
 
 /* FNV-1a: which shard of the shared aggregates an API key feeds. */
 static unsigned shard_of(const char *key, size_t n, int shards) {
@@ -51,7 +54,7 @@ typedef struct {
     size_t n;
 } text;
 
-struct tally_hour_cache {
+struct hour_cache {
     int64_t hour;                   /* the local hour it was built for, or -1 */
     text month, day, hours, hh, hm; /* "M:202611", "D:..", "H:..", "07", "07m:" */
     text boards[9];                 /* "Lc:t", "Lc:M:202611", ... */
@@ -82,12 +85,44 @@ static text fmt_text(const char *a, const char *b) {
     return t;
 }
 
-static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
-    struct tally_hour_cache *h = t->hour_cache;
-    if (!h) {
-        if (!(h = t->hour_cache = malloc(sizeof *h))) return NULL;
-        h->hour = h->minute = -1;
+/* The batch's per-call and per-event arrays, grown to the largest batch seen,
+ * so that recording a batch allocates nothing. */
+struct batch_scratch {
+    size_t events;        /* capacity, in events (calls: 3 per event) */
+    size_t *event_of;
+    unsigned char *bytes; /* mask_of[3n], left[n], dups[n], calls[n] */
+};
+
+/* This unit's state on the handle, made on first use; tally_close frees it
+ * through the release hook. */
+typedef struct {
+    struct hour_cache hours;
+    struct batch_scratch batch;
+} record_state;
+
+static void release(void *state) {
+    record_state *s = state;
+    free(s->batch.event_of);
+    free(s->batch.bytes);
+    free(s);
+}
+
+static record_state *state_of(tally *t) {
+    tally_feature_state *f = &t->feature[TALLY_FEATURE_RECORD];
+    if (!f->state) {
+        record_state *s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        s->hours.hour = s->hours.minute = -1;
+        f->state = s;
+        f->release = release;
     }
+    return f->state;
+}
+
+static struct hour_cache *hour_cache(tally *t, int64_t at) {
+    record_state *s = state_of(t);
+    if (!s) return NULL;
+    struct hour_cache *h = &s->hours;
     const tally_config *c = &t->cfg;
     /* Local hours, not UTC ones: with offsets like +05:45 they differ. */
     int64_t local = at + c->tz_offset_min * 60000LL;
@@ -143,7 +178,7 @@ enum { G_KEY = 1, G_ACCOUNT = 2, G_SHARD = 4 };
  * its own idempotency marker, so a retry completes what a failure left out. */
 static int groups_of(const tally *t, const tally_event *e, int g[3]) {
     int n = 0;
-    if (!t->slots) {
+    if (!tally__is_cluster(t)) {
         g[n++] = G_KEY | G_ACCOUNT | G_SHARD;
         return n;
     }
@@ -173,7 +208,7 @@ static const text T_COUNT[3] = { { "0", 1 }, { "1", 1 }, { "2", 1 } };
  * handle's, reused from call to call. */
 static int build(tally *t, const tally_event *e, int64_t at, int settle, int mask, tally_args *a) {
     const tally_config *c = &t->cfg;
-    struct tally_hour_cache *h = hour_cache(t, at);
+    struct hour_cache *h = hour_cache(t, at);
     if (!h) return -1;
     size_t kn = strlen(e->key), mn = strlen(e->model);
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[12];
@@ -326,7 +361,7 @@ static int batch_take(void *ctx, size_t i, redisReply *r) {
     int dup = outcome(r);
     if (dup < 0) {
         res->code = r->type == REDIS_REPLY_ERROR
-                        ? tally__script_error(b->t, r)
+                        ? tally__reply_error(b->t, r)
                         : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
         note_failure(b, k, res->code);
         b->left[k] = 0xff; /* failed: never becomes OK */
@@ -340,17 +375,10 @@ static int batch_take(void *ctx, size_t i, redisReply *r) {
     return 0;
 }
 
-/* The batch's per-call and per-event arrays, kept on the handle and grown to
- * the largest batch seen, so that recording a batch allocates nothing. */
-struct tally_batch_scratch {
-    size_t events;        /* capacity, in events (calls: 3 per event) */
-    size_t *event_of;
-    unsigned char *bytes; /* mask_of[3n], left[n], dups[n], calls[n] */
-};
-
 static int scratch_for(tally *t, size_t n, batch *b) {
-    struct tally_batch_scratch *s = t->batch_scratch;
-    if (!s && !(s = t->batch_scratch = calloc(1, sizeof *s))) return -1;
+    record_state *state = state_of(t);
+    if (!state) return -1;
+    struct batch_scratch *s = &state->batch;
     if (s->events < n || !s->bytes) {
         size_t events = n < 64 ? 64 : n;
         size_t *event_of = realloc(s->event_of, 3 * events * sizeof *event_of);
@@ -368,13 +396,6 @@ static int scratch_for(tally *t, size_t n, batch *b) {
     b->calls = b->dups + n;
     memset(b->left, 0, 3 * n);
     return 0;
-}
-
-void tally__batch_scratch_free(tally *t) {
-    if (!t->batch_scratch) return;
-    free(t->batch_scratch->event_of);
-    free(t->batch_scratch->bytes);
-    free(t->batch_scratch);
 }
 
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {

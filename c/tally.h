@@ -26,6 +26,12 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what this header declares is
+ * its whole exported interface. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* Result codes. The tool maps them to exit status: EINVAL -> 2,
  * ECONNECT/EAUTH -> 3, everything else -> 4 (see tally --help). */
 enum {
@@ -458,6 +464,10 @@ int tally_lease_release(tally *t, const char *key, const char *id, tally_lease *
  * the epoch) instead of Redis TIME; 0 goes back to TIME. Without test_clock:
  * TALLY_EINVAL, and calls always use TIME. */
 int tally_test_clock(tally *t, int64_t now_us);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

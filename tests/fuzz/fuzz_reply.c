@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "node.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,6 +24,7 @@ static tally *handle(void) {
     tally_config_init(&cfg);
     cfg.url = "unix:///nonexistent/tally-fuzz.sock"; /* reconnecting fails at once */
     cfg.test_clock = 1;
+    cfg.command_timeout_ms = 1000;
     tally_open(&cfg, &t); /* ECONNECT: the handle stays usable */
     return t;
 }
@@ -53,14 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         off += (size_t)w;
     }
     shutdown(sv[1], SHUT_WR); /* then EOF: an incomplete reply ends in EIO, not a wait */
-    t->nodes[0].ctx = redisConnectFd(sv[0]);
-    if (!t->nodes[0].ctx) {
+    if (tally__node_attach_fd(t, 0, sv[0]) != TALLY_OK) {
         close(sv[0]);
         close(sv[1]);
         return 0;
     }
-    struct timeval tv = { 1, 0 };
-    redisSetTimeout(t->nodes[0].ctx, tv);
 
     tally_event ev = { .key = "k", .model = "m", .account = "a", .input_tokens = 1, .cost_nanos = 2,
                        .at_ms = 1764151200000LL, .request_id = "r" };
@@ -136,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (rc != TALLY_OK && !tally_errmsg(t)[0]) abort();
     if (rc < TALLY_OK || rc > TALLY_ENOMEM) abort();
-    tally__disconnect(&t->nodes[0]);
+    tally__node_disconnect(t, 0);
     close(sv[1]);
     return 0;
 }
