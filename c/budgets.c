@@ -84,8 +84,8 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     const char *base[2];
     size_t base_n[2];
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], suffix[24];
-    size_t kbn = tally__entity(t, 'k', r->key, strlen(r->key), kb);
-    size_t abn = r->account ? tally__entity(t, 'a', r->account, strlen(r->account), ab) : 0;
+    size_t kbn = tally__entity(t, TALLY_ENTITY_KEY, r->key, strlen(r->key), kb);
+    size_t abn = r->account ? tally__entity(t, TALLY_ENTITY_ACCOUNT, r->account, strlen(r->account), ab) : 0;
     int ne = 0, acct_entity = 0;
     if (!tally__is_cluster(t) || key_caps) base[ne] = kb, base_n[ne++] = kbn;
     if (abn && (!tally__is_cluster(t) || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
@@ -94,7 +94,7 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     tally_args *a = &t->args;
     int err = tally__args_script(a, TALLY_SCRIPT_RESERVE);
     for (int e = 0; e < ne; e++)
-        err |= tally__args_cat(a, base[e], base_n[e], "B", 1) | tally__args_cat(a, base[e], base_n[e], "Bx", 2);
+        err |= tally__add_held_keys(a, base[e], base_n[e]);
     for (int i = 0; i < ncaps; i++) {
         tally_period p = { caps[i].period, w.year, w.month, w.day, 0 };
         size_t sn = tally__period_suffix(&p, suffix);
@@ -107,7 +107,8 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     err |= tally__args_i64(a, ne) | tally__args_i64(a, ncaps);
     err |= tally__args_i64(a, t->test_now_us / 1000); /* 0: the server's TIME */
     for (int i = 0; i < ncaps; i++) {
-        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? acct_entity : 1) | tally__args_str(a, "_");
+        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? acct_entity : 1);
+        err |= tally__args_str(a, TALLY_FIELD_ENTITY);
         err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? "c" : "k");
         err |= tally__args_i64(a, caps[i].cap);
     }

@@ -2,10 +2,8 @@
  * run of lua/lease.lua each. At most `limit` live leases per subject; a lease is
  * a member of a sorted set scored by its expiry in server time, so the lease of a
  * holder that crashed is reclaimed by the next call once it has ended.
- *
- * Keys, under the subject's hash tag:
- *   <entity>ls        sorted set: lease id -> expiry (us)
- *   <entity>ls:seq    sequence for lease ids ("<now_us>-<seq>") */
+ * Keys (keys.c, docs/keys.md), under the subject's hash tag: a sorted set of
+ * lease id -> expiry (us) and the sequence lease ids are drawn from. */
 #include <string.h>
 
 #include "exec.h"
@@ -14,11 +12,9 @@
 /* Builds lease.lua's call up to and including ARGV[2] (now). 0 or -1 (memory). */
 static int start(tally *t, const char *mode, const char *key) {
     char base[TALLY_ENTITY_MAX];
-    size_t bn = tally__entity(t, 'k', key, strlen(key), base);
+    size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
-    if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__args_cat(a, base, bn, "ls", 2) < 0 ||
-        tally__args_cat(a, base, bn, "ls:seq", 6) < 0)
-        return -1;
+    if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__add_lease_keys(a, base, bn) < 0) return -1;
     tally__args_end_keys(a);
     if (tally__args_str(a, mode) < 0 || tally__args_i64(a, t->test_now_us) < 0) return -1;
     return 0;
