@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cluster.h"
 #include "exec.h"
 #include "keys.h"
@@ -51,9 +52,10 @@ static int check(tally *t, const tally_reservation *r, const tally_budget *caps,
         return tally__fail(t, TALLY_EINVAL, "estimated cost must be 0 to %lld nano-USD", TALLY_MAX_COST_NANOS);
     if (r->tokens < 0 || r->tokens > TALLY_MAX_TOKENS)
         return tally__fail(t, TALLY_EINVAL, "estimated tokens must be 0 to %lld", TALLY_MAX_TOKENS);
-    if (r->lease_ms < 1 || r->lease_ms > 86400000)
+    if (r->lease_ms < 1 || r->lease_ms > TALLY_RESERVE_LEASE_MAX_MS)
         return tally__fail(t, TALLY_EINVAL, "lease must be 1 ms to 1 day");
-    if (ncaps < 1 || ncaps > 16) return tally__fail(t, TALLY_EINVAL, "give 1 to 16 caps");
+    if (ncaps < 1 || ncaps > TALLY_BUDGET_CAPS_MAX)
+        return tally__fail(t, TALLY_EINVAL, "give 1 to %d caps", TALLY_BUDGET_CAPS_MAX);
     for (int i = 0; i < ncaps; i++) {
         const tally_budget *b = &caps[i];
         if (b->scope != TALLY_SCOPE_KEY && b->scope != TALLY_SCOPE_ACCOUNT)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cluster.h"
 #include "node.h"
 #include "scripts.h"
@@ -42,8 +43,8 @@ static int check_config(tally *t) {
     if (c->ttl_minute_s <= 0 || c->ttl_hour_s <= 0 || c->ttl_day_s <= 0 || c->ttl_month_s <= 0 ||
         c->idempotency_s <= 0)
         return tally__fail(t, TALLY_EINVAL, "retention periods must be positive");
-    if (c->max_future_ms < 0 || c->max_future_ms > 86400000)
-        return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to 86400000 (a day)");
+    if (c->max_future_ms < 0 || c->max_future_ms > TALLY_FUTURE_MAX_MS)
+        return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to %lld (a day)", TALLY_FUTURE_MAX_MS);
     char err[TALLY_ERRMSG_MAX];
     if (tally__url_parse(c->url, &t->url, err, sizeof err) < 0)
         return tally__fail(t, TALLY_EINVAL, "%s", err);

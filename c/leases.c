@@ -6,6 +6,7 @@
  * lease id -> expiry (us) and the sequence lease ids are drawn from. */
 #include <string.h>
 
+#include "bounds.h"
 #include "exec.h"
 #include "keys.h"
 
@@ -76,7 +77,8 @@ static int run(tally *t, int acquire, const char *id, tally_lease *out) {
 int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_ms, tally_lease *out) {
     int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
     if (rc != TALLY_OK) return rc;
-    if (limit < 1 || limit > 1000000) return tally__fail(t, TALLY_EINVAL, "lease limit must be 1 to 1000000");
+    if (limit < 1 || limit > TALLY_LEASE_LIMIT_MAX)
+        return tally__fail(t, TALLY_EINVAL, "lease limit must be 1 to %d", TALLY_LEASE_LIMIT_MAX);
     if ((rc = check_ms(t, lease_ms)) != TALLY_OK) return rc;
     if (start(t, "acquire", key) < 0 || tally__args_i64(&t->args, limit) < 0 ||
         tally__args_i64(&t->args, lease_ms) < 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "exec.h"
 #include "keys.h"
 #include "money.h"
@@ -133,7 +134,7 @@ int tally_rule_parse(const char *text, size_t n, tally_rule *rule, char *err, si
 int tally_test_clock(tally *t, int64_t now_us) {
     if (!t->cfg.test_clock)
         return tally__fail(t, TALLY_EINVAL, "the test clock is off (open the handle with test_clock = 1)");
-    if (now_us < 0 || now_us > 4000000000000000LL)
+    if (now_us < 0 || now_us > TALLY_TEST_CLOCK_MAX_US)
         return tally__fail(t, TALLY_EINVAL, "test clock must be 0 or microseconds before year 2096");
     t->test_now_us = now_us;
     return tally__ok(t);

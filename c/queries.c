@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "exec.h"
 #include "keys.h"
 #include "timecal.h"
@@ -311,7 +312,7 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     if (by < TALLY_RANK_COST || by > TALLY_RANK_REQUESTS)
         return tally__fail(t, TALLY_EINVAL, "rank by cost, tokens or requests");
     if (p->kind == TALLY_HOUR) return tally__fail(t, TALLY_EINVAL, "leaderboards are kept for total, month and day");
-    if (n < 1 || n > 1000) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to 1000");
+    if (n < 1 || n > TALLY_TOP_MAX) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to %d", TALLY_TOP_MAX);
     char suffix[32];
     tally_args *a = &t->args;
     int err = tally__args_script(a, TALLY_SCRIPT_TOP);

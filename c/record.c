@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cluster.h"
 #include "exec.h"
 #include "keys.h"
@@ -33,7 +34,7 @@ int tally_event_check(tally *t, const tally_event *e) {
         (rc = check_amount(t, "cache-read tokens", e->cache_read_tokens, TALLY_MAX_TOKENS)) ||
         (rc = check_amount(t, "cost", e->cost_nanos, TALLY_MAX_COST_NANOS)))
         return rc;
-    if (e->at_ms < 0 || e->at_ms > 253402300799999LL)
+    if (e->at_ms < 0 || e->at_ms > TALLY_TIME_MAX_MS)
         return tally__fail(t, TALLY_EINVAL, "event time %lld is not between 1970 and 9999",
                            (long long)e->at_ms);
     return tally__ok(t);

@@ -250,11 +250,12 @@ typedef struct tally_reservation {
     int64_t lease_ms;         /* released by itself after this, if not settled */
 } tally_reservation;
 
+#define TALLY_BUDGET_CAPS_MAX 16 /* caps per tally_reserve() call */
 typedef struct tally_budget_decision {
     int allowed;
     int duplicate;            /* 1: this request id already holds a reservation */
     int denied_by;            /* index of the first cap that denied, or -1 */
-    int64_t remaining[16];    /* what each cap has left after this call */
+    int64_t remaining[TALLY_BUDGET_CAPS_MAX]; /* what each cap has left after this call */
     int64_t server_time_ms;   /* Redis TIME used for the leases */
 } tally_budget_decision;
 

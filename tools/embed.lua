@@ -1,8 +1,16 @@
--- embed.lua: turns lua/*.lua into a C table for libtally (run at build time by Lua 5.4).
---   lua5.4 embed.lua OUT.c OUT.h SCRIPT...
--- Each entry holds the script's exact bytes, their length, the SHA1 of exactly those
--- bytes (what SCRIPT LOAD answers), and the KEYS/ARGV contract read from the header
--- comment. A script without a contract is a build error.
+-- embed.lua: builds the scripts libtally sends, and the C table that holds them
+-- (run at build time by Lua 5.4). Two steps, with the linters between them:
+--   lua5.4 embed.lua assemble OUTDIR HEADER... -- PRELUDE... -- SCRIPT...
+--     writes OUTDIR/<name>.lua for each SCRIPT: its contract header (the leading
+--     comment block), then the prelude, then the rest of the script. The
+--     prelude is the same for every script: `local lib = {...}` holding every
+--     numeric TALLY_* define of the HEADERs (bounds the C side enforces too),
+--     then the PRELUDE files (lua/lib/), which add the shared helpers to `lib`.
+--   lua5.4 embed.lua OUT.c OUT.h SCRIPT...   (the assembled scripts)
+--     each entry holds the script's exact bytes, their length, the SHA1 of exactly
+--     those bytes (what SCRIPT LOAD answers), and the KEYS/ARGV contract read
+--     from the header comment.
+-- A script without a contract is a build error.
 
 local function sha1(msg)
   local function rol(x, n) return ((x << n) | (x >> (32 - n))) & 0xffffffff end
@@ -36,13 +44,17 @@ end
 
 -- Reads the leading comment block: first line is the summary, then "KEYS:" and
 -- "ARGV:" sections whose continuation lines are indented by at least two spaces.
+-- Also returns the byte offset where the header ends (the body's first line).
 local function contract(path, src)
   local c = { summary = nil, KEYS = nil, ARGV = nil }
-  local current
-  for line in src:gmatch("([^\n]*)\n") do
+  local current, body = nil, #src + 1
+  for start, line in src:gmatch("()([^\n]*)\n") do
     if line:match("^#!") then goto continue end
     local text = line:match("^%-%-(.*)$")
-    if not text then break end
+    if not text then
+      body = start
+      break
+    end
     local section, rest = text:match("^ (%u+):%s*(.*)$")
     if section == "KEYS" or section == "ARGV" then
       current = section
@@ -57,7 +69,62 @@ local function contract(path, src)
   if not (c.summary and c.KEYS and c.ARGV) then
     fail("%s: header comment must give a summary line, KEYS: and ARGV:", path)
   end
-  return c
+  return c, body
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then fail("cannot read %s", path) end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function spit(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- The prelude: the bounds of the headers as fields of `lib`, then the files.
+local function prelude(headers, files)
+  local bounds = {}
+  for _, h in ipairs(headers) do
+    for line in slurp(h):gmatch("[^\n]+") do
+      local name, value = line:match("^#define[ \t]+(TALLY_[%u%d_]+)[ \t]+(%d+)L*%f[^%w]")
+      if name then
+        if tonumber(value) >= 2 ^ 53 then fail("%s: %s = %s is not exact in Lua 5.1", h, name, value) end
+        bounds[#bounds + 1] = string.format("  %s = %s,\n", name, value)
+      end
+    end
+  end
+  table.sort(bounds)
+  local out = { "-- Prelude: shared by every script (lua/lib/, put here by tools/embed.lua).\n",
+    "-- Bounds the C library enforces too (c/tally.h, c/bounds.h):\n", "local lib = {\n" }
+  for _, b in ipairs(bounds) do out[#out + 1] = b end
+  out[#out + 1] = "}\n"
+  for _, f in ipairs(files) do out[#out + 1] = "\n" .. slurp(f) end
+  out[#out + 1] = "-- End of the prelude.\n\n"
+  return table.concat(out)
+end
+
+if arg[1] == "assemble" then
+  local outdir, lists, i = arg[2], { {}, {}, {} }, 3
+  for k = 1, 3 do
+    while arg[i] and arg[i] ~= "--" do
+      table.insert(lists[k], arg[i])
+      i = i + 1
+    end
+    i = i + 1
+  end
+  if not outdir or #lists[3] == 0 then fail("usage: embed.lua assemble OUTDIR HEADER... -- PRELUDE... -- SCRIPT...") end
+  local shared = prelude(lists[1], lists[2])
+  for _, path in ipairs(lists[3]) do
+    local src = slurp(path)
+    local _, body = contract(path, src)
+    spit(outdir .. "/" .. path:match("([^/]+)$"), src:sub(1, body - 1) .. shared .. src:sub(body))
+  end
+  os.exit(0)
 end
 
 local function cstring(s)
@@ -80,9 +147,7 @@ if not out_h or not arg[3] then fail("usage: embed.lua OUT.c OUT.h SCRIPT...") e
 local scripts = {}
 for i = 3, #arg do
   local path = arg[i]
-  local f = assert(io.open(path, "rb"))
-  local src = f:read("a")
-  f:close()
+  local src = slurp(path)
   local name = path:match("([^/]+)%.lua$")
   if not name or not name:match("^[a-z][a-z0-9_]*$") then
     fail("%s: script names must be lower-case identifiers", path)
@@ -111,10 +176,5 @@ for _, s in ipairs(scripts) do
 end
 c[#c + 1] = "};"
 
-local function write(path, lines)
-  local f = assert(io.open(path, "wb"))
-  f:write(table.concat(lines, "\n"), "\n")
-  f:close()
-end
-write(out_h, h)
-write(out_c, c)
+spit(out_h, table.concat(h, "\n") .. "\n")
+spit(out_c, table.concat(c, "\n") .. "\n")
