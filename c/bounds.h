@@ -6,7 +6,6 @@
 #ifndef TALLY_BOUNDS_H
 #define TALLY_BOUNDS_H
 
-#define TALLY_TIME_MAX_MS 253402300799999LL      /* event times: before year 10000 */
 #define TALLY_FUTURE_MAX_MS 86400000LL           /* cfg.max_future_ms: a day at most */
 #define TALLY_TOP_MAX 1000                       /* tally_top's n */
 #define TALLY_LEASE_LIMIT_MAX 1000000            /* holders per lease subject */

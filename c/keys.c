@@ -102,6 +102,16 @@ int tally__add_held_keys(tally_args *a, const char *base, size_t n) {
     return tally__args_cat(a, base, n, "B", 1) | tally__args_cat(a, base, n, "Bx", 2);
 }
 
+int tally__add_reservation_member(tally_args *a, const char *key, const char *request_id) {
+    char member[2 * TALLY_ID_MAX + 1];
+    size_t kn = strlen(key), rn = strlen(request_id);
+    if (kn > TALLY_ID_MAX || rn > TALLY_ID_MAX) return -1; /* checked before: cannot happen */
+    memcpy(member, key, kn);
+    member[kn] = 0x1f;
+    memcpy(member + kn + 1, request_id, rn);
+    return tally__args_add(a, member, kn + 1 + rn);
+}
+
 int tally__add_lease_keys(tally_args *a, const char *base, size_t n) {
     return tally__args_cat(a, base, n, "ls", 2) | tally__args_cat(a, base, n, "ls:seq", 6);
 }

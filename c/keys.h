@@ -41,6 +41,11 @@ int tally__add_shard_keys(const tally *t, tally_args *a, const char *suffix, siz
 /* An entity's budget reservations: "<base>B" (hash) and "<base>Bx" (sorted
  * set of their leases), added to `a`. 0, or -1 (memory). */
 int tally__add_held_keys(tally_args *a, const char *base, size_t n);
+/* The member naming a reservation in those two keys, added to `a`: the API
+ * key id, byte 0x1F, the request id (a request id belongs to its key, so keys
+ * of one account that reuse an id hold apart). Both ids checked before.
+ * 0, or -1 (memory). */
+int tally__add_reservation_member(tally_args *a, const char *key, const char *request_id);
 /* A subject's concurrency leases: "<base>ls" (sorted set) and "<base>ls:seq"
  * (the lease id sequence), added to `a`. 0, or -1 (memory). */
 int tally__add_lease_keys(tally_args *a, const char *base, size_t n);

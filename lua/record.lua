@@ -9,7 +9,8 @@
 --   [8] nh; [9] nz; [10] the request id's field in the id hashes, or "" for
 --   none; [11] id hash expiry, epoch s; [12] nr: budget entities whose
 --   reservation to release (settle: the usage is recorded and the estimate given
---   back, together); [13] the request id the reservation is held under, or "";
+--   back, together); [13] the reservation's member (API key id, byte 0x1F,
+--   request id: as reserve.lua's), or "";
 --   then per hash: expiry epoch s (0 = never), field count n, n field names;
 --   then, when nz is 9, the leaderboards' member (the API key id) and the
 --   month and day expiries: the nine sets are cost, tokens, requests (c, k, r),
@@ -18,7 +19,7 @@
 --   Bucket values are "requests,input,output,cache_create,cache_read,cost",
 --   exact decimal integers up to 2^63-1. Returns "recorded" or "duplicate".
 local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
-local TIME_MAX_S = math.floor(lib.TALLY_TIME_MAX_MS / 1000)
+local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
 local fail = lib.refusal("record")
 
 -- ARGV[i] as a whole number up to max, or nil and why.
@@ -29,7 +30,7 @@ local function uint(i, max, what)
   return v
 end
 
-local at, err = uint(1, lib.TALLY_TIME_MAX_MS, "event time")
+local at, err = uint(1, lib.TALLY_AT_MAX, "event time")
 if not at then return fail(err) end
 local future = uint(2, lib.TALLY_FUTURE_MAX_MS, "future allowance")
 if not future then return fail("future allowance is not a number of ms up to a day") end
@@ -46,7 +47,9 @@ local rid, resv = ARGV[10], ARGV[13]
 if not nh or not nz or not nr or not resv or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
   return fail("KEYS do not match the hash, leaderboard and budget counts")
 end
-if nr > 0 and resv == "" then return fail("settling a reservation needs its request id") end
+if nr > 0 and not lib.is_member(resv) then
+  return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
+end
 local id_expiry = uint(11, TIME_MAX_S, "id expiry")
 if rid ~= "" and not id_expiry then return fail("id expiry is not a number") end
 

@@ -2,7 +2,9 @@
 -- Reserves an estimate against budgets (caps on cost or tokens), all or none.
 -- KEYS: per budget entity (1 or 2: the key, then the account): its reservations
 --   hash and its leases sorted set; then, per cap, the bucket hash it reads.
--- ARGV: [1] request id; [2] lease ms; [3] estimated cost, nano-USD; [4] estimated
+-- ARGV: [1] the reservation's member: API key id, byte 0x1F, request id (a
+--   request id belongs to its key: two keys of one account may reuse an id);
+--   [2] lease ms; [3] estimated cost, nano-USD; [4] estimated
 --   tokens; [5] ne, entities; [6] nc, caps; [7] now in ms, or "0" for the
 --   server's TIME (a fixed now is for tests only); then per cap: entity index
 --   (1..ne), bucket field, metric (c cost | k tokens), cap amount.
@@ -14,10 +16,12 @@
 local MAX = 9007199254740991 -- 2^53 - 1: sums of amounts stay exact below it
 local fail, int = lib.refusal("reserve"), lib.int
 
-local rid, lease = ARGV[1], int(ARGV[2], 1, lib.TALLY_RESERVE_LEASE_MAX_MS)
+local member, lease = ARGV[1], int(ARGV[2], 1, lib.TALLY_RESERVE_LEASE_MAX_MS)
 local est = { c = int(ARGV[3], 0, lib.TALLY_MAX_COST_NANOS), k = int(ARGV[4], 0, lib.TALLY_MAX_TOKENS) }
 local ne, nc = int(ARGV[5], 1, 2), int(ARGV[6], 1, lib.TALLY_BUDGET_CAPS_MAX)
-if not rid or rid == "" then return fail("a request id is required") end
+if not member or not lib.is_member(member) then
+  return fail("the member must be key id, byte 0x1F, request id")
+end
 if not lease then return fail("lease must be 1 ms to 1 day") end
 if not est.c then return fail("estimated cost must be 0 to 10^15 nano-USD") end
 if not est.k then return fail("estimated tokens must be 0 to 10^12") end
@@ -56,7 +60,7 @@ for e = 1, ne do
   local sums = redis.call("HGET", held, "=") or "0,0"
   local sc, sk = lib.pair(sums)
   if not sc then return lib.foreign(held .. " is not a reservations hash") end
-  local mine = tonumber(redis.call("ZSCORE", leases, rid) or 0) > now
+  local mine = tonumber(redis.call("ZSCORE", leases, member) or 0) > now
   local expired = redis.call("ZRANGEBYSCORE", leases, "-inf", now)
   local gone = {}
   for _, id in ipairs(expired) do
@@ -91,9 +95,9 @@ end
 if denied_by > 0 then return { 0, denied_by, left, now, "denied" } end
 local expiry = now + lease
 for _, e in ipairs(entities) do
-  redis.call("HSET", e.held, "r:" .. rid, lib.pair_format(est.c, est.k),
+  redis.call("HSET", e.held, "r:" .. member, lib.pair_format(est.c, est.k),
     "=", lib.pair_format(e.c + est.c, e.k + est.k))
-  redis.call("ZADD", e.leases, expiry, rid)
+  redis.call("ZADD", e.leases, expiry, member)
   -- Both keys live until the last lease ends (and a second more).
   local until_ms = redis.call("PEXPIRETIME", e.held)
   if until_ms < 0 or until_ms < expiry + 1000 then

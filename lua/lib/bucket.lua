@@ -6,6 +6,9 @@ lib.BUCKET_FORMAT = "%d,%d,%d,%d,%d,%d" -- %d formats a C long: exact below 2^53
 -- The six parts of a bucket as strings, or nil when v is not a bucket.
 function lib.bucket(v) return v:match("^(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)$") end
 
+-- A reservation's member (its field and lease): API key id, byte 0x1F, request id.
+function lib.is_member(s) return s:find("^[^\31]+\31[^\31]+$") ~= nil end
+
 -- The two parts of a reservation as strings, or nil.
 function lib.pair(v) return v:match("^(%d+),(%d+)$") end
 function lib.pair_format(cost, tokens) return string.format("%.0f,%.0f", cost, tokens) end

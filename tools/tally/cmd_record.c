@@ -24,7 +24,8 @@ static const char usage[] =
     "\n"
     "  --cost USD     decimal USD, up to 9 decimals (0.0123), converted exactly\n"
     "  --at TIME      event time (default now): epoch ms, or ISO-8601; without an\n"
-    "                 offset it is read in the --tz timezone\n"
+    "                 offset it is read in the --tz timezone. The epoch itself (0,\n"
+    "                 1970-01-01T00:00:00Z) is refused: it is not an event time\n"
     "  --tz ±HH:MM    statistics timezone (default $TALLY_TZ, else UTC)\n"
     "  --stdin        one JSON object per line with the fields key, model, account,\n"
     "                 input, output, cache_create, cache_read, cost (string or\n"
@@ -83,7 +84,8 @@ static int one(const char *cmd, cli_common *c, const char **f) {
     if ((code = cli_open(cmd, c, &t))) return code;
     if (f[9] && tally_parse_time(f[9], tally_config_of(t)->tz_offset_min, &e.at_ms) != TALLY_OK) {
         tally_close(t);
-        return cli_usage_error(cmd, "--at '%s' must be epoch ms or ISO-8601 (2026-11-26T10:00:00Z)", f[9]);
+        return cli_usage_error(cmd, "--at '%s' must be a time after 1970-01-01T00:00:00Z, as epoch ms or "
+                                    "ISO-8601 (2026-11-26T10:00:00Z)", f[9]);
     }
     int dup = 0, rc = settle ? tally_settle(t, &e, &dup) : tally_record(t, &e, &dup);
     code = rc == TALLY_OK ? print_status(c, dup) : cli_fail(cmd, t, rc);

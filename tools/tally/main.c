@@ -44,7 +44,7 @@ static void help(FILE *f) {
           "  1 denied, or missing (scripts verify)\n"
           "  2 bad usage or bad input; nothing was written\n"
           "  3 Redis unreachable or authentication failed\n"
-          "  4 Redis error, script error or timeout\n",
+          "  4 Redis error, script error, timeout, or a sum past 2^63-1\n",
           f);
 }
 
