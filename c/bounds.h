@@ -1,8 +1,8 @@
 /* bounds.h -- bounds that the library and the scripts both enforce, defined
- * once: here, or in tally.h where callers need them too. tools/embed.lua copies
- * every numeric TALLY_* define of tally.h and of this file into each script's
- * prelude (as lib.TALLY_...), so the C checks and the Lua checks cannot drift
- * apart. Layer: pure. */
+ * once: here, or in tally.h / tally_admission.h where callers need them too.
+ * tools/embed.lua copies every numeric TALLY_* define of those headers into
+ * each script's prelude (as lib.TALLY_...), so the C checks and the Lua checks
+ * cannot drift apart. Layer: pure. */
 #ifndef TALLY_BOUNDS_H
 #define TALLY_BOUNDS_H
 

@@ -19,7 +19,8 @@
 #define BATCH_CHUNK 512 /* calls in flight per round trip */
 #define MAX_TRIES 12
 
-int tally_scripts_load(tally *t) {
+/* The public SCRIPT commands: one call, one deadline, every node. */
+static int load_all(tally *t) {
     if (tally__cluster_sync(t) != TALLY_OK) return t->err;
     for (int i = 0; i < t->nodes->n; i++) {
         int rc = tally__node_connect(t, i);
@@ -29,21 +30,32 @@ int tally_scripts_load(tally *t) {
     return tally__ok(t);
 }
 
+int tally_scripts_load(tally *t) {
+    tally__io_begin(t);
+    int rc = load_all(t);
+    tally__io_end(t);
+    return rc;
+}
+
 int tally_scripts_exists(tally *t, int *loaded) {
-    int here[TALLY_SCRIPT_COUNT_];
+    int here[TALLY_SCRIPT_COUNT_], rc = TALLY_OK;
     for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) loaded[k] = 1;
-    for (int i = 0; i < t->nodes->n; i++) {
-        int rc = tally_scripts_exists_on(t, i, here);
-        if (rc != TALLY_OK) return rc;
-        for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) loaded[k] &= here[k];
+    tally__io_begin(t);
+    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) {
+        rc = tally_scripts_exists_on(t, i, here);
+        for (int k = 0; rc == TALLY_OK && k < TALLY_SCRIPT_COUNT_; k++) loaded[k] &= here[k];
     }
-    return TALLY_OK;
+    tally__io_end(t);
+    return rc;
 }
 
 int tally_scripts_flush(tally *t) {
-    for (int i = 0; i < t->nodes->n; i++)
-        if (tally__scripts_flush_on(t, i) != TALLY_OK) return t->err;
-    return tally_scripts_load(t);
+    int rc = TALLY_OK;
+    tally__io_begin(t);
+    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) rc = tally__scripts_flush_on(t, i);
+    if (rc == TALLY_OK) rc = load_all(t);
+    tally__io_end(t);
+    return rc;
 }
 
 /* What to do with a reply before handing it to the caller. */
@@ -79,7 +91,8 @@ static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
     return tally__node_reply(t, i, asking ? "following an ASK redirection" : doing);
 }
 
-redisReply *tally__eval_raw(tally *t, tally_args *a) {
+/* tally__eval_raw's retries, inside the call's deadline. */
+static redisReply *eval_call(tally *t, tally_args *a) {
     int ask_node = -1, moved_node = -1;
     for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
         /* A redirection names the node to try next; it outranks a slot map read
@@ -120,6 +133,13 @@ redisReply *tally__eval_raw(tally *t, tally_args *a) {
     }
     tally__fail(t, TALLY_EREDIS, "gave up after %d redirections or retries", MAX_TRIES);
     return NULL;
+}
+
+redisReply *tally__eval_raw(tally *t, tally_args *a) {
+    tally__io_begin(t);
+    redisReply *r = eval_call(t, a);
+    tally__io_end(t);
+    return r;
 }
 
 redisReply *tally__eval(tally *t, tally_args *a) {
@@ -190,12 +210,12 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
 
 int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take, void *ctx) {
     int rc = TALLY_OK;
-    tally__io_begin(t);
     for (size_t start = 0; start < n; start += BATCH_CHUNK) {
+        tally__io_begin(t); /* a deadline per round trip */
         int got = run_chunk(t, start, n - start < BATCH_CHUNK ? n - start : BATCH_CHUNK, build, take, ctx);
+        tally__io_end(t);
         if (got != TALLY_OK && rc == TALLY_OK) rc = got;
     }
-    tally__io_end(t);
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
@@ -306,7 +326,9 @@ int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, ta
             if (j == 0 || k.pairs[j].slot != k.pairs[j - 1].slot) k.group_start[ngroups++] = j;
         }
         k.group_start[ngroups] = nkeys;
+        tally__io_begin(t); /* the slots' calls share the call's deadline */
         rc = tally__eval_batch(t, ngroups, keyed_build, keyed_take, &k);
+        tally__io_end(t);
         if (rc == TALLY_OK && k.failed) rc = t->err;
     }
     tally__args_free(&k.src);

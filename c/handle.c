@@ -51,6 +51,19 @@ static int check_config(tally *t) {
     return TALLY_OK;
 }
 
+/* Reads the slot map and loads the scripts on every node. */
+static int open_cluster(tally *t) {
+    int rc = tally__cluster_open(t);
+    /* Every primary and replica gets the scripts, so a failover finds them. A
+     * node that cannot be reached now does not fail the open: calls reach it
+     * later through the slot map, and NOSCRIPT loads the scripts there. */
+    for (int i = 0; rc == TALLY_OK && !t->cfg.defer_script_load && i < t->nodes->n; i++) {
+        rc = tally__scripts_ready(t, i);
+        if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) rc = TALLY_OK;
+    }
+    return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
 int tally_open(const tally_config *cfg, tally **out) {
     tally_config defaults;
     if (!cfg) {
@@ -82,16 +95,10 @@ int tally_open(const tally_config *cfg, tally **out) {
     }
     *out = t;
     if (rc != TALLY_OK) return rc;
-    if (!t->url.is_cluster) return tally__scripts_ready(t, 0);
-    rc = tally__cluster_open(t);
-    /* Every primary and replica gets the scripts, so a failover finds them. A
-     * node that cannot be reached now does not fail the open: calls reach it
-     * later through the slot map, and NOSCRIPT loads the scripts there. */
-    for (int i = 0; rc == TALLY_OK && !t->cfg.defer_script_load && i < t->nodes->n; i++) {
-        rc = tally__scripts_ready(t, i);
-        if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) rc = TALLY_OK;
-    }
-    return rc == TALLY_OK ? tally__ok(t) : rc;
+    tally__io_begin(t); /* one deadline for the whole open */
+    rc = t->url.is_cluster ? open_cluster(t) : tally__scripts_ready(t, 0);
+    tally__io_end(t);
+    return rc;
 }
 
 const tally_config *tally_config_of(const tally *t) {

@@ -1,11 +1,11 @@
 /* node.h -- the servers a handle talks to and one connection to each: connect,
- * AUTH, SELECT, timeouts, sending commands and reading replies. Knows nothing of
- * scripts or of the cluster's slots: cluster.c decides which node serves a key,
- * scripts.c prepares new connections, exec.c runs calls. */
+ * AUTH, SELECT, the call's deadline, sending commands and reading replies.
+ * Knows nothing of scripts or of the cluster's slots: cluster.c decides which
+ * node serves a key, scripts.c prepares new connections, exec.c runs calls. */
 #ifndef TALLY_NODE_H
 #define TALLY_NODE_H
 
-#include <signal.h>
+#include <stdint.h>
 
 #include "handle.h"
 #include "reply.h"
@@ -18,17 +18,10 @@ typedef struct tally_node {
     int replica;          /* cluster replicas only receive the scripts */
     int fresh;            /* connected, and not yet prepared by the layers above
                              (scripts.c loads the scripts and clears it) */
-    redisContext *ctx;    /* NULL until connected, and again after any I/O error */
+    redisContext *ctx;    /* NULL until connected, and again after any I/O error;
+                             its socket is non-blocking, its reader bounded
+                             (reply.c; the budget is the reader's privdata) */
 } tally_node;
-
-/* hiredis writes with write(2): a server that closed the connection raises
- * SIGPIPE, which kills a program that does not ignore it. Around the library's
- * socket I/O the signal is blocked in the calling thread and a SIGPIPE that the
- * I/O raised is consumed, so the caller's signal handling is left as it was. */
-typedef struct tally_pipe_guard {
-    int active, pending_before;
-    sigset_t old;
-} tally_pipe_guard;
 
 struct tally_nodes {
     tally_node *v;
@@ -37,7 +30,7 @@ struct tally_nodes {
                              topology may have changed (cluster.c reads the slot
                              map again and clears it) */
     int io_depth;         /* nesting of tally__io_begin() */
-    tally_pipe_guard guard;
+    int64_t deadline_ms;  /* monotonic clock; 0: none (command_timeout_ms 0) */
 };
 
 /* The node list: node 0 from the handle's URL. TALLY_OK or TALLY_ENOMEM. */
@@ -58,25 +51,26 @@ void tally__nodes_adopt(tally *t, struct tally_nodes *fresh);
  * marked fresh. TALLY_OK, or the error (ECONNECT, EAUTH, ...). */
 int tally__node_connect(tally *t, int i);
 void tally__node_disconnect(tally *t, int i);
-/* After a failure on node i's connection: sets the matching error (ETIMEOUT,
- * EIO, ENOMEM) naming the node and what it was `doing`, drops the connection
- * (hiredis cannot reuse it) and returns the code. */
-int tally__node_failed(tally *t, int i, const char *doing);
 /* Queues a command (RESP bytes) on connected node i; it is sent by the next
  * tally__node_reply(). TALLY_OK or TALLY_ENOMEM. */
 int tally__node_send(tally *t, int i, const char *cmd, size_t len);
-/* Sends what is queued and reads node i's next reply. Returns the reply (the
- * caller frees it; it may be an error reply), or NULL with the handle's error
- * set and the connection dropped. */
+/* Sends what is queued and reads node i's next reply, by the call's deadline.
+ * Returns the reply (the caller frees it; it may be an error reply), or NULL
+ * with the handle's error set (ETIMEOUT at the deadline, whatever the server
+ * sent until then; EIO for a closed connection, a protocol error or a reply
+ * past reply.c's bounds; ENOMEM) and the connection dropped: hiredis cannot
+ * reuse it, and a late reply must not answer the next command. */
 redisReply *tally__node_reply(tally *t, int i, const char *doing);
 /* One command on node i (connected first), one reply; as tally__node_reply. */
 redisReply *tally__node_command(tally *t, int i, tally_args *a);
 /* "host:port" or the socket path of node i, into buf. */
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n);
 
-/* Brackets a stretch of socket I/O (calls nest; the outermost pair counts).
- * The node functions bracket themselves; a caller that does much I/O in a row
- * (a batch) brackets it once so that the inner pairs cost nothing. */
+/* Brackets one call's I/O: the outermost tally__io_begin() starts the
+ * deadline, cfg.command_timeout_ms from now, which every send and read inside
+ * the bracket shares (pairs nest). Time spent opening TCP connections (bounded
+ * by cfg.connect_timeout_ms each) does not count against it. The node
+ * functions bracket themselves, so a lone reply gets the whole timeout. */
 void tally__io_begin(tally *t);
 void tally__io_end(tally *t);
 

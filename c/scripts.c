@@ -83,8 +83,8 @@ static redisReply *aux_command(tally *t, int i) {
     return r;
 }
 
-int tally_scripts_exists_on(tally *t, int node, int *loaded) {
-    if (node < 0 || node >= t->nodes->n) return tally__fail(t, TALLY_EINVAL, "no node %d", node);
+/* tally_scripts_exists_on() inside the call's deadline. */
+static int exists_on(tally *t, int node, int *loaded) {
     if (tally__scripts_ready(t, node) != TALLY_OK) return t->err;
     tally_args *a = &t->aux;
     tally__args_reset(a);
@@ -102,6 +102,14 @@ int tally_scripts_exists_on(tally *t, int node, int *loaded) {
     }
     freeReplyObject(r);
     return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+int tally_scripts_exists_on(tally *t, int node, int *loaded) {
+    if (node < 0 || node >= t->nodes->n) return tally__fail(t, TALLY_EINVAL, "no node %d", node);
+    tally__io_begin(t);
+    int rc = exists_on(t, node, loaded);
+    tally__io_end(t);
+    return rc;
 }
 
 int tally__scripts_flush_on(tally *t, int i) {

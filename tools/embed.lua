@@ -100,7 +100,7 @@ local function prelude(headers, files)
   end
   table.sort(bounds)
   local out = { "-- Prelude: shared by every script (lua/lib/, put here by tools/embed.lua).\n",
-    "-- Bounds the C library enforces too (c/tally.h, c/bounds.h):\n", "local lib = {\n" }
+    "-- Bounds the C library enforces too (c/tally.h, c/tally_admission.h, c/bounds.h):\n", "local lib = {\n" }
   for _, b in ipairs(bounds) do out[#out + 1] = b end
   out[#out + 1] = "}\n"
   for _, f in ipairs(files) do out[#out + 1] = "\n" .. slurp(f) end
