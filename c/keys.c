@@ -112,8 +112,8 @@ int tally__add_reservation_member(tally_args *a, const char *key, const char *re
     return tally__args_add(a, member, kn + 1 + rn);
 }
 
-int tally__add_lease_keys(tally_args *a, const char *base, size_t n) {
-    return tally__args_cat(a, base, n, "ls", 2) | tally__args_cat(a, base, n, "ls:seq", 6);
+int tally__add_lease_key(tally_args *a, const char *base, size_t n) {
+    return tally__args_cat(a, base, n, "ls", 2);
 }
 
 size_t tally__period_suffix(const tally_period *p, char *buf) {

@@ -46,9 +46,9 @@ int tally__add_held_keys(tally_args *a, const char *base, size_t n);
  * of one account that reuse an id hold apart). Both ids checked before.
  * 0, or -1 (memory). */
 int tally__add_reservation_member(tally_args *a, const char *key, const char *request_id);
-/* A subject's concurrency leases: "<base>ls" (sorted set) and "<base>ls:seq"
- * (the lease id sequence), added to `a`. 0, or -1 (memory). */
-int tally__add_lease_keys(tally_args *a, const char *base, size_t n);
+/* A subject's concurrency leases: "<base>ls" (sorted set), added to `a`.
+ * 0, or -1 (memory). */
+int tally__add_lease_key(tally_args *a, const char *base, size_t n);
 
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", or

@@ -144,8 +144,10 @@ typedef struct tally_lease {
     int ok;                  /* acquire: got a lease; renew: renewed (0: the
                                 lease had ended or never existed); release:
                                 1 released, 0 was not held */
-    char id[TALLY_LEASE_ID_MAX]; /* acquire: the new lease's id ("" if denied);
-                                renew, release: the id given */
+    char id[TALLY_LEASE_ID_MAX]; /* acquire: the new lease's id ("" if denied):
+                                128 bits from the kernel's random source
+                                (getrandom), 32 lowercase hex digits, so only
+                                its holder knows it; renew, release: the id given */
     int64_t expires_at_us;   /* acquire/renew: the lease's end, server time */
     int64_t holders;         /* live leases after the call */
     int64_t retry_after_ms;  /* acquire denied: until the earliest lease ends */

@@ -151,7 +151,7 @@ static void build_all(void) {
     tally__args_reset(&args);
     assert_int_equal(tally__add_held_keys(&args, k, kn) | tally__add_held_keys(&args, a, an), 0);
     add_args(&args);
-    assert_int_equal(tally__add_lease_keys(&args, k, kn), 0);
+    assert_int_equal(tally__add_lease_key(&args, k, kn), 0);
     add_args(&args);
     assert_int_equal(tally__add_shard_keys(t, &args, "t", 1), 0);
     assert_int_equal(args.argc, 8);

@@ -27,8 +27,9 @@ check fail "accessing undefined variable 'print'" "$here/lint/uses_print.lua"
 check fail "read-only field" "$here/lint/writes_redis.lua"
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# Each assembled script is its source's contract header, the prelude (the same
-# for all), then the rest of its source; `tally scripts show` prints those bytes.
+# Each assembled script is its source's contract header, a blank line and the
+# prelude (the same for all), then the rest of its source; `tally scripts show`
+# prints those bytes.
 first_prelude=
 for sent in "$@"; do
   name=$(basename "$sent" .lua) src="$here/../lua/$name.lua"
@@ -40,7 +41,7 @@ for sent in "$@"; do
   tail -n +"$body_start" "$src" >> "$tmp/want"
   { head -n "$header" "$sent"; tail -n +$((body_start + prelude_lines)) "$sent"; } > "$tmp/got"
   if ! cmp -s "$tmp/want" "$tmp/got"; then not_ok "$name: assembled script is not header + prelude + body"
-  elif ! head -n 1 "$tmp/prelude.$name" | grep -q "^-- Prelude"; then not_ok "$name: no prelude after the header"
+  elif ! sed -n 2p "$tmp/prelude.$name" | grep -q "^-- Prelude"; then not_ok "$name: no prelude after the header"
   elif [ -n "$first_prelude" ] && ! cmp -s "$tmp/prelude.$name" "$first_prelude"; then not_ok "$name: prelude differs"
   else ok "$name: contract header, shared prelude, body"; fi
   first_prelude=${first_prelude:-$tmp/prelude.$name}
@@ -52,15 +53,30 @@ done
 defs=$(cd "$here/../lua" && grep -ohE '^(local )?function [A-Za-z_.:]+' ./*.lua lib/*.lua |
        sed -E 's/^(local )?function (lib\.)?//' | sort | uniq -d)
 if [ -z "$defs" ]; then ok "every Lua helper is defined once"; else not_ok "defined twice: $defs"; fi
-# The embedder refuses a script without its KEYS/ARGV contract, and a bound
-# that Lua's doubles cannot hold exactly.
-printf 'return 1\n' > "$tmp/nocontract.lua"
-if lua5.4 "$here/../tools/embed.lua" "$tmp/o.c" "$tmp/o.h" "$tmp/nocontract.lua" 2>"$tmp/err"; then
-  not_ok "embed accepted a script without contract"
-elif grep -q "KEYS" "$tmp/err"; then ok "embed refuses a script without contract"
-else not_ok "embed message: $(cat "$tmp/err")"; fi
+# The embedder refuses a script without its KEYS/ARGV contract, or with a
+# malformed or repeated entry, naming the problem, and a bound that Lua's
+# doubles cannot hold exactly.
+embed_rejects() { # name needle script-text
+  printf '%s' "$3" > "$tmp/$1.lua"
+  if lua5.4 "$here/../tools/embed.lua" "$tmp/o.c" "$tmp/o.h" "$tmp/$1.lua" 2>"$tmp/err"; then
+    not_ok "embed accepted $1"
+  elif grep -q -- "$2" "$tmp/err"; then ok "embed refuses $1"
+  else not_ok "embed message for $1: $(cat "$tmp/err")"; fi
+}
+embed_rejects nocontract "KEYS" $'return 1\n'
+embed_rejects noreturns "Returns" $'-- s\n-- KEYS[1] a: x\n-- ARGV[1] b: y\nreturn 1\n'
+embed_rejects badentry "KEYS\\[position\\] name: description" $'-- s\n-- KEYS[1] the key\n-- ARGV[1] b: y\n-- Returns: 1\nreturn 1\n'
+embed_rejects twice "'b' appears twice" $'-- s\n-- KEYS[1] a: x\n-- ARGV[1] b: y\n-- ARGV[2] b: z\n-- Returns: 1\nreturn 1\n'
+# ... and turns a good header into entries, continuation lines included.
+printf '%s' $'#!lua\n-- Sum.\n-- KEYS[1..] counters: the hashes\n--   to add to.\n-- ARGV[1] n: how much.\n-- Returns: the sum.\n-- A note.\nreturn 1\n' > "$tmp/good.lua"
+if lua5.4 "$here/../tools/embed.lua" "$tmp/o.c" "$tmp/o.h" "$tmp/good.lua" 2>"$tmp/err" &&
+   grep -qF '{ "1..", "counters", "the hashes to add to." }' "$tmp/o.c" &&
+   grep -qF '{ "1", "n", "how much." }' "$tmp/o.c" && grep -qF '.returns = "the sum."' "$tmp/o.c" &&
+   grep -qF '.notes = "A note."' "$tmp/o.c"; then
+  ok "embed reads a good contract entry by entry"
+else not_ok "embed output for a good contract: $(cat "$tmp/err")"; fi
 printf '#define TALLY_HUGE 9007199254740993LL\n' > "$tmp/huge.h"
-printf -- '-- s\n-- KEYS: none\n-- ARGV: none\nreturn 1\n' > "$tmp/s.lua"
+cp "$tmp/good.lua" "$tmp/s.lua"
 if lua5.4 "$here/../tools/embed.lua" assemble "$tmp" "$tmp/huge.h" -- -- "$tmp/s.lua" 2>"$tmp/err"; then
   not_ok "embed accepted a bound above 2^53"
 elif grep -q "TALLY_HUGE" "$tmp/err"; then ok "embed refuses a bound above 2^53"

@@ -2,14 +2,14 @@
 -- (run at build time by Lua 5.4). Two steps, with the linters between them:
 --   lua5.4 embed.lua assemble OUTDIR HEADER... -- PRELUDE... -- SCRIPT...
 --     writes OUTDIR/<name>.lua for each SCRIPT: its contract header (the leading
---     comment block), then the prelude, then the rest of the script. The
---     prelude is the same for every script: `local lib = {...}` holding every
---     numeric TALLY_* define of the HEADERs (bounds the C side enforces too),
---     then the PRELUDE files (lua/lib/), which add the shared helpers to `lib`.
+--     comment block), a blank line, the prelude, then the rest of the script.
+--     The prelude is the same for every script: `local lib = {...}` holding
+--     every numeric TALLY_* define of the HEADERs (bounds the C side enforces
+--     too), then the PRELUDE files (lua/lib/), which add the shared helpers.
 --   lua5.4 embed.lua OUT.c OUT.h SCRIPT...   (the assembled scripts)
---     each entry holds the script's exact bytes, their length, the SHA1 of exactly
---     those bytes (what SCRIPT LOAD answers), and the KEYS/ARGV contract read
---     from the header comment.
+--     each entry holds the script's exact bytes, their length, the SHA1 of
+--     exactly those bytes (what SCRIPT LOAD answers), and the KEYS/ARGV contract
+--     read from the header comment, entry by entry (`tally scripts list --json`).
 -- A script without a contract is a build error.
 
 local function sha1(msg)
@@ -42,12 +42,21 @@ local function fail(fmt, ...)
   os.exit(1)
 end
 
--- Reads the leading comment block: first line is the summary, then "KEYS:" and
--- "ARGV:" sections whose continuation lines are indented by at least two spaces.
--- Also returns the byte offset where the header ends (the body's first line).
+-- Reads the leading comment block, the script's contract:
+--   -- One summary line.
+--   -- KEYS[position] name: description
+--   -- ARGV[position] name: description
+--   -- Returns: what the script answers
+--   -- any other line: a note
+-- A line whose text starts with three spaces continues the entry, the Returns: or
+-- the note before it. Positions are "1", "2..", "nh+1..nh+nz", "5i-1", "last" ...
+-- (letters name counts the other arguments give, docs/scripts.md); names are
+-- lower-case identifiers, unique within KEYS and within ARGV. Also returns the
+-- byte offset where the header ends (the body's first line).
 local function contract(path, src)
-  local c = { summary = nil, KEYS = nil, ARGV = nil }
-  local current, body = nil, #src + 1
+  local c = { keys = {}, argv = {}, notes = {} }
+  local last -- the entry (or returns/note holder) a continuation line extends
+  local body = #src + 1
   for start, line in src:gmatch("()([^\n]*)\n") do
     if line:match("^#!") then goto continue end
     local text = line:match("^%-%-(.*)$")
@@ -55,19 +64,32 @@ local function contract(path, src)
       body = start
       break
     end
-    local section, rest = text:match("^ (%u+):%s*(.*)$")
+    local section, pos, name, desc = text:match("^ (%u+)%[([%w+%-.]+)%] ([%w_]+): (.+)$")
     if section == "KEYS" or section == "ARGV" then
-      current = section
-      c[section] = rest
-    elseif current and text:match("^   ") then
-      c[current] = c[current] .. "\n" .. text:gsub("^ +", "")
+      if not name:match("^[a-z][a-z0-9_]*$") then fail("%s: %s name '%s' is not an identifier", path, section, name) end
+      local list = c[section:lower()]
+      for _, e in ipairs(list) do
+        if e.name == name then fail("%s: %s name '%s' appears twice", path, section, name) end
+      end
+      last = { position = pos, name = name, description = desc }
+      list[#list + 1] = last
+    elseif text:match("^ %u+%[") then
+      fail("%s: '%s' must read KEYS[position] name: description", path, text)
+    elseif text:match("^ Returns: ") then
+      c.returns = { description = text:match("^ Returns: (.*)$") }
+      last = c.returns
+    elseif last and text:match("^   ") then
+      last.description = last.description .. " " .. text:gsub("^ +", "")
     elseif not c.summary then
       c.summary = text:gsub("^%s+", "")
+    else
+      last = { description = text:gsub("^%s+", "") }
+      c.notes[#c.notes + 1] = last
     end
     ::continue::
   end
-  if not (c.summary and c.KEYS and c.ARGV) then
-    fail("%s: header comment must give a summary line, KEYS: and ARGV:", path)
+  if not (c.summary and c.returns and #c.keys > 0 and #c.argv > 0) then
+    fail("%s: header comment must give a summary line, KEYS[..] and ARGV[..] entries and Returns:", path)
   end
   return c, body
 end
@@ -87,6 +109,7 @@ local function spit(path, text)
 end
 
 -- The prelude: the bounds of the headers as fields of `lib`, then the files.
+-- It starts with a blank line, which ends the contract header before it.
 local function prelude(headers, files)
   local bounds = {}
   for _, h in ipairs(headers) do
@@ -99,7 +122,7 @@ local function prelude(headers, files)
     end
   end
   table.sort(bounds)
-  local out = { "-- Prelude: shared by every script (lua/lib/, put here by tools/embed.lua).\n",
+  local out = { "\n-- Prelude: shared by every script (lua/lib/, put here by tools/embed.lua).\n",
     "-- Bounds the C library enforces too (c/tally.h, c/tally_admission.h, c/bounds.h):\n", "local lib = {\n" }
   for _, b in ipairs(bounds) do out[#out + 1] = b end
   out[#out + 1] = "}\n"
@@ -125,6 +148,15 @@ if arg[1] == "assemble" then
     spit(outdir .. "/" .. path:match("([^/]+)$"), src:sub(1, body - 1) .. shared .. src:sub(body))
   end
   os.exit(0)
+end
+
+-- The contract as prose, one line per entry: what tally_script_info.keys/argv hold.
+local function prose(section, list)
+  local out = {}
+  for _, e in ipairs(list) do
+    out[#out + 1] = string.format("%s[%s] %s: %s", section, e.position, e.name, e.description)
+  end
+  return table.concat(out, "\n")
 end
 
 local function cstring(s)
@@ -166,13 +198,31 @@ h[#h + 1] = "};"
 h[#h + 1] = "extern const tally_script_info tally__scripts[TALLY_SCRIPT_COUNT_];"
 h[#h + 1] = "#endif"
 
+local function params(var, list)
+  local out = { string.format("static const tally_script_param %s[] = {", var) }
+  for _, e in ipairs(list) do
+    out[#out + 1] = string.format("  { %s, %s, %s },", cstring(e.position), cstring(e.name), cstring(e.description))
+  end
+  out[#out + 1] = "};"
+  return table.concat(out, "\n")
+end
+
 local c = { "/* Generated by tools/embed.lua from the scripts in lua/. Do not edit. */",
-  '#include "tally.h"', '#include "scripts_gen.h"', "",
-  "const tally_script_info tally__scripts[TALLY_SCRIPT_COUNT_] = {" }
+  '#include "tally.h"', '#include "scripts_gen.h"', "" }
 for _, s in ipairs(scripts) do
-  c[#c + 1] = string.format("  { %s, %s, %s, %s, %s,\n    %s,\n    %d },",
-    cstring(s.name), cstring(s.sha), cstring(s.c.summary), cstring(s.c.KEYS),
-    cstring(s.c.ARGV), cstring(s.src), #s.src)
+  c[#c + 1] = params(s.name .. "_keys", s.c.keys)
+  c[#c + 1] = params(s.name .. "_argv", s.c.argv)
+end
+c[#c + 1] = "const tally_script_info tally__scripts[TALLY_SCRIPT_COUNT_] = {"
+for _, s in ipairs(scripts) do
+  local notes = {}
+  for _, n in ipairs(s.c.notes) do notes[#notes + 1] = n.description end
+  c[#c + 1] = string.format("  { .name = %s, .sha1 = %s, .summary = %s,\n    .keys = %s,\n    .argv = %s,\n" ..
+    "    .source = %s,\n    .length = %d,\n    .key_params = %s_keys, .nkey_params = %d,\n" ..
+    "    .arg_params = %s_argv, .narg_params = %d,\n    .returns = %s,\n    .notes = %s },",
+    cstring(s.name), cstring(s.sha), cstring(s.c.summary), cstring(prose("KEYS", s.c.keys)),
+    cstring(prose("ARGV", s.c.argv)), cstring(s.src), #s.src, s.name, #s.c.keys, s.name, #s.c.argv,
+    cstring(s.c.returns.description), cstring(table.concat(notes, "\n")))
 end
 c[#c + 1] = "};"
 
