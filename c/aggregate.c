@@ -12,10 +12,11 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "bounds.h"
+#include "keys.h"
 #include "table.h"
-#include "internal.h"
+#include "timecal.h"
 
-#define DELTA_MAX 1000000000000000LL /* a delta's count in a call: record.lua's bound */
 
 /* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
  * and entities. */
@@ -109,7 +110,7 @@ static int64_t intern(tally_agg *g, const char *s) {
     uint32_t *slot = tally__map_find(&g->str_map, h, same_str, g, &k);
     if (!slot) return -1;
     if (!*slot) {
-        k.shard = tally__shard_of(s, k.n, g->t->cfg.shards);
+        k.shard = tally__shard_of(g->t, s, k.n);
         if (tally__vec_push(&g->strs, &k, sizeof k) < 0) return -1;
         *slot = (uint32_t)g->strs.n;
     }
@@ -176,7 +177,7 @@ static int64_t record_of(tally_vec *v, tally_map *m, uint64_t key, const void *i
  * (checked and added) and the slice before (checked). */
 static int add_ids(tally_agg *g, const tally_event *e, int64_t at, unsigned kind, uint32_t entity, size_t k) {
     id_rec r = { 0, 1, { 0 }, k };
-    tally__id_fingerprint(e, kind != E_KEY, r.fp);
+    tally__id_field(e->key, e->request_id, kind != E_KEY, r.fp);
     const tally_config *c = &g->t->cfg;
     int64_t slice = at / (c->idempotency_s * 1000);
     /* Ids live in the slice of their event time until (slice + 2) windows; for a
@@ -201,8 +202,8 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, int
     int64_t tokens = d[1] + d[2] + d[3] + d[4];
     if (g->events.n) {
         for (int i = 0; i < 6; i++)
-            if (g->total[i] + d[i] > DELTA_MAX) return TALLY_AGG_FULL;
-        if (g->total[6] + tokens > DELTA_MAX) return TALLY_AGG_FULL;
+            if (g->total[i] + d[i] > TALLY_DELTA_MAX) return TALLY_AGG_FULL;
+        if (g->total[6] + tokens > TALLY_DELTA_MAX) return TALLY_AGG_FULL;
     }
     int64_t key = intern(g, e->key), model = intern(g, e->model);
     int with_account = (mask & TALLY_AGG_ACCOUNT) && e->account && *e->account;
@@ -308,52 +309,48 @@ static int number(tally_agg *g, uint32_t *name_of, uint32_t *delta_of, uint32_t 
 static size_t entity_of(const tally_agg *g, uint64_t t, char *out) {
     unsigned kind = (unsigned)(t >> 62);
     uint32_t e = (uint32_t)(t >> 38) & 0xffffff;
-    if (kind == E_SHARD) {
-        char tmp[12], *p = tally__utoa_end(e, tmp + sizeof tmp);
-        return tally__entity(g->t, 's', p, (size_t)(tmp + sizeof tmp - p), out);
-    }
+    if (kind == E_SHARD) return tally__shard_entity(g->t, e, out);
     const str *s = &AT(g->strs, str, e);
-    return tally__entity(g->t, kind == E_KEY ? 'k' : 'a', s->s, s->n, out);
+    return tally__entity(g->t, kind == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, s->s, s->n, out);
 }
 
-/* A key: entity, then the suffix of period p with value v ("t", "M:202611",
- * "D:20261126", "n:<minute>", "i:<slice>"), after `lead`. */
-static int add_key(tally_agg *g, tally_args *a, uint64_t t, const char *lead) {
-    static const char *const heads[8] = { "t", "M:", "D:", "n:", "", "", "", "i:" };
-    char base[TALLY_ENTITY_MAX + 64];
-    size_t n = entity_of(g, t, base);
+/* The period of a tuple's value: month 202611, day 20261126. */
+static tally_period period_of(unsigned p, int64_t v) {
+    if (p == P_MONTH) return (tally_period){ TALLY_MONTH, (int)(v / 100), (int)(v % 100), 0, 0 };
+    if (p == P_DAY) return (tally_period){ TALLY_DAY, (int)(v / 10000), (int)(v / 100 % 100), (int)(v % 100), 0 };
+    return (tally_period){ TALLY_TOTAL, 0, 0, 0, 0 };
+}
+
+/* The key of tuple t (a bucket hash, an id hash), or with board >= 0 the
+ * leaderboard by TALLY_RANK_<board> of its period: all built by keys.c. */
+static int add_key(tally_agg *g, tally_args *a, uint64_t t, int board) {
+    char base[TALLY_ENTITY_MAX], suffix[64];
+    size_t n = entity_of(g, t, base), sn;
     unsigned p = (unsigned)(t >> 35) & 7;
-    size_t ln = strlen(lead), hn = strlen(heads[p]);
-    memcpy(base + n, lead, ln);
-    memcpy(base + n + ln, heads[p], hn);
-    n += ln + hn;
-    if (p != P_TOTAL) {
-        char tmp[24], *d = tally__utoa_end(t & 0x7ffffffffull, tmp + sizeof tmp);
-        memcpy(base + n, d, (size_t)(tmp + sizeof tmp - d));
-        n += (size_t)(tmp + sizeof tmp - d);
-    }
-    return tally__args_add(a, base, n);
+    int64_t v = (int64_t)(t & 0x7ffffffffull);
+    tally_period period = period_of(p, v);
+    if (board >= 0) sn = tally__board_suffix(board, &period, suffix);
+    else if (p == P_MINUTE) sn = tally__minute_suffix(v, suffix);
+    else if (p == P_IDS) sn = tally__ids_suffix(v, suffix);
+    else sn = tally__period_suffix(&period, suffix);
+    return tally__args_cat(a, base, n, suffix, sn);
 }
 
-/* Writes the name with key k: a field ("_", "m:<model>", "HH", "HHm:<model>")
- * or a leaderboard member (the API key id). */
+/* Writes the name with key k: a field ("_", "m:<model>", and for an hour "HH",
+ * "HHm:<model>", as keys.c spells them) or a leaderboard member (the API key
+ * id). */
 static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
     if (k >> 63) {
         const str *s = &AT(g->strs, str, (uint32_t)k);
         return tally__args_add(a, s->s, s->n);
     }
-    char buf[8 + TALLY_ID_MAX];
-    size_t n = 0;
     unsigned f = (unsigned)k & 3, hh = (unsigned)(k >> 2) & 31;
-    if (f == F_ALL) buf[n++] = '_';
-    if (f >= F_HOUR) buf[n++] = (char)('0' + hh / 10), buf[n++] = (char)('0' + hh % 10);
-    if (f == F_MODEL || f == F_HOUR_MODEL) {
-        const str *s = &AT(g->strs, str, (uint32_t)(k >> 7));
-        buf[n++] = 'm', buf[n++] = ':';
-        memcpy(buf + n, s->s, s->n);
-        n += s->n;
-    }
-    return tally__args_add(a, buf, n);
+    tally_period hour = { f >= F_HOUR ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
+    char pre[16];
+    size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
+    if (f == F_ALL || f == F_HOUR) return tally__args_add(a, pre, pn);
+    const str *s = &AT(g->strs, str, (uint32_t)(k >> 7));
+    return tally__args_cat(a, pre, pn, s->s, s->n);
 }
 
 static uint32_t field_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->fields, field_rec, r).hash; }
@@ -374,13 +371,13 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         number(g, g->name_of.p, g->delta_of.p, (uint32_t *)g->name_of.p + nf) < 0)
         return -1;
     const uint32_t *name_of = g->name_of.p, *delta_of = g->delta_of.p, *member_name = name_of + nf;
-    static const char *const boards[3] = { "Lc:", "Lk:", "Lr:" };
     int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
-    for (size_t h = 0; h < g->hashes.n; h++) err |= add_key(g, a, AT(g->hashes, hash_rec, h).tuple, "");
+    for (size_t h = 0; h < g->hashes.n; h++) err |= add_key(g, a, AT(g->hashes, hash_rec, h).tuple, -1);
+    static const int boards[3] = { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
     for (size_t b = 0; b < g->groups.n; b++)
         for (int m = 0; m < 3; m++) err |= add_key(g, a, AT(g->groups, group_rec, b).tuple, boards[m]);
-    for (size_t j = 0; j < g->idhashes.n; j++) err |= add_key(g, a, AT(g->idhashes, idhash_rec, j).tuple, "");
-    for (size_t j = 0; j < g->prunes.n; j++) err |= add_key(g, a, AT(g->prunes, uint64_t, j), "");
+    for (size_t j = 0; j < g->idhashes.n; j++) err |= add_key(g, a, AT(g->idhashes, idhash_rec, j).tuple, -1);
+    for (size_t j = 0; j < g->prunes.n; j++) err |= add_key(g, a, AT(g->prunes, uint64_t, j), -1);
     int releases = 0;
     if (g->settle) { /* the reservations hash and leases set of the key and the account */
         const tally_event *e = g->settle;
@@ -389,8 +386,8 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         for (int en = E_KEY; en <= E_ACCOUNT; en++) {
             const char *id = en == E_KEY ? e->key : e->account;
             if (!(g->settle_mask & (en == E_KEY ? TALLY_AGG_KEY : TALLY_AGG_ACCOUNT)) || !id || !*id) continue;
-            n = tally__entity(g->t, en == E_KEY ? 'k' : 'a', id, strlen(id), base);
-            err |= tally__args_cat(a, base, n, "B", 1) | tally__args_cat(a, base, n, "Bx", 2);
+            n = tally__entity(g->t, en == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, id, strlen(id), base);
+            err |= tally__add_held_keys(a, base, n);
             releases++;
         }
     }
@@ -399,7 +396,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
     err |= tally__args_i64(a, (int64_t)g->hashes.n) | tally__args_i64(a, (int64_t)g->groups.n);
     err |= tally__args_i64(a, (int64_t)g->idhashes.n) | tally__args_i64(a, (int64_t)g->prunes.n);
     err |= tally__args_i64(a, releases);
-    err |= releases ? tally__args_reservation(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
+    err |= releases ? tally__add_reservation_member(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
     err |= tally__args_i64(a, (int64_t)g->deltas.n) | tally__args_i64(a, (int64_t)g->names.n);
     for (size_t d = 0; d < g->deltas.n; d++) {
         const int64_t *v = AT(g->fields, field_rec, AT(g->deltas, uint32_t, d)).d;

@@ -13,11 +13,15 @@
  * resent (they might count twice): they are counted as unknown. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "error.h"
+#include "event.h"
+#include "keys.h"
+#include "timecal.h"
 
 typedef struct {
     tally_event *ev;

@@ -8,12 +8,16 @@
  *             scripts.c's redirection loop once nothing is in flight;
  *   I/O error or timeout  the calls in flight on that connection are lost
  *             (their outcome is unknown); later calls connect again.
- * Answers reach the caller in the order each node sent them. */
+ * Answers reach the caller in the order each node sent them. Layer: transport
+ * (beside exec.c, whose redirection loop it uses). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "table.h"
+#include "cluster.h"
+#include "exec.h"
+#include "node.h"
+#include "scripts.h"
+#include "window.h"
 
 #define WINDOW_MAX 16
 
@@ -43,9 +47,9 @@ static void lost_node(win *w, int node, int code) {
 /* Reads the answer of the oldest call in flight. -1: out of memory. */
 static int receive(win *w) {
     flight f = w->in[0];
-    redisReply *r;
-    if (redisGetReply(w->t->nodes[f.node].ctx, (void **)&r) != REDIS_OK) {
-        lost_node(w, f.node, tally__io_failed(w->t, &w->t->nodes[f.node], "running a batch"));
+    redisReply *r = tally__node_reply(w->t, f.node, "running a batch");
+    if (!r) { /* the connection is dropped: every call in flight on it is lost */
+        lost_node(w, f.node, w->t->err);
         return 0;
     }
     memmove(w->in, w->in + 1, (size_t)--w->nin * sizeof *w->in);
@@ -80,35 +84,31 @@ static int drain(win *w, int node) {
 static int send_call(win *w, size_t id) {
     tally *t = w->t;
     int node = tally__route(t, &t->args, 0);
+    if (node >= 0 && tally__scripts_ready(t, node) != TALLY_OK) node = -1;
     if (node < 0) {
-        if (!t->slots) { /* a single server that cannot be reached: nothing was sent */
+        if (!tally__is_cluster(t)) { /* a single server that cannot be reached: nothing was sent */
             w->ops->lost(w->ops->ctx, id, t->err);
             return 0;
         }
         return tally__vec_push(w->slow, &id, sizeof id); /* through the map refresh */
     }
-    if (tally__vec_reserve(w->reload, (size_t)t->nnodes, 1) < 0) return -1;
-    while (w->reload->n < (size_t)t->nnodes) AT(*w->reload, unsigned char, w->reload->n++) = 0;
+    if (tally__vec_reserve(w->reload, (size_t)t->nodes->n, 1) < 0) return -1;
+    while (w->reload->n < (size_t)t->nodes->n) AT(*w->reload, unsigned char, w->reload->n++) = 0;
     if (AT(*w->reload, unsigned char, node)) {
         /* answers taken meanwhile may build calls of their own: build this one again */
         if (drain(w, node) < 0) return -1;
         AT(*w->reload, unsigned char, node) = 0;
-        if (tally__load_scripts_on(t, node) != TALLY_OK) {
+        if (tally__scripts_load_on(t, node) != TALLY_OK) {
             w->ops->lost(w->ops->ctx, id, t->err);
             return 0;
         }
         if (w->ops->rebuild(w->ops->ctx, id) < 0) return -1;
     }
-    redisContext *ctx = t->nodes[node].ctx;
     size_t len;
     const char *cmd = tally__args_resp(&t->args, &len);
-    if (redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK) return -1;
+    if (tally__node_send(t, node, cmd, len) != TALLY_OK) return -1;
     w->in[w->nin++] = (flight){ id, node };
-    for (int done = 0; !done;)
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
-            lost_node(w, node, tally__io_failed(t, &t->nodes[node], "sending a batch"));
-            break;
-        }
+    if (tally__node_push(t, node, "sending a batch") != TALLY_OK) lost_node(w, node, t->err);
     return 0;
 }
 
@@ -159,12 +159,8 @@ int tally__window_run(tally *t, int window, const tally_window_ops *ops, tally_w
     mem->resend.n = mem->slow.n = mem->reload.n = 0;
     win w = { t, ops, window < 1 ? 1 : window > WINDOW_MAX ? WINDOW_MAX : window, { { 0, 0 } }, 0,
               &mem->resend, &mem->slow, &mem->reload };
-    tally_pipe_guard g;
-    tally__pipe_guard_on(&g);
-    if (t->slots && t->map_stale) tally__cluster_refresh(t);
-    int rc = pump(&w);
-    tally__pipe_guard_off(&g);
-    return rc;
+    tally__cluster_sync(t); /* on failure the first call reports the error */
+    return pump(&w);
 }
 
 void tally__window_free(tally_window *mem) {

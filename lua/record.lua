@@ -47,55 +47,36 @@
 -- Everything is read and checked before the first write. Bucket values are
 -- exact decimal integers up to 2^63-1; leaderboard scores saturate at 2^53.
 -- On a cluster a call covers one entity (key, account or shard).
-local MAX_EXPIRY = 253402300799
-local BASE = 1e15             -- low part of a split decimal: sums stay < 2^53
-local SCORE_MAX = 9007199254740992
-local BUCKET = "^(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)$"
-local VALUE = "%d,%d,%d,%d,%d,%d" -- Lua 5.1 %d formats a C long: exact below 2^53
+local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
+local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
+local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
 local FP = 8
+local fail = lib.refusal("record")
 
-local function fail(msg) return redis.error_reply("EINVAL record: " .. msg) end
-
-local function whole(s, max)
-  if not s or not s:match("^%d+$") or #s > 16 then return nil end
-  local v = tonumber(s)
-  if v > max then return nil end
-  return v
-end
-
--- Adds x (<= BASE) to the decimal string s exactly; nil when past int64.
-local function add(s, x)
-  if #s <= 15 then return string.format("%.0f", tonumber(s) + x) end
-  local hi, lo = tonumber(s:sub(1, -16)), tonumber(s:sub(-15)) + x
-  if lo >= BASE then hi, lo = hi + 1, lo - BASE end
-  if hi > 9223 or (hi == 9223 and lo > 372036854775807) then return nil end
-  return string.format("%.0f%015.0f", hi, lo)
-end
-
-local t0 = redis.call("TIME")
-local latest, future = whole(ARGV[1], 253402300799999), whole(ARGV[2], 86400000)
-local nh, ng, ni = whole(ARGV[3], 1e6), whole(ARGV[4], 1e6), whole(ARGV[5], 1e6)
-local np, nr, resv = whole(ARGV[6], 1e6), whole(ARGV[7], 2), ARGV[8]
-local nd, nn = whole(ARGV[9], 1e6), whole(ARGV[10], 1e6)
+local start_us = lib.now_us()
+local now_s = math.floor(start_us / 1000000)
+local latest, future = lib.int(ARGV[1], 0, lib.TALLY_AT_MAX), lib.int(ARGV[2], 0, lib.TALLY_FUTURE_MAX_MS)
+local nh, ng, ni = lib.int(ARGV[3], 0, 1e6), lib.int(ARGV[4], 0, 1e6), lib.int(ARGV[5], 0, 1e6)
+local np, nr, resv = lib.int(ARGV[6], 0, 1e6), lib.int(ARGV[7], 0, 2), ARGV[8]
+local nd, nn = lib.int(ARGV[9], 0, 1e6), lib.int(ARGV[10], 0, 1e6)
 if not (latest and future and nh and ng and ni and np and nr and resv and nd and nn)
   or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= 10 + nd + nn + nh + ng + 3 * ni then
   return fail("KEYS and ARGV do not match the counts")
 end
 local nz = 3 * ng
-if nr > 0 and not resv:find("^[^\31]+\31[^\31]+$") then
+if nr > 0 and not lib.is_member(resv) then
   return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
 end
-local now_s = tonumber(t0[1])
-if latest > now_s * 1000 + math.floor(tonumber(t0[2]) / 1000) + future then
+if latest > math.floor(start_us / 1000) + future then
   return fail("an event time is in the future beyond the allowed " .. future .. " ms")
 end
 
 local dtext, dnum = {}, {}
 for d = 1, nd do
   local s = ARGV[10 + d]
-  local p1, p2, p3, p4, p5, p6 = s:match(BUCKET)
+  local p1, p2, p3, p4, p5, p6 = lib.bucket(s)
   if not p6 or #p1 > 16 or #p2 > 16 or #p3 > 16 or #p4 > 16 or #p5 > 16 or #p6 > 16
-    or math.max(p1, p2, p3, p4, p5, p6) > BASE then
+    or math.max(p1, p2, p3, p4, p5, p6) > DELTA_MAX then
     return fail("delta " .. d .. " is not six counts of at most 10^15")
   end
   dtext[d] = s
@@ -164,7 +145,7 @@ for g = 1, ng do
   for m = 1, n do
     local o = 4 * (m - 1) + 1
     members[m] = names[v[o + 1]]
-    if not members[m] or v[o + 2] > BASE or v[o + 3] > BASE or v[o + 4] > BASE then
+    if not members[m] or v[o + 2] > DELTA_MAX or v[o + 3] > DELTA_MAX or v[o + 4] > DELTA_MAX then
       return fail("leaderboards " .. g .. " name no such member or a bad increment")
     end
   end
@@ -178,7 +159,7 @@ for g = 1, ng do
 end
 local ids = {}
 for j = 1, ni do
-  local expiry, adds, checks = whole(ARGV[at], MAX_EXPIRY), ARGV[at + 1], ARGV[at + 2]
+  local expiry, adds, checks = lib.int(ARGV[at], 0, TIME_MAX_S), ARGV[at + 1], ARGV[at + 2]
   if not expiry or #adds % FP ~= 0 or #checks % FP ~= 0 or (expiry == 0 and #adds > 0) then
     return fail("bad request-id list " .. j)
   end
@@ -198,13 +179,11 @@ for k = 1, nr do
   local got = redis.call("HMGET", held, "r:" .. resv, "=")
   redis.call("ZSCORE", leases, resv) -- type check before any write
   if got[1] then
-    local c, t = got[1]:match("^(%d+),(%d+)$")
-    local sc, st = (got[2] or "0,0"):match("^(%d+),(%d+)$")
-    if not (c and sc) then
-      return redis.error_reply("ERR tally: " .. held .. " is not a reservations hash")
-    end
-    releases[#releases + 1] = { held = held, leases = leases,
-                                sums = string.format("%.0f,%.0f", math.max(0, sc - c), math.max(0, st - t)) }
+    local c, t = lib.pair(got[1])
+    local sc, st = lib.pair(got[2] or "0,0")
+    if not (c and sc) then return lib.foreign(held .. " is not a reservations hash") end
+    local sums = lib.pair_format(math.max(0, sc - c), math.max(0, st - t))
+    releases[#releases + 1] = { held = held, leases = leases, sums = sums }
   end
 end
 local dups = {}
@@ -227,10 +206,7 @@ local function release()
     redis.call("ZREM", r.leases, resv)
   end
 end
-local function elapsed()
-  local t1 = redis.call("TIME")
-  return (tonumber(t1[1]) - now_s) * 1000000 + tonumber(t1[2]) - tonumber(t0[2])
-end
+local function elapsed() return lib.now_us() - start_us end
 if #dups > 0 then
   release()
   return { "duplicate", elapsed(), unpack(dups) }
@@ -247,17 +223,16 @@ for _, h in ipairs(hashes) do
       h.fresh = true
       value = dtext[di]
     else
-      local p1, p2, p3, p4, p5, p6 = v:match(BUCKET)
-      if not p6 then
-        return redis.error_reply("ERR tally: field " .. fields[f] .. " of " .. h.key .. " is not a bucket")
-      end
+      local p1, p2, p3, p4, p5, p6 = lib.bucket(v)
+      if not p6 then return lib.foreign("field " .. fields[f] .. " of " .. h.key .. " is not a bucket") end
       local d = dnum[di]
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
-        value = string.format(VALUE, p1 + d[1], p2 + d[2], p3 + d[3], p4 + d[4], p5 + d[5], p6 + d[6])
+        value = string.format(lib.BUCKET_FORMAT, p1 + d[1], p2 + d[2], p3 + d[3], p4 + d[4], p5 + d[5],
+          p6 + d[6])
       else
         local parts = { p1, p2, p3, p4, p5, p6 }
         for m = 1, 6 do
-          parts[m] = add(parts[m], d[m])
+          parts[m] = lib.add_exact(parts[m], d[m])
           if not parts[m] then return fail("a sum in " .. h.key .. " would pass 2^63-1") end
         end
         value = table.concat(parts, ",")
