@@ -280,6 +280,7 @@ static int take(void *ctx, size_t id, redisReply *rep) {
     for (size_t i = 2; shape && i < rep->elements; i++) shape = rep->element[i]->type == REDIS_REPLY_INTEGER;
     if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
         learn(s, &c, rep->element[1]->integer);
+
         for (size_t i = 0; i < c.n; i++) answered(r, AT(s->items, item, c.off + i).event, 0);
         return 0;
     }

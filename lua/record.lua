@@ -89,43 +89,28 @@ for i = 1, nn do
 end
 local at = 11 + nd + nn
 
--- Decodes descriptor ARGV[i]: fixed-width decimal numbers, `heads` of the
--- widths in hw, then items of the widths in iw. Returns the numbers (heads,
--- then the items' in order) and the item count, or nil when malformed.
-local function descriptor(i, hw, iw)
+-- Descriptors are fixed-width decimal numbers: the count of items, or nil
+-- when ARGV[i] is not `head` digits then whole items of `size` digits.
+local function items_of(i, head, size)
   local s = ARGV[i]
-  local head, size = 0, 0
-  for _, w in ipairs(hw) do head = head + w end
-  for _, w in ipairs(iw) do size = size + w end
   local n = (#s - head) / size
   if n < 1 or n ~= math.floor(n) or not s:find("^%d+$") then return nil end
-  local v, pos = {}, 1
-  for _, w in ipairs(hw) do
-    v[#v + 1] = tonumber(s:sub(pos, pos + w - 1), 10)
-    pos = pos + w
-  end
-  for _ = 1, n do
-    for _, w in ipairs(iw) do
-      v[#v + 1] = tonumber(s:sub(pos, pos + w - 1), 10)
-      pos = pos + w
-    end
-  end
-  return v, n
+  return n, s
 end
-local HASH_HEADS, HASH_ITEM, BOARD_HEADS, BOARD_ITEM = { 12, 12, 12, 7 }, { 7, 7 }, { 12 }, { 7, 16, 16, 16 }
 
 local function live(until_s) return until_s == 0 or until_s > now_s end
 
 local hashes = {}
 for k = 1, nh do
-  local v, n = descriptor(at, HASH_HEADS, HASH_ITEM)
-  if not v or v[4] > np then return fail("bad descriptor of hash " .. k) end
-  local h = { key = KEYS[k], expiry = v[1], fields = {}, deltas = {} }
-  if v[4] > 0 then h.prune = KEYS[nh + nz + ni + v[4]] end
-  local days, hours = live(v[2]), live(v[3])
+  local n, s = items_of(at, 43, 14)
+  local prune = n and tonumber(s:sub(37, 43), 10)
+  if not n or prune > np then return fail("bad descriptor of hash " .. k) end
+  local h = { key = KEYS[k], expiry = tonumber(s:sub(1, 12), 10), fields = {}, deltas = {} }
+  if prune > 0 then h.prune = KEYS[nh + nz + ni + prune] end
+  local days, hours = live(tonumber(s:sub(13, 24), 10)), live(tonumber(s:sub(25, 36), 10))
   local fields, deltas = h.fields, h.deltas
-  for f = 1, n do
-    local nx, di = v[3 + 2 * f], v[4 + 2 * f]
+  for p = 44, #s, 14 do
+    local nx, di = tonumber(s:sub(p, p + 6), 10), tonumber(s:sub(p + 7, p + 13), 10)
     if not names[nx] or not dtext[di] then return fail("hash " .. k .. " names no such field or delta") end
     if hourly[nx] then
       if hours then fields[#fields + 1], deltas[#deltas + 1] = names[nx], di end
@@ -139,20 +124,22 @@ for k = 1, nh do
 end
 local boards = {}
 for g = 1, ng do
-  local v, n = descriptor(at, BOARD_HEADS, BOARD_ITEM)
-  if not v then return fail("bad descriptor of leaderboards " .. g) end
-  local members = {}
+  local n, s = items_of(at, 12, 55)
+  if not n then return fail("bad descriptor of leaderboards " .. g) end
+  local members, incs = {}, { {}, {}, {} } -- incs[b][m]: cost, tokens, requests
   for m = 1, n do
-    local o = 4 * (m - 1) + 1
-    members[m] = names[v[o + 1]]
-    if not members[m] or v[o + 2] > DELTA_MAX or v[o + 3] > DELTA_MAX or v[o + 4] > DELTA_MAX then
+    local p = 13 + 55 * (m - 1)
+    members[m] = names[tonumber(s:sub(p, p + 6), 10)]
+    for b = 1, 3 do incs[b][m] = tonumber(s:sub(p + 16 * b - 9, p + 16 * b + 6), 10) end
+    if not members[m] or incs[1][m] > DELTA_MAX or incs[2][m] > DELTA_MAX or incs[3][m] > DELTA_MAX then
       return fail("leaderboards " .. g .. " name no such member or a bad increment")
     end
   end
-  if live(v[1]) then
-    for b = 1, 3 do -- per member m, v[4m - 1 + b]: cost, tokens, requests
-      boards[#boards + 1] = { key = KEYS[nh + 3 * (g - 1) + b], expiry = v[1], members = members, v = v,
-                              metric = b }
+  local expiry = tonumber(s:sub(1, 12), 10)
+  if live(expiry) then
+    for b = 1, 3 do
+      boards[#boards + 1] = { key = KEYS[nh + 3 * (g - 1) + b], expiry = expiry, members = members,
+                              inc = incs[b] }
     end
   end
   at = at + 1
@@ -256,7 +243,7 @@ for _, b in ipairs(boards) do
   for m = 1, #b.members do
     if not scores[m] then b.fresh = true end
     -- the ranking saturates at 2^53
-    local score = math.min((tonumber(scores[m]) or 0) + b.v[4 * m - 2 + b.metric], SCORE_MAX)
+    local score = math.min((tonumber(scores[m]) or 0) + b.inc[m], SCORE_MAX)
     args[2 * m - 1], args[2 * m] = string.format("%d", score), b.members[m]
   end
   b.args = args
