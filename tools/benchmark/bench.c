@@ -53,10 +53,11 @@ typedef struct {
 } options;
 
 static void print_row(const run *r, const run *seed) {
-    char longest[24] = "< 1 ms";
+    char longest[24] = "< 1 ms", ratio[16] = "";
     if (r->longest_ms >= 0) snprintf(longest, sizeof longest, "%.1f ms", r->longest_ms);
-    printf("  %-36s %-8s %9.0f %7.2fx %9.2f %9.2f %9s\n", r->name, dist_names[r->dist], r->rate,
-           seed ? r->rate / seed->rate : 1.0, r->server_cpu_us, r->client_cpu_us, longest);
+    if (seed) snprintf(ratio, sizeof ratio, "%.2fx", r->rate / seed->rate);
+    printf("  %-36s %-8s %9.0f %8s %9.2f %9.2f %9s\n", r->name, dist_names[r->dist], r->rate, ratio,
+           r->server_cpu_us, r->client_cpu_us, longest);
 }
 
 static void print_row_json(const run *r, const run *seed, int last) {
@@ -213,8 +214,7 @@ int main(int argc, char **argv) {
     printf("RECORD  %s\n", workload);
     printf("  %-36s %-8s %9s %8s %9s %9s %9s\n", "run", "keys", "events/s", "x seed", "srv us/ev", "cli us/ev",
            "longest");
-    for (int i = 0; i < nrows; i++)
-        print_row(&rows[i], i == seed_row[rows[i].dist] ? NULL : &rows[seed_row[rows[i].dist]]);
+    for (int i = 0; i < nrows; i++) print_row(&rows[i], &rows[seed_row[rows[i].dist]]);
     printf("  x seed: events/s over the seed-shaped row of the same key distribution (same run, same server)\n");
     printf("  longest: the longest EVALSHA of the run (SLOWLOG, commands over 1 ms); calls bounded at 5 ms\n");
     printf("  cli us/ev: the recording threads' CPU (the tool: the child process; async: the caller's thread)\n");
