@@ -147,6 +147,16 @@ void th_done(void) {
     raw = NULL;
 }
 
+void th_reap_at(const char *file, int line, pid_t pid) {
+    int status;
+    pid_t got = waitpid(pid, &status, 0);
+    if (got < 0) print_error("waitpid(%d): %s\n", (int)pid, strerror(errno));
+    else if (WIFSIGNALED(status)) print_error("child %d was killed by signal %d\n", (int)got, WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0) print_error("child %d exited with status %d\n", (int)got, WEXITSTATUS(status));
+    else return;
+    _fail(file, line);
+}
+
 static pid_t started; /* a server this process started, or 0 */
 
 static char *test_path(const char *name) {

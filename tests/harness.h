@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
@@ -40,5 +41,26 @@ void th_server_kill(void);
 void th_server_start(void);
 /* Closes th_redis(). */
 void th_done(void);
+
+/* Waits for child `pid` (any child when pid is -1) and fails the test, naming
+ * its exit status or signal, unless it exited 0. */
+void th_reap_at(const char *file, int line, pid_t pid);
+#define th_reap(pid) th_reap_at(__FILE__, __LINE__, pid)
+
+/* Ordered comparisons of two integers that print both values on failure
+ * (cmocka 1.1 has assert_int_equal but no <, <=, >, >=). Each operand is
+ * evaluated once, as a long long. */
+enum { TH_LT, TH_LE, TH_GT, TH_GE };
+static inline void th_order_at(const char *file, int line, const char *text, long long a, int op, long long b) {
+    static const char *const ops[] = { "<", "<=", ">", ">=" };
+    int ok = op == TH_LT ? a < b : op == TH_LE ? a <= b : op == TH_GT ? a > b : a >= b;
+    if (ok) return;
+    print_error("%s: %lld is not %s %lld\n", text, a, ops[op], b);
+    _fail(file, line);
+}
+#define th_assert_lt(a, b) th_order_at(__FILE__, __LINE__, #a " < " #b, (a), TH_LT, (b))
+#define th_assert_le(a, b) th_order_at(__FILE__, __LINE__, #a " <= " #b, (a), TH_LE, (b))
+#define th_assert_gt(a, b) th_order_at(__FILE__, __LINE__, #a " > " #b, (a), TH_GT, (b))
+#define th_assert_ge(a, b) th_order_at(__FILE__, __LINE__, #a " >= " #b, (a), TH_GE, (b))
 
 #endif

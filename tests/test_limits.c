@@ -47,8 +47,8 @@ static void test_clock_is_opt_in(void **state) {
     redisReply *r = th_cmd("TIME");
     long long now = atoll(r->element[0]->str) * 1000000LL + atoll(r->element[1]->str);
     freeReplyObject(r);
-    assert_true(d.server_time_us > 0 && d.server_time_us <= now);
-    assert_true(d.server_time_us > now - 60000000LL); /* Redis's clock, not T0 */
+    th_assert_le(d.server_time_us, now);
+    th_assert_gt(d.server_time_us, now - 60000000LL); /* Redis's clock, not T0 */
     tally_close(t);
     t = open_clock(T0);
     allow1(t, "k2", rule(0, TALLY_ALGO_FIXED, 5, 60000), &d);
@@ -70,12 +70,13 @@ static void counts_down_then_denies(void **state) {
             assert_int_equal(d.limit, 10);
             assert_int_equal(d.denied_by, -1);
             assert_int_equal(d.decided, TALLY_DECIDED_BY_REDIS);
-            assert_true(d.reset_after_ms > 0);
+            th_assert_gt(d.reset_after_ms, 0);
         }
         assert_false(allow1(t, "cd", r, &d));
         assert_int_equal(d.denied_by, 0);
         assert_int_equal(d.remaining, 0);
-        assert_true(d.retry_after_ms > 0 && d.retry_after_ms <= 60000);
+        th_assert_gt(d.retry_after_ms, 0);
+        th_assert_le(d.retry_after_ms, 60000);
     }
     tally_close(t);
 }
@@ -96,7 +97,7 @@ static void retry_after_is_exact_and_denials_consume_nothing(void **state) {
                 continue;
             }
             int64_t wait = d.retry_after_ms;
-            assert_true(wait > 0);
+            th_assert_gt(wait, 0);
             char before[41], after[41];
             th_digest(before);
             for (int k = 0; k < 3; k++) { /* a client hammering while denied */
@@ -113,7 +114,7 @@ static void retry_after_is_exact_and_denials_consume_nothing(void **state) {
             assert_true(allow1(t, "ra", r, &d));
             passed++;
         }
-        assert_true(passed > 10); /* it recovered after every denial */
+        th_assert_gt(passed, 10); /* it recovered after every denial */
         tally_close(t);
     }
 }
@@ -218,7 +219,7 @@ static void peek_writes_nothing(void **state) {
         assert_string_equal(before, after);
         assert_false(p.allowed);
         assert_int_equal(p.remaining, 0);
-        assert_true(p.retry_after_ms > 0);
+        th_assert_gt(p.retry_after_ms, 0);
     }
     tally_close(t);
 }
@@ -231,7 +232,7 @@ static void race(int algo, int64_t now, const char *key) {
     assert_int_equal(pipe(fds), 0);
     for (int c = 0; c < 8; c++) {
         pid_t pid = fork();
-        assert_true(pid >= 0);
+        th_assert_ge(pid, 0);
         if (pid == 0) {
             tally_config cfg;
             tally_config_init(&cfg);
@@ -253,11 +254,7 @@ static void race(int algo, int64_t now, const char *key) {
     }
     close(fds[1]);
     int total = 0, got;
-    for (int c = 0; c < 8; c++) {
-        int status;
-        assert_true(wait(&status) > 0);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    for (int c = 0; c < 8; c++) th_reap(-1);
     while (read(fds[0], &got, sizeof got) == sizeof got) total += got;
     close(fds[0]);
     if (total != 100) fail_msg("%s: %d allowed, want exactly 100", tally_algo_name(algo), total);
@@ -289,12 +286,12 @@ static void sliding_window_bound(void **state) {
         assert_int_equal(tally_test_clock(t, now), TALLY_OK);
         while (n < 1000 && allow1(t, "sw", r, &d)) at[n++] = now;
     }
-    assert_true(n < 1000);
+    th_assert_lt(n, 1000);
     int64_t worst_w = 0;
     for (int i = 0; i < n; i++) {
         int64_t win = at[i] / (W * 1000), in_window = 0;
         for (int j = 0; j < n; j++) in_window += at[j] / (W * 1000) == win;
-        assert_true(in_window <= L);
+        th_assert_le(in_window, L);
         for (int j = i; j < n && at[j] - at[i] <= W * 1000; j++) {
             int64_t count = j - i + 1, d_us = at[j] - at[i];
             /* count <= L + L*d/W, in integers */
@@ -303,8 +300,8 @@ static void sliding_window_bound(void **state) {
             if (count > worst_w) worst_w = count;
         }
     }
-    assert_true(worst_w > L);      /* approximate: more than L in one sliding window */
-    assert_true(worst_w <= 2 * L); /* but never twice the limit */
+    th_assert_gt(worst_w, L);     /* approximate: more than L in one sliding window */
+    th_assert_le(worst_w, 2 * L); /* but never twice the limit */
     tally_close(t);
 }
 
@@ -428,7 +425,8 @@ static void leases_reclaim_after_lease_ms(void **state) {
     assert_false(b.ok);
     /* keys expire with the longest lease */
     long long ttl = th_int("PTTL tally:v1:{k:job}:ls");
-    assert_true(ttl > 0 && ttl <= 1000);
+    th_assert_gt(ttl, 0);
+    th_assert_le(ttl, 1000);
     tally_close(t);
 }
 
@@ -455,11 +453,8 @@ static void leases_contention(void **state) {
         }
     }
     close(fds[1]);
-    int total = 0, got, status;
-    for (int k = 0; k < 8; k++) {
-        assert_true(wait(&status) > 0);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    int total = 0, got;
+    for (int k = 0; k < 8; k++) th_reap(-1);
     while (read(fds[0], &got, sizeof got) == sizeof got) total += got;
     close(fds[0]);
     assert_int_equal(total, 3);
@@ -512,9 +507,7 @@ static void lease_ids_are_random_128_bits(void **state) {
         got += (size_t)n;
     }
     close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(child, &status, 0), child);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    th_reap(child);
     assert_int_equal(got, want);
     if (took < 0) fail_msg("acquire: %s", tally_errmsg(a)[0] ? tally_errmsg(a) : tally_errmsg(b));
     tally_close(a);
