@@ -236,7 +236,7 @@ static void check_totals(tally *t, int n, int nkeys) {
     assert_int_equal(tally_top(t, TALLY_RANK_REQUESTS, &total, 1000, &r, &nr), TALLY_OK);
     int64_t ranked = 0;
     for (size_t i = 0; i < nr; i++) ranked += r[i].value;
-    for (size_t i = 1; i < nr; i++) assert_true(r[i - 1].value >= r[i].value);
+    for (size_t i = 1; i < nr; i++) th_assert_ge(r[i - 1].value, r[i].value);
     tally_top_free(r, nr);
     assert_int_equal(nr, nkeys < n ? nkeys : n);
     assert_int_equal(ranked, n);
@@ -245,7 +245,7 @@ static void check_totals(tally *t, int n, int nkeys) {
 static void records_and_reads_every_dimension(void **state) {
     (void)state;
     tally *t = open_cluster();
-    assert_true(tally_node_count(t) == NODES);
+    assert_int_equal(tally_node_count(t), NODES);
     assert_int_equal(record_range(t, 0, 600, 20, 100, NULL), 0);
     /* single calls too */
     for (int i = 600; i < 650; i++) {
@@ -293,7 +293,9 @@ static void admission_on_cluster(void **state) {
     assert_int_equal(tally_lease_acquire(t, "leased", 2, 60000, &l1), TALLY_OK);
     assert_int_equal(tally_lease_acquire(t, "leased", 2, 60000, &l2), TALLY_OK);
     assert_int_equal(tally_lease_acquire(t, "leased", 2, 60000, &l3), TALLY_OK);
-    assert_true(l1.ok && l2.ok && !l3.ok);
+    assert_true(l1.ok);
+    assert_true(l2.ok);
+    assert_false(l3.ok);
     tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000000000 };
     tally_reservation r = { "budgeted", "acct{9}", "q1", 600000000, 0, 60000 };
     tally_budget_decision d;
@@ -341,7 +343,8 @@ static void reused_request_ids_stay_apart_on_cluster(void **state) {
     assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
     assert_int_equal(tally_reserve(t, &b, &cap, 1, &d), TALLY_OK);
-    assert_true(d.allowed && !d.duplicate); /* kB's own reservation, not kA's */
+    assert_true(d.allowed);
+    assert_false(d.duplicate); /* kB's own reservation, not kA's */
     assert_int_equal(account_held_cost("acc"), 5010000000);
     tally_event e = { .key = "kA", .model = "m", .account = "acc", .cost_nanos = 10000000, .request_id = "req-1" };
     assert_int_equal(tally_settle(t, &e, NULL), TALLY_OK);
@@ -438,7 +441,7 @@ static void shared_aggregates_spread(void **state) {
     for (int s = 0; s < shards; s++) printf(" %lld", (long long)per_shard[s]);
     printf("; shards on %d of 3 primaries\n", primaries_used);
     /* No shard takes more than twice its share, and every primary takes some. */
-    assert_true(most <= 2 * (800 / shards));
+    th_assert_le(most, 2 * (800 / shards));
     assert_int_equal(primaries_used, 3);
     tally_close(t);
 }
@@ -517,10 +520,8 @@ static void stop_recorder(child *c, int more, int out[4]) {
     }
     if (read(c->report, out, 4 * sizeof(int)) != 4 * sizeof(int)) fail_msg("no report");
     if (read(c->report, first_message, sizeof first_message) < 0) first_message[0] = 0;
-    int status;
-    waitpid(c->pid, &status, 0);
     running_child = 0;
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    th_reap(c->pid);
     close(c->progress), close(c->stop), close(c->report);
 }
 
@@ -540,7 +541,8 @@ static void owner_of_key0(int *primary, int *replica) {
         if (strcmp(role->element[0]->str, "slave") == 0 && role->element[2]->integer == *primary) *replica = ports[i];
         freeReplyObject(role);
     }
-    assert_true(*primary > 0 && *replica > 0);
+    th_assert_gt(*primary, 0);
+    th_assert_gt(*replica, 0);
 }
 
 /* Records with ids while key:0's replica takes over: gracefully (CLUSTER
@@ -642,7 +644,7 @@ static void reshard_loses_and_doubles_nothing(void **state) {
     assert_int_equal(system(cmd), 0);
     redisReply *r = on(to, "CLUSTER COUNTKEYSINSLOT %u", slot);
     printf("# reshard: slot %u of %s moved, %lld keys now on the new node\n", slot, live, r->integer);
-    assert_true(r->integer > 0); /* live data did move */
+    th_assert_gt(r->integer, 0); /* live data did move */
     freeReplyObject(r);
     int out[4];
     stop_recorder(&c, 200, out);
