@@ -35,9 +35,9 @@ static void usd_to_nanos_exact(void **state) {
     assert_int_equal(usd("0.123456789"), 123456789);
     assert_int_equal(usd("007.5"), 7500000000LL);
     assert_int_equal(usd("125.50"), 125500000000LL);
-    assert_true(usd("9223372036.854775807") == INT64_MAX);
-    assert_true(usd("9223372036.854775806") == INT64_MAX - 1);
-    assert_true(usd("9223372036") == 9223372036000000000LL);
+    assert_int_equal(usd("9223372036.854775807"), INT64_MAX);
+    assert_int_equal(usd("9223372036.854775806"), INT64_MAX - 1);
+    assert_int_equal(usd("9223372036"), 9223372036000000000LL);
 }
 
 static void usd_to_nanos_rejects(void **state) {
@@ -82,7 +82,7 @@ static void nanos_to_usd_format(void **state) {
         if (cases[i].n >= 0) { /* round trip */
             int64_t back;
             assert_int_equal(tally_usd_to_nanos(buf, &back), TALLY_OK);
-            assert_true(back == cases[i].n);
+            assert_int_equal(back, cases[i].n);
         }
     }
     char small[5];
@@ -100,31 +100,31 @@ static int64_t parse_ok(const char *s, int tz) {
 
 static void parse_time_forms(void **state) {
     (void)state;
-    assert_true(parse_ok("1764151200000", 0) == 1764151200000LL);
-    assert_true(parse_ok("1764151200000", 480) == 1764151200000LL); /* epoch ms ignore tz */
-    assert_true(parse_ok("1", 0) == 1); /* the first event time */
-    assert_true(parse_ok("1970-01-01T00:00:00.001Z", 0) == 1);
-    assert_true(parse_ok("2026-11-26T10:00:00Z", 480) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-11-26T10:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-11-26 10:00:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T08:00:00+08:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T19:00:00-05:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T05:45+05:45", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T20:30-03:30", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("1764151200000", 0), 1764151200000LL);
+    assert_int_equal(parse_ok("1764151200000", 480), 1764151200000LL); /* epoch ms ignore tz */
+    assert_int_equal(parse_ok("1", 0), 1); /* the first event time */
+    assert_int_equal(parse_ok("1970-01-01T00:00:00.001Z", 0), 1);
+    assert_int_equal(parse_ok("2026-11-26T10:00:00Z", 480), ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_int_equal(parse_ok("2026-11-26T10:00Z", 0), ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_int_equal(parse_ok("2026-11-26 10:00:00Z", 0), ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
+    assert_int_equal(parse_ok("2026-01-01T08:00:00+08:00", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("2025-12-31T19:00:00-05:00", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("2026-01-01T05:45+05:45", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("2025-12-31T20:30-03:30", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
     /* no offset: read in tz */
-    assert_true(parse_ok("2026-01-01T08:00:00", 480) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T19:00", -300) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T00:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("2026-01-01T08:00:00", 480), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("2025-12-31T19:00", -300), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("2026-01-01T00:00", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
     /* an explicit offset wins over tz */
-    assert_true(parse_ok("2026-01-01T00:00Z", 480) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("2026-01-01T00:00Z", 480), ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
     /* fractional seconds: milliseconds, extra digits truncated */
-    assert_true(parse_ok("2026-01-01T00:00:00.5Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 500));
-    assert_true(parse_ok("2026-01-01T00:00:00.12Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 120));
-    assert_true(parse_ok("2026-01-01T00:00:00.999Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 999));
-    assert_true(parse_ok("2026-01-01T00:00:00.123999Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 123));
-    assert_true(parse_ok("2024-02-29T23:59:59.999Z", 0) == ru_utc_ms(2024, 2, 29, 23, 59, 59, 999));
-    assert_true(parse_ok("2000-02-29T00:00Z", 0) == ru_utc_ms(2000, 2, 29, 0, 0, 0, 0));
-    assert_true(parse_ok("9999-12-31T23:59:59.999Z", 0) == 253402300799999LL);
+    assert_int_equal(parse_ok("2026-01-01T00:00:00.5Z", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 500));
+    assert_int_equal(parse_ok("2026-01-01T00:00:00.12Z", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 120));
+    assert_int_equal(parse_ok("2026-01-01T00:00:00.999Z", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 999));
+    assert_int_equal(parse_ok("2026-01-01T00:00:00.123999Z", 0), ru_utc_ms(2026, 1, 1, 0, 0, 0, 123));
+    assert_int_equal(parse_ok("2024-02-29T23:59:59.999Z", 0), ru_utc_ms(2024, 2, 29, 23, 59, 59, 999));
+    assert_int_equal(parse_ok("2000-02-29T00:00Z", 0), ru_utc_ms(2000, 2, 29, 0, 0, 0, 0));
+    assert_int_equal(parse_ok("9999-12-31T23:59:59.999Z", 0), 253402300799999LL);
 }
 
 static void parse_time_rejects(void **state) {
@@ -163,14 +163,16 @@ static void expect_when(int64_t at, int tz, int y, int mo, int d, int h, const c
     assert_string_equal(w.ym, ym);
     assert_string_equal(w.ymd, ymd);
     assert_string_equal(w.hh, hh);
-    assert_true(w.minute * 60000 <= at && at < (w.minute + 1) * 60000);
+    th_assert_le(w.minute * 60000, at);
+    th_assert_lt(at, (w.minute + 1) * 60000);
     /* bucket ends: the local next hour / day / month start, as UTC seconds */
     int ny = mo == 12 ? y + 1 : y, nm = mo == 12 ? 1 : mo + 1;
-    assert_true(w.hour_end_s == ru_utc_ms(y, mo, d, h + 1, 0, 0, 0) / 1000 - off);
-    assert_true(w.day_end_s == ru_utc_ms(y, mo, d + 1, 0, 0, 0, 0) / 1000 - off);
-    assert_true(w.month_end_s == ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000 - off);
+    assert_int_equal(w.hour_end_s, ru_utc_ms(y, mo, d, h + 1, 0, 0, 0) / 1000 - off);
+    assert_int_equal(w.day_end_s, ru_utc_ms(y, mo, d + 1, 0, 0, 0, 0) / 1000 - off);
+    assert_int_equal(w.month_end_s, ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000 - off);
     /* the event lies inside its buckets */
-    assert_true(at / 1000 < w.hour_end_s && w.hour_end_s - 3600 <= at / 1000);
+    th_assert_lt(at / 1000, w.hour_end_s);
+    th_assert_le(w.hour_end_s - 3600, at / 1000);
 }
 
 static void when_at_timezone_edges(void **state) {
@@ -222,7 +224,7 @@ static void epoch_minute_is_timezone_free(void **state) {
         for (size_t k = 0; k < sizeof tzs / sizeof tzs[0]; k++) {
             tally_when w;
             tally__when(ats[i], tzs[k], &w);
-            assert_true(w.minute == ats[i] / 60000);
+            assert_int_equal(w.minute, ats[i] / 60000);
         }
 }
 
