@@ -64,7 +64,7 @@ static void merged_sums_past_int64_are_erange(void **state) {
     assert_null(m);
     assert_int_equal(tally_models(t, "kA", &total, &m, &n), TALLY_OK); /* one key: exact */
     assert_int_equal(n, 1);
-    assert_true(m[0].b.cost_nanos == EACH * TALLY_MAX_COST_NANOS);
+    assert_int_equal(m[0].b.cost_nanos, EACH * TALLY_MAX_COST_NANOS);
     tally_models_free(m, n);
     tally_close(t);
     char *err;
