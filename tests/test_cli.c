@@ -15,7 +15,7 @@ static void scripts_list_needs_no_server(void **state) {
     assert_non_null(strstr(out, "KEYS:"));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--json"), 0);
-    assert_true(out[0] == '[');
+    assert_int_equal(out[0], '[');
     assert_non_null(strstr(out, "\"sha1\":"));
     free(out);
 }

@@ -242,7 +242,7 @@ static void trend_top_metrics_json(void **state) {
     const char *url = th_url();
     char *out;
     assert_int_equal(RUN(&out, NULL, "trend", "--url", url, "--key", "k1", "--by", "day", "--last", "3", "--json"), 0);
-    assert_true(out[0] == '[');
+    assert_int_equal(out[0], '[');
     /* three entries, oldest first; one of them (today, or yesterday should the
      * day have turned since seeding) holds the data */
     const char *p = out;
@@ -306,7 +306,7 @@ static void bad_periods_and_windows_exit_2(void **state) {
         char *err;
         int code = th_run(argv, NULL, NULL, &err);
         if (code != 2) fail_msg("case %zu (%s %s %s): exit %d, %s", i, argv[0], argv[1], argv[2] ? argv[2] : "", code, err);
-        assert_true(strlen(err) > 0);
+        assert_string_not_equal(err, "");
         free(err);
     }
 }
