@@ -22,12 +22,14 @@ static void scripts_list_needs_no_server(void **state) {
 
 static void scripts_show_prints_exact_source(void **state) {
     (void)state;
-    const tally_script_info *s = tally_script_at(0);
     char *out;
-    assert_int_equal(RUN(&out, NULL, "scripts", "show", s->name), 0);
-    assert_int_equal(strlen(out), s->length);
-    assert_memory_equal(out, s->source, s->length);
-    free(out);
+    for (int i = 0; i < tally_script_count(); i++) {
+        const tally_script_info *s = tally_script_at(i);
+        assert_int_equal(RUN(&out, NULL, "scripts", "show", s->name), 0);
+        assert_int_equal(strlen(out), s->length);
+        assert_memory_equal(out, s->source, s->length);
+        free(out);
+    }
     char *err;
     assert_int_equal(RUN(NULL, &err, "scripts", "show", "nonesuch"), 2);
     assert_non_null(strstr(err, "nonesuch"));
