@@ -60,6 +60,7 @@ static void every_dimension_and_period(void **state) {
         assert_string_equal(m[0].model, "m1");
         EXPECT_B(m[0].b, 2, 110, 20, 3, 4, 1500000001);
         assert_string_equal(m[1].model, "m2");
+        EXPECT_B(m[1].b, 1, 1, 2, 0, 0, 250000000);
         tally_models_free(m, n);
         /* leaderboards */
         expect_top(t, TALLY_RANK_COST, p, 2, (const char *[]){ "k1", "k2" }, (int64_t[]){ 1750000000, 1 });
