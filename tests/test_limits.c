@@ -161,7 +161,9 @@ static void rules_all_or_nothing(void **state) {
     assert_int_equal(tally_allow(t, "mr", rs, 3, &q, &d), TALLY_OK); /* tokens do not fit */
     assert_false(d.allowed);
     assert_int_equal(d.denied_by, 1);
-    assert_int_equal(d.rules[0].remaining, 2); /* the request rule was not charged */
+    assert_int_equal(d.rules[0].remaining, 2); /* no rule was charged */
+    assert_int_equal(d.rules[1].remaining, 40);
+    assert_int_equal(d.rules[2].remaining, 4000000000LL);
     th_digest(after);
     assert_string_equal(before, after);
     q.tokens = 40;
@@ -169,11 +171,15 @@ static void rules_all_or_nothing(void **state) {
     assert_int_equal(tally_allow(t, "mr", rs, 3, &q, &d), TALLY_OK);
     assert_false(d.allowed);
     assert_int_equal(d.denied_by, 2);
+    assert_int_equal(d.rules[0].remaining, 2);
+    assert_int_equal(d.rules[1].remaining, 40);
+    assert_int_equal(d.rules[2].remaining, 4000000000LL);
     th_digest(after);
     assert_string_equal(before, after);
     q.cost_nanos = 4000000000LL; /* exactly what is left of every rule */
     assert_int_equal(tally_allow(t, "mr", rs, 3, &q, &d), TALLY_OK);
     assert_true(d.allowed);
+    assert_int_equal(d.rules[0].remaining, 1);
     assert_int_equal(d.rules[1].remaining, 0);
     assert_int_equal(d.rules[2].remaining, 0);
     /* denied by both tokens (a fixed wait) and cost (-1): -1 wins */
