@@ -180,6 +180,7 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
     int loaded[16];
     assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
+    for (int i = 0; i < tally_script_count(); i++) assert_int_equal(loaded[i], 1); /* it loaded them all */
     /* ... and nothing else: no SCRIPT FLUSH for the application */
     assert_int_equal(tally_scripts_flush(t), TALLY_EAUTH);
     tally_close(t);
