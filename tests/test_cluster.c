@@ -106,13 +106,24 @@ static void key_name(int k, char *out) {
     else sprintf(out, "key:%d", k);
 }
 
+/* The k of key_name(k) == name among nkeys keys, or -1. */
+static int key_index(const char *name, int nkeys) {
+    char key[32];
+    for (int k = 0; k < nkeys; k++) {
+        key_name(k, key);
+        if (strcmp(key, name) == 0) return k;
+    }
+    return -1;
+}
+
 /* The deterministic events of the recording tests: event i of key i % nkeys. */
+static const char *const model_names[] = { "claude-3-5-sonnet", "claude-3-opus", "gpt-4o" };
+
 static void make_event(int i, int nkeys, char *key, char *acct, char *id, tally_event *e) {
-    static const char *const models[] = { "claude-3-5-sonnet", "claude-3-opus", "gpt-4o" };
     key_name(i % nkeys, key);
     sprintf(acct, "acct{%d}", i % 4);
     sprintf(id, "ev-%d", i);
-    *e = (tally_event){ .key = key, .model = models[i % 3], .account = acct, .input_tokens = 100 + i % 7,
+    *e = (tally_event){ .key = key, .model = model_names[i % 3], .account = acct, .input_tokens = 100 + i % 7,
                         .output_tokens = 10 + i % 5, .cost_nanos = 1000000 + (i % 11) * 1000, .request_id = id };
 }
 
@@ -160,7 +171,8 @@ static int record_range(tally *t, int from, int to, int nkeys, int per, int *err
             }
             failures++;
             if (!first_error) {
-                first_error = rc ? rc : res[0].code;
+                first_error = rc;
+                for (int k = 0; k < n && !first_error; k++) first_error = res[k].code;
                 snprintf(first_message, sizeof first_message, "%s", tally_errmsg(t));
             }
             if (attempt == 0) clock_gettime(CLOCK_MONOTONIC, &first);
@@ -177,11 +189,12 @@ static int record_range(tally *t, int from, int to, int nkeys, int per, int *err
     return failures;
 }
 
-/* What events [0, n) add up to, for one key (or all keys with key < 0). */
-static tally_bucket expected(int n, int nkeys, int key) {
+/* What events [0, n) add up to: those with i % mod == rem (all with rem < 0),
+ * i.e. one of `mod` keys, accounts or models. */
+static tally_bucket expected(int n, int mod, int rem) {
     tally_bucket b = { 0 };
     for (int i = 0; i < n; i++) {
-        if (key >= 0 && i % nkeys != key) continue;
+        if (rem >= 0 && i % mod != rem) continue;
         b.requests++;
         b.input_tokens += 100 + i % 7;
         b.output_tokens += 10 + i % 5;
@@ -216,30 +229,38 @@ static void check_totals(tally *t, int n, int nkeys) {
         assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, key, &today, &got), TALLY_OK);
         assert_bucket(&got, &one);
     }
-    int64_t accounts = 0, models = 0;
+    /* Event i is of account i % 4 and model i % 3. */
     for (int a = 0; a < 4; a++) {
         char acct[32];
         sprintf(acct, "acct{%d}", a);
+        tally_bucket one = expected(n, 4, a);
         assert_int_equal(tally_stats(t, TALLY_SCOPE_ACCOUNT, acct, &total, &got), TALLY_OK);
-        accounts += got.requests;
+        assert_bucket(&got, &one);
     }
-    assert_int_equal(accounts, n);
     tally_model_stats *m;
     size_t nm;
     assert_int_equal(tally_models(t, NULL, &today, &m, &nm), TALLY_OK);
-    for (size_t i = 0; i < nm; i++) models += m[i].b.requests;
+    assert_int_equal(nm, n < 3 ? n : 3);
+    for (size_t i = 0; i < nm; i++) {
+        int k = 0;
+        while (k < 3 && strcmp(m[i].model, model_names[k]) != 0) k++;
+        if (k == 3) fail_msg("unknown model '%s'", m[i].model);
+        tally_bucket one = expected(n, 3, k);
+        assert_bucket(&m[i].b, &one);
+    }
     tally_models_free(m, nm);
-    assert_int_equal(models, n);
-    /* The leaderboard merges every shard: its requests add up to all events. */
+    /* The leaderboard merges every shard: each key's requests, most first. */
     tally_rank *r;
     size_t nr;
     assert_int_equal(tally_top(t, TALLY_RANK_REQUESTS, &total, 1000, &r, &nr), TALLY_OK);
-    int64_t ranked = 0;
-    for (size_t i = 0; i < nr; i++) ranked += r[i].value;
-    for (size_t i = 1; i < nr; i++) th_assert_ge(r[i - 1].value, r[i].value);
-    tally_top_free(r, nr);
     assert_int_equal(nr, nkeys < n ? nkeys : n);
-    assert_int_equal(ranked, n);
+    for (size_t i = 0; i < nr; i++) {
+        int k = key_index(r[i].key, nkeys);
+        if (k < 0) fail_msg("unknown key '%s' in the leaderboard", r[i].key);
+        assert_int_equal(r[i].value, expected(n, nkeys, k).requests);
+        if (i) th_assert_ge(r[i - 1].value, r[i].value);
+    }
+    tally_top_free(r, nr);
 }
 
 static void records_and_reads_every_dimension(void **state) {
