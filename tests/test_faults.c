@@ -386,12 +386,19 @@ static void run_fault(int fault) {
     assert_int_equal(tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &day, &b), TALLY_OK);
     assert_memory_equal(&b, &want, sizeof b);
     int64_t sums[3] = { 0 }, wants[3] = { want.cost_nanos, want.total_tokens, want.requests };
-    for (int by = 0; by < 3; by++) {
+    for (int by = TALLY_RANK_COST; by <= TALLY_RANK_REQUESTS; by++) {
         tally_rank *r;
         size_t n;
         assert_int_equal(tally_top(t, by, &tot, 1000, &r, &n), TALLY_OK);
         assert_int_equal(n, NKEYS);
-        for (size_t i = 0; i < n; i++) sums[by] += r[i].value;
+        for (size_t i = 0; i < n; i++) { /* every key's own value, not only their sum */
+            int key = atoi(r[i].key + strlen("fk-"));
+            if (key < 0 || key >= NKEYS) fail_msg("unknown key '%s' in the leaderboard", r[i].key);
+            const tally_bucket *k = &want_key[key];
+            assert_int_equal(r[i].value, by == TALLY_RANK_COST ? k->cost_nanos
+                                         : by == TALLY_RANK_TOKENS ? k->total_tokens : k->requests);
+            sums[by] += r[i].value;
+        }
         tally_top_free(r, n);
         assert_int_equal(sums[by], wants[by]);
     }
