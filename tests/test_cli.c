@@ -12,11 +12,32 @@ static void scripts_list_needs_no_server(void **state) {
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--url", "redis://127.0.0.1:1"), 0);
     for (int i = 0; i < tally_script_count(); i++)
         assert_non_null(strstr(out, tally_script_at(i)->sha1));
-    assert_non_null(strstr(out, "KEYS:"));
+    assert_non_null(strstr(out, "  KEYS[1] leases: "));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--json"), 0);
     assert_int_equal(out[0], '[');
     assert_non_null(strstr(out, "\"sha1\":"));
+    /* the contract entry by entry: one per KEYS[..]/ARGV[..] line of the header */
+    assert_non_null(strstr(out, "\"keys\":[{\"position\":\"1\",\"name\":\"leases\",\"description\":"));
+    assert_non_null(strstr(out, "\"argv\":[{\"position\":\"1\",\"name\":\"mode\","));
+    assert_non_null(strstr(out, "{\"position\":\"1\",\"name\":\"at_ms\",\"description\":\"the event time, epoch ms.\"}"));
+    for (int i = 0; i < tally_script_count(); i++) {
+        const tally_script_info *s = tally_script_at(i);
+        int keys = 0, argv = 0;
+        for (const char *p = s->source; (p = strstr(p, "\n-- ")); p++) {
+            keys += strncmp(p, "\n-- KEYS[", 9) == 0;
+            argv += strncmp(p, "\n-- ARGV[", 9) == 0;
+        }
+        assert_int_equal(s->nkey_params, keys);
+        assert_int_equal(s->narg_params, argv);
+        assert_true(keys > 0 && argv > 0 && strlen(s->returns) > 0);
+        for (int k = 0; k < s->narg_params; k++) {
+            char needle[128];
+            snprintf(needle, sizeof needle, "{\"position\":\"%s\",\"name\":\"%s\",", s->arg_params[k].position,
+                     s->arg_params[k].name);
+            assert_non_null(strstr(out, needle));
+        }
+    }
     free(out);
 }
 
@@ -88,6 +109,34 @@ static void password_never_printed(void **state) {
     free(err);
 }
 
+/* tally --version and tally_version() give the project version of meson.build. */
+static void version_matches_project(void **state) {
+    (void)state;
+    assert_string_equal(tally_version(), TALLY_PROJECT_VERSION);
+    char *out, expected[64];
+    assert_int_equal(RUN(&out, NULL, "--version"), 0);
+    snprintf(expected, sizeof expected, "tally %s\n", TALLY_PROJECT_VERSION);
+    assert_string_equal(out, expected);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "--help"), 0);
+    assert_non_null(strstr(out, "--version"));
+    free(out);
+}
+
+/* `tally scripts --help` lists every subcommand, flush included, before the
+ * paragraph about clusters. */
+static void scripts_help_lists_flush_before_cluster(void **state) {
+    (void)state;
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "scripts", "--help"), 0);
+    const char *flush = strstr(out, "  flush "), *cluster = strstr(out, "On a cluster");
+    assert_non_null(flush);
+    assert_non_null(cluster);
+    assert_true(flush < cluster);
+    assert_true(strstr(out, "  verify ") < flush);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(scripts_list_needs_no_server, th_clean),
@@ -95,6 +144,8 @@ int main(void) {
         cmocka_unit_test_setup(scripts_verify_load_flush, th_clean),
         cmocka_unit_test_setup(exit_codes_for_usage_and_connection, th_clean),
         cmocka_unit_test_setup(password_never_printed, th_clean),
+        cmocka_unit_test(version_matches_project),
+        cmocka_unit_test(scripts_help_lists_flush_before_cluster),
     };
     int rc = cmocka_run_group_tests_name("cli", tests, NULL, NULL);
     th_done();

@@ -79,14 +79,13 @@ int cli_fail(const char *cmd, tally *t, int rc) {
     return cli_exit_for(rc);
 }
 
-int cli_open(const char *cmd, const cli_common *c, tally **t) {
-    tally_config cfg;
-    tally_config_init(&cfg);
-    cfg.url = c->url; /* NULL: the library reads $TALLY_URL */
-    if (c->prefix) cfg.prefix = c->prefix;
-    cfg.defer_script_load = c->defer_load;
+int cli_config(const char *cmd, const cli_common *c, tally_config *cfg) {
+    tally_config_init(cfg);
+    cfg->url = c->url; /* NULL: the library reads $TALLY_URL */
+    if (c->prefix) cfg->prefix = c->prefix;
+    cfg->defer_script_load = c->defer_load;
     const char *tz = c->tz ? c->tz : getenv("TALLY_TZ");
-    if (tz && *tz && cli_parse_tz(tz, &cfg.tz_offset_min) < 0)
+    if (tz && *tz && cli_parse_tz(tz, &cfg->tz_offset_min) < 0)
         return cli_usage_error(cmd, "timezone '%s' must look like +08:00, -03:30 or UTC%s", tz,
                                c->tz ? "" : " (from TALLY_TZ)");
     if (c->timeout) {
@@ -94,15 +93,31 @@ int cli_open(const char *cmd, const cli_common *c, tally **t) {
         long ms = strtol(c->timeout, &end, 10);
         if (*end || ms <= 0 || ms > 3600000)
             return cli_usage_error(cmd, "--timeout must be milliseconds from 1 to 3600000");
-        cfg.command_timeout_ms = cfg.connect_timeout_ms = (int)ms;
+        cfg->command_timeout_ms = cfg->connect_timeout_ms = (int)ms;
     }
+    return 0;
+}
+
+int cli_open(const char *cmd, const cli_common *c, tally **t) {
+    tally_config cfg;
+    int code = cli_config(cmd, c, &cfg);
+    if (code) return code;
     int rc = tally_open(&cfg, t);
     if (rc != TALLY_OK) {
-        int code = cli_fail(cmd, *t, rc);
+        code = cli_fail(cmd, *t, rc);
         tally_close(*t);
         *t = NULL;
         return code;
     }
+    return 0;
+}
+
+int cli_number(const char *cmd, const char *flag, const char *text, int min, int max, int *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < min || v > max)
+        return cli_usage_error(cmd, "%s '%s' must be a whole number from %d to %d", flag, text, min, max);
+    *out = (int)v;
     return 0;
 }
 

@@ -45,9 +45,16 @@ typedef struct cli_common {
 int cli_parse(const char *cmd, int argc, char **argv, int first, const cli_opt *opts,
               char **pos, int maxpos, int *npos);
 
-/* Opens a handle from the common options ($TALLY_URL, $TALLY_TZ as fallbacks).
- * On failure prints the error and returns its exit status, else 0. */
+/* Fills *cfg from the common options ($TALLY_URL, $TALLY_TZ as fallbacks). On a
+ * bad value prints the problem and returns EXIT_USAGE, else 0. */
+int cli_config(const char *cmd, const cli_common *c, tally_config *cfg);
+/* Opens a handle from the common options (cli_config). On failure prints the
+ * error and returns its exit status, else 0. */
 int cli_open(const char *cmd, const cli_common *c, tally **t);
+
+/* Parses a whole number from min to max given for option `flag` into *out.
+ * Prints the problem and returns EXIT_USAGE, or 0. */
+int cli_number(const char *cmd, const char *flag, const char *text, int min, int max, int *out);
 
 /* Parses "+HH:MM"/"-HH:MM" (or "Z"/"UTC") into minutes east of UTC. -1 on error
  * is not possible as a value, so the status is returned and the value stored. */

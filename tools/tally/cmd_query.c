@@ -1,6 +1,6 @@
-/* cmd_query.c -- the read side of the tool: `tally stats`, `models`, `trend`,
- * `top` and `metrics`. Human tables by default, --json for programs; every
- * command is one round trip. */
+/* cmd_query.c -- the read side of the tool: `tally stats`, `models`, `trend`
+ * and `top` (`metrics` is in cmd_metrics.c). Human tables by default, --json
+ * for programs; every command is one round trip. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,14 +19,11 @@ static const char usage_trend[] =
     "                   --by hour|day|month [--last N] [--metric tokens|requests|cost]\n"
     "  the last N buckets (default 24 hours, 30 days or 12 months), drawn as bars\n";
 static const char usage_top[] =
-    "usage: tally top --by cost|tokens|requests [--window total|today|month|day:..|month:..]\n"
+    "usage: tally top [--by cost|tokens|requests] [--window total|today|month|day:..|month:..]\n"
     "                 [-n N]\n"
-    "  API keys ranked over the window (default total), N from 1 to 1000 (default 10);\n"
-    "  equal values rank by key id (byte order), so -n N is the head of any larger -n\n";
-static const char usage_metrics[] =
-    "usage: tally metrics [--minutes N]\n"
-    "  requests and tokens over the last N minutes (default 5, at most 1440), with\n"
-    "  requests/min and tokens/min\n";
+    "  API keys ranked by cost (the default), tokens or requests over the window\n"
+    "  (default total), N from 1 to 1000 (default 10); equal values rank by key id\n"
+    "  (byte order), so -n N is the head of any larger -n\n";
 static const char common_help[] =
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
     "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
@@ -34,7 +31,7 @@ static const char common_help[] =
 
 typedef struct {
     cli_common c;
-    const char *key, *account, *model, *period, *by, *last, *metric, *window, *n, *minutes;
+    const char *key, *account, *model, *period, *by, *last, *metric, *window, *n;
     int global;
 } query_opts;
 
@@ -45,8 +42,7 @@ static int parse(const char *cmd, int argc, char **argv, query_opts *q, const ch
         { "--model", &q->model, 0, 0, 0, 0 }, { "--global", 0, &q->global, 0, 0, 0 },
         { "--period", &q->period, 0, 0, 0, 0 }, { "--by", &q->by, 0, 0, 0, 0 },
         { "--last", &q->last, 0, 0, 0, 0 }, { "--metric", &q->metric, 0, 0, 0, 0 },
-        { "--window", &q->window, 0, 0, 0, 0 }, { "-n", &q->n, 0, 0, 0, 0 },
-        { "--minutes", &q->minutes, 0, 0, 0, 0 }, { 0 },
+        { "--window", &q->window, 0, 0, 0, 0 }, { "-n", &q->n, 0, 0, 0, 0 }, { 0 },
     };
     char *pos[1];
     int npos, code = cli_parse(cmd, argc, argv, 2, opts, pos, 0, &npos);
@@ -65,7 +61,7 @@ static int only(const char *cmd, const query_opts *q, const char *allowed) {
         { "--key", q->key }, { "--account", q->account }, { "--model", q->model },
         { "--global", q->global ? "" : NULL }, { "--period", q->period }, { "--by", q->by },
         { "--last", q->last }, { "--metric", q->metric }, { "--window", q->window },
-        { "-n", q->n }, { "--minutes", q->minutes },
+        { "-n", q->n },
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         char word[16];
@@ -82,15 +78,6 @@ static int scope_of(const char *cmd, const query_opts *q, int *scope, const char
     *scope = q->key ? TALLY_SCOPE_KEY : q->account ? TALLY_SCOPE_ACCOUNT : q->model ? TALLY_SCOPE_MODEL
                                                                                  : TALLY_SCOPE_GLOBAL;
     *id = q->key ? q->key : q->account ? q->account : q->model;
-    return 0;
-}
-
-static int number(const char *cmd, const char *flag, const char *text, int min, int max, int *out) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || v < min || v > max)
-        return cli_usage_error(cmd, "%s '%s' must be a whole number from %d to %d", flag, text, min, max);
-    *out = (int)v;
     return 0;
 }
 
@@ -239,7 +226,7 @@ int cmd_trend(int argc, char **argv) {
     else if (strcmp(q.by, "day") == 0) by = TALLY_DAY, last = 30;
     else if (strcmp(q.by, "month") == 0) by = TALLY_MONTH, last = 12;
     else return cli_usage_error("trend", "--by '%s' must be hour, day or month", q.by);
-    if (q.last && (code = number("trend", "--last", q.last, 1, 1000, &last))) return code;
+    if (q.last && (code = cli_number("trend", "--last", q.last, 1, 1000, &last))) return code;
     char metric = 'k';
     if (q.metric) {
         if (strcmp(q.metric, "requests") == 0) metric = 'r';
@@ -276,12 +263,11 @@ int cmd_top(int argc, char **argv) {
     int code = parse("top", argc, argv, &q, usage_top), n = 10, by;
     if (code) return code < 0 ? EXIT_OK_ : code;
     if ((code = only("top", &q, "--by --window -n "))) return code;
-    if (!q.by) return cli_usage_error("top", "--by cost, tokens or requests is required");
-    if (strcmp(q.by, "cost") == 0) by = TALLY_RANK_COST;
+    if (!q.by || strcmp(q.by, "cost") == 0) by = TALLY_RANK_COST;
     else if (strcmp(q.by, "tokens") == 0) by = TALLY_RANK_TOKENS;
     else if (strcmp(q.by, "requests") == 0) by = TALLY_RANK_REQUESTS;
     else return cli_usage_error("top", "--by '%s' must be cost, tokens or requests", q.by);
-    if (q.n && (code = number("top", "-n", q.n, 1, 1000, &n))) return code;
+    if (q.n && (code = cli_number("top", "-n", q.n, 1, 1000, &n))) return code;
     tally *t;
     tally_period p;
     if ((code = open_with_period("top", &q, q.window ? q.window : "total", &t, &p))) return code;
@@ -316,35 +302,3 @@ int cmd_top(int argc, char **argv) {
     return code;
 }
 
-/* v / minutes with two decimals, in integers. */
-static void per_minute(int64_t v, int minutes, char *buf, size_t n) {
-    int64_t hundredths = v * 100 / minutes;
-    snprintf(buf, n, "%lld.%02lld", (long long)(hundredths / 100), (long long)(hundredths % 100));
-}
-
-int cmd_metrics(int argc, char **argv) {
-    query_opts q = { 0 };
-    int code = parse("metrics", argc, argv, &q, usage_metrics), minutes = 5;
-    if (code) return code < 0 ? EXIT_OK_ : code;
-    if ((code = only("metrics", &q, "--minutes "))) return code;
-    if (q.minutes && (code = number("metrics", "--minutes", q.minutes, 1, 1440, &minutes))) return code;
-    tally *t;
-    if ((code = cli_open("metrics", &q.c, &t))) return code;
-    tally_bucket b;
-    int rc = tally_metrics(t, minutes, &b);
-    if (rc != TALLY_OK) {
-        code = cli_fail("metrics", t, rc);
-    } else {
-        char rpm[32], tpm[32];
-        per_minute(b.requests, minutes, rpm, sizeof rpm);
-        per_minute(b.total_tokens, minutes, tpm, sizeof tpm);
-        if (q.c.json)
-            printf("{\"minutes\":%d,\"requests\":%lld,\"total_tokens\":%lld,\"rpm\":%s,\"tpm\":%s}\n", minutes,
-                   (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
-        else
-            printf("last %d minutes: %lld requests, %lld tokens, %s requests/min, %s tokens/min\n", minutes,
-                   (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
-    }
-    tally_close(t);
-    return code;
-}

@@ -9,13 +9,15 @@
 static const char usage[] =
     "usage: tally scripts list|show NAME|load|verify|flush [options]\n"
     "\n"
-    "  list     the embedded scripts: name, SHA1, size, KEYS/ARGV contract\n"
+    "  list     the embedded scripts: name, SHA1, size, KEYS/ARGV contract (with\n"
+    "           --json: each KEYS and ARGV position, its name and description)\n"
     "  show     print a script's exact source (what SCRIPT LOAD receives)\n"
     "  load     SCRIPT LOAD every script and check each SHA against the build\n"
     "  verify   SCRIPT EXISTS for every script; exit 1 if any is missing\n"
+    "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
+    "\n"
     "On a cluster (redis-cluster:// URL) load, verify and flush act on every\n"
     "primary and replica and report per node.\n"
-    "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
     "\n"
     "options: --url URL (default $TALLY_URL, else redis://127.0.0.1:6379/0;\n"
     "         redis-cluster://host:port[,host:port...] for a cluster)\n"
@@ -23,13 +25,22 @@ static const char usage[] =
     "exit: 0 ok, 1 scripts missing (verify), 2 bad usage, 3 Redis unreachable or\n"
     "      authentication failed, 4 Redis or script error\n";
 
-static void print_contract_line(const char *label, const char *text) {
-    printf("  %s ", label);
-    for (const char *p = text; *p; p++) {
-        putchar(*p);
-        if (*p == '\n') printf("        ");
+static void json_params(const char *label, const tally_script_param *p, int n) {
+    printf(",\"%s\":[", label);
+    for (int i = 0; i < n; i++) {
+        printf("%s{\"position\":", i ? "," : "");
+        json_string(stdout, p[i].position, strlen(p[i].position));
+        printf(",\"name\":");
+        json_string(stdout, p[i].name, strlen(p[i].name));
+        printf(",\"description\":");
+        json_string(stdout, p[i].description, strlen(p[i].description));
+        printf("}");
     }
-    putchar('\n');
+    printf("]");
+}
+
+static void text_params(const char *label, const tally_script_param *p, int n) {
+    for (int i = 0; i < n; i++) printf("  %s[%s] %s: %s\n", label, p[i].position, p[i].name, p[i].description);
 }
 
 static int list(const cli_common *c) {
@@ -42,15 +53,18 @@ static int list(const cli_common *c) {
             json_string(stdout, s->name, strlen(s->name));
             printf(",\"sha1\":\"%s\",\"bytes\":%zu,\"summary\":", s->sha1, s->length);
             json_string(stdout, s->summary, strlen(s->summary));
-            printf(",\"keys\":");
-            json_string(stdout, s->keys, strlen(s->keys));
-            printf(",\"argv\":");
-            json_string(stdout, s->argv, strlen(s->argv));
+            json_params("keys", s->key_params, s->nkey_params);
+            json_params("argv", s->arg_params, s->narg_params);
+            printf(",\"returns\":");
+            json_string(stdout, s->returns, strlen(s->returns));
+            printf(",\"notes\":");
+            json_string(stdout, s->notes, strlen(s->notes));
             printf("}");
         } else {
             printf("%-10s %s %6zu bytes  %s\n", s->name, s->sha1, s->length, s->summary);
-            print_contract_line("KEYS:", s->keys);
-            print_contract_line("ARGV:", s->argv);
+            text_params("KEYS", s->key_params, s->nkey_params);
+            text_params("ARGV", s->arg_params, s->narg_params);
+            printf("  returns: %s\n", s->returns);
         }
     }
     if (c->json) printf("]\n");

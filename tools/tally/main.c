@@ -16,7 +16,8 @@ static const struct command {
     { "models", cmd_models, "the per-model breakdown of a key or of all keys" },
     { "trend", cmd_trend, "a series of hourly, daily or monthly buckets" },
     { "top", cmd_top, "API keys ranked by cost, tokens or requests" },
-    { "metrics", cmd_metrics, "requests and tokens per minute, recent minutes" },
+    { "metrics", cmd_metrics, "recent requests and tokens per minute, or Prometheus metrics" },
+    { "exporter", cmd_exporter, "serve the Prometheus metrics over HTTP at /metrics" },
     { "allow", cmd_allow, "rate limits: decide and consume, all rules or none" },
     { "limits", cmd_limits, "rate limits: the same decision without consuming" },
     { "reserve", cmd_reserve, "hold an estimate against cost and token budgets" },
@@ -38,6 +39,7 @@ static void help(FILE *f) {
           "  --prefix P     key prefix (default tally)\n"
           "  --json         machine-readable output\n"
           "  --help         help for a command: tally COMMAND --help\n"
+          "  --version      print the version (tally --version)\n"
           "\n"
           "exit status:\n"
           "  0 success\n"
@@ -58,7 +60,7 @@ int main(int argc, char **argv) {
         return EXIT_OK_;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("tally %s\n", TALLY_VERSION);
+        printf("tally %s\n", tally_version());
         return EXIT_OK_;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
