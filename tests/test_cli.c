@@ -30,7 +30,9 @@ static void scripts_list_needs_no_server(void **state) {
         }
         assert_int_equal(s->nkey_params, keys);
         assert_int_equal(s->narg_params, argv);
-        assert_true(keys > 0 && argv > 0 && strlen(s->returns) > 0);
+        th_assert_gt(keys, 0);
+        th_assert_gt(argv, 0);
+        assert_string_not_equal(s->returns, "");
         for (int k = 0; k < s->narg_params; k++) {
             char needle[128];
             snprintf(needle, sizeof needle, "{\"position\":\"%s\",\"name\":\"%s\",", s->arg_params[k].position,
@@ -129,11 +131,13 @@ static void scripts_help_lists_flush_before_cluster(void **state) {
     (void)state;
     char *out;
     assert_int_equal(RUN(&out, NULL, "scripts", "--help"), 0);
-    const char *flush = strstr(out, "  flush "), *cluster = strstr(out, "On a cluster");
+    const char *verify = strstr(out, "  verify "), *flush = strstr(out, "  flush "),
+               *cluster = strstr(out, "On a cluster");
+    assert_non_null(verify);
     assert_non_null(flush);
     assert_non_null(cluster);
-    assert_true(flush < cluster);
-    assert_true(strstr(out, "  verify ") < flush);
+    th_assert_lt(verify - out, flush - out); /* offsets in the help text */
+    th_assert_lt(flush - out, cluster - out);
     free(out);
 }
 
