@@ -84,6 +84,15 @@ tally *th_open(tally_config *cfg) {
     return t;
 }
 
+tally *th_open_clock(int64_t now_us) {
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.test_clock = 1;
+    tally *t = th_open(&cfg);
+    if (tally_test_clock(t, now_us) != TALLY_OK) fail_msg("tally_test_clock: %s", tally_errmsg(t));
+    return t;
+}
+
 /* Reads all of fd into a new NUL-terminated buffer. */
 static char *slurp(int fd) {
     size_t len = 0, cap = 4096;

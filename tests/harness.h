@@ -28,10 +28,14 @@ void th_digest(char out[41]);
 /* Opens a handle on the test server with the given config (NULL: defaults);
  * fails the test when it cannot. */
 tally *th_open(tally_config *cfg);
+/* th_open with the test clock on (cfg.test_clock), set to now_us. */
+tally *th_open_clock(int64_t now_us);
 /* Runs the tally tool (path from $TALLY_BIN) with argv (NULL-terminated) and
  * optional stdin text; captures stdout and stderr (caller frees) and returns the
  * exit status. */
 int th_run(const char *const *argv, const char *input, char **out, char **err);
+#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
+#define RUN_IN(input, out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, input, out, err)
 /* The same for another program (found on $PATH when bin has no slash). */
 int th_exec(const char *bin, const char *const *argv, const char *input, char **out, char **err);
 /* Server restarts (the server must run with TALLY_TEST_AOF=1 to keep its data).

@@ -109,21 +109,13 @@ static void account_caps_span_keys(void **state) {
     tally_close(t);
 }
 
-static tally *open_test_clock(void) {
-    tally_config cfg;
-    tally_config_init(&cfg);
-    cfg.test_clock = 1;
-    return th_open(&cfg);
-}
-
 static void leases_end_exactly_once(void **state) {
     (void)state;
-    tally *t = open_test_clock();
     int64_t t0 = 1800000000000000LL; /* µs */
+    tally *t = th_open_clock(t0);
     tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
     tally_reservation r = { "k3", NULL, "r1", 500000000, 0, 1000 };
     tally_budget_decision d;
-    assert_int_equal(tally_test_clock(t, t0), TALLY_OK);
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
     r = (tally_reservation){ "k3", NULL, "r2", 600000000, 0, 60000 };
@@ -250,12 +242,11 @@ static void a_reused_id_settled_big_last_gives_everything_back(void **state) {
 
 static void reused_ids_expire_and_settle_apart(void **state) {
     (void)state;
-    tally *t = open_test_clock();
     int64_t t0 = 1800000000000000LL; /* µs */
+    tally *t = th_open_clock(t0);
     tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 10 * USD);
     tally_budget_decision d;
     char sums[64];
-    assert_int_equal(tally_test_clock(t, t0), TALLY_OK);
     tally_reservation a = { "kA", "acc", "req-1", 5 * USD, 0, 1000 };
     tally_reservation b = { "kB", "acc", "req-1", 3 * USD, 0, 60000 };
     assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
@@ -352,8 +343,6 @@ static void keys_reusing_ids_never_pass_an_account_cap(void **state) {
     assert_true(reserve(t, "kz", "acct", "r0", 2500000000, &cap, 1).allowed);
     tally_close(t);
 }
-
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
 
 static void the_tool_reserves_and_settles(void **state) {
     (void)state;

@@ -4,8 +4,6 @@
 
 #include "harness.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-
 static void scripts_list_needs_no_server(void **state) {
     (void)state;
     char *out;

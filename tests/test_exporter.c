@@ -18,8 +18,6 @@
 
 #include "harness.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-
 typedef struct {
     pid_t pid;
     int port;

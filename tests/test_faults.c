@@ -201,11 +201,7 @@ static void day_of(int64_t at_ms, tally_period *p) {
 
 /* What is left of a rule for `key` at the run's instant T0 (peek: consumes nothing). */
 static int remaining_at_t0(const char *key, int algo, int64_t limit, int64_t *left) {
-    tally_config cfg;
-    tally_config_init(&cfg);
-    cfg.test_clock = 1;
-    tally *t = th_open(&cfg);
-    tally_test_clock(t, T0);
+    tally *t = th_open_clock(T0);
     tally_rule r = { TALLY_COUNT_REQUESTS, algo, limit, 3600000, 0 };
     tally_decision d;
     int rc = tally_limits(t, key, &r, 1, NULL, &d);

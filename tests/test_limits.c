@@ -10,20 +10,10 @@
 
 #include "harness.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
 #define T0 1700000000123456LL /* a fixed "now" in us, not aligned to any window */
 
 static const int algos[4] = { TALLY_ALGO_SLIDING_LOG, TALLY_ALGO_SLIDING_WINDOW, TALLY_ALGO_GCRA,
                               TALLY_ALGO_FIXED };
-
-static tally *open_clock(int64_t now) {
-    tally_config cfg;
-    tally_config_init(&cfg);
-    cfg.test_clock = 1;
-    tally *t = th_open(&cfg);
-    assert_int_equal(tally_test_clock(t, now), TALLY_OK);
-    return t;
-}
 
 static tally_rule rule(int counts, int algo, int64_t limit, int64_t window_ms) {
     tally_rule r = { counts, algo, limit, window_ms, 0 };
@@ -49,7 +39,7 @@ static void test_clock_is_opt_in(void **state) {
     th_assert_le(d.server_time_us, now);
     th_assert_gt(d.server_time_us, now - 60000000LL); /* Redis's clock, not T0 */
     tally_close(t);
-    t = open_clock(T0);
+    t = th_open_clock(T0);
     allow1(t, "k2", rule(0, TALLY_ALGO_FIXED, 5, 60000), &d);
     assert_int_equal(d.server_time_us, T0);
     tally_close(t);
@@ -59,7 +49,7 @@ static void test_clock_is_opt_in(void **state) {
  * counting down, and then denies with a positive retry-after. */
 static void counts_down_then_denies(void **state) {
     (void)state;
-    tally *t = open_clock(T0);
+    tally *t = th_open_clock(T0);
     for (int a = 0; a < 4; a++) {
         tally_rule r = rule(TALLY_COUNT_REQUESTS, algos[a], 10, 60000);
         tally_decision d;
@@ -85,7 +75,7 @@ static void counts_down_then_denies(void **state) {
 static void retry_after_is_exact_and_denials_consume_nothing(void **state) {
     (void)state;
     for (int a = 0; a < 4; a++) {
-        tally *t = open_clock(T0);
+        tally *t = th_open_clock(T0);
         tally_rule r = rule(TALLY_COUNT_REQUESTS, algos[a], 5, 10000);
         tally_decision d;
         int64_t now = T0;
@@ -121,7 +111,7 @@ static void retry_after_is_exact_and_denials_consume_nothing(void **state) {
 /* A request larger than the limit (or the GCRA burst) can never fit: -1. */
 static void never_fits_is_minus_one(void **state) {
     (void)state;
-    tally *t = open_clock(T0);
+    tally *t = th_open_clock(T0);
     for (int a = 0; a < 4; a++) {
         tally_rule r = rule(TALLY_COUNT_TOKENS, algos[a], 100, 60000);
         tally_request q = { 101, 0, 0 };
@@ -145,7 +135,7 @@ static void never_fits_is_minus_one(void **state) {
 /* Several rules: all consume or none does. */
 static void rules_all_or_nothing(void **state) {
     (void)state;
-    tally *t = open_clock(T0);
+    tally *t = th_open_clock(T0);
     tally_rule rs[3] = { rule(TALLY_COUNT_REQUESTS, TALLY_ALGO_FIXED, 3, 3600000),
                          rule(TALLY_COUNT_TOKENS, TALLY_ALGO_SLIDING_LOG, 100, 3600000),
                          rule(TALLY_COUNT_COST, TALLY_ALGO_GCRA, 5000000000LL, 86400000) };
@@ -205,7 +195,7 @@ static void rules_all_or_nothing(void **state) {
 /* Peek reports the same decision and writes nothing. */
 static void peek_writes_nothing(void **state) {
     (void)state;
-    tally *t = open_clock(T0);
+    tally *t = th_open_clock(T0);
     for (int a = 0; a < 4; a++) {
         tally_rule r = rule(TALLY_COUNT_REQUESTS, algos[a], 2, 60000);
         tally_decision d, p;
@@ -280,7 +270,7 @@ static void sliding_window_bound(void **state) {
     (void)state;
     const int64_t L = 100, W = 10000; /* ms */
     const int64_t start = (T0 / (W * 1000) + 1) * W * 1000; /* aligned window start */
-    tally *t = open_clock(start + W * 1000 - 1000); /* last ms of a window */
+    tally *t = th_open_clock(start + W * 1000 - 1000); /* last ms of a window */
     tally_rule r = rule(TALLY_COUNT_REQUESTS, TALLY_ALGO_SLIDING_WINDOW, L, W);
     int64_t at[1000];
     int n = 0;
@@ -313,7 +303,7 @@ static void sliding_window_bound(void **state) {
 /* GCRA spreads a limit over its window: with burst 1, one request per W/L. */
 static void gcra_is_smooth(void **state) {
     (void)state;
-    tally *t = open_clock(T0);
+    tally *t = th_open_clock(T0);
     tally_rule r = { TALLY_COUNT_REQUESTS, TALLY_ALGO_GCRA, 10, 1000, 1 };
     tally_decision d;
     assert_true(allow1(t, "g", r, &d));
@@ -398,7 +388,7 @@ static void failure_policy(void **state) {
  * reclaimed exactly when it ends, not before; renew extends, release frees. */
 static void leases_reclaim_after_lease_ms(void **state) {
     (void)state;
-    tally *t = open_clock(T0);
+    tally *t = th_open_clock(T0);
     tally_lease a, b, c;
     assert_int_equal(tally_lease_acquire(t, "job", 2, 1000, &a), TALLY_OK);
     assert_true(a.ok);

@@ -8,8 +8,6 @@
 #include "harness.h"
 #include "rec_util.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-
 /* The shard of the shared aggregates an API key feeds (docs/keys.md). */
 static unsigned shard_of(const char *key, unsigned shards) {
     uint32_t h = 2166136261u;
