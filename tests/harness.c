@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +70,43 @@ void th_digest(char out[41]) {
     if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_STRING) fail_msg("DEBUG DIGEST failed");
     snprintf(out, 41, "%s", r->str);
     freeReplyObject(r);
+}
+
+static char baseline[41];
+
+void th_baseline(void) { th_digest(baseline); }
+
+void th_unchanged(const char *what) {
+    char now[41];
+    th_digest(now);
+    if (strcmp(now, baseline) != 0) fail_msg("%s changed the dataset", what);
+}
+
+int th_seed(void **state) {
+    th_clean(state);
+    tally *t = th_open(NULL);
+    tally_event e = { .key = "seed", .model = "m", .account = "acct", .input_tokens = 5, .cost_nanos = 7,
+                      .request_id = "seed-1" };
+    if (tally_record(t, &e, NULL) != TALLY_OK) fail_msg("seed: tally_record: %s", tally_errmsg(t));
+    tally_rule r = { 0, TALLY_ALGO_SLIDING_LOG, 5, 60000, 0 };
+    tally_decision d;
+    if (tally_allow(t, "seed", &r, 1, NULL, &d) != TALLY_OK) fail_msg("seed: tally_allow: %s", tally_errmsg(t));
+    tally_close(t);
+    th_baseline();
+    return 0;
+}
+
+int th_mentions(const char *text, const char *word) {
+    size_t n = strlen(word);
+    for (; text && *text; text++)
+        if (strncasecmp(text, word, n) == 0) return 1;
+    return 0;
+}
+
+void th_mentions_at(const char *file, int line, const char *text, const char *word) {
+    if (th_mentions(text, word)) return;
+    print_error("'%s' does not mention '%s'\n", text ? text : "(null)", word);
+    _fail(file, line);
 }
 
 tally *th_open(tally_config *cfg) {

@@ -25,6 +25,15 @@ long long th_int(const char *fmt, ...);
 int th_clean(void **state);
 /* DEBUG DIGEST of the whole dataset (keys, values and expiry) into out[41]. */
 void th_digest(char out[41]);
+/* cmocka setup: a clean server holding a dataset that is not empty, so that a
+ * digest can change: one event of key "seed" (account "acct", request id
+ * "seed-1", 5 input tokens, 7 nano-USD) and one rate-limit decision for
+ * "seed". Takes the baseline for th_unchanged(). */
+int th_seed(void **state);
+/* Takes the dataset's digest as the baseline for th_unchanged(). */
+void th_baseline(void);
+/* Fails the test, naming `what`, when the digest differs from the baseline. */
+void th_unchanged(const char *what);
 /* Opens a handle on the test server with the given config (NULL: defaults);
  * fails the test when it cannot. */
 tally *th_open(tally_config *cfg);
@@ -47,6 +56,12 @@ void th_server_kill(void);
 void th_server_start(void);
 /* Closes th_redis(). */
 void th_done(void);
+
+/* 1 when `text` (may be NULL) contains `word`, ignoring case. */
+int th_mentions(const char *text, const char *word);
+/* Fails the test, showing `text`, unless it mentions `word` (ignoring case). */
+void th_mentions_at(const char *file, int line, const char *text, const char *word);
+#define th_assert_mentions(text, word) th_mentions_at(__FILE__, __LINE__, text, word)
 
 /* Waits for child `pid` (any child when pid is -1) and fails the test, naming
  * its exit status or signal, unless it exited 0. */
