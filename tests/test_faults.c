@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "rec_util.h"
 
 #define NPROC 4
 #define NKEYS 16
@@ -192,13 +193,6 @@ static void client(int c, int fd, int gate, int timeout_ms) {
     _exit(0);
 }
 
-static void day_of(int64_t at_ms, tally_period *p) {
-    time_t s = (time_t)(at_ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    *p = (tally_period){ TALLY_DAY, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, 0 };
-}
-
 /* What is left of a rule for `key` at the run's instant T0 (peek: consumes nothing). */
 static int remaining_at_t0(const char *key, int algo, int64_t limit, int64_t *left) {
     tally *t = th_open_clock(T0);
@@ -349,19 +343,12 @@ static void run_fault(int fault) {
         tally_event e;
         char bufs[4][64];
         event_of(i, &e, bufs);
-        tally_bucket *bs[3] = { &want_key[i % NKEYS], &want_acct[i % NACCOUNTS], &want };
-        for (int k = 0; k < 3; k++) {
-            bs[k]->requests++;
-            bs[k]->input_tokens += e.input_tokens;
-            bs[k]->output_tokens += e.output_tokens;
-            bs[k]->cache_read_tokens += e.cache_read_tokens;
-            bs[k]->total_tokens += e.input_tokens + e.output_tokens + e.cache_read_tokens;
-            bs[k]->cost_nanos += e.cost_nanos;
-        }
+        ru_add(&want_key[i % NKEYS], &e);
+        ru_add(&want_acct[i % NACCOUNTS], &e);
+        ru_add(&want, &e);
     }
     tally *t = probe ? probe : th_open(NULL);
-    tally_period tot = { TALLY_TOTAL, 0, 0, 0, 0 }, day;
-    day_of(at0, &day);
+    tally_period tot = ru_total(), day = ru_period_of(TALLY_DAY, at0, 0);
     tally_bucket b;
     for (int k = 0; k < NKEYS; k++) {
         char key[16];

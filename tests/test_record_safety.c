@@ -257,15 +257,10 @@ static void concurrent_writers_keep_exact_totals(void **state) {
         for (int j = 0; j < PER_WORKER; j++) {
             tally_event e = worker_event(w, j, rid, sizeof rid);
             int i = w * PER_WORKER + j;
-            tally_bucket *bs[4] = { &key[i % NKEYS], &model[i % NMODELS], &all, &acct[i % 2] };
-            for (int b = 0; b < 4; b++) {
-                bs[b]->requests++;
-                bs[b]->input_tokens += e.input_tokens;
-                bs[b]->output_tokens += e.output_tokens;
-                bs[b]->cache_create_tokens += e.cache_create_tokens;
-                bs[b]->cache_read_tokens += e.cache_read_tokens;
-                bs[b]->cost_nanos += e.cost_nanos;
-            }
+            ru_add(&key[i % NKEYS], &e);
+            ru_add(&model[i % NMODELS], &e);
+            ru_add(&all, &e);
+            ru_add(&acct[i % 2], &e);
         }
     assert_int_equal(all.requests, WORKERS * PER_WORKER);
     tally *t = th_open(NULL);
