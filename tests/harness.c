@@ -198,6 +198,34 @@ void th_done(void) {
     raw = NULL;
 }
 
+long th_children_sum_at(const char *file, int line, int n, int (*fn)(int child, void *arg), void *arg) {
+    int fds[2];
+    if (pipe(fds) != 0) fail_msg("pipe: %s", strerror(errno));
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    fflush(NULL);
+    for (int c = 0; c < n; c++) {
+        pids[c] = fork();
+        if (pids[c] < 0) fail_msg("fork: %s", strerror(errno));
+        if (pids[c] == 0) {
+            close(fds[0]);
+            int count = fn(c, arg);
+            if (count < 0) _exit(-count);
+            _exit(write(fds[1], &count, sizeof count) == sizeof count ? 0 : 125);
+        }
+    }
+    close(fds[1]);
+    for (int c = 0; c < n; c++) th_reap_at(file, line, pids[c]);
+    free(pids);
+    long total = 0;
+    int count, reports = 0;
+    while (read(fds[0], &count, sizeof count) == sizeof count) total += count, reports++;
+    close(fds[0]);
+    if (reports == n) return total;
+    print_error("%d of %d children reported a count\n", reports, n);
+    _fail(file, line);
+    return -1;
+}
+
 void th_reap_at(const char *file, int line, pid_t pid) {
     int status;
     pid_t got = waitpid(pid, &status, 0);

@@ -63,6 +63,14 @@ int th_mentions(const char *text, const char *word);
 void th_mentions_at(const char *file, int line, const char *text, const char *word);
 #define th_assert_mentions(text, word) th_mentions_at(__FILE__, __LINE__, text, word)
 
+/* Forks n children that each run fn(child, arg), 0 <= child < n, and report
+ * the count it returns. A negative return is a failure: that child exits with
+ * status -return. fn runs in the child, so it must not use cmocka's asserts
+ * (a failed one would go on to run the rest of the suite there). Returns the
+ * sum of the counts once every child has exited 0 and reported. */
+long th_children_sum_at(const char *file, int line, int n, int (*fn)(int child, void *arg), void *arg);
+#define th_children_sum(n, fn, arg) th_children_sum_at(__FILE__, __LINE__, n, fn, arg)
+
 /* Waits for child `pid` (any child when pid is -1) and fails the test, naming
  * its exit status or signal, unless it exited 0. */
 void th_reap_at(const char *file, int line, pid_t pid);

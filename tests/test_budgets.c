@@ -140,42 +140,32 @@ static void leases_end_exactly_once(void **state) {
     tally_close(t);
 }
 
+/* One of 8 processes: 20 reservations of 0.10 USD under one 5 USD cap; how
+ * many were allowed. */
+static int reserver(int p, void *arg) {
+    (void)arg;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = th_url();
+    tally *t;
+    if (tally_open(&cfg, &t) != TALLY_OK) return -2;
+    tally_budget cap = cap_day(TALLY_SCOPE_KEY, 5 * USD);
+    int allowed = 0;
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "p%d-%d", p, i);
+        tally_reservation r = { "shared", NULL, id, 100000000, 0, 60000 };
+        tally_budget_decision d;
+        if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) return -3;
+        allowed += d.allowed;
+    }
+    tally_close(t);
+    return allowed;
+}
+
 static void concurrent_reservations_never_pass_the_cap(void **state) {
     (void)state;
-    enum { PROCS = 8, EACH = 20 };
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    for (int p = 0; p < PROCS; p++) {
-        if (fork() == 0) {
-            tally_config cfg;
-            tally_config_init(&cfg);
-            cfg.url = th_url();
-            tally *t;
-            if (tally_open(&cfg, &t) != TALLY_OK) _exit(2);
-            tally_budget cap = cap_day(TALLY_SCOPE_KEY, 5 * USD);
-            int allowed = 0;
-            for (int i = 0; i < EACH; i++) {
-                char id[32];
-                snprintf(id, sizeof id, "p%d-%d", p, i);
-                tally_reservation r = { "shared", NULL, id, 100000000, 0, 60000 };
-                tally_budget_decision d;
-                if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) _exit(3);
-                allowed += d.allowed;
-            }
-            if (write(fds[1], &allowed, sizeof allowed) != sizeof allowed) _exit(4);
-            tally_close(t);
-            _exit(0);
-        }
-    }
-    close(fds[1]);
-    int total = 0, one;
-    for (int p = 0; p < PROCS; p++) {
-        assert_int_equal(read(fds[0], &one, sizeof one), sizeof one);
-        total += one;
-    }
-    close(fds[0]);
-    for (int p = 0; p < PROCS; p++) th_reap(-1);
-    assert_int_equal(total, 50); /* 50 × 0.10 = 5.00, and not one more */
+    assert_int_equal(th_children_sum(8, reserver, NULL), 50); /* 50 × 0.10 = 5.00, and not one more */
     char sums[64];
     held("k:shared", sums, sizeof sums);
     assert_string_equal(sums, "5000000000,0");
