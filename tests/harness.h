@@ -1,5 +1,7 @@
 /* harness.h -- helpers for the C suites that run against the private
- * redis-server started by tests/with-redis. */
+ * redis-server started by tests/with-redis (harness.c), and asserts that print
+ * the values they compare (the th_assert_* macros need no server and no
+ * harness.c: the unit suites use them too). */
 #ifndef TALLY_HARNESS_H
 #define TALLY_HARNESS_H
 
