@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "internal.h"
+#include "cluster.h"
 #include "cluster_util.h"
 
 static void slots_match_redis(void **state) {

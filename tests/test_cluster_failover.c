@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "internal.h"
+#include "cluster.h"
 #include "cluster_util.h"
 
 /* Waits until every node says the cluster is ok (after a failover): a readiness

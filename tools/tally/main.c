@@ -35,7 +35,7 @@ static void help(FILE *f) {
           "                 unix:///path/to.sock[?db=N] or, for a Redis Cluster,\n"
           "                 redis-cluster://host:port[,host:port...]; default\n"
           "                 $TALLY_URL, else redis://127.0.0.1:6379/0\n"
-          "  --timeout MS   connect and command timeout (default 2000 / 5000)\n"
+          "  --timeout MS   connect timeout, and the deadline of each call (default 2000 / 5000)\n"
           "  --prefix P     key prefix (default tally)\n"
           "  --json         machine-readable output\n"
           "  --help         help for a command: tally COMMAND --help\n"
