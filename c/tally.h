@@ -135,17 +135,28 @@ int tally_record(tally *t, const tally_event *ev, int *duplicate);
  * TALLY_EINVAL with a message naming the problem. */
 int tally_event_check(tally *t, const tally_event *ev);
 
-/* Outcome of one event of a batch. */
+/* Outcome of one event of a batch. Every field is written by
+ * tally_record_batch() for every event. */
+#define TALLY_RESULT_MESSAGE_MAX 256
 typedef struct tally_result {
     int code;       /* TALLY_OK, or why this event was not recorded */
     int duplicate;  /* 1: already recorded under its request id */
+    char message[TALLY_RESULT_MESSAGE_MAX];
+                    /* "" when code is TALLY_OK, else why: the text that
+                       tally_errmsg() gives after tally_record() of this event
+                       alone (a bad argument, the script's or Redis's error, or
+                       the connection's error for events left without an
+                       answer), cut to fit and always NUL-terminated. It lives
+                       in the caller's array, not in the handle: later calls do
+                       not change it. Filling it allocates nothing. */
 } tally_result;
 
 /* Records n events in pipelined round trips. Invalid events are reported in
  * res[i] and skipped; the others are recorded. Returns TALLY_OK when every event
- * got an answer (check res[i].code), else the connection's error: events without
- * an answer then have res[i].code set to it (outcome unknown: resend those with
- * request ids). The handle's message describes the first failure. */
+ * got an answer (check res[i].code and res[i].message), else the connection's
+ * error: events without an answer then have res[i].code set to it (outcome
+ * unknown: resend those with request ids). The handle's message describes the
+ * first failure ("event 3: ..."). */
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res);
 
 /* ------------------------------------------------------------------ queries */
