@@ -63,13 +63,17 @@ for i = 1, n do
 end
 if #KEYS ~= nk then return fail("expected " .. nk .. " keys") end
 -- A foreign key of another type would make a write fail halfway: refuse first.
+-- That is the data's problem, not the caller's: a WRONGTYPE error, as Redis's.
+local function foreign(i, key, t)
+  return redis.error_reply("WRONGTYPE allow: rule " .. i .. ": " .. key .. " holds a " .. t)
+end
 for i = 1, n do
   local r = rules[i]
   local t = redis.call("TYPE", r.key).ok
-  if t ~= "none" and t ~= KINDS[r.algo] then return fail("rule " .. i .. ": key holds a " .. t) end
+  if t ~= "none" and t ~= KINDS[r.algo] then return foreign(i, r.key, t) end
   if r.aux then
     t = redis.call("TYPE", r.aux).ok
-    if t ~= "none" and t ~= "hash" then return fail("rule " .. i .. ": key holds a " .. t) end
+    if t ~= "none" and t ~= "hash" then return foreign(i, r.aux, t) end
   end
 end
 

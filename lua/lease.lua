@@ -51,7 +51,9 @@ elseif #ARGV ~= 3 then
 end
 local t1, t2 = redis.call("TYPE", KEYS[1]).ok, redis.call("TYPE", KEYS[2]).ok
 if (t1 ~= "none" and t1 ~= "zset") or (t2 ~= "none" and t2 ~= "string") then
-  return fail("lease keys hold other types")
+  -- the data's problem, not the caller's: a WRONGTYPE error, as Redis's
+  return redis.error_reply("WRONGTYPE lease: " .. KEYS[1] .. " holds a " .. t1 .. ", "
+                           .. KEYS[2] .. " a " .. t2)
 end
 
 if now == 0 then
