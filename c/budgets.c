@@ -47,7 +47,7 @@ static int check(tally *t, const tally_reservation *r, const tally_budget *caps,
         return tally__fail(t, TALLY_EINVAL, "estimated cost must be 0 to %lld nano-USD", TALLY_MAX_COST_NANOS);
     if (r->tokens < 0 || r->tokens > TALLY_MAX_TOKENS)
         return tally__fail(t, TALLY_EINVAL, "estimated tokens must be 0 to %lld", TALLY_MAX_TOKENS);
-    if (r->lease_ms < 1 || r->lease_ms > 86400000)
+    if (r->lease_ms < 1 || r->lease_ms > TALLY_RESERVE_LEASE_MAX_MS)
         return tally__fail(t, TALLY_EINVAL, "lease must be 1 ms to 1 day");
     if (ncaps < 1 || ncaps > 16) return tally__fail(t, TALLY_EINVAL, "give 1 to 16 caps");
     for (int i = 0; i < ncaps; i++) {

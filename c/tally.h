@@ -53,7 +53,8 @@ typedef struct tally_config {
     int connect_timeout_ms;   /* default 2000 */
     int command_timeout_ms;   /* default 5000; 0 waits forever */
     const char *prefix;       /* key prefix, default "tally" */
-    int tz_offset_min;        /* statistics timezone, minutes east of UTC; 0 = UTC */
+    int tz_offset_min;        /* statistics timezone, minutes east of UTC
+                                 (+-TALLY_TZ_MAX_MIN); 0 = UTC */
     int shards;               /* shards of shared aggregates, default 8 (1..256) */
     /* Retention of each bucket after its period ends, in seconds. */
     int64_t ttl_minute_s;     /* default 2 h */
@@ -100,6 +101,15 @@ int tally_usd_to_nanos(const char *text, int64_t *nanos);
 size_t tally_nanos_to_usd(int64_t nanos, char *buf, size_t cap);
 
 /* --------------------------------------------------------------------- time */
+
+/* Offsets from UTC, in minutes east, are within +-TALLY_TZ_MAX_MIN (-14:00 to
+ * +14:00, the range of real zones): tz_offset_min, ISO-8601 offsets and
+ * tally_parse_offset() share this rule. */
+#define TALLY_TZ_MAX_MIN (14 * 60)
+
+/* Parses a UTC offset "+HH:MM" or "-HH:MM" (MM < 60), or "Z" or "UTC", into
+ * minutes east of UTC. TALLY_OK or TALLY_EINVAL (no handle, no message). */
+int tally_parse_offset(const char *text, int *minutes);
 
 /* Parses an event time: epoch milliseconds ("1764151200000") or ISO-8601
  * "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]"; without an offset the time is
@@ -182,9 +192,13 @@ typedef struct tally_period {
 } tally_period;
 
 /* Parses "total", "today", "month" (this month), "hour" (this hour),
- * "day:YYYY-MM-DD", "month:YYYY-MM" or "hour:YYYY-MM-DDTHH", in the handle's
- * timezone ("today" by this host's clock). TALLY_OK or TALLY_EINVAL. */
+ * "day:YYYY-MM-DD", "month:YYYY-MM" or "hour:YYYY-MM-DDTHH" (exactly these
+ * digits, of a real date), in the handle's timezone ("today" by this host's
+ * clock). TALLY_OK or TALLY_EINVAL with a message. */
 int tally_period_parse(tally *t, const char *text, tally_period *out);
+/* The same without a handle, in timezone tz_min (minutes east of UTC):
+ * TALLY_OK or TALLY_EINVAL (no message). */
+int tally_parse_period(const char *text, int tz_min, tally_period *out);
 /* Writes "total", "2026-11", "2026-11-26" or "2026-11-26T07" into buf[24]. */
 void tally_period_format(const tally_period *p, char buf[24]);
 
@@ -252,8 +266,10 @@ typedef struct tally_reservation {
     const char *request_id;   /* required: settle and retries find it by this id */
     int64_t cost_nanos;       /* the estimate */
     int64_t tokens;
-    int64_t lease_ms;         /* released by itself after this, if not settled */
+    int64_t lease_ms;         /* released by itself after this, if not settled:
+                                 1..TALLY_RESERVE_LEASE_MAX_MS */
 } tally_reservation;
+#define TALLY_RESERVE_LEASE_MAX_MS 86400000LL  /* a day */
 
 typedef struct tally_budget_decision {
     int allowed;

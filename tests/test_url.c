@@ -52,11 +52,14 @@ static void rejects_bad_urls_without_leaking_password(void **state) {
         { "redis://host:70000", "port" },
         { "redis://host:12ab", "port" },
         { "redis://host/-1", "database" },
-        { "redis://host/x", "database" },
+        { "redis://host/x", "database must be a number" },
+        { "redis://host/1000001", "database number out of range" },
+        { "redis://host/99999999999999999999", "database number out of range" },
+        { "unix:///s.sock?db=2000000", "database number out of range" },
         { "redis://[::1", "IPv6" },
         { "redis://u:topsecret%zz@host", "password" },
         { "unix://relative.sock", "absolute" },
-        { "unix:///s.sock?db=x", "db=N" },
+        { "unix:///s.sock?db=x", "database must be a number" },
         { "unix:///s.sock?foo=1", "db=N" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
