@@ -259,7 +259,7 @@ static void tool_table(void **state) {
         { { "record", "--key", long_id, "--model", "m" }, "256" },
         { { "record", "--key", ctrl_id, "--model", "m" }, "control" },
         { { "record", "--key", bad_utf8, "--model", "m" }, "UTF-8" },
-        { { "record", "--key", "k", "--model", "m", "--id", "" }, "request id" },
+        { { "record", "--key", "k", "--model", "m", "--id", "" }, "--id" },
         { { "record", "--key", "k", "--model", "m", "--id", long_id }, "256" },
         { { "record", "--key", "k", "--model", "m", "--account", bad_utf8 }, "UTF-8" },
         { { "record", "--key", "k", "--model", "m", "--account", "" }, "--account" },

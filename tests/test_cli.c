@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "json_read.h"
 
 #define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
 
@@ -15,8 +16,17 @@ static void scripts_list_needs_no_server(void **state) {
     assert_non_null(strstr(out, "KEYS:"));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--json"), 0);
-    assert_true(out[0] == '[');
-    assert_non_null(strstr(out, "\"sha1\":"));
+    tj *list = tj_parse(out);
+    assert_non_null(list);
+    assert_int_equal(list->n, tally_script_count());
+    for (int i = 0; i < tally_script_count(); i++) {
+        const tally_script_info *s = tally_script_at(i);
+        assert_string_equal(tj_str(tj_at(list, i), "name"), s->name);
+        assert_string_equal(tj_str(tj_at(list, i), "sha1"), s->sha1);
+        assert_int_equal(tj_int(tj_at(list, i), "bytes"), s->length);
+        assert_string_equal(tj_str(tj_at(list, i), "keys"), s->keys);
+    }
+    tj_free(list);
     free(out);
 }
 
@@ -45,7 +55,14 @@ static void scripts_verify_load_flush(void **state) {
     assert_non_null(strstr(out, "SHA verified"));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "verify", "--url", url, "--json"), 0);
-    assert_null(strstr(out, "false"));
+    tj *nodes = tj_parse(out);
+    assert_non_null(nodes);
+    assert_int_equal(nodes->n, tally_script_count());
+    for (size_t i = 0; i < nodes->n; i++) {
+        assert_true(tj_get(tj_at(nodes, i), "loaded")->boolean);
+        assert_string_equal(tj_str(tj_at(nodes, i), "sha1"), tally_script_at((int)i)->sha1);
+    }
+    tj_free(nodes);
     free(out);
     freeReplyObject(th_cmd("SCRIPT FLUSH"));
     assert_int_equal(RUN(NULL, NULL, "scripts", "verify", "--url", url), 1);

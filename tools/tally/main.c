@@ -34,17 +34,22 @@ static void help(FILE *f) {
           "                 unix:///path/to.sock[?db=N] or, for a Redis Cluster,\n"
           "                 redis-cluster://host:port[,host:port...]; default\n"
           "                 $TALLY_URL, else redis://127.0.0.1:6379/0\n"
-          "  --timeout MS   connect and command timeout (default 2000 / 5000)\n"
+          "  --timeout MS   connect and command timeout, 1 to 3600000 (default 2000 / 5000)\n"
+          "  --tz ±HH:MM    statistics timezone, -14:00 to +14:00, Z or UTC (default\n"
+          "                 $TALLY_TZ; unset or empty: UTC)\n"
           "  --prefix P     key prefix (default tally)\n"
           "  --json         machine-readable output\n"
           "  --help         help for a command: tally COMMAND --help\n"
+          "Numbers are plain digits: no sign, spaces, leading zero or exponent. Every\n"
+          "value is checked before anything connects; none may be empty.\n"
           "\n"
           "exit status:\n"
           "  0 success\n"
           "  1 denied, or missing (scripts verify)\n"
           "  2 bad usage or bad input; nothing was written\n"
           "  3 Redis unreachable or authentication failed\n"
-          "  4 Redis error, script error or timeout\n",
+          "  4 Redis error (out of memory, a key of the wrong type), script error or\n"
+          "    timeout\n",
           f);
 }
 
