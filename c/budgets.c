@@ -1,8 +1,9 @@
 /* budgets.c -- cost and token caps with reservations: tally_reserve() runs
  * lua/reserve.lua; settling is recording (record.c) with the reservation given
  * back in the same script. Reservations of an entity live in two keys under its
- * hash tag: {E}:B (hash: "=" the held sums, "r:<request id>" each estimate, as
- * "cost,tokens") and {E}:Bx (sorted set: request id -> lease end, server ms). */
+ * hash tag: {E}:B (hash: "=" the held sums, "r:<member>" each estimate, as
+ * "cost,tokens") and {E}:Bx (sorted set: member -> lease end, server ms), where
+ * a member is "<key id>\x1f<request id>" (docs/keys.md). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,16 @@ int tally_budget_parse(const char *text, tally_budget *b) {
         return TALLY_EINVAL;
     }
     return b->cap > 0 ? TALLY_OK : TALLY_EINVAL;
+}
+
+int tally__args_reservation(tally_args *a, const char *key, const char *request_id) {
+    /* ids are validated (1..TALLY_ID_MAX bytes, no control character) before */
+    char member[2 * TALLY_ID_MAX + 1];
+    size_t kn = strlen(key), rn = strlen(request_id);
+    memcpy(member, key, kn);
+    member[kn] = 0x1f;
+    memcpy(member + kn + 1, request_id, rn);
+    return tally__args_add(a, member, kn + 1 + rn);
 }
 
 static int check(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps) {
@@ -98,7 +109,7 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
         err |= tally__args_cat(a, acct ? ab : kb, acct ? abn : kbn, suffix, sn);
     }
     tally__args_end_keys(a);
-    err |= tally__args_str(a, r->request_id) | tally__args_i64(a, r->lease_ms);
+    err |= tally__args_reservation(a, r->key, r->request_id) | tally__args_i64(a, r->lease_ms);
     err |= tally__args_i64(a, r->cost_nanos) | tally__args_i64(a, r->tokens);
     err |= tally__args_i64(a, ne) | tally__args_i64(a, ncaps);
     err |= tally__args_i64(a, t->test_now_us / 1000); /* 0: the server's TIME */

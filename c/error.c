@@ -42,6 +42,7 @@ const char *tally_strerror(int code) {
     case TALLY_EREDIS: return "redis error";
     case TALLY_ESCRIPT: return "script error";
     case TALLY_ENOMEM: return "out of memory";
+    case TALLY_ERANGE: return "sum out of range";
     default: return "unknown error";
     }
 }

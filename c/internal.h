@@ -114,6 +114,11 @@ int64_t tally__days_from_civil(int y, int m, int d);
 int tally__date_valid(int y, int m, int d);
 int64_t tally__now_ms(void);
 
+/* budgets.c: adds the member naming a reservation in the reservations hash and
+ * the leases set: API key id, byte 0x1F, request id. A request id belongs to its
+ * key, so two keys of one account that reuse an id hold apart. 0 or -1 (OOM). */
+int tally__args_reservation(tally_args *a, const char *key, const char *request_id);
+
 /* record.c: frees the handle's batch arrays (tally_close). */
 void tally__batch_scratch_free(tally *t);
 

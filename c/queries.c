@@ -61,10 +61,16 @@ static int add_keys(tally *t, tally_args *a, int scope, const char *id, const ta
 }
 
 /* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
- * cost" to b. -1 when the text is not a bucket or a sum passes int64. */
+ * cost" to b. Returns 0; -1 when the text is not a bucket; or, when a sum
+ * passes 2^63-1 (each stored bucket is valid, their sum is not an int64), the
+ * 1-based index of that sum in sum_names. */
+static const char *const sum_names[] = { "requests", "input tokens", "output tokens", "cache-create tokens",
+                                         "cache-read tokens", "cost", "total tokens" };
+
 static int add_packed(tally_bucket *b, const char *s, size_t n) {
     int64_t *dst[6] = { &b->requests, &b->input_tokens, &b->output_tokens,
                         &b->cache_create_tokens, &b->cache_read_tokens, &b->cost_nanos };
+    int64_t parts[6];
     const char *end = s + n;
     for (int i = 0; i < 6; i++) {
         int64_t v = 0;
@@ -73,14 +79,24 @@ static int add_packed(tally_bucket *b, const char *s, size_t n) {
             if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *s - '0', &v)) return -1;
         if (s == start || (i < 5 ? (s >= end || *s != ',') : s != end)) return -1;
         s++;
-        if (__builtin_add_overflow(*dst[i], v, dst[i])) return -1;
+        parts[i] = v;
     }
+    for (int i = 0; i < 6; i++)
+        if (__builtin_add_overflow(*dst[i], parts[i], dst[i])) return i + 1;
     int64_t tokens = 0;
     if (__builtin_add_overflow(b->input_tokens, b->output_tokens, &tokens) ||
         __builtin_add_overflow(tokens, b->cache_create_tokens, &tokens) ||
         __builtin_add_overflow(tokens, b->cache_read_tokens, &b->total_tokens))
-        return -1;
+        return 7;
     return 0;
+}
+
+/* Sets the handle's error for add_packed()'s failure `got` in `where` and
+ * returns its code: TALLY_ESCRIPT for a value that is not a bucket,
+ * TALLY_ERANGE for a sum past int64. */
+static int packed_failed(tally *t, int got, const char *where) {
+    if (got < 0) return tally__fail(t, TALLY_ESCRIPT, "%s holds something that is not a tally bucket", where);
+    return tally__fail(t, TALLY_ERANGE, "sum overflows: %s in %s passes 2^63-1", sum_names[got - 1], where);
 }
 
 /* Runs read.lua "get" built in t->args (keys already added, `nkeys` of them,
@@ -94,11 +110,16 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
     int rc = tally__eval_keyed(t, &t->args, 1, chunk, &k);
     free(chunk);
     if (rc != TALLY_OK) return rc;
-    for (int i = 0; i < nkeys; i++) {
+    for (int i = 0; i < nkeys && rc == TALLY_OK; i++) {
         redisReply *e = k.per_key[i];
         redisReply *v = e->type == REDIS_REPLY_ARRAY && e->elements == 1 ? e->element[0] : NULL;
-        if (v && v->type == REDIS_REPLY_STRING && add_packed(&out[i / per], v->str, v->len) < 0)
-            rc = tally__fail(t, TALLY_ESCRIPT, "bucket %d holds something that is not a tally bucket", i);
+        int got = v && v->type == REDIS_REPLY_STRING ? add_packed(&out[i / per], v->str, v->len) : 0;
+        if (got) {
+            char where[32];
+            if (got > 0 && per > 1) snprintf(where, sizeof where, "the merged buckets");
+            else snprintf(where, sizeof where, "bucket %d", i);
+            rc = packed_failed(t, got, where);
+        }
     }
     tally__keyed_free(&k);
     return rc == TALLY_OK ? tally__ok(t) : rc;
@@ -207,7 +228,8 @@ void tally_models_free(tally_model_stats *m, size_t n) {
     free(m);
 }
 
-/* Adds one "m:<model>" field's value to the list, merging equal models. */
+/* Adds one "m:<model>" field's value to the list, merging equal models.
+ * Returns add_packed()'s answer, or -2 when memory ran out. */
 static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const redisReply *f,
                        const redisReply *v) {
     size_t i = 0;
@@ -255,7 +277,7 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
             if (f->len < 2 || memcmp(f->str, "m:", 2) != 0) continue;
             int added = merge_model(out, n, &cap, f, v);
             if (added == -2) rc = tally__oom(t);
-            else if (added < 0) rc = tally__fail(t, TALLY_ESCRIPT, "a model bucket is not a tally bucket");
+            else if (added) rc = packed_failed(t, added, added < 0 ? "a model's bucket" : "a model's merged buckets");
         }
     }
     tally__keyed_free(&got);

@@ -37,7 +37,7 @@ int tally_event_check(tally *t, const tally_event *e) {
         (rc = check_amount(t, "cache-read tokens", e->cache_read_tokens, TALLY_MAX_TOKENS)) ||
         (rc = check_amount(t, "cost", e->cost_nanos, TALLY_MAX_COST_NANOS)))
         return rc;
-    if (e->at_ms < 0 || e->at_ms > 253402300799999LL)
+    if (e->at_ms < 0 || e->at_ms > TALLY_AT_MAX)
         return tally__fail(t, TALLY_EINVAL, "event time %lld is not between 1970 and 9999",
                            (long long)e->at_ms);
     return tally__ok(t);
@@ -169,8 +169,8 @@ static const text T_COUNT[3] = { { "0", 1 }, { "1", 1 }, { "2", 1 } };
 
 /* Fills `a` with the EVALSHA of record.lua for the entities in `mask` of event
  * e at time `at`; with `settle`, the call also gives back the budget
- * reservations held under the event's request id. Every allocation is the
- * handle's, reused from call to call. */
+ * reservations held under the event's key and request id. Every allocation is
+ * the handle's, reused from call to call. */
 static int build(tally *t, const tally_event *e, int64_t at, int settle, int mask, tally_args *a) {
     const tally_config *c = &t->cfg;
     struct tally_hour_cache *h = hour_cache(t, at);
@@ -238,7 +238,8 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
      * now at least. */
     int64_t id_x = (slice + 2) * c->idempotency_s, min_x = tally__now_ms() / 1000 + c->idempotency_s;
     err |= tally__args_i64(a, id_x > min_x ? id_x : min_x);
-    err |= tally__args_i64(a, held) | tally__args_str(a, held ? e->request_id : "");
+    err |= tally__args_i64(a, held);
+    err |= held ? tally__args_reservation(a, e->key, e->request_id) : tally__args_str(a, "");
     for (int i = 0; i < nb; i++) {
         err |= tally__args_add(a, b[i].expiry->s, b[i].expiry->n);
         err |= tally__args_add(a, T_COUNT[b[i].nfields].s, 1);
@@ -267,7 +268,7 @@ static int record_one(tally *t, const tally_event *ev, int settle, int *duplicat
     if (rc != TALLY_OK) return rc;
     if (settle && !has(ev->request_id))
         return tally__fail(t, TALLY_EINVAL, "settling needs the request id of the reservation");
-    int64_t at = ev->at_ms ? ev->at_ms : tally__now_ms();
+    int64_t at = ev->at_ms == TALLY_AT_NOW ? tally__now_ms() : ev->at_ms;
     int g[3], n = groups_of(t, ev, g), dups = 0;
     for (int i = 0; i < n; i++) {
         if (build(t, ev, at, settle, g[i], &t->args) < 0) return tally__oom(t);
@@ -325,7 +326,7 @@ static void note_failure(batch *b, size_t k, int code) {
 static int batch_build(void *ctx, size_t i, tally_args *a) {
     batch *b = ctx;
     const tally_event *e = &b->ev[b->event_of[i]];
-    return build(b->t, e, e->at_ms ? e->at_ms : b->now_ms, 0, b->mask_of[i], a);
+    return build(b->t, e, e->at_ms == TALLY_AT_NOW ? b->now_ms : e->at_ms, 0, b->mask_of[i], a);
 }
 
 static int batch_take(void *ctx, size_t i, redisReply *r) {

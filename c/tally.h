@@ -39,7 +39,10 @@ enum {
     TALLY_EIO,       /* connection lost after sending: outcome unknown */
     TALLY_EREDIS,    /* Redis answered with an error (OOM, WRONGTYPE, ...) */
     TALLY_ESCRIPT,   /* a script's SHA differs from the build's, or it misbehaved */
-    TALLY_ENOMEM     /* out of memory */
+    TALLY_ENOMEM,    /* out of memory */
+    TALLY_ERANGE     /* a query's sum passes 2^63-1: every stored bucket is
+                        valid, but the sum asked for (shards, models or minutes
+                        merged, or a bucket's total tokens) is no int64 */
 };
 
 typedef struct tally tally;
@@ -111,9 +114,18 @@ size_t tally_nanos_to_usd(int64_t nanos, char *buf, size_t cap);
  * minutes east of UTC. TALLY_OK or TALLY_EINVAL (no handle, no message). */
 int tally_parse_offset(const char *text, int *minutes);
 
+/* An event's at_ms is TALLY_AT_NOW (0, what a zero-initialised event holds)
+ * for "now, by this host's clock". Event times are 1 ms past the epoch
+ * (1970-01-01T00:00:00.001Z) to 9999-12-31T23:59:59.999Z, so no event time can
+ * mean "now": the epoch instant itself is not an event time. */
+#define TALLY_AT_NOW 0
+#define TALLY_AT_MAX 253402300799999LL
+
 /* Parses an event time: epoch milliseconds ("1764151200000") or ISO-8601
  * "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]"; without an offset the time is
- * read in tz_min (minutes east of UTC). TALLY_OK or TALLY_EINVAL. */
+ * read in tz_min (minutes east of UTC). TALLY_OK, or TALLY_EINVAL for text that
+ * is not an event time (the epoch instant "0" / 1970-01-01T00:00:00Z included:
+ * that value is TALLY_AT_NOW). */
 int tally_parse_time(const char *text, int tz_min, int64_t *at_ms);
 
 /* ---------------------------------------------------------------- recording */
@@ -129,7 +141,8 @@ typedef struct tally_event {
     const char *account;      /* NULL or "": none */
     int64_t input_tokens, output_tokens, cache_create_tokens, cache_read_tokens;
     int64_t cost_nanos;
-    int64_t at_ms;            /* event time, epoch ms; 0: now, by this host's clock */
+    int64_t at_ms;            /* event time, epoch ms, 1..TALLY_AT_MAX; or
+                                 TALLY_AT_NOW (0): now, by this host's clock */
     const char *request_id;   /* NULL or "": no idempotency; scoped to the key */
 } tally_event;
 
@@ -233,8 +246,10 @@ typedef struct tally_rank {
     char *key;
     int64_t value;   /* nano-USD, tokens or requests */
 } tally_rank;
-/* Top n (1..1000) keys; *out is allocated for the caller: free it with
- * tally_top_free(). */
+/* Top n (1..1000) keys, highest value first; equal values rank by key id (byte
+ * order, lowest first), so the answer for n is the first n rows of the answer
+ * for any larger n, on one server and across shards or cluster nodes alike.
+ * *out is allocated for the caller: free it with tally_top_free(). */
 int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count);
 void tally_top_free(tally_rank *r, size_t count);
 
@@ -263,7 +278,9 @@ int tally_budget_parse(const char *text, tally_budget *out);
 typedef struct tally_reservation {
     const char *key;          /* required */
     const char *account;      /* NULL: no account caps */
-    const char *request_id;   /* required: settle and retries find it by this id */
+    const char *request_id;   /* required: settle and retries find it by this id;
+                                 scoped to the key (keys of one account may
+                                 reuse an id) */
     int64_t cost_nanos;       /* the estimate */
     int64_t tokens;
     int64_t lease_ms;         /* released by itself after this, if not settled:

@@ -142,6 +142,7 @@ int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {
         if (n > 15) return TALLY_EINVAL;
         int64_t v = 0;
         for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+        if (v == TALLY_AT_NOW) return TALLY_EINVAL;
         *at_ms = v;
         return TALLY_OK;
     }
@@ -175,7 +176,7 @@ int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {
     if (*p || !tally__date_valid(y, mo, d) || h > 23 || mi > 59 || sec > 59) return TALLY_EINVAL;
     int64_t days = tally__days_from_civil(y, mo, d);
     int64_t v = days * MS_PER_DAY + h * 3600000LL + mi * 60000LL + sec * 1000LL + ms - off * 60000LL;
-    if (v < 0) return TALLY_EINVAL;
+    if (v <= TALLY_AT_NOW) return TALLY_EINVAL; /* before the epoch, or the epoch: "now" */
     *at_ms = v;
     return TALLY_OK;
 }

@@ -4,17 +4,71 @@
  *   redis://[user:password@]host[:port][/db]     host may be [IPv6]
  *   unix://[user:password@]/path/to.sock[?db=N]
  *   redis-cluster://[user:password@]host[:port][,host[:port]...]   (seed nodes)
- * A missing port is 6379 and a missing db is 0 (a cluster has only db 0). The password is never copied into
- * an error message. */
+ * A missing port is 6379 and a missing db is 0 (a cluster has only db 0). No
+ * credentials are ever copied into an error message, however malformed the URL:
+ * a message shows only the parts of it that cannot hold them (shown()). */
 #include "url.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+/* 1 when [s, s+n) is host[:port] or [IPv6][:port] pieces separated by commas,
+ * every port 1..65535: text that cannot be user:password. */
+static int plain_hosts(const char *s, size_t n) {
+    const char *end = s + n;
+    while (s <= end) {
+        const char *piece_end = memchr(s, ',', (size_t)(end - s));
+        if (!piece_end) piece_end = end;
+        const char *colon = *s == '[' ? memchr(s, ']', (size_t)(piece_end - s)) : s;
+        if (!colon) return 0;
+        colon = memchr(colon, ':', (size_t)(piece_end - colon));
+        if (colon) {
+            size_t pn = (size_t)(piece_end - colon - 1);
+            if (pn == 0 || pn > 5 || strspn(colon + 1, "0123456789") < pn) return 0;
+            if (atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) return 0;
+        }
+        s = piece_end + 1;
+    }
+    return 1;
+}
+
+/* Writes what a message may show of `url` into out: the scheme, a "…" for
+ * the credentials (everything up to the last '@'), the hosts when they are
+ * plainly host[:port] (else "…": "redis://u:pw" without "@host" would put a
+ * password there), and a database or socket path; anything else is "…". An
+ * unknown scheme shows nothing. */
+static void shown(const char *url, char *out, size_t cap) {
+    static const char *const schemes[] = { "redis://", "unix://", "redis-cluster://" };
+    size_t sn = 0;
+    for (int i = 0; i < 3 && !sn; i++)
+        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0) sn = strlen(schemes[i]);
+    if (!sn) {
+        snprintf(out, cap, "…");
+        return;
+    }
+    int is_unix = url[0] == 'u';
+    const char *rest = url + sn, *at = strrchr(rest, '@');
+    if (at) rest = at + 1;
+    size_t hn = strcspn(rest, "/?#");
+    int hosts_ok = is_unix ? hn == 0 : plain_hosts(rest, hn);
+    const char *tail = rest + hn;
+    /* shown: the socket path, or the '/' before a database; then q if it is
+     * "?db=N" (unix) or the database number */
+    size_t tn = *tail == '/' ? (is_unix ? strcspn(tail, "?#") : 1) : 0;
+    const char *q = tail + tn;
+    size_t qn = strlen(q);
+    int tail_ok = is_unix ? qn == 0 || (strncmp(q, "?db=", 4) == 0 && strspn(q + 4, "0123456789") == qn - 4)
+                          : strspn(q, "0123456789") == qn;
+    static const char hidden[] = "…";
+    snprintf(out, cap, "%.*s%s%.*s%.*s%s", (int)sn, url, at ? "…@" : "", hosts_ok ? (int)hn : (int)strlen(hidden),
+             hosts_ok ? rest : hidden, (int)tn, tail, tail_ok ? q : hidden);
+}
+
 static int fail(char *err, size_t errlen, const char *msg, const char *url) {
-    /* Only the scheme and what follows the credentials may be echoed. */
-    const char *at = strrchr(url, '@');
-    snprintf(err, errlen, "bad URL '%s%s': %s", at ? "…@" : "", at ? at + 1 : url, msg);
+    char url_shown[600];
+    shown(url, url_shown, sizeof url_shown);
+    snprintf(err, errlen, "bad URL '%s': %s", url_shown, msg);
     return -1;
 }
 

@@ -9,7 +9,8 @@
 --   [8] nh; [9] nz; [10] the request id's field in the id hashes, or "" for
 --   none; [11] id hash expiry, epoch s; [12] nr: budget entities whose
 --   reservation to release (settle: the usage is recorded and the estimate given
---   back, together); [13] the request id the reservation is held under, or "";
+--   back, together); [13] the reservation's member (API key id, byte 0x1F,
+--   request id: as reserve.lua's), or "";
 --   then per hash: expiry epoch s (0 = never), field count n, n field names;
 --   then, when nz is 9, the leaderboards' member (the API key id) and the
 --   month and day expiries: the nine sets are cost, tokens, requests (c, k, r),
@@ -59,7 +60,9 @@ local rid, resv = ARGV[10], ARGV[13]
 if not nh or not nz or not nr or not resv or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
   return fail("KEYS do not match the hash, leaderboard and budget counts")
 end
-if nr > 0 and resv == "" then return fail("settling a reservation needs its request id") end
+if nr > 0 and not resv:find("^[^\31]+\31[^\31]+$") then
+  return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
+end
 local id_expiry = uint(11, 253402300799, "id expiry")
 if rid ~= "" and not id_expiry then return fail("id expiry is not a number") end
 

@@ -2,7 +2,9 @@
 -- Reserves an estimate against budgets (caps on cost or tokens), all or none.
 -- KEYS: per budget entity (1 or 2: the key, then the account): its reservations
 --   hash and its leases sorted set; then, per cap, the bucket hash it reads.
--- ARGV: [1] request id; [2] lease ms; [3] estimated cost, nano-USD; [4] estimated
+-- ARGV: [1] the reservation's member: API key id, byte 0x1F, request id (a
+--   request id belongs to its key: two keys of one account may reuse an id);
+--   [2] lease ms; [3] estimated cost, nano-USD; [4] estimated
 --   tokens; [5] ne, entities; [6] nc, caps; [7] now in ms, or "0" for the
 --   server's TIME (a fixed now is for tests only); then per cap: entity index
 --   (1..ne), bucket field, metric (c cost | k tokens), cap amount.
@@ -16,10 +18,12 @@ local MAX = 9007199254740991
 local function fail(msg) return redis.error_reply("EINVAL reserve: " .. msg) end
 local function uint(s) return s and s:match("^%d+$") and #s <= 16 and tonumber(s) or nil end
 
-local rid, lease = ARGV[1], uint(ARGV[2])
+local member, lease = ARGV[1], uint(ARGV[2])
 local est = { c = uint(ARGV[3]), k = uint(ARGV[4]) }
 local ne, nc = uint(ARGV[5]), uint(ARGV[6])
-if not rid or rid == "" then return fail("a request id is required") end
+if not member or not member:find("^[^\31]+\31[^\31]+$") then
+  return fail("the member must be key id, byte 0x1F, request id")
+end
 if not lease or lease < 1 or lease > 86400000 then return fail("lease must be 1 ms to 1 day") end
 if not est.c or est.c > 1e15 then return fail("estimated cost must be 0 to 10^15 nano-USD") end
 if not est.k or est.k > 1e12 then return fail("estimated tokens must be 0 to 10^12") end
@@ -60,7 +64,7 @@ for e = 1, ne do
   local sums = redis.call("HGET", held, "=") or "0,0"
   local sc, sk = sums:match("^(%d+),(%d+)$")
   if not sc then return redis.error_reply("ERR tally: " .. held .. " is not a reservations hash") end
-  local mine = tonumber(redis.call("ZSCORE", leases, rid) or 0) > now
+  local mine = tonumber(redis.call("ZSCORE", leases, member) or 0) > now
   local expired = redis.call("ZRANGEBYSCORE", leases, "-inf", now)
   local gone = {}
   for _, id in ipairs(expired) do
@@ -95,9 +99,9 @@ end
 if denied_by > 0 then return { 0, denied_by, left, now, "denied" } end
 local expiry = now + lease
 for _, e in ipairs(entities) do
-  redis.call("HSET", e.held, "r:" .. rid, string.format("%.0f,%.0f", est.c, est.k),
+  redis.call("HSET", e.held, "r:" .. member, string.format("%.0f,%.0f", est.c, est.k),
     "=", string.format("%.0f,%.0f", e.c + est.c, e.k + est.k))
-  redis.call("ZADD", e.leases, expiry, rid)
+  redis.call("ZADD", e.leases, expiry, member)
   -- Both keys live until the last lease ends (and a second more).
   local until_ms = redis.call("PEXPIRETIME", e.held)
   if until_ms < 0 or until_ms < expiry + 1000 then

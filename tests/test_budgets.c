@@ -1,7 +1,8 @@
 /* test_budgets.c -- redis: budgets. Reserve checks every cap and reserves all
  * or nothing; settle records the actual usage and gives the estimate back;
  * leases end on their own, exactly once; concurrent reservations never pass a
- * cap; the tool's reserve and settle. */
+ * cap; the tool's reserve and settle; a request id belongs to its key (keys of
+ * one account that reuse an id hold, settle and expire apart). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -24,20 +25,23 @@ static tally_budget_decision reserve(tally *t, const char *key, const char *acco
     return d;
 }
 
-/* The sums a key holds in reservations: "cost,tokens". */
-static void held(const char *key_enc, char *out, size_t n) {
-    redisReply *r = th_cmd("HGET tally:v1:{k:%s}:B =", key_enc);
+/* The sums an entity ("k:<key>", "a:<account>", encoded) holds in
+ * reservations: "cost,tokens". */
+static void held(const char *entity, char *out, size_t n) {
+    redisReply *r = th_cmd("HGET tally:v1:{%s}:B =", entity);
     snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "none");
     freeReplyObject(r);
 }
 
-static int64_t cost_today(tally *t, const char *key) {
+static int64_t spent_today(tally *t, int scope, const char *id) {
     tally_period p;
     tally_bucket b;
     assert_int_equal(tally_period_parse(t, "today", &p), TALLY_OK);
-    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, key, &p, &b), TALLY_OK);
+    assert_int_equal(tally_stats(t, scope, id, &p, &b), TALLY_OK);
     return b.cost_nanos;
 }
+
+static int64_t cost_today(tally *t, const char *key) { return spent_today(t, TALLY_SCOPE_KEY, key); }
 
 static void settle_gives_back_the_estimate(void **state) {
     (void)state;
@@ -55,7 +59,7 @@ static void settle_gives_back_the_estimate(void **state) {
     assert_int_equal(dup, 0);
     assert_int_equal(cost_today(t, "k1"), 200000000);
     char sums[64];
-    held("k1", sums, sizeof sums);
+    held("k:k1", sums, sizeof sums);
     assert_string_equal(sums, "0,0");
     d = reserve(t, "k1", NULL, "r2", 700000000, &cap, 1); /* 0.2 used + 0.7 <= 1 */
     assert_true(d.allowed);
@@ -64,7 +68,7 @@ static void settle_gives_back_the_estimate(void **state) {
     assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
     assert_int_equal(dup, 1);
     assert_int_equal(cost_today(t, "k1"), 200000000);
-    held("k1", sums, sizeof sums);
+    held("k:k1", sums, sizeof sums);
     assert_string_equal(sums, "700000000,0");
     tally_close(t);
 }
@@ -89,7 +93,7 @@ static void a_denial_reserves_nothing_and_a_retry_is_a_duplicate(void **state) {
     assert_int_equal(tally_reserve(t, &r, caps, 2, &d), TALLY_OK);
     assert_true(d.allowed && d.duplicate);
     char sums[64];
-    held("k2", sums, sizeof sums);
+    held("k:k2", sums, sizeof sums);
     assert_string_equal(sums, "100,400"); /* held once */
     tally_close(t);
 }
@@ -105,12 +109,16 @@ static void account_caps_span_keys(void **state) {
     tally_close(t);
 }
 
-static void leases_end_exactly_once(void **state) {
-    (void)state;
+static tally *open_test_clock(void) {
     tally_config cfg;
     tally_config_init(&cfg);
     cfg.test_clock = 1;
-    tally *t = th_open(&cfg);
+    return th_open(&cfg);
+}
+
+static void leases_end_exactly_once(void **state) {
+    (void)state;
+    tally *t = open_test_clock();
     int64_t t0 = 1800000000000000LL; /* µs */
     tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
     tally_reservation r = { "k3", NULL, "r1", 500000000, 0, 1000 };
@@ -126,7 +134,7 @@ static void leases_end_exactly_once(void **state) {
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed); /* r1 ended: released */
     char sums[64];
-    held("k3", sums, sizeof sums);
+    held("k:k3", sums, sizeof sums);
     assert_string_equal(sums, "600000000,0");
     /* Released once: later calls and a late settle of r1 give nothing back again. */
     r = (tally_reservation){ "k3", NULL, "r3", 300000000, 0, 60000 };
@@ -135,7 +143,7 @@ static void leases_end_exactly_once(void **state) {
     assert_true(d.allowed);
     tally_event e = { .key = "k3", .model = "m", .cost_nanos = 1, .request_id = "r1" };
     assert_int_equal(tally_settle(t, &e, NULL), TALLY_OK);
-    held("k3", sums, sizeof sums);
+    held("k:k3", sums, sizeof sums);
     assert_string_equal(sums, "900000000,0");
     tally_close(t);
 }
@@ -181,8 +189,173 @@ static void concurrent_reservations_never_pass_the_cap(void **state) {
     }
     assert_int_equal(total, 50); /* 50 × 0.10 = 5.00, and not one more */
     char sums[64];
-    held("shared", sums, sizeof sums);
+    held("k:shared", sums, sizeof sums);
     assert_string_equal(sums, "5000000000,0");
+}
+
+/* Issue 10, item 1: a request id belongs to its API key. Two keys of one account
+ * reuse "req-1"; each reservation is held and given back on its own. */
+static void settle(tally *t, const char *key, const char *account, const char *id, int64_t cost) {
+    tally_event e = { .key = key, .model = "m", .account = account, .cost_nanos = cost, .request_id = id };
+    int dup = -1;
+    assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
+    assert_int_equal(dup, 0);
+}
+
+static void a_reused_id_settled_small_first_keeps_the_cap(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 10 * USD);
+    char sums[64];
+    assert_true(reserve(t, "kA", "acc", "req-1", USD / 100, &cap, 1).allowed);
+    tally_budget_decision d = reserve(t, "kB", "acc", "req-1", 5 * USD, &cap, 1);
+    assert_true(d.allowed && !d.duplicate);
+    settle(t, "kA", "acc", "req-1", USD / 100);
+    d = reserve(t, "kC", "acc", "req-9", 9980000000, &cap, 1);
+    assert_false(d.allowed);
+    assert_int_equal(d.remaining[0], 4990000000); /* 10 - 0.01 spent - 5 held */
+    held("a:acc", sums, sizeof sums);
+    assert_string_equal(sums, "5000000000,0"); /* kB's 5 USD is still in flight */
+    assert_int_equal(th_int("ZCARD tally:v1:{a:acc}:Bx"), 1);
+    settle(t, "kB", "acc", "req-1", 5 * USD);
+    held("a:acc", sums, sizeof sums);
+    assert_string_equal(sums, "0,0");
+    d = reserve(t, "kC", "acc", "req-9", 4990000000, &cap, 1);
+    assert_true(d.allowed);
+    assert_int_equal(d.remaining[0], 0);
+    settle(t, "kC", "acc", "req-9", 4990000000);
+    assert_int_equal(spent_today(t, TALLY_SCOPE_ACCOUNT, "acc"), 10 * USD); /* the cap, not one nano more */
+    assert_false(reserve(t, "kD", "acc", "req-1", 1, &cap, 1).allowed);
+    tally_close(t);
+}
+
+static void a_reused_id_settled_big_last_gives_everything_back(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 10 * USD);
+    char sums[64];
+    assert_true(reserve(t, "kA", "acc", "req-1", 5 * USD, &cap, 1).allowed);
+    assert_true(reserve(t, "kB", "acc", "req-1", USD / 100, &cap, 1).allowed);
+    settle(t, "kB", "acc", "req-1", USD / 100);
+    settle(t, "kA", "acc", "req-1", 5 * USD);
+    held("a:acc", sums, sizeof sums);
+    assert_string_equal(sums, "0,0"); /* nothing in flight, nothing held */
+    assert_int_equal(th_int("ZCARD tally:v1:{a:acc}:Bx"), 0);
+    held("k:kA", sums, sizeof sums);
+    assert_string_equal(sums, "0,0");
+    held("k:kB", sums, sizeof sums);
+    assert_string_equal(sums, "0,0");
+    tally_budget_decision d = reserve(t, "kC", "acc", "req-2", 4990000000, &cap, 1);
+    assert_true(d.allowed); /* 5.01 spent + 4.99 = the cap */
+    assert_int_equal(d.remaining[0], 0);
+    tally_close(t);
+}
+
+static void reused_ids_expire_and_settle_apart(void **state) {
+    (void)state;
+    tally *t = open_test_clock();
+    int64_t t0 = 1800000000000000LL; /* µs */
+    tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 10 * USD);
+    tally_budget_decision d;
+    char sums[64];
+    assert_int_equal(tally_test_clock(t, t0), TALLY_OK);
+    tally_reservation a = { "kA", "acc", "req-1", 5 * USD, 0, 1000 };
+    tally_reservation b = { "kB", "acc", "req-1", 3 * USD, 0, 60000 };
+    assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(tally_reserve(t, &b, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed && !d.duplicate);
+    assert_int_equal(d.remaining[0], 2 * USD);
+    /* kA's lease ends; kB's, under the same request id, does not. */
+    assert_int_equal(tally_test_clock(t, t0 + 1000000), TALLY_OK);
+    d = reserve(t, "kC", "acc", "req-2", USD / 2, &cap, 1);
+    assert_true(d.allowed);
+    assert_int_equal(d.remaining[0], 6500000000); /* 10 - kB's 3 - 0.5 */
+    held("a:acc", sums, sizeof sums);
+    assert_string_equal(sums, "3500000000,0");
+    /* kA settles late: its reservation was released once, by the lease. */
+    settle(t, "kA", "acc", "req-1", USD);
+    held("a:acc", sums, sizeof sums);
+    assert_string_equal(sums, "3500000000,0");
+    settle(t, "kB", "acc", "req-1", 2 * USD);
+    held("a:acc", sums, sizeof sums);
+    assert_string_equal(sums, "500000000,0");
+    /* kA's id is free again: a new reservation under it is held, not a duplicate. */
+    assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed && !d.duplicate);
+    held("a:acc", sums, sizeof sums);
+    assert_string_equal(sums, "5500000000,0");
+    tally_close(t);
+}
+
+/* Eight keys of one account reserve the same twenty request ids at once, all
+ * reservations in flight together (a pipe is the barrier), then settle each at
+ * half its estimate: the cap admits exactly its worth, and every estimate is
+ * given back. */
+static void keys_reusing_ids_never_pass_an_account_cap(void **state) {
+    (void)state;
+    enum { PROCS = 8, EACH = 20 };
+    int counts[2], go[2];
+    assert_int_equal(pipe(counts), 0);
+    assert_int_equal(pipe(go), 0);
+    for (int p = 0; p < PROCS; p++) {
+        if (fork() == 0) {
+            close(go[1]);
+            tally_config cfg;
+            tally_config_init(&cfg);
+            cfg.url = th_url();
+            tally *t;
+            if (tally_open(&cfg, &t) != TALLY_OK) _exit(2);
+            tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 5 * USD);
+            char key[16], id[16];
+            snprintf(key, sizeof key, "k%d", p);
+            int allowed[EACH], n = 0;
+            for (int i = 0; i < EACH; i++) {
+                snprintf(id, sizeof id, "r%d", i);
+                tally_reservation r = { key, "acct", id, 100000000, 0, 60000 };
+                tally_budget_decision d;
+                if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) _exit(3);
+                n += allowed[i] = d.allowed;
+            }
+            char c;
+            if (write(counts[1], &n, sizeof n) != sizeof n || read(go[0], &c, 1) != 0) _exit(4);
+            for (int i = 0; i < EACH; i++) {
+                if (!allowed[i]) continue;
+                snprintf(id, sizeof id, "r%d", i);
+                tally_event e = { .key = key, .model = "m", .account = "acct", .cost_nanos = 50000000,
+                                  .request_id = id };
+                if (tally_settle(t, &e, NULL) != TALLY_OK) _exit(5);
+            }
+            tally_close(t);
+            _exit(0);
+        }
+    }
+    close(counts[1]);
+    close(go[0]);
+    int total = 0, one;
+    for (int p = 0; p < PROCS; p++) {
+        assert_int_equal(read(counts[0], &one, sizeof one), sizeof one);
+        total += one;
+    }
+    close(counts[0]);
+    assert_int_equal(total, 50); /* 50 × 0.10 = 5.00 in flight at once */
+    char sums[64];
+    held("a:acct", sums, sizeof sums);
+    assert_string_equal(sums, "5000000000,0");
+    close(go[1]); /* every reservation is in flight: settle */
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        wait(&status);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    held("a:acct", sums, sizeof sums);
+    assert_string_equal(sums, "0,0");
+    tally *t = th_open(NULL);
+    assert_int_equal(spent_today(t, TALLY_SCOPE_ACCOUNT, "acct"), 2500000000);
+    tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 5 * USD);
+    assert_false(reserve(t, "kz", "acct", "r0", 2500000001, &cap, 1).allowed);
+    assert_true(reserve(t, "kz", "acct", "r0", 2500000000, &cap, 1).allowed);
+    tally_close(t);
 }
 
 #define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
@@ -234,6 +407,10 @@ int main(void) {
         cmocka_unit_test_setup(leases_end_exactly_once, th_clean),
         cmocka_unit_test_setup(concurrent_reservations_never_pass_the_cap, th_clean),
         cmocka_unit_test_setup(the_tool_reserves_and_settles, th_clean),
+        cmocka_unit_test_setup(a_reused_id_settled_small_first_keeps_the_cap, th_clean),
+        cmocka_unit_test_setup(a_reused_id_settled_big_last_gives_everything_back, th_clean),
+        cmocka_unit_test_setup(reused_ids_expire_and_settle_apart, th_clean),
+        cmocka_unit_test_setup(keys_reusing_ids_never_pass_an_account_cap, th_clean),
     };
     int rc = cmocka_run_group_tests_name("budgets", tests, NULL, NULL);
     th_done();

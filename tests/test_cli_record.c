@@ -96,6 +96,37 @@ static void record_bad_flags_exit_2_and_write_nothing(void **state) {
     assert_string_equal(before, after);
 }
 
+/* Issue 10, item 5: the epoch instant is not an event time; it was counted now. */
+static void record_refuses_event_time_zero(void **state) {
+    (void)state;
+    const char *url = th_url();
+    static const char *const zero[] = { "0", "00", "1970-01-01T00:00:00Z", "1970-01-01T08:00+08:00" };
+    char before[41], after[41];
+    th_digest(before);
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+        for (int settle = 0; settle < 2; settle++) {
+            char *err;
+            int code = RUN(NULL, &err, settle ? "settle" : "record", "--url", url, "--key", "k", "--model", "m",
+                           "--id", "r", "--at", zero[i]);
+            if (code != 2) fail_msg("--at %s: exit %d: %s", zero[i], code, err);
+            contains(err, "--at");
+            contains(err, "after 1970-01-01T00:00:00Z");
+            free(err);
+        }
+    }
+    th_digest(after);
+    assert_string_equal(before, after);
+    /* 1 ms past the epoch is an event time: it counts in the total, not today. */
+    char *out;
+    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--at", "1"), 0);
+    assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--key", "k", "--period", "total", "--json"), 0);
+    contains(out, "\"requests\":1,");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--key", "k", "--period", "today", "--json"), 0);
+    contains(out, "\"requests\":0,");
+    free(out);
+}
+
 static void record_stdin_mixed_lines(void **state) {
     (void)state;
     const char *url = th_url();
@@ -304,6 +335,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(record_prints_status, th_clean),
         cmocka_unit_test_setup(record_bad_flags_exit_2_and_write_nothing, th_clean),
+        cmocka_unit_test_setup(record_refuses_event_time_zero, th_clean),
         cmocka_unit_test_setup(record_stdin_mixed_lines, th_clean),
         cmocka_unit_test_setup(stats_models_json, th_clean),
         cmocka_unit_test_setup(trend_top_metrics_json, th_clean),

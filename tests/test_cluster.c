@@ -313,6 +313,80 @@ static void admission_on_cluster(void **state) {
     tally_close(t);
 }
 
+/* The cost an account holds in reservations, read from the primary that owns
+ * its slot (the others answer MOVED); -1 when nothing is held. */
+static int64_t account_held_cost(const char *account) {
+    for (int i = 0; i < NODES; i++) {
+        if (!is_primary(ports[i])) continue;
+        redisReply *v = on(ports[i], "HGET tally:v1:{a:%s}:B =", account);
+        int moved = v->type == REDIS_REPLY_ERROR;
+        int64_t held = v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : -1;
+        freeReplyObject(v);
+        if (!moved) return held;
+    }
+    fail_msg("no primary serves account %s", account);
+    return -1;
+}
+
+/* Issue 10, item 1: two keys of one account reuse a request id. On a cluster an
+ * account cap is reserved in the account's slot alone; each key's reservation
+ * is still its own (held and settled apart), and the cap holds. */
+static void reused_request_ids_stay_apart_on_cluster(void **state) {
+    (void)state;
+    tally *t = open_cluster();
+    tally_budget cap = { TALLY_SCOPE_ACCOUNT, TALLY_DAY, TALLY_BUDGET_COST, 10000000000 };
+    tally_reservation a = { "kA", "acc", "req-1", 10000000, 0, 60000 };
+    tally_reservation b = { "kB", "acc", "req-1", 5000000000, 0, 60000 };
+    tally_budget_decision d;
+    assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(tally_reserve(t, &b, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed && !d.duplicate); /* kB's own reservation, not kA's */
+    assert_int_equal(account_held_cost("acc"), 5010000000);
+    tally_event e = { .key = "kA", .model = "m", .account = "acc", .cost_nanos = 10000000, .request_id = "req-1" };
+    assert_int_equal(tally_settle(t, &e, NULL), TALLY_OK);
+    assert_int_equal(account_held_cost("acc"), 5000000000);
+    tally_reservation c = { "kC", "acc", "req-9", 9980000000, 0, 60000 };
+    assert_int_equal(tally_reserve(t, &c, &cap, 1, &d), TALLY_OK);
+    assert_false(d.allowed);
+    assert_int_equal(d.remaining[0], 4990000000);
+    e.key = "kB", e.cost_nanos = 5000000000;
+    assert_int_equal(tally_settle(t, &e, NULL), TALLY_OK);
+    assert_int_equal(account_held_cost("acc"), 0);
+    c.cost_nanos = 4990000000;
+    assert_int_equal(tally_reserve(t, &c, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(d.remaining[0], 0);
+    tally_close(t);
+}
+
+/* Issue 10, item 7: 40 keys tied at one request each, spread over the shards
+ * and nodes: the top n is k00, k01, ... for every n. */
+static void top_breaks_ties_by_key_on_cluster(void **state) {
+    (void)state;
+    tally *t = open_cluster();
+    enum { KEYS = 40 };
+    char names[KEYS][8];
+    tally_event ev[KEYS];
+    tally_result res[KEYS];
+    for (int k = 0; k < KEYS; k++) {
+        snprintf(names[k], sizeof names[k], "k%02d", k);
+        ev[k] = (tally_event){ .key = names[k], .model = "m", .input_tokens = 1 };
+    }
+    assert_int_equal(tally_record_batch(t, ev, KEYS, res), TALLY_OK);
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    static const size_t ns[] = { 1, 2, 7, KEYS };
+    for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
+        tally_rank *r;
+        size_t count;
+        assert_int_equal(tally_top(t, TALLY_RANK_REQUESTS, &total, ns[j], &r, &count), TALLY_OK);
+        assert_int_equal(count, ns[j]);
+        for (size_t i = 0; i < count; i++) assert_string_equal(r[i].key, names[i]);
+        tally_top_free(r, count);
+    }
+    tally_close(t);
+}
+
 static void scripts_on_every_node(void **state) {
     (void)state;
     tally *t = open_cluster();
@@ -593,6 +667,8 @@ int main(void) {
         cmocka_unit_test(slots_match_redis),
         cmocka_unit_test_setup(records_and_reads_every_dimension, clean),
         cmocka_unit_test_setup(admission_on_cluster, clean),
+        cmocka_unit_test_setup(reused_request_ids_stay_apart_on_cluster, clean),
+        cmocka_unit_test_setup(top_breaks_ties_by_key_on_cluster, clean),
         cmocka_unit_test_setup(scripts_on_every_node, clean),
         cmocka_unit_test_setup(shared_aggregates_spread, clean),
         cmocka_unit_test_setup_teardown(failover_loses_and_doubles_nothing, clean, reap),

@@ -172,7 +172,7 @@ static void request_id_counts_once(void **state) {
     char before[41], after[41];
     th_digest(before);
     RECORD_DUP(t, e);
-    e.at_ms = 0; /* a retry stamped "now" still finds the id */
+    e.at_ms = TALLY_AT_NOW; /* a retry stamped "now" still finds the id */
     RECORD_DUP(t, e);
     th_digest(after);
     assert_string_equal(before, after); /* a duplicate writes nothing */

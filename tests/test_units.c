@@ -102,7 +102,8 @@ static void parse_time_forms(void **state) {
     (void)state;
     assert_true(parse_ok("1764151200000", 0) == 1764151200000LL);
     assert_true(parse_ok("1764151200000", 480) == 1764151200000LL); /* epoch ms ignore tz */
-    assert_true(parse_ok("0", 0) == 0);
+    assert_true(parse_ok("1", 0) == 1); /* the first event time */
+    assert_true(parse_ok("1970-01-01T00:00:00.001Z", 0) == 1);
     assert_true(parse_ok("2026-11-26T10:00:00Z", 480) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
     assert_true(parse_ok("2026-11-26T10:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
     assert_true(parse_ok("2026-11-26 10:00:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
@@ -136,6 +137,9 @@ static void parse_time_rejects(void **state) {
         "2026-1-01T00:00Z", "2026-01-01X00:00Z", "2026-01-01T00:00Zjunk", "2026-01-01T00:00 ",
         "2026-01-01T00:00+15:00", "2026-01-01T00:00+08:60", "2026-01-01T00:00+0800",
         "2026-01-01T00:00+08", "1969-12-31T23:59Z", "1970-01-01T00:00+01:00",
+        /* the epoch instant is TALLY_AT_NOW, not an event time */
+        "0", "000", "1970-01-01T00:00:00Z", "1970-01-01T00:00Z", "1970-01-01T08:00:00.000+08:00",
+        "1970-01-01T00:00", /* read in tz 0 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v = -42;

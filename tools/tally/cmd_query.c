@@ -22,14 +22,16 @@ static const char usage_trend[] =
 static const char usage_top[] =
     "usage: tally top --by cost|tokens|requests [--window total|today|month|day:..|month:..]\n"
     "                 [-n N]\n"
-    "  API keys ranked over the window (default total), N from 1 to 1000 (default 10)\n";
+    "  API keys ranked over the window (default total), N from 1 to 1000 (default 10);\n"
+    "  equal values rank by key id (byte order), so -n N is the head of any larger -n\n";
 static const char usage_metrics[] =
     "usage: tally metrics [--minutes N]\n"
     "  requests and tokens over the last N minutes (default 5, at most 1440), with\n"
     "  requests/min and tokens/min\n";
 static const char common_help[] =
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
-    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error or timeout\n";
+    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
+    "      past 2^63-1 (shards, models or minutes merged)\n";
 
 /* Whose statistics: exactly one of --key, --account, --model, --global. */
 typedef struct {

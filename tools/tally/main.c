@@ -48,8 +48,8 @@ static void help(FILE *f) {
           "  1 denied, or missing (scripts verify)\n"
           "  2 bad usage or bad input; nothing was written\n"
           "  3 Redis unreachable or authentication failed\n"
-          "  4 Redis error (out of memory, a key of the wrong type), script error or\n"
-          "    timeout\n",
+          "  4 Redis error (out of memory, a key of the wrong type), script error,\n"
+          "    timeout, or a sum past 2^63-1\n",
           f);
 }
 

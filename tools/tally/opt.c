@@ -55,10 +55,10 @@ static int usd(const opt *o, const char *text, char *err, size_t cap) {
 static int event_time(const opt *o, const char *text, int tz_min, char *err, size_t cap) {
     int64_t v;
     int digits = strspn(text, "0123456789") == strlen(text);
-    /* 0 is refused: it is no event's time (the library reads 0 as "now") */
-    if ((digits && !opt_plain_number(text)) || tally_parse_time(text, tz_min, &v) != TALLY_OK || v == 0)
-        return bad(o, text, err, cap, "epoch milliseconds or ISO-8601 such as 2026-11-26T10:00:00Z (offsets up to "
-                                     "14:00 either way), after 1970");
+    /* the library refuses the epoch itself (TALLY_AT_NOW) */
+    if ((digits && !opt_plain_number(text)) || tally_parse_time(text, tz_min, &v) != TALLY_OK)
+        return bad(o, text, err, cap, "a time after 1970-01-01T00:00:00Z, as epoch ms or ISO-8601 such as "
+                                     "2026-11-26T10:00:00Z (offsets up to 14:00 either way)");
     *(int64_t *)o->dst = v;
     return 0;
 }

@@ -1,0 +1,158 @@
+/* test_queries.c -- redis: what the queries answer where their merge could go
+ * wrong. Sums over the shards (and models, minutes, token counts) that pass
+ * 2^63-1 are refused with TALLY_ERANGE, never misread as corrupt data, and
+ * sums up to 2^63-1 are exact; top-N breaks ties by key id for every n. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "rec_util.h"
+
+#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
+
+/* The shard of the shared aggregates an API key feeds (docs/keys.md). */
+static unsigned shard_of(const char *key, unsigned shards) {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 16777619u;
+    return h % shards;
+}
+
+static void expect_erange(tally *t, int rc, const char *sum) {
+    if (rc != TALLY_ERANGE) fail_msg("code %d (%s), expected TALLY_ERANGE", rc, tally_errmsg(t));
+    const char *msg = tally_errmsg(t);
+    if (!strstr(msg, "sum overflows") || !strstr(msg, sum) || !strstr(msg, "2^63-1"))
+        fail_msg("message '%s' does not name the overflowing %s", msg, sum);
+}
+
+/* Two keys in two shards, 5000 events of the largest cost each: every event is
+ * accepted and each shard holds 5e18 nano-USD, below 2^63-1 (~9.22e18); the
+ * merged global, model and minute sums (1e19) are not int64s. */
+static void merged_sums_past_int64_are_erange(void **state) {
+    (void)state;
+    enum { EACH = 5000, BATCH = 500 };
+    tally *t = th_open(NULL);
+    const char *keys[2] = { "kA", NULL };
+    static char other[16];
+    for (int i = 0; !keys[1]; i++) {
+        snprintf(other, sizeof other, "kB%d", i);
+        if (shard_of(other, 8) != shard_of(keys[0], 8)) keys[1] = other;
+    }
+    int64_t at = ru_now_ms() - 60000;
+    tally_event ev[BATCH];
+    tally_result res[BATCH];
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < BATCH; i++)
+            ev[i] = ru_event(keys[k], "m", NULL, 1000, 0, 0, 0, TALLY_MAX_COST_NANOS, at, NULL);
+        for (int done = 0; done < EACH; done += BATCH) {
+            assert_int_equal(tally_record_batch(t, ev, BATCH, res), TALLY_OK);
+            for (int i = 0; i < BATCH; i++) assert_int_equal(res[i].code, TALLY_OK);
+        }
+    }
+    tally_period total = ru_total();
+    EXPECT_B(GET(t, TALLY_SCOPE_KEY, "kA", total), EACH, 1000 * EACH, 0, 0, 0, EACH * TALLY_MAX_COST_NANOS);
+    tally_bucket b;
+    expect_erange(t, tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &b), "cost");
+    expect_erange(t, tally_stats(t, TALLY_SCOPE_MODEL, "m", &total, &b), "cost");
+    tally_period today = ru_period_of(TALLY_DAY, at, 0);
+    expect_erange(t, tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &today, &b), "cost");
+    tally_point points[2];
+    expect_erange(t, tally_trend(t, TALLY_SCOPE_GLOBAL, NULL, TALLY_DAY, 2, points), "cost");
+    expect_erange(t, tally_metrics(t, 5, &b), "cost");
+    tally_model_stats *m;
+    size_t n;
+    expect_erange(t, tally_models(t, NULL, &total, &m, &n), "cost");
+    assert_null(m);
+    assert_int_equal(tally_models(t, "kA", &total, &m, &n), TALLY_OK); /* one key: exact */
+    assert_int_equal(n, 1);
+    assert_true(m[0].b.cost_nanos == EACH * TALLY_MAX_COST_NANOS);
+    tally_models_free(m, n);
+    tally_close(t);
+    char *err;
+    for (int i = 0; i < 3; i++) {
+        const char *what = i == 0 ? "stats" : i == 1 ? "models" : "metrics";
+        int code = i == 0 ? RUN(NULL, &err, what, "--url", th_url(), "--global")
+                          : RUN(NULL, &err, what, "--url", th_url());
+        if (code != 4 || !strstr(err, "sum overflows") || strstr(err, "not a tally bucket"))
+            fail_msg("tally %s: exit %d: %s", what, code, err);
+        free(err);
+    }
+}
+
+/* Crafted shard buckets (the shape record.lua writes): a merge that reaches
+ * exactly 2^63-1 is exact; one nano-USD more is TALLY_ERANGE; a single bucket
+ * whose four token counts sum past 2^63-1 is TALLY_ERANGE on total tokens. */
+static void merged_sums_up_to_int64_max_are_exact(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_period total = ru_total();
+    freeReplyObject(th_cmd("HSET tally:v1:{s:0}:t _ 1,4611686018427387903,0,0,0,4611686018427387903"));
+    freeReplyObject(th_cmd("HSET tally:v1:{s:5}:t _ 2,4611686018427387904,0,0,0,4611686018427387904"));
+    EXPECT_B(GET(t, TALLY_SCOPE_GLOBAL, NULL, total), 3, INT64_MAX, 0, 0, 0, INT64_MAX);
+    freeReplyObject(th_cmd("HSET tally:v1:{s:7}:t _ 0,0,0,0,0,1"));
+    tally_bucket b;
+    expect_erange(t, tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &b), "cost");
+    freeReplyObject(th_cmd("HSET tally:v1:{k:big}:t _ 1,9223372036854775807,1,0,0,0"));
+    expect_erange(t, tally_stats(t, TALLY_SCOPE_KEY, "big", &total, &b), "total tokens");
+    /* what is not a bucket still says so */
+    freeReplyObject(th_cmd("HSET tally:v1:{k:bad}:t _ 1,2,3"));
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "bad", &total, &b), TALLY_ESCRIPT);
+    assert_non_null(strstr(tally_errmsg(t), "not a tally bucket"));
+    tally_close(t);
+}
+
+/* Issue 10, item 7: 40 keys with 1, 2 or 3 requests (many ties, several tied
+ * keys per shard): tally_top(n) is the first n rows of the full ranking for
+ * every n, value first, then key id; and the tool's -n 2 is the head of -n 40. */
+static void top_breaks_ties_by_key_for_every_n(void **state) {
+    (void)state;
+    enum { KEYS = 40 };
+    tally *t = th_open(NULL);
+    char names[KEYS][8];
+    tally_event ev[2 * KEYS * 3];
+    size_t m = 0;
+    for (int k = 0; k < KEYS; k++) {
+        snprintf(names[k], sizeof names[k], "k%02d", k);
+        for (int r = 0; r <= k % 3; r++) ev[m++] = ru_event(names[k], "m", NULL, 1, 0, 0, 0, 0, TALLY_AT_NOW, NULL);
+    }
+    tally_result res[2 * KEYS * 3];
+    assert_int_equal(tally_record_batch(t, ev, m, res), TALLY_OK);
+    /* expected: 3 requests (k % 3 == 2) by key, then 2, then 1 */
+    const char *want[KEYS];
+    int64_t value[KEYS];
+    size_t w = 0;
+    for (int level = 2; level >= 0; level--)
+        for (int k = 0; k < KEYS; k++)
+            if (k % 3 == level) want[w] = names[k], value[w++] = level + 1;
+    tally_period total = ru_total();
+    for (size_t n = 1; n <= KEYS; n++) {
+        tally_rank *r;
+        size_t count;
+        assert_int_equal(tally_top(t, TALLY_RANK_REQUESTS, &total, n, &r, &count), TALLY_OK);
+        assert_int_equal(count, n);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(r[i].key, want[i]) != 0 || r[i].value != value[i])
+                fail_msg("-n %zu: row %zu is %s (%lld), expected %s (%lld)", n, i + 1, r[i].key,
+                         (long long)r[i].value, want[i], (long long)value[i]);
+        tally_top_free(r, count);
+    }
+    tally_close(t);
+    char *two, *forty;
+    assert_int_equal(RUN(&two, NULL, "top", "--url", th_url(), "--by", "requests", "-n", "2"), 0);
+    assert_int_equal(RUN(&forty, NULL, "top", "--url", th_url(), "--by", "requests", "-n", "40"), 0);
+    assert_int_equal(strncmp(two, forty, strlen(two)), 0);
+    assert_non_null(strstr(two, "k02"));
+    assert_non_null(strstr(two, "k05"));
+    free(two);
+    free(forty);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(merged_sums_past_int64_are_erange, th_clean),
+        cmocka_unit_test_setup(merged_sums_up_to_int64_max_are_exact, th_clean),
+        cmocka_unit_test_setup(top_breaks_ties_by_key_for_every_n, th_clean),
+    };
+    int rc = cmocka_run_group_tests_name("queries", tests, NULL, NULL);
+    th_done();
+    return rc;
+}
