@@ -95,15 +95,16 @@ static int rules_of(const char *cmd, const char *const *limits, int n, int algo,
     char err[256];
     for (int i = 0; i < n; i++) {
         if (tally_rule_parse(limits[i], strlen(limits[i]), &rules[i], err, sizeof err) != TALLY_OK)
-            return cli_usage_error(cmd, "--limit '%s': %s", limits[i], err);
+            return cli_usage_error(cmd, "%s", err);
         if (algo >= 0 && !strstr(limits[i], "algo=")) rules[i].algo = algo;
         if (rules[i].algo != TALLY_ALGO_GCRA) continue;
         gcra++;
         /* --burst is counted in the rule's unit: USD for a cost rule */
         opt b = rules[i].counts == TALLY_COUNT_COST ? (opt)OPT_USD("--burst", &rules[i].burst, TALLY_LIMIT_MAX)
                                                     : (opt)OPT_COUNT("--burst", &rules[i].burst, 1, TALLY_LIMIT_MAX);
-        if (burst && !rules[i].burst && (opt_set(&b, burst, 0, err, sizeof err) < 0 || !rules[i].burst))
-            return cli_usage_error(cmd, "%s (a positive amount in the rule's unit)", err);
+        if (!burst || rules[i].burst) continue; /* a rule's own burst= wins */
+        if (opt_set(&b, burst, 0, err, sizeof err) < 0) return cli_usage_error(cmd, "%s, in the rule's unit", err);
+        if (!rules[i].burst) return cli_usage_error(cmd, "--burst must be positive");
     }
     if (burst && !gcra) return cli_usage_error(cmd, "--burst applies to gcra rules only (use --algo gcra)");
     return 0;
