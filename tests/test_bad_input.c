@@ -246,7 +246,7 @@ static void tool_table(void **state) {
         { { "record", "--key", "k", "--model", "m", "--input", "1.5" }, "--input" },
         { { "record", "--key", "k", "--model", "m", "--input", "1e3" }, "--input" },
         { { "record", "--key", "k", "--model", "m", "--output", "9223372036854775808" }, "--output" },
-        { { "record", "--key", "k", "--model", "m", "--cache-read", "9007199254740993" }, "--cache-read" },
+        { { "record", "--key", "k", "--model", "m", "--cache-read", "9007199254740993" }, "cache-read tokens" },
         { { "record", "--key", "k", "--model", "m", "--cache-create", "" }, "--cache-create" },
         { { "record", "--key", "k", "--model", "m", "--input", "0x10" }, "--input" },
         { { "record", "--key", "k", "--model", "m", "--cost", "NaN" }, "--cost" },

@@ -56,26 +56,44 @@ static void stdin_redis_refusal_exits_4(void **state) {
     free(out);
 }
 
-/* A line's message is the one `tally record` prints for that event alone. */
-static void stdin_line_says_what_record_says(void **state) {
-    (void)state;
-    const char *url = th_url();
-    char at[32], line[256], *err_one, *err_batch, *out;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(at, sizeof at, "%lld", (long long)now.tv_sec * 1000 + 3600000); /* an hour ahead */
-    assert_int_equal(RUN(NULL, &err_one, "record", "--url", url, "--key", "k", "--model", "m", "--at", at), 2);
-    snprintf(line, sizeof line, "{\"key\":\"k\",\"model\":\"m\",\"at\":%s}\n", at);
+/* Expects the event given as flags and as an NDJSON line refused (exit 2)
+ * with one message, `says` in it: `tally record: <why>` and
+ * `tally record: line 1: <why>`. */
+static void same_reason(const char *const *flags, const char *line, const char *says) {
+    const char *argv[20] = { "record", "--url", th_url() };
+    int n = 3;
+    while (*flags) argv[n++] = *flags++;
+    argv[n] = NULL;
+    char *err_one, *err_batch, *out;
+    assert_int_equal(th_run(argv, NULL, NULL, &err_one), 2);
     assert_int_equal(RUN_IN(line, &out, &err_batch, "record", "--stdin", "--url", th_url()), 2);
     const char *prefix = "tally record: ";
     assert_memory_equal(err_one, prefix, strlen(prefix));
     char want[512];
     snprintf(want, sizeof want, "tally record: line 1: %s", err_one + strlen(prefix));
     assert_string_equal(err_batch, want);
-    contains(err_batch, "event time is in the future");
+    contains(err_batch, says);
     free(err_one);
     free(err_batch);
     free(out);
+}
+
+/* A line's message is the one `tally record` prints for that event alone:
+ * the script's (a time too far ahead) or the library's (a count past its
+ * limit: the library alone checks an event's ranges). */
+static void stdin_line_says_what_record_says(void **state) {
+    (void)state;
+    char at[32], line[256];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(at, sizeof at, "%lld", (long long)now.tv_sec * 1000 + 3600000); /* an hour ahead */
+    snprintf(line, sizeof line, "{\"key\":\"k\",\"model\":\"m\",\"at\":%s}\n", at);
+    same_reason((const char *const[]){ "--key", "k", "--model", "m", "--at", at, NULL }, line,
+                "event time is in the future");
+    same_reason((const char *const[]){ "--key", "k", "--model", "m", "--input", "1000000000001", NULL },
+                "{\"key\":\"k\",\"model\":\"m\",\"input\":1000000000001}\n", "input tokens is above");
+    same_reason((const char *const[]){ "--key", "k", "--model", "m\x01", NULL },
+                "{\"key\":\"k\",\"model\":\"m\\u0001\"}\n", "model has a control character");
 }
 
 /* A foreign key of the wrong type where the command writes: exit 4, with

@@ -53,7 +53,7 @@ static void record_bad_flags_exit_2_and_write_nothing(void **state) {
         { "--input", "-1", "--input" },
         { "--input", "abc", "--input" },
         { "--output", "1.5", "--output" },
-        { "--cache-read", "10000000000000", "--cache-read" },
+        { "--cache-read", "10000000000000", "cache-read tokens is above" }, /* the library's word */
         { "--cost", "1e3", "--cost" },
         { "--cost", "0.1234567891", "--cost" },
         { "--cost", "-1", "--cost" },

@@ -155,6 +155,8 @@ static void flags_and_ndjson_share_rules(void **state) {
         assert_string_equal(json[i].name, pairs[i][1]);
         assert_int_equal(flags[i].kind, json[i].kind);
         assert_true(flags[i].min == json[i].min && flags[i].max == json[i].max);
+        /* an event's ranges are the library's to check, not the tool's */
+        if (flags[i].kind == KIND_COUNT || flags[i].kind == KIND_USD) assert_true(flags[i].max == INT64_MAX);
         assert_true((char *)flags[i].dst - (char *)&a == (char *)json[i].dst - (char *)&b);
     }
     assert_null(flags[EVENT_FIELDS].name);

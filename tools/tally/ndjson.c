@@ -119,15 +119,17 @@ static int number_text(reader *r, const char **s) {
 }
 
 void event_fields(tally_event *e, int ndjson, opt f[EVENT_FIELDS + 1]) {
+    /* Only the syntax is the tool's: an event's ranges (tokens, cost, time,
+     * ids) are the library's to judge, once, with its own messages. */
     const opt fields[EVENT_FIELDS + 1] = {
         OPT_TEXT("--key", &e->key),
         OPT_TEXT("--model", &e->model),
         OPT_TEXT("--account", &e->account),
-        OPT_COUNT("--input", &e->input_tokens, 0, TALLY_MAX_TOKENS),
-        OPT_COUNT("--output", &e->output_tokens, 0, TALLY_MAX_TOKENS),
-        OPT_COUNT("--cache-create", &e->cache_create_tokens, 0, TALLY_MAX_TOKENS),
-        OPT_COUNT("--cache-read", &e->cache_read_tokens, 0, TALLY_MAX_TOKENS),
-        OPT_USD("--cost", &e->cost_nanos, TALLY_MAX_COST_NANOS),
+        OPT_COUNT("--input", &e->input_tokens, 0, INT64_MAX),
+        OPT_COUNT("--output", &e->output_tokens, 0, INT64_MAX),
+        OPT_COUNT("--cache-create", &e->cache_create_tokens, 0, INT64_MAX),
+        OPT_COUNT("--cache-read", &e->cache_read_tokens, 0, INT64_MAX),
+        OPT_USD("--cost", &e->cost_nanos, INT64_MAX),
         OPT_TEXT("--id", &e->request_id),
         OPT_TIME("--at", &e->at_ms),
         OPT_END,

@@ -30,8 +30,11 @@ static int count(const opt *o, const char *text, const char *unit, char *err, si
     int64_t v = plain_value(text, o->max);
     if (v < o->min || v < 0) {
         char what[128];
-        snprintf(what, sizeof what, "a whole number%s from %lld to %lld", unit, (long long)o->min,
-                 (long long)o->max);
+        if (o->max == INT64_MAX) /* bounded by someone else (the library) */
+            snprintf(what, sizeof what, "a whole number%s: plain digits", unit);
+        else
+            snprintf(what, sizeof what, "a whole number%s from %lld to %lld", unit, (long long)o->min,
+                     (long long)o->max);
         return bad(o, text, err, cap, what);
     }
     *(int64_t *)o->dst = v;
@@ -45,7 +48,8 @@ static int usd(const opt *o, const char *text, char *err, size_t cap) {
         v > o->max) {
         char max[32], what[128];
         tally_nanos_to_usd(o->max, max, sizeof max);
-        snprintf(what, sizeof what, "decimal USD from 0 to %s with at most 9 decimals, such as 0.0123", max);
+        snprintf(what, sizeof what, "decimal USD%s%s with at most 9 decimals, such as 0.0123",
+                 o->max == INT64_MAX ? "" : " from 0 to ", o->max == INT64_MAX ? "" : max);
         return bad(o, text, err, cap, what);
     }
     *(int64_t *)o->dst = v;
