@@ -3,10 +3,13 @@
  * a member of a sorted set scored by its expiry in server time, so the lease of a
  * holder that crashed is reclaimed by the next call once it has ended.
  *
- * Keys, under the subject's hash tag:
+ * Key, under the subject's hash tag:
  *   <entity>ls        sorted set: lease id -> expiry (us)
- *   <entity>ls:seq    sequence for lease ids ("<now_us>-<seq>") */
+ * A lease id is 128 bits from the kernel's random source, in hex, drawn here:
+ * only its holder can renew or release it, since no one can guess it. */
+#include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "internal.h"
 
@@ -15,12 +18,31 @@ static int start(tally *t, const char *mode, const char *key) {
     char base[TALLY_ENTITY_MAX];
     size_t bn = tally__entity(t, 'k', key, strlen(key), base);
     tally_args *a = &t->args;
-    if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__args_cat(a, base, bn, "ls", 2) < 0 ||
-        tally__args_cat(a, base, bn, "ls:seq", 6) < 0)
-        return -1;
+    if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__args_cat(a, base, bn, "ls", 2) < 0) return -1;
     tally__args_end_keys(a);
     if (tally__args_str(a, mode) < 0 || tally__args_i64(a, t->test_now_us) < 0) return -1;
     return 0;
+}
+
+/* Writes a new lease id into id[33]: 128 bits from getrandom(2) as 32
+ * lowercase hex digits. TALLY_OK, or TALLY_ESYSTEM when the kernel gave no
+ * random bytes (then nothing is sent). */
+static int new_id(tally *t, char id[33]) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char bits[16];
+    size_t got = 0;
+    while (got < sizeof bits) {
+        ssize_t n = getrandom(bits + got, sizeof bits - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return tally__fail(t, TALLY_ESYSTEM, "no random bytes for a lease id (getrandom: errno %d)", errno);
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof bits; i++) {
+        id[2 * i] = hex[bits[i] >> 4];
+        id[2 * i + 1] = hex[bits[i] & 15];
+    }
+    id[32] = '\0';
+    return TALLY_OK;
 }
 
 static int check_id(tally *t, const char *id) {
@@ -81,8 +103,10 @@ int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_
     if (rc != TALLY_OK) return rc;
     if (limit < 1 || limit > 1000000) return tally__fail(t, TALLY_EINVAL, "lease limit must be 1 to 1000000");
     if ((rc = check_ms(t, lease_ms)) != TALLY_OK) return rc;
+    char id[33];
+    if ((rc = new_id(t, id)) != TALLY_OK) return rc;
     if (start(t, "acquire", key) < 0 || tally__args_i64(&t->args, limit) < 0 ||
-        tally__args_i64(&t->args, lease_ms) < 0)
+        tally__args_i64(&t->args, lease_ms) < 0 || tally__args_add(&t->args, id, 32) < 0)
         return tally__oom(t);
     return run(t, 1, NULL, out);
 }

@@ -40,9 +40,11 @@ enum {
     TALLY_EREDIS,    /* Redis answered with an error (OOM, WRONGTYPE, ...) */
     TALLY_ESCRIPT,   /* a script's SHA differs from the build's, or it misbehaved */
     TALLY_ENOMEM,    /* out of memory */
-    TALLY_ERANGE     /* a query's sum passes 2^63-1: every stored bucket is
+    TALLY_ERANGE,    /* a query's sum passes 2^63-1: every stored bucket is
                         valid, but the sum asked for (shards, models or minutes
                         merged, or a bucket's total tokens) is no int64 */
+    TALLY_ESYSTEM    /* the system refused what the call needs (no random bytes
+                        for a lease id); nothing was sent */
 };
 
 typedef struct tally tally;
@@ -479,8 +481,10 @@ typedef struct tally_lease {
     int ok;                  /* acquire: got a lease; renew: renewed (0: the
                                 lease had ended or never existed); release:
                                 1 released, 0 was not held */
-    char id[TALLY_LEASE_ID_MAX]; /* acquire: the new lease's id ("" if denied);
-                                renew, release: the id given */
+    char id[TALLY_LEASE_ID_MAX]; /* acquire: the new lease's id ("" if denied):
+                                128 bits from the kernel's random source
+                                (getrandom), 32 lowercase hex digits, so only
+                                its holder knows it; renew, release: the id given */
     int64_t expires_at_us;   /* acquire/renew: the lease's end, server time */
     int64_t holders;         /* live leases after the call */
     int64_t retry_after_ms;  /* acquire denied: until the earliest lease ends */

@@ -1,12 +1,15 @@
 #!lua
 -- Concurrency leases: acquire, renew or release one of at most `limit` live slots.
 -- KEYS: KEYS[1] = sorted set of live leases (member = lease id, score = expiry in
---   microseconds of server time); KEYS[2] = the lease id sequence (a string).
---   Both share the subject's hash tag.
+--   microseconds of server time), under the subject's hash tag.
 -- ARGV: ARGV[1] = "acquire", "renew" or "release"; ARGV[2] = now in microseconds,
 --   or "0" to use the server's TIME (a fixed now is for tests only);
---   acquire: ARGV[3] = limit (1..1000000), ARGV[4] = lease length in ms (1..365 days);
+--   acquire: ARGV[3] = limit (1..1000000), ARGV[4] = lease length in ms (1..365 days),
+--   ARGV[5] = the new lease's id: 32 lowercase hex digits, 128 bits the client
+--   drew from the kernel's random source, so that no one can guess another
+--   holder's id (an id already live is refused);
 --   renew: ARGV[3] = lease id, ARGV[4] = lease length in ms; release: ARGV[3] = id.
+--   (renew and release also take the "<us>-<seq>" ids of earlier versions.)
 --   Leases whose expiry is <= now are reclaimed first, by every mode.
 --   Returns acquire: {1, id, expiry_us, holders, now} or {0, "", retry_after_ms,
 --   holders, now}; renew: {1|0 (lost), expiry_us, holders, now};
@@ -24,21 +27,25 @@ end
 
 local function istr(v) return string.format("%d", v) end
 
+local function random_id(s) return type(s) == "string" and #s == 32 and s:match("^[0-9a-f]+$") ~= nil end
+
 local mode = ARGV[1]
 if mode ~= "acquire" and mode ~= "renew" and mode ~= "release" then
   return fail("mode must be acquire, renew or release")
 end
-if #KEYS ~= 2 then return fail("expected 2 keys") end
+if #KEYS ~= 1 then return fail("expected 1 key") end
 local now = ARGV[2] == "0" and 0 or int_arg(ARGV[2], 1, 4e15)
 if not now then return fail("now must be 0 or microseconds since the epoch") end
 local limit, ms, id
 if mode == "acquire" then
-  if #ARGV ~= 4 then return fail("acquire takes limit and lease ms") end
+  if #ARGV ~= 5 then return fail("acquire takes limit, lease ms and the new id") end
   limit = int_arg(ARGV[3], 1, 1000000)
   if not limit then return fail("limit must be 1 to 1000000") end
+  id = ARGV[5]
+  if not random_id(id) then return fail("a new lease id is 32 lowercase hex digits") end
 else
   id = ARGV[3]
-  if type(id) ~= "string" or not id:match("^%d+%-%d+$") or #id > 40 then
+  if not random_id(id) and not (type(id) == "string" and #id <= 40 and id:match("^%d+%-%d+$")) then
     return fail("lease id is malformed")
   end
 end
@@ -49,11 +56,10 @@ if mode ~= "release" then
 elseif #ARGV ~= 3 then
   return fail("release takes an id")
 end
-local t1, t2 = redis.call("TYPE", KEYS[1]).ok, redis.call("TYPE", KEYS[2]).ok
-if (t1 ~= "none" and t1 ~= "zset") or (t2 ~= "none" and t2 ~= "string") then
+local t1 = redis.call("TYPE", KEYS[1]).ok
+if t1 ~= "none" and t1 ~= "zset" then
   -- the data's problem, not the caller's: a WRONGTYPE error, as Redis's
-  return redis.error_reply("WRONGTYPE lease: " .. KEYS[1] .. " holds a " .. t1 .. ", "
-                           .. KEYS[2] .. " a " .. t2)
+  return redis.error_reply("WRONGTYPE lease: " .. KEYS[1] .. " holds a " .. t1)
 end
 
 if now == 0 then
@@ -64,13 +70,11 @@ end
 -- Reclaim the leases of holders that stopped renewing (crashed, hung, gone).
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", istr(now))
 
--- Both keys live as long as the longest lease.
+-- The set lives as long as the longest lease.
 local function keep_alive()
   local last = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
   if #last == 0 then return end
-  local ttl = istr(math.ceil((tonumber(last[2]) - now) / 1000))
-  redis.call("PEXPIRE", KEYS[1], ttl)
-  if redis.call("EXISTS", KEYS[2]) == 1 then redis.call("PEXPIRE", KEYS[2], ttl) end
+  redis.call("PEXPIRE", KEYS[1], istr(math.ceil((tonumber(last[2]) - now) / 1000)))
 end
 
 local holders = redis.call("ZCARD", KEYS[1])
@@ -81,8 +85,7 @@ if mode == "acquire" then
     if #first > 0 then retry = math.ceil((tonumber(first[2]) - now) / 1000) end
     return { 0, "", retry, holders, now }
   end
-  local seq = redis.call("INCR", KEYS[2])
-  id = istr(now) .. "-" .. istr(seq)
+  if redis.call("ZSCORE", KEYS[1], id) then return fail("the new lease id is already in use") end
   local exp = now + ms * 1000
   redis.call("ZADD", KEYS[1], istr(exp), id)
   keep_alive()

@@ -47,7 +47,7 @@ typedef struct {
 
 typedef struct {
     int child, kind, code, n;
-    long recorded, duplicates, errors[TALLY_ERANGE + 1];
+    long recorded, duplicates, errors[TALLY_ESYSTEM + 1];
     allow_count allow[NALGO];
 } msg;
 
@@ -298,7 +298,7 @@ static void run_fault(int fault) {
             done++;
             total.recorded += m.recorded;
             total.duplicates += m.duplicates;
-            for (int k = 0; k <= TALLY_ERANGE; k++) total.errors[k] += m.errors[k];
+            for (int k = 0; k <= TALLY_ESYSTEM; k++) total.errors[k] += m.errors[k];
             for (int a = 0; a < NALGO; a++) {
                 total.allow[a].ok_allowed += m.allow[a].ok_allowed;
                 total.allow[a].ok_denied += m.allow[a].ok_denied;

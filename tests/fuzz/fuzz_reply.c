@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tally_result res[3];
         rc = tally_record_batch(t, evs, 3, res);
         for (int i = 0; i < 3; i++)
-            if (res[i].code < 0 || res[i].code > TALLY_ERANGE) abort();
+            if (res[i].code < 0 || res[i].code > TALLY_ESYSTEM) abort();
         break;
     }
     case 2: rc = tally_stats(t, TALLY_SCOPE_KEY, "k", &day, &b); break;
@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     }
     if (rc != TALLY_OK && !tally_errmsg(t)[0]) abort();
-    if (rc < TALLY_OK || rc > TALLY_ERANGE) abort();
+    if (rc < TALLY_OK || rc > TALLY_ESYSTEM) abort();
     tally__disconnect(&t->nodes[0]);
     close(sv[1]);
     return 0;
