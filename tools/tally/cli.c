@@ -107,14 +107,18 @@ int cli_fail(const char *cmd, tally *t, int rc) {
     return cli_exit_for(rc);
 }
 
+void cli_config(const cli_common *c, tally_config *cfg) {
+    tally_config_init(cfg);
+    cfg->url = c->url; /* NULL: the library reads $TALLY_URL */
+    if (c->prefix) cfg->prefix = c->prefix;
+    cfg->tz_offset_min = c->tz_min;
+    cfg->defer_script_load = c->defer_load;
+    if (c->timeout_ms) cfg->command_timeout_ms = cfg->connect_timeout_ms = (int)c->timeout_ms;
+}
+
 int cli_connect(const cli_common *c, tally **t) {
     tally_config cfg;
-    tally_config_init(&cfg);
-    cfg.url = c->url; /* NULL: the library reads $TALLY_URL */
-    if (c->prefix) cfg.prefix = c->prefix;
-    cfg.tz_offset_min = c->tz_min;
-    cfg.defer_script_load = c->defer_load;
-    if (c->timeout_ms) cfg.command_timeout_ms = cfg.connect_timeout_ms = (int)c->timeout_ms;
+    cli_config(c, &cfg);
     return tally_open(&cfg, t);
 }
 

@@ -40,6 +40,8 @@ int cli_parse(const char *cmd, int argc, char **argv, cli_common *c, opt *opts, 
 /* How often the option `name` of opts was given (0: not given). */
 int cli_given(opt *opts, const char *name);
 
+/* The handle's configuration from the common options (checked by cli_parse). */
+void cli_config(const cli_common *c, tally_config *cfg);
 /* Opens a handle from the common options and returns the library's result
  * code (*t is set even on failure, except out of memory; tally_close it). */
 int cli_connect(const cli_common *c, tally **t);
