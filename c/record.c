@@ -235,9 +235,9 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     /* Ids live in the slice of their event time until (slice + 2) windows; for a
      * late event that is already past, and EXPIREAT in the past deletes the id
      * at once, so a retried import would count twice. Keep them a window from
-     * now at least. */
-    int64_t id_x = (slice + 2) * c->idempotency_s, min_x = tally__now_ms() / 1000 + c->idempotency_s;
-    err |= tally__args_i64(a, id_x > min_x ? id_x : min_x);
+     * now at least. Without an id: "0", so the call depends on the event only. */
+    int64_t id_x = (slice + 2) * c->idempotency_s, min_x = idem ? tally__now_ms() / 1000 + c->idempotency_s : 0;
+    err |= tally__args_i64(a, idem ? (id_x > min_x ? id_x : min_x) : 0);
     err |= tally__args_i64(a, held);
     err |= held ? tally__args_reservation(a, e->key, e->request_id) : tally__args_str(a, "");
     for (int i = 0; i < nb; i++) {

@@ -94,6 +94,8 @@ int tally_errcode(const tally *t);
 const char *tally_errmsg(const tally *t);
 /* Static name of a result code, e.g. "invalid argument". */
 const char *tally_strerror(int code);
+/* The library's version, e.g. "0.1.0" (static). */
+const char *tally_version(void);
 
 /* -------------------------------------------------------------------- money */
 
@@ -318,14 +320,30 @@ int tally_settle(tally *t, const tally_event *ev, int *duplicate);
 int tally_node_count(const tally *t);
 const char *tally_node_name(const tally *t, int i, char *buf, size_t n);
 
+/* One entry of a script's KEYS or ARGV contract, from the script's header.
+ * position is 1-based: "1", a range "2..", "nh+1..nh+nz", or a formula "5i-1"
+ * whose letters name counts the other arguments give ("last" is the final
+ * argument); docs/scripts.md explains each script's. */
+typedef struct tally_script_param {
+    const char *position;
+    const char *name;         /* stable identifier, e.g. "at_ms" */
+    const char *description;
+} tally_script_param;
+
 typedef struct tally_script_info {
     const char *name;     /* "record", ... */
     const char *sha1;     /* 40 hex digits, over exactly `source` */
     const char *summary;  /* one line */
-    const char *keys;     /* the KEYS contract from the script's header */
-    const char *argv;     /* the ARGV contract */
+    const char *keys;     /* the KEYS contract as text, one line per entry */
+    const char *argv;     /* the ARGV contract as text */
     const char *source;   /* exact bytes sent to SCRIPT LOAD */
     size_t length;
+    const tally_script_param *key_params;  /* the KEYS contract, in order */
+    int nkey_params;
+    const tally_script_param *arg_params;  /* the ARGV contract, in order */
+    int narg_params;
+    const char *returns;  /* what the script answers */
+    const char *notes;    /* further rules, one per line ("" if none) */
 } tally_script_info;
 
 /* The embedded scripts, sorted by name. Static data: never freed. */

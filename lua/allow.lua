@@ -1,18 +1,20 @@
 #!lua
 -- Admission control: checks every rate-limit rule of one subject, consumes all or none.
--- KEYS: per rule, in order: its state key (a hash, or for "log" a sorted set), and
---   for a "log" rule a second key, its hash holding the sum and the entry sequence.
---   All keys of one call share the subject's hash tag.
--- ARGV: ARGV[1] = "allow" (consume when every rule fits) or "peek" (never writes);
---   ARGV[2] = now in microseconds, or "0" to use the server's TIME (a fixed now is
---   for tests and must be enabled in the client);
---   ARGV[3] = n, the number of rules (1..16); then 5 values per rule:
---   algorithm ("log", "window", "gcra" or "fixed"), limit per window (1..1e15),
---   window in ms (1..31536000000), burst (gcra; 0 = the limit; 0..1e15) and the
---   amount this call counts for the rule (0..1e15).
---   Returns {allowed 1|0, now_us, then per rule: remaining (after this call when
+-- KEYS[1..] rule_state: per rule, in order, its state key (a hash, or for "log" a
+--   sorted set), and for a "log" rule a second key, its hash holding the sum and
+--   the entry sequence. All keys of one call share the subject's hash tag.
+-- ARGV[1] mode: "allow" (consume when every rule fits) or "peek" (never writes).
+-- ARGV[2] now_us: now in microseconds, or "0" to use the server's TIME (a fixed
+--   now is for tests and must be enabled in the client).
+-- ARGV[3] n: the number of rules (1..16); rule i (1..n) takes the next five.
+-- ARGV[5i-1] algorithm: "log", "window", "gcra" or "fixed".
+-- ARGV[5i] limit: units per window (1..1e15).
+-- ARGV[5i+1] window_ms: the window in ms (1..31536000000).
+-- ARGV[5i+2] burst: gcra, units that may pass at once; 0 = the limit (0..1e15).
+-- ARGV[5i+3] amount: what this call counts for the rule (0..1e15).
+-- Returns: {allowed 1|0, now_us, then per rule: remaining (after this call when
 --   allowed, else now), retry_after_ms (0 fits, -1 can never fit), reset_after_ms}.
---   A denied call and every "peek" write nothing.
+-- A denied call and every "peek" write nothing.
 local MAXV = 1e15
 local MAXW = 31536000000
 

@@ -1,19 +1,21 @@
 #!lua
 -- Concurrency leases: acquire, renew or release one of at most `limit` live slots.
--- KEYS: KEYS[1] = sorted set of live leases (member = lease id, score = expiry in
+-- KEYS[1] leases: sorted set of live leases (member = lease id, score = expiry in
 --   microseconds of server time), under the subject's hash tag.
--- ARGV: ARGV[1] = "acquire", "renew" or "release"; ARGV[2] = now in microseconds,
---   or "0" to use the server's TIME (a fixed now is for tests only);
---   acquire: ARGV[3] = limit (1..1000000), ARGV[4] = lease length in ms (1..365 days),
---   ARGV[5] = the new lease's id: 32 lowercase hex digits, 128 bits the client
---   drew from the kernel's random source, so that no one can guess another
---   holder's id (an id already live is refused);
---   renew: ARGV[3] = lease id, ARGV[4] = lease length in ms; release: ARGV[3] = id.
---   (renew and release also take the "<us>-<seq>" ids of earlier versions.)
---   Leases whose expiry is <= now are reclaimed first, by every mode.
---   Returns acquire: {1, id, expiry_us, holders, now} or {0, "", retry_after_ms,
---   holders, now}; renew: {1|0 (lost), expiry_us, holders, now};
---   release: {1|0 (was not held), 0, holders, now}.
+-- ARGV[1] mode: "acquire", "renew" or "release".
+-- ARGV[2] now_us: now in microseconds, or "0" to use the server's TIME (a fixed
+--   now is for tests only).
+-- ARGV[3] limit: acquire, the most live leases (1..1000000).
+-- ARGV[3] lease_id: renew and release, the lease's id (also the "<us>-<seq>"
+--   ids of earlier versions).
+-- ARGV[4] lease_ms: acquire and renew, the lease's length in ms (1..365 days).
+-- ARGV[5] new_id: acquire, the new lease's id: 32 lowercase hex digits, 128 bits
+--   the client drew from the kernel's random source, so that no one can guess
+--   another holder's id (an id already live is refused).
+-- Returns: acquire {1, id, expiry_us, holders, now} or {0, "", retry_after_ms,
+--   holders, now}; renew {1|0 (lost), expiry_us, holders, now}; release {1|0
+--   (was not held), 0, holders, now}.
+-- Leases whose expiry is <= now are reclaimed first, by every mode.
 local MAXW = 31536000000
 
 local function fail(msg) return redis.error_reply("EINVAL lease: " .. msg) end

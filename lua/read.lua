@@ -1,10 +1,11 @@
 #!lua flags=no-writes
 -- Reads statistics buckets for the queries, in one round trip.
--- KEYS: hashes of buckets, any number.
--- ARGV: ARGV[1] = "get": then, for each key in order, a count n followed by n field
---   names to read from that key (HMGET);
---   ARGV[1] = "all": every field of every key (HGETALL).
---   Returns one array per key: the values (false where missing) for "get", the
+-- KEYS[1..] buckets: hashes of buckets, any number.
+-- ARGV[1] mode: "get" reads the fields named next (HMGET); "all" reads every field
+--   of every key (HGETALL).
+-- ARGV[2..] fields: "get" only: for each key in order, a count n followed by n
+--   field names to read from that key.
+-- Returns: one array per key: the values (false where missing) for "get", the
 --   flat field/value list for "all".
 local mode = ARGV[1]
 local out = {}

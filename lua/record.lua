@@ -1,23 +1,42 @@
 #!lua
 -- Records one usage event into every bucket and leaderboard given, atomically.
--- KEYS: nh bucket hashes, then nz leaderboard sorted sets, then, with a request
---   id, the id hashes of the current and the previous idempotency slice, then
---   for a settle, nr pairs (reservations hash, leases sorted set) of budgets.
---   (On a cluster, an event is one call per entity: key, account, shard.)
--- ARGV: [1] event time, epoch ms; [2] how far past server time it may be, ms;
---   [3..7] input, output, cache-create, cache-read tokens, cost in nano-USD;
---   [8] nh; [9] nz; [10] the request id's field in the id hashes, or "" for
---   none; [11] id hash expiry, epoch s; [12] nr: budget entities whose
---   reservation to release (settle: the usage is recorded and the estimate given
---   back, together); [13] the reservation's member (API key id, byte 0x1F,
---   request id: as reserve.lua's), or "";
---   then per hash: expiry epoch s (0 = never), field count n, n field names;
---   then, when nz is 9, the leaderboards' member (the API key id) and the
---   month and day expiries: the nine sets are cost, tokens, requests (c, k, r),
---   each for total, month, day, in that order; nz is 0 or 9.
---   A bucket whose expiry has passed is skipped (a late event past retention).
---   Bucket values are "requests,input,output,cache_create,cache_read,cost",
---   exact decimal integers up to 2^63-1. Returns "recorded" or "duplicate".
+-- KEYS[1..nh] buckets: bucket hashes (docs/keys.md).
+-- KEYS[nh+1..nh+nz] boards: the leaderboards (nz is 0 or 9): cost, tokens,
+--   requests (c, k, r), each for total, month, day, in that order.
+-- KEYS[nh+nz+1] ids: with a request id, the id hash of the event time's
+--   idempotency slice (d = 2 such keys; without a request id d = 0).
+-- KEYS[nh+nz+2] ids_previous: with a request id, the previous slice's id hash.
+-- KEYS[nh+nz+d+2j-1] reservations: settle, budget entity j (1..nr): its
+--   reservations hash.
+-- KEYS[nh+nz+d+2j] leases: entity j's leases sorted set.
+-- ARGV[1] at_ms: the event time, epoch ms.
+-- ARGV[2] future_ms: how far past server TIME the event time may be (ms, at most
+--   a day).
+-- ARGV[3] input: input tokens (0..1e12).
+-- ARGV[4] output: output tokens (0..1e12).
+-- ARGV[5] cache_create: cache-create tokens (0..1e12).
+-- ARGV[6] cache_read: cache-read tokens (0..1e12).
+-- ARGV[7] cost_nanos: cost in nano-USD (0..1e15).
+-- ARGV[8] nh: the number of bucket hashes.
+-- ARGV[9] nz: the number of leaderboards, 0 or 9.
+-- ARGV[10] request_id: the request id's field in the id hashes (its 8-byte
+--   fingerprint, docs/keys.md), or "" for none.
+-- ARGV[11] ids_expiry: the id hash's expiry, epoch s ("0" without a request id).
+-- ARGV[12] nr: budget entities whose reservation to release (settle: the usage
+--   is recorded and the estimate given back, together); 0 for a record.
+-- ARGV[13] reservation: the reservation's member (API key id, byte 0x1F, request
+--   id: as reserve.lua's), or "".
+-- ARGV[14..] hashes: per bucket hash, in KEYS order: its expiry (epoch s, 0 =
+--   never), a field count n, then n field names.
+-- ARGV[last-2] board_member: when nz is 9, after the hashes: the leaderboards'
+--   member (the API key id).
+-- ARGV[last-1] board_month_expiry: the month leaderboards' expiry, epoch s.
+-- ARGV[last] board_day_expiry: the day leaderboards' expiry, epoch s.
+-- Returns: "recorded" or "duplicate".
+-- A bucket whose expiry has passed is skipped (a late event past retention).
+-- Bucket values are "requests,input,output,cache_create,cache_read,cost", exact
+-- decimal integers up to 2^63-1. On a cluster an event is one call per entity
+-- (key, account, shard).
 local MAX_TOKENS, MAX_COST = 1e12, 1e15
 local BASE = 1e15             -- low part of a split decimal: sums stay < 2^53
 local SCORE_MAX = 9007199254740992

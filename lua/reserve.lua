@@ -1,18 +1,27 @@
 #!lua
 -- Reserves an estimate against budgets (caps on cost or tokens), all or none.
--- KEYS: per budget entity (1 or 2: the key, then the account): its reservations
---   hash and its leases sorted set; then, per cap, the bucket hash it reads.
--- ARGV: [1] the reservation's member: API key id, byte 0x1F, request id (a
---   request id belongs to its key: two keys of one account may reuse an id);
---   [2] lease ms; [3] estimated cost, nano-USD; [4] estimated
---   tokens; [5] ne, entities; [6] nc, caps; [7] now in ms, or "0" for the
---   server's TIME (a fixed now is for tests only); then per cap: entity index
---   (1..ne), bucket field, metric (c cost | k tokens), cap amount.
---   A cap allows when bucket usage + amounts still reserved + estimate <= cap.
---   Expired reservations are released first, each exactly once. Returns
---   {allowed 1|0, denied_by: first denying cap's index or 0, {what each cap has
---   left after this call}, server time ms, "reserved"|"duplicate"|"denied"};
---   a denial reserves nothing.
+-- KEYS[2e-1] reservations: budget entity e (1..ne: the key, then the account):
+--   its reservations hash.
+-- KEYS[2e] leases: entity e's leases sorted set.
+-- KEYS[2ne+i] bucket: cap i (1..nc): the statistics bucket hash it reads.
+-- ARGV[1] member: the reservation's member: API key id, byte 0x1F, request id
+--   (a request id belongs to its key: two keys of one account may reuse an id).
+-- ARGV[2] lease_ms: released by itself after this (1 ms to 1 day).
+-- ARGV[3] cost_nanos: the estimated cost, nano-USD (0..1e15).
+-- ARGV[4] tokens: the estimated tokens (0..1e12).
+-- ARGV[5] ne: budget entities (1 or 2).
+-- ARGV[6] nc: caps (1 or more).
+-- ARGV[7] now_ms: now in ms, or "0" for the server's TIME (a fixed now is for
+--   tests only).
+-- ARGV[4i+4] cap_entity: cap i (1..nc): the entity it belongs to (1..ne).
+-- ARGV[4i+5] cap_field: the bucket's field.
+-- ARGV[4i+6] cap_metric: "c" (cost) or "k" (tokens).
+-- ARGV[4i+7] cap_amount: the cap (nano-USD or tokens, > 0).
+-- Returns: {allowed 1|0, denied_by: first denying cap's index or 0, {what each
+--   cap has left after this call}, server time ms, "reserved"|"duplicate"|"denied"}.
+-- A cap allows when bucket usage + amounts still reserved + estimate <= cap.
+-- Expired reservations are released first, each exactly once; a denial reserves
+-- nothing.
 local MAX = 9007199254740991
 
 local function fail(msg) return redis.error_reply("EINVAL reserve: " .. msg) end

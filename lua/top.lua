@@ -1,8 +1,8 @@
 #!lua flags=no-writes
 -- Reads the head of each leaderboard shard, for a merged top-N.
--- KEYS: leaderboard sorted sets (one per shard).
--- ARGV: [1] n, how many members to read from each (1..1000).
---   Returns one flat member/score array per key: its first n members ranked by
+-- KEYS[1..] boards: leaderboard sorted sets (one per shard).
+-- ARGV[1] n: how many members to read from each (1..1000).
+-- Returns: one flat member/score array per key: its first n members ranked by
 --   score, highest first, ties broken by member (byte order, lowest first), so
 --   the head is the same for every n and the merge of the shards' heads is the
 --   true top n. (Redis's own reverse order breaks ties by the highest member.)

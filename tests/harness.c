@@ -100,6 +100,10 @@ static char *slurp(int fd) {
 int th_run(const char *const *argv, const char *input, char **out, char **err) {
     const char *bin = getenv("TALLY_BIN");
     if (!bin) fail_msg("TALLY_BIN is not set");
+    return th_exec(bin, argv, input, out, err);
+}
+
+int th_exec(const char *bin, const char *const *argv, const char *input, char **out, char **err) {
     char errpath[] = "/tmp/tally-th-err.XXXXXX", outpath[] = "/tmp/tally-th-out.XXXXXX";
     int efd = mkstemp(errpath), ofd = mkstemp(outpath), in[2];
     if (efd < 0 || ofd < 0 || pipe(in) < 0) fail_msg("th_run: cannot make temp files");
@@ -116,7 +120,7 @@ int th_run(const char *const *argv, const char *input, char **out, char **err) {
         char **args = calloc((size_t)n + 2, sizeof *args);
         args[0] = (char *)bin;
         for (int i = 0; i < n; i++) args[i + 1] = (char *)argv[i];
-        execv(bin, args);
+        execvp(bin, args);
         _exit(127);
     }
     close(in[0]);

@@ -31,6 +31,8 @@ tally *th_open(tally_config *cfg);
  * optional stdin text; captures stdout and stderr (caller frees) and returns the
  * exit status. */
 int th_run(const char *const *argv, const char *input, char **out, char **err);
+/* The same for another program (found on $PATH when bin has no slash). */
+int th_exec(const char *bin, const char *const *argv, const char *input, char **out, char **err);
 /* Server restarts (the server must run with TALLY_TEST_AOF=1 to keep its data).
  * th_server_kill() SIGKILLs the server and returns once its socket refuses
  * connections; th_server_start() starts it again with the same arguments (same

@@ -13,19 +13,54 @@ static void scripts_list_needs_no_server(void **state) {
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--url", "redis://127.0.0.1:1"), 0);
     for (int i = 0; i < tally_script_count(); i++)
         assert_non_null(strstr(out, tally_script_at(i)->sha1));
-    assert_non_null(strstr(out, "KEYS:"));
+    assert_non_null(strstr(out, "  KEYS[1] leases: "));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--json"), 0);
+    /* each script with its contract entry by entry: one per KEYS[..]/ARGV[..]
+     * line of its header */
     tj *list = tj_parse(out);
     assert_non_null(list);
     assert_int_equal(list->n, tally_script_count());
     for (int i = 0; i < tally_script_count(); i++) {
         const tally_script_info *s = tally_script_at(i);
-        assert_string_equal(tj_str(tj_at(list, i), "name"), s->name);
-        assert_string_equal(tj_str(tj_at(list, i), "sha1"), s->sha1);
-        assert_int_equal(tj_int(tj_at(list, i), "bytes"), s->length);
-        assert_string_equal(tj_str(tj_at(list, i), "keys"), s->keys);
+        const tj *e = tj_at(list, i);
+        assert_string_equal(tj_str(e, "name"), s->name);
+        assert_string_equal(tj_str(e, "sha1"), s->sha1);
+        assert_int_equal(tj_int(e, "bytes"), s->length);
+        assert_string_equal(tj_str(e, "returns"), s->returns);
+        int keys = 0, argv = 0;
+        for (const char *p = s->source; (p = strstr(p, "\n-- ")); p++) {
+            keys += strncmp(p, "\n-- KEYS[", 9) == 0;
+            argv += strncmp(p, "\n-- ARGV[", 9) == 0;
+        }
+        assert_int_equal(s->nkey_params, keys);
+        assert_int_equal(s->narg_params, argv);
+        assert_true(keys > 0 && argv > 0 && strlen(s->returns) > 0);
+        const tj *jk = tj_get(e, "keys"), *ja = tj_get(e, "argv");
+        assert_int_equal(jk->n, keys);
+        assert_int_equal(ja->n, argv);
+        for (int k = 0; k < s->nkey_params; k++) {
+            assert_string_equal(tj_str(tj_at(jk, k), "position"), s->key_params[k].position);
+            assert_string_equal(tj_str(tj_at(jk, k), "name"), s->key_params[k].name);
+            assert_string_equal(tj_str(tj_at(jk, k), "description"), s->key_params[k].description);
+        }
+        for (int k = 0; k < s->narg_params; k++) {
+            assert_string_equal(tj_str(tj_at(ja, k), "position"), s->arg_params[k].position);
+            assert_string_equal(tj_str(tj_at(ja, k), "name"), s->arg_params[k].name);
+        }
     }
+    /* and the examples the contracts name */
+    const tj *lease = NULL, *record = NULL;
+    for (size_t i = 0; i < list->n; i++) {
+        if (strcmp(tj_str(tj_at(list, i), "name"), "lease") == 0) lease = tj_at(list, i);
+        if (strcmp(tj_str(tj_at(list, i), "name"), "record") == 0) record = tj_at(list, i);
+    }
+    assert_non_null(lease);
+    assert_non_null(record);
+    assert_string_equal(tj_str(tj_at(tj_get(lease, "keys"), 0), "name"), "leases");
+    assert_string_equal(tj_str(tj_at(tj_get(lease, "argv"), 0), "name"), "mode");
+    assert_string_equal(tj_str(tj_at(tj_get(record, "argv"), 0), "name"), "at_ms");
+    assert_string_equal(tj_str(tj_at(tj_get(record, "argv"), 0), "description"), "the event time, epoch ms.");
     tj_free(list);
     free(out);
 }
@@ -103,6 +138,34 @@ static void password_never_printed(void **state) {
     free(err);
 }
 
+/* tally --version and tally_version() give the project version of meson.build. */
+static void version_matches_project(void **state) {
+    (void)state;
+    assert_string_equal(tally_version(), TALLY_PROJECT_VERSION);
+    char *out, expected[64];
+    assert_int_equal(RUN(&out, NULL, "--version"), 0);
+    snprintf(expected, sizeof expected, "tally %s\n", TALLY_PROJECT_VERSION);
+    assert_string_equal(out, expected);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "--help"), 0);
+    assert_non_null(strstr(out, "--version"));
+    free(out);
+}
+
+/* `tally scripts --help` lists every subcommand, flush included, before the
+ * paragraph about clusters. */
+static void scripts_help_lists_flush_before_cluster(void **state) {
+    (void)state;
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "scripts", "--help"), 0);
+    const char *flush = strstr(out, "  flush "), *cluster = strstr(out, "On a cluster");
+    assert_non_null(flush);
+    assert_non_null(cluster);
+    assert_true(flush < cluster);
+    assert_true(strstr(out, "  verify ") < flush);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(scripts_list_needs_no_server, th_clean),
@@ -110,6 +173,8 @@ int main(void) {
         cmocka_unit_test_setup(scripts_verify_load_flush, th_clean),
         cmocka_unit_test_setup(exit_codes_for_usage_and_connection, th_clean),
         cmocka_unit_test_setup(password_never_printed, th_clean),
+        cmocka_unit_test(version_matches_project),
+        cmocka_unit_test(scripts_help_lists_flush_before_cluster),
     };
     int rc = cmocka_run_group_tests_name("cli", tests, NULL, NULL);
     th_done();

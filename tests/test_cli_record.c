@@ -292,6 +292,24 @@ static void trend_top_metrics_json(void **state) {
     free(out);
 }
 
+/* `top` without --by ranks by cost (the seed's leaderboard): k2 leads by tokens
+ * and k1 by cost, so the default order shows which ranking was used. */
+static void top_defaults_to_cost(void **state) {
+    (void)state;
+    seed();
+    const char *url = th_url();
+    char *plain, *by_cost;
+    assert_int_equal(RUN(&plain, NULL, "top", "--url", url, "--json"), 0);
+    assert_int_equal(RUN(&by_cost, NULL, "top", "--url", url, "--by", "cost", "--json"), 0);
+    assert_string_equal(plain, by_cost);
+    contains(plain, "[{\"rank\":1,\"key\":\"k1\",\"cost\":\"1.75\"");
+    free(plain);
+    free(by_cost);
+    assert_int_equal(RUN(&plain, NULL, "top", "--url", url), 0);
+    contains(plain, "cost");
+    free(plain);
+}
+
 static void bad_periods_and_windows_exit_2(void **state) {
     (void)state;
     const char *url = th_url();
@@ -339,6 +357,7 @@ int main(void) {
         cmocka_unit_test_setup(record_stdin_mixed_lines, th_clean),
         cmocka_unit_test_setup(stats_models_json, th_clean),
         cmocka_unit_test_setup(trend_top_metrics_json, th_clean),
+        cmocka_unit_test_setup(top_defaults_to_cost, th_clean),
         cmocka_unit_test_setup(bad_periods_and_windows_exit_2, th_clean),
     };
     int rc = cmocka_run_group_tests_name("cli_record", tests, NULL, NULL);

@@ -1,6 +1,6 @@
-/* cmd_query.c -- the read side of the tool: `tally stats`, `models`, `trend`,
- * `top` and `metrics`. Human tables by default, --json for programs; every
- * command is one round trip. */
+/* cmd_query.c -- the read side of the tool: `tally stats`, `models`, `trend`
+ * and `top` (`metrics` is in cmd_metrics.c). Human tables by default, --json
+ * for programs; every command is one round trip. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,14 +20,11 @@ static const char usage_trend[] =
     "                   --by hour|day|month [--last N] [--metric tokens|requests|cost]\n"
     "  the last N buckets (default 24 hours, 30 days or 12 months), drawn as bars\n";
 static const char usage_top[] =
-    "usage: tally top --by cost|tokens|requests [--window total|today|month|day:..|month:..]\n"
+    "usage: tally top [--by cost|tokens|requests] [--window total|today|month|day:..|month:..]\n"
     "                 [-n N]\n"
-    "  API keys ranked over the window (default total), N from 1 to 1000 (default 10);\n"
-    "  equal values rank by key id (byte order), so -n N is the head of any larger -n\n";
-static const char usage_metrics[] =
-    "usage: tally metrics [--minutes N]\n"
-    "  requests and tokens over the last N minutes (default 5, at most 1440), with\n"
-    "  requests/min and tokens/min\n";
+    "  API keys ranked by cost (the default), tokens or requests over the window\n"
+    "  (default total), N from 1 to 1000 (default 10); equal values rank by key id\n"
+    "  (byte order), so -n N is the head of any larger -n\n";
 static const char common_help[] =
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
     "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
@@ -226,7 +223,7 @@ int cmd_trend(int argc, char **argv) {
 int cmd_top(int argc, char **argv) {
     cli_common c = { 0 };
     static const char *const bys[] = { "cost", "tokens", "requests", NULL }; /* TALLY_RANK_* */
-    int by = -1;
+    int by = TALLY_RANK_COST;
     int64_t n = 10;
     tally_period p = TOTAL;
     opt opts[] = { OPT_CHOICE("--by", &by, bys),
@@ -235,7 +232,6 @@ int cmd_top(int argc, char **argv) {
                    OPT_END };
     int code = parse("top", argc, argv, &c, opts, usage_top);
     if (code) return code < 0 ? EXIT_OK_ : code;
-    if (by < 0) return cli_usage_error("top", "--by cost, tokens or requests is required");
     tally *t;
     if ((code = cli_open("top", &c, &t))) return code;
     tally_rank *r;
@@ -271,43 +267,3 @@ int cmd_top(int argc, char **argv) {
     return code;
 }
 
-/* v / minutes with two decimals, in integers. */
-static void per_minute(int64_t v, int64_t minutes, char *buf, size_t n) {
-    int64_t hundredths = v * 100 / minutes;
-    snprintf(buf, n, "%lld.%02lld", (long long)(hundredths / 100), (long long)(hundredths % 100));
-}
-
-int cmd_metrics(int argc, char **argv) {
-    cli_common c = { 0 };
-    int64_t minutes = 5;
-    opt opts[] = { OPT_COUNT("--minutes", &minutes, 1, 1440), OPT_END };
-    int code = parse("metrics", argc, argv, &c, opts, usage_metrics);
-    if (code) return code < 0 ? EXIT_OK_ : code;
-    tally *t;
-    if ((code = cli_open("metrics", &c, &t))) return code;
-    tally_bucket b;
-    int rc = tally_metrics(t, (int)minutes, &b);
-    if (rc != TALLY_OK) {
-        code = cli_fail("metrics", t, rc);
-    } else {
-        char rpm[32], tpm[32];
-        per_minute(b.requests, minutes, rpm, sizeof rpm);
-        per_minute(b.total_tokens, minutes, tpm, sizeof tpm);
-        if (c.json) {
-            json_out j;
-            json_begin(&j, stdout);
-            json_object(&j, NULL);
-            json_int(&j, "minutes", minutes);
-            json_int(&j, "requests", b.requests);
-            json_int(&j, "total_tokens", b.total_tokens);
-            json_number(&j, "rpm", rpm);
-            json_number(&j, "tpm", tpm);
-            json_close(&j);
-        } else {
-            printf("last %lld minutes: %lld requests, %lld tokens, %s requests/min, %s tokens/min\n",
-                   (long long)minutes, (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
-        }
-    }
-    tally_close(t);
-    return code;
-}

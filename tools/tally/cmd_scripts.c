@@ -10,13 +10,15 @@
 static const char usage[] =
     "usage: tally scripts list|show NAME|load|verify|flush [options]\n"
     "\n"
-    "  list     the embedded scripts: name, SHA1, size, KEYS/ARGV contract\n"
+    "  list     the embedded scripts: name, SHA1, size, KEYS/ARGV contract (with\n"
+    "           --json: each KEYS and ARGV position, its name and description)\n"
     "  show     print a script's exact source (what SCRIPT LOAD receives)\n"
     "  load     SCRIPT LOAD every script and check each SHA against the build\n"
     "  verify   SCRIPT EXISTS for every script; exit 1 if any is missing\n"
+    "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
+    "\n"
     "On a cluster (redis-cluster:// URL) load, verify and flush act on every\n"
     "primary and replica and report per node.\n"
-    "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
     "\n"
     "options: --url URL (default $TALLY_URL, else redis://127.0.0.1:6379/0;\n"
     "         redis-cluster://host:port[,host:port...] for a cluster)\n"
@@ -24,13 +26,20 @@ static const char usage[] =
     "exit: 0 ok, 1 scripts missing (verify), 2 bad usage, 3 Redis unreachable or\n"
     "      authentication failed, 4 Redis or script error\n";
 
-static void print_contract_line(const char *label, const char *text) {
-    printf("  %s ", label);
-    for (const char *p = text; *p; p++) {
-        putchar(*p);
-        if (*p == '\n') printf("        ");
+static void json_params(json_out *j, const char *label, const tally_script_param *p, int n) {
+    json_array(j, label);
+    for (int i = 0; i < n; i++) {
+        json_object(j, NULL);
+        json_str(j, "position", p[i].position);
+        json_str(j, "name", p[i].name);
+        json_str(j, "description", p[i].description);
+        json_close(j);
     }
-    putchar('\n');
+    json_close(j);
+}
+
+static void text_params(const char *label, const tally_script_param *p, int n) {
+    for (int i = 0; i < n; i++) printf("  %s[%s] %s: %s\n", label, p[i].position, p[i].name, p[i].description);
 }
 
 static int list(const cli_common *c) {
@@ -46,13 +55,16 @@ static int list(const cli_common *c) {
             json_str(&j, "sha1", s->sha1);
             json_int(&j, "bytes", (int64_t)s->length);
             json_str(&j, "summary", s->summary);
-            json_str(&j, "keys", s->keys);
-            json_str(&j, "argv", s->argv);
+            json_params(&j, "keys", s->key_params, s->nkey_params);
+            json_params(&j, "argv", s->arg_params, s->narg_params);
+            json_str(&j, "returns", s->returns);
+            json_str(&j, "notes", s->notes);
             json_close(&j);
         } else {
             printf("%-10s %s %6zu bytes  %s\n", s->name, s->sha1, s->length, s->summary);
-            print_contract_line("KEYS:", s->keys);
-            print_contract_line("ARGV:", s->argv);
+            text_params("KEYS", s->key_params, s->nkey_params);
+            text_params("ARGV", s->arg_params, s->narg_params);
+            printf("  returns: %s\n", s->returns);
         }
     }
     if (c->json) json_close(&j);

@@ -12,6 +12,7 @@ int cmd_models(int argc, char **argv);
 int cmd_trend(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_exporter(int argc, char **argv);
 /* admission control */
 int cmd_allow(int argc, char **argv);
 int cmd_limits(int argc, char **argv);

@@ -16,7 +16,8 @@ static const struct command {
     { "models", cmd_models, "the per-model breakdown of a key or of all keys" },
     { "trend", cmd_trend, "a series of hourly, daily or monthly buckets" },
     { "top", cmd_top, "API keys ranked by cost, tokens or requests" },
-    { "metrics", cmd_metrics, "requests and tokens per minute, recent minutes" },
+    { "metrics", cmd_metrics, "recent requests and tokens per minute, or Prometheus metrics" },
+    { "exporter", cmd_exporter, "serve the Prometheus metrics over HTTP at /metrics" },
     { "allow", cmd_allow, "rate limits: decide and consume, all rules or none" },
     { "limits", cmd_limits, "rate limits: the same decision without consuming" },
     { "reserve", cmd_reserve, "hold an estimate against cost and token budgets" },
@@ -34,12 +35,14 @@ static void help(FILE *f) {
           "                 unix:///path/to.sock[?db=N] or, for a Redis Cluster,\n"
           "                 redis-cluster://host:port[,host:port...]; default\n"
           "                 $TALLY_URL, else redis://127.0.0.1:6379/0\n"
-          "  --timeout MS   connect and command timeout, 1 to 3600000 (default 2000 / 5000)\n"
+          "  --timeout MS   connect and command timeout, 1 to 3600000 ms (default 2000,\n"
+          "                 5000)\n"
           "  --tz ±HH:MM    statistics timezone, -14:00 to +14:00, Z or UTC (default\n"
           "                 $TALLY_TZ; unset or empty: UTC)\n"
           "  --prefix P     key prefix (default tally)\n"
           "  --json         machine-readable output\n"
           "  --help         help for a command: tally COMMAND --help\n"
+          "  --version      print the version (tally --version)\n"
           "Numbers are plain digits: no sign, spaces, leading zero or exponent. Every\n"
           "value is checked before anything connects (an event's ranges: by the\n"
           "library, when recording); none may be empty.\n"
@@ -49,8 +52,7 @@ static void help(FILE *f) {
           "  1 denied, or missing (scripts verify)\n"
           "  2 bad usage or bad input; nothing was written\n"
           "  3 Redis unreachable or authentication failed\n"
-          "  4 Redis error (out of memory, a key of the wrong type), script error,\n"
-          "    timeout, or a sum past 2^63-1\n",
+          "  4 Redis error (OOM, wrong key type), script error, timeout, sum past 2^63-1\n",
           f);
 }
 
@@ -64,7 +66,7 @@ int main(int argc, char **argv) {
         return EXIT_OK_;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("tally %s\n", TALLY_VERSION);
+        printf("tally %s\n", tally_version());
         return EXIT_OK_;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

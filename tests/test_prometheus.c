@@ -1,0 +1,277 @@
+/* test_prometheus.c -- redis: `tally metrics --format prometheus` passes
+ * Prometheus's own checker (promtool check metrics), every sample equals what
+ * `tally stats --json` says for the same scope, id and period, and the series
+ * are exactly the models in use, the accounts asked for and the top N keys. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
+
+static const char weird_key[] = "we\"ird\\key";
+
+static void record(tally *t, const char *key, const char *model, const char *account, int64_t in, int64_t out,
+                   const char *usd, int64_t at_ms) {
+    tally_event ev = { .key = key, .model = model, .account = account, .input_tokens = in,
+                       .output_tokens = out, .cache_create_tokens = 3, .cache_read_tokens = 4, .at_ms = at_ms };
+    assert_int_equal(tally_usd_to_nanos(usd, &ev.cost_nanos), TALLY_OK);
+    assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
+}
+
+/* Five keys; k-old's event is 40 days old, so it counts in the totals only
+ * (its month is over). Top 3 by cost: total k-old, k-gamma, weird; today and
+ * this month k-gamma, weird, k-alpha; k-beta never. */
+static void seed(void) {
+    tally *t = th_open(NULL);
+    record(t, "k-alpha", "m1", "acct-1", 10, 20, "1.5", TALLY_AT_NOW);
+    record(t, "k-beta", "m2", "acct-2", 100, 0, "0.25", TALLY_AT_NOW);
+    record(t, weird_key, "m1", "acct-1", 1, 0, "2.000000001", TALLY_AT_NOW);
+    record(t, "k-gamma", "m2", NULL, 7, 7, "3", TALLY_AT_NOW);
+    record(t, "k-old", "m3", "acct-2", 5, 5, "5", ((int64_t)time(NULL) - 40 * 86400) * 1000);
+    tally_close(t);
+}
+
+static char *metrics(const char *top, const char *a1, const char *a2) {
+    char *out, *err;
+    int code = RUN(&out, &err, "metrics", "--url", th_url(), "--format", "prometheus", "--top", top, "--account", a1,
+                   "--account", a2);
+    if (code != 0) fail_msg("tally metrics --format prometheus: exit %d: %s", code, err);
+    free(err);
+    return out;
+}
+
+static void promtool_accepts(const char *text) {
+    char *out, *err;
+    int code = th_exec("promtool", (const char *const[]){ "check", "metrics", NULL }, text, &out, &err);
+    if (code != 0 || *out || *err) fail_msg("promtool check metrics: exit %d: %s%s", code, out, err);
+    free(out);
+    free(err);
+}
+
+static void output_passes_promtool(void **state) {
+    (void)state;
+    seed();
+    char *text = metrics("3", "acct-1", "acct-2");
+    promtool_accepts(text);
+    assert_non_null(strstr(text, "# TYPE tally_requests_total counter\n"));
+    assert_non_null(strstr(text, "tally_key_requests_total{period=\"total\",key=\"we\\\"ird\\\\key\"} 1\n"));
+    free(text);
+    /* and checks something: the same text with a sample repeated under another
+     * TYPE is refused */
+    char *bad = metrics("0", "acct-1", "acct-2");
+    bad = realloc(bad, strlen(bad) + 64);
+    strcat(bad, "# TYPE tally_requests_total gauge\n");
+    char *out, *err;
+    assert_int_not_equal(th_exec("promtool", (const char *const[]){ "check", "metrics", NULL }, bad, &out, &err), 0);
+    free(out);
+    free(err);
+    free(bad);
+}
+
+/* One sample line: metric name, label values and the value as text. */
+typedef struct {
+    char name[64], period[16], kind[16], value[40];
+    char id[300];
+    int has_id;
+} sample;
+
+/* Reads a quoted label value at p (after '="'), unescaping; returns the end. */
+static const char *label_value(const char *p, char *out, size_t cap) {
+    size_t n = 0;
+    for (; *p && *p != '"'; p++) {
+        char c = *p;
+        if (c == '\\') c = *++p == 'n' ? '\n' : *p;
+        if (n + 1 < cap) out[n++] = c;
+    }
+    out[n] = '\0';
+    return p + 1;
+}
+
+static int parse_sample(const char *line, sample *s) {
+    memset(s, 0, sizeof *s);
+    const char *brace = strchr(line, '{');
+    if (!brace || (size_t)(brace - line) >= sizeof s->name) return -1;
+    memcpy(s->name, line, (size_t)(brace - line));
+    const char *p = brace + 1;
+    while (*p && *p != '}') {
+        const char *eq = strchr(p, '=');
+        if (!eq || eq[1] != '"') return -1;
+        char label[32], value[300];
+        snprintf(label, sizeof label, "%.*s", (int)(eq - p), p);
+        p = label_value(eq + 2, value, sizeof value);
+        if (strcmp(label, "period") == 0) snprintf(s->period, sizeof s->period, "%.15s", value);
+        else if (strcmp(label, "kind") == 0) snprintf(s->kind, sizeof s->kind, "%.15s", value);
+        else if (strcmp(label, "version") != 0) s->has_id = 1, snprintf(s->id, sizeof s->id, "%s", value);
+        if (*p == ',') p++;
+    }
+    if (*p != '}' || p[1] != ' ') return -1;
+    snprintf(s->value, sizeof s->value, "%s", p + 2);
+    s->value[strcspn(s->value, "\n")] = '\0';
+    return 0;
+}
+
+/* The JSON value of "field": in text (a number, or a string without quotes). */
+static void json_field(const char *json, const char *field, char *out, size_t cap) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"%s\":", field);
+    const char *at = strstr(json, needle);
+    if (!at) fail_msg("no %s in %s", needle, json);
+    const char *v = at + strlen(needle);
+    if (*v == '"') v++;
+    snprintf(out, cap, "%.*s", (int)strcspn(v, "\",}"), v);
+}
+
+/* `tally stats` for the scope the metric name says, as JSON. noinline: gcc 12
+ * otherwise takes the returned buffer for this function's local pointer (a false
+ * -Wdangling-pointer). */
+__attribute__((noinline)) static char *stats_for(const sample *s) {
+    const char *flag = strncmp(s->name, "tally_model_", 12) == 0     ? "--model"
+                       : strncmp(s->name, "tally_account_", 14) == 0 ? "--account"
+                       : strncmp(s->name, "tally_key_", 10) == 0     ? "--key"
+                                                                     : "--global";
+    const char *period = strcmp(s->period, "day") == 0 ? "today" : s->period;
+    const char *argv[9] = { "stats", "--url", th_url(), "--period", period, "--json", flag };
+    if (s->has_id) argv[7] = s->id;
+    char *out = NULL, *err = NULL;
+    int code = th_run(argv, NULL, &out, &err);
+    if (code != 0) fail_msg("tally stats %s %s: exit %d: %s", flag, s->id, code, err);
+    free(err);
+    return out;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Compares every sample with tally stats; returns the number of samples. */
+static int compare_with_stats(const char *text) {
+    int n = 0;
+    for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
+        if (*line != '#' && strncmp(line, "tally_build_info", 16) != 0) {
+            sample s;
+            if (parse_sample(line, &s) < 0) fail_msg("cannot parse sample: %.100s", line);
+            char field[40], want[40];
+            if (ends_with(s.name, "_requests_total")) snprintf(field, sizeof field, "requests");
+            else if (ends_with(s.name, "_tokens_total")) snprintf(field, sizeof field, "%s_tokens", s.kind);
+            else if (ends_with(s.name, "_cost_usd_total")) snprintf(field, sizeof field, "cost");
+            else if (ends_with(s.name, "_cost_nanos_total")) snprintf(field, sizeof field, "cost_nanos");
+            else fail_msg("unexpected metric %s", s.name);
+            char *json = stats_for(&s);
+            json_field(json, field, want, sizeof want);
+            if (strcmp(want, s.value) != 0)
+                fail_msg("%s{period=%s,id=%s,kind=%s} is %s, tally stats says %s", s.name, s.period, s.id, s.kind,
+                         s.value, want);
+            free(json);
+            n++;
+        }
+        if (!strchr(line, '\n')) break;
+    }
+    return n;
+}
+
+static void today(char out[24]) {
+    tally *t = th_open(NULL);
+    tally_period p;
+    assert_int_equal(tally_period_parse(t, "today", &p), TALLY_OK);
+    tally_period_format(&p, out);
+    tally_close(t);
+}
+
+static void values_equal_tally_stats(void **state) {
+    (void)state;
+    seed();
+    char before[24], after[24];
+    int n;
+    do { /* again if the day turned while comparing */
+        today(before);
+        char *text = metrics("3", "acct-1", "acct-2");
+        n = compare_with_stats(text);
+        free(text);
+        today(after);
+    } while (strcmp(before, after) != 0);
+    /* 3 periods: global 7 samples each (requests, 4 token kinds, 2 costs); m1, m2
+     * today and this month and m1..m3 in total; both accounts; 3 keys each */
+    assert_int_equal(n, 7 * (3 * 1 + (2 + 2 + 3) + 3 * 2 + 3 * 3));
+}
+
+/* The series are the models in use, the accounts given and the top N keys of
+ * each period, each once. */
+static void series_are_bounded_and_unique(void **state) {
+    (void)state;
+    seed();
+    char *text = metrics("3", "acct-1", "acct-2");
+    static const char *const want[] = {
+        "tally_key_requests_total{period=\"total\",key=\"k-old\"} 1\n",
+        "tally_key_requests_total{period=\"total\",key=\"k-gamma\"} 1\n",
+        "tally_key_requests_total{period=\"total\",key=\"we\\\"ird\\\\key\"} 1\n",
+        "tally_key_requests_total{period=\"day\",key=\"k-alpha\"} 1\n",
+        "tally_key_requests_total{period=\"month\",key=\"k-gamma\"} 1\n",
+        "tally_model_requests_total{period=\"total\",model=\"m3\"} 1\n",
+        "tally_account_requests_total{period=\"month\",account=\"acct-2\"} 1\n",
+        "tally_account_requests_total{period=\"total\",account=\"acct-2\"} 2\n",
+        "tally_requests_total{period=\"total\"} 5\n",
+        "tally_requests_total{period=\"month\"} 4\n",
+        "tally_cost_usd_total{period=\"total\"} 11.750000001\n",
+        "tally_cost_nanos_total{period=\"total\"} 11750000001\n",
+        "tally_key_cost_usd_total{period=\"day\",key=\"we\\\"ird\\\\key\"} 2.000000001\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i])) fail_msg("missing: %s", want[i]);
+    assert_null(strstr(text, "k-beta"));
+    assert_null(strstr(text, "{period=\"total\",key=\"k-alpha\"}"));
+    assert_null(strstr(text, "period=\"month\",model=\"m3\""));
+    /* each sample line once */
+    for (const char *line = text; (line = strchr(line, '\n')) && line[1]; line++) {
+        size_t len = strcspn(line + 1, "\n") + 2;
+        char *copy = strndup(line, len);
+        assert_ptr_equal(strstr(text, copy), line);
+        free(copy);
+    }
+    free(text);
+    char *none = metrics("0", "acct-1", "acct-2");
+    assert_null(strstr(none, "tally_key_requests_total{"));
+    assert_non_null(strstr(none, "tally_model_requests_total{period=\"total\",model=\"m1\"} 2\n"));
+    free(none);
+}
+
+static void bad_options_exit_2(void **state) {
+    (void)state;
+    const char *url = th_url();
+    static const char *const cases[][6] = {
+        { "--format", "xml" },
+        { "--format", "prometheus", "--minutes", "5" },
+        { "--format", "prometheus", "--json" },
+        { "--format", "prometheus", "--top", "1001" },
+        { "--format", "prometheus", "--top", "-1" },
+        { "--format", "prometheus", "--account", "a", "--account", "a" },
+        { "--format", "prometheus", "--account", "" },
+        { "--format", "prometheus", "--account", "bad\x01id" },
+        { "--top", "3" },
+        { "--account", "a" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[12] = { "metrics", "--url", url };
+        int n = 3;
+        for (int k = 0; k < 6 && cases[i][k]; k++) argv[n++] = cases[i][k];
+        char *out, *err;
+        int code = th_run(argv, NULL, &out, &err);
+        if (code != 2 || *out || !*err) fail_msg("case %zu: exit %d, out '%s', err '%s'", i, code, out, err);
+        free(out);
+        free(err);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(output_passes_promtool, th_clean),
+        cmocka_unit_test_setup(values_equal_tally_stats, th_clean),
+        cmocka_unit_test_setup(series_are_bounded_and_unique, th_clean),
+        cmocka_unit_test_setup(bad_options_exit_2, th_clean),
+    };
+    int rc = cmocka_run_group_tests_name("prometheus", tests, NULL, NULL);
+    th_done();
+    return rc;
+}

@@ -1,0 +1,201 @@
+/* cmd_exporter.c -- `tally exporter`: serves prom.c's exposition at /metrics
+ * over HTTP with libmicrohttpd (a maintained HTTP/1.1 server: request parsing,
+ * keep-alive, limits and timeouts are its job, not ours).
+ *
+ * Redis is read on every scrape with the handle's timeouts; when it cannot be
+ * reached the scrape answers 503 with the reason, so Prometheus records the
+ * target as down instead of stale numbers. One internal polling thread serves
+ * every connection, so the single tally handle is only ever used by it. The
+ * main thread waits for SIGTERM or SIGINT and then stops the daemon. */
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "prom.h"
+
+static const char usage[] =
+    "usage: tally exporter --listen HOST:PORT [--top N] [--account ID]...\n"
+    "\n"
+    "  Serves the statistics of `tally metrics --format prometheus` at\n"
+    "  http://HOST:PORT/metrics, reading Redis on every scrape (with --timeout).\n"
+    "  A scrape answers 503 with the reason while Redis cannot be reached, and\n"
+    "  200 again once it can. SIGTERM or SIGINT stops it (exit 0).\n"
+    "\n"
+    "  --listen HOST:PORT  address to listen on: 127.0.0.1:9108, [::1]:9108,\n"
+    "                      0.0.0.0:9108 (every interface); port 0 picks a free one\n"
+    "                      (printed on stdout: 'listening on http://...')\n"
+    "  --top N, --account ID   as for tally metrics --format prometheus\n"
+    "\n"
+    "options: --url URL --tz ±HH:MM --timeout MS --prefix P --help\n"
+    "exit: 0 stopped by a signal, 2 bad usage, 4 cannot listen\n";
+
+typedef struct {
+    tally_config cfg;
+    tally *t;             /* NULL until a scrape opens it, and again after it failed */
+    prom_options o;
+    int down;             /* the last scrape could not reach Redis (logged once) */
+} exporter;
+
+/* Answers one request with a copy of `body`. */
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *body, const char *type) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static int unreachable(int rc) {
+    return rc == TALLY_ECONNECT || rc == TALLY_EAUTH || rc == TALLY_ETIMEOUT || rc == TALLY_EIO;
+}
+
+/* Reads Redis and answers 200 with the exposition, 503 when Redis cannot be
+ * reached, 500 on any other failure. The handle is dropped after a failure
+ * and opened again by the next scrape. */
+static enum MHD_Result scrape(exporter *x, struct MHD_Connection *conn) {
+    char *text = NULL, msg[700];
+    size_t len = 0;
+    int rc = x->t ? TALLY_OK : tally_open(&x->cfg, &x->t);
+    if (rc == TALLY_OK) rc = prom_render(x->t, &x->o, &text, &len);
+    if (rc == TALLY_OK) {
+        if (x->down) fprintf(stderr, "tally exporter: Redis reachable again\n");
+        x->down = 0;
+        struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(text);
+            return MHD_NO;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+        enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ok;
+    }
+    snprintf(msg, sizeof msg, "tally exporter: %s: %s\n", unreachable(rc) ? "Redis unreachable" : "scrape failed",
+             x->t && rc != TALLY_ENOMEM ? tally_errmsg(x->t) : tally_strerror(rc));
+    if (!x->down || !unreachable(rc)) fputs(msg, stderr);
+    x->down = unreachable(rc);
+    tally_close(x->t);
+    x->t = NULL;
+    return reply(conn, unreachable(rc) ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR, msg,
+                 "text/plain; charset=utf-8");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls) {
+    (void)version, (void)upload_data;
+    static int seen;
+    if (!*req_cls) { /* first call: headers only; answer once the request is complete */
+        *req_cls = &seen;
+        return MHD_YES;
+    }
+    if (*upload_data_size) { /* a body nobody asked for: read and ignore it */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "tally exporter: only GET and HEAD\n",
+                     "text/plain; charset=utf-8");
+    if (strcmp(url, "/metrics") == 0) return scrape(cls, conn);
+    if (strcmp(url, "/") == 0)
+        return reply(conn, MHD_HTTP_OK, "<html><body><a href=\"/metrics\">tally metrics</a></body></html>\n",
+                     "text/html; charset=utf-8");
+    return reply(conn, MHD_HTTP_NOT_FOUND, "tally exporter: not found; metrics are at /metrics\n",
+                 "text/plain; charset=utf-8");
+}
+
+/* Splits HOST:PORT or [V6]:PORT and resolves it. 0 or an exit status. */
+static int resolve(const char *listen, struct addrinfo **ai) {
+    char host[256];
+    const char *colon = strrchr(listen, ':'), *h = listen;
+    size_t hn = colon ? (size_t)(colon - listen) : 0;
+    if (hn >= 2 && listen[0] == '[' && listen[hn - 1] == ']') h++, hn -= 2;
+    if (!colon || hn == 0 || hn >= sizeof host || !colon[1])
+        return cli_usage_error("exporter", "--listen '%s' must be HOST:PORT, e.g. 127.0.0.1:9108", listen);
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    int64_t port;
+    opt port_opt = OPT_COUNT("--listen port", &port, 0, 65535);
+    char err[256];
+    if (opt_set(&port_opt, colon + 1, 0, err, sizeof err) < 0) return cli_usage_error("exporter", "%s", err);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+    int gai = getaddrinfo(host, colon + 1, &hints, ai);
+    if (gai != 0) return cli_usage_error("exporter", "--listen host '%s': %s", host, gai_strerror(gai));
+    return 0;
+}
+
+/* Serves until SIGTERM or SIGINT. */
+static int serve(exporter *x, const struct addrinfo *ai, const char *listen) {
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the daemon's thread inherits the mask */
+    signal(SIGPIPE, SIG_IGN);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, x,
+                                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                                            MHD_OPTION_CONNECTION_LIMIT, 64u,
+                                            MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "tally exporter: cannot listen on %s (address in use, or not ours?)\n", listen);
+        return EXIT_FAILED;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char host[256];
+    getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+    printf("tally exporter: listening on http://%s%s%s:%u/metrics\n", ai->ai_family == AF_INET6 ? "[" : "", host,
+           ai->ai_family == AF_INET6 ? "]" : "", info ? info->port : 0);
+    fflush(stdout);
+    int sig;
+    sigwait(&stop, &sig);
+    MHD_stop_daemon(d); /* lets a scrape in progress finish */
+    fprintf(stderr, "tally exporter: stopped by %s\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    return EXIT_OK_;
+}
+
+int cmd_exporter(int argc, char **argv) {
+    cli_common c = { 0 };
+    const char *listen = NULL, *accounts[PROM_ACCOUNTS_MAX];
+    int64_t top = PROM_TOP_DEFAULT;
+    opt opts[] = { OPT_TEXT("--listen", &listen), PROM_OPTS(top, accounts), OPT_END };
+    char *pos[1];
+    int npos, code = cli_parse("exporter", argc, argv, &c, opts, pos, 0, &npos);
+    if (code) return code;
+    if (c.help) {
+        fputs(usage, stdout);
+        return EXIT_OK_;
+    }
+    if (c.json) return cli_usage_error("exporter", "--json does not apply: the exporter serves Prometheus's format");
+    if (!listen) return cli_usage_error("exporter", "--listen HOST:PORT is required");
+    exporter x = { 0 };
+    struct addrinfo *ai;
+    cli_config(&c, &x.cfg);
+    if ((code = resolve(listen, &ai))) return code;
+    /* A first handle checks the configuration (a bad URL is a usage error) and
+     * the account ids; an unreachable Redis is not fatal: scrapes answer 503. */
+    int rc = tally_open(&x.cfg, &x.t);
+    if (rc == TALLY_EINVAL || rc == TALLY_ENOMEM) {
+        code = cli_fail("exporter", x.t, rc);
+    } else if (!(code = prom_options_set("exporter", x.t, top, accounts, cli_given(opts, "--account"), &x.o))) {
+        if (rc != TALLY_OK) {
+            fprintf(stderr, "tally exporter: Redis unreachable for now: %s\n", tally_errmsg(x.t));
+            x.down = 1;
+            tally_close(x.t);
+            x.t = NULL;
+        }
+        code = serve(&x, ai, listen);
+    }
+    freeaddrinfo(ai);
+    tally_close(x.t);
+    return code;
+}

@@ -1,0 +1,111 @@
+/* cmd_metrics.c -- `tally metrics`: the last minutes' requests and tokens (text
+ * or JSON), or every statistic in Prometheus's text format (prom.c), e.g. for
+ * node_exporter's textfile collector. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "json.h"
+#include "prom.h"
+
+static const char usage[] =
+    "usage: tally metrics [--minutes N]\n"
+    "       tally metrics --format prometheus [--top N] [--account ID]...\n"
+    "\n"
+    "  --minutes N     requests and tokens over the last N minutes (default 5, at\n"
+    "                  most 1440), with requests/min and tokens/min\n"
+    "  --format text|json|prometheus\n"
+    "                  text (default), json (the same as --json) or prometheus:\n"
+    "                  requests, tokens by kind and cost (USD, and exact nano-USD)\n"
+    "                  for today, this month and all time -- global, per model,\n"
+    "                  per --account and per API key for the top N keys by cost\n"
+    "                  (text exposition format 0.0.4, no timestamps: suitable for\n"
+    "                  node_exporter's textfile collector; write it to a temp file\n"
+    "                  and rename it into place)\n"
+    "  --top N         API keys per period, by cost (default 20, 0 to 1000); a\n"
+    "                  series per key would grow without bound\n"
+    "  --account ID    an account to export (repeatable, up to 100): tally keeps\n"
+    "                  no index of accounts, so they are named here\n"
+    "\n"
+    "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
+    "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
+    "      past 2^63-1 (shards, models or minutes merged)\n";
+
+/* v / minutes with two decimals, in integers. */
+static void per_minute(int64_t v, int64_t minutes, char *buf, size_t n) {
+    int64_t hundredths = v * 100 / minutes;
+    snprintf(buf, n, "%lld.%02lld", (long long)(hundredths / 100), (long long)(hundredths % 100));
+}
+
+static int recent(tally *t, int64_t minutes, int json) {
+    tally_bucket b;
+    int rc = tally_metrics(t, (int)minutes, &b);
+    if (rc != TALLY_OK) return cli_fail("metrics", t, rc);
+    char rpm[32], tpm[32];
+    per_minute(b.requests, minutes, rpm, sizeof rpm);
+    per_minute(b.total_tokens, minutes, tpm, sizeof tpm);
+    if (json) {
+        json_out j;
+        json_begin(&j, stdout);
+        json_object(&j, NULL);
+        json_int(&j, "minutes", minutes);
+        json_int(&j, "requests", b.requests);
+        json_int(&j, "total_tokens", b.total_tokens);
+        json_number(&j, "rpm", rpm);
+        json_number(&j, "tpm", tpm);
+        json_close(&j);
+    } else {
+        printf("last %lld minutes: %lld requests, %lld tokens, %s requests/min, %s tokens/min\n",
+               (long long)minutes, (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
+    }
+    return EXIT_OK_;
+}
+
+static int prometheus(tally *t, const prom_options *o) {
+    char *text;
+    size_t len;
+    int rc = prom_render(t, o, &text, &len);
+    if (rc != TALLY_OK) return rc == TALLY_ENOMEM ? cli_fail("metrics", NULL, rc) : cli_fail("metrics", t, rc);
+    fwrite(text, 1, len, stdout);
+    free(text);
+    return EXIT_OK_;
+}
+
+enum { FORMAT_TEXT, FORMAT_JSON, FORMAT_PROMETHEUS };
+
+int cmd_metrics(int argc, char **argv) {
+    cli_common c = { 0 };
+    static const char *const formats[] = { "text", "json", "prometheus", NULL };
+    const char *accounts[PROM_ACCOUNTS_MAX];
+    int64_t minutes = 5, top = PROM_TOP_DEFAULT;
+    int format = FORMAT_TEXT;
+    opt opts[] = {
+        OPT_COUNT("--minutes", &minutes, 1, 1440),
+        OPT_CHOICE("--format", &format, formats),
+        PROM_OPTS(top, accounts),
+        OPT_END,
+    };
+    char *pos[1];
+    int npos, code = cli_parse("metrics", argc, argv, &c, opts, pos, 0, &npos);
+    if (code) return code;
+    if (c.help) {
+        fputs(usage, stdout);
+        return EXIT_OK_;
+    }
+    int prom = format == FORMAT_PROMETHEUS, naccounts = cli_given(opts, "--account");
+    if (format == FORMAT_JSON) c.json = 1;
+    if (prom && (c.json || cli_given(opts, "--minutes")))
+        return cli_usage_error("metrics", "%s does not apply to --format prometheus",
+                               c.json ? "--json" : "--minutes");
+    if (!prom && (cli_given(opts, "--top") || naccounts))
+        return cli_usage_error("metrics", "%s applies to --format prometheus only",
+                               cli_given(opts, "--top") ? "--top" : "--account");
+    tally *t;
+    if ((code = cli_open("metrics", &c, &t))) return code;
+    prom_options o;
+    if (prom && !(code = prom_options_set("metrics", t, top, accounts, naccounts, &o))) code = prometheus(t, &o);
+    else if (!prom) code = recent(t, minutes, c.json);
+    tally_close(t);
+    return code;
+}

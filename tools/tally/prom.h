@@ -1,0 +1,42 @@
+/* prom.h -- the statistics in Prometheus's text exposition format (0.0.4), for
+ * `tally metrics --format prometheus` and `tally exporter`. */
+#ifndef TALLY_PROM_H
+#define TALLY_PROM_H
+
+#include <stddef.h>
+
+#include "opt.h"
+#include "tally.h"
+
+#define PROM_TOP_DEFAULT 20
+#define PROM_TOP_MAX 1000
+#define PROM_ACCOUNTS_MAX 100
+
+/* What to export besides the global totals and the models (every model in use):
+ * the accounts named by the operator (tally keeps no index of accounts) and the
+ * top `top` API keys by cost of each period (0: none). */
+typedef struct prom_options {
+    int top;
+    const char *const *accounts;
+    int naccounts;
+} prom_options;
+
+/* The options --top (0..PROM_TOP_MAX, read by the command's option table) and
+ * --account (repeatable) shared by `metrics` and `exporter`, as table entries. */
+#define PROM_OPTS(top, accounts) \
+    OPT_COUNT("--top", &(top), 0, PROM_TOP_MAX), OPT_TEXTS("--account", accounts, PROM_ACCOUNTS_MAX)
+
+/* Fills *o from --top and the --account list. Checks each account id with the
+ * library's rules on handle t (no I/O) and that none is given twice. Prints
+ * the problem and returns EXIT_USAGE, or 0. */
+int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *accounts, int naccounts,
+                     prom_options *o);
+
+/* Reads today's, this month's and all-time statistics through the public API
+ * and writes the exposition into *text (allocated for the caller, who frees it;
+ * NUL-terminated, *len bytes). Nothing is written until everything was read,
+ * so a failure never leaves half an exposition. Returns TALLY_OK, or the
+ * library's error with the message on t (then *text is NULL). */
+int prom_render(tally *t, const prom_options *o, char **text, size_t *len);
+
+#endif
