@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "args.h"
 
 #define HEAD 16  /* "*" + up to 10 digits + "\r\n" */
 #define SLOT 12  /* numkeys: "$" + up to 5 digits + "\r\n" ... "\r\n" */

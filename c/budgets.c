@@ -7,7 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bounds.h"
+#include "cluster.h"
+#include "exec.h"
+#include "keys.h"
+#include "money.h"
+#include "timecal.h"
 
 int tally_budget_parse(const char *text, tally_budget *b) {
     memset(b, 0, sizeof *b);
@@ -38,16 +43,6 @@ int tally_budget_parse(const char *text, tally_budget *b) {
     return b->cap > 0 ? TALLY_OK : TALLY_EINVAL;
 }
 
-int tally__args_reservation(tally_args *a, const char *key, const char *request_id) {
-    /* ids are validated (1..TALLY_ID_MAX bytes, no control character) before */
-    char member[2 * TALLY_ID_MAX + 1];
-    size_t kn = strlen(key), rn = strlen(request_id);
-    memcpy(member, key, kn);
-    member[kn] = 0x1f;
-    memcpy(member + kn + 1, request_id, rn);
-    return tally__args_add(a, member, kn + 1 + rn);
-}
-
 static int check(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps) {
     int rc;
     if ((rc = tally__id_check(t, "key", r->key, r->key ? strlen(r->key) : 0)) ||
@@ -60,7 +55,8 @@ static int check(tally *t, const tally_reservation *r, const tally_budget *caps,
         return tally__fail(t, TALLY_EINVAL, "estimated tokens must be 0 to %lld", TALLY_MAX_TOKENS);
     if (r->lease_ms < 1 || r->lease_ms > TALLY_RESERVE_LEASE_MAX_MS)
         return tally__fail(t, TALLY_EINVAL, "lease must be 1 ms to 1 day");
-    if (ncaps < 1 || ncaps > 16) return tally__fail(t, TALLY_EINVAL, "give 1 to 16 caps");
+    if (ncaps < 1 || ncaps > TALLY_BUDGET_CAPS_MAX)
+        return tally__fail(t, TALLY_EINVAL, "give 1 to %d caps", TALLY_BUDGET_CAPS_MAX);
     for (int i = 0; i < ncaps; i++) {
         const tally_budget *b = &caps[i];
         if (b->scope != TALLY_SCOPE_KEY && b->scope != TALLY_SCOPE_ACCOUNT)
@@ -85,23 +81,23 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
      * caps of one entity only. */
     int key_caps = 0, account_caps = 0;
     for (int i = 0; i < ncaps; i++) *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? &account_caps : &key_caps) += 1;
-    if (t->slots && key_caps && account_caps)
+    if (tally__is_cluster(t) && key_caps && account_caps)
         return tally__fail(t, TALLY_EINVAL, "on a cluster a reservation's caps belong to one entity: "
                                             "reserve key caps and account caps in two calls");
     const char *base[2];
     size_t base_n[2];
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], suffix[24];
-    size_t kbn = tally__entity(t, 'k', r->key, strlen(r->key), kb);
-    size_t abn = r->account ? tally__entity(t, 'a', r->account, strlen(r->account), ab) : 0;
+    size_t kbn = tally__entity(t, TALLY_ENTITY_KEY, r->key, strlen(r->key), kb);
+    size_t abn = r->account ? tally__entity(t, TALLY_ENTITY_ACCOUNT, r->account, strlen(r->account), ab) : 0;
     int ne = 0, acct_entity = 0;
-    if (!t->slots || key_caps) base[ne] = kb, base_n[ne++] = kbn;
-    if (abn && (!t->slots || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
+    if (!tally__is_cluster(t) || key_caps) base[ne] = kb, base_n[ne++] = kbn;
+    if (abn && (!tally__is_cluster(t) || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
     tally_when w;
     tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
     tally_args *a = &t->args;
     int err = tally__args_script(a, TALLY_SCRIPT_RESERVE);
     for (int e = 0; e < ne; e++)
-        err |= tally__args_cat(a, base[e], base_n[e], "B", 1) | tally__args_cat(a, base[e], base_n[e], "Bx", 2);
+        err |= tally__add_held_keys(a, base[e], base_n[e]);
     for (int i = 0; i < ncaps; i++) {
         tally_period p = { caps[i].period, w.year, w.month, w.day, 0 };
         size_t sn = tally__period_suffix(&p, suffix);
@@ -109,12 +105,13 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
         err |= tally__args_cat(a, acct ? ab : kb, acct ? abn : kbn, suffix, sn);
     }
     tally__args_end_keys(a);
-    err |= tally__args_reservation(a, r->key, r->request_id) | tally__args_i64(a, r->lease_ms);
+    err |= tally__add_reservation_member(a, r->key, r->request_id) | tally__args_i64(a, r->lease_ms);
     err |= tally__args_i64(a, r->cost_nanos) | tally__args_i64(a, r->tokens);
     err |= tally__args_i64(a, ne) | tally__args_i64(a, ncaps);
     err |= tally__args_i64(a, t->test_now_us / 1000); /* 0: the server's TIME */
     for (int i = 0; i < ncaps; i++) {
-        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? acct_entity : 1) | tally__args_str(a, "_");
+        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? acct_entity : 1);
+        err |= tally__args_str(a, TALLY_FIELD_ENTITY);
         err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? "c" : "k");
         err |= tally__args_i64(a, caps[i].cap);
     }

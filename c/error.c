@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "internal.h"
+#include "handle.h"
 
 int tally__fail(tally *t, int code, const char *fmt, ...) {
     va_list ap;

@@ -1,6 +1,7 @@
-/* keys.c -- the key schema: validation and encoding of entity ids and the
- * entity part of every key. docs/keys.md describes the schema for clients in
- * other languages.
+/* keys.c -- the key schema: validation and encoding of entity ids, the entity
+ * part of every key, the shard an API key feeds, and every suffix and field
+ * name. docs/keys.md describes the schema for clients in other languages;
+ * tests/test_keys.c checks that it describes what this unit builds.
  *
  * Every key is  <prefix>:v1:{<kind>:<encoded id>}:<rest>
  * The braces make the entity the cluster hash tag, so all of one entity's keys
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "args.h"
+
+#include "keys.h"
 
 /* Bytes kept as they are; every other byte becomes %XX. Bytes >= 0x80 (valid
  * UTF-8, checked before) are kept so that Unicode ids stay readable. */
@@ -77,13 +80,100 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
     return o;
 }
 
-/* The key suffix of a period's bucket hash: "t", "M:202611", "D:20261126", or
- * "H:20261126" for hours (the hour is the field). */
+unsigned tally__shard_of(const tally *t, const char *key, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h % (unsigned)t->cfg.shards;
+}
+
+size_t tally__shard_entity(const tally *t, unsigned shard, char *out) {
+    char digits[12], *d = tally__utoa_end(shard, digits + sizeof digits);
+    return tally__entity(t, TALLY_ENTITY_SHARD, d, (size_t)(digits + sizeof digits - d), out);
+}
+
+int tally__add_shard_keys(const tally *t, tally_args *a, const char *suffix, size_t n) {
+    char base[TALLY_ENTITY_MAX];
+    for (int i = 0; i < t->cfg.shards; i++)
+        if (tally__args_cat(a, base, tally__shard_entity(t, (unsigned)i, base), suffix, n)) return -1;
+    return 0;
+}
+
+int tally__add_held_keys(tally_args *a, const char *base, size_t n) {
+    return tally__args_cat(a, base, n, "B", 1) | tally__args_cat(a, base, n, "Bx", 2);
+}
+
+int tally__add_reservation_member(tally_args *a, const char *key, const char *request_id) {
+    char member[2 * TALLY_ID_MAX + 1];
+    size_t kn = strlen(key), rn = strlen(request_id);
+    if (kn > TALLY_ID_MAX || rn > TALLY_ID_MAX) return -1; /* checked before: cannot happen */
+    memcpy(member, key, kn);
+    member[kn] = 0x1f;
+    memcpy(member + kn + 1, request_id, rn);
+    return tally__args_add(a, member, kn + 1 + rn);
+}
+
+int tally__add_lease_key(tally_args *a, const char *base, size_t n) {
+    return tally__args_cat(a, base, n, "ls", 2);
+}
+
 size_t tally__period_suffix(const tally_period *p, char *buf) {
     switch (p->kind) {
     case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
     case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
     case TALLY_HOUR: return (size_t)sprintf(buf, "H:%04d%02d%02d", p->year, p->month, p->day);
-    default: return (size_t)sprintf(buf, "t");
+    default: return (size_t)sprintf(buf, TALLY_SUFFIX_TOTAL);
     }
+}
+
+size_t tally__board_suffix(int by, const tally_period *p, char *buf) {
+    static const char metric[] = { 'c', 'k', 'r' }; /* TALLY_RANK_COST, _TOKENS, _REQUESTS */
+    buf[0] = 'L';
+    buf[1] = metric[by];
+    buf[2] = ':';
+    return 3 + tally__period_suffix(p, buf + 3);
+}
+
+/* "<head><decimal>" into buf (v >= 0); returns the length. Per event: no printf. */
+static size_t head_number(char *buf, const char *head, int64_t v) {
+    char tmp[24], *p = tally__utoa_end((uint64_t)v, tmp + sizeof tmp);
+    size_t hn = strlen(head), n = (size_t)(tmp + sizeof tmp - p);
+    memcpy(buf, head, hn);
+    memcpy(buf + hn, p, n);
+    buf[hn + n] = '\0';
+    return hn + n;
+}
+
+size_t tally__minute_suffix(int64_t minute, char *buf) {
+    return head_number(buf, "n:", minute);
+}
+
+size_t tally__ids_suffix(int64_t slice, char *buf) {
+    return head_number(buf, "i:", slice);
+}
+
+size_t tally__limit_suffix(int counts, const char *algo, int64_t window_ms, int sum, char *buf) {
+    static const char unit[] = { 'r', 't', 'c' }; /* TALLY_COUNT_REQUESTS, _TOKENS, _COST */
+    return (size_t)sprintf(buf, "rl:%c:%s:%lld%s", unit[counts], algo, (long long)window_ms, sum ? ":s" : "");
+}
+
+size_t tally__field_prefix(const tally_period *p, int per_model, char *buf) {
+    if (p->kind == TALLY_HOUR) return (size_t)sprintf(buf, "%02d%s", p->hour, per_model ? TALLY_FIELD_MODEL : "");
+    return (size_t)sprintf(buf, "%s", per_model ? TALLY_FIELD_MODEL : TALLY_FIELD_ENTITY);
+}
+
+const char *tally__field_model(const char *field, size_t n, size_t *mn) {
+    size_t pn = sizeof TALLY_FIELD_MODEL - 1;
+    if (n < pn || memcmp(field, TALLY_FIELD_MODEL, pn) != 0) return NULL;
+    *mn = n - pn;
+    return field + pn;
+}
+
+void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]) {
+    uint64_t h = 14695981039346656037ull;
+    if (scoped) {
+        for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        h = (h ^ 0x1f) * 1099511628211ull;
+    }
+    for (const char *p = request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
 }

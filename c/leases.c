@@ -3,22 +3,24 @@
  * a member of a sorted set scored by its expiry in server time, so the lease of a
  * holder that crashed is reclaimed by the next call once it has ended.
  *
- * Key, under the subject's hash tag:
- *   <entity>ls        sorted set: lease id -> expiry (us)
- * A lease id is 128 bits from the kernel's random source, in hex, drawn here:
- * only its holder can renew or release it, since no one can guess it. */
+ * Key (keys.c, docs/keys.md), under the subject's hash tag: a sorted set of
+ * lease id -> expiry (us). A lease id is 128 bits from the kernel's random
+ * source, in hex, drawn here: only its holder can renew or release it, since
+ * no one can guess it. */
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "internal.h"
+#include "bounds.h"
+#include "exec.h"
+#include "keys.h"
 
 /* Builds lease.lua's call up to and including ARGV[2] (now). 0 or -1 (memory). */
 static int start(tally *t, const char *mode, const char *key) {
     char base[TALLY_ENTITY_MAX];
-    size_t bn = tally__entity(t, 'k', key, strlen(key), base);
+    size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
-    if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__args_cat(a, base, bn, "ls", 2) < 0) return -1;
+    if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__add_lease_key(a, base, bn) < 0) return -1;
     tally__args_end_keys(a);
     if (tally__args_str(a, mode) < 0 || tally__args_i64(a, t->test_now_us) < 0) return -1;
     return 0;
@@ -101,7 +103,8 @@ static int run(tally *t, int acquire, const char *id, tally_lease *out) {
 int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_ms, tally_lease *out) {
     int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
     if (rc != TALLY_OK) return rc;
-    if (limit < 1 || limit > 1000000) return tally__fail(t, TALLY_EINVAL, "lease limit must be 1 to 1000000");
+    if (limit < 1 || limit > TALLY_LEASE_LIMIT_MAX)
+        return tally__fail(t, TALLY_EINVAL, "lease limit must be 1 to %d", TALLY_LEASE_LIMIT_MAX);
     if ((rc = check_ms(t, lease_ms)) != TALLY_OK) return rc;
     char id[33];
     if ((rc = new_id(t, id)) != TALLY_OK) return rc;

@@ -3,19 +3,20 @@
  * subject into a single run of lua/allow.lua and read its decision back. Also the
  * opt-in test clock shared with the leases.
  *
- * Keys, all under the subject's hash tag:
- *   <entity>rl:<r|t|c>:<algorithm>:<window ms>      state of one rule
- *   <entity>rl:<r|t|c>:log:<window ms>:s            sum and sequence of a log
- * The limit is not part of the key, so changing a rule's limit keeps its state. */
+ * Keys (keys.c, docs/keys.md), all under the subject's hash tag: one per rule,
+ * named by its unit, algorithm and window (a sliding log has a second); the
+ * limit is not part of the key, so changing a rule's limit keeps its state. */
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bounds.h"
+#include "exec.h"
+#include "keys.h"
+#include "money.h"
 
 static const char *const algo_names[] = { "sliding-window", "sliding-log", "gcra", "fixed" };
 static const char *const algo_script[] = { "window", "log", "gcra", "fixed" };
 static const char *const counts_names[] = { "requests", "tokens", "cost" };
-static const char counts_char[] = { 'r', 't', 'c' };
 
 const char *tally_algo_name(int algo) {
     return algo >= 0 && algo < 4 ? algo_names[algo] : NULL;
@@ -133,7 +134,7 @@ int tally_rule_parse(const char *text, size_t n, tally_rule *rule, char *err, si
 int tally_test_clock(tally *t, int64_t now_us) {
     if (!t->cfg.test_clock)
         return tally__fail(t, TALLY_EINVAL, "the test clock is off (open the handle with test_clock = 1)");
-    if (now_us < 0 || now_us > 4000000000000000LL)
+    if (now_us < 0 || now_us > TALLY_TEST_CLOCK_MAX_US)
         return tally__fail(t, TALLY_EINVAL, "test clock must be 0 or microseconds before year 2096");
     t->test_now_us = now_us;
     return tally__ok(t);
@@ -172,17 +173,15 @@ static int check_rules(tally *t, const tally_rule *rules, int nrules, const tall
 static int build(tally *t, const char *mode, const char *key, const tally_rule *rules, int nrules,
                  const tally_request *req) {
     char base[TALLY_ENTITY_MAX], suffix[64];
-    size_t bn = tally__entity(t, 'k', key, strlen(key), base);
+    size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
     if (tally__args_script(a, TALLY_SCRIPT_ALLOW) < 0) return -1;
     for (int i = 0; i < nrules; i++) {
         const tally_rule *r = &rules[i];
-        int sn = snprintf(suffix, sizeof suffix, "rl:%c:%s:%lld", counts_char[r->counts],
-                          algo_script[r->algo], (long long)r->window_ms);
-        if (tally__args_cat(a, base, bn, suffix, (size_t)sn) < 0) return -1;
-        if (r->algo == TALLY_ALGO_SLIDING_LOG) {
-            memcpy(suffix + sn, ":s", 3);
-            if (tally__args_cat(a, base, bn, suffix, (size_t)sn + 2) < 0) return -1;
+        /* a sliding log has a second key: its sum and sequence */
+        for (int sum = 0; sum <= (r->algo == TALLY_ALGO_SLIDING_LOG); sum++) {
+            size_t sn = tally__limit_suffix(r->counts, algo_script[r->algo], r->window_ms, sum, suffix);
+            if (tally__args_cat(a, base, bn, suffix, sn) < 0) return -1;
         }
     }
     tally__args_end_keys(a);

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "money.h"
+#include "tally.h"
 
 #define NANOS_PER_USD 1000000000LL
 

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bounds.h"
+#include "exec.h"
+#include "keys.h"
+#include "timecal.h"
 
 int tally_period_parse(tally *t, const char *s, tally_period *p) {
     if (tally_parse_period(s, t->cfg.tz_offset_min, p) != TALLY_OK)
@@ -26,13 +29,12 @@ void tally_period_format(const tally_period *p, char buf[24]) {
     }
 }
 
-/* Adds the field of a bucket inside its hash: "_" (or "HH" in an hours hash) for
- * an entity, "m:<model>" (or "HHm:<model>") for a model. 0, or -1 on OOM. */
+/* Adds the field of a bucket inside its hash: the entity's own, or with a
+ * model that model's. 0, or -1 on OOM. */
 static int add_field(tally_args *a, const tally_period *p, const char *model) {
     char pre[8];
-    int n = p->kind == TALLY_HOUR ? snprintf(pre, sizeof pre, "%02d%s", p->hour, model ? "m:" : "")
-                                  : snprintf(pre, sizeof pre, "%s", model ? "m:" : "_");
-    return tally__args_cat(a, pre, (size_t)n, model ? model : "", model ? strlen(model) : 0);
+    size_t n = tally__field_prefix(p, model != NULL, pre);
+    return tally__args_cat(a, pre, n, model ? model : "", model ? strlen(model) : 0);
 }
 
 static int check_scope(tally *t, int scope, const char *id) {
@@ -46,18 +48,13 @@ static int check_scope(tally *t, int scope, const char *id) {
 /* Keys holding one bucket: the entity's own hash, or one per shard for models
  * and global. Returns how many keys were added, or -1 on OOM. */
 static int add_keys(tally *t, tally_args *a, int scope, const char *id, const tally_period *p) {
-    char base[TALLY_ENTITY_MAX], suffix[24], shard[8];
+    char base[TALLY_ENTITY_MAX], suffix[24];
     size_t sn = tally__period_suffix(p, suffix);
     if (scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT) {
-        size_t bn = tally__entity(t, scope == TALLY_SCOPE_KEY ? 'k' : 'a', id, strlen(id), base);
-        return tally__args_cat(a, base, bn, suffix, sn) ? -1 : 1;
+        char kind = scope == TALLY_SCOPE_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT;
+        return tally__args_cat(a, base, tally__entity(t, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;
     }
-    for (int i = 0; i < t->cfg.shards; i++) {
-        int n = snprintf(shard, sizeof shard, "%d", i);
-        size_t bn = tally__entity(t, 's', shard, (size_t)n, base);
-        if (tally__args_cat(a, base, bn, suffix, sn)) return -1;
-    }
-    return t->cfg.shards;
+    return tally__add_shard_keys(t, a, suffix, sn) ? -1 : t->cfg.shards;
 }
 
 /* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
@@ -200,18 +197,13 @@ int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
     if (minutes < 1 || minutes > 1440) return tally__fail(t, TALLY_EINVAL, "minutes must be from 1 to 1440");
     int64_t now_min = tally__now_ms() / 60000;
     tally_args *a = &t->args;
-    char base[TALLY_ENTITY_MAX], shard[8], suffix[32];
-    int err = tally__args_script(a, TALLY_SCRIPT_READ), nkeys = 0;
-    for (int m = 0; m < minutes; m++) {
-        int sn = snprintf(suffix, sizeof suffix, "n:%lld", (long long)(now_min - m));
-        for (int i = 0; i < t->cfg.shards; i++, nkeys++) {
-            size_t bn = tally__entity(t, 's', shard, (size_t)snprintf(shard, sizeof shard, "%d", i), base);
-            err |= tally__args_cat(a, base, bn, suffix, (size_t)sn);
-        }
-    }
+    char suffix[32];
+    int err = tally__args_script(a, TALLY_SCRIPT_READ), nkeys = minutes * t->cfg.shards;
+    for (int m = 0; m < minutes; m++)
+        err |= tally__add_shard_keys(t, a, suffix, tally__minute_suffix(now_min - m, suffix));
     tally__args_end_keys(a);
     err |= tally__args_str(a, "get");
-    for (int k = 0; k < nkeys; k++) err |= tally__args_str(a, "1") | tally__args_str(a, "_");
+    for (int k = 0; k < nkeys; k++) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_ENTITY);
     if (err) return tally__oom(t);
     memset(sum, 0, sizeof *sum);
     return read_sum(t, nkeys, nkeys, sum);
@@ -228,13 +220,12 @@ void tally_models_free(tally_model_stats *m, size_t n) {
     free(m);
 }
 
-/* Adds one "m:<model>" field's value to the list, merging equal models.
- * Returns add_packed()'s answer, or -2 when memory ran out. */
-static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const redisReply *f,
+/* Adds one model's bucket (its name: mn bytes at model) to the list, merging
+ * equal models. Returns add_packed()'s answer, or -2 when memory ran out. */
+static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const char *model, size_t mn,
                        const redisReply *v) {
     size_t i = 0;
-    while (i < *n && !(strlen((*list)[i].model) == f->len - 2 && memcmp((*list)[i].model, f->str + 2, f->len - 2) == 0))
-        i++;
+    while (i < *n && !(strlen((*list)[i].model) == mn && memcmp((*list)[i].model, model, mn) == 0)) i++;
     if (i == *n) {
         if (*n == *cap) {
             size_t c = *cap ? *cap * 2 : 8;
@@ -243,7 +234,7 @@ static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const r
             *list = grown;
             *cap = c;
         }
-        char *name = strndup(f->str + 2, f->len - 2);
+        char *name = strndup(model, mn);
         if (!name) return -2;
         (*list)[(*n)++] = (tally_model_stats){ name, { 0 } };
     }
@@ -274,8 +265,10 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
                 rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
                 break;
             }
-            if (f->len < 2 || memcmp(f->str, "m:", 2) != 0) continue;
-            int added = merge_model(out, n, &cap, f, v);
+            size_t mn;
+            const char *model = tally__field_model(f->str, f->len, &mn);
+            if (!model) continue; /* the entity's own bucket */
+            int added = merge_model(out, n, &cap, model, mn, v);
             if (added == -2) rc = tally__oom(t);
             else if (added) rc = packed_failed(t, added, added < 0 ? "a model's bucket" : "a model's merged buckets");
         }
@@ -310,22 +303,16 @@ static int by_value_then_key(const void *x, const void *y) {
 }
 
 int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count) {
-    static const char metric[] = { 'c', 'k', 'r' };
     *out = NULL;
     *count = 0;
     if (by < TALLY_RANK_COST || by > TALLY_RANK_REQUESTS)
         return tally__fail(t, TALLY_EINVAL, "rank by cost, tokens or requests");
     if (p->kind == TALLY_HOUR) return tally__fail(t, TALLY_EINVAL, "leaderboards are kept for total, month and day");
-    if (n < 1 || n > 1000) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to 1000");
-    char base[TALLY_ENTITY_MAX], shard[8], suffix[32], per[24];
-    size_t pn = tally__period_suffix(p, per);
-    int sn = snprintf(suffix, sizeof suffix, "L%c:%.*s", metric[by], (int)pn, per);
+    if (n < 1 || n > TALLY_TOP_MAX) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to %d", TALLY_TOP_MAX);
+    char suffix[32];
     tally_args *a = &t->args;
     int err = tally__args_script(a, TALLY_SCRIPT_TOP);
-    for (int i = 0; i < t->cfg.shards; i++) {
-        size_t bn = tally__entity(t, 's', shard, (size_t)snprintf(shard, sizeof shard, "%d", i), base);
-        err |= tally__args_cat(a, base, bn, suffix, (size_t)sn);
-    }
+    err |= tally__add_shard_keys(t, a, suffix, tally__board_suffix(by, p, suffix));
     tally__args_end_keys(a);
     if (err || tally__args_i64(a, (int64_t)n)) return tally__oom(t);
     tally_keyed got;

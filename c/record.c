@@ -5,14 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-/* FNV-1a: which shard of the shared aggregates an API key feeds. */
-static unsigned shard_of(const char *key, size_t n, int shards) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 16777619u;
-    return h % (unsigned)shards;
-}
+#include "bounds.h"
+#include "cluster.h"
+#include "exec.h"
+#include "keys.h"
+#include "timecal.h"
 
 static int check_amount(tally *t, const char *what, int64_t v, int64_t max) {
     if (v < 0) return tally__fail(t, TALLY_EINVAL, "%s is negative", what);
@@ -47,11 +44,12 @@ int tally_event_check(tally *t, const tally_event *e) {
  * event time: consecutive events mostly share an hour, and formatting these
  * strings per event was a third of the client's work. Kept on the handle. */
 typedef struct {
-    char s[24];
+    char s[32];
     size_t n;
 } text;
+#define TEXT(literal) { literal, sizeof literal - 1 }
 
-struct tally_hour_cache {
+struct hour_cache {
     int64_t hour;                   /* the local hour it was built for, or -1 */
     text month, day, hours, hh, hm; /* "M:202611", "D:..", "H:..", "07", "07m:" */
     text boards[9];                 /* "Lc:t", "Lc:M:202611", ... */
@@ -60,34 +58,53 @@ struct tally_hour_cache {
     text minute_key, x_minute;
 };
 
-/* "<head><decimal>" into out; returns the length. */
-static size_t put_num(char *out, const char *head, int64_t v) {
-    char tmp[24], *p = tally__utoa_end((uint64_t)v, tmp + sizeof tmp);
-    size_t hn = strlen(head), n = (size_t)(tmp + sizeof tmp - p);
-    memcpy(out, head, hn);
-    memcpy(out + hn, p, n);
-    out[hn + n] = '\0';
-    return hn + n;
-}
-
-static text num_text(const char *head, int64_t v) {
+/* An epoch time (an expiry) as decimal text. */
+static text time_text(int64_t v) {
     text t;
-    t.n = put_num(t.s, head, v);
+    char *p = tally__utoa_end((uint64_t)v, t.s + sizeof t.s);
+    t.n = (size_t)(t.s + sizeof t.s - p);
+    memmove(t.s, p, t.n);
     return t;
 }
 
-static text fmt_text(const char *a, const char *b) {
-    text t;
-    t.n = (size_t)snprintf(t.s, sizeof t.s, "%s%s", a, b);
-    return t;
+/* The batch's per-call and per-event arrays, grown to the largest batch seen,
+ * so that recording a batch allocates nothing. */
+struct batch_scratch {
+    size_t events;        /* capacity, in events (calls: 3 per event) */
+    size_t *event_of;
+    unsigned char *bytes; /* mask_of[3n], left[n], dups[n], calls[n] */
+};
+
+/* This unit's state on the handle, made on first use; tally_close frees it
+ * through the release hook. */
+typedef struct {
+    struct hour_cache hours;
+    struct batch_scratch batch;
+} record_state;
+
+static void release(void *state) {
+    record_state *s = state;
+    free(s->batch.event_of);
+    free(s->batch.bytes);
+    free(s);
 }
 
-static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
-    struct tally_hour_cache *h = t->hour_cache;
-    if (!h) {
-        if (!(h = t->hour_cache = malloc(sizeof *h))) return NULL;
-        h->hour = h->minute = -1;
+static record_state *state_of(tally *t) {
+    tally_feature_state *f = &t->feature[TALLY_FEATURE_RECORD];
+    if (!f->state) {
+        record_state *s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        s->hours.hour = s->hours.minute = -1;
+        f->state = s;
+        f->release = release;
     }
+    return f->state;
+}
+
+static struct hour_cache *hour_cache(tally *t, int64_t at) {
+    record_state *s = state_of(t);
+    if (!s) return NULL;
+    struct hour_cache *h = &s->hours;
     const tally_config *c = &t->cfg;
     /* Local hours, not UTC ones: with offsets like +05:45 they differ. */
     int64_t local = at + c->tz_offset_min * 60000LL;
@@ -95,43 +112,33 @@ static struct tally_hour_cache *hour_cache(tally *t, int64_t at) {
     if (h->hour != hour) {
         tally_when w;
         tally__when(at, c->tz_offset_min, &w);
+        const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, month = { TALLY_MONTH, w.year, w.month, 0, 0 },
+                           day = { TALLY_DAY, w.year, w.month, w.day, 0 },
+                           hours = { TALLY_HOUR, w.year, w.month, w.day, w.hour };
         h->hour = hour;
-        h->month = fmt_text("M:", w.ym);
-        h->day = fmt_text("D:", w.ymd);
-        h->hours = fmt_text("H:", w.ymd);
-        h->hh = fmt_text(w.hh, "");
-        h->hm = fmt_text(w.hh, "m:");
-        h->x_month = num_text("", w.month_end_s + c->ttl_month_s);
-        h->x_day = num_text("", w.day_end_s + c->ttl_day_s);
+        h->month.n = tally__period_suffix(&month, h->month.s);
+        h->day.n = tally__period_suffix(&day, h->day.s);
+        h->hours.n = tally__period_suffix(&hours, h->hours.s);
+        h->hh.n = tally__field_prefix(&hours, 0, h->hh.s);
+        h->hm.n = tally__field_prefix(&hours, 1, h->hm.s);
+        h->x_month = time_text(w.month_end_s + c->ttl_month_s);
+        h->x_day = time_text(w.day_end_s + c->ttl_day_s);
         /* The hours of a day share one hash (H:YYYYMMDD, EXPIREAT NX on
          * creation), so its expiry follows the day's last hour: with the
          * first-written hour's end the later hours would vanish up to 23 h
          * before their retention. */
-        h->x_hour = num_text("", w.day_end_s + c->ttl_hour_s);
-        static const char *const boards[9] = { "Lc:", "Lc:M:", "Lc:D:", "Lk:", "Lk:M:", "Lk:D:",
-                                               "Lr:", "Lr:M:", "Lr:D:" };
-        for (int k = 0; k < 9; k++) h->boards[k] = fmt_text(boards[k], k % 3 == 0 ? "t" : k % 3 == 1 ? w.ym : w.ymd);
+        h->x_hour = time_text(w.day_end_s + c->ttl_hour_s);
+        /* cost, tokens, requests (the order of TALLY_RANK_*), each for total,
+         * month, day: the order record.lua's contract fixes */
+        const tally_period *per[3] = { &total, &month, &day };
+        for (int k = 0; k < 9; k++) h->boards[k].n = tally__board_suffix(k / 3, per[k % 3], h->boards[k].s);
     }
     if (h->minute != at / 60000) {
         h->minute = at / 60000;
-        h->minute_key = num_text("n:", h->minute);
-        h->x_minute = num_text("", (h->minute + 1) * 60 + c->ttl_minute_s);
+        h->minute_key.n = tally__minute_suffix(h->minute, h->minute_key.s);
+        h->x_minute = time_text((h->minute + 1) * 60 + c->ttl_minute_s);
     }
     return h;
-}
-
-/* Request ids are stored as 8 bytes: FNV-1a-64 of the id (of key 0x1f id
- * outside the key's own hashes, since ids are scoped to their key), big-endian.
- * A 28-byte id costs a fifth of its room; two ids of one key and window collide
- * with probability about n^2 / 2^65 (n = 10^6 ids: 3e-8). */
-static void id_fingerprint(const tally_event *e, int scoped, unsigned char out[8]) {
-    uint64_t h = 14695981039346656037ull;
-    if (scoped) {
-        for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ 0x1f) * 1099511628211ull;
-    }
-    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
 }
 
 /* The entities whose keys one record.lua call covers. */
@@ -143,7 +150,7 @@ enum { G_KEY = 1, G_ACCOUNT = 2, G_SHARD = 4 };
  * its own idempotency marker, so a retry completes what a failure left out. */
 static int groups_of(const tally *t, const tally_event *e, int g[3]) {
     int n = 0;
-    if (!t->slots) {
+    if (!tally__is_cluster(t)) {
         g[n++] = G_KEY | G_ACCOUNT | G_SHARD;
         return n;
     }
@@ -164,7 +171,8 @@ typedef struct {
     int with_model[2];
 } bucket;
 
-static const text T_TOTAL = { "t", 1 }, T_NEVER = { "0", 1 }, T_ALL = { "_", 1 }, T_MODEL = { "m:", 2 };
+static const text T_TOTAL = TEXT(TALLY_SUFFIX_TOTAL), T_NEVER = TEXT("0"), T_ALL = TEXT(TALLY_FIELD_ENTITY),
+                  T_MODEL = TEXT(TALLY_FIELD_MODEL);
 static const text T_COUNT[3] = { { "0", 1 }, { "1", 1 }, { "2", 1 } };
 
 /* Fills `a` with the EVALSHA of record.lua for the entities in `mask` of event
@@ -173,14 +181,15 @@ static const text T_COUNT[3] = { { "0", 1 }, { "1", 1 }, { "2", 1 } };
  * the handle's, reused from call to call. */
 static int build(tally *t, const tally_event *e, int64_t at, int settle, int mask, tally_args *a) {
     const tally_config *c = &t->cfg;
-    struct tally_hour_cache *h = hour_cache(t, at);
+    struct hour_cache *h = hour_cache(t, at);
     if (!h) return -1;
     size_t kn = strlen(e->key), mn = strlen(e->model);
-    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX], shard[12];
-    size_t kbn = tally__entity(t, 'k', e->key, kn, kb);
-    size_t abn = has(e->account) && (mask & G_ACCOUNT) ? tally__entity(t, 'a', e->account, strlen(e->account), ab) : 0;
-    char *sp = tally__utoa_end(shard_of(e->key, kn, c->shards), shard + sizeof shard);
-    size_t sbn = tally__entity(t, 's', sp, (size_t)(shard + sizeof shard - sp), sb);
+    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX];
+    size_t kbn = tally__entity(t, TALLY_ENTITY_KEY, e->key, kn, kb);
+    size_t abn = has(e->account) && (mask & G_ACCOUNT)
+                     ? tally__entity(t, TALLY_ENTITY_ACCOUNT, e->account, strlen(e->account), ab)
+                     : 0;
+    size_t sbn = tally__shard_entity(t, tally__shard_of(t, e->key, kn), sb);
 
     bucket b[13];
     int nb = 0;
@@ -212,17 +221,15 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     size_t ibn = mask & G_KEY ? kbn : abn ? abn : sbn;
     int64_t slice = at / (c->idempotency_s * 1000);
     char ids[2][32];
-    size_t ids_n[2] = { put_num(ids[0], "i:", slice), put_num(ids[1], "i:", slice - 1) };
+    size_t ids_n[2] = { tally__ids_suffix(slice, ids[0]), tally__ids_suffix(slice - 1, ids[1]) };
 
     int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
     for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].suffix->s, b[i].suffix->n);
     for (int i = 0; i < nz; i++) err |= tally__args_cat(a, sb, sbn, h->boards[i].s, h->boards[i].n);
     for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, ib, ibn, ids[i], ids_n[i]);
     int held = 0;
-    if (settle && (mask & G_KEY))
-        held++, err |= tally__args_cat(a, kb, kbn, "B", 1) | tally__args_cat(a, kb, kbn, "Bx", 2);
-    if (settle && abn)
-        held++, err |= tally__args_cat(a, ab, abn, "B", 1) | tally__args_cat(a, ab, abn, "Bx", 2);
+    if (settle && (mask & G_KEY)) held++, err |= tally__add_held_keys(a, kb, kbn);
+    if (settle && abn) held++, err |= tally__add_held_keys(a, ab, abn);
     tally__args_end_keys(a);
     err |= tally__args_i64(a, at) | tally__args_i64(a, c->max_future_ms);
     err |= tally__args_i64(a, e->input_tokens) | tally__args_i64(a, e->output_tokens);
@@ -230,7 +237,7 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     err |= tally__args_i64(a, e->cost_nanos);
     err |= tally__args_i64(a, nb) | tally__args_add(a, nz ? "9" : "0", 1);
     unsigned char fp[8];
-    if (idem) id_fingerprint(e, !(mask & G_KEY), fp);
+    if (idem) tally__id_field(e->key, e->request_id, !(mask & G_KEY), fp);
     err |= tally__args_add(a, fp, idem ? 8 : 0);
     /* Ids live in the slice of their event time until (slice + 2) windows; for a
      * late event that is already past, and EXPIREAT in the past deletes the id
@@ -239,7 +246,7 @@ static int build(tally *t, const tally_event *e, int64_t at, int settle, int mas
     int64_t id_x = (slice + 2) * c->idempotency_s, min_x = idem ? tally__now_ms() / 1000 + c->idempotency_s : 0;
     err |= tally__args_i64(a, idem ? (id_x > min_x ? id_x : min_x) : 0);
     err |= tally__args_i64(a, held);
-    err |= held ? tally__args_reservation(a, e->key, e->request_id) : tally__args_str(a, "");
+    err |= held ? tally__add_reservation_member(a, e->key, e->request_id) : tally__args_str(a, "");
     for (int i = 0; i < nb; i++) {
         err |= tally__args_add(a, b[i].expiry->s, b[i].expiry->n);
         err |= tally__args_add(a, T_COUNT[b[i].nfields].s, 1);
@@ -336,7 +343,7 @@ static int batch_take(void *ctx, size_t i, redisReply *r) {
     int dup = outcome(r);
     if (dup < 0) {
         note_failure(b, k, r->type == REDIS_REPLY_ERROR
-                               ? tally__script_error(b->t, r)
+                               ? tally__reply_error(b->t, r)
                                : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected"));
         b->left[k] = 0xff; /* failed: never becomes OK */
         return 0;
@@ -349,17 +356,10 @@ static int batch_take(void *ctx, size_t i, redisReply *r) {
     return 0;
 }
 
-/* The batch's per-call and per-event arrays, kept on the handle and grown to
- * the largest batch seen, so that recording a batch allocates nothing. */
-struct tally_batch_scratch {
-    size_t events;        /* capacity, in events (calls: 3 per event) */
-    size_t *event_of;
-    unsigned char *bytes; /* mask_of[3n], left[n], dups[n], calls[n] */
-};
-
 static int scratch_for(tally *t, size_t n, batch *b) {
-    struct tally_batch_scratch *s = t->batch_scratch;
-    if (!s && !(s = t->batch_scratch = calloc(1, sizeof *s))) return -1;
+    record_state *state = state_of(t);
+    if (!state) return -1;
+    struct batch_scratch *s = &state->batch;
     if (s->events < n || !s->bytes) {
         size_t events = n < 64 ? 64 : n;
         size_t *event_of = realloc(s->event_of, 3 * events * sizeof *event_of);
@@ -377,13 +377,6 @@ static int scratch_for(tally *t, size_t n, batch *b) {
     b->calls = b->dups + n;
     memset(b->left, 0, 3 * n);
     return 0;
-}
-
-void tally__batch_scratch_free(tally *t) {
-    if (!t->batch_scratch) return;
-    free(t->batch_scratch->event_of);
-    free(t->batch_scratch->bytes);
-    free(t->batch_scratch);
 }
 
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {

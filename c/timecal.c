@@ -6,7 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "tally.h"
+#include "timecal.h"
 
 #define MS_PER_DAY 86400000LL
 

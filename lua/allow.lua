@@ -6,7 +6,7 @@
 -- ARGV[1] mode: "allow" (consume when every rule fits) or "peek" (never writes).
 -- ARGV[2] now_us: now in microseconds, or "0" to use the server's TIME (a fixed
 --   now is for tests and must be enabled in the client).
--- ARGV[3] n: the number of rules (1..16); rule i (1..n) takes the next five.
+-- ARGV[3] n: the number of rules (1..8); rule i (1..n) takes the next five.
 -- ARGV[5i-1] algorithm: "log", "window", "gcra" or "fixed".
 -- ARGV[5i] limit: units per window (1..1e15).
 -- ARGV[5i+1] window_ms: the window in ms (1..31536000000).
@@ -15,28 +15,17 @@
 -- Returns: {allowed 1|0, now_us, then per rule: remaining (after this call when
 --   allowed, else now), retry_after_ms (0 fits, -1 can never fit), reset_after_ms}.
 -- A denied call and every "peek" write nothing.
-local MAXV = 1e15
-local MAXW = 31536000000
+local MAXV = lib.TALLY_LIMIT_MAX
+local fail, int_arg, istr = lib.refusal("allow"), lib.int, lib.istr
 
-local function fail(msg) return redis.error_reply("EINVAL allow: " .. msg) end
-
--- A decimal integer argument within lo..hi, or nil.
-local function int_arg(s, lo, hi)
-  if type(s) ~= "string" or #s > 16 or not s:match("^%d+$") then return nil end
-  local v = tonumber(s)
-  if v < lo or v > hi then return nil end
-  return v
-end
-
-local function istr(v) return string.format("%d", v) end
 local function ceil_ms(us) return math.ceil(us / 1000) end
 
 local mode = ARGV[1]
 if mode ~= "allow" and mode ~= "peek" then return fail("mode must be allow or peek") end
-local now = ARGV[2] == "0" and 0 or int_arg(ARGV[2], 1, 4e15)
+local now = ARGV[2] == "0" and 0 or int_arg(ARGV[2], 1, lib.TALLY_TEST_CLOCK_MAX_US)
 if not now then return fail("now must be 0 or microseconds since the epoch") end
-local n = int_arg(ARGV[3], 1, 16)
-if not n then return fail("the number of rules must be 1 to 16") end
+local n = int_arg(ARGV[3], 1, lib.TALLY_RULES_MAX)
+if not n then return fail("the number of rules must be 1 to " .. lib.TALLY_RULES_MAX) end
 if #ARGV ~= 3 + 5 * n then return fail("expected 5 values per rule") end
 
 local KINDS = { log = "zset", window = "hash", gcra = "hash", fixed = "hash" }
@@ -47,7 +36,7 @@ for i = 1, n do
   if not KINDS[r.algo] then return fail("rule " .. i .. ": unknown algorithm") end
   r.limit = int_arg(ARGV[at + 2], 1, MAXV)
   if not r.limit then return fail("rule " .. i .. ": limit must be 1 to 1e15") end
-  local wms = int_arg(ARGV[at + 3], 1, MAXW)
+  local wms = int_arg(ARGV[at + 3], 1, lib.TALLY_WINDOW_MAX_MS)
   if not wms then return fail("rule " .. i .. ": window must be 1 ms to 365 days") end
   r.w = wms * 1000
   r.burst = int_arg(ARGV[at + 4], 0, MAXV)
@@ -65,24 +54,22 @@ for i = 1, n do
 end
 if #KEYS ~= nk then return fail("expected " .. nk .. " keys") end
 -- A foreign key of another type would make a write fail halfway: refuse first.
--- That is the data's problem, not the caller's: a WRONGTYPE error, as Redis's.
-local function foreign(i, key, t)
-  return redis.error_reply("WRONGTYPE allow: rule " .. i .. ": " .. key .. " holds a " .. t)
-end
+-- That is the data's problem, not the caller's (lib.foreign, not a refusal).
 for i = 1, n do
   local r = rules[i]
   local t = redis.call("TYPE", r.key).ok
-  if t ~= "none" and t ~= KINDS[r.algo] then return foreign(i, r.key, t) end
+  if t ~= "none" and t ~= KINDS[r.algo] then
+    return lib.foreign("rule " .. i .. ": " .. r.key .. " holds a " .. t)
+  end
   if r.aux then
     t = redis.call("TYPE", r.aux).ok
-    if t ~= "none" and t ~= "hash" then return foreign(i, r.aux, t) end
+    if t ~= "none" and t ~= "hash" then
+      return lib.foreign("rule " .. i .. ": " .. r.aux .. " holds a " .. t)
+    end
   end
 end
 
-if now == 0 then
-  local tm = redis.call("TIME")
-  now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
-end
+if now == 0 then now = lib.now_us() end
 
 -- Each check sets r.fits, r.avail (units available now) and r.retry (us; 0 or -1),
 -- and keeps what its commit needs. Each commit writes when `use` and returns the

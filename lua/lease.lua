@@ -16,18 +16,7 @@
 --   holders, now}; renew {1|0 (lost), expiry_us, holders, now}; release {1|0
 --   (was not held), 0, holders, now}.
 -- Leases whose expiry is <= now are reclaimed first, by every mode.
-local MAXW = 31536000000
-
-local function fail(msg) return redis.error_reply("EINVAL lease: " .. msg) end
-
-local function int_arg(s, lo, hi)
-  if type(s) ~= "string" or #s > 16 or not s:match("^%d+$") then return nil end
-  local v = tonumber(s)
-  if v < lo or v > hi then return nil end
-  return v
-end
-
-local function istr(v) return string.format("%d", v) end
+local fail, int_arg, istr = lib.refusal("lease"), lib.int, lib.istr
 
 local function random_id(s) return type(s) == "string" and #s == 32 and s:match("^[0-9a-f]+$") ~= nil end
 
@@ -36,38 +25,35 @@ if mode ~= "acquire" and mode ~= "renew" and mode ~= "release" then
   return fail("mode must be acquire, renew or release")
 end
 if #KEYS ~= 1 then return fail("expected 1 key") end
-local now = ARGV[2] == "0" and 0 or int_arg(ARGV[2], 1, 4e15)
+local now = ARGV[2] == "0" and 0 or int_arg(ARGV[2], 1, lib.TALLY_TEST_CLOCK_MAX_US)
 if not now then return fail("now must be 0 or microseconds since the epoch") end
 local limit, ms, id
 if mode == "acquire" then
   if #ARGV ~= 5 then return fail("acquire takes limit, lease ms and the new id") end
-  limit = int_arg(ARGV[3], 1, 1000000)
-  if not limit then return fail("limit must be 1 to 1000000") end
+  limit = int_arg(ARGV[3], 1, lib.TALLY_LEASE_LIMIT_MAX)
+  if not limit then return fail("limit must be 1 to " .. lib.TALLY_LEASE_LIMIT_MAX) end
   id = ARGV[5]
   if not random_id(id) then return fail("a new lease id is 32 lowercase hex digits") end
 else
   id = ARGV[3]
-  if not random_id(id) and not (type(id) == "string" and #id <= 40 and id:match("^%d+%-%d+$")) then
+  local legacy = type(id) == "string" and #id < lib.TALLY_LEASE_ID_MAX and id:match("^%d+%-%d+$")
+  if not random_id(id) and not legacy then
     return fail("lease id is malformed")
   end
 end
 if mode ~= "release" then
   if mode == "renew" and #ARGV ~= 4 then return fail("renew takes an id and lease ms") end
-  ms = int_arg(ARGV[4], 1, MAXW)
+  ms = int_arg(ARGV[4], 1, lib.TALLY_WINDOW_MAX_MS)
   if not ms then return fail("lease must be 1 ms to 365 days") end
 elseif #ARGV ~= 3 then
   return fail("release takes an id")
 end
 local t1 = redis.call("TYPE", KEYS[1]).ok
 if t1 ~= "none" and t1 ~= "zset" then
-  -- the data's problem, not the caller's: a WRONGTYPE error, as Redis's
-  return redis.error_reply("WRONGTYPE lease: " .. KEYS[1] .. " holds a " .. t1)
+  return lib.foreign(KEYS[1] .. " holds a " .. t1) -- the data's problem, not the caller's
 end
 
-if now == 0 then
-  local tm = redis.call("TIME")
-  now = tonumber(tm[1]) * 1000000 + tonumber(tm[2])
-end
+if now == 0 then now = lib.now_us() end
 
 -- Reclaim the leases of holders that stopped renewing (crashed, hung, gone).
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", istr(now))

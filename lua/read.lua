@@ -7,19 +7,18 @@
 --   field names to read from that key.
 -- Returns: one array per key: the values (false where missing) for "get", the
 --   flat field/value list for "all".
+local fail = lib.refusal("read")
 local mode = ARGV[1]
 local out = {}
 if mode == "all" then
   for i = 1, #KEYS do out[i] = redis.call("HGETALL", KEYS[i]) end
   return out
 end
-if mode ~= "get" then return redis.error_reply("EINVAL read: mode must be get or all") end
+if mode ~= "get" then return fail("mode must be get or all") end
 local at = 2
 for i = 1, #KEYS do
-  local n = tonumber(ARGV[at])
-  if not n or n < 1 or at + n > #ARGV then
-    return redis.error_reply("EINVAL read: field count for key " .. i .. " is wrong")
-  end
+  local n = lib.int(ARGV[at], 1, #ARGV - at)
+  if not n then return fail("field count for key " .. i .. " is wrong") end
   out[i] = redis.call("HMGET", KEYS[i], unpack(ARGV, at + 1, at + n))
   at = at + n + 1
 end

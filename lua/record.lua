@@ -37,39 +37,26 @@
 -- Bucket values are "requests,input,output,cache_create,cache_read,cost", exact
 -- decimal integers up to 2^63-1. On a cluster an event is one call per entity
 -- (key, account, shard).
-local MAX_TOKENS, MAX_COST = 1e12, 1e15
-local BASE = 1e15             -- low part of a split decimal: sums stay < 2^53
-local SCORE_MAX = 9007199254740992
-local BUCKET = "^(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)$"
-local VALUE = "%d,%d,%d,%d,%d,%d" -- Lua 5.1 %d formats a C long: exact below 2^53, no printf_fp
+local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
+local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
+local fail = lib.refusal("record")
 
-local function fail(msg) return redis.error_reply("EINVAL record: " .. msg) end
-
+-- Argument i as a whole number up to max, or nil and why.
 local function uint(i, max, what)
-  local s = ARGV[i]
-  if not s or not s:match("^%d+$") or #s > 16 then return nil, what .. " is not a whole number" end
-  local v = tonumber(s)
+  local v = lib.int(ARGV[i], 0, math.huge)
+  if not v then return nil, what .. " is not a whole number" end
   if v > max then return nil, what .. " is above " .. string.format("%.0f", max) end
   return v
 end
 
--- Adds x (< BASE) to the decimal string s exactly; nil when past int64.
-local function add(s, x)
-  if #s <= 15 then return string.format("%.0f", tonumber(s) + x) end
-  local hi, lo = tonumber(s:sub(1, -16)), tonumber(s:sub(-15)) + x
-  if lo >= BASE then hi, lo = hi + 1, lo - BASE end
-  if hi > 9223 or (hi == 9223 and lo > 372036854775807) then return nil end
-  return string.format("%.0f%015.0f", hi, lo)
-end
-
-local at, err = uint(1, 253402300799999, "event time")
+local at, err = uint(1, lib.TALLY_AT_MAX, "event time")
 if not at then return fail(err) end
-local future = uint(2, 86400000, "future allowance")
+local future = uint(2, lib.TALLY_FUTURE_MAX_MS, "future allowance")
 if not future then return fail("future allowance is not a number of ms up to a day") end
 local amounts = {}
 local names = { "input tokens", "output tokens", "cache-create tokens", "cache-read tokens", "cost" }
 for i = 1, 5 do
-  amounts[i], err = uint(i + 2, i == 5 and MAX_COST or MAX_TOKENS, names[i])
+  amounts[i], err = uint(i + 2, i == 5 and lib.TALLY_MAX_COST_NANOS or lib.TALLY_MAX_TOKENS, names[i])
   if not amounts[i] then return fail(err) end
 end
 local tokens = amounts[1] + amounts[2] + amounts[3] + amounts[4]
@@ -79,21 +66,21 @@ local rid, resv = ARGV[10], ARGV[13]
 if not nh or not nz or not nr or not resv or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
   return fail("KEYS do not match the hash, leaderboard and budget counts")
 end
-if nr > 0 and not resv:find("^[^\31]+\31[^\31]+$") then
+if nr > 0 and not lib.is_member(resv) then
   return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
 end
-local id_expiry = uint(11, 253402300799, "id expiry")
+local id_expiry = uint(11, TIME_MAX_S, "id expiry")
 if rid ~= "" and not id_expiry then return fail("id expiry is not a number") end
 
 -- Parse the bucket and leaderboard descriptors; drop what is past retention.
-local now = redis.call("TIME")
-local now_s = tonumber(now[1])
-if at > now_s * 1000 + math.floor(tonumber(now[2]) / 1000) + future then
+local now_ms = lib.now_ms()
+local now_s = math.floor(now_ms / 1000)
+if at > now_ms + future then
   return fail("event time is in the future beyond the allowed " .. future .. " ms")
 end
 local hashes, pos = {}, 14
 for k = 1, nh do
-  local expiry, n = uint(pos, 253402300799, "expiry"), tonumber(ARGV[pos + 1])
+  local expiry, n = uint(pos, TIME_MAX_S, "expiry"), tonumber(ARGV[pos + 1])
   if not expiry or not n or n < 1 or pos + 1 + n > #ARGV then return fail("bad descriptor of hash " .. k) end
   if expiry == 0 or expiry > now_s then
     local fields = { unpack(ARGV, pos + 2, pos + 1 + n) }
@@ -104,7 +91,7 @@ end
 local boards = {}
 if nz == 9 then
   local member, incs = ARGV[pos], { amounts[5], tokens, 1 }
-  local expiries = { 0, uint(pos + 1, 253402300799, "expiry"), uint(pos + 2, 253402300799, "expiry") }
+  local expiries = { 0, uint(pos + 1, TIME_MAX_S, "expiry"), uint(pos + 2, TIME_MAX_S, "expiry") }
   if not member or not expiries[2] or not expiries[3] then return fail("bad leaderboard descriptor") end
   for k = 1, 9 do
     local expiry = expiries[(k - 1) % 3 + 1]
@@ -126,12 +113,10 @@ for k = 1, nr do
   local got = redis.call("HMGET", held, "r:" .. resv, "=")
   redis.call("ZSCORE", leases, resv) -- type check before any write
   if got[1] then
-    local c, t = got[1]:match("^(%d+),(%d+)$")
-    local sc, st = (got[2] or "0,0"):match("^(%d+),(%d+)$")
-    if not (c and sc) then
-      return redis.error_reply("ERR tally: " .. held .. " is not a reservations hash")
-    end
-    local sums = string.format("%.0f,%.0f", math.max(0, sc - c), math.max(0, st - t))
+    local c, t = lib.pair(got[1])
+    local sc, st = lib.pair(got[2] or "0,0")
+    if not (c and sc) then return lib.foreign(held .. " is not a reservations hash") end
+    local sums = lib.pair_format(math.max(0, sc - c), math.max(0, st - t))
     releases[#releases + 1] = { held = held, leases = leases, sums = sums }
   end
 end
@@ -154,7 +139,7 @@ end
 -- A bucket gains the event's deltas. Fast path: every part below 10^15, so
 -- part + delta < 2^53 stays exact in a double and one format builds the value.
 local d1, d2, d3, d4, d5, d6 = 1, amounts[1], amounts[2], amounts[3], amounts[4], amounts[5]
-local fresh_value = string.format(VALUE, d1, d2, d3, d4, d5, d6)
+local fresh_value = string.format(lib.BUCKET_FORMAT, d1, d2, d3, d4, d5, d6)
 for _, h in ipairs(hashes) do
   local fields = h.fields
   local old = redis.call("HMGET", h.key, unpack(fields))
@@ -162,16 +147,14 @@ for _, h in ipairs(hashes) do
   for f = 1, #fields do
     local v = old[f]
     if v then
-      local p1, p2, p3, p4, p5, p6 = v:match(BUCKET)
-      if not p6 then
-        return redis.error_reply("ERR tally: field " .. fields[f] .. " of " .. h.key .. " is not a bucket")
-      end
+      local p1, p2, p3, p4, p5, p6 = lib.bucket(v)
+      if not p6 then return lib.foreign("field " .. fields[f] .. " of " .. h.key .. " is not a bucket") end
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
-        values[f] = string.format(VALUE, p1 + d1, p2 + d2, p3 + d3, p4 + d4, p5 + d5, p6 + d6)
+        values[f] = string.format(lib.BUCKET_FORMAT, p1 + d1, p2 + d2, p3 + d3, p4 + d4, p5 + d5, p6 + d6)
       else
         local parts = { p1, p2, p3, p4, p5, p6 }
         for m = 1, 6 do
-          parts[m] = add(parts[m], delta[m])
+          parts[m] = lib.add_exact(parts[m], delta[m])
           if not parts[m] then
             return fail("a sum in " .. h.key .. " would pass 2^63-1")
           end

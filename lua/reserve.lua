@@ -10,7 +10,7 @@
 -- ARGV[3] cost_nanos: the estimated cost, nano-USD (0..1e15).
 -- ARGV[4] tokens: the estimated tokens (0..1e12).
 -- ARGV[5] ne: budget entities (1 or 2).
--- ARGV[6] nc: caps (1 or more).
+-- ARGV[6] nc: caps (1..16).
 -- ARGV[7] now_ms: now in ms, or "0" for the server's TIME (a fixed now is for
 --   tests only).
 -- ARGV[4i+4] cap_entity: cap i (1..nc): the entity it belongs to (1..ne).
@@ -22,48 +22,44 @@
 -- A cap allows when bucket usage + amounts still reserved + estimate <= cap.
 -- Expired reservations are released first, each exactly once; a denial reserves
 -- nothing.
-local MAX = 9007199254740991
+local MAX = 9007199254740991 -- 2^53 - 1: sums of amounts stay exact below it
+local fail, int = lib.refusal("reserve"), lib.int
 
-local function fail(msg) return redis.error_reply("EINVAL reserve: " .. msg) end
-local function uint(s) return s and s:match("^%d+$") and #s <= 16 and tonumber(s) or nil end
-
-local member, lease = ARGV[1], uint(ARGV[2])
-local est = { c = uint(ARGV[3]), k = uint(ARGV[4]) }
-local ne, nc = uint(ARGV[5]), uint(ARGV[6])
-if not member or not member:find("^[^\31]+\31[^\31]+$") then
+local member, lease = ARGV[1], int(ARGV[2], 1, lib.TALLY_RESERVE_LEASE_MAX_MS)
+local est = { c = int(ARGV[3], 0, lib.TALLY_MAX_COST_NANOS), k = int(ARGV[4], 0, lib.TALLY_MAX_TOKENS) }
+local ne, nc = int(ARGV[5], 1, 2), int(ARGV[6], 1, lib.TALLY_BUDGET_CAPS_MAX)
+if not member or not lib.is_member(member) then
   return fail("the member must be key id, byte 0x1F, request id")
 end
-if not lease or lease < 1 or lease > 86400000 then return fail("lease must be 1 ms to 1 day") end
-if not est.c or est.c > 1e15 then return fail("estimated cost must be 0 to 10^15 nano-USD") end
-if not est.k or est.k > 1e12 then return fail("estimated tokens must be 0 to 10^12") end
-if not ne or ne < 1 or ne > 2 or not nc or nc < 1 or 2 * ne + nc ~= #KEYS or #ARGV ~= 7 + 4 * nc then
+if not lease then return fail("lease must be 1 ms to 1 day") end
+if not est.c then return fail("estimated cost must be 0 to 10^15 nano-USD") end
+if not est.k then return fail("estimated tokens must be 0 to 10^12") end
+if not ne or not nc or 2 * ne + nc ~= #KEYS or #ARGV ~= 7 + 4 * nc then
   return fail("KEYS and ARGV do not match the entity and cap counts")
 end
-local fixed_now = uint(ARGV[7])
+local fixed_now = int(ARGV[7], 0, math.huge)
 if not fixed_now then return fail("now must be a number of ms or 0") end
 local caps = {}
 for i = 1, nc do
   local at = 7 + 4 * (i - 1)
-  local e, field, metric, cap = uint(ARGV[at + 1]), ARGV[at + 2], ARGV[at + 3], uint(ARGV[at + 4])
-  if not e or e < 1 or e > ne then return fail("cap " .. i .. " names no entity") end
+  local e, field, metric = int(ARGV[at + 1], 1, ne), ARGV[at + 2], ARGV[at + 3]
+  local cap = int(ARGV[at + 4], 1, math.huge)
+  if not e then return fail("cap " .. i .. " names no entity") end
   if metric ~= "c" and metric ~= "k" then return fail("cap " .. i .. " metric must be c or k") end
-  if not cap or cap < 1 then return fail("cap " .. i .. " must be a positive whole number") end
+  if not cap then return fail("cap " .. i .. " must be a positive whole number") end
   caps[i] = { entity = e, bucket = KEYS[2 * ne + i], field = field, metric = metric, cap = cap }
 end
 
 local now = fixed_now
-if now == 0 then
-  local t = redis.call("TIME")
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+if now == 0 then now = lib.now_ms() end
 
 -- Reads, with every type check, before any write.
 for _, c in ipairs(caps) do
   local v = redis.call("HGET", c.bucket, c.field)
   c.used = 0
   if v then
-    local _, i, o, w, r, cost = v:match("^(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)$")
-    if not cost then return redis.error_reply("ERR tally: " .. c.bucket .. " is not a bucket") end
+    local _, i, o, w, r, cost = lib.bucket(v)
+    if not cost then return lib.foreign(c.bucket .. " is not a bucket") end
     c.used = c.metric == "c" and tonumber(cost) or tonumber(i) + tonumber(o) + tonumber(w) + tonumber(r)
   end
 end
@@ -71,15 +67,15 @@ local entities = {}
 for e = 1, ne do
   local held, leases = KEYS[2 * e - 1], KEYS[2 * e]
   local sums = redis.call("HGET", held, "=") or "0,0"
-  local sc, sk = sums:match("^(%d+),(%d+)$")
-  if not sc then return redis.error_reply("ERR tally: " .. held .. " is not a reservations hash") end
+  local sc, sk = lib.pair(sums)
+  if not sc then return lib.foreign(held .. " is not a reservations hash") end
   local mine = tonumber(redis.call("ZSCORE", leases, member) or 0) > now
   local expired = redis.call("ZRANGEBYSCORE", leases, "-inf", now)
   local gone = {}
   for _, id in ipairs(expired) do
     local amount = redis.call("HGET", held, "r:" .. id)
-    local c, k = (amount or "0,0"):match("^(%d+),(%d+)$")
-    if not c then return redis.error_reply("ERR tally: reservation " .. id .. " in " .. held .. " is bad") end
+    local c, k = lib.pair(amount or "0,0")
+    if not c then return lib.foreign("reservation " .. id .. " in " .. held .. " is bad") end
     sc, sk = sc - c, sk - k
     gone[#gone + 1] = id
   end
@@ -100,7 +96,7 @@ for _, e in ipairs(entities) do
     redis.call("HDEL", e.held, "r:" .. id)
     redis.call("ZREM", e.leases, id)
   end
-  if #e.gone > 0 then redis.call("HSET", e.held, "=", string.format("%.0f,%.0f", e.c, e.k)) end
+  if #e.gone > 0 then redis.call("HSET", e.held, "=", lib.pair_format(e.c, e.k)) end
 end
 for i, c in ipairs(caps) do
   left[i] = math.max(0, left[i] - (denied_by == 0 and est[c.metric] or 0))
@@ -108,8 +104,8 @@ end
 if denied_by > 0 then return { 0, denied_by, left, now, "denied" } end
 local expiry = now + lease
 for _, e in ipairs(entities) do
-  redis.call("HSET", e.held, "r:" .. member, string.format("%.0f,%.0f", est.c, est.k),
-    "=", string.format("%.0f,%.0f", e.c + est.c, e.k + est.k))
+  redis.call("HSET", e.held, "r:" .. member, lib.pair_format(est.c, est.k),
+    "=", lib.pair_format(e.c + est.c, e.k + est.k))
   redis.call("ZADD", e.leases, expiry, member)
   -- Both keys live until the last lease ends (and a second more).
   local until_ms = redis.call("PEXPIRETIME", e.held)

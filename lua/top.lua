@@ -6,10 +6,8 @@
 --   score, highest first, ties broken by member (byte order, lowest first), so
 --   the head is the same for every n and the merge of the shards' heads is the
 --   true top n. (Redis's own reverse order breaks ties by the highest member.)
-local n = tonumber(ARGV[1])
-if not n or n < 1 or n > 1000 or n ~= math.floor(n) then
-  return redis.error_reply("EINVAL top: n must be a whole number from 1 to 1000")
-end
+local n = lib.int(ARGV[1], 1, lib.TALLY_TOP_MAX)
+if not n then return lib.refusal("top")("n must be a whole number from 1 to " .. lib.TALLY_TOP_MAX) end
 local out = {}
 for i = 1, #KEYS do
   local key = KEYS[i]

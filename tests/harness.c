@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -230,4 +232,118 @@ void th_server_start(void) {
         if (up) break;
         tick();
     }
+}
+
+/* ----------------------------------------------------------- fake servers */
+
+static pid_t fake_pid;
+
+/* Waits up to ms for the client to send something, reading it away; 1 when
+ * it did, 0 when it closed or the wait ended. */
+static int drain(int fd, int ms) {
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (poll(&p, 1, ms) <= 0) return 0;
+    char buf[65536];
+    return read(fd, buf, sizeof buf) > 0;
+}
+
+/* Lets ms pass, reading away what the client sends; -1 when it closed. */
+static int idle(int fd, int ms) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left <= 0) return 0;
+        struct pollfd p = { fd, POLLIN, 0 };
+        char buf[65536];
+        if (poll(&p, 1, (int)left) > 0 && read(fd, buf, sizeof buf) <= 0) return -1;
+    }
+}
+
+/* Sends all of s; -1 once the client is gone. */
+static int put(int fd, const char *s, size_t n) {
+    while (n > 0) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        s += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* One client of a fake server, until it goes away. */
+static void serve(int kind, int fd) {
+    static const char garbage[] = "\x16\x03\x01\x02\x00 garbage, not RESP\r\n\xff\xfe";
+    static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
+                               "Connection: close\r\n\r\nBad Request";
+    static char flood[65536];
+    if (!drain(fd, 60000)) return; /* the answer follows a request */
+    switch (kind) {
+    case TH_FAKE_DRIP:
+        if (put(fd, "$1000000\r\n", 10) < 0) return;
+        while (idle(fd, 300) == 0 && put(fd, "x", 1) == 0) {}
+        return;
+    case TH_FAKE_HUGE:
+        if (put(fd, "*2147483647\r\n", 13) < 0) return;
+        break;
+    case TH_FAKE_FLOOD:
+        memset(flood, 'x', sizeof flood);
+        if (put(fd, "$2147483647\r\n", 13) < 0) return;
+        while (put(fd, flood, sizeof flood) == 0) {}
+        return;
+    case TH_FAKE_GARBAGE:
+        if (put(fd, garbage, sizeof garbage - 1) < 0) return;
+        break;
+    case TH_FAKE_HTTP:
+        put(fd, http, sizeof http - 1);
+        return;
+    default:
+        break;
+    }
+    while (drain(fd, 60000)) {} /* hold the connection open, answering nothing */
+}
+
+int th_fake_start(int kind) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, ports[2];
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0 || pipe(ports) < 0)
+        fail_msg("fake server: cannot listen");
+    pid_t parent = getpid();
+    fake_pid = fork();
+    if (fake_pid < 0) fail_msg("fake server: fork failed");
+    if (fake_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        signal(SIGCHLD, SIG_IGN); /* connection children are reaped by the kernel */
+        setpgid(0, 0);            /* th_fake_stop() kills the whole group */
+        close(ports[0]);
+        if (write(ports[1], &one, sizeof one) != sizeof one) _exit(1);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            if (c < 0) continue;
+            if (fork() == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                serve(kind, c);
+                _exit(0);
+            }
+            close(c);
+        }
+    }
+    setpgid(fake_pid, fake_pid);
+    close(fd);
+    close(ports[1]);
+    if (read(ports[0], &one, sizeof one) != sizeof one) fail_msg("fake server did not start");
+    close(ports[0]);
+    return ntohs(a.sin_port);
+}
+
+void th_fake_stop(void) {
+    if (fake_pid <= 0) return;
+    kill(-fake_pid, SIGKILL);
+    kill(fake_pid, SIGKILL);
+    waitpid(fake_pid, NULL, 0);
+    fake_pid = 0;
 }

@@ -43,4 +43,21 @@ void th_server_start(void);
 /* Closes th_redis(). */
 void th_done(void);
 
+/* Fake servers: peers that are not Redis, or not a sane one, for the tests of
+ * the library's deadline and reply bounds (never for behaviour: that is tested
+ * against the real server). Each listens on a loopback port, reads and discards
+ * whatever a client sends, and answers, once the client has sent something:
+ *   TH_FAKE_DRIP      "$1000000\r\n" and then one 'x' every 300 ms, for ever
+ *   TH_FAKE_HUGE      "*2147483647\r\n" (an array of 2^31-1 elements), then nothing
+ *   TH_FAKE_FLOOD     "$2147483647\r\n" and then 'x' as fast as it can send
+ *   TH_FAKE_GARBAGE   bytes that are no RESP ("\x16\x03\x01 garbage..."), then nothing
+ *   TH_FAKE_HTTP      an HTTP/1.1 400 response, then it closes
+ *   TH_FAKE_SILENT    nothing: it accepts and never answers
+ * A child process serves each connection; all die with the test. */
+enum { TH_FAKE_DRIP, TH_FAKE_HUGE, TH_FAKE_FLOOD, TH_FAKE_GARBAGE, TH_FAKE_HTTP, TH_FAKE_SILENT };
+/* Starts a fake server; returns its port. */
+int th_fake_start(int kind);
+/* Stops it and every connection it serves. */
+void th_fake_stop(void);
+
 #endif

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "internal.h"
+#include "cluster.h"
 
 #define NODES 6
 static int ports[NODES];

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # kit suite: the man pages render without warnings, tally(1) covers every
 # command and option that `tally --help` and `tally COMMAND --help` list, and
-# libtally(3) covers every function tally.h declares.
-#   test_man.sh TALLY_BIN TALLY_1 LIBTALLY_3 TALLY_H
+# libtally(3) covers every function tally.h declares (with tally_admission.h).
+#   test_man.sh TALLY_BIN TALLY_1 LIBTALLY_3 HEADER...
 set -u
-tally=$1 page1=$2 page3=$3 header=$4
+tally=$1 page1=$2 page3=$3; shift 3
 fails=0
 fail() { echo "not ok: $*"; fails=$((fails+1)); }
 ok() { echo "ok: $*"; }
@@ -43,10 +43,10 @@ for code in $("$tally" --help | awk '/^exit status:/ { on = 1; next } on && NF {
   sed -n '/^EXIT STATUS$/,/^ENVIRONMENT$/p' <<<"$text1" | grep -qx "       $code" || fail "tally(1) does not explain exit status $code"
 done
 
-# Every function of the public header is in libtally(3).
-for fn in $(grep -oE '\btally_[a-z0-9_]+\(' "$header" | tr -d '(' | sort -u); do
+# Every function of the public headers is in libtally(3).
+for fn in $(grep -ohE '\btally_[a-z0-9_]+\(' "$@" | tr -d '(' | sort -u); do
   grep -q "\\b$fn(" <<<"$text3" || fail "libtally(3) does not mention $fn()"
 done
-ok "checked $(wc -w <<<"$commands") commands and the functions of $(basename "$header")"
+ok "checked $(wc -w <<<"$commands") commands and the functions of $*"
 echo "$fails failed"
 [ $fails -eq 0 ]

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "internal.h"
+#include "exec.h"
 
 static void build_sha_equals_server_sha(void **state) {
     (void)state;

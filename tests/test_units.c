@@ -11,7 +11,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "timecal.h"
 #include "harness.h"
 #include "rec_util.h" /* ru_utc_ms: epoch ms by timegm(), an independent oracle */
 

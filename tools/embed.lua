@@ -1,9 +1,16 @@
--- embed.lua: turns lua/*.lua into a C table for libtally (run at build time by Lua 5.4).
---   lua5.4 embed.lua OUT.c OUT.h SCRIPT...
--- Each entry holds the script's exact bytes, their length, the SHA1 of exactly those
--- bytes (what SCRIPT LOAD answers), and the KEYS/ARGV contract read from the header
--- comment, entry by entry (`tally scripts list --json`). A script without a
--- contract is a build error.
+-- embed.lua: builds the scripts libtally sends, and the C table that holds them
+-- (run at build time by Lua 5.4). Two steps, with the linters between them:
+--   lua5.4 embed.lua assemble OUTDIR HEADER... -- PRELUDE... -- SCRIPT...
+--     writes OUTDIR/<name>.lua for each SCRIPT: its contract header (the leading
+--     comment block), a blank line, the prelude, then the rest of the script.
+--     The prelude is the same for every script: `local lib = {...}` holding
+--     every numeric TALLY_* define of the HEADERs (bounds the C side enforces
+--     too), then the PRELUDE files (lua/lib/), which add the shared helpers.
+--   lua5.4 embed.lua OUT.c OUT.h SCRIPT...   (the assembled scripts)
+--     each entry holds the script's exact bytes, their length, the SHA1 of
+--     exactly those bytes (what SCRIPT LOAD answers), and the KEYS/ARGV contract
+--     read from the header comment, entry by entry (`tally scripts list --json`).
+-- A script without a contract is a build error.
 
 local function sha1(msg)
   local function rol(x, n) return ((x << n) | (x >> (32 - n))) & 0xffffffff end
@@ -44,14 +51,19 @@ end
 -- A line whose text starts with three spaces continues the entry, the Returns: or
 -- the note before it. Positions are "1", "2..", "nh+1..nh+nz", "5i-1", "last" ...
 -- (letters name counts the other arguments give, docs/scripts.md); names are
--- lower-case identifiers, unique within KEYS and within ARGV.
+-- lower-case identifiers, unique within KEYS and within ARGV. Also returns the
+-- byte offset where the header ends (the body's first line).
 local function contract(path, src)
   local c = { keys = {}, argv = {}, notes = {} }
   local last -- the entry (or returns/note holder) a continuation line extends
-  for line in src:gmatch("([^\n]*)\n") do
+  local body = #src + 1
+  for start, line in src:gmatch("()([^\n]*)\n") do
     if line:match("^#!") then goto continue end
     local text = line:match("^%-%-(.*)$")
-    if not text then break end
+    if not text then
+      body = start
+      break
+    end
     local section, pos, name, desc = text:match("^ (%u+)%[([%w+%-.]+)%] ([%w_]+): (.+)$")
     if section == "KEYS" or section == "ARGV" then
       if not name:match("^[a-z][a-z0-9_]*$") then fail("%s: %s name '%s' is not an identifier", path, section, name) end
@@ -79,7 +91,63 @@ local function contract(path, src)
   if not (c.summary and c.returns and #c.keys > 0 and #c.argv > 0) then
     fail("%s: header comment must give a summary line, KEYS[..] and ARGV[..] entries and Returns:", path)
   end
-  return c
+  return c, body
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then fail("cannot read %s", path) end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function spit(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- The prelude: the bounds of the headers as fields of `lib`, then the files.
+-- It starts with a blank line, which ends the contract header before it.
+local function prelude(headers, files)
+  local bounds = {}
+  for _, h in ipairs(headers) do
+    for line in slurp(h):gmatch("[^\n]+") do
+      local name, value = line:match("^#define[ \t]+(TALLY_[%u%d_]+)[ \t]+(%d+)L*%f[^%w]")
+      if name then
+        if tonumber(value) >= 2 ^ 53 then fail("%s: %s = %s is not exact in Lua 5.1", h, name, value) end
+        bounds[#bounds + 1] = string.format("  %s = %s,\n", name, value)
+      end
+    end
+  end
+  table.sort(bounds)
+  local out = { "\n-- Prelude: shared by every script (lua/lib/, put here by tools/embed.lua).\n",
+    "-- Bounds the C library enforces too (c/tally.h, c/tally_admission.h, c/bounds.h):\n", "local lib = {\n" }
+  for _, b in ipairs(bounds) do out[#out + 1] = b end
+  out[#out + 1] = "}\n"
+  for _, f in ipairs(files) do out[#out + 1] = "\n" .. slurp(f) end
+  out[#out + 1] = "-- End of the prelude.\n\n"
+  return table.concat(out)
+end
+
+if arg[1] == "assemble" then
+  local outdir, lists, i = arg[2], { {}, {}, {} }, 3
+  for k = 1, 3 do
+    while arg[i] and arg[i] ~= "--" do
+      table.insert(lists[k], arg[i])
+      i = i + 1
+    end
+    i = i + 1
+  end
+  if not outdir or #lists[3] == 0 then fail("usage: embed.lua assemble OUTDIR HEADER... -- PRELUDE... -- SCRIPT...") end
+  local shared = prelude(lists[1], lists[2])
+  for _, path in ipairs(lists[3]) do
+    local src = slurp(path)
+    local _, body = contract(path, src)
+    spit(outdir .. "/" .. path:match("([^/]+)$"), src:sub(1, body - 1) .. shared .. src:sub(body))
+  end
+  os.exit(0)
 end
 
 -- The contract as prose, one line per entry: what tally_script_info.keys/argv hold.
@@ -111,9 +179,7 @@ if not out_h or not arg[3] then fail("usage: embed.lua OUT.c OUT.h SCRIPT...") e
 local scripts = {}
 for i = 3, #arg do
   local path = arg[i]
-  local f = assert(io.open(path, "rb"))
-  local src = f:read("a")
-  f:close()
+  local src = slurp(path)
   local name = path:match("([^/]+)%.lua$")
   if not name or not name:match("^[a-z][a-z0-9_]*$") then
     fail("%s: script names must be lower-case identifiers", path)
@@ -124,10 +190,12 @@ end
 table.sort(scripts, function(a, b) return a.name < b.name end)
 
 local h = { "/* Generated by tools/embed.lua from the scripts in lua/. Do not edit. */",
-  "#ifndef TALLY_SCRIPTS_GEN_H", "#define TALLY_SCRIPTS_GEN_H", "enum tally_script_id {" }
+  "#ifndef TALLY_SCRIPTS_GEN_H", "#define TALLY_SCRIPTS_GEN_H", '#include "tally.h"',
+  "enum tally_script_id {" }
 for _, s in ipairs(scripts) do h[#h + 1] = "    TALLY_SCRIPT_" .. s.name:upper() .. "," end
 h[#h + 1] = "    TALLY_SCRIPT_COUNT_"
 h[#h + 1] = "};"
+h[#h + 1] = "extern const tally_script_info tally__scripts[TALLY_SCRIPT_COUNT_];"
 h[#h + 1] = "#endif"
 
 local function params(var, list)
@@ -158,10 +226,5 @@ for _, s in ipairs(scripts) do
 end
 c[#c + 1] = "};"
 
-local function write(path, lines)
-  local f = assert(io.open(path, "wb"))
-  f:write(table.concat(lines, "\n"), "\n")
-  f:close()
-end
-write(out_h, h)
-write(out_c, c)
+spit(out_h, table.concat(h, "\n") .. "\n")
+spit(out_c, table.concat(c, "\n") .. "\n")

@@ -43,7 +43,7 @@ int cmd_lease(int argc, char **argv) {
     const char *key = NULL, *id = NULL;
     int64_t limit = 0, lease_ms = 0;
     opt opts[] = { OPT_TEXT("--key", &key),
-                   OPT_COUNT("--limit", &limit, 1, 1000000),
+                   OPT_COUNT("--limit", &limit, 1, TALLY_LEASE_LIMIT_MAX),
                    OPT_MS("--lease-ms", &lease_ms, 1, TALLY_WINDOW_MAX_MS),
                    OPT_TEXT("--id", &id),
                    OPT_END };

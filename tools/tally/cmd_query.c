@@ -228,7 +228,7 @@ int cmd_top(int argc, char **argv) {
     tally_period p = TOTAL;
     opt opts[] = { OPT_CHOICE("--by", &by, bys),
                    OPT_PERIOD("--window", &p, TALLY_TOTAL, TALLY_DAY),
-                   OPT_COUNT("-n", &n, 1, 1000),
+                   OPT_COUNT("-n", &n, 1, TALLY_TOP_MAX),
                    OPT_END };
     int code = parse("top", argc, argv, &c, opts, usage_top);
     if (code) return code < 0 ? EXIT_OK_ : code;

@@ -1,0 +1,338 @@
+/* exec.c -- running the scripts: EVALSHA routed to the node serving its keys,
+ * for single calls, pipelined batches and calls split by slot
+ * (tally__eval_keyed), and the public SCRIPT commands over every node.
+ *
+ * Recovery rule: NOSCRIPT guarantees the script did not run, so the call is sent
+ * again after loading; MOVED, ASK, TRYAGAIN and CLUSTERDOWN likewise. A timeout
+ * or I/O error does not: the script may have run, so the error goes to the
+ * caller and nothing is retried here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster.h"
+#include "exec.h"
+#include "node.h"
+#include "scripts.h"
+
+#define BATCH_CHUNK 512 /* calls in flight per round trip */
+#define MAX_TRIES 12
+
+/* The public SCRIPT commands: one call, one deadline, every node. */
+static int load_all(tally *t) {
+    if (tally__cluster_sync(t) != TALLY_OK) return t->err;
+    for (int i = 0; i < t->nodes->n; i++) {
+        int rc = tally__node_connect(t, i);
+        if (rc == TALLY_OK) rc = tally__scripts_load_on(t, i);
+        if (rc != TALLY_OK) return rc;
+    }
+    return tally__ok(t);
+}
+
+int tally_scripts_load(tally *t) {
+    tally__io_begin(t);
+    int rc = load_all(t);
+    tally__io_end(t);
+    return rc;
+}
+
+int tally_scripts_exists(tally *t, int *loaded) {
+    int here[TALLY_SCRIPT_COUNT_], rc = TALLY_OK;
+    for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) loaded[k] = 1;
+    tally__io_begin(t);
+    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) {
+        rc = tally_scripts_exists_on(t, i, here);
+        for (int k = 0; rc == TALLY_OK && k < TALLY_SCRIPT_COUNT_; k++) loaded[k] &= here[k];
+    }
+    tally__io_end(t);
+    return rc;
+}
+
+int tally_scripts_flush(tally *t) {
+    int rc = TALLY_OK;
+    tally__io_begin(t);
+    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) rc = tally__scripts_flush_on(t, i);
+    if (rc == TALLY_OK) rc = load_all(t);
+    tally__io_end(t);
+    return rc;
+}
+
+/* What to do with a reply before handing it to the caller. */
+enum { USE, RELOAD, MOVED, ASK, WAIT };
+
+static int classify(tally *t, const redisReply *r, int *target) {
+    if (r->type != REDIS_REPLY_ERROR) return USE;
+    if (tally__reply_is(r, "NOSCRIPT")) return RELOAD;
+    if (tally__reply_is(r, "TRYAGAIN") || tally__reply_is(r, "CLUSTERDOWN")) return WAIT;
+    switch (tally__redirect(t, r, target)) {
+    case 1: return MOVED;
+    case 2: return ASK;
+    default: return USE;
+    }
+}
+
+/* Sends `a` to node i, after ASKING when `asking` (an ASK redirection). */
+static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
+    if (tally__scripts_ready(t, i) != TALLY_OK) return NULL;
+    size_t len;
+    const char *cmd = tally__args_resp(a, &len);
+    static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
+    if ((asking && tally__node_send(t, i, asking_cmd, sizeof asking_cmd - 1) != TALLY_OK) ||
+        tally__node_send(t, i, cmd, len) != TALLY_OK)
+        return NULL;
+    if (asking) {
+        redisReply *ok = tally__node_reply(t, i, "following an ASK redirection");
+        if (!ok) return NULL;
+        freeReplyObject(ok);
+    }
+    char doing[40];
+    snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), a->buf + a->off[0]);
+    return tally__node_reply(t, i, asking ? "following an ASK redirection" : doing);
+}
+
+/* tally__eval_raw's retries, inside the call's deadline. */
+static redisReply *eval_call(tally *t, tally_args *a) {
+    int ask_node = -1, moved_node = -1;
+    for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
+        /* A redirection names the node to try next; it outranks a slot map read
+         * from a node that may not know of the failover yet. */
+        int node = ask_node >= 0 ? ask_node : moved_node >= 0 ? moved_node : tally__route(t, a, 1);
+        if (node < 0) return NULL;
+        redisReply *r = send_call(t, node, a, ask_node >= 0);
+        ask_node = moved_node = -1;
+        if (!r) {
+            /* A connection that failed before anything was sent is safe to redo. */
+            if (t->err == TALLY_ECONNECT && tally__is_cluster(t)) continue;
+            return NULL;
+        }
+        int target = -1;
+        switch (classify(t, r, &target)) {
+        case USE:
+            return r;
+        case RELOAD: /* the script did not run */
+            freeReplyObject(r);
+            if (tally__scripts_load_on(t, node) != TALLY_OK) return NULL;
+            break;
+        case ASK:
+            ask_node = target;
+            freeReplyObject(r);
+            break;
+        case MOVED:
+            moved_node = target;
+            freeReplyObject(r);
+            break;
+        case WAIT: { /* resharding or failover under way: back off, then look again */
+            struct timespec ts = { 0, (long)(25000000L << (attempt < 5 ? attempt : 5)) };
+            freeReplyObject(r);
+            tally__cluster_unsettled(t);
+            nanosleep(&ts, NULL);
+            break;
+        }
+        }
+    }
+    tally__fail(t, TALLY_EREDIS, "gave up after %d redirections or retries", MAX_TRIES);
+    return NULL;
+}
+
+redisReply *tally__eval_raw(tally *t, tally_args *a) {
+    tally__io_begin(t);
+    redisReply *r = eval_call(t, a);
+    tally__io_end(t);
+    return r;
+}
+
+redisReply *tally__eval(tally *t, tally_args *a) {
+    redisReply *r = tally__eval_raw(t, a);
+    if (!r) return NULL;
+    if (r->type == REDIS_REPLY_ERROR) {
+        tally__reply_error(t, r);
+        freeReplyObject(r);
+        return NULL;
+    }
+    tally__ok(t);
+    return r;
+}
+
+/* Keeps the first failure of a chunk: its code, which was set with the
+ * handle's message that goes with it (the argument is evaluated first). */
+static void first_failure(tally *t, int *rc, char *first, int code) {
+    if (*rc != TALLY_OK) return;
+    *rc = code;
+    snprintf(first, TALLY_ERRMSG_MAX, "%s", t->errmsg);
+}
+
+/* One chunk of a batch: every call is queued on the connection of the node
+ * that serves it, then the replies are read back in order (each connection
+ * answers in the order it was sent). Calls that need a redirection, a reload or
+ * a wait are redone one by one through tally__eval_raw. Returns TALLY_OK, or the
+ * first connection error (calls on the other nodes are still taken). */
+static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tally_take_fn take, void *ctx) {
+    int node_of[BATCH_CHUNK], redo[BATCH_CHUNK], nredo = 0, rc = TALLY_OK;
+    char first[TALLY_ERRMSG_MAX]; /* later successes (a reconnect) clear errmsg */
+    tally_args *a = &t->args;
+    if (tally__cluster_sync(t) != TALLY_OK) return t->err;
+    for (size_t k = 0; k < m; k++) {
+        if (build(ctx, start + k, a) != 0) return tally__oom(t);
+        node_of[k] = tally__route(t, a, 0);
+        if (node_of[k] >= 0 && tally__scripts_ready(t, node_of[k]) != TALLY_OK) node_of[k] = -1;
+        if (node_of[k] < 0) {
+            first_failure(t, &rc, first, t->err); /* not sent; the caller sees it unanswered */
+            continue;
+        }
+        size_t len;
+        const char *cmd = tally__args_resp(a, &len);
+        if (tally__node_send(t, node_of[k], cmd, len) != TALLY_OK) return t->err;
+    }
+    for (size_t k = 0; k < m; k++) {
+        int i = node_of[k], target;
+        if (i < 0 || !t->nodes->v[i].ctx) continue; /* that node failed earlier in this chunk */
+        redisReply *r = tally__node_reply(t, i, "running a pipelined batch");
+        if (!r) {
+            first_failure(t, &rc, first, t->err);
+            continue;
+        }
+        if (classify(t, r, &target) != USE) redo[nredo++] = (int)k;
+        else if (take(ctx, start + k, r)) continue;
+        freeReplyObject(r);
+    }
+    for (int j = 0; j < nredo; j++) {
+        if (build(ctx, start + (size_t)redo[j], a) != 0) return tally__oom(t);
+        redisReply *r = tally__eval_raw(t, a);
+        if (!r) {
+            first_failure(t, &rc, first, t->err);
+            continue;
+        }
+        if (!take(ctx, start + (size_t)redo[j], r)) freeReplyObject(r);
+    }
+    return rc == TALLY_OK ? TALLY_OK : tally__fail(t, rc, "%s", first);
+}
+
+int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take, void *ctx) {
+    int rc = TALLY_OK;
+    for (size_t start = 0; start < n; start += BATCH_CHUNK) {
+        tally__io_begin(t); /* a deadline per round trip */
+        int got = run_chunk(t, start, n - start < BATCH_CHUNK ? n - start : BATCH_CHUNK, build, take, ctx);
+        tally__io_end(t);
+        if (got != TALLY_OK && rc == TALLY_OK) rc = got;
+    }
+    return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+typedef struct {
+    unsigned slot;
+    int key;
+} slot_key;
+
+static int by_slot(const void *x, const void *y) {
+    const slot_key *a = x, *b = y;
+    if (a->slot != b->slot) return a->slot < b->slot ? -1 : 1;
+    return a->key - b->key;
+}
+
+/* The per-slot calls of tally__eval_keyed: keys sorted by slot, and where each
+ * key's chunk starts in the original call. */
+typedef struct {
+    tally *t;
+    tally_args src;       /* copy of the original call */
+    int ncommon, nkeys;
+    int *order;           /* key indices sorted by slot */
+    slot_key *pairs;
+    int *chunk, *chunk_at;
+    int *group_start;     /* per call: first position in order; one past: next */
+    tally_keyed *out;
+    int failed;
+} keyed;
+
+static int keyed_build(void *ctx, size_t g, tally_args *a) {
+    keyed *k = ctx;
+    const tally_args *s = &k->src;
+    int from = k->group_start[g], to = k->group_start[g + 1], err = 0;
+    err |= tally__args_evalsha(a, s->buf + s->off[1]);
+    for (int j = from; j < to; j++) err |= tally__args_add(a, s->buf + s->off[3 + k->order[j]], s->lens[3 + k->order[j]]);
+    tally__args_end_keys(a);
+    for (int c = 0; c < k->ncommon; c++) err |= tally__args_add(a, s->buf + s->off[3 + k->nkeys + c], s->lens[3 + k->nkeys + c]);
+    for (int j = from; j < to; j++)
+        for (int c = 0; c < k->chunk[k->order[j]]; c++) {
+            int at = k->chunk_at[k->order[j]] + c;
+            err |= tally__args_add(a, s->buf + s->off[at], s->lens[at]);
+        }
+    return err;
+}
+
+static int keyed_take(void *ctx, size_t g, redisReply *r) {
+    keyed *k = ctx;
+    int from = k->group_start[g], to = k->group_start[g + 1];
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(to - from)) {
+        if (!k->failed++) {
+            if (r->type == REDIS_REPLY_ERROR) tally__reply_error(k->t, r);
+            else tally__fail(k->t, TALLY_ESCRIPT, "a script answered something unexpected");
+        }
+        return 0;
+    }
+    for (int j = from; j < to; j++) k->out->per_key[k->order[j]] = r->element[j - from];
+    k->out->owned[k->out->nowned++] = r;
+    return 1;
+}
+
+void tally__keyed_free(tally_keyed *k) {
+    for (size_t i = 0; i < k->nowned; i++) freeReplyObject(k->owned[i]);
+    free(k->owned);
+    free(k->per_key);
+    memset(k, 0, sizeof *k);
+}
+
+int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, tally_keyed *out) {
+    int nkeys = a->nkeys_at - 3;
+    memset(out, 0, sizeof *out);
+    out->per_key = calloc((size_t)nkeys + 1, sizeof *out->per_key);
+    out->owned = calloc((size_t)nkeys + 1, sizeof *out->owned);
+    if (!out->per_key || !out->owned) {
+        tally__keyed_free(out);
+        return tally__oom(t);
+    }
+    if (!tally__is_cluster(t)) {
+        redisReply *r = tally__eval(t, a);
+        if (!r) {
+            tally__keyed_free(out);
+            return t->err;
+        }
+        out->owned[out->nowned++] = r;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)nkeys) {
+            tally__keyed_free(out);
+            return tally__fail(t, TALLY_ESCRIPT, "a script answered something unexpected");
+        }
+        for (int i = 0; i < nkeys; i++) out->per_key[i] = r->element[i];
+        return TALLY_OK;
+    }
+    keyed k = { t, { 0 }, ncommon, nkeys, malloc((size_t)nkeys * sizeof(int)), malloc((size_t)nkeys * sizeof(slot_key)),
+                (int *)chunk, malloc((size_t)nkeys * sizeof(int)), malloc(((size_t)nkeys + 1) * sizeof(int)), out, 0 };
+    int rc = TALLY_OK;
+    tally__args_reset(&k.src);
+    for (int i = 0; i < a->argc && rc == TALLY_OK; i++)
+        if (tally__args_add(&k.src, a->buf + a->off[i], a->lens[i])) rc = tally__oom(t);
+    if (!k.order || !k.pairs || !k.chunk_at || !k.group_start) rc = tally__oom(t);
+    size_t ngroups = 0;
+    if (rc == TALLY_OK) {
+        int at = 3 + nkeys + ncommon;
+        for (int i = 0; i < nkeys; i++) {
+            k.pairs[i] = (slot_key){ tally__key_slot(a->buf + a->off[3 + i], a->lens[3 + i]), i };
+            k.chunk_at[i] = at;
+            at += chunk[i];
+        }
+        qsort(k.pairs, (size_t)nkeys, sizeof *k.pairs, by_slot);
+        for (int j = 0; j < nkeys; j++) {
+            k.order[j] = k.pairs[j].key;
+            if (j == 0 || k.pairs[j].slot != k.pairs[j - 1].slot) k.group_start[ngroups++] = j;
+        }
+        k.group_start[ngroups] = nkeys;
+        tally__io_begin(t); /* the slots' calls share the call's deadline */
+        rc = tally__eval_batch(t, ngroups, keyed_build, keyed_take, &k);
+        tally__io_end(t);
+        if (rc == TALLY_OK && k.failed) rc = t->err;
+    }
+    tally__args_free(&k.src);
+    free(k.order), free(k.pairs), free(k.chunk_at), free(k.group_start);
+    if (rc != TALLY_OK) tally__keyed_free(out);
+    return rc;
+}

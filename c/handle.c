@@ -1,0 +1,133 @@
+/* handle.c -- the handle: configuration defaults and checks, tally_open (the
+ * node list, the cluster's slot map, the scripts on every node) and
+ * tally_close (every part frees its own state: the transport here, each
+ * feature through the release hook it left on the handle). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bounds.h"
+#include "cluster.h"
+#include "node.h"
+#include "scripts.h"
+
+#define DEFAULT_URL "redis://127.0.0.1:6379/0"
+
+void tally_config_init(tally_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->connect_timeout_ms = 2000;
+    cfg->command_timeout_ms = 5000;
+    cfg->prefix = "tally";
+    cfg->shards = 8;
+    cfg->ttl_minute_s = 2 * 3600;
+    cfg->ttl_hour_s = 8 * 86400;
+    cfg->ttl_day_s = 32 * 86400;
+    cfg->ttl_month_s = 400 * 86400;
+    cfg->idempotency_s = 86400;
+    cfg->max_future_ms = 5 * 60 * 1000;
+}
+
+/* Checks the parts of the configuration that do not need the server. */
+static int check_config(tally *t) {
+    const tally_config *c = &t->cfg;
+    size_t pn = strlen(c->prefix);
+    if (pn == 0 || pn > 64 || strcspn(c->prefix, "{} \t\r\n") != pn)
+        return tally__fail(t, TALLY_EINVAL,
+                           "prefix must be 1 to 64 bytes without braces or white space");
+    if (c->connect_timeout_ms <= 0 || c->command_timeout_ms < 0)
+        return tally__fail(t, TALLY_EINVAL, "timeouts must be positive (command: 0 = none)");
+    if (c->tz_offset_min < -TALLY_TZ_MAX_MIN || c->tz_offset_min > TALLY_TZ_MAX_MIN)
+        return tally__fail(t, TALLY_EINVAL, "timezone offset must be within -14:00..+14:00");
+    if (c->shards < 1 || c->shards > 256)
+        return tally__fail(t, TALLY_EINVAL, "shards must be from 1 to 256");
+    if (c->ttl_minute_s <= 0 || c->ttl_hour_s <= 0 || c->ttl_day_s <= 0 || c->ttl_month_s <= 0 ||
+        c->idempotency_s <= 0)
+        return tally__fail(t, TALLY_EINVAL, "retention periods must be positive");
+    if (c->max_future_ms < 0 || c->max_future_ms > TALLY_FUTURE_MAX_MS)
+        return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to %lld (a day)", TALLY_FUTURE_MAX_MS);
+    char err[TALLY_ERRMSG_MAX];
+    if (tally__url_parse(c->url, &t->url, err, sizeof err) < 0)
+        return tally__fail(t, TALLY_EINVAL, "%s", err);
+    return TALLY_OK;
+}
+
+/* Reads the slot map and loads the scripts on every node. */
+static int open_cluster(tally *t) {
+    int rc = tally__cluster_open(t);
+    /* Every primary and replica gets the scripts, so a failover finds them. A
+     * node that cannot be reached now does not fail the open: calls reach it
+     * later through the slot map, and NOSCRIPT loads the scripts there. */
+    for (int i = 0; rc == TALLY_OK && !t->cfg.defer_script_load && i < t->nodes->n; i++) {
+        rc = tally__scripts_ready(t, i);
+        if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) rc = TALLY_OK;
+    }
+    return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+int tally_open(const tally_config *cfg, tally **out) {
+    tally_config defaults;
+    if (!cfg) {
+        tally_config_init(&defaults);
+        cfg = &defaults;
+    }
+    *out = NULL;
+    tally *t = calloc(1, sizeof *t);
+    if (!t) return TALLY_ENOMEM;
+    t->cfg = *cfg;
+    tally__args_reset(&t->args);
+    tally__args_reset(&t->aux);
+    const char *url = cfg->url ? cfg->url : getenv("TALLY_URL");
+    if (!url || !*url) url = DEFAULT_URL;
+    t->url_text = strdup(url);
+    t->prefix = strdup(cfg->prefix ? cfg->prefix : "tally");
+    if (!t->url_text || !t->prefix) {
+        tally_close(t);
+        return TALLY_ENOMEM;
+    }
+    t->cfg.url = t->url_text;
+    t->cfg.prefix = t->prefix;
+    int rc = check_config(t);
+    /* A handle whose configuration was refused keeps an empty node list: its
+     * calls fail cleanly, and the caller reads the message. */
+    if (rc == TALLY_OK ? tally__nodes_open(t) != TALLY_OK : !(t->nodes = tally__nodes_new())) {
+        tally_close(t);
+        return TALLY_ENOMEM;
+    }
+    *out = t;
+    if (rc != TALLY_OK) return rc;
+    tally__io_begin(t); /* one deadline for the whole open */
+    rc = t->url.is_cluster ? open_cluster(t) : tally__scripts_ready(t, 0);
+    tally__io_end(t);
+    return rc;
+}
+
+const tally_config *tally_config_of(const tally *t) {
+    return &t->cfg;
+}
+
+int tally_node_count(const tally *t) {
+    return t->nodes ? t->nodes->n : 0;
+}
+
+const char *tally_node_name(const tally *t, int i, char *buf, size_t n) {
+    if (i < 0 || i >= tally_node_count(t)) return NULL;
+    char addr[300];
+    snprintf(buf, n, "%s%s", tally__node_addr(t, i, addr, sizeof addr),
+             t->nodes->v[i].replica ? " (replica)" : "");
+    return buf;
+}
+
+void tally_close(tally *t) {
+    if (!t) return;
+    for (int f = 0; f < TALLY_FEATURES_; f++)
+        if (t->feature[f].state) t->feature[f].release(t->feature[f].state);
+    tally__cluster_close(t);
+    tally__nodes_close(t);
+    tally__args_free(&t->args);
+    tally__args_free(&t->aux);
+    if (t->url_text) memset(t->url_text, 0, strlen(t->url_text)); /* holds the password */
+    memset(t->url.password, 0, sizeof t->url.password);
+    free(t->url_text);
+    free(t->prefix);
+    free(t);
+}

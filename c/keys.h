@@ -1,0 +1,78 @@
+/* keys.h -- the key schema, in one place: every key name, hash tag, shard
+ * choice, period suffix and bucket field the library sends is built by keys.c
+ * (docs/keys.md describes it; tests/test_keys.c checks the two agree).
+ * Layer: pure; no I/O, no hiredis.
+ *
+ * Every key is  <prefix>:v1:{<kind>:<encoded id>}:<rest>  -- an entity base
+ * (tally__entity) followed by a suffix built here. */
+#ifndef TALLY_KEYS_H
+#define TALLY_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handle.h"
+
+/* Ids are 1..TALLY_ID_MAX bytes of valid UTF-8 without control characters. */
+#define TALLY_ID_MAX 256
+#define TALLY_ENTITY_MAX (64 + 10 + 3 * TALLY_ID_MAX)
+
+/* Entity kinds: the letter inside the hash tag. */
+enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 's' };
+
+/* Fixed suffixes and fields. */
+#define TALLY_SUFFIX_TOTAL "t"            /* all-time bucket hash */
+#define TALLY_FIELD_ENTITY "_"            /* the entity's own bucket in a hash */
+#define TALLY_FIELD_MODEL "m:"            /* + model name: a model's bucket */
+
+/* TALLY_OK, or TALLY_EINVAL with a message naming `what` and the problem. */
+int tally__id_check(tally *t, const char *what, const char *id, size_t n);
+/* Writes "<prefix>:v1:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
+ * bytes) and returns its length. */
+size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
+/* The shard of the shared aggregates an API key feeds: FNV-1a-32 of its id
+ * bytes, mod cfg.shards. */
+unsigned tally__shard_of(const tally *t, const char *key, size_t n);
+/* The entity base of shard `shard`, as tally__entity. */
+size_t tally__shard_entity(const tally *t, unsigned shard, char *out);
+/* Adds one key per shard, "<shard base><suffix>", to `a`. 0, or -1 (memory). */
+int tally__add_shard_keys(const tally *t, tally_args *a, const char *suffix, size_t n);
+
+/* An entity's budget reservations: "<base>B" (hash) and "<base>Bx" (sorted
+ * set of their leases), added to `a`. 0, or -1 (memory). */
+int tally__add_held_keys(tally_args *a, const char *base, size_t n);
+/* The member naming a reservation in those two keys, added to `a`: the API
+ * key id, byte 0x1F, the request id (a request id belongs to its key, so keys
+ * of one account that reuse an id hold apart). Both ids checked before.
+ * 0, or -1 (memory). */
+int tally__add_reservation_member(tally_args *a, const char *key, const char *request_id);
+/* A subject's concurrency leases: "<base>ls" (sorted set), added to `a`.
+ * 0, or -1 (memory). */
+int tally__add_lease_key(tally_args *a, const char *base, size_t n);
+
+/* Suffixes; each returns its length. */
+/* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", or
+ * "H:20261126" for hours (the hour is the field). */
+size_t tally__period_suffix(const tally_period *p, char *buf);
+/* A leaderboard (by TALLY_RANK_*) into buf[32]: "Lc:t", "Lk:M:202611", ... */
+size_t tally__board_suffix(int by, const tally_period *p, char *buf);
+/* The system minute bucket into buf[32]: "n:<epoch minute>". */
+size_t tally__minute_suffix(int64_t minute, char *buf);
+/* The request ids of one idempotency slice into buf[32]: "i:<slice>". */
+size_t tally__ids_suffix(int64_t slice, char *buf);
+/* A rate-limit rule's state into buf[64]: "rl:<r|t|c>:<algo>:<window ms>", and
+ * with `sum` the sliding log's sum and sequence hash ("...:s"). */
+size_t tally__limit_suffix(int counts, const char *algo, int64_t window_ms, int sum, char *buf);
+
+/* Fields. */
+/* The start of a bucket's field in a period's hash into buf[8]: "_" or "m:"
+ * (the model name follows), "HH" or "HHm:" in an hours hash. */
+size_t tally__field_prefix(const tally_period *p, int per_model, char *buf);
+/* The model name inside a model's field of a total, month or day hash (its
+ * mn bytes), or NULL when `field` is not a model's. */
+const char *tally__field_model(const char *field, size_t n, size_t *mn);
+/* A request id's field in an ids hash: FNV-1a-64 of the id (of key 0x1f id
+ * when `scoped`, for hashes shared by several keys), 8 bytes big-endian. */
+void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]);
+
+#endif

@@ -1,0 +1,81 @@
+/* node.h -- the servers a handle talks to and one connection to each: connect,
+ * AUTH, SELECT, the call's deadline, sending commands and reading replies.
+ * Knows nothing of scripts or of the cluster's slots: cluster.c decides which
+ * node serves a key, scripts.c prepares new connections, exec.c runs calls. */
+#ifndef TALLY_NODE_H
+#define TALLY_NODE_H
+
+#include <stdint.h>
+
+#include "handle.h"
+#include "reply.h"
+
+/* A Redis server: the one server of a redis:// or unix:// URL, or a primary or
+ * replica of a cluster. */
+typedef struct tally_node {
+    char host[256];       /* for unix:// the socket path */
+    int port;             /* 0 for unix:// */
+    int replica;          /* cluster replicas only receive the scripts */
+    int fresh;            /* connected, and not yet prepared by the layers above
+                             (scripts.c loads the scripts and clears it) */
+    redisContext *ctx;    /* NULL until connected, and again after any I/O error;
+                             its socket is non-blocking, its reader bounded
+                             (reply.c; the budget is the reader's privdata) */
+} tally_node;
+
+struct tally_nodes {
+    tally_node *v;
+    int n;
+    int changed;          /* a connection failed or could not be made: the
+                             topology may have changed (cluster.c reads the slot
+                             map again and clears it) */
+    int io_depth;         /* nesting of tally__io_begin() */
+    int64_t deadline_ms;  /* monotonic clock; 0: none (command_timeout_ms 0) */
+};
+
+/* The node list: node 0 from the handle's URL. TALLY_OK or TALLY_ENOMEM. */
+int tally__nodes_open(tally *t);
+/* Drops every connection and frees the list (tally_close). */
+void tally__nodes_close(tally *t);
+/* An empty list, for cluster.c to fill from a slot map; NULL when out of memory. */
+struct tally_nodes *tally__nodes_new(void);
+void tally__nodes_free(struct tally_nodes *list);
+/* Index of host:port in `list`, appended (unconnected) if new; a node named
+ * again as a primary stops being a replica. -1 when out of memory. */
+int tally__nodes_add(struct tally_nodes *list, const char *host, size_t hn, int port, int replica);
+/* Makes `fresh` the handle's list: nodes present in both keep their
+ * connections, the others are disconnected; the old list is freed. */
+void tally__nodes_adopt(tally *t, struct tally_nodes *fresh);
+
+/* Connects node i if it is not connected: AUTH and SELECT. A new connection is
+ * marked fresh. TALLY_OK, or the error (ECONNECT, EAUTH, ...). */
+int tally__node_connect(tally *t, int i);
+void tally__node_disconnect(tally *t, int i);
+/* Queues a command (RESP bytes) on connected node i; it is sent by the next
+ * tally__node_reply(). TALLY_OK or TALLY_ENOMEM. */
+int tally__node_send(tally *t, int i, const char *cmd, size_t len);
+/* Sends what is queued and reads node i's next reply, by the call's deadline.
+ * Returns the reply (the caller frees it; it may be an error reply), or NULL
+ * with the handle's error set (ETIMEOUT at the deadline, whatever the server
+ * sent until then; EIO for a closed connection, a protocol error or a reply
+ * past reply.c's bounds; ENOMEM) and the connection dropped: hiredis cannot
+ * reuse it, and a late reply must not answer the next command. */
+redisReply *tally__node_reply(tally *t, int i, const char *doing);
+/* One command on node i (connected first), one reply; as tally__node_reply. */
+redisReply *tally__node_command(tally *t, int i, tally_args *a);
+/* "host:port" or the socket path of node i, into buf. */
+const char *tally__node_addr(const tally *t, int i, char *buf, size_t n);
+
+/* Brackets one call's I/O: the outermost tally__io_begin() starts the
+ * deadline, cfg.command_timeout_ms from now, which every send and read inside
+ * the bracket shares (pairs nest). Time spent opening TCP connections (bounded
+ * by cfg.connect_timeout_ms each) does not count against it. The node
+ * functions bracket themselves, so a lone reply gets the whole timeout. */
+void tally__io_begin(tally *t);
+void tally__io_end(tally *t);
+
+/* For tests and fuzzers: node i's connection becomes the socket fd (already
+ * connected to something that speaks, or not, RESP), with no handshake. */
+int tally__node_attach_fd(tally *t, int i, int fd);
+
+#endif

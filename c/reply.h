@@ -1,0 +1,43 @@
+/* reply.h -- Redis replies as the library sees them: hiredis's redisReply, and
+ * an error reply turned into the handle's error. */
+#ifndef TALLY_REPLY_H
+#define TALLY_REPLY_H
+
+#include <hiredis/hiredis.h>
+
+#include "handle.h"
+
+/* What one reply may hold, whatever the server sends: array elements declared,
+ * all levels together; bytes of string data; and unparsed input (the element
+ * being received: no string the library reads comes near). A reply past a
+ * bound is refused and the connection dropped, so a hostile or broken server
+ * cannot make a call allocate more than 1,048,576 reply objects (72 MiB on
+ * 64-bit, with their pointers), 64 MiB of strings and 4 MiB of input: about
+ * 140 MiB. The largest legitimate reply, tally_metrics over 1440 minutes of
+ * 256 shards, declares 737,281 elements. */
+#define TALLY_REPLY_MAX_ELEMENTS 1048576
+#define TALLY_REPLY_MAX_BYTES (64u << 20)
+#define TALLY_REPLY_MAX_PENDING (4u << 20)
+
+/* The part of those bounds the reply being read has used. */
+typedef struct tally_reply_budget {
+    size_t elements;
+    size_t bytes;
+    int refused;          /* 1: the reply went past a bound */
+} tally_reply_budget;
+
+/* Makes reader r build its replies within *b: hiredis's own reply objects
+ * (freeReplyObject frees them), but an array declaring more elements, or a
+ * string of more bytes, than the budget has left is refused before anything is
+ * allocated for it, and the reader fails. Zero *b before each reply. */
+void tally__reply_bound(redisReader *r, tally_reply_budget *b);
+
+/* 1 when r is an error reply whose text starts with `word` ("NOSCRIPT"). */
+int tally__reply_is(const redisReply *r, const char *word);
+/* Maps an error reply to a code and sets the handle's error: LOADING ->
+ * ECONNECT (the command did not run), "EINVAL message" (the scripts' refusals)
+ * -> EINVAL, NOAUTH/NOPERM/WRONGPASS -> EAUTH, any other error -> EREDIS, a
+ * non-error reply -> ESCRIPT. Returns the code. */
+int tally__reply_error(tally *t, const redisReply *r);
+
+#endif

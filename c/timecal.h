@@ -1,0 +1,24 @@
+/* timecal.h -- calendar arithmetic for statistics buckets: an event time seen
+ * in a fixed UTC offset. Layer: pure; no I/O, no handle. */
+#ifndef TALLY_TIMECAL_H
+#define TALLY_TIMECAL_H
+
+#include <stdint.h>
+
+/* An event time seen in the statistics timezone. */
+typedef struct tally_when {
+    int year, month, day, hour;
+    int64_t minute;                            /* epoch minute (timezone-free) */
+    int64_t month_end_s, day_end_s, hour_end_s; /* bucket ends, epoch seconds */
+    char ym[16], ymd[16], hh[8];               /* "202611", "20261126", "07" */
+} tally_when;
+
+void tally__when(int64_t at_ms, int tz_min, tally_when *w);
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t tally__days_from_civil(int y, int m, int d);
+/* 1 when y-m-d is a real date in 1970..9999. */
+int tally__date_valid(int y, int m, int d);
+/* This host's clock, epoch ms (statistics only: admission uses Redis TIME). */
+int64_t tally__now_ms(void);
+
+#endif

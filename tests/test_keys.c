@@ -1,0 +1,248 @@
+/* test_keys.c -- unit (no server): docs/keys.md describes exactly the keys and
+ * bucket fields that c/keys.c builds. Every key shape the library can send
+ * (built here through keys.c, for each entity and period) matches exactly one
+ * row of the doc's tables, every row is matched by some built key, and the
+ * bucket fields agree both ways. Known answers for the id encoding (the doc's
+ * own example), the shard choice and the request id fingerprint come from the
+ * FNV specification, not from the code under test. */
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "keys.h"
+
+#define MAX_ITEMS 256
+
+typedef struct {
+    char text[128];  /* a shape as the doc writes it, e.g. "{k:ID}:M:YYYYMM" */
+    regex_t re;
+    int hits;
+} shape;
+
+static shape doc_keys[MAX_ITEMS], doc_fields[MAX_ITEMS];
+static int ndoc_keys, ndoc_fields;
+static char doc_example[2][128]; /* "team:a {prod}" -> "tally:v1:{k:...}:t" */
+
+/* The doc's notation as an anchored POSIX regex: ID and N inside the hash tag,
+ * YYYYMMDD, YYYYMM and HH digits, <anything> one part between colons. */
+static void compile(shape *s) {
+    char re[512];
+    size_t o = 0;
+    re[o++] = '^';
+    for (const char *p = s->text; *p && o < sizeof re - 16;) {
+        if (strncmp(p, "ID}", 3) == 0) o += (size_t)sprintf(re + o, "[^}]+"), p += 2;
+        else if (strncmp(p, "N}", 2) == 0) o += (size_t)sprintf(re + o, "[0-9]+"), p += 1;
+        else if (strncmp(p, "YYYYMMDD", 8) == 0) o += (size_t)sprintf(re + o, "[0-9]{8}"), p += 8;
+        else if (strncmp(p, "YYYYMM", 6) == 0) o += (size_t)sprintf(re + o, "[0-9]{6}"), p += 6;
+        else if (strncmp(p, "HH", 2) == 0) o += (size_t)sprintf(re + o, "[0-9]{2}"), p += 2;
+        else if (*p == '<' && strchr(p, '>')) o += (size_t)sprintf(re + o, "[^:]+"), p = strchr(p, '>') + 1;
+        else {
+            if (strchr("{}[]().*+?^$|\\", *p)) re[o++] = '\\';
+            re[o++] = *p++;
+        }
+    }
+    re[o++] = '$';
+    re[o] = '\0';
+    if (regcomp(&s->re, re, REG_EXTENDED | REG_NOSUB) != 0) fail_msg("cannot compile '%s' (%s)", s->text, re);
+}
+
+/* Appends every `backticked` token of cell [from, to) to list. */
+static void tokens(const char *from, const char *to, shape *list, int *n) {
+    for (const char *p = memchr(from, '`', (size_t)(to - from)); p && p < to;) {
+        const char *end = memchr(p + 1, '`', (size_t)(to - p - 1));
+        if (!end) break;
+        if (*n == MAX_ITEMS) fail_msg("docs/keys.md: too many shapes");
+        snprintf(list[*n].text, sizeof list[*n].text, "%.*s", (int)(end - p - 1), p + 1);
+        compile(&list[(*n)++]);
+        p = memchr(end + 1, '`', (size_t)(to - end - 1));
+    }
+}
+
+/* Reads the tables: in each row whose first cell names keys ("`{..."), every
+ * backticked key shape; in the Buckets section, the fields cell's shapes too. */
+static int load_doc(void **state) {
+    (void)state;
+    const char *path = getenv("TALLY_KEYS_DOC");
+    if (!path) fail_msg("TALLY_KEYS_DOC is not set");
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot read %s", path);
+    char line[1024];
+    int buckets = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "## ", 3) == 0) buckets = strncmp(line, "## Buckets", 10) == 0;
+        const char *ex = strstr(line, "Example: API key `");
+        if (ex && sscanf(ex, "Example: API key `%127[^`]` \xe2\x86\x92 `%127[^`]`", doc_example[0], doc_example[1]) != 2)
+            fail_msg("docs/keys.md: the id encoding example is not in the expected form");
+        if (strncmp(line, "| `{", 4) != 0) continue;
+        const char *cell2 = strchr(line + 1, '|'), *cell3 = cell2 ? strchr(cell2 + 1, '|') : NULL;
+        if (!cell3) fail_msg("docs/keys.md: a key row without three cells: %s", line);
+        tokens(line + 1, cell2, doc_keys, &ndoc_keys);
+        if (buckets) tokens(cell2 + 1, cell3, doc_fields, &ndoc_fields);
+    }
+    fclose(f);
+    if (ndoc_keys < 10 || ndoc_fields < 4) fail_msg("docs/keys.md: found %d key and %d field shapes", ndoc_keys, ndoc_fields);
+    return 0;
+}
+
+/* A handle as keys.c sees one: prefix and shard count. */
+static tally *handle(void) {
+    static tally t;
+    t.cfg.prefix = "tally";
+    t.cfg.shards = 8;
+    return &t;
+}
+
+typedef struct {
+    char key[TALLY_ENTITY_MAX + 64];
+} built;
+static built keys_built[MAX_ITEMS];
+static int nbuilt;
+
+static void add(const char *base, size_t bn, const char *suffix, size_t sn) {
+    const char *head = "tally:v1:";
+    assert_true(bn > strlen(head) && memcmp(base, head, strlen(head)) == 0);
+    snprintf(keys_built[nbuilt++].key, sizeof keys_built[0].key, "%.*s%.*s", (int)(bn - strlen(head)),
+             base + strlen(head), (int)sn, suffix);
+}
+
+/* Adds the keys that tally_args-based builders put into an argument list. */
+static void add_args(tally_args *a) {
+    for (int i = 0; i < a->argc; i++) add(a->buf + a->off[i], a->lens[i], "", 0);
+    tally__args_reset(a);
+}
+
+/* Every key shape the library sends, built through keys.c: the features'
+ * combinations of entity and suffix (record.c, queries.c, budgets.c, leases.c,
+ * limits.c). */
+static void build_all(void) {
+    tally *t = handle();
+    char k[TALLY_ENTITY_MAX], a[TALLY_ENTITY_MAX], s[TALLY_ENTITY_MAX], suffix[64];
+    size_t kn = tally__entity(t, TALLY_ENTITY_KEY, "ID", 2, k);
+    size_t an = tally__entity(t, TALLY_ENTITY_ACCOUNT, "ID", 2, a);
+    size_t sn = tally__shard_entity(t, tally__shard_of(t, "ID", 2), s);
+    const tally_period periods[4] = { { TALLY_TOTAL, 0, 0, 0, 0 }, { TALLY_MONTH, 2026, 11, 0, 0 },
+                                      { TALLY_DAY, 2026, 11, 26, 0 }, { TALLY_HOUR, 2026, 11, 26, 7 } };
+    nbuilt = 0;
+    for (int p = 0; p < 4; p++) {
+        size_t n = tally__period_suffix(&periods[p], suffix);
+        add(k, kn, suffix, n);
+        add(a, an, suffix, n);
+        add(s, sn, suffix, n);
+    }
+    add(s, sn, suffix, tally__minute_suffix(29436000, suffix));
+    for (int by = TALLY_RANK_COST; by <= TALLY_RANK_REQUESTS; by++)
+        for (int p = 0; p < 3; p++) add(s, sn, suffix, tally__board_suffix(by, &periods[p], suffix));
+    size_t in = tally__ids_suffix(20418, suffix); /* the key's; an account's and a shard's on a cluster */
+    add(k, kn, suffix, in);
+    add(a, an, suffix, in);
+    add(s, sn, suffix, in);
+    static const char *const algos[] = { "window", "log", "gcra", "fixed" };
+    for (int u = TALLY_COUNT_REQUESTS; u <= TALLY_COUNT_COST; u++)
+        for (int g = 0; g < 4; g++)
+            for (int sum = 0; sum <= (g == 1); sum++)
+                add(k, kn, suffix, tally__limit_suffix(u, algos[g], 60000, sum, suffix));
+    tally_args args = { 0 };
+    tally__args_reset(&args);
+    assert_int_equal(tally__add_held_keys(&args, k, kn) | tally__add_held_keys(&args, a, an), 0);
+    add_args(&args);
+    assert_int_equal(tally__add_lease_key(&args, k, kn), 0);
+    add_args(&args);
+    assert_int_equal(tally__add_shard_keys(t, &args, "t", 1), 0);
+    assert_int_equal(args.argc, 8);
+    add_args(&args);
+    tally__args_free(&args);
+}
+
+static void every_built_key_is_in_the_doc_once(void **state) {
+    (void)state;
+    build_all();
+    for (int i = 0; i < nbuilt; i++) {
+        int rows = 0;
+        for (int d = 0; d < ndoc_keys; d++)
+            if (regexec(&doc_keys[d].re, keys_built[i].key, 0, NULL, 0) == 0) rows++, doc_keys[d].hits++;
+        if (rows != 1) fail_msg("key '%s' matches %d shapes of docs/keys.md (want 1)", keys_built[i].key, rows);
+    }
+}
+
+static void every_doc_key_is_built(void **state) {
+    (void)state;
+    build_all();
+    for (int d = 0; d < ndoc_keys; d++) {
+        int hits = 0;
+        for (int i = 0; i < nbuilt; i++) hits += regexec(&doc_keys[d].re, keys_built[i].key, 0, NULL, 0) == 0;
+        if (!hits) fail_msg("docs/keys.md lists '%s', which keys.c never builds", doc_keys[d].text);
+    }
+}
+
+static void bucket_fields_agree(void **state) {
+    (void)state;
+    const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, hour = { TALLY_HOUR, 2026, 11, 26, 7 };
+    char fields[4][32];
+    int nf = 0;
+    for (int h = 0; h < 2; h++)
+        for (int m = 0; m < 2; m++) {
+            size_t n = tally__field_prefix(h ? &hour : &total, m, fields[nf]);
+            if (m) snprintf(fields[nf] + n, sizeof fields[0] - n, "gpt-x");
+            nf++;
+        }
+    for (int i = 0; i < nf; i++) {
+        int rows = 0;
+        for (int d = 0; d < ndoc_fields; d++) rows += regexec(&doc_fields[d].re, fields[i], 0, NULL, 0) == 0;
+        if (!rows) fail_msg("field '%s' is not in docs/keys.md's bucket table", fields[i]);
+    }
+    for (int d = 0; d < ndoc_fields; d++) {
+        int hits = 0;
+        for (int i = 0; i < nf; i++) hits += regexec(&doc_fields[d].re, fields[i], 0, NULL, 0) == 0;
+        if (!hits) fail_msg("docs/keys.md lists field '%s', which keys.c never builds", doc_fields[d].text);
+    }
+    size_t mn;
+    const char *model = tally__field_model(fields[1], strlen(fields[1]), &mn);
+    assert_non_null(model);
+    assert_int_equal(mn, 5);
+    assert_memory_equal(model, "gpt-x", 5);
+    assert_null(tally__field_model(fields[0], strlen(fields[0]), &mn));
+}
+
+static void id_encoding_matches_the_doc_example(void **state) {
+    (void)state;
+    char key[TALLY_ENTITY_MAX + 24];
+    const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    size_t n = tally__entity(handle(), TALLY_ENTITY_KEY, doc_example[0], strlen(doc_example[0]), key);
+    n += tally__period_suffix(&total, key + n);
+    assert_int_equal(n, strlen(doc_example[1]));
+    assert_string_equal(key, doc_example[1]);
+}
+
+/* FNV-1a test vectors (draft-eastlake-fnv): "a" -> 0xe40c292c (32 bits),
+ * 0xaf63dc4c8601ec8c (64 bits). */
+static void shard_and_fingerprint_follow_fnv(void **state) {
+    (void)state;
+    tally *t = handle();
+    assert_int_equal(tally__shard_of(t, "a", 1), 0xe40c292cu % 8);
+    t->cfg.shards = 256;
+    assert_int_equal(tally__shard_of(t, "a", 1), 0xe40c292cu % 256);
+    t->cfg.shards = 8;
+    unsigned char fp[8];
+    static const unsigned char want[8] = { 0xaf, 0x63, 0xdc, 0x4c, 0x86, 0x01, 0xec, 0x8c };
+    tally__id_field("ignored", "a", 0, fp);
+    assert_memory_equal(fp, want, 8);
+    tally__id_field("k", "a", 1, fp); /* scoped: "k" 0x1f "a" */
+    assert_memory_not_equal(fp, want, 8);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_built_key_is_in_the_doc_once),
+        cmocka_unit_test(every_doc_key_is_built),
+        cmocka_unit_test(bucket_fields_agree),
+        cmocka_unit_test(id_encoding_matches_the_doc_example),
+        cmocka_unit_test(shard_and_fingerprint_follow_fnv),
+    };
+    return cmocka_run_group_tests_name("keys", tests, load_doc, NULL);
+}
