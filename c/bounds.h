@@ -7,9 +7,6 @@
 #define TALLY_BOUNDS_H
 
 #define TALLY_FUTURE_MAX_MS 86400000LL           /* cfg.max_future_ms: a day at most */
-#define TALLY_TOP_MAX 1000                       /* tally_top's n */
-#define TALLY_LEASE_LIMIT_MAX 1000000            /* holders per lease subject */
-#define TALLY_RESERVE_LEASE_MAX_MS 86400000LL    /* a reservation's lease: a day */
 #define TALLY_TEST_CLOCK_MAX_US 4000000000000000LL /* tally_test_clock: before 2096 */
 
 #endif

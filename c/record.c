@@ -311,14 +311,23 @@ typedef struct {
     unsigned char *dups;  /* per event: calls answered "duplicate" */
     unsigned char *calls; /* per event: how many calls it has */
     int64_t now_ms;
-    int first_code;       /* the first failure, for the handle's message */
-    char first[TALLY_ERRMSG_MAX];
+    size_t first;         /* the first failed event + 1, for the handle's message */
 } batch;
 
+/* Copies the handle's message into r->message, cut at a UTF-8 boundary. */
+static void keep_message(tally_result *r, const tally *t) {
+    size_t n = strlen(t->errmsg);
+    if (n >= sizeof r->message)
+        for (n = sizeof r->message - 1; n > 0 && ((unsigned char)t->errmsg[n] & 0xC0) == 0x80;) n--;
+    memcpy(r->message, t->errmsg, n);
+    r->message[n] = '\0';
+}
+
+/* Event k failed with `code`; the handle's message says why. */
 static void note_failure(batch *b, size_t k, int code) {
-    if (b->first_code) return;
-    b->first_code = code;
-    snprintf(b->first, sizeof b->first, "event %zu: %.480s", k + 1, b->t->errmsg);
+    b->res[k].code = code;
+    keep_message(&b->res[k], b->t);
+    if (!b->first) b->first = k + 1;
 }
 
 static int batch_build(void *ctx, size_t i, tally_args *a) {
@@ -333,10 +342,9 @@ static int batch_take(void *ctx, size_t i, redisReply *r) {
     tally_result *res = &b->res[k];
     int dup = outcome(r);
     if (dup < 0) {
-        res->code = r->type == REDIS_REPLY_ERROR
-                        ? tally__reply_error(b->t, r)
-                        : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected");
-        note_failure(b, k, res->code);
+        note_failure(b, k, r->type == REDIS_REPLY_ERROR
+                               ? tally__reply_error(b->t, r)
+                               : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected"));
         b->left[k] = 0xff; /* failed: never becomes OK */
         return 0;
     }
@@ -372,14 +380,15 @@ static int scratch_for(tally *t, size_t n, batch *b) {
 }
 
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
-    batch b = { t, ev, res, NULL, NULL, NULL, NULL, NULL, tally__now_ms(), 0, "" };
+    batch b = { t, ev, res, NULL, NULL, NULL, NULL, NULL, tally__now_ms(), 0 };
     if (scratch_for(t, n, &b) < 0) return tally__oom(t);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         res[i].duplicate = 0;
-        res[i].code = tally_event_check(t, &ev[i]);
-        if (res[i].code != TALLY_OK) {
-            note_failure(&b, i, res[i].code);
+        res[i].message[0] = '\0';
+        int rc = tally_event_check(t, &ev[i]);
+        if (rc != TALLY_OK) {
+            note_failure(&b, i, rc);
             continue;
         }
         int g[3], groups = groups_of(t, &ev[i], g);
@@ -392,10 +401,13 @@ int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *
     }
     int rc = tally__eval_batch(t, m, batch_build, batch_take, &b);
     if (rc != TALLY_OK) {
-        for (size_t k = 0; k < n; k++)
-            if (res[k].code == TALLY_EIO) res[k].code = rc;
+        for (size_t k = 0; k < n; k++) /* unanswered: the connection's error */
+            if (res[k].code == TALLY_EIO) {
+                res[k].code = rc;
+                keep_message(&res[k], t);
+            }
         return rc;
     }
-    if (b.first_code) tally__fail(t, b.first_code, "%s", b.first);
+    if (b.first) tally__fail(t, res[b.first - 1].code, "event %zu: %s", b.first, res[b.first - 1].message);
     return TALLY_OK;
 }

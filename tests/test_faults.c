@@ -410,80 +410,6 @@ static void client_kill_during_run(void **state) { (void)state; run_fault(F_KILL
 static void restart_during_run(void **state) { (void)state; run_fault(F_RESTART); }
 static void stall_during_run(void **state) { (void)state; run_fault(F_STALL); }
 
-/* tally record --stdin survives a server restart in the middle of an import. */
-static void import_survives_restart(void **state) {
-    (void)state;
-    th_clean(NULL);
-    int n = 6000; /* more than a pipe holds, whatever TALLY_FAULT_EVENTS says */
-    int64_t at = (int64_t)time(NULL) * 1000 - 1000;
-    size_t cap = (size_t)n * 160 + 1, len = 0, first = 0;
-    char *text = malloc(cap);
-    int64_t want_in = 0, want_cost = 0;
-    for (int i = 0; i < n; i++) {
-        len += (size_t)snprintf(text + len, cap - len,
-                                "{\"key\":\"imp-%d\",\"model\":\"m\",\"input\":%d,\"cost\":\"0.%09d\","
-                                "\"id\":\"imp-%d\",\"at\":%lld,\"account\":\"padding-padding-%d\"}\n",
-                                i % 7, i + 1, i + 1, i, (long long)at, i % 3);
-        want_in += i + 1;
-        want_cost += i + 1;
-        if (i == n / 2) first = len;
-    }
-    th_assert_gt(first, 200 * 1024); /* more than the pipe holds: the tool has read, so connected */
-    const char *bin = getenv("TALLY_BIN");
-    assert_non_null(bin);
-    int in[2], out[2];
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        execl(bin, bin, "record", "--stdin", "--url", th_url(), "--json", (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    signal(SIGPIPE, SIG_IGN);
-    for (size_t off = 0; off < first;) {
-        ssize_t w = write(in[1], text + off, first - off);
-        th_assert_gt(w, 0);
-        off += (size_t)w;
-    }
-    th_server_kill(); /* the tool is mid-import: its connection is gone */
-    th_server_start();
-    for (size_t off = first; off < len;) {
-        ssize_t w = write(in[1], text + off, len - off);
-        th_assert_gt(w, 0);
-        off += (size_t)w;
-    }
-    close(in[1]);
-    char buf[512];
-    ssize_t got = 0, r;
-    while ((r = read(out[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0) got += r;
-    buf[got] = '\0';
-    close(out[0]);
-    long recorded = -1, dup = -1, rejected = -1, unknown = -1;
-    sscanf(buf, "{\"recorded\":%ld,\"duplicate\":%ld,\"rejected\":%ld,\"unknown\":%ld", &recorded, &dup,
-           &rejected, &unknown);
-    print_message("import across a restart: %d lines, tool says %s", n, buf);
-    th_reap(pid);
-    assert_int_equal(recorded + dup, n);
-    assert_int_equal(rejected, 0);
-    assert_int_equal(unknown, 0);
-    tally *t = th_open(NULL);
-    tally_period tot = { TALLY_TOTAL, 0, 0, 0, 0 };
-    tally_bucket b;
-    assert_int_equal(tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &tot, &b), TALLY_OK);
-    assert_int_equal(b.requests, n);
-    assert_int_equal(b.input_tokens, want_in);
-    assert_int_equal(b.cost_nanos, want_cost);
-    tally_close(t);
-    free(text);
-}
-
 int main(void) {
     const char *e = getenv("TALLY_FAULT_EVENTS");
     n_events = e ? atoi(e) : 20000;
@@ -493,7 +419,6 @@ int main(void) {
         cmocka_unit_test(client_kill_during_run),
         cmocka_unit_test(restart_during_run),
         cmocka_unit_test(stall_during_run),
-        cmocka_unit_test(import_survives_restart),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     th_done();

@@ -216,6 +216,50 @@ static void batch_with_duplicate_inside(void **state) {
     tally_close(t);
 }
 
+/* Each event of a batch carries its own message, the one tally_record gives
+ * for that event alone: bad arguments, the script's refusal (a time too far in
+ * the future) and Redis's error (a bucket key holding a string). */
+static void batch_message_per_event(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    freeReplyObject(th_cmd("SET tally:v1:{k:wt}:t foreign"));
+    int64_t now = ru_now_ms();
+    tally_event ev[6] = {
+        ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now, "ok-1"),
+        ru_event("k", "", NULL, 1, 0, 0, 0, 0, now, NULL),
+        ru_event("k", "m", NULL, -1, 0, 0, 0, 0, now, NULL),
+        ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now + 3600000, NULL),
+        ru_event("wt", "m", NULL, 1, 0, 0, 0, 0, now, NULL),
+        ru_event("k", "m", NULL, 2, 0, 0, 0, 0, now, "ok-2"),
+    };
+    const int want[6] = { TALLY_OK, TALLY_EINVAL, TALLY_EINVAL, TALLY_EINVAL, TALLY_EREDIS, TALLY_OK };
+    char alone[6][TALLY_RESULT_MESSAGE_MAX];
+    for (int i = 1; i < 5; i++) {
+        assert_int_equal(tally_record(t, &ev[i], NULL), want[i]);
+        snprintf(alone[i], sizeof alone[i], "%s", tally_errmsg(t));
+    }
+    tally_result res[6];
+    memset(res, 'x', sizeof res); /* every field is written */
+    assert_int_equal(tally_record_batch(t, ev, 6, res), TALLY_OK);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(res[i].code, want[i]);
+        assert_int_equal(res[i].duplicate, 0);
+        if (want[i] == TALLY_OK) assert_string_equal(res[i].message, "");
+        else assert_string_equal(res[i].message, alone[i]);
+    }
+    assert_non_null(strstr(res[3].message, "future"));
+    assert_non_null(strstr(res[4].message, "WRONGTYPE"));
+    /* the handle names the first failure */
+    char first[TALLY_RESULT_MESSAGE_MAX + 16];
+    snprintf(first, sizeof first, "event 2: %s", alone[1]);
+    assert_string_equal(tally_errmsg(t), first);
+    /* messages stay in the caller's array after later calls */
+    assert_int_equal(tally_record(t, &ev[2], NULL), TALLY_EINVAL);
+    assert_string_equal(res[1].message, alone[1]);
+    EXPECT_B(GET(t, K, "k", ru_total()), 2, 3, 0, 0, 0, 0);
+    tally_close(t);
+}
+
 static void late_import_retry_counts_once(void **state) {
     (void)state;
     /* A re-import of events from one to three days ago: the retry must find
@@ -361,6 +405,7 @@ int main(void) {
         cmocka_unit_test_setup(utc_day_is_not_local_day, th_clean),
         cmocka_unit_test_setup(request_id_counts_once, th_clean),
         cmocka_unit_test_setup(batch_with_duplicate_inside, th_clean),
+        cmocka_unit_test_setup(batch_message_per_event, th_clean),
         cmocka_unit_test_setup(late_import_retry_counts_once, th_clean),
         cmocka_unit_test_setup(encoded_ids_never_collide, th_clean),
         cmocka_unit_test_setup(every_bucket_expires_but_totals, th_clean),

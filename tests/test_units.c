@@ -163,6 +163,65 @@ static void parse_time_rejects(void **state) {
     assert_int_equal(tally_parse_time(NULL, 0, &v), TALLY_EINVAL);
 }
 
+/* One offset rule for --tz, tz_offset_min and ISO-8601 times: -14:00..+14:00. */
+static void offsets_one_rule(void **state) {
+    (void)state;
+    static const struct { const char *text; int min; } good[] = {
+        { "Z", 0 }, { "UTC", 0 }, { "+00:00", 0 }, { "-00:00", 0 }, { "+08:00", 480 },
+        { "-03:30", -210 }, { "+05:45", 345 }, { "+14:00", 840 }, { "-14:00", -840 },
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int m = -1;
+        if (tally_parse_offset(good[i].text, &m) != TALLY_OK) fail_msg("refused %s", good[i].text);
+        assert_int_equal(m, good[i].min);
+        /* the same offset on a time */
+        char iso[40];
+        snprintf(iso, sizeof iso, "2026-06-01T12:00%s", strcmp(good[i].text, "UTC") ? good[i].text : "Z");
+        assert_true(parse_ok(iso, 0) == ru_utc_ms(2026, 6, 1, 12, 0, 0, 0) - good[i].min * 60000LL);
+    }
+    static const char *const bad[] = { "", "+14:01", "+14:30", "+14:59", "-14:01", "+15:00", "+08:60",
+                                       "+8:00", "+0800", "08:00", "+08", " +08:00", "+08:00 ", "utc", "z" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int m = 12345;
+        if (tally_parse_offset(bad[i], &m) != TALLY_EINVAL) fail_msg("accepted offset '%s'", bad[i]);
+        assert_int_equal(m, 12345);
+        char iso[40];
+        int64_t v;
+        snprintf(iso, sizeof iso, "2026-06-01T12:00%s", bad[i]);
+        if (bad[i][0] == '+' && tally_parse_time(iso, 0, &v) != TALLY_EINVAL) fail_msg("accepted %s", iso);
+    }
+    assert_int_equal(tally_parse_offset(NULL, &(int){ 0 }), TALLY_EINVAL);
+}
+
+static void periods_strict(void **state) {
+    (void)state;
+    tally_period p;
+    assert_int_equal(tally_parse_period("day:2026-02-28", 0, &p), TALLY_OK);
+    assert_true(p.kind == TALLY_DAY && p.year == 2026 && p.month == 2 && p.day == 28 && p.hour == 0);
+    assert_int_equal(tally_parse_period("month:2026-11", 0, &p), TALLY_OK);
+    assert_true(p.kind == TALLY_MONTH && p.year == 2026 && p.month == 11 && p.day == 0);
+    assert_int_equal(tally_parse_period("hour:2026-11-30T23", 0, &p), TALLY_OK);
+    assert_true(p.kind == TALLY_HOUR && p.day == 30 && p.hour == 23);
+    assert_int_equal(tally_parse_period("total", 0, &p), TALLY_OK);
+    assert_int_equal(p.kind, TALLY_TOTAL);
+    /* "today" in the timezone, by this host's clock */
+    int64_t now = ru_now_ms();
+    tally_period want = ru_period_of(TALLY_DAY, now, 840), got;
+    assert_int_equal(tally_parse_period("today", 840, &got), TALLY_OK);
+    if (got.day != want.day) want = ru_period_of(TALLY_DAY, ru_now_ms(), 840); /* midnight passed */
+    assert_memory_equal(&got, &want, sizeof got);
+    static const char *const bad[] = {
+        "hour:2026-11-30T+1", "day:2026- 2-28", "day:2026-2-28", "day:+2026-02-28", "day:2026-02-28 ",
+        " day:2026-02-28", "day:2026-02-29", "day:2026-02-2x", "month:2026-13", "month:2026-1",
+        "month:2026-011", "hour:2026-11-30T24", "hour:2026-11-30 10", "hour:2026-11-30T1", "day:",
+        "", "Total", "week", "day:1969-12-31", "day:10000-01-01",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (tally_parse_period(bad[i], 0, &p) != TALLY_EINVAL) fail_msg("accepted period '%s'", bad[i]);
+    assert_int_equal(tally_parse_period(NULL, 0, &p), TALLY_EINVAL);
+    assert_int_equal(tally_parse_period("total", 15 * 60, &p), TALLY_EINVAL);
+}
+
 /* One expectation of tally__when: local civil time and the bucket ends. */
 static void expect_when(int64_t at, int tz, int y, int mo, int d, int h, const char *ym,
                         const char *ymd, const char *hh) {
@@ -377,6 +436,8 @@ int main(void) {
         cmocka_unit_test(nanos_to_usd_format),
         cmocka_unit_test(parse_time_forms),
         cmocka_unit_test(parse_time_rejects),
+        cmocka_unit_test(offsets_one_rule),
+        cmocka_unit_test(periods_strict),
         cmocka_unit_test(when_at_timezone_edges),
         cmocka_unit_test(epoch_minute_is_timezone_free),
         cmocka_unit_test_setup_teardown(ids_are_validated, open_offline, close_offline),
