@@ -343,13 +343,13 @@ static void the_tool_reserves_and_settles(void **state) {
                          "--cost", "0.6", "--json"), 0);
     tj *d = tj_parse(out);
     assert_non_null(d);
-    assert_true(tj_get(d, "allowed")->boolean);
-    assert_false(tj_get(d, "duplicate")->boolean);
+    assert_true(tj_bool(d, "allowed"));
+    assert_false(tj_bool(d, "duplicate"));
     assert_int_equal(tj_get(d, "denied_by")->type, TJ_NULL);
     assert_int_equal(tj_get(d, "remaining")->n, 1);
     assert_string_equal(tj_str(tj_at(tj_get(d, "remaining"), 0), "budget"), "cost:1/day");
     assert_string_equal(tj_str(tj_at(tj_get(d, "remaining"), 0), "left"), "0.40");
-    assert_true(tj_int(d, "server_time_ms") > 0);
+    th_assert_gt(tj_int(d, "server_time_ms"), 0);
     tj_free(d);
     free(out);
     assert_int_equal(RUN(&out, NULL, "reserve", "--url", url, "--key", "kt", "--id", "q2", "--budget", "cost:1/day",

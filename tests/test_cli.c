@@ -96,7 +96,7 @@ static void scripts_verify_load_flush(void **state) {
     assert_non_null(nodes);
     assert_int_equal(nodes->n, tally_script_count());
     for (size_t i = 0; i < nodes->n; i++) {
-        assert_true(tj_get(tj_at(nodes, i), "loaded")->boolean);
+        assert_true(tj_bool(tj_at(nodes, i), "loaded"));
         assert_string_equal(tj_str(tj_at(nodes, i), "sha1"), tally_script_at((int)i)->sha1);
     }
     tj_free(nodes);

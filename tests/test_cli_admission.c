@@ -20,12 +20,6 @@ static tj *decision(const char *out) {
     return d;
 }
 
-static int allowed(const tj *d) {
-    const tj *a = tj_get(d, "allowed");
-    assert_int_equal(a->type, TJ_BOOL);
-    return a->boolean;
-}
-
 static void cli_allow_and_limits(void **state) {
     (void)state;
     const char *url = th_url();
@@ -34,7 +28,7 @@ static void cli_allow_and_limits(void **state) {
         assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "c1", "--limit", "3/1h",
                              "--algo", "sliding-log", "--json"), 0);
         tj *d = decision(out);
-        assert_true(allowed(d));
+        assert_true(tj_bool(d, "allowed"));
         assert_int_equal(tj_int(d, "remaining"), 2 - i);
         assert_int_equal(tj_get(d, "denied_by")->type, TJ_NULL);
         assert_int_equal(tj_get(d, "rules")->n, 1);
@@ -47,11 +41,11 @@ static void cli_allow_and_limits(void **state) {
     assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "c1", "--limit", "3/1h",
                          "--algo", "sliding-log", "--json"), 1);
     tj *d = decision(out);
-    assert_false(allowed(d));
+    assert_false(tj_bool(d, "allowed"));
     assert_int_equal(tj_int(d, "denied_by"), 0);
     assert_int_equal(tj_int(d, "limit"), 3);
-    assert_true(tj_int(d, "retry_after_ms") > 0);
-    assert_true(tj_int(d, "server_time_us") > 0);
+    th_assert_gt(tj_int(d, "retry_after_ms"), 0);
+    th_assert_gt(tj_int(d, "server_time_us"), 0);
     assert_string_equal(tj_str(d, "policy"), "redis");
     tj_free(d);
     free(out);
@@ -80,7 +74,7 @@ static void cli_allow_and_limits(void **state) {
     assert_int_equal(RUN(&out, &err, "allow", "--url", "redis://127.0.0.1:1", "--key", "c", "--limit",
                          "1/1s", "--fail-open", "--json"), 0);
     d = decision(out);
-    assert_true(allowed(d));
+    assert_true(tj_bool(d, "allowed"));
     assert_string_equal(tj_str(d, "policy"), "fail-open");
     assert_int_equal(tj_get(d, "rules")->n, 0);
     tj_free(d);
@@ -147,10 +141,10 @@ static void cli_lease(void **state) {
                          "--lease-ms", "60000", "--json"), 1);
     tj *l = tj_parse(out);
     assert_non_null(l);
-    assert_false(tj_get(l, "ok")->boolean);
+    assert_false(tj_bool(l, "ok"));
     assert_int_equal(tj_get(l, "id")->type, TJ_NULL);
     assert_int_equal(tj_int(l, "holders"), 1);
-    assert_true(tj_int(l, "retry_after_ms") > 0);
+    th_assert_gt(tj_int(l, "retry_after_ms"), 0);
     tj_free(l);
     free(out);
     assert_int_equal(RUN(NULL, NULL, "lease", "renew", "--url", url, "--key", "L", "--id", id,

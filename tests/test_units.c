@@ -177,7 +177,8 @@ static void offsets_one_rule(void **state) {
         /* the same offset on a time */
         char iso[40];
         snprintf(iso, sizeof iso, "2026-06-01T12:00%s", strcmp(good[i].text, "UTC") ? good[i].text : "Z");
-        assert_true(parse_ok(iso, 0) == ru_utc_ms(2026, 6, 1, 12, 0, 0, 0) - good[i].min * 60000LL);
+        int64_t want = ru_utc_ms(2026, 6, 1, 12, 0, 0, 0) - good[i].min * 60000LL, got = parse_ok(iso, 0);
+        if (got != want) fail_msg("%s: %lld, want %lld", iso, (long long)got, (long long)want);
     }
     static const char *const bad[] = { "", "+14:01", "+14:30", "+14:59", "-14:01", "+15:00", "+08:60",
                                        "+8:00", "+0800", "08:00", "+08", " +08:00", "+08:00 ", "utc", "z" };
@@ -193,17 +194,27 @@ static void offsets_one_rule(void **state) {
     assert_int_equal(tally_parse_offset(NULL, &(int){ 0 }), TALLY_EINVAL);
 }
 
+/* Every field of a parsed period, each failure printing both values. */
+#define PERIOD_IS(p, k, y, m, d, h)        \
+    do {                                   \
+        assert_int_equal((p).kind, (k));   \
+        assert_int_equal((p).year, (y));   \
+        assert_int_equal((p).month, (m));  \
+        assert_int_equal((p).day, (d));    \
+        assert_int_equal((p).hour, (h));   \
+    } while (0)
+
 static void periods_strict(void **state) {
     (void)state;
     tally_period p;
     assert_int_equal(tally_parse_period("day:2026-02-28", 0, &p), TALLY_OK);
-    assert_true(p.kind == TALLY_DAY && p.year == 2026 && p.month == 2 && p.day == 28 && p.hour == 0);
+    PERIOD_IS(p, TALLY_DAY, 2026, 2, 28, 0);
     assert_int_equal(tally_parse_period("month:2026-11", 0, &p), TALLY_OK);
-    assert_true(p.kind == TALLY_MONTH && p.year == 2026 && p.month == 11 && p.day == 0);
+    PERIOD_IS(p, TALLY_MONTH, 2026, 11, 0, 0);
     assert_int_equal(tally_parse_period("hour:2026-11-30T23", 0, &p), TALLY_OK);
-    assert_true(p.kind == TALLY_HOUR && p.day == 30 && p.hour == 23);
+    PERIOD_IS(p, TALLY_HOUR, 2026, 11, 30, 23);
     assert_int_equal(tally_parse_period("total", 0, &p), TALLY_OK);
-    assert_int_equal(p.kind, TALLY_TOTAL);
+    PERIOD_IS(p, TALLY_TOTAL, 0, 0, 0, 0);
     /* "today" in the timezone, by this host's clock */
     int64_t now = ru_now_ms();
     tally_period want = ru_period_of(TALLY_DAY, now, 840), got;
