@@ -234,6 +234,12 @@ const char *tj_str(const tj *obj, const char *key) {
     return v->text;
 }
 
+int tj_bool(const tj *obj, const char *key) {
+    const tj *v = tj_get(obj, key);
+    if (!v || v->type != TJ_BOOL) fail_msg("no boolean \"%s\" in the JSON", key);
+    return v->boolean;
+}
+
 void tj_assert_equal(const char *actual, const char *expected) {
     tj *a = tj_parse(actual), *e = tj_parse(expected);
     if (!e) fail_msg("the expected text is not JSON: %s", expected);

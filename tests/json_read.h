@@ -31,10 +31,12 @@ int tj_equal(const tj *a, const tj *b);
 const tj *tj_get(const tj *obj, const char *key);
 const tj *tj_at(const tj *arr, size_t i);
 
-/* The value of a number (fails the test unless an integer) or a string
- * (fails unless a string), of member `key` of obj. */
+/* The value of a number (fails the test unless an integer), a string
+ * (fails unless a string) or a boolean (fails unless true or false), of
+ * member `key` of obj. */
 long long tj_int(const tj *obj, const char *key);
 const char *tj_str(const tj *obj, const char *key);
+int tj_bool(const tj *obj, const char *key);
 
 /* Fails the test unless `actual` is one JSON document equal to `expected`. */
 void tj_assert_equal(const char *actual, const char *expected);

@@ -5,8 +5,6 @@
 #include "harness.h"
 #include "json_read.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-
 static void scripts_list_needs_no_server(void **state) {
     (void)state;
     char *out;
@@ -35,7 +33,9 @@ static void scripts_list_needs_no_server(void **state) {
         }
         assert_int_equal(s->nkey_params, keys);
         assert_int_equal(s->narg_params, argv);
-        assert_true(keys > 0 && argv > 0 && strlen(s->returns) > 0);
+        th_assert_gt(keys, 0);
+        th_assert_gt(argv, 0);
+        assert_string_not_equal(s->returns, "");
         const tj *jk = tj_get(e, "keys"), *ja = tj_get(e, "argv");
         assert_int_equal(jk->n, keys);
         assert_int_equal(ja->n, argv);
@@ -67,12 +67,14 @@ static void scripts_list_needs_no_server(void **state) {
 
 static void scripts_show_prints_exact_source(void **state) {
     (void)state;
-    const tally_script_info *s = tally_script_at(0);
     char *out;
-    assert_int_equal(RUN(&out, NULL, "scripts", "show", s->name), 0);
-    assert_int_equal(strlen(out), s->length);
-    assert_memory_equal(out, s->source, s->length);
-    free(out);
+    for (int i = 0; i < tally_script_count(); i++) {
+        const tally_script_info *s = tally_script_at(i);
+        assert_int_equal(RUN(&out, NULL, "scripts", "show", s->name), 0);
+        assert_int_equal(strlen(out), s->length);
+        assert_memory_equal(out, s->source, s->length);
+        free(out);
+    }
     char *err;
     assert_int_equal(RUN(NULL, &err, "scripts", "show", "nonesuch"), 2);
     assert_non_null(strstr(err, "nonesuch"));
@@ -94,7 +96,7 @@ static void scripts_verify_load_flush(void **state) {
     assert_non_null(nodes);
     assert_int_equal(nodes->n, tally_script_count());
     for (size_t i = 0; i < nodes->n; i++) {
-        assert_true(tj_get(tj_at(nodes, i), "loaded")->boolean);
+        assert_true(tj_bool(tj_at(nodes, i), "loaded"));
         assert_string_equal(tj_str(tj_at(nodes, i), "sha1"), tally_script_at((int)i)->sha1);
     }
     tj_free(nodes);
@@ -158,11 +160,13 @@ static void scripts_help_lists_flush_before_cluster(void **state) {
     (void)state;
     char *out;
     assert_int_equal(RUN(&out, NULL, "scripts", "--help"), 0);
-    const char *flush = strstr(out, "  flush "), *cluster = strstr(out, "On a cluster");
+    const char *verify = strstr(out, "  verify "), *flush = strstr(out, "  flush "),
+               *cluster = strstr(out, "On a cluster");
+    assert_non_null(verify);
     assert_non_null(flush);
     assert_non_null(cluster);
-    assert_true(flush < cluster);
-    assert_true(strstr(out, "  verify ") < flush);
+    th_assert_lt(verify - out, flush - out); /* offsets in the help text */
+    th_assert_lt(flush - out, cluster - out);
     free(out);
 }
 

@@ -9,9 +9,6 @@
 #include "harness.h"
 #include "json_read.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-#define RUN_IN(input, out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, input, out, err)
-
 static void contains(const char *hay, const char *needle) {
     if (!hay || !strstr(hay, needle)) fail_msg("'%s' not found in: %s", needle, hay ? hay : "(null)");
 }

@@ -52,7 +52,7 @@ static char *input(size_t *len, size_t *half, int64_t *sum_in, int64_t *sum_cost
         *sum_cost += i + 1;
         if (i == EVENTS / 2) *half = *len;
     }
-    assert_true(*half > 200 * 1024); /* more than a pipe holds */
+    th_assert_gt(*half, 200 * 1024); /* more than a pipe holds */
     return text;
 }
 
@@ -72,7 +72,7 @@ static void start(importer *im) {
     assert_int_equal(pipe(err), 0);
     fflush(NULL);
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    th_assert_ge(pid, 0);
     if (pid == 0) {
         dup2(in[0], 0);
         dup2(out[1], 1);
@@ -91,7 +91,7 @@ static void start(importer *im) {
     im->err_buf = calloc(im->err_cap = 1 << 16, 1);
     while (im->off < half) { /* blocking: it reads as it records */
         ssize_t w = write(im->in, im->text + im->off, half - im->off);
-        assert_true(w > 0);
+        th_assert_gt(w, 0);
         im->off += (size_t)w;
     }
 }
@@ -186,7 +186,7 @@ static void import_survives_long_restart(void **state) {
     int64_t down_ms = now_ms() - down;
     th_server_start();
     print_message("server down for %lld ms while the importer retried\n", (long long)down_ms);
-    assert_true(down_ms > 2000); /* the restart this test is about */
+    th_assert_gt(down_ms, 2000); /* the restart this test is about */
     for (int retry = 1; retry <= 7; retry++) {
         char want[32];
         snprintf(want, sizeof want, "(retry %d of 8)", retry);

@@ -9,8 +9,6 @@
 #include "harness.h"
 #include "json_read.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-
 static const char weird_key[] = "we\"ird\\key";
 
 static void record(tally *t, const char *key, const char *model, const char *account, int64_t in, int64_t out,

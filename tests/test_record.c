@@ -18,7 +18,7 @@ static void expect_top(tally *t, int by, tally_period p, size_t n, const char *c
     assert_int_equal(count, n);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(r[i].key, keys[i]);
-        assert_true(r[i].value == values[i]);
+        assert_int_equal(r[i].value, values[i]);
     }
     tally_top_free(r, count);
 }
@@ -60,6 +60,7 @@ static void every_dimension_and_period(void **state) {
         assert_string_equal(m[0].model, "m1");
         EXPECT_B(m[0].b, 2, 110, 20, 3, 4, 1500000001);
         assert_string_equal(m[1].model, "m2");
+        EXPECT_B(m[1].b, 1, 1, 2, 0, 0, 250000000);
         tally_models_free(m, n);
         /* leaderboards */
         expect_top(t, TALLY_RANK_COST, p, 2, (const char *[]){ "k1", "k2" }, (int64_t[]){ 1750000000, 1 });
@@ -82,7 +83,7 @@ static void every_dimension_and_period(void **state) {
         int hit = -1;
         for (int k = 0; k < 2; k++)
             if (memcmp(&pt[k].period, &want, sizeof want) == 0) hit = k;
-        assert_true(hit >= 0);
+        th_assert_ge(hit, 0);
         EXPECT_B(pt[hit].b, 2, 11, 22, 3, 4, 1750000000);
         if (hit == 0) EXPECT_ZERO(pt[1].b);
     }
@@ -316,7 +317,7 @@ static void encoded_ids_never_collide(void **state) {
     redisReply *keys = th_cmd("KEYS *");
     for (size_t i = 0; i < keys->elements; i++) {
         const char *k = keys->element[i]->str;
-        assert_true(strncmp(k, "tally:v1:{", 10) == 0);
+        if (strncmp(k, "tally:v1:{", 10) != 0) fail_msg("key '%s' is outside the schema", k);
         const char *close = strchr(k + 10, '}');
         assert_non_null(close);
         assert_null(memchr(k + 12, ':', (size_t)(close - k - 12))); /* no raw ':' inside */
@@ -351,8 +352,8 @@ static void every_bucket_expires_but_totals(void **state) {
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     /* totals: key k, k2, account a, shard(s) t and three Lx:t per shard used */
-    assert_true(lasting >= 3 + 1 + 3);
-    assert_true(expiring >= 3 * 4 + 4); /* M D H + i for keys; account M D H; shard ... */
+    th_assert_ge(lasting, 3 + 1 + 3);
+    th_assert_ge(expiring, 3 * 4 + 4); /* M D H + i for keys; account M D H; shard ... */
     tally_close(t);
 }
 
@@ -388,7 +389,7 @@ static void expiry_is_bucket_end_plus_retention(void **state) {
         if (x < (late / 3600000 + 1) * 3600 + 8 * 86400)
             fail_msg("%s expires at %lld, before hour 23's end + 8 d (%lld)", key, x,
                      (long long)((late / 3600000 + 1) * 3600 + 8 * 86400));
-        assert_true(x <= day_end + 8 * 86400);
+        th_assert_le(x, day_end + 8 * 86400);
     }
     snprintf(key, sizeof key, "tally:v1:{s:0}:Lc:D:%s", ymd);
     assert_int_equal(th_int("EXPIRETIME %s", key), day_end + 32 * 86400);

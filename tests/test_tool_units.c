@@ -10,6 +10,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "harness.h"
 #include "import.h"
 #include "ndjson.h"
 #include "opt.h"
@@ -52,7 +53,7 @@ static void counts_are_plain_numbers(void **state) {
     accepts(tokens, "0", 0);
     assert_int_equal(v, 0);
     accepts(tokens, "1000000000000", 0);
-    assert_true(v == TALLY_MAX_TOKENS);
+    assert_int_equal(v, TALLY_MAX_TOKENS);
     refuses(tokens, "1000000000001");
     refuses(tokens, " +5");
     refuses(tokens, "9223372036854775808");
@@ -76,7 +77,7 @@ static void milliseconds_and_usd(void **state) {
     accepts(usd, "0", 0);
     assert_int_equal(v, 0);
     accepts(usd, "1000000", 0);
-    assert_true(v == TALLY_MAX_COST_NANOS);
+    assert_int_equal(v, TALLY_MAX_COST_NANOS);
     static const char *const bad[] = { "010", "00.5", "+1", "-1", " 1", "1 ", "1e3", ".5", "5.",
                                        "0.0000000001", "1000000.000000001", "NaN", "inf", "" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) refuses(usd, bad[i]);
@@ -87,11 +88,11 @@ static void times_offsets_periods(void **state) {
     int64_t at = -1;
     opt t = OPT_TIME("--at", &at);
     accepts(t, "1764151200000", 0);
-    assert_true(at == 1764151200000LL);
+    assert_int_equal(at, 1764151200000LL);
     accepts(t, "2025-11-26T18:00:00", 480); /* read in the timezone */
-    assert_true(at == 1764151200000LL);
+    assert_int_equal(at, 1764151200000LL);
     accepts(t, "2025-11-26T10:00:00Z", 480);
-    assert_true(at == 1764151200000LL);
+    assert_int_equal(at, 1764151200000LL);
     static const char *const bad_times[] = { "0",  "01764151200000", "+1764151200000", " 1764151200000",
                                              "1970-01-01T00:00:00Z", "2026-01-01T00:00+14:59", "-5", "" };
     for (size_t i = 0; i < sizeof bad_times / sizeof bad_times[0]; i++) refuses(t, bad_times[i]);
@@ -106,11 +107,20 @@ static void times_offsets_periods(void **state) {
     tally_period p = { 0 };
     opt any = OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_HOUR);
     accepts(any, "hour:2026-11-30T01", 0);
-    assert_true(p.kind == TALLY_HOUR && p.hour == 1);
+    assert_int_equal(p.kind, TALLY_HOUR);
+    assert_int_equal(p.year, 2026);
+    assert_int_equal(p.month, 11);
+    assert_int_equal(p.day, 30);
+    assert_int_equal(p.hour, 1);
     refuses(any, "hour:2026-11-30T+1");
     refuses(any, "day:2026- 2-28");
     opt days = OPT_PERIOD("--window", &p, TALLY_TOTAL, TALLY_DAY);
     accepts(days, "day:2026-02-28", 0);
+    assert_int_equal(p.kind, TALLY_DAY);
+    assert_int_equal(p.year, 2026);
+    assert_int_equal(p.month, 2);
+    assert_int_equal(p.day, 28);
+    assert_int_equal(p.hour, 0);
     refuses(days, "hour");
     refuses(days, "hour:2026-11-30T01");
 }
@@ -154,10 +164,11 @@ static void flags_and_ndjson_share_rules(void **state) {
         assert_string_equal(flags[i].name, pairs[i][0]);
         assert_string_equal(json[i].name, pairs[i][1]);
         assert_int_equal(flags[i].kind, json[i].kind);
-        assert_true(flags[i].min == json[i].min && flags[i].max == json[i].max);
+        assert_int_equal(flags[i].min, json[i].min);
+        assert_int_equal(flags[i].max, json[i].max);
         /* an event's ranges are the library's to check, not the tool's */
-        if (flags[i].kind == KIND_COUNT || flags[i].kind == KIND_USD) assert_true(flags[i].max == INT64_MAX);
-        assert_true((char *)flags[i].dst - (char *)&a == (char *)json[i].dst - (char *)&b);
+        if (flags[i].kind == KIND_COUNT || flags[i].kind == KIND_USD) assert_int_equal(flags[i].max, INT64_MAX);
+        assert_int_equal((char *)flags[i].dst - (char *)&a, (char *)json[i].dst - (char *)&b);
     }
     assert_null(flags[EVENT_FIELDS].name);
     /* the same bad text, the same message but for the name */
@@ -173,7 +184,8 @@ static void backoff_schedule(void **state) {
     long total = 0;
     for (int n = 1; n <= IMPORT_RETRIES; n++) {
         struct timespec ts = import_backoff(n);
-        assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L); /* a valid nanosleep() argument */
+        th_assert_ge(ts.tv_nsec, 0); /* a valid nanosleep() argument */
+        th_assert_lt(ts.tv_nsec, 1000000000L);
         long ms = (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         assert_int_equal(ms, want_ms[n - 1]);
         total += ms;
