@@ -7,9 +7,6 @@
 #define TALLY_BOUNDS_H
 
 #define TALLY_FUTURE_MAX_MS 86400000LL           /* cfg.max_future_ms: a day at most */
-#define TALLY_TOP_MAX 1000                       /* tally_top's n */
-#define TALLY_LEASE_LIMIT_MAX 1000000            /* holders per lease subject */
-#define TALLY_RESERVE_LEASE_MAX_MS 86400000LL    /* a reservation's lease: a day */
 #define TALLY_DELTA_MAX 1000000000000000LL      /* a count of one record call's delta, and
                                                     a leaderboard increment (an event's cost
                                                     at most: TALLY_MAX_COST_NANOS) */

@@ -38,7 +38,7 @@ static int check_config(tally *t) {
                            "prefix must be 1 to 64 bytes without braces or white space");
     if (c->connect_timeout_ms <= 0 || c->command_timeout_ms < 0)
         return tally__fail(t, TALLY_EINVAL, "timeouts must be positive (command: 0 = none)");
-    if (c->tz_offset_min < -14 * 60 || c->tz_offset_min > 14 * 60)
+    if (c->tz_offset_min < -TALLY_TZ_MAX_MIN || c->tz_offset_min > TALLY_TZ_MAX_MIN)
         return tally__fail(t, TALLY_EINVAL, "timezone offset must be within -14:00..+14:00");
     if (c->shards < 1 || c->shards > 256)
         return tally__fail(t, TALLY_EINVAL, "shards must be from 1 to 256");

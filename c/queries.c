@@ -13,35 +13,10 @@
 #include "timecal.h"
 
 int tally_period_parse(tally *t, const char *s, tally_period *p) {
-    memset(p, 0, sizeof *p);
-    tally_when w;
-    tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
-    int y = 0, m = 0, d = 0, h = 0;
-    char tail;
-    if (!s) s = "";
-    if (strcmp(s, "total") == 0) {
-        p->kind = TALLY_TOTAL;
-        return tally__ok(t);
-    } else if (strcmp(s, "today") == 0) {
-        *p = (tally_period){ TALLY_DAY, w.year, w.month, w.day, 0 };
-    } else if (strcmp(s, "month") == 0) {
-        *p = (tally_period){ TALLY_MONTH, w.year, w.month, 0, 0 };
-    } else if (strcmp(s, "hour") == 0) {
-        *p = (tally_period){ TALLY_HOUR, w.year, w.month, w.day, w.hour };
-    } else if (sscanf(s, "day:%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && strlen(s) == 14) {
-        *p = (tally_period){ TALLY_DAY, y, m, d, 0 };
-    } else if (sscanf(s, "month:%4d-%2d%c", &y, &m, &tail) == 2 && strlen(s) == 13) {
-        *p = (tally_period){ TALLY_MONTH, y, m, 0, 0 };
-    } else if (sscanf(s, "hour:%4d-%2d-%2dT%2d%c", &y, &m, &d, &h, &tail) == 4 && strlen(s) == 18) {
-        *p = (tally_period){ TALLY_HOUR, y, m, d, h };
-    } else {
+    if (tally_parse_period(s, t->cfg.tz_offset_min, p) != TALLY_OK)
         return tally__fail(t, TALLY_EINVAL,
-                           "period '%s' must be total, today, month, hour, day:YYYY-MM-DD, "
-                           "month:YYYY-MM or hour:YYYY-MM-DDTHH", s);
-    }
-    if (!tally__date_valid(p->year, p->month, p->kind == TALLY_MONTH ? 1 : p->day) || p->hour < 0 ||
-        p->hour > 23)
-        return tally__fail(t, TALLY_EINVAL, "period '%s' is not a real date", s);
+                           "period '%.64s' must be total, today, month, hour, day:YYYY-MM-DD, "
+                           "month:YYYY-MM or hour:YYYY-MM-DDTHH, of a real date", s ? s : "");
     return tally__ok(t);
 }
 

@@ -83,8 +83,19 @@ static void release(void *state) {
     free(s);
 }
 
+/* Copies the handle's message into res->message, cut at a UTF-8 boundary. */
+static void keep_message(tally_result *res, const tally *t) {
+    size_t n = strlen(t->errmsg);
+    if (n >= sizeof res->message)
+        for (n = sizeof res->message - 1; n > 0 && ((unsigned char)t->errmsg[n] & 0xC0) == 0x80;) n--;
+    memcpy(res->message, t->errmsg, n);
+    res->message[n] = '\0';
+}
+
+/* Event k failed with `code`; the handle's message says why. */
 static void note_failure(run *r, size_t k, int code) {
     r->res[k].code = code;
+    keep_message(&r->res[k], r->t);
     if (r->first_code) return;
     r->first_code = code;
     if (r->single) snprintf(r->first, sizeof r->first, "%s", r->t->errmsg);
@@ -391,6 +402,7 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
     if (tally__vec_reserve(&s->items, 3 * n, sizeof(item)) < 0) return tally__oom(t);
     for (size_t k = 0; k < n; k++) {
         res[k].duplicate = 0;
+        res[k].message[0] = '\0';
         res[k].code = tally_event_check(t, &ev[k]);
         if (res[k].code != TALLY_OK) {
             note_failure(&r, k, res[k].code);

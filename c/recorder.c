@@ -23,6 +23,8 @@
 #include "keys.h"
 #include "timecal.h"
 
+#define SLICE 4096 /* events per tally_record_batch (a result holds its message: 264 B) */
+
 typedef struct {
     tally_event *ev;
     char *bytes;          /* the events' strings */
@@ -82,15 +84,18 @@ static void record_buffer(tally_recorder *r, buffer *b) {
     tally_event *ev = b->ev;
     uint64_t recorded = 0, duplicates = 0, refused = 0, unknown = 0, resent = 0;
     while (left > 0) {
-        tally_record_batch(r->t, ev, left, r->res);
         size_t keep_n = 0;
-        for (size_t i = 0; i < left; i++) {
-            int code = r->res[i].code;
-            int transient = code == TALLY_ECONNECT || code == TALLY_EIO || code == TALLY_ETIMEOUT;
-            if (code == TALLY_OK) r->res[i].duplicate ? duplicates++ : recorded++;
-            else if (!transient) refused++;
-            else if (ev[i].request_id && *ev[i].request_id) ev[keep_n++] = ev[i];
-            else unknown++;
+        for (size_t from = 0; from < left; from += SLICE) {
+            size_t m = left - from < SLICE ? left - from : SLICE;
+            tally_record_batch(r->t, ev + from, m, r->res);
+            for (size_t i = 0; i < m; i++) {
+                int code = r->res[i].code;
+                int transient = code == TALLY_ECONNECT || code == TALLY_EIO || code == TALLY_ETIMEOUT;
+                if (code == TALLY_OK) r->res[i].duplicate ? duplicates++ : recorded++;
+                else if (!transient) refused++;
+                else if (ev[from + i].request_id && *ev[from + i].request_id) ev[keep_n++] = ev[from + i];
+                else unknown++;
+            }
         }
         pthread_mutex_lock(&r->mu);
         if (refused || unknown || keep_n) snprintf(r->errmsg, sizeof r->errmsg, "%s", tally_errmsg(r->t));
@@ -176,7 +181,7 @@ int tally_recorder_open(const tally_config *cfg, const tally_recorder_config *rc
         r->buf[i].bytes = malloc(c->bytes);
         if (!r->buf[i].ev || !r->buf[i].bytes) return TALLY_ENOMEM;
     }
-    if (!(r->res = malloc(c->capacity * sizeof *r->res))) return TALLY_ENOMEM;
+    if (!(r->res = malloc((c->capacity < SLICE ? c->capacity : SLICE) * sizeof *r->res))) return TALLY_ENOMEM;
     int rc_open = tally_open(cfg, &r->t);
     if (rc_open != TALLY_OK) {
         snprintf(r->errmsg, sizeof r->errmsg, "%s", r->t ? tally_errmsg(r->t) : "out of memory");

@@ -72,7 +72,8 @@ typedef struct tally_config {
                                  of up to 512 calls) end by it with
                                  TALLY_ETIMEOUT, whatever the server sends */
     const char *prefix;       /* key prefix, default "tally" */
-    int tz_offset_min;        /* statistics timezone, minutes east of UTC; 0 = UTC */
+    int tz_offset_min;        /* statistics timezone, minutes east of UTC
+                                 (+-TALLY_TZ_MAX_MIN); 0 = UTC */
     int shards;               /* shards of shared aggregates, default 8 (1..256) */
     /* Retention of each bucket after its period ends, in seconds. */
     int64_t ttl_minute_s;     /* default 2 h */
@@ -128,6 +129,15 @@ size_t tally_nanos_to_usd(int64_t nanos, char *buf, size_t cap);
 
 /* --------------------------------------------------------------------- time */
 
+/* Offsets from UTC, in minutes east, are within +-TALLY_TZ_MAX_MIN (-14:00 to
+ * +14:00, the range of real zones): tz_offset_min, ISO-8601 offsets and
+ * tally_parse_offset() share this rule. */
+#define TALLY_TZ_MAX_MIN (14 * 60)
+
+/* Parses a UTC offset "+HH:MM" or "-HH:MM" (MM < 60), or "Z" or "UTC", into
+ * minutes east of UTC. TALLY_OK or TALLY_EINVAL (no handle, no message). */
+int tally_parse_offset(const char *text, int *minutes);
+
 /* An event's at_ms is TALLY_AT_NOW (0, what a zero-initialised event holds)
  * for "now, by this host's clock". Event times are 1 ms past the epoch
  * (1970-01-01T00:00:00.001Z) to 9999-12-31T23:59:59.999Z, so no event time can
@@ -172,10 +182,20 @@ int tally_record(tally *t, const tally_event *ev, int *duplicate);
  * TALLY_EINVAL with a message naming the problem. */
 int tally_event_check(tally *t, const tally_event *ev);
 
-/* Outcome of one event of a batch. */
+/* Outcome of one event of a batch. Every field is written by
+ * tally_record_batch() for every event. */
+#define TALLY_RESULT_MESSAGE_MAX 256
 typedef struct tally_result {
     int code;       /* TALLY_OK, or why this event was not recorded */
     int duplicate;  /* 1: already recorded under its request id */
+    char message[TALLY_RESULT_MESSAGE_MAX];
+                    /* "" when code is TALLY_OK, else why: the text that
+                       tally_errmsg() gives after tally_record() of this event
+                       alone (a bad argument, the script's or Redis's error, or
+                       the connection's error for events left without an
+                       answer), cut to fit and always NUL-terminated. It lives
+                       in the caller's array, not in the handle: later calls do
+                       not change it. Filling it allocates nothing. */
 } tally_result;
 
 /* Records n events. They are merged on this host into the deltas of the
@@ -187,9 +207,10 @@ typedef struct tally_result {
  * overflow, an event time too far ahead) is found by halving its call and
  * refused alone, and the others are recorded. Events repeating a request id
  * are answered as if recorded one by one, in order. Returns TALLY_OK when every
- * event got an answer (check res[i].code), else the connection's error: events
- * without an answer then have res[i].code set to it (outcome unknown: resend
- * those with request ids). The handle's message describes the first failure. */
+ * event got an answer (check res[i].code and res[i].message), else the
+ * connection's error: events without an answer then have res[i].code set to it
+ * (outcome unknown: resend those with request ids). The handle's message
+ * describes the first failure ("event 3: ..."). */
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res);
 
 /* ----------------------------------------------------------- async recorder */
@@ -282,9 +303,13 @@ typedef struct tally_period {
 } tally_period;
 
 /* Parses "total", "today", "month" (this month), "hour" (this hour),
- * "day:YYYY-MM-DD", "month:YYYY-MM" or "hour:YYYY-MM-DDTHH", in the handle's
- * timezone ("today" by this host's clock). TALLY_OK or TALLY_EINVAL. */
+ * "day:YYYY-MM-DD", "month:YYYY-MM" or "hour:YYYY-MM-DDTHH" (exactly these
+ * digits, of a real date), in the handle's timezone ("today" by this host's
+ * clock). TALLY_OK or TALLY_EINVAL with a message. */
 int tally_period_parse(tally *t, const char *text, tally_period *out);
+/* The same without a handle, in timezone tz_min (minutes east of UTC):
+ * TALLY_OK or TALLY_EINVAL (no message). */
+int tally_parse_period(const char *text, int tz_min, tally_period *out);
 /* Writes "total", "2026-11", "2026-11-26" or "2026-11-26T07" into buf[24]. */
 void tally_period_format(const tally_period *p, char buf[24]);
 
@@ -319,7 +344,8 @@ typedef struct tally_rank {
     char *key;
     int64_t value;   /* nano-USD, tokens or requests */
 } tally_rank;
-/* Top n (1..1000) keys, highest value first; equal values rank by key id (byte
+#define TALLY_TOP_MAX 1000
+/* Top n (1..TALLY_TOP_MAX) keys, highest value first; equal values rank by key id (byte
  * order, lowest first), so the answer for n is the first n rows of the answer
  * for any larger n, on one server and across shards or cluster nodes alike.
  * *out is allocated for the caller: free it with tally_top_free(). */
@@ -356,8 +382,10 @@ typedef struct tally_reservation {
                                  reuse an id) */
     int64_t cost_nanos;       /* the estimate */
     int64_t tokens;
-    int64_t lease_ms;         /* released by itself after this, if not settled */
+    int64_t lease_ms;         /* released by itself after this, if not settled:
+                                 1..TALLY_RESERVE_LEASE_MAX_MS */
 } tally_reservation;
+#define TALLY_RESERVE_LEASE_MAX_MS 86400000LL  /* a day */
 
 #define TALLY_BUDGET_CAPS_MAX 16 /* caps per tally_reserve() call */
 typedef struct tally_budget_decision {

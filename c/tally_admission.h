@@ -154,7 +154,8 @@ typedef struct tally_lease {
     int64_t server_time_us;
 } tally_lease;
 
-/* limit 1..1000000, lease_ms 1..TALLY_WINDOW_MAX_MS. TALLY_OK whether or not a
+#define TALLY_LEASE_LIMIT_MAX 1000000   /* holders per lease subject */
+/* limit 1..TALLY_LEASE_LIMIT_MAX, lease_ms 1..TALLY_WINDOW_MAX_MS. TALLY_OK whether or not a
  * lease was granted (see out->ok); *out is filled on TALLY_OK. `id` may point
  * into *out (e.g. renewing out->id). */
 int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_ms,

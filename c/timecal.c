@@ -1,6 +1,6 @@
 /* timecal.c -- calendar arithmetic for statistics buckets: event time in a fixed
  * UTC offset to local month/day/hour, bucket ends in epoch seconds, and parsing
- * of event times (epoch ms or ISO-8601). Proleptic Gregorian, no time zone
+ * of event times (epoch ms or ISO-8601), UTC offsets and periods. Proleptic Gregorian, no time zone
  * database: offsets are fixed minutes east of UTC. */
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +78,64 @@ int tally__date_valid(int y, int m, int d) {
     return y >= 1970 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
 }
 
+/* Reads "+HH:MM" or "-HH:MM" at s into minutes east of UTC, within
+ * +-TALLY_TZ_MAX_MIN: the one rule for --tz, tz_offset_min and the offsets of
+ * ISO-8601 times. */
+static int offset_at(const char *s, int *min) {
+    int h, m;
+    if ((s[0] != '+' && s[0] != '-') || digits(s + 1, 2, &h) || s[3] != ':' || digits(s + 4, 2, &m) ||
+        m > 59 || h * 60 + m > TALLY_TZ_MAX_MIN)
+        return -1;
+    *min = (s[0] == '-' ? -1 : 1) * (h * 60 + m);
+    return 0;
+}
+
+int tally_parse_offset(const char *s, int *minutes) {
+    if (!s) return TALLY_EINVAL;
+    if (strcmp(s, "Z") == 0 || strcmp(s, "UTC") == 0) {
+        *minutes = 0;
+        return TALLY_OK;
+    }
+    return strlen(s) == 6 && offset_at(s, minutes) == 0 ? TALLY_OK : TALLY_EINVAL;
+}
+
+/* Reads "YYYY-MM" at s (a real month). */
+static int month_at(const char *s, int *y, int *m) {
+    return digits(s, 4, y) || s[4] != '-' || digits(s + 5, 2, m) || !tally__date_valid(*y, *m, 1) ? -1 : 0;
+}
+
+/* Reads "YYYY-MM-DD" at s (a real date). */
+static int date_at(const char *s, int *y, int *m, int *d) {
+    return month_at(s, y, m) || s[7] != '-' || digits(s + 8, 2, d) || !tally__date_valid(*y, *m, *d) ? -1 : 0;
+}
+
+int tally_parse_period(const char *s, int tz_min, tally_period *p) {
+    memset(p, 0, sizeof *p);
+    size_t n = s ? strlen(s) : 0;
+    int y, m, d, h;
+    tally_when w;
+    if (tz_min < -TALLY_TZ_MAX_MIN || tz_min > TALLY_TZ_MAX_MIN) return TALLY_EINVAL;
+    tally__when(tally__now_ms(), tz_min, &w); /* for today, month and hour */
+    if (n == 5 && strcmp(s, "total") == 0)
+        *p = (tally_period){ TALLY_TOTAL, 0, 0, 0, 0 };
+    else if (n == 5 && strcmp(s, "today") == 0)
+        *p = (tally_period){ TALLY_DAY, w.year, w.month, w.day, 0 };
+    else if (n == 5 && strcmp(s, "month") == 0)
+        *p = (tally_period){ TALLY_MONTH, w.year, w.month, 0, 0 };
+    else if (n == 4 && strcmp(s, "hour") == 0)
+        *p = (tally_period){ TALLY_HOUR, w.year, w.month, w.day, w.hour };
+    else if (n == 14 && memcmp(s, "day:", 4) == 0 && date_at(s + 4, &y, &m, &d) == 0)
+        *p = (tally_period){ TALLY_DAY, y, m, d, 0 };
+    else if (n == 13 && memcmp(s, "month:", 6) == 0 && month_at(s + 6, &y, &m) == 0)
+        *p = (tally_period){ TALLY_MONTH, y, m, 0, 0 };
+    else if (n == 18 && memcmp(s, "hour:", 5) == 0 && date_at(s + 5, &y, &m, &d) == 0 && s[15] == 'T' &&
+             digits(s + 16, 2, &h) == 0 && h <= 23)
+        *p = (tally_period){ TALLY_HOUR, y, m, d, h };
+    else
+        return TALLY_EINVAL;
+    return TALLY_OK;
+}
+
 int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {
     size_t n = s ? strlen(s) : 0;
     if (n == 0) return TALLY_EINVAL;
@@ -113,10 +171,7 @@ int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {
         off = 0;
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 14 || om > 59)
-            return TALLY_EINVAL;
-        off = (*p == '-' ? -1 : 1) * (oh * 60 + om);
+        if (offset_at(p, &off) < 0) return TALLY_EINVAL;
         p += 6;
     }
     if (*p || !tally__date_valid(y, mo, d) || h > 23 || mi > 59 || sec > 59) return TALLY_EINVAL;

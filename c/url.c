@@ -99,16 +99,24 @@ static int decode(const char *s, size_t n, char *out, size_t cap) {
     return 0;
 }
 
-/* Parses a decimal number in [min, max] from [s, s+n). */
+/* Parses a decimal number in [min, max] from [s, s+n): 0, -1 when it is not
+ * digits, -2 when it is digits out of the range. */
 static int number(const char *s, size_t n, int min, int max, int *out) {
-    if (n == 0 || n > 9) return -1;
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (n == 0) return -1;
+    for (size_t i = 0; i < n; i++)
         if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < min || v > max) return -1;
-    *out = v;
+    long long v = 0;
+    for (size_t i = 0; i < n && v <= max; i++) v = v * 10 + (s[i] - '0');
+    if (v < min || v > max) return -2;
+    *out = (int)v;
+    return 0;
+}
+
+/* The database number of a URL, with a message saying what is wrong. */
+static int database(const char *url, const char *s, size_t n, tally_url *u, char *err, size_t errlen) {
+    int rc = number(s, n, 0, 1000000, &u->db);
+    if (rc == -2) return fail(err, errlen, "database number out of range (0 to 1000000)", url);
+    if (rc < 0) return fail(err, errlen, "database must be a number (0 to 1000000)", url);
     return 0;
 }
 
@@ -147,8 +155,7 @@ static int parse_tcp(const char *url, const char *p, tally_url *u, char *err, si
     if (*end == '/') {
         const char *db = end + 1;
         size_t dn = strlen(db);
-        if (dn > 0 && number(db, dn, 0, 1000000, &u->db) < 0)
-            return fail(err, errlen, "database must be a non-negative number", url);
+        if (dn > 0 && database(url, db, dn, u, err, errlen) < 0) return -1;
     } else if (*end) {
         return fail(err, errlen, "unexpected text after host", url);
     }
@@ -163,8 +170,8 @@ static int parse_unix(const char *url, const char *p, tally_url *u, char *err, s
     u->path[pn] = '\0';
     const char *q = p + pn;
     if (*q == '?') {
-        if (strncmp(q, "?db=", 4) != 0 || number(q + 4, strlen(q + 4), 0, 1000000, &u->db) < 0)
-            return fail(err, errlen, "only '?db=N' with N >= 0 may follow the path", url);
+        if (strncmp(q, "?db=", 4) != 0) return fail(err, errlen, "only '?db=N' may follow the path", url);
+        if (database(url, q + 4, strlen(q + 4), u, err, errlen) < 0) return -1;
     }
     return 0;
 }

@@ -54,13 +54,18 @@ for i = 1, n do
 end
 if #KEYS ~= nk then return fail("expected " .. nk .. " keys") end
 -- A foreign key of another type would make a write fail halfway: refuse first.
+-- That is the data's problem, not the caller's (lib.foreign, not a refusal).
 for i = 1, n do
   local r = rules[i]
   local t = redis.call("TYPE", r.key).ok
-  if t ~= "none" and t ~= KINDS[r.algo] then return fail("rule " .. i .. ": key holds a " .. t) end
+  if t ~= "none" and t ~= KINDS[r.algo] then
+    return lib.foreign("rule " .. i .. ": " .. r.key .. " holds a " .. t)
+  end
   if r.aux then
     t = redis.call("TYPE", r.aux).ok
-    if t ~= "none" and t ~= "hash" then return fail("rule " .. i .. ": key holds a " .. t) end
+    if t ~= "none" and t ~= "hash" then
+      return lib.foreign("rule " .. i .. ": " .. r.aux .. " holds a " .. t)
+    end
   end
 end
 

@@ -49,7 +49,9 @@ elseif #ARGV ~= 3 then
   return fail("release takes an id")
 end
 local t1 = redis.call("TYPE", KEYS[1]).ok
-if t1 ~= "none" and t1 ~= "zset" then return fail("the lease key holds another type") end
+if t1 ~= "none" and t1 ~= "zset" then
+  return lib.foreign(KEYS[1] .. " holds a " .. t1) -- the data's problem, not the caller's
+end
 
 if now == 0 then now = lib.now_us() end
 

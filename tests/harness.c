@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,43 @@ void th_digest(char out[41]) {
     freeReplyObject(r);
 }
 
+static char baseline[41];
+
+void th_baseline(void) { th_digest(baseline); }
+
+void th_unchanged(const char *what) {
+    char now[41];
+    th_digest(now);
+    if (strcmp(now, baseline) != 0) fail_msg("%s changed the dataset", what);
+}
+
+int th_seed(void **state) {
+    th_clean(state);
+    tally *t = th_open(NULL);
+    tally_event e = { .key = "seed", .model = "m", .account = "acct", .input_tokens = 5, .cost_nanos = 7,
+                      .request_id = "seed-1" };
+    if (tally_record(t, &e, NULL) != TALLY_OK) fail_msg("seed: tally_record: %s", tally_errmsg(t));
+    tally_rule r = { 0, TALLY_ALGO_SLIDING_LOG, 5, 60000, 0 };
+    tally_decision d;
+    if (tally_allow(t, "seed", &r, 1, NULL, &d) != TALLY_OK) fail_msg("seed: tally_allow: %s", tally_errmsg(t));
+    tally_close(t);
+    th_baseline();
+    return 0;
+}
+
+int th_mentions(const char *text, const char *word) {
+    size_t n = strlen(word);
+    for (; text && *text; text++)
+        if (strncasecmp(text, word, n) == 0) return 1;
+    return 0;
+}
+
+void th_mentions_at(const char *file, int line, const char *text, const char *word) {
+    if (th_mentions(text, word)) return;
+    print_error("'%s' does not mention '%s'\n", text ? text : "(null)", word);
+    _fail(file, line);
+}
+
 tally *th_open(tally_config *cfg) {
     tally_config defaults;
     if (!cfg) {
@@ -83,6 +121,15 @@ tally *th_open(tally_config *cfg) {
     tally *t = NULL;
     int rc = tally_open(cfg, &t);
     if (rc != TALLY_OK) fail_msg("tally_open: %s", tally_errmsg(t));
+    return t;
+}
+
+tally *th_open_clock(int64_t now_us) {
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.test_clock = 1;
+    tally *t = th_open(&cfg);
+    if (tally_test_clock(t, now_us) != TALLY_OK) fail_msg("tally_test_clock: %s", tally_errmsg(t));
     return t;
 }
 
@@ -151,6 +198,44 @@ int th_exec(const char *bin, const char *const *argv, const char *input, char **
 void th_done(void) {
     if (raw) redisFree(raw);
     raw = NULL;
+}
+
+long th_children_sum_at(const char *file, int line, int n, int (*fn)(int child, void *arg), void *arg) {
+    int fds[2];
+    if (pipe(fds) != 0) fail_msg("pipe: %s", strerror(errno));
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    fflush(NULL);
+    for (int c = 0; c < n; c++) {
+        pids[c] = fork();
+        if (pids[c] < 0) fail_msg("fork: %s", strerror(errno));
+        if (pids[c] == 0) {
+            close(fds[0]);
+            int count = fn(c, arg);
+            if (count < 0) _exit(-count);
+            _exit(write(fds[1], &count, sizeof count) == sizeof count ? 0 : 125);
+        }
+    }
+    close(fds[1]);
+    for (int c = 0; c < n; c++) th_reap_at(file, line, pids[c]);
+    free(pids);
+    long total = 0;
+    int count, reports = 0;
+    while (read(fds[0], &count, sizeof count) == sizeof count) total += count, reports++;
+    close(fds[0]);
+    if (reports == n) return total;
+    print_error("%d of %d children reported a count\n", reports, n);
+    _fail(file, line);
+    return -1;
+}
+
+void th_reap_at(const char *file, int line, pid_t pid) {
+    int status;
+    pid_t got = waitpid(pid, &status, 0);
+    if (got < 0) print_error("waitpid(%d): %s\n", (int)pid, strerror(errno));
+    else if (WIFSIGNALED(status)) print_error("child %d was killed by signal %d\n", (int)got, WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0) print_error("child %d exited with status %d\n", (int)got, WEXITSTATUS(status));
+    else return;
+    _fail(file, line);
 }
 
 static pid_t started; /* a server this process started, or 0 */

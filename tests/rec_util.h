@@ -51,6 +51,17 @@ static inline tally_event ru_event(const char *key, const char *model, const cha
     return e;
 }
 
+/* Adds event e to the expected bucket b. */
+static inline void ru_add(tally_bucket *b, const tally_event *e) {
+    b->requests++;
+    b->input_tokens += e->input_tokens;
+    b->output_tokens += e->output_tokens;
+    b->cache_create_tokens += e->cache_create_tokens;
+    b->cache_read_tokens += e->cache_read_tokens;
+    b->total_tokens += e->input_tokens + e->output_tokens + e->cache_create_tokens + e->cache_read_tokens;
+    b->cost_nanos += e->cost_nanos;
+}
+
 /* Records one event; fails the test unless it is recorded (or, with want_dup,
  * reported duplicate). */
 static inline void ru_record_at(int line, tally *t, tally_event e, int want_dup) {

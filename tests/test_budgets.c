@@ -5,10 +5,10 @@
  * one account that reuse an id hold, settle and expire apart). */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "json_read.h"
 
 #define USD 1000000000LL
 
@@ -88,9 +88,11 @@ static void a_denial_reserves_nothing_and_a_retry_is_a_duplicate(void **state) {
     assert_string_equal(before, after);
     r.tokens = 400;
     assert_int_equal(tally_reserve(t, &r, caps, 2, &d), TALLY_OK);
-    assert_true(d.allowed && !d.duplicate);
+    assert_true(d.allowed);
+    assert_false(d.duplicate);
     assert_int_equal(tally_reserve(t, &r, caps, 2, &d), TALLY_OK);
-    assert_true(d.allowed && d.duplicate);
+    assert_true(d.allowed);
+    assert_true(d.duplicate);
     char sums[64];
     held("k:k2", sums, sizeof sums);
     assert_string_equal(sums, "100,400"); /* held once */
@@ -108,21 +110,13 @@ static void account_caps_span_keys(void **state) {
     tally_close(t);
 }
 
-static tally *open_test_clock(void) {
-    tally_config cfg;
-    tally_config_init(&cfg);
-    cfg.test_clock = 1;
-    return th_open(&cfg);
-}
-
 static void leases_end_exactly_once(void **state) {
     (void)state;
-    tally *t = open_test_clock();
     int64_t t0 = 1800000000000000LL; /* µs */
+    tally *t = th_open_clock(t0);
     tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
     tally_reservation r = { "k3", NULL, "r1", 500000000, 0, 1000 };
     tally_budget_decision d;
-    assert_int_equal(tally_test_clock(t, t0), TALLY_OK);
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
     r = (tally_reservation){ "k3", NULL, "r2", 600000000, 0, 60000 };
@@ -147,46 +141,32 @@ static void leases_end_exactly_once(void **state) {
     tally_close(t);
 }
 
+/* One of 8 processes: 20 reservations of 0.10 USD under one 5 USD cap; how
+ * many were allowed. */
+static int reserver(int p, void *arg) {
+    (void)arg;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = th_url();
+    tally *t;
+    if (tally_open(&cfg, &t) != TALLY_OK) return -2;
+    tally_budget cap = cap_day(TALLY_SCOPE_KEY, 5 * USD);
+    int allowed = 0;
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "p%d-%d", p, i);
+        tally_reservation r = { "shared", NULL, id, 100000000, 0, 60000 };
+        tally_budget_decision d;
+        if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) return -3;
+        allowed += d.allowed;
+    }
+    tally_close(t);
+    return allowed;
+}
+
 static void concurrent_reservations_never_pass_the_cap(void **state) {
     (void)state;
-    enum { PROCS = 8, EACH = 20 };
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    for (int p = 0; p < PROCS; p++) {
-        if (fork() == 0) {
-            tally_config cfg;
-            tally_config_init(&cfg);
-            cfg.url = th_url();
-            tally *t;
-            if (tally_open(&cfg, &t) != TALLY_OK) _exit(2);
-            tally_budget cap = cap_day(TALLY_SCOPE_KEY, 5 * USD);
-            int allowed = 0;
-            for (int i = 0; i < EACH; i++) {
-                char id[32];
-                snprintf(id, sizeof id, "p%d-%d", p, i);
-                tally_reservation r = { "shared", NULL, id, 100000000, 0, 60000 };
-                tally_budget_decision d;
-                if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) _exit(3);
-                allowed += d.allowed;
-            }
-            if (write(fds[1], &allowed, sizeof allowed) != sizeof allowed) _exit(4);
-            tally_close(t);
-            _exit(0);
-        }
-    }
-    close(fds[1]);
-    int total = 0, one;
-    for (int p = 0; p < PROCS; p++) {
-        assert_int_equal(read(fds[0], &one, sizeof one), sizeof one);
-        total += one;
-    }
-    close(fds[0]);
-    for (int p = 0; p < PROCS; p++) {
-        int status;
-        wait(&status);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    assert_int_equal(total, 50); /* 50 × 0.10 = 5.00, and not one more */
+    assert_int_equal(th_children_sum(8, reserver, NULL), 50); /* 50 × 0.10 = 5.00, and not one more */
     char sums[64];
     held("k:shared", sums, sizeof sums);
     assert_string_equal(sums, "5000000000,0");
@@ -208,7 +188,8 @@ static void a_reused_id_settled_small_first_keeps_the_cap(void **state) {
     char sums[64];
     assert_true(reserve(t, "kA", "acc", "req-1", USD / 100, &cap, 1).allowed);
     tally_budget_decision d = reserve(t, "kB", "acc", "req-1", 5 * USD, &cap, 1);
-    assert_true(d.allowed && !d.duplicate);
+    assert_true(d.allowed);
+    assert_false(d.duplicate);
     settle(t, "kA", "acc", "req-1", USD / 100);
     d = reserve(t, "kC", "acc", "req-9", 9980000000, &cap, 1);
     assert_false(d.allowed);
@@ -252,18 +233,18 @@ static void a_reused_id_settled_big_last_gives_everything_back(void **state) {
 
 static void reused_ids_expire_and_settle_apart(void **state) {
     (void)state;
-    tally *t = open_test_clock();
     int64_t t0 = 1800000000000000LL; /* µs */
+    tally *t = th_open_clock(t0);
     tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 10 * USD);
     tally_budget_decision d;
     char sums[64];
-    assert_int_equal(tally_test_clock(t, t0), TALLY_OK);
     tally_reservation a = { "kA", "acc", "req-1", 5 * USD, 0, 1000 };
     tally_reservation b = { "kB", "acc", "req-1", 3 * USD, 0, 60000 };
     assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
     assert_int_equal(tally_reserve(t, &b, &cap, 1, &d), TALLY_OK);
-    assert_true(d.allowed && !d.duplicate);
+    assert_true(d.allowed);
+    assert_false(d.duplicate);
     assert_int_equal(d.remaining[0], 2 * USD);
     /* kA's lease ends; kB's, under the same request id, does not. */
     assert_int_equal(tally_test_clock(t, t0 + 1000000), TALLY_OK);
@@ -281,7 +262,8 @@ static void reused_ids_expire_and_settle_apart(void **state) {
     assert_string_equal(sums, "500000000,0");
     /* kA's id is free again: a new reservation under it is held, not a duplicate. */
     assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
-    assert_true(d.allowed && !d.duplicate);
+    assert_true(d.allowed);
+    assert_false(d.duplicate);
     held("a:acc", sums, sizeof sums);
     assert_string_equal(sums, "5500000000,0");
     tally_close(t);
@@ -342,11 +324,7 @@ static void keys_reusing_ids_never_pass_an_account_cap(void **state) {
     held("a:acct", sums, sizeof sums);
     assert_string_equal(sums, "5000000000,0");
     close(go[1]); /* every reservation is in flight: settle */
-    for (int p = 0; p < PROCS; p++) {
-        int status;
-        wait(&status);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    for (int p = 0; p < PROCS; p++) th_reap(-1);
     held("a:acct", sums, sizeof sums);
     assert_string_equal(sums, "0,0");
     tally *t = th_open(NULL);
@@ -357,16 +335,22 @@ static void keys_reusing_ids_never_pass_an_account_cap(void **state) {
     tally_close(t);
 }
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-
 static void the_tool_reserves_and_settles(void **state) {
     (void)state;
     const char *url = th_url();
     char *out, *err;
     assert_int_equal(RUN(&out, NULL, "reserve", "--url", url, "--key", "kt", "--id", "q1", "--budget", "cost:1/day",
                          "--cost", "0.6", "--json"), 0);
-    assert_non_null(strstr(out, "\"allowed\":true"));
-    assert_non_null(strstr(out, "\"left\":\"0.40\""));
+    tj *d = tj_parse(out);
+    assert_non_null(d);
+    assert_true(tj_bool(d, "allowed"));
+    assert_false(tj_bool(d, "duplicate"));
+    assert_int_equal(tj_get(d, "denied_by")->type, TJ_NULL);
+    assert_int_equal(tj_get(d, "remaining")->n, 1);
+    assert_string_equal(tj_str(tj_at(tj_get(d, "remaining"), 0), "budget"), "cost:1/day");
+    assert_string_equal(tj_str(tj_at(tj_get(d, "remaining"), 0), "left"), "0.40");
+    th_assert_gt(tj_int(d, "server_time_ms"), 0);
+    tj_free(d);
     free(out);
     assert_int_equal(RUN(&out, NULL, "reserve", "--url", url, "--key", "kt", "--id", "q2", "--budget", "cost:1/day",
                          "--cost", "0.6"), 1);

@@ -3,8 +3,7 @@
 #include <string.h>
 
 #include "harness.h"
-
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
+#include "json_read.h"
 
 static void scripts_list_needs_no_server(void **state) {
     (void)state;
@@ -15,15 +14,18 @@ static void scripts_list_needs_no_server(void **state) {
     assert_non_null(strstr(out, "  KEYS[1] leases: "));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "list", "--json"), 0);
-    assert_true(out[0] == '[');
-    assert_non_null(strstr(out, "\"sha1\":"));
-    /* the contract entry by entry: one per KEYS[..]/ARGV[..] line of the header */
-    assert_non_null(strstr(out, "\"keys\":[{\"position\":\"1\",\"name\":\"leases\",\"description\":"));
-    assert_non_null(strstr(out, "\"argv\":[{\"position\":\"1\",\"name\":\"mode\","));
-    assert_non_null(strstr(out, "{\"position\":\"1\",\"name\":\"latest_ms\",\"description\":\"the latest event time of "
-                                "the call, epoch ms.\"}"));
+    /* each script with its contract entry by entry: one per KEYS[..]/ARGV[..]
+     * line of its header */
+    tj *list = tj_parse(out);
+    assert_non_null(list);
+    assert_int_equal(list->n, tally_script_count());
     for (int i = 0; i < tally_script_count(); i++) {
         const tally_script_info *s = tally_script_at(i);
+        const tj *e = tj_at(list, i);
+        assert_string_equal(tj_str(e, "name"), s->name);
+        assert_string_equal(tj_str(e, "sha1"), s->sha1);
+        assert_int_equal(tj_int(e, "bytes"), s->length);
+        assert_string_equal(tj_str(e, "returns"), s->returns);
         int keys = 0, argv = 0;
         for (const char *p = s->source; (p = strstr(p, "\n-- ")); p++) {
             keys += strncmp(p, "\n-- KEYS[", 9) == 0;
@@ -31,25 +33,49 @@ static void scripts_list_needs_no_server(void **state) {
         }
         assert_int_equal(s->nkey_params, keys);
         assert_int_equal(s->narg_params, argv);
-        assert_true(keys > 0 && argv > 0 && strlen(s->returns) > 0);
+        th_assert_gt(keys, 0);
+        th_assert_gt(argv, 0);
+        assert_string_not_equal(s->returns, "");
+        const tj *jk = tj_get(e, "keys"), *ja = tj_get(e, "argv");
+        assert_int_equal(jk->n, keys);
+        assert_int_equal(ja->n, argv);
+        for (int k = 0; k < s->nkey_params; k++) {
+            assert_string_equal(tj_str(tj_at(jk, k), "position"), s->key_params[k].position);
+            assert_string_equal(tj_str(tj_at(jk, k), "name"), s->key_params[k].name);
+            assert_string_equal(tj_str(tj_at(jk, k), "description"), s->key_params[k].description);
+        }
         for (int k = 0; k < s->narg_params; k++) {
-            char needle[128];
-            snprintf(needle, sizeof needle, "{\"position\":\"%s\",\"name\":\"%s\",", s->arg_params[k].position,
-                     s->arg_params[k].name);
-            assert_non_null(strstr(out, needle));
+            assert_string_equal(tj_str(tj_at(ja, k), "position"), s->arg_params[k].position);
+            assert_string_equal(tj_str(tj_at(ja, k), "name"), s->arg_params[k].name);
         }
     }
+    /* and the examples the contracts name */
+    const tj *lease = NULL, *record = NULL;
+    for (size_t i = 0; i < list->n; i++) {
+        if (strcmp(tj_str(tj_at(list, i), "name"), "lease") == 0) lease = tj_at(list, i);
+        if (strcmp(tj_str(tj_at(list, i), "name"), "record") == 0) record = tj_at(list, i);
+    }
+    assert_non_null(lease);
+    assert_non_null(record);
+    assert_string_equal(tj_str(tj_at(tj_get(lease, "keys"), 0), "name"), "leases");
+    assert_string_equal(tj_str(tj_at(tj_get(lease, "argv"), 0), "name"), "mode");
+    assert_string_equal(tj_str(tj_at(tj_get(record, "argv"), 0), "name"), "latest_ms");
+    assert_string_equal(tj_str(tj_at(tj_get(record, "argv"), 0), "description"),
+                        "the latest event time of the call, epoch ms.");
+    tj_free(list);
     free(out);
 }
 
 static void scripts_show_prints_exact_source(void **state) {
     (void)state;
-    const tally_script_info *s = tally_script_at(0);
     char *out;
-    assert_int_equal(RUN(&out, NULL, "scripts", "show", s->name), 0);
-    assert_int_equal(strlen(out), s->length);
-    assert_memory_equal(out, s->source, s->length);
-    free(out);
+    for (int i = 0; i < tally_script_count(); i++) {
+        const tally_script_info *s = tally_script_at(i);
+        assert_int_equal(RUN(&out, NULL, "scripts", "show", s->name), 0);
+        assert_int_equal(strlen(out), s->length);
+        assert_memory_equal(out, s->source, s->length);
+        free(out);
+    }
     char *err;
     assert_int_equal(RUN(NULL, &err, "scripts", "show", "nonesuch"), 2);
     assert_non_null(strstr(err, "nonesuch"));
@@ -67,7 +93,14 @@ static void scripts_verify_load_flush(void **state) {
     assert_non_null(strstr(out, "SHA verified"));
     free(out);
     assert_int_equal(RUN(&out, NULL, "scripts", "verify", "--url", url, "--json"), 0);
-    assert_null(strstr(out, "false"));
+    tj *nodes = tj_parse(out);
+    assert_non_null(nodes);
+    assert_int_equal(nodes->n, tally_script_count());
+    for (size_t i = 0; i < nodes->n; i++) {
+        assert_true(tj_bool(tj_at(nodes, i), "loaded"));
+        assert_string_equal(tj_str(tj_at(nodes, i), "sha1"), tally_script_at((int)i)->sha1);
+    }
+    tj_free(nodes);
     free(out);
     freeReplyObject(th_cmd("SCRIPT FLUSH"));
     assert_int_equal(RUN(NULL, NULL, "scripts", "verify", "--url", url), 1);
@@ -128,11 +161,13 @@ static void scripts_help_lists_flush_before_cluster(void **state) {
     (void)state;
     char *out;
     assert_int_equal(RUN(&out, NULL, "scripts", "--help"), 0);
-    const char *flush = strstr(out, "  flush "), *cluster = strstr(out, "On a cluster");
+    const char *verify = strstr(out, "  verify "), *flush = strstr(out, "  flush "),
+               *cluster = strstr(out, "On a cluster");
+    assert_non_null(verify);
     assert_non_null(flush);
     assert_non_null(cluster);
-    assert_true(flush < cluster);
-    assert_true(strstr(out, "  verify ") < flush);
+    th_assert_lt(verify - out, flush - out); /* offsets in the help text */
+    th_assert_lt(flush - out, cluster - out);
     free(out);
 }
 

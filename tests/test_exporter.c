@@ -18,8 +18,6 @@
 
 #include "harness.h"
 
-#define RUN(out, err, ...) th_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, out, err)
-
 typedef struct {
     pid_t pid;
     int port;
@@ -205,7 +203,7 @@ static void odd_requests_get_answers(void **state) {
     http_free(&r);
     /* not HTTP at all: closed or 400, never a crash */
     r = http_raw(x.port, "GARBAGE\r\n\r\n", 11);
-    assert_true(r.status == 0 || r.status == 400);
+    if (r.status != 0 && r.status != 400) fail_msg("not HTTP: status %d, expected 400 or none", r.status);
     http_free(&r);
     /* a header far past the server's memory limit */
     size_t big = 200000;
@@ -214,7 +212,8 @@ static void odd_requests_get_answers(void **state) {
     memset(req + n, 'a', big);
     memcpy(req + n + big, "\r\n\r\n", 5);
     r = http_raw(x.port, req, (size_t)n + big + 4);
-    assert_true(r.status == 431 || r.status == 413 || r.status == 400 || r.status == 0);
+    if (r.status != 431 && r.status != 413 && r.status != 400 && r.status != 0)
+        fail_msg("a 200 kB header: status %d, expected 431, 413, 400 or none", r.status);
     http_free(&r);
     free(req);
     /* a client that connects and leaves without a word, one that sends half a

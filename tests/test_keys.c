@@ -106,7 +106,8 @@ static int nbuilt;
 
 static void add(const char *base, size_t bn, const char *suffix, size_t sn) {
     const char *head = "tally:v2:";
-    assert_true(bn > strlen(head) && memcmp(base, head, strlen(head)) == 0);
+    if (bn <= strlen(head) || memcmp(base, head, strlen(head)) != 0)
+        fail_msg("key '%.*s' does not start with %s", (int)bn, base, head);
     snprintf(keys_built[nbuilt++].key, sizeof keys_built[0].key, "%.*s%.*s", (int)(bn - strlen(head)),
              base + strlen(head), (int)sn, suffix);
 }

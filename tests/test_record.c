@@ -18,7 +18,7 @@ static void expect_top(tally *t, int by, tally_period p, size_t n, const char *c
     assert_int_equal(count, n);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(r[i].key, keys[i]);
-        assert_true(r[i].value == values[i]);
+        assert_int_equal(r[i].value, values[i]);
     }
     tally_top_free(r, count);
 }
@@ -60,6 +60,7 @@ static void every_dimension_and_period(void **state) {
         assert_string_equal(m[0].model, "m1");
         EXPECT_B(m[0].b, 2, 110, 20, 3, 4, 1500000001);
         assert_string_equal(m[1].model, "m2");
+        EXPECT_B(m[1].b, 1, 1, 2, 0, 0, 250000000);
         tally_models_free(m, n);
         /* leaderboards */
         expect_top(t, TALLY_RANK_COST, p, 2, (const char *[]){ "k1", "k2" }, (int64_t[]){ 1750000000, 1 });
@@ -82,7 +83,7 @@ static void every_dimension_and_period(void **state) {
         int hit = -1;
         for (int k = 0; k < 2; k++)
             if (memcmp(&pt[k].period, &want, sizeof want) == 0) hit = k;
-        assert_true(hit >= 0);
+        th_assert_ge(hit, 0);
         EXPECT_B(pt[hit].b, 2, 11, 22, 3, 4, 1750000000);
         if (hit == 0) EXPECT_ZERO(pt[1].b);
     }
@@ -215,6 +216,50 @@ static void batch_with_duplicate_inside(void **state) {
     tally_close(t);
 }
 
+/* Each event of a batch carries its own message, the one tally_record gives
+ * for that event alone: bad arguments, the script's refusal (a time too far in
+ * the future) and Redis's error (a bucket key holding a string). */
+static void batch_message_per_event(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    freeReplyObject(th_cmd("SET tally:v2:{k:wt}:t foreign"));
+    int64_t now = ru_now_ms();
+    tally_event ev[6] = {
+        ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now, "ok-1"),
+        ru_event("k", "", NULL, 1, 0, 0, 0, 0, now, NULL),
+        ru_event("k", "m", NULL, -1, 0, 0, 0, 0, now, NULL),
+        ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now + 3600000, NULL),
+        ru_event("wt", "m", NULL, 1, 0, 0, 0, 0, now, NULL),
+        ru_event("k", "m", NULL, 2, 0, 0, 0, 0, now, "ok-2"),
+    };
+    const int want[6] = { TALLY_OK, TALLY_EINVAL, TALLY_EINVAL, TALLY_EINVAL, TALLY_EREDIS, TALLY_OK };
+    char alone[6][TALLY_RESULT_MESSAGE_MAX];
+    for (int i = 1; i < 5; i++) {
+        assert_int_equal(tally_record(t, &ev[i], NULL), want[i]);
+        snprintf(alone[i], sizeof alone[i], "%s", tally_errmsg(t));
+    }
+    tally_result res[6];
+    memset(res, 'x', sizeof res); /* every field is written */
+    assert_int_equal(tally_record_batch(t, ev, 6, res), TALLY_OK);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(res[i].code, want[i]);
+        assert_int_equal(res[i].duplicate, 0);
+        if (want[i] == TALLY_OK) assert_string_equal(res[i].message, "");
+        else assert_string_equal(res[i].message, alone[i]);
+    }
+    assert_non_null(strstr(res[3].message, "future"));
+    assert_non_null(strstr(res[4].message, "WRONGTYPE"));
+    /* the handle names the first failure */
+    char first[TALLY_RESULT_MESSAGE_MAX + 16];
+    snprintf(first, sizeof first, "event 2: %s", alone[1]);
+    assert_string_equal(tally_errmsg(t), first);
+    /* messages stay in the caller's array after later calls */
+    assert_int_equal(tally_record(t, &ev[2], NULL), TALLY_EINVAL);
+    assert_string_equal(res[1].message, alone[1]);
+    EXPECT_B(GET(t, K, "k", ru_total()), 2, 3, 0, 0, 0, 0);
+    tally_close(t);
+}
+
 static void late_import_retry_counts_once(void **state) {
     (void)state;
     /* A re-import of events from one to three days ago: the retry must find
@@ -272,7 +317,7 @@ static void encoded_ids_never_collide(void **state) {
     redisReply *keys = th_cmd("KEYS *");
     for (size_t i = 0; i < keys->elements; i++) {
         const char *k = keys->element[i]->str;
-        assert_true(strncmp(k, "tally:v2:{", 10) == 0);
+        if (strncmp(k, "tally:v2:{", 10) != 0) fail_msg("key '%s' is outside the schema", k);
         const char *close = strchr(k + 10, '}');
         assert_non_null(close);
         assert_null(memchr(k + 12, ':', (size_t)(close - k - 12))); /* no raw ':' inside */
@@ -307,8 +352,8 @@ static void every_bucket_expires_but_totals(void **state) {
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     /* totals: key k, k2, account a, shard(s) t and three Lx:t per shard used */
-    assert_true(lasting >= 3 + 1 + 3);
-    assert_true(expiring >= 3 * 4 + 4); /* M D H + i for keys; account M D H; shard ... */
+    th_assert_ge(lasting, 3 + 1 + 3);
+    th_assert_ge(expiring, 3 * 4 + 4); /* M D H + i for keys; account M D H; shard ... */
     tally_close(t);
 }
 
@@ -409,16 +454,17 @@ static void schema_v1_dataset_is_refused(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(every_dimension_and_period, th_clean),
-        cmocka_unit_test_setup(old_hours_go_when_a_later_day_begins, th_clean),
-        cmocka_unit_test_setup(schema_v1_dataset_is_refused, th_clean),
         cmocka_unit_test_setup(timezone_edges_land_in_local_buckets, th_clean),
         cmocka_unit_test_setup(utc_day_is_not_local_day, th_clean),
         cmocka_unit_test_setup(request_id_counts_once, th_clean),
         cmocka_unit_test_setup(batch_with_duplicate_inside, th_clean),
+        cmocka_unit_test_setup(batch_message_per_event, th_clean),
         cmocka_unit_test_setup(late_import_retry_counts_once, th_clean),
         cmocka_unit_test_setup(encoded_ids_never_collide, th_clean),
         cmocka_unit_test_setup(every_bucket_expires_but_totals, th_clean),
         cmocka_unit_test_setup(expiry_is_bucket_end_plus_retention, th_clean),
+        cmocka_unit_test_setup(old_hours_go_when_a_later_day_begins, th_clean),
+        cmocka_unit_test_setup(schema_v1_dataset_is_refused, th_clean),
     };
     int rc = cmocka_run_group_tests_name("record", tests, NULL, NULL);
     th_done();

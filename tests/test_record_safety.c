@@ -5,7 +5,6 @@
  * writers. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -247,15 +246,10 @@ static void concurrent_writers_keep_exact_totals(void **state) {
     pid_t pids[WORKERS];
     for (int w = 0; w < WORKERS; w++) {
         pids[w] = fork();
-        assert_true(pids[w] >= 0);
+        th_assert_ge(pids[w], 0);
         if (pids[w] == 0) _exit(worker(w));
     }
-    for (int w = 0; w < WORKERS; w++) {
-        int status;
-        assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-    }
+    for (int w = 0; w < WORKERS; w++) th_reap(pids[w]);
     /* expected sums, from the same generator */
     tally_bucket key[NKEYS] = { { 0 } }, model[NMODELS] = { { 0 } }, all = { 0 }, acct[2] = { { 0 } };
     char rid[32];
@@ -263,15 +257,10 @@ static void concurrent_writers_keep_exact_totals(void **state) {
         for (int j = 0; j < PER_WORKER; j++) {
             tally_event e = worker_event(w, j, rid, sizeof rid);
             int i = w * PER_WORKER + j;
-            tally_bucket *bs[4] = { &key[i % NKEYS], &model[i % NMODELS], &all, &acct[i % 2] };
-            for (int b = 0; b < 4; b++) {
-                bs[b]->requests++;
-                bs[b]->input_tokens += e.input_tokens;
-                bs[b]->output_tokens += e.output_tokens;
-                bs[b]->cache_create_tokens += e.cache_create_tokens;
-                bs[b]->cache_read_tokens += e.cache_read_tokens;
-                bs[b]->cost_nanos += e.cost_nanos;
-            }
+            ru_add(&key[i % NKEYS], &e);
+            ru_add(&model[i % NMODELS], &e);
+            ru_add(&all, &e);
+            ru_add(&acct[i % 2], &e);
         }
     assert_int_equal(all.requests, WORKERS * PER_WORKER);
     tally *t = th_open(NULL);
@@ -293,7 +282,7 @@ static void concurrent_writers_keep_exact_totals(void **state) {
     tally_bucket minutes;
     assert_int_equal(tally_metrics(t, 1440, &minutes), TALLY_OK);
     assert_int_equal(minutes.requests, all.requests);
-    assert_true(minutes.cost_nanos == all.cost_nanos);
+    assert_int_equal(minutes.cost_nanos, all.cost_nanos);
     /* leaderboards: every key, values equal to its totals */
     const int by[3] = { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
     for (int b = 0; b < 3; b++) {
@@ -308,14 +297,14 @@ static void concurrent_writers_keep_exact_totals(void **state) {
                          : b == 1 ? key[k].input_tokens + key[k].output_tokens + key[k].cache_create_tokens +
                                         key[k].cache_read_tokens
                                   : key[k].requests;
-            assert_true(r[i].value == want);
-            if (i) assert_true(r[i - 1].value >= r[i].value);
+            assert_int_equal(r[i].value, want);
+            if (i) th_assert_ge(r[i - 1].value, r[i].value);
             sum += r[i].value;
         }
         int64_t want_sum = b == 0 ? all.cost_nanos
                          : b == 1 ? all.input_tokens + all.output_tokens + all.cache_create_tokens + all.cache_read_tokens
                                   : all.requests;
-        assert_true(sum == want_sum);
+        assert_int_equal(sum, want_sum);
         tally_top_free(r, n);
     }
 #undef SAME

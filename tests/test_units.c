@@ -35,9 +35,9 @@ static void usd_to_nanos_exact(void **state) {
     assert_int_equal(usd("0.123456789"), 123456789);
     assert_int_equal(usd("007.5"), 7500000000LL);
     assert_int_equal(usd("125.50"), 125500000000LL);
-    assert_true(usd("9223372036.854775807") == INT64_MAX);
-    assert_true(usd("9223372036.854775806") == INT64_MAX - 1);
-    assert_true(usd("9223372036") == 9223372036000000000LL);
+    assert_int_equal(usd("9223372036.854775807"), INT64_MAX);
+    assert_int_equal(usd("9223372036.854775806"), INT64_MAX - 1);
+    assert_int_equal(usd("9223372036"), 9223372036000000000LL);
 }
 
 static void usd_to_nanos_rejects(void **state) {
@@ -82,7 +82,7 @@ static void nanos_to_usd_format(void **state) {
         if (cases[i].n >= 0) { /* round trip */
             int64_t back;
             assert_int_equal(tally_usd_to_nanos(buf, &back), TALLY_OK);
-            assert_true(back == cases[i].n);
+            assert_int_equal(back, cases[i].n);
         }
     }
     char small[5];
@@ -100,31 +100,44 @@ static int64_t parse_ok(const char *s, int tz) {
 
 static void parse_time_forms(void **state) {
     (void)state;
-    assert_true(parse_ok("1764151200000", 0) == 1764151200000LL);
-    assert_true(parse_ok("1764151200000", 480) == 1764151200000LL); /* epoch ms ignore tz */
-    assert_true(parse_ok("1", 0) == 1); /* the first event time */
-    assert_true(parse_ok("1970-01-01T00:00:00.001Z", 0) == 1);
-    assert_true(parse_ok("2026-11-26T10:00:00Z", 480) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-11-26T10:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-11-26 10:00:00Z", 0) == ru_utc_ms(2026, 11, 26, 10, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T08:00:00+08:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T19:00:00-05:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T05:45+05:45", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T20:30-03:30", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    /* no offset: read in tz */
-    assert_true(parse_ok("2026-01-01T08:00:00", 480) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2025-12-31T19:00", -300) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    assert_true(parse_ok("2026-01-01T00:00", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    /* an explicit offset wins over tz */
-    assert_true(parse_ok("2026-01-01T00:00Z", 480) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 0));
-    /* fractional seconds: milliseconds, extra digits truncated */
-    assert_true(parse_ok("2026-01-01T00:00:00.5Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 500));
-    assert_true(parse_ok("2026-01-01T00:00:00.12Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 120));
-    assert_true(parse_ok("2026-01-01T00:00:00.999Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 999));
-    assert_true(parse_ok("2026-01-01T00:00:00.123999Z", 0) == ru_utc_ms(2026, 1, 1, 0, 0, 0, 123));
-    assert_true(parse_ok("2024-02-29T23:59:59.999Z", 0) == ru_utc_ms(2024, 2, 29, 23, 59, 59, 999));
-    assert_true(parse_ok("2000-02-29T00:00Z", 0) == ru_utc_ms(2000, 2, 29, 0, 0, 0, 0));
-    assert_true(parse_ok("9999-12-31T23:59:59.999Z", 0) == 253402300799999LL);
+    const int64_t jan1 = ru_utc_ms(2026, 1, 1, 0, 0, 0, 0), nov26 = ru_utc_ms(2026, 11, 26, 10, 0, 0, 0);
+    const struct {
+        const char *text;
+        int tz;
+        int64_t want;
+    } cases[] = {
+        { "1764151200000", 0, 1764151200000LL },
+        { "1764151200000", 480, 1764151200000LL }, /* epoch ms ignore tz */
+        { "1", 0, 1 },                             /* the first event time */
+        { "1970-01-01T00:00:00.001Z", 0, 1 },
+        { "2026-11-26T10:00:00Z", 480, nov26 },
+        { "2026-11-26T10:00Z", 0, nov26 },
+        { "2026-11-26 10:00:00Z", 0, nov26 },
+        { "2026-01-01T08:00:00+08:00", 0, jan1 },
+        { "2025-12-31T19:00:00-05:00", 0, jan1 },
+        { "2026-01-01T05:45+05:45", 0, jan1 },
+        { "2025-12-31T20:30-03:30", 0, jan1 },
+        /* no offset: read in tz */
+        { "2026-01-01T08:00:00", 480, jan1 },
+        { "2025-12-31T19:00", -300, jan1 },
+        { "2026-01-01T00:00", 0, jan1 },
+        /* an explicit offset wins over tz */
+        { "2026-01-01T00:00Z", 480, jan1 },
+        /* fractional seconds: milliseconds, extra digits truncated */
+        { "2026-01-01T00:00:00.5Z", 0, jan1 + 500 },
+        { "2026-01-01T00:00:00.12Z", 0, jan1 + 120 },
+        { "2026-01-01T00:00:00.999Z", 0, jan1 + 999 },
+        { "2026-01-01T00:00:00.123999Z", 0, jan1 + 123 },
+        { "2024-02-29T23:59:59.999Z", 0, ru_utc_ms(2024, 2, 29, 23, 59, 59, 999) },
+        { "2000-02-29T00:00Z", 0, ru_utc_ms(2000, 2, 29, 0, 0, 0, 0) },
+        { "9999-12-31T23:59:59.999Z", 0, 253402300799999LL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t got = parse_ok(cases[i].text, cases[i].tz);
+        if (got != cases[i].want)
+            fail_msg("\"%s\" at tz %d: %lld, expected %lld", cases[i].text, cases[i].tz, (long long)got,
+                     (long long)cases[i].want);
+    }
 }
 
 static void parse_time_rejects(void **state) {
@@ -150,6 +163,76 @@ static void parse_time_rejects(void **state) {
     assert_int_equal(tally_parse_time(NULL, 0, &v), TALLY_EINVAL);
 }
 
+/* One offset rule for --tz, tz_offset_min and ISO-8601 times: -14:00..+14:00. */
+static void offsets_one_rule(void **state) {
+    (void)state;
+    static const struct { const char *text; int min; } good[] = {
+        { "Z", 0 }, { "UTC", 0 }, { "+00:00", 0 }, { "-00:00", 0 }, { "+08:00", 480 },
+        { "-03:30", -210 }, { "+05:45", 345 }, { "+14:00", 840 }, { "-14:00", -840 },
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int m = -1;
+        if (tally_parse_offset(good[i].text, &m) != TALLY_OK) fail_msg("refused %s", good[i].text);
+        assert_int_equal(m, good[i].min);
+        /* the same offset on a time */
+        char iso[40];
+        snprintf(iso, sizeof iso, "2026-06-01T12:00%s", strcmp(good[i].text, "UTC") ? good[i].text : "Z");
+        int64_t want = ru_utc_ms(2026, 6, 1, 12, 0, 0, 0) - good[i].min * 60000LL, got = parse_ok(iso, 0);
+        if (got != want) fail_msg("%s: %lld, want %lld", iso, (long long)got, (long long)want);
+    }
+    static const char *const bad[] = { "", "+14:01", "+14:30", "+14:59", "-14:01", "+15:00", "+08:60",
+                                       "+8:00", "+0800", "08:00", "+08", " +08:00", "+08:00 ", "utc", "z" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int m = 12345;
+        if (tally_parse_offset(bad[i], &m) != TALLY_EINVAL) fail_msg("accepted offset '%s'", bad[i]);
+        assert_int_equal(m, 12345);
+        char iso[40];
+        int64_t v;
+        snprintf(iso, sizeof iso, "2026-06-01T12:00%s", bad[i]);
+        if (bad[i][0] == '+' && tally_parse_time(iso, 0, &v) != TALLY_EINVAL) fail_msg("accepted %s", iso);
+    }
+    assert_int_equal(tally_parse_offset(NULL, &(int){ 0 }), TALLY_EINVAL);
+}
+
+/* Every field of a parsed period, each failure printing both values. */
+#define PERIOD_IS(p, k, y, m, d, h)        \
+    do {                                   \
+        assert_int_equal((p).kind, (k));   \
+        assert_int_equal((p).year, (y));   \
+        assert_int_equal((p).month, (m));  \
+        assert_int_equal((p).day, (d));    \
+        assert_int_equal((p).hour, (h));   \
+    } while (0)
+
+static void periods_strict(void **state) {
+    (void)state;
+    tally_period p;
+    assert_int_equal(tally_parse_period("day:2026-02-28", 0, &p), TALLY_OK);
+    PERIOD_IS(p, TALLY_DAY, 2026, 2, 28, 0);
+    assert_int_equal(tally_parse_period("month:2026-11", 0, &p), TALLY_OK);
+    PERIOD_IS(p, TALLY_MONTH, 2026, 11, 0, 0);
+    assert_int_equal(tally_parse_period("hour:2026-11-30T23", 0, &p), TALLY_OK);
+    PERIOD_IS(p, TALLY_HOUR, 2026, 11, 30, 23);
+    assert_int_equal(tally_parse_period("total", 0, &p), TALLY_OK);
+    PERIOD_IS(p, TALLY_TOTAL, 0, 0, 0, 0);
+    /* "today" in the timezone, by this host's clock */
+    int64_t now = ru_now_ms();
+    tally_period want = ru_period_of(TALLY_DAY, now, 840), got;
+    assert_int_equal(tally_parse_period("today", 840, &got), TALLY_OK);
+    if (got.day != want.day) want = ru_period_of(TALLY_DAY, ru_now_ms(), 840); /* midnight passed */
+    assert_memory_equal(&got, &want, sizeof got);
+    static const char *const bad[] = {
+        "hour:2026-11-30T+1", "day:2026- 2-28", "day:2026-2-28", "day:+2026-02-28", "day:2026-02-28 ",
+        " day:2026-02-28", "day:2026-02-29", "day:2026-02-2x", "month:2026-13", "month:2026-1",
+        "month:2026-011", "hour:2026-11-30T24", "hour:2026-11-30 10", "hour:2026-11-30T1", "day:",
+        "", "Total", "week", "day:1969-12-31", "day:10000-01-01",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (tally_parse_period(bad[i], 0, &p) != TALLY_EINVAL) fail_msg("accepted period '%s'", bad[i]);
+    assert_int_equal(tally_parse_period(NULL, 0, &p), TALLY_EINVAL);
+    assert_int_equal(tally_parse_period("total", 15 * 60, &p), TALLY_EINVAL);
+}
+
 /* One expectation of tally__when: local civil time and the bucket ends. */
 static void expect_when(int64_t at, int tz, int y, int mo, int d, int h, const char *ym,
                         const char *ymd, const char *hh) {
@@ -163,14 +246,16 @@ static void expect_when(int64_t at, int tz, int y, int mo, int d, int h, const c
     assert_string_equal(w.ym, ym);
     assert_string_equal(w.ymd, ymd);
     assert_string_equal(w.hh, hh);
-    assert_true(w.minute * 60000 <= at && at < (w.minute + 1) * 60000);
+    th_assert_le(w.minute * 60000, at);
+    th_assert_lt(at, (w.minute + 1) * 60000);
     /* bucket ends: the local next hour / day / month start, as UTC seconds */
     int ny = mo == 12 ? y + 1 : y, nm = mo == 12 ? 1 : mo + 1;
-    assert_true(w.hour_end_s == ru_utc_ms(y, mo, d, h + 1, 0, 0, 0) / 1000 - off);
-    assert_true(w.day_end_s == ru_utc_ms(y, mo, d + 1, 0, 0, 0, 0) / 1000 - off);
-    assert_true(w.month_end_s == ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000 - off);
+    assert_int_equal(w.hour_end_s, ru_utc_ms(y, mo, d, h + 1, 0, 0, 0) / 1000 - off);
+    assert_int_equal(w.day_end_s, ru_utc_ms(y, mo, d + 1, 0, 0, 0, 0) / 1000 - off);
+    assert_int_equal(w.month_end_s, ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000 - off);
     /* the event lies inside its buckets */
-    assert_true(at / 1000 < w.hour_end_s && w.hour_end_s - 3600 <= at / 1000);
+    th_assert_lt(at / 1000, w.hour_end_s);
+    th_assert_le(w.hour_end_s - 3600, at / 1000);
 }
 
 static void when_at_timezone_edges(void **state) {
@@ -222,7 +307,7 @@ static void epoch_minute_is_timezone_free(void **state) {
         for (size_t k = 0; k < sizeof tzs / sizeof tzs[0]; k++) {
             tally_when w;
             tally__when(ats[i], tzs[k], &w);
-            assert_true(w.minute == ats[i] / 60000);
+            assert_int_equal(w.minute, ats[i] / 60000);
         }
 }
 
@@ -362,6 +447,8 @@ int main(void) {
         cmocka_unit_test(nanos_to_usd_format),
         cmocka_unit_test(parse_time_forms),
         cmocka_unit_test(parse_time_rejects),
+        cmocka_unit_test(offsets_one_rule),
+        cmocka_unit_test(periods_strict),
         cmocka_unit_test(when_at_timezone_edges),
         cmocka_unit_test(epoch_minute_is_timezone_free),
         cmocka_unit_test_setup_teardown(ids_are_validated, open_offline, close_offline),

@@ -52,11 +52,14 @@ static void rejects_bad_urls_without_leaking_password(void **state) {
         { "redis://host:70000", "port" },
         { "redis://host:12ab", "port" },
         { "redis://host/-1", "database" },
-        { "redis://host/x", "database" },
+        { "redis://host/x", "database must be a number" },
+        { "redis://host/1000001", "database number out of range" },
+        { "redis://host/99999999999999999999", "database number out of range" },
+        { "unix:///s.sock?db=2000000", "database number out of range" },
         { "redis://[::1", "IPv6" },
         { "redis://u:topsecret%zz@host", "password" },
         { "unix://relative.sock", "absolute" },
-        { "unix:///s.sock?db=x", "db=N" },
+        { "unix:///s.sock?db=x", "database must be a number" },
         { "unix:///s.sock?foo=1", "db=N" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -93,8 +96,9 @@ static void malformed_urls_never_show_credentials(void **state) {
     }
     static const struct { const char *url, *message; } shown[] = {
         { "redis://u:topsecret", "bad URL 'redis://…': port must be a number from 1 to 65535" },
-        { "redis://host/x", "bad URL 'redis://host/…': database must be a non-negative number" },
-        { "redis://u:topsecret@host/x", "bad URL 'redis://…@host/…': database must be a non-negative number" },
+        { "redis://host/x", "bad URL 'redis://host/…': database must be a number (0 to 1000000)" },
+        { "redis://host/1000001", "bad URL 'redis://host/1000001': database number out of range (0 to 1000000)" },
+        { "redis://u:topsecret@host/x", "bad URL 'redis://…@host/…': database must be a number (0 to 1000000)" },
         { "redis://[::1]:0", "bad URL 'redis://…': port must be a number from 1 to 65535" },
         { "unix://u:p@relative.sock", "bad URL 'unix://…@…': socket path must be absolute (unix:///path)" },
         { "redis-cluster://h1:7000,h2:7001/2", "bad URL 'redis-cluster://h1:7000,h2:7001/2': a cluster has only database 0" },

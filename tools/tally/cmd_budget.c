@@ -1,10 +1,8 @@
 /* cmd_budget.c -- `tally reserve`: hold an estimate against cost and token caps
  * before a request runs (`tally settle` gives it back with the actual usage). */
-#include <stdlib.h>
-#include <string.h>
-
 #include "cli.h"
 #include "commands.h"
+#include "json.h"
 
 static const char usage[] =
     "usage: tally reserve --key ID [--account ID] --id REQUEST_ID --budget SPEC...\n"
@@ -12,7 +10,8 @@ static const char usage[] =
     "\n"
     "Checks every --budget and, only if all allow, reserves the estimate (--cost,\n"
     "--tokens) under the request id. Settle it with 'tally settle --id ...'; if never\n"
-    "settled it is released when the lease ends (default 300000 ms).\n"
+    "settled it is released when the lease ends (--lease-ms: default 300000, at\n"
+    "most a day).\n"
     "  SPEC: [key:|account:]cost:USD/day|month|total or [key:|account:]tokens:N/PERIOD\n"
     "        e.g. --budget cost:5/day --budget account:tokens:1000000/month\n"
     "        periods are the current day or month in --tz (default $TALLY_TZ, UTC)\n"
@@ -29,40 +28,57 @@ static void print_left(const tally_budget *b, int64_t left) {
     printf("%s", v);
 }
 
+static void print_json(const tally_budget_decision *d, const char *const *specs, const tally_budget *caps,
+                       int n) {
+    json_out j;
+    json_begin(&j, stdout);
+    json_object(&j, NULL);
+    json_bool(&j, "allowed", d->allowed);
+    json_bool(&j, "duplicate", d->duplicate);
+    if (d->denied_by >= 0) json_str(&j, "denied_by", specs[d->denied_by]);
+    else json_null(&j, "denied_by");
+    json_array(&j, "remaining");
+    for (int i = 0; i < n; i++) {
+        json_object(&j, NULL);
+        json_str(&j, "budget", specs[i]);
+        if (caps[i].metric == TALLY_BUDGET_COST) json_usd(&j, "left", NULL, d->remaining[i]);
+        else json_int(&j, "left", d->remaining[i]);
+        json_close(&j);
+    }
+    json_close(&j);
+    json_int(&j, "server_time_ms", d->server_time_ms);
+    json_close(&j);
+}
+
 int cmd_reserve(int argc, char **argv) {
     cli_common c = { 0 };
-    const char *key = NULL, *account = NULL, *id = NULL, *cost = NULL, *tokens = NULL, *lease = NULL;
+    tally_reservation r = { NULL, NULL, NULL, 0, 0, 300000 };
     const char *specs[MAX_CAPS];
-    int nspecs = 0;
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        { "--key", &key, 0, 0, 0, 0 }, { "--account", &account, 0, 0, 0, 0 },
-        { "--id", &id, 0, 0, 0, 0 }, { "--cost", &cost, 0, 0, 0, 0 },
-        { "--tokens", &tokens, 0, 0, 0, 0 }, { "--lease-ms", &lease, 0, 0, 0, 0 },
-        { "--budget", 0, 0, specs, &nspecs, MAX_CAPS }, { 0 },
+    opt opts[] = {
+        OPT_TEXT("--key", &r.key),
+        OPT_TEXT("--account", &r.account),
+        OPT_TEXT("--id", &r.request_id),
+        OPT_USD("--cost", &r.cost_nanos, TALLY_MAX_COST_NANOS),
+        OPT_COUNT("--tokens", &r.tokens, 0, TALLY_MAX_TOKENS),
+        OPT_MS("--lease-ms", &r.lease_ms, 1, TALLY_RESERVE_LEASE_MAX_MS),
+        OPT_TEXTS("--budget", specs, MAX_CAPS),
+        OPT_END,
     };
     char *pos[1];
-    int npos, code = cli_parse("reserve", argc, argv, 2, opts, pos, 0, &npos);
+    int npos, code = cli_parse("reserve", argc, argv, &c, opts, pos, 0, &npos);
     if (code) return code;
     if (c.help) {
         fputs(usage, stdout);
         return EXIT_OK_;
     }
-    if (!key || !id) return cli_usage_error("reserve", "--key and --id are required");
+    int nspecs = cli_given(opts, "--budget");
+    if (!r.key || !r.request_id) return cli_usage_error("reserve", "--key and --id are required");
     if (nspecs == 0) return cli_usage_error("reserve", "give at least one --budget");
     tally_budget caps[MAX_CAPS];
     for (int i = 0; i < nspecs; i++)
         if (tally_budget_parse(specs[i], &caps[i]) != TALLY_OK)
             return cli_usage_error("reserve", "--budget '%s' must look like cost:5/day or account:tokens:1000/month",
                                    specs[i]);
-    tally_reservation r = { key, account, id, 0, 0, 300000 };
-    if (cost && tally_usd_to_nanos(cost, &r.cost_nanos) != TALLY_OK)
-        return cli_usage_error("reserve", "--cost '%s' must be decimal USD with at most 9 decimals", cost);
-    char *end;
-    if (tokens && ((r.tokens = strtoll(tokens, &end, 10)) < 0 || *end || !*tokens))
-        return cli_usage_error("reserve", "--tokens '%s' must be a whole number", tokens);
-    if (lease && ((r.lease_ms = strtoll(lease, &end, 10)) <= 0 || *end || !*lease))
-        return cli_usage_error("reserve", "--lease-ms '%s' must be a positive number of ms", lease);
     tally *t;
     if ((code = cli_open("reserve", &c, &t))) return code;
     tally_budget_decision d;
@@ -70,21 +86,7 @@ int cmd_reserve(int argc, char **argv) {
     if (rc != TALLY_OK) {
         code = cli_fail("reserve", t, rc);
     } else if (c.json) {
-        printf("{\"allowed\":%s,\"duplicate\":%s,\"denied_by\":", d.allowed ? "true" : "false",
-               d.duplicate ? "true" : "false");
-        if (d.denied_by >= 0) json_string(stdout, specs[d.denied_by], strlen(specs[d.denied_by]));
-        else printf("null");
-        printf(",\"remaining\":[");
-        for (int i = 0; i < nspecs; i++) {
-            printf("%s{\"budget\":", i ? "," : "");
-            json_string(stdout, specs[i], strlen(specs[i]));
-            printf(",\"left\":");
-            if (caps[i].metric == TALLY_BUDGET_COST) putchar('"');
-            print_left(&caps[i], d.remaining[i]);
-            if (caps[i].metric == TALLY_BUDGET_COST) putchar('"');
-            printf("}");
-        }
-        printf("],\"server_time_ms\":%lld}\n", (long long)d.server_time_ms);
+        print_json(&d, specs, caps, nspecs);
     } else {
         printf("%s", d.duplicate ? "already reserved" : d.allowed ? "reserved" : "denied");
         if (d.denied_by >= 0) printf(" by %s", specs[d.denied_by]);

@@ -122,8 +122,10 @@ static int resolve(const char *listen, struct addrinfo **ai) {
         return cli_usage_error("exporter", "--listen '%s' must be HOST:PORT, e.g. 127.0.0.1:9108", listen);
     memcpy(host, h, hn);
     host[hn] = '\0';
-    int port;
-    if (cli_number("exporter", "--listen port", colon + 1, 0, 65535, &port)) return EXIT_USAGE;
+    int64_t port;
+    opt port_opt = OPT_COUNT("--listen port", &port, 0, 65535);
+    char err[256];
+    if (opt_set(&port_opt, colon + 1, 0, err, sizeof err) < 0) return cli_usage_error("exporter", "%s", err);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
     int gai = getaddrinfo(host, colon + 1, &hints, ai);
     if (gai != 0) return cli_usage_error("exporter", "--listen host '%s': %s", host, gai_strerror(gai));
@@ -163,15 +165,11 @@ static int serve(exporter *x, const struct addrinfo *ai, const char *listen) {
 
 int cmd_exporter(int argc, char **argv) {
     cli_common c = { 0 };
-    const char *listen = NULL, *top = NULL, *accounts[PROM_ACCOUNTS_MAX];
-    int naccounts = 0;
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        { "--listen", &listen, 0, 0, 0, 0 }, { "--top", &top, 0, 0, 0, 0 },
-        { "--account", 0, 0, accounts, &naccounts, PROM_ACCOUNTS_MAX }, { 0 },
-    };
+    const char *listen = NULL, *accounts[PROM_ACCOUNTS_MAX];
+    int64_t top = PROM_TOP_DEFAULT;
+    opt opts[] = { OPT_TEXT("--listen", &listen), PROM_OPTS(top, accounts), OPT_END };
     char *pos[1];
-    int npos, code = cli_parse("exporter", argc, argv, 2, opts, pos, 0, &npos);
+    int npos, code = cli_parse("exporter", argc, argv, &c, opts, pos, 0, &npos);
     if (code) return code;
     if (c.help) {
         fputs(usage, stdout);
@@ -181,13 +179,14 @@ int cmd_exporter(int argc, char **argv) {
     if (!listen) return cli_usage_error("exporter", "--listen HOST:PORT is required");
     exporter x = { 0 };
     struct addrinfo *ai;
-    if ((code = cli_config("exporter", &c, &x.cfg)) || (code = resolve(listen, &ai))) return code;
+    cli_config(&c, &x.cfg);
+    if ((code = resolve(listen, &ai))) return code;
     /* A first handle checks the configuration (a bad URL is a usage error) and
      * the account ids; an unreachable Redis is not fatal: scrapes answer 503. */
     int rc = tally_open(&x.cfg, &x.t);
     if (rc == TALLY_EINVAL || rc == TALLY_ENOMEM) {
         code = cli_fail("exporter", x.t, rc);
-    } else if (!(code = prom_options_parse("exporter", x.t, top, accounts, naccounts, &x.o))) {
+    } else if (!(code = prom_options_set("exporter", x.t, top, accounts, cli_given(opts, "--account"), &x.o))) {
         if (rc != TALLY_OK) {
             fprintf(stderr, "tally exporter: Redis unreachable for now: %s\n", tally_errmsg(x.t));
             x.down = 1;

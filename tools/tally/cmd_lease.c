@@ -1,11 +1,11 @@
 /* cmd_lease.c -- `tally lease acquire|renew|release`: concurrency leases, at most
  * --limit live holders per key; a lease ends when released or --lease-ms after it
  * was acquired or last renewed (server time). */
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "json.h"
 
 static const char usage[] =
     "usage: tally lease acquire --key ID --limit N --lease-ms MS\n"
@@ -23,27 +23,33 @@ static const char usage[] =
     "exit: 0 ok, 1 denied/lost/not held, 2 bad usage, 3 Redis unreachable,\n"
     "      4 other error\n";
 
-static int number(const char *s, int64_t max, int64_t *v) {
-    char *end;
-    if (!s || !*s || *s < '0' || *s > '9') return -1;
-    long long x = strtoll(s, &end, 10);
-    if (*end || x < 1 || x > max) return -1;
-    *v = x;
-    return 0;
+static void print_json(const tally_lease *l, int acquire, const char *id) {
+    json_out j;
+    json_begin(&j, stdout);
+    json_object(&j, NULL);
+    json_bool(&j, "ok", l->ok);
+    if (acquire && l->ok) json_str(&j, "id", l->id);
+    else if (!acquire) json_str(&j, "id", id);
+    else json_null(&j, "id");
+    json_int(&j, "expires_at_us", l->expires_at_us);
+    json_int(&j, "holders", l->holders);
+    json_int(&j, "retry_after_ms", l->retry_after_ms);
+    json_int(&j, "server_time_us", l->server_time_us);
+    json_close(&j);
 }
 
 int cmd_lease(int argc, char **argv) {
     cli_common c = { 0 };
-    const char *key = NULL, *limit = NULL, *ms = NULL, *id = NULL;
-    cli_opt opts[] = { CLI_COMMON_OPTS(c),
-                       { "--key", &key, 0, 0, 0, 0 },
-                       { "--limit", &limit, 0, 0, 0, 0 },
-                       { "--lease-ms", &ms, 0, 0, 0, 0 },
-                       { "--id", &id, 0, 0, 0, 0 },
-                       { 0 } };
+    const char *key = NULL, *id = NULL;
+    int64_t limit = 0, lease_ms = 0;
+    opt opts[] = { OPT_TEXT("--key", &key),
+                   OPT_COUNT("--limit", &limit, 1, TALLY_LEASE_LIMIT_MAX),
+                   OPT_MS("--lease-ms", &lease_ms, 1, TALLY_WINDOW_MAX_MS),
+                   OPT_TEXT("--id", &id),
+                   OPT_END };
     char *pos[1];
     int npos;
-    int code = cli_parse("lease", argc, argv, 2, opts, pos, 1, &npos);
+    int code = cli_parse("lease", argc, argv, &c, opts, pos, 1, &npos);
     if (code) return code;
     if (c.help) {
         fputs(usage, stdout);
@@ -55,20 +61,17 @@ int cmd_lease(int argc, char **argv) {
     if (!acquire && !renew && strcmp(sub, "release") != 0)
         return cli_usage_error("lease", "unknown subcommand '%s' (use acquire, renew or release)", sub);
     if (!key) return cli_usage_error("lease", "missing --key");
-    int64_t n = 0, lease_ms = 0;
-    if (acquire && number(limit, 1000000, &n) < 0)
-        return cli_usage_error("lease", "--limit must be a whole number from 1 to 1000000");
+    if (acquire && !limit) return cli_usage_error("lease", "missing --limit (the number of slots)");
     if (!acquire && limit) return cli_usage_error("lease", "--limit applies to acquire only");
     if (!acquire && !id) return cli_usage_error("lease", "missing --id (the id acquire printed)");
     if (acquire && id) return cli_usage_error("lease", "--id applies to renew and release only");
-    if ((acquire || renew) && number(ms, TALLY_WINDOW_MAX_MS, &lease_ms) < 0)
-        return cli_usage_error("lease", "--lease-ms must be a whole number of ms from 1 to 365 days");
-    if (!acquire && !renew && ms) return cli_usage_error("lease", "--lease-ms does not apply to release");
+    if ((acquire || renew) && !lease_ms) return cli_usage_error("lease", "missing --lease-ms");
+    if (!acquire && !renew && lease_ms) return cli_usage_error("lease", "--lease-ms does not apply to release");
 
     tally *t;
     if ((code = cli_open("lease", &c, &t))) return code;
     tally_lease l;
-    int rc = acquire ? tally_lease_acquire(t, key, n, lease_ms, &l)
+    int rc = acquire ? tally_lease_acquire(t, key, limit, lease_ms, &l)
              : renew ? tally_lease_renew(t, key, id, lease_ms, &l)
                      : tally_lease_release(t, key, id, &l);
     if (rc != TALLY_OK) {
@@ -77,17 +80,11 @@ int cmd_lease(int argc, char **argv) {
         return code;
     }
     if (c.json) {
-        printf("{\"ok\":%s,\"id\":", l.ok ? "true" : "false");
-        if (acquire && l.ok) json_string(stdout, l.id, strlen(l.id));
-        else if (!acquire) json_string(stdout, id, strlen(id));
-        else printf("null");
-        printf(",\"expires_at_us\":%lld,\"holders\":%lld,\"retry_after_ms\":%lld,\"server_time_us\":%lld}\n",
-               (long long)l.expires_at_us, (long long)l.holders, (long long)l.retry_after_ms,
-               (long long)l.server_time_us);
+        print_json(&l, acquire, id);
     } else if (acquire) {
         if (l.ok) printf("%s\n", l.id);
-        else fprintf(stderr, "denied: %lld of %s leases held; the earliest ends in %lld ms\n",
-                     (long long)l.holders, limit, (long long)l.retry_after_ms);
+        else fprintf(stderr, "denied: %lld of %lld leases held; the earliest ends in %lld ms\n",
+                     (long long)l.holders, (long long)limit, (long long)l.retry_after_ms);
     } else if (renew) {
         if (l.ok) printf("renewed until %lld us (server time)\n", (long long)l.expires_at_us);
         else fprintf(stderr, "lease %s has ended or never existed\n", id);

@@ -1,10 +1,10 @@
 /* cmd_limits.c -- `tally allow` (decide and consume) and `tally limits` (the same
  * decision, consuming nothing): several rules for one key, all or nothing. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "json.h"
 
 static const char usage_fmt[] =
     "usage: tally %s --key ID --limit [UNIT:]N/WINDOW [--limit ...] [options]\n"
@@ -29,16 +29,6 @@ static const char usage_fmt[] =
     "      (redis, fail-open or fail-closed) and rules[].\n"
     "exit: 0 allowed, 1 denied, 2 bad usage, 3 Redis unreachable, 4 other error\n";
 
-static int parse_units(const char *s, int cost, int64_t *v) {
-    if (cost) return tally_usd_to_nanos(s, v) == TALLY_OK && *v <= TALLY_LIMIT_MAX ? 0 : -1;
-    char *end;
-    if (!*s || *s < '0' || *s > '9') return -1;
-    long long x = strtoll(s, &end, 10);
-    if (*end || x < 0 || x > TALLY_LIMIT_MAX) return -1;
-    *v = x;
-    return 0;
-}
-
 static const char *policy_name(int decided) {
     switch (decided) {
     case TALLY_DECIDED_FAIL_OPEN: return "fail-open";
@@ -48,23 +38,33 @@ static const char *policy_name(int decided) {
 }
 
 static void print_json(const tally_decision *d, const tally_rule *rules) {
-    printf("{\"allowed\":%s,\"limit\":%lld,\"remaining\":%lld,\"retry_after_ms\":%lld,"
-           "\"reset_after_ms\":%lld,\"denied_by\":",
-           d->allowed ? "true" : "false", (long long)d->limit, (long long)d->remaining,
-           (long long)d->retry_after_ms, (long long)d->reset_after_ms);
-    if (d->denied_by >= 0) printf("%d", d->denied_by);
-    else printf("null");
-    printf(",\"server_time_us\":%lld,\"policy\":\"%s\",\"rules\":[", (long long)d->server_time_us,
-           policy_name(d->decided));
+    json_out j;
+    json_begin(&j, stdout);
+    json_object(&j, NULL);
+    json_bool(&j, "allowed", d->allowed);
+    json_int(&j, "limit", d->limit);
+    json_int(&j, "remaining", d->remaining);
+    json_int(&j, "retry_after_ms", d->retry_after_ms);
+    json_int(&j, "reset_after_ms", d->reset_after_ms);
+    if (d->denied_by >= 0) json_int(&j, "denied_by", d->denied_by);
+    else json_null(&j, "denied_by");
+    json_int(&j, "server_time_us", d->server_time_us);
+    json_str(&j, "policy", policy_name(d->decided));
+    json_array(&j, "rules");
     for (int i = 0; d->decided == TALLY_DECIDED_BY_REDIS && i < d->nrules; i++) {
         const tally_rule_state *s = &d->rules[i];
-        printf("%s{\"counts\":\"%s\",\"algo\":\"%s\",\"window_ms\":%lld,\"limit\":%lld,"
-               "\"remaining\":%lld,\"retry_after_ms\":%lld,\"reset_after_ms\":%lld}",
-               i ? "," : "", tally_counts_name(rules[i].counts), tally_algo_name(rules[i].algo),
-               (long long)rules[i].window_ms, (long long)s->limit, (long long)s->remaining,
-               (long long)s->retry_after_ms, (long long)s->reset_after_ms);
+        json_object(&j, NULL);
+        json_str(&j, "counts", tally_counts_name(rules[i].counts));
+        json_str(&j, "algo", tally_algo_name(rules[i].algo));
+        json_int(&j, "window_ms", rules[i].window_ms);
+        json_int(&j, "limit", s->limit);
+        json_int(&j, "remaining", s->remaining);
+        json_int(&j, "retry_after_ms", s->retry_after_ms);
+        json_int(&j, "reset_after_ms", s->reset_after_ms);
+        json_close(&j);
     }
-    printf("]}\n");
+    json_close(&j);
+    json_close(&j);
 }
 
 static void print_text(const char *cmd, const tally_decision *d, const tally_rule *rules) {
@@ -87,25 +87,47 @@ static void print_text(const char *cmd, const tally_decision *d, const tally_rul
     else printf("retry after %lld ms\n", (long long)d->retry_after_ms);
 }
 
+/* The rules of the --limit options, with --algo and --burst applied to those
+ * that do not say otherwise. 0 or the exit status. */
+static int rules_of(const char *cmd, const char *const *limits, int n, int algo, const char *burst,
+                    tally_rule *rules) {
+    int gcra = 0;
+    char err[256];
+    for (int i = 0; i < n; i++) {
+        if (tally_rule_parse(limits[i], strlen(limits[i]), &rules[i], err, sizeof err) != TALLY_OK)
+            return cli_usage_error(cmd, "%s", err);
+        if (algo >= 0 && !strstr(limits[i], "algo=")) rules[i].algo = algo;
+        if (rules[i].algo != TALLY_ALGO_GCRA) continue;
+        gcra++;
+        /* --burst is counted in the rule's unit: USD for a cost rule */
+        opt b = rules[i].counts == TALLY_COUNT_COST ? (opt)OPT_USD("--burst", &rules[i].burst, TALLY_LIMIT_MAX)
+                                                    : (opt)OPT_COUNT("--burst", &rules[i].burst, 1, TALLY_LIMIT_MAX);
+        if (!burst || rules[i].burst) continue; /* a rule's own burst= wins */
+        if (opt_set(&b, burst, 0, err, sizeof err) < 0) return cli_usage_error(cmd, "%s, in the rule's unit", err);
+        if (!rules[i].burst) return cli_usage_error(cmd, "--burst must be positive");
+    }
+    if (burst && !gcra) return cli_usage_error(cmd, "--burst applies to gcra rules only (use --algo gcra)");
+    return 0;
+}
+
 /* `tally allow` and `tally limits`: same options, peek for limits. */
 static int run(const char *cmd, int argc, char **argv) {
     cli_common c = { 0 };
-    const char *key = NULL, *algo = NULL, *burst = NULL, *tokens = NULL, *cost = NULL;
-    const char *limits[TALLY_RULES_MAX];
-    int nlimits = 0, fail_open = 0, fail_closed = 0;
-    cli_opt opts[] = { CLI_COMMON_OPTS(c),
-                       { "--key", &key, 0, 0, 0, 0 },
-                       { "--limit", 0, 0, limits, &nlimits, TALLY_RULES_MAX },
-                       { "--algo", &algo, 0, 0, 0, 0 },
-                       { "--burst", &burst, 0, 0, 0, 0 },
-                       { "--tokens", &tokens, 0, 0, 0, 0 },
-                       { "--cost", &cost, 0, 0, 0, 0 },
-                       { "--fail-open", 0, &fail_open, 0, 0, 0 },
-                       { "--fail-closed", 0, &fail_closed, 0, 0, 0 },
-                       { 0 } };
+    const char *key = NULL, *burst = NULL, *limits[TALLY_RULES_MAX];
+    const char *algos[] = { tally_algo_name(0), tally_algo_name(1), tally_algo_name(2), tally_algo_name(3), NULL };
+    int algo = -1, fail_open = 0, fail_closed = 0;
+    tally_request req = { 0, 0, TALLY_FAIL_CLOSED };
+    opt opts[] = { OPT_TEXT("--key", &key),
+                   OPT_TEXTS("--limit", limits, TALLY_RULES_MAX),
+                   OPT_CHOICE("--algo", &algo, algos),
+                   OPT_TEXT("--burst", &burst),
+                   OPT_COUNT("--tokens", &req.tokens, 0, TALLY_LIMIT_MAX),
+                   OPT_USD("--cost", &req.cost_nanos, TALLY_LIMIT_MAX),
+                   OPT_FLAG("--fail-open", &fail_open),
+                   OPT_FLAG("--fail-closed", &fail_closed),
+                   OPT_END };
     char *pos[1];
-    int npos;
-    int code = cli_parse(cmd, argc, argv, 2, opts, pos, 0, &npos);
+    int npos, code = cli_parse(cmd, argc, argv, &c, opts, pos, 0, &npos);
     if (code) return code;
     if (c.help) {
         printf(usage_fmt, cmd,
@@ -116,61 +138,23 @@ static int run(const char *cmd, int argc, char **argv) {
                      "anything: exit 0 if the request would be allowed now.\n");
         return EXIT_OK_;
     }
+    int nlimits = cli_given(opts, "--limit");
     if (!key) return cli_usage_error(cmd, "missing --key");
     if (nlimits == 0) return cli_usage_error(cmd, "missing --limit (e.g. --limit 60/1m)");
     if (fail_open && fail_closed) return cli_usage_error(cmd, "--fail-open and --fail-closed exclude each other");
-    int algo_id = -1;
-    for (int i = 0; algo && i < 4; i++)
-        if (strcmp(algo, tally_algo_name(i)) == 0) algo_id = i;
-    if (algo && algo_id < 0)
-        return cli_usage_error(cmd, "unknown --algo '%s' (use sliding-window, sliding-log, gcra or fixed)", algo);
     tally_rule rules[TALLY_RULES_MAX];
-    int gcra = 0;
-    for (int i = 0; i < nlimits; i++) {
-        char err[256];
-        if (tally_rule_parse(limits[i], strlen(limits[i]), &rules[i], err, sizeof err) != TALLY_OK)
-            return cli_usage_error(cmd, "%s", err);
-        if (algo_id >= 0 && !strstr(limits[i], "algo=")) rules[i].algo = algo_id;
-        if (rules[i].algo == TALLY_ALGO_GCRA) gcra++;
-        if (burst && rules[i].algo == TALLY_ALGO_GCRA && !rules[i].burst &&
-            (parse_units(burst, rules[i].counts == TALLY_COUNT_COST, &rules[i].burst) < 0 || !rules[i].burst))
-            return cli_usage_error(cmd, "--burst '%s' must be a positive amount in the rule's unit", burst);
-    }
-    if (burst && !gcra) return cli_usage_error(cmd, "--burst applies to gcra rules only (use --algo gcra)");
-    tally_request req = { 0, 0, fail_open ? TALLY_FAIL_OPEN : TALLY_FAIL_CLOSED };
-    if (tokens && parse_units(tokens, 0, &req.tokens) < 0)
-        return cli_usage_error(cmd, "--tokens '%s' must be an integer from 0 to 1e15", tokens);
-    if (cost && parse_units(cost, 1, &req.cost_nanos) < 0)
-        return cli_usage_error(cmd, "--cost '%s' must be decimal USD such as 0.25", cost);
+    if ((code = rules_of(cmd, limits, nlimits, algo, burst, rules))) return code;
+    if (fail_open) req.fail = TALLY_FAIL_OPEN;
 
-    /* Opened here rather than with cli_open(): an unreachable server must reach
-     * the failure policy, while an authentication failure must not. */
-    tally_config cfg;
-    tally_config_init(&cfg);
-    cfg.url = c.url;
-    if (c.prefix) cfg.prefix = c.prefix;
-    if (c.timeout) {
-        char *end;
-        long ms = strtol(c.timeout, &end, 10);
-        if (*end || ms <= 0 || ms > 3600000)
-            return cli_usage_error(cmd, "--timeout must be milliseconds from 1 to 3600000");
-        cfg.command_timeout_ms = cfg.connect_timeout_ms = (int)ms;
-    }
+    /* A server that cannot be reached at open is left to the call, which
+     * applies the failure policy; other failures (authentication) end here. */
     tally *t = NULL;
     tally_decision d;
-    int rc = tally_open(&cfg, &t);
-    if (rc == TALLY_OK)
+    int rc = cli_connect(&c, &t), called = t && (rc == TALLY_OK || cli_transient(rc));
+    if (called)
         rc = strcmp(cmd, "allow") == 0 ? tally_allow(t, key, rules, nlimits, &req, &d)
                                        : tally_limits(t, key, rules, nlimits, &req, &d);
-    else if (rc == TALLY_ECONNECT) { /* what tally_allow() does when it cannot connect */
-        memset(&d, 0, sizeof d);
-        d.denied_by = -1;
-        d.allowed = fail_open;
-        d.decided = fail_open ? TALLY_DECIDED_FAIL_OPEN : TALLY_DECIDED_FAIL_CLOSED;
-    } else {
-        d.decided = TALLY_DECIDED_ERROR;
-    }
-    if (rc != TALLY_OK && (d.decided == TALLY_DECIDED_ERROR || !(fail_open || fail_closed))) {
+    if (rc != TALLY_OK && (!called || d.decided == TALLY_DECIDED_ERROR || !(fail_open || fail_closed))) {
         code = cli_fail(cmd, t, rc);
         tally_close(t);
         return code;

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "json.h"
 #include "prom.h"
 
 static const char usage[] =
@@ -32,24 +33,32 @@ static const char usage[] =
     "      past 2^63-1 (shards, models or minutes merged)\n";
 
 /* v / minutes with two decimals, in integers. */
-static void per_minute(int64_t v, int minutes, char *buf, size_t n) {
+static void per_minute(int64_t v, int64_t minutes, char *buf, size_t n) {
     int64_t hundredths = v * 100 / minutes;
     snprintf(buf, n, "%lld.%02lld", (long long)(hundredths / 100), (long long)(hundredths % 100));
 }
 
-static int recent(tally *t, int minutes, int json) {
+static int recent(tally *t, int64_t minutes, int json) {
     tally_bucket b;
-    int rc = tally_metrics(t, minutes, &b);
+    int rc = tally_metrics(t, (int)minutes, &b);
     if (rc != TALLY_OK) return cli_fail("metrics", t, rc);
     char rpm[32], tpm[32];
     per_minute(b.requests, minutes, rpm, sizeof rpm);
     per_minute(b.total_tokens, minutes, tpm, sizeof tpm);
-    if (json)
-        printf("{\"minutes\":%d,\"requests\":%lld,\"total_tokens\":%lld,\"rpm\":%s,\"tpm\":%s}\n", minutes,
-               (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
-    else
-        printf("last %d minutes: %lld requests, %lld tokens, %s requests/min, %s tokens/min\n", minutes,
-               (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
+    if (json) {
+        json_out j;
+        json_begin(&j, stdout);
+        json_object(&j, NULL);
+        json_int(&j, "minutes", minutes);
+        json_int(&j, "requests", b.requests);
+        json_int(&j, "total_tokens", b.total_tokens);
+        json_number(&j, "rpm", rpm);
+        json_number(&j, "tpm", tpm);
+        json_close(&j);
+    } else {
+        printf("last %lld minutes: %lld requests, %lld tokens, %s requests/min, %s tokens/min\n",
+               (long long)minutes, (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
+    }
     return EXIT_OK_;
 }
 
@@ -63,38 +72,39 @@ static int prometheus(tally *t, const prom_options *o) {
     return EXIT_OK_;
 }
 
+enum { FORMAT_TEXT, FORMAT_JSON, FORMAT_PROMETHEUS };
+
 int cmd_metrics(int argc, char **argv) {
     cli_common c = { 0 };
-    const char *minutes_text = NULL, *format = NULL, *top = NULL, *accounts[PROM_ACCOUNTS_MAX];
-    int naccounts = 0, minutes = 5;
-    cli_opt opts[] = {
-        CLI_COMMON_OPTS(c),
-        { "--minutes", &minutes_text, 0, 0, 0, 0 }, { "--format", &format, 0, 0, 0, 0 },
-        { "--top", &top, 0, 0, 0, 0 }, { "--account", 0, 0, accounts, &naccounts, PROM_ACCOUNTS_MAX },
-        { 0 },
+    static const char *const formats[] = { "text", "json", "prometheus", NULL };
+    const char *accounts[PROM_ACCOUNTS_MAX];
+    int64_t minutes = 5, top = PROM_TOP_DEFAULT;
+    int format = FORMAT_TEXT;
+    opt opts[] = {
+        OPT_COUNT("--minutes", &minutes, 1, 1440),
+        OPT_CHOICE("--format", &format, formats),
+        PROM_OPTS(top, accounts),
+        OPT_END,
     };
     char *pos[1];
-    int npos, code = cli_parse("metrics", argc, argv, 2, opts, pos, 0, &npos);
+    int npos, code = cli_parse("metrics", argc, argv, &c, opts, pos, 0, &npos);
     if (code) return code;
     if (c.help) {
         fputs(usage, stdout);
         return EXIT_OK_;
     }
-    int prom = format && strcmp(format, "prometheus") == 0;
-    if (format && !prom && strcmp(format, "json") != 0 && strcmp(format, "text") != 0)
-        return cli_usage_error("metrics", "--format '%s' must be text, json or prometheus", format);
-    if (format && strcmp(format, "json") == 0) c.json = 1;
-    if (prom && (c.json || minutes_text))
+    int prom = format == FORMAT_PROMETHEUS, naccounts = cli_given(opts, "--account");
+    if (format == FORMAT_JSON) c.json = 1;
+    if (prom && (c.json || cli_given(opts, "--minutes")))
         return cli_usage_error("metrics", "%s does not apply to --format prometheus",
                                c.json ? "--json" : "--minutes");
-    if (!prom && (top || naccounts))
-        return cli_usage_error("metrics", "%s applies to --format prometheus only", top ? "--top" : "--account");
-    if (minutes_text && (code = cli_number("metrics", "--minutes", minutes_text, 1, 1440, &minutes)))
-        return code;
+    if (!prom && (cli_given(opts, "--top") || naccounts))
+        return cli_usage_error("metrics", "%s applies to --format prometheus only",
+                               cli_given(opts, "--top") ? "--top" : "--account");
     tally *t;
     if ((code = cli_open("metrics", &c, &t))) return code;
     prom_options o;
-    if (prom && !(code = prom_options_parse("metrics", t, top, accounts, naccounts, &o))) code = prometheus(t, &o);
+    if (prom && !(code = prom_options_set("metrics", t, top, accounts, naccounts, &o))) code = prometheus(t, &o);
     else if (!prom) code = recent(t, minutes, c.json);
     tally_close(t);
     return code;

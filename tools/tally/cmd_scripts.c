@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "json.h"
 
 static const char usage[] =
     "usage: tally scripts list|show NAME|load|verify|flush [options]\n"
@@ -25,18 +26,16 @@ static const char usage[] =
     "exit: 0 ok, 1 scripts missing (verify), 2 bad usage, 3 Redis unreachable or\n"
     "      authentication failed, 4 Redis or script error\n";
 
-static void json_params(const char *label, const tally_script_param *p, int n) {
-    printf(",\"%s\":[", label);
+static void json_params(json_out *j, const char *label, const tally_script_param *p, int n) {
+    json_array(j, label);
     for (int i = 0; i < n; i++) {
-        printf("%s{\"position\":", i ? "," : "");
-        json_string(stdout, p[i].position, strlen(p[i].position));
-        printf(",\"name\":");
-        json_string(stdout, p[i].name, strlen(p[i].name));
-        printf(",\"description\":");
-        json_string(stdout, p[i].description, strlen(p[i].description));
-        printf("}");
+        json_object(j, NULL);
+        json_str(j, "position", p[i].position);
+        json_str(j, "name", p[i].name);
+        json_str(j, "description", p[i].description);
+        json_close(j);
     }
-    printf("]");
+    json_close(j);
 }
 
 static void text_params(const char *label, const tally_script_param *p, int n) {
@@ -45,21 +44,22 @@ static void text_params(const char *label, const tally_script_param *p, int n) {
 
 static int list(const cli_common *c) {
     int n = tally_script_count();
-    if (c->json) printf("[");
+    json_out j;
+    json_begin(&j, stdout);
+    if (c->json) json_array(&j, NULL);
     for (int i = 0; i < n; i++) {
         const tally_script_info *s = tally_script_at(i);
         if (c->json) {
-            printf("%s{\"name\":", i ? "," : "");
-            json_string(stdout, s->name, strlen(s->name));
-            printf(",\"sha1\":\"%s\",\"bytes\":%zu,\"summary\":", s->sha1, s->length);
-            json_string(stdout, s->summary, strlen(s->summary));
-            json_params("keys", s->key_params, s->nkey_params);
-            json_params("argv", s->arg_params, s->narg_params);
-            printf(",\"returns\":");
-            json_string(stdout, s->returns, strlen(s->returns));
-            printf(",\"notes\":");
-            json_string(stdout, s->notes, strlen(s->notes));
-            printf("}");
+            json_object(&j, NULL);
+            json_str(&j, "name", s->name);
+            json_str(&j, "sha1", s->sha1);
+            json_int(&j, "bytes", (int64_t)s->length);
+            json_str(&j, "summary", s->summary);
+            json_params(&j, "keys", s->key_params, s->nkey_params);
+            json_params(&j, "argv", s->arg_params, s->narg_params);
+            json_str(&j, "returns", s->returns);
+            json_str(&j, "notes", s->notes);
+            json_close(&j);
         } else {
             printf("%-10s %s %6zu bytes  %s\n", s->name, s->sha1, s->length, s->summary);
             text_params("KEYS", s->key_params, s->nkey_params);
@@ -67,7 +67,7 @@ static int list(const cli_common *c) {
             printf("  returns: %s\n", s->returns);
         }
     }
-    if (c->json) printf("]\n");
+    if (c->json) json_close(&j);
     return EXIT_OK_;
 }
 
@@ -82,16 +82,18 @@ static int show(const char *name) {
  * node's cache; the node column appears when there is more than one. Returns
  * the number of scripts missing somewhere, or -1 (error printed). */
 static int report(tally *t, const cli_common *c, const char *yes) {
-    int n = tally_script_count(), nodes = tally_node_count(t), missing = 0, first = 1;
+    int n = tally_script_count(), nodes = tally_node_count(t), missing = 0;
     int *loaded = calloc((size_t)n, sizeof *loaded);
     if (!loaded) return -1;
-    if (c->json) printf("[");
+    json_out j;
+    json_begin(&j, stdout);
+    if (c->json) json_array(&j, NULL);
     for (int k = 0; k < nodes; k++) {
         char node[320];
         tally_node_name(t, k, node, sizeof node);
         int rc = tally_scripts_exists_on(t, k, loaded);
         if (rc != TALLY_OK) {
-            if (c->json) printf("]\n");
+            if (c->json) json_close(&j);
             cli_fail("scripts", t, rc);
             free(loaded);
             return -1;
@@ -100,19 +102,20 @@ static int report(tally *t, const cli_common *c, const char *yes) {
             const tally_script_info *s = tally_script_at(i);
             missing += !loaded[i];
             if (c->json) {
-                printf("%s{\"node\":", first ? "" : ",");
-                json_string(stdout, node, strlen(node));
-                printf(",\"name\":\"%s\",\"sha1\":\"%s\",\"loaded\":%s}", s->name, s->sha1,
-                       loaded[i] ? "true" : "false");
+                json_object(&j, NULL);
+                json_str(&j, "node", node);
+                json_str(&j, "name", s->name);
+                json_str(&j, "sha1", s->sha1);
+                json_bool(&j, "loaded", loaded[i]);
+                json_close(&j);
             } else if (nodes > 1) {
                 printf("%-32s %-10s %s  %s\n", node, s->name, s->sha1, loaded[i] ? yes : "MISSING");
             } else {
                 printf("%-10s %s  %s\n", s->name, s->sha1, loaded[i] ? yes : "MISSING");
             }
-            first = 0;
         }
     }
-    if (c->json) printf("]\n");
+    if (c->json) json_close(&j);
     free(loaded);
     return missing;
 }
@@ -136,10 +139,10 @@ static int server(const char *what, cli_common *c) {
 
 int cmd_scripts(int argc, char **argv) {
     cli_common c = { 0 };
-    cli_opt opts[] = { CLI_COMMON_OPTS(c), { 0 } };
+    opt opts[] = { OPT_END };
     char *pos[2];
     int npos;
-    int code = cli_parse("scripts", argc, argv, 2, opts, pos, 2, &npos);
+    int code = cli_parse("scripts", argc, argv, &c, opts, pos, 2, &npos);
     if (code) return code;
     if (c.help) {
         fputs(usage, stdout);

@@ -35,18 +35,24 @@ static void help(FILE *f) {
           "                 unix:///path/to.sock[?db=N] or, for a Redis Cluster,\n"
           "                 redis-cluster://host:port[,host:port...]; default\n"
           "                 $TALLY_URL, else redis://127.0.0.1:6379/0\n"
-          "  --timeout MS   connect timeout, and the deadline of each call (default 2000 / 5000)\n"
+          "  --timeout MS   connect timeout, and the deadline of each call, 1 to 3600000\n"
+          "                 (default 2000 / 5000)\n"
+          "  --tz ±HH:MM    statistics timezone, -14:00 to +14:00, Z or UTC (default\n"
+          "                 $TALLY_TZ; unset or empty: UTC)\n"
           "  --prefix P     key prefix (default tally)\n"
           "  --json         machine-readable output\n"
           "  --help         help for a command: tally COMMAND --help\n"
           "  --version      print the version (tally --version)\n"
+          "Numbers are plain digits: no sign, spaces, leading zero or exponent. Every\n"
+          "value is checked before anything connects (an event's ranges: by the\n"
+          "library, when recording); none may be empty.\n"
           "\n"
           "exit status:\n"
           "  0 success\n"
           "  1 denied, or missing (scripts verify)\n"
           "  2 bad usage or bad input; nothing was written\n"
           "  3 Redis unreachable or authentication failed\n"
-          "  4 Redis error, script error, timeout, or a sum past 2^63-1\n",
+          "  4 Redis error (OOM, wrong key type), script error, timeout, sum past 2^63-1\n",
           f);
 }
 

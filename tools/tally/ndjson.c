@@ -1,6 +1,8 @@
-/* ndjson.c -- the event parser for `tally record --stdin`: a strict reader of
- * one flat JSON object per line. Numbers are taken from their literal text, so
- * "cost": 0.0123 is exact; exponents, signs and fractions of token counts are
+/* ndjson.c -- the fields of a usage event (flags and NDJSON names) and the
+ * event parser for `tally record --stdin`: a strict reader of one flat JSON
+ * object per line whose values go through the same typed parsers as the
+ * flags (opt.c). Numbers are taken from their literal text, so "cost": 0.0123
+ * is exact; exponents, signs, leading zeros and fractions of token counts are
  * refused rather than rounded. */
 #include "ndjson.h"
 
@@ -116,58 +118,69 @@ static int number_text(reader *r, const char **s) {
     return 0;
 }
 
-static int whole(reader *r, const char *name, const char *text, int64_t *v) {
-    size_t n = strlen(text);
-    if (n == 0 || n > 13 || strspn(text, "0123456789") != n)
-        return bad(r, "\"%s\" must be a whole number from 0 to %lld", name, (long long)TALLY_MAX_TOKENS);
-    *v = 0;
-    for (size_t i = 0; i < n; i++) *v = *v * 10 + (text[i] - '0');
-    if (*v > TALLY_MAX_TOKENS)
-        return bad(r, "\"%s\" must be a whole number from 0 to %lld", name, (long long)TALLY_MAX_TOKENS);
-    return 0;
+void event_fields(tally_event *e, int ndjson, opt f[EVENT_FIELDS + 1]) {
+    /* Only the syntax is the tool's: an event's ranges (tokens, cost, time,
+     * ids) are the library's to judge, once, with its own messages. */
+    const opt fields[EVENT_FIELDS + 1] = {
+        OPT_TEXT("--key", &e->key),
+        OPT_TEXT("--model", &e->model),
+        OPT_TEXT("--account", &e->account),
+        OPT_COUNT("--input", &e->input_tokens, 0, INT64_MAX),
+        OPT_COUNT("--output", &e->output_tokens, 0, INT64_MAX),
+        OPT_COUNT("--cache-create", &e->cache_create_tokens, 0, INT64_MAX),
+        OPT_COUNT("--cache-read", &e->cache_read_tokens, 0, INT64_MAX),
+        OPT_USD("--cost", &e->cost_nanos, INT64_MAX),
+        OPT_TEXT("--id", &e->request_id),
+        OPT_TIME("--at", &e->at_ms),
+        OPT_END,
+    };
+    static const char *const json_names[EVENT_FIELDS] = { "key",    "model",        "account",    "input",
+                                                          "output", "cache_create", "cache_read", "cost",
+                                                          "id",     "at" };
+    for (int i = 0; i <= EVENT_FIELDS; i++) {
+        f[i] = fields[i];
+        if (ndjson && i < EVENT_FIELDS) f[i].name = json_names[i];
+    }
+}
+
+int ndjson_blank(const char *line, size_t n) {
+    reader r = { line, line + n, NULL, NULL, NULL, 0 };
+    skip_ws(&r);
+    return r.p == r.end;
+}
+
+/* Reads the value of field o: a string or a number literal, as its kind
+ * allows, converted by the kind's parser. */
+static int field_value(reader *r, opt *o, int tz_min) {
+    const char *text = NULL;
+    int quoted = r->p < r->end && *r->p == '"';
+    if ((quoted ? string(r, &text) : number_text(r, &text))) return -1;
+    if (o->kind == KIND_TEXT && !quoted) return bad(r, "\"%s\" must be a string", o->name);
+    if (o->kind == KIND_COUNT && quoted) return bad(r, "\"%s\" must be a number, not a string", o->name);
+    o->given++;
+    return opt_set(o, text, tz_min, r->err, r->errlen);
 }
 
 int ndjson_parse(const char *line, size_t n, int tz_min, ndjson_event *out, char *err, size_t errlen) {
     reader r = { line, line + n, out->text, out->text + sizeof out->text, err, errlen };
-    tally_event *e = &out->ev;
-    memset(e, 0, sizeof *e);
-    static const char *const names[] = { "key", "model", "account", "input", "output",
-                                         "cache_create", "cache_read", "cost", "id", "at" };
-    enum { F_COUNT = sizeof names / sizeof names[0] };
-    int seen[F_COUNT] = { 0 };
+    memset(&out->ev, 0, sizeof out->ev);
+    opt fields[EVENT_FIELDS + 1];
+    event_fields(&out->ev, 1, fields);
     skip_ws(&r);
     if (r.p >= r.end || *r.p++ != '{') return bad(&r, "expected a JSON object");
     skip_ws(&r);
     if (r.p < r.end && *r.p == '}') return bad(&r, "empty object: \"key\" and \"model\" are required");
     for (;;) {
-        const char *name = NULL, *text = NULL;
+        const char *name = NULL;
         skip_ws(&r);
         if (string(&r, &name)) return -1;
-        int f = 0;
-        while (f < F_COUNT && strcmp(names[f], name) != 0) f++;
-        if (f == F_COUNT) return bad(&r, "unknown field \"%.40s\"", name);
-        if (seen[f]++) return bad(&r, "field \"%s\" given twice", name);
+        opt *o = opt_find(fields, name, strlen(name));
+        if (!o) return bad(&r, "unknown field \"%.40s\"", name);
+        if (o->given) return bad(&r, "field \"%s\" given twice", name);
         skip_ws(&r);
         if (r.p >= r.end || *r.p++ != ':') return bad(&r, "expected ':' after \"%s\"", name);
         skip_ws(&r);
-        int quoted = r.p < r.end && *r.p == '"';
-        if ((quoted ? string(&r, &text) : number_text(&r, &text))) return -1;
-        if (f <= 2 || f == 8) {
-            if (!quoted) return bad(&r, "\"%s\" must be a string", name);
-            if ((f == 2 || f == 8) && !*text) return bad(&r, "\"%s\" is empty", name);
-            const char **dst[] = { &e->key, &e->model, &e->account };
-            *(f == 8 ? &e->request_id : dst[f]) = text;
-        } else if (f >= 3 && f <= 6) {
-            int64_t *dst[] = { &e->input_tokens, &e->output_tokens, &e->cache_create_tokens,
-                               &e->cache_read_tokens };
-            if (quoted) return bad(&r, "\"%s\" must be a number, not a string", name);
-            if (whole(&r, name, text, dst[f - 3])) return -1;
-        } else if (f == 7) {
-            if (tally_usd_to_nanos(text, &e->cost_nanos) != TALLY_OK)
-                return bad(&r, "\"cost\" %.40s is not decimal USD with at most 9 decimals", text);
-        } else if (tally_parse_time(text, tz_min, &e->at_ms) != TALLY_OK || e->at_ms == 0) {
-            return bad(&r, "\"at\" must be epoch ms or an ISO-8601 time");
-        }
+        if (field_value(&r, o, tz_min) < 0) return -1;
         skip_ws(&r);
         if (r.p < r.end && *r.p == ',') {
             r.p++;
@@ -181,6 +194,6 @@ int ndjson_parse(const char *line, size_t n, int tz_min, ndjson_event *out, char
     }
     skip_ws(&r);
     if (r.p != r.end) return bad(&r, "text after the object");
-    if (!seen[0] || !seen[1]) return bad(&r, "\"key\" and \"model\" are required");
+    if (!fields[0].given || !fields[1].given) return bad(&r, "\"key\" and \"model\" are required");
     return 0;
 }

@@ -49,17 +49,15 @@ static const struct {
     { "cost_nanos_total", "Cost in nano-USD (1e-9 USD), exact" },
 };
 
-int prom_options_parse(const char *cmd, tally *t, const char *top_text, const char *const *accounts,
-                       int naccounts, prom_options *o) {
-    o->top = PROM_TOP_DEFAULT;
+int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *accounts, int naccounts,
+                     prom_options *o) {
+    o->top = (int)top;
     o->accounts = accounts;
     o->naccounts = naccounts;
-    if (top_text && cli_number(cmd, "--top", top_text, 0, PROM_TOP_MAX, &o->top)) return EXIT_USAGE;
     for (int i = 0; i < naccounts; i++) {
         tally_event probe = { .key = "-", .model = "-", .account = accounts[i] };
-        if (!*accounts[i] || tally_event_check(t, &probe) != TALLY_OK)
-            return cli_usage_error(cmd, "--account '%s': %s", accounts[i],
-                                   *accounts[i] ? tally_errmsg(t) : "an account id cannot be empty");
+        if (tally_event_check(t, &probe) != TALLY_OK)
+            return cli_usage_error(cmd, "--account '%s': %s", accounts[i], tally_errmsg(t));
         for (int j = 0; j < i; j++)
             if (strcmp(accounts[i], accounts[j]) == 0)
                 return cli_usage_error(cmd, "--account '%s' is given twice", accounts[i]);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "opt.h"
 #include "tally.h"
 
 #define PROM_TOP_DEFAULT 20
@@ -20,11 +21,16 @@ typedef struct prom_options {
     int naccounts;
 } prom_options;
 
-/* Parses --top and the --account list shared by `metrics` and `exporter` into
- * *o (top_text NULL: the default). Checks each account id with the library's
- * rules on handle t (no I/O). Prints the problem and returns EXIT_USAGE, or 0. */
-int prom_options_parse(const char *cmd, tally *t, const char *top_text, const char *const *accounts,
-                       int naccounts, prom_options *o);
+/* The options --top (0..PROM_TOP_MAX, read by the command's option table) and
+ * --account (repeatable) shared by `metrics` and `exporter`, as table entries. */
+#define PROM_OPTS(top, accounts) \
+    OPT_COUNT("--top", &(top), 0, PROM_TOP_MAX), OPT_TEXTS("--account", accounts, PROM_ACCOUNTS_MAX)
+
+/* Fills *o from --top and the --account list. Checks each account id with the
+ * library's rules on handle t (no I/O) and that none is given twice. Prints
+ * the problem and returns EXIT_USAGE, or 0. */
+int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *accounts, int naccounts,
+                     prom_options *o);
 
 /* Reads today's, this month's and all-time statistics through the public API
  * and writes the exposition into *text (allocated for the caller, who frees it;
