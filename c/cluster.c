@@ -132,9 +132,14 @@ void tally__cluster_unsettled(tally *t) {
 }
 
 int tally__route(tally *t, const tally_args *a, int may_refresh) {
+    return a->argc > 3 ? tally__route_key(t, a->buf + a->off[3], a->lens[3], may_refresh)
+                       : tally__route_key(t, "", 0, may_refresh);
+}
+
+int tally__route_key(tally *t, const char *key, size_t n, int may_refresh) {
     if (!t->cluster) return tally__node_connect(t, 0) == TALLY_OK ? 0 : -1;
     if (may_refresh && tally__cluster_sync(t) != TALLY_OK) return -1;
-    unsigned slot = a->argc > 3 ? tally__key_slot(a->buf + a->off[3], a->lens[3]) : 0;
+    unsigned slot = tally__key_slot(key, n);
     for (int attempt = 0; attempt < 2; attempt++) {
         int i = t->cluster->slots[slot];
         if (i < 0) {

@@ -22,6 +22,8 @@ int tally__cluster_sync(tally *t);
  * With may_refresh, a stale slot map is read again first, and again when the
  * node cannot be reached (nothing was sent). -1 with the handle's error set. */
 int tally__route(tally *t, const tally_args *a, int may_refresh);
+/* The same for a key given apart. */
+int tally__route_key(tally *t, const char *key, size_t n, int may_refresh);
 /* Parses "MOVED 3999 host:port" / "ASK 3999 host:port": 1 for MOVED (the map
  * is updated and marked stale), 2 for ASK, 0 otherwise; the node index (added
  * to the list if new) into *node. */

@@ -43,6 +43,7 @@ const char *tally_strerror(int code) {
     case TALLY_ESCRIPT: return "script error";
     case TALLY_ENOMEM: return "out of memory";
     case TALLY_ERANGE: return "sum out of range";
+    case TALLY_EFULL: return "buffer full";
     case TALLY_ESYSTEM: return "system error";
     default: return "unknown error";
     }

@@ -58,10 +58,10 @@ int tally_scripts_flush(tally *t) {
     return rc;
 }
 
-/* What to do with a reply before handing it to the caller. */
-enum { USE, RELOAD, MOVED, ASK, WAIT };
+enum { USE = TALLY_REPLY_USE, RELOAD = TALLY_REPLY_RELOAD, MOVED = TALLY_REPLY_MOVED, ASK = TALLY_REPLY_ASK,
+       WAIT = TALLY_REPLY_WAIT };
 
-static int classify(tally *t, const redisReply *r, int *target) {
+int tally__reply_kind(tally *t, const redisReply *r, int *target) {
     if (r->type != REDIS_REPLY_ERROR) return USE;
     if (tally__reply_is(r, "NOSCRIPT")) return RELOAD;
     if (tally__reply_is(r, "TRYAGAIN") || tally__reply_is(r, "CLUSTERDOWN")) return WAIT;
@@ -107,7 +107,7 @@ static redisReply *eval_call(tally *t, tally_args *a) {
             return NULL;
         }
         int target = -1;
-        switch (classify(t, r, &target)) {
+        switch (tally__reply_kind(t, r, &target)) {
         case USE:
             return r;
         case RELOAD: /* the script did not run */
@@ -192,7 +192,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             first_failure(t, &rc, first, t->err);
             continue;
         }
-        if (classify(t, r, &target) != USE) redo[nredo++] = (int)k;
+        if (tally__reply_kind(t, r, &target) != USE) redo[nredo++] = (int)k;
         else if (take(ctx, start + k, r)) continue;
         freeReplyObject(r);
     }

@@ -8,6 +8,7 @@
 
 #include "bounds.h"
 #include "cluster.h"
+#include "keys.h"
 #include "node.h"
 #include "scripts.h"
 
@@ -25,6 +26,7 @@ void tally_config_init(tally_config *cfg) {
     cfg->ttl_month_s = 400 * 86400;
     cfg->idempotency_s = 86400;
     cfg->max_future_ms = 5 * 60 * 1000;
+    cfg->max_script_us = 5000;
 }
 
 /* Checks the parts of the configuration that do not need the server. */
@@ -43,11 +45,42 @@ static int check_config(tally *t) {
     if (c->ttl_minute_s <= 0 || c->ttl_hour_s <= 0 || c->ttl_day_s <= 0 || c->ttl_month_s <= 0 ||
         c->idempotency_s <= 0)
         return tally__fail(t, TALLY_EINVAL, "retention periods must be positive");
+    if (c->max_script_us < 100 || c->max_script_us > 10000000)
+        return tally__fail(t, TALLY_EINVAL, "max_script_us must be from 100 to 10000000 (10 s)");
     if (c->max_future_ms < 0 || c->max_future_ms > TALLY_FUTURE_MAX_MS)
         return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to %lld (a day)", TALLY_FUTURE_MAX_MS);
     char err[TALLY_ERRMSG_MAX];
     if (tally__url_parse(c->url, &t->url, err, sizeof err) < 0)
         return tally__fail(t, TALLY_EINVAL, "%s", err);
+    return TALLY_OK;
+}
+
+/* A prefix that holds a dataset of key schema v1 (docs/keys.md) is refused,
+ * never misread: one EXISTS per shard of v1's shard totals, on the node that
+ * serves it (not with defer_script_load, whose open only connects). A node that cannot be asked (down, or the user may not touch the
+ * prefix: NOPERM, so it cannot misread it either) does not fail the open. */
+static int refuse_v1(tally *t) {
+    for (int i = 0; i < t->cfg.shards; i++) {
+        char key[TALLY_ENTITY_MAX];
+        size_t n = tally__v1_marker(t, (unsigned)i, key);
+        tally__args_reset(&t->aux);
+        if (tally__args_str(&t->aux, "EXISTS") || tally__args_add(&t->aux, key, n)) return tally__oom(t);
+        int node = tally__route_key(t, key, n, 0);
+        redisReply *r = node < 0 ? NULL : tally__node_command(t, node, &t->aux);
+        if (!r) {
+            if (tally__is_cluster(t)) continue;
+            return t->err;
+        }
+        int found = r->type == REDIS_REPLY_INTEGER && r->integer > 0, rc = TALLY_OK;
+        if (r->type == REDIS_REPLY_ERROR && !tally__reply_is(r, "NOPERM")) rc = tally__reply_error(t, r);
+        freeReplyObject(r);
+        if (rc != TALLY_OK) return rc;
+        if (found)
+            return tally__fail(t, TALLY_EINVAL,
+                               "prefix '%s' holds a dataset of key schema v1 (%s exists); this version reads and "
+                               "writes schema v2: use another prefix, or remove or move the v1 keys (docs/keys.md)",
+                               t->cfg.prefix, key);
+    }
     return TALLY_OK;
 }
 
@@ -97,8 +130,9 @@ int tally_open(const tally_config *cfg, tally **out) {
     if (rc != TALLY_OK) return rc;
     tally__io_begin(t); /* one deadline for the whole open */
     rc = t->url.is_cluster ? open_cluster(t) : tally__scripts_ready(t, 0);
+    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_v1(t); /* deferred: no round trip */
     tally__io_end(t);
-    return rc;
+    return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
 const tally_config *tally_config_of(const tally *t) {

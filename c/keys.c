@@ -3,7 +3,7 @@
  * name. docs/keys.md describes the schema for clients in other languages;
  * tests/test_keys.c checks that it describes what this unit builds.
  *
- * Every key is  <prefix>:v1:{<kind>:<encoded id>}:<rest>
+ * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  (key schema version 2)
  * The braces make the entity the cluster hash tag, so all of one entity's keys
  * share a slot. The encoding is injective and cannot produce ':' '{' '}' '%' or
  * any glob character, so one id can never address another entity's keys. */
@@ -41,19 +41,23 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
-int tally__id_check(tally *t, const char *what, const char *id, size_t n) {
-    if (!id || n == 0) return tally__fail(t, TALLY_EINVAL, "%s is empty", what);
-    if (n > TALLY_ID_MAX)
-        return tally__fail(t, TALLY_EINVAL, "%s is %zu bytes; the limit is %d", what, n, TALLY_ID_MAX);
+int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap) {
+    if (!id || n == 0) return snprintf(msg, cap, "%s is empty", what), -1;
+    if (n > TALLY_ID_MAX) return snprintf(msg, cap, "%s is %zu bytes; the limit is %d", what, n, TALLY_ID_MAX), -1;
     const unsigned char *s = (const unsigned char *)id;
     for (size_t i = 0; i < n;) {
         if (s[i] < 0x20 || s[i] == 0x7f)
-            return tally__fail(t, TALLY_EINVAL, "%s has a control character (byte %zu)", what, i + 1);
+            return snprintf(msg, cap, "%s has a control character (byte %zu)", what, i + 1), -1;
         size_t len = utf8_seq(s + i, n - i);
-        if (!len) return tally__fail(t, TALLY_EINVAL, "%s is not valid UTF-8 (byte %zu)", what, i + 1);
+        if (!len) return snprintf(msg, cap, "%s is not valid UTF-8 (byte %zu)", what, i + 1), -1;
         i += len;
     }
-    return TALLY_OK;
+    return 0;
+}
+
+int tally__id_check(tally *t, const char *what, const char *id, size_t n) {
+    char msg[TALLY_ERRMSG_MAX];
+    return tally__id_problem(what, id, n, msg, sizeof msg) < 0 ? tally__fail(t, TALLY_EINVAL, "%s", msg) : TALLY_OK;
 }
 
 size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out) {
@@ -61,7 +65,7 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
     size_t o = 0, pn = strlen(t->cfg.prefix);
     memcpy(out, t->cfg.prefix, pn);
     o += pn;
-    memcpy(out + o, ":v1:{", 5);
+    memcpy(out + o, ":v2:{", 5);
     o += 5;
     out[o++] = kind;
     out[o++] = ':';
@@ -89,6 +93,10 @@ unsigned tally__shard_of(const tally *t, const char *key, size_t n) {
 size_t tally__shard_entity(const tally *t, unsigned shard, char *out) {
     char digits[12], *d = tally__utoa_end(shard, digits + sizeof digits);
     return tally__entity(t, TALLY_ENTITY_SHARD, d, (size_t)(digits + sizeof digits - d), out);
+}
+
+size_t tally__v1_marker(const tally *t, unsigned shard, char *out) {
+    return (size_t)sprintf(out, "%s:v1:{s:%u}:t", t->cfg.prefix, shard);
 }
 
 int tally__add_shard_keys(const tally *t, tally_args *a, const char *suffix, size_t n) {
@@ -120,7 +128,7 @@ size_t tally__period_suffix(const tally_period *p, char *buf) {
     switch (p->kind) {
     case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
     case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
-    case TALLY_HOUR: return (size_t)sprintf(buf, "H:%04d%02d%02d", p->year, p->month, p->day);
+    case TALLY_HOUR: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day); /* v2 */
     default: return (size_t)sprintf(buf, TALLY_SUFFIX_TOTAL);
     }
 }

@@ -3,7 +3,7 @@
  * (docs/keys.md describes it; tests/test_keys.c checks the two agree).
  * Layer: pure; no I/O, no hiredis.
  *
- * Every key is  <prefix>:v1:{<kind>:<encoded id>}:<rest>  -- an entity base
+ * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  -- an entity base
  * (tally__entity) followed by a suffix built here. */
 #ifndef TALLY_KEYS_H
 #define TALLY_KEYS_H
@@ -27,7 +27,9 @@ enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 
 
 /* TALLY_OK, or TALLY_EINVAL with a message naming `what` and the problem. */
 int tally__id_check(tally *t, const char *what, const char *id, size_t n);
-/* Writes "<prefix>:v1:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
+/* The same without a handle (thread-safe): 0, or -1 with the message in msg. */
+int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap);
+/* Writes "<prefix>:v2:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
  * bytes) and returns its length. */
 size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
 /* The shard of the shared aggregates an API key feeds: FNV-1a-32 of its id
@@ -35,6 +37,10 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
 unsigned tally__shard_of(const tally *t, const char *key, size_t n);
 /* The entity base of shard `shard`, as tally__entity. */
 size_t tally__shard_entity(const tally *t, unsigned shard, char *out);
+/* The key that marks a dataset of key schema v1 under the prefix, into out
+ * (TALLY_ENTITY_MAX bytes): v1's total of shard `shard`,
+ * "<prefix>:v1:{s:N}:t", which every v1 record wrote and nothing expires. */
+size_t tally__v1_marker(const tally *t, unsigned shard, char *out);
 /* Adds one key per shard, "<shard base><suffix>", to `a`. 0, or -1 (memory). */
 int tally__add_shard_keys(const tally *t, tally_args *a, const char *suffix, size_t n);
 
@@ -51,8 +57,8 @@ int tally__add_reservation_member(tally_args *a, const char *key, const char *re
 int tally__add_lease_key(tally_args *a, const char *base, size_t n);
 
 /* Suffixes; each returns its length. */
-/* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", or
- * "H:20261126" for hours (the hour is the field). */
+/* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
+ * the day's hash for hours too (schema v2: the hour is a field of it). */
 size_t tally__period_suffix(const tally_period *p, char *buf);
 /* A leaderboard (by TALLY_RANK_*) into buf[32]: "Lc:t", "Lk:M:202611", ... */
 size_t tally__board_suffix(int by, const tally_period *p, char *buf);
@@ -66,7 +72,7 @@ size_t tally__limit_suffix(int counts, const char *algo, int64_t window_ms, int 
 
 /* Fields. */
 /* The start of a bucket's field in a period's hash into buf[8]: "_" or "m:"
- * (the model name follows), "HH" or "HHm:" in an hours hash. */
+ * (the model name follows); "HH" or "HHm:" for an hour (in its day's hash). */
 size_t tally__field_prefix(const tally_period *p, int per_model, char *buf);
 /* The model name inside a model's field of a total, month or day hash (its
  * mn bytes), or NULL when `field` is not a model's. */

@@ -205,6 +205,15 @@ int tally__node_send(tally *t, int i, const char *cmd, size_t len) {
     return redisAppendFormattedCommand(t->nodes->v[i].ctx, cmd, len) == REDIS_OK ? TALLY_OK : tally__oom(t);
 }
 
+int tally__node_push(tally *t, int i, const char *doing) {
+    redisContext *c = t->nodes->v[i].ctx;
+    if (!c) return tally__fail(t, TALLY_EIO, "no connection while %s", doing);
+    tally__io_begin(t);
+    int how = flush(t, c);
+    tally__io_end(t);
+    return how == IO_OK ? TALLY_OK : failed(t, i, how, doing);
+}
+
 redisReply *tally__node_reply(tally *t, int i, const char *doing) {
     redisContext *c = t->nodes->v[i].ctx;
     if (!c) {

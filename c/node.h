@@ -54,6 +54,10 @@ void tally__node_disconnect(tally *t, int i);
 /* Queues a command (RESP bytes) on connected node i; it is sent by the next
  * tally__node_reply(). TALLY_OK or TALLY_ENOMEM. */
 int tally__node_send(tally *t, int i, const char *cmd, size_t len);
+/* Sends what is queued on node i without waiting for a reply (replies that
+ * arrive meanwhile are kept for tally__node_reply), by the call's deadline.
+ * TALLY_OK, or the error with the connection dropped, as tally__node_reply. */
+int tally__node_push(tally *t, int i, const char *doing);
 /* Sends what is queued and reads node i's next reply, by the call's deadline.
  * Returns the reply (the caller frees it; it may be an error reply), or NULL
  * with the handle's error set (ETIMEOUT at the deadline, whatever the server

@@ -1,293 +1,449 @@
-/* record.c -- recording usage events: validation, the bucket keys and fields of
- * every dimension, and the one EVALSHA of lua/record.lua per event (pipelined
- * for batches). docs/keys.md lists the keys this writes. */
-#include <stdio.h>
+/* record.c -- recording usage events: tally_record_batch, and tally_record
+ * and tally_settle (batches of one): events merged on this host into script
+ * calls of lua/record.lua
+ * (aggregate.c), each bounded in the time it holds
+ * Redis, sent with a window of calls in flight so that the next call is merged
+ * while Redis runs the current one.
+ *
+ * A call is atomic: it records all of its events or none. Its answer decides
+ * what happens next:
+ *   recorded   every event of the call counts (once per entity on a cluster);
+ *   duplicate  the named events were recorded before: they are answered so,
+ *              and the rest go again in a new call;
+ *   an error   that names data (EINVAL, WRONGTYPE, a bucket that is not one):
+ *              the call is split in halves until the event at fault is alone,
+ *              so one bad event never blocks the others; any other error
+ *              (OOM, NOPERM, ...) answers every event of the call;
+ *   no answer (a connection error or timeout): the outcome is unknown, its
+ *              events get the error (resend those with request ids).
+ * window.c sends the calls, a window of them in flight, and deals with
+ * NOSCRIPT and the cluster's redirections.
+ * On a single server a call covers every entity of its events; on a cluster
+ * one entity (one slot), so an event is answered once its key, account and
+ * shard calls are: recorded, or duplicate when every one of them says so.
+ *
+ * Call size: the script reports how long it ran; the microseconds per unit of
+ * work (aggregate.c's units) are learned per handle and calls are cut at
+ * cfg.max_script_us. The first call is small, to measure. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "bounds.h"
+#include "aggregate.h"
 #include "cluster.h"
-#include "exec.h"
+#include "event.h"
 #include "keys.h"
 #include "timecal.h"
+#include "window.h"
 
-static int check_amount(tally *t, const char *what, int64_t v, int64_t max) {
-    if (v < 0) return tally__fail(t, TALLY_EINVAL, "%s is negative", what);
-    if (v > max) return tally__fail(t, TALLY_EINVAL, "%s is above %lld", what, (long long)max);
-    return TALLY_OK;
-}
+#define WINDOW 4             /* calls in flight */
+#define CALL_EVENTS_MAX 2048 /* keeps the script's unpack() lists under Lua's limit */
+#define FIRST_UNITS 256      /* the size of a call before any has been measured */
 
-static int has(const char *s) { return s && *s; }
+typedef struct { size_t event; int mask; } item;
+typedef struct { size_t off, n, units; } call; /* items [off, off + n) */
 
-int tally_event_check(tally *t, const tally_event *e) {
-    int rc;
-    if ((rc = tally__id_check(t, "key", e->key, e->key ? strlen(e->key) : 0)) ||
-        (rc = tally__id_check(t, "model", e->model, e->model ? strlen(e->model) : 0)))
-        return rc;
-    if (has(e->account) && (rc = tally__id_check(t, "account", e->account, strlen(e->account))))
-        return rc;
-    if (has(e->request_id) && (rc = tally__id_check(t, "request id", e->request_id, strlen(e->request_id))))
-        return rc;
-    if ((rc = check_amount(t, "input tokens", e->input_tokens, TALLY_MAX_TOKENS)) ||
-        (rc = check_amount(t, "output tokens", e->output_tokens, TALLY_MAX_TOKENS)) ||
-        (rc = check_amount(t, "cache-create tokens", e->cache_create_tokens, TALLY_MAX_TOKENS)) ||
-        (rc = check_amount(t, "cache-read tokens", e->cache_read_tokens, TALLY_MAX_TOKENS)) ||
-        (rc = check_amount(t, "cost", e->cost_nanos, TALLY_MAX_COST_NANOS)))
-        return rc;
-    if (e->at_ms < 0 || e->at_ms > TALLY_AT_MAX)
-        return tally__fail(t, TALLY_EINVAL, "event time %lld is not between 1970 and 9999",
-                           (long long)e->at_ms);
-    return tally__ok(t);
-}
-
-/* The key suffixes, fields and expiries that depend only on the hour of the
- * event time: consecutive events mostly share an hour, and formatting these
- * strings per event was a third of the client's work. Kept on the handle. */
-typedef struct {
-    char s[32];
-    size_t n;
-} text;
-#define TEXT(literal) { literal, sizeof literal - 1 }
-
-struct hour_cache {
-    int64_t hour;                   /* the local hour it was built for, or -1 */
-    text month, day, hours, hh, hm; /* "M:202611", "D:..", "H:..", "07", "07m:" */
-    text boards[9];                 /* "Lc:t", "Lc:M:202611", ... */
-    text x_month, x_day, x_hour;    /* expiries, epoch seconds, as text */
-    int64_t minute;                 /* the system minute, rebuilt each minute */
-    text minute_key, x_minute;
+/* Per-handle state, kept between batches so that a batch allocates nothing
+ * once the arrays have grown. */
+struct tally_batch {
+    tally_agg *agg;
+    double us_per_unit;      /* learned; 0: nothing measured yet */
+    tally_vec items, calls, retry; /* retry: ids of calls to send (again) */
+    tally_vec deferred;      /* items whose request id an earlier item holds */
+    tally_window window;
+    tally_vec left, dups, groups, failed, mark;   /* per event */
+    tally_vec group_of, group_start;      /* cluster: partition by entity */
+    tally_map group_map, seen;            /* seen: (key, request id, entity) this round */
 };
 
-/* An epoch time (an expiry) as decimal text. */
-static text time_text(int64_t v) {
-    text t;
-    char *p = tally__utoa_end((uint64_t)v, t.s + sizeof t.s);
-    t.n = (size_t)(t.s + sizeof t.s - p);
-    memmove(t.s, p, t.n);
-    return t;
-}
-
-/* The batch's per-call and per-event arrays, grown to the largest batch seen,
- * so that recording a batch allocates nothing. */
-struct batch_scratch {
-    size_t events;        /* capacity, in events (calls: 3 per event) */
-    size_t *event_of;
-    unsigned char *bytes; /* mask_of[3n], left[n], dups[n], calls[n] */
-};
-
-/* This unit's state on the handle, made on first use; tally_close frees it
- * through the release hook. */
 typedef struct {
-    struct hour_cache hours;
-    struct batch_scratch batch;
-} record_state;
+    tally *t;
+    struct tally_batch *s;
+    const tally_event *ev;
+    tally_result *res;
+    int64_t now_ms;
+    int settle, single;      /* tally_settle; a batch of one (tally_record) */
+    size_t src, src_end;     /* the next items of the current source */
+    size_t group, ngroups;   /* sources: group_start[group .. ngroups] */
+    int first_code, conn_code; /* the first failure; the first connection error */
+    char first[TALLY_ERRMSG_MAX];
+} run;
 
+#define AT(v, type, i) (((type *)(v).p)[i])
+
+/* The release hook of this unit's state on the handle (tally_close). */
 static void release(void *state) {
-    record_state *s = state;
-    free(s->batch.event_of);
-    free(s->batch.bytes);
+    struct tally_batch *s = state;
+    tally__agg_free(s->agg);
+    tally__window_free(&s->window);
+    tally_vec *v[] = { &s->items, &s->calls, &s->retry, &s->deferred, &s->left, &s->dups,
+                       &s->groups, &s->failed, &s->mark, &s->group_of, &s->group_start };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
+    tally__map_free(&s->group_map);
+    tally__map_free(&s->seen);
     free(s);
 }
 
-static record_state *state_of(tally *t) {
+/* Copies the handle's message into res->message, cut at a UTF-8 boundary. */
+static void keep_message(tally_result *res, const tally *t) {
+    size_t n = strlen(t->errmsg);
+    if (n >= sizeof res->message)
+        for (n = sizeof res->message - 1; n > 0 && ((unsigned char)t->errmsg[n] & 0xC0) == 0x80;) n--;
+    memcpy(res->message, t->errmsg, n);
+    res->message[n] = '\0';
+}
+
+/* Event k failed with `code`; the handle's message says why. */
+static void note_failure(run *r, size_t k, int code) {
+    r->res[k].code = code;
+    keep_message(&r->res[k], r->t);
+    if (r->first_code) return;
+    r->first_code = code;
+    if (r->single) snprintf(r->first, sizeof r->first, "%s", r->t->errmsg);
+    else snprintf(r->first, sizeof r->first, "event %zu: %.480s", k + 1, r->t->errmsg);
+}
+
+/* One call of this event answered (dup: "duplicate"). */
+static void answered(run *r, size_t k, int dup) {
+    struct tally_batch *s = r->s;
+    unsigned char *left = s->left.p, *dups = s->dups.p;
+    dups[k] += (unsigned char)dup;
+    if (--left[k] == 0 && !AT(s->failed, unsigned char, k)) {
+        r->res[k].code = TALLY_OK;
+        r->res[k].duplicate = dups[k] == AT(s->groups, unsigned char, k);
+    }
+}
+
+static void failed(run *r, size_t k, int code) {
+    AT(r->s->failed, unsigned char, k) = 1;
+    note_failure(r, k, code);
+}
+
+/* Records a call; 0 and its id in *id, or -1 (OOM). */
+static int new_call(struct tally_batch *s, size_t off, size_t n, size_t units, size_t *id) {
+    call c = { off, n, units };
+    *id = s->calls.n;
+    return tally__vec_push(&s->calls, &c, sizeof c);
+}
+
+/* A call of items [off, off + n) to send after what is in flight. */
+static int retry(struct tally_batch *s, size_t off, size_t n) {
+    size_t id;
+    return new_call(s, off, n, 0, &id) < 0 ? -1 : tally__vec_push(&s->retry, &id, sizeof id);
+}
+
+static size_t unit_budget(const tally *t, const struct tally_batch *s) {
+    if (s->us_per_unit <= 0) return FIRST_UNITS;
+    double units = 0.7 * (double)t->cfg.max_script_us / s->us_per_unit; /* 30% for noise */
+    return units < 16 ? 16 : units > 1e7 ? 10000000 : (size_t)units;
+}
+
+/* Merges the items of c into the aggregator and encodes the call into t->args. */
+static int build(run *r, const call *c) {
+    tally_agg *g = r->s->agg;
+    tally__agg_begin(g, r->t, r->now_ms);
+    for (size_t i = 0; i < c->n; i++) {
+        const item *it = &AT(r->s->items, item, c->off + i);
+        const tally_event *e = &r->ev[it->event];
+        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it->mask, r->settle, it->event) !=
+            TALLY_AGG_ADDED)
+            return -1;
+    }
+    return tally__agg_encode(g, &r->t->args);
+}
+
+/* The round's mark for the key and request id of `it` and its entity: nonzero
+ * when an earlier item holds them (then `it` waits for the next round); the
+ * caller sets it once `it` is in a call. A 64-bit hash stands for the pair: a
+ * collision only delays an event by a round. *none when `it` has no id; NULL
+ * on OOM. */
+static uint32_t *hold_of(run *r, const item *it, uint32_t *none) {
+    const tally_event *e = &r->ev[it->event];
+    if (!e->request_id || !*e->request_id) return none;
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)it->mask;
+    for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0x1f) * 1099511628211ull;
+    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return tally__map_find(&r->s->seen, h, NULL, NULL, NULL);
+}
+
+static int partition(run *r, size_t off, size_t n);
+
+/* The deferred items, once nothing is in flight, as the next round's sources. */
+static int next_round(run *r) {
+    struct tally_batch *s = r->s;
+    size_t off = s->items.n, n = s->deferred.n;
+    if (tally__vec_reserve(&s->items, off + n, sizeof(item)) < 0) return -1;
+    memcpy((item *)s->items.p + off, s->deferred.p, n * sizeof(item));
+    s->items.n += n;
+    s->deferred.n = 0;
+    tally__map_clear(&s->seen);
+    return partition(r, off, n);
+}
+
+/* window.c's next(): a retry first, else items of the current source in order
+ * while the call has room (a source is every valid event on a single server,
+ * one entity's events on a cluster). An event whose key and request id an
+ * earlier event of the round holds waits for the next round, which begins when
+ * nothing is in flight (idle) and the holder's fate is known: the first event
+ * sent with an id is the one that counts, as if the events had been recorded
+ * one by one, even when the holder's call has to be sent again. */
+static int next_call(void *ctx, int idle, size_t *id) {
+    run *r = ctx;
+    struct tally_batch *s = r->s;
+    if (s->retry.n) {
+        *id = AT(s->retry, size_t, --s->retry.n);
+        return build(r, &AT(s->calls, call, *id)) < 0 ? -1 : 1;
+    }
+    tally_agg *g = s->agg;
+    size_t budget = unit_budget(r->t, s);
+    for (;;) {
+        if (r->src == r->src_end) {
+            if (r->group + 1 >= r->ngroups) {
+                if (!idle || !s->deferred.n) return 0;
+                if (next_round(r) < 0) return -1;
+                continue;
+            }
+            r->group++;
+            r->src = AT(s->group_start, size_t, r->group);
+            r->src_end = AT(s->group_start, size_t, r->group + 1);
+            continue;
+        }
+        tally__agg_begin(g, r->t, r->now_ms);
+        size_t off = r->src;
+        while (r->src < r->src_end && tally__agg_count(g) < CALL_EVENTS_MAX && tally__agg_units(g) < budget) {
+            item it = AT(s->items, item, r->src);
+            const tally_event *e = &r->ev[it.event];
+            uint32_t none = 0, *hold = hold_of(r, &it, &none);
+            if (!hold) return -1;
+            if (*hold) {
+                if (tally__vec_push(&s->deferred, &it, sizeof it) < 0) return -1;
+                r->src++;
+                continue;
+            }
+            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it.mask, r->settle, it.event);
+            if (rc == TALLY_AGG_FULL) break;
+            if (rc == TALLY_AGG_NOMEM) return -1;
+            *hold = 1;
+            /* the call's items are the ones added: kept in place, in order */
+            AT(s->items, item, off + tally__agg_count(g) - 1) = it;
+            r->src++;
+        }
+        if (!tally__agg_count(g)) continue; /* every item waits for the next round */
+        if (new_call(s, off, tally__agg_count(g), tally__agg_units(g), id) < 0) return -1;
+        return tally__agg_encode(g, &r->t->args) < 0 ? -1 : 1;
+    }
+}
+
+/* Records the call's measured time: microseconds per unit, smoothed. */
+static void learn(struct tally_batch *s, const call *c, long long us) {
+    if (c->units < 64 || us <= 0) return;
+    double rate = (double)us / (double)c->units;
+    s->us_per_unit = s->us_per_unit > 0 ? 0.8 * s->us_per_unit + 0.2 * rate : rate;
+}
+
+/* Errors caused by the data of some event (so halving the call finds it), as
+ * against errors of the server or the connection, which every event shares. */
+static int names_data(const redisReply *rep) {
+    static const char *const data[] = { "EINVAL ", "ERR tally:", "WRONGTYPE" };
+    for (size_t i = 0; i < sizeof data / sizeof data[0]; i++)
+        if (strncmp(rep->str, data[i], strlen(data[i])) == 0) return 1;
+    return 0;
+}
+
+/* A call answered "duplicate": the named events are answered so, the others go
+ * again. The call is merged once more to map the answer to its events. */
+static int take_duplicates(run *r, const call *c, const redisReply *rep) {
+    struct tally_batch *s = r->s;
+    if (build(r, c) < 0) return -1;
+    unsigned char *mark = s->mark.p; /* named in this answer */
+    for (size_t i = 2; i + 1 < rep->elements; i += 2) {
+        size_t k = tally__agg_dup_event(s->agg, rep->element[i]->integer, rep->element[i + 1]->integer);
+        if (k == (size_t)-1 || mark[k]) continue;
+        mark[k] = 1;
+        answered(r, k, 1);
+    }
+    size_t keep = 0;
+    item *its = (item *)s->items.p + c->off;
+    for (size_t i = 0; i < c->n; i++) {
+        if (mark[its[i].event]) mark[its[i].event] = 0;
+        else its[keep++] = its[i];
+    }
+    return keep ? retry(s, c->off, keep) : 0;
+}
+
+static void fail_call(run *r, const call *c, int code) {
+    for (size_t i = 0; i < c->n; i++) failed(r, AT(r->s->items, item, c->off + i).event, code);
+}
+
+/* window.c's take(): acts on the answer of a call (see the head of this file). */
+static int take(void *ctx, size_t id, redisReply *rep) {
+    run *r = ctx;
+    struct tally_batch *s = r->s;
+    call c = AT(s->calls, call, id); /* a copy: new calls may move the array */
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (c.n > 1 && names_data(rep)) /* halves: nothing was written */
+            return retry(s, c.off, c.n / 2) | retry(s, c.off + c.n / 2, c.n - c.n / 2);
+        fail_call(r, &c, tally__reply_error(r->t, rep));
+        return 0;
+    }
+    int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
+                rep->element[1]->type == REDIS_REPLY_INTEGER;
+    for (size_t i = 2; shape && i < rep->elements; i++) shape = rep->element[i]->type == REDIS_REPLY_INTEGER;
+    if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
+        learn(s, &c, rep->element[1]->integer);
+
+        for (size_t i = 0; i < c.n; i++) answered(r, AT(s->items, item, c.off + i).event, 0);
+        return 0;
+    }
+    if (shape && strcmp(rep->element[0]->str, "duplicate") == 0 && rep->elements % 2 == 0)
+        return take_duplicates(r, &c, rep);
+    fail_call(r, &c, tally__fail(r->t, TALLY_ESCRIPT, "record.lua answered something unexpected"));
+    return 0;
+}
+
+/* window.c's lost(): no answer; the outcome is unknown, or it was not sent. */
+static void lost(void *ctx, size_t id, int code) {
+    run *r = ctx;
+    call c = AT(r->s->calls, call, id);
+    fail_call(r, &c, code);
+    if (!r->conn_code) r->conn_code = code;
+}
+
+static int rebuild(void *ctx, size_t id) {
+    run *r = ctx;
+    return build(r, &AT(r->s->calls, call, id));
+}
+
+/* The entity of item it: its kind, and its id (a string, or the shard). */
+static void entity_of(const run *r, const item *it, const char **id, size_t *n, uint64_t *h) {
+    const tally_event *e = &r->ev[it->event];
+    *id = it->mask == TALLY_AGG_ACCOUNT ? e->account : e->key;
+    *n = strlen(*id);
+    uint64_t x = 1469598103934665603ull ^ (uint64_t)it->mask;
+    for (size_t i = 0; i < *n; i++) x = (x ^ (unsigned char)(*id)[i]) * 1099511628211ull;
+    if (it->mask == TALLY_AGG_SHARD) x = (uint64_t)tally__shard_of(r->t, *id, *n) << 8 | TALLY_AGG_SHARD;
+    *h = x;
+}
+
+static int same_entity(void *ctx, uint32_t group, const void *sought) {
+    const run *r = ctx;
+    const item *a = &AT(r->s->items, item, AT(r->s->group_start, size_t, group)), *b = sought;
+    if (a->mask != b->mask) return 0;
+    if (a->mask == TALLY_AGG_SHARD) return 1; /* the key was the shard number */
+    const char *x, *y;
+    size_t xn, yn;
+    uint64_t h;
+    entity_of(r, a, &x, &xn, &h);
+    entity_of(r, b, &y, &yn, &h);
+    return xn == yn && memcmp(x, y, xn) == 0;
+}
+
+/* Makes the items [off, off + n) the sources: on a cluster regrouped by
+ * entity after them in the arena, one source per entity; on a single server
+ * one source. 0 or -1 (OOM). */
+static int partition(run *r, size_t off, size_t n) {
+    struct tally_batch *s = r->s;
+    r->group = 0;
+    if (!tally__is_cluster(r->t)) {
+        r->src = off;
+        r->src_end = off + n;
+        r->ngroups = 1;
+        return 0;
+    }
+    tally__map_clear(&s->group_map);
+    if (tally__vec_reserve(&s->group_of, n, sizeof(uint32_t)) < 0 ||
+        tally__vec_reserve(&s->group_start, n + 2, sizeof(size_t)) < 0 ||
+        tally__vec_reserve(&s->items, off + 2 * n, sizeof(item)) < 0)
+        return -1;
+    size_t groups = 0, *start = s->group_start.p;
+    for (size_t i = 0; i < n; i++) {
+        const item *it = &AT(s->items, item, off + i);
+        const char *id;
+        size_t idn;
+        uint64_t h;
+        entity_of(r, it, &id, &idn, &h);
+        uint32_t *slot = tally__map_find(&s->group_map, h, same_entity, r, it);
+        if (!slot) return -1;
+        if (!*slot) {
+            start[groups] = off + i; /* for same_entity: a member, until the sort below */
+            *slot = (uint32_t)++groups;
+        }
+        AT(s->group_of, uint32_t, i) = *slot - 1;
+    }
+    memset(start, 0, (groups + 2) * sizeof *start);
+    for (size_t i = 0; i < n; i++) start[AT(s->group_of, uint32_t, i) + 2]++;
+    for (size_t g = 0; g <= groups; g++) start[g + 1] += start[g];
+    item *its = (item *)s->items.p + off;
+    for (size_t i = 0; i < n; i++) its[n + start[AT(s->group_of, uint32_t, i) + 1]++] = its[i];
+    for (size_t g = 0; g <= groups; g++) start[g] += off + n;
+    s->items.n = off + 2 * n;
+    r->ngroups = groups;
+    r->src = groups ? start[0] : 0;
+    r->src_end = groups ? start[1] : 0;
+    return 0;
+}
+
+static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, int settle, int single) {
     tally_feature_state *f = &t->feature[TALLY_FEATURE_RECORD];
-    if (!f->state) {
-        record_state *s = calloc(1, sizeof *s);
-        if (!s) return NULL;
-        s->hours.hour = s->hours.minute = -1;
-        f->state = s;
+    struct tally_batch *s = f->state;
+    if (!s) {
+        if (!(s = f->state = calloc(1, sizeof *s))) return tally__oom(t);
         f->release = release;
     }
-    return f->state;
-}
-
-static struct hour_cache *hour_cache(tally *t, int64_t at) {
-    record_state *s = state_of(t);
-    if (!s) return NULL;
-    struct hour_cache *h = &s->hours;
-    const tally_config *c = &t->cfg;
-    /* Local hours, not UTC ones: with offsets like +05:45 they differ. */
-    int64_t local = at + c->tz_offset_min * 60000LL;
-    int64_t hour = local >= 0 ? local / 3600000 : -((-local + 3599999) / 3600000);
-    if (h->hour != hour) {
-        tally_when w;
-        tally__when(at, c->tz_offset_min, &w);
-        const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, month = { TALLY_MONTH, w.year, w.month, 0, 0 },
-                           day = { TALLY_DAY, w.year, w.month, w.day, 0 },
-                           hours = { TALLY_HOUR, w.year, w.month, w.day, w.hour };
-        h->hour = hour;
-        h->month.n = tally__period_suffix(&month, h->month.s);
-        h->day.n = tally__period_suffix(&day, h->day.s);
-        h->hours.n = tally__period_suffix(&hours, h->hours.s);
-        h->hh.n = tally__field_prefix(&hours, 0, h->hh.s);
-        h->hm.n = tally__field_prefix(&hours, 1, h->hm.s);
-        h->x_month = time_text(w.month_end_s + c->ttl_month_s);
-        h->x_day = time_text(w.day_end_s + c->ttl_day_s);
-        /* The hours of a day share one hash (H:YYYYMMDD, EXPIREAT NX on
-         * creation), so its expiry follows the day's last hour: with the
-         * first-written hour's end the later hours would vanish up to 23 h
-         * before their retention. */
-        h->x_hour = time_text(w.day_end_s + c->ttl_hour_s);
-        /* cost, tokens, requests (the order of TALLY_RANK_*), each for total,
-         * month, day: the order record.lua's contract fixes */
-        const tally_period *per[3] = { &total, &month, &day };
-        for (int k = 0; k < 9; k++) h->boards[k].n = tally__board_suffix(k / 3, per[k % 3], h->boards[k].s);
+    if (!s->agg && !(s->agg = tally__agg_new())) return tally__oom(t);
+    run r = { t, s, ev, res, tally__now_ms(), settle, single, 0, 0, 0, 0, 0, 0, "" };
+    tally_vec *per_event[] = { &s->left, &s->dups, &s->groups, &s->failed, &s->mark };
+    for (size_t i = 0; i < sizeof per_event / sizeof per_event[0]; i++) {
+        if (tally__vec_reserve(per_event[i], n, 1) < 0) return tally__oom(t);
+        memset(per_event[i]->p, 0, n);
     }
-    if (h->minute != at / 60000) {
-        h->minute = at / 60000;
-        h->minute_key.n = tally__minute_suffix(h->minute, h->minute_key.s);
-        h->x_minute = time_text((h->minute + 1) * 60 + c->ttl_minute_s);
+    s->items.n = s->calls.n = s->retry.n = s->deferred.n = 0;
+    tally__map_clear(&s->seen);
+    if (tally__vec_reserve(&s->items, 3 * n, sizeof(item)) < 0) return tally__oom(t);
+    for (size_t k = 0; k < n; k++) {
+        res[k].duplicate = 0;
+        res[k].message[0] = '\0';
+        res[k].code = tally_event_check(t, &ev[k]);
+        if (res[k].code != TALLY_OK) {
+            note_failure(&r, k, res[k].code);
+            continue;
+        }
+        int masks[3] = { TALLY_AGG_ALL, 0, 0 }, m = 1;
+        if (tally__is_cluster(t)) {
+            m = 0;
+            masks[m++] = TALLY_AGG_KEY;
+            if (ev[k].account && *ev[k].account) masks[m++] = TALLY_AGG_ACCOUNT;
+            masks[m++] = TALLY_AGG_SHARD;
+        }
+        for (int j = 0; j < m; j++) AT(s->items, item, s->items.n++) = (item){ k, masks[j] };
+        AT(s->left, unsigned char, k) = AT(s->groups, unsigned char, k) = (unsigned char)m;
+        res[k].code = TALLY_EIO; /* until every call is answered */
     }
-    return h;
-}
-
-/* The entities whose keys one record.lua call covers. */
-enum { G_KEY = 1, G_ACCOUNT = 2, G_SHARD = 4 };
-
-/* The calls of one event, as entity masks into g[3]; returns how many. On a
- * single server one call covers everything, atomically. On a cluster each
- * entity (key, account, shard) lives in its own slot and gets its own call with
- * its own idempotency marker, so a retry completes what a failure left out. */
-static int groups_of(const tally *t, const tally_event *e, int g[3]) {
-    int n = 0;
-    if (!tally__is_cluster(t)) {
-        g[n++] = G_KEY | G_ACCOUNT | G_SHARD;
-        return n;
+    if (partition(&r, 0, s->items.n) < 0) return tally__oom(t);
+    tally_window_ops ops = { &r, next_call, rebuild, take, lost };
+    int rc = tally__window_run(t, WINDOW, &ops, &s->window);
+    if (rc < 0) {
+        for (size_t k = 0; k < n; k++)
+            if (AT(s->left, unsigned char, k) && !AT(s->failed, unsigned char, k)) failed(&r, k, TALLY_ENOMEM);
+        return tally__oom(t);
     }
-    g[n++] = G_KEY;
-    if (has(e->account)) g[n++] = G_ACCOUNT;
-    g[n++] = G_SHARD;
-    return n;
-}
-
-/* One bucket hash: entity base + suffix, its expiry and its fields; a field is
- * fixed text, or fixed text followed by the model name. */
-typedef struct {
-    const char *base;
-    size_t base_n;
-    const text *suffix, *expiry;
-    int nfields;
-    const text *field[2];
-    int with_model[2];
-} bucket;
-
-static const text T_TOTAL = TEXT(TALLY_SUFFIX_TOTAL), T_NEVER = TEXT("0"), T_ALL = TEXT(TALLY_FIELD_ENTITY),
-                  T_MODEL = TEXT(TALLY_FIELD_MODEL);
-static const text T_COUNT[3] = { { "0", 1 }, { "1", 1 }, { "2", 1 } };
-
-/* Fills `a` with the EVALSHA of record.lua for the entities in `mask` of event
- * e at time `at`; with `settle`, the call also gives back the budget
- * reservations held under the event's key and request id. Every allocation is
- * the handle's, reused from call to call. */
-static int build(tally *t, const tally_event *e, int64_t at, int settle, int mask, tally_args *a) {
-    const tally_config *c = &t->cfg;
-    struct hour_cache *h = hour_cache(t, at);
-    if (!h) return -1;
-    size_t kn = strlen(e->key), mn = strlen(e->model);
-    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], sb[TALLY_ENTITY_MAX];
-    size_t kbn = tally__entity(t, TALLY_ENTITY_KEY, e->key, kn, kb);
-    size_t abn = has(e->account) && (mask & G_ACCOUNT)
-                     ? tally__entity(t, TALLY_ENTITY_ACCOUNT, e->account, strlen(e->account), ab)
-                     : 0;
-    size_t sbn = tally__shard_entity(t, tally__shard_of(t, e->key, kn), sb);
-
-    bucket b[13];
-    int nb = 0;
-#define BUCKET(B, BN, S, X, N, F0, M0, F1, M1) b[nb++] = (bucket){ B, BN, S, X, N, { F0, F1 }, { M0, M1 } }
-    if (mask & G_KEY) {
-        BUCKET(kb, kbn, &T_TOTAL, &T_NEVER, 2, &T_ALL, 0, &T_MODEL, 1);
-        BUCKET(kb, kbn, &h->month, &h->x_month, 2, &T_ALL, 0, &T_MODEL, 1);
-        BUCKET(kb, kbn, &h->day, &h->x_day, 2, &T_ALL, 0, &T_MODEL, 1);
-        BUCKET(kb, kbn, &h->hours, &h->x_hour, 1, &h->hh, 0, NULL, 0);
-    }
-    if (abn) {
-        BUCKET(ab, abn, &T_TOTAL, &T_NEVER, 1, &T_ALL, 0, NULL, 0);
-        BUCKET(ab, abn, &h->month, &h->x_month, 1, &T_ALL, 0, NULL, 0);
-        BUCKET(ab, abn, &h->day, &h->x_day, 1, &T_ALL, 0, NULL, 0);
-        BUCKET(ab, abn, &h->hours, &h->x_hour, 1, &h->hh, 0, NULL, 0);
-    }
-    if (mask & G_SHARD) {
-        BUCKET(sb, sbn, &T_TOTAL, &T_NEVER, 2, &T_ALL, 0, &T_MODEL, 1);
-        BUCKET(sb, sbn, &h->month, &h->x_month, 2, &T_ALL, 0, &T_MODEL, 1);
-        BUCKET(sb, sbn, &h->day, &h->x_day, 2, &T_ALL, 0, &T_MODEL, 1);
-        BUCKET(sb, sbn, &h->hours, &h->x_hour, 2, &h->hh, 0, &h->hm, 1);
-        BUCKET(sb, sbn, &h->minute_key, &h->x_minute, 1, &T_ALL, 0, NULL, 0);
-    }
-#undef BUCKET
-    int nz = mask & G_SHARD ? 9 : 0;
-    /* The idempotency marker lives with the first entity of the call. */
-    int idem = has(e->request_id);
-    const char *ib = mask & G_KEY ? kb : abn ? ab : sb;
-    size_t ibn = mask & G_KEY ? kbn : abn ? abn : sbn;
-    int64_t slice = at / (c->idempotency_s * 1000);
-    char ids[2][32];
-    size_t ids_n[2] = { tally__ids_suffix(slice, ids[0]), tally__ids_suffix(slice - 1, ids[1]) };
-
-    int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
-    for (int i = 0; i < nb; i++) err |= tally__args_cat(a, b[i].base, b[i].base_n, b[i].suffix->s, b[i].suffix->n);
-    for (int i = 0; i < nz; i++) err |= tally__args_cat(a, sb, sbn, h->boards[i].s, h->boards[i].n);
-    for (int i = 0; idem && i < 2; i++) err |= tally__args_cat(a, ib, ibn, ids[i], ids_n[i]);
-    int held = 0;
-    if (settle && (mask & G_KEY)) held++, err |= tally__add_held_keys(a, kb, kbn);
-    if (settle && abn) held++, err |= tally__add_held_keys(a, ab, abn);
-    tally__args_end_keys(a);
-    err |= tally__args_i64(a, at) | tally__args_i64(a, c->max_future_ms);
-    err |= tally__args_i64(a, e->input_tokens) | tally__args_i64(a, e->output_tokens);
-    err |= tally__args_i64(a, e->cache_create_tokens) | tally__args_i64(a, e->cache_read_tokens);
-    err |= tally__args_i64(a, e->cost_nanos);
-    err |= tally__args_i64(a, nb) | tally__args_add(a, nz ? "9" : "0", 1);
-    unsigned char fp[8];
-    if (idem) tally__id_field(e->key, e->request_id, !(mask & G_KEY), fp);
-    err |= tally__args_add(a, fp, idem ? 8 : 0);
-    /* Ids live in the slice of their event time until (slice + 2) windows; for a
-     * late event that is already past, and EXPIREAT in the past deletes the id
-     * at once, so a retried import would count twice. Keep them a window from
-     * now at least. Without an id: "0", so the call depends on the event only. */
-    int64_t id_x = (slice + 2) * c->idempotency_s, min_x = idem ? tally__now_ms() / 1000 + c->idempotency_s : 0;
-    err |= tally__args_i64(a, idem ? (id_x > min_x ? id_x : min_x) : 0);
-    err |= tally__args_i64(a, held);
-    err |= held ? tally__add_reservation_member(a, e->key, e->request_id) : tally__args_str(a, "");
-    for (int i = 0; i < nb; i++) {
-        err |= tally__args_add(a, b[i].expiry->s, b[i].expiry->n);
-        err |= tally__args_add(a, T_COUNT[b[i].nfields].s, 1);
-        for (int f = 0; f < b[i].nfields; f++)
-            err |= b[i].with_model[f] ? tally__args_cat(a, b[i].field[f]->s, b[i].field[f]->n, e->model, mn)
-                                      : tally__args_add(a, b[i].field[f]->s, b[i].field[f]->n);
-    }
-    if (nz) /* the leaderboards' member and their month and day expiries */
-        err |= tally__args_add(a, e->key, kn) | tally__args_add(a, h->x_month.s, h->x_month.n) |
-               tally__args_add(a, h->x_day.s, h->x_day.n);
-    return err ? -1 : 0;
-}
-
-/* Reads record.lua's answer: 1 duplicate, 0 recorded, -1 anything else. */
-static int outcome(const redisReply *r) {
-    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) return -1;
-    if (r->len == 9 && memcmp(r->str, "duplicate", 9) == 0) return 1;
-    if (r->len == 8 && memcmp(r->str, "recorded", 8) == 0) return 0;
-    return -1;
-}
-
-/* One event, recorded (and with `settle`, its reservations released): one call,
- * or on a cluster one per entity. It is a duplicate only if every call says so. */
-static int record_one(tally *t, const tally_event *ev, int settle, int *duplicate) {
-    int rc = tally_event_check(t, ev);
-    if (rc != TALLY_OK) return rc;
-    if (settle && !has(ev->request_id))
-        return tally__fail(t, TALLY_EINVAL, "settling needs the request id of the reservation");
-    int64_t at = ev->at_ms == TALLY_AT_NOW ? tally__now_ms() : ev->at_ms;
-    int g[3], n = groups_of(t, ev, g), dups = 0;
-    for (int i = 0; i < n; i++) {
-        if (build(t, ev, at, settle, g[i], &t->args) < 0) return tally__oom(t);
-        redisReply *r = tally__eval(t, &t->args);
-        if (!r) return t->err;
-        int dup = outcome(r);
-        freeReplyObject(r);
-        if (dup < 0) return tally__fail(t, TALLY_ESCRIPT, "record.lua answered something unexpected");
-        dups += dup;
-    }
-    if (duplicate) *duplicate = dups == n;
+    if (r.conn_code) return tally__fail(t, r.conn_code, "%s", r.first);
+    if (r.first_code) tally__fail(t, r.first_code, "%s", r.first);
+    else tally__ok(t);
     return TALLY_OK;
+}
+
+int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
+    return record(t, ev, n, res, 0, 0);
+}
+
+/* One event as a batch of one (with settle, tally_settle): the event's code,
+ * its message on the handle, *duplicate when recorded. */
+static int record_one(tally *t, const tally_event *ev, int settle, int *duplicate) {
+    tally_result res;
+    int rc = record(t, ev, 1, &res, settle, 1);
+    if (rc == TALLY_OK && duplicate) *duplicate = res.duplicate;
+    return rc == TALLY_OK ? res.code : rc;
 }
 
 int tally_record(tally *t, const tally_event *ev, int *duplicate) {
@@ -295,119 +451,7 @@ int tally_record(tally *t, const tally_event *ev, int *duplicate) {
 }
 
 int tally_settle(tally *t, const tally_event *ev, int *duplicate) {
+    if (tally_event_check(t, ev) == TALLY_OK && !(ev->request_id && *ev->request_id))
+        return tally__fail(t, TALLY_EINVAL, "settling needs the request id of the reservation");
     return record_one(t, ev, 1, duplicate);
-}
-
-/* Batch state: the calls of the valid events (each event's calls adjacent), the
- * answers, and the time "now" stands for, fixed once so a rebuilt call (after
- * NOSCRIPT or a redirection) lands in the same buckets. */
-typedef struct {
-    tally *t;
-    const tally_event *ev;
-    tally_result *res;
-    size_t *event_of;  /* per call: the event */
-    unsigned char *mask_of;
-    unsigned char *left;  /* per event: calls not yet answered */
-    unsigned char *dups;  /* per event: calls answered "duplicate" */
-    unsigned char *calls; /* per event: how many calls it has */
-    int64_t now_ms;
-    size_t first;         /* the first failed event + 1, for the handle's message */
-} batch;
-
-/* Copies the handle's message into r->message, cut at a UTF-8 boundary. */
-static void keep_message(tally_result *r, const tally *t) {
-    size_t n = strlen(t->errmsg);
-    if (n >= sizeof r->message)
-        for (n = sizeof r->message - 1; n > 0 && ((unsigned char)t->errmsg[n] & 0xC0) == 0x80;) n--;
-    memcpy(r->message, t->errmsg, n);
-    r->message[n] = '\0';
-}
-
-/* Event k failed with `code`; the handle's message says why. */
-static void note_failure(batch *b, size_t k, int code) {
-    b->res[k].code = code;
-    keep_message(&b->res[k], b->t);
-    if (!b->first) b->first = k + 1;
-}
-
-static int batch_build(void *ctx, size_t i, tally_args *a) {
-    batch *b = ctx;
-    const tally_event *e = &b->ev[b->event_of[i]];
-    return build(b->t, e, e->at_ms == TALLY_AT_NOW ? b->now_ms : e->at_ms, 0, b->mask_of[i], a);
-}
-
-static int batch_take(void *ctx, size_t i, redisReply *r) {
-    batch *b = ctx;
-    size_t k = b->event_of[i];
-    tally_result *res = &b->res[k];
-    int dup = outcome(r);
-    if (dup < 0) {
-        note_failure(b, k, r->type == REDIS_REPLY_ERROR
-                               ? tally__reply_error(b->t, r)
-                               : tally__fail(b->t, TALLY_ESCRIPT, "record.lua answered something unexpected"));
-        b->left[k] = 0xff; /* failed: never becomes OK */
-        return 0;
-    }
-    b->dups[k] += (unsigned char)dup;
-    if (b->left[k] != 0xff && --b->left[k] == 0) {
-        res->code = TALLY_OK;
-        res->duplicate = b->dups[k] == b->calls[k];
-    }
-    return 0;
-}
-
-static int scratch_for(tally *t, size_t n, batch *b) {
-    record_state *state = state_of(t);
-    if (!state) return -1;
-    struct batch_scratch *s = &state->batch;
-    if (s->events < n || !s->bytes) {
-        size_t events = n < 64 ? 64 : n;
-        size_t *event_of = realloc(s->event_of, 3 * events * sizeof *event_of);
-        if (!event_of) return -1;
-        s->event_of = event_of;
-        unsigned char *bytes = realloc(s->bytes, 6 * events);
-        if (!bytes) return -1;
-        s->bytes = bytes;
-        s->events = events;
-    }
-    b->event_of = s->event_of;
-    b->mask_of = s->bytes;
-    b->left = s->bytes + 3 * n;
-    b->dups = b->left + n;
-    b->calls = b->dups + n;
-    memset(b->left, 0, 3 * n);
-    return 0;
-}
-
-int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res) {
-    batch b = { t, ev, res, NULL, NULL, NULL, NULL, NULL, tally__now_ms(), 0 };
-    if (scratch_for(t, n, &b) < 0) return tally__oom(t);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        res[i].duplicate = 0;
-        res[i].message[0] = '\0';
-        int rc = tally_event_check(t, &ev[i]);
-        if (rc != TALLY_OK) {
-            note_failure(&b, i, rc);
-            continue;
-        }
-        int g[3], groups = groups_of(t, &ev[i], g);
-        for (int j = 0; j < groups; j++, m++) {
-            b.event_of[m] = i;
-            b.mask_of[m] = (unsigned char)g[j];
-        }
-        b.left[i] = b.calls[i] = (unsigned char)groups;
-        res[i].code = TALLY_EIO; /* until every call is answered */
-    }
-    int rc = tally__eval_batch(t, m, batch_build, batch_take, &b);
-    if (rc != TALLY_OK) {
-        for (size_t k = 0; k < n; k++) /* unanswered: the connection's error */
-            if (res[k].code == TALLY_EIO) {
-                res[k].code = rc;
-                keep_message(&res[k], t);
-            }
-        return rc;
-    }
-    if (b.first) tally__fail(t, res[b.first - 1].code, "event %zu: %s", b.first, res[b.first - 1].message);
-    return TALLY_OK;
 }

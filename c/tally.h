@@ -51,8 +51,10 @@ enum {
     TALLY_ERANGE,    /* a query's sum passes 2^63-1: every stored bucket is
                         valid, but the sum asked for (shards, models or minutes
                         merged, or a bucket's total tokens) is no int64 */
-    TALLY_ESYSTEM    /* the system refused what the call needs (no random bytes
+    TALLY_ESYSTEM,   /* the system refused what the call needs (no random bytes
                         for a lease id); nothing was sent */
+    TALLY_EFULL      /* a recorder's buffer is full and it drops: the event
+                        was not recorded (tally_recorder_record) */
 };
 
 typedef struct tally tally;
@@ -81,8 +83,14 @@ typedef struct tally_config {
     int64_t idempotency_s;    /* request ids remembered at least this long, 24 h */
     int64_t max_future_ms;    /* events later than server time + this are refused,
                                  default 5 minutes, at most a day */
+    int64_t max_script_us;    /* how long one script call of a batch may hold
+                                 Redis (other clients wait meanwhile): batches
+                                 are cut into calls of about this much measured
+                                 work; default 5000 (5 ms), 100..10000000 */
     int defer_script_load;    /* 1: do not SCRIPT LOAD on connect (for inspecting
-                                 the cache); NOSCRIPT still loads on demand */
+                                 the cache); NOSCRIPT still loads on demand.
+                                 Such an open only connects: it does not check
+                                 the prefix for a key-schema v1 dataset */
     int test_clock;           /* 1: allow tally_test_clock() (tests only) */
 } tally_config;
 
@@ -190,13 +198,87 @@ typedef struct tally_result {
                        not change it. Filling it allocates nothing. */
 } tally_result;
 
-/* Records n events in pipelined round trips. Invalid events are reported in
- * res[i] and skipped; the others are recorded. Returns TALLY_OK when every event
- * got an answer (check res[i].code and res[i].message), else the connection's
- * error: events without an answer then have res[i].code set to it (outcome
- * unknown: resend those with request ids). The handle's message describes the
- * first failure ("event 3: ..."). */
+/* Records n events. They are merged on this host into the deltas of the
+ * distinct buckets and leaderboard members they touch and sent in script calls
+ * that each record their events atomically and hold Redis at most about
+ * cfg.max_script_us (calls are sized by the measured time of earlier ones);
+ * several calls are in flight at once. Invalid events are reported in res[i]
+ * and skipped; an event Redis refuses (a foreign key of the wrong type, an
+ * overflow, an event time too far ahead) is found by halving its call and
+ * refused alone, and the others are recorded. Events repeating a request id
+ * are answered as if recorded one by one, in order. Returns TALLY_OK when every
+ * event got an answer (check res[i].code and res[i].message), else the
+ * connection's error: events without an answer then have res[i].code set to it
+ * (outcome unknown: resend those with request ids). The handle's message
+ * describes the first failure ("event 3: ..."). */
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res);
+
+/* ----------------------------------------------------------- async recorder */
+
+/* For a service's request path: tally_recorder_record() copies the event into
+ * a bounded in-process buffer and returns (no Redis round trip); a background
+ * thread with its own handle sends what waits as batches (tally_record_batch)
+ * every flush_ms, or as soon as flush_events wait. Thread-safe: any number of
+ * threads may record into one recorder.
+ *
+ * What a crash loses: the events accepted but not yet answered by Redis, that
+ * is the buffer (at most `capacity` events; with Redis keeping up, what
+ * arrived during the last flush_ms plus the batch being sent) and, after a
+ * connection failure, the events waiting to be sent again. Bound it with
+ * flush_ms and capacity; call tally_recorder_flush() where an event must be
+ * durable before going on (it waits until Redis has answered it).
+ * Events with a request id are sent again after a connection failure until
+ * Redis answers them, which is safe (a resend that had run answers
+ * "duplicate"); events without one are not resent, and an unknown outcome is
+ * counted as `unknown`. */
+typedef struct tally_recorder tally_recorder;
+enum { TALLY_RECORDER_BLOCK = 0, TALLY_RECORDER_DROP = 1 };
+typedef struct tally_recorder_config {
+    size_t capacity;      /* events the buffer holds, default 65536 */
+    size_t bytes;         /* room for their strings, default 96 per event */
+    int flush_ms;         /* an event waits at most this long, default 5 */
+    size_t flush_events;  /* or until this many wait, default 2048 */
+    int when_full;        /* TALLY_RECORDER_BLOCK (default): the caller waits
+                             for room; TALLY_RECORDER_DROP: the event is
+                             dropped, counted, and record answers TALLY_EFULL */
+    int retry_ms;         /* wait before sending again after a connection
+                             failure, default 100 */
+} tally_recorder_config;
+void tally_recorder_config_init(tally_recorder_config *rc);
+
+typedef struct tally_recorder_stats {
+    uint64_t recorded, duplicates;  /* answered by Redis */
+    uint64_t refused;     /* refused by Redis (a bad value, a foreign key...) */
+    uint64_t rejected;    /* refused by tally_recorder_record (TALLY_EINVAL) */
+    uint64_t dropped;     /* buffer full, TALLY_RECORDER_DROP */
+    uint64_t blocked;     /* callers that waited for room */
+    uint64_t unknown;     /* no request id and no answer: may or may not count */
+    uint64_t resent;      /* sends again after a connection failure */
+    size_t queued;        /* accepted and not answered yet */
+} tally_recorder_stats;
+
+/* Opens the recorder's handle from cfg (NULL: defaults; as tally_open) and
+ * starts its thread; rc NULL: defaults. *out receives a recorder even on
+ * failure (except TALLY_ENOMEM before any is allocated): read
+ * tally_recorder_errmsg(), then tally_recorder_close() it. */
+int tally_recorder_open(const tally_config *cfg, const tally_recorder_config *rc, tally_recorder **out);
+/* Validates the event (as tally_event_check) and copies it, strings and all;
+ * at_ms TALLY_AT_NOW is read from this host's clock now. TALLY_OK,
+ * TALLY_EINVAL (bad event, or the recorder is closing), TALLY_EFULL (DROP
+ * mode, full). Never waits on Redis; in BLOCK mode waits for room. */
+int tally_recorder_record(tally_recorder *r, const tally_event *ev);
+/* Waits until every event accepted before the call has been answered by Redis
+ * (or given up: see the stats), at most timeout_ms (< 0: no limit). TALLY_OK or
+ * TALLY_ETIMEOUT (they are still being sent). */
+int tally_recorder_flush(tally_recorder *r, int timeout_ms);
+/* Flushes (at most timeout_ms, < 0: no limit), stops the thread and frees the
+ * recorder. After a timeout what is still unanswered gets one more try and is
+ * then given up (counted as unknown); returns TALLY_ETIMEOUT then. */
+int tally_recorder_close(tally_recorder *r, int timeout_ms);
+void tally_recorder_get_stats(tally_recorder *r, tally_recorder_stats *out);
+/* Copies the last failure's message (a rejected event, Redis's error, the
+ * connection's) into buf (n bytes). */
+void tally_recorder_errmsg(tally_recorder *r, char *buf, size_t n);
 
 /* ------------------------------------------------------------------ queries */
 

@@ -1,115 +1,168 @@
 #!lua
--- Records one usage event into every bucket and leaderboard given, atomically.
+-- Records usage events, merged by the host into bucket and leaderboard deltas, all or nothing.
 -- KEYS[1..nh] buckets: bucket hashes (docs/keys.md).
--- KEYS[nh+1..nh+nz] boards: the leaderboards (nz is 0 or 9): cost, tokens,
---   requests (c, k, r), each for total, month, day, in that order.
--- KEYS[nh+nz+1] ids: with a request id, the id hash of the event time's
---   idempotency slice (d = 2 such keys; without a request id d = 0).
--- KEYS[nh+nz+2] ids_previous: with a request id, the previous slice's id hash.
--- KEYS[nh+nz+d+2j-1] reservations: settle, budget entity j (1..nr): its
+-- KEYS[nh+1..nh+3ng] boards: leaderboards in threes: cost, tokens, requests (c,
+--   k, r) of one period.
+-- KEYS[nh+3ng+1..nh+3ng+ni] ids: request-id hashes.
+-- KEYS[nh+3ng+ni+1..nh+3ng+ni+np] prunes: day hashes whose hour fields go
+--   when a bucket hash that names them is created.
+-- KEYS[nh+3ng+ni+np+2j-1] reservations: settle, budget entity j (1..nr): its
 --   reservations hash.
--- KEYS[nh+nz+d+2j] leases: entity j's leases sorted set.
--- ARGV[1] at_ms: the event time, epoch ms.
--- ARGV[2] future_ms: how far past server TIME the event time may be (ms, at most
---   a day).
--- ARGV[3] input: input tokens (0..1e12).
--- ARGV[4] output: output tokens (0..1e12).
--- ARGV[5] cache_create: cache-create tokens (0..1e12).
--- ARGV[6] cache_read: cache-read tokens (0..1e12).
--- ARGV[7] cost_nanos: cost in nano-USD (0..1e15).
--- ARGV[8] nh: the number of bucket hashes.
--- ARGV[9] nz: the number of leaderboards, 0 or 9.
--- ARGV[10] request_id: the request id's field in the id hashes (its 8-byte
---   fingerprint, docs/keys.md), or "" for none.
--- ARGV[11] ids_expiry: the id hash's expiry, epoch s ("0" without a request id).
--- ARGV[12] nr: budget entities whose reservation to release (settle: the usage
+-- KEYS[nh+3ng+ni+np+2j] leases: entity j's leases sorted set.
+-- ARGV[1] latest_ms: the latest event time of the call, epoch ms.
+-- ARGV[2] future_ms: how far past server TIME an event time may be (ms, at
+--   most a day).
+-- ARGV[3] nh: the number of bucket hashes.
+-- ARGV[4] ng: the number of leaderboard threes.
+-- ARGV[5] ni: the number of request-id hashes.
+-- ARGV[6] np: the number of prune keys.
+-- ARGV[7] nr: budget entities whose reservation to release (settle: the usage
 --   is recorded and the estimate given back, together); 0 for a record.
--- ARGV[13] reservation: the reservation's member (API key id, byte 0x1F, request
---   id: as reserve.lua's), or "".
--- ARGV[14..] hashes: per bucket hash, in KEYS order: its expiry (epoch s, 0 =
---   never), a field count n, then n field names.
--- ARGV[last-2] board_member: when nz is 9, after the hashes: the leaderboards'
---   member (the API key id).
--- ARGV[last-1] board_month_expiry: the month leaderboards' expiry, epoch s.
--- ARGV[last] board_day_expiry: the day leaderboards' expiry, epoch s.
--- Returns: "recorded" or "duplicate".
--- A bucket whose expiry has passed is skipped (a late event past retention).
--- Bucket values are "requests,input,output,cache_create,cache_read,cost", exact
--- decimal integers up to 2^63-1. On a cluster an event is one call per entity
--- (key, account, shard).
-local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
+-- ARGV[8] reservation: the reservation's member (API key id, byte 0x1F,
+--   request id: as reserve.lua's), or "".
+-- ARGV[9] nd: the number of deltas.
+-- ARGV[10] nn: the number of names.
+-- ARGV[10+d] delta: delta d (1..nd), a bucket value
+--   "requests,input,output,cache_create,cache_read,cost", each count at most
+--   10^15.
+-- ARGV[10+nd+n] name: name n (1..nn), a bucket field or a leaderboard member.
+-- ARGV[10+nd+nn+h] hash: bucket hash h's descriptor, fixed-width decimal:
+--   EXPIRY (12 digits: epoch s, 0 never; set when the hash is created), UNTIL
+--   and HOURS_UNTIL (12 digits each: fields are written while it is ahead of
+--   server TIME, 0 always; hour buckets, the fields whose names start with a
+--   digit, follow HOURS_UNTIL), PRUNE (7 digits: a prune key, 0 none), then
+--   per field NAME and DELTA (7 digits each): field NAME gains delta DELTA.
+-- ARGV[10+nd+nn+nh+g] board: leaderboard three g's descriptor: EXPIRY (12
+--   digits), then per member NAME (7 digits), COST, TOKENS, REQUESTS (16 digits
+--   each): what it gains on each of the three.
+-- ARGV[10+nd+nn+nh+ng+3j-2] ids_expiry: id hash j's expiry, epoch s (0: only
+--   checked).
+-- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the 8-byte request-id fingerprints to
+--   check and add (docs/keys.md), concatenated.
+-- ARGV[10+nd+nn+nh+ng+3j] ids_check: the fingerprints only to check.
+-- Returns: {"recorded", us}, or, writing nothing but a settle's release,
+--   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
+--   hash J; P its position in ids_add, -P in ids_check); us: how long the
+--   script ran.
+-- Everything is read and checked before the first write. Bucket values are
+-- exact decimal integers up to 2^63-1; leaderboard scores saturate at 2^53.
+-- On a cluster a call covers one entity (key, account or shard).
 local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
+local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
+local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
+local FP = 8
 local fail = lib.refusal("record")
 
--- Argument i as a whole number up to max, or nil and why.
-local function uint(i, max, what)
-  local v = lib.int(ARGV[i], 0, math.huge)
-  if not v then return nil, what .. " is not a whole number" end
-  if v > max then return nil, what .. " is above " .. string.format("%.0f", max) end
-  return v
+local start_us = lib.now_us()
+local now_s = math.floor(start_us / 1000000)
+local latest, future = lib.int(ARGV[1], 0, lib.TALLY_AT_MAX), lib.int(ARGV[2], 0, lib.TALLY_FUTURE_MAX_MS)
+local nh, ng, ni = lib.int(ARGV[3], 0, 1e6), lib.int(ARGV[4], 0, 1e6), lib.int(ARGV[5], 0, 1e6)
+local np, nr, resv = lib.int(ARGV[6], 0, 1e6), lib.int(ARGV[7], 0, 2), ARGV[8]
+local nd, nn = lib.int(ARGV[9], 0, 1e6), lib.int(ARGV[10], 0, 1e6)
+if not (latest and future and nh and ng and ni and np and nr and resv and nd and nn)
+  or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= 10 + nd + nn + nh + ng + 3 * ni then
+  return fail("KEYS and ARGV do not match the counts")
 end
-
-local at, err = uint(1, lib.TALLY_AT_MAX, "event time")
-if not at then return fail(err) end
-local future = uint(2, lib.TALLY_FUTURE_MAX_MS, "future allowance")
-if not future then return fail("future allowance is not a number of ms up to a day") end
-local amounts = {}
-local names = { "input tokens", "output tokens", "cache-create tokens", "cache-read tokens", "cost" }
-for i = 1, 5 do
-  amounts[i], err = uint(i + 2, i == 5 and lib.TALLY_MAX_COST_NANOS or lib.TALLY_MAX_TOKENS, names[i])
-  if not amounts[i] then return fail(err) end
-end
-local tokens = amounts[1] + amounts[2] + amounts[3] + amounts[4]
-local delta = { 1, amounts[1], amounts[2], amounts[3], amounts[4], amounts[5] }
-local nh, nz, nr = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[12])
-local rid, resv = ARGV[10], ARGV[13]
-if not nh or not nz or not nr or not resv or nh + nz + (rid ~= "" and 2 or 0) + 2 * nr ~= #KEYS then
-  return fail("KEYS do not match the hash, leaderboard and budget counts")
-end
+local nz = 3 * ng
 if nr > 0 and not lib.is_member(resv) then
   return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
 end
-local id_expiry = uint(11, TIME_MAX_S, "id expiry")
-if rid ~= "" and not id_expiry then return fail("id expiry is not a number") end
+if latest > math.floor(start_us / 1000) + future then
+  return fail("an event time is in the future beyond the allowed " .. future .. " ms")
+end
 
--- Parse the bucket and leaderboard descriptors; drop what is past retention.
-local now_ms = lib.now_ms()
-local now_s = math.floor(now_ms / 1000)
-if at > now_ms + future then
-  return fail("event time is in the future beyond the allowed " .. future .. " ms")
-end
-local hashes, pos = {}, 14
-for k = 1, nh do
-  local expiry, n = uint(pos, TIME_MAX_S, "expiry"), tonumber(ARGV[pos + 1])
-  if not expiry or not n or n < 1 or pos + 1 + n > #ARGV then return fail("bad descriptor of hash " .. k) end
-  if expiry == 0 or expiry > now_s then
-    local fields = { unpack(ARGV, pos + 2, pos + 1 + n) }
-    hashes[#hashes + 1] = { key = KEYS[k], expiry = expiry, fields = fields }
+local dtext, dnum = {}, {}
+for d = 1, nd do
+  local s = ARGV[10 + d]
+  local p1, p2, p3, p4, p5, p6 = lib.bucket(s)
+  if not p6 or #p1 > 16 or #p2 > 16 or #p3 > 16 or #p4 > 16 or #p5 > 16 or #p6 > 16
+    or math.max(p1, p2, p3, p4, p5, p6) > DELTA_MAX then
+    return fail("delta " .. d .. " is not six counts of at most 10^15")
   end
-  pos = pos + 2 + n
+  dtext[d] = s
+  dnum[d] = { tonumber(p1), tonumber(p2), tonumber(p3), tonumber(p4), tonumber(p5), tonumber(p6) }
 end
-local boards = {}
-if nz == 9 then
-  local member, incs = ARGV[pos], { amounts[5], tokens, 1 }
-  local expiries = { 0, uint(pos + 1, TIME_MAX_S, "expiry"), uint(pos + 2, TIME_MAX_S, "expiry") }
-  if not member or not expiries[2] or not expiries[3] then return fail("bad leaderboard descriptor") end
-  for k = 1, 9 do
-    local expiry = expiries[(k - 1) % 3 + 1]
-    if expiry == 0 or expiry > now_s then
-      boards[#boards + 1] = { key = KEYS[nh + k], member = member, inc = incs[math.floor((k - 1) / 3) + 1],
-                              expiry = expiry }
+local names, hourly = { unpack(ARGV, 11 + nd, 10 + nd + nn) }, {}
+for i = 1, nn do
+  local b = names[i]:byte(1)
+  hourly[i] = b and b >= 48 and b <= 57 -- an hour bucket: the name starts with a digit
+end
+local at = 11 + nd + nn
+
+-- Descriptors are fixed-width decimal numbers: the count of items, or nil
+-- when ARGV[i] is not `head` digits then whole items of `size` digits.
+local function items_of(i, head, size)
+  local s = ARGV[i]
+  local n = (#s - head) / size
+  if n < 1 or n ~= math.floor(n) or not s:find("^%d+$") then return nil end
+  return n, s
+end
+
+local function live(until_s) return until_s == 0 or until_s > now_s end
+
+local hashes = {}
+for k = 1, nh do
+  local n, s = items_of(at, 43, 14)
+  local prune = n and tonumber(s:sub(37, 43), 10)
+  if not n or prune > np then return fail("bad descriptor of hash " .. k) end
+  local h = { key = KEYS[k], expiry = tonumber(s:sub(1, 12), 10), fields = {}, deltas = {} }
+  if prune > 0 then h.prune = KEYS[nh + nz + ni + prune] end
+  local days, hours = live(tonumber(s:sub(13, 24), 10)), live(tonumber(s:sub(25, 36), 10))
+  local fields, deltas = h.fields, h.deltas
+  for p = 44, #s, 14 do
+    local nx, di = tonumber(s:sub(p, p + 6), 10), tonumber(s:sub(p + 7, p + 13), 10)
+    if not names[nx] or not dtext[di] then return fail("hash " .. k .. " names no such field or delta") end
+    if hourly[nx] then
+      if hours then fields[#fields + 1], deltas[#deltas + 1] = names[nx], di end
+    elseif days then
+      fields[#fields + 1], deltas[#deltas + 1] = names[nx], di
     end
   end
-  pos = pos + 3
-elseif nz ~= 0 then
-  return fail("leaderboards come as 9 sets or none")
+  -- a field past its retention is skipped (a late event)
+  if #h.fields > 0 then hashes[#hashes + 1] = h end
+  at = at + 1
 end
-if pos ~= #ARGV + 1 then return fail("extra arguments after the descriptors") end
+local boards = {}
+for g = 1, ng do
+  local n, s = items_of(at, 12, 55)
+  if not n then return fail("bad descriptor of leaderboards " .. g) end
+  local members, incs = {}, { {}, {}, {} } -- incs[b][m]: cost, tokens, requests
+  for m = 1, n do
+    local p = 13 + 55 * (m - 1)
+    members[m] = names[tonumber(s:sub(p, p + 6), 10)]
+    for b = 1, 3 do incs[b][m] = tonumber(s:sub(p + 16 * b - 9, p + 16 * b + 6), 10) end
+    if not members[m] or incs[1][m] > DELTA_MAX or incs[2][m] > DELTA_MAX or incs[3][m] > DELTA_MAX then
+      return fail("leaderboards " .. g .. " name no such member or a bad increment")
+    end
+  end
+  local expiry = tonumber(s:sub(1, 12), 10)
+  if live(expiry) then
+    for b = 1, 3 do
+      boards[#boards + 1] = { key = KEYS[nh + 3 * (g - 1) + b], expiry = expiry, members = members,
+                              inc = incs[b] }
+    end
+  end
+  at = at + 1
+end
+local ids = {}
+for j = 1, ni do
+  local expiry, adds, checks = lib.int(ARGV[at], 0, TIME_MAX_S), ARGV[at + 1], ARGV[at + 2]
+  if not expiry or #adds % FP ~= 0 or #checks % FP ~= 0 or (expiry == 0 and #adds > 0) then
+    return fail("bad request-id list " .. j)
+  end
+  local list = {}
+  for p = 1, #adds, FP do list[#list + 1] = adds:sub(p, p + FP - 1) end
+  local nadd = #list
+  for p = 1, #checks, FP do list[#list + 1] = checks:sub(p, p + FP - 1) end
+  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, nadd = nadd }
+  at = at + 3
+end
 
 -- Reads: every check that can fail happens here, before the first write.
 local releases = {}
 for k = 1, nr do
-  local held, leases = KEYS[nh + nz + 2 + 2 * k - 1], KEYS[nh + nz + 2 + 2 * k]
+  local at_key = nh + nz + ni + np + 2 * k
+  local held, leases = KEYS[at_key - 1], KEYS[at_key]
   local got = redis.call("HMGET", held, "r:" .. resv, "=")
   redis.call("ZSCORE", leases, resv) -- type check before any write
   if got[1] then
@@ -120,6 +173,18 @@ for k = 1, nr do
     releases[#releases + 1] = { held = held, leases = leases, sums = sums }
   end
 end
+local dups = {}
+for j, id in ipairs(ids) do
+  if #id.list > 0 then
+    local seen = redis.call("HMGET", id.key, unpack(id.list))
+    for p = 1, #id.list do
+      if seen[p] then
+        dups[#dups + 1] = j
+        dups[#dups + 1] = p <= id.nadd and p or id.nadd - p
+      end
+    end
+  end
+end
 -- Gives the reservations back (settle): the estimate leaves the held sums.
 local function release()
   for _, r in ipairs(releases) do
@@ -128,70 +193,82 @@ local function release()
     redis.call("ZREM", r.leases, resv)
   end
 end
-if rid ~= "" then
-  for k = nh + nz + 1, nh + nz + 2 do
-    if redis.call("HEXISTS", KEYS[k], rid) == 1 then
-      release()
-      return "duplicate"
-    end
-  end
+local function elapsed() return lib.now_us() - start_us end
+if #dups > 0 then
+  release()
+  return { "duplicate", elapsed(), unpack(dups) }
 end
--- A bucket gains the event's deltas. Fast path: every part below 10^15, so
--- part + delta < 2^53 stays exact in a double and one format builds the value.
-local d1, d2, d3, d4, d5, d6 = 1, amounts[1], amounts[2], amounts[3], amounts[4], amounts[5]
-local fresh_value = string.format(lib.BUCKET_FORMAT, d1, d2, d3, d4, d5, d6)
+
 for _, h in ipairs(hashes) do
-  local fields = h.fields
+  local fields, deltas = h.fields, h.deltas
   local old = redis.call("HMGET", h.key, unpack(fields))
-  local values = {}
+  local args = {}
   for f = 1, #fields do
-    local v = old[f]
-    if v then
+    local v, di = old[f], deltas[f]
+    local value
+    if not v then
+      h.fresh = true
+      value = dtext[di]
+    else
       local p1, p2, p3, p4, p5, p6 = lib.bucket(v)
       if not p6 then return lib.foreign("field " .. fields[f] .. " of " .. h.key .. " is not a bucket") end
+      local d = dnum[di]
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
-        values[f] = string.format(lib.BUCKET_FORMAT, p1 + d1, p2 + d2, p3 + d3, p4 + d4, p5 + d5, p6 + d6)
+        value = string.format(lib.BUCKET_FORMAT, p1 + d[1], p2 + d[2], p3 + d[3], p4 + d[4], p5 + d[5],
+          p6 + d[6])
       else
         local parts = { p1, p2, p3, p4, p5, p6 }
         for m = 1, 6 do
-          parts[m] = lib.add_exact(parts[m], delta[m])
-          if not parts[m] then
-            return fail("a sum in " .. h.key .. " would pass 2^63-1")
-          end
+          parts[m] = lib.add_exact(parts[m], d[m])
+          if not parts[m] then return fail("a sum in " .. h.key .. " would pass 2^63-1") end
         end
-        values[f] = table.concat(parts, ",")
+        value = table.concat(parts, ",")
       end
-    else
-      h.fresh = true
-      values[f] = fresh_value
     end
+    if fields[f] == "_" and not v then h.created = true end
+    args[2 * f - 1], args[2 * f] = fields[f], value
   end
-  h.values = values
+  h.args = args
+  if h.prune and h.created then
+    local gone = {}
+    for _, f in ipairs(redis.call("HKEYS", h.prune)) do
+      if f:find("^%d") then gone[#gone + 1] = f end
+    end
+    h.gone = gone
+  end
 end
 for _, b in ipairs(boards) do
-  local old = redis.call("ZSCORE", b.key, b.member)
-  b.fresh = not old
-  b.score = math.min((tonumber(old) or 0) + b.inc, SCORE_MAX) -- ranking saturates at 2^53
+  local scores = redis.call("ZMSCORE", b.key, unpack(b.members))
+  local args = {}
+  for m = 1, #b.members do
+    if not scores[m] then b.fresh = true end
+    -- the ranking saturates at 2^53
+    local score = math.min((tonumber(scores[m]) or 0) + b.inc[m], SCORE_MAX)
+    args[2 * m - 1], args[2 * m] = string.format("%d", score), b.members[m]
+  end
+  b.args = args
 end
 
--- Writes: nothing below can fail on a well-formed dataset.
+-- Writes: nothing below can fail on a well-formed dataset. Hours past their
+-- retention go first, so that hours this call writes stay.
 for _, h in ipairs(hashes) do
-  local args = {}
-  for f = 1, #h.fields do
-    args[#args + 1] = h.fields[f]
-    args[#args + 1] = h.values[f]
-  end
-  redis.call("HSET", h.key, unpack(args))
+  if h.gone and #h.gone > 0 then redis.call("HDEL", h.prune, unpack(h.gone)) end
+end
+for _, h in ipairs(hashes) do
+  redis.call("HSET", h.key, unpack(h.args))
   if h.fresh and h.expiry > 0 then redis.call("EXPIREAT", h.key, h.expiry, "NX") end
 end
 for _, b in ipairs(boards) do
-  redis.call("ZADD", b.key, string.format("%d", b.score), b.member)
+  redis.call("ZADD", b.key, unpack(b.args))
   if b.fresh and b.expiry > 0 then redis.call("EXPIREAT", b.key, b.expiry, "NX") end
 end
-if rid ~= "" then
-  local ids = KEYS[nh + nz + 1]
-  redis.call("HSET", ids, rid, "1")
-  redis.call("EXPIREAT", ids, id_expiry, "NX")
+for _, id in ipairs(ids) do
+  if id.nadd > 0 then
+    local args = {}
+    for p = 1, id.nadd do args[2 * p - 1], args[2 * p] = id.list[p], "1" end
+    redis.call("HSET", id.key, unpack(args))
+    redis.call("EXPIREAT", id.key, id.expiry, "NX")
+  end
 end
 release()
-return "recorded"
+return { "recorded", elapsed() }

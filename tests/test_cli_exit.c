@@ -99,14 +99,14 @@ static void wrong_type_exits_4_everywhere(void **state) {
     (void)state;
     const char *url = th_url();
     static const struct { const char *foreign, *argv[14]; } rows[] = {
-        { "tally:v1:{k:wt}:t", { "record", "--key", "wt", "--model", "m" } },
-        { "tally:v1:{k:wt}:t", { "settle", "--key", "wt", "--model", "m", "--id", "r1" } },
-        { "tally:v1:{k:wt}:B", { "reserve", "--key", "wt", "--id", "r1", "--budget", "cost:1/day", "--cost", "0.1" } },
-        { "tally:v1:{k:wt}:rl:r:log:60000", { "allow", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
-        { "tally:v1:{k:wt}:rl:r:log:60000", { "limits", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
-        { "tally:v1:{k:wt}:rl:r:log:60000",
+        { "tally:v2:{k:wt}:t", { "record", "--key", "wt", "--model", "m" } },
+        { "tally:v2:{k:wt}:t", { "settle", "--key", "wt", "--model", "m", "--id", "r1" } },
+        { "tally:v2:{k:wt}:B", { "reserve", "--key", "wt", "--id", "r1", "--budget", "cost:1/day", "--cost", "0.1" } },
+        { "tally:v2:{k:wt}:rl:r:log:60000", { "allow", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
+        { "tally:v2:{k:wt}:rl:r:log:60000", { "limits", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
+        { "tally:v2:{k:wt}:rl:r:log:60000",
           { "allow", "--key", "wt", "--limit", "5/1m,algo=sliding-log", "--fail-open" } },
-        { "tally:v1:{k:wt}:ls", { "lease", "acquire", "--key", "wt", "--limit", "2", "--lease-ms", "1000" } },
+        { "tally:v2:{k:wt}:ls", { "lease", "acquire", "--key", "wt", "--limit", "2", "--lease-ms", "1000" } },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         th_clean(NULL);
@@ -128,7 +128,7 @@ static void wrong_type_exits_4_everywhere(void **state) {
     }
     /* and record --stdin */
     th_clean(NULL);
-    freeReplyObject(th_cmd("SET tally:v1:{k:wt}:t foreign"));
+    freeReplyObject(th_cmd("SET tally:v2:{k:wt}:t foreign"));
     char *out, *err;
     assert_int_equal(RUN_IN("{\"key\":\"wt\",\"model\":\"m\"}\n{\"key\":\"ok\",\"model\":\"m\"}\n", &out, &err,
                             "record", "--stdin", "--json", "--url", url),

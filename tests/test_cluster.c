@@ -14,7 +14,7 @@
 static void slots_match_redis(void **state) {
     (void)state;
     static const char *const keys[] = { "foo", "{user1000}.following", "{}x", "a{b}c", "a{b}{c}", "{{a}}",
-                                        "{", "}", "x{", "tally:v1:{k:key%3A1}:t", "tally:v1:{s:3}:Lc:t", "" };
+                                        "{", "}", "x{", "tally:v2:{k:key%3A1}:t", "tally:v2:{s:3}:Lc:t", "" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         redisReply *r = tc_on(tc_ports[0], "CLUSTER KEYSLOT %s", keys[i]);
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
@@ -103,7 +103,7 @@ static void admission_on_cluster(void **state) {
 static int64_t account_held_cost(const char *account) {
     for (int i = 0; i < NODES; i++) {
         if (!tc_is_primary(tc_ports[i])) continue;
-        redisReply *v = tc_on(tc_ports[i], "HGET tally:v1:{a:%s}:B =", account);
+        redisReply *v = tc_on(tc_ports[i], "HGET tally:v2:{a:%s}:B =", account);
         int moved = v->type == REDIS_REPLY_ERROR;
         int64_t held = v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : -1;
         freeReplyObject(v);
@@ -201,7 +201,7 @@ static void shared_aggregates_spread(void **state) {
     int seen[NODES] = { 0 }, primaries_used = 0;
     for (int s = 0; s < shards; s++) {
         char key[64];
-        int n = snprintf(key, sizeof key, "tally:v1:{s:%d}:t", s);
+        int n = snprintf(key, sizeof key, "tally:v2:{s:%d}:t", s);
         unsigned slot = tally__key_slot(key, (size_t)n);
         redisReply *r = tc_on(tc_ports[0], "CLUSTER SLOTS");
         for (size_t k = 0; k < r->elements; k++)

@@ -27,7 +27,7 @@ typedef struct {
 
 static shape doc_keys[MAX_ITEMS], doc_fields[MAX_ITEMS];
 static int ndoc_keys, ndoc_fields;
-static char doc_example[2][128]; /* "team:a {prod}" -> "tally:v1:{k:...}:t" */
+static char doc_example[2][128]; /* "team:a {prod}" -> "tally:v2:{k:...}:t" */
 
 /* The doc's notation as an anchored POSIX regex: ID and N inside the hash tag,
  * YYYYMMDD, YYYYMM and HH digits, <anything> one part between colons. */
@@ -105,7 +105,7 @@ static built keys_built[MAX_ITEMS];
 static int nbuilt;
 
 static void add(const char *base, size_t bn, const char *suffix, size_t sn) {
-    const char *head = "tally:v1:";
+    const char *head = "tally:v2:";
     if (bn <= strlen(head) || memcmp(base, head, strlen(head)) != 0)
         fail_msg("key '%.*s' does not start with %s", (int)bn, base, head);
     snprintf(keys_built[nbuilt++].key, sizeof keys_built[0].key, "%.*s%.*s", (int)(bn - strlen(head)),

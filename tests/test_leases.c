@@ -45,7 +45,7 @@ static void leases_reclaim_after_lease_ms(void **state) {
     assert_int_equal(tally_lease_release(t, "job", b.id, &b), TALLY_OK);
     assert_false(b.ok);
     /* keys expire with the longest lease */
-    long long ttl = th_int("PTTL tally:v1:{k:job}:ls");
+    long long ttl = th_int("PTTL tally:v2:{k:job}:ls");
     th_assert_gt(ttl, 0);
     th_assert_le(ttl, 1000);
     tally_close(t);
@@ -72,7 +72,7 @@ static int lease_taker(int child, void *arg) {
 static void leases_contention(void **state) {
     (void)state;
     assert_int_equal(th_children_sum(8, lease_taker, NULL), 3);
-    assert_int_equal(th_int("ZCARD tally:v1:{k:pool}:ls"), 3);
+    assert_int_equal(th_int("ZCARD tally:v2:{k:pool}:ls"), 3);
 }
 
 /* Issue 10, item 10: lease ids are 128 random bits (32 lowercase hex digits)
@@ -140,7 +140,7 @@ static void lease_ids_are_random_128_bits(void **state) {
     qsort(ids, ALL, sizeof ids[0], by_text);
     for (int i = 1; i < ALL; i++)
         if (strcmp(ids[i - 1], ids[i]) == 0) fail_msg("two leases got id %s", ids[i]);
-    assert_int_equal(th_int("ZCARD tally:v1:{k:ids}:ls"), ALL);
+    assert_int_equal(th_int("ZCARD tally:v2:{k:ids}:ls"), ALL);
 }
 
 int main(void) {

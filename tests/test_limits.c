@@ -350,7 +350,7 @@ static void bad_input_writes_nothing(void **state) {
     th_digest(after);
     assert_string_equal(before, after);
     /* a foreign key of another type: refused before the first write */
-    freeReplyObject(th_cmd("SET tally:v1:{k:foreign}:rl:t:fixed:1000 x"));
+    freeReplyObject(th_cmd("SET tally:v2:{k:foreign}:rl:t:fixed:1000 x"));
     th_digest(before);
     tally_rule two[2] = { ok, rule(TALLY_COUNT_TOKENS, TALLY_ALGO_FIXED, 5, 1000) };
     assert_int_equal(tally_allow(t, "foreign", two, 2, NULL, &d), TALLY_EREDIS); /* the data, not the call */

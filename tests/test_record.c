@@ -222,7 +222,7 @@ static void batch_with_duplicate_inside(void **state) {
 static void batch_message_per_event(void **state) {
     (void)state;
     tally *t = th_open(NULL);
-    freeReplyObject(th_cmd("SET tally:v1:{k:wt}:t foreign"));
+    freeReplyObject(th_cmd("SET tally:v2:{k:wt}:t foreign"));
     int64_t now = ru_now_ms();
     tally_event ev[6] = {
         ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now, "ok-1"),
@@ -317,7 +317,7 @@ static void encoded_ids_never_collide(void **state) {
     redisReply *keys = th_cmd("KEYS *");
     for (size_t i = 0; i < keys->elements; i++) {
         const char *k = keys->element[i]->str;
-        if (strncmp(k, "tally:v1:{", 10) != 0) fail_msg("key '%s' is outside the schema", k);
+        if (strncmp(k, "tally:v2:{", 10) != 0) fail_msg("key '%s' is outside the schema", k);
         const char *close = strchr(k + 10, '}');
         assert_non_null(close);
         assert_null(memchr(k + 12, ':', (size_t)(close - k - 12))); /* no raw ':' inside */
@@ -378,23 +378,76 @@ static void expiry_is_bucket_end_plus_retention(void **state) {
     int64_t month_end = ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000;
     const char *const ents[] = { "k:k", "a:a", "s:0" };
     for (int i = 0; i < 3; i++) {
-        snprintf(key, sizeof key, "tally:v1:{%s}:D:%s", ents[i], ymd);
+        /* the day's hash holds its hours 00..23 too (schema v2): it lives
+         * until the day's retention, past the latest hour's (hour end + 8 d) */
+        snprintf(key, sizeof key, "tally:v2:{%s}:D:%s", ents[i], ymd);
         assert_int_equal(th_int("EXPIRETIME %s", key), day_end + 32 * 86400);
-        snprintf(key, sizeof key, "tally:v1:{%s}:M:%s", ents[i], ym);
+        assert_int_equal(th_int("HEXISTS %s 01", key), 1);
+        assert_int_equal(th_int("HEXISTS %s 23", key), 1);
+        snprintf(key, sizeof key, "tally:v2:{%s}:H:%s", ents[i], ymd);
+        assert_int_equal(th_int("EXISTS %s", key), 0);
+        snprintf(key, sizeof key, "tally:v2:{%s}:M:%s", ents[i], ym);
         assert_int_equal(th_int("EXPIRETIME %s", key), month_end + 400 * 86400);
-        /* the hour hash of a day holds hours 00..23: it must outlive the
-         * latest hour's retention (hour end + 8 d) */
-        snprintf(key, sizeof key, "tally:v1:{%s}:H:%s", ents[i], ymd);
-        long long x = th_int("EXPIRETIME %s", key);
-        if (x < (late / 3600000 + 1) * 3600 + 8 * 86400)
-            fail_msg("%s expires at %lld, before hour 23's end + 8 d (%lld)", key, x,
-                     (long long)((late / 3600000 + 1) * 3600 + 8 * 86400));
-        th_assert_le(x, day_end + 8 * 86400);
     }
-    snprintf(key, sizeof key, "tally:v1:{s:0}:Lc:D:%s", ymd);
+    snprintf(key, sizeof key, "tally:v2:{s:0}:Lc:D:%s", ymd);
     assert_int_equal(th_int("EXPIRETIME %s", key), day_end + 32 * 86400);
-    snprintf(key, sizeof key, "tally:v1:{s:0}:Lr:M:%s", ym);
+    snprintf(key, sizeof key, "tally:v2:{s:0}:Lr:M:%s", ym);
     assert_int_equal(th_int("EXPIRETIME %s", key), month_end + 400 * 86400);
+    tally_close(t);
+}
+
+/* Schema v2 keeps a day's hours in the day's hash; they go when the entity's
+ * hash of a day that begins past their retention (8 d) is created, and stay
+ * while that day's hash exists already. */
+static void old_hours_go_when_a_later_day_begins(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.shards = 1;
+    tally *t = th_open(&cfg);
+    int64_t now = ru_now_ms() - 60000;
+    tally_period old = ru_period_of(TALLY_DAY, now - 10 * DAY_MS, 0), keep = ru_period_of(TALLY_DAY, now - 8 * DAY_MS, 0);
+    const char *const ents[] = { "k:k", "a:a", "s:0" };
+    char key[3][96], kept[96];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key[i], sizeof key[i], "tally:v2:{%s}:D:%04d%02d%02d", ents[i], old.year, old.month, old.day);
+        freeReplyObject(th_cmd("HSET %s _ 1,0,0,0,0,0 05 1,0,0,0,0,0 05m:m 1,0,0,0,0,0", key[i]));
+    }
+    snprintf(kept, sizeof kept, "tally:v2:{k:k}:D:%04d%02d%02d", keep.year, keep.month, keep.day);
+    freeReplyObject(th_cmd("HSET %s _ 1,0,0,0,0,0 07 1,0,0,0,0,0", kept));
+    /* today's hash of another key exists already: its first event prunes nothing */
+    RECORD(t, ru_event("k", "m", "a", 1, 0, 0, 0, 0, now, NULL));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(th_int("HEXISTS %s _", key[i]), 1); /* the day's own buckets stay */
+        assert_int_equal(th_int("HEXISTS %s 05", key[i]), 0);
+        assert_int_equal(th_int("HEXISTS %s 05m:m", key[i]), 0);
+    }
+    assert_int_equal(th_int("HEXISTS %s 07", kept), 1); /* 8 days: still inside the retention */
+    freeReplyObject(th_cmd("HSET %s 05 1,0,0,0,0,0", key[0]));
+    RECORD(t, ru_event("k", "m", "a", 1, 0, 0, 0, 0, now, NULL));
+    assert_int_equal(th_int("HEXISTS %s 05", key[0]), 1); /* today's hash existed: nothing pruned */
+    tally_close(t);
+}
+
+/* A prefix holding a key-schema v1 dataset is refused at open, never misread;
+ * the tool exits 2 and says why. */
+static void schema_v1_dataset_is_refused(void **state) {
+    (void)state;
+    freeReplyObject(th_cmd("HSET tally:v1:{s:5}:t _ 3,1,1,0,0,7"));
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = th_url();
+    tally *t = NULL;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
+    assert_non_null(strstr(tally_errmsg(t), "schema v1"));
+    tally_close(t);
+    char *out, *err;
+    const char *const argv[] = { "stats", "--global", "--url", th_url(), NULL };
+    assert_int_equal(th_run(argv, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "schema v1"));
+    free(out), free(err);
+    cfg.prefix = "other"; /* another prefix is another dataset */
+    t = th_open(&cfg);
     tally_close(t);
 }
 
@@ -410,6 +463,8 @@ int main(void) {
         cmocka_unit_test_setup(encoded_ids_never_collide, th_clean),
         cmocka_unit_test_setup(every_bucket_expires_but_totals, th_clean),
         cmocka_unit_test_setup(expiry_is_bucket_end_plus_retention, th_clean),
+        cmocka_unit_test_setup(old_hours_go_when_a_later_day_begins, th_clean),
+        cmocka_unit_test_setup(schema_v1_dataset_is_refused, th_clean),
     };
     int rc = cmocka_run_group_tests_name("record", tests, NULL, NULL);
     th_done();

@@ -226,7 +226,7 @@ static void ids_cannot_reach_other_entities(void **state) {
     tally *t = th_open(NULL);
     const char *ids[] = { "victim", "victim}:t", "victim:t", "{k:victim}", "}:{k:victim", "*", "victim*",
                           "%", "victim%", "vi%63tim", "vi%2563tim", "v?ctim", "[v]ictim", "victim ",
-                          "tally:v1:{k:victim}:t", "victim}", "{victim", "a:b", "a%3Ab" };
+                          "tally:v2:{k:victim}:t", "victim}", "{victim", "a:b", "a%3Ab" };
     size_t nids = sizeof ids / sizeof ids[0];
     for (size_t i = 0; i < nids; i++) {
         tally_event e = { .key = ids[i], .model = ids[i], .account = ids[i], .input_tokens = (int64_t)i + 1 };
@@ -252,7 +252,7 @@ static void ids_cannot_reach_other_entities(void **state) {
     size_t tags = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const char *k = r->element[i]->str, *open = strchr(k, '{'), *close = strchr(k, '}');
-        if (strncmp(k, "tally:v1:{", 10) != 0 || !open || !close || strchr(open + 1, '{') ||
+        if (strncmp(k, "tally:v2:{", 10) != 0 || !open || !close || strchr(open + 1, '{') ||
             strchr(close + 1, '}') || strchr(k, '*') || strchr(k, '?') || strchr(k, '[') || strchr(k, ' '))
             fail_msg("key '%s' breaks the schema", k);
         const char *colon = strchr(open + 3, ':');

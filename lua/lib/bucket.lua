@@ -13,7 +13,7 @@ function lib.is_member(s) return s:find("^[^\31]+\31[^\31]+$") ~= nil end
 function lib.pair(v) return v:match("^(%d+),(%d+)$") end
 function lib.pair_format(cost, tokens) return string.format("%.0f,%.0f", cost, tokens) end
 
--- Adds x (< 10^15) to the decimal string s exactly, past 2^53 too; nil when
+-- Adds x (at most 10^15) to the decimal string s exactly, past 2^53 too; nil when
 -- the sum passes 2^63-1. Parts below 10^15 take the fast path in the caller.
 function lib.add_exact(s, x)
   local base = 1e15 -- low part of a split decimal: sums stay < 2^53

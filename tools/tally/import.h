@@ -8,7 +8,7 @@
 
 #include "cli.h"
 
-#define IMPORT_BATCH 512
+#define IMPORT_BATCH 2048 /* lines per tally_record_batch, which keeps its calls in flight */
 #define IMPORT_RETRIES 8
 
 /* The wait before retry `n` (1..IMPORT_RETRIES) of a batch: 50 ms, doubling

@@ -1,0 +1,62 @@
+/* aggregate.h -- merging a batch's events into one script call: the deltas of
+ * the distinct buckets and leaderboard members they touch, and their request-id
+ * fingerprints, encoded for lua/record.lua. Pure: no I/O. */
+#ifndef TALLY_AGGREGATE_H
+#define TALLY_AGGREGATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally.h"
+
+struct tally_args;
+
+/* The entities whose buckets a call covers: on a single server everything, on
+ * a cluster one entity (one slot) per call. */
+enum { TALLY_AGG_KEY = 1, TALLY_AGG_ACCOUNT = 2, TALLY_AGG_SHARD = 4, TALLY_AGG_ALL = 7 };
+
+/* tally__agg_add's answers. */
+enum {
+    TALLY_AGG_ADDED = 0,
+    TALLY_AGG_FULL,   /* the event would push a delta of the call past 10^15:
+                         send the call, then add the event to the next one */
+    TALLY_AGG_NOMEM = -1
+};
+
+typedef struct tally_agg tally_agg;
+
+tally_agg *tally__agg_new(void);
+void tally__agg_free(tally_agg *g);
+
+/* Starts an empty call for handle t's schema and configuration (prefix,
+ * timezone, shards, retention). now_ms is this host's clock: request ids live
+ * at least a window from it. Keeps the memory of earlier calls. */
+void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
+
+/* Adds event e, valid by tally_event_check(), at event time at_ms, for the
+ * entities in mask; k is the caller's index for it. With settle (an event
+ * alone in its call) the call also gives back the reservations held under its
+ * key and request id, by its key and account as far as mask covers them. TALLY_AGG_ADDED, _FULL
+ * (nothing added) or _NOMEM. Strings of e must stay valid until the call is
+ * encoded. A call must not hold two events with one key and request id: the
+ * script would not see the first when it checks the second. */
+int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int mask, int settle, size_t k);
+
+/* The events of the call, in the order added: their caller indexes. */
+size_t tally__agg_count(const tally_agg *g);
+const size_t *tally__agg_events(const tally_agg *g);
+
+/* The work the call gives the script, in units of about one bucket field
+ * (a field read, added to and written); the caller sizes calls by it. */
+size_t tally__agg_units(const tally_agg *g);
+
+/* Writes the EVALSHA of record.lua for the call into a. 0, or -1 when
+ * memory ran out. */
+int tally__agg_encode(tally_agg *g, struct tally_args *a);
+
+/* The caller index of the event whose fingerprint a "duplicate" answer names
+ * (id hash j, position p as the script reports it), or (size_t)-1 when the
+ * answer names none of the call's. Valid after tally__agg_encode(). */
+size_t tally__agg_dup_event(const tally_agg *g, long long j, long long p);
+
+#endif

@@ -1,0 +1,49 @@
+/* table.h -- growable arrays and open-addressing hash tables with 64-bit keys,
+ * reused from call to call (clearing keeps the memory). Pure: no I/O. */
+#ifndef TALLY_TABLE_H
+#define TALLY_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tally_vec {
+    void *p;
+    size_t n, cap; /* in elements */
+} tally_vec;
+
+/* Appends one element of `size` bytes (every push to a vec uses the same size).
+ * 0, or -1 when memory ran out (the vec is unchanged). */
+int tally__vec_push(tally_vec *v, const void *elem, size_t size);
+/* Makes room for n elements; 0 or -1. */
+int tally__vec_reserve(tally_vec *v, size_t n, size_t size);
+
+/* Maps a 64-bit key to a value 1..2^32-1; 0 means "absent". Keys that are
+ * hashes of something longer may collide: a `same` callback then tells whether
+ * the entry with value v is the one sought. */
+typedef struct tally_map {
+    uint64_t *keys;
+    uint32_t *vals;
+    size_t cap, n;
+} tally_map;
+
+typedef int (*tally_same_fn)(void *ctx, uint32_t value_minus_1, const void *sought);
+
+/* The value slot of key: *slot is 0 when the key was absent, and the caller
+ * then stores its value there (the entry exists from now on). With same, an
+ * entry counts only if same(ctx, value - 1, sought). NULL when memory ran out. */
+uint32_t *tally__map_find(tally_map *m, uint64_t key, tally_same_fn same, void *ctx, const void *sought);
+void tally__map_clear(tally_map *m);
+void tally__map_free(tally_map *m);
+
+/* Appends n bytes to a byte vector; x in exactly `width` decimal digits (zeros
+ * in front; x must fit). 0 or -1 (OOM). */
+int tally__text_add(tally_vec *v, const void *p, size_t n);
+int tally__text_fixed(tally_vec *v, uint64_t x, int width);
+
+/* Counting sort: records 0..n-1 by owner(ctx, r) (below `owners`) into order;
+ * the records of owner o are order[start[o] .. start[o + 1]) (uint32_t each).
+ * 0 or -1 (OOM). */
+int tally__group_by(tally_vec *order, tally_vec *start, size_t owners, size_t n,
+                    uint32_t (*owner)(const void *ctx, size_t r), const void *ctx);
+
+#endif

@@ -1,0 +1,254 @@
+/* test_batch.c -- redis: tally_record_batch (events merged on the host into one
+ * script call per slice) against a naive oracle: the same events recorded one
+ * by one with tally_record (lua/record.lua, one call per event) under another
+ * prefix. Random events, random request ids repeated within and across
+ * batches, bad events of every kind (refused by the library, by the script's
+ * checks, by a foreign key of the wrong type, by an overflow); then every
+ * event's outcome and every key of the two datasets are compared, field by
+ * field and member by member. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "rec_util.h"
+
+#define SCHEMA "v2"
+
+typedef struct { uint64_t s; } rng;
+
+static uint64_t next(rng *r) {
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return r->s;
+}
+
+static int64_t below(rng *r, int64_t n) { return (int64_t)(next(r) % (uint64_t)n); }
+
+enum { NEV = 3000 };
+static const char *const keys[] = { "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k/8", "k 9", "bad", "big" };
+static const char *const models[] = { "m0", "m1", "model:two", "m3" };
+static const char *const accounts[] = { NULL, "", "a0", "a1", "a2", "a3", "a4" };
+static char ids[NEV][24];
+static tally_event ev[NEV];
+
+/* Random events around `now`: about a tenth of them bad in some way. */
+static void make_events(rng *r, int64_t now) {
+    for (int i = 0; i < NEV; i++) {
+        tally_event *e = &ev[i];
+        *e = (tally_event){ keys[below(r, 12)], models[below(r, 4)], accounts[below(r, 7)], below(r, 5000),
+                            below(r, 3000), below(r, 4) ? 0 : below(r, 9000), below(r, 20000),
+                            below(r, 2000000000), now - below(r, 3 * DAY_MS), NULL };
+        int64_t id = below(r, 10);
+        if (id < 4) { /* a new id */
+            snprintf(ids[i], sizeof ids[i], "r%d", i);
+            e->request_id = ids[i];
+        } else if (id < 6 && i > 0) { /* an earlier event's id, for the same or another key */
+            int j = (int)below(r, i);
+            e->request_id = ev[j].request_id ? ev[j].request_id : "r-shared";
+            if (below(r, 2)) e->key = ev[j].key;
+        }
+        switch (below(r, 40)) {
+        case 0: e->model = ""; break;                              /* refused by the library */
+        case 1: e->input_tokens = -1; break;                       /* refused by the library */
+        case 2: e->at_ms = now + 3600000; break;                   /* past max_future_ms: the script */
+        case 3: e->at_ms = now - 60 * DAY_MS; break;               /* past day retention: skipped buckets */
+        case 4: e->cost_nanos = TALLY_MAX_COST_NANOS; break;       /* the largest event */
+        case 5: e->key = "k\x01"; break;                           /* a control character */
+        default: break;
+        }
+    }
+}
+
+/* Keys that make some events fail inside Redis: a foreign string where a
+ * key's total hash belongs, and a total one request short of 2^63. */
+static void plant(const char *prefix) {
+    redisReply *r = th_cmd("SET %s:" SCHEMA ":{k:bad}:t x", prefix);
+    freeReplyObject(r);
+    r = th_cmd("HSET %s:" SCHEMA ":{k:big}:t _ 9223372036854775807,0,0,0,0,0", prefix);
+    freeReplyObject(r);
+}
+
+static tally *open_prefix(const char *prefix, int64_t max_script_us) {
+    tally_config cfg = ru_config(0, 4);
+    cfg.prefix = prefix;
+    if (max_script_us) cfg.max_script_us = max_script_us;
+    return th_open(&cfg);
+}
+
+/* The oracle: every event alone, in order. */
+static void record_one_by_one(const char *prefix, int *code, int *dup) {
+    tally *t = open_prefix(prefix, 0);
+    for (int i = 0; i < NEV; i++) {
+        dup[i] = 0;
+        code[i] = tally_record(t, &ev[i], &dup[i]);
+    }
+    tally_close(t);
+}
+
+/* The batch path, in batches of random sizes. */
+static void record_in_batches(rng *r, const char *prefix, int64_t max_script_us, tally_result *res) {
+    tally *t = open_prefix(prefix, max_script_us);
+    for (int i = 0; i < NEV;) {
+        int n = (int)(1 + below(r, 900));
+        if (n > NEV - i) n = NEV - i;
+        assert_int_equal(tally_record_batch(t, &ev[i], (size_t)n, &res[i]), TALLY_OK);
+        i += n;
+    }
+    tally_close(t);
+}
+
+typedef struct { const redisReply *field, *value; } pair;
+
+static int by_field(const void *a, const void *b) {
+    const redisReply *x = ((const pair *)a)->field, *y = ((const pair *)b)->field;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->str, y->str, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The field/value pairs of a hash, sorted by field, as "f=v;" text (values may
+ * be binary: compared as bytes by strcmp only up to a NUL, so hex them). */
+static char *hash_text(const char *key) {
+    redisReply *r = th_cmd("HGETALL %b", key, strlen(key));
+    size_t n = r->elements / 2, len = 1;
+    pair *p = calloc(n + 1, sizeof *p);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (pair){ r->element[2 * i], r->element[2 * i + 1] };
+        len += 2 * (p[i].field->len + p[i].value->len) + 2;
+    }
+    qsort(p, n, sizeof *p, by_field);
+    char *out = calloc(1, len), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < p[i].field->len; k++) o += sprintf(o, "%02x", (unsigned char)p[i].field->str[k]);
+        *o++ = '=';
+        for (size_t k = 0; k < p[i].value->len; k++) o += sprintf(o, "%02x", (unsigned char)p[i].value->str[k]);
+        *o++ = ';';
+    }
+    free(p);
+    freeReplyObject(r);
+    return out;
+}
+
+/* Every key of prefix `a` exists under `b` with the same type, contents and
+ * expiry (request-id hashes: expiries a few seconds apart, as they count from
+ * the moment of recording), and the two hold as many keys. */
+static void same_dataset(const char *a, const char *b) {
+    long long na = 0;
+    char cursor[32] = "0", pattern[16];
+    snprintf(pattern, sizeof pattern, "%s:*", a);
+    size_t pa = strlen(a);
+    do {
+        redisReply *r = th_cmd("SCAN %s MATCH %s COUNT 500", cursor, pattern);
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++, na++) {
+            const char *ka = r->element[1]->element[i]->str;
+            char kb[1024];
+            snprintf(kb, sizeof kb, "%s%s", b, ka + pa);
+            redisReply *ta = th_cmd("TYPE %s", ka), *tb = th_cmd("TYPE %s", kb);
+            if (strcmp(ta->str, tb->str) != 0) fail_msg("%s is a %s, %s a %s", ka, ta->str, kb, tb->str);
+            if (strcmp(ta->str, "hash") == 0) {
+                char *ha = hash_text(ka), *hb = hash_text(kb);
+                if (strcmp(ha, hb) != 0) fail_msg("%s holds %s\n%s holds %s", ka, ha, kb, hb);
+                free(ha), free(hb);
+            } else if (strcmp(ta->str, "zset") == 0) {
+                redisReply *za = th_cmd("ZRANGE %s 0 -1 WITHSCORES", ka), *zb = th_cmd("ZRANGE %s 0 -1 WITHSCORES", kb);
+                assert_int_equal(za->elements, zb->elements);
+                for (size_t k = 0; k < za->elements; k++)
+                    if (strcmp(za->element[k]->str, zb->element[k]->str) != 0)
+                        fail_msg("%s[%zu] is %s, %s has %s", ka, k, za->element[k]->str, kb, zb->element[k]->str);
+                freeReplyObject(za), freeReplyObject(zb);
+            }
+            long long xa = th_int("EXPIRETIME %s", ka), xb = th_int("EXPIRETIME %s", kb);
+            int ids_hash = strstr(ka, "}:i:") != NULL;
+            if (ids_hash ? llabs(xa - xb) > 30 || (xa < 0) != (xb < 0) : xa != xb)
+                fail_msg("%s expires at %lld, %s at %lld", ka, xa, kb, xb);
+            freeReplyObject(ta), freeReplyObject(tb);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    snprintf(pattern, sizeof pattern, "%s:*", b);
+    long long count_b = th_int("EVAL %s 0 %s", "return #redis.call('KEYS', ARGV[1])", pattern);
+    assert_int_equal(na, count_b);
+    assert_true(na > 100);
+}
+
+static void same_outcomes(const int *code, const int *dup, const tally_result *res) {
+    int recorded = 0, duplicates = 0, refused = 0;
+    for (int i = 0; i < NEV; i++) {
+        if (code[i] != res[i].code || (code[i] == TALLY_OK && dup[i] != res[i].duplicate))
+            fail_msg("event %d (key %s, id %s, at %lld): one by one %d%s, batched %d%s", i, ev[i].key,
+                     ev[i].request_id ? ev[i].request_id : "-", (long long)ev[i].at_ms, code[i],
+                     dup[i] ? " duplicate" : "", res[i].code, res[i].duplicate ? " duplicate" : "");
+        recorded += code[i] == TALLY_OK && !dup[i];
+        duplicates += code[i] == TALLY_OK && dup[i];
+        refused += code[i] != TALLY_OK;
+    }
+    /* the mix this test is about: every kind of outcome, many of each */
+    assert_true(recorded > NEV / 2 && duplicates > 100 && refused > 100);
+}
+
+static void run_against_oracle(uint64_t seed, int64_t max_script_us) {
+    rng r = { seed };
+    make_events(&r, ru_now_ms() - 60000);
+    plant("o");
+    plant("b");
+    static int code[NEV], dup[NEV];
+    static tally_result res[NEV];
+    record_one_by_one("o", code, dup);
+    record_in_batches(&r, "b", max_script_us, res);
+    same_outcomes(code, dup, res);
+    same_dataset("o", "b");
+}
+
+static void batches_equal_one_by_one(void **state) {
+    (void)state;
+    run_against_oracle(0x9E3779B97F4A7C15ull, 0);
+}
+
+/* A bound of 100 us cuts the batches into many small calls: the same data. */
+static void small_calls_equal_one_by_one(void **state) {
+    (void)state;
+    long long before = th_int("EVAL %s 0", "local s = redis.call('INFO', 'commandstats') "
+                                          "return tonumber(s:match('cmdstat_evalsha:calls=(%d+)') or 0)");
+    run_against_oracle(0x1234567887654321ull, 100);
+    long long after = th_int("EVAL %s 0", "local s = redis.call('INFO', 'commandstats') "
+                                         "return tonumber(s:match('cmdstat_evalsha:calls=(%d+)') or 0)");
+    /* one per event for the oracle, and many more than one per batch call for the rest */
+    assert_true(after - before > NEV + 2 * (NEV / 450));
+}
+
+/* A batch sent again (say after a timeout) answers every event with an id as a
+ * duplicate and changes nothing; events without ids count again. */
+static void resent_batch_changes_nothing(void **state) {
+    (void)state;
+    tally *t = open_prefix("b", 0);
+    static tally_event e[500];
+    static char rid[500][16];
+    static tally_result res[500];
+    int64_t now = ru_now_ms() - 60000;
+    for (int i = 0; i < 500; i++) {
+        snprintf(rid[i], sizeof rid[i], "id-%d", i);
+        e[i] = ru_event(keys[i % 8], models[i % 4], accounts[i % 7], i, 2 * i, 0, 1, 1000 + i, now, rid[i]);
+    }
+    assert_int_equal(tally_record_batch(t, e, 500, res), TALLY_OK);
+    for (int i = 0; i < 500; i++) assert_true(res[i].code == TALLY_OK && !res[i].duplicate);
+    char before[41], after[41];
+    th_digest(before);
+    assert_int_equal(tally_record_batch(t, e, 500, res), TALLY_OK);
+    for (int i = 0; i < 500; i++) assert_true(res[i].code == TALLY_OK && res[i].duplicate);
+    th_digest(after);
+    assert_string_equal(before, after);
+    tally_close(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(batches_equal_one_by_one, th_clean),
+        cmocka_unit_test_setup(small_calls_equal_one_by_one, th_clean),
+        cmocka_unit_test_setup(resent_batch_changes_nothing, th_clean),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    th_done();
+    return rc;
+}

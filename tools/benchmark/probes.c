@@ -1,0 +1,209 @@
+/* probes.c -- tally-bench's other measurements: admission control against INCR
+ * (rate and memory per algorithm), and Redis memory per API key for a day of
+ * traffic. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+
+/* -------------------------------------------------------------- allow */
+
+static double bench_incr(redisContext *c, size_t n) {
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i++) freeReplyObject(cmd(c, "INCR bench:incr"));
+    return (double)n / (now_s() - t0);
+}
+
+void bench_allow(redisContext *c, size_t n, allow_run out[5]) {
+    tally *t = open_handle();
+    double incr = bench_incr(c, n);
+    out[0] = (allow_run){ "INCR (1 conn, 1 at a time)", incr, 1 };
+    for (int a = 0; a < 4; a++) {
+        /* a limit never reached: every call is an allowed, writing call */
+        tally_rule rule = { TALLY_COUNT_REQUESTS, a, 1000000000, 3600000, 0 };
+        tally_decision d;
+        double t0 = now_s();
+        for (size_t i = 0; i < n; i++)
+            if (tally_allow(t, "speed", &rule, 1, NULL, &d) != TALLY_OK || !d.allowed)
+                die("allow: %s", tally_errmsg(t));
+        double rate = (double)n / (now_s() - t0);
+        out[1 + a] = (allow_run){ tally_algo_name(a), rate, rate / incr };
+    }
+    tally_close(t);
+}
+
+/* MEMORY USAGE of every key of one rule of one limited key after N calls. */
+static long long usage_pattern(redisContext *c, const char *pattern) {
+    redisReply *r = cmd(c, "KEYS %s", pattern); /* a private, nearly empty database */
+    long long sum = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *u = cmd(c, "MEMORY USAGE %s SAMPLES 0", r->element[i]->str);
+        sum += u->integer;
+        freeReplyObject(u);
+    }
+    freeReplyObject(r);
+    return sum;
+}
+
+void allow_memory(redisContext *c, long long mem[4][4]) {
+    tally *t = open_handle();
+    static const int calls[4] = { 1, 10, 100, 1000 };
+    for (int a = 0; a < 4; a++)
+        for (int e = 0; e < 4; e++) {
+            char key[32], pat[96];
+            snprintf(key, sizeof key, "mem-%d-%d", a, calls[e]);
+            tally_rule rule = { TALLY_COUNT_REQUESTS, a, 1000000, 3600000, 0 };
+            tally_decision d;
+            for (int i = 0; i < calls[e]; i++)
+                if (tally_allow(t, key, &rule, 1, NULL, &d) != TALLY_OK) die("allow: %s", tally_errmsg(t));
+            snprintf(pat, sizeof pat, "bench:v2:{k:%s}:*", key);
+            mem[a][e] = usage_pattern(c, pat);
+        }
+    tally_close(t);
+}
+
+/* ------------------------------------------------------------- memory */
+
+const char *const class_names[C_N] = {
+    "key total {k}:t", "key month {k}:M", "key day and hours {k}:D", "request ids {k}:i",
+    "account total {a}:t", "account month {a}:M", "account day and hours {a}:D",
+    "shared {s}: model/global/minute/boards" };
+
+static int classify(const char *k) {
+    const char *b = strstr(k, ":{");
+    if (!b) return -1;
+    char kind = b[2];
+    const char *rest = strchr(b, '}');
+    if (!rest || rest[1] != ':') return -1;
+    char r = rest[2];
+    if (kind == 's') return C_SHARED;
+    int base = kind == 'k' ? C_KT : kind == 'a' ? C_AT : -1;
+    if (base < 0) return -1;
+    switch (r) {
+    case 't': return base;
+    case 'M': return base + 1;
+    case 'D': return base + 2;
+    case 'i': return kind == 'k' ? C_KI : -1;
+    }
+    return -1;
+}
+
+mem_result bench_memory(redisContext *c) {
+    mem_result m = { 24, 0, 0, 0, { 0 }, { 0 } };
+    flush(c);
+    tally *t = open_handle();
+    /* 24 events per key: one per hour of yesterday (UTC), models rotating */
+    int64_t day_ms = 86400000, yesterday = ((int64_t)time(NULL) * 1000 / day_ms - 1) * day_ms;
+    size_t n = (size_t)NKEYS * 24;
+    events e = make_events(n, 0x77, DIST_UNIFORM, NKEYS);
+    for (size_t i = 0; i < n; i++) {
+        size_t hour = i / NKEYS;
+        e.ev[i].at_ms = yesterday + (int64_t)hour * 3600000 + 1800000 + (int64_t)(i % NKEYS);
+        e.ev[i].model = bench_models[(hour + i) % NMODELS];
+    }
+    double before = info_field(c, "memory", "used_memory");
+    tally_result *res = xmalloc(512 * sizeof *res);
+    for (size_t i = 0; i < n; i += 512) {
+        size_t k = n - i < 512 ? n - i : 512;
+        if (tally_record_batch(t, e.ev + i, k, res) != TALLY_OK) die("record: %s", tally_errmsg(t));
+        for (size_t q = 0; q < k; q++)
+            if (res[q].code != TALLY_OK || res[q].duplicate) die("record: event %zu failed", i + q);
+    }
+    free(res);
+    double after = info_field(c, "memory", "used_memory");
+    m.used_delta = after - before;
+    m.per_key = m.used_delta / NKEYS;
+    /* components: MEMORY USAGE of every key, by type */
+    char cursor[32] = "0";
+    long long total_keys = 0;
+    do {
+        redisReply *r = cmd(c, "SCAN %s COUNT 1000", cursor);
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        redisReply *ks = r->element[1];
+        for (size_t i = 0; i < ks->elements; i++)
+            redisAppendCommand(c, "MEMORY USAGE %s SAMPLES 0", ks->element[i]->str);
+        for (size_t i = 0; i < ks->elements; i++) {
+            redisReply *u;
+            if (redisGetReply(c, (void **)&u) != REDIS_OK) die("redis: %s", c->errstr);
+            int cl = classify(ks->element[i]->str);
+            if (cl < 0) die("unexpected key %s", ks->element[i]->str);
+            m.bytes[cl] += u->integer;
+            m.count[cl]++;
+            total_keys++;
+            freeReplyObject(u);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    m.keys_per_key = (double)total_keys / NKEYS;
+    free_events(&e);
+    tally_close(t);
+    flush(c);
+    return m;
+}
+
+
+/* ------------------------------------------------- allow during an import */
+
+typedef struct {
+    int64_t bound_us;
+    int stop;       /* atomic */
+    size_t events;  /* atomic */
+} importer;
+
+static void *import_loop(void *arg) {
+    importer *im = arg;
+    tally *t = open_handle_bounded(im->bound_us);
+    events e = make_events(4096, 0x55, DIST_UNIFORM, NACCOUNTS);
+    tally_result *res = xmalloc(e.n * sizeof *res);
+    while (!__atomic_load_n(&im->stop, __ATOMIC_ACQUIRE)) {
+        if (tally_record_batch(t, e.ev, e.n, res) != TALLY_OK) die("import: %s", tally_errmsg(t));
+        __atomic_fetch_add(&im->events, e.n, __ATOMIC_RELEASE);
+    }
+    free(res);
+    free_events(&e);
+    tally_close(t);
+    return NULL;
+}
+
+static void allow_latencies(tally *t, size_t n, lat *l) {
+    tally_rule rule = { TALLY_COUNT_REQUESTS, TALLY_ALGO_SLIDING_WINDOW, 1000000000, 3600000, 0 };
+    tally_decision d;
+    for (size_t i = 0; i < n; i++) {
+        double s = now_s();
+        if (tally_allow(t, "latency", &rule, 1, NULL, &d) != TALLY_OK || !d.allowed) die("allow: %s", tally_errmsg(t));
+        lat_add(l, (now_s() - s) * 1e6);
+    }
+}
+
+allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t bound_us) {
+    allow_import out = { 0, 0, 0, 0, 0, -1, bound_us };
+    tally *t = open_handle();
+    lat idle = { 0 }, busy = { 0 };
+    allow_latencies(t, n, &idle);
+    importer im = { bound_us, 0, 0 };
+    pthread_t th;
+    slowlog_start(c);
+    if (pthread_create(&th, NULL, import_loop, &im) != 0) die("pthread_create");
+    while (__atomic_load_n(&im.events, __ATOMIC_ACQUIRE) == 0) { /* the import is under way */
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    size_t before = __atomic_load_n(&im.events, __ATOMIC_ACQUIRE);
+    double t0 = now_s();
+    allow_latencies(t, n, &busy);
+    out.import_rate = (double)(__atomic_load_n(&im.events, __ATOMIC_ACQUIRE) - before) / (now_s() - t0);
+    __atomic_store_n(&im.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    out.longest_ms = slowlog_longest_ms(c);
+    out.idle_p50 = lat_pct(&idle, 0.5);
+    out.idle_p99 = lat_pct(&idle, 0.99);
+    out.busy_p50 = lat_pct(&busy, 0.5);
+    out.busy_p99 = lat_pct(&busy, 0.99);
+    free(idle.v);
+    free(busy.v);
+    tally_close(t);
+    return out;
+}
