@@ -32,6 +32,12 @@ int tally__event_problem(const tally_event *e, char *msg, size_t cap) {
     return 0;
 }
 
+int tally_event_validate(const tally_event *e, char *msg, size_t cap) {
+    char none[1];
+    if (!msg || cap == 0) msg = none, cap = sizeof none;
+    return tally__event_problem(e, msg, cap) < 0 ? TALLY_EINVAL : TALLY_OK;
+}
+
 int tally_event_check(tally *t, const tally_event *e) {
     char msg[TALLY_ERRMSG_MAX];
     return tally__event_problem(e, msg, sizeof msg) < 0 ? tally__fail(t, TALLY_EINVAL, "%s", msg) : tally__ok(t);

@@ -182,6 +182,11 @@ int tally_record(tally *t, const tally_event *ev, int *duplicate);
  * TALLY_EINVAL with a message naming the problem. */
 int tally_event_check(tally *t, const tally_event *ev);
 
+/* The same check without a handle, e.g. before connecting (thread-safe):
+ * TALLY_OK, or TALLY_EINVAL with the message (cut to cap bytes, NUL-terminated)
+ * in msg. */
+int tally_event_validate(const tally_event *ev, char *msg, size_t cap);
+
 /* Outcome of one event of a batch. Every field is written by
  * tally_record_batch() for every event. */
 #define TALLY_RESULT_MESSAGE_MAX 256

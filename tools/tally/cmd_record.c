@@ -42,6 +42,8 @@ static int one(const char *cmd, const cli_common *c, tally_event *e) {
     int settle = strcmp(cmd, "settle") == 0;
     if (!e->key || !e->model) return cli_usage_error(cmd, "--key and --model are required");
     if (settle && !e->request_id) return cli_usage_error(cmd, "--id of the reservation is required");
+    char why[256];
+    if (tally_event_validate(e, why, sizeof why) != TALLY_OK) return cli_usage_error(cmd, "%s", why);
     tally *t;
     int code = cli_open(cmd, c, &t);
     if (code) return code;
