@@ -43,7 +43,10 @@ static int one(const char *cmd, const cli_common *c, tally_event *e) {
     if (!e->key || !e->model) return cli_usage_error(cmd, "--key and --model are required");
     if (settle && !e->request_id) return cli_usage_error(cmd, "--id of the reservation is required");
     char why[256];
-    if (tally_event_validate(e, why, sizeof why) != TALLY_OK) return cli_usage_error(cmd, "%s", why);
+    if (tally_event_validate(e, why, sizeof why) != TALLY_OK) { /* worded as when Redis refuses it */
+        fprintf(stderr, "tally %s: %s\n", cmd, why);
+        return cli_exit_for(TALLY_EINVAL);
+    }
     tally *t;
     int code = cli_open(cmd, c, &t);
     if (code) return code;
