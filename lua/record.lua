@@ -107,6 +107,12 @@ local function index_at(s, p)
   local a, b, c, d, e, f, g = byte(s, p, p + 6)
   return a * 1000000 + b * 100000 + c * 10000 + d * 1000 + e * 100 + f * 10 + g - 53333328
 end
+-- The two 7-digit numbers at s[p..p+13] (a field's NAME and DELTA), from one call.
+local function pair_at(s, p)
+  local a, b, c, d, e, f, g, h, i, j, k, l, m, n = byte(s, p, p + 13)
+  return a * 1000000 + b * 100000 + c * 10000 + d * 1000 + e * 100 + f * 10 + g - 53333328,
+    h * 1000000 + i * 100000 + j * 10000 + k * 1000 + l * 100 + m * 10 + n - 53333328
+end
 
 local hashes = {}
 for k = 1, nh do
@@ -118,7 +124,7 @@ for k = 1, nh do
   local days, hours = live(tonumber(s:sub(13, 24), 10)), live(tonumber(s:sub(25, 36), 10))
   local fields, deltas = h.fields, h.deltas
   for p = 44, #s, 14 do
-    local nx, di = index_at(s, p), index_at(s, p + 7)
+    local nx, di = pair_at(s, p)
     if not names[nx] or not dtext[di] then return fail("hash " .. k .. " names no such field or delta") end
     if hourly[nx] then
       if hours then fields[#fields + 1], deltas[#deltas + 1] = names[nx], di end

@@ -105,23 +105,27 @@ int main(int argc, char **argv) {
     if (!o.json) fprintf(stderr, "tally-bench: measuring (a few minutes)...\n");
 
     /* rows: per distribution, the seed first (the ratios' denominator), then
-     * record.lua v1 (Redis CPU's reference), then tally's recorders */
-    enum { R_SEED, R_V1, R_SYNC, R_BATCH, R_TOOL, R_ASYNC };
+     * record.lua v1 (Redis CPU's reference), then tally's recorders; before
+     * tally_record's row, record.lua v1 one call at a time over the same
+     * events, each on an empty database: Redis CPU per event like for like */
+    enum { R_SEED, R_V1, R_V1_SYNC, R_SYNC, R_BATCH, R_TOOL, R_ASYNC };
     run rows[16];
     int kind[16], nrows = 0, seed_row[2], v1_row[2];
     for (int d = DIST_UNIFORM; d <= DIST_ZIPF; d++) {
         events e = make_events(n_bulk, 1 + d, d, NACCOUNTS);
         for (int k = R_SEED; k <= R_ASYNC; k++) {
-            if ((k == R_SYNC && d != DIST_UNIFORM) || (k == R_TOOL && !o.tally_bin)) continue;
+            int one_at_a_time = k == R_V1_SYNC || k == R_SYNC;
+            if ((one_at_a_time && d != DIST_UNIFORM) || (k == R_TOOL && !o.tally_bin)) continue;
             /* a cluster: tally's library rows only (the baselines are single-server) */
             if (o.record_only && k != R_SYNC && k != R_BATCH) continue;
             if (k == R_SEED) seed_row[d] = nrows;
             if (k == R_V1) v1_row[d] = nrows;
-            events sync = k == R_SYNC ? make_events(n_sync, 3, d, NACCOUNTS) : e;
-            rows[nrows] = k == R_SEED ? bench_seed(c, &e) : k == R_V1 ? bench_v1(c, &e) : k == R_SYNC ? bench_sync(c, &sync)
+            events sync = one_at_a_time ? make_events(n_sync, 3, d, NACCOUNTS) : e;
+            rows[nrows] = k == R_SEED ? bench_seed(c, &e) : k == R_V1 ? bench_v1(c, &e, 64)
+                        : k == R_V1_SYNC ? bench_v1(c, &sync, 1) : k == R_SYNC ? bench_sync(c, &sync)
                         : k == R_BATCH ? bench_batch(c, &e, 4096) : k == R_TOOL ? bench_tool(c, &e, o.tally_bin)
                                                                   : bench_async(c, &e);
-            if (k == R_SYNC) free_events(&sync);
+            if (one_at_a_time) free_events(&sync);
             rows[nrows].dist = d;
             kind[nrows++] = k;
             if (!o.record_only) flush(c);
@@ -157,7 +161,7 @@ int main(int argc, char **argv) {
     double worst_ratio[2] = { 1e9, 1e9 }, worst_cpu = 0, worst_cli = 0, worst_async = 0, longest = -1;
     for (int i = 0; i < nrows; i++) {
         const run *x = &rows[i];
-        if (kind[i] == R_SEED || kind[i] == R_V1 || kind[i] == R_SYNC) continue;
+        if (kind[i] == R_SEED || kind[i] == R_V1 || kind[i] == R_V1_SYNC || kind[i] == R_SYNC) continue;
         if (x->longest_ms > longest) longest = x->longest_ms;
         double cpu = x->server_cpu_us / rows[v1_row[x->dist]].server_cpu_us;
         if (cpu > worst_cpu) worst_cpu = cpu;
@@ -218,6 +222,7 @@ int main(int argc, char **argv) {
     printf("  x seed: events/s over the seed-shaped row of the same key distribution (same run, same server)\n");
     printf("  longest: the longest EVALSHA of the run (SLOWLOG, commands over 1 ms); calls bounded at 5 ms\n");
     printf("  cli us/ev: the recording threads' CPU (the tool: the child process; async: the caller's thread)\n");
+    printf("  record.lua v1, 1 call in flight and tally_record: the same %zu events, each on an empty database\n", n_sync);
     printf("\nALLOW during an import (1 conn, 1 call at a time; a second handle imports as fast as it can)\n");
     printf("  %-14s %10s %10s %12s %12s %12s %9s\n", "max_script_us", "idle p50", "idle p99", "import p50",
            "import p99", "import ev/s", "longest");

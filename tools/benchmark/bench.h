@@ -87,9 +87,9 @@ run bench_sync(redisContext *c, const events *e);
 run bench_batch(redisContext *c, const events *e, size_t per_call);
 run bench_tool(redisContext *c, const events *e, const char *tally_bin);
 
-/* v1.c: record.lua as it was (schema v1), one event per call, 64 per round
- * trip: the reference for Redis CPU per event. */
-run bench_v1(redisContext *c, const events *e);
+/* v1.c: record.lua as it was (schema v1), one event per call, `depth` calls
+ * (1..64) per round trip: the reference for Redis CPU per event. */
+run bench_v1(redisContext *c, const events *e, size_t depth);
 /* runs.c: the async recorder from one caller thread; client CPU is the
  * caller's per record() call. */
 run bench_async(redisContext *c, const events *e);

@@ -2,7 +2,8 @@
  * before batches were merged on the host (tools/benchmark/record_v1.lua, a
  * frozen copy of lua/record.lua at commit 7662410, schema v1): one script call
  * per event with every key and field spelled out (~85 arguments), pipelined 64
- * events per round trip as tally_record_batch sent them. Single server only;
+ * events per round trip as tally_record_batch sent them, or one call at a time
+ * as tally_record sends them. Single server only;
  * its keys live under their own prefix. Only here to measure Redis CPU per
  * event against it in the same run. */
 #include <stdarg.h>
@@ -134,7 +135,7 @@ static void build(call *c, const char *sha, const tally_event *e, int64_t at) {
     arg(c, xd, strlen(xd));
 }
 
-run bench_v1(redisContext *c, const events *e) {
+run bench_v1(redisContext *c, const events *e, size_t depth) {
     size_t n;
     char *src = read_file(BENCH_SRC_DIR "/record_v1.lua", &n);
     redisReply *r = redisCommand(c, "SCRIPT LOAD %b", src, n);
@@ -144,12 +145,19 @@ run bench_v1(redisContext *c, const events *e) {
     freeReplyObject(r);
     free(src);
     static call calls[DEPTH];
-    run out = { "record.lua v1, 1 event per call", 0, (double)e->n, 0, 0, 0, 0, "64 events", -1, -1, -1, -1, -1 };
+    /* as tally_record's and tally_record_batch's rows: the first event is
+     * recorded before the clock starts, the rest are measured */
+    run out = { depth == 1 ? "record.lua v1, 1 call in flight" : "record.lua v1, 1 event per call", 0,
+                (double)e->n - 1, 0, 0, 0, 0, depth == 1 ? "1 call" : "64 events", -1, -1, -1, -1, -1 };
     lat l = { 0 };
+    if (depth < 1 || depth > DEPTH) depth = DEPTH;
+    build(&calls[0], sha, &e->ev[0], (int64_t)time(NULL) * 1000);
+    if (redisAppendCommandArgv(c, calls[0].argc, calls[0].argv, calls[0].len) != REDIS_OK) die("out of memory");
+    read_replies(c, 1, "record_v1.lua");
     double cpu0 = cpu_s();
     meter mt = meter_start(c);
-    for (size_t i = 0; i < e->n; i += DEPTH) {
-        size_t m = e->n - i < DEPTH ? e->n - i : DEPTH;
+    for (size_t i = 1; i < e->n; i += depth) {
+        size_t m = e->n - i < depth ? e->n - i : depth;
         double s = now_s();
         int64_t at = (int64_t)time(NULL) * 1000;
         for (size_t k = 0; k < m; k++) {
