@@ -32,6 +32,7 @@ expects() { # "words" "completions that must be among them"
   echo "ok: tally $1-> has $2"
 }
 commands=$("$tally" --help | awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }')
+[ "$(wc -w <<<"$commands")" -ge 10 ] || { echo "not ok: no commands found in tally --help"; fails=$((fails+1)); }
 expects " " "$commands --version --help"
 expect "s" "scripts settle stats"
 expect "ex" "exporter"

@@ -39,7 +39,7 @@ done
 for opt in $("$tally" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
   grep -qe "$opt" <<<"$text1" || fail "tally(1) does not mention the common option $opt"
 done
-for code in $("$tally" --help | awk '/^exit status:/ { on = 1; next } on && NF { print $1 }'); do
+for code in $("$tally" --help | awk '/^exit status:/ { on = 1; next } on && $1 ~ /^[0-9]+$/ { print $1 }'); do
   sed -n '/^EXIT STATUS$/,/^ENVIRONMENT$/p' <<<"$text1" | grep -qx "       $code" || fail "tally(1) does not explain exit status $code"
 done
 

@@ -40,19 +40,20 @@ static void help(FILE *f) {
           "  --tz ±HH:MM    statistics timezone, -14:00 to +14:00, Z or UTC (default\n"
           "                 $TALLY_TZ; unset or empty: UTC)\n"
           "  --prefix P     key prefix (default tally)\n"
-          "  --json         machine-readable output\n"
+          "  --json         machine-readable output (not exporter)\n"
           "  --help         help for a command: tally COMMAND --help\n"
           "  --version      print the version (tally --version)\n"
           "Numbers are plain digits: no sign, spaces, leading zero or exponent. Every\n"
-          "value is checked before anything connects (an event's ranges: by the\n"
-          "library, when recording); none may be empty.\n"
+          "value is checked before anything connects (an event's ranges by the\n"
+          "library's own rules); none may be empty.\n"
           "\n"
           "exit status:\n"
           "  0 success\n"
           "  1 denied, or missing (scripts verify)\n"
           "  2 bad usage or bad input; nothing was written\n"
           "  3 Redis unreachable or authentication failed\n"
-          "  4 Redis error (OOM, wrong key type), script error, timeout, sum past 2^63-1\n",
+          "  4 Redis error (OOM, wrong key type), script error, timeout, sum past\n"
+          "    2^63-1; exporter: cannot listen\n",
           f);
 }
 
