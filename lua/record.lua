@@ -215,7 +215,7 @@ end
 
 for _, h in ipairs(hashes) do
   local fields, deltas = h.fields, h.deltas
-  local old = redis.call("HMGET", h.key, unpack(fields))
+  local old = lib.call_spread("HMGET", h.key, fields)
   local args = {}
   for f = 1, #fields do
     local v, di = old[f], deltas[f]
@@ -252,13 +252,13 @@ for _, h in ipairs(hashes) do
   end
 end
 for _, b in ipairs(boards) do
-  local scores = redis.call("ZMSCORE", b.key, unpack(b.members))
+  local scores = lib.call_spread("ZMSCORE", b.key, b.members)
   local args = {}
   for m = 1, #b.members do
     if not scores[m] then b.fresh = true end
     -- the ranking saturates at 2^53
     local score = math.min((tonumber(scores[m]) or 0) + b.inc[m], SCORE_MAX)
-    args[2 * m - 1], args[2 * m] = string.format("%d", score), b.members[m]
+    args[2 * m - 1], args[2 * m] = lib.istr(score), b.members[m]
   end
   b.args = args
 end
@@ -266,21 +266,21 @@ end
 -- Writes: nothing below can fail on a well-formed dataset. Hours past their
 -- retention go first, so that hours this call writes stay.
 for _, h in ipairs(hashes) do
-  if h.gone and #h.gone > 0 then redis.call("HDEL", h.prune, unpack(h.gone)) end
+  if h.gone and #h.gone > 0 then lib.call_spread("HDEL", h.prune, h.gone) end
 end
 for _, h in ipairs(hashes) do
-  redis.call("HSET", h.key, unpack(h.args))
+  lib.call_spread("HSET", h.key, h.args)
   if h.fresh and h.expiry > 0 then redis.call("EXPIREAT", h.key, h.expiry, "NX") end
 end
 for _, b in ipairs(boards) do
-  redis.call("ZADD", b.key, unpack(b.args))
+  lib.call_spread("ZADD", b.key, b.args)
   if b.fresh and b.expiry > 0 then redis.call("EXPIREAT", b.key, b.expiry, "NX") end
 end
 for _, id in ipairs(ids) do
   if id.nadd > 0 then
     local args = {}
     for p = 1, id.nadd do args[2 * p - 1], args[2 * p] = id.list[p], "1" end
-    redis.call("HSET", id.key, unpack(args))
+    lib.call_spread("HSET", id.key, args)
     redis.call("EXPIREAT", id.key, id.expiry, "NX")
   end
 end

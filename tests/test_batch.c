@@ -242,8 +242,43 @@ static void resent_batch_changes_nothing(void **state) {
     tally_close(t);
 }
 
+/* Calls whose hashes get more fields than Lua's unpack takes at once (a
+ * shard's day hash: a day and an hour field per model, 2,048 models): every
+ * event is recorded, in full. */
+static void one_call_with_thousands_of_fields(void **state) {
+    (void)state;
+    enum { N = 2048 };
+    tally *t = open_prefix("f", 10000000);
+    static tally_event e[N];
+    static char model[N][16];
+    static tally_result res[N];
+    int64_t now = ru_now_ms() - 60000;
+    for (int i = 0; i < N; i++) {
+        snprintf(model[i], sizeof model[i], "m-%d", i);
+        e[i] = ru_event("k0", model[i], "a0", 1, 2, 0, 0, 10, now, NULL);
+    }
+    /* twice: the first batch teaches the handle its cost, so the second goes
+     * in one call of CALL_EVENTS_MAX events */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(tally_record_batch(t, e, N, res), TALLY_OK);
+        for (int i = 0; i < N; i++)
+            if (res[i].code != TALLY_OK) fail_msg("round %d, event %d: %d %s", round, i, res[i].code, res[i].message);
+    }
+    tally_period total;
+    assert_int_equal(tally_period_parse(t, "total", &total), TALLY_OK);
+    tally_bucket b;
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 2 * N);
+    assert_int_equal(b.output_tokens, 4 * N);
+    assert_int_equal(b.cost_nanos, 20 * N);
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_MODEL, model[N - 1], &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 2);
+    tally_close(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(one_call_with_thousands_of_fields, th_clean),
         cmocka_unit_test_setup(batches_equal_one_by_one, th_clean),
         cmocka_unit_test_setup(small_calls_equal_one_by_one, th_clean),
         cmocka_unit_test_setup(resent_batch_changes_nothing, th_clean),

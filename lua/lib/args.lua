@@ -10,3 +10,18 @@ end
 
 -- lib.istr: a whole number as decimal text (Lua 5.1's %d: exact below 2^53).
 function lib.istr(v) return string.format("%d", v) end
+
+-- lib.call_spread: redis.call(cmd, key, list[1..#list]) in pieces of at most
+-- 1000 values (an even count, so pairs stay whole), results concatenated: Lua's
+-- unpack refuses ~8000 values, and a refusal halfway through a script's writes
+-- would leave half an update.
+function lib.call_spread(cmd, key, list)
+  local out, n = {}, #list
+  for from = 1, n, 1000 do
+    local part = redis.call(cmd, key, unpack(list, from, math.min(from + 999, n)))
+    if type(part) == "table" then
+      for i = 1, #part do out[from + i - 1] = part[i] end
+    end
+  end
+  return out
+end
