@@ -184,14 +184,18 @@ function check.gcra(r)
   else r.retry = math.ceil(((lv + r.amt - r.burst) * r.w) / r.limit) end
 end
 
+-- The level drains in lv * w / limit us; capped at ~31 years, so that a huge
+-- burst over a year's window cannot overflow PEXPIRE's argument (a negative
+-- TTL would delete the state just written).
+local GCRA_HORIZON_US = 1e15
 function commit.gcra(r, use)
   local lv = r.lv
   if use and r.amt > 0 then
     lv = lv + r.amt
     redis.call("HSET", r.key, "l", string.format("%.17g", lv), "t", istr(now))
-    redis.call("PEXPIRE", r.key, istr(ceil_ms((lv * r.w) / r.limit) + 1))
+    redis.call("PEXPIRE", r.key, istr(ceil_ms(math.min((lv * r.w) / r.limit, GCRA_HORIZON_US)) + 1))
   end
-  return math.ceil((lv * r.w) / r.limit)
+  return math.min(math.ceil((lv * r.w) / r.limit), GCRA_HORIZON_US)
 end
 
 -- Fixed window aligned to the epoch (UTC): a count per window.

@@ -130,6 +130,25 @@ static void never_fits_is_minus_one(void **state) {
     tally_close(t);
 }
 
+/* GCRA with a burst far above its limit over a year: the drain time passes
+ * what PEXPIRE takes, and the state must still be kept (it was deleted by a
+ * negative TTL), with a finite reset. */
+static void gcra_huge_burst_keeps_its_state(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_rule g = { TALLY_COUNT_TOKENS, TALLY_ALGO_GCRA, 1000, 365LL * 86400000, 1000000000000LL };
+    tally_request q = { 1000000000000LL, 0, 0 };
+    tally_decision d;
+    assert_int_equal(tally_allow(t, "hb", &g, 1, &q, &d), TALLY_OK);
+    assert_true(d.allowed);
+    th_assert_gt(d.reset_after_ms, 0);
+    th_assert_gt(th_int("PTTL tally:v2:{k:hb}:rl:t:gcra:%lld", 365LL * 86400000), 0);
+    q.tokens = 1;
+    assert_int_equal(tally_allow(t, "hb", &g, 1, &q, &d), TALLY_OK);
+    assert_false(d.allowed); /* the bucket is full: the state was kept */
+    tally_close(t);
+}
+
 /* Several rules: all consume or none does. */
 static void rules_all_or_nothing(void **state) {
     (void)state;
@@ -384,6 +403,7 @@ static void failure_policy(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(gcra_huge_burst_keeps_its_state, th_clean),
         cmocka_unit_test_setup(test_clock_is_opt_in, th_clean),
         cmocka_unit_test_setup(counts_down_then_denies, th_clean),
         cmocka_unit_test_setup(retry_after_is_exact_and_denials_consume_nothing, th_clean),
