@@ -55,6 +55,12 @@ end
 
 if now == 0 then now = lib.now_us() end
 
+-- A new id held by a live lease is refused before anything is written.
+if mode == "acquire" then
+  local held = redis.call("ZSCORE", KEYS[1], id)
+  if held and tonumber(held) > now then return fail("the new lease id is already in use") end
+end
+
 -- Reclaim the leases of holders that stopped renewing (crashed, hung, gone).
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", istr(now))
 
@@ -73,7 +79,6 @@ if mode == "acquire" then
     if #first > 0 then retry = math.ceil((tonumber(first[2]) - now) / 1000) end
     return { 0, "", retry, holders, now }
   end
-  if redis.call("ZSCORE", KEYS[1], id) then return fail("the new lease id is already in use") end
   local exp = now + ms * 1000
   redis.call("ZADD", KEYS[1], istr(exp), id)
   keep_alive()

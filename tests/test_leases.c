@@ -143,8 +143,24 @@ static void lease_ids_are_random_128_bits(void **state) {
     assert_int_equal(th_int("ZCARD tally:v2:{k:ids}:ls"), ALL);
 }
 
+/* A new id already held by a live lease is refused before the script writes
+ * anything: the expired lease beside it is still there afterwards. */
+static void live_id_refused_before_any_write(void **state) {
+    (void)state;
+    tally *t = th_open(NULL); /* loads the scripts */
+    const char *key = "tally:v2:{k:dup}:ls", *id = "0123456789abcdef0123456789abcdef";
+    freeReplyObject(th_cmd("ZADD %s 1 expired 99999999999999999 %s", key, id));
+    redisReply *r = th_cmd("EVALSHA %s 1 %s acquire 0 10 1000 %s", tally_script_find("lease")->sha1, key, id);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    th_assert_mentions(r->str, "already in use");
+    freeReplyObject(r);
+    assert_int_equal(th_int("ZCARD %s", key), 2);
+    tally_close(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(live_id_refused_before_any_write, th_clean),
         cmocka_unit_test_setup(leases_reclaim_after_lease_ms, th_clean),
         cmocka_unit_test_setup(leases_contention, th_clean),
         cmocka_unit_test_setup(lease_ids_are_random_128_bits, th_clean),
