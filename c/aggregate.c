@@ -91,7 +91,6 @@ void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms) {
 }
 
 size_t tally__agg_count(const tally_agg *g) { return g->events.n; }
-const size_t *tally__agg_events(const tally_agg *g) { return g->events.p; }
 
 size_t tally__agg_units(const tally_agg *g) {
     return g->fields.n + g->hashes.n + 3 * g->members.n + g->ids.n + g->idhashes.n;

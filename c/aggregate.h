@@ -42,9 +42,8 @@ void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
  * script would not see the first when it checks the second. */
 int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int mask, int settle, size_t k);
 
-/* The events of the call, in the order added: their caller indexes. */
+/* How many events the call holds. */
 size_t tally__agg_count(const tally_agg *g);
-const size_t *tally__agg_events(const tally_agg *g);
 
 /* The work the call gives the script, in units of about one bucket field
  * (a field read, added to and written); the caller sizes calls by it. */
