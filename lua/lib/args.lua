@@ -16,7 +16,9 @@ function lib.istr(v) return string.format("%d", v) end
 -- unpack refuses ~8000 values, and a refusal halfway through a script's writes
 -- would leave half an update.
 function lib.call_spread(cmd, key, list)
-  local out, n = {}, #list
+  local n = #list
+  if n <= 1000 then return redis.call(cmd, key, unpack(list)) end
+  local out = {}
   for from = 1, n, 1000 do
     local part = redis.call(cmd, key, unpack(list, from, math.min(from + 999, n)))
     if type(part) == "table" then
