@@ -97,16 +97,18 @@ typedef struct tally_config {
     int test_clock;           /* 1: allow tally_test_clock() (tests only) */
     int read_from;            /* TALLY_READ_PRIMARY (default), or
                                  TALLY_READ_REPLICA: on a Redis Cluster the
-                                 read-only queries (tally_stats, tally_models,
-                                 tally_trend, tally_top, tally_metrics) run with
+                                 read-only calls (tally_stats, tally_models,
+                                 tally_trend, tally_top, tally_metrics,
+                                 tally_limits) run with
                                  EVALSHA_RO on a replica of their slot (READONLY
                                  connections), on its primary when no replica
                                  is up or a replica's connection fails during
                                  the call. Replicas lag their primary (async
                                  replication): a read may miss the latest
                                  writes; tally_wait_replicas() on the writer's
-                                 handle waits for them. Writes and admission
-                                 (record, allow, limits, reserve, settle,
+                                 handle waits for them (a tally_limits peek
+                                 may see fewer units consumed). Writes and
+                                 admission (record, allow, reserve, settle,
                                  leases) always run on the primary. On a single
                                  server the reads use EVALSHA_RO on it (a
                                  read-only replica's URL then serves them). */

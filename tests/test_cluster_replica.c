@@ -2,7 +2,8 @@
  * = TALLY_READ_REPLICA, `--read-from replica`) on the 3-primary, 3-replica
  * cluster of tests/with-cluster. Which node ran what is read from each node's
  * own counters (INFO commandstats, zeroed by CONFIG RESETSTAT): with the option
- * the primaries run no read script, the replicas run them all, the results equal
+ * the primaries run no read script (queries, limits peeks), the replicas run
+ * them all, the results equal
  * what the primaries answer once WAIT says the replicas have the writes, and a
  * replica killed between or during reads leaves them to its primary. */
 #include <signal.h>
@@ -94,7 +95,9 @@ static void replica_reads_leave_primaries_alone(void **state) {
     tally_close(r);
 }
 
-/* Writes and admission never go to a replica, whatever read_from says. */
+/* Writes and admission never go to a replica, whatever read_from says; a
+ * limits peek (peek.lua, no-writes) does, and sees the allow once WAIT says the
+ * replica has it. */
 static void writes_stay_on_primaries(void **state) {
     (void)state;
     tally *r = open_reader();
@@ -105,14 +108,21 @@ static void writes_stay_on_primaries(void **state) {
     tally_decision d;
     assert_int_equal(tally_allow(r, "key:1", &rule, 1, NULL, &d), TALLY_OK);
     assert_int_equal(d.allowed, 1);
-    assert_int_equal(tally_limits(r, "key:1", &rule, 1, NULL, &d), TALLY_OK);
-    assert_int_equal(d.remaining, 9);
-    long long on_primaries = 0;
+    long long on_primaries = 0, peeks = 0;
     for (int i = 0; i < NODES; i++) {
         if (tc_is_primary(tc_ports[i])) on_primaries += calls_of(tc_ports[i], "evalsha");
         else assert_int_equal(calls_of(tc_ports[i], "evalsha"), 0);
     }
     th_assert_ge(on_primaries, 3);
+    assert_int_equal(tally_wait_replicas(r, 1, 4000, NULL), TALLY_OK);
+    assert_int_equal(tally_limits(r, "key:1", &rule, 1, NULL, &d), TALLY_OK);
+    assert_int_equal(d.allowed, 1);
+    assert_int_equal(d.remaining, 9);
+    for (int i = 0; i < NODES; i++) {
+        if (tc_is_primary(tc_ports[i])) assert_int_equal(calls_of(tc_ports[i], "evalsha_ro"), 0);
+        else peeks += calls_of(tc_ports[i], "evalsha_ro");
+    }
+    assert_int_equal(peeks, 1);
     tally_close(r);
 }
 
