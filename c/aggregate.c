@@ -104,9 +104,7 @@ static int same_str(void *ctx, uint32_t i, const void *key) {
 /* The index of string s in the call's table, added if new; -1 on OOM. */
 static int64_t intern(tally_agg *g, const char *s) {
     str k = { s, (uint32_t)strlen(s), 0 };
-    uint64_t h = 1469598103934665603ull;
-    for (uint32_t i = 0; i < k.n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    uint32_t *slot = tally__map_find(&g->str_map, h, same_str, g, &k);
+    uint32_t *slot = tally__map_find(&g->str_map, tally__fnv64(TALLY_FNV64_BASIS, s, k.n), same_str, g, &k);
     if (!slot) return -1;
     if (!*slot) {
         k.shard = tally__shard_of(g->t, s, k.n);
@@ -293,10 +291,8 @@ static int number(tally_agg *g, uint32_t *name_of, uint32_t *delta_of, uint32_t 
         }
         name_of[i] = *slot;
         const int64_t *d = AT(g->fields, field_rec, i).d;
-        uint64_t h = 1469598103934665603ull;
-        for (int m = 0; m < 6; m++) h = (h ^ (uint64_t)d[m]) * 1099511628211ull;
         uint32_t f = (uint32_t)i;
-        slot = tally__map_find(&g->delta_map, h, same_delta, g, d);
+        slot = tally__map_find(&g->delta_map, tally__fnv64(TALLY_FNV64_BASIS, d, 6 * sizeof *d), same_delta, g, d);
         if (!slot || (!*slot && (tally__vec_push(&g->deltas, &f, sizeof f) < 0 || !(*slot = (uint32_t)g->deltas.n))))
             return -1;
         delta_of[i] = *slot;

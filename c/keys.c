@@ -13,6 +13,7 @@
 #include "args.h"
 
 #include "keys.h"
+#include "table.h"
 
 /* Bytes kept as they are; every other byte becomes %XX. Bytes >= 0x80 (valid
  * UTF-8, checked before) are kept so that Unicode ids stay readable. */
@@ -177,11 +178,9 @@ const char *tally__field_model(const char *field, size_t n, size_t *mn) {
 }
 
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]) {
-    uint64_t h = 14695981039346656037ull;
-    if (scoped) {
-        for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ 0x1f) * 1099511628211ull;
-    }
-    for (const char *p = request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    static const char separator = 0x1f;
+    uint64_t h = TALLY_FNV64_BASIS;
+    if (scoped) h = tally__fnv64(tally__fnv64_str(h, key), &separator, 1);
+    h = tally__fnv64_str(h, request_id);
     for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
 }
