@@ -125,13 +125,31 @@ int tally__add_lease_key(tally_args *a, const char *base, size_t n) {
     return tally__args_cat(a, base, n, "ls", 2);
 }
 
+/* v in exactly `width` decimal digits at buf (v >= 0 and fits); returns buf + width. */
+static char *digits(char *buf, int v, int width) {
+    for (int i = width - 1; i >= 0; i--, v /= 10) buf[i] = (char)('0' + v % 10);
+    return buf + width;
+}
+
+/* Per distinct hash of a record call: no printf. */
 size_t tally__period_suffix(const tally_period *p, char *buf) {
+    char *e = buf;
     switch (p->kind) {
-    case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
-    case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
-    case TALLY_HOUR: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day); /* v2 */
-    default: return (size_t)sprintf(buf, TALLY_SUFFIX_TOTAL);
+    case TALLY_MONTH:
+        *e++ = 'M', *e++ = ':';
+        e = digits(digits(e, p->year, 4), p->month, 2);
+        break;
+    case TALLY_DAY:
+    case TALLY_HOUR: /* v2: the hours live in the day's hash */
+        *e++ = 'D', *e++ = ':';
+        e = digits(digits(digits(e, p->year, 4), p->month, 2), p->day, 2);
+        break;
+    default:
+        memcpy(e, TALLY_SUFFIX_TOTAL, sizeof TALLY_SUFFIX_TOTAL - 1);
+        e += sizeof TALLY_SUFFIX_TOTAL - 1;
     }
+    *e = '\0';
+    return (size_t)(e - buf);
 }
 
 size_t tally__board_suffix(int by, const tally_period *p, char *buf) {
@@ -166,8 +184,11 @@ size_t tally__limit_suffix(int counts, const char *algo, int64_t window_ms, int 
 }
 
 size_t tally__field_prefix(const tally_period *p, int per_model, char *buf) {
-    if (p->kind == TALLY_HOUR) return (size_t)sprintf(buf, "%02d%s", p->hour, per_model ? TALLY_FIELD_MODEL : "");
-    return (size_t)sprintf(buf, "%s", per_model ? TALLY_FIELD_MODEL : TALLY_FIELD_ENTITY);
+    char *e = p->kind == TALLY_HOUR ? digits(buf, p->hour, 2) : buf;
+    const char *tail = per_model ? TALLY_FIELD_MODEL : p->kind == TALLY_HOUR ? "" : TALLY_FIELD_ENTITY;
+    size_t n = strlen(tail);
+    memcpy(e, tail, n + 1);
+    return (size_t)(e - buf) + n;
 }
 
 const char *tally__field_model(const char *field, size_t n, size_t *mn) {
