@@ -78,6 +78,10 @@ static void replica_reads_leave_primaries_alone(void **state) {
     assert_int_equal(tally_metrics(r, 60, &m), TALLY_OK);
     tally_bucket all = tc_expected(EVENTS, KEYS, -1);
     tc_assert_bucket(&m, &all);
+    tally_point days[3];
+    assert_int_equal(tally_trend(r, TALLY_SCOPE_GLOBAL, NULL, TALLY_DAY, 3, days), TALLY_OK);
+    tc_assert_bucket(&days[2].b, &all);
+    assert_int_equal(days[0].b.requests + days[1].b.requests, 0);
     long long on_replicas = 0;
     for (int i = 0; i < NODES; i++) {
         int p = tc_ports[i];

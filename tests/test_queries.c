@@ -146,7 +146,8 @@ static void top_breaks_ties_by_key_for_every_n(void **state) {
 
 /* read_from on one server: TALLY_READ_REPLICA is accepted and reads that
  * server with EVALSHA_RO (INFO commandstats counts them), answering what
- * TALLY_READ_PRIMARY answers; a read_from that is neither is refused. */
+ * TALLY_READ_PRIMARY answers; a read_from that is neither is refused; and
+ * tally_wait_replicas there: no replica acknowledges, bad values refused. */
 static void read_from_replica_on_one_server(void **state) {
     (void)state;
     tally_config cfg;
@@ -172,6 +173,13 @@ static void read_from_replica_on_one_server(void **state) {
     assert_memory_equal(&by_replica, &by_primary, sizeof by_primary);
     assert_int_equal(by_replica.requests, 1);
     assert_int_equal(by_replica.cost_nanos, 300);
+    /* WAIT on a server without replicas: none acknowledges within the time */
+    int acked = -1;
+    assert_int_equal(tally_wait_replicas(w, 1, 50, &acked), TALLY_ETIMEOUT);
+    assert_int_equal(acked, 0);
+    assert_true(th_mentions(tally_errmsg(w), "0 of 1 replicas"));
+    assert_int_equal(tally_wait_replicas(w, 1, 5000, NULL), TALLY_EINVAL); /* not below the 5000 ms call timeout */
+    assert_int_equal(tally_wait_replicas(w, 0, 50, NULL), TALLY_EINVAL);
     tally_close(r);
     tally_close(w);
 }
