@@ -150,9 +150,18 @@ static void tool_reads_from_replicas(void **state) {
     assert_string_equal(out_r, out_p);
     assert_string_equal(out_e, out_p);
     assert_true(th_mentions(out_p, "key:3"));
+    /* the exporter's page (every period, the top keys, an account) */
+    char *prom_p, *prom_r;
+    assert_int_equal(RUN(&prom_r, &err, "metrics", "--url", url, "--format", "prometheus", "--account", "acct{1}",
+                         "--read-from", "replica"), 0);
+    free(err);
     for (int i = 0; i < NODES; i++)
         if (tc_is_primary(tc_ports[i])) assert_int_equal(calls_of(tc_ports[i], "evalsha_ro"), 0);
-    free(out_p), free(out_r), free(out_e);
+    assert_int_equal(RUN(&prom_p, &err, "metrics", "--url", url, "--format", "prometheus", "--account", "acct{1}"), 0);
+    free(err);
+    assert_string_equal(prom_r, prom_p);
+    assert_true(th_mentions(prom_p, "acct{1}"));
+    free(out_p), free(out_r), free(out_e), free(prom_p), free(prom_r);
 }
 
 /* A replica shut down under a reader with open connections to it, then under
