@@ -78,7 +78,9 @@ run bench_sync(redisContext *c, const events *e) {
 
 run bench_batch(redisContext *c, const events *e, size_t per_call) {
     tally *t = open_handle();
-    run r = { "tally_record_batch", 0, (double)e->n - 1, 0, 0, 0, 0, "1 call", -1, -1, -1, -1, -1 };
+    char *name = xmalloc(48); /* lives as long as the row: until the bench ends */
+    snprintf(name, 48, "tally_record_batch, %zu/call", per_call);
+    run r = { name, 0, (double)e->n - 1, 0, 0, 0, 0, "1 call", -1, -1, -1, -1, -1 };
     tally_result *res = xmalloc(per_call * sizeof *res);
     lat l = { 0 };
     /* warm up: the handle's buffers grow to an event's size once */
