@@ -135,7 +135,7 @@ static int retry(struct tally_batch *s, size_t off, size_t n) {
 
 static size_t unit_budget(const tally *t, const struct tally_batch *s) {
     if (s->us_per_unit <= 0) return FIRST_UNITS;
-    double units = 0.7 * (double)t->cfg.max_script_us / s->us_per_unit; /* 30% for noise */
+    double units = 0.6 * (double)t->cfg.max_script_us / s->us_per_unit; /* 40% for noise */
     return units < 16 ? 16 : units > 1e7 ? 10000000 : (size_t)units;
 }
 
