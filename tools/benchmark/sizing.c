@@ -9,12 +9,15 @@
  * events/s and Redis CPU per recorded event, one event per call (tally_record)
  * and batched (tally_record_batch); the cost of an allow per algorithm; Redis
  * memory per API key by bucket size, and what a key costs per day, per month
- * and at steady state under the default retention. On the cluster (recording
- * only, nothing flushed): the same recording runs with every node's own CPU
- * (INFO cpu before and after, per node), and a hot-key case where one API key
- * takes HOT_SHARE of the events. Both: the configured bound of a script call
- * and the longest call SLOWLOG saw on any node. tools/bench --cluster runs it
- * on a private single server and a private 3+3 cluster.
+ * and at steady state under the default retention; per request id, in a
+ * key's small (listpack) and large (hashtable) id hash. On the cluster
+ * (recording only, nothing flushed): the same recording runs with every node's
+ * own CPU (INFO cpu before and after, per node), a hot-key case where one API
+ * key takes HOT_SHARE of the events, and the id hashes' growth per event (an
+ * id is kept by the key's, the account's and the shard's call). Both: the
+ * configured bound of a script call and the longest call SLOWLOG saw on any
+ * node. tools/bench --cluster runs it on a private single server and a private
+ * 3+3 cluster.
  *
  * Redis CPU is each redis-server's used_cpu_user + used_cpu_sys: on a machine
  * whose cores the client and every node share, events/s is bounded by all of
@@ -34,12 +37,13 @@ enum {
     F_BOUND, F_EVS_SINGLE_RECORD, F_EVS_SINGLE_BATCH, F_CPU_SINGLE_RECORD, F_CPU_SINGLE_BATCH, F_LONGEST_SINGLE,
     F_ALLOW_RATE, /* 4 algorithms */
     F_ALLOW_CPU = F_ALLOW_RATE + 4,
-    F_MEM_TOTAL = F_ALLOW_CPU + 4, F_MEM_MONTH, F_MEM_DAY, F_MEM_BOARDS, F_MEM_REQUEST_ID, F_MEM_ACCOUNT,
+    F_MEM_TOTAL = F_ALLOW_CPU + 4, F_MEM_MONTH, F_MEM_DAY, F_MEM_BOARDS, F_MEM_REQUEST_ID, F_MEM_REQUEST_ID_LARGE,
+    F_MEM_ACCOUNT,
     F_MEM_DAY_ALL, F_DAYS_LIVE, F_MONTHS_LIVE, F_MEM_MONTH_ALL, F_MEM_STEADY,
     F_EVS_CLUSTER_RECORD, F_EVS_CLUSTER_BATCH, F_EVS_CLUSTER_DISTINCT, F_CPU_CLUSTER_RECORD_TOTAL,
     F_CPU_CLUSTER_RECORD_MAX, F_CPU_CLUSTER_DISTINCT_TOTAL, F_CPU_CLUSTER_DISTINCT_MAX,
     F_CPU_CLUSTER_BATCH_TOTAL, F_CPU_CLUSTER_BATCH_MAX, F_CPU_CLUSTER_BATCH_MIN, F_CPU_CLUSTER_BATCH_REPLICA,
-    F_SHARE_CLUSTER_BATCH, F_LONGEST_CLUSTER,
+    F_SHARE_CLUSTER_BATCH, F_LONGEST_CLUSTER, F_MEM_REQUEST_ID_CLUSTER,
     F_HOT_SHARE, F_EVS_HOT_RECORD, F_EVS_HOT_BATCH, F_CPU_HOT_RECORD_MAX, F_CPU_HOT_BATCH_TOTAL, F_CPU_HOT_BATCH_MAX,
     F_SHARE_HOT_RECORD, F_SHARE_HOT_BATCH,
     F_N
@@ -52,7 +56,7 @@ typedef struct {
 static const figure figures[F_N] = {
     { "script_bound_us", "us", "tally_config.max_script_us's default: a batch call holds Redis about this long at most" },
     { "events_per_s.single.record", "events/s", "single server, tally_record, 1 event per call" },
-    { "events_per_s.single.batch", "events/s", "single server, tally_record_batch of 65536 (BULK_BATCH)" },
+    { "events_per_s.single.batch", "events/s", "single server, tally_record_batch of up to 65536 (BULK_BATCH): 60000 events at scale 1, one call" },
     { "redis_cpu_us_per_event.single.record", "us", "single server, 1 event per call" },
     { "redis_cpu_us_per_event.single.batch", "us", "single server, batched" },
     { "longest_script_ms.single", "ms", "single server, the longest EVALSHA (SLOWLOG > 1 ms; 0: none)" },
@@ -68,7 +72,8 @@ static const figure figures[F_N] = {
     { "memory_bytes.key_month_bucket", "B", "per API key: one month hash (3 models)" },
     { "memory_bytes.key_day_bucket", "B", "per API key: one day hash with its 24 hour fields (3 models)" },
     { "memory_bytes.board_entries_per_period", "B", "per API key: its members in the 3 leaderboards of one period" },
-    { "memory_bytes.request_id", "B", "per event with a request id, while remembered (24 h)" },
+    { "memory_bytes.request_id", "B", "per event with a request id, while remembered (24 h): a key's id hash of 24 ids (listpack)" },
+    { "memory_bytes.request_id_large", "B", "the same in a key's id hash past hash-max-listpack-entries (512 by default: a hashtable): 20000 events of one key" },
     { "memory_bytes.account_buckets_day", "B", "per account: total + month + day hashes after a day" },
     { "memory_bytes.per_key_day", "B", "used_memory growth per API key for a day of traffic (every bucket, 1 account per key)" },
     { "retention.day_buckets_live", "buckets", "day buckets alive at once: today + ttl_day_s (default retention)" },
@@ -76,7 +81,7 @@ static const figure figures[F_N] = {
     { "memory_bytes.per_key_month", "B", "a month of daily traffic: 30 day buckets + 1 month bucket + their board entries" },
     { "memory_bytes.per_key_steady", "B", "an API key active every day, all its live buckets and board entries, no request ids" },
     { "events_per_s.cluster.record", "events/s", "3+3 cluster, tally_record, 1 event per call" },
-    { "events_per_s.cluster.batch", "events/s", "3+3 cluster, tally_record_batch of 65536 (BULK_BATCH: ~60 events per API key per batch)" },
+    { "events_per_s.cluster.batch", "events/s", "3+3 cluster, tally_record_batch of up to 65536 (BULK_BATCH): 60000 events at scale 1, ~60 per API key" },
     { "events_per_s.cluster.batch_distinct_keys", "events/s", "3+3 cluster, tally_record_batch of 1000, each API key once per call" },
     { "redis_cpu_us_per_event.cluster.record.total", "us", "summed over the primaries" },
     { "redis_cpu_us_per_event.cluster.record.node_max", "us", "the busiest primary" },
@@ -88,9 +93,10 @@ static const figure figures[F_N] = {
     { "redis_cpu_us_per_event.cluster.batch.replica_max", "us", "the busiest replica (applying the writes)" },
     { "busiest_node_cpu_share.cluster.batch", "ratio", "the busiest primary's part of the primaries' CPU" },
     { "longest_script_ms.cluster", "ms", "the longest EVALSHA on any primary (SLOWLOG > 1 ms; 0: none)" },
+    { "memory_bytes.request_id_cluster", "B", "cluster: id hash growth per recorded event over the cluster runs, all its copies (key, account, shard)" },
     { "hot_key_share", "ratio", "part of the hot-key runs' events that go to one API key" },
     { "events_per_s.hot.record", "events/s", "cluster, hot key, 1 event per call" },
-    { "events_per_s.hot.batch", "events/s", "cluster, hot key, tally_record_batch of 65536 (merged per entity)" },
+    { "events_per_s.hot.batch", "events/s", "cluster, hot key, tally_record_batch of up to 65536 (merged per entity)" },
     { "redis_cpu_us_per_event.hot.record.node_max", "us", "the busiest primary (the hot key's, its account's or its shard's), per event of the run" },
     { "redis_cpu_us_per_event.hot.batch.total", "us", "summed over the primaries" },
     { "redis_cpu_us_per_event.hot.batch.node_max", "us", "the busiest primary, per event of the run" },
@@ -140,6 +146,28 @@ static void nodes_open(node_set *s, redisContext *c) {
         snprintf(s->addr[s->n++], sizeof s->addr[0], "%s:%s", addr, colon + 1);
     }
     freeReplyObject(r);
+}
+
+/* Bytes of every request-id hash (`{...}:i:<slice>`) on the primaries of s,
+ * by MEMORY USAGE. */
+static double id_hash_bytes(node_set *s) {
+    double sum = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->replica[i]) continue;
+        char cursor[32] = "0";
+        do {
+            redisReply *r = cmd(s->c[i], "SCAN %s MATCH *}:i:* COUNT 1000", cursor);
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            redisReply *ks = r->element[1];
+            for (size_t k = 0; k < ks->elements; k++) {
+                redisReply *u = cmd(s->c[i], "MEMORY USAGE %b SAMPLES 0", ks->element[k]->str, ks->element[k]->len);
+                sum += (double)u->integer;
+                freeReplyObject(u);
+            }
+            freeReplyObject(r);
+        } while (strcmp(cursor, "0") != 0);
+    }
+    return sum;
 }
 
 static void nodes_close(node_set *s) {
@@ -234,6 +262,14 @@ static void single_server(redisContext *c, double scale) {
     set(F_DAYS_LIVE, days_live), set(F_MONTHS_LIVE, months_live);
     set(F_MEM_MONTH_ALL, 30 * (day + boards) + month + boards);
     set(F_MEM_STEADY, total + months_live * month + days_live * day + (1 + months_live + days_live) * boards);
+    /* a busy key's ids (20000 at any scale): past hash-max-listpack-entries (512
+     * by default) its id hash is a hashtable */
+    flush(c);
+    events busy = make_events(20000, 0x53, DIST_UNIFORM, NACCOUNTS);
+    for (size_t i = 0; i < busy.n; i++) busy.ev[i].key = bench_key_ids[0], busy.ev[i].account = bench_acct_ids[0];
+    bench_batch(c, &busy, BULK_BATCH);
+    set(F_MEM_REQUEST_ID_LARGE, id_hash_bytes(&s) / (double)busy.n);
+    free_events(&busy);
     nodes_close(&s);
 }
 
@@ -242,6 +278,7 @@ static void cluster(redisContext *c, double scale) {
     nodes_open(&s, c);
     node_cpu cpu;
     size_t n_one = (size_t)(5000 * scale), n_bulk = (size_t)(60000 * scale);
+    double ids0 = id_hash_bytes(&s);
     events e = make_events(n_one, 0x61, DIST_UNIFORM, NACCOUNTS);
     run r = measured_run(c, &s, &e, 0, "cluster, tally_record", &cpu);
     free_events(&e);
@@ -276,6 +313,7 @@ static void cluster(redisContext *c, double scale) {
     set(F_SHARE_HOT_BATCH, cpu.share);
     if (cpu.longest_ms > longest) longest = cpu.longest_ms;
     set(F_LONGEST_CLUSTER, longest);
+    set(F_MEM_REQUEST_ID_CLUSTER, (id_hash_bytes(&s) - ids0) / (double)(2 * n_one + 3 * n_bulk));
     nodes_close(&s);
 }
 
