@@ -151,6 +151,17 @@ static size_t head_number(char *buf, const char *head, int64_t v) {
     return hn + n;
 }
 
+size_t tally__prices_key(const tally *t, char *out) {
+    size_t n = tally__entity(t, TALLY_ENTITY_PRICES, "prices", 6, out);
+    out[n++] = 'P';
+    out[n] = '\0';
+    return n;
+}
+
+size_t tally__field_price(int64_t version, char *buf) {
+    return head_number(buf, TALLY_FIELD_PRICE, version);
+}
+
 size_t tally__minute_suffix(int64_t minute, char *buf) {
     return head_number(buf, "n:", minute);
 }

@@ -32,6 +32,7 @@
 #include "cluster.h"
 #include "event.h"
 #include "keys.h"
+#include "pricing.h"
 #include "timecal.h"
 #include "window.h"
 
@@ -144,8 +145,9 @@ static int build(run *r, const call *c) {
     for (size_t i = 0; i < c->n; i++) {
         const item *it = &AT(r->s->items, item, c->off + i);
         const tally_event *e = &r->ev[it->event];
-        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it->mask, r->settle, it->event) !=
-            TALLY_AGG_ADDED)
+        const tally_result *p = &r->res[it->event];
+        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, p->cost_nanos, p->price_version,
+                           it->mask, r->settle, it->event) != TALLY_AGG_ADDED)
             return -1;
     }
     return tally__agg_encode(g, &r->t->args);
@@ -220,7 +222,9 @@ static int next_call(void *ctx, int idle, size_t *id) {
                 r->src++;
                 continue;
             }
-            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it.mask, r->settle, it.event);
+            const tally_result *p = &r->res[it.event];
+            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, p->cost_nanos,
+                                    p->price_version, it.mask, r->settle, it.event);
             if (rc == TALLY_AGG_FULL) break;
             if (rc == TALLY_AGG_NOMEM) return -1;
             *hold = 1;
@@ -404,6 +408,11 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
         res[k].duplicate = 0;
         res[k].message[0] = '\0';
         res[k].code = tally_event_check(t, &ev[k]);
+        res[k].cost_nanos = 0;
+        res[k].price_version = -1;
+        if (res[k].code == TALLY_OK) /* an event without a cost gets the price table's */
+            res[k].code = tally__price_event(t, &ev[k], ev[k].at_ms == TALLY_AT_NOW ? r.now_ms : ev[k].at_ms,
+                                             &res[k].cost_nanos, &res[k].price_version);
         if (res[k].code != TALLY_OK) {
             note_failure(&r, k, res[k].code);
             continue;

@@ -1,0 +1,165 @@
+/* pricing.c -- the price table in Redis (lua/prices.lua: load, get) and on
+ * the handle: a copy of Redis's table read again when older than
+ * cfg.prices_refresh_ms, or a table the caller set; and the pricing of one
+ * event for record.c and budgets.c. Layer: feature (below record and
+ * budgets). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "exec.h"
+#include "keys.h"
+#include "pricing.h"
+#include "prices.h"
+
+struct pricing_state {
+    tally_prices *table;  /* NULL: none (Redis has none, or none was read yet) */
+    int caller;           /* 1: the caller's (tally_set_prices): never refreshed */
+    int read;             /* 1: Redis's table was read at read_ms */
+    int64_t read_ms;      /* monotonic time of the last read */
+};
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void release(void *state) {
+    struct pricing_state *s = state;
+    tally_prices_free(s->table);
+    free(s);
+}
+
+static struct pricing_state *state_of(tally *t) {
+    tally_feature_state *f = &t->feature[TALLY_FEATURE_PRICES];
+    if (!f->state && (f->state = calloc(1, sizeof(struct pricing_state)))) f->release = release;
+    return f->state;
+}
+
+/* Starts a call of prices.lua with op and the price table key in t->args. */
+static int begin(tally *t, const char *op) {
+    char key[TALLY_ENTITY_MAX];
+    tally_args *a = &t->args;
+    int err = tally__args_script(a, TALLY_SCRIPT_PRICES) | tally__args_add(a, key, tally__prices_key(t, key));
+    tally__args_end_keys(a);
+    return err | tally__args_str(a, op);
+}
+
+int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
+    if (!p) return tally__fail(t, TALLY_EINVAL, "no price table");
+    size_t n = tally_prices_count(p), cap = 4096;
+    char *text = malloc(cap);
+    int err = !text || begin(t, "load") || tally__args_i64(&t->args, 0);
+    for (size_t i = 0; !err && i < n;) {
+        size_t run = tally__prices_run(p, i), len;
+        while (!(len = tally__prices_encode(p, i, run, text, cap))) {
+            char *bigger = realloc(text, cap *= 2);
+            if (!bigger) break;
+            text = bigger;
+        }
+        err = !len || tally__args_str(&t->args, tally_prices_at(p, i)->model) | tally__args_add(&t->args, text, len);
+        i += run;
+    }
+    free(text);
+    if (err) return tally__oom(t);
+    redisReply *r = tally__eval(t, &t->args);
+    if (!r) return t->err;
+    int rc = r->type == REDIS_REPLY_INTEGER ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
+    if (rc == TALLY_OK && version) *version = r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Reads Redis's table unless its version is still `known` (0: none): *out
+ * gets a new table, or NULL when unchanged. TALLY_OK or the error. */
+static int read_table(tally *t, int64_t known, tally_prices **out) {
+    *out = NULL;
+    if (begin(t, "get") || tally__args_i64(&t->args, known)) return tally__oom(t);
+    redisReply *r = tally__eval(t, &t->args);
+    if (!r) return t->err;
+    int shape = r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 1 && r->element[0]->type == REDIS_REPLY_INTEGER;
+    for (size_t i = 1; shape && i < r->elements; i++) shape = r->element[i]->type == REDIS_REPLY_STRING;
+    int rc = shape ? TALLY_OK : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
+    if (rc == TALLY_OK && (r->elements > 1 || r->element[0]->integer != known)) {
+        char err[TALLY_ERRMSG_MAX];
+        tally_prices *p = tally__prices_new();
+        for (size_t i = 1; p && i < r->elements && rc == TALLY_OK; i += 2) {
+            const redisReply *m = r->element[i], *e = r->element[i + 1];
+            if (tally__prices_decode(p, m->str, m->len, e->str, e->len) < 0)
+                rc = tally__fail(t, TALLY_ESCRIPT, "the price table of model %.*s is not canonical", (int)m->len, m->str);
+        }
+        if (!p) rc = tally__oom(t);
+        else if (rc == TALLY_OK && tally__prices_finish(p, err, sizeof err) < 0)
+            rc = tally__fail(t, TALLY_ESCRIPT, "the stored price table is bad: %s", err);
+        if (rc == TALLY_OK) tally__prices_set_version(p, r->element[0]->integer), *out = p;
+        else tally_prices_free(p);
+    }
+    freeReplyObject(r);
+    return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+int tally_prices_get(tally *t, tally_prices **out) {
+    int rc = read_table(t, 0, out);
+    if (rc == TALLY_OK && !*out && !(*out = tally__prices_new())) return tally__oom(t); /* none loaded */
+    return rc;
+}
+
+int tally_prices_refresh(tally *t) {
+    struct pricing_state *s = state_of(t);
+    if (!s) return tally__oom(t);
+    if (s->caller) return tally__ok(t);
+    tally_prices *fresh;
+    int rc = read_table(t, tally_prices_version(s->table), &fresh);
+    if (rc != TALLY_OK) return rc;
+    if (fresh) {
+        tally_prices_free(s->table);
+        s->table = fresh;
+    }
+    s->read_ms = mono_ms();
+    s->read = 1;
+    return TALLY_OK;
+}
+
+int tally_set_prices(tally *t, tally_prices *p) {
+    struct pricing_state *s = state_of(t);
+    if (!s) return tally_prices_free(p), tally__oom(t);
+    tally_prices_free(s->table);
+    s->table = p;
+    s->caller = p != NULL;
+    s->read = 0;
+    return tally__ok(t);
+}
+
+int tally__prices_current(tally *t, const tally_prices **out) {
+    struct pricing_state *s = state_of(t);
+    if (!s) return tally__oom(t);
+    if (!s->caller && (!s->read || mono_ms() - s->read_ms >= t->cfg.prices_refresh_ms)) {
+        int rc = tally_prices_refresh(t);
+        if (rc != TALLY_OK) return rc;
+    }
+    *out = s->table;
+    return TALLY_OK;
+}
+
+int tally__price_event(tally *t, const tally_event *e, int64_t at_ms, int64_t *cost, int64_t *version) {
+    *cost = e->cost_nanos;
+    *version = -1;
+    if (e->cost_nanos != TALLY_COST_FROM_PRICES) return TALLY_OK;
+    const tally_prices *p;
+    int rc = tally__prices_current(t, &p);
+    if (rc != TALLY_OK) return rc;
+    const tally_price *price = tally_prices_find(p, e->model, at_ms);
+    if (!price) {
+        if (!t->cfg.price_missing_zero)
+            return tally__fail(t, TALLY_EINVAL, "model %s has no price at event time %lld (price table version %lld)",
+                               e->model, (long long)at_ms, (long long)tally_prices_version(p));
+        *cost = 0;
+        return TALLY_OK;
+    }
+    if (tally_price_cost(price, e, cost) != TALLY_OK)
+        return tally__fail(t, TALLY_EINVAL, "the cost of this event by the price of model %s is above %lld nano-USD",
+                           e->model, TALLY_MAX_COST_NANOS);
+    *version = tally_prices_version(p);
+    return TALLY_OK;
+}

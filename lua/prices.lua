@@ -1,0 +1,81 @@
+#!lua
+-- Loads (replaces at once) or reads the price table: one hash in its own slot.
+-- KEYS[1] prices: the price table hash (docs/keys.md).
+-- ARGV[1] op: "load" (replace the table, version + 1) or "get" (read it).
+-- ARGV[2] known: get: the version the caller holds (0: none); load: "0".
+-- ARGV[2i+1] model: load: model i's name (1..nm, 1 to 256 bytes).
+-- ARGV[2i+2] entries: load: model i's entries, each
+--   "from,in,out,cc,cr,above,tin,tout,tcc,tcr" (decimal integers: from epoch
+--   ms, prices nano-USD per million tokens, the tier's threshold in prompt
+--   tokens, 0 for none, and its prices), joined by ";" in ascending from order.
+-- Returns: load: the new version. get: {version} when it is `known`, else
+--   {version, model, entries, ...} (version 0: no table was ever loaded).
+-- A load checks every entry before its first write; the old table goes in the
+-- same script, so a reader sees the old table or the new one, never a mix.
+local fail, int = lib.refusal("prices"), lib.int
+local key, op = KEYS[1], ARGV[1]
+if #KEYS ~= 1 then return fail("one key: the price table") end
+local known = int(ARGV[2], 0, lib.TALLY_PRICES_VERSION_MAX)
+if not known then return fail("known version must be a whole number") end
+
+local stored = redis.call("HGET", key, "version")
+local version = 0
+if stored then
+  version = int(stored, 0, lib.TALLY_PRICES_VERSION_MAX)
+  if not version then return lib.foreign(key .. " is not a price table") end
+end
+
+if op == "get" then
+  if version == known then return { version } end
+  local all, out = redis.call("HGETALL", key), { version }
+  for i = 1, #all, 2 do
+    if all[i]:sub(1, 2) == "m:" then
+      out[#out + 1], out[#out + 2] = all[i]:sub(3), all[i + 1]
+    end
+  end
+  return out
+end
+if op ~= "load" then return fail("op must be load or get") end
+
+local nm = (#ARGV - 2) / 2
+if nm ~= math.floor(nm) or nm > lib.TALLY_PRICE_MODELS_MAX then
+  return fail("give a name and entries per model, at most " .. lib.TALLY_PRICE_MODELS_MAX .. " models")
+end
+if version >= lib.TALLY_PRICES_VERSION_MAX then return fail("the price table version is at its maximum") end
+local bounds = { lib.TALLY_AT_MAX }
+for k = 2, 10 do bounds[k] = (k == 6) and lib.TALLY_MAX_TOKENS or lib.TALLY_PRICE_MAX_NANOS end
+local fields, seen = {}, {}
+for i = 1, nm do
+  local model, entries = ARGV[2 * i + 1], ARGV[2 * i + 2]
+  if #model < 1 or #model > 256 then return fail("model " .. i .. ": the name must be 1 to 256 bytes") end
+  if seen[model] then return fail("model " .. model .. " is given twice") end
+  seen[model] = true
+  local last, count = -1, 0
+  for entry in (entries .. ";"):gmatch("([^;]*);") do
+    local v = {}
+    for num in (entry .. ","):gmatch("([^,]*),") do
+      local x = int(num, 0, bounds[#v + 1] or -1)
+      if not x then
+        return fail("model " .. model .. ": entry '" .. entry .. "' is not 10 bounded numbers")
+      end
+      v[#v + 1] = x
+    end
+    count = count + 1
+    if #v ~= 10 or count > lib.TALLY_PRICE_ENTRIES_MAX then
+      return fail("model " .. model .. ": entries must be 10 numbers each, at most "
+        .. lib.TALLY_PRICE_ENTRIES_MAX)
+    end
+    if v[1] <= last then return fail("model " .. model .. ": entries must be in ascending from order") end
+    if v[6] == 0 and v[7] + v[8] + v[9] + v[10] > 0 then
+      return fail("model " .. model .. ": tier prices without a tier threshold")
+    end
+    last = v[1]
+  end
+  fields[#fields + 1], fields[#fields + 2] = "m:" .. model, entries
+end
+
+-- Writes: the whole table at once.
+redis.call("DEL", key)
+fields[#fields + 1], fields[#fields + 2] = "version", lib.istr(version + 1)
+lib.call_spread("HSET", key, fields)
+return version + 1
