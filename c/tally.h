@@ -475,10 +475,15 @@ typedef struct tally_reservation {
     const char *request_id;   /* required: settle and retries find it by this id;
                                  scoped to the key (keys of one account may
                                  reuse an id) */
-    int64_t cost_nanos;       /* the estimate */
+    int64_t cost_nanos;       /* the estimate, or TALLY_COST_FROM_PRICES: the
+                                 cost of `tokens` of `model` at the highest of
+                                 its four prices in force now (the tier's too
+                                 when tokens pass its threshold), an upper
+                                 bound for any mix of token kinds */
     int64_t tokens;
     int64_t lease_ms;         /* released by itself after this, if not settled:
                                  1..TALLY_RESERVE_LEASE_MAX_MS */
+    const char *model;        /* for TALLY_COST_FROM_PRICES; else unused */
 } tally_reservation;
 #define TALLY_RESERVE_LEASE_MAX_MS 86400000LL  /* a day */
 

@@ -80,7 +80,7 @@ static void admission_on_cluster(void **state) {
     assert_true(l2.ok);
     assert_false(l3.ok);
     tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000000000 };
-    tally_reservation r = { "budgeted", "acct{9}", "q1", 600000000, 0, 60000 };
+    tally_reservation r = { "budgeted", "acct{9}", "q1", 600000000, 0, 60000, NULL };
     tally_budget_decision d;
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
@@ -120,8 +120,8 @@ static void reused_request_ids_stay_apart_on_cluster(void **state) {
     (void)state;
     tally *t = tc_open();
     tally_budget cap = { TALLY_SCOPE_ACCOUNT, TALLY_DAY, TALLY_BUDGET_COST, 10000000000 };
-    tally_reservation a = { "kA", "acc", "req-1", 10000000, 0, 60000 };
-    tally_reservation b = { "kB", "acc", "req-1", 5000000000, 0, 60000 };
+    tally_reservation a = { "kA", "acc", "req-1", 10000000, 0, 60000, NULL };
+    tally_reservation b = { "kB", "acc", "req-1", 5000000000, 0, 60000, NULL };
     tally_budget_decision d;
     assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
@@ -132,7 +132,7 @@ static void reused_request_ids_stay_apart_on_cluster(void **state) {
     tally_event e = { .key = "kA", .model = "m", .account = "acc", .cost_nanos = 10000000, .request_id = "req-1" };
     assert_int_equal(tally_settle(t, &e, NULL), TALLY_OK);
     assert_int_equal(account_held_cost("acc"), 5000000000);
-    tally_reservation c = { "kC", "acc", "req-9", 9980000000, 0, 60000 };
+    tally_reservation c = { "kC", "acc", "req-9", 9980000000, 0, 60000, NULL };
     assert_int_equal(tally_reserve(t, &c, &cap, 1, &d), TALLY_OK);
     assert_false(d.allowed);
     assert_int_equal(d.remaining[0], 4990000000);

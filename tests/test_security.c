@@ -172,7 +172,7 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_int_equal(tally_lease_renew(t, "k", l.id, 10000, &l), TALLY_OK);
     assert_int_equal(tally_lease_release(t, "k", l.id, &l), TALLY_OK);
     tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000000 };
-    tally_reservation rs = { "k", "a", "r3", 100, 0, 10000 };
+    tally_reservation rs = { "k", "a", "r3", 100, 0, 10000, NULL };
     tally_budget_decision bd;
     assert_int_equal(tally_reserve(t, &rs, &cap, 1, &bd), TALLY_OK);
     assert_true(bd.allowed);

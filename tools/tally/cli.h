@@ -26,6 +26,7 @@ typedef struct cli_common {
     int64_t timeout_ms;   /* 0: the library's defaults */
     int json, help;
     int defer_load;       /* set by commands that inspect the script cache */
+    int price_missing_zero; /* record: an event without a cost or a price costs 0 */
 } cli_common;
 
 /* Parses argv[2..] (argv[1] is the command) against the common options and
