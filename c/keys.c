@@ -180,11 +180,20 @@ size_t tally__field_prefix(const tally_period *p, int per_model, char *buf) {
     return (size_t)sprintf(buf, "%s", per_model ? TALLY_FIELD_MODEL : TALLY_FIELD_ENTITY);
 }
 
+/* The part of `field` after `head`, or NULL. */
+static const char *field_after(const char *head, const char *field, size_t n, size_t *rest) {
+    size_t hn = strlen(head);
+    if (n < hn || memcmp(field, head, hn) != 0) return NULL;
+    *rest = n - hn;
+    return field + hn;
+}
+
 const char *tally__field_model(const char *field, size_t n, size_t *mn) {
-    size_t pn = sizeof TALLY_FIELD_MODEL - 1;
-    if (n < pn || memcmp(field, TALLY_FIELD_MODEL, pn) != 0) return NULL;
-    *mn = n - pn;
-    return field + pn;
+    return field_after(TALLY_FIELD_MODEL, field, n, mn);
+}
+
+const char *tally__field_price_version(const char *field, size_t n, size_t *vn) {
+    return field_after(TALLY_FIELD_PRICE, field, n, vn);
 }
 
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]) {

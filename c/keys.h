@@ -87,6 +87,8 @@ size_t tally__field_price(int64_t version, char *buf);
 /* The model name inside a model's field of a total, month or day hash (its
  * mn bytes), or NULL when `field` is not a model's. */
 const char *tally__field_model(const char *field, size_t n, size_t *mn);
+/* The same for a price version's field ("p:<version>"): its digits. */
+const char *tally__field_price_version(const char *field, size_t n, size_t *vn);
 /* A request id's field in an ids hash: FNV-1a-64 of the id (of key 0x1f id
  * when `scoped`, for hashes shared by several keys), 8 bytes big-endian. */
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]);

@@ -346,6 +346,10 @@ typedef struct tally_model_stats {
 } tally_model_stats;
 int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n);
 void tally_models_free(tally_model_stats *m, size_t n);
+/* The same breakdown of one key by the price table version that priced its
+ * events (the key's "p:<version>" buckets: events given a cost are in none);
+ * `model` holds the version's digits. Free with tally_models_free(). */
+int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n);
 
 /* The last n buckets of size `by` (TALLY_HOUR, TALLY_DAY or TALLY_MONTH) up to
  * and including the current one, oldest first, into points[n] (caller's array).

@@ -152,7 +152,24 @@ static void priced_events_count_per_version(void **state) {
     assert_int_equal(n, 1);
     assert_int_equal(m[0].b.cost_nanos, 10525500 + 52500000);
     tally_models_free(m, n);
+    assert_int_equal(tally_price_versions(t, "k", &total, &m, &n), TALLY_OK);
+    assert_int_equal(n, 2); /* most expensive first */
+    assert_string_equal(m[0].model, "2");
+    assert_int_equal(m[0].b.cost_nanos, 52500000);
+    assert_string_equal(m[1].model, "1");
+    assert_int_equal(m[1].b.requests, 2);
+    assert_int_equal(m[1].b.cost_nanos, 10521300);
+    tally_models_free(m, n);
     tally_close(t);
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "models", "--key", "k", "--by-price-version", "--json", "--url", th_url()), 0);
+    tj *j = tj_parse(out);
+    assert_non_null(j);
+    assert_int_equal(j->n, 2);
+    assert_int_equal(tj_int(tj_at(j, 1), "price_version"), 1);
+    assert_string_equal(tj_str(tj_at(j, 1), "cost"), "0.0105213");
+    tj_free(j);
+    free(out);
 }
 
 static void effective_from_prices_late_events(void **state) {
