@@ -46,7 +46,10 @@ typedef struct { int64_t minute, ym, ymd, x[4], until[4], hours_until, prune_ymd
 typedef struct { uint64_t tuple; int64_t expiry, until, hours_until; uint32_t prune; } hash_rec;
 typedef struct { uint32_t hash, code; int64_t d[6]; } field_rec;
 typedef struct { uint64_t tuple; int64_t expiry; } group_rec; /* three leaderboards */
-typedef struct { uint32_t group, key; int64_t inc[3]; } member_rec;  /* cost, tokens, requests */
+/* A leaderboard member: its increments (cost, tokens, requests), or, when the
+ * call also holds the key's bucket hash of the period (source: its index + 1),
+ * the script takes the member's scores from that hash's "_" bucket instead. */
+typedef struct { uint32_t group, key, source; int64_t inc[3]; } member_rec;
 typedef struct { uint64_t tuple; int64_t expiry; uint32_t nadd; } idhash_rec;
 typedef struct { uint32_t hash; int add; unsigned char fp[8]; size_t event; } id_rec;
 
@@ -105,9 +108,7 @@ static int same_str(void *ctx, uint32_t i, const void *key) {
 /* The index of string s in the call's table, added if new; -1 on OOM. */
 static int64_t intern(tally_agg *g, const char *s) {
     str k = { s, (uint32_t)strlen(s), 0 };
-    uint64_t h = 1469598103934665603ull;
-    for (uint32_t i = 0; i < k.n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    uint32_t *slot = tally__map_find(&g->str_map, h, same_str, g, &k);
+    uint32_t *slot = tally__map_find(&g->str_map, tally__fnv64(TALLY_FNV64_BASIS, s, k.n), same_str, g, &k);
     if (!slot) return -1;
     if (!*slot) {
         k.shard = tally__shard_of(g->t, s, k.n);
@@ -220,6 +221,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
         if (rc != TALLY_AGG_ADDED) return rc;
     }
     hour_ctx hc = *h; /* the hour table may move while records are added */
+    uint32_t key_hash[3] = { 0 }; /* per period: the key's bucket hash + 1 */
     for (size_t i = 0; i < PLAN_N; i++) {
         unsigned en = plan[i].entity, p = plan[i].period, f = plan[i].field;
         if (!has[en] || (f == F_PRICE && version < 0)) continue;
@@ -237,6 +239,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
         field_rec finit = { (uint32_t)hi, code, { 0 } };
         int64_t fi = hi < 0 ? -1 : record_of(&g->fields, &g->field_map, (uint64_t)hi << 32 | code, &finit, sizeof finit);
         if (fi < 0) return TALLY_AGG_NOMEM;
+        if (en == E_KEY && f == F_ALL && p <= P_DAY) key_hash[p] = (uint32_t)hi + 1;
         int64_t *sum = AT(g->fields, field_rec, fi).d;
         for (int m = 0; m < 6; m++) sum[m] += d[m];
     }
@@ -245,7 +248,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
         for (int b = 0; b < 3; b++) {
             group_rec ginit = { tuple(E_SHARD, shard, periods[b], period_value(&hc, periods[b])), hc.until[periods[b]] };
             int64_t gi = record_of(&g->groups, &g->group_map, ginit.tuple, &ginit, sizeof ginit);
-            member_rec minit = { (uint32_t)gi, (uint32_t)key, { 0 } };
+            member_rec minit = { (uint32_t)gi, (uint32_t)key, key_hash[periods[b]], { 0 } };
             int64_t mi = gi < 0 ? -1
                                 : record_of(&g->members, &g->member_map, (uint64_t)gi << 32 | (uint64_t)key, &minit,
                                             sizeof minit);
@@ -295,10 +298,8 @@ static int number(tally_agg *g, uint32_t *name_of, uint32_t *delta_of, uint32_t 
         }
         name_of[i] = *slot;
         const int64_t *d = AT(g->fields, field_rec, i).d;
-        uint64_t h = 1469598103934665603ull;
-        for (int m = 0; m < 6; m++) h = (h ^ (uint64_t)d[m]) * 1099511628211ull;
         uint32_t f = (uint32_t)i;
-        slot = tally__map_find(&g->delta_map, h, same_delta, g, d);
+        slot = tally__map_find(&g->delta_map, tally__fnv64(TALLY_FNV64_BASIS, d, 6 * sizeof *d), same_delta, g, d);
         if (!slot || (!*slot && (tally__vec_push(&g->deltas, &f, sizeof f) < 0 || !(*slot = (uint32_t)g->deltas.n))))
             return -1;
         delta_of[i] = *slot;
@@ -419,11 +420,16 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
     if (err || tally__group_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
     start = g->start.p, order = g->order.p;
     for (size_t b = 0; b < g->groups.n; b++) {
+        int sourced = 1;
+        for (uint32_t i = start[b]; i < start[b + 1]; i++) sourced &= AT(g->members, member_rec, order[i]).source != 0;
+        err |= tally__text_add(&g->text, sourced ? "1" : "0", 1);
         err |= tally__text_fixed(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 12);
         for (uint32_t i = start[b]; i < start[b + 1]; i++) {
             const member_rec *m = &AT(g->members, member_rec, order[i]);
             err |= tally__text_fixed(&g->text, member_name[order[i]], 7);
-            for (int k = 0; k < 3; k++) err |= tally__text_fixed(&g->text, (uint64_t)m->inc[k], 16);
+            if (sourced) err |= tally__text_fixed(&g->text, m->source, 7);
+            else
+                for (int k = 0; k < 3; k++) err |= tally__text_fixed(&g->text, (uint64_t)m->inc[k], 16);
         }
         err |= text_arg(g, a);
     }

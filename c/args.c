@@ -7,6 +7,7 @@
  * writes numkeys right-aligned in the slot, slides the two arguments before it
  * (EVALSHA and the SHA, 57 bytes) up against it and puts the header in front.
  * The finished command is one contiguous run of bytes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,4 +188,8 @@ const char *tally__args_resp(tally_args *a, size_t *n) {
     }
     *n = a->len - a->start;
     return a->buf + a->start;
+}
+
+void tally__args_doing(const tally_args *a, char *buf, size_t n) {
+    snprintf(buf, n, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), a->buf + a->off[0]);
 }

@@ -43,5 +43,8 @@ void tally__args_end_keys(tally_args *a);
 /* The whole command in RESP: the bytes to send. Sets *n. Valid until the
  * builder is reset; calling it again returns the same bytes. */
 const char *tally__args_resp(tally_args *a, size_t *n);
+/* "running <command>" (its first 20 bytes) into buf of n bytes: what an error
+ * message says the call was doing. */
+void tally__args_doing(const tally_args *a, char *buf, size_t n);
 
 #endif

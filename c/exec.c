@@ -87,7 +87,7 @@ static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
         freeReplyObject(ok);
     }
     char doing[40];
-    snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), a->buf + a->off[0]);
+    tally__args_doing(a, doing, sizeof doing);
     return tally__node_reply(t, i, asking ? "following an ASK redirection" : doing);
 }
 

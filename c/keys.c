@@ -13,6 +13,7 @@
 #include "args.h"
 
 #include "keys.h"
+#include "table.h"
 
 /* Bytes kept as they are; every other byte becomes %XX. Bytes >= 0x80 (valid
  * UTF-8, checked before) are kept so that Unicode ids stay readable. */
@@ -124,13 +125,31 @@ int tally__add_lease_key(tally_args *a, const char *base, size_t n) {
     return tally__args_cat(a, base, n, "ls", 2);
 }
 
+/* v in exactly `width` decimal digits at buf (v >= 0 and fits); returns buf + width. */
+static char *digits(char *buf, int v, int width) {
+    for (int i = width - 1; i >= 0; i--, v /= 10) buf[i] = (char)('0' + v % 10);
+    return buf + width;
+}
+
+/* Per distinct hash of a record call: no printf. */
 size_t tally__period_suffix(const tally_period *p, char *buf) {
+    char *e = buf;
     switch (p->kind) {
-    case TALLY_MONTH: return (size_t)sprintf(buf, "M:%04d%02d", p->year, p->month);
-    case TALLY_DAY: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day);
-    case TALLY_HOUR: return (size_t)sprintf(buf, "D:%04d%02d%02d", p->year, p->month, p->day); /* v2 */
-    default: return (size_t)sprintf(buf, TALLY_SUFFIX_TOTAL);
+    case TALLY_MONTH:
+        *e++ = 'M', *e++ = ':';
+        e = digits(digits(e, p->year, 4), p->month, 2);
+        break;
+    case TALLY_DAY:
+    case TALLY_HOUR: /* v2: the hours live in the day's hash */
+        *e++ = 'D', *e++ = ':';
+        e = digits(digits(digits(e, p->year, 4), p->month, 2), p->day, 2);
+        break;
+    default:
+        memcpy(e, TALLY_SUFFIX_TOTAL, sizeof TALLY_SUFFIX_TOTAL - 1);
+        e += sizeof TALLY_SUFFIX_TOTAL - 1;
     }
+    *e = '\0';
+    return (size_t)(e - buf);
 }
 
 size_t tally__board_suffix(int by, const tally_period *p, char *buf) {
@@ -176,8 +195,11 @@ size_t tally__limit_suffix(int counts, const char *algo, int64_t window_ms, int 
 }
 
 size_t tally__field_prefix(const tally_period *p, int per_model, char *buf) {
-    if (p->kind == TALLY_HOUR) return (size_t)sprintf(buf, "%02d%s", p->hour, per_model ? TALLY_FIELD_MODEL : "");
-    return (size_t)sprintf(buf, "%s", per_model ? TALLY_FIELD_MODEL : TALLY_FIELD_ENTITY);
+    char *e = p->kind == TALLY_HOUR ? digits(buf, p->hour, 2) : buf;
+    const char *tail = per_model ? TALLY_FIELD_MODEL : p->kind == TALLY_HOUR ? "" : TALLY_FIELD_ENTITY;
+    size_t n = strlen(tail);
+    memcpy(e, tail, n + 1);
+    return (size_t)(e - buf) + n;
 }
 
 /* The part of `field` after `head`, or NULL. */
@@ -197,11 +219,9 @@ const char *tally__field_price_version(const char *field, size_t n, size_t *vn) 
 }
 
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]) {
-    uint64_t h = 14695981039346656037ull;
-    if (scoped) {
-        for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        h = (h ^ 0x1f) * 1099511628211ull;
-    }
-    for (const char *p = request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    static const char separator = 0x1f;
+    uint64_t h = TALLY_FNV64_BASIS;
+    if (scoped) h = tally__fnv64(tally__fnv64_str(h, key), &separator, 1);
+    h = tally__fnv64_str(h, request_id);
     for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
 }

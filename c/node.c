@@ -309,7 +309,7 @@ redisReply *tally__node_command(tally *t, int i, tally_args *a) {
     const char *cmd = tally__args_resp(a, &len);
     if (tally__node_send(t, i, cmd, len) != TALLY_OK) return NULL;
     char doing[40];
-    snprintf(doing, sizeof doing, "running %.*s", (int)(a->lens[0] < 20 ? a->lens[0] : 20), a->buf + a->off[0]);
+    tally__args_doing(a, doing, sizeof doing);
     return tally__node_reply(t, i, doing);
 }
 

@@ -3,6 +3,7 @@
  * cfg.prices_refresh_ms, or a table the caller set; and the pricing of one
  * event for record.c and budgets.c. Layer: feature (below record and
  * budgets). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,15 @@ struct pricing_state {
     int caller;           /* 1: the caller's (tally_set_prices): never refreshed */
     int read;             /* 1: Redis's table was read at read_ms */
     int64_t read_ms;      /* monotonic time of the last read */
+    int fail_rc;          /* the last read failed (at fail_ms) with this code */
+    int64_t fail_ms;
+    char fail_msg[TALLY_ERRMSG_MAX];
 };
+
+/* After a failed read, priced events fail with its error for this long
+ * without another attempt: a batch of 2048 events against a server that is
+ * down costs one connection timeout, not 2048. */
+#define FAIL_HOLD_MS 100
 
 static int64_t mono_ms(void) {
     struct timespec ts;
@@ -135,8 +144,14 @@ int tally__prices_current(tally *t, const tally_prices **out) {
     struct pricing_state *s = state_of(t);
     if (!s) return tally__oom(t);
     if (!s->caller && (!s->read || mono_ms() - s->read_ms >= t->cfg.prices_refresh_ms)) {
+        if (s->fail_rc && mono_ms() - s->fail_ms < FAIL_HOLD_MS) return tally__fail(t, s->fail_rc, "%s", s->fail_msg);
         int rc = tally_prices_refresh(t);
-        if (rc != TALLY_OK) return rc;
+        s->fail_rc = rc;
+        if (rc != TALLY_OK) {
+            s->fail_ms = mono_ms();
+            snprintf(s->fail_msg, sizeof s->fail_msg, "reading the price table: %.400s", t->errmsg);
+            return tally__fail(t, rc, "%s", s->fail_msg);
+        }
     }
     *out = s->table;
     return TALLY_OK;

@@ -33,6 +33,7 @@
 #include "event.h"
 #include "keys.h"
 #include "pricing.h"
+#include "table.h"
 #include "timecal.h"
 #include "window.h"
 
@@ -161,11 +162,9 @@ static int build(run *r, const call *c) {
 static uint32_t *hold_of(run *r, const item *it, uint32_t *none) {
     const tally_event *e = &r->ev[it->event];
     if (!e->request_id || !*e->request_id) return none;
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)it->mask;
-    for (const char *p = e->key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ 0x1f) * 1099511628211ull;
-    for (const char *p = e->request_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return tally__map_find(&r->s->seen, h, NULL, NULL, NULL);
+    static const char separator = 0x1f;
+    uint64_t h = tally__fnv64(tally__fnv64_str(TALLY_FNV64_BASIS ^ (uint64_t)it->mask, e->key), &separator, 1);
+    return tally__map_find(&r->s->seen, tally__fnv64_str(h, e->request_id), NULL, NULL, NULL);
 }
 
 static int partition(run *r, size_t off, size_t n);
@@ -323,8 +322,7 @@ static void entity_of(const run *r, const item *it, const char **id, size_t *n, 
     const tally_event *e = &r->ev[it->event];
     *id = it->mask == TALLY_AGG_ACCOUNT ? e->account : e->key;
     *n = strlen(*id);
-    uint64_t x = 1469598103934665603ull ^ (uint64_t)it->mask;
-    for (size_t i = 0; i < *n; i++) x = (x ^ (unsigned char)(*id)[i]) * 1099511628211ull;
+    uint64_t x = tally__fnv64(TALLY_FNV64_BASIS ^ (uint64_t)it->mask, *id, *n);
     if (it->mask == TALLY_AGG_SHARD) x = (uint64_t)tally__shard_of(r->t, *id, *n) << 8 | TALLY_AGG_SHARD;
     *h = x;
 }

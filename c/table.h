@@ -35,6 +35,20 @@ uint32_t *tally__map_find(tally_map *m, uint64_t key, tally_same_fn same, void *
 void tally__map_clear(tally_map *m);
 void tally__map_free(tally_map *m);
 
+/* FNV-1a, 64 bits, of n bytes, continuing from h (TALLY_FNV64_BASIS to
+ * start): docs/keys.md's request-id fingerprint, and the tables' string keys.
+ * tally__fnv64_str hashes a NUL-terminated string. */
+#define TALLY_FNV64_BASIS 14695981039346656037ull
+static inline uint64_t tally__fnv64(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+static inline uint64_t tally__fnv64_str(uint64_t h, const char *s) {
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 /* Appends n bytes to a byte vector; x in exactly `width` decimal digits (zeros
  * in front; x must fit). 0 or -1 (OOM). */
 int tally__text_add(tally_vec *v, const void *p, size_t n);

@@ -32,9 +32,12 @@
 --   server TIME, 0 always; hour buckets, the fields whose names start with a
 --   digit, follow HOURS_UNTIL), PRUNE (7 digits: a prune key, 0 none), then
 --   per field NAME and DELTA (7 digits each): field NAME gains delta DELTA.
--- ARGV[10+nd+nn+nh+g] board: leaderboard three g's descriptor: EXPIRY (12
---   digits), then per member NAME (7 digits), COST, TOKENS, REQUESTS (16 digits
---   each): what it gains on each of the three.
+-- ARGV[10+nd+nn+nh+g] board: leaderboard three g's descriptor: MODE (1 digit),
+--   EXPIRY (12 digits), then per member NAME (7 digits) and, with MODE 1,
+--   SOURCE (7 digits): bucket hash SOURCE's "_" bucket, written by this call,
+--   gives the member's scores (its cost, total tokens and requests); with MODE
+--   0, COST, TOKENS, REQUESTS (16 digits each): what it gains on each of the
+--   three.
 -- ARGV[10+nd+nn+nh+ng+3j-2] ids_expiry: id hash j's expiry, epoch s (0: only
 --   checked).
 -- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the 8-byte request-id fingerprints to
@@ -114,12 +117,13 @@ local function pair_at(s, p)
     h * 1000000 + i * 100000 + j * 10000 + k * 1000 + l * 100 + m * 10 + n - 53333328
 end
 
-local hashes = {}
+local hashes, by_index = {}, {}
 for k = 1, nh do
   local n, s = items_of(at, 43, 14)
   local prune = n and index_at(s, 37)
   if not n or prune > np then return fail("bad descriptor of hash " .. k) end
   local h = { key = KEYS[k], expiry = tonumber(s:sub(1, 12), 10), fields = {}, deltas = {} }
+  by_index[k] = h
   if prune > 0 then h.prune = KEYS[nh + nz + ni + prune] end
   local days, hours = live(tonumber(s:sub(13, 24), 10)), live(tonumber(s:sub(25, 36), 10))
   local fields, deltas = h.fields, h.deltas
@@ -138,22 +142,32 @@ for k = 1, nh do
 end
 local boards = {}
 for g = 1, ng do
-  local n, s = items_of(at, 12, 55)
+  local sourced = ARGV[at]:byte(1) == 49 -- MODE 1
+  local size = sourced and 14 or 55
+  local n, s = items_of(at, 13, size)
   if not n then return fail("bad descriptor of leaderboards " .. g) end
-  local members, incs = {}, { {}, {}, {} } -- incs[b][m]: cost, tokens, requests
+  local members, incs, sources = {}, { {}, {}, {} }, {} -- incs[b][m]: cost, tokens, requests
   for m = 1, n do
-    local p = 13 + 55 * (m - 1)
-    members[m] = names[index_at(s, p)]
-    for b = 1, 3 do incs[b][m] = tonumber(s:sub(p + 16 * b - 9, p + 16 * b + 6), 10) end
-    if not members[m] or incs[1][m] > DELTA_MAX or incs[2][m] > DELTA_MAX or incs[3][m] > DELTA_MAX then
-      return fail("leaderboards " .. g .. " name no such member or a bad increment")
+    local p = 14 + size * (m - 1)
+    if sourced then
+      local nx, src = pair_at(s, p)
+      members[m], sources[m] = names[nx], by_index[src]
+      if not (members[m] and sources[m]) then
+        return fail("leaderboards " .. g .. " name no such member or source")
+      end
+    else
+      members[m] = names[index_at(s, p)]
+      for b = 1, 3 do incs[b][m] = tonumber(s:sub(p + 16 * b - 9, p + 16 * b + 6), 10) end
+      if not members[m] or incs[1][m] > DELTA_MAX or incs[2][m] > DELTA_MAX or incs[3][m] > DELTA_MAX then
+        return fail("leaderboards " .. g .. " name no such member or a bad increment")
+      end
     end
   end
-  local expiry = tonumber(s:sub(1, 12), 10)
+  local expiry = tonumber(s:sub(2, 13), 10)
   if live(expiry) then
     for b = 1, 3 do
       boards[#boards + 1] = { key = KEYS[nh + 3 * (g - 1) + b], expiry = expiry, members = members,
-                              inc = incs[b] }
+                              inc = incs[b], sources = sourced and sources, metric = b }
     end
   end
   at = at + 1
@@ -219,17 +233,18 @@ for _, h in ipairs(hashes) do
   local args = {}
   for f = 1, #fields do
     local v, di = old[f], deltas[f]
-    local value
+    local value, n1, n2, n3, n4, n5, n6
+    local d = dnum[di]
     if not v then
       h.fresh = true
       value = dtext[di]
+      n1, n2, n3, n4, n5, n6 = d[1], d[2], d[3], d[4], d[5], d[6]
     else
       local p1, p2, p3, p4, p5, p6 = lib.bucket(v)
       if not p6 then return lib.foreign("field " .. fields[f] .. " of " .. h.key .. " is not a bucket") end
-      local d = dnum[di]
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
-        value = string.format(lib.BUCKET_FORMAT, p1 + d[1], p2 + d[2], p3 + d[3], p4 + d[4], p5 + d[5],
-          p6 + d[6])
+        n1, n2, n3, n4, n5, n6 = p1 + d[1], p2 + d[2], p3 + d[3], p4 + d[4], p5 + d[5], p6 + d[6]
+        value = string.format(lib.BUCKET_FORMAT, n1, n2, n3, n4, n5, n6)
       else
         local parts = { p1, p2, p3, p4, p5, p6 }
         for m = 1, 6 do
@@ -237,8 +252,12 @@ for _, h in ipairs(hashes) do
           if not parts[m] then return fail("a sum in " .. h.key .. " would pass 2^63-1") end
         end
         value = table.concat(parts, ",")
+        n1, n2, n3, n4, n5, n6 = tonumber(parts[1]), tonumber(parts[2]), tonumber(parts[3]),
+          tonumber(parts[4]), tonumber(parts[5]), tonumber(parts[6])
       end
     end
+    -- an entity's bucket: a leaderboard member's scores (cost, tokens, requests)
+    if fields[f] == "_" then h.score = { n6, n2 + n3 + n4 + n5, n1 } end
     if fields[f] == "_" and not v then h.created = true end
     args[2 * f - 1], args[2 * f] = fields[f], value
   end
@@ -251,14 +270,24 @@ for _, h in ipairs(hashes) do
     h.gone = gone
   end
 end
+-- A member's scores are its key's bucket of the period when the call holds it
+-- (the ranking is that bucket, saturating at 2^53), else its old scores plus
+-- the increments.
 for _, b in ipairs(boards) do
-  local scores = lib.call_spread("ZMSCORE", b.key, b.members)
   local args = {}
-  for m = 1, #b.members do
-    if not scores[m] then b.fresh = true end
-    -- the ranking saturates at 2^53
-    local score = math.min((tonumber(scores[m]) or 0) + b.inc[m], SCORE_MAX)
-    args[2 * m - 1], args[2 * m] = lib.istr(score), b.members[m]
+  if b.sources then
+    redis.call("ZCARD", b.key) -- type check before any write
+    for m = 1, #b.members do
+      local score = b.sources[m].score
+      if not score then return fail("leaderboard source " .. b.sources[m].key .. " has no entity bucket") end
+      args[2 * m - 1], args[2 * m] = lib.istr(math.min(score[b.metric], SCORE_MAX)), b.members[m]
+    end
+  else
+    local scores = lib.call_spread("ZMSCORE", b.key, b.members)
+    for m = 1, #b.members do
+      local score = math.min((tonumber(scores[m]) or 0) + b.inc[m], SCORE_MAX)
+      args[2 * m - 1], args[2 * m] = lib.istr(score), b.members[m]
+    end
   end
   b.args = args
 end
@@ -273,8 +302,11 @@ for _, h in ipairs(hashes) do
   if h.fresh and h.expiry > 0 then redis.call("EXPIREAT", h.key, h.expiry, "NX") end
 end
 for _, b in ipairs(boards) do
-  lib.call_spread("ZADD", b.key, b.args)
-  if b.fresh and b.expiry > 0 then redis.call("EXPIREAT", b.key, b.expiry, "NX") end
+  local added = lib.call_spread("ZADD", b.key, b.args)
+  -- a new member may mean a new board; NX keeps an expiry already set
+  if b.expiry > 0 and (type(added) ~= "number" or added > 0) then
+    redis.call("EXPIREAT", b.key, b.expiry, "NX")
+  end
 end
 for _, id in ipairs(ids) do
   if id.nadd > 0 then
