@@ -258,8 +258,9 @@ static int litellm_field(reader *r, const char *name, void *ctx) {
             return price_field(r, name, &l->c, 15, &l->c.e.input + k, "");
         }
         long above;
-        char tail[8];
-        if (sscanf(name + n, "_above_%ldk_tokens%7s", &above, tail) != 1 || above <= 0 || above > 1000000000)
+        int used = 0; /* the whole rest must be the tier form: not "_above_1hr" */
+        if (sscanf(name + n, "_above_%ldk_tokens%n", &above, &used) != 1 || !used || name[n + (size_t)used] ||
+            above <= 0 || above > 1000000000)
             continue;
         if (l->c.e.tier_above && l->c.e.tier_above != above * 1000)
             return bad(r, "model %s: tiers above two token counts (only one tier is supported)", l->c.e.model);

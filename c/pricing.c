@@ -1,4 +1,5 @@
-/* pricing.c -- the price table in Redis (lua/prices.lua: load, get) and on
+/* pricing.c -- the price table in Redis (loaded by lua/prices.lua, read by
+ * lua/read.lua, which is read-only) and on
  * the handle: a copy of Redis's table read again when older than
  * cfg.prices_refresh_ms, or a table the caller set; and the pricing of one
  * event for record.c and budgets.c. Layer: feature (below record and
@@ -46,20 +47,20 @@ static struct pricing_state *state_of(tally *t) {
     return f->state;
 }
 
-/* Starts a call of prices.lua with op and the price table key in t->args. */
-static int begin(tally *t, const char *op) {
+/* Starts the call of prices.lua that loads a table, in t->args. */
+static int begin_load(tally *t) {
     char key[TALLY_ENTITY_MAX];
     tally_args *a = &t->args;
     int err = tally__args_script(a, TALLY_SCRIPT_PRICES) | tally__args_add(a, key, tally__prices_key(t, key));
     tally__args_end_keys(a);
-    return err | tally__args_str(a, op);
+    return err;
 }
 
 int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
     if (!p) return tally__fail(t, TALLY_EINVAL, "no price table");
     size_t n = tally_prices_count(p), cap = 4096;
     char *text = malloc(cap);
-    int err = !text || begin(t, "load") || tally__args_i64(&t->args, 0);
+    int err = !text || begin_load(t);
     for (size_t i = 0; !err && i < n;) {
         size_t run = tally__prices_run(p, i), len;
         while (!(len = tally__prices_encode(p, i, run, text, cap))) {
@@ -80,32 +81,72 @@ int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
     return rc;
 }
 
-/* Reads Redis's table unless its version is still `known` (0: none): *out
- * gets a new table, or NULL when unchanged. TALLY_OK or the error. */
+/* Runs read.lua on the price table with mode `mode` ("get" with the field
+ * "version", or "all"): the key's part of the reply (one array), or NULL with
+ * the handle's error. read.lua is read-only, so the table can be read under
+ * maxmemory and from a replica. *reply is the caller's to free. */
+static const redisReply *read_call(tally *t, const char *mode, redisReply **reply) {
+    char key[TALLY_ENTITY_MAX];
+    tally_args *a = &t->args;
+    int err = tally__args_script(a, TALLY_SCRIPT_READ) | tally__args_add(a, key, tally__prices_key(t, key));
+    tally__args_end_keys(a);
+    err |= tally__args_str(a, mode);
+    if (strcmp(mode, "get") == 0) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_VERSION);
+    if (err) return tally__oom(t), NULL;
+    if (!(*reply = tally__eval(t, a))) return NULL;
+    const redisReply *r = *reply;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_ARRAY)
+        return r->element[0];
+    tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
+    return NULL;
+}
+
+/* The version in a reply element (a string of digits, or nil: 0), or -1. */
+static int64_t version_of(const redisReply *v) {
+    if (v->type == REDIS_REPLY_NIL) return 0;
+    int64_t n = 0;
+    if (v->type != REDIS_REPLY_STRING || v->len == 0 || v->len > 10) return -1;
+    for (size_t i = 0; i < v->len; i++)
+        if (v->str[i] < '0' || v->str[i] > '9') return -1;
+        else n = n * 10 + (v->str[i] - '0');
+    return n;
+}
+
+/* Reads Redis's table unless its version is still `known` (0: none): one
+ * small call for the version, and the whole hash (HGETALL, atomic: its
+ * version field comes with it) only when that changed. *out gets a new
+ * table, or NULL when unchanged. TALLY_OK or the error. */
 static int read_table(tally *t, int64_t known, tally_prices **out) {
     *out = NULL;
-    if (begin(t, "get") || tally__args_i64(&t->args, known)) return tally__oom(t);
-    redisReply *r = tally__eval(t, &t->args);
+    redisReply *reply = NULL;
+    const redisReply *r = read_call(t, "get", &reply);
+    int64_t version = r && r->elements == 1 ? version_of(r->element[0]) : -1;
+    freeReplyObject(reply);
     if (!r) return t->err;
-    int shape = r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 1 && r->element[0]->type == REDIS_REPLY_INTEGER;
-    for (size_t i = 1; shape && i < r->elements; i++) shape = r->element[i]->type == REDIS_REPLY_STRING;
-    int rc = shape ? TALLY_OK : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
-    if (rc == TALLY_OK && (r->elements > 1 || r->element[0]->integer != known)) {
-        char err[TALLY_ERRMSG_MAX];
-        tally_prices *p = tally__prices_new();
-        for (size_t i = 1; p && i < r->elements && rc == TALLY_OK; i += 2) {
-            const redisReply *m = r->element[i], *e = r->element[i + 1];
-            if (tally__prices_decode(p, m->str, m->len, e->str, e->len) < 0)
-                rc = tally__fail(t, TALLY_ESCRIPT, "the price table of model %.*s is not canonical", (int)m->len, m->str);
-        }
-        if (!p) rc = tally__oom(t);
-        else if (rc == TALLY_OK && tally__prices_finish(p, err, sizeof err) < 0)
-            rc = tally__fail(t, TALLY_ESCRIPT, "the stored price table is bad: %s", err);
-        if (rc == TALLY_OK) tally__prices_set_version(p, r->element[0]->integer), *out = p;
-        else tally_prices_free(p);
+    if (version < 0) return tally__fail(t, TALLY_ESCRIPT, "the price table's version is not a number");
+    if (version == known) return tally__ok(t);
+    if (!(r = read_call(t, "all", &reply))) return freeReplyObject(reply), t->err;
+    char err[TALLY_ERRMSG_MAX];
+    tally_prices *p = tally__prices_new();
+    int rc = p ? TALLY_OK : tally__oom(t);
+    version = -1;
+    for (size_t i = 0; rc == TALLY_OK && i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *e = r->element[i + 1];
+        size_t mn;
+        const char *model = f->type == REDIS_REPLY_STRING ? tally__field_model(f->str, f->len, &mn) : NULL;
+        if (f->type == REDIS_REPLY_STRING && strcmp(f->str, TALLY_FIELD_VERSION) == 0) version = version_of(e);
+        else if (!model || e->type != REDIS_REPLY_STRING || tally__prices_decode(p, model, mn, e->str, e->len) < 0)
+            rc = tally__fail(t, TALLY_ESCRIPT, "the price table has a bad field (%.*s)",
+                             f->type == REDIS_REPLY_STRING ? (int)f->len : 0, f->type == REDIS_REPLY_STRING ? f->str : "");
     }
-    freeReplyObject(r);
-    return rc == TALLY_OK ? tally__ok(t) : rc;
+    if (rc == TALLY_OK && version < 0) rc = tally__fail(t, TALLY_ESCRIPT, "the price table has no version");
+    if (rc == TALLY_OK && tally__prices_finish(p, err, sizeof err) < 0)
+        rc = tally__fail(t, TALLY_ESCRIPT, "the stored price table is bad: %s", err);
+    freeReplyObject(reply);
+    if (rc != TALLY_OK) return tally_prices_free(p), rc;
+    tally__prices_set_version(p, version);
+    *out = p;
+    return tally__ok(t);
 }
 
 int tally_prices_get(tally *t, tally_prices **out) {
@@ -149,7 +190,7 @@ int tally__prices_current(tally *t, const tally_prices **out) {
         s->fail_rc = rc;
         if (rc != TALLY_OK) {
             s->fail_ms = mono_ms();
-            snprintf(s->fail_msg, sizeof s->fail_msg, "reading the price table: %.400s", t->errmsg);
+            snprintf(s->fail_msg, sizeof s->fail_msg, "%s", t->errmsg);
             return tally__fail(t, rc, "%s", s->fail_msg);
         }
     }

@@ -1,23 +1,18 @@
 #!lua
--- Loads (replaces at once) or reads the price table: one hash in its own slot.
+-- Loads a price table: checks it all, then replaces the old one at once.
 -- KEYS[1] prices: the price table hash (docs/keys.md).
--- ARGV[1] op: "load" (replace the table, version + 1) or "get" (read it).
--- ARGV[2] known: get: the version the caller holds (0: none); load: "0".
--- ARGV[2i+1] model: load: model i's name (1..nm, 1 to 256 bytes).
--- ARGV[2i+2] entries: load: model i's entries, each
+-- ARGV[2i-1] model: model i's name (1..nm, 1 to 256 bytes).
+-- ARGV[2i] entries: model i's entries, each
 --   "from,in,out,cc,cr,above,tin,tout,tcc,tcr" (decimal integers: from epoch
 --   ms, prices nano-USD per million tokens, the tier's threshold in prompt
 --   tokens, 0 for none, and its prices), joined by ";" in ascending from order.
--- Returns: load: the new version. get: {version} when it is `known`, else
---   {version, model, entries, ...} (version 0: no table was ever loaded).
--- A load checks every entry before its first write; the old table goes in the
--- same script, so a reader sees the old table or the new one, never a mix.
+-- Returns: the new version, the old one plus 1.
+-- Every entry is checked before the first write; the old table goes in the
+-- same script, so a reader (read.lua) sees the old table or the new one, never
+-- a mix.
 local fail, int = lib.refusal("prices"), lib.int
-local key, op = KEYS[1], ARGV[1]
+local key = KEYS[1]
 if #KEYS ~= 1 then return fail("one key: the price table") end
-local known = int(ARGV[2], 0, lib.TALLY_PRICES_VERSION_MAX)
-if not known then return fail("known version must be a whole number") end
-
 local stored = redis.call("HGET", key, "version")
 local version = 0
 if stored then
@@ -25,19 +20,7 @@ if stored then
   if not version then return lib.foreign(key .. " is not a price table") end
 end
 
-if op == "get" then
-  if version == known then return { version } end
-  local all, out = redis.call("HGETALL", key), { version }
-  for i = 1, #all, 2 do
-    if all[i]:sub(1, 2) == "m:" then
-      out[#out + 1], out[#out + 2] = all[i]:sub(3), all[i + 1]
-    end
-  end
-  return out
-end
-if op ~= "load" then return fail("op must be load or get") end
-
-local nm = (#ARGV - 2) / 2
+local nm = #ARGV / 2
 if nm ~= math.floor(nm) or nm > lib.TALLY_PRICE_MODELS_MAX then
   return fail("give a name and entries per model, at most " .. lib.TALLY_PRICE_MODELS_MAX .. " models")
 end
@@ -46,7 +29,7 @@ local bounds = { lib.TALLY_AT_MAX }
 for k = 2, 10 do bounds[k] = (k == 6) and lib.TALLY_MAX_TOKENS or lib.TALLY_PRICE_MAX_NANOS end
 local fields, seen = {}, {}
 for i = 1, nm do
-  local model, entries = ARGV[2 * i + 1], ARGV[2 * i + 2]
+  local model, entries = ARGV[2 * i - 1], ARGV[2 * i]
   if #model < 1 or #model > 256 then return fail("model " .. i .. ": the name must be 1 to 256 bytes") end
   if seen[model] then return fail("model " .. model .. " is given twice") end
   seen[model] = true

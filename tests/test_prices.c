@@ -224,6 +224,7 @@ static void litellm_form(void **state) {
         "   \"output_cost_per_token_above_200k_tokens\": 2.25e-05,"
         "   \"cache_creation_input_token_cost_above_200k_tokens\": 7.5e-06,"
         "   \"cache_read_input_token_cost_above_200k_tokens\": 6e-07, \"litellm_provider\": \"anthropic\","
+        "   \"cache_creation_input_token_cost_above_1hr\": 6e-06, \"input_cost_per_token_above_8k\": 1,"
         "   \"supported_regions\": [\"us\", {\"x\": null}]},"
         " \"gpt-3.5-turbo\": {\"input_cost_per_token\": 0.0000015, \"output_cost_per_token\": 0.000002},"
         " \"dall-e-3\": {\"input_cost_per_pixel\": 1e-08, \"mode\": \"image_generation\"}}");

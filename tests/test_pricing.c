@@ -93,7 +93,7 @@ static void load_list_show_and_versions(void **state) {
     th_unchanged("a refused price file");
     /* the script refuses what the parser would: a table sent by hand */
     th_baseline();
-    redisReply *r = th_cmd("EVALSHA %s 1 tally:v2:{p:prices}:P load 0 m 1,2,3", tally_script_find("prices")->sha1);
+    redisReply *r = th_cmd("EVALSHA %s 1 tally:v2:{p:prices}:P m 1,2,3", tally_script_find("prices")->sha1);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     th_assert_mentions(r->str, "EINVAL prices");
     freeReplyObject(r);
