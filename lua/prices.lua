@@ -7,9 +7,9 @@
 --   ms, prices nano-USD per million tokens, the tier's threshold in prompt
 --   tokens, 0 for none, and its prices), joined by ";" in ascending from order.
 -- Returns: the new version, the old one plus 1.
--- Every entry is checked before the first write; the old table goes in the
--- same script, so a reader (read.lua) sees the old table or the new one, never
--- a mix.
+-- Every entry is checked before the first write; the old table's models go in
+-- the same script (HDEL: the least-privilege ACL has no DEL), so a reader
+-- (read.lua) sees the old table or the new one, never a mix.
 local fail, int = lib.refusal("prices"), lib.int
 local key = KEYS[1]
 if #KEYS ~= 1 then return fail("one key: the price table") end
@@ -27,12 +27,13 @@ end
 if version >= lib.TALLY_PRICES_VERSION_MAX then return fail("the price table version is at its maximum") end
 local bounds = { lib.TALLY_AT_MAX }
 for k = 2, 10 do bounds[k] = (k == 6) and lib.TALLY_MAX_TOKENS or lib.TALLY_PRICE_MAX_NANOS end
+local old = redis.call("HKEYS", key)
 local fields, seen = {}, {}
 for i = 1, nm do
   local model, entries = ARGV[2 * i - 1], ARGV[2 * i]
   if #model < 1 or #model > 256 then return fail("model " .. i .. ": the name must be 1 to 256 bytes") end
   if seen[model] then return fail("model " .. model .. " is given twice") end
-  seen[model] = true
+  seen[model] = "m:" .. model
   local last, count = -1, 0
   for entry in (entries .. ";"):gmatch("([^;]*);") do
     local v = {}
@@ -58,7 +59,12 @@ for i = 1, nm do
 end
 
 -- Writes: the whole table at once.
-redis.call("DEL", key)
+local gone, keep = {}, {}
+for _, m in pairs(seen) do keep[m] = true end
+for _, f in ipairs(old) do
+  if f ~= "version" and not keep[f] then gone[#gone + 1] = f end
+end
+if #gone > 0 then lib.call_spread("HDEL", key, gone) end
 fields[#fields + 1], fields[#fields + 2] = "version", lib.istr(version + 1)
 lib.call_spread("HSET", key, fields)
 return version + 1

@@ -46,7 +46,8 @@ static void maxmemory_refuses_every_write(void **state) {
     th_assert_mentions(tally_errmsg(t), "OOM");
     /* the tool says so too, with exit 4 */
     char *err;
-    assert_int_equal(th_run((const char *const[]){ "record", "--key", "mm", "--model", "m", "--url", th_url(), NULL },
+    assert_int_equal(th_run((const char *const[]){ "record", "--missing-price-zero", "--key", "mm", "--model", "m",
+                                                   "--url", th_url(), NULL },
                             NULL, NULL, &err), 4);
     th_assert_mentions(err, "OOM");
     free(err);
