@@ -5,7 +5,7 @@
  * "$len\r\n<bytes>\r\n". An EVALSHA's numkeys is only known after its keys, so
  * tally__args_script() leaves a fixed-width slot for it; tally__args_resp()
  * writes numkeys right-aligned in the slot, slides the two arguments before it
- * (EVALSHA and the SHA, 57 bytes) up against it and puts the header in front.
+ * (EVALSHA or EVALSHA_RO, and the SHA) up against it and puts the header in front.
  * The finished command is one contiguous run of bytes. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,12 +134,20 @@ int tally__args_i64(tally_args *a, int64_t v) {
 }
 
 int tally__args_script(tally_args *a, int id) {
-    return tally__args_evalsha(a, tally__scripts[id].sha1);
+    return tally__args_evalsha(a, "EVALSHA", tally__scripts[id].sha1);
 }
 
-int tally__args_evalsha(tally_args *a, const char *sha1) {
+int tally__args_script_ro(tally_args *a, int id) {
+    return tally__args_evalsha(a, "EVALSHA_RO", tally__scripts[id].sha1);
+}
+
+int tally__args_is_ro(const tally_args *a) {
+    return a->argc > 0 && a->lens[0] == 10 && memcmp(a->buf + a->off[0], "EVALSHA_RO", 10) == 0;
+}
+
+int tally__args_evalsha(tally_args *a, const char *cmd, const char *sha1) {
     tally__args_reset(a);
-    if (tally__args_add(a, "EVALSHA", 7) < 0 || tally__args_add(a, sha1, 40) < 0 || ensure(a, SLOT) < 0)
+    if (tally__args_str(a, cmd) < 0 || tally__args_add(a, sha1, 40) < 0 || ensure(a, SLOT) < 0)
         return -1;
     a->off[a->argc] = a->len; /* numkeys' slot, filled by tally__args_resp() */
     a->lens[a->argc++] = 0;

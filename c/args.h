@@ -37,8 +37,13 @@ int tally__args_i64(tally_args *a, int64_t v);
 /* Starts an EVALSHA of embedded script `id` (TALLY_SCRIPT_*): keys follow, then
  * tally__args_end_keys(), then the script's ARGV. */
 int tally__args_script(tally_args *a, int id);
-/* The same, by the script's SHA1 (40 hex digits). */
-int tally__args_evalsha(tally_args *a, const char *sha1);
+/* The same with EVALSHA_RO, for a script flagged no-writes: Redis refuses it
+ * if the script could write, and a cluster replica (after READONLY) runs it. */
+int tally__args_script_ro(tally_args *a, int id);
+/* 1 when the command in `a` is an EVALSHA_RO (a read that a replica may serve). */
+int tally__args_is_ro(const tally_args *a);
+/* The same by command ("EVALSHA" or "EVALSHA_RO") and SHA1 (40 hex digits). */
+int tally__args_evalsha(tally_args *a, const char *cmd, const char *sha1);
 void tally__args_end_keys(tally_args *a);
 /* The whole command in RESP: the bytes to send. Sets *n. Valid until the
  * builder is reset; calling it again returns the same bytes. */

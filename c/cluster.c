@@ -51,6 +51,7 @@ static int apply_slots(struct tally_cluster *c, struct tally_nodes *list, const 
             e->element[1]->type != REDIS_REPLY_INTEGER)
             return -1;
         long long from = e->element[0]->integer, to = e->element[1]->integer;
+        int primary = -1;
         for (size_t j = 2; j < e->elements; j++) {
             const redisReply *n = e->element[j];
             if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || n->element[0]->type != REDIS_REPLY_STRING ||
@@ -59,9 +60,13 @@ static int apply_slots(struct tally_cluster *c, struct tally_nodes *list, const 
             const char *host = n->element[0]->len ? n->element[0]->str : asked_host;
             int i = tally__nodes_add(list, host, strlen(host), (int)n->element[1]->integer, j > 2);
             if (i < 0) return -1;
-            if (j == 2)
-                for (long long s = from; s <= to && s < TALLY_SLOTS; s++)
-                    if (s >= 0) c->slots[s] = (int16_t)i;
+            if (j > 2) {
+                list->v[i].of = primary;
+                continue;
+            }
+            primary = i;
+            for (long long s = from; s <= to && s < TALLY_SLOTS; s++)
+                if (s >= 0) c->slots[s] = (int16_t)i;
         }
     }
     return 0;
@@ -131,15 +136,26 @@ void tally__cluster_unsettled(tally *t) {
     if (t->cluster) t->cluster->stale = 1;
 }
 
-int tally__route(tally *t, const tally_args *a, int may_refresh) {
-    return a->argc > 3 ? tally__route_key(t, a->buf + a->off[3], a->lens[3], may_refresh)
-                       : tally__route_key(t, "", 0, may_refresh);
+/* A replica of primary p that is up (not resting after a failure), connected;
+ * -1 when none is. */
+static int replica_of(tally *t, int p) {
+    for (int i = 0; i < t->nodes->n; i++)
+        if (t->nodes->v[i].replica && t->nodes->v[i].of == p && !tally__node_resting(t, i) &&
+            tally__node_connect(t, i) == TALLY_OK)
+            return i;
+    return -1;
 }
 
-int tally__route_key(tally *t, const char *key, size_t n, int may_refresh) {
+/* tally__route_key for a call from `a`: reads (EVALSHA_RO) with
+ * TALLY_READ_REPLICA go to a replica of the slot's primary when one is up. */
+static int route(tally *t, const char *key, size_t n, int may_refresh, int read) {
     if (!t->cluster) return tally__node_connect(t, 0) == TALLY_OK ? 0 : -1;
     if (may_refresh && tally__cluster_sync(t) != TALLY_OK) return -1;
     unsigned slot = tally__key_slot(key, n);
+    if (read && t->cfg.read_from == TALLY_READ_REPLICA && t->cluster->slots[slot] >= 0) {
+        int r = replica_of(t, t->cluster->slots[slot]);
+        if (r >= 0) return r;
+    }
     for (int attempt = 0; attempt < 2; attempt++) {
         int i = t->cluster->slots[slot];
         if (i < 0) {
@@ -153,6 +169,15 @@ int tally__route_key(tally *t, const char *key, size_t n, int may_refresh) {
         if (attempt == 0 && refresh(t) != TALLY_OK) return -1;
     }
     return -1;
+}
+
+int tally__route(tally *t, const tally_args *a, int may_refresh) {
+    int read = tally__args_is_ro(a);
+    return a->argc > 3 ? route(t, a->buf + a->off[3], a->lens[3], may_refresh, read) : route(t, "", 0, may_refresh, read);
+}
+
+int tally__route_key(tally *t, const char *key, size_t n, int may_refresh) {
+    return route(t, key, n, may_refresh, 0);
 }
 
 int tally__redirect(tally *t, const redisReply *r, int *node) {

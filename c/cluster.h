@@ -18,7 +18,9 @@ void tally__cluster_close(tally *t);
 /* On a cluster whose topology may have changed (a redirection, a failed
  * connection), reads the slot map again. TALLY_OK or the error. */
 int tally__cluster_sync(tally *t);
-/* The node serving the first key of `a` (EVALSHA: argument 3), connected.
+/* The node serving the first key of `a` (EVALSHA: argument 3), connected: for
+ * an EVALSHA_RO with TALLY_READ_REPLICA a replica of the slot's primary when
+ * one is up (not failed in the last TALLY_NODE_REST_MS), else the primary.
  * With may_refresh, a stale slot map is read again first, and again when the
  * node cannot be reached (nothing was sent). -1 with the handle's error set. */
 int tally__route(tally *t, const tally_args *a, int may_refresh);

@@ -1,6 +1,7 @@
 /* exec.c -- running the scripts: EVALSHA routed to the node serving its keys,
  * for single calls, pipelined batches and calls split by slot
- * (tally__eval_keyed), and the public SCRIPT commands over every node.
+ * (tally__eval_keyed), and the public SCRIPT commands and WAIT over every
+ * node.
  *
  * Recovery rule: NOSCRIPT guarantees the script did not run, so the call is sent
  * again after loading; MOVED, ASK, TRYAGAIN and CLUSTERDOWN likewise. A timeout
@@ -58,6 +59,34 @@ int tally_scripts_flush(tally *t) {
     return rc;
 }
 
+/* WAIT on every connected primary, each within its own command deadline. */
+int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked) {
+    int budget = t->cfg.command_timeout_ms;
+    if (replicas < 1 || timeout_ms < 0 || (budget > 0 && (timeout_ms == 0 || timeout_ms >= budget)))
+        return tally__fail(t, TALLY_EINVAL,
+                           "tally_wait_replicas: replicas must be at least 1 and timeout_ms from 1 to below the "
+                           "command timeout (%d ms; 0 waits for ever only without one)", budget);
+    long long fewest = -1;
+    for (int i = 0; i < t->nodes->n; i++) {
+        if (t->nodes->v[i].replica || !t->nodes->v[i].ctx) continue;
+        tally__args_reset(&t->aux);
+        if (tally__args_str(&t->aux, "WAIT") || tally__args_i64(&t->aux, replicas) ||
+            tally__args_i64(&t->aux, timeout_ms))
+            return tally__oom(t);
+        redisReply *r = tally__node_command(t, i, &t->aux);
+        if (!r) return t->err;
+        int rc = r->type == REDIS_REPLY_INTEGER ? TALLY_OK : tally__reply_error(t, r);
+        if (rc == TALLY_OK && (fewest < 0 || r->integer < fewest)) fewest = r->integer;
+        freeReplyObject(r);
+        if (rc != TALLY_OK) return rc;
+    }
+    if (acked) *acked = fewest < 0 ? 0 : (int)fewest;
+    if (fewest >= 0 && fewest < replicas)
+        return tally__fail(t, TALLY_ETIMEOUT, "WAIT: a primary had %lld of %d replicas acknowledge within %d ms",
+                           fewest, replicas, timeout_ms);
+    return tally__ok(t);
+}
+
 enum { USE = TALLY_REPLY_USE, RELOAD = TALLY_REPLY_RELOAD, MOVED = TALLY_REPLY_MOVED, ASK = TALLY_REPLY_ASK,
        WAIT = TALLY_REPLY_WAIT };
 
@@ -91,6 +120,12 @@ static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
     return tally__node_reply(t, i, asking ? "following an ASK redirection" : doing);
 }
 
+/* 1 when call `a`, whose connection to node i just failed, may be sent again
+ * to another node: a read (EVALSHA_RO) that a replica was serving. */
+static int read_elsewhere(tally *t, const tally_args *a, int i) {
+    return i >= 0 && t->nodes->v[i].replica && tally__args_is_ro(a) && (t->err == TALLY_EIO || t->err == TALLY_ECONNECT);
+}
+
 /* tally__eval_raw's retries, inside the call's deadline. */
 static redisReply *eval_call(tally *t, tally_args *a) {
     int ask_node = -1, moved_node = -1;
@@ -102,8 +137,10 @@ static redisReply *eval_call(tally *t, tally_args *a) {
         redisReply *r = send_call(t, node, a, ask_node >= 0);
         ask_node = moved_node = -1;
         if (!r) {
-            /* A connection that failed before anything was sent is safe to redo. */
-            if (t->err == TALLY_ECONNECT && tally__is_cluster(t)) continue;
+            /* A connection that failed before anything was sent is safe to
+             * redo; so is a read whose replica failed (it wrote nothing): the
+             * replica now rests, and the read goes to the primary. */
+            if ((t->err == TALLY_ECONNECT && tally__is_cluster(t)) || read_elsewhere(t, a, node)) continue;
             return NULL;
         }
         int target = -1;
@@ -169,15 +206,18 @@ static void first_failure(tally *t, int *rc, char *first, int code) {
  * first connection error (calls on the other nodes are still taken). */
 static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tally_take_fn take, void *ctx) {
     int node_of[BATCH_CHUNK], redo[BATCH_CHUNK], nredo = 0, rc = TALLY_OK;
+    char replica_read[BATCH_CHUNK]; /* the call is a read a replica serves */
     char first[TALLY_ERRMSG_MAX]; /* later successes (a reconnect) clear errmsg */
     tally_args *a = &t->args;
     if (tally__cluster_sync(t) != TALLY_OK) return t->err;
     for (size_t k = 0; k < m; k++) {
         if (build(ctx, start + k, a) != 0) return tally__oom(t);
         node_of[k] = tally__route(t, a, 0);
+        replica_read[k] = (char)(node_of[k] >= 0 && t->nodes->v[node_of[k]].replica && tally__args_is_ro(a));
         if (node_of[k] >= 0 && tally__scripts_ready(t, node_of[k]) != TALLY_OK) node_of[k] = -1;
         if (node_of[k] < 0) {
-            first_failure(t, &rc, first, t->err); /* not sent; the caller sees it unanswered */
+            /* not sent: the caller sees it unanswered, or a replica's read is redone */
+            if (!replica_read[k]) first_failure(t, &rc, first, t->err);
             continue;
         }
         size_t len;
@@ -186,8 +226,13 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
     }
     for (size_t k = 0; k < m; k++) {
         int i = node_of[k], target;
-        if (i < 0 || !t->nodes->v[i].ctx) continue; /* that node failed earlier in this chunk */
-        redisReply *r = tally__node_reply(t, i, "running a pipelined batch");
+        int gone = i < 0 || !t->nodes->v[i].ctx; /* not sent, or that node failed earlier in this chunk */
+        redisReply *r = gone ? NULL : tally__node_reply(t, i, "running a pipelined batch");
+        if (!r && replica_read[k]) { /* the replica failed: the read goes to the primary */
+            redo[nredo++] = (int)k;
+            continue;
+        }
+        if (gone) continue;
         if (!r) {
             first_failure(t, &rc, first, t->err);
             continue;
@@ -248,7 +293,7 @@ static int keyed_build(void *ctx, size_t g, tally_args *a) {
     keyed *k = ctx;
     const tally_args *s = &k->src;
     int from = k->group_start[g], to = k->group_start[g + 1], err = 0;
-    err |= tally__args_evalsha(a, s->buf + s->off[1]);
+    err |= tally__args_evalsha(a, tally__args_is_ro(s) ? "EVALSHA_RO" : "EVALSHA", s->buf + s->off[1]);
     for (int j = from; j < to; j++) err |= tally__args_add(a, s->buf + s->off[3 + k->order[j]], s->lens[3 + k->order[j]]);
     tally__args_end_keys(a);
     for (int c = 0; c < k->ncommon; c++) err |= tally__args_add(a, s->buf + s->off[3 + k->nkeys + c], s->lens[3 + k->nkeys + c]);

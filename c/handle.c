@@ -52,6 +52,8 @@ static int check_config(tally *t) {
         return tally__fail(t, TALLY_EINVAL, "prices_refresh_ms must not be negative");
     if (c->max_future_ms < 0 || c->max_future_ms > TALLY_FUTURE_MAX_MS)
         return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to %lld (a day)", TALLY_FUTURE_MAX_MS);
+    if (c->read_from != TALLY_READ_PRIMARY && c->read_from != TALLY_READ_REPLICA)
+        return tally__fail(t, TALLY_EINVAL, "read_from must be TALLY_READ_PRIMARY or TALLY_READ_REPLICA");
     char err[TALLY_ERRMSG_MAX];
     if (tally__url_parse(c->url, &t->url, err, sizeof err) < 0)
         return tally__fail(t, TALLY_EINVAL, "%s", err);

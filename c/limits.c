@@ -1,6 +1,7 @@
 /* limits.c -- rate limits: parsing rule text ("100/1m", "tokens:100000/1m",
  * "cost:5/1d"), and tally_allow()/tally_limits(), which marshal the rules of one
- * subject into a single run of lua/allow.lua and read its decision back. Also the
+ * subject into a single run of lua/allow.lua (lua/peek.lua, the same flagged
+ * no-writes, to peek) and read its decision back. Also the
  * opt-in test clock shared with the leases.
  *
  * Keys (keys.c, docs/keys.md), all under the subject's hash tag: one per rule,
@@ -169,13 +170,18 @@ static int check_rules(tally *t, const tally_rule *rules, int nrules, const tall
     return TALLY_OK;
 }
 
-/* Builds the EVALSHA of allow.lua into t->args. 0, or -1 when memory ran out. */
+/* Builds the call into t->args: allow.lua to decide and consume, peek.lua
+ * (allow.lua flagged no-writes) to peek, with EVALSHA_RO under
+ * TALLY_READ_REPLICA so a replica answers. 0, or -1 when memory ran out. */
 static int build(tally *t, const char *mode, const char *key, const tally_rule *rules, int nrules,
                  const tally_request *req) {
     char base[TALLY_ENTITY_MAX], suffix[64];
     size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
-    if (tally__args_script(a, TALLY_SCRIPT_ALLOW) < 0) return -1;
+    int rc = strcmp(mode, "peek") != 0 ? tally__args_script(a, TALLY_SCRIPT_ALLOW)
+             : t->cfg.read_from == TALLY_READ_REPLICA ? tally__args_script_ro(a, TALLY_SCRIPT_PEEK)
+                                                     : tally__args_script(a, TALLY_SCRIPT_PEEK);
+    if (rc < 0) return -1;
     for (int i = 0; i < nrules; i++) {
         const tally_rule *r = &rules[i];
         /* a sliding log has a second key: its sum and sequence */

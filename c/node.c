@@ -94,11 +94,19 @@ void tally__nodes_adopt(tally *t, struct tally_nodes *fresh) {
                 o->ctx = NULL;
             }
         }
+        for (int i = 0; i < fresh->n && o->failed_ms; i++)
+            if (fresh->v[i].port == o->port && strcmp(fresh->v[i].host, o->host) == 0)
+                fresh->v[i].failed_ms = o->failed_ms;
     }
     fresh->io_depth = old->io_depth;
     fresh->deadline_ms = old->deadline_ms;
     tally__nodes_free(old); /* disconnects the nodes that are gone */
     t->nodes = fresh;
+}
+
+int tally__node_resting(const tally *t, int i) {
+    int64_t at = t->nodes->v[i].failed_ms;
+    return at && mono_ms() - at < TALLY_NODE_REST_MS;
 }
 
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n) {
@@ -152,6 +160,7 @@ static int failed(tally *t, int i, int how, const char *doing) {
     }
     tally__node_disconnect(t, i);
     t->nodes->changed = 1; /* a failover may be under way */
+    t->nodes->v[i].failed_ms = mono_ms();
     return code;
 }
 
@@ -280,6 +289,7 @@ int tally__node_connect(tally *t, int i) {
         redisFree(n->ctx);
         n->ctx = NULL;
         t->nodes->changed = 1;
+        n->failed_ms = mono_ms();
         return TALLY_ECONNECT;
     }
     if (prepare(n->ctx) < 0) {
@@ -293,12 +303,17 @@ int tally__node_connect(tally *t, int i) {
         rc = t->url.user[0] ? handshake(t, i, TALLY_EAUTH, "AUTH", 3, argv)
                             : handshake(t, i, TALLY_EAUTH, "AUTH", 2, (const char *[]){ "AUTH", t->url.password });
     }
+    if (rc == TALLY_OK && n->replica && t->cfg.read_from == TALLY_READ_REPLICA)
+        rc = handshake(t, i, TALLY_EAUTH, "READONLY", 1, (const char *[]){ "READONLY" });
     if (rc == TALLY_OK && t->url.db != 0) {
         char db[16];
         snprintf(db, sizeof db, "%d", t->url.db);
         rc = handshake(t, i, TALLY_EAUTH, "SELECT", 2, (const char *[]){ "SELECT", db });
     }
-    if (rc != TALLY_OK) return rc;
+    if (rc != TALLY_OK) {
+        n->failed_ms = mono_ms();
+        return rc;
+    }
     n->fresh = 1;
     return tally__ok(t);
 }

@@ -15,7 +15,11 @@
 typedef struct tally_node {
     char host[256];       /* for unix:// the socket path */
     int port;             /* 0 for unix:// */
-    int replica;          /* cluster replicas only receive the scripts */
+    int replica;          /* a cluster replica: it gets the scripts, and with
+                             TALLY_READ_REPLICA serves the reads of its
+                             primary's slots (READONLY on connect) */
+    int of;               /* a replica's primary: its index in the list */
+    int64_t failed_ms;    /* monotonic time its connection last failed; 0 never */
     int fresh;            /* connected, and not yet prepared by the layers above
                              (scripts.c loads the scripts and clears it) */
     redisContext *ctx;    /* NULL until connected, and again after any I/O error;
@@ -67,6 +71,10 @@ int tally__node_push(tally *t, int i, const char *doing);
 redisReply *tally__node_reply(tally *t, int i, const char *doing);
 /* One command on node i (connected first), one reply; as tally__node_reply. */
 redisReply *tally__node_command(tally *t, int i, tally_args *a);
+/* 1 when node i's connection failed within the last TALLY_NODE_REST_MS, so a
+ * read that may go elsewhere (a replica's primary) should. */
+#define TALLY_NODE_REST_MS 5000
+int tally__node_resting(const tally *t, int i);
 /* "host:port" or the socket path of node i, into buf. */
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n);
 

@@ -1,6 +1,7 @@
 /* queries.c -- reading statistics back: one bucket (stats), the per-model
  * breakdown, trends, leaderboards and the system minute metrics. Each query is
- * one EVALSHA of read.lua or top.lua (no KEYS, no SCAN): the keys to read follow
+ * one EVALSHA (EVALSHA_RO with TALLY_READ_REPLICA) of read.lua or top.lua
+ * (no KEYS, no SCAN): the keys to read follow
  * from the schema in docs/keys.md. Shared aggregates (model, global, minute,
  * leaderboards) are spread over cfg.shards shards and summed here. */
 #include <stdio.h>
@@ -27,6 +28,12 @@ void tally_period_format(const tally_period *p, char buf[24]) {
     case TALLY_HOUR: snprintf(buf, 24, "%04d-%02d-%02dT%02d", p->year, p->month, p->day, p->hour); break;
     default: snprintf(buf, 24, "total");
     }
+}
+
+/* Starts a call of read-only script `id`: EVALSHA_RO with TALLY_READ_REPLICA,
+ * which routes it to a replica (cluster.c). 0, or -1 on OOM. */
+static int start_read(tally *t, tally_args *a, int id) {
+    return t->cfg.read_from == TALLY_READ_REPLICA ? tally__args_script_ro(a, id) : tally__args_script(a, id);
 }
 
 /* Adds the field of a bucket inside its hash: the entity's own, or with a
@@ -138,7 +145,7 @@ static int read_periods(tally *t, int scope, const char *id, const tally_period 
                         tally_bucket *out) {
     const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
     tally_args *a = &t->args;
-    int err = tally__args_script(a, TALLY_SCRIPT_READ), per = 1, nkeys = 0;
+    int err = start_read(t, a, TALLY_SCRIPT_READ), per = 1, nkeys = 0;
     for (int i = 0; i < n && !err; i++) {
         per = add_keys(t, a, scope, id, &p[i]);
         if (per < 0) err = 1;
@@ -198,7 +205,7 @@ int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
     int64_t now_min = tally__now_ms() / 60000;
     tally_args *a = &t->args;
     char suffix[32];
-    int err = tally__args_script(a, TALLY_SCRIPT_READ), nkeys = minutes * t->cfg.shards;
+    int err = start_read(t, a, TALLY_SCRIPT_READ), nkeys = minutes * t->cfg.shards;
     for (int m = 0; m < minutes; m++)
         err |= tally__add_shard_keys(t, a, suffix, tally__minute_suffix(now_min - m, suffix));
     tally__args_end_keys(a);
@@ -255,7 +262,7 @@ static int breakdown(tally *t, const char *key, const tally_period *p, int by_ve
         return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day",
                            by_version ? "price-version" : "model");
     tally_args *a = &t->args;
-    if (tally__args_script(a, TALLY_SCRIPT_READ) || add_keys(t, a, scope, key, p) < 0 ||
+    if (start_read(t, a, TALLY_SCRIPT_READ) || add_keys(t, a, scope, key, p) < 0 ||
         (tally__args_end_keys(a), tally__args_str(a, "all")))
         return tally__oom(t);
     tally_keyed got;
@@ -326,7 +333,7 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     if (n < 1 || n > TALLY_TOP_MAX) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to %d", TALLY_TOP_MAX);
     char suffix[32];
     tally_args *a = &t->args;
-    int err = tally__args_script(a, TALLY_SCRIPT_TOP);
+    int err = start_read(t, a, TALLY_SCRIPT_TOP);
     err |= tally__add_shard_keys(t, a, suffix, tally__board_suffix(by, p, suffix));
     tally__args_end_keys(a);
     if (err || tally__args_i64(a, (int64_t)n)) return tally__oom(t);

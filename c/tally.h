@@ -59,6 +59,9 @@ enum {
 
 typedef struct tally tally;
 
+/* Where the read-only queries go (tally_config.read_from). */
+enum { TALLY_READ_PRIMARY = 0, TALLY_READ_REPLICA = 1 };
+
 /* Options for tally_open(). Always start from tally_config_init(); fields may be
  * added at the end in later versions. Strings are copied by tally_open(). */
 typedef struct tally_config {
@@ -92,6 +95,23 @@ typedef struct tally_config {
                                  Such an open only connects: it does not check
                                  the prefix for a key-schema v1 dataset */
     int test_clock;           /* 1: allow tally_test_clock() (tests only) */
+    int read_from;            /* TALLY_READ_PRIMARY (default), or
+                                 TALLY_READ_REPLICA: on a Redis Cluster the
+                                 read-only calls (tally_stats, tally_models,
+                                 tally_price_versions, tally_trend, tally_top,
+                                 tally_metrics, tally_limits) run with
+                                 EVALSHA_RO on a replica of their slot (READONLY
+                                 connections), on its primary when no replica
+                                 is up or a replica's connection fails during
+                                 the call. Replicas lag their primary (async
+                                 replication): a read may miss the latest
+                                 writes; tally_wait_replicas() on the writer's
+                                 handle waits for them (a tally_limits peek
+                                 may see fewer units consumed). Writes and
+                                 admission (record, allow, reserve, settle,
+                                 leases) always run on the primary. On a single
+                                 server the reads use EVALSHA_RO on it (a
+                                 read-only replica's URL then serves them). */
     int prices_refresh_ms;    /* pricing (below): the handle's copy of Redis's
                                  price table is read again when older than this,
                                  default 1000; so a load reaches every recording
@@ -513,6 +533,16 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
 int tally_settle(tally *t, const tally_event *ev, int *duplicate);
 
 /* ------------------------------------------------------------------ scripts */
+
+/* Waits until at least `replicas` replicas of every primary this handle wrote
+ * to since it connected have acknowledged those writes (Redis WAIT on each of
+ * the handle's primary connections), at most timeout_ms per primary (0: for
+ * ever). *acked (may be NULL) receives the fewest acknowledgements a primary
+ * gave. TALLY_OK when every primary reached `replicas`, TALLY_ETIMEOUT when
+ * one did not in time (*acked tells how many did), or the connection's error.
+ * For read-your-writes with TALLY_READ_REPLICA: call it on the writer's handle
+ * before the read. */
+int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked);
 
 /* Nodes: 1 for a single server; for redis-cluster:// URLs every primary and
  * replica of the slot map. tally_node_name writes "host:port" (and

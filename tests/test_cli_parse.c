@@ -81,6 +81,9 @@ static void bad_values_refused_before_connecting(void **state) {
         { { "stats", "--key", "k", "--prefix", "" }, "--prefix" },
         { { "stats", "--global", "--period", "day:2026-01-01", "--key", "k" }, "exactly one" },
         { { "stats", "--global", "--by", "cost" }, "unknown option '--by'" },
+        { { "stats", "--global", "--read-from", "secondary" }, "--read-from" },
+        { { "exporter", "--listen", "127.0.0.1:0", "--read-from", "" }, "--read-from" },
+        { { "top", "--read-from", "Replica" }, "--read-from" },
     };
     char before[41], after[41];
     th_digest(before);

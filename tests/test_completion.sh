@@ -47,6 +47,8 @@ expect "scripts " "flush list load show verify"
 expect "lease " "acquire release renew"
 expect "scripts show re" "read record reserve"
 expect "exporter --li" "--listen"
+expect "stats --read-from " "primary replica"
+expects "top --re" "--read-from"
 expects "allow --" "--key --limit --algo --burst --tokens --cost --fail-open --fail-closed --url --json"
 for cmd in $commands; do
   expects "$cmd --" "--help --url"

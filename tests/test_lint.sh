@@ -33,6 +33,13 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 first_prelude=
 for sent in "$@"; do
   name=$(basename "$sent" .lua) src="$here/../lua/$name.lua"
+  base=$(sed -n 's/^-- Body: \([a-z_]*\.lua\)$/\1/p' "$src")
+  if [ -n "$base" ]; then
+    # built from another script (peek.lua from allow.lua): its own header, then
+    # the other's from its KEYS[ line on, and the other's body
+    { grep -v '^-- Body: ' "$src"; sed -n '/^-- KEYS\[/,$p' "$here/../lua/$base"; } > "$tmp/src.$name"
+    src="$tmp/src.$name"
+  fi
   header=$(awk '!/^(#!|--)/ { exit } { print }' "$src" | wc -l)
   body_start=$((header + 1))
   prelude_lines=$(( $(wc -l < "$sent") - $(wc -l < "$src") ))

@@ -144,11 +144,52 @@ static void top_breaks_ties_by_key_for_every_n(void **state) {
     free(forty);
 }
 
+/* read_from on one server: TALLY_READ_REPLICA is accepted and reads that
+ * server with EVALSHA_RO (INFO commandstats counts them), answering what
+ * TALLY_READ_PRIMARY answers; a read_from that is neither is refused; and
+ * tally_wait_replicas there: no replica acknowledges, bad values refused. */
+static void read_from_replica_on_one_server(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.read_from = 2;
+    tally *bad = NULL;
+    assert_int_equal(tally_open(&cfg, &bad), TALLY_EINVAL);
+    assert_true(th_mentions(tally_errmsg(bad), "read_from"));
+    tally_close(bad);
+    tally *w = th_open(NULL);
+    tally_event ev = ru_event("k1", "m", NULL, 5, 7, 0, 0, 300, TALLY_AT_NOW, NULL);
+    assert_int_equal(tally_record(w, &ev, NULL), TALLY_OK);
+    cfg.read_from = TALLY_READ_REPLICA;
+    tally *r = th_open(&cfg);
+    freeReplyObject(th_cmd("CONFIG RESETSTAT"));
+    tally_period total = ru_total();
+    tally_bucket by_primary, by_replica;
+    assert_int_equal(tally_stats(r, TALLY_SCOPE_KEY, "k1", &total, &by_replica), TALLY_OK);
+    redisReply *info = th_cmd("INFO commandstats");
+    assert_true(th_mentions(info->str, "cmdstat_evalsha_ro:calls=1,"));
+    freeReplyObject(info);
+    assert_int_equal(tally_stats(w, TALLY_SCOPE_KEY, "k1", &total, &by_primary), TALLY_OK);
+    assert_memory_equal(&by_replica, &by_primary, sizeof by_primary);
+    assert_int_equal(by_replica.requests, 1);
+    assert_int_equal(by_replica.cost_nanos, 300);
+    /* WAIT on a server without replicas: none acknowledges within the time */
+    int acked = -1;
+    assert_int_equal(tally_wait_replicas(w, 1, 50, &acked), TALLY_ETIMEOUT);
+    assert_int_equal(acked, 0);
+    assert_true(th_mentions(tally_errmsg(w), "0 of 1 replicas"));
+    assert_int_equal(tally_wait_replicas(w, 1, 5000, NULL), TALLY_EINVAL); /* not below the 5000 ms call timeout */
+    assert_int_equal(tally_wait_replicas(w, 0, 50, NULL), TALLY_EINVAL);
+    tally_close(r);
+    tally_close(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(merged_sums_past_int64_are_erange, th_clean),
         cmocka_unit_test_setup(merged_sums_up_to_int64_max_are_exact, th_clean),
         cmocka_unit_test_setup(top_breaks_ties_by_key_for_every_n, th_clean),
+        cmocka_unit_test_setup(read_from_replica_on_one_server, th_clean),
     };
     int rc = cmocka_run_group_tests_name("queries", tests, NULL, NULL);
     th_done();

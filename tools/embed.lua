@@ -10,7 +10,9 @@
 --     each entry holds the script's exact bytes, their length, the SHA1 of
 --     exactly those bytes (what SCRIPT LOAD answers), and the KEYS/ARGV contract
 --     read from the header comment, entry by entry (`tally scripts list --json`).
--- A script without a contract is a build error.
+-- A script without a contract is a build error. A script may take another's
+-- contract and body under its own shebang and summary (peek.lua: allow.lua
+-- flagged no-writes), so the two cannot drift apart.
 
 local function sha1(msg)
   local function rol(x, n) return ((x << n) | (x >> (32 - n))) & 0xffffffff end
@@ -142,8 +144,21 @@ if arg[1] == "assemble" then
   end
   if not outdir or #lists[3] == 0 then fail("usage: embed.lua assemble OUTDIR HEADER... -- PRELUDE... -- SCRIPT...") end
   local shared = prelude(lists[1], lists[2])
+  local by_name = {}
+  for _, path in ipairs(lists[3]) do by_name[path:match("([^/]+)$")] = path end
   for _, path in ipairs(lists[3]) do
     local src = slurp(path)
+    -- A script whose header ends with "-- Body: OTHER.lua" is OTHER.lua under
+    -- its own shebang, summary and notes: then OTHER.lua's contract (from its
+    -- KEYS[ line on), the prelude and OTHER.lua's body.
+    local own, base = src:match("^(.-\n)%-%- Body: ([%w_]+%.lua)\n$")
+    if base then
+      local bpath = by_name[base] or fail("%s: no script %s to take the body of", path, base)
+      local bsrc = slurp(bpath)
+      local _, bbody = contract(bpath, bsrc)
+      local from = bsrc:find("\n%-%- KEYS%[") or fail("%s: no KEYS contract", bpath)
+      src = own .. bsrc:sub(from + 1, bbody - 1) .. bsrc:sub(bbody)
+    end
     local _, body = contract(path, src)
     spit(outdir .. "/" .. path:match("([^/]+)$"), src:sub(1, body - 1) .. shared .. src:sub(body))
   end

@@ -3,6 +3,8 @@
  * and server, with uniform and Zipf(1.1) keys.
  *
  *   tally-bench --url URL [--tally PATH] [--json] [--scale F] [--record-only]
+ *   tally-bench --figures [--single-url URL] [--url CLUSTER_URL] [--json] [--scale F]
+ *   tally-bench --list-figures            (sizing.c: docs/capacity.md's inputs)
  *
  * Needs an EMPTY database (it refuses otherwise): it flushes it between phases.
  * tools/bench starts a private redis-server for it unless --url is given.
@@ -71,6 +73,8 @@ static void print_row_json(const run *r, const run *seed, int last) {
 
 int main(int argc, char **argv) {
     options o = { 1, 0, 0, NULL };
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--figures") == 0 || strcmp(argv[i], "--list-figures") == 0) return sizing_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) o.json = 1;
         else if (strcmp(argv[i], "--record-only") == 0) o.record_only = 1;

@@ -101,8 +101,9 @@ run bench_async(redisContext *c, const events *e);
 typedef struct { double idle_p50, idle_p99, busy_p50, busy_p99, import_rate, longest_ms; int64_t bound_us; } allow_import;
 allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t max_script_us);
 
-typedef struct { const char *name; double rate, ratio; } allow_run;
-/* tally_allow per algorithm (a limit never reached), against INCR. */
+typedef struct { const char *name; double rate, ratio, server_cpu_us; } allow_run;
+/* tally_allow per algorithm (a limit never reached), against INCR; with the
+ * server's CPU per decision (the node `c` is connected to). */
 void bench_allow(redisContext *c, size_t n, allow_run out[5]);
 /* MEMORY USAGE of one rule's keys after 1, 10, 100, 1000 calls, per algorithm. */
 void allow_memory(redisContext *c, long long mem[4][4]);
@@ -116,6 +117,10 @@ typedef struct {
     long long bytes[C_N], count[C_N];
 } mem_result;
 mem_result bench_memory(redisContext *c);
+
+/* sizing.c: tally-bench --figures / --list-figures, the inputs of
+ * docs/capacity.md's sizing model as named figures. Returns the exit status. */
+int sizing_main(int argc, char **argv);
 
 /* bench.c: libtally's allocations so far (the bench wraps malloc). */
 unsigned long long alloc_count(void);

@@ -20,17 +20,17 @@ static double bench_incr(redisContext *c, size_t n) {
 void bench_allow(redisContext *c, size_t n, allow_run out[5]) {
     tally *t = open_handle();
     double incr = bench_incr(c, n);
-    out[0] = (allow_run){ "INCR (1 conn, 1 at a time)", incr, 1 };
+    out[0] = (allow_run){ "INCR (1 conn, 1 at a time)", incr, 1, -1 };
     for (int a = 0; a < 4; a++) {
         /* a limit never reached: every call is an allowed, writing call */
         tally_rule rule = { TALLY_COUNT_REQUESTS, a, 1000000000, 3600000, 0 };
         tally_decision d;
-        double t0 = now_s();
+        double t0 = now_s(), srv0 = server_cpu(c);
         for (size_t i = 0; i < n; i++)
             if (tally_allow(t, "speed", &rule, 1, NULL, &d) != TALLY_OK || !d.allowed)
                 die("allow: %s", tally_errmsg(t));
         double rate = (double)n / (now_s() - t0);
-        out[1 + a] = (allow_run){ tally_algo_name(a), rate, rate / incr };
+        out[1 + a] = (allow_run){ tally_algo_name(a), rate, rate / incr, (server_cpu(c) - srv0) * 1e6 / (double)n };
     }
     tally_close(t);
 }

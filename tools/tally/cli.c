@@ -42,11 +42,13 @@ static int convert(const char *cmd, opt *opts, int tz_min) {
 
 int cli_parse(const char *cmd, int argc, char **argv, cli_common *c, opt *opts, char **pos, int maxpos,
               int *npos) {
+    static const char *const read_froms[] = { "primary", "replica", NULL }; /* TALLY_READ_* */
     opt common[] = {
         OPT_TEXT("--url", &c->url),       OPT_OFFSET("--tz", &c->tz_min),
         OPT_TEXT("--prefix", &c->prefix), OPT_MS("--timeout", &c->timeout_ms, 1, 3600000),
         OPT_FLAG("--json", &c->json),     OPT_FLAG("--help", &c->help),
-        OPT_FLAG("-h", &c->help),         OPT_END,
+        OPT_FLAG("-h", &c->help),         OPT_CHOICE("--read-from", &c->read_from, read_froms),
+        OPT_END,
     };
     *npos = 0;
     for (int i = 2; i < argc; i++) {
@@ -80,6 +82,11 @@ int cli_parse(const char *cmd, int argc, char **argv, cli_common *c, opt *opts, 
     opt from_env = OPT_OFFSET("TALLY_TZ", &c->tz_min);
     from_env.text = env;
     if (!code && !common[1].given && env && *env) code = convert(cmd, (opt[]){ from_env, OPT_END }, 0);
+    /* $TALLY_READ_FROM likewise, under --read-from. */
+    env = getenv("TALLY_READ_FROM");
+    opt read_env = OPT_CHOICE("TALLY_READ_FROM", &c->read_from, read_froms);
+    read_env.text = env;
+    if (!code && !cli_given(common, "--read-from") && env && *env) code = convert(cmd, (opt[]){ read_env, OPT_END }, 0);
     return code ? code : convert(cmd, opts, c->tz_min);
 }
 
@@ -114,6 +121,7 @@ void cli_config(const cli_common *c, tally_config *cfg) {
     cfg->tz_offset_min = c->tz_min;
     cfg->defer_script_load = c->defer_load;
     cfg->price_missing_zero = c->price_missing_zero;
+    cfg->read_from = c->read_from;
     if (c->timeout_ms) cfg->command_timeout_ms = cfg->connect_timeout_ms = (int)c->timeout_ms;
 }
 

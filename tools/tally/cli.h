@@ -19,11 +19,12 @@ enum {
 };
 
 /* Options every command takes: --url, --tz (else $TALLY_TZ), --prefix,
- * --timeout, --json, --help (-h). */
+ * --timeout, --read-from (else $TALLY_READ_FROM), --json, --help (-h). */
 typedef struct cli_common {
     const char *url, *prefix;
     int tz_min;           /* minutes east of UTC */
     int64_t timeout_ms;   /* 0: the library's defaults */
+    int read_from;        /* TALLY_READ_PRIMARY or TALLY_READ_REPLICA */
     int json, help;
     int defer_load;       /* set by commands that inspect the script cache */
     int price_missing_zero; /* record: an event without a cost or a price costs 0 */

@@ -33,6 +33,7 @@ static const char usage[] =
     "  --top N, --account ID   as for tally metrics --format prometheus\n"
     "\n"
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --help\n"
+    "         --read-from primary|replica (a Redis Cluster's replicas; see tally --help)\n"
     "exit: 0 stopped by a signal, 2 bad usage, 4 cannot listen\n";
 
 typedef struct {

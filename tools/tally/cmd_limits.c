@@ -23,6 +23,8 @@ static const char usage_fmt[] =
     "  --fail-closed   if Redis cannot be reached, deny (exit 1) and say so\n"
     "                  (neither: exit 3, as for every command)\n"
     "  --url URL  --timeout MS  --prefix P  --json  --help\n"
+    "  --read-from primary|replica   limits only: peek at a Redis Cluster's\n"
+    "                  replicas (see tally --help); allow always uses the primary\n"
     "\n"
     "JSON: allowed, limit, remaining, retry_after_ms (-1: can never fit),\n"
     "      reset_after_ms, denied_by (rule index or null), server_time_us, policy\n"

@@ -29,6 +29,7 @@ static const char usage[] =
     "                  no index of accounts, so they are named here\n"
     "\n"
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
+    "         --read-from primary|replica (a Redis Cluster's replicas; see tally --help)\n"
     "exit: 0 ok, 2 bad usage, 3 Redis unreachable, 4 Redis error, timeout, or a sum\n"
     "      past 2^63-1 (shards, models or minutes merged)\n";
 

@@ -1,0 +1,214 @@
+/* test_cluster_replica.c -- cluster: reads from replicas (tally_config.read_from
+ * = TALLY_READ_REPLICA, `--read-from replica`) on the 3-primary, 3-replica
+ * cluster of tests/with-cluster. Which node ran what is read from each node's
+ * own counters (INFO commandstats, zeroed by CONFIG RESETSTAT): with the option
+ * the primaries run no read script (queries, limits peeks), the replicas run
+ * them all, the results equal
+ * what the primaries answer once WAIT says the replicas have the writes, and a
+ * replica killed between or during reads leaves them to its primary. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "harness.h"
+#include "cluster_util.h"
+
+#define EVENTS 300
+#define KEYS 10
+
+/* Calls of `cmd` (lower case, e.g. "evalsha_ro") node `port` counted since its
+ * last CONFIG RESETSTAT. */
+static long long calls_of(int port, const char *cmd) {
+    redisReply *r = tc_on(port, "INFO commandstats");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    char field[64];
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(r->str, field);
+    long long n = at ? atoll(at + strlen(field)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+static void reset_stats(void) {
+    for (int i = 0; i < NODES; i++)
+        if (tc_ports[i]) freeReplyObject(tc_on(tc_ports[i], "CONFIG RESETSTAT"));
+}
+
+/* The port of the primary replica `port` follows (ROLE). */
+static int primary_of(int port) {
+    redisReply *r = tc_on(port, "ROLE");
+    assert_true(r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && strcmp(r->element[0]->str, "slave") == 0);
+    int p = (int)r->element[2]->integer;
+    freeReplyObject(r);
+    return p;
+}
+
+static tally *open_reader(void) {
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.read_from = TALLY_READ_REPLICA;
+    return th_open(&cfg);
+}
+
+/* Records the test's events with a writer handle and waits until every
+ * primary's replica has them. */
+static void record_and_wait(void) {
+    tally *w = tc_open();
+    assert_int_equal(tc_record_range(w, 0, EVENTS, KEYS, 100, NULL), 0);
+    int acked = -1;
+    assert_int_equal(tally_wait_replicas(w, 1, 4000, &acked), TALLY_OK);
+    th_assert_ge(acked, 1);
+    tc_check_totals(w, EVENTS, KEYS); /* what the primaries answer */
+    tally_close(w);
+}
+
+static void replica_reads_leave_primaries_alone(void **state) {
+    (void)state;
+    record_and_wait();
+    tally *r = open_reader();
+    /* Scripts are loaded per node and not replicated: a replica that lost them
+     * answers NOSCRIPT, and the read loads them there and runs again. */
+    for (int i = 0; i < NODES; i++)
+        if (!tc_is_primary(tc_ports[i])) freeReplyObject(tc_on(tc_ports[i], "SCRIPT FLUSH"));
+    reset_stats();
+    tc_check_totals(r, EVENTS, KEYS);
+    tally_bucket m;
+    assert_int_equal(tally_metrics(r, 60, &m), TALLY_OK);
+    tally_bucket all = tc_expected(EVENTS, KEYS, -1);
+    tc_assert_bucket(&m, &all);
+    tally_point days[3];
+    assert_int_equal(tally_trend(r, TALLY_SCOPE_GLOBAL, NULL, TALLY_DAY, 3, days), TALLY_OK);
+    tc_assert_bucket(&days[2].b, &all);
+    assert_int_equal(days[0].b.requests + days[1].b.requests, 0);
+    long long on_replicas = 0;
+    for (int i = 0; i < NODES; i++) {
+        int p = tc_ports[i];
+        if (tc_is_primary(p)) {
+            assert_int_equal(calls_of(p, "evalsha_ro"), 0);
+            assert_int_equal(calls_of(p, "evalsha"), 0);
+        } else {
+            assert_int_equal(calls_of(p, "evalsha"), 0);
+            th_assert_ge(calls_of(p, "evalsha_ro"), 1); /* every replica serves some shard */
+            th_assert_ge(calls_of(p, "script|load"), 1);
+            on_replicas += calls_of(p, "evalsha_ro");
+        }
+    }
+    printf("# %lld read calls, all on replicas\n", on_replicas);
+    tally_close(r);
+}
+
+/* Writes and admission never go to a replica, whatever read_from says; a
+ * limits peek (peek.lua, no-writes) does, and sees the allow once WAIT says the
+ * replica has it. */
+static void writes_stay_on_primaries(void **state) {
+    (void)state;
+    tally *r = open_reader();
+    reset_stats();
+    assert_int_equal(tc_record_range(r, 0, 50, KEYS, 25, NULL), 0);
+    tally_rule rule;
+    assert_int_equal(tally_rule_parse("10/1m", 5, &rule, NULL, 0), TALLY_OK);
+    tally_decision d;
+    assert_int_equal(tally_allow(r, "key:1", &rule, 1, NULL, &d), TALLY_OK);
+    assert_int_equal(d.allowed, 1);
+    long long on_primaries = 0, peeks = 0;
+    for (int i = 0; i < NODES; i++) {
+        if (tc_is_primary(tc_ports[i])) on_primaries += calls_of(tc_ports[i], "evalsha");
+        else assert_int_equal(calls_of(tc_ports[i], "evalsha"), 0);
+    }
+    th_assert_ge(on_primaries, 3);
+    assert_int_equal(tally_wait_replicas(r, 1, 4000, NULL), TALLY_OK);
+    assert_int_equal(tally_limits(r, "key:1", &rule, 1, NULL, &d), TALLY_OK);
+    assert_int_equal(d.allowed, 1);
+    assert_int_equal(d.remaining, 9);
+    for (int i = 0; i < NODES; i++) {
+        if (tc_is_primary(tc_ports[i])) assert_int_equal(calls_of(tc_ports[i], "evalsha_ro"), 0);
+        else peeks += calls_of(tc_ports[i], "evalsha_ro");
+    }
+    assert_int_equal(peeks, 1);
+    tally_close(r);
+}
+
+/* The tool: --read-from replica (and $TALLY_READ_FROM) reads the replicas and
+ * prints what --read-from primary prints. */
+static void tool_reads_from_replicas(void **state) {
+    (void)state;
+    record_and_wait();
+    const char *url = getenv("TALLY_TEST_URL");
+    char *out_p, *out_r, *out_e, *err;
+    assert_int_equal(RUN(&out_p, &err, "top", "--url", url, "--by", "requests", "--json", "--read-from", "primary"), 0);
+    free(err);
+    reset_stats();
+    assert_int_equal(RUN(&out_r, &err, "top", "--url", url, "--by", "requests", "--json", "--read-from", "replica"), 0);
+    free(err);
+    setenv("TALLY_READ_FROM", "replica", 1);
+    int rc = RUN(&out_e, &err, "top", "--url", url, "--by", "requests", "--json");
+    unsetenv("TALLY_READ_FROM");
+    assert_int_equal(rc, 0);
+    free(err);
+    assert_string_equal(out_r, out_p);
+    assert_string_equal(out_e, out_p);
+    assert_true(th_mentions(out_p, "key:3"));
+    /* the exporter's page (every period, the top keys, an account) */
+    char *prom_p, *prom_r;
+    assert_int_equal(RUN(&prom_r, &err, "metrics", "--url", url, "--format", "prometheus", "--account", "acct{1}",
+                         "--read-from", "replica"), 0);
+    free(err);
+    for (int i = 0; i < NODES; i++)
+        if (tc_is_primary(tc_ports[i])) assert_int_equal(calls_of(tc_ports[i], "evalsha_ro"), 0);
+    assert_int_equal(RUN(&prom_p, &err, "metrics", "--url", url, "--format", "prometheus", "--account", "acct{1}"), 0);
+    free(err);
+    assert_string_equal(prom_r, prom_p);
+    assert_true(th_mentions(prom_p, "acct{1}"));
+    free(out_p), free(out_r), free(out_e), free(prom_p), free(prom_r);
+}
+
+/* A replica shut down under a reader with open connections to it, then under
+ * a new reader (the slot map may still list it): the reads go to its primary
+ * and answer the same. */
+static void killed_replica_falls_back(void **state) {
+    (void)state;
+    record_and_wait();
+    tally *r = open_reader();
+    tc_check_totals(r, EVENTS, KEYS); /* connects to every replica */
+    int victim = -1, slot = -1;
+    for (int i = 0; i < NODES && victim < 0; i++)
+        if (!tc_is_primary(tc_ports[i])) victim = tc_ports[i], slot = i;
+    int its_primary = primary_of(victim);
+    redisContext *c = tc_node(victim);
+    freeReplyObject(redisCommand(c, "SHUTDOWN NOSAVE")); /* no reply: it is gone */
+    redisFree(c);
+    for (;;) { /* until its port refuses connections */
+        redisContext *probe = redisConnect("127.0.0.1", victim);
+        int gone = !probe || probe->err;
+        redisFree(probe);
+        if (gone) break;
+    }
+    tc_ports[slot] = 0; /* reset_stats skips it */
+    reset_stats();
+    tc_check_totals(r, EVENTS, KEYS);
+    tally_close(r);
+    r = open_reader();
+    tc_check_totals(r, EVENTS, KEYS);
+    tally_close(r);
+    for (int i = 0; i < NODES; i++) {
+        if (!tc_ports[i] || !tc_is_primary(tc_ports[i])) continue;
+        long long ro = calls_of(tc_ports[i], "evalsha_ro");
+        if (tc_ports[i] == its_primary) th_assert_ge(ro, 1); /* the fallback */
+        else assert_int_equal(ro, 0);
+    }
+    tc_ports[slot] = victim;
+}
+
+int main(void) {
+    tc_read_ports();
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(replica_reads_leave_primaries_alone, tc_clean),
+        cmocka_unit_test_setup(writes_stay_on_primaries, tc_clean),
+        cmocka_unit_test_setup(tool_reads_from_replicas, tc_clean),
+        cmocka_unit_test_setup(killed_replica_falls_back, tc_clean), /* last: one node fewer after it */
+    };
+    return cmocka_run_group_tests_name("cluster_replica", tests, NULL, NULL);
+}
