@@ -245,8 +245,11 @@ typedef struct tally_result {
  * several calls are in flight at once. Invalid events are reported in res[i]
  * and skipped; an event Redis refuses (a foreign key of the wrong type, an
  * overflow, an event time too far ahead) is found by halving its call and
- * refused alone, and the others are recorded. Events repeating a request id
- * are answered as if recorded one by one, in order. Returns TALLY_OK when every
+ * refused alone, and the others are recorded. On a single server the events
+ * are grouped by shard and API key before they are cut into calls, so that a
+ * call's events share buckets (the larger the batch, the more they merge);
+ * each key's events keep their order, so events repeating a request id are
+ * answered as if recorded one by one, in order. Returns TALLY_OK when every
  * event got an answer (check res[i].code and res[i].message), else the
  * connection's error: events without an answer then have res[i].code set to it
  * (outcome unknown: resend those with request ids). The handle's message

@@ -242,6 +242,34 @@ static void resent_batch_changes_nothing(void **state) {
     tally_close(t);
 }
 
+/* One request id on every event of ten keys, the keys interleaved (and in
+ * different shards, which the host reorders by): per key the first event
+ * counts and every later one is a duplicate, as if recorded one by one. */
+static void a_keys_first_event_wins_in_a_reordered_batch(void **state) {
+    (void)state;
+    enum { N = 2000 };
+    tally *t = open_prefix("o", 0);
+    static tally_event e[N];
+    static tally_result res[N];
+    const char *ten[10] = { "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k/8", "k 9" };
+    int64_t now = ru_now_ms() - 60000;
+    for (int i = 0; i < N; i++) e[i] = ru_event(ten[i % 10], "m0", NULL, 1, 1, 0, 0, 1000 + i, now, "same");
+    assert_int_equal(tally_record_batch(t, e, N, res), TALLY_OK);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].code, TALLY_OK);
+        assert_int_equal(res[i].duplicate, i >= 10);
+    }
+    tally_period total;
+    assert_int_equal(tally_period_parse(t, "total", &total), TALLY_OK);
+    for (int k = 0; k < 10; k++) {
+        tally_bucket b;
+        assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, ten[k], &total, &b), TALLY_OK);
+        assert_int_equal(b.requests, 1);
+        assert_int_equal(b.cost_nanos, 1000 + k);
+    }
+    tally_close(t);
+}
+
 /* Calls whose hashes get more fields than Lua's unpack takes at once (a
  * shard's day hash: a day and an hour field per model, 2,048 models): every
  * event is recorded, in full. */
@@ -333,6 +361,7 @@ int main(void) {
         cmocka_unit_test_setup(small_calls_equal_one_by_one, th_clean),
         cmocka_unit_test_setup(resent_batch_changes_nothing, th_clean),
         cmocka_unit_test_setup(leaderboards_are_their_buckets, th_clean),
+        cmocka_unit_test_setup(a_keys_first_event_wins_in_a_reordered_batch, th_clean),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     th_done();

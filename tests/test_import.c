@@ -59,11 +59,8 @@ static char *input(size_t *len, size_t *half, int64_t *sum_in, int64_t *sum_cost
 /* On a clean server, starts an importer of input() and feeds it the first
  * half: more than the pipe holds, so the tool has read, so it is connected
  * and importing. */
-static void start(importer *im) {
-    th_clean(NULL);
-    size_t len, half = 0;
-    int64_t sum_in, sum_cost;
-    char *text = input(&len, &half, &sum_in, &sum_cost);
+/* Starts `tally record --stdin` as a child with its standard streams on pipes. */
+static void spawn(importer *im, char *text, size_t len, int64_t sum_in, int64_t sum_cost) {
     const char *bin = getenv("TALLY_BIN");
     assert_non_null(bin);
     int in[2], out[2], err[2];
@@ -89,6 +86,14 @@ static void start(importer *im) {
     signal(SIGPIPE, SIG_IGN);
     *im = (importer){ pid, in[1], out[0], err[0], text, len, 0, sum_in, sum_cost, "", 0, NULL, 0, 0 };
     im->err_buf = calloc(im->err_cap = 1 << 16, 1);
+}
+
+static void start(importer *im) {
+    th_clean(NULL);
+    size_t len, half = 0;
+    int64_t sum_in, sum_cost;
+    char *text = input(&len, &half, &sum_in, &sum_cost);
+    spawn(im, text, len, sum_in, sum_cost);
     while (im->off < half) { /* blocking: it reads as it records */
         ssize_t w = write(im->in, im->text + im->off, half - im->off);
         th_assert_gt(w, 0);
@@ -195,10 +200,52 @@ static void import_survives_long_restart(void **state) {
     finish(&im);
 }
 
+/* Global requests recorded so far. */
+static long long recorded_requests(void) {
+    tally *t = th_open(NULL);
+    tally_period tot = { TALLY_TOTAL, 0, 0, 0, 0 };
+    tally_bucket b;
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &tot, &b), TALLY_OK);
+    tally_close(t);
+    return b.requests;
+}
+
+/* Waits until `want` requests are recorded; fails after 20 s. */
+static void wait_recorded(long long want) {
+    int64_t give_up = now_ms() + 20000;
+    while (recorded_requests() < want) {
+        if (now_ms() > give_up) fail_msg("%lld requests recorded after 20 s, %lld sent", recorded_requests(), want);
+        struct timespec tick = { 0, 10000000 };
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* A live stream (its standard input stays open): each line is recorded once
+ * no more input is ready, not when a batch is full or the input ends. */
+static void a_live_stream_is_recorded_as_it_comes(void **state) {
+    (void)state;
+    th_clean(NULL);
+    static const char line[] = "{\"key\":\"live\",\"model\":\"m\",\"input\":1,\"cost\":\"0.000000001\"}\n";
+    importer im;
+    spawn(&im, NULL, 0, 0, 0);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(write(im.in, line, sizeof line - 1), (ssize_t)(sizeof line - 1));
+        wait_recorded(i);
+    }
+    assert_int_equal(pump(&im, NULL), 0); /* closes its input, reads its outputs */
+    int status;
+    waitpid(im.pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail_msg("importer exit %d: %s", status, im.err_buf);
+    assert_non_null(strstr(im.out_buf, "\"recorded\":3"));
+    assert_int_equal(recorded_requests(), 3);
+    free(im.err_buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(import_survives_restart),
         cmocka_unit_test(import_survives_long_restart),
+        cmocka_unit_test(a_live_stream_is_recorded_as_it_comes),
     };
     int rc = cmocka_run_group_tests_name("import", tests, NULL, NULL);
     th_done();

@@ -51,6 +51,8 @@ redisReply *cmd(redisContext *c, const char *fmt, ...);
 void cmd_ok(redisContext *c, const char *fmt, ...);
 double info_field(redisContext *c, const char *section, const char *name);
 double server_cpu(redisContext *c);
+/* EVALSHA calls the server has run (INFO commandstats). */
+double evalsha_calls(redisContext *c);
 void flush(redisContext *c);
 /* Reads n pipelined replies; any error reply ends the bench (who: its source). */
 void read_replies(redisContext *c, size_t n, const char *who);
@@ -68,6 +70,7 @@ typedef struct {
     double client_cpu_us, server_cpu_us, allocs; /* per event; < 0: not measured */
     double cmds;              /* Redis commands per event, < 0: not counted */
     double longest_ms;        /* the longest command the server ran (SLOWLOG), < 0: none logged */
+    double calls, over_bound; /* EVALSHA calls of the run; of them, longer than BOUND_MS */
 } run;
 
 /* seed.c: the seed's own per-event commands, pipelined 64 events deep. */
@@ -76,14 +79,18 @@ run bench_seed(redisContext *c, const events *e);
 /* runs.c: tally's recorders. The longest script call of a run comes from
  * SLOWLOG (commands slower than 1 ms are logged); -1 when none was. */
 void slowlog_start(redisContext *c);
-double slowlog_longest_ms(redisContext *c);
+#define BOUND_MS 5.0 /* the default max_script_us */
+/* The longest EVALSHA in SLOWLOG (ms, < 0: none); *over (if not NULL): how
+ * many took longer than BOUND_MS. */
+double slowlog_longest_ms(redisContext *c, double *over);
 /* A run's measurement: meter_start() before the timed loop (SLOWLOG reset,
  * server CPU, clock), meter_stop() after it fills r's time, rate, server CPU
  * per event, longest script and, with l, latency percentiles (freeing l). */
-typedef struct { double t0, srv0; } meter;
+typedef struct { double t0, srv0, calls0; } meter;
 meter meter_start(redisContext *c);
 void meter_stop(const meter *m, redisContext *c, run *r, lat *l);
 run bench_sync(redisContext *c, const events *e);
+#define BULK_BATCH 65536 /* events per tally_record_batch for bulk recording, as `record --stdin` sends */
 run bench_batch(redisContext *c, const events *e, size_t per_call);
 run bench_tool(redisContext *c, const events *e, const char *tally_bin);
 

@@ -173,6 +173,14 @@ double server_cpu(redisContext *c) {
     return info_field(c, "cpu", "used_cpu_user") + info_field(c, "cpu", "used_cpu_sys");
 }
 
+double evalsha_calls(redisContext *c) {
+    redisReply *r = cmd(c, "INFO commandstats");
+    const char *p = strstr(r->str, "\ncmdstat_evalsha:calls=");
+    double v = p ? strtod(p + strlen("\ncmdstat_evalsha:calls="), NULL) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
 void flush(redisContext *c) { cmd_ok(c, "FLUSHDB SYNC"); }
 
 tally *open_handle_bounded(int64_t max_script_us) {

@@ -197,7 +197,7 @@ allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t bound_
     out.import_rate = (double)(__atomic_load_n(&im.events, __ATOMIC_ACQUIRE) - before) / (now_s() - t0);
     __atomic_store_n(&im.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
-    out.longest_ms = slowlog_longest_ms(c);
+    out.longest_ms = slowlog_longest_ms(c, NULL);
     out.idle_p50 = lat_pct(&idle, 0.5);
     out.idle_p99 = lat_pct(&idle, 0.99);
     out.busy_p50 = lat_pct(&busy, 0.5);

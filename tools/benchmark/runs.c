@@ -21,9 +21,10 @@ void slowlog_start(redisContext *c) {
     cmd_ok(c, "SLOWLOG RESET");
 }
 
-double slowlog_longest_ms(redisContext *c) {
+double slowlog_longest_ms(redisContext *c, double *over) {
     redisReply *r = cmd(c, "SLOWLOG GET -1");
     double longest = -1;
+    if (over) *over = 0;
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 || e->element[3]->type != REDIS_REPLY_ARRAY) continue;
@@ -31,6 +32,7 @@ double slowlog_longest_ms(redisContext *c) {
         if (argv->elements < 1 || strncasecmp(argv->element[0]->str, "EVALSHA", 7) != 0) continue;
         double ms = (double)e->element[2]->integer / 1000;
         if (ms > longest) longest = ms;
+        if (over && ms > BOUND_MS) ++*over;
     }
     freeReplyObject(r);
     return longest;
@@ -38,7 +40,7 @@ double slowlog_longest_ms(redisContext *c) {
 
 meter meter_start(redisContext *c) {
     slowlog_start(c);
-    meter m = { 0, server_cpu(c) };
+    meter m = { 0, server_cpu(c), evalsha_calls(c) };
     m.t0 = now_s();
     return m;
 }
@@ -47,7 +49,8 @@ void meter_stop(const meter *m, redisContext *c, run *r, lat *l) {
     r->secs = now_s() - m->t0;
     r->rate = r->events / r->secs;
     r->server_cpu_us = (server_cpu(c) - m->srv0) * 1e6 / r->events;
-    r->longest_ms = slowlog_longest_ms(c);
+    r->longest_ms = slowlog_longest_ms(c, &r->over_bound);
+    r->calls = evalsha_calls(c) - m->calls0;
     if (!l) return;
     r->p50 = lat_pct(l, 0.5);
     r->p99 = lat_pct(l, 0.99);
@@ -56,7 +59,7 @@ void meter_stop(const meter *m, redisContext *c, run *r, lat *l) {
 
 run bench_sync(redisContext *c, const events *e) {
     tally *t = open_handle();
-    run r = { "tally_record, 1 event per call", 0, (double)e->n - 1, 0, 0, 0, 0, "1 call", -1, -1, -1, -1, -1 };
+    run r = { "tally_record, 1 event per call", 0, (double)e->n - 1, 0, 0, 0, 0, "1 call", -1, -1, -1, -1, -1, 0, 0 };
     lat l = { 0 };
     int dup;
     /* warm up: the handle's buffers grow to an event's size once */
@@ -78,7 +81,9 @@ run bench_sync(redisContext *c, const events *e) {
 
 run bench_batch(redisContext *c, const events *e, size_t per_call) {
     tally *t = open_handle();
-    run r = { "tally_record_batch", 0, (double)e->n - 1, 0, 0, 0, 0, "1 call", -1, -1, -1, -1, -1 };
+    char *name = xmalloc(48); /* lives as long as the row: until the bench ends */
+    snprintf(name, 48, "tally_record_batch, %zu/call", per_call);
+    run r = { name, 0, (double)e->n - 1, 0, 0, 0, 0, "1 call", -1, -1, -1, -1, -1, 0, 0 };
     tally_result *res = xmalloc(per_call * sizeof *res);
     lat l = { 0 };
     /* warm up: the handle's buffers grow to an event's size once */
@@ -120,7 +125,7 @@ static void write_ndjson(const events *e, const char *path) {
 }
 
 run bench_tool(redisContext *c, const events *e, const char *tally_bin) {
-    run r = { "tally record --stdin", 0, (double)e->n, 0, 0, 0, 0, "-", -1, -1, -1, -1, -1 };
+    run r = { "tally record --stdin", 0, (double)e->n, 0, 0, 0, 0, "-", -1, -1, -1, -1, -1, 0, 0 };
     char path[] = "/tmp/tally-bench-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) die("mkstemp");
@@ -157,7 +162,7 @@ run bench_async(redisContext *c, const events *e) {
         tally_recorder_errmsg(r, msg, sizeof msg);
         die("recorder: %s", msg);
     }
-    run out = { "tally_recorder_record (async)", 0, (double)e->n, 0, 0, 0, 0, "-", -1, -1, -1, -1, -1 };
+    run out = { "tally_recorder_record (async)", 0, (double)e->n, 0, 0, 0, 0, "-", -1, -1, -1, -1, -1, 0, 0 };
     double c0 = thread_cpu_s();
     meter mt = meter_start(c);
     for (size_t i = 0; i < e->n; i++)

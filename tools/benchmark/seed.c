@@ -76,7 +76,7 @@ static void build(seed_event *s, const tally_event *e, const char *date) {
 run bench_seed(redisContext *c, const events *e) {
     static seed_event batch[DEPTH];
     run r = { "seed-shaped, pipelined 64 events", 0, (double)e->n, 0, 0, 0, 0, "64 events", -1, -1, -1,
-              PER_EVENT, -1 };
+              PER_EVENT, -1, 0, 0 };
     lat l = { 0 };
     double cpu0 = cpu_s();
     meter mt = meter_start(c);

@@ -163,7 +163,7 @@ static node_cpu nodes_end(node_set *s, double nevents, const char *title) {
     double us[MAX_NODES];
     for (int i = 0; i < s->n; i++) {
         us[i] = (server_cpu(s->c[i]) - s->cpu0[i]) * 1e6 / nevents;
-        double longest = slowlog_longest_ms(s->c[i]);
+        double longest = slowlog_longest_ms(s->c[i], NULL);
         if (s->replica[i]) {
             if (us[i] > o.replica_max) o.replica_max = us[i];
             continue;

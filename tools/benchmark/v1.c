@@ -148,7 +148,7 @@ run bench_v1(redisContext *c, const events *e, size_t depth) {
     /* as tally_record's and tally_record_batch's rows: the first event is
      * recorded before the clock starts, the rest are measured */
     run out = { depth == 1 ? "record.lua v1, 1 call in flight" : "record.lua v1, 1 event per call", 0,
-                (double)e->n - 1, 0, 0, 0, 0, depth == 1 ? "1 call" : "64 events", -1, -1, -1, -1, -1 };
+                (double)e->n - 1, 0, 0, 0, 0, depth == 1 ? "1 call" : "64 events", -1, -1, -1, -1, -1, 0, 0 };
     lat l = { 0 };
     if (depth < 1 || depth > DEPTH) depth = DEPTH;
     build(&calls[0], sha, &e->ev[0], (int64_t)time(NULL) * 1000);

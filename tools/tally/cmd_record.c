@@ -2,6 +2,7 @@
  * event's fields, declared in ndjson.c), or with --stdin newline-delimited
  * JSON events from standard input (import.c). */
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -37,8 +38,10 @@ static const char usage[] =
     "  --stdin        one JSON object per line with the fields key, model, account,\n"
     "                 input, output, cache_create, cache_read, cost (string or\n"
     "                 number), id, at, read as the flags are; blank lines are\n"
-    "                 skipped. Each line not recorded is reported with its number\n"
-    "                 and reason; the others are recorded. Events with an id are\n"
+    "                 skipped; sent in batches of up to 65536 (less when no more\n"
+    "                 input is ready: a live stream goes as it comes). Each line\n"
+    "                 not recorded is reported with its number and reason; the\n"
+    "                 others are recorded. Events with an id are\n"
     "                 resent after a connection error or timeout, up to 8 times\n"
     "                 over 6.35 s (each retry reported).\n"
     "  also: --url URL --timeout MS --prefix P --json --help\n"
@@ -123,7 +126,7 @@ static int run(const char *cmd, int argc, char **argv) {
         if (opts[i].given) return cli_usage_error(cmd, "--stdin takes the events from input, not from flags");
     tally *t;
     if ((code = cli_open(cmd, &c, &t))) return code;
-    code = import_events(t, &c, stdin);
+    code = import_events(t, &c, STDIN_FILENO);
     tally_close(t);
     return code;
 }

@@ -6,6 +6,8 @@
 #include "import.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,15 +17,82 @@
 
 typedef struct {
     tally *t;
-    ndjson_event *ev;     /* the batch's parsed events, owning their strings */
-    tally_event *plain;   /* their tally_event parts, contiguous for the batch call */
+    tally_event *plain;   /* the batch's events; strings in `text` (by offset until sent) */
     long *line;           /* input line of each */
     tally_result *res;
-    size_t n;
+    char *text;           /* the batch's strings */
+    size_t n, used, cap;  /* events; bytes of text used, allocated */
     long recorded, duplicates, rejected, failed, unknown;
     int failed_code;      /* the first failure on Redis's side */
     int unknown_code;     /* the first error that left an outcome unknown */
 } importer;
+
+/* Input lines, read with read(2) so that the importer can tell when no more
+ * input is ready now and send what it holds instead of waiting for a full
+ * batch. */
+typedef struct {
+    int fd, eof;
+    char *buf;
+    size_t cap, start, end; /* buffered bytes: buf[start .. end) */
+} lines;
+
+enum { LINE = 1, LINES_END = 0, LINES_IDLE = 2, LINES_ERROR = -1 };
+
+/* The next line, without its end, in *line (valid until the next call) and
+ * *n: LINE; LINES_END at the end of input; LINES_ERROR (errno set) on a read
+ * error or when memory ran out; LINES_IDLE, with may_wait 0, when no whole
+ * line is buffered and no input is ready to read now. */
+static int next_line(lines *l, int may_wait, char **line, size_t *n) {
+    for (;;) {
+        char *nl = memchr(l->buf + l->start, '\n', l->end - l->start);
+        if (nl || (l->eof && l->start < l->end)) {
+            char *end = nl ? nl : l->buf + l->end;
+            *line = l->buf + l->start;
+            *n = (size_t)(end - *line);
+            l->start = nl ? (size_t)(nl - l->buf) + 1 : l->end;
+            return LINE;
+        }
+        if (l->eof) return LINES_END;
+        struct pollfd p = { l->fd, POLLIN, 0 };
+        if (!may_wait && poll(&p, 1, 0) == 0) return LINES_IDLE;
+        memmove(l->buf, l->buf + l->start, l->end - l->start);
+        l->end -= l->start;
+        l->start = 0;
+        if (l->end == l->cap) {
+            size_t cap = l->cap ? 2 * l->cap : 65536;
+            char *b = realloc(l->buf, cap);
+            if (!b) return LINES_ERROR;
+            l->buf = b, l->cap = cap;
+        }
+        ssize_t r = read(l->fd, l->buf + l->end, l->cap - l->end);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return LINES_ERROR;
+        if (r == 0) l->eof = 1;
+        l->end += (size_t)r;
+    }
+}
+
+/* Keeps a parsed event's string in the batch's text; its offset + 1 (0 for
+ * NULL) stands in for the pointer until the batch is sent. 0 or -1 (OOM). */
+static int keep_string(importer *im, const char **s) {
+    if (!*s) return 0;
+    size_t n = strlen(*s) + 1;
+    if (im->used + n > im->cap) {
+        size_t cap = im->cap ? 2 * im->cap : 1 << 16;
+        while (cap < im->used + n) cap *= 2;
+        char *t = realloc(im->text, cap);
+        if (!t) return -1;
+        im->text = t, im->cap = cap;
+    }
+    memcpy(im->text + im->used, *s, n);
+    *s = (const char *)(uintptr_t)(im->used + 1);
+    im->used += n;
+    return 0;
+}
+
+static void point_at(const importer *im, const char **s) {
+    if (*s) *s = im->text + ((uintptr_t)*s - 1);
+}
 
 struct timespec import_backoff(int n) {
     long ms = 50L << (n < 1 ? 0 : n > 6 ? 5 : n - 1);
@@ -49,6 +118,10 @@ static void report(importer *im, size_t i, const tally_result *r) {
  * unanswered events that carry a request id, at most IMPORT_RETRIES times. */
 static void flush(importer *im) {
     size_t n = im->n;
+    for (size_t i = 0; i < n; i++) {
+        tally_event *e = &im->plain[i];
+        point_at(im, &e->key), point_at(im, &e->model), point_at(im, &e->account), point_at(im, &e->request_id);
+    }
     for (int retry = 1; n > 0; retry++) {
         tally_record_batch(im->t, im->plain, n, im->res);
         size_t keep = 0;
@@ -75,7 +148,7 @@ static void flush(importer *im) {
         }
         n = keep;
     }
-    im->n = 0;
+    im->n = im->used = 0;
 }
 
 static void summary(const importer *im, const cli_common *c) {
@@ -97,35 +170,49 @@ static void summary(const importer *im, const cli_common *c) {
     printf("%s\n", im->failed || im->unknown ? " (see above)" : "");
 }
 
-int import_events(tally *t, const cli_common *c, FILE *in) {
-    importer im = { t, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0 };
-    im.ev = malloc(IMPORT_BATCH * sizeof *im.ev);
+int import_events(tally *t, const cli_common *c, int fd) {
+    importer im = { t, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
     im.plain = malloc(IMPORT_BATCH * sizeof *im.plain);
     im.line = malloc(IMPORT_BATCH * sizeof *im.line);
     im.res = malloc(IMPORT_BATCH * sizeof *im.res);
-    char *buf = NULL;
-    size_t cap = 0;
+    ndjson_event *ne = malloc(sizeof *ne);
+    lines in = { fd, 0, NULL, 0, 0, 0 };
     long lineno = 0;
-    int tty = isatty(2), code = EXIT_FAILED;
-    if (!im.ev || !im.plain || !im.line || !im.res) {
+    int tty = isatty(2), code = EXIT_FAILED, got;
+    if (!im.plain || !im.line || !im.res || !ne) {
         fprintf(stderr, "tally record: out of memory\n");
         goto done;
     }
-    ssize_t len;
-    while ((len = getline(&buf, &cap, in)) >= 0) {
+    char *buf;
+    size_t len;
+    while ((got = next_line(&in, im.n == 0, &buf, &len)) != LINES_END) {
+        if (got == LINES_IDLE) {
+            flush(&im);
+            continue;
+        }
+        if (got == LINES_ERROR) {
+            fprintf(stderr, "tally record: reading standard input: %s\n", strerror(errno));
+            if (!im.failed++) im.failed_code = TALLY_EIO;
+            break;
+        }
         lineno++;
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
-        if (ndjson_blank(buf, (size_t)len)) continue;
+        while (len > 0 && buf[len - 1] == '\r') len--;
+        if (ndjson_blank(buf, len)) continue;
         char err[256];
-        ndjson_event *ne = &im.ev[im.n];
-        if (ndjson_parse(buf, (size_t)len, c->tz_min, ne, err, sizeof err) < 0) {
+        if (ndjson_parse(buf, len, c->tz_min, ne, err, sizeof err) < 0) {
             fprintf(stderr, "tally record: line %ld: %s\n", lineno, err);
             im.rejected++;
             continue;
         }
-        im.plain[im.n] = ne->ev;
+        tally_event *e = &im.plain[im.n];
+        *e = ne->ev;
+        if (keep_string(&im, &e->key) < 0 || keep_string(&im, &e->model) < 0 ||
+            keep_string(&im, &e->account) < 0 || keep_string(&im, &e->request_id) < 0) {
+            fprintf(stderr, "tally record: out of memory\n");
+            break;
+        }
         im.line[im.n++] = lineno;
-        if (im.n == IMPORT_BATCH) flush(&im);
+        if (im.n == IMPORT_BATCH || im.used >= IMPORT_BATCH_BYTES) flush(&im);
         if (tty && lineno % 10000 == 0) fprintf(stderr, "\rtally record: %ld lines", lineno);
     }
     if (im.n) flush(&im);
@@ -136,8 +223,9 @@ int import_events(tally *t, const cli_common *c, FILE *in) {
            : im.rejected ? EXIT_USAGE
                         : EXIT_OK_;
 done:
-    free(buf);
-    free(im.ev);
+    free(in.buf);
+    free(ne);
+    free(im.text);
     free(im.plain);
     free(im.line);
     free(im.res);

@@ -8,7 +8,12 @@
 
 #include "cli.h"
 
-#define IMPORT_BATCH 2048 /* lines per tally_record_batch, which keeps its calls in flight */
+/* Events per tally_record_batch, which merges them (the more events of one key
+ * a batch holds, the fewer writes) and keeps its calls in flight; a batch is
+ * also sent once its strings pass IMPORT_BATCH_BYTES, or when no more input
+ * is ready (a live stream's events go as they come). */
+#define IMPORT_BATCH 65536
+#define IMPORT_BATCH_BYTES (8 << 20)
 #define IMPORT_RETRIES 8
 
 /* The wait before retry `n` (1..IMPORT_RETRIES) of a batch: 50 ms, doubling
@@ -16,11 +21,11 @@
  * nanosleep() argument (tv_nsec below 10^9). */
 struct timespec import_backoff(int n);
 
-/* Reads events from `in` until its end and records them with handle t,
+/* Reads events from file descriptor fd until its end and records them with handle t,
  * printing a line on stderr for every event not recorded and a summary on
  * stdout (JSON with c->json). Returns the exit status: 0 all recorded (or
  * duplicates); 4 (3 when unreachable, per the failure) when Redis refused a
  * line or left its outcome unknown; else 2 when a line was bad. */
-int import_events(tally *t, const cli_common *c, FILE *in);
+int import_events(tally *t, const cli_common *c, int fd);
 
 #endif
