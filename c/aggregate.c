@@ -97,7 +97,7 @@ void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms) {
 size_t tally__agg_count(const tally_agg *g) { return g->events.n; }
 
 size_t tally__agg_units(const tally_agg *g) {
-    return g->fields.n + 4 * g->hashes.n + 3 * g->members.n + g->ids.n + 4 * g->idhashes.n;
+    return 4 * g->fields.n + 16 * g->hashes.n + 12 * g->members.n + g->ids.n + 16 * g->idhashes.n;
 }
 
 static int same_str(void *ctx, uint32_t i, const void *key) {

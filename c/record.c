@@ -39,7 +39,7 @@
 
 #define WINDOW 4             /* calls in flight */
 #define CALL_EVENTS_MAX 2048 /* keeps the script's unpack() lists under Lua's limit */
-#define FIRST_UNITS 256      /* the size of a call before any has been measured */
+#define FIRST_UNITS 1024     /* the size of a call before any has been measured */
 
 typedef struct { size_t event; int mask; } item;
 typedef struct { size_t off, n, units; } call; /* items [off, off + n) */
@@ -137,7 +137,7 @@ static int retry(struct tally_batch *s, size_t off, size_t n) {
 static size_t unit_budget(const tally *t, const struct tally_batch *s) {
     if (s->us_per_unit <= 0) return FIRST_UNITS;
     double units = 0.6 * (double)t->cfg.max_script_us / s->us_per_unit; /* 40% for noise */
-    return units < 16 ? 16 : units > 1e7 ? 10000000 : (size_t)units;
+    return units < 64 ? 64 : units > 1e7 ? 10000000 : (size_t)units;
 }
 
 /* Merges the items of c into the aggregator and encodes the call into t->args. */
@@ -244,7 +244,7 @@ static int next_call(void *ctx, int idle, size_t *id) {
 
 /* Records the call's measured time: microseconds per unit, smoothed. */
 static void learn(struct tally_batch *s, const call *c, long long us) {
-    if (c->units < 64 || us <= 0) return;
+    if (c->units < 256 || us <= 0) return; /* too small to time */
     double rate = (double)us / (double)c->units;
     s->us_per_unit = s->us_per_unit > 0 ? 0.8 * s->us_per_unit + 0.2 * rate : rate;
 }
