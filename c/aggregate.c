@@ -21,7 +21,7 @@
 /* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
  * and entities. */
 enum { P_TOTAL, P_MONTH, P_DAY, P_MINUTE, P_IDS = 7 };
-enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL };
+enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE };
 enum { E_KEY, E_ACCOUNT, E_SHARD };
 
 /* Every bucket field an event touches, per entity: docs/keys.md, schema v2
@@ -34,6 +34,7 @@ static const struct { unsigned char entity, period, field; } plan[] = {
     { E_SHARD, P_TOTAL, F_MODEL }, { E_SHARD, P_MONTH, F_ALL },   { E_SHARD, P_MONTH, F_MODEL },
     { E_SHARD, P_DAY, F_ALL },     { E_SHARD, P_DAY, F_MODEL },   { E_SHARD, P_DAY, F_HOUR },
     { E_SHARD, P_DAY, F_HOUR_MODEL }, { E_SHARD, P_MINUTE, F_ALL },
+    { E_KEY, P_TOTAL, F_PRICE },   { E_KEY, P_MONTH, F_PRICE },   { E_KEY, P_DAY, F_PRICE },
 };
 #define PLAN_N (sizeof plan / sizeof plan[0])
 
@@ -196,9 +197,9 @@ static int add_ids(tally_agg *g, const tally_event *e, int64_t at, unsigned kind
     return TALLY_AGG_ADDED;
 }
 
-int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, int settle, size_t k) {
-    int64_t d[6] = { 1, e->input_tokens, e->output_tokens, e->cache_create_tokens, e->cache_read_tokens,
-                     e->cost_nanos };
+int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost, int64_t version, int mask,
+                   int settle, size_t k) {
+    int64_t d[6] = { 1, e->input_tokens, e->output_tokens, e->cache_create_tokens, e->cache_read_tokens, cost };
     int64_t tokens = d[1] + d[2] + d[3] + d[4];
     if (g->events.n) {
         for (int i = 0; i < 6; i++)
@@ -223,7 +224,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, int
     uint32_t key_hash[3] = { 0 }; /* per period: the key's bucket hash + 1 */
     for (size_t i = 0; i < PLAN_N; i++) {
         unsigned en = plan[i].entity, p = plan[i].period, f = plan[i].field;
-        if (!has[en]) continue;
+        if (!has[en] || (f == F_PRICE && version < 0)) continue;
         hash_rec hinit = { tuple(en, entity[en], p, period_value(&hc, p)), hc.x[p], hc.until[p],
                            p == P_DAY ? hc.hours_until : 0, 0 };
         int64_t hi = record_of(&g->hashes, &g->hash_map, hinit.tuple, &hinit, sizeof hinit);
@@ -232,8 +233,9 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int mask, int
             if (tally__vec_push(&g->prunes, &target, sizeof target) < 0) return TALLY_AGG_NOMEM;
             AT(g->hashes, hash_rec, hi).prune = (uint32_t)g->prunes.n;
         }
-        uint32_t code = f | (f >= F_HOUR ? (uint32_t)hc.hh << 2 : 0) |
-                        (f == F_MODEL || f == F_HOUR_MODEL ? (uint32_t)model << 7 : 0);
+        uint32_t code = f == F_PRICE ? F_PRICE | (uint32_t)version << 3
+                                     : f | (f >= F_HOUR ? (uint32_t)hc.hh << 3 : 0) |
+                                           (f == F_MODEL || f == F_HOUR_MODEL ? (uint32_t)model << 8 : 0);
         field_rec finit = { (uint32_t)hi, code, { 0 } };
         int64_t fi = hi < 0 ? -1 : record_of(&g->fields, &g->field_map, (uint64_t)hi << 32 | code, &finit, sizeof finit);
         if (fi < 0) return TALLY_AGG_NOMEM;
@@ -344,12 +346,13 @@ static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
         const str *s = &AT(g->strs, str, (uint32_t)k);
         return tally__args_add(a, s->s, s->n);
     }
-    unsigned f = (unsigned)k & 3, hh = (unsigned)(k >> 2) & 31;
+    unsigned f = (unsigned)k & 7, hh = (unsigned)(k >> 3) & 31;
+    char pre[32];
+    if (f == F_PRICE) return tally__args_add(a, pre, tally__field_price((int64_t)(k >> 3), pre));
     tally_period hour = { f >= F_HOUR ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
-    char pre[16];
     size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
     if (f == F_ALL || f == F_HOUR) return tally__args_add(a, pre, pn);
-    const str *s = &AT(g->strs, str, (uint32_t)(k >> 7));
+    const str *s = &AT(g->strs, str, (uint32_t)(k >> 8));
     return tally__args_cat(a, pre, pn, s->s, s->n);
 }
 

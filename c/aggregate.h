@@ -33,14 +33,18 @@ void tally__agg_free(tally_agg *g);
  * at least a window from it. Keeps the memory of earlier calls. */
 void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
 
-/* Adds event e, valid by tally_event_check(), at event time at_ms, for the
- * entities in mask; k is the caller's index for it. With settle (an event
+/* Adds event e, valid by tally_event_check(), at event time at_ms with cost
+ * `cost` (its own, or the price table's), for the entities in mask; k is the
+ * caller's index for it. With version >= 0 (priced by that price table
+ * version, < 2^28) the key's total, month and day hashes count it in field
+ * "p:<version>" too. With settle (an event
  * alone in its call) the call also gives back the reservations held under its
  * key and request id, by its key and account as far as mask covers them. TALLY_AGG_ADDED, _FULL
  * (nothing added) or _NOMEM. Strings of e must stay valid until the call is
  * encoded. A call must not hold two events with one key and request id: the
  * script would not see the first when it checks the second. */
-int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int mask, int settle, size_t k);
+int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int64_t cost, int64_t version, int mask,
+                   int settle, size_t k);
 
 /* How many events the call holds. */
 size_t tally__agg_count(const tally_agg *g);

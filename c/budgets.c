@@ -12,6 +12,7 @@
 #include "exec.h"
 #include "keys.h"
 #include "money.h"
+#include "pricing.h"
 #include "timecal.h"
 
 int tally_budget_parse(const char *text, tally_budget *b) {
@@ -41,6 +42,34 @@ int tally_budget_parse(const char *text, tally_budget *b) {
         return TALLY_EINVAL;
     }
     return b->cap > 0 ? TALLY_OK : TALLY_EINVAL;
+}
+
+/* The estimate to reserve: r's cost, or with TALLY_COST_FROM_PRICES its
+ * tokens priced at the highest price of r's model now (tally.h). */
+static int estimate(tally *t, const tally_reservation *r, int64_t *cost) {
+    *cost = r->cost_nanos;
+    if (r->cost_nanos != TALLY_COST_FROM_PRICES) return TALLY_OK;
+    int rc = r->model ? tally__id_check(t, "model", r->model, strlen(r->model))
+                      : tally__fail(t, TALLY_EINVAL, "an estimate from the prices needs the model");
+    const tally_prices *p;
+    if (rc != TALLY_OK || (rc = tally__prices_current(t, &p)) != TALLY_OK) return rc;
+    const tally_price *e = tally_prices_find(p, r->model, tally__now_ms());
+    if (!e) {
+        *cost = 0;
+        return t->cfg.price_missing_zero ? TALLY_OK
+                                         : tally__fail(t, TALLY_EINVAL, "model %s has no price now", r->model);
+    }
+    tally_price top = *e;
+    const int64_t *a = &e->input;
+    int kinds = e->tier_above > 0 && r->tokens > e->tier_above ? 9 : 4;
+    for (int k = 0; k < kinds; k++)
+        if (k != 4 && a[k] > top.input) top.input = a[k]; /* a[4] is the tier's threshold */
+    top.tier_above = 0;
+    tally_event all_input = { r->key, r->model, NULL, r->tokens < 0 ? 0 : r->tokens, 0, 0, 0, 0, 0, NULL };
+    if (tally_price_cost(&top, &all_input, cost) != TALLY_OK)
+        return tally__fail(t, TALLY_EINVAL, "the estimate of %lld tokens of %s is above %lld nano-USD",
+                           (long long)r->tokens, r->model, TALLY_MAX_COST_NANOS);
+    return TALLY_OK;
 }
 
 static int check(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps) {
@@ -74,8 +103,12 @@ static int check(tally *t, const tally_reservation *r, const tally_budget *caps,
 
 int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps,
                   tally_budget_decision *out) {
-    int rc = check(t, r, caps, ncaps);
-    if (rc != TALLY_OK) return rc;
+    int64_t cost;
+    int rc = estimate(t, r, &cost);
+    tally_reservation priced = *r;
+    priced.cost_nanos = cost;
+    if (rc != TALLY_OK || (rc = check(t, &priced, caps, ncaps)) != TALLY_OK) return rc;
+    r = &priced;
     /* The entities holding reservations: the key, and the account when there is
      * one. On a cluster they live in different slots, so one call serves the
      * caps of one entity only. */

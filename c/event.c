@@ -25,7 +25,8 @@ int tally__event_problem(const tally_event *e, char *msg, size_t cap) {
         amount_problem("output tokens", e->output_tokens, TALLY_MAX_TOKENS, msg, cap) < 0 ||
         amount_problem("cache-create tokens", e->cache_create_tokens, TALLY_MAX_TOKENS, msg, cap) < 0 ||
         amount_problem("cache-read tokens", e->cache_read_tokens, TALLY_MAX_TOKENS, msg, cap) < 0 ||
-        amount_problem("cost", e->cost_nanos, TALLY_MAX_COST_NANOS, msg, cap) < 0)
+        (e->cost_nanos != TALLY_COST_FROM_PRICES &&
+         amount_problem("cost", e->cost_nanos, TALLY_MAX_COST_NANOS, msg, cap) < 0))
         return -1;
     if (e->at_ms < 0 || e->at_ms > TALLY_AT_MAX)
         return snprintf(msg, cap, "event time %lld is not between 1970 and 9999", (long long)e->at_ms), -1;

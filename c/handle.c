@@ -27,6 +27,7 @@ void tally_config_init(tally_config *cfg) {
     cfg->idempotency_s = 86400;
     cfg->max_future_ms = 5 * 60 * 1000;
     cfg->max_script_us = 5000;
+    cfg->prices_refresh_ms = 1000;
 }
 
 /* Checks the parts of the configuration that do not need the server. */
@@ -47,6 +48,8 @@ static int check_config(tally *t) {
         return tally__fail(t, TALLY_EINVAL, "retention periods must be positive");
     if (c->max_script_us < 100 || c->max_script_us > 10000000)
         return tally__fail(t, TALLY_EINVAL, "max_script_us must be from 100 to 10000000 (10 s)");
+    if (c->prices_refresh_ms < 0)
+        return tally__fail(t, TALLY_EINVAL, "prices_refresh_ms must not be negative");
     if (c->max_future_ms < 0 || c->max_future_ms > TALLY_FUTURE_MAX_MS)
         return tally__fail(t, TALLY_EINVAL, "max_future_ms must be from 0 to %lld (a day)", TALLY_FUTURE_MAX_MS);
     if (c->read_from != TALLY_READ_PRIMARY && c->read_from != TALLY_READ_REPLICA)

@@ -15,7 +15,7 @@
 
 /* A feature's private state kept on the handle: the feature allocates it on
  * first use and sets `release`, which tally_close calls; nothing else reads it. */
-enum tally_feature { TALLY_FEATURE_RECORD, TALLY_FEATURES_ };
+enum tally_feature { TALLY_FEATURE_RECORD, TALLY_FEATURE_PRICES, TALLY_FEATURES_ };
 typedef struct tally_feature_state {
     void *state;
     void (*release)(void *state);

@@ -170,6 +170,17 @@ static size_t head_number(char *buf, const char *head, int64_t v) {
     return hn + n;
 }
 
+size_t tally__prices_key(const tally *t, char *out) {
+    size_t n = tally__entity(t, TALLY_ENTITY_PRICES, "prices", 6, out);
+    out[n++] = 'P';
+    out[n] = '\0';
+    return n;
+}
+
+size_t tally__field_price(int64_t version, char *buf) {
+    return head_number(buf, TALLY_FIELD_PRICE, version);
+}
+
 size_t tally__minute_suffix(int64_t minute, char *buf) {
     return head_number(buf, "n:", minute);
 }
@@ -191,11 +202,20 @@ size_t tally__field_prefix(const tally_period *p, int per_model, char *buf) {
     return (size_t)(e - buf) + n;
 }
 
+/* The part of `field` after `head`, or NULL. */
+static const char *field_after(const char *head, const char *field, size_t n, size_t *rest) {
+    size_t hn = strlen(head);
+    if (n < hn || memcmp(field, head, hn) != 0) return NULL;
+    *rest = n - hn;
+    return field + hn;
+}
+
 const char *tally__field_model(const char *field, size_t n, size_t *mn) {
-    size_t pn = sizeof TALLY_FIELD_MODEL - 1;
-    if (n < pn || memcmp(field, TALLY_FIELD_MODEL, pn) != 0) return NULL;
-    *mn = n - pn;
-    return field + pn;
+    return field_after(TALLY_FIELD_MODEL, field, n, mn);
+}
+
+const char *tally__field_price_version(const char *field, size_t n, size_t *vn) {
+    return field_after(TALLY_FIELD_PRICE, field, n, vn);
 }
 
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]) {

@@ -18,12 +18,14 @@
 #define TALLY_ENTITY_MAX (64 + 10 + 3 * TALLY_ID_MAX)
 
 /* Entity kinds: the letter inside the hash tag. */
-enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 's' };
+enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 's', TALLY_ENTITY_PRICES = 'p' };
 
 /* Fixed suffixes and fields. */
 #define TALLY_SUFFIX_TOTAL "t"            /* all-time bucket hash */
 #define TALLY_FIELD_ENTITY "_"            /* the entity's own bucket in a hash */
 #define TALLY_FIELD_MODEL "m:"            /* + model name: a model's bucket */
+#define TALLY_FIELD_PRICE "p:"            /* + version: what that price table priced */
+#define TALLY_FIELD_VERSION "version"     /* the price table's version */
 
 /* TALLY_OK, or TALLY_EINVAL with a message naming `what` and the problem. */
 int tally__id_check(tally *t, const char *what, const char *id, size_t n);
@@ -56,6 +58,11 @@ int tally__add_reservation_member(tally_args *a, const char *key, const char *re
  * 0, or -1 (memory). */
 int tally__add_lease_key(tally_args *a, const char *base, size_t n);
 
+/* The price table hash, "<prefix>:v2:{p:prices}:P" (its own slot), into
+ * out (TALLY_ENTITY_MAX bytes); returns the length. Fields: "version" and
+ * "m:<model>" (lua/prices.lua). */
+size_t tally__prices_key(const tally *t, char *out);
+
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
  * the day's hash for hours too (schema v2: the hour is a field of it). */
@@ -74,9 +81,14 @@ size_t tally__limit_suffix(int counts, const char *algo, int64_t window_ms, int 
 /* The start of a bucket's field in a period's hash into buf[8]: "_" or "m:"
  * (the model name follows); "HH" or "HHm:" for an hour (in its day's hash). */
 size_t tally__field_prefix(const tally_period *p, int per_model, char *buf);
+/* The bucket field of the events priced by price table `version` into
+ * buf[32]: "p:<version>". */
+size_t tally__field_price(int64_t version, char *buf);
 /* The model name inside a model's field of a total, month or day hash (its
  * mn bytes), or NULL when `field` is not a model's. */
 const char *tally__field_model(const char *field, size_t n, size_t *mn);
+/* The same for a price version's field ("p:<version>"): its digits. */
+const char *tally__field_price_version(const char *field, size_t n, size_t *vn);
 /* A request id's field in an ids hash: FNV-1a-64 of the id (of key 0x1f id
  * when `scoped`, for hashes shared by several keys), 8 bytes big-endian. */
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]);

@@ -248,14 +248,19 @@ static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const c
     return add_packed(&(*list)[i].b, v->str, v->len);
 }
 
-int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
+/* The buckets of one key's (or every key's) hashes of period p whose fields
+ * are a model's, or with by_version a price version's: tally_models and
+ * tally_price_versions. */
+static int breakdown(tally *t, const char *key, const tally_period *p, int by_version, tally_model_stats **out,
+                     size_t *n) {
     *out = NULL;
     *n = 0;
     int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL;
     int rc = check_scope(t, scope, key);
     if (rc != TALLY_OK) return rc;
     if (p->kind == TALLY_HOUR)
-        return tally__fail(t, TALLY_EINVAL, "the per-model breakdown is kept for total, month and day");
+        return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day",
+                           by_version ? "price-version" : "model");
     tally_args *a = &t->args;
     if (start_read(t, a, TALLY_SCRIPT_READ) || add_keys(t, a, scope, key, p) < 0 ||
         (tally__args_end_keys(a), tally__args_str(a, "all")))
@@ -273,8 +278,9 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
                 break;
             }
             size_t mn;
-            const char *model = tally__field_model(f->str, f->len, &mn);
-            if (!model) continue; /* the entity's own bucket */
+            const char *model = by_version ? tally__field_price_version(f->str, f->len, &mn)
+                                           : tally__field_model(f->str, f->len, &mn);
+            if (!model) continue; /* the entity's own bucket, or the other breakdown's */
             int added = merge_model(out, n, &cap, model, mn, v);
             if (added == -2) rc = tally__oom(t);
             else if (added) rc = packed_failed(t, added, added < 0 ? "a model's bucket" : "a model's merged buckets");
@@ -289,6 +295,15 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
     }
     if (*n) qsort(*out, *n, sizeof **out, by_cost_then_name);
     return tally__ok(t);
+}
+
+int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
+    return breakdown(t, key, p, 0, out, n);
+}
+
+int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
+    if (!key) return *out = NULL, *n = 0, tally__fail(t, TALLY_EINVAL, "the per-price-version breakdown is per key");
+    return breakdown(t, key, p, 1, out, n);
 }
 
 void tally_top_free(tally_rank *r, size_t count) {

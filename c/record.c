@@ -31,7 +31,9 @@
 #include "aggregate.h"
 #include "cluster.h"
 #include "event.h"
+#include "group.h"
 #include "keys.h"
+#include "pricing.h"
 #include "table.h"
 #include "timecal.h"
 #include "window.h"
@@ -40,7 +42,7 @@
 #define CALL_EVENTS_MAX 2048 /* keeps the script's unpack() lists under Lua's limit */
 #define FIRST_UNITS 1024     /* the size of a call before any has been measured */
 
-typedef struct { size_t event; int mask; } item;
+typedef tally_item item;
 typedef struct { size_t off, n, units; } call; /* items [off, off + n) */
 
 /* Per-handle state, kept between batches so that a batch allocates nothing
@@ -52,9 +54,8 @@ struct tally_batch {
     tally_vec deferred;      /* items whose request id an earlier item holds */
     tally_window window;
     tally_vec left, dups, groups, failed, mark;   /* per event */
-    tally_vec group_of, group_start;      /* partition by entity (a single server: by key) */
-    tally_vec group_rank;                 /* a single server: a key's place, by shard */
-    tally_map group_map, seen;            /* seen: (key, request id, entity) this round */
+    tally_grouping grouping;              /* the items as sources (group.c) */
+    tally_map seen;                       /* (key, request id, entity) this round */
 };
 
 typedef struct {
@@ -65,7 +66,7 @@ typedef struct {
     int64_t now_ms;
     int settle, single;      /* tally_settle; a batch of one (tally_record) */
     size_t src, src_end;     /* the next items of the current source */
-    size_t group, ngroups;   /* sources: group_start[group .. ngroups] */
+    size_t group, ngroups;   /* sources: grouping.start[group .. ngroups] */
     int first_code, conn_code; /* the first failure; the first connection error */
     char first[TALLY_ERRMSG_MAX];
 } run;
@@ -78,9 +79,9 @@ static void release(void *state) {
     tally__agg_free(s->agg);
     tally__window_free(&s->window);
     tally_vec *v[] = { &s->items, &s->calls, &s->retry, &s->deferred, &s->left, &s->dups,
-                       &s->groups, &s->failed, &s->mark, &s->group_of, &s->group_start, &s->group_rank };
+                       &s->groups, &s->failed, &s->mark };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
-    tally__map_free(&s->group_map);
+    tally__group_free(&s->grouping);
     tally__map_free(&s->seen);
     free(s);
 }
@@ -146,8 +147,9 @@ static int build(run *r, const call *c) {
     for (size_t i = 0; i < c->n; i++) {
         const item *it = &AT(r->s->items, item, c->off + i);
         const tally_event *e = &r->ev[it->event];
-        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it->mask, r->settle, it->event) !=
-            TALLY_AGG_ADDED)
+        const tally_result *p = &r->res[it->event];
+        if (tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, p->cost_nanos, p->price_version,
+                           it->mask, r->settle, it->event) != TALLY_AGG_ADDED)
             return -1;
     }
     return tally__agg_encode(g, &r->t->args);
@@ -208,8 +210,8 @@ static int next_call(void *ctx, int idle, size_t *id) {
                 continue;
             }
             r->group++;
-            r->src = AT(s->group_start, size_t, r->group);
-            r->src_end = AT(s->group_start, size_t, r->group + 1);
+            r->src = AT(s->grouping.start, size_t, r->group);
+            r->src_end = AT(s->grouping.start, size_t, r->group + 1);
             continue;
         }
         tally__agg_begin(g, r->t, r->now_ms);
@@ -224,7 +226,9 @@ static int next_call(void *ctx, int idle, size_t *id) {
                 r->src++;
                 continue;
             }
-            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, it.mask, r->settle, it.event);
+            const tally_result *p = &r->res[it.event];
+            int rc = tally__agg_add(g, e, e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms, p->cost_nanos,
+                                    p->price_version, it.mask, r->settle, it.event);
             if (rc == TALLY_AGG_FULL) break;
             if (rc == TALLY_AGG_NOMEM) return -1;
             *hold = 1;
@@ -318,91 +322,14 @@ static int rebuild(void *ctx, size_t id) {
     return build(r, &AT(r->s->calls, call, id));
 }
 
-/* The entity of item it: its kind, and its id (a string, or the shard). */
-static void entity_of(const run *r, const item *it, const char **id, size_t *n, uint64_t *h) {
-    const tally_event *e = &r->ev[it->event];
-    *id = it->mask == TALLY_AGG_ACCOUNT ? e->account : e->key;
-    *n = strlen(*id);
-    uint64_t x = tally__fnv64(TALLY_FNV64_BASIS ^ (uint64_t)it->mask, *id, *n);
-    if (it->mask == TALLY_AGG_SHARD) x = (uint64_t)tally__shard_of(r->t, *id, *n) << 8 | TALLY_AGG_SHARD;
-    *h = x;
-}
-
-static int same_entity(void *ctx, uint32_t group, const void *sought) {
-    const run *r = ctx;
-    const item *a = &AT(r->s->items, item, AT(r->s->group_start, size_t, group)), *b = sought;
-    if (a->mask != b->mask) return 0;
-    if (a->mask == TALLY_AGG_SHARD) return 1; /* the key was the shard number */
-    const char *x, *y;
-    size_t xn, yn;
-    uint64_t h;
-    entity_of(r, a, &x, &xn, &h);
-    entity_of(r, b, &y, &yn, &h);
-    return xn == yn && memcmp(x, y, xn) == 0;
-}
-
-/* A single server's key groups in shard order: group_of[i] becomes the
- * group's rank when the groups are sorted by their key's shard (stable). */
-static int rank_by_shard(run *r, size_t n, size_t groups, const size_t *first) {
-    struct tally_batch *s = r->s;
-    size_t shards = (size_t)r->t->cfg.shards;
-    if (tally__vec_reserve(&s->group_rank, groups + shards + 1, sizeof(uint32_t)) < 0) return -1;
-    uint32_t *rank = s->group_rank.p, *at = rank + groups; /* at: per shard, then its first rank */
-    memset(at, 0, (shards + 1) * sizeof *at);
-    for (size_t g = 0; g < groups; g++) {
-        const char *key = r->ev[AT(s->items, item, first[g]).event].key;
-        rank[g] = tally__shard_of(r->t, key, strlen(key));
-        at[rank[g] + 1]++;
-    }
-    for (size_t h = 0; h < shards; h++) at[h + 1] += at[h];
-    for (size_t g = 0; g < groups; g++) rank[g] = at[rank[g]]++;
-    for (size_t i = 0; i < n; i++) AT(s->group_of, uint32_t, i) = rank[AT(s->group_of, uint32_t, i)];
-    return 0;
-}
-
-/* Makes the items [off, off + n) the sources, regrouped after them in the
- * arena: on a cluster one source per entity (one slot per call); on a single
- * server one source, ordered by shard, then by API key (in order of first
- * appearance), each key's events in their order. There a call's events then
- * share the shard's hashes and leaderboards and their keys' hashes, which
- * the merge turns into fewer writes; a key's events keep their order, so its
- * request ids resolve as if recorded one by one. 0 or -1 (OOM). */
+/* Makes the items [off, off + n) the sources (group.c): on a cluster one per
+ * entity, on a single server one, by shard and key. 0 or -1 (OOM). */
 static int partition(run *r, size_t off, size_t n) {
-    struct tally_batch *s = r->s;
-    int cluster = tally__is_cluster(r->t);
     r->group = 0;
-    tally__map_clear(&s->group_map);
-    if (tally__vec_reserve(&s->group_of, n, sizeof(uint32_t)) < 0 ||
-        tally__vec_reserve(&s->group_start, n + 2, sizeof(size_t)) < 0 ||
-        tally__vec_reserve(&s->items, off + 2 * n, sizeof(item)) < 0)
+    if (tally__group(&r->s->grouping, r->t, r->ev, &r->s->items, off, n, tally__is_cluster(r->t), &r->ngroups) < 0)
         return -1;
-    size_t groups = 0, *start = s->group_start.p;
-    for (size_t i = 0; i < n; i++) {
-        const item *it = &AT(s->items, item, off + i);
-        const char *id;
-        size_t idn;
-        uint64_t h;
-        entity_of(r, it, &id, &idn, &h);
-        uint32_t *slot = tally__map_find(&s->group_map, h, same_entity, r, it);
-        if (!slot) return -1;
-        if (!*slot) {
-            start[groups] = off + i; /* for same_entity: a member, until the sort below */
-            *slot = (uint32_t)++groups;
-        }
-        AT(s->group_of, uint32_t, i) = *slot - 1;
-    }
-    if (!cluster && rank_by_shard(r, n, groups, start) < 0) return -1;
-    memset(start, 0, (groups + 2) * sizeof *start);
-    for (size_t i = 0; i < n; i++) start[AT(s->group_of, uint32_t, i) + 2]++;
-    for (size_t g = 0; g <= groups; g++) start[g + 1] += start[g];
-    item *its = (item *)s->items.p + off;
-    for (size_t i = 0; i < n; i++) its[n + start[AT(s->group_of, uint32_t, i) + 1]++] = its[i];
-    for (size_t g = 0; g <= groups; g++) start[g] += off + n;
-    s->items.n = off + 2 * n;
-    if (!cluster) groups = groups ? 1 : 0, start[1] = off + 2 * n; /* one source: all of them */
-    r->ngroups = groups;
-    r->src = groups ? start[0] : 0;
-    r->src_end = groups ? start[1] : 0;
+    r->src = r->ngroups ? AT(r->s->grouping.start, size_t, 0) : 0;
+    r->src_end = r->ngroups ? AT(r->s->grouping.start, size_t, 1) : 0;
     return 0;
 }
 
@@ -427,6 +354,11 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
         res[k].duplicate = 0;
         res[k].message[0] = '\0';
         res[k].code = tally_event_check(t, &ev[k]);
+        res[k].cost_nanos = 0;
+        res[k].price_version = -1;
+        if (res[k].code == TALLY_OK) /* an event without a cost gets the price table's */
+            res[k].code = tally__price_event(t, &ev[k], ev[k].at_ms == TALLY_AT_NOW ? r.now_ms : ev[k].at_ms,
+                                             &res[k].cost_nanos, &res[k].price_version);
         if (res[k].code != TALLY_OK) {
             note_failure(&r, k, res[k].code);
             continue;

@@ -98,8 +98,8 @@ typedef struct tally_config {
     int read_from;            /* TALLY_READ_PRIMARY (default), or
                                  TALLY_READ_REPLICA: on a Redis Cluster the
                                  read-only calls (tally_stats, tally_models,
-                                 tally_trend, tally_top, tally_metrics,
-                                 tally_limits) run with
+                                 tally_price_versions, tally_trend, tally_top,
+                                 tally_metrics, tally_limits) run with
                                  EVALSHA_RO on a replica of their slot (READONLY
                                  connections), on its primary when no replica
                                  is up or a replica's connection fails during
@@ -112,6 +112,13 @@ typedef struct tally_config {
                                  leases) always run on the primary. On a single
                                  server the reads use EVALSHA_RO on it (a
                                  read-only replica's URL then serves them). */
+    int prices_refresh_ms;    /* pricing (below): the handle's copy of Redis's
+                                 price table is read again when older than this,
+                                 default 1000; so a load reaches every recording
+                                 host within it (0: before every priced call) */
+    int price_missing_zero;   /* 1: an event asking for its price whose model
+                                 has none is recorded at cost 0; 0 (default):
+                                 it is refused with TALLY_EINVAL */
 } tally_config;
 
 void tally_config_init(tally_config *cfg);
@@ -176,6 +183,9 @@ int tally_parse_time(const char *text, int tz_min, int64_t *at_ms);
 
 #define TALLY_MAX_TOKENS 1000000000000LL         /* per count, per event */
 #define TALLY_MAX_COST_NANOS 1000000000000000LL  /* 1,000,000 USD per event */
+/* cost_nanos of an event that gives no cost: the library computes it from
+ * the price table (see "prices" below). */
+#define TALLY_COST_FROM_PRICES INT64_MIN
 
 /* One usage event. Ids are 1 to 256 bytes of UTF-8 without control characters;
  * any other byte (':', '{', '}', ' ', '*', '%', ...) is allowed. */
@@ -184,7 +194,8 @@ typedef struct tally_event {
     const char *model;        /* required */
     const char *account;      /* NULL or "": none */
     int64_t input_tokens, output_tokens, cache_create_tokens, cache_read_tokens;
-    int64_t cost_nanos;
+    int64_t cost_nanos;       /* 0..TALLY_MAX_COST_NANOS, or
+                                 TALLY_COST_FROM_PRICES: from the price table */
     int64_t at_ms;            /* event time, epoch ms, 1..TALLY_AT_MAX; or
                                  TALLY_AT_NOW (0): now, by this host's clock */
     const char *request_id;   /* NULL or "": no idempotency; scoped to the key */
@@ -221,6 +232,10 @@ typedef struct tally_result {
                        answer), cut to fit and always NUL-terminated. It lives
                        in the caller's array, not in the handle: later calls do
                        not change it. Filling it allocates nothing. */
+    int64_t cost_nanos;     /* the cost recorded: the event's, or the one
+                               computed from the price table */
+    int64_t price_version;  /* the version of the price table that priced
+                               it, or -1 when the event gave its cost */
 } tally_result;
 
 /* Records n events. They are merged on this host into the deltas of the
@@ -354,6 +369,10 @@ typedef struct tally_model_stats {
 } tally_model_stats;
 int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n);
 void tally_models_free(tally_model_stats *m, size_t n);
+/* The same breakdown of one key by the price table version that priced its
+ * events (the key's "p:<version>" buckets: events given a cost are in none);
+ * `model` holds the version's digits. Free with tally_models_free(). */
+int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n);
 
 /* The last n buckets of size `by` (TALLY_HOUR, TALLY_DAY or TALLY_MONTH) up to
  * and including the current one, oldest first, into points[n] (caller's array).
@@ -384,6 +403,81 @@ void tally_top_free(tally_rank *r, size_t count);
  * the current one included. */
 int tally_metrics(tally *t, int minutes, tally_bucket *sum);
 
+/* ------------------------------------------------------------------- prices */
+
+/* Prices are integer nano-USD per million tokens (1 USD per million tokens is
+ * 1,000,000,000), read exactly from decimal text, never through a double. An
+ * event's cost is
+ *     cost_nanos = round(sum over the four kinds of tokens x price / 10^6)
+ * computed in 128-bit integers and divided once, rounding half up (an exact
+ * half nano-USD goes up: 0.5 -> 1, 1.5 -> 2; below a half goes down). A cost
+ * past TALLY_MAX_COST_NANOS refuses the event (TALLY_EINVAL).
+ * A price entry holds for its model from `from_ms` until the model's next
+ * entry: an event uses the entry in force at its event time. With tier_above
+ * > 0, an event whose prompt (input + cache-create + cache-read tokens) is
+ * above tier_above tokens has all its tokens priced at the tier's four prices
+ * (Anthropic's and LiteLLM's "above 200k tokens" form). */
+#define TALLY_PRICE_MAX_NANOS 1000000000000000LL /* 1,000,000 USD per million tokens */
+#define TALLY_PRICE_ENTRIES_MAX 64               /* entries (from times) per model */
+#define TALLY_PRICE_MODELS_MAX 100000
+#define TALLY_PRICES_VERSION_MAX 268435455LL     /* 2^28 - 1 loads */
+typedef struct tally_price {
+    const char *model;
+    int64_t from_ms;          /* in force from this event time (epoch ms; 0: always) */
+    int64_t input, output, cache_create, cache_read;  /* nano-USD per million tokens */
+    int64_t tier_above;       /* prompt tokens above which the tier applies; 0: no tier */
+    int64_t tier_input, tier_output, tier_cache_create, tier_cache_read;
+} tally_price;
+typedef struct tally_prices tally_prices;
+
+/* Reads a price table from JSON text (n bytes), in either form:
+ *   ours: {"models": {"MODEL": ENTRY or [ENTRY, ...], ...}} where ENTRY is
+ *     {"from": EPOCH_MS or "ISO-8601" (optional: always), "input": USD,
+ *      "output": USD, "cache_create": USD, "cache_read": USD (all four
+ *      required; USD per million tokens, a JSON string or number),
+ *      "tier_above": TOKENS, "tier": {the four prices}  (optional, together)};
+ *   LiteLLM's model_prices_and_context_window.json: per model
+ *     input_cost_per_token, output_cost_per_token (models without both are
+ *     skipped), cache_creation_input_token_cost, cache_read_input_token_cost
+ *     (missing: the input price) and the tier fields *_above_<N>k_tokens (one
+ *     N per model; a missing tier price is the base one), USD per token.
+ * Numbers are read from their literal text. Bad input (a negative price,
+ * garbage, a price finer than 1 nano-USD per million tokens, a missing
+ * field) gives TALLY_EINVAL with a message naming the model and the field in
+ * err (cap bytes). On TALLY_OK *out is a table of version 0 owned by the
+ * caller: tally_prices_free() it (or give it to tally_set_prices()). */
+int tally_prices_parse(const char *json, size_t n, tally_prices **out, char *err, size_t cap);
+void tally_prices_free(tally_prices *p);
+/* The version of a table: Redis's load count for one read from Redis, 0 for
+ * one parsed by the caller. */
+int64_t tally_prices_version(const tally_prices *p);
+/* The entries, sorted by model then from_ms. Owned by the table. */
+size_t tally_prices_count(const tally_prices *p);
+const tally_price *tally_prices_at(const tally_prices *p, size_t i);
+/* The entry of `model` in force at event time at_ms, or NULL. */
+const tally_price *tally_prices_find(const tally_prices *p, const char *model, int64_t at_ms);
+/* The cost of event e under entry `price` (the formula above) into *cost_nanos.
+ * TALLY_OK, or TALLY_EINVAL when it passes TALLY_MAX_COST_NANOS (no handle, no
+ * message). */
+int tally_price_cost(const tally_price *price, const tally_event *e, int64_t *cost_nanos);
+
+/* Stores table p in Redis under the prefix (one script, lua/prices.lua: it
+ * checks every entry, then replaces the whole table at once) and sets
+ * *version (if not NULL) to its new version: the last one plus 1. p stays the
+ * caller's. */
+int tally_prices_load(tally *t, const tally_prices *p, int64_t *version);
+/* Reads the table stored in Redis (version 0 and no entries: none loaded).
+ * *out is the caller's: tally_prices_free() it. */
+int tally_prices_get(tally *t, tally_prices **out);
+/* Events with cost_nanos = TALLY_COST_FROM_PRICES are priced on this host
+ * with the handle's copy of Redis's table, read again when older than
+ * cfg.prices_refresh_ms; tally_prices_refresh() reads it now. */
+int tally_prices_refresh(tally *t);
+/* Makes the handle price events with table p instead of Redis's: the handle
+ * owns p from this call on (it frees it at tally_close or the next call).
+ * NULL: back to Redis's table. TALLY_OK. */
+int tally_set_prices(tally *t, tally_prices *p);
+
 /* ------------------------------------------------------------------ budgets */
 
 /* A cap on cost or tokens for a key or an account over the current day, month
@@ -408,10 +502,15 @@ typedef struct tally_reservation {
     const char *request_id;   /* required: settle and retries find it by this id;
                                  scoped to the key (keys of one account may
                                  reuse an id) */
-    int64_t cost_nanos;       /* the estimate */
+    int64_t cost_nanos;       /* the estimate, or TALLY_COST_FROM_PRICES: the
+                                 cost of `tokens` of `model` at the highest of
+                                 its four prices in force now (the tier's too
+                                 when tokens pass its threshold), an upper
+                                 bound for any mix of token kinds */
     int64_t tokens;
     int64_t lease_ms;         /* released by itself after this, if not settled:
                                  1..TALLY_RESERVE_LEASE_MAX_MS */
+    const char *model;        /* for TALLY_COST_FROM_PRICES; else unused */
 } tally_reservation;
 #define TALLY_RESERVE_LEASE_MAX_MS 86400000LL  /* a day */
 

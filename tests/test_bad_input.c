@@ -153,10 +153,10 @@ static void api_admission_numbers(void **state) {
     assert_int_equal(tally_lease_release(t, "adm", long_id, &l), TALLY_EINVAL);
     tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000 };
     tally_reservation rs[] = {
-        { "k", NULL, "r1", -1, 0, 1000 }, { "k", NULL, "r1", 0, -1, 1000 },
-        { "k", NULL, "r1", INT64_MAX, 0, 1000 }, { "k", NULL, "r1", 0, 0, 0 },
-        { "k", NULL, "", 0, 0, 1000 }, { "k", NULL, NULL, 0, 0, 1000 }, { "", NULL, "r1", 0, 0, 1000 },
-        { "k", NULL, ctrl_id, 0, 0, 1000 },
+        { "k", NULL, "r1", -1, 0, 1000, NULL }, { "k", NULL, "r1", 0, -1, 1000, NULL },
+        { "k", NULL, "r1", INT64_MAX, 0, 1000, NULL }, { "k", NULL, "r1", 0, 0, 0, NULL },
+        { "k", NULL, "", 0, 0, 1000, NULL }, { "k", NULL, NULL, 0, 0, 1000, NULL }, { "", NULL, "r1", 0, 0, 1000, NULL },
+        { "k", NULL, ctrl_id, 0, 0, 1000, NULL },
     };
     tally_budget_decision bd;
     for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)

@@ -18,7 +18,7 @@ static tally_budget cap_day(int scope, int64_t usd_nanos) {
 
 static tally_budget_decision reserve(tally *t, const char *key, const char *account, const char *id,
                                      int64_t cost, const tally_budget *caps, int n) {
-    tally_reservation r = { key, account, id, cost, 0, 60000 };
+    tally_reservation r = { key, account, id, cost, 0, 60000, NULL };
     tally_budget_decision d;
     assert_int_equal(tally_reserve(t, &r, caps, n, &d), TALLY_OK);
     return d;
@@ -77,7 +77,7 @@ static void a_denial_reserves_nothing_and_a_retry_is_a_duplicate(void **state) {
     tally *t = th_open(NULL);
     tally_budget caps[2] = { cap_day(TALLY_SCOPE_KEY, 1 * USD),
                              { TALLY_SCOPE_KEY, TALLY_MONTH, TALLY_BUDGET_TOKENS, 1000 } };
-    tally_reservation r = { "k2", NULL, "big", 100, 5000, 60000 };
+    tally_reservation r = { "k2", NULL, "big", 100, 5000, 60000, NULL };
     tally_budget_decision d;
     char before[41], after[41];
     th_digest(before);
@@ -115,11 +115,11 @@ static void leases_end_exactly_once(void **state) {
     int64_t t0 = 1800000000000000LL; /* µs */
     tally *t = th_open_clock(t0);
     tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
-    tally_reservation r = { "k3", NULL, "r1", 500000000, 0, 1000 };
+    tally_reservation r = { "k3", NULL, "r1", 500000000, 0, 1000, NULL };
     tally_budget_decision d;
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
-    r = (tally_reservation){ "k3", NULL, "r2", 600000000, 0, 60000 };
+    r = (tally_reservation){ "k3", NULL, "r2", 600000000, 0, 60000, NULL };
     assert_int_equal(tally_test_clock(t, t0 + 999000), TALLY_OK);
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_false(d.allowed); /* r1's lease has 1 ms left */
@@ -130,7 +130,7 @@ static void leases_end_exactly_once(void **state) {
     held("k:k3", sums, sizeof sums);
     assert_string_equal(sums, "600000000,0");
     /* Released once: later calls and a late settle of r1 give nothing back again. */
-    r = (tally_reservation){ "k3", NULL, "r3", 300000000, 0, 60000 };
+    r = (tally_reservation){ "k3", NULL, "r3", 300000000, 0, 60000, NULL };
     assert_int_equal(tally_test_clock(t, t0 + 5000000), TALLY_OK);
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
@@ -155,7 +155,7 @@ static int reserver(int p, void *arg) {
     for (int i = 0; i < 20; i++) {
         char id[32];
         snprintf(id, sizeof id, "p%d-%d", p, i);
-        tally_reservation r = { "shared", NULL, id, 100000000, 0, 60000 };
+        tally_reservation r = { "shared", NULL, id, 100000000, 0, 60000, NULL };
         tally_budget_decision d;
         if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) return -3;
         allowed += d.allowed;
@@ -238,8 +238,8 @@ static void reused_ids_expire_and_settle_apart(void **state) {
     tally_budget cap = cap_day(TALLY_SCOPE_ACCOUNT, 10 * USD);
     tally_budget_decision d;
     char sums[64];
-    tally_reservation a = { "kA", "acc", "req-1", 5 * USD, 0, 1000 };
-    tally_reservation b = { "kB", "acc", "req-1", 3 * USD, 0, 60000 };
+    tally_reservation a = { "kA", "acc", "req-1", 5 * USD, 0, 1000, NULL };
+    tally_reservation b = { "kB", "acc", "req-1", 3 * USD, 0, 60000, NULL };
     assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
     assert_int_equal(tally_reserve(t, &b, &cap, 1, &d), TALLY_OK);
@@ -293,7 +293,7 @@ static void keys_reusing_ids_never_pass_an_account_cap(void **state) {
             int allowed[EACH], n = 0;
             for (int i = 0; i < EACH; i++) {
                 snprintf(id, sizeof id, "r%d", i);
-                tally_reservation r = { key, "acct", id, 100000000, 0, 60000 };
+                tally_reservation r = { key, "acct", id, 100000000, 0, 60000, NULL };
                 tally_budget_decision d;
                 if (tally_reserve(t, &r, &cap, 1, &d) != TALLY_OK) _exit(3);
                 n += allowed[i] = d.allowed;

@@ -29,7 +29,7 @@ static void stdin_redis_refusal_exits_4(void **state) {
     freeReplyObject(th_cmd("CONFIG SET maxmemory 1"));
     char *out, *err;
     int code = RUN_IN("{\"key\":\"k\",\"model\":\"m\"}\n{\"key\":\"k2\",\"model\":\"m\",\"input\":3}\n", &out, &err,
-                      "record", "--stdin", "--json", "--url", url);
+                      "record", "--missing-price-zero", "--stdin", "--json", "--url", url);
     assert_int_equal(code, 4);
     summary_is(out, 0, 0, 2);
     contains(err, "line 1: OOM");
@@ -37,7 +37,7 @@ static void stdin_redis_refusal_exits_4(void **state) {
     free(out);
     free(err);
     code = RUN_IN("{\"key\":\"k\",\"model\":\"m\",\"input\":-1}\n{\"key\":\"k\",\"model\":\"m\"}\n", &out, &err,
-                  "record", "--stdin", "--json", "--url", url);
+                  "record", "--missing-price-zero", "--stdin", "--json", "--url", url);
     assert_int_equal(code, 4);
     summary_is(out, 0, 1, 1);
     contains(err, "line 1: input '-1'");
@@ -47,7 +47,7 @@ static void stdin_redis_refusal_exits_4(void **state) {
     freeReplyObject(th_cmd("CONFIG SET maxmemory 0"));
     /* the same bad line alone: exit 2 */
     code = RUN_IN("{\"key\":\"k\",\"model\":\"m\",\"input\":-1}\n{\"key\":\"k\",\"model\":\"m\"}\n", &out, NULL,
-                  "record", "--stdin", "--json", "--url", url);
+                  "record", "--missing-price-zero", "--stdin", "--json", "--url", url);
     assert_int_equal(code, 2);
     summary_is(out, 1, 1, 0);
     free(out);
@@ -57,13 +57,13 @@ static void stdin_redis_refusal_exits_4(void **state) {
  * with one message, `says` in it: `tally record: <why>` and
  * `tally record: line 1: <why>`. */
 static void same_reason(const char *const *flags, const char *line, const char *says) {
-    const char *argv[20] = { "record", "--url", th_url() };
-    int n = 3;
+    const char *argv[20] = { "record", "--missing-price-zero", "--url", th_url() };
+    int n = 4;
     while (*flags) argv[n++] = *flags++;
     argv[n] = NULL;
     char *err_one, *err_batch, *out;
     assert_int_equal(th_run(argv, NULL, NULL, &err_one), 2);
-    assert_int_equal(RUN_IN(line, &out, &err_batch, "record", "--stdin", "--url", th_url()), 2);
+    assert_int_equal(RUN_IN(line, &out, &err_batch, "record", "--missing-price-zero", "--stdin", "--url", th_url()), 2);
     const char *prefix = "tally record: ";
     assert_memory_equal(err_one, prefix, strlen(prefix));
     char want[512];
@@ -99,8 +99,8 @@ static void wrong_type_exits_4_everywhere(void **state) {
     (void)state;
     const char *url = th_url();
     static const struct { const char *foreign, *argv[14]; } rows[] = {
-        { "tally:v2:{k:wt}:t", { "record", "--key", "wt", "--model", "m" } },
-        { "tally:v2:{k:wt}:t", { "settle", "--key", "wt", "--model", "m", "--id", "r1" } },
+        { "tally:v2:{k:wt}:t", { "record", "--missing-price-zero", "--key", "wt", "--model", "m" } },
+        { "tally:v2:{k:wt}:t", { "settle", "--missing-price-zero", "--key", "wt", "--model", "m", "--id", "r1" } },
         { "tally:v2:{k:wt}:B", { "reserve", "--key", "wt", "--id", "r1", "--budget", "cost:1/day", "--cost", "0.1" } },
         { "tally:v2:{k:wt}:rl:r:log:60000", { "allow", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
         { "tally:v2:{k:wt}:rl:r:log:60000", { "limits", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
@@ -131,7 +131,7 @@ static void wrong_type_exits_4_everywhere(void **state) {
     freeReplyObject(th_cmd("SET tally:v2:{k:wt}:t foreign"));
     char *out, *err;
     assert_int_equal(RUN_IN("{\"key\":\"wt\",\"model\":\"m\"}\n{\"key\":\"ok\",\"model\":\"m\"}\n", &out, &err,
-                            "record", "--stdin", "--json", "--url", url),
+                            "record", "--missing-price-zero", "--stdin", "--json", "--url", url),
                      4);
     summary_is(out, 1, 0, 1);
     contains(err, "line 1: ");

@@ -122,7 +122,7 @@ static void offsets_share_one_range(void **state) {
     char at[40], day[40];
     strftime(at, sizeof at, "%Y-%m-%dT12:00+14:00", &tm);
     strftime(day, sizeof day, "day:%Y-%m-%d", &tm);
-    assert_int_equal(th_run((const char *const[]){ "record", "--key", "k", "--model", "m", "--at", at, "--tz",
+    assert_int_equal(th_run((const char *const[]){ "record", "--missing-price-zero", "--key", "k", "--model", "m", "--at", at, "--tz",
                                                    "+14:00", "--url", url, NULL },
                             NULL, &out, NULL),
                      0);
@@ -160,7 +160,7 @@ static void ndjson_values_follow_the_flags(void **state) {
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char input[512], *out, *err;
         snprintf(input, sizeof input, "%s\n", rows[i].line);
-        int code = th_run((const char *const[]){ "record", "--stdin", "--json", "--url", th_url(), NULL }, input,
+        int code = th_run((const char *const[]){ "record", "--missing-price-zero", "--stdin", "--json", "--url", th_url(), NULL }, input,
                           &out, &err);
         if (code != 2) fail_msg("%s: exit %d, stderr %s", rows[i].line, code, err);
         contains(err, "line 1: ");
@@ -173,7 +173,7 @@ static void ndjson_values_follow_the_flags(void **state) {
     assert_string_equal(before, after);
     /* white space alone is a blank line, not a bad one */
     char *out, *err;
-    assert_int_equal(th_run((const char *const[]){ "record", "--stdin", "--json", "--url", th_url(), NULL },
+    assert_int_equal(th_run((const char *const[]){ "record", "--missing-price-zero", "--stdin", "--json", "--url", th_url(), NULL },
                             "{\"key\":\"k\",\"model\":\"m\"}\n   \t \n\t\r\n \n{\"key\":\"k\",\"model\":\"m\"}\n", &out,
                             &err),
                      0);

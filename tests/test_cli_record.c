@@ -14,18 +14,18 @@ static void record_prints_status(void **state) {
     (void)state;
     const char *url = th_url();
     char *out;
-    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--input", "10",
+    assert_int_equal(RUN(&out, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m", "--input", "10",
                          "--output", "5", "--cache-create", "2", "--cache-read", "1", "--cost", "0.0123",
                          "--account", "a", "--id", "r1"), 0);
     assert_string_equal(out, "recorded\n");
     free(out);
-    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--id", "r1"), 0);
+    assert_int_equal(RUN(&out, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m", "--id", "r1"), 0);
     assert_string_equal(out, "duplicate\n");
     free(out);
-    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--id", "r1", "--json"), 0);
+    assert_int_equal(RUN(&out, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m", "--id", "r1", "--json"), 0);
     tj_assert_equal(out, "{\"status\":\"duplicate\"}");
     free(out);
-    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key=k", "--model=m", "--id=r2", "--json"), 0);
+    assert_int_equal(RUN(&out, NULL, "record", "--missing-price-zero", "--url", url, "--key=k", "--model=m", "--id=r2", "--json"), 0);
     tj_assert_equal(out, "{\"status\":\"recorded\"}");
     free(out);
     /* read back through the library */
@@ -45,7 +45,7 @@ static void record_prints_status(void **state) {
 static void record_bad_flags_exit_2_and_write_nothing(void **state) {
     (void)state;
     const char *url = th_url();
-    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k", "--model", "m"), 0);
+    assert_int_equal(RUN(NULL, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m"), 0);
     static const struct { const char *flag, *value, *word; } bad[] = {
         { "--input", "-1", "--input" },
         { "--input", "abc", "--input" },
@@ -72,22 +72,22 @@ static void record_bad_flags_exit_2_and_write_nothing(void **state) {
                                                                                                       : bad[i].flag;
         const char *value = flag == bad[i].flag ? bad[i].value : "1";
         char *err;
-        int code = RUN(NULL, &err, "record", "--url", url, "--key", key, "--model", model, flag, value);
+        int code = RUN(NULL, &err, "record", "--missing-price-zero", "--url", url, "--key", key, "--model", model, flag, value);
         if (code != 2) fail_msg("%s %s: exit %d: %s", bad[i].flag, bad[i].value, code, err);
         contains(err, bad[i].word);
         free(err);
     }
     char *err;
-    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--model", "m"), 2);
+    assert_int_equal(RUN(NULL, &err, "record", "--missing-price-zero", "--url", url, "--model", "m"), 2);
     contains(err, "--key");
     free(err);
-    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--key", "k"), 2);
+    assert_int_equal(RUN(NULL, &err, "record", "--missing-price-zero", "--url", url, "--key", "k"), 2);
     contains(err, "--model");
     free(err);
-    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--key", "k", "--model", "m", "--input"), 2);
+    assert_int_equal(RUN(NULL, &err, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m", "--input"), 2);
     contains(err, "needs a value");
     free(err);
-    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--stdin", "--key", "k"), 2);
+    assert_int_equal(RUN(NULL, &err, "record", "--missing-price-zero", "--url", url, "--stdin", "--key", "k"), 2);
     free(err);
     th_digest(after);
     assert_string_equal(before, after);
@@ -103,7 +103,7 @@ static void record_refuses_event_time_zero(void **state) {
     for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
         for (int settle = 0; settle < 2; settle++) {
             char *err;
-            int code = RUN(NULL, &err, settle ? "settle" : "record", "--url", url, "--key", "k", "--model", "m",
+            int code = RUN(NULL, &err, settle ? "settle" : "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m",
                            "--id", "r", "--at", zero[i]);
             if (code != 2) fail_msg("--at %s: exit %d: %s", zero[i], code, err);
             contains(err, "--at");
@@ -115,7 +115,7 @@ static void record_refuses_event_time_zero(void **state) {
     assert_string_equal(before, after);
     /* 1 ms past the epoch is an event time: it counts in the total, not today. */
     char *out;
-    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--at", "1"), 0);
+    assert_int_equal(RUN(NULL, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m", "--at", "1"), 0);
     assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--key", "k", "--period", "total", "--json"), 0);
     contains(out, "\"requests\":1,");
     free(out);
@@ -139,7 +139,7 @@ static void record_stdin_mixed_lines(void **state) {
         "{\"key\":\"k2\",\"model\":\"m\",\"input\":1,\"frob\":1}\n"                   /* 9 bad */
         "{\"key\":\"k2\",\"model\":\"m\",\"input\":1}";                               /* 10 good, no newline */
     char *out, *err;
-    assert_int_equal(RUN_IN(input, &out, &err, "record", "--url", url, "--stdin"), 2);
+    assert_int_equal(RUN_IN(input, &out, &err, "record", "--missing-price-zero", "--url", url, "--stdin"), 2);
     assert_string_equal(out, "recorded 3, duplicate 1, rejected 5\n");
     contains(err, "line 2:");
     contains(err, "line 5:");
@@ -154,11 +154,11 @@ static void record_stdin_mixed_lines(void **state) {
     assert_null(strstr(err, "line 10:"));
     free(out);
     free(err);
-    assert_int_equal(RUN_IN(input, &out, NULL, "record", "--url", url, "--stdin", "--json"), 2);
+    assert_int_equal(RUN_IN(input, &out, NULL, "record", "--missing-price-zero", "--url", url, "--stdin", "--json"), 2);
     tj_assert_equal(out, "{\"recorded\":2,\"duplicate\":2,\"rejected\":5,\"failed\":0,\"unknown\":0}");
     free(out);
     /* all good lines: exit 0 */
-    assert_int_equal(RUN_IN("{\"key\":\"k3\",\"model\":\"m\"}\n", &out, NULL, "record", "--url", url, "--stdin"), 0);
+    assert_int_equal(RUN_IN("{\"key\":\"k3\",\"model\":\"m\"}\n", &out, NULL, "record", "--missing-price-zero", "--url", url, "--stdin"), 0);
     assert_string_equal(out, "recorded 1, duplicate 0, rejected 0\n");
     free(out);
     tally *t = th_open(NULL);
@@ -185,12 +185,12 @@ static void bucket_json(char *buf, size_t n, long long req, long long in, long l
 
 static void seed(void) {
     const char *url = th_url();
-    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k1", "--model", "m1", "--account", "a",
+    assert_int_equal(RUN(NULL, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k1", "--model", "m1", "--account", "a",
                          "--input", "10", "--output", "20", "--cache-create", "3", "--cache-read", "4",
                          "--cost", "1.5"), 0);
-    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k1", "--model", "m2", "--input", "1",
+    assert_int_equal(RUN(NULL, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k1", "--model", "m2", "--input", "1",
                          "--cost", "0.25"), 0);
-    assert_int_equal(RUN(NULL, NULL, "record", "--url", url, "--key", "k2", "--model", "m1", "--input", "100",
+    assert_int_equal(RUN(NULL, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k2", "--model", "m1", "--input", "100",
                          "--cost", "0.000000001"), 0);
 }
 

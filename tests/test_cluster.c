@@ -1,7 +1,7 @@
 /* test_cluster.c -- cluster: the library on a real 3-primary, 3-replica Redis
  * Cluster started by tests/with-cluster: slot hashing, recording, queries and
- * admission across nodes, scripts on every node and the spread of the shared
- * aggregates. Failover and resharding are in test_cluster_failover.c. */
+ * admission across nodes, pricing (the price table in its own slot), scripts
+ * on every node and the spread of the shared aggregates. Failover and resharding are in test_cluster_failover.c. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +80,7 @@ static void admission_on_cluster(void **state) {
     assert_true(l2.ok);
     assert_false(l3.ok);
     tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000000000 };
-    tally_reservation r = { "budgeted", "acct{9}", "q1", 600000000, 0, 60000 };
+    tally_reservation r = { "budgeted", "acct{9}", "q1", 600000000, 0, 60000, NULL };
     tally_budget_decision d;
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
@@ -120,8 +120,8 @@ static void reused_request_ids_stay_apart_on_cluster(void **state) {
     (void)state;
     tally *t = tc_open();
     tally_budget cap = { TALLY_SCOPE_ACCOUNT, TALLY_DAY, TALLY_BUDGET_COST, 10000000000 };
-    tally_reservation a = { "kA", "acc", "req-1", 10000000, 0, 60000 };
-    tally_reservation b = { "kB", "acc", "req-1", 5000000000, 0, 60000 };
+    tally_reservation a = { "kA", "acc", "req-1", 10000000, 0, 60000, NULL };
+    tally_reservation b = { "kB", "acc", "req-1", 5000000000, 0, 60000, NULL };
     tally_budget_decision d;
     assert_int_equal(tally_reserve(t, &a, &cap, 1, &d), TALLY_OK);
     assert_true(d.allowed);
@@ -132,7 +132,7 @@ static void reused_request_ids_stay_apart_on_cluster(void **state) {
     tally_event e = { .key = "kA", .model = "m", .account = "acc", .cost_nanos = 10000000, .request_id = "req-1" };
     assert_int_equal(tally_settle(t, &e, NULL), TALLY_OK);
     assert_int_equal(account_held_cost("acc"), 5000000000);
-    tally_reservation c = { "kC", "acc", "req-9", 9980000000, 0, 60000 };
+    tally_reservation c = { "kC", "acc", "req-9", 9980000000, 0, 60000, NULL };
     assert_int_equal(tally_reserve(t, &c, &cap, 1, &d), TALLY_OK);
     assert_false(d.allowed);
     assert_int_equal(d.remaining[0], 4990000000);
@@ -170,6 +170,54 @@ static void top_breaks_ties_by_key_on_cluster(void **state) {
         for (size_t i = 0; i < count; i++) assert_string_equal(r[i].key, names[i]);
         tally_top_free(r, count);
     }
+    tally_close(t);
+}
+
+/* The price table lives in its own slot; events of keys on every node are
+ * priced on the host and counted per version, as on one server. */
+static void prices_on_cluster(void **state) {
+    (void)state;
+    tally *t = tc_open();
+    const char *json = "{\"models\": {\"m\": {\"input\": \"3\", \"output\": \"15\", \"cache_create\": \"3.75\","
+                       " \"cache_read\": \"0.30\"}}}";
+    tally_prices *p;
+    int64_t version = 0;
+    assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK);
+    assert_int_equal(version, 1);
+    enum { N = 60 };
+    tally_event ev[N];
+    tally_result res[N];
+    char keys[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "pk%d", i % 20);
+        ev[i] = (tally_event){ keys[i], "m", i % 2 ? "pa" : NULL, 1000 + i, 500, 0, 7, TALLY_COST_FROM_PRICES, 0, NULL };
+    }
+    assert_int_equal(tally_record_batch(t, ev, N, res), TALLY_OK);
+    int64_t want = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].code, TALLY_OK);
+        assert_int_equal(res[i].price_version, 1);
+        /* (1000 + i) x 3 + 500 x 15 + 7 x 0.30 USD per million tokens, in nano-USD */
+        assert_int_equal(res[i].cost_nanos, (1000 + i) * 3000 + 7500000 + 2100);
+        want += res[i].cost_nanos;
+    }
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    tally_bucket b;
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &b), TALLY_OK);
+    assert_int_equal(b.cost_nanos, want);
+    tally_model_stats *m;
+    size_t n;
+    assert_int_equal(tally_price_versions(t, "pk3", &total, &m, &n), TALLY_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(m[0].model, "1");
+    assert_int_equal(m[0].b.requests, 3);
+    tally_models_free(m, n);
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK); /* the same prices, version 2 */
+    tally_prices_free(p);
+    assert_int_equal(tally_prices_refresh(t), TALLY_OK);
+    assert_int_equal(tally_record_batch(t, ev, 1, res), TALLY_OK);
+    assert_int_equal(res[0].price_version, 2);
     tally_close(t);
 }
 
@@ -238,6 +286,7 @@ int main(void) {
         cmocka_unit_test_setup(admission_on_cluster, tc_clean),
         cmocka_unit_test_setup(reused_request_ids_stay_apart_on_cluster, tc_clean),
         cmocka_unit_test_setup(top_breaks_ties_by_key_on_cluster, tc_clean),
+        cmocka_unit_test_setup(prices_on_cluster, tc_clean),
         cmocka_unit_test_setup(scripts_on_every_node, tc_clean),
         cmocka_unit_test_setup(shared_aggregates_spread, tc_clean),
     };

@@ -154,6 +154,8 @@ static void build_all(void) {
     add_args(&args);
     assert_int_equal(tally__add_lease_key(&args, k, kn), 0);
     add_args(&args);
+    char prices[TALLY_ENTITY_MAX];
+    add(prices, tally__prices_key(t, prices), "", 0);
     assert_int_equal(tally__add_shard_keys(t, &args, "t", 1), 0);
     assert_int_equal(args.argc, 8);
     add_args(&args);
@@ -184,8 +186,9 @@ static void every_doc_key_is_built(void **state) {
 static void bucket_fields_agree(void **state) {
     (void)state;
     const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, hour = { TALLY_HOUR, 2026, 11, 26, 7 };
-    char fields[4][32];
+    char fields[5][32];
     int nf = 0;
+    tally__field_price(7, fields[nf++]);
     for (int h = 0; h < 2; h++)
         for (int m = 0; m < 2; m++) {
             size_t n = tally__field_prefix(h ? &hour : &total, m, fields[nf]);
@@ -203,11 +206,12 @@ static void bucket_fields_agree(void **state) {
         if (!hits) fail_msg("docs/keys.md lists field '%s', which keys.c never builds", doc_fields[d].text);
     }
     size_t mn;
-    const char *model = tally__field_model(fields[1], strlen(fields[1]), &mn);
+    const char *model = tally__field_model(fields[2], strlen(fields[2]), &mn);
     assert_non_null(model);
     assert_int_equal(mn, 5);
     assert_memory_equal(model, "gpt-x", 5);
-    assert_null(tally__field_model(fields[0], strlen(fields[0]), &mn));
+    assert_null(tally__field_model(fields[1], strlen(fields[1]), &mn));
+    assert_null(tally__field_model(fields[0], strlen(fields[0]), &mn)); /* p:7 is no model's */
 }
 
 static void id_encoding_matches_the_doc_example(void **state) {

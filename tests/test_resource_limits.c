@@ -13,7 +13,7 @@ static void maxmemory_refuses_every_write(void **state) {
     tally_event e = { .key = "mm", .model = "m", .account = "a", .input_tokens = 1, .request_id = "mm-1" };
     tally_rule r = { 0, TALLY_ALGO_SLIDING_LOG, 5, 60000, 0 };
     tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000 };
-    tally_reservation rs = { "mm", NULL, "rs-1", 10, 0, 1000 };
+    tally_reservation rs = { "mm", NULL, "rs-1", 10, 0, 1000, NULL };
     freeReplyObject(th_cmd("CONFIG SET maxmemory-policy noeviction"));
     freeReplyObject(th_cmd("CONFIG SET maxmemory 1"));
     th_baseline();
@@ -46,7 +46,8 @@ static void maxmemory_refuses_every_write(void **state) {
     th_assert_mentions(tally_errmsg(t), "OOM");
     /* the tool says so too, with exit 4 */
     char *err;
-    assert_int_equal(th_run((const char *const[]){ "record", "--key", "mm", "--model", "m", "--url", th_url(), NULL },
+    assert_int_equal(th_run((const char *const[]){ "record", "--missing-price-zero", "--key", "mm", "--model", "m",
+                                                   "--url", th_url(), NULL },
                             NULL, NULL, &err), 4);
     th_assert_mentions(err, "OOM");
     free(err);
@@ -95,7 +96,7 @@ static void wrong_type_keys(void **state) {
             rc = tally_lease_acquire(t, "wt", 2, 1000, &l);
         } else {
             tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000 };
-            tally_reservation rs = { "wt", NULL, "rs-1", 10, 0, 1000 };
+            tally_reservation rs = { "wt", NULL, "rs-1", 10, 0, 1000, NULL };
             tally_budget_decision bd;
             rc = tally_reserve(t, &rs, &cap, 1, &bd);
         }

@@ -172,12 +172,34 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_int_equal(tally_lease_renew(t, "k", l.id, 10000, &l), TALLY_OK);
     assert_int_equal(tally_lease_release(t, "k", l.id, &l), TALLY_OK);
     tally_budget cap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000000 };
-    tally_reservation rs = { "k", "a", "r3", 100, 0, 10000 };
+    tally_reservation rs = { "k", "a", "r3", 100, 0, 10000, NULL };
     tally_budget_decision bd;
     assert_int_equal(tally_reserve(t, &rs, &cap, 1, &bd), TALLY_OK);
     assert_true(bd.allowed);
     e.request_id = "r3";
     assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
+    /* the price table: loaded twice (the second drops a model), read, used */
+    const char *json = "{\"models\": {\"m\": {\"input\": 1, \"output\": 2, \"cache_create\": 3, \"cache_read\": 4},"
+                       " \"gone\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}}}";
+    tally_prices *p, *got;
+    int64_t version;
+    assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK);
+    tally_prices_free(p);
+    json = "{\"models\": {\"m\": {\"input\": 1, \"output\": 2, \"cache_create\": 3, \"cache_read\": 4}}}";
+    assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK);
+    assert_int_equal(version, 2);
+    tally_prices_free(p);
+    assert_int_equal(tally_prices_get(t, &got), TALLY_OK);
+    assert_int_equal(tally_prices_count(got), 1);
+    tally_prices_free(got);
+    e.request_id = "r5";
+    e.cost_nanos = TALLY_COST_FROM_PRICES;
+    assert_int_equal(tally_record_batch(t, &e, 1, &res), TALLY_OK);
+    assert_int_equal(res.code, TALLY_OK);
+    assert_int_equal(res.price_version, 2);
+    e.cost_nanos = 5;
     int loaded[16];
     assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
     for (int i = 0; i < tally_script_count(); i++) assert_int_equal(loaded[i], 1); /* it loaded them all */

@@ -59,7 +59,7 @@ static void print_row(const run *r, const run *seed) {
     if (r->longest_ms >= 0)
         snprintf(longest, sizeof longest, "%.1f ms %.0f/%.0f", r->longest_ms, r->over_bound, r->calls);
     if (seed) snprintf(ratio, sizeof ratio, "%.2fx", r->rate / seed->rate);
-    printf("  %-36s %-8s %9.0f %8s %9.2f %9.2f  %s\n", r->name, dist_names[r->dist], r->rate, ratio,
+    printf("  %-38s %-8s %9.0f %8s %9.2f %9.2f  %s\n", r->name, dist_names[r->dist], r->rate, ratio,
            r->server_cpu_us, r->client_cpu_us, longest);
 }
 
@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
      * record.lua v1 (Redis CPU's reference), then tally's recorders; before
      * tally_record's row, record.lua v1 one call at a time over the same
      * events, each on an empty database: Redis CPU per event like for like */
-    enum { R_SEED, R_V1, R_V1_SYNC, R_SYNC, R_BATCH_SMALL, R_BATCH, R_TOOL, R_ASYNC };
+    enum { R_SEED, R_V1, R_V1_SYNC, R_SYNC, R_BATCH_SMALL, R_BATCH, R_PRICED, R_TOOL, R_ASYNC };
     run rows[16];
     int kind[16], nrows = 0, seed_row[2], v1_row[2];
     for (int d = DIST_UNIFORM; d <= DIST_ZIPF; d++) {
@@ -122,6 +122,7 @@ int main(int argc, char **argv) {
         for (int k = R_SEED; k <= R_ASYNC; k++) {
             int one_at_a_time = k == R_V1_SYNC || k == R_SYNC;
             if ((one_at_a_time && d != DIST_UNIFORM) || (k == R_TOOL && !o.tally_bin)) continue;
+            if (k == R_PRICED && d != DIST_UNIFORM) continue;
             /* a cluster: tally's library rows only (the baselines are single-server) */
             if (o.record_only && k != R_SYNC && k != R_BATCH) continue;
             if (k == R_SEED) seed_row[d] = nrows;
@@ -130,7 +131,8 @@ int main(int argc, char **argv) {
             rows[nrows] = k == R_SEED ? bench_seed(c, &e) : k == R_V1 ? bench_v1(c, &e, 64)
                         : k == R_V1_SYNC ? bench_v1(c, &sync, 1) : k == R_SYNC ? bench_sync(c, &sync)
                         : k == R_BATCH_SMALL ? bench_batch(c, &e, 4096)
-                        : k == R_BATCH ? bench_batch(c, &e, BULK_BATCH) : k == R_TOOL ? bench_tool(c, &e, o.tally_bin)
+                        : k == R_BATCH ? bench_batch(c, &e, BULK_BATCH) : k == R_PRICED ? bench_batch_priced(c, &e)
+                        : k == R_TOOL ? bench_tool(c, &e, o.tally_bin)
                                                                   : bench_async(c, &e);
             if (one_at_a_time) free_events(&sync);
             rows[nrows].dist = d;
@@ -140,7 +142,7 @@ int main(int argc, char **argv) {
         free_events(&e);
     }
     if (o.record_only) {
-        printf("RECORD ONLY  %s\n  %-36s %-8s %9s %8s %9s %9s %9s\n", bench_url.is_cluster ? "Redis Cluster" : "single server",
+        printf("RECORD ONLY  %s\n  %-38s %-8s %9s %8s %9s %9s %9s\n", bench_url.is_cluster ? "Redis Cluster" : "single server",
                "run", "keys", "events/s", "", "srv us/ev", "cli us/ev", "longest");
         for (int i = 0; i < nrows; i++) print_row(&rows[i], NULL);
         printf("  (srv us/ev: the node the bench is connected to; on a cluster only part of the work)\n");
@@ -176,7 +178,7 @@ int main(int argc, char **argv) {
             if (x->client_cpu_us > worst_async) worst_async = x->client_cpu_us;
             continue;
         }
-        if (kind[i] == R_BATCH_SMALL) continue;
+        if (kind[i] == R_BATCH_SMALL || kind[i] == R_PRICED) continue;
         double cpu = x->server_cpu_us / rows[v1_row[x->dist]].server_cpu_us;
         if (cpu > worst_cpu) worst_cpu = cpu;
         double ratio = x->rate / rows[seed_row[x->dist]].rate;
@@ -226,7 +228,7 @@ int main(int argc, char **argv) {
     }
     printf("tally-bench  redis %s  %s\n\n", version, bench_url.is_unix ? "unix socket" : "TCP loopback");
     printf("RECORD  %s\n", workload);
-    printf("  %-36s %-8s %9s %8s %9s %9s  %s\n", "run", "keys", "events/s", "x seed", "srv us/ev", "cli us/ev",
+    printf("  %-38s %-8s %9s %8s %9s %9s  %s\n", "run", "keys", "events/s", "x seed", "srv us/ev", "cli us/ev",
            "longest over/calls");
     for (int i = 0; i < nrows; i++) print_row(&rows[i], &rows[seed_row[rows[i].dist]]);
     printf("  x seed: events/s over the seed-shaped row of the same key distribution (same run, same server)\n");

@@ -92,6 +92,7 @@ void meter_stop(const meter *m, redisContext *c, run *r, lat *l);
 run bench_sync(redisContext *c, const events *e);
 #define BULK_BATCH 65536 /* events per tally_record_batch for bulk recording, as `record --stdin` sends */
 run bench_batch(redisContext *c, const events *e, size_t per_call);
+run bench_batch_priced(redisContext *c, const events *e);
 run bench_tool(redisContext *c, const events *e, const char *tally_bin);
 
 /* v1.c: record.lua as it was (schema v1), one event per call, `depth` calls

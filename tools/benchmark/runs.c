@@ -107,6 +107,37 @@ run bench_batch(redisContext *c, const events *e, size_t per_call) {
     return r;
 }
 
+/* tally_record_batch of BULK_BATCH with every event priced on the host from
+ * a table of the bench's three models (cost_nanos = TALLY_COST_FROM_PRICES),
+ * to set beside the row of the same events with their own costs. */
+run bench_batch_priced(redisContext *c, const events *e) {
+    static const char table[] =
+        "{\"models\": {\"claude-3-5-sonnet-20241022\": {\"input\": \"3\", \"output\": \"15\", "
+        "\"cache_create\": \"3.75\", \"cache_read\": \"0.30\"}, \"claude-3-opus-20240229\": {\"input\": \"15\", "
+        "\"output\": \"75\", \"cache_create\": \"18.75\", \"cache_read\": \"1.50\"}, \"claude-3-5-haiku-20241022\": "
+        "{\"input\": \"0.80\", \"output\": \"4\", \"cache_create\": \"1\", \"cache_read\": \"0.08\"}}}";
+    char err[256];
+    tally_prices *p;
+    if (tally_prices_parse(table, sizeof table - 1, &p, err, sizeof err) != TALLY_OK) die("prices: %s", err);
+    tally *t = open_handle();
+    int64_t version;
+    if (tally_prices_load(t, p, &version) != TALLY_OK) die("prices: %s", tally_errmsg(t));
+    tally_close(t);
+    tally_prices_free(p);
+    events priced = *e;
+    priced.ev = xmalloc(e->n * sizeof *priced.ev);
+    for (size_t i = 0; i < e->n; i++) {
+        priced.ev[i] = e->ev[i];
+        priced.ev[i].cost_nanos = TALLY_COST_FROM_PRICES;
+    }
+    run r = bench_batch(c, &priced, BULK_BATCH);
+    char *name = xmalloc(48); /* lives as long as the row */
+    snprintf(name, 48, "tally_record_batch, %d/call, priced", BULK_BATCH);
+    r.name = name;
+    free(priced.ev);
+    return r;
+}
+
 /* Writes the events as NDJSON lines for `tally record --stdin`. */
 static void write_ndjson(const events *e, const char *path) {
     FILE *f = fopen(path, "w");

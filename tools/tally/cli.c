@@ -120,6 +120,7 @@ void cli_config(const cli_common *c, tally_config *cfg) {
     if (c->prefix) cfg->prefix = c->prefix;
     cfg->tz_offset_min = c->tz_min;
     cfg->defer_script_load = c->defer_load;
+    cfg->price_missing_zero = c->price_missing_zero;
     cfg->read_from = c->read_from;
     if (c->timeout_ms) cfg->command_timeout_ms = cfg->connect_timeout_ms = (int)c->timeout_ms;
 }

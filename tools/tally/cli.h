@@ -27,6 +27,7 @@ typedef struct cli_common {
     int read_from;        /* TALLY_READ_PRIMARY or TALLY_READ_REPLICA */
     int json, help;
     int defer_load;       /* set by commands that inspect the script cache */
+    int price_missing_zero; /* record: an event without a cost or a price costs 0 */
 } cli_common;
 
 /* Parses argv[2..] (argv[1] is the command) against the common options and

@@ -6,12 +6,15 @@
 
 static const char usage[] =
     "usage: tally reserve --key ID [--account ID] --id REQUEST_ID --budget SPEC...\n"
-    "                     [--cost USD] [--tokens N] [--lease-ms MS] [options]\n"
+    "                     [--cost USD | --model NAME] [--tokens N] [--lease-ms MS]\n"
+    "                     [options]\n"
     "\n"
     "Checks every --budget and, only if all allow, reserves the estimate (--cost,\n"
     "--tokens) under the request id. Settle it with 'tally settle --id ...'; if never\n"
     "settled it is released when the lease ends (--lease-ms: default 300000, at\n"
-    "most a day).\n"
+    "most a day). With --model and no --cost the cost estimate is --tokens of that\n"
+    "model at the highest of its prices in force now (tally prices): an upper\n"
+    "bound for any mix of input, output and cache tokens.\n"
     "  SPEC: [key:|account:]cost:USD/day|month|total or [key:|account:]tokens:N/PERIOD\n"
     "        e.g. --budget cost:5/day --budget account:tokens:1000000/month\n"
     "        periods are the current day or month in --tz (default $TALLY_TZ, UTC)\n"
@@ -52,7 +55,7 @@ static void print_json(const tally_budget_decision *d, const char *const *specs,
 
 int cmd_reserve(int argc, char **argv) {
     cli_common c = { 0 };
-    tally_reservation r = { NULL, NULL, NULL, 0, 0, 300000 };
+    tally_reservation r = { NULL, NULL, NULL, 0, 0, 300000, NULL };
     const char *specs[MAX_CAPS];
     opt opts[] = {
         OPT_TEXT("--key", &r.key),
@@ -60,6 +63,7 @@ int cmd_reserve(int argc, char **argv) {
         OPT_TEXT("--id", &r.request_id),
         OPT_USD("--cost", &r.cost_nanos, TALLY_MAX_COST_NANOS),
         OPT_COUNT("--tokens", &r.tokens, 0, TALLY_MAX_TOKENS),
+        OPT_TEXT("--model", &r.model),
         OPT_MS("--lease-ms", &r.lease_ms, 1, TALLY_RESERVE_LEASE_MAX_MS),
         OPT_TEXTS("--budget", specs, MAX_CAPS),
         OPT_END,
@@ -79,6 +83,7 @@ int cmd_reserve(int argc, char **argv) {
         if (tally_budget_parse(specs[i], &caps[i]) != TALLY_OK)
             return cli_usage_error("reserve", "--budget '%s' must look like cost:5/day or account:tokens:1000/month",
                                    specs[i]);
+    if (r.model && !cli_given(opts, "--cost")) r.cost_nanos = TALLY_COST_FROM_PRICES;
     tally *t;
     if ((code = cli_open("reserve", &c, &t))) return code;
     tally_budget_decision d;

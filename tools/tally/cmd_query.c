@@ -14,7 +14,10 @@ static const char usage_stats[] =
     "     hour:YYYY-MM-DDTHH -- in the --tz timezone (default $TALLY_TZ, else UTC)\n";
 static const char usage_models[] =
     "usage: tally models [--key ID] [--period total|today|month|day:..|month:..]\n"
-    "  the per-model breakdown of one key, or of all keys without --key\n";
+    "                    [--by-price-version]\n"
+    "  the per-model breakdown of one key, or of all keys without --key; with\n"
+    "  --by-price-version (and --key) the key's events priced by each version of\n"
+    "  the price table (events recorded with their own cost are in none)\n";
 static const char usage_trend[] =
     "usage: tally trend (--key ID | --account ID | --model NAME | --global)\n"
     "                   --by hour|day|month [--last N] [--metric tokens|requests|cost]\n"
@@ -121,14 +124,17 @@ int cmd_models(int argc, char **argv) {
     cli_common c = { 0 };
     const char *key = NULL;
     tally_period p = TOTAL;
-    opt opts[] = { OPT_TEXT("--key", &key), OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_DAY), OPT_END };
+    int versions = 0;
+    opt opts[] = { OPT_TEXT("--key", &key), OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_DAY),
+                   OPT_FLAG("--by-price-version", &versions), OPT_END };
     int code = parse("models", argc, argv, &c, opts, usage_models);
     if (code) return code < 0 ? EXIT_OK_ : code;
+    if (versions && !key) return cli_usage_error("models", "--by-price-version needs --key");
     tally *t;
     if ((code = cli_open("models", &c, &t))) return code;
     tally_model_stats *m;
     size_t n;
-    int rc = tally_models(t, key, &p, &m, &n);
+    int rc = versions ? tally_price_versions(t, key, &p, &m, &n) : tally_models(t, key, &p, &m, &n);
     if (rc != TALLY_OK) {
         code = cli_fail("models", t, rc);
     } else if (c.json) {
@@ -137,13 +143,14 @@ int cmd_models(int argc, char **argv) {
         json_array(&j, NULL);
         for (size_t i = 0; i < n; i++) {
             json_object(&j, NULL);
-            json_str(&j, "model", m[i].model);
+            if (versions) json_number(&j, "price_version", m[i].model);
+            else json_str(&j, "model", m[i].model);
             json_bucket(&j, &m[i].b);
             json_close(&j);
         }
         json_close(&j);
     } else {
-        table_header("model");
+        table_header(versions ? "price version" : "model");
         for (size_t i = 0; i < n; i++) table_row(m[i].model, &m[i].b);
     }
     tally_models_free(m, n);

@@ -13,8 +13,9 @@
 static const char usage[] =
     "usage: tally record --key ID --model NAME [--account ID] [--input N] [--output N]\n"
     "                    [--cache-create N] [--cache-read N] [--cost USD]\n"
-    "                    [--id REQUEST_ID] [--at EPOCH_MS|ISO-8601] [options]\n"
-    "       tally record --stdin [options]   < events.ndjson\n"
+    "                    [--id REQUEST_ID] [--at EPOCH_MS|ISO-8601]\n"
+    "                    [--missing-price-zero] [options]\n"
+    "       tally record --stdin [--missing-price-zero] [options]   < events.ndjson\n"
     "\n"
     "Records one usage event atomically into every dimension: per key (total, month,\n"
     "day, hour, per model), per account, per model, global, the system minute and\n"
@@ -22,7 +23,14 @@ static const char usage[] =
     "already recorded (ids are remembered for at least 24 h).\n"
     "\n"
     "  N              token counts: digits, 0 to 1000000000000\n"
-    "  --cost USD     decimal USD, up to 9 decimals (0.0123), converted exactly\n"
+    "  --cost USD     decimal USD, up to 9 decimals (0.0123), converted exactly.\n"
+    "                 Without it the cost comes from the price table (tally prices):\n"
+    "                 tokens x price per million tokens / 10^6, in integers, half\n"
+    "                 up to a nano-USD, at the price in force at the event time;\n"
+    "                 prints the cost and the table's version. A model with no\n"
+    "                 price is refused (exit 2, nothing written)\n"
+    "  --missing-price-zero  record an event without --cost whose model has no\n"
+    "                 price at cost 0 instead\n"
     "  --at TIME      event time (default now): epoch ms, or ISO-8601; without an\n"
     "                 offset it is read in the --tz timezone. The epoch itself (0,\n"
     "                 1970-01-01T00:00:00Z) is refused: it is not an event time\n"
@@ -53,15 +61,29 @@ static int one(const char *cmd, const cli_common *c, tally_event *e) {
     tally *t;
     int code = cli_open(cmd, c, &t);
     if (code) return code;
-    int dup = 0, rc = settle ? tally_settle(t, e, &dup) : tally_record(t, e, &dup);
+    /* record: a batch of one, whose result says what pricing did */
+    tally_result res = { TALLY_OK, 0, "", 0, -1 };
+    int rc = settle ? tally_settle(t, e, &res.duplicate) : tally_record_batch(t, e, 1, &res);
+    if (rc == TALLY_OK) rc = res.code;
+    int dup = res.duplicate;
     if (rc != TALLY_OK) {
-        code = cli_fail(cmd, t, rc);
+        fprintf(stderr, "tally %s: %s\n", cmd, settle ? tally_errmsg(t) : res.message);
+        code = cli_exit_for(rc);
     } else if (c->json) {
         json_out j;
         json_begin(&j, stdout);
         json_object(&j, NULL);
         json_str(&j, "status", dup ? "duplicate" : "recorded");
+        if (res.price_version >= 0) {
+            json_usd(&j, "cost", "cost_nanos", res.cost_nanos);
+            json_int(&j, "price_version", res.price_version);
+        }
         json_close(&j);
+    } else if (res.price_version >= 0) {
+        char usd[32];
+        tally_nanos_to_usd(res.cost_nanos, usd, sizeof usd);
+        printf("%s: cost %s USD by price table version %lld\n", dup ? "duplicate" : "recorded", usd,
+               (long long)res.price_version);
     } else {
         printf("%s\n", dup ? "duplicate" : "recorded");
     }
@@ -83,11 +105,13 @@ static const char usage_settle[] =
 static int run(const char *cmd, int argc, char **argv) {
     cli_common c = { 0 };
     tally_event e = { 0 };
+    e.cost_nanos = TALLY_COST_FROM_PRICES; /* without --cost: the price table's */
     int use_stdin = 0;
-    opt opts[EVENT_FIELDS + 2];
+    opt opts[EVENT_FIELDS + 3];
     event_fields(&e, 0, opts);
     opts[EVENT_FIELDS] = (opt)OPT_FLAG("--stdin", &use_stdin);
-    opts[EVENT_FIELDS + 1] = (opt)OPT_END;
+    opts[EVENT_FIELDS + 1] = (opt)OPT_FLAG("--missing-price-zero", &c.price_missing_zero);
+    opts[EVENT_FIELDS + 2] = (opt)OPT_END;
     char *pos[1];
     int npos, code = cli_parse(cmd, argc, argv, &c, opts, pos, 0, &npos);
     if (code) return code;

@@ -44,7 +44,8 @@ enum { LINE = 1, LINES_END = 0, LINES_IDLE = 2, LINES_ERROR = -1 };
  * line is buffered and no input is ready to read now. */
 static int next_line(lines *l, int may_wait, char **line, size_t *n) {
     for (;;) {
-        char *nl = memchr(l->buf + l->start, '\n', l->end - l->start);
+        /* (no memchr/memmove on the empty buffer: buf is NULL before the first read) */
+        char *nl = l->end > l->start ? memchr(l->buf + l->start, '\n', l->end - l->start) : NULL;
         if (nl || (l->eof && l->start < l->end)) {
             char *end = nl ? nl : l->buf + l->end;
             *line = l->buf + l->start;
@@ -55,7 +56,7 @@ static int next_line(lines *l, int may_wait, char **line, size_t *n) {
         if (l->eof) return LINES_END;
         struct pollfd p = { l->fd, POLLIN, 0 };
         if (!may_wait && poll(&p, 1, 0) == 0) return LINES_IDLE;
-        memmove(l->buf, l->buf + l->start, l->end - l->start);
+        if (l->start) memmove(l->buf, l->buf + l->start, l->end - l->start);
         l->end -= l->start;
         l->start = 0;
         if (l->end == l->cap) {

@@ -22,6 +22,7 @@ static const struct command {
     { "limits", cmd_limits, "rate limits: the same decision without consuming" },
     { "reserve", cmd_reserve, "hold an estimate against cost and token budgets" },
     { "lease", cmd_lease, "concurrency leases: acquire, renew or release" },
+    { "prices", cmd_prices, "load, list or show the price table that prices events" },
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
 };
 

@@ -164,6 +164,7 @@ static int field_value(reader *r, opt *o, int tz_min) {
 int ndjson_parse(const char *line, size_t n, int tz_min, ndjson_event *out, char *err, size_t errlen) {
     reader r = { line, line + n, out->text, out->text + sizeof out->text, err, errlen };
     memset(&out->ev, 0, sizeof out->ev);
+    out->ev.cost_nanos = TALLY_COST_FROM_PRICES; /* no "cost": the price table's */
     opt fields[EVENT_FIELDS + 1];
     event_fields(&out->ev, 1, fields);
     skip_ws(&r);

@@ -1,0 +1,22 @@
+/* pricing.h -- the handle's price table and the pricing of events
+ * (pricing.c; the public calls are in tally.h). Layer: feature. */
+#ifndef TALLY_PRICING_H
+#define TALLY_PRICING_H
+
+#include "handle.h"
+
+/* The table events are priced with now: the caller's, or the handle's copy of
+ * Redis's, read again first when older than cfg.prices_refresh_ms. *out may
+ * be NULL (no table: nothing has a price); owned by the handle, valid until
+ * the next call on it. TALLY_OK or the error of the read. */
+int tally__prices_current(tally *t, const tally_prices **out);
+
+/* The cost to record for event e at event time at_ms: its own (and *version
+ * -1), or with cost_nanos TALLY_COST_FROM_PRICES the price table's (and the
+ * table's version; -1 when the model has no price and cfg.price_missing_zero
+ * records it at 0). TALLY_OK, TALLY_EINVAL with the handle's message (no
+ * price, or a cost past TALLY_MAX_COST_NANOS), or the error of reading the
+ * table. */
+int tally__price_event(tally *t, const tally_event *e, int64_t at_ms, int64_t *cost, int64_t *version);
+
+#endif

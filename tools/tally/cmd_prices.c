@@ -1,0 +1,197 @@
+/* cmd_prices.c -- `tally prices load FILE|list|show MODEL`: the price table
+ * that prices events recorded without a cost (tally.h: tally_prices_*). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "json.h"
+
+static const char usage[] =
+    "usage: tally prices load FILE|list|show MODEL [--at TIME] [options]\n"
+    "\n"
+    "  load FILE   read a price table from FILE ('-': standard input) and store\n"
+    "              it under the prefix, replacing the old one at once; prints the\n"
+    "              new version (one more than the last). FILE is JSON, either\n"
+    "              {\"models\": {\"MODEL\": ENTRY or [ENTRY...]}} with ENTRY\n"
+    "              {\"from\": TIME (optional), \"input\": USD, \"output\": USD,\n"
+    "               \"cache_create\": USD, \"cache_read\": USD, and optionally\n"
+    "               \"tier_above\": TOKENS, \"tier\": {the four prices}}\n"
+    "              in USD per million tokens, or LiteLLM's\n"
+    "              model_prices_and_context_window.json (USD per token; input,\n"
+    "              output, cache creation and cache read costs, *_above_200k_tokens).\n"
+    "              Prices are read exactly from their text: a negative price,\n"
+    "              garbage or a price finer than 1 nano-USD per million tokens\n"
+    "              is refused with the model and field, and nothing is stored\n"
+    "  list        every entry of the stored table, by model and from time\n"
+    "  show MODEL  the entry in force at --at TIME (default now)\n"
+    "\n"
+    "An event recorded without --cost gets cost = the sum over its four kinds of\n"
+    "tokens x price / 10^6, in integers, rounded half up to a nano-USD; with a\n"
+    "prompt (input + cache tokens) above an entry's tier_above, all its tokens are\n"
+    "priced at the tier's prices. A recording host reads a new table within 1 s.\n"
+    "  also: --url URL --timeout MS --prefix P --tz ±HH:MM --json --help\n"
+    "exit: 0 ok, 1 no price for MODEL (show), 2 bad usage or a bad price file\n"
+    "      (nothing stored), 3 Redis unreachable, 4 Redis error or timeout\n";
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (size_t got; buf && (got = fread(buf + len, 1, cap - len, f)) > 0;) {
+        len += got;
+        if (len == cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger) free(buf);
+            buf = bigger;
+        }
+    }
+    int bad = ferror(f);
+    if (f != stdin) fclose(f);
+    if (bad) free(buf), buf = NULL;
+    *n = len;
+    return buf;
+}
+
+static void from_text(int64_t ms, char *buf, size_t cap) {
+    if (ms == 0) {
+        snprintf(buf, cap, "always");
+        return;
+    }
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static void json_four(json_out *j, const int64_t *v) {
+    static const char *const names[4] = { "input", "output", "cache_create", "cache_read" };
+    for (int k = 0; k < 4; k++) json_usd(j, names[k], NULL, v[k]);
+}
+
+static void print_entry(const cli_common *c, json_out *j, const tally_price *p) {
+    char from[80], v[8][32];
+    from_text(p->from_ms, from, sizeof from);
+    if (c->json) {
+        json_object(j, NULL);
+        json_str(j, "model", p->model);
+        json_int(j, "from_ms", p->from_ms);
+        json_str(j, "from", from);
+        json_four(j, &p->input);
+        if (p->tier_above) {
+            json_int(j, "tier_above", p->tier_above);
+            json_object(j, "tier");
+            json_four(j, &p->tier_input);
+            json_close(j);
+        }
+        json_close(j);
+        return;
+    }
+    const int64_t *a = &p->input;
+    for (int k = 0; k < 8; k++) tally_nanos_to_usd(k < 4 ? a[k] : a[k + 1], v[k], sizeof v[k]);
+    printf("%-32s %-24s %12s %12s %12s %12s", p->model, from, v[0], v[1], v[2], v[3]);
+    if (p->tier_above)
+        printf("  above %lld: %s %s %s %s", (long long)p->tier_above, v[4], v[5], v[6], v[7]);
+    putchar('\n');
+}
+
+/* The table in file `path`, read before anything connects: 0, or the exit
+ * status after saying why not. */
+static int read_file(const char *path, tally_prices **p) {
+    size_t n;
+    char *text = slurp(path, &n), err[512];
+    if (!text) return cli_usage_error("prices", "cannot read %s", path);
+    int rc = tally_prices_parse(text, n, p, err, sizeof err);
+    free(text);
+    if (rc == TALLY_OK) return 0;
+    fprintf(stderr, "tally prices: %s: %s\n", path, err);
+    return cli_exit_for(rc);
+}
+
+/* Stores table p (freed here). */
+static int load(tally *t, const cli_common *c, tally_prices *p) {
+    int64_t version = 0;
+    int rc;
+    size_t entries = tally_prices_count(p), models = 0;
+    for (size_t i = 0; i < entries; i++)
+        models += i == 0 || strcmp(tally_prices_at(p, i)->model, tally_prices_at(p, i - 1)->model) != 0;
+    rc = tally_prices_load(t, p, &version);
+    tally_prices_free(p);
+    if (rc != TALLY_OK) return cli_fail("prices", t, rc);
+    if (c->json) {
+        json_out j;
+        json_begin(&j, stdout);
+        json_object(&j, NULL);
+        json_int(&j, "version", version);
+        json_int(&j, "models", (int64_t)models);
+        json_int(&j, "entries", (int64_t)entries);
+        json_close(&j);
+    } else {
+        printf("loaded %zu models (%zu entries): price table version %lld\n", models, entries, (long long)version);
+    }
+    return EXIT_OK_;
+}
+
+static int show(tally *t, const cli_common *c, const char *model, int64_t at_ms) {
+    tally_prices *p;
+    int rc = tally_prices_get(t, &p);
+    if (rc != TALLY_OK) return cli_fail("prices", t, rc);
+    json_out j;
+    json_begin(&j, stdout);
+    int code = EXIT_OK_;
+    if (model) {
+        const tally_price *e = tally_prices_find(p, model, at_ms);
+        if (!e) {
+            fprintf(stderr, "tally prices: model %s has no price at %lld (price table version %lld)\n", model,
+                    (long long)at_ms, (long long)tally_prices_version(p));
+            code = EXIT_NO;
+        } else {
+            if (c->json) json_object(&j, NULL), json_int(&j, "version", tally_prices_version(p)), json_array(&j, "prices");
+            else printf("price table version %lld\n", (long long)tally_prices_version(p));
+            print_entry(c, &j, e);
+            if (c->json) json_close(&j), json_close(&j);
+        }
+    } else {
+        if (c->json) json_object(&j, NULL), json_int(&j, "version", tally_prices_version(p)), json_array(&j, "prices");
+        else printf("price table version %lld; USD per million tokens: input output cache-create cache-read\n",
+                    (long long)tally_prices_version(p));
+        for (size_t i = 0; i < tally_prices_count(p); i++) print_entry(c, &j, tally_prices_at(p, i));
+        if (c->json) json_close(&j), json_close(&j);
+    }
+    tally_prices_free(p);
+    return code;
+}
+
+int cmd_prices(int argc, char **argv) {
+    cli_common c = { 0 };
+    int64_t at_ms = 0;
+    opt opts[] = { OPT_TIME("--at", &at_ms), OPT_END };
+    char *pos[2];
+    int npos, code = cli_parse("prices", argc, argv, &c, opts, pos, 2, &npos);
+    if (code) return code;
+    if (c.help) {
+        fputs(usage, stdout);
+        return EXIT_OK_;
+    }
+    const char *sub = npos ? pos[0] : "";
+    int is_load = strcmp(sub, "load") == 0, is_show = strcmp(sub, "show") == 0, is_list = strcmp(sub, "list") == 0;
+    if (!is_load && !is_show && !is_list) return cli_usage_error("prices", "say load FILE, list or show MODEL");
+    if ((is_list && npos != 1) || (!is_list && npos != 2))
+        return cli_usage_error("prices", is_load ? "load takes one FILE" : is_show ? "show takes one MODEL" : "list takes no argument");
+    if (opts[0].given && !is_show) return cli_usage_error("prices", "--at is for 'prices show'");
+    if (!at_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    tally_prices *table = NULL;
+    if (is_load && (code = read_file(pos[1], &table))) return code;
+    tally *t;
+    if ((code = cli_open("prices", &c, &t))) return tally_prices_free(table), code;
+    code = is_load ? load(t, &c, table) : show(t, &c, is_show ? pos[1] : NULL, at_ms);
+    tally_close(t);
+    return code;
+}
