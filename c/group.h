@@ -1,7 +1,8 @@
 /* group.h -- a record batch's items ordered into sources for record.c: on a
- * cluster one source per entity (one slot per script call); on a single server
- * one source, ordered by shard, then by API key in order of first appearance,
- * each key's items in their order. Pure: no I/O. */
+ * cluster one source per entity (one slot per script call), a shard's items
+ * grouped by API key; on a single server one source, ordered by shard, then
+ * by API key in order of first appearance. Each key's items keep their order.
+ * Pure: no I/O. */
 #ifndef TALLY_GROUP_H
 #define TALLY_GROUP_H
 
