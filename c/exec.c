@@ -59,7 +59,8 @@ int tally_scripts_flush(tally *t) {
     return rc;
 }
 
-/* WAIT on every connected primary, each within its own command deadline. */
+/* WAIT on every primary this handle wrote to, each within its own command
+ * deadline. */
 int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked) {
     int budget = t->cfg.command_timeout_ms;
     if (replicas < 1 || timeout_ms < 0 || (budget > 0 && (timeout_ms == 0 || timeout_ms >= budget)))
@@ -68,7 +69,7 @@ int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked) {
                            "command timeout (%d ms; 0 waits for ever only without one)", budget);
     long long fewest = -1;
     for (int i = 0; i < t->nodes->n; i++) {
-        if (t->nodes->v[i].replica || !t->nodes->v[i].ctx) continue;
+        if (t->nodes->v[i].replica || !t->nodes->v[i].wrote) continue;
         tally__args_reset(&t->aux);
         if (tally__args_str(&t->aux, "WAIT") || tally__args_i64(&t->aux, replicas) ||
             tally__args_i64(&t->aux, timeout_ms))
@@ -80,7 +81,7 @@ int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked) {
         freeReplyObject(r);
         if (rc != TALLY_OK) return rc;
     }
-    if (acked) *acked = fewest < 0 ? 0 : (int)fewest;
+    if (acked) *acked = fewest < 0 ? replicas : (int)fewest; /* nothing written: nothing to wait for */
     if (fewest >= 0 && fewest < replicas)
         return tally__fail(t, TALLY_ETIMEOUT, "WAIT: a primary had %lld of %d replicas acknowledge within %d ms",
                            fewest, replicas, timeout_ms);
@@ -101,6 +102,16 @@ int tally__reply_kind(tally *t, const redisReply *r, int *target) {
     }
 }
 
+/* 1 when reply r says that replica i cannot serve reads now (loading its
+ * data, or cut off from its primary): i then rests, and the read goes to the
+ * primary. */
+static int replica_unready(tally *t, const redisReply *r, int i) {
+    if (r->type != REDIS_REPLY_ERROR || !t->nodes->v[i].replica) return 0;
+    if (!tally__reply_is(r, "LOADING") && !tally__reply_is(r, "MASTERDOWN")) return 0;
+    tally__node_rest(t, i);
+    return 1;
+}
+
 /* Sends `a` to node i, after ASKING when `asking` (an ASK redirection). */
 static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
     if (tally__scripts_ready(t, i) != TALLY_OK) return NULL;
@@ -110,6 +121,7 @@ static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
     if ((asking && tally__node_send(t, i, asking_cmd, sizeof asking_cmd - 1) != TALLY_OK) ||
         tally__node_send(t, i, cmd, len) != TALLY_OK)
         return NULL;
+    if (!tally__args_is_ro(a)) t->nodes->v[i].wrote = 1;
     if (asking) {
         redisReply *ok = tally__node_reply(t, i, "following an ASK redirection");
         if (!ok) return NULL;
@@ -144,6 +156,10 @@ static redisReply *eval_call(tally *t, tally_args *a) {
             return NULL;
         }
         int target = -1;
+        if (tally__args_is_ro(a) && replica_unready(t, r, node)) {
+            freeReplyObject(r);
+            continue;
+        }
         switch (tally__reply_kind(t, r, &target)) {
         case USE:
             return r;
@@ -223,6 +239,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
         size_t len;
         const char *cmd = tally__args_resp(a, &len);
         if (tally__node_send(t, node_of[k], cmd, len) != TALLY_OK) return t->err;
+        if (!tally__args_is_ro(a)) t->nodes->v[node_of[k]].wrote = 1;
     }
     for (size_t k = 0; k < m; k++) {
         int i = node_of[k], target;
@@ -237,7 +254,8 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             first_failure(t, &rc, first, t->err);
             continue;
         }
-        if (tally__reply_kind(t, r, &target) != USE) redo[nredo++] = (int)k;
+        if ((replica_read[k] && replica_unready(t, r, i)) || tally__reply_kind(t, r, &target) != USE)
+            redo[nredo++] = (int)k;
         else if (take(ctx, start + k, r)) continue;
         freeReplyObject(r);
     }
@@ -286,7 +304,8 @@ typedef struct {
     int *chunk, *chunk_at;
     int *group_start;     /* per call: first position in order; one past: next */
     tally_keyed *out;
-    int failed;
+    int failed, failed_code;  /* calls that failed; the first one's code and message */
+    char failed_msg[TALLY_ERRMSG_MAX];
 } keyed;
 
 static int keyed_build(void *ctx, size_t g, tally_args *a) {
@@ -309,9 +328,10 @@ static int keyed_take(void *ctx, size_t g, redisReply *r) {
     keyed *k = ctx;
     int from = k->group_start[g], to = k->group_start[g + 1];
     if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(to - from)) {
-        if (!k->failed++) {
-            if (r->type == REDIS_REPLY_ERROR) tally__reply_error(k->t, r);
-            else tally__fail(k->t, TALLY_ESCRIPT, "a script answered something unexpected");
+        if (!k->failed++) { /* kept: the batch's own success would clear the handle's error */
+            k->failed_code = r->type == REDIS_REPLY_ERROR ? tally__reply_error(k->t, r)
+                                                          : tally__fail(k->t, TALLY_ESCRIPT, "a script answered something unexpected");
+            snprintf(k->failed_msg, sizeof k->failed_msg, "%s", k->t->errmsg);
         }
         return 0;
     }
@@ -351,7 +371,8 @@ int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, ta
         return TALLY_OK;
     }
     keyed k = { t, { 0 }, ncommon, nkeys, malloc((size_t)nkeys * sizeof(int)), malloc((size_t)nkeys * sizeof(slot_key)),
-                (int *)chunk, malloc((size_t)nkeys * sizeof(int)), malloc(((size_t)nkeys + 1) * sizeof(int)), out, 0 };
+                (int *)chunk, malloc((size_t)nkeys * sizeof(int)), malloc(((size_t)nkeys + 1) * sizeof(int)), out, 0, 0,
+                "" };
     int rc = TALLY_OK;
     tally__args_reset(&k.src);
     for (int i = 0; i < a->argc && rc == TALLY_OK; i++)
@@ -374,7 +395,9 @@ int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, ta
         tally__io_begin(t); /* the slots' calls share the call's deadline */
         rc = tally__eval_batch(t, ngroups, keyed_build, keyed_take, &k);
         tally__io_end(t);
-        if (rc == TALLY_OK && k.failed) rc = t->err;
+        if (rc == TALLY_OK && k.failed) rc = tally__fail(t, k.failed_code, "%s", k.failed_msg);
+        for (int i = 0; rc == TALLY_OK && i < nkeys; i++) /* every key answered, or the read failed */
+            if (!out->per_key[i]) rc = tally__fail(t, TALLY_EIO, "no answer for a key of the read");
     }
     tally__args_free(&k.src);
     free(k.order), free(k.pairs), free(k.chunk_at), free(k.group_start);

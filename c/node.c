@@ -88,15 +88,20 @@ void tally__nodes_adopt(tally *t, struct tally_nodes *fresh) {
         tally_node *o = &old->v[k];
         for (int i = 0; i < fresh->n && o->ctx; i++) {
             tally_node *n = &fresh->v[i];
-            if (!n->ctx && n->port == o->port && strcmp(n->host, o->host) == 0) {
+            /* a primary that became a replica (a failover) reconnects: its
+             * connection never sent READONLY, and the replica would answer
+             * every read MOVED */
+            if (!n->ctx && n->port == o->port && strcmp(n->host, o->host) == 0 && !(n->replica && !o->replica)) {
                 n->ctx = o->ctx;
                 n->fresh = o->fresh;
                 o->ctx = NULL;
             }
         }
-        for (int i = 0; i < fresh->n && o->failed_ms; i++)
-            if (fresh->v[i].port == o->port && strcmp(fresh->v[i].host, o->host) == 0)
-                fresh->v[i].failed_ms = o->failed_ms;
+        for (int i = 0; i < fresh->n; i++)
+            if (fresh->v[i].port == o->port && strcmp(fresh->v[i].host, o->host) == 0) {
+                if (o->failed_ms) fresh->v[i].failed_ms = o->failed_ms;
+                fresh->v[i].wrote |= o->wrote;
+            }
     }
     fresh->io_depth = old->io_depth;
     fresh->deadline_ms = old->deadline_ms;
@@ -108,6 +113,8 @@ int tally__node_resting(const tally *t, int i) {
     int64_t at = t->nodes->v[i].failed_ms;
     return at && mono_ms() - at < TALLY_NODE_REST_MS;
 }
+
+void tally__node_rest(tally *t, int i) { t->nodes->v[i].failed_ms = mono_ms(); }
 
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n) {
     const tally_node *node = &t->nodes->v[i];

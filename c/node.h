@@ -19,7 +19,10 @@ typedef struct tally_node {
                              TALLY_READ_REPLICA serves the reads of its
                              primary's slots (READONLY on connect) */
     int of;               /* a replica's primary: its index in the list */
-    int64_t failed_ms;    /* monotonic time its connection last failed; 0 never */
+    int64_t failed_ms;    /* monotonic time its connection last failed (or it
+                             answered a replica read LOADING / MASTERDOWN); 0 never */
+    int wrote;            /* a write was sent to it since the handle opened
+                             (tally_wait_replicas waits on these) */
     int fresh;            /* connected, and not yet prepared by the layers above
                              (scripts.c loads the scripts and clears it) */
     redisContext *ctx;    /* NULL until connected, and again after any I/O error;
@@ -75,6 +78,8 @@ redisReply *tally__node_command(tally *t, int i, tally_args *a);
  * read that may go elsewhere (a replica's primary) should. */
 #define TALLY_NODE_REST_MS 5000
 int tally__node_resting(const tally *t, int i);
+/* Node i rests from now on, as after a failure (its connection is kept). */
+void tally__node_rest(tally *t, int i);
 /* "host:port" or the socket path of node i, into buf. */
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n);
 

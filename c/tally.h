@@ -538,13 +538,15 @@ int tally_settle(tally *t, const tally_event *ev, int *duplicate);
 /* ------------------------------------------------------------------ scripts */
 
 /* Waits until at least `replicas` replicas of every primary this handle wrote
- * to since it connected have acknowledged those writes (Redis WAIT on each of
- * the handle's primary connections), at most timeout_ms per primary (0: for
- * ever). *acked (may be NULL) receives the fewest acknowledgements a primary
- * gave. TALLY_OK when every primary reached `replicas`, TALLY_ETIMEOUT when
- * one did not in time (*acked tells how many did), or the connection's error.
- * For read-your-writes with TALLY_READ_REPLICA: call it on the writer's handle
- * before the read. */
+ * to since it opened have acknowledged those writes (Redis WAIT on each such
+ * primary's connection), at most timeout_ms per primary (0: for ever).
+ * *acked (may be NULL) receives the fewest acknowledgements a primary gave
+ * (`replicas` when the handle wrote nothing: there is nothing to wait for).
+ * TALLY_OK when every primary reached `replicas`, TALLY_ETIMEOUT when one did
+ * not in time (*acked tells how many did), or the connection's error. Writes
+ * sent on a connection that has since been lost and reopened are not covered
+ * (WAIT counts what its own connection wrote). For read-your-writes with
+ * TALLY_READ_REPLICA: call it on the writer's handle before the read. */
 int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked);
 
 /* Nodes: 1 for a single server; for redis-cluster:// URLs every primary and

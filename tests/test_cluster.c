@@ -228,6 +228,39 @@ static void interleaved_batch_matches_an_oracle_on_cluster(void **state) {
     tally_close(t);
 }
 
+/* A read across nodes whose one shard key holds foreign data: the error comes
+ * back (no answer is taken for a missing one). */
+static void foreign_shard_key_fails_the_read(void **state) {
+    (void)state;
+    tally *t = tc_open();
+    tally_event ev = { .key = "k1", .model = "m", .input_tokens = 1, .cost_nanos = 5 };
+    assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
+    const char *key = "tally:v2:{s:0}:t"; /* a shard's totals: not a hash any more */
+    redisContext *c = redisConnect("127.0.0.1", tc_ports[0]);
+    for (int hops = 0; hops < 3; hops++) { /* follow MOVED by hand */
+        redisReply *r = redisCommand(c, "SET %s x", key);
+        int port = 0;
+        if (r->type == REDIS_REPLY_ERROR && sscanf(r->str, "MOVED %*d %*[^:]:%d", &port) == 1) {
+            freeReplyObject(r);
+            redisFree(c);
+            c = redisConnect("127.0.0.1", port);
+            continue;
+        }
+        assert_int_equal(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+        break;
+    }
+    redisFree(c);
+    tally_period p = { TALLY_TOTAL, 0, 0, 0, 0 };
+    tally_bucket b;
+    int rc = tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &p, &b);
+    assert_int_not_equal(rc, TALLY_OK);
+    print_message("global stats with a foreign shard key: %d %s\n", rc, tally_errmsg(t));
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "k1", &p, &b), TALLY_OK); /* other reads go on */
+    assert_int_equal(b.cost_nanos, 5);
+    tally_close(t);
+}
+
 /* The price table lives in its own slot; events of keys on every node are
  * priced on the host and counted per version, as on one server. */
 static void prices_on_cluster(void **state) {
@@ -342,6 +375,7 @@ int main(void) {
         cmocka_unit_test_setup(reused_request_ids_stay_apart_on_cluster, tc_clean),
         cmocka_unit_test_setup(top_breaks_ties_by_key_on_cluster, tc_clean),
         cmocka_unit_test_setup(interleaved_batch_matches_an_oracle_on_cluster, tc_clean),
+        cmocka_unit_test_setup(foreign_shard_key_fails_the_read, tc_clean),
         cmocka_unit_test_setup(prices_on_cluster, tc_clean),
         cmocka_unit_test_setup(scripts_on_every_node, tc_clean),
         cmocka_unit_test_setup(shared_aggregates_spread, tc_clean),

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "cluster_util.h"
@@ -167,6 +169,107 @@ static void tool_reads_from_replicas(void **state) {
 /* A replica shut down under a reader with open connections to it, then under
  * a new reader (the slot map may still list it): the reads go to its primary
  * and answer the same. */
+/* Monotonic milliseconds: deadlines for waits on the cluster. */
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A counter of INFO errorstats ("LOADING", "MOVED") on node `port`. */
+static long long errors_of(int port, const char *code) {
+    redisReply *r = tc_on(port, "INFO errorstats");
+    char field[64];
+    snprintf(field, sizeof field, "errorstat_%s:count=", code);
+    const char *at = r->type == REDIS_REPLY_STRING ? strstr(r->str, field) : NULL;
+    long long n = at ? atoll(at + strlen(field)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* A replica that is loading its data (DEBUG RELOAD, slowed to seconds)
+ * answers reads LOADING: they go to its primary, with the same answers. */
+static void loading_replica_leaves_reads_to_its_primary(void **state) {
+    (void)state;
+    record_and_wait();
+    tally *r = open_reader();
+    tc_check_totals(r, EVENTS, KEYS); /* connects to every replica */
+    int victim = -1;
+    for (int i = 0; i < NODES && victim < 0; i++)
+        if (!tc_is_primary(tc_ports[i])) victim = tc_ports[i];
+    int its_primary = primary_of(victim);
+    freeReplyObject(tc_on(victim, "DEBUG POPULATE 40000 pad 100"));
+    freeReplyObject(tc_on(victim, "CONFIG SET key-load-delay 100")); /* µs per key: ~4 s of loading */
+    freeReplyObject(tc_on(victim, "CONFIG SET loading-process-events-interval-bytes 1024")); /* answers meanwhile */
+    fflush(NULL);
+    pid_t pid = fork();
+    th_assert_ge(pid, 0);
+    if (pid == 0) { /* blocks until the reload is over */
+        redisContext *c = redisConnect("127.0.0.1", victim);
+        redisReply *x = c && !c->err ? redisCommand(c, "DEBUG RELOAD") : NULL;
+        _exit(x && x->type == REDIS_REPLY_STATUS ? 0 : 1);
+    }
+    int64_t give_up = mono_ms() + 20000;
+    for (int loading = 0; !loading;) { /* until the replica says it is loading */
+        redisReply *info = tc_on(victim, "INFO persistence");
+        loading = info->type == REDIS_REPLY_STRING && strstr(info->str, "\nloading:1") != NULL;
+        freeReplyObject(info);
+        if (!loading && mono_ms() > give_up) fail_msg("replica %d never reported loading", victim);
+    }
+    reset_stats();
+    tc_check_totals(r, EVENTS, KEYS);
+    th_assert_ge(errors_of(victim, "LOADING"), 1); /* it was asked, and refused */
+    th_assert_ge(calls_of(its_primary, "evalsha_ro"), 1); /* the fallback */
+    th_reap_at(__FILE__, __LINE__, pid);
+    freeReplyObject(tc_on(victim, "CONFIG SET key-load-delay 0"));
+    freeReplyObject(tc_on(victim, "CONFIG SET loading-process-events-interval-bytes 2097152"));
+    tally_close(r);
+}
+
+/* After a failover, the demoted primary serves the reads of its old slots as
+ * a replica to a reader connected before: its connection is reopened with
+ * READONLY, not left to answer every read MOVED. */
+static void demoted_primary_serves_reads(void **state) {
+    (void)state;
+    record_and_wait();
+    tally *r = open_reader();
+    tc_check_totals(r, EVENTS, KEYS);
+    int promoted = -1;
+    for (int i = 0; i < NODES && promoted < 0; i++)
+        if (!tc_is_primary(tc_ports[i])) promoted = tc_ports[i];
+    int demoted = primary_of(promoted);
+    redisReply *f = tc_on(promoted, "CLUSTER FAILOVER");
+    assert_int_equal(f->type, REDIS_REPLY_STATUS);
+    freeReplyObject(f);
+    int64_t give_up = mono_ms() + 20000;
+    while (!tc_is_primary(promoted) || tc_is_primary(demoted)) /* the roles swap */
+        if (mono_ms() > give_up) fail_msg("no failover from %d to %d within 20 s", demoted, promoted);
+    tally *w = tc_open(); /* the writer learns the new map from MOVED */
+    assert_int_equal(tc_record_range(w, EVENTS, EVENTS + 30, KEYS, 100, NULL), 0);
+    assert_int_equal(tally_wait_replicas(w, 1, 4000, NULL), TALLY_OK);
+    tc_check_totals(w, EVENTS + 30, KEYS);
+    tally_close(w);
+    /* writes that change no statistics, on keys all over the slots: the ones
+     * on the failed-over slots meet MOVED, and the reader reads the new map */
+    tally_rule rule = { TALLY_COUNT_REQUESTS, TALLY_ALGO_SLIDING_WINDOW, 1000000, 60000, 0 };
+    for (int i = 0; i < 30; i++) {
+        char key[16];
+        tally_decision d;
+        snprintf(key, sizeof key, "refresh-%d", i);
+        assert_int_equal(tally_allow(r, key, &rule, 1, NULL, &d), TALLY_OK);
+    }
+    w = tc_open();
+    assert_int_equal(tally_wait_replicas(w, 1, 4000, NULL), TALLY_OK);
+    tally_close(w);
+    reset_stats();
+    for (int k = 0; k < 5; k++) tc_check_totals(r, EVENTS + 30, KEYS);
+    assert_int_equal(errors_of(demoted, "MOVED"), 0);
+    th_assert_ge(calls_of(demoted, "evalsha_ro"), 1); /* it serves as a replica */
+    for (int i = 0; i < NODES; i++)
+        if (tc_is_primary(tc_ports[i])) assert_int_equal(calls_of(tc_ports[i], "evalsha_ro"), 0);
+    tally_close(r);
+}
+
 static void killed_replica_falls_back(void **state) {
     (void)state;
     record_and_wait();
@@ -198,6 +301,13 @@ static void killed_replica_falls_back(void **state) {
         if (tc_ports[i] == its_primary) th_assert_ge(ro, 1); /* the fallback */
         else assert_int_equal(ro, 0);
     }
+    /* a handle that wrote nothing has nothing to wait for, however many
+     * replicas are down */
+    tally *w = tc_open();
+    int acked = -1;
+    assert_int_equal(tally_wait_replicas(w, 1, 200, &acked), TALLY_OK);
+    assert_int_equal(acked, 1);
+    tally_close(w);
     tc_ports[slot] = victim;
 }
 
@@ -208,6 +318,8 @@ int main(void) {
         cmocka_unit_test_setup(replica_reads_leave_primaries_alone, tc_clean),
         cmocka_unit_test_setup(writes_stay_on_primaries, tc_clean),
         cmocka_unit_test_setup(tool_reads_from_replicas, tc_clean),
+        cmocka_unit_test_setup(loading_replica_leaves_reads_to_its_primary, tc_clean),
+        cmocka_unit_test_setup(demoted_primary_serves_reads, tc_clean),
         cmocka_unit_test_setup(killed_replica_falls_back, tc_clean), /* last: one node fewer after it */
     };
     return cmocka_run_group_tests_name("cluster_replica", tests, NULL, NULL);
