@@ -40,7 +40,11 @@ int tally__price_parse(const char *s, size_t n, int shift, int64_t *out) {
         seen = 1;
         if (frac) exp10--;
         if (nd == 0 && s[i] == '0') continue; /* leading zeros */
-        if (nd == (int)sizeof digits) return TALLY_PRICE_LARGE; /* 40 significant digits */
+        if (nd == (int)sizeof digits) { /* 40 significant digits */
+            if (s[i] != '0') return TALLY_PRICE_LARGE;
+            exp10++; /* a zero past them: as if kept and stripped below (a later digit is refused) */
+            continue;
+        }
         digits[nd++] = s[i];
     }
     if (!seen) return TALLY_PRICE_BAD;
@@ -152,6 +156,8 @@ const tally_price *tally_prices_find(const tally_prices *p, const char *model, i
 int tally_price_cost(const tally_price *pr, const tally_event *e, int64_t *cost_nanos) {
     const int64_t tokens[4] = { e->input_tokens, e->output_tokens, e->cache_create_tokens, e->cache_read_tokens };
     const int64_t *price = &pr->input;
+    for (int k = 0; k < 4; k++)
+        if (tokens[k] < 0 || tokens[k] > TALLY_MAX_TOKENS) return TALLY_EINVAL; /* before any sum */
     if (pr->tier_above > 0 && tokens[0] + tokens[2] + tokens[3] > pr->tier_above) price = &pr->tier_input;
     unsigned __int128 sum = 0;
     for (int k = 0; k < 4; k++) {

@@ -125,6 +125,8 @@ static int read_table(tally *t, int64_t known, tally_prices **out) {
     if (!r) return t->err;
     if (version < 0) return tally__fail(t, TALLY_ESCRIPT, "the price table's version is not a number");
     if (version == known) return tally__ok(t);
+    if (version == 0) /* no table (any more): nothing has a price */
+        return (*out = tally__prices_new()) ? tally__ok(t) : tally__oom(t);
     if (!(r = read_call(t, "all", &reply))) return freeReplyObject(reply), t->err;
     char err[TALLY_ERRMSG_MAX];
     tally_prices *p = tally__prices_new();
@@ -198,13 +200,16 @@ int tally__prices_current(tally *t, const tally_prices **out) {
     return TALLY_OK;
 }
 
-int tally__price_event(tally *t, const tally_event *e, int64_t at_ms, int64_t *cost, int64_t *version) {
+int tally__price_event(tally *t, const tally_prices **table, const tally_event *e, int64_t at_ms, int64_t *cost,
+                       int64_t *version) {
     *cost = e->cost_nanos;
     *version = -1;
     if (e->cost_nanos != TALLY_COST_FROM_PRICES) return TALLY_OK;
-    const tally_prices *p;
-    int rc = tally__prices_current(t, &p);
-    if (rc != TALLY_OK) return rc;
+    if (!*table) { /* once per call: every event of a batch is priced by one table */
+        int rc = tally__prices_current(t, table);
+        if (rc != TALLY_OK) return rc;
+    }
+    const tally_prices *p = *table;
     const tally_price *price = tally_prices_find(p, e->model, at_ms);
     if (!price) {
         if (!t->cfg.price_missing_zero)

@@ -16,7 +16,10 @@ int tally__prices_current(tally *t, const tally_prices **out);
  * table's version; -1 when the model has no price and cfg.price_missing_zero
  * records it at 0). TALLY_OK, TALLY_EINVAL with the handle's message (no
  * price, or a cost past TALLY_MAX_COST_NANOS), or the error of reading the
- * table. */
-int tally__price_event(tally *t, const tally_event *e, int64_t at_ms, int64_t *cost, int64_t *version);
+ * table. *table is the call's table: NULL at the call's first event, read
+ * (refreshed when due) at its first event to price and kept for the rest, so
+ * a batch is priced by one table and reads it at most once. */
+int tally__price_event(tally *t, const tally_prices **table, const tally_event *e, int64_t at_ms, int64_t *cost,
+                       int64_t *version);
 
 #endif

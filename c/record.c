@@ -350,6 +350,7 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
     s->items.n = s->calls.n = s->retry.n = s->deferred.n = 0;
     tally__map_clear(&s->seen);
     if (tally__vec_reserve(&s->items, 3 * n, sizeof(item)) < 0) return tally__oom(t);
+    const tally_prices *prices = NULL; /* read at the first event to price */
     for (size_t k = 0; k < n; k++) {
         res[k].duplicate = 0;
         res[k].message[0] = '\0';
@@ -357,7 +358,7 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
         res[k].cost_nanos = 0;
         res[k].price_version = -1;
         if (res[k].code == TALLY_OK) /* an event without a cost gets the price table's */
-            res[k].code = tally__price_event(t, &ev[k], ev[k].at_ms == TALLY_AT_NOW ? r.now_ms : ev[k].at_ms,
+            res[k].code = tally__price_event(t, &prices, &ev[k], ev[k].at_ms == TALLY_AT_NOW ? r.now_ms : ev[k].at_ms,
                                              &res[k].cost_nanos, &res[k].price_version);
         if (res[k].code != TALLY_OK) {
             note_failure(&r, k, res[k].code);

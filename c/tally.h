@@ -457,8 +457,8 @@ const tally_price *tally_prices_at(const tally_prices *p, size_t i);
 /* The entry of `model` in force at event time at_ms, or NULL. */
 const tally_price *tally_prices_find(const tally_prices *p, const char *model, int64_t at_ms);
 /* The cost of event e under entry `price` (the formula above) into *cost_nanos.
- * TALLY_OK, or TALLY_EINVAL when it passes TALLY_MAX_COST_NANOS (no handle, no
- * message). */
+ * TALLY_OK, or TALLY_EINVAL when a token count is outside 0..TALLY_MAX_TOKENS
+ * or the cost passes TALLY_MAX_COST_NANOS (no handle, no message). */
 int tally_price_cost(const tally_price *price, const tally_event *e, int64_t *cost_nanos);
 
 /* Stores table p in Redis under the prefix (one script, lua/prices.lua: it

@@ -34,6 +34,10 @@ static void per_million_text_is_exact(void **state) {
     assert_int_equal(ok("3.75", 9), 3750000000LL);
     assert_int_equal(ok("0.000000001", 9), 1);           /* the resolution */
     assert_int_equal(ok("0.30000000000000", 9), 300000000); /* zeros past it are exact */
+    /* ... however many: past 40 significant digits too */
+    assert_int_equal(ok("1.0000000000000000000000000000000000000000000000", 9), 1000000000);
+    assert_int_equal(ok("10000000000000000000000000000000000000000000e-44", 9), 100000000);
+    assert_int_equal(parse("1.00000000000000000000000000000000000000001", 9, &(int64_t){ 0 }), TALLY_PRICE_LARGE);
     assert_int_equal(ok("000.5", 9), 500000000);
     assert_int_equal(ok("0", 9), 0);
     assert_int_equal(ok("0.0", 9), 0);
@@ -130,6 +134,15 @@ static void overflow_is_refused(void **state) {
     e.output_tokens = e.cache_create_tokens = e.cache_read_tokens = TALLY_MAX_TOKENS;
     c = -42;
     assert_int_equal(tally_price_cost(&max, &e, &c), TALLY_EINVAL);
+    assert_int_equal(c, -42);
+    /* token counts past their bound are refused before any sum (no int64
+     * overflow in the tier's prompt count) */
+    tally_price tiered = usd1;
+    tiered.tier_above = 1000;
+    tally_event huge = { "k", "m", NULL, INT64_MAX, 0, 0, 1, TALLY_COST_FROM_PRICES, 0, NULL };
+    assert_int_equal(tally_price_cost(&tiered, &huge, &c), TALLY_EINVAL);
+    huge.input_tokens = TALLY_MAX_TOKENS + 1, huge.cache_read_tokens = 0;
+    assert_int_equal(tally_price_cost(&usd1, &huge, &c), TALLY_EINVAL);
     assert_int_equal(c, -42);
 }
 

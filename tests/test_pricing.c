@@ -98,6 +98,16 @@ static void load_list_show_and_versions(void **state) {
     th_assert_mentions(r->str, "EINVAL prices");
     freeReplyObject(r);
     th_unchanged("a refused prices.lua load");
+    /* a table deleted by hand reads as none: priced events are refused for
+     * want of a price, not for a broken table */
+    tally *t = th_open(NULL);
+    assert_int_equal(tally_prices_refresh(t), TALLY_OK);
+    freeReplyObject(th_cmd("DEL tally:v2:{p:prices}:P"));
+    assert_int_equal(tally_prices_refresh(t), TALLY_OK);
+    tally_event e = ru_event("k", "sonnet", NULL, 1, 0, 0, 0, TALLY_COST_FROM_PRICES, 0, NULL);
+    assert_int_equal(tally_record(t, &e, NULL), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), "has no price");
+    tally_close(t);
 }
 
 /* The bucket value of `field` in hash `key`, "" when absent. */
@@ -120,8 +130,14 @@ static void priced_events_count_per_version(void **state) {
         ru_event("k", "sonnet", NULL, 1000, 500, 0, 0, 4200, 0, NULL),                   /* its own cost */
     };
     tally_result res[3];
+    freeReplyObject(th_cmd("CONFIG RESETSTAT"));
     assert_int_equal(tally_record_batch(t, ev, 3, res), TALLY_OK);
     for (int i = 0; i < 3; i++) assert_int_equal(res[i].code, TALLY_OK);
+    /* the call reads the table once (its version, then the table), whatever
+     * the number of events it prices, and records in one call */
+    redisReply *info = th_cmd("INFO commandstats");
+    assert_true(th_mentions(info->str, "cmdstat_evalsha:calls=3,"));
+    freeReplyObject(info);
     assert_int_equal(res[0].cost_nanos, 10500000);
     assert_int_equal(res[0].price_version, 1);
     assert_int_equal(res[1].cost_nanos, 21300);

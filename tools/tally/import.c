@@ -209,7 +209,8 @@ int import_events(tally *t, const cli_common *c, int fd) {
         *e = ne->ev;
         if (keep_string(&im, &e->key) < 0 || keep_string(&im, &e->model) < 0 ||
             keep_string(&im, &e->account) < 0 || keep_string(&im, &e->request_id) < 0) {
-            fprintf(stderr, "tally record: out of memory\n");
+            fprintf(stderr, "tally record: out of memory: the rest of the input is not read\n");
+            if (!im.failed++) im.failed_code = TALLY_ENOMEM;
             break;
         }
         im.line[im.n++] = lineno;
