@@ -115,13 +115,10 @@ static int replica_unready(tally *t, const redisReply *r, int i) {
 /* Sends `a` to node i, after ASKING when `asking` (an ASK redirection). */
 static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
     if (tally__scripts_ready(t, i) != TALLY_OK) return NULL;
-    size_t len;
-    const char *cmd = tally__args_resp(a, &len);
     static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
     if ((asking && tally__node_send(t, i, asking_cmd, sizeof asking_cmd - 1) != TALLY_OK) ||
-        tally__node_send(t, i, cmd, len) != TALLY_OK)
+        tally__node_send_call(t, i, a) != TALLY_OK)
         return NULL;
-    if (!tally__args_is_ro(a)) t->nodes->v[i].wrote = 1;
     if (asking) {
         redisReply *ok = tally__node_reply(t, i, "following an ASK redirection");
         if (!ok) return NULL;
@@ -236,10 +233,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             if (!replica_read[k]) first_failure(t, &rc, first, t->err);
             continue;
         }
-        size_t len;
-        const char *cmd = tally__args_resp(a, &len);
-        if (tally__node_send(t, node_of[k], cmd, len) != TALLY_OK) return t->err;
-        if (!tally__args_is_ro(a)) t->nodes->v[node_of[k]].wrote = 1;
+        if (tally__node_send_call(t, node_of[k], a) != TALLY_OK) return t->err;
     }
     for (size_t k = 0; k < m; k++) {
         int i = node_of[k], target;

@@ -217,6 +217,14 @@ static int flush(tally *t, redisContext *c) {
     return IO_OK;
 }
 
+int tally__node_send_call(tally *t, int i, tally_args *a) {
+    size_t len;
+    const char *cmd = tally__args_resp(a, &len);
+    int rc = tally__node_send(t, i, cmd, len);
+    if (rc == TALLY_OK && !tally__args_is_ro(a)) t->nodes->v[i].wrote = 1;
+    return rc;
+}
+
 int tally__node_send(tally *t, int i, const char *cmd, size_t len) {
     return redisAppendFormattedCommand(t->nodes->v[i].ctx, cmd, len) == REDIS_OK ? TALLY_OK : tally__oom(t);
 }

@@ -61,6 +61,9 @@ void tally__node_disconnect(tally *t, int i);
 /* Queues a command (RESP bytes) on connected node i; it is sent by the next
  * tally__node_reply(). TALLY_OK or TALLY_ENOMEM. */
 int tally__node_send(tally *t, int i, const char *cmd, size_t len);
+/* Queues script call `a` (EVALSHA or EVALSHA_RO) the same way; a call that may
+ * write marks node i written (tally_wait_replicas waits on it). */
+int tally__node_send_call(tally *t, int i, tally_args *a);
 /* Sends what is queued on node i without waiting for a reply (replies that
  * arrive meanwhile are kept for tally__node_reply), by the call's deadline.
  * TALLY_OK, or the error with the connection dropped, as tally__node_reply. */

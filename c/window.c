@@ -104,9 +104,7 @@ static int send_call(win *w, size_t id) {
         }
         if (w->ops->rebuild(w->ops->ctx, id) < 0) return -1;
     }
-    size_t len;
-    const char *cmd = tally__args_resp(&t->args, &len);
-    if (tally__node_send(t, node, cmd, len) != TALLY_OK) return -1;
+    if (tally__node_send_call(t, node, &t->args) != TALLY_OK) return -1;
     w->in[w->nin++] = (flight){ id, node };
     if (tally__node_push(t, node, "sending a batch") != TALLY_OK) lost_node(w, node, t->err);
     return 0;

@@ -226,6 +226,49 @@ static void loading_replica_leaves_reads_to_its_primary(void **state) {
     tally_close(r);
 }
 
+/* 1 when every node's CLUSTER NODES lists `port` as a primary (master). */
+static int all_see_primary(int port) {
+    char at[32];
+    snprintf(at, sizeof at, ":%d@", port);
+    for (int i = 0; i < NODES; i++) {
+        if (!tc_ports[i]) continue;
+        redisReply *r = tc_on(tc_ports[i], "CLUSTER NODES");
+        const char *line = r->type == REDIS_REPLY_STRING ? strstr(r->str, at) : NULL;
+        const char *end = line ? strchr(line, '\n') : NULL;
+        const char *flag = line ? strstr(line, "master") : NULL;
+        int ok = flag && (!end || flag < end);
+        freeReplyObject(r);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* 1 when replica `port` is linked to its primary and not loading (a replica
+ * resyncing answers reads LOADING, and a reader leaves it alone for a while). */
+static int in_sync(int port) {
+    redisReply *r = tc_on(port, "INFO replication"), *p = tc_on(port, "INFO persistence");
+    int ok = r->type == REDIS_REPLY_STRING && strstr(r->str, "master_link_status:up") &&
+             p->type == REDIS_REPLY_STRING && strstr(p->str, "\nloading:0");
+    freeReplyObject(r), freeReplyObject(p);
+    return ok;
+}
+
+/* 1 when every node's CLUSTER SLOTS lists `port` as a replica (Redis lists a
+ * replica there only once the others know it has data). */
+static int all_list_replica(int port) {
+    for (int i = 0; i < NODES; i++) {
+        if (!tc_ports[i]) continue;
+        redisReply *r = tc_on(tc_ports[i], "CLUSTER SLOTS");
+        int found = 0;
+        for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements && !found; k++)
+            for (size_t j = 3; j < r->element[k]->elements && !found; j++)
+                found = r->element[k]->element[j]->element[1]->integer == port;
+        freeReplyObject(r);
+        if (!found) return 0;
+    }
+    return 1;
+}
+
 /* After a failover, the demoted primary serves the reads of its old slots as
  * a replica to a reader connected before: its connection is reopened with
  * READONLY, not left to answer every read MOVED. */
@@ -242,7 +285,8 @@ static void demoted_primary_serves_reads(void **state) {
     assert_int_equal(f->type, REDIS_REPLY_STATUS);
     freeReplyObject(f);
     int64_t give_up = mono_ms() + 20000;
-    while (!tc_is_primary(promoted) || tc_is_primary(demoted)) /* the roles swap */
+    while (!tc_is_primary(promoted) || tc_is_primary(demoted) || !all_see_primary(promoted) || !in_sync(demoted) ||
+           !all_list_replica(demoted))
         if (mono_ms() > give_up) fail_msg("no failover from %d to %d within 20 s", demoted, promoted);
     tally *w = tc_open(); /* the writer learns the new map from MOVED */
     assert_int_equal(tc_record_range(w, EVENTS, EVENTS + 30, KEYS, 100, NULL), 0);
@@ -263,6 +307,10 @@ static void demoted_primary_serves_reads(void **state) {
     tally_close(w);
     reset_stats();
     for (int k = 0; k < 5; k++) tc_check_totals(r, EVENTS + 30, KEYS);
+    for (int i = 0; i < NODES; i++)
+        print_message("node %d %s: evalsha_ro %lld, MOVED %lld, LOADING %lld\n", tc_ports[i],
+                      tc_is_primary(tc_ports[i]) ? "primary" : "replica", calls_of(tc_ports[i], "evalsha_ro"),
+                      errors_of(tc_ports[i], "MOVED"), errors_of(tc_ports[i], "LOADING"));
     assert_int_equal(errors_of(demoted, "MOVED"), 0);
     th_assert_ge(calls_of(demoted, "evalsha_ro"), 1); /* it serves as a replica */
     for (int i = 0; i < NODES; i++)
@@ -302,11 +350,15 @@ static void killed_replica_falls_back(void **state) {
         else assert_int_equal(ro, 0);
     }
     /* a handle that wrote nothing has nothing to wait for, however many
-     * replicas are down */
+     * replicas are down; one that recorded on every primary waits for the
+     * victim's primary too, whose replica is gone */
     tally *w = tc_open();
     int acked = -1;
     assert_int_equal(tally_wait_replicas(w, 1, 200, &acked), TALLY_OK);
     assert_int_equal(acked, 1);
+    assert_int_equal(tc_record_range(w, 0, 30, KEYS, 100, NULL), 0);
+    assert_int_equal(tally_wait_replicas(w, 1, 200, &acked), TALLY_ETIMEOUT);
+    assert_int_equal(acked, 0);
     tally_close(w);
     tc_ports[slot] = victim;
 }
