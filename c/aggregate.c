@@ -21,7 +21,7 @@
 /* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
  * and entities. */
 enum { P_TOTAL, P_MONTH, P_DAY, P_MINUTE, P_IDS = 7 };
-enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE };
+enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE, F_UNPRICED };
 enum { E_KEY, E_ACCOUNT, E_SHARD };
 
 /* Every bucket field an event touches, per entity: docs/keys.md, schema v2
@@ -224,7 +224,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
     uint32_t key_hash[3] = { 0 }; /* per period: the key's bucket hash + 1 */
     for (size_t i = 0; i < PLAN_N; i++) {
         unsigned en = plan[i].entity, p = plan[i].period, f = plan[i].field;
-        if (!has[en] || (f == F_PRICE && version < 0)) continue;
+        if (!has[en] || (f == F_PRICE && version < 0 && version != TALLY_UNPRICED)) continue;
         hash_rec hinit = { tuple(en, entity[en], p, period_value(&hc, p)), hc.x[p], hc.until[p],
                            p == P_DAY ? hc.hours_until : 0, 0 };
         int64_t hi = record_of(&g->hashes, &g->hash_map, hinit.tuple, &hinit, sizeof hinit);
@@ -233,7 +233,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
             if (tally__vec_push(&g->prunes, &target, sizeof target) < 0) return TALLY_AGG_NOMEM;
             AT(g->hashes, hash_rec, hi).prune = (uint32_t)g->prunes.n;
         }
-        uint32_t code = f == F_PRICE ? F_PRICE | (uint32_t)version << 3
+        uint32_t code = f == F_PRICE ? (version == TALLY_UNPRICED ? F_UNPRICED : F_PRICE | (uint32_t)version << 3)
                                      : f | (f >= F_HOUR ? (uint32_t)hc.hh << 3 : 0) |
                                            (f == F_MODEL || f == F_HOUR_MODEL ? (uint32_t)model << 8 : 0);
         field_rec finit = { (uint32_t)hi, code, { 0 } };
@@ -349,6 +349,7 @@ static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
     unsigned f = (unsigned)k & 7, hh = (unsigned)(k >> 3) & 31;
     char pre[32];
     if (f == F_PRICE) return tally__args_add(a, pre, tally__field_price((int64_t)(k >> 3), pre));
+    if (f == F_UNPRICED) return tally__args_str(a, TALLY_FIELD_UNPRICED);
     tally_period hour = { f >= F_HOUR ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
     size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
     if (f == F_ALL || f == F_HOUR) return tally__args_add(a, pre, pn);

@@ -37,7 +37,7 @@ void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
  * `cost` (its own, or the price table's), for the entities in mask; k is the
  * caller's index for it. With version >= 0 (priced by that price table
  * version, < 2^28) the key's total, month and day hashes count it in field
- * "p:<version>" too. With settle (an event
+ * "p:<version>" too, and with TALLY_UNPRICED in "p:none". With settle (an event
  * alone in its call) the call also gives back the reservations held under its
  * key and request id, by its key and account as far as mask covers them. TALLY_AGG_ADDED, _FULL
  * (nothing added) or _NOMEM. Strings of e must stay valid until the call is

@@ -56,6 +56,8 @@ static int estimate(tally *t, const tally_reservation *r, int64_t *cost) {
     const tally_price *e = tally_prices_find(p, r->model, tally__now_ms());
     if (!e) {
         *cost = 0;
+        if (tally__prices_none(p)) /* an unpriced event costs 0: nothing to hold */
+            return tally__fail(t, TALLY_EINVAL, "no price table is loaded: give the estimate's cost");
         return t->cfg.price_missing_zero ? TALLY_OK
                                          : tally__fail(t, TALLY_EINVAL, "model %s has no price now", r->model);
     }

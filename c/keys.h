@@ -25,6 +25,7 @@ enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 
 #define TALLY_FIELD_ENTITY "_"            /* the entity's own bucket in a hash */
 #define TALLY_FIELD_MODEL "m:"            /* + model name: a model's bucket */
 #define TALLY_FIELD_PRICE "p:"            /* + version: what that price table priced */
+#define TALLY_FIELD_UNPRICED "p:none"     /* events recorded unpriced (TALLY_UNPRICED) */
 #define TALLY_FIELD_VERSION "version"     /* the price table's version */
 
 /* TALLY_OK, or TALLY_EINVAL with a message naming `what` and the problem. */

@@ -200,6 +200,10 @@ int tally__prices_current(tally *t, const tally_prices **out) {
     return TALLY_OK;
 }
 
+int tally__prices_none(const tally_prices *p) {
+    return !p || (tally_prices_version(p) == 0 && tally_prices_count(p) == 0);
+}
+
 int tally__price_event(tally *t, const tally_prices **table, const tally_event *e, int64_t at_ms, int64_t *cost,
                        int64_t *version) {
     *cost = e->cost_nanos;
@@ -212,10 +216,13 @@ int tally__price_event(tally *t, const tally_prices **table, const tally_event *
     const tally_prices *p = *table;
     const tally_price *price = tally_prices_find(p, e->model, at_ms);
     if (!price) {
-        if (!t->cfg.price_missing_zero)
+        /* No table at all is a fresh install counting tokens: recorded
+         * unpriced. A loaded table missing the model is a billing gap. */
+        if (!t->cfg.price_missing_zero && !tally__prices_none(p))
             return tally__fail(t, TALLY_EINVAL, "model %s has no price at event time %lld (price table version %lld)",
                                e->model, (long long)at_ms, (long long)tally_prices_version(p));
         *cost = 0;
+        *version = TALLY_UNPRICED;
         return TALLY_OK;
     }
     if (tally_price_cost(price, e, cost) != TALLY_OK)

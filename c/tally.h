@@ -117,8 +117,11 @@ typedef struct tally_config {
                                  default 1000; so a load reaches every recording
                                  host within it (0: before every priced call) */
     int price_missing_zero;   /* 1: an event asking for its price whose model
-                                 has none is recorded at cost 0; 0 (default):
-                                 it is refused with TALLY_EINVAL */
+                                 has none in the loaded table is recorded
+                                 unpriced, at cost 0; 0 (default): it is
+                                 refused with TALLY_EINVAL. With no table
+                                 loaded every such event is recorded
+                                 unpriced, whatever this says */
 } tally_config;
 
 void tally_config_init(tally_config *cfg);
@@ -186,6 +189,10 @@ int tally_parse_time(const char *text, int tz_min, int64_t *at_ms);
 /* cost_nanos of an event that gives no cost: the library computes it from
  * the price table (see "prices" below). */
 #define TALLY_COST_FROM_PRICES INT64_MIN
+/* tally_result.price_version of an event recorded unpriced, at cost 0: no
+ * price table is loaded (a fresh install counting tokens), or its model has
+ * no price and cfg.price_missing_zero is set. */
+#define TALLY_UNPRICED (-2)
 
 /* One usage event. Ids are 1 to 256 bytes of UTF-8 without control characters;
  * any other byte (':', '{', '}', ' ', '*', '%', ...) is allowed. */
@@ -235,7 +242,9 @@ typedef struct tally_result {
     int64_t cost_nanos;     /* the cost recorded: the event's, or the one
                                computed from the price table */
     int64_t price_version;  /* the version of the price table that priced
-                               it, or -1 when the event gave its cost */
+                               it, -1 when the event gave its cost, or
+                               TALLY_UNPRICED when it asked for a price and
+                               got none (recorded at cost 0; see "prices") */
 } tally_result;
 
 /* Records n events. They are merged on this host into the deltas of the
@@ -371,7 +380,8 @@ int tally_models(tally *t, const char *key, const tally_period *p, tally_model_s
 void tally_models_free(tally_model_stats *m, size_t n);
 /* The same breakdown of one key by the price table version that priced its
  * events (the key's "p:<version>" buckets: events given a cost are in none);
- * `model` holds the version's digits. Free with tally_models_free(). */
+ * `model` holds the version's digits, or "none" for the events recorded
+ * unpriced (TALLY_UNPRICED). Free with tally_models_free(). */
 int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n);
 
 /* The last n buckets of size `by` (TALLY_HOUR, TALLY_DAY or TALLY_MONTH) up to

@@ -20,13 +20,15 @@ static void record_prints_status(void **state) {
     assert_string_equal(out, "recorded\n");
     free(out);
     assert_int_equal(RUN(&out, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m", "--id", "r1"), 0);
-    assert_string_equal(out, "duplicate\n");
+    assert_string_equal(out, "duplicate: unpriced (no price for m: cost 0)\n");
     free(out);
     assert_int_equal(RUN(&out, NULL, "record", "--missing-price-zero", "--url", url, "--key", "k", "--model", "m", "--id", "r1", "--json"), 0);
-    tj_assert_equal(out, "{\"status\":\"duplicate\"}");
+    tj_assert_equal(out, "{\"status\":\"duplicate\",\"cost\":\"0.00\",\"cost_nanos\":0,\"price_version\":null,"
+                         "\"priced\":false}");
     free(out);
     assert_int_equal(RUN(&out, NULL, "record", "--missing-price-zero", "--url", url, "--key=k", "--model=m", "--id=r2", "--json"), 0);
-    tj_assert_equal(out, "{\"status\":\"recorded\"}");
+    tj_assert_equal(out, "{\"status\":\"recorded\",\"cost\":\"0.00\",\"cost_nanos\":0,\"price_version\":null,"
+                         "\"priced\":false}");
     free(out);
     /* read back through the library */
     tally *t = th_open(NULL);
@@ -140,7 +142,7 @@ static void record_stdin_mixed_lines(void **state) {
         "{\"key\":\"k2\",\"model\":\"m\",\"input\":1}";                               /* 10 good, no newline */
     char *out, *err;
     assert_int_equal(RUN_IN(input, &out, &err, "record", "--missing-price-zero", "--url", url, "--stdin"), 2);
-    assert_string_equal(out, "recorded 3, duplicate 1, rejected 5\n");
+    assert_string_equal(out, "recorded 3 (1 unpriced), duplicate 1, rejected 5\n");
     contains(err, "line 2:");
     contains(err, "line 5:");
     contains(err, "line 7:");
@@ -155,11 +157,11 @@ static void record_stdin_mixed_lines(void **state) {
     free(out);
     free(err);
     assert_int_equal(RUN_IN(input, &out, NULL, "record", "--missing-price-zero", "--url", url, "--stdin", "--json"), 2);
-    tj_assert_equal(out, "{\"recorded\":2,\"duplicate\":2,\"rejected\":5,\"failed\":0,\"unknown\":0}");
+    tj_assert_equal(out, "{\"recorded\":2,\"duplicate\":2,\"rejected\":5,\"failed\":0,\"unknown\":0,\"unpriced\":1}");
     free(out);
     /* all good lines: exit 0 */
     assert_int_equal(RUN_IN("{\"key\":\"k3\",\"model\":\"m\"}\n", &out, NULL, "record", "--missing-price-zero", "--url", url, "--stdin"), 0);
-    assert_string_equal(out, "recorded 1, duplicate 0, rejected 0\n");
+    assert_string_equal(out, "recorded 1 (1 unpriced), duplicate 0, rejected 0\n");
     free(out);
     tally *t = th_open(NULL);
     tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };

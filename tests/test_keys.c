@@ -186,7 +186,7 @@ static void every_doc_key_is_built(void **state) {
 static void bucket_fields_agree(void **state) {
     (void)state;
     const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, hour = { TALLY_HOUR, 2026, 11, 26, 7 };
-    char fields[5][32];
+    char fields[6][32];
     int nf = 0;
     tally__field_price(7, fields[nf++]);
     for (int h = 0; h < 2; h++)
@@ -195,6 +195,7 @@ static void bucket_fields_agree(void **state) {
             if (m) snprintf(fields[nf] + n, sizeof fields[0] - n, "gpt-x");
             nf++;
         }
+    snprintf(fields[nf++], sizeof fields[0], "%s", TALLY_FIELD_UNPRICED);
     for (int i = 0; i < nf; i++) {
         int rows = 0;
         for (int d = 0; d < ndoc_fields; d++) rows += regexec(&doc_fields[d].re, fields[i], 0, NULL, 0) == 0;

@@ -98,15 +98,17 @@ static void load_list_show_and_versions(void **state) {
     th_assert_mentions(r->str, "EINVAL prices");
     freeReplyObject(r);
     th_unchanged("a refused prices.lua load");
-    /* a table deleted by hand reads as none: priced events are refused for
-     * want of a price, not for a broken table */
+    /* a table deleted by hand reads as none, not as a broken table: events
+     * without a cost are recorded unpriced (README: do not delete it) */
     tally *t = th_open(NULL);
     assert_int_equal(tally_prices_refresh(t), TALLY_OK);
     freeReplyObject(th_cmd("DEL tally:v2:{p:prices}:P"));
     assert_int_equal(tally_prices_refresh(t), TALLY_OK);
     tally_event e = ru_event("k", "sonnet", NULL, 1, 0, 0, 0, TALLY_COST_FROM_PRICES, 0, NULL);
-    assert_int_equal(tally_record(t, &e, NULL), TALLY_EINVAL);
-    th_assert_mentions(tally_errmsg(t), "has no price");
+    tally_result res;
+    assert_int_equal(tally_record_batch(t, &e, 1, &res), TALLY_OK);
+    assert_int_equal(res.code, TALLY_OK);
+    assert_int_equal(res.price_version, TALLY_UNPRICED);
     tally_close(t);
 }
 
@@ -223,10 +225,11 @@ static void unknown_models_are_refused_unless_zero(void **state) {
     free(out);
     free(err);
     th_unchanged("events of a model without a price");
-    /* the opt-in: cost 0, counted in no version */
+    /* the opt-in: cost 0, unpriced, counted in "p:none" */
     assert_int_equal(RUN(&out, NULL, "record", "--url", th_url(), "--key", "k", "--model", "nope", "--input", "5",
                          "--missing-price-zero", "--json"), 0);
-    tj_assert_equal(out, "{\"status\":\"recorded\"}");
+    tj_assert_equal(out, "{\"status\":\"recorded\",\"cost\":\"0.00\",\"cost_nanos\":0,\"price_version\":null,"
+                         "\"priced\":false}");
     free(out);
     tally_config cfg;
     tally_config_init(&cfg);
@@ -238,11 +241,73 @@ static void unknown_models_are_refused_unless_zero(void **state) {
     char v[128];
     field_of("tally:v2:{k:k}:t", "m:nope", v, sizeof v);
     assert_string_equal(v, "2,10,0,0,0,0");
+    field_of("tally:v2:{k:k}:t", "p:none", v, sizeof v);
+    assert_string_equal(v, "2,10,0,0,0,0");
     /* the tool prints a priced event's cost and version */
     assert_int_equal(RUN(&out, NULL, "record", "--url", th_url(), "--key", "k", "--model", "sonnet", "--input", "1000",
                          "--output", "500"), 0);
     assert_string_equal(out, "recorded: cost 0.0105 USD by price table version 1\n");
     free(out);
+}
+
+/* With no price table loaded, an event without a cost is counted unpriced
+ * (a fresh install counting tokens, as the seed does); once a table is
+ * loaded, a model missing from it is refused again. */
+static void no_table_records_unpriced(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN(&out, &err, "record", "--url", th_url(), "--key", "key_123", "--model", "claude-3-5-sonnet",
+                         "--input", "1000", "--output", "500"), 0);
+    assert_string_equal(out, "recorded: unpriced (no price for claude-3-5-sonnet: cost 0)\n");
+    assert_string_equal(err, "");
+    free(out);
+    free(err);
+    assert_int_equal(RUN_IN("{\"key\":\"key_123\",\"model\":\"claude-3-opus\",\"input\":7}\n"
+                            "{\"key\":\"key_123\",\"model\":\"claude-3-opus\",\"input\":3,\"cost\":\"0.5\"}\n",
+                            &out, NULL, "record", "--stdin", "--url", th_url(), "--json"), 0);
+    tj *v = tj_parse(out);
+    assert_non_null(v);
+    assert_int_equal(tj_int(v, "recorded"), 2);
+    assert_int_equal(tj_int(v, "unpriced"), 1);
+    tj_free(v);
+    free(out);
+    /* the library: the outcome says unpriced, the key's buckets count it */
+    tally *t = th_open(NULL);
+    tally_event e = ru_event("key_123", "claude-3-5-sonnet", NULL, 10, 0, 0, 0, TALLY_COST_FROM_PRICES, 0, NULL);
+    tally_result res;
+    assert_int_equal(tally_record_batch(t, &e, 1, &res), TALLY_OK);
+    assert_int_equal(res.code, TALLY_OK);
+    assert_int_equal(res.cost_nanos, 0);
+    assert_int_equal(res.price_version, TALLY_UNPRICED);
+    tally_period today;
+    assert_int_equal(tally_period_parse(t, "today", &today), TALLY_OK);
+    tally_model_stats *m;
+    size_t n;
+    assert_int_equal(tally_price_versions(t, "key_123", &today, &m, &n), TALLY_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(m[0].model, "none");
+    assert_int_equal(m[0].b.requests, 3);
+    assert_int_equal(m[0].b.input_tokens, 1017);
+    assert_int_equal(m[0].b.cost_nanos, 0);
+    tally_models_free(m, n);
+    assert_int_equal(RUN(&out, NULL, "models", "--url", th_url(), "--key", "key_123", "--by-price-version", "--json"), 0);
+    v = tj_parse(out);
+    assert_non_null(v);
+    assert_int_equal(v->n, 1);
+    assert_int_equal(tj_int(tj_at(v, 0), "requests"), 3);
+    tj_free(v);
+    free(out);
+    /* a loaded table: its models are priced, a model missing from it refused */
+    assert_int_equal(load_ok("{\"models\": {\"claude-3-5-sonnet\": " SONNET "}}"), 1);
+    assert_int_equal(tally_prices_refresh(t), TALLY_OK);
+    assert_int_equal(tally_record_batch(t, &e, 1, &res), TALLY_OK);
+    assert_int_equal(res.price_version, 1);
+    assert_int_equal(res.cost_nanos, 30000);
+    e.model = "claude-3-opus";
+    assert_int_equal(tally_record_batch(t, &e, 1, &res), TALLY_OK);
+    assert_int_equal(res.code, TALLY_EINVAL);
+    th_assert_mentions(res.message, "model claude-3-opus has no price");
+    tally_close(t);
 }
 
 /* A table the caller gives: version 0, never replaced by Redis's. */
@@ -276,6 +341,13 @@ static void the_callers_table(void **state) {
  * upper bound for any mix of kinds), the tier's above its threshold. */
 static void reserve_estimates_from_prices(void **state) {
     (void)state;
+    char *out, *err;
+    /* no table: an estimate from prices cannot be made (an unpriced event
+     * costs 0), so it is refused with what to do */
+    assert_int_equal(RUN(NULL, &err, "reserve", "--url", th_url(), "--key", "k", "--id", "r0", "--budget",
+                         "cost:1/day", "--tokens", "2000", "--model", "sonnet"), 2);
+    th_assert_mentions(err, "no price table is loaded");
+    free(err);
     assert_int_equal(load_ok("{\"models\": {\"sonnet\": [{\"input\": 3, \"output\": 15, \"cache_create\": 3.75,"
                              " \"cache_read\": 0.3, \"tier_above\": 200000, \"tier\": {\"input\": 6,"
                              " \"output\": 22.5, \"cache_create\": 7.5, \"cache_read\": 0.6}}]}}"), 1);
@@ -294,7 +366,6 @@ static void reserve_estimates_from_prices(void **state) {
     assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_EINVAL);
     th_assert_mentions(tally_errmsg(t), "model nope has no price");
     tally_close(t);
-    char *out;
     assert_int_equal(RUN(&out, NULL, "reserve", "--url", th_url(), "--key", "k", "--id", "r3", "--budget",
                          "cost:1/day", "--tokens", "2000", "--model", "sonnet"), 0);
     assert_string_equal(out, "reserved; cost:1/day left 0.955\n"); /* 1 - 0.015 - 0.03 */
@@ -357,6 +428,7 @@ int main(void) {
         cmocka_unit_test_setup(priced_events_count_per_version, th_clean),
         cmocka_unit_test_setup(effective_from_prices_late_events, th_clean),
         cmocka_unit_test_setup(unknown_models_are_refused_unless_zero, th_clean),
+        cmocka_unit_test_setup(no_table_records_unpriced, th_clean),
         cmocka_unit_test_setup(the_callers_table, th_clean),
         cmocka_unit_test_setup(reserve_estimates_from_prices, th_clean),
         cmocka_unit_test_setup(import_of_20000_events_is_exact, th_clean),

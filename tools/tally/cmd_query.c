@@ -17,7 +17,8 @@ static const char usage_models[] =
     "                    [--by-price-version]\n"
     "  the per-model breakdown of one key, or of all keys without --key; with\n"
     "  --by-price-version (and --key) the key's events priced by each version of\n"
-    "  the price table (events recorded with their own cost are in none)\n";
+    "  the price table (events recorded with their own cost are in none; events\n"
+    "  recorded unpriced, at cost 0, are in version \"none\", null in --json)\n";
 static const char usage_trend[] =
     "usage: tally trend (--key ID | --account ID | --model NAME | --global)\n"
     "                   --by hour|day|month [--last N] [--metric tokens|requests|cost]\n"
@@ -143,7 +144,8 @@ int cmd_models(int argc, char **argv) {
         json_array(&j, NULL);
         for (size_t i = 0; i < n; i++) {
             json_object(&j, NULL);
-            if (versions) json_number(&j, "price_version", m[i].model);
+            if (versions && strcmp(m[i].model, "none") == 0) json_null(&j, "price_version"); /* unpriced */
+            else if (versions) json_number(&j, "price_version", m[i].model);
             else json_str(&j, "model", m[i].model);
             json_bucket(&j, &m[i].b);
             json_close(&j);

@@ -27,10 +27,13 @@ static const char usage[] =
     "                 Without it the cost comes from the price table (tally prices):\n"
     "                 tokens x price per million tokens / 10^6, in integers, half\n"
     "                 up to a nano-USD, at the price in force at the event time;\n"
-    "                 prints the cost and the table's version. A model with no\n"
-    "                 price is refused (exit 2, nothing written)\n"
-    "  --missing-price-zero  record an event without --cost whose model has no\n"
-    "                 price at cost 0 instead\n"
+    "                 prints the cost and the table's version. With no price\n"
+    "                 table loaded the event is recorded unpriced (cost 0, and\n"
+    "                 counted so: tally models --by-price-version); a model\n"
+    "                 missing from a loaded table is refused (exit 2, nothing\n"
+    "                 written)\n"
+    "  --missing-price-zero  record an event without --cost whose model is\n"
+    "                 missing from the loaded table unpriced, at cost 0, instead\n"
     "  --at TIME      event time (default now): epoch ms, or ISO-8601; without an\n"
     "                 offset it is read in the --tz timezone. The epoch itself (0,\n"
     "                 1970-01-01T00:00:00Z) is refused: it is not an event time\n"
@@ -74,9 +77,11 @@ static int one(const char *cmd, const cli_common *c, tally_event *e) {
         json_begin(&j, stdout);
         json_object(&j, NULL);
         json_str(&j, "status", dup ? "duplicate" : "recorded");
-        if (res.price_version >= 0) {
+        if (res.price_version >= 0 || res.price_version == TALLY_UNPRICED) {
             json_usd(&j, "cost", "cost_nanos", res.cost_nanos);
-            json_int(&j, "price_version", res.price_version);
+            if (res.price_version >= 0) json_int(&j, "price_version", res.price_version);
+            else json_null(&j, "price_version");
+            json_bool(&j, "priced", res.price_version >= 0);
         }
         json_close(&j);
     } else if (res.price_version >= 0) {
@@ -84,6 +89,8 @@ static int one(const char *cmd, const cli_common *c, tally_event *e) {
         tally_nanos_to_usd(res.cost_nanos, usd, sizeof usd);
         printf("%s: cost %s USD by price table version %lld\n", dup ? "duplicate" : "recorded", usd,
                (long long)res.price_version);
+    } else if (res.price_version == TALLY_UNPRICED) {
+        printf("%s: unpriced (no price for %s: cost 0)\n", dup ? "duplicate" : "recorded", e->model);
     } else {
         printf("%s\n", dup ? "duplicate" : "recorded");
     }

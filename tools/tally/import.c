@@ -23,6 +23,7 @@ typedef struct {
     char *text;           /* the batch's strings */
     size_t n, used, cap;  /* events; bytes of text used, allocated */
     long recorded, duplicates, rejected, failed, unknown;
+    long unpriced;        /* of the recorded: no price for them, cost 0 */
     int failed_code;      /* the first failure on Redis's side */
     int unknown_code;     /* the first error that left an outcome unknown */
 } importer;
@@ -131,7 +132,7 @@ static void flush(importer *im) {
             const tally_result *r = &im->res[i];
             if (r->code == TALLY_OK) {
                 if (r->duplicate) im->duplicates++;
-                else im->recorded++;
+                else im->recorded++, im->unpriced += r->price_version == TALLY_UNPRICED;
             } else if (cli_transient(r->code) && im->plain[i].request_id && retry <= IMPORT_RETRIES) {
                 if (!why) why = r->message;
                 im->plain[keep] = im->plain[i];
@@ -162,17 +163,20 @@ static void summary(const importer *im, const cli_common *c) {
         json_int(&j, "rejected", im->rejected);
         json_int(&j, "failed", im->failed);
         json_int(&j, "unknown", im->unknown);
+        json_int(&j, "unpriced", im->unpriced);
         json_close(&j);
         return;
     }
-    printf("recorded %ld, duplicate %ld, rejected %ld", im->recorded, im->duplicates, im->rejected);
+    printf("recorded %ld", im->recorded);
+    if (im->unpriced) printf(" (%ld unpriced)", im->unpriced);
+    printf(", duplicate %ld, rejected %ld", im->duplicates, im->rejected);
     if (im->failed) printf(", failed %ld (refused by Redis)", im->failed);
     if (im->unknown) printf(", outcome unknown for %ld", im->unknown);
     printf("%s\n", im->failed || im->unknown ? " (see above)" : "");
 }
 
 int import_events(tally *t, const cli_common *c, int fd) {
-    importer im = { t, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    importer im = { t, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
     im.plain = malloc(IMPORT_BATCH * sizeof *im.plain);
     im.line = malloc(IMPORT_BATCH * sizeof *im.line);
     im.res = malloc(IMPORT_BATCH * sizeof *im.res);
