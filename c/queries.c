@@ -140,8 +140,9 @@ static int read_whole(tally *t, tally_keyed *k) {
     return rc;
 }
 
-/* Reads n periods of one scope: keys of every period, then their fields. */
-static int read_periods(tally *t, int scope, const char *id, const tally_period *p, int n,
+/* Reads n periods of one scope: keys of every period, then their fields;
+ * into out[n], or with merge all of them added to *out. */
+static int read_periods(tally *t, int scope, const char *id, const tally_period *p, int n, int merge,
                         tally_bucket *out) {
     const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
     tally_args *a = &t->args;
@@ -156,14 +157,64 @@ static int read_periods(tally *t, int scope, const char *id, const tally_period 
     for (int i = 0; i < n && !err; i++)
         for (int k = 0; k < per && !err; k++) err |= tally__args_str(a, "1") | add_field(a, &p[i], model);
     if (err) return tally__oom(t);
-    memset(out, 0, (size_t)n * sizeof *out);
-    return read_sum(t, nkeys, per, out);
+    if (!merge) memset(out, 0, (size_t)n * sizeof *out);
+    return read_sum(t, nkeys, merge ? nkeys : per, out);
 }
 
 int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out) {
     int rc = check_scope(t, scope, id);
     if (rc != TALLY_OK) return rc;
-    return read_periods(t, scope, id, p, 1, out);
+    return read_periods(t, scope, id, p, 1, 0, out);
+}
+
+/* Redis time of reading one bucket field (HGET and its redis.call glue) and
+ * one whole bucket hash (HGETALL of a shard's day hash of 5 models, ~65-130
+ * fields: the largest a breakdown reads), in microseconds: INFO
+ * commandstats over 30-day ranges on a loaded 2-core machine gave 4.5-7 and
+ * 22-48. A range's reads are cut into calls of at most cfg.max_script_us by
+ * the higher figures. */
+#define READ_US_PER_FIELD 7
+#define READ_US_PER_HASH 48
+
+/* How many periods of `per` keys each (at `us` each) one call may read. */
+static int periods_per_call(const tally *t, int per, int us) {
+    int64_t n = t->cfg.max_script_us / ((int64_t)per * us);
+    return n < 1 ? 1 : n > TALLY_RANGE_MAX_PARTS ? TALLY_RANGE_MAX_PARTS : (int)n;
+}
+
+/* Checks range r and covers it with the buckets that hold it (tally.h):
+ * their count, or -1 with the handle's error. */
+static int range_parts(tally *t, const tally_range *r, tally_period *p) {
+    if (tally__range_days(r) < 0)
+        return tally__fail(t, TALLY_EINVAL, "a range runs from a day to the same or a later day, at most %d days",
+                           TALLY_RANGE_MAX_DAYS), -1;
+    int n = tally__range_cover(r, p);
+    int64_t now_s = tally__now_ms() / 1000;
+    for (int i = 0; i < n; i++) {
+        int month = p[i].kind == TALLY_MONTH;
+        int64_t kept = month ? t->cfg.ttl_month_s : t->cfg.ttl_day_s;
+        if (tally__period_end_s(&p[i], t->cfg.tz_offset_min) + kept <= now_s) {
+            char when[24];
+            tally_period_format(&p[i], when);
+            return tally__fail(t, TALLY_EINVAL,
+                               "the range reaches %s, whose %s bucket is gone (kept %lld days after its end)", when,
+                               month ? "month" : "day", (long long)(kept / 86400)), -1;
+        }
+    }
+    return n;
+}
+
+int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r, tally_bucket *out) {
+    memset(out, 0, sizeof *out);
+    int rc = check_scope(t, scope, id);
+    tally_period p[TALLY_RANGE_MAX_PARTS];
+    int n = rc == TALLY_OK ? range_parts(t, r, p) : -1;
+    if (n < 0) return t->err;
+    int per = scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT ? 1 : t->cfg.shards;
+    int step = periods_per_call(t, per, READ_US_PER_FIELD);
+    for (int i = 0; i < n && rc == TALLY_OK; i += step)
+        rc = read_periods(t, scope, id, p + i, n - i < step ? n - i : step, 1, out);
+    return rc;
 }
 
 int tally_trend(tally *t, int scope, const char *id, int by, int n, tally_point *points) {
@@ -193,7 +244,7 @@ int tally_trend(tally *t, int scope, const char *id, int by, int n, tally_point 
             p[i] = (tally_period){ by, pw.year, pw.month, pw.day, by == TALLY_HOUR ? pw.hour : 0 };
         }
     }
-    rc = read_periods(t, scope, id, p, n, b);
+    rc = read_periods(t, scope, id, p, n, 0, b);
     for (int i = 0; rc == TALLY_OK && i < n; i++) points[i] = (tally_point){ p[i], b[i] };
     free(p);
     free(b);
@@ -248,27 +299,19 @@ static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const c
     return add_packed(&(*list)[i].b, v->str, v->len);
 }
 
-/* The buckets of one key's (or every key's) hashes of period p whose fields
- * are a model's, or with by_version a price version's: tally_models and
- * tally_price_versions. */
-static int breakdown(tally *t, const char *key, const tally_period *p, int by_version, tally_model_stats **out,
-                     size_t *n) {
-    *out = NULL;
-    *n = 0;
-    int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL;
-    int rc = check_scope(t, scope, key);
-    if (rc != TALLY_OK) return rc;
-    if (p->kind == TALLY_HOUR)
-        return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day",
-                           by_version ? "price-version" : "model");
+/* Adds to the list (*out, *n; *cap allocated) the fields of the hashes of n
+ * periods of one key (or of every key) that are a model's, or with
+ * by_version a price version's: one call. */
+static int breakdown_call(tally *t, const char *key, const tally_period *p, int np, int by_version,
+                          tally_model_stats **out, size_t *n, size_t *cap) {
+    int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL, rc = TALLY_OK;
     tally_args *a = &t->args;
-    if (start_read(t, a, TALLY_SCRIPT_READ) || add_keys(t, a, scope, key, p) < 0 ||
-        (tally__args_end_keys(a), tally__args_str(a, "all")))
-        return tally__oom(t);
+    int err = start_read(t, a, TALLY_SCRIPT_READ);
+    for (int i = 0; i < np && !err; i++) err = add_keys(t, a, scope, key, &p[i]) < 0;
+    if (err || (tally__args_end_keys(a), tally__args_str(a, "all"))) return tally__oom(t);
     tally_keyed got;
     int nkeys = a->nkeys_at - 3; /* read before the call: it clobbers t->args */
     if ((rc = read_whole(t, &got)) != TALLY_OK) return rc;
-    size_t cap = 0;
     for (int k = 0; rc == TALLY_OK && k < nkeys; k++) {
         const redisReply *h = got.per_key[k];
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
@@ -281,12 +324,32 @@ static int breakdown(tally *t, const char *key, const tally_period *p, int by_ve
             const char *model = by_version ? tally__field_price_version(f->str, f->len, &mn)
                                            : tally__field_model(f->str, f->len, &mn);
             if (!model) continue; /* the entity's own bucket, or the other breakdown's */
-            int added = merge_model(out, n, &cap, model, mn, v);
+            int added = merge_model(out, n, cap, model, mn, v);
             if (added == -2) rc = tally__oom(t);
             else if (added) rc = packed_failed(t, added, added < 0 ? "a model's bucket" : "a model's merged buckets");
         }
     }
     tally__keyed_free(&got);
+    return rc;
+}
+
+/* The per-model (or with by_version per-price-version) breakdown of one key,
+ * or of every key, over n periods: tally_models, tally_price_versions and
+ * tally_models_range. */
+static int breakdown(tally *t, const char *key, const tally_period *p, int np, int by_version,
+                     tally_model_stats **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL;
+    int rc = check_scope(t, scope, key);
+    if (rc != TALLY_OK) return rc;
+    if (p->kind == TALLY_HOUR)
+        return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day",
+                           by_version ? "price-version" : "model");
+    size_t cap = 0;
+    int step = periods_per_call(t, key ? 1 : t->cfg.shards, READ_US_PER_HASH);
+    for (int i = 0; i < np && rc == TALLY_OK; i += step)
+        rc = breakdown_call(t, key, p + i, np - i < step ? np - i : step, by_version, out, n, &cap);
     if (rc != TALLY_OK) {
         tally_models_free(*out, *n);
         *out = NULL;
@@ -298,12 +361,20 @@ static int breakdown(tally *t, const char *key, const tally_period *p, int by_ve
 }
 
 int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
-    return breakdown(t, key, p, 0, out, n);
+    return breakdown(t, key, p, 1, 0, out, n);
+}
+
+int tally_models_range(tally *t, const char *key, const tally_range *r, tally_model_stats **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    tally_period p[TALLY_RANGE_MAX_PARTS];
+    int np = check_scope(t, key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL, key) == TALLY_OK ? range_parts(t, r, p) : -1;
+    return np < 0 ? t->err : breakdown(t, key, p, np, 0, out, n);
 }
 
 int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
     if (!key) return *out = NULL, *n = 0, tally__fail(t, TALLY_EINVAL, "the per-price-version breakdown is per key");
-    return breakdown(t, key, p, 1, out, n);
+    return breakdown(t, key, p, 1, 1, out, n);
 }
 
 void tally_top_free(tally_rank *r, size_t count) {

@@ -355,15 +355,32 @@ typedef struct tally_period {
 } tally_period;
 
 /* Parses "total", "today", "month" (this month), "hour" (this hour),
- * "day:YYYY-MM-DD", "month:YYYY-MM" or "hour:YYYY-MM-DDTHH" (exactly these
- * digits, of a real date), in the handle's timezone ("today" by this host's
- * clock). TALLY_OK or TALLY_EINVAL with a message. */
+ * "day:YYYY-MM-DD" (or a bare "YYYY-MM-DD"), "month:YYYY-MM" or
+ * "hour:YYYY-MM-DDTHH" (exactly these digits, of a real date), in the
+ * handle's timezone ("today" by this host's clock). TALLY_OK or TALLY_EINVAL
+ * with a message. */
 int tally_period_parse(tally *t, const char *text, tally_period *out);
 /* The same without a handle, in timezone tz_min (minutes east of UTC):
  * TALLY_OK or TALLY_EINVAL (no message). */
 int tally_parse_period(const char *text, int tz_min, tally_period *out);
 /* Writes "total", "2026-11", "2026-11-26" or "2026-11-26T07" into buf[24]. */
 void tally_period_format(const tally_period *p, char buf[24]);
+
+/* A range of whole days, from and to included: two TALLY_DAY periods (as
+ * tally_period_parse gives for "today", "day:YYYY-MM-DD" or a bare
+ * "YYYY-MM-DD"), in the handle's timezone, at most TALLY_RANGE_MAX_DAYS days.
+ * A range is read from month buckets for the whole calendar months it holds
+ * and from day buckets for the other days, so every part of it must still be
+ * kept (cfg.ttl_day_s and ttl_month_s after the bucket's end): a range
+ * reaching an expired bucket is refused with TALLY_EINVAL naming it. The
+ * reads are cut into calls that each hold Redis about cfg.max_script_us at
+ * most, and summed here exactly; a sum past 2^63-1 fails with TALLY_ERANGE. */
+#define TALLY_RANGE_MAX_DAYS 1000
+typedef struct tally_range {
+    tally_period from, to;
+} tally_range;
+/* tally_stats over range r. */
+int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r, tally_bucket *out);
 
 /* Reads one bucket: scope and id (the key, account or model; NULL for global)
  * for period p. Missing data reads as zeros. One round trip. */
@@ -378,6 +395,8 @@ typedef struct tally_model_stats {
 } tally_model_stats;
 int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n);
 void tally_models_free(tally_model_stats *m, size_t n);
+/* tally_models over range r (see tally_stats_range). */
+int tally_models_range(tally *t, const char *key, const tally_range *r, tally_model_stats **out, size_t *n);
 /* The same breakdown of one key by the price table version that priced its
  * events (the key's "p:<version>" buckets: events given a cost are in none);
  * `model` holds the version's digits, or "none" for the events recorded

@@ -126,6 +126,8 @@ int tally_parse_period(const char *s, int tz_min, tally_period *p) {
         *p = (tally_period){ TALLY_HOUR, w.year, w.month, w.day, w.hour };
     else if (n == 14 && memcmp(s, "day:", 4) == 0 && date_at(s + 4, &y, &m, &d) == 0)
         *p = (tally_period){ TALLY_DAY, y, m, d, 0 };
+    else if (n == 10 && date_at(s, &y, &m, &d) == 0) /* a bare date: a day, as --from/--to take it */
+        *p = (tally_period){ TALLY_DAY, y, m, d, 0 };
     else if (n == 13 && memcmp(s, "month:", 6) == 0 && month_at(s + 6, &y, &m) == 0)
         *p = (tally_period){ TALLY_MONTH, y, m, 0, 0 };
     else if (n == 18 && memcmp(s, "hour:", 5) == 0 && date_at(s + 5, &y, &m, &d) == 0 && s[15] == 'T' &&
@@ -180,4 +182,42 @@ int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {
     if (v <= TALLY_AT_NOW) return TALLY_EINVAL; /* before the epoch, or the epoch: "now" */
     *at_ms = v;
     return TALLY_OK;
+}
+
+int64_t tally__period_end_s(const tally_period *p, int tz_min) {
+    int64_t days;
+    if (p->kind == TALLY_MONTH)
+        days = tally__days_from_civil(p->month == 12 ? p->year + 1 : p->year, p->month % 12 + 1, 1);
+    else
+        days = tally__days_from_civil(p->year, p->month, p->day) + 1;
+    return days * 86400 - (int64_t)tz_min * 60;
+}
+
+int tally__range_days(const tally_range *r) {
+    if (r->from.kind != TALLY_DAY || r->to.kind != TALLY_DAY ||
+        !tally__date_valid(r->from.year, r->from.month, r->from.day) ||
+        !tally__date_valid(r->to.year, r->to.month, r->to.day))
+        return -1;
+    int64_t n = tally__days_from_civil(r->to.year, r->to.month, r->to.day) -
+                tally__days_from_civil(r->from.year, r->from.month, r->from.day) + 1;
+    return n < 1 || n > TALLY_RANGE_MAX_DAYS ? -1 : (int)n;
+}
+
+int tally__range_cover(const tally_range *r, tally_period *out) {
+    int64_t day = tally__days_from_civil(r->from.year, r->from.month, r->from.day);
+    int64_t last = tally__days_from_civil(r->to.year, r->to.month, r->to.day);
+    int n = 0;
+    while (day <= last) {
+        int y, m, d;
+        civil_from_days(day, &y, &m, &d);
+        int64_t month_last = day + days_in_month(y, m) - 1;
+        if (d == 1 && month_last <= last) { /* a whole month: its month bucket */
+            out[n++] = (tally_period){ TALLY_MONTH, y, m, 0, 0 };
+            day = month_last + 1;
+        } else {
+            out[n++] = (tally_period){ TALLY_DAY, y, m, d, 0 };
+            day++;
+        }
+    }
+    return n;
 }

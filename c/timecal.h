@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "tally.h"
+
 /* An event time seen in the statistics timezone. */
 typedef struct tally_when {
     int year, month, day, hour;
@@ -20,5 +22,15 @@ int64_t tally__days_from_civil(int y, int m, int d);
 int tally__date_valid(int y, int m, int d);
 /* This host's clock, epoch ms (statistics only: admission uses Redis TIME). */
 int64_t tally__now_ms(void);
+/* The end of day or month period p in timezone tz_min, epoch seconds. */
+int64_t tally__period_end_s(const tally_period *p, int tz_min);
+/* The number of days of range r (1..TALLY_RANGE_MAX_DAYS), or -1 when r is
+ * not two real days in order within that many. */
+int tally__range_days(const tally_range *r);
+/* Covers the days of range r (valid by tally__range_days) with whole months
+ * where they fit and single days elsewhere, in order, into out (at most
+ * TALLY_RANGE_MAX_PARTS); returns how many. */
+#define TALLY_RANGE_MAX_PARTS (TALLY_RANGE_MAX_DAYS / 28 + 62)
+int tally__range_cover(const tally_range *r, tally_period *out);
 
 #endif

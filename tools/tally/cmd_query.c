@@ -1,6 +1,7 @@
 /* cmd_query.c -- the read side of the tool: `tally stats`, `models`, `trend`
  * and `top` (`metrics` is in cmd_metrics.c). Human tables by default, --json
  * for programs; every command is one round trip. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,16 +10,23 @@
 #include "json.h"
 
 static const char usage_stats[] =
-    "usage: tally stats (--key ID | --account ID | --model NAME | --global) [--period P]\n"
+    "usage: tally stats (--key ID | --account ID | --model NAME | --global)\n"
+    "                   [--period P | --from DAY --to DAY]\n"
     "  P: total (default), today, month, hour, day:YYYY-MM-DD, month:YYYY-MM,\n"
-    "     hour:YYYY-MM-DDTHH -- in the --tz timezone (default $TALLY_TZ, else UTC)\n";
+    "     hour:YYYY-MM-DDTHH -- in the --tz timezone (default $TALLY_TZ, else UTC)\n"
+    "  --from DAY --to DAY: the days from one to the other, both included\n"
+    "     (YYYY-MM-DD or today; at most 1000 days, all still kept: day buckets\n"
+    "     32 days after the day, month buckets 400 days after the month), summed\n"
+    "     exactly from the month buckets of whole months and the day buckets of\n"
+    "     the other days\n";
 static const char usage_models[] =
     "usage: tally models [--key ID] [--period total|today|month|day:..|month:..]\n"
-    "                    [--by-price-version]\n"
+    "                    [--from DAY --to DAY] [--by-price-version]\n"
     "  the per-model breakdown of one key, or of all keys without --key; with\n"
     "  --by-price-version (and --key) the key's events priced by each version of\n"
     "  the price table (events recorded with their own cost are in none; events\n"
-    "  recorded unpriced, at cost 0, are in version \"none\", null in --json)\n";
+    "  recorded unpriced, at cost 0, are in version \"none\", null in --json);\n"
+    "  --from DAY --to DAY as for tally stats\n";
 static const char usage_trend[] =
     "usage: tally trend (--key ID | --account ID | --model NAME | --global)\n"
     "                   --by hour|day|month [--last N] [--metric tokens|requests|cost]\n"
@@ -84,21 +92,41 @@ static void table_row(const char *name, const tally_bucket *b) {
 
 static const tally_period TOTAL = { TALLY_TOTAL, 0, 0, 0, 0 };
 
+/* --from and --to: a range of days instead of --period. */
+#define RANGE_OPTS(r) OPT_PERIOD("--from", &(r).from, TALLY_DAY, TALLY_DAY), OPT_PERIOD("--to", &(r).to, TALLY_DAY, TALLY_DAY)
+
+/* 1 when --from and --to are given (the period then is the range: "FROM..TO"
+ * into when), 0 when neither is, or -1 after a usage error. */
+static int range_of(const char *cmd, opt *opts, const tally_range *r, char when[24]) {
+    int from = cli_given(opts, "--from"), to = cli_given(opts, "--to");
+    if (!from && !to) return 0;
+    if (from != to) return cli_usage_error(cmd, "--from and --to go together"), -1;
+    if (cli_given(opts, "--period")) return cli_usage_error(cmd, "give --period or --from/--to, not both"), -1;
+    char a[24], b[24];
+    tally_period_format(&r->from, a);
+    tally_period_format(&r->to, b);
+    snprintf(when, 24, "%.10s..%.10s", a, b);
+    return 1;
+}
+
 int cmd_stats(int argc, char **argv) {
     cli_common c = { 0 };
     scope_opts s = { 0 };
     tally_period p = TOTAL;
-    opt opts[] = { SCOPE_OPTS(s), OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_HOUR), OPT_END };
+    tally_range r;
+    opt opts[] = { SCOPE_OPTS(s), OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_HOUR), RANGE_OPTS(r), OPT_END };
     int code = parse("stats", argc, argv, &c, opts, usage_stats), scope;
     const char *id;
     if (code) return code < 0 ? EXIT_OK_ : code;
     if ((code = scope_of("stats", &s, &scope, &id))) return code;
+    char when[24];
+    int ranged = range_of("stats", opts, &r, when);
+    if (ranged < 0) return EXIT_USAGE;
+    if (!ranged) tally_period_format(&p, when);
     tally *t;
     if ((code = cli_open("stats", &c, &t))) return code;
     tally_bucket b;
-    int rc = tally_stats(t, scope, id, &p, &b);
-    char when[24];
-    tally_period_format(&p, when);
+    int rc = ranged ? tally_stats_range(t, scope, id, &r, &b) : tally_stats(t, scope, id, &p, &b);
     static const char *const names[] = { "key", "account", "model", "global" };
     if (rc != TALLY_OK) {
         code = cli_fail("stats", t, rc);
@@ -108,7 +136,15 @@ int cmd_stats(int argc, char **argv) {
         json_object(&j, NULL);
         json_str(&j, "scope", names[scope]);
         if (id) json_str(&j, "id", id);
-        json_str(&j, "period", when);
+        if (ranged) {
+            char day[24];
+            tally_period_format(&r.from, day);
+            json_str(&j, "from", day);
+            tally_period_format(&r.to, day);
+            json_str(&j, "to", day);
+        } else {
+            json_str(&j, "period", when);
+        }
         json_bucket(&j, &b);
         json_close(&j);
     } else {
@@ -125,17 +161,24 @@ int cmd_models(int argc, char **argv) {
     cli_common c = { 0 };
     const char *key = NULL;
     tally_period p = TOTAL;
+    tally_range r;
     int versions = 0;
-    opt opts[] = { OPT_TEXT("--key", &key), OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_DAY),
+    opt opts[] = { OPT_TEXT("--key", &key), OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_DAY), RANGE_OPTS(r),
                    OPT_FLAG("--by-price-version", &versions), OPT_END };
     int code = parse("models", argc, argv, &c, opts, usage_models);
     if (code) return code < 0 ? EXIT_OK_ : code;
     if (versions && !key) return cli_usage_error("models", "--by-price-version needs --key");
+    char when[24];
+    int ranged = range_of("models", opts, &r, when);
+    if (ranged < 0) return EXIT_USAGE;
+    if (ranged && versions) return cli_usage_error("models", "--by-price-version reads one period, not a range");
     tally *t;
     if ((code = cli_open("models", &c, &t))) return code;
     tally_model_stats *m;
     size_t n;
-    int rc = versions ? tally_price_versions(t, key, &p, &m, &n) : tally_models(t, key, &p, &m, &n);
+    int rc = ranged     ? tally_models_range(t, key, &r, &m, &n)
+             : versions ? tally_price_versions(t, key, &p, &m, &n)
+                        : tally_models(t, key, &p, &m, &n);
     if (rc != TALLY_OK) {
         code = cli_fail("models", t, rc);
     } else if (c.json) {

@@ -71,7 +71,8 @@ static int period(const opt *o, const char *text, int tz_min, char *err, size_t 
     tally_period p;
     if (tally_parse_period(text, tz_min, &p) != TALLY_OK || p.kind < o->min || p.kind > o->max)
         return bad(o, text, err, cap,
-                   o->max == TALLY_HOUR
+                   o->min == TALLY_DAY && o->max == TALLY_DAY ? "a day: YYYY-MM-DD or today"
+                   : o->max == TALLY_HOUR
                        ? "total, today, month, hour, day:YYYY-MM-DD, month:YYYY-MM or hour:YYYY-MM-DDTHH"
                        : "total, today, month, day:YYYY-MM-DD or month:YYYY-MM");
     *(tally_period *)o->dst = p;
