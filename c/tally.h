@@ -517,7 +517,9 @@ typedef struct tally_reservation {
 #define TALLY_BUDGET_CAPS_MAX 16 /* caps per tally_reserve() call */
 typedef struct tally_budget_decision {
     int allowed;
-    int duplicate;            /* 1: this request id already holds a reservation */
+    int duplicate;            /* 1: this request id already holds a reservation
+                                 of this same estimate (another estimate is
+                                 refused: TALLY_EINVAL, a conflict) */
     int denied_by;            /* index of the first cap that denied, or -1 */
     int64_t remaining[TALLY_BUDGET_CAPS_MAX]; /* what each cap has left after this call */
     int64_t server_time_ms;   /* Redis TIME used for the leases */
