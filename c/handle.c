@@ -20,7 +20,7 @@ void tally_config_init(tally_config *cfg) {
     cfg->command_timeout_ms = 5000;
     cfg->prefix = "tally";
     cfg->shards = 8;
-    cfg->ttl_minute_s = 2 * 3600;
+    cfg->ttl_minute_s = TALLY_TTL_MINUTE_DEFAULT_S;
     cfg->ttl_hour_s = 8 * 86400;
     cfg->ttl_day_s = 32 * 86400;
     cfg->ttl_month_s = 400 * 86400;

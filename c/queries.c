@@ -252,7 +252,15 @@ int tally_trend(tally *t, int scope, const char *id, int by, int n, tally_point 
 }
 
 int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
-    if (minutes < 1 || minutes > 1440) return tally__fail(t, TALLY_EINVAL, "minutes must be from 1 to 1440");
+    /* A minute's buckets expire ttl_minute_s after the minute ends (aggregate.c),
+     * so the last ttl_minute_s / 60 minutes are all still there (the current
+     * one at least). */
+    int64_t kept = t->cfg.ttl_minute_s / 60;
+    int most = kept < 1 ? 1 : kept > TALLY_METRICS_MINUTES_MAX ? TALLY_METRICS_MINUTES_MAX : (int)kept;
+    if (minutes < 1 || minutes > most)
+        return tally__fail(t, TALLY_EINVAL,
+                           "minutes must be from 1 to %d: minute buckets are kept %lld s (ttl_minute_s)%s", most,
+                           (long long)t->cfg.ttl_minute_s, most == TALLY_METRICS_MINUTES_MAX ? ", a day at most" : "");
     int64_t now_min = tally__now_ms() / 60000;
     tally_args *a = &t->args;
     char suffix[32];

@@ -79,7 +79,8 @@ typedef struct tally_config {
                                  (+-TALLY_TZ_MAX_MIN); 0 = UTC */
     int shards;               /* shards of shared aggregates, default 8 (1..256) */
     /* Retention of each bucket after its period ends, in seconds. */
-    int64_t ttl_minute_s;     /* default 2 h */
+    int64_t ttl_minute_s;     /* default 2 h (TALLY_TTL_MINUTE_DEFAULT_S);
+                                 tally_metrics reads at most this long back */
     int64_t ttl_hour_s;       /* default 8 days */
     int64_t ttl_day_s;        /* default 32 days */
     int64_t ttl_month_s;      /* default 400 days */
@@ -125,6 +126,7 @@ typedef struct tally_config {
 } tally_config;
 
 void tally_config_init(tally_config *cfg);
+#define TALLY_TTL_MINUTE_DEFAULT_S 7200 /* ttl_minute_s's default: 2 h */
 
 /* Opens a handle: parses the URL, connects, authenticates, selects the database
  * and loads every script, checking each SHA against the build's.
@@ -428,8 +430,12 @@ typedef struct tally_rank {
 int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count);
 void tally_top_free(tally_rank *r, size_t count);
 
-/* Sums the system minute buckets of the last `minutes` epoch minutes (1..1440),
- * the current one included. */
+/* Sums the system minute buckets of the last `minutes` epoch minutes, the
+ * current one included: from 1 to what cfg.ttl_minute_s keeps, ttl_minute_s /
+ * 60 minutes (120 with the default), and at most TALLY_METRICS_MINUTES_MAX.
+ * More is refused (TALLY_EINVAL): older minutes have expired and would read as
+ * zeros. The writers' ttl_minute_s is the one that counts: use the same. */
+#define TALLY_METRICS_MINUTES_MAX 1440 /* a day */
 int tally_metrics(tally *t, int minutes, tally_bucket *sum);
 
 /* ------------------------------------------------------------------- prices */
@@ -546,7 +552,9 @@ typedef struct tally_reservation {
 #define TALLY_BUDGET_CAPS_MAX 16 /* caps per tally_reserve() call */
 typedef struct tally_budget_decision {
     int allowed;
-    int duplicate;            /* 1: this request id already holds a reservation */
+    int duplicate;            /* 1: this request id already holds a reservation
+                                 of this same estimate (another estimate is
+                                 refused: TALLY_EINVAL, a conflict) */
     int denied_by;            /* index of the first cap that denied, or -1 */
     int64_t remaining[TALLY_BUDGET_CAPS_MAX]; /* what each cap has left after this call */
     int64_t server_time_ms;   /* Redis TIME used for the leases */

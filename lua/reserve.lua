@@ -20,6 +20,8 @@
 -- Returns: {allowed 1|0, denied_by: first denying cap's index or 0, {what each
 --   cap has left after this call}, server time ms, "reserved"|"duplicate"|"denied"}.
 -- A cap allows when bucket usage + amounts still reserved + estimate <= cap.
+-- A member that already holds a reservation answers "duplicate" when the
+-- estimate is the same, and is refused (EINVAL, nothing written) when not.
 -- Expired reservations are released first, each exactly once; a denial reserves
 -- nothing.
 local MAX = 9007199254740991 -- 2^53 - 1: sums of amounts stay exact below it
@@ -88,7 +90,20 @@ for i, c in ipairs(caps) do
   left[i] = c.cap - c.used - entities[c.entity][c.metric]
   if denied_by == 0 and left[i] < est[c.metric] then denied_by = i end
 end
-if entities[1].mine then return { 1, 0, left, now, "duplicate" } end
+if entities[1].mine then
+  -- An id holds one estimate: asking again with it is a retry (idempotent);
+  -- another estimate is a conflict, refused, since answering "reserved" would
+  -- claim an amount that is not held.
+  local amount = redis.call("HGET", entities[1].held, "r:" .. member)
+  local hc, hk = lib.pair(amount or "")
+  if not hc then return lib.foreign("a reservation in " .. entities[1].held .. " is bad") end
+  if amount ~= lib.pair_format(est.c, est.k) then
+    return fail("conflict: this request id already holds a reservation of " .. hc .. " nano-USD and " .. hk
+      .. " tokens, not " .. lib.istr(est.c) .. " and " .. lib.istr(est.k)
+      .. "; settle it (or let its lease end) before reserving another estimate under it")
+  end
+  return { 1, 0, left, now, "duplicate" }
+end
 
 -- Writes: release what expired (each once: it leaves the hash and the set).
 for _, e in ipairs(entities) do

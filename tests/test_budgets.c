@@ -2,7 +2,8 @@
  * or nothing; settle records the actual usage and gives the estimate back;
  * leases end on their own, exactly once; concurrent reservations never pass a
  * cap; the tool's reserve and settle; a request id belongs to its key (keys of
- * one account that reuse an id hold, settle and expire apart). */
+ * one account that reuse an id hold, settle and expire apart); an id that holds
+ * a reservation refuses another estimate (a conflict). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,6 +98,51 @@ static void a_denial_reserves_nothing_and_a_retry_is_a_duplicate(void **state) {
     held("k:k2", sums, sizeof sums);
     assert_string_equal(sums, "100,400"); /* held once */
     tally_close(t);
+}
+
+/* An id holds one estimate: the same id with a larger (or any other) estimate
+ * is refused as a conflict and writes nothing, instead of answering "already
+ * reserved" while holding less than asked; the same estimate is still a retry. */
+static void another_estimate_under_a_held_id_is_a_conflict(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
+    tally_reservation r = { "k3", NULL, "r1", 400000000, 100, 60000, NULL };
+    tally_budget_decision d;
+    assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    char before[41], after[41], sums[64];
+    th_digest(before);
+    const int64_t other[][2] = { { 900000000, 100 }, { 400000000, 101 }, { 100000000, 100 } };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        tally_reservation again = r;
+        again.cost_nanos = other[i][0], again.tokens = other[i][1];
+        assert_int_equal(tally_reserve(t, &again, &cap, 1, &d), TALLY_EINVAL);
+        assert_non_null(strstr(tally_errmsg(t), "conflict"));
+        assert_non_null(strstr(tally_errmsg(t), "400000000 nano-USD and 100 tokens"));
+    }
+    th_digest(after);
+    assert_string_equal(before, after);
+    assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_true(d.duplicate);
+    held("k:k3", sums, sizeof sums);
+    assert_string_equal(sums, "400000000,100");
+    tally_close(t);
+    /* the tool: exit 2 with the reason, nothing printed on stdout */
+    char *out, *err;
+    assert_int_equal(RUN(&out, &err, "reserve", "--url", th_url(), "--key", "k3", "--id", "r1", "--budget",
+                         "cost:1/day", "--cost", "0.9", "--tokens", "100"), 2);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "conflict: this request id already holds a reservation"));
+    free(out);
+    free(err);
+    assert_int_equal(RUN(&out, NULL, "reserve", "--url", th_url(), "--key", "k3", "--id", "r1", "--budget",
+                         "cost:1/day", "--cost", "0.4", "--tokens", "100"), 0);
+    assert_non_null(strstr(out, "already reserved"));
+    free(out);
+    th_digest(after);
+    assert_string_equal(before, after);
 }
 
 static void account_caps_span_keys(void **state) {
@@ -378,6 +424,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(settle_gives_back_the_estimate, th_clean),
         cmocka_unit_test_setup(a_denial_reserves_nothing_and_a_retry_is_a_duplicate, th_clean),
+        cmocka_unit_test_setup(another_estimate_under_a_held_id_is_a_conflict, th_clean),
         cmocka_unit_test_setup(account_caps_span_keys, th_clean),
         cmocka_unit_test_setup(leases_end_exactly_once, th_clean),
         cmocka_unit_test_setup(concurrent_reservations_never_pass_the_cap, th_clean),

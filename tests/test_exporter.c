@@ -1,7 +1,9 @@
 /* test_exporter.c -- redis: `tally exporter` scraped over real HTTP: /metrics
  * equals `tally metrics --format prometheus`, odd requests get an answer and
  * never stop it, a stopped or stalled Redis gives 503 (and 200 again once it is
- * back), and SIGTERM stops it with exit status 0. */
+ * back), SIGTERM stops it with exit status 0, and hostile clients (many
+ * half-sent requests from many addresses, a dripping request) neither take
+ * every slot nor flood stderr. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -86,18 +88,25 @@ typedef struct {
     char *body;
 } http_reply;
 
-static int connect_to(int port) {
+/* Connects to 127.0.0.1:port from the loopback address `from` (any of
+ * 127.0.0.0/8 on Linux: one client address each), or from 127.0.0.1. */
+static int connect_from(const char *from, int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = { 10, 0 }; /* bounds a failure, never a success */
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in src = { .sin_family = AF_INET };
+    if (from && (inet_pton(AF_INET, from, &src.sin_addr) != 1 || bind(fd, (struct sockaddr *)&src, sizeof src) < 0))
+        fail_msg("cannot bind a client socket to %s", from);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
+
+static int connect_to(int port) { return connect_from(NULL, port); }
 
 /* Sends a raw request and reads the answer until the server closes. */
 static http_reply http_raw(int port, const char *req, size_t n) {
@@ -302,14 +311,103 @@ static void starts_while_redis_is_down_and_stops_on_sigterm(void **state) {
     assert_int_equal(fd, -1); /* nobody listens any more */
 }
 
+static int lines(const char *text) {
+    int n = 0;
+    for (; *text; text++) n += *text == '\n';
+    return n;
+}
+
+/* 104 clients from 13 addresses each send half a request and wait: the scrape
+ * that comes next is answered while they still hold their connections (a
+ * newcomer closes the connection that has waited longest, not the newest),
+ * one address gets at most 8 connections (a 9th is closed at once), and stderr
+ * gets a few lines, not one per connection. --request-timeout is far past the
+ * test's 10 s receive timeout, so only the slots explain the answer. */
+static void slow_clients_never_take_every_slot(void **state) {
+    (void)state;
+    enum { SLOW = 104, PER_ADDRESS = 8 };
+    seed();
+    exporter x = start(th_url(), (const char *const[]){ "--request-timeout", "600000", NULL });
+    int slow[SLOW];
+    char from[32];
+    for (int i = 0; i < SLOW; i++) {
+        snprintf(from, sizeof from, "127.0.0.%d", 2 + i / PER_ADDRESS);
+        slow[i] = connect_from(from, x.port);
+        assert_true(slow[i] >= 0);
+        assert_int_equal(send(slow[i], "GET /met", 8, MSG_NOSIGNAL), 8);
+    }
+    http_reply r = http(x.port, "GET", "/metrics");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "tally_requests_total{period=\"total\"} 2\n"));
+    http_free(&r);
+    for (int i = SLOW - PER_ADDRESS; i < SLOW; i++) { /* the newest still wait: nothing to read, no end of file */
+        struct pollfd p = { slow[i], POLLIN, 0 };
+        assert_int_equal(poll(&p, 1, 0), 0);
+    }
+    for (int i = 0; i < SLOW; i++) close(slow[i]);
+    int same[PER_ADDRESS + 1];
+    for (int i = 0; i <= PER_ADDRESS; i++) {
+        same[i] = connect_from("127.0.0.200", x.port);
+        assert_true(same[i] >= 0);
+    }
+    char c;
+    errno = 0;
+    ssize_t got = recv(same[PER_ADDRESS], &c, 1, 0); /* end of file or reset, not the receive timeout */
+    if (got != 0 && !(got < 0 && errno == ECONNRESET)) fail_msg("a 9th connection from one address: recv %zd, %s", got, strerror(errno));
+    for (int i = 0; i <= PER_ADDRESS; i++) close(same[i]);
+    r = http(x.port, "GET", "/metrics");
+    assert_int_equal(r.status, 200);
+    http_free(&r);
+    assert_int_equal(stop(&x), 0);
+    char *err = stderr_of(&x);
+    /* at most 10 lines about clients, the count of the rest, the stop */
+    if (lines(err) > 12) fail_msg("%d lines on stderr:\n%s", lines(err), err);
+    assert_non_null(strstr(err, "stopped by SIGTERM"));
+    free(err);
+}
+
+/* A request sent one byte at a time, each well within the bound, is cut when
+ * the whole request took longer than --request-timeout (libmicrohttpd's idle
+ * timeout alone would wait for ever), without an answer; scrapes go on. */
+static void a_dripping_request_is_cut_at_the_request_timeout(void **state) {
+    (void)state;
+    exporter x = start(th_url(), (const char *const[]){ "--request-timeout", "300", NULL });
+    int fd = connect_to(x.port);
+    static const char head[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Drip: ";
+    assert_int_equal(send(fd, head, sizeof head - 1, MSG_NOSIGNAL), (ssize_t)(sizeof head - 1));
+    int closed = 0;
+    char buf[256];
+    /* one byte every 50 ms; 400 of them (20 s) bound a failure only */
+    for (int drip = 0; drip < 400 && !closed; drip++) {
+        if (send(fd, "a", 1, MSG_NOSIGNAL) != 1) {
+            closed = 1;
+            break;
+        }
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) == 1) {
+            ssize_t got = recv(fd, buf, sizeof buf, 0);
+            if (got > 0) fail_msg("the dripping request got an answer: %.*s", (int)got, buf);
+            closed = 1;
+        }
+    }
+    close(fd);
+    assert_true(closed);
+    http_reply r = http(x.port, "GET", "/metrics");
+    assert_int_equal(r.status, 200);
+    http_free(&r);
+    assert_int_equal(stop(&x), 0);
+    free(stderr_of(&x));
+}
+
 static void bad_usage_exits_2(void **state) {
     (void)state;
-    static const char *const cases[][5] = {
+    static const char *const cases[][6] = {
         { "exporter" },
         { "exporter", "--listen", "nohostport" },
         { "exporter", "--listen", "127.0.0.1:65536" },
         { "exporter", "--listen", "127.0.0.1:0", "--json" },
         { "exporter", "--listen", "127.0.0.1:0", "--top" },
+        { "exporter", "--listen", "127.0.0.1:0", "--request-timeout", "0" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out, *err;
@@ -332,6 +430,8 @@ int main(void) {
         cmocka_unit_test_setup(redis_stopped_gives_503_then_recovers, th_clean),
         cmocka_unit_test_setup(redis_stalled_gives_503_within_timeout, th_clean),
         cmocka_unit_test(starts_while_redis_is_down_and_stops_on_sigterm),
+        cmocka_unit_test_setup(slow_clients_never_take_every_slot, th_clean),
+        cmocka_unit_test_setup(a_dripping_request_is_cut_at_the_request_timeout, th_clean),
         cmocka_unit_test(bad_usage_exits_2),
     };
     int rc = cmocka_run_group_tests_name("exporter", tests, NULL, NULL);

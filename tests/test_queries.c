@@ -1,7 +1,8 @@
 /* test_queries.c -- redis: what the queries answer where their merge could go
  * wrong. Sums over the shards (and models, minutes, token counts) that pass
  * 2^63-1 are refused with TALLY_ERANGE, never misread as corrupt data, and
- * sums up to 2^63-1 are exact; top-N breaks ties by key id for every n. */
+ * sums up to 2^63-1 are exact; top-N breaks ties by key id for every n;
+ * tally_metrics reads no further back than minute buckets are kept. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,12 +185,50 @@ static void read_from_replica_on_one_server(void **state) {
     tally_close(w);
 }
 
+/* tally_metrics reads only minutes that are still kept: a minute's buckets
+ * expire ttl_minute_s after it ends, so more minutes than ttl_minute_s / 60 would
+ * read expired minutes as zeros and divide by minutes that are gone. */
+static void metrics_reads_only_minutes_that_are_kept(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t now_min = ru_now_ms() / 60000;
+    tally_event ev = ru_event("k", "m", NULL, 1, 0, 0, 0, 5, (now_min - 118) * 60000 + 1, NULL);
+    assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
+    tally_bucket b;
+    assert_int_equal(tally_metrics(t, TALLY_TTL_MINUTE_DEFAULT_S / 60, &b), TALLY_OK);
+    assert_int_equal(b.requests, 1); /* 119 minutes back: still kept */
+    assert_int_equal(tally_metrics(t, TALLY_TTL_MINUTE_DEFAULT_S / 60 + 1, &b), TALLY_EINVAL);
+    assert_non_null(strstr(tally_errmsg(t), "minutes must be from 1 to 120: minute buckets are kept 7200 s"));
+    tally_close(t);
+    /* the bound follows the handle's retention, within 1..1440 */
+    const struct { int64_t ttl_s; int most; } cases[] = { { 3 * 3600, 180 }, { 30, 1 }, { 90, 1 },
+                                                          { 2 * 86400, TALLY_METRICS_MINUTES_MAX } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tally_config cfg;
+        tally_config_init(&cfg);
+        cfg.ttl_minute_s = cases[i].ttl_s;
+        t = th_open(&cfg);
+        assert_int_equal(tally_metrics(t, cases[i].most, &b), TALLY_OK);
+        assert_int_equal(tally_metrics(t, cases[i].most + 1, &b), TALLY_EINVAL);
+        tally_close(t);
+    }
+    /* the tool keeps the default retention */
+    char *out, *err;
+    assert_int_equal(RUN(&out, NULL, "metrics", "--url", th_url(), "--minutes", "120", "--json"), 0);
+    assert_non_null(strstr(out, "\"requests\":1,"));
+    free(out);
+    assert_int_equal(RUN(NULL, &err, "metrics", "--url", th_url(), "--minutes", "180"), 2);
+    assert_non_null(strstr(err, "--minutes '180' must be a whole number from 1 to 120"));
+    free(err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(merged_sums_past_int64_are_erange, th_clean),
         cmocka_unit_test_setup(merged_sums_up_to_int64_max_are_exact, th_clean),
         cmocka_unit_test_setup(top_breaks_ties_by_key_for_every_n, th_clean),
         cmocka_unit_test_setup(read_from_replica_on_one_server, th_clean),
+        cmocka_unit_test_setup(metrics_reads_only_minutes_that_are_kept, th_clean),
     };
     int rc = cmocka_run_group_tests_name("queries", tests, NULL, NULL);
     th_done();

@@ -280,7 +280,7 @@ static void concurrent_writers_keep_exact_totals(void **state) {
     SAME(GET(t, A, "even", total), acct[0]);
     SAME(GET(t, A, "odd", total), acct[1]);
     tally_bucket minutes;
-    assert_int_equal(tally_metrics(t, 1440, &minutes), TALLY_OK);
+    assert_int_equal(tally_metrics(t, TALLY_TTL_MINUTE_DEFAULT_S / 60, &minutes), TALLY_OK);
     assert_int_equal(minutes.requests, all.requests);
     assert_int_equal(minutes.cost_nanos, all.cost_nanos);
     /* leaderboards: every key, values equal to its totals */

@@ -19,8 +19,11 @@ static const char usage[] =
     "        e.g. --budget cost:5/day --budget account:tokens:1000000/month\n"
     "        periods are the current day or month in --tz (default $TALLY_TZ, UTC)\n"
     "  also: --url URL --timeout MS --prefix P --json --help\n"
-    "exit: 0 reserved (or already reserved), 1 denied, 2 bad input, 3 Redis\n"
-    "      unreachable, 4 Redis error or timeout\n";
+    "  The same --id again with the same estimate prints 'already reserved' (exit\n"
+    "  0); with another estimate it is refused as a conflict (exit 2, nothing\n"
+    "  written): settle it or let its lease end first.\n"
+    "exit: 0 reserved (or already reserved), 1 denied, 2 bad input (or a conflict),\n"
+    "      3 Redis unreachable, 4 Redis error or timeout\n";
 
 #define MAX_CAPS 16
 

@@ -14,7 +14,8 @@ static const char usage[] =
     "       tally metrics --format prometheus [--top N] [--account ID]...\n"
     "\n"
     "  --minutes N     requests and tokens over the last N minutes (default 5, at\n"
-    "                  most 1440), with requests/min and tokens/min\n"
+    "                  most 120: minute buckets are kept 2 hours), with\n"
+    "                  requests/min and tokens/min\n"
     "  --format text|json|prometheus\n"
     "                  text (default), json (the same as --json) or prometheus:\n"
     "                  requests, tokens by kind and cost (USD, and exact nano-USD)\n"
@@ -82,7 +83,7 @@ int cmd_metrics(int argc, char **argv) {
     int64_t minutes = 5, top = PROM_TOP_DEFAULT;
     int format = FORMAT_TEXT;
     opt opts[] = {
-        OPT_COUNT("--minutes", &minutes, 1, 1440),
+        OPT_COUNT("--minutes", &minutes, 1, TALLY_TTL_MINUTE_DEFAULT_S / 60),
         OPT_CHOICE("--format", &format, formats),
         PROM_OPTS(top, accounts),
         OPT_END,
