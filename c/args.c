@@ -28,6 +28,7 @@ void tally__args_reset(tally_args *a) {
     a->argc = 0;
     a->nkeys_at = -1;
     a->start = 0;
+    a->primary = 0;
 }
 
 static int grow_argc(tally_args *a) {
@@ -139,6 +140,12 @@ int tally__args_script(tally_args *a, int id) {
 
 int tally__args_script_ro(tally_args *a, int id) {
     return tally__args_evalsha(a, "EVALSHA_RO", tally__scripts[id].sha1);
+}
+
+int tally__args_script_ro_primary(tally_args *a, int id) {
+    int err = tally__args_script_ro(a, id);
+    a->primary = 1;
+    return err;
 }
 
 int tally__args_is_ro(const tally_args *a) {

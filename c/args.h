@@ -21,6 +21,7 @@ typedef struct tally_args {
     int argc, cap_argc;
     int nkeys_at;         /* argc when the keys ended, for EVALSHA's numkeys; -1 */
     size_t start;         /* where the finished command starts in buf; 0: not yet */
+    int primary;          /* 1: an EVALSHA_RO that stays on the primary (below) */
 } tally_args;
 
 void tally__args_free(tally_args *a);
@@ -40,6 +41,11 @@ int tally__args_script(tally_args *a, int id);
 /* The same with EVALSHA_RO, for a script flagged no-writes: Redis refuses it
  * if the script could write, and a cluster replica (after READONLY) runs it. */
 int tally__args_script_ro(tally_args *a, int id);
+/* The same, sent to the slot's primary even under TALLY_READ_REPLICA: a read
+ * that must not see a replica's lag or a replica not synced yet (the price
+ * table: an empty replica would read as no table, and every event as
+ * unpriced). EVALSHA_RO needs only read access to the keys (docs/acl.md). */
+int tally__args_script_ro_primary(tally_args *a, int id);
 /* 1 when the command in `a` is an EVALSHA_RO (a read that a replica may serve). */
 int tally__args_is_ro(const tally_args *a);
 /* The same by command ("EVALSHA" or "EVALSHA_RO") and SHA1 (40 hex digits). */

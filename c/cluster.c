@@ -147,7 +147,8 @@ static int replica_of(tally *t, int p) {
 }
 
 /* tally__route_key for a call from `a`: reads (EVALSHA_RO) with
- * TALLY_READ_REPLICA go to a replica of the slot's primary when one is up. */
+ * TALLY_READ_REPLICA go to a replica of the slot's primary when one is up,
+ * unless they must stay on the primary (tally__args_script_ro_primary). */
 static int route(tally *t, const char *key, size_t n, int may_refresh, int read) {
     if (!t->cluster) return tally__node_connect(t, 0) == TALLY_OK ? 0 : -1;
     if (may_refresh && tally__cluster_sync(t) != TALLY_OK) return -1;
@@ -172,7 +173,7 @@ static int route(tally *t, const char *key, size_t n, int may_refresh, int read)
 }
 
 int tally__route(tally *t, const tally_args *a, int may_refresh) {
-    int read = tally__args_is_ro(a);
+    int read = tally__args_is_ro(a) && !a->primary;
     return a->argc > 3 ? route(t, a->buf + a->off[3], a->lens[3], may_refresh, read) : route(t, "", 0, may_refresh, read);
 }
 

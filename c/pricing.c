@@ -56,6 +56,20 @@ static int begin_load(tally *t) {
     return err;
 }
 
+/* A load refused by Redis's ACL (NOPERM: the application's user of
+ * docs/acl.md may read the price table but not write it): says what is
+ * missing. Other failures keep their message. Returns the handle's code. */
+static int refused_load(tally *t) {
+    char why[TALLY_ERRMSG_MAX], key[TALLY_ENTITY_MAX];
+    if (t->err != TALLY_EAUTH || strncmp(t->errmsg, "NOPERM", 6) != 0) return t->err;
+    snprintf(why, sizeof why, "%s", t->errmsg);
+    tally__prices_key(t, key);
+    return tally__fail(t, TALLY_EAUTH,
+                       "this Redis user may not load prices (the price table is unchanged): writing %s needs "
+                       "a user like the operator's of docs/acl.md; Redis said: %s",
+                       key, why);
+}
+
 int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
     if (!p) return tally__fail(t, TALLY_EINVAL, "no price table");
     size_t n = tally_prices_count(p), cap = 4096;
@@ -74,7 +88,7 @@ int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
     free(text);
     if (err) return tally__oom(t);
     redisReply *r = tally__eval(t, &t->args);
-    if (!r) return t->err;
+    if (!r) return refused_load(t);
     int rc = r->type == REDIS_REPLY_INTEGER ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
     if (rc == TALLY_OK && version) *version = r->integer;
     freeReplyObject(r);
@@ -84,11 +98,13 @@ int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
 /* Runs read.lua on the price table with mode `mode` ("get" with the field
  * "version", or "all"): the key's part of the reply (one array), or NULL with
  * the handle's error. read.lua is read-only, so the table can be read under
- * maxmemory and from a replica. *reply is the caller's to free. */
+ * maxmemory; EVALSHA_RO, so a user with read access alone (docs/acl.md) can
+ * price events; on the primary, never a replica that may lag or not be
+ * synced yet. *reply is the caller's to free. */
 static const redisReply *read_call(tally *t, const char *mode, redisReply **reply) {
     char key[TALLY_ENTITY_MAX];
     tally_args *a = &t->args;
-    int err = tally__args_script(a, TALLY_SCRIPT_READ) | tally__args_add(a, key, tally__prices_key(t, key));
+    int err = tally__args_script_ro_primary(a, TALLY_SCRIPT_READ) | tally__args_add(a, key, tally__prices_key(t, key));
     tally__args_end_keys(a);
     err |= tally__args_str(a, mode);
     if (strcmp(mode, "get") == 0) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_VERSION);

@@ -39,7 +39,8 @@ enum {
     TALLY_ECONNECT,  /* Redis unreachable, connection lost before sending, or the
                         server still loading its dataset (LOADING): the command
                         did not run */
-    TALLY_EAUTH,     /* authentication or SELECT refused */
+    TALLY_EAUTH,     /* authentication or SELECT refused, or the Redis
+                        user may not (NOPERM), e.g. load prices */
     TALLY_ETIMEOUT,  /* no reply in time: a write may or may not have happened */
     TALLY_EIO,       /* connection lost after sending, or the server sent what
                         is no RESP or a reply past the library's bounds (at most
@@ -499,10 +500,13 @@ int tally_price_cost(const tally_price *price, const tally_event *e, int64_t *co
 /* Stores table p in Redis under the prefix (one script, lua/prices.lua: it
  * checks every entry, then replaces the whole table at once) and sets
  * *version (if not NULL) to its new version: the last one plus 1. p stays the
- * caller's. */
+ * caller's. TALLY_EAUTH, table unchanged, when the Redis user may not write
+ * the table (the application's user of docs/acl.md: an operator's user loads
+ * prices). */
 int tally_prices_load(tally *t, const tally_prices *p, int64_t *version);
-/* Reads the table stored in Redis (version 0 and no entries: none loaded).
- * *out is the caller's: tally_prices_free() it. */
+/* Reads the table stored in Redis (version 0 and no entries: none loaded),
+ * with EVALSHA_RO on the primary (read access suffices, whatever read_from
+ * says). *out is the caller's: tally_prices_free() it. */
 int tally_prices_get(tally *t, tally_prices **out);
 /* Events with cost_nanos = TALLY_COST_FROM_PRICES are priced on this host
  * with the handle's copy of Redis's table, read again when older than

@@ -5,7 +5,8 @@
  * the primaries run no read script (queries, limits peeks), the replicas run
  * them all, the results equal
  * what the primaries answer once WAIT says the replicas have the writes, and a
- * replica killed between or during reads leaves them to its primary. */
+ * replica killed between or during reads leaves them to its primary; the
+ * price table is read on its primary. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,40 @@ static void writes_stay_on_primaries(void **state) {
         else peeks += calls_of(tc_ports[i], "evalsha_ro");
     }
     assert_int_equal(peeks, 1);
+    tally_close(r);
+}
+
+/* The price table is read with EVALSHA_RO (read access is enough: the
+ * application's user of docs/acl.md may not write it) but on its primary even
+ * with read_from = replica: a replica that lags or has not synced yet would
+ * read as an older table or none, and events as unpriced at cost 0. */
+static void price_table_is_read_on_its_primary(void **state) {
+    (void)state;
+    tally *w = tc_open();
+    const char *json = "{\"models\": {\"m\": {\"input\": 1, \"output\": 2, \"cache_create\": 3, \"cache_read\": 4}}}";
+    tally_prices *p;
+    int64_t version = 0;
+    assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
+    assert_int_equal(tally_prices_load(w, p, &version), TALLY_OK);
+    tally_prices_free(p);
+    tally_close(w);
+    tally *r = open_reader();
+    reset_stats();
+    tally_prices *got;
+    assert_int_equal(tally_prices_get(r, &got), TALLY_OK);
+    assert_int_equal(tally_prices_version(got), version);
+    tally_prices_free(got);
+    tally_event e = { .key = "pk", .model = "m", .input_tokens = 1000, .cost_nanos = TALLY_COST_FROM_PRICES };
+    tally_result res;
+    assert_int_equal(tally_record_batch(r, &e, 1, &res), TALLY_OK);
+    assert_int_equal(res.code, TALLY_OK);
+    assert_int_equal(res.price_version, version);
+    long long on_primaries = 0;
+    for (int i = 0; i < NODES; i++) {
+        if (tc_is_primary(tc_ports[i])) on_primaries += calls_of(tc_ports[i], "evalsha_ro");
+        else assert_int_equal(calls_of(tc_ports[i], "evalsha_ro"), 0);
+    }
+    th_assert_ge(on_primaries, 2); /* tally_prices_get's read, and the recording's */
     tally_close(r);
 }
 
@@ -370,6 +405,7 @@ int main(void) {
         cmocka_unit_test_setup(replica_reads_leave_primaries_alone, tc_clean),
         cmocka_unit_test_setup(writes_stay_on_primaries, tc_clean),
         cmocka_unit_test_setup(tool_reads_from_replicas, tc_clean),
+        cmocka_unit_test_setup(price_table_is_read_on_its_primary, tc_clean),
         cmocka_unit_test_setup(loading_replica_leaves_reads_to_its_primary, tc_clean),
         cmocka_unit_test_setup(demoted_primary_serves_reads, tc_clean),
         cmocka_unit_test_setup(killed_replica_falls_back, tc_clean), /* last: one node fewer after it */

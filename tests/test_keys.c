@@ -183,6 +183,22 @@ static void every_doc_key_is_built(void **state) {
     }
 }
 
+/* docs/acl.md's patterns rest on this: the price table is the only key whose
+ * hash tag starts with "{p", so "<prefix>:v2:{p:*" grants it alone and
+ * "<prefix>:v2:{[^p]*" every other key. */
+static void only_the_price_table_is_kind_p(void **state) {
+    (void)state;
+    build_all();
+    char prices[TALLY_ENTITY_MAX];
+    tally__prices_key(handle(), prices);
+    const char *own = prices + strlen("tally:v2:");
+    for (int i = 0; i < nbuilt; i++) {
+        const char *k = keys_built[i].key;
+        if (k[0] != '{') fail_msg("key '%s' does not start with its hash tag", k);
+        if ((k[1] == 'p') != (strcmp(k, own) == 0)) fail_msg("key '%s': only the price table may be kind p", k);
+    }
+}
+
 static void bucket_fields_agree(void **state) {
     (void)state;
     const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, hour = { TALLY_HOUR, 2026, 11, 26, 7 };
@@ -246,6 +262,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_built_key_is_in_the_doc_once),
         cmocka_unit_test(every_doc_key_is_built),
+        cmocka_unit_test(only_the_price_table_is_kind_p),
         cmocka_unit_test(bucket_fields_agree),
         cmocka_unit_test(id_encoding_matches_the_doc_example),
         cmocka_unit_test(shard_and_fingerprint_follow_fnv),

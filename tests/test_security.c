@@ -1,6 +1,8 @@
 /* test_security.c -- redis: passwords never in messages, output or logs; the
- * least-privilege ACL of docs/acl.md runs every operation and refuses keys
- * outside the prefix; ids cannot reach another entity's keys. */
+ * least-privilege users of docs/acl.md (the application's and the operator's)
+ * run every operation each is for, the application's may read the price
+ * table but not load one, and keys outside the prefix are refused; ids cannot
+ * reach another entity's keys. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,39 +11,48 @@
 
 #define GOOD_PW "S3cret-pw-9f8e7d6c"
 #define WRONG_PW "Wr0ng-pw-1a2b3c4d"
+#define OPERATOR "tally-operator"
 
-static char url_good[300], url_wrong[300];
+static char url_good[300], url_wrong[300], url_operator[300];
 
 static void make_urls(void) {
     const char *port = getenv("TALLY_TEST_PORT");
     if (!port) fail_msg("TALLY_TEST_PORT is not set");
     snprintf(url_good, sizeof url_good, "redis://tally:%s@127.0.0.1:%s", GOOD_PW, port);
     snprintf(url_wrong, sizeof url_wrong, "redis://tally:%s@127.0.0.1:%s", WRONG_PW, port);
+    snprintf(url_operator, sizeof url_operator, "redis://" OPERATOR ":%s@127.0.0.1:%s", GOOD_PW, port);
 }
 
-/* Creates user tally with the rule from docs/acl.md (PASSWORD replaced). */
-static int acl_user(void **state) {
-    th_clean(state);
-    const char *doc = getenv("TALLY_ACL_DOC");
-    if (!doc) fail_msg("TALLY_ACL_DOC is not set");
+/* Runs docs/acl.md's "ACL SETUSER <user> ..." line (PASSWORD replaced). */
+static void acl_setuser(const char *doc, const char *user) {
     FILE *f = fopen(doc, "r");
     if (!f) fail_msg("cannot read %s", doc);
-    char line[2048], *rule = NULL;
+    char line[2048], head[64], *rule = NULL;
+    snprintf(head, sizeof head, "ACL SETUSER %s ", user);
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "ACL SETUSER tally ", 18) == 0 && !strstr(line, "script|flush")) {
+        if (strncmp(line, head, strlen(head)) == 0) {
             rule = line;
             break;
         }
     fclose(f);
-    if (!rule) fail_msg("docs/acl.md has no 'ACL SETUSER tally' line");
+    if (!rule) fail_msg("docs/acl.md has no '%s' line", head);
     rule[strcspn(rule, "\n")] = '\0';
     const char *argv[80];
     int argc = 0;
     for (char *tok = strtok(rule, " "); tok && argc < 80; tok = strtok(NULL, " "))
         argv[argc++] = strcmp(tok, ">PASSWORD") == 0 ? ">" GOOD_PW : tok;
     redisReply *r = redisCommandArgv(th_redis(), argc, argv, NULL);
-    if (!r || r->type == REDIS_REPLY_ERROR) fail_msg("ACL SETUSER failed: %s", r ? r->str : "");
+    if (!r || r->type == REDIS_REPLY_ERROR) fail_msg("ACL SETUSER %s failed: %s", user, r ? r->str : "");
     freeReplyObject(r);
+}
+
+/* Creates the application's user "tally" and the operator's from docs/acl.md. */
+static int acl_user(void **state) {
+    th_clean(state);
+    const char *doc = getenv("TALLY_ACL_DOC");
+    if (!doc) fail_msg("TALLY_ACL_DOC is not set");
+    acl_setuser(doc, "tally");
+    acl_setuser(doc, OPERATOR);
     freeReplyObject(th_cmd("ACL LOG RESET"));
     make_urls();
     return 0;
@@ -178,28 +189,64 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_true(bd.allowed);
     e.request_id = "r3";
     assert_int_equal(tally_settle(t, &e, &dup), TALLY_OK);
-    /* the price table: loaded twice (the second drops a model), read, used */
+    /* The price table: the operator's user loads it (twice: the second drops
+     * a model); the application's may not, and still prices with it. */
+    tally *op = NULL;
+    cfg.url = url_operator;
+    if (tally_open(&cfg, &op) != TALLY_OK) fail_msg("open as the operator's user: %s", tally_errmsg(op));
     const char *json = "{\"models\": {\"m\": {\"input\": 1, \"output\": 2, \"cache_create\": 3, \"cache_read\": 4},"
                        " \"gone\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}}}";
     tally_prices *p, *got;
     int64_t version;
     assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
-    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK);
+    assert_int_equal(tally_prices_load(op, p, &version), TALLY_OK);
+    char before[41], after[41];
+    th_digest(before);
+    version = -1;
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_EAUTH); /* refused before prices.lua runs */
+    assert_int_equal(version, -1);
+    th_assert_mentions(tally_errmsg(t), "may not load prices");
+    th_assert_mentions(tally_errmsg(t), "tally:v2:{p:prices}:P");
+    th_assert_mentions(tally_errmsg(t), "NOPERM");
+    char *out, *err;
+    assert_int_equal(RUN_IN(json, &out, &err, "prices", "load", "-", "--url", url_good), 3);
+    th_assert_mentions(err, "may not load prices");
+    assert_string_equal(out, "");
+    free(out);
+    free(err);
+    th_digest(after);
+    assert_string_equal(before, after); /* the table is unchanged */
     tally_prices_free(p);
     json = "{\"models\": {\"m\": {\"input\": 1, \"output\": 2, \"cache_create\": 3, \"cache_read\": 4}}}";
     assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
-    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK);
+    assert_int_equal(tally_prices_load(op, p, &version), TALLY_OK);
     assert_int_equal(version, 2);
     tally_prices_free(p);
     assert_int_equal(tally_prices_get(t, &got), TALLY_OK);
     assert_int_equal(tally_prices_count(got), 1);
+    assert_int_equal(tally_prices_version(got), 2);
     tally_prices_free(got);
     e.request_id = "r5";
     e.cost_nanos = TALLY_COST_FROM_PRICES;
     assert_int_equal(tally_record_batch(t, &e, 1, &res), TALLY_OK);
     assert_int_equal(res.code, TALLY_OK);
     assert_int_equal(res.price_version, 2);
+    assert_int_equal(res.cost_nanos, 10000); /* 10 input tokens x 1 USD per million, in nano-USD */
     e.cost_nanos = 5;
+    assert_int_equal(RUN(&out, &err, "prices", "show", "m", "--url", url_good), 0);
+    free(out);
+    free(err);
+    /* ... and the operator's user nothing but prices and the script cache */
+    e.request_id = "r6";
+    assert_int_equal(tally_record(op, &e, NULL), TALLY_EAUTH);
+    assert_int_equal(tally_stats(op, TALLY_SCOPE_KEY, "k", &tot, &b), TALLY_EAUTH);
+    assert_int_equal(tally_allow(op, "k", &(tally_rule){ 0, TALLY_ALGO_FIXED, 5, 60000, 0 }, 1, NULL, &(tally_decision){ 0 }),
+                     TALLY_EAUTH);
+    assert_int_equal(tally_prices_get(op, &got), TALLY_OK);
+    assert_int_equal(tally_prices_version(got), 2);
+    tally_prices_free(got);
+    assert_int_equal(tally_scripts_flush(op), TALLY_OK);
+    tally_close(op);
     int loaded[16];
     assert_int_equal(tally_scripts_exists(t, loaded), TALLY_OK);
     for (int i = 0; i < tally_script_count(); i++) assert_int_equal(loaded[i], 1); /* it loaded them all */
@@ -207,8 +254,7 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_int_equal(tally_scripts_flush(t), TALLY_EAUTH);
     tally_close(t);
 
-    /* A write outside ~tally:* (another prefix): NOPERM before the script runs. */
-    char before[41], after[41];
+    /* A write outside the prefix: NOPERM before the script runs. */
     th_digest(before);
     cfg.prefix = "other";
     assert_int_equal(tally_open(&cfg, &t), TALLY_OK);
@@ -231,7 +277,8 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_int_equal(rep->type, REDIS_REPLY_STATUS);
     freeReplyObject(rep);
     const char *refused[] = { "SET tally:x 1", "FLUSHALL", "KEYS *", "CONFIG GET *", "EVAL return 1 0",
-                              "HSET other:x f 1" };
+                              "HSET other:x f 1", "HSET tally:v2:{p:prices}:P version 9",
+                              "HDEL tally:v2:{p:prices}:P m:m" };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         rep = redisCommand(c, refused[i]);
         if (rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "NOPERM", 6) != 0)
