@@ -20,7 +20,8 @@ static const char usage[] =
     "        periods are the current day or month in --tz (default $TALLY_TZ, UTC)\n"
     "  also: --url URL --timeout MS --prefix P --json --help\n"
     "exit: 0 reserved (or already reserved), 1 denied, 2 bad input, 3 Redis\n"
-    "      unreachable, 4 Redis error or timeout\n";
+    "      unreachable, 4 Redis error or timeout, 5 the server may evict keys\n"
+    "      (maxmemory-policy not noeviction: refused even with --allow-eviction)\n";
 
 #define MAX_CAPS 16
 

@@ -33,7 +33,8 @@ static const char usage[] =
     "priced at the tier's prices. A recording host reads a new table within 1 s.\n"
     "  also: --url URL --timeout MS --prefix P --tz ±HH:MM --json --help\n"
     "exit: 0 ok, 1 no price for MODEL (show), 2 bad usage or a bad price file\n"
-    "      (nothing stored), 3 Redis unreachable, 4 Redis error or timeout\n";
+    "      (nothing stored), 3 Redis unreachable, 4 Redis error or timeout,\n"
+    "      5 load: the server may evict keys (see tally --help, --allow-eviction)\n";
 
 static char *slurp(const char *path, size_t *n) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
