@@ -44,6 +44,7 @@ const char *tally_strerror(int code) {
     case TALLY_ENOMEM: return "out of memory";
     case TALLY_ERANGE: return "sum out of range";
     case TALLY_EFULL: return "buffer full";
+    case TALLY_EEVICT: return "server may evict keys";
     case TALLY_ESYSTEM: return "system error";
     default: return "unknown error";
     }

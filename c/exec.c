@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cluster.h"
+#include "evict.h"
 #include "exec.h"
 #include "node.h"
 #include "scripts.h"
@@ -112,9 +113,10 @@ static int replica_unready(tally *t, const redisReply *r, int i) {
     return 1;
 }
 
-/* Sends `a` to node i, after ASKING when `asking` (an ASK redirection). */
+/* Sends `a` to node i, after ASKING when `asking` (an ASK redirection), once
+ * the eviction gate lets it (nothing else is queued on node i here). */
 static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
-    if (tally__scripts_ready(t, i) != TALLY_OK) return NULL;
+    if (tally__scripts_ready(t, i) != TALLY_OK || tally__evict_gate(t, i, a) != TALLY_OK) return NULL;
     static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
     if ((asking && tally__node_send(t, i, asking_cmd, sizeof asking_cmd - 1) != TALLY_OK) ||
         tally__node_send_call(t, i, a) != TALLY_OK)
@@ -153,6 +155,7 @@ static redisReply *eval_call(tally *t, tally_args *a) {
             return NULL;
         }
         int target = -1;
+        tally__evict_note(t, node, r);
         if (tally__args_is_ro(a) && replica_unready(t, r, node)) {
             freeReplyObject(r);
             continue;

@@ -25,9 +25,11 @@ redisReply *tally__eval_raw(tally *t, tally_args *a);
  * reply for the caller to free, or NULL. */
 redisReply *tally__eval(tally *t, tally_args *a);
 
-/* A pipelined batch of script calls. build(ctx, i, a) fills `a` for call i;
- * take(ctx, i, reply) consumes the reply of call i (error replies included) and
- * returns 1 to keep the reply (then it frees it itself), 0 to let it be freed.
+/* A pipelined batch of script calls, for reads (the keyed queries): writes
+ * go through tally__eval_raw or window.c, which pass evict.c's gate.
+ * build(ctx, i, a) fills `a` for call i; take(ctx, i, reply) consumes the
+ * reply of call i (error replies included) and returns 1 to keep the reply
+ * (then it frees it itself), 0 to let it be freed.
  * Calls answered NOSCRIPT are rebuilt and sent again after loading the scripts.
  * Returns TALLY_OK when every call got a reply, else the connection error
  * (replies already taken stay taken). */

@@ -8,6 +8,7 @@
 
 #include "bounds.h"
 #include "cluster.h"
+#include "evict.h"
 #include "keys.h"
 #include "node.h"
 #include "scripts.h"
@@ -89,14 +90,21 @@ static int refuse_v1(tally *t) {
     return TALLY_OK;
 }
 
-/* Reads the slot map and loads the scripts on every node. */
+/* Loads the scripts on node i and reads its maxmemory-policy (evict.c: a
+ * write checks it again when it is older than prices_refresh_ms). */
+static int ready(tally *t, int i) {
+    int rc = tally__scripts_ready(t, i);
+    return rc == TALLY_OK ? tally__evict_read(t, i) : rc;
+}
+
+/* Reads the slot map, loads the scripts on every node and reads its policy. */
 static int open_cluster(tally *t) {
     int rc = tally__cluster_open(t);
     /* Every primary and replica gets the scripts, so a failover finds them. A
      * node that cannot be reached now does not fail the open: calls reach it
      * later through the slot map, and NOSCRIPT loads the scripts there. */
     for (int i = 0; rc == TALLY_OK && !t->cfg.defer_script_load && i < t->nodes->n; i++) {
-        rc = tally__scripts_ready(t, i);
+        rc = ready(t, i);
         if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) rc = TALLY_OK;
     }
     return rc == TALLY_OK ? tally__ok(t) : rc;
@@ -134,7 +142,7 @@ int tally_open(const tally_config *cfg, tally **out) {
     *out = t;
     if (rc != TALLY_OK) return rc;
     tally__io_begin(t); /* one deadline for the whole open */
-    rc = t->url.is_cluster ? open_cluster(t) : tally__scripts_ready(t, 0);
+    rc = t->url.is_cluster ? open_cluster(t) : t->cfg.defer_script_load ? tally__scripts_ready(t, 0) : ready(t, 0);
     if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_v1(t); /* deferred: no round trip */
     tally__io_end(t);
     return rc == TALLY_OK ? tally__ok(t) : rc;

@@ -10,6 +10,15 @@
 #include "handle.h"
 #include "reply.h"
 
+/* What a node's INFO memory said about eviction (evict.c). */
+typedef struct tally_policy {
+    int64_t read_ms;      /* monotonic time it was read; 0: not on this
+                             connection, or an OOM answer came since */
+    int evicts;           /* 0: maxmemory-policy noeviction; 1: another policy;
+                             -1: unknown (INFO refused or without the field) */
+    char name[48];        /* the policy, or why it is unknown */
+} tally_policy;
+
 /* A Redis server: the one server of a redis:// or unix:// URL, or a primary or
  * replica of a cluster. */
 typedef struct tally_node {
@@ -25,6 +34,7 @@ typedef struct tally_node {
                              (tally_wait_replicas waits on these) */
     int fresh;            /* connected, and not yet prepared by the layers above
                              (scripts.c loads the scripts and clears it) */
+    tally_policy policy;  /* evict.c's; reset by every new connection */
     redisContext *ctx;    /* NULL until connected, and again after any I/O error;
                              its socket is non-blocking, its reader bounded
                              (reply.c; the budget is the reader's privdata) */
@@ -83,6 +93,8 @@ redisReply *tally__node_command(tally *t, int i, tally_args *a);
 int tally__node_resting(const tally *t, int i);
 /* Node i rests from now on, as after a failure (its connection is kept). */
 void tally__node_rest(tally *t, int i);
+/* The monotonic clock, in ms (for rest times and the policy's age). */
+int64_t tally__node_clock_ms(void);
 /* "host:port" or the socket path of node i, into buf. */
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n);
 

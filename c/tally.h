@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 /* Result codes. The tool maps them to exit status: EINVAL -> 2,
- * ECONNECT/EAUTH -> 3, everything else -> 4 (see tally --help). */
+ * ECONNECT/EAUTH -> 3, EEVICT -> 5, everything else -> 4 (see tally --help). */
 enum {
     TALLY_OK = 0,
     TALLY_EINVAL,    /* bad argument or input; nothing was written */
@@ -54,8 +54,12 @@ enum {
                         merged, or a bucket's total tokens) is no int64 */
     TALLY_ESYSTEM,   /* the system refused what the call needs (no random bytes
                         for a lease id); nothing was sent */
-    TALLY_EFULL      /* a recorder's buffer is full and it drops: the event
+    TALLY_EFULL,     /* a recorder's buffer is full and it drops: the event
                         was not recorded (tally_recorder_record) */
+    TALLY_EEVICT     /* a write refused before it was sent: the server's
+                        maxmemory-policy is not noeviction (or INFO could not
+                        tell), so Redis may evict tally's keys; nothing was
+                        written (tally_config.allow_eviction) */
 };
 
 typedef struct tally tally;
@@ -124,6 +128,27 @@ typedef struct tally_config {
                                  refused with TALLY_EINVAL. With no table
                                  loaded every such event is recorded
                                  unpriced, whatever this says */
+    int allow_eviction;       /* Eviction. Redis evicts keys under maxmemory
+                                 unless maxmemory-policy is noeviction: an
+                                 evicted bucket reads low, an evicted request
+                                 id is forgotten (a resend counts again), an
+                                 evicted limit, lease or reservation admits
+                                 too much. So every write checks the policy of
+                                 the primary it goes to (INFO memory, needing
+                                 no CONFIG rights: read at tally_open, on
+                                 every new connection, when older than
+                                 prices_refresh_ms, and after an OOM answer;
+                                 the policy alone counts, whatever maxmemory
+                                 is, as CONFIG SET may change that at any
+                                 time). 0 (default): under any other policy,
+                                 or when INFO cannot tell, every write is
+                                 refused with TALLY_EEVICT, nothing sent.
+                                 1: recording (tally_record, _batch, settle,
+                                 the recorder, tally_prices_load) goes ahead,
+                                 approximate: counts may be lost and a resent
+                                 request id may count twice. Admission
+                                 (tally_allow, leases, tally_reserve) stays
+                                 refused either way. Reads never check. */
 } tally_config;
 
 void tally_config_init(tally_config *cfg);

@@ -7,13 +7,16 @@
  *   MOVED, ASK, TRYAGAIN, CLUSTERDOWN  the call goes again through
  *             scripts.c's redirection loop once nothing is in flight;
  *   I/O error or timeout  the calls in flight on that connection are lost
- *             (their outcome is unknown); later calls connect again.
+ *             (their outcome is unknown); later calls connect again;
+ *   eviction  a write that evict.c's gate refuses is lost unsent; when the
+ *             gate must read the primaries' policies, the window drains first.
  * Answers reach the caller in the order each node sent them. Layer: transport
  * (beside exec.c, whose redirection loop it uses). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
+#include "evict.h"
 #include "exec.h"
 #include "node.h"
 #include "scripts.h"
@@ -53,6 +56,7 @@ static int receive(win *w) {
         return 0;
     }
     memmove(w->in, w->in + 1, (size_t)--w->nin * sizeof *w->in);
+    tally__evict_note(w->t, f.node, r);
     int target = -1, rc = 0;
     switch (tally__reply_kind(w->t, r, &target)) {
     case TALLY_REPLY_RELOAD: /* did not run */
@@ -103,6 +107,15 @@ static int send_call(win *w, size_t id) {
             return 0;
         }
         if (w->ops->rebuild(w->ops->ctx, id) < 0) return -1;
+    }
+    if (tally__evict_due(t, node, &t->args)) { /* the policies' INFO needs every window empty */
+        while (w->nin)
+            if (receive(w) < 0) return -1;
+        if (w->ops->rebuild(w->ops->ctx, id) < 0) return -1;
+    }
+    if (tally__evict_gate(t, node, &t->args) != TALLY_OK) { /* not sent */
+        w->ops->lost(w->ops->ctx, id, t->err);
+        return 0;
     }
     if (tally__node_send_call(t, node, &t->args) != TALLY_OK) return -1;
     w->in[w->nin++] = (flight){ id, node };

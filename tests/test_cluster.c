@@ -1,7 +1,8 @@
 /* test_cluster.c -- cluster: the library on a real 3-primary, 3-replica Redis
  * Cluster started by tests/with-cluster: slot hashing, recording, queries and
  * admission across nodes, pricing (the price table in its own slot), scripts
- * on every node and the spread of the shared aggregates. Failover and resharding are in test_cluster_failover.c. */
+ * on every node and the spread of the shared aggregates; one primary whose
+ * maxmemory-policy evicts. Failover and resharding are in test_cluster_failover.c. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +366,65 @@ static void shared_aggregates_spread(void **state) {
     tally_close(t);
 }
 
+/* Keys on every primary in the cluster's keyspace. */
+static long long cluster_keys(void) {
+    long long n = 0;
+    for (int i = 0; i < NODES; i++)
+        if (tc_is_primary(tc_ports[i])) {
+            redisReply *r = tc_on(tc_ports[i], "DBSIZE");
+            n += r->integer;
+            freeReplyObject(r);
+        }
+    return n;
+}
+
+/* One primary of three runs volatile-lru: every write is refused before its
+ * first call, whichever primaries its keys live on (nothing written
+ * anywhere); with allow_eviction events are recorded and admission is still
+ * refused; the primary back on noeviction is noticed (prices_refresh_ms 0:
+ * at the next write). */
+static void one_evicting_primary_refuses_writes(void **state) {
+    (void)state;
+    int evicting = -1;
+    for (int i = 0; i < NODES && evicting < 0; i++)
+        if (tc_is_primary(tc_ports[i])) evicting = tc_ports[i];
+    freeReplyObject(tc_on(evicting, "CONFIG SET maxmemory-policy volatile-lru"));
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.prices_refresh_ms = 0;
+    cfg.url = th_url();
+    tally *t = NULL;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_OK);
+    tally_event ev[8];
+    tc_event_text text[8];
+    for (int i = 0; i < 8; i++) tc_make_event(i, 8, &text[i], &ev[i]);
+    tally_result res[8];
+    assert_int_equal(tally_record_batch(t, ev, 8, res), TALLY_EEVICT);
+    for (int i = 0; i < 8; i++) assert_int_equal(res[i].code, TALLY_EEVICT);
+    th_assert_mentions(tally_errmsg(t), "volatile-lru");
+    char port[16];
+    snprintf(port, sizeof port, ":%d", evicting);
+    th_assert_mentions(tally_errmsg(t), port);
+    assert_int_equal(tally_record(t, &ev[0], NULL), TALLY_EEVICT);
+    assert_int_equal(cluster_keys(), 0);
+    tally_close(t);
+    cfg.allow_eviction = 1;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_OK);
+    assert_int_equal(tally_record_batch(t, ev, 8, res), TALLY_OK);
+    for (int i = 0; i < 8; i++) assert_int_equal(res[i].code, TALLY_OK);
+    long long written = cluster_keys();
+    th_assert_gt(written, 0);
+    tally_rule rule = { TALLY_COUNT_REQUESTS, TALLY_ALGO_GCRA, 5, 60000, 0 };
+    tally_decision d;
+    assert_int_equal(tally_allow(t, "any-key", &rule, 1, NULL, &d), TALLY_EEVICT);
+    th_assert_mentions(tally_errmsg(t), "even with allow_eviction");
+    assert_int_equal(cluster_keys(), written);
+    freeReplyObject(tc_on(evicting, "CONFIG SET maxmemory-policy noeviction"));
+    assert_int_equal(tally_allow(t, "any-key", &rule, 1, NULL, &d), TALLY_OK);
+    assert_true(d.allowed);
+    tally_close(t);
+}
+
 int main(void) {
     tc_read_ports();
     signal(SIGPIPE, SIG_IGN);
@@ -379,6 +439,7 @@ int main(void) {
         cmocka_unit_test_setup(prices_on_cluster, tc_clean),
         cmocka_unit_test_setup(scripts_on_every_node, tc_clean),
         cmocka_unit_test_setup(shared_aggregates_spread, tc_clean),
+        cmocka_unit_test_setup(one_evicting_primary_refuses_writes, tc_clean),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -43,12 +43,13 @@ static int convert(const char *cmd, opt *opts, int tz_min) {
 int cli_parse(const char *cmd, int argc, char **argv, cli_common *c, opt *opts, char **pos, int maxpos,
               int *npos) {
     static const char *const read_froms[] = { "primary", "replica", NULL }; /* TALLY_READ_* */
+    static const char *const booleans[] = { "0", "1", NULL };
     opt common[] = {
         OPT_TEXT("--url", &c->url),       OPT_OFFSET("--tz", &c->tz_min),
         OPT_TEXT("--prefix", &c->prefix), OPT_MS("--timeout", &c->timeout_ms, 1, 3600000),
         OPT_FLAG("--json", &c->json),     OPT_FLAG("--help", &c->help),
         OPT_FLAG("-h", &c->help),         OPT_CHOICE("--read-from", &c->read_from, read_froms),
-        OPT_END,
+        OPT_FLAG("--allow-eviction", &c->allow_eviction), OPT_END,
     };
     *npos = 0;
     for (int i = 2; i < argc; i++) {
@@ -87,6 +88,11 @@ int cli_parse(const char *cmd, int argc, char **argv, cli_common *c, opt *opts, 
     opt read_env = OPT_CHOICE("TALLY_READ_FROM", &c->read_from, read_froms);
     read_env.text = env;
     if (!code && !cli_given(common, "--read-from") && env && *env) code = convert(cmd, (opt[]){ read_env, OPT_END }, 0);
+    /* $TALLY_ALLOW_EVICTION: 1 or 0 (empty: unset), under --allow-eviction. */
+    env = getenv("TALLY_ALLOW_EVICTION");
+    opt evict_env = OPT_CHOICE("TALLY_ALLOW_EVICTION", &c->allow_eviction, booleans);
+    evict_env.text = env;
+    if (!code && !c->allow_eviction && env && *env) code = convert(cmd, (opt[]){ evict_env, OPT_END }, 0);
     return code ? code : convert(cmd, opts, c->tz_min);
 }
 
@@ -105,6 +111,7 @@ int cli_exit_for(int rc) {
     case TALLY_EINVAL: return EXIT_USAGE;
     case TALLY_ECONNECT:
     case TALLY_EAUTH: return EXIT_UNREACHABLE;
+    case TALLY_EEVICT: return EXIT_EVICT;
     default: return EXIT_FAILED;
     }
 }
@@ -122,6 +129,7 @@ void cli_config(const cli_common *c, tally_config *cfg) {
     cfg->defer_script_load = c->defer_load;
     cfg->price_missing_zero = c->price_missing_zero;
     cfg->read_from = c->read_from;
+    cfg->allow_eviction = c->allow_eviction;
     if (c->timeout_ms) cfg->command_timeout_ms = cfg->connect_timeout_ms = (int)c->timeout_ms;
 }
 

@@ -15,16 +15,19 @@ enum {
     EXIT_NO = 1,          /* denied, missing */
     EXIT_USAGE = 2,       /* bad usage or bad input; nothing written */
     EXIT_UNREACHABLE = 3, /* Redis unreachable or authentication failed */
-    EXIT_FAILED = 4       /* Redis or script error, timeout */
+    EXIT_FAILED = 4,      /* Redis or script error, timeout */
+    EXIT_EVICT = 5        /* a write refused: the server may evict (TALLY_EEVICT) */
 };
 
 /* Options every command takes: --url, --tz (else $TALLY_TZ), --prefix,
- * --timeout, --read-from (else $TALLY_READ_FROM), --json, --help (-h). */
+ * --timeout, --read-from (else $TALLY_READ_FROM), --allow-eviction (else
+ * $TALLY_ALLOW_EVICTION), --json, --help (-h). */
 typedef struct cli_common {
     const char *url, *prefix;
     int tz_min;           /* minutes east of UTC */
     int64_t timeout_ms;   /* 0: the library's defaults */
     int read_from;        /* TALLY_READ_PRIMARY or TALLY_READ_REPLICA */
+    int allow_eviction;   /* tally_config.allow_eviction */
     int json, help;
     int defer_load;       /* set by commands that inspect the script cache */
     int price_missing_zero; /* record: an event without a cost or a price costs 0 */

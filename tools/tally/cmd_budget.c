@@ -23,7 +23,8 @@ static const char usage[] =
     "  0); with another estimate it is refused as a conflict (exit 2, nothing\n"
     "  written): settle it or let its lease end first.\n"
     "exit: 0 reserved (or already reserved), 1 denied, 2 bad input (or a conflict),\n"
-    "      3 Redis unreachable, 4 Redis error or timeout\n";
+    "      3 Redis unreachable, 4 Redis error or timeout, 5 the server may evict\n"
+    "      keys (maxmemory-policy not noeviction: refused even with --allow-eviction)\n";
 
 #define MAX_CAPS 16
 

@@ -21,7 +21,8 @@ static const char usage[] =
     "\n"
     "options: --url URL  --timeout MS  --prefix P  --json  --help\n"
     "exit: 0 ok, 1 denied/lost/not held, 2 bad usage, 3 Redis unreachable,\n"
-    "      4 other error\n";
+    "      4 other error, 5 the server may evict keys (maxmemory-policy not\n"
+    "      noeviction: refused even with --allow-eviction)\n";
 
 static void print_json(const tally_lease *l, int acquire, const char *id) {
     json_out j;

@@ -29,7 +29,9 @@ static const char usage_fmt[] =
     "JSON: allowed, limit, remaining, retry_after_ms (-1: can never fit),\n"
     "      reset_after_ms, denied_by (rule index or null), server_time_us, policy\n"
     "      (redis, fail-open or fail-closed) and rules[].\n"
-    "exit: 0 allowed, 1 denied, 2 bad usage, 3 Redis unreachable, 4 other error\n";
+    "exit: 0 allowed, 1 denied, 2 bad usage, 3 Redis unreachable, 4 other error,\n"
+    "      5 allow: the server may evict keys (maxmemory-policy not noeviction:\n"
+    "      refused even with --allow-eviction)\n";
 
 static const char *policy_name(int decided) {
     switch (decided) {

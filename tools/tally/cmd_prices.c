@@ -35,7 +35,8 @@ static const char usage[] =
     "exit: 0 ok, 1 no price for MODEL (show), 2 bad usage or a bad price file\n"
     "      (nothing stored), 3 Redis unreachable or the user may not (load:\n"
     "      only a user that may write the price table, docs/acl.md), 4 Redis\n"
-    "      error or timeout\n";
+    "      error or timeout, 5 load: the server may evict keys (see tally --help,\n"
+    "      --allow-eviction)\n";
 
 static char *slurp(const char *path, size_t *n) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");

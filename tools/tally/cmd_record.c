@@ -49,8 +49,9 @@ static const char usage[] =
     "                 over 6.35 s (each retry reported).\n"
     "  also: --url URL --timeout MS --prefix P --json --help\n"
     "exit: 0 recorded (or duplicate), 2 bad input, 3 Redis unreachable, 4 Redis\n"
-    "      error or timeout. With --stdin: 4 (3: unreachable) if Redis refused a\n"
-    "      line or left it unanswered, else 2 if a line was bad.\n";
+    "      error or timeout, 5 the server may evict keys (see tally --help,\n"
+    "      --allow-eviction). With --stdin: 4 (3: unreachable, 5: eviction) if\n"
+    "      Redis refused a line or left it unanswered, else 2 if a line was bad.\n";
 
 static int one(const char *cmd, const cli_common *c, tally_event *e) {
     int settle = strcmp(cmd, "settle") == 0;
@@ -107,7 +108,8 @@ static const char usage_settle[] =
     "estimate that 'tally reserve' held under the same --id for its key and\n"
     "account, in one script. Prints 'recorded', or 'duplicate' if already settled.\n"
     "  also: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
-    "exit: 0 settled, 2 bad input, 3 Redis unreachable, 4 Redis error or timeout\n";
+    "exit: 0 settled, 2 bad input, 3 Redis unreachable, 4 Redis error or timeout,\n"
+    "      5 the server may evict keys (see tally --help, --allow-eviction)\n";
 
 static int run(const char *cmd, int argc, char **argv) {
     cli_common c = { 0 };

@@ -50,6 +50,12 @@ static void help(FILE *f) {
           "                 (asynchronous replication), so a read may miss the latest\n"
           "                 writes. On one server: that server (EVALSHA_RO). Writes,\n"
           "                 allow and reading the price table always use the primary\n"
+          "  --allow-eviction\n"
+          "                 record although the server's maxmemory-policy is not\n"
+          "                 noeviction (default $TALLY_ALLOW_EVICTION=1, else off):\n"
+          "                 Redis may then evict tally's keys, so statistics are\n"
+          "                 approximate (lost counts, a resent request id counted\n"
+          "                 again); allow, lease and reserve stay refused (exit 5)\n"
           "  --json         machine-readable output (not exporter)\n"
           "  --help         help for a command: tally COMMAND --help\n"
           "  --version      print the version (tally --version)\n"
@@ -63,7 +69,10 @@ static void help(FILE *f) {
           "  2 bad usage or bad input; nothing was written\n"
           "  3 Redis unreachable or authentication failed\n"
           "  4 Redis error (OOM, wrong key type), script error, timeout, sum past\n"
-          "    2^63-1; exporter: cannot listen\n",
+          "    2^63-1; exporter: cannot listen\n"
+          "  5 a write refused, nothing written: the server's maxmemory-policy is\n"
+          "    not noeviction (or INFO is not allowed), so Redis may evict tally's\n"
+          "    keys; see --allow-eviction\n",
           f);
 }
 
