@@ -422,9 +422,10 @@ static int twice(reader *r, parse_ctx *pc, int ours) {
             return bad(r, "out of memory");
         while (i + 1 < pc->nnames && strcmp(pc->names[i + 1], pc->names[i]) == 0) i++;
     }
-    /* then drop them, by the notes' own copies of the names */
-    for (size_t k = first; k < tally_prices_note_count(pc->p); k++)
-        tally__prices_drop(pc->p, tally_prices_note_at(pc->p, k)->model);
+    /* then drop them, by the notes' own copies of the names: the last `dups`
+     * notes, as dropping removes only rounding notes, all before them */
+    for (size_t k = 0, dups = tally_prices_note_count(pc->p) - first; k < dups; k++)
+        tally__prices_drop(pc->p, tally_prices_note_at(pc->p, tally_prices_note_count(pc->p) - dups + k)->model);
     return 0;
 }
 

@@ -124,6 +124,12 @@ void tally__prices_drop(tally_prices *p, const char *model) {
         if (strcmp(p->e[i].model, model) == 0) free((char *)p->e[i].model);
         else p->e[o++] = p->e[i];
     p->n = o;
+    o = 0; /* a rounding of what is no longer loaded says nothing */
+    for (size_t i = 0; i < p->nnotes; i++)
+        if (p->notes[i].what == TALLY_PRICE_NOTE_ROUNDED && strcmp(p->notes[i].model, model) == 0)
+            free((char *)p->notes[i].model), free((char *)p->notes[i].why);
+        else p->notes[o++] = p->notes[i];
+    p->nnotes = o;
 }
 
 size_t tally_prices_note_count(const tally_prices *p) { return p ? p->nnotes : 0; }

@@ -50,7 +50,8 @@ int tally__prices_finish(tally_prices *p, char *err, size_t cap);
 void tally__prices_set_version(tally_prices *p, int64_t version);
 /* Appends a note on `model` (both strings copied): 0, or -1 (OOM). */
 int tally__prices_note(tally_prices *p, const char *model, int what, const char *why);
-/* Removes every entry of `model` (which must not point into them). */
+/* Removes every entry of `model` and the notes that it was rounded (`model`
+ * must not point into either). */
 void tally__prices_drop(tally_prices *p, const char *model);
 
 /* Canonical text of one model's entries, as prices.lua stores them: per entry

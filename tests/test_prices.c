@@ -347,7 +347,7 @@ static void litellm_models_skipped_or_rounded_with_notes(void **state) {
         " \"tiers\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06,"
         "   \"input_cost_per_token_above_200k_tokens\": 2e-06, \"output_cost_per_token_above_128k_tokens\": 2e-06},"
         " \"twice\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06, \"input_cost_per_token\": 0},"
-        " \"dup\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06},"
+        " \"dup\": {\"input_cost_per_token\": 1.0000000000000001e-06, \"output_cost_per_token\": 1e-06},"
         " \"dup\": {\"input_cost_per_token\": 2e-06, \"output_cost_per_token\": 1e-06},"
         " \"mistral/mistral-embed\": {\"input_cost_per_token\": 1e-07, \"litellm_provider\": \"mistral\","
         "   \"mode\": \"embedding\"},"
