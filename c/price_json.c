@@ -1,7 +1,11 @@
-/* price_json.c -- tally_prices_parse: a price table from JSON text, in tally's
- * own form or LiteLLM's model_prices_and_context_window.json (tally.h says
- * which fields). A small strict reader: numbers are kept as their literal
- * text and converted by tally__price_parse, never through a double.
+/* price_json.c -- tally_prices_parse(_ex): a price table from JSON text, in
+ * tally's own form or LiteLLM's model_prices_and_context_window.json (tally.h
+ * says which fields). A small strict reader: numbers are kept as their
+ * literal text and converted by tally__price_parse (ours: exact or refused)
+ * or tally__price_round (LiteLLM's doubles), never through a double. Ours
+ * refuses any doubt (an unknown or repeated member); from LiteLLM's file a
+ * model that cannot be read is skipped with a note on the table, so one model
+ * never stops the load. A text yielding no entry is refused unless allowed.
  * Layer: pure. */
 #include <stdarg.h>
 #include <stdio.h>
