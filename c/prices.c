@@ -14,6 +14,8 @@ struct tally_prices {
     int64_t version;
     tally_price *e;
     size_t n, cap;
+    tally_price_note *notes; /* what a parse skipped or rounded, in file order */
+    size_t nnotes, notes_cap;
 };
 
 #define AMOUNTS 9 /* input .. tier_cache_read, from tally_price.input on */
@@ -21,14 +23,16 @@ struct tally_prices {
 static int64_t *amounts(tally_price *e) { return &e->input; }
 static const int64_t *camounts(const tally_price *e) { return &e->input; }
 
-int tally__price_parse(const char *s, size_t n, int shift, int64_t *out) {
+/* Both readers: `round` 0 refuses a digit below the resolution, 1 rounds it
+ * half up (TALLY_PRICE_ROUNDED when that changed the value). */
+static int price_text(const char *s, size_t n, int shift, int round, int64_t *out) {
     size_t i = 0;
     if (n > 0 && s[0] == '-' && (n == 1 || s[1] != '-')) { /* a number, below zero */
         int64_t v;
-        return tally__price_parse(s + 1, n - 1, shift, &v) == TALLY_PRICE_BAD ? TALLY_PRICE_BAD : TALLY_PRICE_NEGATIVE;
+        return price_text(s + 1, n - 1, shift, round, &v) == TALLY_PRICE_BAD ? TALLY_PRICE_BAD : TALLY_PRICE_NEGATIVE;
     }
     char digits[40];
-    int nd = 0, seen = 0;
+    int nd = 0, seen = 0, lost = 0; /* lost: a non-zero digit past the 40 kept */
     long exp10 = shift;
     for (int frac = 0;; i++) {
         if (i < n && s[i] == '.' && !frac && seen) {
@@ -40,9 +44,9 @@ int tally__price_parse(const char *s, size_t n, int shift, int64_t *out) {
         seen = 1;
         if (frac) exp10--;
         if (nd == 0 && s[i] == '0') continue; /* leading zeros */
-        if (nd == (int)sizeof digits) { /* 40 significant digits */
-            if (s[i] != '0') return TALLY_PRICE_LARGE;
-            exp10++; /* a zero past them: as if kept and stripped below (a later digit is refused) */
+        if (nd == (int)sizeof digits) { /* past 40 significant digits: only its place counts */
+            lost |= s[i] != '0';
+            exp10++;
             continue;
         }
         digits[nd++] = s[i];
@@ -59,16 +63,27 @@ int tally__price_parse(const char *s, size_t n, int shift, int64_t *out) {
     }
     if (i != n) return TALLY_PRICE_BAD;
     while (nd > 0 && digits[nd - 1] == '0') nd--, exp10++; /* exact zeros past the resolution */
-    if (nd == 0) return *out = 0, TALLY_PRICE_OK;
-    if (exp10 < 0) return TALLY_PRICE_FINE;
+    if (nd == 0) return lost ? TALLY_PRICE_FINE : (*out = 0, TALLY_PRICE_OK);
     if (nd + exp10 > 16) return TALLY_PRICE_LARGE; /* at least 10^16 */
+    /* Below the resolution: the kept digits from place exp10 < 0 on, and any
+     * lost one (exp10 <= -24 then: 40 digits, at most 16 whole). */
+    int whole = exp10 < 0 ? nd + (int)exp10 : nd, up = 0;
+    if (exp10 < 0 || lost) {
+        if (!round) return TALLY_PRICE_FINE;
+        up = whole >= 0 && whole < nd && digits[whole] >= '5'; /* half up: the first digit dropped */
+    }
     int64_t v = 0;
-    for (int k = 0; k < nd; k++) v = v * 10 + (digits[k] - '0');
+    for (int k = 0; k < whole; k++) v = v * 10 + (digits[k] - '0');
     for (long k = 0; k < exp10; k++) v *= 10;
+    v += up;
     if (v > TALLY_PRICE_MAX_NANOS) return TALLY_PRICE_LARGE;
+    if (v == 0) return TALLY_PRICE_FINE; /* not zero, but nothing left on the grid */
     *out = v;
-    return TALLY_PRICE_OK;
+    return exp10 < 0 || lost ? TALLY_PRICE_ROUNDED : TALLY_PRICE_OK;
 }
+
+int tally__price_parse(const char *s, size_t n, int shift, int64_t *out) { return price_text(s, n, shift, 0, out); }
+int tally__price_round(const char *s, size_t n, int shift, int64_t *out) { return price_text(s, n, shift, 1, out); }
 
 const char *tally__price_problem(int code) {
     switch (code) {
@@ -84,8 +99,42 @@ tally_prices *tally__prices_new(void) { return calloc(1, sizeof(tally_prices)); 
 void tally_prices_free(tally_prices *p) {
     if (!p) return;
     for (size_t i = 0; i < p->n; i++) free((char *)p->e[i].model);
+    for (size_t i = 0; i < p->nnotes; i++) free((char *)p->notes[i].model), free((char *)p->notes[i].why);
     free(p->e);
+    free(p->notes);
     free(p);
+}
+
+int tally__prices_note(tally_prices *p, const char *model, int what, const char *why) {
+    if (p->nnotes == p->notes_cap) {
+        size_t cap = p->notes_cap ? 2 * p->notes_cap : 16;
+        tally_price_note *nn = realloc(p->notes, cap * sizeof *nn);
+        if (!nn) return -1;
+        p->notes = nn, p->notes_cap = cap;
+    }
+    char *m = strdup(model), *w = strdup(why);
+    if (!m || !w) return free(m), free(w), -1;
+    p->notes[p->nnotes++] = (tally_price_note){ m, what, w };
+    return 0;
+}
+
+void tally__prices_drop(tally_prices *p, const char *model) {
+    size_t o = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->e[i].model, model) == 0) free((char *)p->e[i].model);
+        else p->e[o++] = p->e[i];
+    p->n = o;
+    o = 0; /* a rounding of what is no longer loaded says nothing */
+    for (size_t i = 0; i < p->nnotes; i++)
+        if (p->notes[i].what == TALLY_PRICE_NOTE_ROUNDED && strcmp(p->notes[i].model, model) == 0)
+            free((char *)p->notes[i].model), free((char *)p->notes[i].why);
+        else p->notes[o++] = p->notes[i];
+    p->nnotes = o;
+}
+
+size_t tally_prices_note_count(const tally_prices *p) { return p ? p->nnotes : 0; }
+const tally_price_note *tally_prices_note_at(const tally_prices *p, size_t i) {
+    return p && i < p->nnotes ? &p->notes[i] : NULL;
 }
 
 int tally__prices_add(tally_prices *p, const tally_price *e) {

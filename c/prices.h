@@ -16,9 +16,11 @@ enum { TALLY_KIND_INPUT, TALLY_KIND_OUTPUT, TALLY_KIND_CACHE_CREATE, TALLY_KIND_
 /* tally__price_parse's answers. */
 enum {
     TALLY_PRICE_OK = 0,
+    TALLY_PRICE_ROUNDED = 1,   /* tally__price_round: read, and rounded to the grid */
     TALLY_PRICE_BAD = -1,      /* not a number */
     TALLY_PRICE_NEGATIVE = -2,
-    TALLY_PRICE_FINE = -3,     /* finer than 1 nano-USD per million tokens */
+    TALLY_PRICE_FINE = -3,     /* finer than 1 nano-USD per million tokens (rounding: not
+                                  0, but rounds to 0) */
     TALLY_PRICE_LARGE = -4     /* above TALLY_PRICE_MAX_NANOS */
 };
 
@@ -27,8 +29,14 @@ enum {
  * per million tokens (shift 9: the text is USD per million tokens; 15: USD per
  * token, LiteLLM's form) exactly, with integer arithmetic only. A leading '-'
  * reads as TALLY_PRICE_NEGATIVE. Trailing zeros past the resolution are exact
- * and accepted. TALLY_PRICE_OK or one of the refusals above. */
+ * and accepted; digits past 40 significant ones count only by their place.
+ * TALLY_PRICE_OK or one of the refusals above. */
 int tally__price_parse(const char *s, size_t n, int shift, int64_t *out);
+/* The same, but a value finer than the resolution is rounded half up to it
+ * (TALLY_PRICE_ROUNDED; the first dropped digit decides: 5..9 up); one that
+ * would round to 0 without being 0 is TALLY_PRICE_FINE. For LiteLLM's
+ * per-token numbers, which are binary doubles printed in decimal. */
+int tally__price_round(const char *s, size_t n, int shift, int64_t *out);
 /* The words for a refusal of tally__price_parse ("is negative", ...). */
 const char *tally__price_problem(int code);
 
@@ -40,6 +48,11 @@ int tally__prices_add(tally_prices *p, const tally_price *e);
  * from one time, the tier rules and the bounds. 0, or -1 with the message. */
 int tally__prices_finish(tally_prices *p, char *err, size_t cap);
 void tally__prices_set_version(tally_prices *p, int64_t version);
+/* Appends a note on `model` (both strings copied): 0, or -1 (OOM). */
+int tally__prices_note(tally_prices *p, const char *model, int what, const char *why);
+/* Removes every entry of `model` and the notes that it was rounded (`model`
+ * must not point into either). */
+void tally__prices_drop(tally_prices *p, const char *model);
 
 /* Canonical text of one model's entries, as prices.lua stores them: per entry
  * "from,in,out,cc,cr,above,tin,tout,tcc,tcr" (decimal integers), entries

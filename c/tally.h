@@ -492,22 +492,50 @@ typedef struct tally_price {
 typedef struct tally_prices tally_prices;
 
 /* Reads a price table from JSON text (n bytes), in either form:
- *   ours: {"models": {"MODEL": ENTRY or [ENTRY, ...], ...}} where ENTRY is
+ *   ours: {"models": {"MODEL": ENTRY or [ENTRY, ...], ...}} (no other
+ *     top-level member) where ENTRY is
  *     {"from": EPOCH_MS or "ISO-8601" (optional: always), "input": USD,
  *      "output": USD, "cache_create": USD, "cache_read": USD (all four
  *      required; USD per million tokens, a JSON string or number),
  *      "tier_above": TOKENS, "tier": {the four prices}  (optional, together)};
- *   LiteLLM's model_prices_and_context_window.json: per model
- *     input_cost_per_token, output_cost_per_token (models without both are
- *     skipped), cache_creation_input_token_cost, cache_read_input_token_cost
- *     (missing: the input price) and the tier fields *_above_<N>k_tokens (one
- *     N per model; a missing tier price is the base one), USD per token.
- * Numbers are read from their literal text. Bad input (a negative price,
- * garbage, a price finer than 1 nano-USD per million tokens, a missing
+ *     a field or a model given twice is refused;
+ *   LiteLLM's model_prices_and_context_window.json (any text without a
+ *     top-level "models"): per model input_cost_per_token,
+ *     output_cost_per_token (an "embedding" model without it: output 0, as
+ *     LiteLLM charges), cache_creation_input_token_cost,
+ *     cache_read_input_token_cost (missing: the input price) and the tier
+ *     fields *_above_<N>k_tokens (one N per model; a missing tier price is the
+ *     base one), USD per token.
+ * Numbers are read from their literal text. In our form bad input (a negative
+ * price, garbage, a price finer than 1 nano-USD per million tokens, a missing
  * field) gives TALLY_EINVAL with a message naming the model and the field in
- * err (cap bytes). On TALLY_OK *out is a table of version 0 owned by the
- * caller: tally_prices_free() it (or give it to tally_set_prices()). */
+ * err (cap bytes). LiteLLM's file is third-party: a model it does not price
+ * per token, or prices with a bad value, is skipped and one finer than the
+ * grid rounded half up to 10^-15 USD per token, each with a note (below). A
+ * text that yields no entry at all is refused (a mistyped file must not
+ * replace a table with nothing). On TALLY_OK *out is a table of version 0
+ * owned by the caller: tally_prices_free() it (or give it to
+ * tally_set_prices()). A "from" without an offset is UTC here. */
 int tally_prices_parse(const char *json, size_t n, tally_prices **out, char *err, size_t cap);
+/* The same, with a "from" without an offset read in the timezone
+ * tz_offset_min minutes east of UTC (as tally_parse_time() reads it) and
+ * flags: TALLY_PRICES_ALLOW_EMPTY accepts a text yielding no entry (an empty
+ * table, to store on purpose). */
+#define TALLY_PRICES_ALLOW_EMPTY 1u
+int tally_prices_parse_ex(const char *json, size_t n, int tz_offset_min, unsigned flags, tally_prices **out,
+                          char *err, size_t cap);
+/* What a parse of LiteLLM's form did not load as written, in file order:
+ * a model (or other top-level member) skipped, `why` saying why ("priced per
+ * image, not per token"), or a model loaded with a price rounded to the grid,
+ * `why` naming the field, its text and the value kept. Owned by the table. */
+enum { TALLY_PRICE_NOTE_SKIPPED = 1, TALLY_PRICE_NOTE_ROUNDED = 2 };
+typedef struct tally_price_note {
+    const char *model;
+    int what;          /* TALLY_PRICE_NOTE_* */
+    const char *why;
+} tally_price_note;
+size_t tally_prices_note_count(const tally_prices *p);
+const tally_price_note *tally_prices_note_at(const tally_prices *p, size_t i);
 void tally_prices_free(tally_prices *p);
 /* The version of a table: Redis's load count for one read from Redis, 0 for
  * one parsed by the caller. */

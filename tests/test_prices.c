@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -37,7 +39,7 @@ static void per_million_text_is_exact(void **state) {
     /* ... however many: past 40 significant digits too */
     assert_int_equal(ok("1.0000000000000000000000000000000000000000000000", 9), 1000000000);
     assert_int_equal(ok("10000000000000000000000000000000000000000000e-44", 9), 100000000);
-    assert_int_equal(parse("1.00000000000000000000000000000000000000001", 9, &(int64_t){ 0 }), TALLY_PRICE_LARGE);
+    assert_int_equal(parse("1.00000000000000000000000000000000000000001", 9, &(int64_t){ 0 }), TALLY_PRICE_FINE);
     assert_int_equal(ok("000.5", 9), 500000000);
     assert_int_equal(ok("0", 9), 0);
     assert_int_equal(ok("0.0", 9), 0);
@@ -261,12 +263,235 @@ static void litellm_form(void **state) {
     assert_null(tally_prices_find(p, "dall-e-3", 1));
     assert_null(tally_prices_find(p, "sample_spec", 1));
     tally_prices_free(p);
-    refused("{\"m\": {\"input_cost_per_token\": -3e-06, \"output_cost_per_token\": 1e-06}}", "m",
-            "input_cost_per_token '-3e-06' is negative");
-    refused("{\"m\": {\"input_cost_per_token\": 3e-16, \"output_cost_per_token\": 1e-06}}", "m", "finer");
-    refused("{\"m\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06,"
-            " \"input_cost_per_token_above_200k_tokens\": 2e-06, \"output_cost_per_token_above_128k_tokens\": 2e-06}}",
-            "m", "only one tier");
+    /* one model alone in a file: skipped, so the file yields nothing */
+    refused("{\"m\": {\"input_cost_per_token\": -3e-06, \"output_cost_per_token\": 1e-06}}", "no model",
+            "m: input_cost_per_token '-3e-06' is negative");
+}
+
+/* Item 6: past 40 significant digits a non-zero digit is too fine, not too
+ * large: 3.000...01 (41 digits) is just above 3 USD per million tokens. */
+static void digits_past_forty_are_too_fine(void **state) {
+    (void)state;
+    int64_t v;
+    assert_int_equal(parse("3.0000000000000000000000000000000000000001", 9, &v), TALLY_PRICE_FINE);
+    assert_int_equal(parse("3.0000000000000000000000000000000000000001e-6", 15, &v), TALLY_PRICE_FINE);
+    assert_int_equal(parse("30000000000000000000000000000000000000001e-40", 9, &v), TALLY_PRICE_FINE);
+    /* still too large when it is: 41 digits of whole USD */
+    assert_int_equal(parse("30000000000000000000000000000000000000001", 9, &v), TALLY_PRICE_LARGE);
+    refused("{\"models\": {\"m\": {\"input\": 3.0000000000000000000000000000000000000001, \"output\": 1,"
+            " \"cache_create\": 1, \"cache_read\": 1}}}",
+            "input '3.0000000000000000000000000000000000000001'", "is finer than 1 nano-USD per million tokens");
+}
+
+/* The LiteLLM rounding rule: half up to 1 nano-USD per million tokens (10^-15
+ * USD per token), the first dropped digit deciding; ours never rounds. */
+static void litellm_numbers_round_half_up(void **state) {
+    (void)state;
+    int64_t v = -42;
+    /* 2.9999900000000002e-06 USD/token = 2999990000.0000002 nano-USD/Mtok */
+    assert_int_equal(tally__price_round("2.9999900000000002e-06", 22, 15, &v), TALLY_PRICE_ROUNDED);
+    assert_int_equal(v, 2999990000LL);
+    /* 3.0001999999999996e-07 = 300019999.99999996 -> 300020000 */
+    assert_int_equal(tally__price_round("3.0001999999999996e-07", 22, 15, &v), TALLY_PRICE_ROUNDED);
+    assert_int_equal(v, 300020000LL);
+    assert_int_equal(tally__price_round("1.5e-15", 7, 15, &v), TALLY_PRICE_ROUNDED); /* 1.5 -> 2 */
+    assert_int_equal(v, 2);
+    assert_int_equal(tally__price_round("2.5e-15", 7, 15, &v), TALLY_PRICE_ROUNDED); /* 2.5 -> 3, not even 2 */
+    assert_int_equal(v, 3);
+    assert_int_equal(tally__price_round("2.4999e-15", 10, 15, &v), TALLY_PRICE_ROUNDED);
+    assert_int_equal(v, 2);
+    assert_int_equal(tally__price_round("5e-16", 5, 15, &v), TALLY_PRICE_ROUNDED); /* 0.5 -> 1 */
+    assert_int_equal(v, 1);
+    v = -42;
+    assert_int_equal(tally__price_round("4e-16", 5, 15, &v), TALLY_PRICE_FINE); /* would be free: refused */
+    assert_int_equal(v, -42);
+    assert_int_equal(tally__price_round("3e-06", 5, 15, &v), TALLY_PRICE_OK); /* exact: not rounded */
+    assert_int_equal(v, 3000000000LL);
+    assert_int_equal(tally__price_round("-2.9999900000000002e-06", 23, 15, &v), TALLY_PRICE_NEGATIVE);
+}
+
+static tally_prices *table_ex(const char *json, int tz_min, unsigned flags) {
+    tally_prices *p = NULL;
+    char err[512] = "";
+    if (tally_prices_parse_ex(json, strlen(json), tz_min, flags, &p, err, sizeof err) != TALLY_OK)
+        fail_msg("refused: %s", err);
+    return p;
+}
+
+/* The note on `model`, of kind `what`, must mention `want`. */
+static void noted(const tally_prices *p, const char *model, int what, const char *want) {
+    for (size_t i = 0; i < tally_prices_note_count(p); i++) {
+        const tally_price_note *n = tally_prices_note_at(p, i);
+        if (strcmp(n->model, model) != 0) continue;
+        if (n->what != what || !strstr(n->why, want))
+            fail_msg("note on %s is %d '%s', not %d '%s'", model, n->what, n->why, what, want);
+        return;
+    }
+    fail_msg("no note on %s", model);
+}
+
+/* Item 5: LiteLLM's file is third-party: one model never refuses the load.
+ * Float artefacts are rounded and listed; bad values, two tier thresholds,
+ * duplicates and models priced per something else are skipped and listed
+ * with the reason; an embedding model with only an input price loads. */
+static void litellm_models_skipped_or_rounded_with_notes(void **state) {
+    (void)state;
+    tally_prices *p = table(
+        "{\"sample_spec\": {\"input_cost_per_token\": 0.0, \"output_cost_per_token\": 0.0},"
+        " \"last_updated\": \"2026-07-24\","
+        " \"db\": {\"input_cost_per_token\": 2.9999900000000002e-06, \"output_cost_per_token\": 1.5e-05,"
+        "   \"litellm_provider\": \"databricks\"},"
+        " \"neg\": {\"input_cost_per_token\": -3e-06, \"output_cost_per_token\": 1e-06},"
+        " \"free\": {\"input_cost_per_token\": 3e-16, \"output_cost_per_token\": 1e-06},"
+        " \"nul\": {\"input_cost_per_token\": null, \"output_cost_per_token\": 1e-06},"
+        " \"tiers\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06,"
+        "   \"input_cost_per_token_above_200k_tokens\": 2e-06, \"output_cost_per_token_above_128k_tokens\": 2e-06},"
+        " \"twice\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06, \"input_cost_per_token\": 0},"
+        " \"dup\": {\"input_cost_per_token\": 1.0000000000000001e-06, \"output_cost_per_token\": 1e-06},"
+        " \"dup\": {\"input_cost_per_token\": 2e-06, \"output_cost_per_token\": 1e-06},"
+        " \"mistral/mistral-embed\": {\"input_cost_per_token\": 1e-07, \"litellm_provider\": \"mistral\","
+        "   \"mode\": \"embedding\"},"
+        " \"gpt-image-1\": {\"input_cost_per_token\": 5e-06, \"output_cost_per_image\": 0.04,"
+        "   \"mode\": \"image_generation\"},"
+        " \"dall-e-3\": {\"output_cost_per_image\": 0.04, \"litellm_provider\": \"openai\"},"
+        " \"whisper-1\": {\"input_cost_per_second\": 0.0001, \"output_cost_per_second\": 0.0001},"
+        " \"qwen\": {\"litellm_provider\": \"dashscope\", \"tiered_pricing\": [{\"range\": [0, 256000]}]},"
+        " \"bare\": {\"litellm_provider\": \"x\", \"mode\": \"chat\"},"
+        " \"ok\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 2e-06}}");
+    assert_int_equal(tally_prices_count(p), 3); /* db, mistral-embed, ok */
+    assert_int_equal(tally_prices_find(p, "db", 1)->input, 2999990000LL);
+    assert_int_equal(tally_prices_find(p, "db", 1)->output, 15000000000LL);
+    const tally_price *embed = tally_prices_find(p, "mistral/mistral-embed", 1);
+    assert_non_null(embed);
+    assert_int_equal(embed->input, 100000000);
+    assert_int_equal(embed->output, 0);
+    assert_int_equal(tally_prices_find(p, "ok", 1)->output, 2000000000);
+    assert_null(tally_prices_find(p, "dup", 1));
+    noted(p, "db", TALLY_PRICE_NOTE_ROUNDED, "input_cost_per_token 2.9999900000000002e-06 rounded to 2.99999 USD");
+    noted(p, "sample_spec", TALLY_PRICE_NOTE_SKIPPED, "description");
+    noted(p, "last_updated", TALLY_PRICE_NOTE_SKIPPED, "not a model");
+    noted(p, "neg", TALLY_PRICE_NOTE_SKIPPED, "input_cost_per_token '-3e-06' is negative");
+    noted(p, "free", TALLY_PRICE_NOTE_SKIPPED, "input_cost_per_token '3e-16' is finer");
+    noted(p, "nul", TALLY_PRICE_NOTE_SKIPPED, "input_cost_per_token is not a number");
+    noted(p, "tiers", TALLY_PRICE_NOTE_SKIPPED, "only one tier");
+    noted(p, "twice", TALLY_PRICE_NOTE_SKIPPED, "input_cost_per_token is given twice");
+    noted(p, "dup", TALLY_PRICE_NOTE_SKIPPED, "given twice in the file");
+    noted(p, "gpt-image-1", TALLY_PRICE_NOTE_SKIPPED, "input_cost_per_token without output_cost_per_token");
+    noted(p, "dall-e-3", TALLY_PRICE_NOTE_SKIPPED, "priced per image, not per token");
+    noted(p, "whisper-1", TALLY_PRICE_NOTE_SKIPPED, "priced per second, not per token");
+    noted(p, "qwen", TALLY_PRICE_NOTE_SKIPPED, "tiered_pricing");
+    noted(p, "bare", TALLY_PRICE_NOTE_SKIPPED, "no prices");
+    assert_int_equal(tally_prices_note_count(p), 14);
+    tally_prices_free(p);
+}
+
+/* Item 5 on the real thing: tests/data/litellm_excerpt.json, entries of
+ * LiteLLM's model_prices_and_context_window.json copied verbatim (the 23
+ * databricks models with float artefacts, embeddings, per image / pixel /
+ * second / character / video models, tiered_pricing, a model without prices,
+ * fallback_generalizations). */
+static void litellm_excerpt_loads(void **state) {
+    (void)state;
+    const char *path = getenv("TALLY_LITELLM_EXCERPT");
+    assert_non_null(path);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    tally_prices *p = table(text);
+    assert_int_equal(tally_prices_count(p), 30);
+    size_t rounded = 0, skipped = 0;
+    for (size_t i = 0; i < tally_prices_note_count(p); i++)
+        rounded += tally_prices_note_at(p, i)->what == TALLY_PRICE_NOTE_ROUNDED,
+        skipped += tally_prices_note_at(p, i)->what == TALLY_PRICE_NOTE_SKIPPED;
+    assert_int_equal(rounded, 23);
+    assert_int_equal(skipped, 13);
+    /* 1.5000020000000002e-05 and 7.500003000000001e-05 USD per token */
+    const tally_price *opus = tally_prices_find(p, "databricks/databricks-claude-opus-4", 1);
+    assert_int_equal(opus->input, 15000020000LL);
+    assert_int_equal(opus->output, 75000030000LL);
+    assert_int_equal(tally_prices_find(p, "mistral/mistral-embed", 1)->input, 100000000);
+    const tally_price *sonnet = tally_prices_find(p, "claude-sonnet-4-5", 1);
+    assert_int_equal(sonnet->input, 3000000000LL);
+    assert_int_equal(sonnet->tier_above, 200000);
+    noted(p, "dall-e-3", TALLY_PRICE_NOTE_SKIPPED, "priced per image");
+    noted(p, "whisper-1", TALLY_PRICE_NOTE_SKIPPED, "priced per second");
+    noted(p, "tts-1", TALLY_PRICE_NOTE_SKIPPED, "priced per character");
+    noted(p, "dashscope/qwen-flash", TALLY_PRICE_NOTE_SKIPPED, "tiered_pricing");
+    tally_prices_free(p);
+}
+
+/* Item 2: a mistyped file yields no table. */
+static void mistyped_or_empty_files_are_refused(void **state) {
+    (void)state;
+    refused("{\"version\": 2, \"models\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1,"
+            " \"cache_read\": 1}}}", "unknown top-level field \"version\"", "only \"models\"");
+    refused("{\"models\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}},"
+            " \"m2\": {}}", "unknown top-level field \"m2\"", "models");
+    /* "model" for "models": read as LiteLLM's, where it is no model */
+    refused("{\"model\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}}}",
+            "no model priced per token", "model: not a model");
+    refused("{\"models\": {}}", "no model", "");
+    refused("{}", "no model", "");
+    /* said explicitly: an empty table */
+    tally_prices *p = table_ex("{\"models\": {}}", 0, TALLY_PRICES_ALLOW_EMPTY);
+    assert_int_equal(tally_prices_count(p), 0);
+    tally_prices_free(p);
+}
+
+/* Item 3: the last value of a field given twice must not silently win. */
+static void a_field_given_twice_is_refused(void **state) {
+    (void)state;
+    refused("{\"models\": {\"m\": {\"input\": \"3\", \"output\": 1, \"cache_create\": 1, \"cache_read\": 1,"
+            " \"input\": \"0\"}}}", "model m", "\"input\" is given twice");
+    refused("{\"models\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1,"
+            " \"tier_above\": 10, \"tier\": {\"input\": 1, \"output\": 1, \"cache_create\": 1,"
+            " \"cache_read\": 1, \"output\": 0}}}}", "model m", "tier \"output\" is given twice");
+    refused("{\"models\": {\"m\": {\"from\": 5, \"input\": 1, \"output\": 1, \"cache_create\": 1,"
+            " \"cache_read\": 1, \"from\": 6}}}", "model m", "\"from\" is given twice");
+    refused("{\"models\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1,"
+            " \"tier_above\": 10, \"tier_above\": 20, \"tier\": {\"input\": 1, \"output\": 1,"
+            " \"cache_create\": 1, \"cache_read\": 1}}}}", "model m", "\"tier_above\" is given twice");
+    /* a model given twice, even with different from times: entries go in one list */
+    refused("{\"models\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1},"
+            " \"n\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1},"
+            " \"m\": {\"from\": 5, \"input\": 0, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}}}",
+            "model m", "given twice");
+    refused("{\"models\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}},"
+            " \"models\": {\"m\": {\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}}}",
+            "model m", "given twice");
+}
+
+/* Item 4: a "from" without an offset is in the zone given, as --at reads
+ * its time (tally_parse_time); with an offset or in epoch ms it is exact. */
+static void from_without_offset_is_in_the_zone(void **state) {
+    (void)state;
+    const int64_t dec1_utc = 1796083200000LL;          /* 2026-12-01T00:00:00Z, by `date -d` */
+    const int64_t dec1_cst = dec1_utc - 8 * 3600000LL; /* 2026-12-01T00:00:00+08:00 */
+    const char *json = "{\"models\": {\"m\": [{\"input\": 1, \"output\": 1, \"cache_create\": 1, \"cache_read\": 1},"
+                       " {\"from\": \"2026-12-01T00:00:00\", \"input\": 2, \"output\": 1, \"cache_create\": 1,"
+                       "  \"cache_read\": 1}],"
+                       " \"z\": {\"from\": \"2026-12-01T00:00:00Z\", \"input\": 1, \"output\": 1,"
+                       "  \"cache_create\": 1, \"cache_read\": 1},"
+                       " \"e\": {\"from\": 1796083200000, \"input\": 1, \"output\": 1, \"cache_create\": 1,"
+                       "  \"cache_read\": 1}}}";
+    tally_prices *p = table_ex(json, 480, 0);
+    int64_t at;
+    assert_int_equal(tally_parse_time("2026-12-01T00:00:00", 480, &at), TALLY_OK); /* what --at reads */
+    assert_int_equal(at, dec1_cst);
+    assert_int_equal(tally_prices_find(p, "m", dec1_cst)->from_ms, dec1_cst);
+    /* local 2026-11-30T23:59:59.999 and 2026-12-01T03:00, either side of the change */
+    assert_int_equal(tally_prices_find(p, "m", dec1_cst - 1)->input, 1000000000);
+    assert_int_equal(tally_prices_find(p, "m", dec1_cst + 3 * 3600000LL)->input, 2000000000);
+    assert_null(tally_prices_find(p, "z", dec1_utc - 1)); /* never moved by the zone */
+    assert_int_equal(tally_prices_find(p, "z", dec1_utc)->from_ms, dec1_utc);
+    assert_int_equal(tally_prices_find(p, "e", 1 + dec1_utc)->from_ms, dec1_utc);
+    tally_prices_free(p);
+    p = table(json); /* tally_prices_parse: UTC */
+    assert_int_equal(tally_prices_find(p, "m", dec1_utc)->from_ms, dec1_utc);
+    tally_prices_free(p);
 }
 
 static void canonical_text_round_trips(void **state) {
@@ -306,6 +531,13 @@ int main(void) {
         cmocka_unit_test(our_form_refusals_name_model_and_field),
         cmocka_unit_test(litellm_form),
         cmocka_unit_test(canonical_text_round_trips),
+        cmocka_unit_test(digits_past_forty_are_too_fine),
+        cmocka_unit_test(litellm_numbers_round_half_up),
+        cmocka_unit_test(litellm_models_skipped_or_rounded_with_notes),
+        cmocka_unit_test(litellm_excerpt_loads),
+        cmocka_unit_test(mistyped_or_empty_files_are_refused),
+        cmocka_unit_test(a_field_given_twice_is_refused),
+        cmocka_unit_test(from_without_offset_is_in_the_zone),
     };
     return cmocka_run_group_tests_name("prices", tests, NULL, NULL);
 }

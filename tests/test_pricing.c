@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -312,6 +313,111 @@ static void no_table_records_unpriced(void **state) {
     tally_close(t);
 }
 
+/* Issue 21 item 2: a mistyped or empty file is refused (exit 2) and the
+ * stored table kept, unless the operator says --allow-empty; item 3: a field
+ * given twice; item 6: a price too fine says so. */
+static void mistyped_files_keep_the_table(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(load_ok("{\"models\": {\"sonnet\": " SONNET "}}"), 1);
+    th_baseline();
+    assert_int_equal(load_text("{\"version\": 2, \"models\": {\"sonnet\": " SONNET "}}", NULL, &err), 2);
+    th_assert_mentions(err, "unknown top-level field \"version\"");
+    free(err);
+    assert_int_equal(load_text("{\"model\": {\"sonnet\": " SONNET "}}", NULL, &err), 2);
+    th_assert_mentions(err, "skipped model: not a model"); /* what it skipped, and why */
+    th_assert_mentions(err, "yields no model priced per token: nothing stored");
+    free(err);
+    assert_int_equal(load_text("{\"models\": {}}", NULL, &err), 2);
+    th_assert_mentions(err, "--allow-empty");
+    free(err);
+    assert_int_equal(load_text("{\"models\": {\"sonnet\": {\"input\": \"3\", \"output\": \"15\", \"cache_create\": \"3.75\","
+                               " \"cache_read\": \"0.30\", \"input\": \"0\"}}}", NULL, &err), 2);
+    th_assert_mentions(err, "model sonnet: \"input\" is given twice");
+    free(err);
+    assert_int_equal(load_text("{\"models\": {\"sonnet\": {\"input\": \"3.0000000000000000000000000000000000000001\","
+                               " \"output\": 1, \"cache_create\": 1, \"cache_read\": 1}}}", NULL, &err), 2);
+    th_assert_mentions(err, "is finer than 1 nano-USD per million tokens");
+    free(err);
+    th_unchanged("mistyped price files");
+    /* said explicitly: an empty table is stored */
+    const char *path = write_file("{\"models\": {}}");
+    assert_int_equal(RUN(&out, NULL, "prices", "load", path, "--allow-empty", "--url", th_url()), 0);
+    unlink(path);
+    th_assert_mentions(out, "loaded 0 models (0 entries): price table version 2");
+    free(out);
+    assert_int_equal(RUN(NULL, &err, "prices", "list", "--allow-empty", "--url", th_url()), 2);
+    free(err);
+}
+
+/* Issue 21 item 4: a "from" without an offset is in --tz / TALLY_TZ, as --at
+ * is: with +08:00 the change at local midnight applies from local midnight. */
+static void from_follows_the_timezone(void **state) {
+    (void)state;
+    char json[1024], day[16], before[32], from[32], after[32], *out;
+    time_t local = (time_t)((ru_now_ms() - 2 * DAY_MS) / 1000 + 8 * 3600); /* two days ago, at +08:00 */
+    struct tm tm;
+    gmtime_r(&local, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    snprintf(from, sizeof from, "%sT00:00:00", day);
+    snprintf(after, sizeof after, "%sT03:00", day); /* 19:00 the day before in UTC */
+    local -= DAY_MS / 1000;
+    gmtime_r(&local, &tm);
+    strftime(before, sizeof before, "%Y-%m-%dT23:59", &tm);
+    snprintf(json, sizeof json, "{\"models\": {\"sonnet\": [" SONNET ", {\"from\": \"%s\", \"input\": 2, \"output\": 10,"
+             " \"cache_create\": 2.5, \"cache_read\": 0.2}]}}", from);
+    const char *path = write_file(json);
+    assert_int_equal(RUN(NULL, NULL, "prices", "load", path, "--tz", "+08:00", "--url", th_url()), 0);
+    unlink(path);
+    const char *at[2] = { before, after }, *want[2] = { "cost 0.003 USD", "cost 0.002 USD" };
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(RUN(&out, NULL, "prices", "show", "sonnet", "--at", at[k], "--tz", "+08:00", "--url", th_url(),
+                             "--json"), 0);
+        tj *j = tj_parse(out);
+        assert_string_equal(tj_str(tj_at(tj_get(j, "prices"), 0), "input"), k ? "2.00" : "3.00");
+        tj_free(j);
+        free(out);
+        /* 1000 input tokens at 3 or 2 USD per million */
+        assert_int_equal(RUN(&out, NULL, "record", "--key", "k", "--model", "sonnet", "--input", "1000", "--at", at[k],
+                             "--tz", "+08:00", "--url", th_url()), 0);
+        th_assert_mentions(out, want[k]);
+        free(out);
+    }
+}
+
+/* Issue 21 items 2 and 5: LiteLLM's own entries (tests/data) load, the float
+ * artefacts rounded, and the tool lists what it rounded and skipped, why. */
+static void litellm_file_loads_and_lists_what_it_skipped(void **state) {
+    (void)state;
+    const char *path = getenv("TALLY_LITELLM_EXCERPT");
+    char *out;
+    assert_non_null(path);
+    assert_int_equal(RUN(&out, NULL, "prices", "load", path, "--url", th_url(), "--json"), 0);
+    tj *j = tj_parse(out);
+    assert_non_null(j);
+    assert_int_equal(tj_int(j, "models"), 30);
+    assert_int_equal(tj_get(j, "rounded")->n, 23);
+    assert_int_equal(tj_get(j, "skipped")->n, 13);
+    tj_free(j);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "prices", "load", path, "--url", th_url()), 0);
+    th_assert_mentions(out, "rounded databricks/databricks-claude-opus-4: input_cost_per_token 1.5000020000000002e-05 "
+                            "rounded to 15.00002 USD per million tokens");
+    th_assert_mentions(out, "skipped dall-e-3: priced per image, not per token");
+    th_assert_mentions(out, "skipped dashscope/qwen-flash: priced by tiered_pricing");
+    th_assert_mentions(out, "loaded 30 models (30 entries): price table version 2; 23 rounded, 13 skipped");
+    free(out);
+    /* 1,000,000 input tokens at 15.00002 USD per million; an embedding priced */
+    assert_int_equal(RUN(&out, NULL, "record", "--key", "k", "--model", "databricks/databricks-claude-opus-4",
+                         "--input", "1000000", "--url", th_url()), 0);
+    th_assert_mentions(out, "cost 15.00002 USD");
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "record", "--key", "k", "--model", "mistral/mistral-embed", "--input", "1000000",
+                         "--url", th_url()), 0);
+    th_assert_mentions(out, "cost 0.10 USD");
+    free(out);
+}
+
 /* A table the caller gives: version 0, never replaced by Redis's. */
 static void the_callers_table(void **state) {
     (void)state;
@@ -431,6 +537,9 @@ int main(void) {
         cmocka_unit_test_setup(effective_from_prices_late_events, th_clean),
         cmocka_unit_test_setup(unknown_models_are_refused_unless_zero, th_clean),
         cmocka_unit_test_setup(no_table_records_unpriced, th_clean),
+        cmocka_unit_test_setup(mistyped_files_keep_the_table, th_clean),
+        cmocka_unit_test_setup(from_follows_the_timezone, th_clean),
+        cmocka_unit_test_setup(litellm_file_loads_and_lists_what_it_skipped, th_clean),
         cmocka_unit_test_setup(the_callers_table, th_clean),
         cmocka_unit_test_setup(reserve_estimates_from_prices, th_clean),
         cmocka_unit_test_setup(import_of_20000_events_is_exact, th_clean),

@@ -1,6 +1,9 @@
 /* fuzz_prices.c -- libFuzzer target: price tables from JSON
- * (tally_prices_parse, both forms) and the cost formula. Invariants: a refused
- * text yields no table and a message; an accepted table's entries are sorted,
+ * (tally_prices_parse_ex, both forms, a zone and the empty flag taken from the
+ * input's size) and the cost formula. Invariants: a refused text yields no
+ * table and a message; an accepted one has an entry unless empty was allowed,
+ * and notes each with a model, a kind and a reason, a rounded model loaded;
+ * an accepted table's entries are sorted,
  * within bounds, findable by model and from time, survive the canonical text
  * prices.lua stores, and price an event within the cost bound or refuse it. */
 #include <stdint.h>
@@ -14,9 +17,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tally_prices *p = (tally_prices *)1;
     char err[256] = "";
-    if (tally_prices_parse((const char *)data, size, &p, err, sizeof err) != TALLY_OK) {
+    unsigned flags = size % 2 ? TALLY_PRICES_ALLOW_EMPTY : 0;
+    int tz_min = (int)(size % 1681) - 840;
+    if (tally_prices_parse_ex((const char *)data, size, tz_min, flags, &p, err, sizeof err) != TALLY_OK) {
         if (p || !err[0]) abort();
         return 0;
+    }
+    if (!tally_prices_count(p) && !flags) abort();
+    for (size_t i = 0; i < tally_prices_note_count(p); i++) {
+        const tally_price_note *n = tally_prices_note_at(p, i);
+        if (!n->model || !n->why[0] || (n->what != TALLY_PRICE_NOTE_SKIPPED && n->what != TALLY_PRICE_NOTE_ROUNDED))
+            abort();
+        if (n->what == TALLY_PRICE_NOTE_ROUNDED && !tally_prices_find(p, n->model, 0)) abort();
     }
     tally_prices *back = tally__prices_new();
     char text[8192];
