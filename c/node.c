@@ -231,13 +231,19 @@ int tally__node_send(tally *t, int i, const char *cmd, size_t len) {
     return redisAppendFormattedCommand(t->nodes->v[i].ctx, cmd, len) == REDIS_OK ? TALLY_OK : tally__oom(t);
 }
 
-int tally__node_push(tally *t, int i, const char *doing) {
+int tally__node_push(tally *t, int i, const char *doing, int *unsent) {
     redisContext *c = t->nodes->v[i].ctx;
+    *unsent = 1;
     if (!c) return tally__fail(t, TALLY_EIO, "no connection while %s", doing);
+    size_t queued = sdslen(c->obuf);
     tally__io_begin(t);
     int how = flush(t, c);
     tally__io_end(t);
-    return how == IO_OK ? TALLY_OK : failed(t, i, how, doing);
+    if (how == IO_OK) return *unsent = 0, TALLY_OK;
+    /* flush() reads before it writes: a connection the server had already
+     * closed fails here with nothing written */
+    *unsent = sdslen(c->obuf) == queued;
+    return failed(t, i, how, doing);
 }
 
 redisReply *tally__node_reply(tally *t, int i, const char *doing) {

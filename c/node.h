@@ -76,8 +76,10 @@ int tally__node_send(tally *t, int i, const char *cmd, size_t len);
 int tally__node_send_call(tally *t, int i, tally_args *a);
 /* Sends what is queued on node i without waiting for a reply (replies that
  * arrive meanwhile are kept for tally__node_reply), by the call's deadline.
- * TALLY_OK, or the error with the connection dropped, as tally__node_reply. */
-int tally__node_push(tally *t, int i, const char *doing);
+ * TALLY_OK, or the error with the connection dropped, as tally__node_reply;
+ * then *unsent is 1 when no byte of what was queued had been written (those
+ * commands did not run; commands sent before them may have), else 0. */
+int tally__node_push(tally *t, int i, const char *doing, int *unsent);
 /* Sends what is queued and reads node i's next reply, by the call's deadline.
  * Returns the reply (the caller frees it; it may be an error reply), or NULL
  * with the handle's error set (ETIMEOUT at the deadline, whatever the server

@@ -15,7 +15,9 @@
  *              so one bad event never blocks the others; any other error
  *              (OOM, NOPERM, ...) answers every event of the call;
  *   no answer (a connection error or timeout): the outcome is unknown, its
- *              events get the error (resend those with request ids).
+ *              events get the error (resend those with request ids);
+ *   not sent   (the connection refused, or closed before the call was
+ *              written): its events get TALLY_ECONNECT, it did not run.
  * window.c sends the calls, a window of them in flight, and deals with
  * NOSCRIPT and the cluster's redirections.
  * On a single server a call covers every entity of its events; on a cluster
@@ -110,14 +112,24 @@ static void answered(run *r, size_t k, int dup) {
     struct tally_batch *s = r->s;
     unsigned char *left = s->left.p, *dups = s->dups.p;
     dups[k] += (unsigned char)dup;
+    if (AT(s->failed, unsigned char, k) && r->res[k].code == TALLY_ECONNECT)
+        r->res[k].code = TALLY_EIO; /* partly recorded: no longer "did not run" */
     if (--left[k] == 0 && !AT(s->failed, unsigned char, k)) {
         r->res[k].code = TALLY_OK;
         r->res[k].duplicate = dups[k] == AT(s->groups, unsigned char, k);
     }
 }
 
+/* One call of this event failed. TALLY_ECONNECT (not sent: it did not run,
+ * safe to resend without a request id) stays the event's code only while no
+ * other call of it (a cluster sends one per entity) was answered or failed
+ * otherwise. */
 static void failed(run *r, size_t k, int code) {
-    AT(r->s->failed, unsigned char, k) = 1;
+    struct tally_batch *s = r->s;
+    if (code == TALLY_ECONNECT && AT(s->failed, unsigned char, k)) return; /* the earlier failure stands */
+    if (code == TALLY_ECONNECT && AT(s->left, unsigned char, k) < AT(s->groups, unsigned char, k))
+        code = TALLY_EIO; /* partly recorded */
+    AT(s->failed, unsigned char, k) = 1;
     note_failure(r, k, code);
 }
 

@@ -12,6 +12,12 @@
  *   - results the library allocates for the caller say so, with the one call
  *     that frees them.
  * A handle is not thread-safe: use one per thread.
+ * fork(): a handle or recorder belongs to the process that opened it. A
+ * pre-fork server opens them in each child, after fork: a child's copy of a
+ * parent's handle would share its connections with the parent (answers would
+ * reach the wrong process), so it must not be used there (tally_close() on it
+ * only frees the copy and closes its descriptors, sending nothing); a copy of a
+ * recorder answers every call with TALLY_EINVAL (see the async recorder).
  * SIGPIPE: the library writes with send(MSG_NOSIGNAL), so a server that drops
  * the connection cannot raise SIGPIPE; the program's own handling is untouched.
  */
@@ -36,9 +42,10 @@ extern "C" {
 enum {
     TALLY_OK = 0,
     TALLY_EINVAL,    /* bad argument or input; nothing was written */
-    TALLY_ECONNECT,  /* Redis unreachable, connection lost before sending, or the
-                        server still loading its dataset (LOADING): the command
-                        did not run */
+    TALLY_ECONNECT,  /* Redis unreachable (connection refused), the connection
+                        found closed before any byte of the command was
+                        written, or the server still loading its dataset
+                        (LOADING): the command did not run */
     TALLY_EAUTH,     /* authentication or SELECT refused, or the Redis
                         user may not (NOPERM), e.g. load prices */
     TALLY_ETIMEOUT,  /* no reply in time: a write may or may not have happened */
@@ -288,9 +295,15 @@ typedef struct tally_result {
  * each key's events keep their order, so events repeating a request id are
  * answered as if recorded one by one, in order. Returns TALLY_OK when every
  * event got an answer (check res[i].code and res[i].message), else the
- * connection's error: events without an answer then have res[i].code set to it
- * (outcome unknown: resend those with request ids). The handle's message
- * describes the first failure ("event 3: ..."). */
+ * connection's error, and the events without an answer say why in res[i]:
+ * TALLY_ECONNECT when their call was never sent (the connection refused, or
+ * found closed before the call was written, or the scripts could not be
+ * loaded): they did not run, so resending them is safe with or without a
+ * request id; TALLY_EIO or TALLY_ETIMEOUT when it was sent and no answer came:
+ * the outcome is unknown, resend only those with request ids. On a cluster an
+ * event goes in one call per entity (key, account, shard); it is
+ * TALLY_ECONNECT only when none of them was sent or answered. The handle's
+ * message describes the first failure ("event 3: ..."). */
 int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *res);
 
 /* ----------------------------------------------------------- async recorder */
@@ -307,10 +320,20 @@ int tally_record_batch(tally *t, const tally_event *ev, size_t n, tally_result *
  * connection failure, the events waiting to be sent again. Bound it with
  * flush_ms and capacity; call tally_recorder_flush() where an event must be
  * durable before going on (it waits until Redis has answered it).
- * Events with a request id are sent again after a connection failure until
- * Redis answers them, which is safe (a resend that had run answers
- * "duplicate"); events without one are not resent, and an unknown outcome is
- * counted as `unknown`. */
+ * Events that were not sent (TALLY_ECONNECT: Redis down or unreachable) did
+ * not run: they are held and sent again every retry_ms until Redis answers,
+ * however long the outage (while the buffer fills, record blocks or drops as
+ * when_full says). Events sent without an answer (a connection lost or a
+ * timeout mid-call) may have run: those with a request id are sent again too,
+ * which is safe (a resend that had run answers "duplicate"); those without
+ * one are given up and counted as `unknown` (a resend might count them twice).
+ *
+ * fork(): the recorder belongs to the process that opened it; a pre-fork
+ * server opens one in each child, after fork. In a child, a copy of the
+ * parent's recorder has no thread and shares the parent's connection: record,
+ * flush and close answer TALLY_EINVAL at once (close frees the child's copy;
+ * tally_recorder_errmsg() says why), nothing is sent from the child, and the
+ * parent's recorder is unaffected. */
 typedef struct tally_recorder tally_recorder;
 enum { TALLY_RECORDER_BLOCK = 0, TALLY_RECORDER_DROP = 1 };
 typedef struct tally_recorder_config {
@@ -332,7 +355,9 @@ typedef struct tally_recorder_stats {
     uint64_t rejected;    /* refused by tally_recorder_record (TALLY_EINVAL) */
     uint64_t dropped;     /* buffer full, TALLY_RECORDER_DROP */
     uint64_t blocked;     /* callers that waited for room */
-    uint64_t unknown;     /* no request id and no answer: may or may not count */
+    uint64_t unknown;     /* given up: sent without a request id and not
+                             answered (may or may not count), or still
+                             unanswered when close ran out of time */
     uint64_t resent;      /* sends again after a connection failure */
     size_t queued;        /* accepted and not answered yet */
 } tally_recorder_stats;
@@ -344,16 +369,24 @@ typedef struct tally_recorder_stats {
 int tally_recorder_open(const tally_config *cfg, const tally_recorder_config *rc, tally_recorder **out);
 /* Validates the event (as tally_event_check) and copies it, strings and all;
  * at_ms TALLY_AT_NOW is read from this host's clock now. TALLY_OK,
- * TALLY_EINVAL (bad event, or the recorder is closing), TALLY_EFULL (DROP
- * mode, full). Never waits on Redis; in BLOCK mode waits for room. */
+ * TALLY_EINVAL (bad event, the recorder is closing, or it was opened in a
+ * parent of this process), TALLY_EFULL (DROP mode, full). Never waits on
+ * Redis; in BLOCK mode waits for room. */
 int tally_recorder_record(tally_recorder *r, const tally_event *ev);
 /* Waits until every event accepted before the call has been answered by Redis
- * (or given up: see the stats), at most timeout_ms (< 0: no limit). TALLY_OK or
- * TALLY_ETIMEOUT (they are still being sent). */
+ * or given up, at most timeout_ms (< 0: no limit). TALLY_OK only when none was
+ * given up or refused; TALLY_ETIMEOUT: they are still being sent (during an
+ * outage, until Redis is back); TALLY_EIO: some were given up as unknown, or
+ * TALLY_EREDIS: Redis refused some (a bad value, a foreign key), with the
+ * counts and the last reason in tally_recorder_errmsg(). A loss is reported
+ * by every flush (or close) that began before one of them reported it, and by
+ * no later one. TALLY_EINVAL in a forked child. */
 int tally_recorder_flush(tally_recorder *r, int timeout_ms);
 /* Flushes (at most timeout_ms, < 0: no limit), stops the thread and frees the
- * recorder. After a timeout what is still unanswered gets one more try and is
- * then given up (counted as unknown); returns TALLY_ETIMEOUT then. */
+ * recorder; returns as tally_recorder_flush() (flush first to read the
+ * message). After a timeout what is still unanswered gets one more try and is
+ * then given up (counted as unknown); returns TALLY_ETIMEOUT then. In a forked
+ * child: TALLY_EINVAL at once, the child's copy freed. */
 int tally_recorder_close(tally_recorder *r, int timeout_ms);
 void tally_recorder_get_stats(tally_recorder *r, tally_recorder_stats *out);
 /* Copies the last failure's message (a rejected event, Redis's error, the

@@ -7,11 +7,15 @@
  *   MOVED, ASK, TRYAGAIN, CLUSTERDOWN  the call goes again through
  *             scripts.c's redirection loop once nothing is in flight;
  *   I/O error or timeout  the calls in flight on that connection are lost
- *             (their outcome is unknown); later calls connect again;
+ *             (their outcome is unknown); later calls connect again. A call
+ *             that was never written (the connection refused, or found closed
+ *             before its first byte went out) did not run: it is lost with
+ *             TALLY_ECONNECT, which the caller may resend without a request id;
  *   eviction  a write that evict.c's gate refuses is lost unsent; when the
  *             gate must read the primaries' policies, the window drains first.
  * Answers reach the caller in the order each node sent them. Layer: transport
  * (beside exec.c, whose redirection loop it uses). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +49,20 @@ static void lost_node(win *w, int node, int code) {
         else w->in[keep++] = w->in[i];
     }
     w->nin = keep;
+}
+
+/* Call id was not sent, so it did not run: a connection failure (the server
+ * refused the connection, had closed it before the call was written, or did
+ * not answer the scripts' loading) becomes TALLY_ECONNECT, safe to send
+ * again; any other failure (EAUTH, ENOMEM, a refused script) stays itself. */
+static void not_sent(win *w, size_t id) {
+    tally *t = w->t;
+    if (t->err == TALLY_EIO || t->err == TALLY_ETIMEOUT) {
+        char why[TALLY_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", t->errmsg);
+        tally__fail(t, TALLY_ECONNECT, "the call was not sent: %.*s", (int)sizeof why - 32, why);
+    }
+    w->ops->lost(w->ops->ctx, id, t->err);
 }
 
 /* Reads the answer of the oldest call in flight. -1: out of memory. */
@@ -91,7 +109,7 @@ static int send_call(win *w, size_t id) {
     if (node >= 0 && tally__scripts_ready(t, node) != TALLY_OK) node = -1;
     if (node < 0) {
         if (!tally__is_cluster(t)) { /* a single server that cannot be reached: nothing was sent */
-            w->ops->lost(w->ops->ctx, id, t->err);
+            not_sent(w, id);
             return 0;
         }
         return tally__vec_push(w->slow, &id, sizeof id); /* through the map refresh */
@@ -103,7 +121,7 @@ static int send_call(win *w, size_t id) {
         if (drain(w, node) < 0) return -1;
         AT(*w->reload, unsigned char, node) = 0;
         if (tally__scripts_load_on(t, node) != TALLY_OK) {
-            w->ops->lost(w->ops->ctx, id, t->err);
+            not_sent(w, id);
             return 0;
         }
         if (w->ops->rebuild(w->ops->ctx, id) < 0) return -1;
@@ -119,7 +137,12 @@ static int send_call(win *w, size_t id) {
     }
     if (tally__node_send_call(t, node, &t->args) != TALLY_OK) return -1;
     w->in[w->nin++] = (flight){ id, node };
-    if (tally__node_push(t, node, "sending a batch") != TALLY_OK) lost_node(w, node, t->err);
+    int unsent;
+    if (tally__node_push(t, node, "sending a batch", &unsent) != TALLY_OK) {
+        w->nin -= unsent;               /* this call never left ... */
+        lost_node(w, node, t->err);     /* ... the calls before it did: their outcome is unknown */
+        if (unsent) not_sent(w, id);
+    }
     return 0;
 }
 

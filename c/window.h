@@ -12,8 +12,11 @@
  * none now: with idle set nothing is in flight or waiting, so there will be
  * none; -1 OOM); rebuild() builds call id into t->args again; take() consumes
  * its answer (error replies included; never NOSCRIPT or a redirection: those
- * are handled here); lost() says it got no answer (code: the connection's
- * error, the outcome unknown, or why it was not sent). Returns 0 when every
+ * are handled here); lost() says it got no answer (code: TALLY_EIO or
+ * TALLY_ETIMEOUT when it was sent, the outcome unknown; TALLY_ECONNECT when
+ * it was not sent, so it did not run; else why it was not sent, e.g.
+ * TALLY_EAUTH). A cluster's call that needs a redirection goes through
+ * tally__eval_raw, whose failures keep their codes. Returns 0 when every
  * call was taken or lost, -1 when a callback ran out of memory. mem keeps this
  * unit's arrays between runs (zeroed at first; tally__window_free). */
 typedef struct tally_window_ops {

@@ -15,7 +15,8 @@ static void contains(const char *hay, const char *needle) {
 
 static void summary_is(const char *out, long recorded, long rejected, long failed) {
     char want[256];
-    snprintf(want, sizeof want, "{\"recorded\":%ld,\"duplicate\":0,\"rejected\":%ld,\"failed\":%ld,\"unknown\":0,"
+    snprintf(want, sizeof want,
+             "{\"recorded\":%ld,\"duplicate\":0,\"rejected\":%ld,\"failed\":%ld,\"unknown\":0,\"unsent\":0,"
              "\"unpriced\":%ld}", recorded, rejected, failed, recorded); /* no table, no costs: all unpriced */
     tj_assert_equal(out, want);
 }

@@ -165,7 +165,7 @@ static void ndjson_values_follow_the_flags(void **state) {
         if (code != 2) fail_msg("%s: exit %d, stderr %s", rows[i].line, code, err);
         contains(err, "line 1: ");
         contains(err, rows[i].says);
-        tj_assert_equal(out, "{\"recorded\":0,\"duplicate\":0,\"rejected\":1,\"failed\":0,\"unknown\":0,\"unpriced\":0}");
+        tj_assert_equal(out, "{\"recorded\":0,\"duplicate\":0,\"rejected\":1,\"failed\":0,\"unknown\":0,\"unsent\":0,\"unpriced\":0}");
         free(out);
         free(err);
     }
@@ -177,7 +177,7 @@ static void ndjson_values_follow_the_flags(void **state) {
                             "{\"key\":\"k\",\"model\":\"m\"}\n   \t \n\t\r\n \n{\"key\":\"k\",\"model\":\"m\"}\n", &out,
                             &err),
                      0);
-    tj_assert_equal(out, "{\"recorded\":2,\"duplicate\":0,\"rejected\":0,\"failed\":0,\"unknown\":0,\"unpriced\":2}");
+    tj_assert_equal(out, "{\"recorded\":2,\"duplicate\":0,\"rejected\":0,\"failed\":0,\"unknown\":0,\"unsent\":0,\"unpriced\":2}");
     assert_string_equal(err, "");
     free(out);
     free(err);

@@ -157,7 +157,7 @@ static void record_stdin_mixed_lines(void **state) {
     free(out);
     free(err);
     assert_int_equal(RUN_IN(input, &out, NULL, "record", "--missing-price-zero", "--url", url, "--stdin", "--json"), 2);
-    tj_assert_equal(out, "{\"recorded\":2,\"duplicate\":2,\"rejected\":5,\"failed\":0,\"unknown\":0,\"unpriced\":1}");
+    tj_assert_equal(out, "{\"recorded\":2,\"duplicate\":2,\"rejected\":5,\"failed\":0,\"unknown\":0,\"unsent\":0,\"unpriced\":1}");
     free(out);
     /* all good lines: exit 0 */
     assert_int_equal(RUN_IN("{\"key\":\"k3\",\"model\":\"m\"}\n", &out, NULL, "record", "--missing-price-zero", "--url", url, "--stdin"), 0);

@@ -6,7 +6,8 @@
  * follows its progress through them, never by sleeping: the server is killed
  * once the importer has read more than a pipe holds (so it is importing), and
  * for the long restart it stays down until the importer has reported its 7th
- * retry on stderr, 3.15 s of back-off after the failure. */
+ * retry on stderr, 3.15 s of back-off after the failure. Lines without ids
+ * that were never sent (the server down) are sent again. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,19 +36,22 @@ typedef struct {
     size_t err_n, err_cap;
 } importer;
 
-/* EVENTS NDJSON lines with ids, one minute ago; *half is the offset of the
- * line after the middle. Sets the sums of input tokens and nano-USD. */
-static char *input(size_t *len, size_t *half, int64_t *sum_in, int64_t *sum_cost) {
+/* EVENTS NDJSON lines, with ids or without, one minute ago; *half is the
+ * offset of the line after the middle. Sets the sums of input tokens and
+ * nano-USD. */
+static char *input(int ids, size_t *len, size_t *half, int64_t *sum_in, int64_t *sum_cost) {
     int64_t at = (int64_t)time(NULL) * 1000 - 60000;
     size_t cap = (size_t)EVENTS * 160 + 1;
     char *text = malloc(cap);
     *len = 0;
     *sum_in = *sum_cost = 0;
     for (int i = 0; i < EVENTS; i++) {
+        char id[32] = "";
+        if (ids) snprintf(id, sizeof id, "\"id\":\"imp-%d\",", i);
         *len += (size_t)snprintf(text + *len, cap - *len,
                                  "{\"key\":\"imp-%d\",\"model\":\"m\",\"input\":%d,\"cost\":\"0.%09d\","
-                                 "\"id\":\"imp-%d\",\"at\":%lld,\"account\":\"padding-padding-%d\"}\n",
-                                 i % 7, i + 1, i + 1, i, (long long)at, i % 3);
+                                 "%s\"at\":%lld,\"account\":\"padding-padding-%d\"}\n",
+                                 i % 7, i + 1, i + 1, id, (long long)at, i % 3);
         *sum_in += i + 1;
         *sum_cost += i + 1;
         if (i == EVENTS / 2) *half = *len;
@@ -92,7 +96,7 @@ static void start(importer *im) {
     th_clean(NULL);
     size_t len, half = 0;
     int64_t sum_in, sum_cost;
-    char *text = input(&len, &half, &sum_in, &sum_cost);
+    char *text = input(1, &len, &half, &sum_in, &sum_cost);
     spawn(im, text, len, sum_in, sum_cost);
     while (im->off < half) { /* blocking: it reads as it records */
         ssize_t w = write(im->in, im->text + im->off, half - im->off);
@@ -241,11 +245,35 @@ static void a_live_stream_is_recorded_as_it_comes(void **state) {
     free(im.err_buf);
 }
 
+/* Lines without ids while the server is down (it refuses connections, and
+ * closed the one the importer had): they were never sent, so they did not
+ * run; the importer sends them again instead of reporting them "outcome
+ * unknown", and once the server is back every line counts exactly once. */
+static void unsent_lines_are_resent(void **state) {
+    (void)state;
+    th_clean(NULL);
+    size_t len, half = 0;
+    int64_t sum_in, sum_cost;
+    char *text = input(0, &len, &half, &sum_in, &sum_cost);
+    importer im;
+    spawn(&im, text, len, sum_in, sum_cost);
+    size_t first = (size_t)(strchr(text, '\n') + 1 - text);
+    assert_int_equal(write(im.in, text, first), (ssize_t)first);
+    im.off = first;
+    wait_recorded(1); /* connected, and the connection idle */
+    th_server_kill();
+    if (!pump(&im, "(retry 1 of 8)")) fail_msg("no retry while the server was down: %s", im.err_buf);
+    th_server_start();
+    if (strstr(im.err_buf, "outcome unknown")) fail_msg("lines never sent reported unknown: %s", im.err_buf);
+    finish(&im);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(import_survives_restart),
         cmocka_unit_test(import_survives_long_restart),
         cmocka_unit_test(a_live_stream_is_recorded_as_it_comes),
+        cmocka_unit_test(unsent_lines_are_resent),
     };
     int rc = cmocka_run_group_tests_name("import", tests, NULL, NULL);
     th_done();

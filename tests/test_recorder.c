@@ -2,10 +2,16 @@
  * restarted with its data): the asynchronous recorder. Flush and close make
  * what was accepted durable, exactly once; a full buffer blocks or drops (and
  * counts) as asked; a server restart in mid-stream loses nothing that carries
- * a request id; bad events are refused at once with a message. */
+ * a request id, and an outage (connections refused) loses nothing at all;
+ * events given up are reported by flush; a forked child is refused at once;
+ * bad events are refused at once with a message. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "rec_util.h"
@@ -56,6 +62,17 @@ static void expect_totals(int n, const unsigned char *accepted) {
         assert_int_equal(b.cost_nanos, cost[k]);
     }
     tally_close(t);
+}
+
+/* A recorder that has recorded event 0 (without its id when no_ids) and is
+ * idle: connected, nothing waiting. */
+static tally_recorder *open_idle(const tally_recorder_config *rc, int no_ids) {
+    tally_recorder *r = open_recorder(rc);
+    char rid[32];
+    tally_event e = event(0, rid, sizeof rid, no_ids);
+    assert_int_equal(tally_recorder_record(r, &e), TALLY_OK);
+    assert_int_equal(tally_recorder_flush(r, -1), TALLY_OK);
+    return r;
 }
 
 typedef struct { tally_recorder *r; int from, to; } job;
@@ -186,6 +203,110 @@ static void server_restart_in_mid_stream(void **state) {
     assert_int_equal(tally_recorder_close(r, -1), TALLY_OK);
 }
 
+/* The server is down (it refuses connections, and closed the one the
+ * recorder had) while events without request ids are recorded: they were
+ * never sent, so they did not run; the recorder holds them and sends them
+ * again, and a flush does not answer TALLY_OK while they wait. Once the
+ * server is back each counts exactly once. */
+static void refused_connection_holds_events(void **state) {
+    (void)state;
+    tally_recorder_config rc;
+    tally_recorder_config_init(&rc);
+    rc.retry_ms = 20;
+    tally_recorder *r = open_idle(&rc, 1);
+    th_server_kill();
+    char rid[32];
+    for (int i = 1; i <= 50; i++) {
+        tally_event e = event(i, rid, sizeof rid, 1);
+        assert_int_equal(tally_recorder_record(r, &e), TALLY_OK);
+    }
+    assert_int_equal(tally_recorder_flush(r, 100), TALLY_ETIMEOUT); /* held while the server is down */
+    tally_recorder_stats s;
+    tally_recorder_get_stats(r, &s);
+    assert_int_equal(s.unknown, 0);
+    assert_int_equal(s.queued, 50);
+    th_server_start();
+    assert_int_equal(tally_recorder_flush(r, -1), TALLY_OK);
+    tally_recorder_get_stats(r, &s);
+    assert_int_equal(s.recorded, 51);
+    assert_int_equal(s.unknown + s.refused + s.duplicates, 0);
+    assert_true(s.resent > 0);
+    expect_totals(51, NULL);
+    assert_int_equal(tally_recorder_close(r, -1), TALLY_OK);
+}
+
+/* Events sent without a request id and left without an answer (the server
+ * holds every write: CLIENT PAUSE WRITE, past the 500 ms command timeout) may
+ * or may not count: they are given up as unknown, and the flush says so
+ * (TALLY_EIO, with the count) instead of TALLY_OK. The next flush has nothing
+ * new to report. */
+static void flush_reports_events_given_up(void **state) {
+    (void)state;
+    tally_recorder *r = open_idle(NULL, 1);
+    freeReplyObject(th_cmd("CLIENT PAUSE 10000 WRITE"));
+    char rid[32];
+    tally_event e;
+    for (int i = 1; i <= 10; i++) {
+        e = event(i, rid, sizeof rid, 1);
+        assert_int_equal(tally_recorder_record(r, &e), TALLY_OK);
+    }
+    assert_int_equal(tally_recorder_flush(r, -1), TALLY_EIO);
+    char msg[512];
+    tally_recorder_errmsg(r, msg, sizeof msg);
+    if (!strstr(msg, "10 events not recorded: 0 refused by Redis, 10 without a request id"))
+        fail_msg("flush message: %s", msg);
+    freeReplyObject(th_cmd("CLIENT UNPAUSE"));
+    tally_recorder_stats s;
+    tally_recorder_get_stats(r, &s);
+    assert_int_equal(s.recorded, 1);
+    assert_int_equal(s.unknown, 10);
+    assert_int_equal(tally_recorder_flush(r, -1), TALLY_OK); /* reported once */
+    e = event(11, rid, sizeof rid, 1);
+    assert_int_equal(tally_recorder_record(r, &e), TALLY_OK);
+    assert_int_equal(tally_recorder_close(r, -1), TALLY_OK);
+}
+
+/* A pre-fork server's child uses the recorder its parent opened: the child
+ * has no recorder thread and would share the parent's connection, so every
+ * call answers TALLY_EINVAL at once (close included: it never waits for the
+ * parent's thread) and the parent's recorder goes on. The child dies with
+ * this process, so a hang ends with the suite's timeout. */
+static void forked_child_is_refused(void **state) {
+    (void)state;
+    tally_recorder *r = open_idle(NULL, 0);
+    char rid[32];
+    tally_event e;
+    fflush(NULL);
+    pid_t pid = fork();
+    th_assert_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int bad = 0;
+        e = event(1, rid, sizeof rid, 0);
+        bad |= (tally_recorder_record(r, &e) != TALLY_EINVAL) << 0;
+        bad |= (tally_recorder_flush(r, 0) != TALLY_EINVAL) << 1;
+        char msg[512];
+        tally_recorder_errmsg(r, msg, sizeof msg);
+        bad |= !strstr(msg, "forked child") << 2;
+        tally_recorder_stats s;
+        tally_recorder_get_stats(r, &s);
+        bad |= (s.recorded != 1) << 3;
+        bad |= (tally_recorder_close(r, 500) != TALLY_EINVAL) << 4;
+        _exit(bad);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail_msg("child: status %#x", status);
+    e = event(2, rid, sizeof rid, 0);
+    assert_int_equal(tally_recorder_record(r, &e), TALLY_OK);
+    assert_int_equal(tally_recorder_flush(r, -1), TALLY_OK);
+    tally_recorder_stats s;
+    tally_recorder_get_stats(r, &s);
+    assert_int_equal(s.recorded, 2);
+    expect_totals(3, (const unsigned char[]){ 1, 0, 1 });
+    assert_int_equal(tally_recorder_close(r, -1), TALLY_OK);
+}
+
 /* A bad event is refused by record itself, with the reason. */
 static void bad_event_refused_at_once(void **state) {
     (void)state;
@@ -209,6 +330,9 @@ int main(void) {
         cmocka_unit_test_setup(full_buffer_blocks, th_clean),
         cmocka_unit_test_setup(server_restart_in_mid_stream, th_clean),
         cmocka_unit_test_setup(bad_event_refused_at_once, th_clean),
+        cmocka_unit_test_setup(refused_connection_holds_events, th_clean),
+        cmocka_unit_test_setup(flush_reports_events_given_up, th_clean),
+        cmocka_unit_test_setup(forked_child_is_refused, th_clean),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     th_done();

@@ -44,14 +44,15 @@ static const char usage[] =
     "                 skipped; sent in batches of up to 65536 (less when no more\n"
     "                 input is ready: a live stream goes as it comes). Each line\n"
     "                 not recorded is reported with its number and reason; the\n"
-    "                 others are recorded. Events with an id are\n"
-    "                 resent after a connection error or timeout, up to 8 times\n"
-    "                 over 6.35 s (each retry reported).\n"
+    "                 others are recorded. Events not sent (Redis unreachable),\n"
+    "                 and events with an id after a connection error or timeout,\n"
+    "                 are resent, up to 8 times over 6.35 s (each retry reported).\n"
     "  also: --url URL --timeout MS --prefix P --json --help\n"
     "exit: 0 recorded (or duplicate), 2 bad input, 3 Redis unreachable, 4 Redis\n"
     "      error or timeout, 5 the server may evict keys (see tally --help,\n"
-    "      --allow-eviction). With --stdin: 4 (3: unreachable, 5: eviction) if\n"
-    "      Redis refused a line or left it unanswered, else 2 if a line was bad.\n";
+    "      --allow-eviction). With --stdin: 4 (5: eviction) if Redis refused a line\n"
+    "      or left it unanswered, else 3 if a line could not be sent, else 2 if a\n"
+    "      line was bad.\n";
 
 static int one(const char *cmd, const cli_common *c, tally_event *e) {
     int settle = strcmp(cmd, "settle") == 0;

@@ -1,8 +1,9 @@
 /* import.c -- `tally record --stdin`: reads NDJSON events (ndjson.c), records
  * them in pipelined batches (tally_record_batch) and reports each event that
  * was not recorded with its line number and the library's own message. Events
- * that carry a request id are sent again after a connection error or timeout:
- * recording is idempotent, so an import survives a server restart. */
+ * that were not sent (TALLY_ECONNECT: they did not run) are sent again, and so
+ * are events that carry a request id after a connection error or timeout
+ * (recording is idempotent): an import survives a server restart. */
 #include "import.h"
 
 #include <errno.h>
@@ -22,7 +23,7 @@ typedef struct {
     tally_result *res;
     char *text;           /* the batch's strings */
     size_t n, used, cap;  /* events; bytes of text used, allocated */
-    long recorded, duplicates, rejected, failed, unknown;
+    long recorded, duplicates, rejected, failed, unknown, unsent;
     long unpriced;        /* of the recorded: no price for them, cost 0 */
     int failed_code;      /* the first failure on Redis's side */
     int unknown_code;     /* the first error that left an outcome unknown */
@@ -102,10 +103,19 @@ struct timespec import_backoff(int n) {
     return ts;
 }
 
+/* 1 when event i, answered `code`, may be sent again: it was not sent (it did
+ * not run), or it has a request id and got no answer. */
+static int resendable(const importer *im, size_t i, int code) {
+    return code == TALLY_ECONNECT || (cli_transient(code) && im->plain[i].request_id);
+}
+
 /* Counts and reports an event that will not be recorded. */
 static void report(importer *im, size_t i, const tally_result *r) {
     const char *note = "";
-    if (cli_transient(r->code)) {
+    if (r->code == TALLY_ECONNECT) {
+        im->unsent++;
+        note = " (not sent, so not recorded: safe to send again)";
+    } else if (cli_transient(r->code)) {
         if (!im->unknown++) im->unknown_code = r->code;
         note = im->plain[i].request_id ? " (outcome unknown)" : " (outcome unknown: no request id to resend it safely)";
     } else if (r->code == TALLY_EINVAL) {
@@ -116,8 +126,9 @@ static void report(importer *im, size_t i, const tally_result *r) {
     fprintf(stderr, "tally record: line %ld: %s%s\n", im->line[i], r->message, note);
 }
 
-/* Records the pending events; after a connection error or timeout, resends the
- * unanswered events that carry a request id, at most IMPORT_RETRIES times. */
+/* Records the pending events; resends the events that were not sent, and
+ * after a connection error or timeout the unanswered ones that carry a request
+ * id, at most IMPORT_RETRIES times. */
 static void flush(importer *im) {
     size_t n = im->n;
     for (size_t i = 0; i < n; i++) {
@@ -133,7 +144,7 @@ static void flush(importer *im) {
             if (r->code == TALLY_OK) {
                 if (r->duplicate) im->duplicates++;
                 else im->recorded++, im->unpriced += r->price_version == TALLY_UNPRICED;
-            } else if (cli_transient(r->code) && im->plain[i].request_id && retry <= IMPORT_RETRIES) {
+            } else if (resendable(im, i, r->code) && retry <= IMPORT_RETRIES) {
                 if (!why) why = r->message;
                 im->plain[keep] = im->plain[i];
                 im->line[keep++] = im->line[i];
@@ -163,6 +174,7 @@ static void summary(const importer *im, const cli_common *c) {
         json_int(&j, "rejected", im->rejected);
         json_int(&j, "failed", im->failed);
         json_int(&j, "unknown", im->unknown);
+        json_int(&j, "unsent", im->unsent);
         json_int(&j, "unpriced", im->unpriced);
         json_close(&j);
         return;
@@ -172,11 +184,12 @@ static void summary(const importer *im, const cli_common *c) {
     printf(", duplicate %ld, rejected %ld", im->duplicates, im->rejected);
     if (im->failed) printf(", failed %ld (refused by Redis)", im->failed);
     if (im->unknown) printf(", outcome unknown for %ld", im->unknown);
-    printf("%s\n", im->failed || im->unknown ? " (see above)" : "");
+    if (im->unsent) printf(", not sent %ld (Redis unreachable)", im->unsent);
+    printf("%s\n", im->failed || im->unknown || im->unsent ? " (see above)" : "");
 }
 
 int import_events(tally *t, const cli_common *c, int fd) {
-    importer im = { t, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    importer im = { .t = t };
     im.plain = malloc(IMPORT_BATCH * sizeof *im.plain);
     im.line = malloc(IMPORT_BATCH * sizeof *im.line);
     im.res = malloc(IMPORT_BATCH * sizeof *im.res);
@@ -224,10 +237,11 @@ int import_events(tally *t, const cli_common *c, int fd) {
     if (im.n) flush(&im);
     if (tty && lineno >= 10000) fputc('\n', stderr);
     summary(&im, c);
-    code = im.failed    ? cli_exit_for(im.failed_code)
-           : im.unknown ? cli_exit_for(im.unknown_code)
+    code = im.failed     ? cli_exit_for(im.failed_code)
+           : im.unknown  ? cli_exit_for(im.unknown_code)
+           : im.unsent   ? cli_exit_for(TALLY_ECONNECT)
            : im.rejected ? EXIT_USAGE
-                        : EXIT_OK_;
+                         : EXIT_OK_;
 done:
     free(in.buf);
     free(ne);

@@ -24,8 +24,9 @@ struct timespec import_backoff(int n);
 /* Reads events from file descriptor fd until its end and records them with handle t,
  * printing a line on stderr for every event not recorded and a summary on
  * stdout (JSON with c->json). Returns the exit status: 0 all recorded (or
- * duplicates); 4 (3 when unreachable, per the failure) when Redis refused a
- * line or left its outcome unknown; else 2 when a line was bad. */
+ * duplicates); 4 (3 for an authentication refusal) when Redis refused a line
+ * or left its outcome unknown; else 3 when a line could not be sent; else 2
+ * when a line was bad. */
 int import_events(tally *t, const cli_common *c, int fd);
 
 #endif
