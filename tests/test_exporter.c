@@ -1,9 +1,11 @@
 /* test_exporter.c -- redis: `tally exporter` scraped over real HTTP: /metrics
- * equals `tally metrics --format prometheus`, odd requests get an answer and
- * never stop it, a stopped or stalled Redis gives 503 (and 200 again once it is
- * back), SIGTERM stops it with exit status 0, and hostile clients (many
- * half-sent requests from many addresses, a dripping request) neither take
- * every slot nor flood stderr. */
+ * is `tally metrics --format prometheus` and the exporter's own tally_up,
+ * tally_scrape_duration_seconds and tally_scrape_errors_total; odd requests
+ * get an answer and never stop it; a stopped or stalled Redis gives 200 with
+ * tally_up 0 (and tally_up 1 once it is back); --listen :PORT listens on every
+ * interface, the default port is 10108, a busy port is named; SIGTERM stops it
+ * with exit status 0; and hostile clients (many half-sent requests from many
+ * addresses, a dripping request) neither take every slot nor flood stderr. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -26,9 +28,9 @@ typedef struct {
     char errpath[64];  /* the exporter's stderr */
 } exporter;
 
-/* Starts `tally exporter --listen 127.0.0.1:0` with extra arguments and reads
- * the port it prints once it listens. It dies with the test. */
-static exporter start(const char *url, const char *const *extra) {
+/* Starts `tally exporter --listen LISTEN` with extra arguments and reads the
+ * port it prints once it listens. It dies with the test. */
+static exporter start_at(const char *url, const char *listen, const char *const *extra) {
     exporter x = { .errpath = "/tmp/tally-exporter-err.XXXXXX" };
     int out[2], efd = mkstemp(x.errpath);
     if (efd < 0 || pipe(out) < 0) fail_msg("start: cannot make a pipe or temp file");
@@ -38,7 +40,7 @@ static exporter start(const char *url, const char *const *extra) {
         dup2(out[1], 1);
         dup2(efd, 2);
         close(out[0]);
-        const char *argv[24] = { getenv("TALLY_BIN"), "exporter", "--url", url, "--listen", "127.0.0.1:0" };
+        const char *argv[24] = { getenv("TALLY_BIN"), "exporter", "--url", url, "--listen", listen };
         int n = 6;
         for (int i = 0; extra && extra[i] && n < 23; i++) argv[n++] = extra[i];
         execv(argv[0], (char **)argv);
@@ -56,11 +58,14 @@ static exporter start(const char *url, const char *const *extra) {
         line[len] = '\0';
     }
     close(out[0]);
-    const char *at = strstr(line, "listening on http://127.0.0.1:");
-    if (!at || sscanf(at, "listening on http://127.0.0.1:%d/metrics", &x.port) != 1)
+    const char *at = strstr(line, "listening on http://"), *end = strstr(line, "/metrics\n");
+    while (at && end && end > at && end[-1] != ':') end--;
+    if (!at || !end || end == at || sscanf(end, "%d/metrics", &x.port) != 1)
         fail_msg("the exporter did not say where it listens: '%s'", line);
     return x;
 }
+
+static exporter start(const char *url, const char *const *extra) { return start_at(url, "127.0.0.1:0", extra); }
 
 /* SIGTERM, then the exit status (-1 if it did not exit normally). */
 static int stop(exporter *x) {
@@ -146,6 +151,14 @@ static void http_free(http_reply *r) {
     free(r->body);
 }
 
+static void promtool_accepts(const char *text) {
+    char *out, *err;
+    int code = th_exec("promtool", (const char *const[]){ "check", "metrics", NULL }, text, &out, &err);
+    if (code != 0 || *out || *err) fail_msg("promtool check metrics: exit %d: %s%s\n%s", code, out, err, text);
+    free(out);
+    free(err);
+}
+
 static void seed(void) {
     tally *t = th_open(NULL);
     tally_event a = { .key = "k1", .model = "m1", .account = "a1", .input_tokens = 10, .cost_nanos = 1500000000 };
@@ -159,27 +172,29 @@ static void scrape_equals_tally_metrics(void **state) {
     (void)state;
     seed();
     exporter x = start(th_url(), (const char *const[]){ "--top", "5", "--account", "a1", NULL });
-    http_reply r = { 0 };
     char *want = NULL;
-    for (int attempt = 0; attempt < 3; attempt++) { /* again only if the day turned between the reads */
-        free(want);
-        http_free(&r);
-        assert_int_equal(RUN(&want, NULL, "metrics", "--url", th_url(), "--format", "prometheus", "--top", "5",
-                             "--account", "a1"), 0);
-        r = http(x.port, "GET", "/metrics");
-        if (strcmp(r.body, want) == 0) break;
-    }
-    assert_string_equal(r.body, want);
+    assert_int_equal(RUN(&want, NULL, "metrics", "--url", th_url(), "--format", "prometheus", "--top", "5",
+                         "--account", "a1"), 0);
+    http_reply r = http(x.port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
-    assert_non_null(strstr(r.body, "tally_key_requests_total{period=\"total\",key=\"k1\"} 1\n"));
-    assert_non_null(strstr(r.body, "tally_account_cost_usd_total{period=\"total\",account=\"a1\"} 1.50\n"));
-    char *out, *err;
-    assert_int_equal(th_exec("promtool", (const char *const[]){ "check", "metrics", NULL }, r.body, &out, &err), 0);
-    assert_string_equal(out, "");
-    assert_string_equal(err, "");
-    free(out);
-    free(err);
+    /* the one-shot exposition, then the exporter's own three families */
+    assert_int_equal(strncmp(r.body, want, strlen(want)), 0);
+    const char *own = r.body + strlen(want);
+    for (const char *line = own; *line; line = strchr(line, '\n') + 1)
+        if (*line != '#' && strncmp(line, "tally_up ", 9) != 0 && strncmp(line, "tally_scrape_", 13) != 0)
+            fail_msg("not the exporter's own: %.80s", line);
+    assert_non_null(strstr(own, "\ntally_up 1\n"));
+    const char *d = strstr(own, "# TYPE tally_scrape_duration_seconds gauge\ntally_scrape_duration_seconds ");
+    assert_non_null(d);
+    char *after;
+    double seconds = strtod(strchr(d, '\n') + 31, &after);
+    assert_true(after > strchr(d, '\n') + 31 && *after == '\n' && seconds >= 0);
+    assert_non_null(strstr(own, "# TYPE tally_scrape_errors_total counter\ntally_scrape_errors_total 0\n"));
+    assert_null(strstr(want, "tally_up"));
+    assert_non_null(strstr(r.body, "tally_key_requests_total{key=\"k1\"} 1\n"));
+    assert_non_null(strstr(r.body, "tally_account_cost_usd_total{account=\"a1\"} 1.50\n"));
+    promtool_accepts(r.body);
     free(want);
     http_free(&r);
     assert_int_equal(stop(&x), 0);
@@ -203,9 +218,14 @@ static void odd_requests_get_answers(void **state) {
     assert_int_equal(r.status, 404);
     assert_non_null(strstr(r.body, "/metrics"));
     http_free(&r);
-    r = http(x.port, "GET", "/");
+    r = http(x.port, "GET", "/"); /* a landing page, as README says */
     assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Content-Type: text/html"));
+    assert_non_null(strstr(r.body, "<title>tally exporter</title>"));
     assert_non_null(strstr(r.body, "href=\"/metrics\""));
+    char version[64];
+    snprintf(version, sizeof version, "<p>tally %s</p>", tally_version());
+    assert_non_null(strstr(r.body, version));
     http_free(&r);
     r = http(x.port, "DELETE", "/metrics");
     assert_int_equal(r.status, 405);
@@ -238,34 +258,50 @@ static void odd_requests_get_answers(void **state) {
     /* still serving */
     r = http(x.port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "tally_requests_total{period=\"total\"} 2\n"));
+    assert_non_null(strstr(r.body, "\ntally_requests_total 2\n"));
     http_free(&r);
     assert_int_equal(waitpid(x.pid, NULL, WNOHANG), 0);
     assert_int_equal(stop(&x), 0);
     free(stderr_of(&x));
 }
 
-static void redis_stopped_gives_503_then_recovers(void **state) {
+/* A scrape while Redis cannot be read: 200, tally_up 0, the errors so far,
+ * the reason in a comment, no statistics, and an exposition promtool accepts. */
+static void assert_down(const http_reply *r, int errors, const char *reason) {
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\ntally_up 0\n"));
+    char want[64];
+    snprintf(want, sizeof want, "\ntally_scrape_errors_total %d\n", errors);
+    if (!strstr(r->body, want)) fail_msg("no '%s' in:\n%s", want + 1, r->body);
+    assert_non_null(strstr(r->body, "\n# tally exporter: Redis unreachable: "));
+    if (reason && !strstr(r->body, reason)) fail_msg("no '%s' in:\n%s", reason, r->body);
+    assert_null(strstr(r->body, "tally_requests_total"));
+    assert_non_null(strstr(r->body, "tally_build_info{version="));
+    promtool_accepts(r->body);
+}
+
+static void redis_stopped_gives_up_0_then_recovers(void **state) {
     (void)state;
     seed();
     exporter x = start(th_url(), NULL);
     http_reply r = http(x.port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\ntally_up 1\n"));
     http_free(&r);
     th_server_kill();
     /* the first scrape finds the connection closed; the next opens a new
      * handle and cannot connect */
     for (int i = 0; i < 2; i++) {
         r = http(x.port, "GET", "/metrics");
-        assert_int_equal(r.status, 503);
-        assert_non_null(strstr(r.body, "tally exporter: Redis unreachable: "));
-        if (i == 1 && !strstr(r.body, "cannot connect")) fail_msg("503 body: %s", r.body);
+        assert_down(&r, i + 1, i == 1 ? "cannot connect" : NULL);
         http_free(&r);
     }
     th_server_start();
     r = http(x.port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "# TYPE tally_requests_total counter\n"));
+    assert_non_null(strstr(r.body, "\ntally_up 1\n"));
+    assert_non_null(strstr(r.body, "\ntally_scrape_errors_total 2\n")); /* a counter: kept */
     http_free(&r);
     assert_int_equal(stop(&x), 0);
     char *err = stderr_of(&x);
@@ -277,7 +313,7 @@ static void redis_stopped_gives_503_then_recovers(void **state) {
 /* A server that stops answering costs a scrape the handle's timeout, not the
  * stall: CLIENT PAUSE holds every command for 3 s, the exporter's timeout is
  * 200 ms. */
-static void redis_stalled_gives_503_within_timeout(void **state) {
+static void redis_stalled_gives_up_0_within_timeout(void **state) {
     (void)state;
     exporter x = start(th_url(), (const char *const[]){ "--timeout", "200", NULL });
     http_reply r = http(x.port, "GET", "/metrics");
@@ -288,8 +324,7 @@ static void redis_stalled_gives_503_within_timeout(void **state) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     r = http(x.port, "GET", "/metrics");
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    assert_int_equal(r.status, 503);
-    assert_non_null(strstr(r.body, "Redis unreachable"));
+    assert_down(&r, 1, NULL);
     http_free(&r);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     if (ms >= 3000) fail_msg("the stalled scrape took %ld ms: longer than the pause, not cut by the timeout", ms);
@@ -301,7 +336,7 @@ static void starts_while_redis_is_down_and_stops_on_sigterm(void **state) {
     (void)state;
     exporter x = start("redis://127.0.0.1:1", NULL);
     http_reply r = http(x.port, "GET", "/metrics");
-    assert_int_equal(r.status, 503);
+    assert_down(&r, 1, "cannot connect");
     http_free(&r);
     assert_int_equal(stop(&x), 0);
     char *err = stderr_of(&x);
@@ -338,7 +373,7 @@ static void slow_clients_never_take_every_slot(void **state) {
     }
     http_reply r = http(x.port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "tally_requests_total{period=\"total\"} 2\n"));
+    assert_non_null(strstr(r.body, "\ntally_requests_total 2\n"));
     http_free(&r);
     for (int i = SLOW - PER_ADDRESS; i < SLOW; i++) { /* the newest still wait: nothing to read, no end of file */
         struct pollfd p = { slow[i], POLLIN, 0 };
@@ -399,11 +434,84 @@ static void a_dripping_request_is_cut_at_the_request_timeout(void **state) {
     free(stderr_of(&x));
 }
 
+/* A TCP socket listening on ADDR:port (0: a free one, *port says which);
+ * -1 with errno when it cannot bind. */
+static int listener(in_addr_t addr, int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port) };
+    a.sin_addr.s_addr = htonl(addr);
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 1) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* --listen :PORT, as node_exporter's ":9100": every interface (IPv4 among
+ * them), on that port. The port is one the system just gave out. */
+static void listen_port_only_is_every_interface(void **state) {
+    (void)state;
+    seed();
+    int port = 0, fd = listener(INADDR_ANY, &port);
+    assert_true(fd >= 0);
+    close(fd);
+    char listen[16];
+    snprintf(listen, sizeof listen, ":%d", port);
+    exporter x = start_at(th_url(), listen, NULL);
+    assert_int_equal(x.port, port);
+    http_reply r = http(x.port, "GET", "/metrics"); /* to 127.0.0.1 */
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\ntally_up 1\n"));
+    http_free(&r);
+    assert_int_equal(stop(&x), 0);
+    free(stderr_of(&x));
+}
+
+/* A port another socket listens on: exit 4 and a message naming the address
+ * and the system's reason (on main: "Failed to bind to port 0"). */
+static void a_busy_port_is_named(void **state) {
+    (void)state;
+    int port = 0, fd = listener(INADDR_LOOPBACK, &port);
+    assert_true(fd >= 0);
+    char listen[32], want[96], *err;
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    assert_int_equal(RUN(NULL, &err, "exporter", "--url", "redis://127.0.0.1:1", "--listen", listen), 4);
+    snprintf(want, sizeof want, "tally exporter: cannot listen on %s: Address already in use\n", listen);
+    if (!strstr(err, want)) fail_msg("no '%s' in '%s'", want, err);
+    assert_null(strstr(err, "port 0"));
+    free(err);
+    close(fd);
+}
+
+/* Without --listen: :10108 (every interface), said by --help; shown by taking
+ * that port first, so that the exporter reports it busy, and no test depends
+ * on it being free. */
+static void the_default_port_is_10108(void **state) {
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN(&out, NULL, "exporter", "--help"), 0);
+    assert_non_null(strstr(out, "--listen [HOST]:PORT  address to listen on (default :10108, every\n"));
+    free(out);
+    int port = 10108, fd = listener(INADDR_ANY, &port);
+    if (fd < 0 && errno != EADDRINUSE) fail_msg("cannot take port 10108: %s", strerror(errno));
+    assert_int_equal(RUN(NULL, &err, "exporter", "--url", "redis://127.0.0.1:1"), 4);
+    if (!strstr(err, "tally exporter: cannot listen on :10108: Address already in use\n")) fail_msg("stderr: %s", err);
+    free(err);
+    if (fd >= 0) close(fd);
+}
+
 static void bad_usage_exits_2(void **state) {
     (void)state;
     static const char *const cases[][6] = {
-        { "exporter" },
         { "exporter", "--listen", "nohostport" },
+        { "exporter", "--listen", ":" },
+        { "exporter", "--listen", "[]:9" },
+        { "exporter", "--listen", ":http" },
         { "exporter", "--listen", "127.0.0.1:65536" },
         { "exporter", "--listen", "127.0.0.1:0", "--json" },
         { "exporter", "--listen", "127.0.0.1:0", "--top" },
@@ -427,11 +535,14 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(scrape_equals_tally_metrics, th_clean),
         cmocka_unit_test_setup(odd_requests_get_answers, th_clean),
-        cmocka_unit_test_setup(redis_stopped_gives_503_then_recovers, th_clean),
-        cmocka_unit_test_setup(redis_stalled_gives_503_within_timeout, th_clean),
+        cmocka_unit_test_setup(redis_stopped_gives_up_0_then_recovers, th_clean),
+        cmocka_unit_test_setup(redis_stalled_gives_up_0_within_timeout, th_clean),
         cmocka_unit_test(starts_while_redis_is_down_and_stops_on_sigterm),
         cmocka_unit_test_setup(slow_clients_never_take_every_slot, th_clean),
         cmocka_unit_test_setup(a_dripping_request_is_cut_at_the_request_timeout, th_clean),
+        cmocka_unit_test_setup(listen_port_only_is_every_interface, th_clean),
+        cmocka_unit_test(a_busy_port_is_named),
+        cmocka_unit_test(the_default_port_is_10108),
         cmocka_unit_test(bad_usage_exits_2),
     };
     int rc = cmocka_run_group_tests_name("exporter", tests, NULL, NULL);

@@ -3,8 +3,11 @@
  * keep-alive and limits are its job, not ours).
  *
  * Redis is read on every scrape with the handle's timeouts; when it cannot be
- * reached the scrape answers 503 with the reason, so Prometheus records the
- * target as down instead of stale numbers. The main thread runs the daemon
+ * read the scrape still answers 200, with tally_up 0 and the exporter's own
+ * metrics (the convention of redis_exporter and mysqld_exporter): Prometheus's
+ * `up` says whether the exporter answers, tally_up whether it read Redis.
+ * The listening socket is ours, so a busy port is reported with its address
+ * and the system's reason. The main thread runs the daemon
  * (libmicrohttpd's epoll, polled here with a signalfd for SIGTERM and SIGINT),
  * so the single tally handle and http_guard.c's bookkeeping are only ever used
  * by it. Slots: SLOTS connections at most, PER_ADDRESS of them from one client
@@ -20,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -32,21 +37,30 @@
 #define PER_ADDRESS 8
 #define WAITING_MAX 56 /* so 8 slots stay for new connections */
 #define REQUEST_TIMEOUT_MS 10000
+/* The default port: Prometheus's list of default ports ("Default port
+ * allocations" in its wiki) filled 9100-9999 by 2023 and goes on past 10000
+ * (10019 was taken in 2024); 9108, which the examples used, is the Graphite
+ * exporter's. 10108 is past the allocations found, and keeps the examples'
+ * 108. */
+#define DEFAULT_PORT 10108
 #define TEXT(x) TEXT_(x)
 #define TEXT_(x) #x
 
 static const char usage[] =
-    "usage: tally exporter --listen HOST:PORT [--top N] [--account ID]...\n"
+    "usage: tally exporter [--listen [HOST]:PORT] [--top N] [--account ID]...\n"
     "                      [--request-timeout MS]\n"
     "\n"
     "  Serves the statistics of `tally metrics --format prometheus` at\n"
-    "  http://HOST:PORT/metrics, reading Redis on every scrape (with --timeout).\n"
-    "  A scrape answers 503 with the reason while Redis cannot be reached, and\n"
-    "  200 again once it can. SIGTERM or SIGINT stops it (exit 0).\n"
+    "  http://HOST:PORT/metrics, reading Redis on every scrape (with --timeout),\n"
+    "  with tally_up (1, or 0 when Redis could not be read: the statistics are\n"
+    "  then left out, the answer is still 200), tally_scrape_duration_seconds and\n"
+    "  tally_scrape_errors_total. / is a page linking /metrics; other paths\n"
+    "  answer 404. SIGTERM or SIGINT stops it (exit 0).\n"
     "\n"
-    "  --listen HOST:PORT  address to listen on: 127.0.0.1:9108, [::1]:9108,\n"
-    "                      0.0.0.0:9108 (every interface); port 0 picks a free one\n"
-    "                      (printed on stdout: 'listening on http://...')\n"
+    "  --listen [HOST]:PORT  address to listen on (default :" TEXT(DEFAULT_PORT) ", every\n"
+    "                      interface): 127.0.0.1:" TEXT(DEFAULT_PORT) ", [::1]:" TEXT(DEFAULT_PORT) ", 0.0.0.0:" TEXT(DEFAULT_PORT) ";\n"
+    "                      port 0 picks a free one (printed on stdout:\n"
+    "                      'listening on http://...')\n"
     "  --top N, --account ID   as for tally metrics --format prometheus\n"
     "  --request-timeout MS  a client must send each request within MS of\n"
     "                      connecting (or of its previous answer), and read each\n"
@@ -60,13 +74,15 @@ static const char usage[] =
     "\n"
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --help\n"
     "         --read-from primary|replica (a Redis Cluster's replicas; see tally --help)\n"
-    "exit: 0 stopped by a signal, 2 bad usage, 4 cannot listen (or wait)\n";
+    "exit: 0 stopped by a signal, 2 bad usage, 4 cannot listen (the address and\n"
+    "      the reason are printed) or wait\n";
 
 typedef struct {
     tally_config cfg;
     tally *t;             /* NULL until a scrape opens it, and again after it failed */
     prom_options o;
     int down;             /* the last scrape could not reach Redis (logged once) */
+    int64_t errors;       /* scrapes that could not read Redis: tally_scrape_errors_total */
     guard g;              /* the connection slots and the log limit */
 } exporter;
 
@@ -85,36 +101,82 @@ static int unreachable(int rc) {
     return rc == TALLY_ECONNECT || rc == TALLY_EAUTH || rc == TALLY_ETIMEOUT || rc == TALLY_EIO;
 }
 
-/* Reads Redis and answers 200 with the exposition, 503 when Redis cannot be
- * reached, 500 on any other failure. The handle is dropped after a failure
- * and opened again by the next scrape. */
-static enum MHD_Result scrape(exporter *x, struct MHD_Connection *conn) {
-    char *text = NULL, msg[700];
-    size_t len = 0;
-    int rc = x->t ? TALLY_OK : tally_open(&x->cfg, &x->t);
-    if (rc == TALLY_OK) rc = prom_render(x->t, &x->o, &text, &len);
-    if (rc == TALLY_OK) {
-        if (x->down) fprintf(stderr, "tally exporter: Redis reachable again\n");
-        x->down = 0;
-        struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-        if (!r) {
-            free(text);
-            return MHD_NO;
-        }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
-        enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ok;
-    }
-    snprintf(msg, sizeof msg, "tally exporter: %s: %s\n", unreachable(rc) ? "Redis unreachable" : "scrape failed",
+/* The exporter's own families, after the statistics (or in their place). */
+static void process_metrics(FILE *f, int up, double seconds, int64_t errors) {
+    fprintf(f, "# HELP tally_up 1 when this scrape read the statistics from Redis, 0 when it could not "
+               "(they are then left out; the reason is in a comment above and on the exporter's stderr).\n"
+               "# TYPE tally_up gauge\ntally_up %d\n", up);
+    fprintf(f, "# HELP tally_scrape_duration_seconds How long this scrape took to read the statistics.\n"
+               "# TYPE tally_scrape_duration_seconds gauge\ntally_scrape_duration_seconds %.6f\n", seconds);
+    fprintf(f, "# HELP tally_scrape_errors_total Scrapes that could not read the statistics since the "
+               "exporter started.\n# TYPE tally_scrape_errors_total counter\ntally_scrape_errors_total %lld\n",
+            (long long)errors);
+}
+
+/* Notes a scrape that could not read Redis: counted, logged (an unreachable
+ * Redis once until it is back, anything else within the log limit: a client
+ * asked for it), said in a comment line of the answer, and the handle dropped
+ * to be opened again by the next scrape. */
+static void scrape_failed(exporter *x, int rc, FILE *f) {
+    char msg[700];
+    snprintf(msg, sizeof msg, "%s: %s", unreachable(rc) ? "Redis unreachable" : "scrape failed",
              x->t && rc != TALLY_ENOMEM ? tally_errmsg(x->t) : tally_strerror(rc));
-    if (!unreachable(rc)) guard_log(&x->g, "%s", msg + strlen("tally exporter: ")); /* a client asked for it */
-    else if (!x->down) fputs(msg, stderr);
+    for (char *nl; (nl = strchr(msg, '\n'));) *nl = ' ';
+    if (!unreachable(rc)) guard_log(&x->g, "%s", msg);
+    else if (!x->down) fprintf(stderr, "tally exporter: %s\n", msg);
     x->down = unreachable(rc);
+    x->errors++;
     tally_close(x->t);
     x->t = NULL;
-    return reply(conn, unreachable(rc) ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR, msg,
-                 "text/plain; charset=utf-8");
+    prom_build_info(f);
+    fprintf(f, "# tally exporter: %s\n", msg);
+}
+
+static double since_s(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Reads Redis and answers 200 with the exposition and tally_up 1, or, when
+ * Redis cannot be read, 200 with tally_up 0 and no statistics; 500 only when
+ * the answer cannot be made (out of memory). */
+static enum MHD_Result scrape(exporter *x, struct MHD_Connection *conn) {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "tally exporter: out of memory\n", "text/plain");
+    int rc = x->t ? TALLY_OK : tally_open(&x->cfg, &x->t);
+    if (rc == TALLY_OK) rc = prom_write(x->t, &x->o, f);
+    if (rc == TALLY_OK && x->down) fprintf(stderr, "tally exporter: Redis reachable again\n");
+    if (rc == TALLY_OK) x->down = 0;
+    else scrape_failed(x, rc, f);
+    process_metrics(f, rc == TALLY_OK, since_s(&t0), x->errors);
+    if (fclose(f) != 0) {
+        free(text);
+        return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "tally exporter: out of memory\n", "text/plain");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* The landing page, as node_exporter's: what this is and where the metrics are. */
+static enum MHD_Result landing(struct MHD_Connection *conn) {
+    char page[512];
+    snprintf(page, sizeof page,
+             "<!DOCTYPE html>\n<html><head><title>tally exporter</title></head><body>\n"
+             "<h1>tally exporter</h1>\n<p>tally %s</p>\n<p><a href=\"/metrics\">Metrics</a></p>\n"
+             "</body></html>\n", tally_version());
+    return reply(conn, MHD_HTTP_OK, page, "text/html; charset=utf-8");
 }
 
 static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -134,9 +196,7 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *conn, const char 
         return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "tally exporter: only GET and HEAD\n",
                      "text/plain; charset=utf-8");
     if (strcmp(url, "/metrics") == 0) return scrape(cls, conn);
-    if (strcmp(url, "/") == 0)
-        return reply(conn, MHD_HTTP_OK, "<html><body><a href=\"/metrics\">tally metrics</a></body></html>\n",
-                     "text/html; charset=utf-8");
+    if (strcmp(url, "/") == 0) return landing(conn);
     return reply(conn, MHD_HTTP_NOT_FOUND, "tally exporter: not found; metrics are at /metrics\n",
                  "text/plain; charset=utf-8");
 }
@@ -151,24 +211,48 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r;
 }
 
-/* Splits HOST:PORT or [V6]:PORT and resolves it. 0 or an exit status. */
-static int resolve(const char *listen, struct addrinfo **ai) {
+/* Splits HOST:PORT, [V6]:PORT or :PORT and resolves it. :PORT is every
+ * interface, IPv6 and IPv4 on one socket where the system has IPv6 (*every
+ * is then 1), else 0.0.0.0. 0 or an exit status. */
+static int resolve(const char *listen, struct addrinfo **ai, int *every) {
     char host[256];
     const char *colon = strrchr(listen, ':'), *h = listen;
     size_t hn = colon ? (size_t)(colon - listen) : 0;
     if (hn >= 2 && listen[0] == '[' && listen[hn - 1] == ']') h++, hn -= 2;
-    if (!colon || hn == 0 || hn >= sizeof host || !colon[1])
-        return cli_usage_error("exporter", "--listen '%s' must be HOST:PORT, e.g. 127.0.0.1:9108", listen);
+    if (!colon || (hn == 0 && colon != listen) || hn >= sizeof host || !colon[1])
+        return cli_usage_error("exporter", "--listen '%s' must be HOST:PORT or :PORT, e.g. 127.0.0.1:%d", listen,
+                               DEFAULT_PORT);
     memcpy(host, h, hn);
     host[hn] = '\0';
     int64_t port;
     opt port_opt = OPT_COUNT("--listen port", &port, 0, 65535);
     char err[256];
     if (opt_set(&port_opt, colon + 1, 0, err, sizeof err) < 0) return cli_usage_error("exporter", "%s", err);
+    *every = 0;
+    if (hn == 0) {
+        int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        *every = probe >= 0;
+        if (probe >= 0) close(probe);
+        snprintf(host, sizeof host, "%s", *every ? "::" : "0.0.0.0");
+    }
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
     int gai = getaddrinfo(host, colon + 1, &hints, ai);
     if (gai != 0) return cli_usage_error("exporter", "--listen host '%s': %s", host, gai_strerror(gai));
     return 0;
+}
+
+/* A listening socket on ai (IPv4 too when `every`), or -1 after saying on
+ * stderr which address and why (a busy port: "Address already in use"). */
+static int listen_on(const struct addrinfo *ai, int every, const char *addr) {
+    int one = 1, v6only = !every;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+        (ai->ai_family != AF_INET6 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) == 0) &&
+        bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+        return fd;
+    fprintf(stderr, "tally exporter: cannot listen on %s: %s\n", addr, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
 }
 
 /* Runs the daemon until SIGTERM or SIGINT: waits for its sockets, a signal,
@@ -197,8 +281,8 @@ static int run(exporter *x, struct MHD_Daemon *d, int sigfd) {
     }
 }
 
-/* Serves until SIGTERM or SIGINT. */
-static int serve(exporter *x, const struct addrinfo *ai, const char *listen, int64_t request_timeout_ms) {
+/* Serves on the listening socket lfd until SIGTERM or SIGINT. */
+static int serve(exporter *x, const struct addrinfo *ai, int lfd, int64_t request_timeout_ms) {
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
@@ -208,28 +292,31 @@ static int serve(exporter *x, const struct addrinfo *ai, const char *listen, int
     int sigfd = signalfd(-1, &stop, SFD_CLOEXEC);
     if (sigfd < 0) {
         fprintf(stderr, "tally exporter: cannot wait for signals: %s\n", strerror(errno));
+        close(lfd);
         return EXIT_FAILED;
     }
     guard_init(&x->g, request_timeout_ms, WAITING_MAX);
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, x,
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, x,
                                             MHD_OPTION_EXTERNAL_LOGGER, guard_on_log, &x->g, /* first */
-                                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
                                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)SLOTS,
                                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_ADDRESS,
                                             MHD_OPTION_NOTIFY_CONNECTION, guard_on_connection, &x->g,
                                             MHD_OPTION_NOTIFY_COMPLETED, guard_on_completed, &x->g, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "tally exporter: cannot listen on %s (address in use, or not ours?)\n", listen);
+        fprintf(stderr, "tally exporter: cannot start the HTTP server (see above)\n");
         close(sigfd);
         return EXIT_FAILED;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    char host[256];
-    getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0, NI_NUMERICHOST);
-    printf("tally exporter: listening on http://%s%s%s:%u/metrics\n", ai->ai_family == AF_INET6 ? "[" : "", host,
-           ai->ai_family == AF_INET6 ? "]" : "", info ? info->port : 0);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    char host[256], port[16];
+    if (getsockname(lfd, (struct sockaddr *)&bound, &blen) != 0 ||
+        getnameinfo((struct sockaddr *)&bound, blen, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(host, sizeof host, "?"), snprintf(port, sizeof port, "?");
+    printf("tally exporter: listening on http://%s%s%s:%s/metrics\n", ai->ai_family == AF_INET6 ? "[" : "", host,
+           ai->ai_family == AF_INET6 ? "]" : "", port);
     fflush(stdout);
     int sig = run(x, d, sigfd);
     MHD_stop_daemon(d);
@@ -242,7 +329,7 @@ static int serve(exporter *x, const struct addrinfo *ai, const char *listen, int
 
 int cmd_exporter(int argc, char **argv) {
     cli_common c = { 0 };
-    const char *listen = NULL, *accounts[PROM_ACCOUNTS_MAX];
+    const char *listen = ":" TEXT(DEFAULT_PORT), *accounts[PROM_ACCOUNTS_MAX];
     int64_t top = PROM_TOP_DEFAULT, request_timeout_ms = REQUEST_TIMEOUT_MS;
     opt opts[] = { OPT_TEXT("--listen", &listen), PROM_OPTS(top, accounts),
                    OPT_MS("--request-timeout", &request_timeout_ms, 1, 3600000), OPT_END };
@@ -254,13 +341,13 @@ int cmd_exporter(int argc, char **argv) {
         return EXIT_OK_;
     }
     if (c.json) return cli_usage_error("exporter", "--json does not apply: the exporter serves Prometheus's format");
-    if (!listen) return cli_usage_error("exporter", "--listen HOST:PORT is required");
     exporter x = { 0 };
     struct addrinfo *ai;
+    int every = 0;
     cli_config(&c, &x.cfg);
-    if ((code = resolve(listen, &ai))) return code;
+    if ((code = resolve(listen, &ai, &every))) return code;
     /* A first handle checks the configuration (a bad URL is a usage error) and
-     * the account ids; an unreachable Redis is not fatal: scrapes answer 503. */
+     * the account ids; an unreachable Redis is not fatal: scrapes say tally_up 0. */
     int rc = tally_open(&x.cfg, &x.t);
     if (rc == TALLY_EINVAL || rc == TALLY_ENOMEM) {
         code = cli_fail("exporter", x.t, rc);
@@ -271,7 +358,8 @@ int cmd_exporter(int argc, char **argv) {
             tally_close(x.t);
             x.t = NULL;
         }
-        code = serve(&x, ai, listen, request_timeout_ms);
+        int lfd = listen_on(ai, every, listen);
+        code = lfd < 0 ? EXIT_FAILED : serve(&x, ai, lfd, request_timeout_ms);
     }
     freeaddrinfo(ai);
     tally_close(x.t);

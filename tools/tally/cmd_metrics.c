@@ -18,13 +18,14 @@ static const char usage[] =
     "                  requests/min and tokens/min\n"
     "  --format text|json|prometheus\n"
     "                  text (default), json (the same as --json) or prometheus:\n"
-    "                  requests, tokens by kind and cost (USD, and exact nano-USD)\n"
-    "                  for today, this month and all time -- global, per model,\n"
-    "                  per --account and per API key for the top N keys by cost\n"
-    "                  (text exposition format 0.0.4, no timestamps: suitable for\n"
-    "                  node_exporter's textfile collector; write it to a temp file\n"
-    "                  and rename it into place)\n"
-    "  --top N         API keys per period, by cost (default 20, 0 to 1000); a\n"
+    "                  counters since the statistics began of requests, tokens by\n"
+    "                  kind and cost in USD -- global, per model, per --account\n"
+    "                  and per API key for the top N keys by cost; the same\n"
+    "                  series as `tally exporter` but for its own (tally_up,\n"
+    "                  tally_scrape_*). Text exposition format 0.0.4, no\n"
+    "                  timestamps: suitable for node_exporter's textfile\n"
+    "                  collector; write it to a temp file and rename it into place\n"
+    "  --top N         API keys by all-time cost (default 20, 0 to 1000); a\n"
     "                  series per key would grow without bound\n"
     "  --account ID    an account to export (repeatable, up to 100): tally keeps\n"
     "                  no index of accounts, so they are named here\n"
@@ -65,13 +66,8 @@ static int recent(tally *t, int64_t minutes, int json) {
 }
 
 static int prometheus(tally *t, const prom_options *o) {
-    char *text;
-    size_t len;
-    int rc = prom_render(t, o, &text, &len);
-    if (rc != TALLY_OK) return rc == TALLY_ENOMEM ? cli_fail("metrics", NULL, rc) : cli_fail("metrics", t, rc);
-    fwrite(text, 1, len, stdout);
-    free(text);
-    return EXIT_OK_;
+    int rc = prom_write(t, o, stdout);
+    return rc == TALLY_OK ? EXIT_OK_ : cli_fail("metrics", rc == TALLY_ENOMEM ? NULL : t, rc);
 }
 
 enum { FORMAT_TEXT, FORMAT_JSON, FORMAT_PROMETHEUS };

@@ -1,32 +1,37 @@
-/* prom.c -- the statistics in Prometheus's text exposition format: global, per
- * model, per account and per top API key, for today, this month and all time,
- * read through the public API (tally_stats, tally_models, tally_top).
+/* prom.c -- the statistics in Prometheus's text exposition format: requests,
+ * tokens by kind and cost in USD since the statistics began, global, per model,
+ * per account and per top API key, read through the public API (tally_stats,
+ * tally_models, tally_top) for the period "total".
+ *
+ * Every statistic is a monotonic counter with one series per entity: the day
+ * and month buckets restart at each boundary, so they are not exported;
+ * Prometheus derives any window from the counters (increase(...[1d])), and the
+ * calendar periods in tally's timezone stay with `tally stats --period`.
+ *
+ * Cost is the one float: the exact nano-USD count written in decimal, which
+ * Prometheus keeps as a float64, within half a cent up to 2^46 USD (7e13); the
+ * exact integer stays with `tally stats --json` (cost_nanos).
  *
  * Cardinality is bounded on purpose: every series costs Prometheus memory for as
- * long as it is kept, and API keys are unbounded, so only the top N keys by cost
- * of each period appear; accounts are the ones the operator names; models are
- * few by nature. */
+ * long as it is kept, and API keys are unbounded, so only the top N keys by
+ * cost appear; accounts are the ones the operator names; models are few by
+ * nature. */
 #include "prom.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-enum { PERIODS = 3 };
-static const char *const period_text[PERIODS] = { "today", "month", "total" };
-static const char *const period_label[PERIODS] = { "day", "month", "total" };
-
 /* Everything one exposition shows, read before anything is written. */
 typedef struct {
-    tally_bucket global[PERIODS];
-    tally_model_stats *models[PERIODS];
-    size_t nmodels[PERIODS];
-    tally_bucket *accounts[PERIODS];  /* o->naccounts each */
-    tally_rank *top[PERIODS];
-    size_t ntop[PERIODS];
-    tally_bucket *top_stats[PERIODS]; /* ntop each */
+    tally_bucket global;
+    tally_model_stats *models;
+    size_t nmodels;
+    tally_bucket *accounts;  /* o->naccounts */
+    tally_rank *top;
+    size_t ntop;
+    tally_bucket *top_stats; /* ntop */
 } snapshot;
 
 enum { S_GLOBAL, S_MODEL, S_ACCOUNT, S_KEY, NSCOPES };
@@ -36,17 +41,16 @@ static const struct {
     { "tally_", NULL, "all API keys" },
     { "tally_model_", "model", "per model, all API keys" },
     { "tally_account_", "account", "per account (the accounts given with --account)" },
-    { "tally_key_", "key", "per API key, for the top keys by cost of each period (--top)" },
+    { "tally_key_", "key", "per API key, for the top keys by cost (--top)" },
 };
 
-enum { M_REQUESTS, M_TOKENS, M_COST_USD, M_COST_NANOS, NMETRICS };
+enum { M_REQUESTS, M_TOKENS, M_COST_USD, NMETRICS };
 static const struct {
     const char *name, *help;
 } metrics[NMETRICS] = {
-    { "requests_total", "Requests recorded" },
-    { "tokens_total", "Tokens recorded, by kind (input, output, cache_create, cache_read)" },
-    { "cost_usd_total", "Cost in USD (the exact nano-USD count written in decimal)" },
-    { "cost_nanos_total", "Cost in nano-USD (1e-9 USD), exact" },
+    { "requests_total", "Requests recorded since the statistics began" },
+    { "tokens_total", "Tokens recorded since the statistics began, by kind (input, output, cache_create, cache_read)" },
+    { "cost_usd_total", "Cost in USD recorded since the statistics began (the exact nano-USD count in decimal)" },
 };
 
 int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *accounts, int naccounts,
@@ -66,51 +70,49 @@ int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *
 }
 
 static void snapshot_free(snapshot *s) {
-    for (int p = 0; p < PERIODS; p++) {
-        tally_models_free(s->models[p], s->nmodels[p]);
-        free(s->accounts[p]);
-        tally_top_free(s->top[p], s->ntop[p]);
-        free(s->top_stats[p]);
-    }
+    tally_models_free(s->models, s->nmodels);
+    free(s->accounts);
+    tally_top_free(s->top, s->ntop);
+    free(s->top_stats);
 }
 
-static int read_period(tally *t, const prom_options *o, int p, snapshot *s) {
-    tally_period period;
-    int rc = tally_period_parse(t, period_text[p], &period);
-    if (rc == TALLY_OK) rc = tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &period, &s->global[p]);
-    if (rc == TALLY_OK) rc = tally_models(t, NULL, &period, &s->models[p], &s->nmodels[p]);
+static int read_snapshot(tally *t, const prom_options *o, snapshot *s) {
+    tally_period total;
+    int rc = tally_period_parse(t, "total", &total);
+    if (rc == TALLY_OK) rc = tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &s->global);
+    if (rc == TALLY_OK) rc = tally_models(t, NULL, &total, &s->models, &s->nmodels);
     if (rc != TALLY_OK) return rc;
-    s->accounts[p] = calloc((size_t)o->naccounts + 1, sizeof *s->accounts[p]);
-    if (!s->accounts[p]) return TALLY_ENOMEM;
+    s->accounts = calloc((size_t)o->naccounts + 1, sizeof *s->accounts);
+    if (!s->accounts) return TALLY_ENOMEM;
     for (int i = 0; i < o->naccounts && rc == TALLY_OK; i++)
-        rc = tally_stats(t, TALLY_SCOPE_ACCOUNT, o->accounts[i], &period, &s->accounts[p][i]);
+        rc = tally_stats(t, TALLY_SCOPE_ACCOUNT, o->accounts[i], &total, &s->accounts[i]);
     if (rc != TALLY_OK || o->top == 0) return rc;
-    if ((rc = tally_top(t, TALLY_RANK_COST, &period, (size_t)o->top, &s->top[p], &s->ntop[p])) != TALLY_OK)
-        return rc;
-    s->top_stats[p] = calloc(s->ntop[p] + 1, sizeof *s->top_stats[p]);
-    if (!s->top_stats[p]) return TALLY_ENOMEM;
-    for (size_t i = 0; i < s->ntop[p] && rc == TALLY_OK; i++)
-        rc = tally_stats(t, TALLY_SCOPE_KEY, s->top[p][i].key, &period, &s->top_stats[p][i]);
+    if ((rc = tally_top(t, TALLY_RANK_COST, &total, (size_t)o->top, &s->top, &s->ntop)) != TALLY_OK) return rc;
+    s->top_stats = calloc(s->ntop + 1, sizeof *s->top_stats);
+    if (!s->top_stats) return TALLY_ENOMEM;
+    for (size_t i = 0; i < s->ntop && rc == TALLY_OK; i++)
+        rc = tally_stats(t, TALLY_SCOPE_KEY, s->top[i].key, &total, &s->top_stats[i]);
     return rc;
 }
 
-/* Entity i of a scope in period p: its bucket, and its label value in *id. */
-static size_t scope_count(const snapshot *s, const prom_options *o, int scope, int p) {
+/* How many entities a scope has, and entity i: its bucket, and its label
+ * value in *id. */
+static size_t scope_count(const snapshot *s, const prom_options *o, int scope) {
     switch (scope) {
     case S_GLOBAL: return 1;
-    case S_MODEL: return s->nmodels[p];
+    case S_MODEL: return s->nmodels;
     case S_ACCOUNT: return (size_t)o->naccounts;
-    default: return s->ntop[p];
+    default: return s->ntop;
     }
 }
 
-static const tally_bucket *scope_at(const snapshot *s, const prom_options *o, int scope, int p, size_t i,
+static const tally_bucket *scope_at(const snapshot *s, const prom_options *o, int scope, size_t i,
                                     const char **id) {
     switch (scope) {
-    case S_GLOBAL: *id = NULL; return &s->global[p];
-    case S_MODEL: *id = s->models[p][i].model; return &s->models[p][i].b;
-    case S_ACCOUNT: *id = o->accounts[i]; return &s->accounts[p][i];
-    default: *id = s->top[p][i].key; return &s->top_stats[p][i];
+    case S_GLOBAL: *id = NULL; return &s->global;
+    case S_MODEL: *id = s->models[i].model; return &s->models[i].b;
+    case S_ACCOUNT: *id = o->accounts[i]; return &s->accounts[i];
+    default: *id = s->top[i].key; return &s->top_stats[i];
     }
 }
 
@@ -123,61 +125,55 @@ static void label_value(FILE *f, const char *v) {
     }
 }
 
-static void sample(FILE *f, int scope, int metric, int p, const char *id, const char *kind, const char *value) {
-    fprintf(f, "%s%s{period=\"%s\"", scopes[scope].prefix, metrics[metric].name, period_label[p]);
+/* One sample: the name, then the entity's label and the kind, when there are. */
+static void sample(FILE *f, int scope, int metric, const char *id, const char *kind, const char *value) {
+    fprintf(f, "%s%s", scopes[scope].prefix, metrics[metric].name);
     if (id) {
-        fprintf(f, ",%s=\"", scopes[scope].label);
+        fprintf(f, "{%s=\"", scopes[scope].label);
         label_value(f, id);
         fputc('"', f);
     }
-    if (kind) fprintf(f, ",kind=\"%s\"", kind);
-    fprintf(f, "} %s\n", value);
+    if (kind) fprintf(f, "%skind=\"%s\"", id ? "," : "{", kind);
+    fprintf(f, "%s %s\n", id || kind ? "}" : "", value);
 }
 
 static void family(FILE *f, const snapshot *s, const prom_options *o, int scope, int metric) {
-    fprintf(f, "# HELP %s%s %s, %s. period: day and month are the current ones in the statistics "
-               "timezone (restarting with each), total is all time.\n",
-            scopes[scope].prefix, metrics[metric].name, metrics[metric].help, scopes[scope].what);
+    fprintf(f, "# HELP %s%s %s, %s.\n", scopes[scope].prefix, metrics[metric].name,
+            metrics[metric].help, scopes[scope].what);
     fprintf(f, "# TYPE %s%s counter\n", scopes[scope].prefix, metrics[metric].name);
     static const char *const kinds[4] = { "input", "output", "cache_create", "cache_read" };
-    for (int p = 0; p < PERIODS; p++) {
-        for (size_t i = 0; i < scope_count(s, o, scope, p); i++) {
-            const char *id;
-            const tally_bucket *b = scope_at(s, o, scope, p, i, &id);
-            char v[32];
-            if (metric == M_TOKENS) {
-                const int64_t counts[4] = { b->input_tokens, b->output_tokens, b->cache_create_tokens,
-                                            b->cache_read_tokens };
-                for (int k = 0; k < 4; k++) {
-                    snprintf(v, sizeof v, "%lld", (long long)counts[k]);
-                    sample(f, scope, metric, p, id, kinds[k], v);
-                }
-                continue;
+    for (size_t i = 0; i < scope_count(s, o, scope); i++) {
+        const char *id;
+        const tally_bucket *b = scope_at(s, o, scope, i, &id);
+        char v[32];
+        if (metric == M_TOKENS) {
+            const int64_t counts[4] = { b->input_tokens, b->output_tokens, b->cache_create_tokens,
+                                        b->cache_read_tokens };
+            for (int k = 0; k < 4; k++) {
+                snprintf(v, sizeof v, "%lld", (long long)counts[k]);
+                sample(f, scope, metric, id, kinds[k], v);
             }
-            if (metric == M_COST_USD) tally_nanos_to_usd(b->cost_nanos, v, sizeof v);
-            else snprintf(v, sizeof v, "%lld", (long long)(metric == M_REQUESTS ? b->requests : b->cost_nanos));
-            sample(f, scope, metric, p, id, NULL, v);
+            continue;
         }
+        if (metric == M_COST_USD) tally_nanos_to_usd(b->cost_nanos, v, sizeof v);
+        else snprintf(v, sizeof v, "%lld", (long long)b->requests);
+        sample(f, scope, metric, id, NULL, v);
     }
 }
 
-int prom_render(tally *t, const prom_options *o, char **text, size_t *len) {
-    *text = NULL;
+void prom_build_info(FILE *f) {
+    fprintf(f, "# HELP tally_build_info The version of the tally tool that wrote this.\n"
+               "# TYPE tally_build_info gauge\ntally_build_info{version=\"%s\"} 1\n", tally_version());
+}
+
+int prom_write(tally *t, const prom_options *o, FILE *f) {
     snapshot s = { 0 };
-    int rc = TALLY_OK;
-    for (int p = 0; p < PERIODS && rc == TALLY_OK; p++) rc = read_period(t, o, p, &s);
-    FILE *f = rc == TALLY_OK ? open_memstream(text, len) : NULL;
-    if (f) {
-        fprintf(f, "# HELP tally_build_info The version of the tally tool that wrote this.\n"
-                   "# TYPE tally_build_info gauge\ntally_build_info{version=\"%s\"} 1\n", tally_version());
+    int rc = read_snapshot(t, o, &s);
+    if (rc == TALLY_OK) {
+        prom_build_info(f);
         for (int scope = 0; scope < NSCOPES; scope++)
             for (int m = 0; m < NMETRICS; m++) family(f, &s, o, scope, m);
-        if (fclose(f) != 0) {
-            free(*text);
-            *text = NULL;
-        }
     }
-    if (rc == TALLY_OK && !*text) rc = TALLY_ENOMEM;
     snapshot_free(&s);
     return rc;
 }

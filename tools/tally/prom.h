@@ -3,7 +3,7 @@
 #ifndef TALLY_PROM_H
 #define TALLY_PROM_H
 
-#include <stddef.h>
+#include <stdio.h>
 
 #include "opt.h"
 #include "tally.h"
@@ -14,7 +14,7 @@
 
 /* What to export besides the global totals and the models (every model in use):
  * the accounts named by the operator (tally keeps no index of accounts) and the
- * top `top` API keys by cost of each period (0: none). */
+ * top `top` API keys by all-time cost (0: none). */
 typedef struct prom_options {
     int top;
     const char *const *accounts;
@@ -32,11 +32,13 @@ typedef struct prom_options {
 int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *accounts, int naccounts,
                      prom_options *o);
 
-/* Reads today's, this month's and all-time statistics through the public API
- * and writes the exposition into *text (allocated for the caller, who frees it;
- * NUL-terminated, *len bytes). Nothing is written until everything was read,
- * so a failure never leaves half an exposition. Returns TALLY_OK, or the
- * library's error with the message on t (then *text is NULL). */
-int prom_render(tally *t, const prom_options *o, char **text, size_t *len);
+/* Writes tally_build_info, the one family every exposition has. */
+void prom_build_info(FILE *f);
+
+/* Reads the all-time statistics through the public API and writes
+ * tally_build_info and the statistics' families to f. Nothing is written until
+ * everything was read, so a failure never leaves half an exposition. Returns
+ * TALLY_OK, or the library's error with the message on t. */
+int prom_write(tally *t, const prom_options *o, FILE *f);
 
 #endif
