@@ -142,25 +142,26 @@ int tally_test_clock(tally *t, int64_t now_us) {
 }
 
 /* Checks the caller's rules and request; TALLY_OK or TALLY_EINVAL with the
- * handle's message naming the rule. */
+ * handle's message naming the rule as the caller counts them: 1 for rules[0]
+ * (as lua/allow.lua and the tool number them). */
 static int check_rules(tally *t, const tally_rule *rules, int nrules, const tally_request *req) {
     if (!rules || nrules < 1 || nrules > TALLY_RULES_MAX)
         return tally__fail(t, TALLY_EINVAL, "give 1 to %d rules", TALLY_RULES_MAX);
     for (int i = 0; i < nrules; i++) {
         const tally_rule *r = &rules[i];
-        if (r->counts < 0 || r->counts > 2) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown unit", i);
-        if (r->algo < 0 || r->algo > 3) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown algorithm", i);
+        if (r->counts < 0 || r->counts > 2) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown unit", i + 1);
+        if (r->algo < 0 || r->algo > 3) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown algorithm", i + 1);
         if (r->limit < 1 || r->limit > TALLY_LIMIT_MAX)
-            return tally__fail(t, TALLY_EINVAL, "rule %d: limit must be 1 to 1e15", i);
+            return tally__fail(t, TALLY_EINVAL, "rule %d: limit must be 1 to 1e15", i + 1);
         if (r->window_ms < 1 || r->window_ms > TALLY_WINDOW_MAX_MS)
-            return tally__fail(t, TALLY_EINVAL, "rule %d: window must be 1 ms to 365 days", i);
+            return tally__fail(t, TALLY_EINVAL, "rule %d: window must be 1 ms to 365 days", i + 1);
         if (r->burst < 0 || r->burst > TALLY_LIMIT_MAX || (r->burst && r->algo != TALLY_ALGO_GCRA))
-            return tally__fail(t, TALLY_EINVAL, "rule %d: burst must be 0..1e15, and only for gcra", i);
+            return tally__fail(t, TALLY_EINVAL, "rule %d: burst must be 0..1e15, and only for gcra", i + 1);
         for (int j = 0; j < i; j++)
             if (rules[j].counts == r->counts && rules[j].algo == r->algo && rules[j].window_ms == r->window_ms)
                 return tally__fail(t, TALLY_EINVAL,
                                    "rules %d and %d count %s over the same window with the same algorithm",
-                                   j, i, counts_names[r->counts]);
+                                   j + 1, i + 1, counts_names[r->counts]);
     }
     if (req && (req->tokens < 0 || req->tokens > TALLY_LIMIT_MAX || req->cost_nanos < 0 ||
                 req->cost_nanos > TALLY_LIMIT_MAX))
@@ -208,6 +209,24 @@ static int build(tally *t, const char *mode, const char *key, const tally_rule *
     return 0;
 }
 
+/* What rule i lets through at once: its limit; GCRA: its burst. */
+static int64_t most_at_once(const tally_rule *r) {
+    return r->algo == TALLY_ALGO_GCRA && r->burst ? r->burst : r->limit;
+}
+
+int tally_decision_rule(const tally_decision *d, const tally_rule *rules) {
+    if (!d || !rules || d->decided != TALLY_DECIDED_BY_REDIS || d->nrules < 1 || d->nrules > TALLY_RULES_MAX)
+        return -1;
+    if (!d->allowed) return d->denied_by;
+    int pick = 0;
+    double best = 2.0;
+    for (int i = 0; i < d->nrules; i++) {
+        double share = (double)d->rules[i].remaining / (double)most_at_once(&rules[i]);
+        if (share < best) best = share, pick = i;
+    }
+    return pick;
+}
+
 /* Fills d from allow.lua's reply {allowed, now, (remaining, retry, reset) per
  * rule}. TALLY_OK, or TALLY_ESCRIPT when the reply has another shape. */
 static int take(tally *t, const redisReply *r, const tally_rule *rules, int nrules, tally_decision *d) {
@@ -219,25 +238,20 @@ static int take(tally *t, const redisReply *r, const tally_rule *rules, int nrul
     d->allowed = r->element[0]->integer == 1;
     d->server_time_us = r->element[1]->integer;
     d->decided = TALLY_DECIDED_BY_REDIS;
-    int pick = 0;
-    double best = 2.0;
     for (int i = 0; i < nrules; i++) {
         tally_rule_state *s = &d->rules[i];
-        s->limit = rules[i].algo == TALLY_ALGO_GCRA && rules[i].burst ? rules[i].burst : rules[i].limit;
+        s->limit = rules[i].limit; /* as given; a GCRA burst stays the caller's rules[i].burst */
         s->remaining = r->element[2 + 3 * i]->integer;
         s->retry_after_ms = r->element[3 + 3 * i]->integer;
         s->reset_after_ms = r->element[4 + 3 * i]->integer;
-        if (d->allowed) {
-            double share = (double)s->remaining / (double)s->limit;
-            if (share < best) best = share, pick = i;
-        } else if (s->retry_after_ms != 0) {
-            int64_t cur = d->rules[pick].retry_after_ms, mine = s->retry_after_ms;
-            int better = d->denied_by < 0 || (cur != -1 && (mine == -1 || mine > cur));
-            if (better) pick = i, d->denied_by = i;
-        }
+        if (d->allowed || s->retry_after_ms == 0) continue;
+        /* the denying rule: the one needing the longest wait, -1 (never) first */
+        int64_t mine = s->retry_after_ms, cur = d->denied_by < 0 ? 0 : d->rules[d->denied_by].retry_after_ms;
+        if (d->denied_by < 0 || (cur != -1 && (mine == -1 || mine > cur))) d->denied_by = i;
     }
     if (!d->allowed && d->denied_by < 0) /* every rule fit on its own: cannot happen */
         return tally__fail(t, TALLY_ESCRIPT, "allow: denied without a denying rule");
+    int pick = tally_decision_rule(d, rules);
     d->limit = d->rules[pick].limit;
     d->remaining = d->rules[pick].remaining;
     d->retry_after_ms = d->rules[pick].retry_after_ms;

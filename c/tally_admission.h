@@ -90,25 +90,43 @@ enum {
     TALLY_DECIDED_ERROR         /* another error (bad input, Redis error): denied */
 };
 
+/* Units are the rule's: requests, tokens, or nano-USD for cost rules.
+ * reset_after_ms is 0 when the rule counts nothing now, else the time until the
+ * rule's current window ends if nothing more is counted, rounded up to whole
+ * ms, never more than the rule's window_ms:
+ *   FIXED           the end of the aligned window: the count starts again at 0;
+ *   SLIDING_LOG     when the newest counted call leaves the window: the whole
+ *                   limit is free again;
+ *   SLIDING_WINDOW  the end of the current aligned window: the previous
+ *                   window's count no longer counts (the current one's weighs
+ *                   less and less over the next window);
+ *   GCRA            when the bucket has drained enough to let the whole limit
+ *                   through at once (the whole burst when it is smaller). */
 typedef struct tally_rule_state {
-    int64_t limit;           /* the rule's limit (GCRA: its burst) */
-    int64_t remaining;       /* units left: after this call when it was allowed
-                                and consumed, else as of now */
+    int64_t limit;           /* the rule's limit, as given (rules[i].limit; a
+                                GCRA burst is rules[i].burst, 0: the limit) */
+    int64_t remaining;       /* units that would pass now (GCRA: at most the
+                                burst): after this call when it was allowed and
+                                consumed, else before it */
     int64_t retry_after_ms;  /* 0 fits; > 0 wait this long (rounded up); -1 the
                                 request can never fit this rule */
-    int64_t reset_after_ms;  /* until this rule's state is back to empty */
+    int64_t reset_after_ms;  /* see above: 0..window_ms */
 } tally_rule_state;
 
 typedef struct tally_decision {
     int allowed;             /* 1: allowed (tally_allow: and consumed) */
-    int denied_by;           /* index of the rule that denied (the one needing
-                                the longest wait, -1 first), or -1 */
+    int denied_by;           /* 0-based index into rules[] of the rule that
+                                denied (the one needing the longest wait, -1
+                                first), or -1. Messages and the tool number
+                                rules from 1: rule denied_by + 1. */
     int64_t limit, remaining, retry_after_ms, reset_after_ms;
                              /* the denying rule's; when allowed, those of the
                                 rule with the fewest remaining units relative
-                                to its limit. retry_after_ms is the wait for
+                                to what it lets through at once (its limit;
+                                GCRA: its burst). retry_after_ms is the wait for
                                 every rule to fit (-1: never). */
-    int64_t server_time_us;  /* Redis TIME used for the decision (0 if none) */
+    int64_t server_time_us;  /* Redis TIME used for the decision (0 if none);
+                                the tool's JSON gives server_time_ms */
     int decided;             /* TALLY_DECIDED_* */
     int nrules;
     tally_rule_state rules[TALLY_RULES_MAX];
@@ -135,6 +153,12 @@ int tally_allow(tally *t, const char *key, const tally_rule *rules, int nrules,
  * d->allowed says whether the request would be allowed now. */
 int tally_limits(tally *t, const char *key, const tally_rule *rules, int nrules,
                  const tally_request *req, tally_decision *d);
+/* The index into rules[] (the rules d was decided on) of the rule whose
+ * limit, remaining, retry_after_ms and reset_after_ms d repeats: the denying
+ * rule, or when allowed the one with the smallest share left. -1 when Redis
+ * did not decide (d->decided != TALLY_DECIDED_BY_REDIS). Lets a caller show
+ * that rule's unit, window and burst with the numbers. */
+int tally_decision_rule(const tally_decision *d, const tally_rule *rules);
 
 /* Concurrency leases: at most `limit` live holders per subject. A lease ends
  * when released or lease_ms after it was acquired or last renewed (server

@@ -2,15 +2,27 @@
  * with libtally, in order:
  *
  *   1. rate limits    requests and tokens per minute for the API key, checked
- *                     together, all or nothing (tally_allow)
+ *                     together without consuming (tally_limits)
  *   2. budget         reserve the request's worst-case cost against the key's
  *                     daily cap (tally_reserve)
- *   3. concurrency    a lease: at most N requests of the key in flight
+ *   3. rate limits    consume, all rules or none (tally_allow)
+ *   4. concurrency    a lease: at most N requests of the key in flight
  *                     (tally_lease_acquire)
- *   4. upstream       the model call -- simulated here
- *   5. settle         record the actual usage and give the estimate back, in
+ *   5. upstream       the model call -- simulated here
+ *   6. settle         record the actual usage and give the estimate back, in
  *                     one script (tally_settle)
- *   6. release        end the lease (tally_lease_release)
+ *   7. release        end the lease (tally_lease_release)
+ *
+ * Why this order: a request the budget refuses must not use up rate-limit
+ * units (the caller would be rate limited for requests that never ran), and a
+ * rate-limited request must not hold a budget reservation (a client retrying
+ * while rate limited would lock its whole budget). Rate-limit units cannot be
+ * given back and a reservation cannot be cancelled (it ends with its lease,
+ * or by settling, which counts a request), so nothing is taken before both
+ * would pass: step 1 peeks (writes nothing), step 2 reserves, step 3 consumes.
+ * Only if another request of the same key takes the last units between steps 1
+ * and 3 is this one refused with its estimate still held; the reservation then
+ * ends with its lease_ms (a short lease keeps that cheap).
  *
  * Failure policy when Redis cannot be reached (the choice is per call):
  *   - rate limits and the lease FAIL OPEN: they protect capacity, and refusing
@@ -26,20 +38,32 @@
  * should be seen, not waved through.
  *
  * Build: cc relay.c $(pkg-config --cflags --libs tally)
- * Run:   ./relay [URL [API_KEY]]   (URL default $TALLY_URL, key "demo-key")
- * It sends 6 requests: 4 pass, the 5th is refused by the daily budget and the
- * 6th by the 5-per-minute rate limit. Exit status 0, or 1 if a call failed in a
- * way the relay did not expect. */
+ * Run:   ./relay [URL [API_KEY]]   (URL default $TALLY_URL)
+ * Without API_KEY each run uses a new key, "demo-<time>-<pid>" (named on
+ * standard error), so every run prints the same: 7 requests; 4 pass, the 5th
+ * (a long prompt) is refused by the $0.10 daily budget without using a
+ * rate-limit unit, so the 6th still passes the 5-per-minute limit, and the 7th
+ * is refused by it. With an API_KEY a second run within the day continues that
+ * key's minute and day. Exit status 0, or 1 if a call failed in a way the
+ * relay did not expect. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <tally.h>
 
-#define REQUESTS 6
+#define REQUESTS 7
 #define MAX_OUTPUT_TOKENS 1000        /* what the relay lets the model produce */
 #define NANOS_PER_INPUT_TOKEN 3000    /* $3 per million input tokens */
 #define NANOS_PER_OUTPUT_TOKEN 15000  /* $15 per million output tokens */
+
+/* The prompts' sizes: the 5th is long, its worst case more than is left. */
+static const int64_t input_tokens_of[REQUESTS + 1] = { 0, 1100, 1200, 1300, 1400, 20000, 1500, 1600 };
+/* Sliding logs: exact, so what the example prints does not depend on where a
+ * minute boundary falls during the run (a sliding window's estimate would). */
+static const char *const limits[2] = { "5/1m,algo=sliding-log", "tokens:50000/1m,algo=sliding-log" };
 
 typedef struct {
     tally *t;
@@ -82,25 +106,32 @@ static int settle(relay *r, const char *request_id, const usage *u) {
     return rc;
 }
 
-/* One request through the six steps. Returns 0 when it went as the relay
+/* A rate-limit refusal: 429, naming the rule as the relay wrote it. A real
+ * relay also sends Retry-After: d->retry_after_ms rounded up to seconds (not
+ * printed: it depends on the moment, and this example prints the same on
+ * every run). */
+static void refuse_rate(const relay *r, const tally_decision *d, const char *why) {
+    int i = tally_decision_rule(d, r->rules); /* denied with the fail-open policy: Redis decided */
+    printf("  refused (429): rate limit %d (%s)%s\n", i + 1, i >= 0 ? limits[i] : "?", why);
+}
+
+/* One request through the seven steps. Returns 0 when it went as the relay
  * expects (served or refused), -1 on an unexpected failure. */
 static int handle(relay *r, int i) {
     char request_id[32], a[32], b[32];
     snprintf(request_id, sizeof request_id, "req-%d", i);
-    int64_t input_tokens = 1000 + 100 * i;
+    int64_t input_tokens = input_tokens_of[i];
     printf("%s: %" PRId64 " input tokens\n", request_id, input_tokens);
 
-    /* 1. rate limits: one request, and the tokens it may use at most */
+    /* 1. rate limits, peeked: one request, and the tokens it may use at most */
     tally_request want = { .tokens = input_tokens + MAX_OUTPUT_TOKENS, .fail = TALLY_FAIL_OPEN };
     tally_decision d;
-    int rc = tally_allow(r->t, r->key, r->rules, 2, &want, &d);
-    if (rc != TALLY_OK && !unreachable(rc)) return fprintf(stderr, "  allow: %s\n", tally_errmsg(r->t)), -1;
-    if (d.decided == TALLY_DECIDED_FAIL_OPEN) printf("  rate limits: Redis unreachable, allowed by policy\n");
+    int rc = tally_limits(r->t, r->key, r->rules, 2, &want, &d);
+    if (rc != TALLY_OK && !unreachable(rc)) return fprintf(stderr, "  limits: %s\n", tally_errmsg(r->t)), -1;
     if (!d.allowed) {
-        printf("  refused (429): rate limit %d, retry after %" PRId64 " ms\n", d.denied_by, d.retry_after_ms);
+        refuse_rate(r, &d, "");
         return 0;
     }
-    printf("  rate limits: allowed, %" PRId64 " of %" PRId64 " left\n", d.remaining, d.limit);
 
     /* 2. budget: reserve the worst case; the cap counts it until settled */
     tally_reservation res = { .key = r->key, .account = r->account, .request_id = request_id,
@@ -117,12 +148,27 @@ static int handle(relay *r, int i) {
     usd(res.cost_nanos, a);
     usd(bd.remaining[0], b);
     if (!bd.allowed) {
-        printf("  refused (402): daily budget, estimate $%s but $%s left\n", a, b);
+        printf("  refused (402): daily budget, estimate $%s but $%s left; no rate-limit unit used\n", a, b);
         return 0;
     }
     printf("  budget: reserved $%s, $%s left\n", a, b);
 
-    /* 3. concurrency: at most 2 requests of this key in flight */
+    /* 3. rate limits, consumed: all rules or none */
+    rc = tally_allow(r->t, r->key, r->rules, 2, &want, &d);
+    if (rc != TALLY_OK && !unreachable(rc)) return fprintf(stderr, "  allow: %s\n", tally_errmsg(r->t)), -1;
+    if (d.decided == TALLY_DECIDED_FAIL_OPEN) {
+        printf("  rate limits: Redis unreachable, allowed by policy\n");
+    } else if (!d.allowed) {
+        /* another request of this key took the last units since step 1 */
+        refuse_rate(r, &d, "; the estimate stays reserved until its lease ends");
+        return 0;
+    } else {
+        int k = tally_decision_rule(&d, r->rules); /* Redis decided: 0 or 1 */
+        printf("  rate limits: allowed, %" PRId64 " of %" PRId64 " left (rate limit %d, %s)\n", d.remaining,
+               d.limit, k + 1, limits[k]);
+    }
+
+    /* 4. concurrency: at most 2 requests of this key in flight */
     tally_lease lease;
     rc = tally_lease_acquire(r->t, r->key, 2, 60000, &lease);
     if (rc != TALLY_OK && !unreachable(rc)) return fprintf(stderr, "  lease: %s\n", tally_errmsg(r->t)), -1;
@@ -133,14 +179,15 @@ static int handle(relay *r, int i) {
         printf("  refused (429): %" PRId64 " requests in flight\n", lease.holders);
         return 0;
     }
-    printf("  lease: %s\n", leased ? lease.id : "Redis unreachable, allowed by policy");
+    /* the lease id is random: a relay keeps it, the example does not print it */
+    printf("  lease: %s\n", leased ? "held" : "Redis unreachable, allowed by policy");
 
-    /* 4. the upstream call */
+    /* 5. the upstream call */
     usage u = upstream(i, input_tokens);
     usd(u.cost_nanos, a);
     printf("  upstream: %" PRId64 " in, %" PRId64 " out, $%s\n", u.input_tokens, u.output_tokens, a);
 
-    /* 5. settle, 6. release -- the release even when settling failed */
+    /* 6. settle, 7. release -- the release even when settling failed */
     int failed = 0;
     if ((rc = settle(r, request_id, &u)) != TALLY_OK) {
         fprintf(stderr, "  settle: %s (spool the event and import it later)\n", tally_errmsg(r->t));
@@ -161,12 +208,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [URL [API_KEY]]\n", argv[0]);
         return 2;
     }
-    relay r = { .key = argc > 2 ? argv[2] : "demo-key", .account = "demo-account", .model = "claude-3-5-sonnet" };
+    /* A new key per run unless one is given: the rate limits, the budget and
+     * the request ids are the key's, so a run starts from nothing. */
+    char fresh[64];
+    snprintf(fresh, sizeof fresh, "demo-%lld-%ld", (long long)time(NULL), (long)getpid());
+    relay r = { .key = argc > 2 ? argv[2] : fresh, .account = "demo-account", .model = "claude-3-5-sonnet" };
+    fprintf(stderr, "relay: key %s\n", r.key);
     char err[128];
-    static const char *const limits[2] = { "5/1m", "tokens:20000/1m" };
     if (tally_rule_parse(limits[0], strlen(limits[0]), &r.rules[0], err, sizeof err) != TALLY_OK ||
         tally_rule_parse(limits[1], strlen(limits[1]), &r.rules[1], err, sizeof err) != TALLY_OK ||
-        tally_budget_parse("cost:0.05/day", &r.budget) != TALLY_OK) {
+        tally_budget_parse("cost:0.10/day", &r.budget) != TALLY_OK) {
         fprintf(stderr, "relay: bad limit: %s\n", err);
         return 2;
     }
@@ -194,7 +245,7 @@ int main(int argc, char **argv) {
         failures++;
     } else {
         usd(b.cost_nanos, spent);
-        printf("today %s: %" PRId64 " requests, %" PRId64 " tokens, $%s\n", r.key, b.requests, b.total_tokens,
+        printf("today, this key: %" PRId64 " requests, %" PRId64 " tokens, $%s\n", b.requests, b.total_tokens,
                spent);
     }
     tally_close(r.t);

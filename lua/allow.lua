@@ -14,6 +14,14 @@
 -- ARGV[5i+3] amount: what this call counts for the rule (0..1e15).
 -- Returns: {allowed 1|0, now_us, then per rule: remaining (after this call when
 --   allowed, else now), retry_after_ms (0 fits, -1 can never fit), reset_after_ms}.
+-- reset_after_ms: 0 when the rule counts nothing now, else the time (1..window_ms,
+--   rounded up) until the rule's current window ends, if nothing more is counted:
+--   fixed, the end of the aligned window (the count starts again from 0); log, when
+--   the newest counted call leaves the window (the whole limit is free again);
+--   window, the end of the current aligned window (the previous window's count no
+--   longer counts; the current one's weighs less and less over the next); gcra, when
+--   the bucket has drained enough to let the whole limit through at once (the whole
+--   burst when it is smaller).
 -- A denied call and every "peek" write nothing.
 local MAXV = lib.TALLY_LIMIT_MAX
 local fail, int_arg, istr = lib.refusal("allow"), lib.int, lib.istr
@@ -161,8 +169,7 @@ function commit.window(r, use)
     redis.call("HSET", r.key, "w", istr(r.cur), "c", istr(c), "p", istr(r.p))
     redis.call("PEXPIRE", r.key, istr(ceil_ms((r.cur + 2) * r.w - now)))
   end
-  if c > 0 then return 2 * r.w - r.e end
-  if r.p > 0 then return r.w - r.e end
+  if c > 0 or r.p > 0 then return r.w - r.e end
   return 0
 end
 
@@ -184,9 +191,9 @@ function check.gcra(r)
   else r.retry = math.ceil(((lv + r.amt - r.burst) * r.w) / r.limit) end
 end
 
--- The level drains in lv * w / limit us; capped at ~31 years, so that a huge
--- burst over a year's window cannot overflow PEXPIRE's argument (a negative
--- TTL would delete the state just written).
+-- The level drains in lv * w / limit us: the state's TTL, capped at ~31 years, so
+-- that a huge burst over a year's window cannot overflow PEXPIRE's argument (a
+-- negative TTL would delete the state just written).
 local GCRA_HORIZON_US = 1e15
 function commit.gcra(r, use)
   local lv = r.lv
@@ -195,7 +202,12 @@ function commit.gcra(r, use)
     redis.call("HSET", r.key, "l", string.format("%.17g", lv), "t", istr(now))
     redis.call("PEXPIRE", r.key, istr(ceil_ms(math.min((lv * r.w) / r.limit, GCRA_HORIZON_US)) + 1))
   end
-  return math.min(math.ceil((lv * r.w) / r.limit), GCRA_HORIZON_US)
+  -- the whole limit (or burst, when smaller) fits once the level is at most
+  -- burst - limit: at most limit units to drain, so at most one window (the min
+  -- holds it for a level left by a larger burst before the rule changed)
+  local excess = lv - math.max(r.burst - r.limit, 0)
+  if excess <= 0 then return 0 end
+  return math.min(math.ceil((excess * r.w) / r.limit), r.w)
 end
 
 -- Fixed window aligned to the epoch (UTC): a count per window.

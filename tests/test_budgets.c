@@ -395,6 +395,7 @@ static void the_tool_reserves_and_settles(void **state) {
     assert_int_equal(tj_get(d, "remaining")->n, 1);
     assert_string_equal(tj_str(tj_at(tj_get(d, "remaining"), 0), "budget"), "cost:1/day");
     assert_string_equal(tj_str(tj_at(tj_get(d, "remaining"), 0), "left"), "0.40");
+    assert_int_equal(tj_int(tj_at(tj_get(d, "remaining"), 0), "left_nanos"), 400000000); /* as allow's *_nanos */
     th_assert_gt(tj_int(d, "server_time_ms"), 0);
     tj_free(d);
     free(out);

@@ -13,8 +13,9 @@
 static tj *decision(const char *out) {
     tj *d = tj_parse(out);
     if (!d || d->type != TJ_OBJECT) fail_msg("not a JSON object: %s", out);
-    static const char *const members[] = { "allowed", "limit", "remaining", "retry_after_ms", "reset_after_ms",
-                                           "denied_by", "server_time_us", "policy", "rules" };
+    static const char *const members[] = { "allowed", "rule", "counts", "limit", "burst", "remaining",
+                                           "retry_after_ms", "reset_after_ms", "denied_by", "server_time_ms",
+                                           "policy", "rules" };
     for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
         if (!tj_get(d, members[i])) fail_msg("no \"%s\" in %s", members[i], out);
     return d;
@@ -42,15 +43,15 @@ static void cli_allow_and_limits(void **state) {
                          "--algo", "sliding-log", "--json"), 1);
     tj *d = decision(out);
     assert_false(tj_bool(d, "allowed"));
-    assert_int_equal(tj_int(d, "denied_by"), 0);
+    assert_int_equal(tj_int(d, "denied_by"), 1);
     assert_int_equal(tj_int(d, "limit"), 3);
     th_assert_gt(tj_int(d, "retry_after_ms"), 0);
-    th_assert_gt(tj_int(d, "server_time_us"), 0);
+    th_assert_gt(tj_int(d, "server_time_ms"), 0);
     assert_string_equal(tj_str(d, "policy"), "redis");
     tj_free(d);
     free(out);
     assert_int_equal(RUN(&out, NULL, "limits", "--url", url, "--key", "c1", "--limit", "3/1h,algo=sliding-log"), 1);
-    assert_non_null(strstr(out, "would be denied by rule 0"));
+    assert_non_null(strstr(out, "would be denied by rule 1 (requests, sliding-log, 3 per 1h): retry after "));
     free(out);
     th_digest(after);
     assert_string_equal(before, after);
@@ -60,13 +61,14 @@ static void cli_allow_and_limits(void **state) {
                          "--json"), 0);
     d = decision(out);
     assert_int_equal(tj_get(d, "rules")->n, 3);
-    assert_int_equal(tj_int(tj_at(tj_get(d, "rules"), 2), "remaining"), 5000000000LL);
+    assert_string_equal(tj_str(tj_at(tj_get(d, "rules"), 2), "remaining"), "5.00");
+    assert_int_equal(tj_int(tj_at(tj_get(d, "rules"), 2), "remaining_nanos"), 5000000000LL);
     tj_free(d);
     free(out);
     assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "c2", "--limit", "60/1m", "--limit",
                          "tokens:1000/1m", "--limit", "cost:5/1d", "--cost", "5.01", "--json"), 1);
     d = decision(out);
-    assert_int_equal(tj_int(d, "denied_by"), 2);
+    assert_int_equal(tj_int(d, "denied_by"), 3);
     assert_int_equal(tj_int(d, "retry_after_ms"), -1);
     tj_free(d);
     free(out);
@@ -85,6 +87,98 @@ static void cli_allow_and_limits(void **state) {
                          "1/1s", "--fail-closed"), 1);
     free(out);
     assert_int_equal(RUN(NULL, NULL, "allow", "--url", "redis://127.0.0.1:1", "--key", "c", "--limit", "1/1s"), 3);
+}
+
+/* Decisions say what they mean: a gcra rule's limit as written and its burst
+ * apart, rules numbered from 1 in the order given, money with its unit. */
+static void cli_decisions_say_what_they_mean(void **state) {
+    (void)state;
+    const char *url = th_url();
+    char *out;
+    /* 10 per hour refill one unit every 6 minutes: the third call at once is denied */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "g", "--limit", "10/1h", "--algo", "gcra",
+                             "--burst", "2"), 0);
+        assert_non_null(strstr(out, i ? "allowed: 0 left of rule 1 (requests, gcra, 10 per 1h, burst 2), reset in "
+                                      : "allowed: 1 left of rule 1 (requests, gcra, 10 per 1h, burst 2), reset in "));
+        free(out);
+    }
+    assert_int_equal(RUN(&out, NULL, "limits", "--url", url, "--key", "g", "--limit", "10/1h", "--algo", "gcra",
+                         "--burst", "2"), 1);
+    assert_non_null(strstr(out, "would be denied by rule 1 (requests, gcra, 10 per 1h, burst 2): retry after "));
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "g", "--limit", "10/1h", "--algo", "gcra",
+                         "--burst", "2", "--json"), 1);
+    tj *d = decision(out);
+    assert_int_equal(tj_int(d, "rule"), 1);
+    assert_int_equal(tj_int(d, "denied_by"), 1);
+    assert_string_equal(tj_str(d, "counts"), "requests");
+    assert_int_equal(tj_int(d, "limit"), 10);
+    assert_int_equal(tj_int(d, "burst"), 2);
+    assert_int_equal(tj_int(d, "remaining"), 0);
+    th_assert_le(tj_int(d, "reset_after_ms"), 3600000);
+    tj_free(d);
+    free(out);
+    /* the second of three rules denies: rule 2; cost in USD */
+    assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "n", "--limit", "60/1m", "--limit",
+                         "cost:5/1d", "--limit", "tokens:100/1m", "--cost", "6", "--tokens", "1"), 1);
+    assert_non_null(strstr(out, "denied by rule 2 (cost, sliding-window, 5.00 USD per 1d): this request can never fit"));
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "n", "--limit", "cost:5/1d", "--limit",
+                         "60/1m", "--cost", "0.25"), 0);
+    assert_non_null(strstr(out, "allowed: 4.75 USD left of rule 1 (cost, sliding-window, 5.00 USD per 1d), reset in "));
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "n", "--limit", "60/1m", "--limit",
+                         "cost:5/1d,algo=gcra,burst=0.5", "--cost", "6", "--json"), 1);
+    d = decision(out);
+    assert_int_equal(tj_int(d, "denied_by"), 2);
+    assert_string_equal(tj_str(d, "counts"), "cost");
+    assert_string_equal(tj_str(d, "limit"), "5.00");
+    assert_int_equal(tj_int(d, "limit_nanos"), 5000000000LL);
+    assert_string_equal(tj_str(d, "burst"), "0.50");
+    assert_int_equal(tj_int(d, "burst_nanos"), 500000000LL);
+    assert_string_equal(tj_str(d, "remaining"), "0.50");
+    const tj *rules = tj_get(d, "rules");
+    assert_int_equal(tj_int(tj_at(rules, 0), "rule"), 1);
+    assert_int_equal(tj_get(tj_at(rules, 0), "burst")->type, TJ_NULL);
+    assert_int_equal(tj_int(tj_at(rules, 1), "rule"), 2);
+    assert_int_equal(tj_int(tj_at(rules, 1), "limit_nanos"), 5000000000LL);
+    tj_free(d);
+    free(out);
+}
+
+/* Every time in the tool's JSON is in ms: allow, reserve and lease agree. */
+static void cli_json_times_are_ms(void **state) {
+    (void)state;
+    const char *url = th_url();
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "allow", "--url", url, "--key", "u", "--limit", "5/1m", "--json"), 0);
+    tj *d = decision(out);
+    assert_null(tj_get(d, "server_time_us"));
+    int64_t allow_ms = tj_int(d, "server_time_ms");
+    tj_free(d);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "reserve", "--url", url, "--key", "u", "--id", "r1", "--budget", "cost:5/day",
+                         "--cost", "1", "--json"), 0);
+    d = tj_parse(out);
+    assert_non_null(d);
+    int64_t reserve_ms = tj_int(d, "server_time_ms");
+    tj_free(d);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "lease", "acquire", "--url", url, "--key", "u", "--limit", "1", "--lease-ms",
+                         "60000", "--json"), 0);
+    d = tj_parse(out);
+    assert_non_null(d);
+    assert_null(tj_get(d, "server_time_us"));
+    assert_null(tj_get(d, "expires_at_us"));
+    int64_t lease_ms = tj_int(d, "server_time_ms");
+    assert_int_equal(tj_int(d, "expires_at_ms"), lease_ms + 60000);
+    tj_free(d);
+    free(out);
+    /* one clock, one unit, in call order: a value in us would be 1000 times the others */
+    th_assert_le(allow_ms, reserve_ms);
+    th_assert_le(reserve_ms, lease_ms);
+    th_assert_lt(lease_ms, allow_ms * 2);
 }
 
 static void cli_bad_input_exit_2_writes_nothing(void **state) {
@@ -161,6 +255,8 @@ static void cli_lease(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(cli_allow_and_limits, th_clean),
+        cmocka_unit_test_setup(cli_decisions_say_what_they_mean, th_clean),
+        cmocka_unit_test_setup(cli_json_times_are_ms, th_clean),
         cmocka_unit_test_setup(cli_bad_input_exit_2_writes_nothing, th_clean),
         cmocka_unit_test_setup(cli_lease, th_clean),
     };

@@ -69,22 +69,22 @@ printf '%s\n' "$example3" > "$dest/example3.c"
 build_and_check example3 "$dest/example3.c"
 
 # The example's run: 4 requests served, the 5th refused by the budget, the 6th
-# by the rate limit; tally stats agrees with what it printed.
+# served, the 7th refused by the rate limit; tally stats agrees with what it printed.
 key=installed-$$
 out=$(LD_LIBRARY_PATH=$libdir "$dest/relay" "$TALLY_TEST_URL" "$key" 2>&1); code=$?
 echo "$out" | sed 's/^/    /'
 [ $code -eq 0 ] && ok "relay exited 0" || fail "relay exited $code"
 grep -A3 '^req-5:' <<<"$out" | grep -q 'refused (402): daily budget' && ok "req-5 refused by the budget" ||
   fail "req-5 was not refused by the budget"
-grep -A1 '^req-6:' <<<"$out" | grep -q 'refused (429): rate limit 0' && ok "req-6 refused by the rate limit" ||
-  fail "req-6 was not refused by the rate limit"
-[ "$(grep -c '^  settled$' <<<"$out")" = 4 ] && ok "4 requests settled" || fail "not 4 requests settled"
-grep -qx "today $key: 4 requests, 6300 tokens, \$0.0345" <<<"$out" || fail "relay's summary line"
+grep -A1 '^req-7:' <<<"$out" | grep -q 'refused (429): rate limit 1' && ok "req-7 refused by the rate limit" ||
+  fail "req-7 was not refused by the rate limit"
+[ "$(grep -c '^  settled$' <<<"$out")" = 5 ] && ok "5 requests settled" || fail "not 5 requests settled"
+grep -qx "today, this key: 5 requests, 8300 tokens, \$0.0465" <<<"$out" || fail "relay's summary line"
 stats=$(TALLY_URL=$TALLY_TEST_URL "$bin" stats --key "$key" --period today --json)
-for want in '"requests":4' '"total_tokens":6300' '"cost_nanos":34500000'; do
+for want in '"requests":5' '"total_tokens":8300' '"cost_nanos":46500000'; do
   [[ $stats == *"$want"* ]] || fail "tally stats --key $key: no $want in $stats"
 done
-[[ $stats == *'"cost_nanos":34500000'* ]] && ok "tally stats agrees: $stats"
+[[ $stats == *'"cost_nanos":46500000'* ]] && ok "tally stats agrees: $stats"
 
 # The man page's example: records one event and prints the key's day.
 out=$(TALLY_URL=$TALLY_TEST_URL LD_LIBRARY_PATH=$libdir "$dest/example3" 2>&1); code=$?

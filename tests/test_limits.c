@@ -149,6 +149,100 @@ static void gcra_huge_burst_keeps_its_state(void **state) {
     tally_close(t);
 }
 
+static int fits_now(tally *t, const char *key, tally_rule r, int64_t at_us, int64_t tokens) {
+    tally_request q = { tokens, 0, 0 };
+    tally_decision d;
+    assert_int_equal(tally_test_clock(t, at_us), TALLY_OK);
+    assert_int_equal(tally_limits(t, key, &r, 1, &q, &d), TALLY_OK);
+    return d.allowed;
+}
+
+/* reset_after_ms is when the rule's current window ends, never more than the
+ * window (it was up to two windows: 97 s for a 60/1m rule, 34 h for 1d): for
+ * fixed, sliding-log and gcra the whole limit fits again then, and 1 ms
+ * earlier it does not; for sliding-window it is the end of the aligned
+ * window. */
+static void reset_is_the_window_end_and_never_longer(void **state) {
+    (void)state;
+    const int64_t w = 60000, to_edge_ms = ((T0 / (w * 1000) + 1) * w * 1000 - T0 + 999) / 1000;
+    const int64_t want[4] = { w /* log */, to_edge_ms /* window */, 4 * w / 10 /* gcra */, to_edge_ms /* fixed */ };
+    for (int a = 0; a < 4; a++) {
+        tally *t = th_open_clock(T0);
+        tally_rule r = rule(TALLY_COUNT_TOKENS, algos[a], 10, w);
+        tally_request q = { 4, 0, 0 };
+        tally_decision d;
+        assert_int_equal(tally_allow(t, "rs", &r, 1, &q, &d), TALLY_OK);
+        assert_true(d.allowed);
+        if (d.reset_after_ms != want[a] || d.rules[0].reset_after_ms != want[a])
+            fail_msg("%s: reset_after_ms %lld, want %lld", tally_algo_name(algos[a]), (long long)d.reset_after_ms,
+                     (long long)want[a]);
+        if (algos[a] != TALLY_ALGO_SLIDING_WINDOW) {
+            assert_false(fits_now(t, "rs", r, T0 + (want[a] - 1) * 1000, 10));
+            assert_true(fits_now(t, "rs", r, T0 + want[a] * 1000, 10));
+        }
+        tally_close(t);
+    }
+    /* a sliding window with counts in two aligned windows: still only to the
+     * end of the current one (was 2 windows minus the time into it) */
+    tally *t = th_open_clock(T0);
+    tally_rule r = rule(TALLY_COUNT_COST, TALLY_ALGO_SLIDING_WINDOW, 5000000000LL, 86400000);
+    tally_request q = { 0, 250000000, 0 };
+    tally_decision d;
+    assert_int_equal(tally_allow(t, "day", &r, 1, &q, &d), TALLY_OK);
+    int64_t next_day = (T0 / 86400000000LL + 1) * 86400000000LL;
+    assert_int_equal(tally_test_clock(t, next_day + 3600000000LL), TALLY_OK);
+    assert_int_equal(tally_allow(t, "day", &r, 1, &q, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(d.reset_after_ms, 86400000 - 3600000);
+    /* gcra, burst above the limit: until the whole limit fits at once */
+    tally_rule g = { TALLY_COUNT_TOKENS, TALLY_ALGO_GCRA, 10, 1000, 20 };
+    assert_int_equal(tally_test_clock(t, T0), TALLY_OK);
+    q = (tally_request){ 5, 0, 0 };
+    assert_int_equal(tally_allow(t, "gb", &g, 1, &q, &d), TALLY_OK);
+    assert_int_equal(d.reset_after_ms, 0); /* 15 of 20 left: the whole limit fits */
+    q.tokens = 15;
+    assert_int_equal(tally_allow(t, "gb", &g, 1, &q, &d), TALLY_OK);
+    assert_int_equal(d.reset_after_ms, 1000); /* full: 10 must drain, one window */
+    assert_false(fits_now(t, "gb", g, T0 + 999000, 10));
+    assert_true(fits_now(t, "gb", g, T0 + 1000000, 10));
+    /* gcra, burst below the limit: until the whole burst fits */
+    g = (tally_rule){ TALLY_COUNT_REQUESTS, TALLY_ALGO_GCRA, 10, 1000, 2 };
+    assert_int_equal(tally_test_clock(t, T0), TALLY_OK);
+    assert_true(allow1(t, "gs", g, &d));
+    assert_true(allow1(t, "gs", g, &d));
+    assert_int_equal(d.reset_after_ms, 200);
+    tally_close(t);
+}
+
+/* A GCRA decision reports the rule's limit as given, not its burst, and
+ * tally_decision_rule() says which rule the summary numbers are from. */
+static void gcra_reports_its_limit_not_its_burst(void **state) {
+    (void)state;
+    tally *t = th_open_clock(T0);
+    tally_rule rs[2] = { rule(TALLY_COUNT_REQUESTS, TALLY_ALGO_FIXED, 100, 60000),
+                         { TALLY_COUNT_REQUESTS, TALLY_ALGO_GCRA, 10, 1000, 2 } };
+    tally_decision d;
+    for (int i = 0; i < 3; i++) assert_int_equal(tally_allow(t, "gl", rs, 2, NULL, &d), TALLY_OK);
+    assert_false(d.allowed); /* the third call at one instant: the burst of 2 is spent */
+    assert_int_equal(d.denied_by, 1);
+    assert_int_equal(tally_decision_rule(&d, rs), 1);
+    assert_int_equal(d.limit, 10);
+    assert_int_equal(d.rules[1].limit, 10);
+    assert_int_equal(d.remaining, 0);
+    assert_int_equal(d.rules[0].limit, 100);
+    /* allowed: the rule with the smallest share of what it lets through at
+     * once (gcra 1 of 2 left, before fixed 97 of 100) */
+    assert_int_equal(tally_test_clock(t, T0 + 1000000), TALLY_OK); /* 1 s: drained */
+    assert_int_equal(tally_allow(t, "gl", rs, 2, NULL, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(tally_decision_rule(&d, rs), 1);
+    assert_int_equal(d.limit, 10);
+    assert_int_equal(d.remaining, 1);
+    tally_decision none = { .decided = TALLY_DECIDED_FAIL_OPEN, .nrules = 2 };
+    assert_int_equal(tally_decision_rule(&none, rs), -1);
+    tally_close(t);
+}
+
 /* Several rules: all consume or none does. */
 static void rules_all_or_nothing(void **state) {
     (void)state;
@@ -326,7 +420,7 @@ static void gcra_is_smooth(void **state) {
     assert_true(allow1(t, "g", r, &d));
     assert_false(allow1(t, "g", r, &d));
     assert_int_equal(d.retry_after_ms, 100);
-    assert_int_equal(tally_test_clock(t, T0 + 100000), TALLY_OK);
+    assert_int_equal(tally_test_clock(t, T0 + 1000000), TALLY_OK); /* 1 s: drained */
     assert_true(allow1(t, "g", r, &d));
     tally_close(t);
 }
@@ -347,6 +441,8 @@ static void bad_input_writes_nothing(void **state) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tally_rule two[2] = { ok, bad[i] };
         assert_int_equal(tally_allow(t, "bad", two, 2, NULL, &d), TALLY_EINVAL);
+        if (!strstr(tally_errmsg(t), "rule 2:")) /* numbered from 1, as given */
+            fail_msg("bad rule %zu: '%s' does not name rule 2", i, tally_errmsg(t));
         assert_false(d.allowed);
         assert_int_equal(d.decided, TALLY_DECIDED_ERROR);
     }
@@ -409,6 +505,8 @@ int main(void) {
         cmocka_unit_test_setup(retry_after_is_exact_and_denials_consume_nothing, th_clean),
         cmocka_unit_test_setup(never_fits_is_minus_one, th_clean),
         cmocka_unit_test_setup(rules_all_or_nothing, th_clean),
+        cmocka_unit_test_setup(reset_is_the_window_end_and_never_longer, th_clean),
+        cmocka_unit_test_setup(gcra_reports_its_limit_not_its_burst, th_clean),
         cmocka_unit_test_setup(peek_writes_nothing, th_clean),
         cmocka_unit_test_setup(contention_exactly_limit, th_clean),
         cmocka_unit_test_setup(sliding_window_bound, th_clean),

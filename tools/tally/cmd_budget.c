@@ -48,7 +48,7 @@ static void print_json(const tally_budget_decision *d, const char *const *specs,
     for (int i = 0; i < n; i++) {
         json_object(&j, NULL);
         json_str(&j, "budget", specs[i]);
-        if (caps[i].metric == TALLY_BUDGET_COST) json_usd(&j, "left", NULL, d->remaining[i]);
+        if (caps[i].metric == TALLY_BUDGET_COST) json_usd(&j, "left", "left_nanos", d->remaining[i]);
         else json_int(&j, "left", d->remaining[i]);
         json_close(&j);
     }

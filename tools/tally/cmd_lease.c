@@ -20,6 +20,8 @@ static const char usage[] =
     "Leases of holders that stop renewing are reclaimed once they end.\n"
     "\n"
     "options: --url URL  --timeout MS  --prefix P  --json  --help\n"
+    "JSON: ok, id, expires_at_ms (server time, ms since the epoch), holders,\n"
+    "      retry_after_ms, server_time_ms\n"
     "exit: 0 ok, 1 denied/lost/not held, 2 bad usage, 3 Redis unreachable,\n"
     "      4 other error, 5 the server may evict keys (maxmemory-policy not\n"
     "      noeviction: refused even with --allow-eviction)\n";
@@ -32,10 +34,12 @@ static void print_json(const tally_lease *l, int acquire, const char *id) {
     if (acquire && l->ok) json_str(&j, "id", l->id);
     else if (!acquire) json_str(&j, "id", id);
     else json_null(&j, "id");
-    json_int(&j, "expires_at_us", l->expires_at_us);
+    /* ms like every time in the tool's JSON (tally(1) "JSON"): the lease ends
+     * at that ms or later, never before */
+    json_int(&j, "expires_at_ms", l->expires_at_us / 1000);
     json_int(&j, "holders", l->holders);
     json_int(&j, "retry_after_ms", l->retry_after_ms);
-    json_int(&j, "server_time_us", l->server_time_us);
+    json_int(&j, "server_time_ms", l->server_time_us / 1000);
     json_close(&j);
 }
 

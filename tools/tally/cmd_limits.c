@@ -26,9 +26,18 @@ static const char usage_fmt[] =
     "  --read-from primary|replica   limits only: peek at a Redis Cluster's\n"
     "                  replicas (see tally --help); allow always uses the primary\n"
     "\n"
-    "JSON: allowed, limit, remaining, retry_after_ms (-1: can never fit),\n"
-    "      reset_after_ms, denied_by (rule index or null), server_time_us, policy\n"
-    "      (redis, fail-open or fail-closed) and rules[].\n"
+    "Rules are numbered from 1 in the order given. A decision names the rule\n"
+    "that denied (the one needing the longest wait), or when allowed the one with\n"
+    "the smallest share left, with its limit as given and its gcra burst.\n"
+    "reset in MS: until the rule's current window ends (0: it counts nothing),\n"
+    "at most its window; tally(1) says what that means for each algorithm.\n"
+    "\n"
+    "JSON: allowed, rule (its number), counts, limit, burst (gcra, else null),\n"
+    "      remaining, retry_after_ms (-1: can never fit), reset_after_ms,\n"
+    "      denied_by (rule number or null), server_time_ms, policy (redis,\n"
+    "      fail-open or fail-closed) and rules[] (each: rule, counts, limit,\n"
+    "      burst, remaining, algo, window_ms, retry_after_ms, reset_after_ms).\n"
+    "      Cost amounts are USD text (\"5.00\") with an integer *_nanos beside.\n"
     "exit: 0 allowed, 1 denied, 2 bad usage, 3 Redis unreachable, 4 other error,\n"
     "      5 allow: the server may evict keys (maxmemory-policy not noeviction:\n"
     "      refused even with --allow-eviction)\n";
@@ -41,28 +50,95 @@ static const char *policy_name(int decided) {
     }
 }
 
+/* What a GCRA rule lets through at once (burst 0 means the limit); -1 for
+ * the other algorithms, which have no burst. */
+static int64_t burst_of(const tally_rule *r) {
+    if (r->algo != TALLY_ALGO_GCRA) return -1;
+    return r->burst ? r->burst : r->limit;
+}
+
+/* An amount in the rule's unit as text: "60", or money as "5.00 USD". */
+static const char *amount_text(int counts, int64_t v, char buf[48]) {
+    if (counts == TALLY_COUNT_COST) {
+        size_t n = tally_nanos_to_usd(v, buf, 40); /* at most "1000000.00": rules cap at TALLY_LIMIT_MAX */
+        snprintf(buf + (n < 40 ? n : 39), 9, " USD");
+    } else {
+        snprintf(buf, 48, "%lld", (long long)v);
+    }
+    return buf;
+}
+
+/* A window as it is written in a rule: the largest of d, h, m, s that divides
+ * it ("1d", "90s"), else "1500ms". */
+static const char *window_text(int64_t ms, char buf[32]) {
+    static const struct { int64_t ms; const char *unit; } units[] = {
+        { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" }, { 1, "ms" } };
+    size_t i = 0;
+    while (ms % units[i].ms) i++;
+    snprintf(buf, 32, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+    return buf;
+}
+
+/* "rule 2 (tokens, gcra, 100 per 1m, burst 20)": rules are numbered from 1 in
+ * the order given. */
+static void print_rule(const tally_rule *rules, int i) {
+    const tally_rule *r = &rules[i];
+    char a[48], w[32];
+    printf("rule %d (%s, %s, %s per %s", i + 1, tally_counts_name(r->counts), tally_algo_name(r->algo),
+           amount_text(r->counts, r->limit, a), window_text(r->window_ms, w));
+    if (burst_of(r) >= 0) printf(", burst %s", amount_text(r->counts, burst_of(r), a));
+    putchar(')');
+}
+
+/* An amount member: an integer, or for cost USD text plus KEY_nanos. */
+static void json_amount(json_out *j, const char *key, int counts, int64_t v) {
+    char nanos[32];
+    if (counts != TALLY_COUNT_COST) {
+        json_int(j, key, v);
+        return;
+    }
+    snprintf(nanos, sizeof nanos, "%s_nanos", key);
+    json_usd(j, key, nanos, v);
+}
+
+/* The members that say which rule and its numbers; every member is null when
+ * no rule was checked (the failure policy decided). */
+static void json_rule(json_out *j, const tally_rule *r, int i, const tally_rule_state *s) {
+    static const char *const amounts[] = { "limit", "burst", "remaining" };
+    if (!r) {
+        json_null(j, "rule");
+        json_null(j, "counts");
+        for (int k = 0; k < 3; k++) json_null(j, amounts[k]);
+        return;
+    }
+    json_int(j, "rule", i + 1);
+    json_str(j, "counts", tally_counts_name(r->counts));
+    json_amount(j, "limit", r->counts, s->limit);
+    if (burst_of(r) >= 0) json_amount(j, "burst", r->counts, burst_of(r));
+    else json_null(j, "burst");
+    json_amount(j, "remaining", r->counts, s->remaining);
+}
+
 static void print_json(const tally_decision *d, const tally_rule *rules) {
+    int pick = tally_decision_rule(d, rules);
     json_out j;
     json_begin(&j, stdout);
     json_object(&j, NULL);
     json_bool(&j, "allowed", d->allowed);
-    json_int(&j, "limit", d->limit);
-    json_int(&j, "remaining", d->remaining);
+    json_rule(&j, pick >= 0 ? &rules[pick] : NULL, pick, pick >= 0 ? &d->rules[pick] : NULL);
     json_int(&j, "retry_after_ms", d->retry_after_ms);
     json_int(&j, "reset_after_ms", d->reset_after_ms);
-    if (d->denied_by >= 0) json_int(&j, "denied_by", d->denied_by);
+    if (d->denied_by >= 0) json_int(&j, "denied_by", d->denied_by + 1);
     else json_null(&j, "denied_by");
-    json_int(&j, "server_time_us", d->server_time_us);
+    json_int(&j, "server_time_ms", d->server_time_us / 1000);
     json_str(&j, "policy", policy_name(d->decided));
     json_array(&j, "rules");
     for (int i = 0; d->decided == TALLY_DECIDED_BY_REDIS && i < d->nrules; i++) {
         const tally_rule_state *s = &d->rules[i];
         json_object(&j, NULL);
-        json_str(&j, "counts", tally_counts_name(rules[i].counts));
+        json_rule(&j, &rules[i], i, s);
         json_str(&j, "algo", tally_algo_name(rules[i].algo));
         json_int(&j, "window_ms", rules[i].window_ms);
-        json_int(&j, "limit", s->limit);
-        json_int(&j, "remaining", s->remaining);
         json_int(&j, "retry_after_ms", s->retry_after_ms);
         json_int(&j, "reset_after_ms", s->reset_after_ms);
         json_close(&j);
@@ -78,17 +154,18 @@ static void print_text(const char *cmd, const tally_decision *d, const tally_rul
                policy_name(d->decided));
         return;
     }
+    int pick = tally_decision_rule(d, rules);
+    char a[48];
     if (d->allowed) {
-        printf("%sallowed: remaining %lld of %lld, reset in %lld ms\n", verb, (long long)d->remaining,
-               (long long)d->limit, (long long)d->reset_after_ms);
+        printf("%sallowed: %s left of ", verb, amount_text(rules[pick].counts, d->remaining, a));
+        print_rule(rules, pick);
+        printf(", reset in %lld ms\n", (long long)d->reset_after_ms);
         return;
     }
-    const tally_rule *r = &rules[d->denied_by];
-    printf("%sdenied by rule %d (%s, %s, %lld per %lld ms): ", verb, d->denied_by,
-           tally_counts_name(r->counts), tally_algo_name(r->algo), (long long)d->limit,
-           (long long)r->window_ms);
-    if (d->retry_after_ms < 0) printf("this request can never fit\n");
-    else printf("retry after %lld ms\n", (long long)d->retry_after_ms);
+    printf("%sdenied by ", verb);
+    print_rule(rules, pick);
+    if (d->retry_after_ms < 0) printf(": this request can never fit\n");
+    else printf(": retry after %lld ms\n", (long long)d->retry_after_ms);
 }
 
 /* The rules of the --limit options, with --algo and --burst applied to those
