@@ -5,7 +5,10 @@
  * batch), stats, trend, models, top, metrics, allow, limits, leases, reserve,
  * settle, SCRIPT EXISTS and SCRIPT LOAD (a NOSCRIPT answer makes the library load
  * and retry, so those replies come from the same bytes). The first byte picks the
- * call. Invariants: no crash, leak or undefined behaviour; a failure always has
+ * call. A write (record, batch, allow, leases, reserve, settle) reads the server's eviction policy (INFO) first on a new
+ * connection: with bit 32 of the first byte clear, a noeviction INFO reply
+ * comes before the fuzzed bytes, so they reach the call's own reply; with it
+ * set, the fuzzed bytes answer INFO too. Invariants: no crash, leak or undefined behaviour; a failure always has
  * a message; results the library allocates are well formed. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int big = 1 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    static const char noeviction[] = "$39\r\n# Memory\r\nmaxmemory_policy:noeviction\r\n\r\n";
+    int op = data[0] % 16, writes = op <= 1 || op == 8 || (op >= 10 && op <= 14);
+    if (writes && !(data[0] & 32) && write(sv[1], noeviction, sizeof noeviction - 1) < 0) abort();
     size_t off = 1;
     while (off < size) {
         ssize_t w = write(sv[1], data + off, size - off);
@@ -60,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tally_decision d;
     tally_lease l;
     int dup, rc = TALLY_OK, loaded[16];
-    switch (data[0] % 16) {
+    switch (op) {
     case 0: rc = tally_record(t, &ev, &dup); break;
     case 1: {
         tally_event evs[3] = { ev, ev, ev };
@@ -69,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tally_result res[3];
         rc = tally_record_batch(t, evs, 3, res);
         for (int i = 0; i < 3; i++)
-            if (res[i].code < 0 || res[i].code > TALLY_ESYSTEM) abort();
+            if (res[i].code < 0 || res[i].code > TALLY_EEVICT) abort();
         break;
     }
     case 2: rc = tally_stats(t, TALLY_SCOPE_KEY, "k", &day, &b); break;
@@ -124,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     }
     if (rc != TALLY_OK && !tally_errmsg(t)[0]) abort();
-    if (rc < TALLY_OK || rc > TALLY_ESYSTEM) abort();
+    if (rc < TALLY_OK || rc > TALLY_EEVICT) abort();
     tally__node_disconnect(t, 0);
     close(sv[1]);
     return 0;
