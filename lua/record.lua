@@ -40,9 +40,10 @@
 --   three.
 -- ARGV[10+nd+nn+nh+ng+3j-2] ids_expiry: id hash j's expiry, epoch s (0: only
 --   checked).
--- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the 8-byte request-id fingerprints to
---   check and add (docs/keys.md), concatenated.
--- ARGV[10+nd+nn+nh+ng+3j] ids_check: the fingerprints only to check.
+-- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the request ids to check and add, 24
+--   bytes each, concatenated: the id's 16-byte field (docs/keys.md), then the
+--   8-byte field an older tally wrote for it, which is only checked.
+-- ARGV[10+nd+nn+nh+ng+3j] ids_check: the ids only to check, the same way.
 -- Returns: {"recorded", us}, or, writing nothing but a settle's release,
 --   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
 --   hash J; P its position in ids_add, -P in ids_check); us: how long the
@@ -53,7 +54,8 @@
 local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
 local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
 local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
-local FP = 8
+local FP, FP_V0 = 16, 8 -- an id's field; the field of tally before 16-byte ones
+local ENTRY = FP + FP_V0
 local fail = lib.refusal("record")
 
 local start_us = lib.now_us()
@@ -175,14 +177,17 @@ end
 local ids = {}
 for j = 1, ni do
   local expiry, adds, checks = lib.int(ARGV[at], 0, TIME_MAX_S), ARGV[at + 1], ARGV[at + 2]
-  if not expiry or #adds % FP ~= 0 or #checks % FP ~= 0 or (expiry == 0 and #adds > 0) then
+  if not expiry or #adds % ENTRY ~= 0 or #checks % ENTRY ~= 0 or (expiry == 0 and #adds > 0) then
     return fail("bad request-id list " .. j)
   end
-  local list = {}
-  for p = 1, #adds, FP do list[#list + 1] = adds:sub(p, p + FP - 1) end
-  local nadd = #list
-  for p = 1, #checks, FP do list[#list + 1] = checks:sub(p, p + FP - 1) end
-  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, nadd = nadd }
+  local list, list_v0 = {}, {}
+  for _, s in ipairs({ adds, checks }) do
+    for p = 1, #s, ENTRY do
+      list[#list + 1] = s:sub(p, p + FP - 1)
+      list_v0[#list_v0 + 1] = s:sub(p + FP, p + ENTRY - 1)
+    end
+  end
+  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, list_v0 = list_v0, nadd = #adds / ENTRY }
   at = at + 3
 end
 
@@ -205,8 +210,9 @@ local dups = {}
 for j, id in ipairs(ids) do
   if #id.list > 0 then
     local seen = redis.call("HMGET", id.key, unpack(id.list))
+    local seen_v0 = redis.call("HMGET", id.key, unpack(id.list_v0))
     for p = 1, #id.list do
-      if seen[p] then
+      if seen[p] or seen_v0[p] then
         dups[#dups + 1] = j
         dups[#dups + 1] = p <= id.nadd and p or id.nadd - p
       end
