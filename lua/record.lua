@@ -42,7 +42,8 @@
 --   checked).
 -- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the request ids to check and add, 24
 --   bytes each, concatenated: the id's 16-byte field (docs/keys.md), then the
---   8-byte field an older tally wrote for it, which is only checked.
+--   8-byte field an older tally wrote for it, which is only checked, in the
+--   hashes that older tally created (those without the field "v").
 -- ARGV[10+nd+nn+nh+ng+3j] ids_check: the ids only to check, the same way.
 -- Returns: {"recorded", us}, or, writing nothing but a settle's release,
 --   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
@@ -56,6 +57,7 @@ local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
 local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
 local FP, FP_V0 = 16, 8 -- an id's field; the field of tally before 16-byte ones
 local ENTRY = FP + FP_V0
+local V2 = "v" -- a field of the id hashes created here: no 8-byte fields to check
 local fail = lib.refusal("record")
 
 local start_us = lib.now_us()
@@ -209,10 +211,16 @@ end
 local dups = {}
 for j, id in ipairs(ids) do
   if #id.list > 0 then
-    local seen = redis.call("HMGET", id.key, unpack(id.list))
-    local seen_v0 = redis.call("HMGET", id.key, unpack(id.list_v0))
+    local seen, seen_v0 = redis.call("HMGET", id.key, V2, unpack(id.list)), {}
+    if not seen[1] then -- a hash an older tally created, or none yet
+      if redis.call("EXISTS", id.key) == 1 then
+        seen_v0 = redis.call("HMGET", id.key, unpack(id.list_v0))
+      else
+        id.fresh = true
+      end
+    end
     for p = 1, #id.list do
-      if seen[p] or seen_v0[p] then
+      if seen[p + 1] or seen_v0[p] then
         dups[#dups + 1] = j
         dups[#dups + 1] = p <= id.nadd and p or id.nadd - p
       end
@@ -318,6 +326,7 @@ for _, id in ipairs(ids) do
   if id.nadd > 0 then
     local args = {}
     for p = 1, id.nadd do args[2 * p - 1], args[2 * p] = id.list[p], "1" end
+    if id.fresh then args[2 * id.nadd + 1], args[2 * id.nadd + 2] = V2, "1" end
     lib.call_spread("HSET", id.key, args)
     redis.call("EXPIREAT", id.key, id.expiry, "NX")
   end
