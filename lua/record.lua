@@ -182,14 +182,11 @@ for j = 1, ni do
   if not expiry or #adds % ENTRY ~= 0 or #checks % ENTRY ~= 0 or (expiry == 0 and #adds > 0) then
     return fail("bad request-id list " .. j)
   end
-  local list, list_v0 = {}, {}
-  for _, s in ipairs({ adds, checks }) do
-    for p = 1, #s, ENTRY do
-      list[#list + 1] = s:sub(p, p + FP - 1)
-      list_v0[#list_v0 + 1] = s:sub(p + FP, p + ENTRY - 1)
-    end
-  end
-  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, list_v0 = list_v0, nadd = #adds / ENTRY }
+  local list = {}
+  for p = 1, #adds, ENTRY do list[#list + 1] = adds:sub(p, p + FP - 1) end
+  for p = 1, #checks, ENTRY do list[#list + 1] = checks:sub(p, p + FP - 1) end
+  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, entries = adds .. checks,
+             nadd = #adds / ENTRY }
   at = at + 3
 end
 
@@ -214,7 +211,9 @@ for j, id in ipairs(ids) do
     local seen, seen_v0 = redis.call("HMGET", id.key, V2, unpack(id.list)), {}
     if not seen[1] then -- a hash an older tally created, or none yet
       if redis.call("EXISTS", id.key) == 1 then
-        seen_v0 = redis.call("HMGET", id.key, unpack(id.list_v0))
+        local old = {}
+        for p = FP + 1, #id.entries, ENTRY do old[#old + 1] = id.entries:sub(p, p + FP_V0 - 1) end
+        seen_v0 = redis.call("HMGET", id.key, unpack(old))
       else
         id.fresh = true
       end
