@@ -51,7 +51,7 @@ typedef struct { uint64_t tuple; int64_t expiry; } group_rec; /* three leaderboa
  * the script takes the member's scores from that hash's "_" bucket instead. */
 typedef struct { uint32_t group, key, source; int64_t inc[3]; } member_rec;
 typedef struct { uint64_t tuple; int64_t expiry; uint32_t nadd; } idhash_rec;
-typedef struct { uint32_t hash; int add; unsigned char fp[8]; size_t event; } id_rec;
+typedef struct { uint32_t hash; int add; unsigned char fp[TALLY_ID_ENTRY]; size_t event; } id_rec;
 
 struct tally_agg {
     const tally *t;
@@ -448,7 +448,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
             for (uint32_t i = start[j]; i < start[j + 1]; i++) {
                 const id_rec *r = &AT(g->ids, id_rec, order[i]);
                 if (r->add != add) continue;
-                err |= tally__text_add(&g->text, r->fp, 8);
+                err |= tally__text_add(&g->text, r->fp, TALLY_ID_ENTRY);
                 events[w++] = r->event;
                 ih->nadd += (uint32_t)add;
             }

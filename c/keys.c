@@ -13,6 +13,7 @@
 #include "args.h"
 
 #include "keys.h"
+#include "sha256.h"
 #include "table.h"
 
 /* Bytes kept as they are; every other byte becomes %XX. Bytes >= 0x80 (valid
@@ -218,10 +219,20 @@ const char *tally__field_price_version(const char *field, size_t n, size_t *vn) 
     return field_after(TALLY_FIELD_PRICE, field, n, vn);
 }
 
-void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]) {
+void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[TALLY_ID_ENTRY]) {
     static const char separator = 0x1f;
+    tally_sha256 s;
+    unsigned char digest[32];
+    tally__sha256_init(&s);
     uint64_t h = TALLY_FNV64_BASIS;
-    if (scoped) h = tally__fnv64(tally__fnv64_str(h, key), &separator, 1);
+    if (scoped) {
+        tally__sha256_add(&s, key, strlen(key));
+        tally__sha256_add(&s, &separator, 1);
+        h = tally__fnv64(tally__fnv64_str(h, key), &separator, 1);
+    }
+    tally__sha256_add(&s, request_id, strlen(request_id));
+    tally__sha256_end(&s, digest);
+    memcpy(out, digest, TALLY_ID_FIELD);
     h = tally__fnv64_str(h, request_id);
-    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
+    for (int i = TALLY_ID_ENTRY - 1; i >= TALLY_ID_FIELD; i--, h >>= 8) out[i] = (unsigned char)h;
 }

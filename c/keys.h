@@ -90,8 +90,17 @@ size_t tally__field_price(int64_t version, char *buf);
 const char *tally__field_model(const char *field, size_t n, size_t *mn);
 /* The same for a price version's field ("p:<version>"): its digits. */
 const char *tally__field_price_version(const char *field, size_t n, size_t *vn);
-/* A request id's field in an ids hash: FNV-1a-64 of the id (of key 0x1f id
- * when `scoped`, for hashes shared by several keys), 8 bytes big-endian. */
-void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[8]);
+/* A request id's entry in record.lua's id lists, TALLY_ID_ENTRY bytes: its
+ * field in an ids hash, the first TALLY_ID_FIELD bytes of the SHA-256 of the id
+ * (of key 0x1f id when `scoped`, for hashes shared by several keys), then the
+ * TALLY_ID_FIELD_V0 bytes of the field that tally before 16-byte fingerprints
+ * wrote (FNV-1a-64 of the same bytes, big-endian), which the script only
+ * checks, so that an id recorded before an upgrade stays a duplicate after it
+ * (docs/keys.md, "Idempotency"). The only place request ids are
+ * fingerprinted. */
+#define TALLY_ID_FIELD 16
+#define TALLY_ID_FIELD_V0 8
+#define TALLY_ID_ENTRY (TALLY_ID_FIELD + TALLY_ID_FIELD_V0)
+void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[TALLY_ID_ENTRY]);
 
 #endif

@@ -58,6 +58,7 @@ struct tally_batch {
     tally_vec left, dups, groups, failed, mark;   /* per event */
     tally_grouping grouping;              /* the items as sources (group.c) */
     tally_map seen;                       /* (key, request id, entity) this round */
+    tally_vec holders;                    /* seen's items, in the order they came */
 };
 
 typedef struct {
@@ -81,7 +82,7 @@ static void release(void *state) {
     tally__agg_free(s->agg);
     tally__window_free(&s->window);
     tally_vec *v[] = { &s->items, &s->calls, &s->retry, &s->deferred, &s->left, &s->dups,
-                       &s->groups, &s->failed, &s->mark };
+                       &s->groups, &s->failed, &s->mark, &s->holders };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
     tally__group_free(&s->grouping);
     tally__map_free(&s->seen);
@@ -167,17 +168,26 @@ static int build(run *r, const call *c) {
     return tally__agg_encode(g, &r->t->args);
 }
 
+/* Whether holder h of the round has the key, request id and entity of item
+ * `sought`. */
+static int same_hold(void *ctx, uint32_t h, const void *sought) {
+    const run *r = ctx;
+    const item *a = &AT(r->s->holders, item, h), *b = sought;
+    const tally_event *x = &r->ev[a->event], *y = &r->ev[b->event];
+    return a->mask == b->mask && strcmp(x->key, y->key) == 0 && strcmp(x->request_id, y->request_id) == 0;
+}
+
 /* The round's mark for the key and request id of `it` and its entity: nonzero
- * when an earlier item holds them (then `it` waits for the next round); the
- * caller sets it once `it` is in a call. A 64-bit hash stands for the pair: a
- * collision only delays an event by a round. *none when `it` has no id; NULL
- * on OOM. */
+ * (its holder's index in s->holders + 1) when an earlier item holds them (then
+ * `it` waits for the next round); the caller sets it once `it` is in a call.
+ * The pair is compared whole (same_hold), so ids a client chose to share a
+ * hash do not wait on each other. *none when `it` has no id; NULL on OOM. */
 static uint32_t *hold_of(run *r, const item *it, uint32_t *none) {
     const tally_event *e = &r->ev[it->event];
     if (!e->request_id || !*e->request_id) return none;
     static const char separator = 0x1f;
     uint64_t h = tally__fnv64(tally__fnv64_str(TALLY_FNV64_BASIS ^ (uint64_t)it->mask, e->key), &separator, 1);
-    return tally__map_find(&r->s->seen, tally__fnv64_str(h, e->request_id), NULL, NULL, NULL);
+    return tally__map_find(&r->s->seen, tally__fnv64_str(h, e->request_id), same_hold, r, it);
 }
 
 static int partition(run *r, size_t off, size_t n);
@@ -195,6 +205,7 @@ static int next_round(run *r) {
     s->items.n += n;
     s->deferred.n = 0;
     tally__map_clear(&s->seen);
+    s->holders.n = 0;
     return partition(r, off, n);
 }
 
@@ -243,7 +254,10 @@ static int next_call(void *ctx, int idle, size_t *id) {
                                     p->price_version, it.mask, r->settle, it.event);
             if (rc == TALLY_AGG_FULL) break;
             if (rc == TALLY_AGG_NOMEM) return -1;
-            *hold = 1;
+            if (hold != &none) { /* it holds its key and id from now on */
+                if (tally__vec_push(&s->holders, &it, sizeof it) < 0) return -1;
+                *hold = (uint32_t)s->holders.n;
+            }
             /* the call's items are the ones added: kept in place, in order */
             AT(s->items, item, off + tally__agg_count(g) - 1) = it;
             r->src++;
@@ -361,6 +375,7 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
     }
     s->items.n = s->calls.n = s->retry.n = s->deferred.n = 0;
     tally__map_clear(&s->seen);
+    s->holders.n = 0;
     if (tally__vec_reserve(&s->items, 3 * n, sizeof(item)) < 0) return tally__oom(t);
     const tally_prices *prices = NULL; /* read at the first event to price */
     for (size_t k = 0; k < n; k++) {

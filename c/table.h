@@ -36,7 +36,9 @@ void tally__map_clear(tally_map *m);
 void tally__map_free(tally_map *m);
 
 /* FNV-1a, 64 bits, of n bytes, continuing from h (TALLY_FNV64_BASIS to
- * start): docs/keys.md's request-id fingerprint, and the tables' string keys.
+ * start): the tables' string keys (a `same` callback settles collisions), and
+ * the request-id fields of tally before 16-byte fingerprints (keys.c). Not a
+ * fingerprint of anything a client chooses: colliding inputs are easy to find.
  * tally__fnv64_str hashes a NUL-terminated string. */
 #define TALLY_FNV64_BASIS 14695981039346656037ull
 static inline uint64_t tally__fnv64(uint64_t h, const void *p, size_t n) {

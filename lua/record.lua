@@ -40,9 +40,11 @@
 --   three.
 -- ARGV[10+nd+nn+nh+ng+3j-2] ids_expiry: id hash j's expiry, epoch s (0: only
 --   checked).
--- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the 8-byte request-id fingerprints to
---   check and add (docs/keys.md), concatenated.
--- ARGV[10+nd+nn+nh+ng+3j] ids_check: the fingerprints only to check.
+-- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the request ids to check and add, 24
+--   bytes each, concatenated: the id's 16-byte field (docs/keys.md), then the
+--   8-byte field an older tally wrote for it, which is only checked, in the
+--   hashes that older tally created (those without the field "v").
+-- ARGV[10+nd+nn+nh+ng+3j] ids_check: the ids only to check, the same way.
 -- Returns: {"recorded", us}, or, writing nothing but a settle's release,
 --   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
 --   hash J; P its position in ids_add, -P in ids_check); us: how long the
@@ -53,7 +55,9 @@
 local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
 local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
 local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
-local FP = 8
+local FP, FP_V0 = 16, 8 -- an id's field; the field of tally before 16-byte ones
+local ENTRY = FP + FP_V0
+local V2 = "v" -- a field of the id hashes created here: no 8-byte fields to check
 local fail = lib.refusal("record")
 
 local start_us = lib.now_us()
@@ -175,14 +179,14 @@ end
 local ids = {}
 for j = 1, ni do
   local expiry, adds, checks = lib.int(ARGV[at], 0, TIME_MAX_S), ARGV[at + 1], ARGV[at + 2]
-  if not expiry or #adds % FP ~= 0 or #checks % FP ~= 0 or (expiry == 0 and #adds > 0) then
+  if not expiry or #adds % ENTRY ~= 0 or #checks % ENTRY ~= 0 or (expiry == 0 and #adds > 0) then
     return fail("bad request-id list " .. j)
   end
   local list = {}
-  for p = 1, #adds, FP do list[#list + 1] = adds:sub(p, p + FP - 1) end
-  local nadd = #list
-  for p = 1, #checks, FP do list[#list + 1] = checks:sub(p, p + FP - 1) end
-  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, nadd = nadd }
+  for p = 1, #adds, ENTRY do list[#list + 1] = adds:sub(p, p + FP - 1) end
+  for p = 1, #checks, ENTRY do list[#list + 1] = checks:sub(p, p + FP - 1) end
+  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, entries = adds .. checks,
+             nadd = #adds / ENTRY }
   at = at + 3
 end
 
@@ -204,9 +208,18 @@ end
 local dups = {}
 for j, id in ipairs(ids) do
   if #id.list > 0 then
-    local seen = redis.call("HMGET", id.key, unpack(id.list))
+    local seen, seen_v0 = redis.call("HMGET", id.key, V2, unpack(id.list)), {}
+    if not seen[1] then -- a hash an older tally created, or none yet
+      if redis.call("EXISTS", id.key) == 1 then
+        local old = {}
+        for p = FP + 1, #id.entries, ENTRY do old[#old + 1] = id.entries:sub(p, p + FP_V0 - 1) end
+        seen_v0 = redis.call("HMGET", id.key, unpack(old))
+      else
+        id.fresh = true
+      end
+    end
     for p = 1, #id.list do
-      if seen[p] then
+      if seen[p + 1] or seen_v0[p] then
         dups[#dups + 1] = j
         dups[#dups + 1] = p <= id.nadd and p or id.nadd - p
       end
@@ -312,6 +325,7 @@ for _, id in ipairs(ids) do
   if id.nadd > 0 then
     local args = {}
     for p = 1, id.nadd do args[2 * p - 1], args[2 * p] = id.list[p], "1" end
+    if id.fresh then args[2 * id.nadd + 1], args[2 * id.nadd + 2] = V2, "1" end
     lib.call_spread("HSET", id.key, args)
     redis.call("EXPIREAT", id.key, id.expiry, "NX")
   end

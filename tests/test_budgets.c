@@ -381,6 +381,31 @@ static void keys_reusing_ids_never_pass_an_account_cap(void **state) {
     tally_close(t);
 }
 
+/* Issue 20, item 2: two ids whose old 64-bit fingerprints collide, reserved
+ * side by side: settling the second records it and gives back its own
+ * reservation only (before, it answered "duplicate", counted nothing and freed
+ * its reservation, so the cap kept admitting). */
+static void colliding_ids_settle_apart(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    tally_budget cap = cap_day(TALLY_SCOPE_KEY, 1 * USD);
+    const char *a = "2200A0CAAA0E0BA6", *b = "92R8L0DXOCXAOCG8";
+    assert_true(reserve(t, "kc", NULL, a, 300000000, &cap, 1).allowed);
+    assert_true(reserve(t, "kc", NULL, b, 400000000, &cap, 1).allowed);
+    settle(t, "kc", NULL, a, 300000000);
+    char sums[64];
+    held("k:kc", sums, sizeof sums);
+    assert_string_equal(sums, "400000000,0"); /* b's estimate is still held */
+    settle(t, "kc", NULL, b, 400000000);      /* recorded, not a duplicate */
+    held("k:kc", sums, sizeof sums);
+    assert_string_equal(sums, "0,0");
+    assert_int_equal(cost_today(t, "kc"), 700000000);
+    tally_budget_decision d = reserve(t, "kc", NULL, "c", 300000001, &cap, 1);
+    assert_false(d.allowed); /* 0.7 spent: 0.3 left */
+    assert_int_equal(d.remaining[0], 300000000);
+    tally_close(t);
+}
+
 static void the_tool_reserves_and_settles(void **state) {
     (void)state;
     const char *url = th_url();
@@ -430,6 +455,7 @@ int main(void) {
         cmocka_unit_test_setup(leases_end_exactly_once, th_clean),
         cmocka_unit_test_setup(concurrent_reservations_never_pass_the_cap, th_clean),
         cmocka_unit_test_setup(the_tool_reserves_and_settles, th_clean),
+        cmocka_unit_test_setup(colliding_ids_settle_apart, th_clean),
         cmocka_unit_test_setup(a_reused_id_settled_small_first_keeps_the_cap, th_clean),
         cmocka_unit_test_setup(a_reused_id_settled_big_last_gives_everything_back, th_clean),
         cmocka_unit_test_setup(reused_ids_expire_and_settle_apart, th_clean),

@@ -10,6 +10,16 @@ static void contains(const char *hay, const char *needle) {
     if (!hay || !strstr(hay, needle)) fail_msg("'%s' not found in: %s", needle, hay ? hay : "(null)");
 }
 
+/* The all-time bucket of a key or account, read through the library. */
+static tally_bucket total_of(int scope, const char *id) {
+    tally *t = th_open(NULL);
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    tally_bucket b;
+    assert_int_equal(tally_stats(t, scope, id, &total, &b), TALLY_OK);
+    tally_close(t);
+    return b;
+}
+
 static void record_prints_status(void **state) {
     (void)state;
     const char *url = th_url();
@@ -31,17 +41,34 @@ static void record_prints_status(void **state) {
                          "\"priced\":false}");
     free(out);
     /* read back through the library */
-    tally *t = th_open(NULL);
-    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
-    tally_bucket b;
-    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "k", &total, &b), TALLY_OK);
+    tally_bucket b = total_of(TALLY_SCOPE_KEY, "k");
     assert_int_equal(b.requests, 2);
     assert_int_equal(b.input_tokens, 10);
     assert_int_equal(b.total_tokens, 18);
     assert_int_equal(b.cost_nanos, 12300000);
-    assert_int_equal(tally_stats(t, TALLY_SCOPE_ACCOUNT, "a", &total, &b), TALLY_OK);
-    assert_int_equal(b.requests, 1);
-    tally_close(t);
+    assert_int_equal(total_of(TALLY_SCOPE_ACCOUNT, "a").requests, 1);
+}
+
+/* Issue 20, item 2: ids chosen so that their old 64-bit fingerprints collide
+ * are two requests: the second is recorded and its money counted. */
+static void colliding_ids_are_both_recorded(void **state) {
+    (void)state;
+    const char *url = th_url();
+    const char *ids[2] = { "2200A0CAAA0E0BA6", "92R8L0DXOCXAOCG8" };
+    char *out;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--cost", "100",
+                             "--id", ids[i]), 0);
+        assert_string_equal(out, "recorded\n");
+        free(out);
+    }
+    assert_int_equal(RUN(&out, NULL, "record", "--url", url, "--key", "k", "--model", "m", "--cost", "100",
+                         "--id", ids[1]), 0);
+    assert_string_equal(out, "duplicate\n");
+    free(out);
+    tally_bucket b = total_of(TALLY_SCOPE_KEY, "k");
+    assert_int_equal(b.requests, 2);
+    assert_int_equal(b.cost_nanos, 200000000000LL);
 }
 
 static void record_bad_flags_exit_2_and_write_nothing(void **state) {
@@ -353,6 +380,7 @@ static void bad_periods_and_windows_exit_2(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(record_prints_status, th_clean),
+        cmocka_unit_test_setup(colliding_ids_are_both_recorded, th_clean),
         cmocka_unit_test_setup(record_bad_flags_exit_2_and_write_nothing, th_clean),
         cmocka_unit_test_setup(record_refuses_event_time_zero, th_clean),
         cmocka_unit_test_setup(record_stdin_mixed_lines, th_clean),

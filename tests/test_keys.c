@@ -4,7 +4,8 @@
  * row of the doc's tables, every row is matched by some built key, and the
  * bucket fields agree both ways. Known answers for the id encoding (the doc's
  * own example), the shard choice and the request id fingerprint come from the
- * FNV specification, not from the code under test. */
+ * FNV and SHA-256 specifications and sha256sum(1), not from the code under
+ * test. */
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "keys.h"
+#include "sha256.h"
 
 #define MAX_ITEMS 256
 
@@ -28,6 +30,8 @@ typedef struct {
 static shape doc_keys[MAX_ITEMS], doc_fields[MAX_ITEMS];
 static int ndoc_keys, ndoc_fields;
 static char doc_example[2][128]; /* "team:a {prod}" -> "tally:v2:{k:...}:t" */
+/* request id, API key, its field in the key's ids hash, in a shared one (hex) */
+static char doc_id_example[4][128];
 
 /* The doc's notation as an anchored POSIX regex: ID and N inside the hash tag,
  * YYYYMMDD, YYYYMM and HH digits, <anything> one part between colons. */
@@ -79,6 +83,11 @@ static int load_doc(void **state) {
         const char *ex = strstr(line, "Example: API key `");
         if (ex && sscanf(ex, "Example: API key `%127[^`]` \xe2\x86\x92 `%127[^`]`", doc_example[0], doc_example[1]) != 2)
             fail_msg("docs/keys.md: the id encoding example is not in the expected form");
+        const char *rx = strstr(line, "Example: request id `");
+        if (rx && sscanf(rx, "Example: request id `%127[^`]` of API key `%127[^`]` \xe2\x86\x92 field `%127[^`]`, "
+                             "shared `%127[^`]`", doc_id_example[0], doc_id_example[1], doc_id_example[2],
+                         doc_id_example[3]) != 4)
+            fail_msg("docs/keys.md: the request id field example is not in the expected form");
         if (strncmp(line, "| `{", 4) != 0) continue;
         const char *cell2 = strchr(line + 1, '|'), *cell3 = cell2 ? strchr(cell2 + 1, '|') : NULL;
         if (!cell3) fail_msg("docs/keys.md: a key row without three cells: %s", line);
@@ -242,20 +251,94 @@ static void id_encoding_matches_the_doc_example(void **state) {
 }
 
 /* FNV-1a test vectors (draft-eastlake-fnv): "a" -> 0xe40c292c (32 bits),
- * 0xaf63dc4c8601ec8c (64 bits). */
-static void shard_and_fingerprint_follow_fnv(void **state) {
+ * 0xaf63dc4c8601ec8c (64 bits): the shard, and the last 8 bytes of a request
+ * id's entry (the field tally wrote before 16-byte fingerprints). */
+static void shard_and_old_fingerprint_follow_fnv(void **state) {
     (void)state;
     tally *t = handle();
     assert_int_equal(tally__shard_of(t, "a", 1), 0xe40c292cu % 8);
     t->cfg.shards = 256;
     assert_int_equal(tally__shard_of(t, "a", 1), 0xe40c292cu % 256);
     t->cfg.shards = 8;
-    unsigned char fp[8];
+    unsigned char fp[TALLY_ID_ENTRY];
     static const unsigned char want[8] = { 0xaf, 0x63, 0xdc, 0x4c, 0x86, 0x01, 0xec, 0x8c };
     tally__id_field("ignored", "a", 0, fp);
-    assert_memory_equal(fp, want, 8);
+    assert_memory_equal(fp + TALLY_ID_FIELD, want, 8);
     tally__id_field("k", "a", 1, fp); /* scoped: "k" 0x1f "a" */
-    assert_memory_not_equal(fp, want, 8);
+    assert_memory_not_equal(fp + TALLY_ID_FIELD, want, 8);
+}
+
+static void hex(const char *text, unsigned char *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(text + 2 * i, "%2x", &v) != 1) fail_msg("not %zu hex bytes: %s", n, text);
+        out[i] = (unsigned char)v;
+    }
+}
+
+static void digest_is(const char *what, size_t repeat, size_t chunk, const char *want_hex) {
+    unsigned char want[32], got[32];
+    hex(want_hex, want, 32);
+    tally_sha256 s;
+    tally__sha256_init(&s);
+    size_t n = strlen(what), total = n * repeat, done = 0;
+    char *all = malloc(total + 1);
+    assert_non_null(all);
+    for (size_t r = 0; r < repeat; r++) memcpy(all + r * n, what, n);
+    for (; done < total; done += chunk) tally__sha256_add(&s, all + done, total - done < chunk ? total - done : chunk);
+    free(all);
+    tally__sha256_end(&s, got);
+    assert_memory_equal(got, want, 32);
+}
+
+/* SHA-256 test vectors of FIPS 180-4 (the NIST examples, and the one million
+ * "a" of FIPS 180-2), added whole and in pieces that straddle blocks; and
+ * lengths on each side of the padding's block boundary (55, 56, 64 bytes),
+ * known answers from sha256sum(1). */
+static void sha256_follows_fips_180_4(void **state) {
+    (void)state;
+    static const char *const abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    digest_is("", 1, 1, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    digest_is("abc", 1, 3, abc);
+    digest_is("abc", 1, 1, abc);
+    static const char *const two = "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+    digest_is("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1, 64, two);
+    digest_is("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1, 7, two);
+    digest_is("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
+              "mnopqrstnopqrstu", 1, 50,
+              "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+    digest_is("a", 1000000, 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    digest_is("a", 1000000, 333, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    digest_is("x", 55, 55, "d5e285683cd4efc02d021a5c62014694958901005d6f71e89e0989fac77e4072");
+    digest_is("x", 56, 56, "04c26261370ee7541549d16dee320c723e3fd14671e66a099afe0a377c16888e");
+    digest_is("x", 64, 64, "7ce100971f64e7001e8fe5a51973ecdfe1ced42befe7ee8d5fd6219506b5393c");
+}
+
+/* The doc's example of a request id's field, on a single server (the key's
+ * hash) and on a cluster (key id, 0x1F, request id), as the first 16 bytes of
+ * SHA-256 (known answers from sha256sum(1)), and the two ids of issue 20 whose
+ * old 8-byte fields are equal get different fields. */
+static void id_field_matches_the_doc_example(void **state) {
+    (void)state;
+    if (!doc_id_example[0][0]) fail_msg("docs/keys.md has no request id field example");
+    unsigned char fp[TALLY_ID_ENTRY], want[TALLY_ID_FIELD];
+    assert_int_equal(strlen(doc_id_example[2]), 2 * TALLY_ID_FIELD);
+    hex(doc_id_example[2], want, TALLY_ID_FIELD);
+    tally__id_field(doc_id_example[1], doc_id_example[0], 0, fp);
+    assert_memory_equal(fp, want, TALLY_ID_FIELD);
+    hex("fd1180d9f0c0819f00056b7b9de19fce", want, TALLY_ID_FIELD); /* printf req-42 | sha256sum */
+    assert_memory_equal(fp, want, TALLY_ID_FIELD);
+    hex(doc_id_example[3], want, TALLY_ID_FIELD);
+    tally__id_field(doc_id_example[1], doc_id_example[0], 1, fp);
+    assert_memory_equal(fp, want, TALLY_ID_FIELD);
+    hex("c22dc57cbdee7986e226bfdbeac1923f", want, TALLY_ID_FIELD); /* key_123 0x1f req-42 */
+    assert_memory_equal(fp, want, TALLY_ID_FIELD);
+
+    unsigned char a[TALLY_ID_ENTRY], b[TALLY_ID_ENTRY];
+    tally__id_field("k", "2200A0CAAA0E0BA6", 0, a);
+    tally__id_field("k", "92R8L0DXOCXAOCG8", 0, b);
+    assert_memory_equal(a + TALLY_ID_FIELD, b + TALLY_ID_FIELD, TALLY_ID_FIELD_V0); /* FNV-1a-64 collides */
+    assert_memory_not_equal(a, b, TALLY_ID_FIELD);
 }
 
 int main(void) {
@@ -265,7 +348,9 @@ int main(void) {
         cmocka_unit_test(only_the_price_table_is_kind_p),
         cmocka_unit_test(bucket_fields_agree),
         cmocka_unit_test(id_encoding_matches_the_doc_example),
-        cmocka_unit_test(shard_and_fingerprint_follow_fnv),
+        cmocka_unit_test(shard_and_old_fingerprint_follow_fnv),
+        cmocka_unit_test(sha256_follows_fips_180_4),
+        cmocka_unit_test(id_field_matches_the_doc_example),
     };
     return cmocka_run_group_tests_name("keys", tests, load_doc, NULL);
 }

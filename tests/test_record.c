@@ -190,6 +190,107 @@ static void request_id_counts_once(void **state) {
     tally_close(t);
 }
 
+/* Issue 20, item 2: two ids chosen so that their 64-bit FNV-1a fingerprints
+ * (the id fields before 16-byte ones) are equal are two requests: each counts,
+ * recorded one by one and in one batch. */
+#define COLLIDING_A "2200A0CAAA0E0BA6"
+#define COLLIDING_B "92R8L0DXOCXAOCG8"
+static void chosen_colliding_ids_both_count(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t at = ru_now_ms() - 60000;
+    RECORD(t, ru_event("k", "m", "a", 1, 0, 0, 0, 100, at, COLLIDING_A));
+    RECORD(t, ru_event("k", "m", "a", 2, 0, 0, 0, 200, at, COLLIDING_B));
+    RECORD_DUP(t, ru_event("k", "m", "a", 2, 0, 0, 0, 200, at, COLLIDING_B));
+    EXPECT_B(GET(t, K, "k", ru_total()), 2, 3, 0, 0, 0, 300);
+    EXPECT_B(GET(t, A, "a", ru_total()), 2, 3, 0, 0, 0, 300);
+    EXPECT_B(GET(t, G, NULL, ru_total()), 2, 3, 0, 0, 0, 300);
+    tally_event ev[2] = { ru_event("k2", "m", NULL, 1, 0, 0, 0, 100, at, COLLIDING_A),
+                          ru_event("k2", "m", NULL, 2, 0, 0, 0, 200, at, COLLIDING_B) };
+    tally_result res[2];
+    assert_int_equal(tally_record_batch(t, ev, 2, res), TALLY_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(res[i].code, TALLY_OK);
+        assert_int_equal(res[i].duplicate, 0);
+    }
+    EXPECT_B(GET(t, K, "k2", ru_total()), 2, 3, 0, 0, 0, 300);
+    tally_close(t);
+}
+
+static long long evalsha_calls(void) {
+    redisReply *r = th_cmd("INFO commandstats");
+    const char *at = strstr(r->str, "cmdstat_evalsha:calls=");
+    long long n = at ? atoll(at + strlen("cmdstat_evalsha:calls=")) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* A batch holds back an event whose key and request id an earlier event of
+ * the batch holds, until that one's fate is known. Pairs whose hash collide
+ * are not the same pair: keys "5200A0CAAA0E0BA6" and ">2R8L0DXOCXAOCG8" (the
+ * colliding ids above, first byte XOR 7: the single server's entity mask
+ * starts the batch's FNV-1a hash) with one request id go in one call, not
+ * one call each. */
+static void a_hash_collision_does_not_hold_an_event_back(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t at = ru_now_ms() - 60000;
+    tally_event ev[2] = { ru_event("5200A0CAAA0E0BA6", "m", NULL, 1, 0, 0, 0, 100, at, "r"),
+                          ru_event(">2R8L0DXOCXAOCG8", "m", NULL, 2, 0, 0, 0, 200, at, "r") };
+    tally_result res[2];
+    long long before = evalsha_calls();
+    assert_int_equal(tally_record_batch(t, ev, 2, res), TALLY_OK);
+    assert_int_equal(evalsha_calls() - before, 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(res[i].code, TALLY_OK);
+        assert_int_equal(res[i].duplicate, 0);
+    }
+    tally_close(t);
+}
+
+/* FNV-1a-64 of `id`, 8 bytes big-endian: the field tally wrote for an id
+ * before 16-byte fingerprints (docs/keys.md), computed here apart. */
+static void old_field(const char *id, unsigned char out[8]) {
+    uint64_t h = 14695981039346656037ull;
+    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (int i = 7; i >= 0; i--, h >>= 8) out[i] = (unsigned char)h;
+}
+
+/* An id recorded by a tally that wrote 8-byte fields, in the event's slice
+ * or the one before, is still a duplicate after the upgrade, and nothing new
+ * is written for it; new ids get 16-byte fields only. */
+static void ids_recorded_before_the_upgrade_stay_duplicates(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t at = ru_now_ms() - 60000, slice = at / DAY_MS;
+    unsigned char f[8];
+    old_field("old-1", f);
+    freeReplyObject(th_cmd("HSET tally:v2:{k:k}:i:%lld %b 1", (long long)slice, f, sizeof f));
+    old_field("old-2", f);
+    freeReplyObject(th_cmd("HSET tally:v2:{k:k}:i:%lld %b 1", (long long)slice - 1, f, sizeof f));
+    char before[41], after[41];
+    th_digest(before);
+    RECORD_DUP(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 100, at, "old-1"));
+    RECORD_DUP(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 100, at, "old-2"));
+    th_digest(after);
+    assert_string_equal(before, after);
+    RECORD(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 100, at, "new-1"));
+    EXPECT_B(GET(t, K, "k", ru_total()), 1, 1, 0, 0, 0, 100);
+    redisReply *r = th_cmd("HKEYS tally:v2:{k:k}:i:%lld", (long long)slice);
+    assert_int_equal(r->elements, 2);
+    size_t lens = r->element[0]->len + r->element[1]->len;
+    assert_int_equal(lens, 8 + 16); /* old-1's old field, new-1's new one */
+    freeReplyObject(r);
+    /* a hash created now is marked: it holds no 8-byte field to look for */
+    RECORD(t, ru_event("k2", "m", NULL, 1, 0, 0, 0, 100, at, "new-2"));
+    r = th_cmd("HKEYS tally:v2:{k:k2}:i:%lld", (long long)slice);
+    assert_int_equal(r->elements, 2);
+    assert_int_equal(r->element[0]->len + r->element[1]->len, 1 + 16);
+    freeReplyObject(r);
+    assert_int_equal(th_int("HEXISTS tally:v2:{k:k2}:i:%lld v", (long long)slice), 1);
+    tally_close(t);
+}
+
 static void batch_with_duplicate_inside(void **state) {
     (void)state;
     tally *t = th_open(NULL);
@@ -457,6 +558,9 @@ int main(void) {
         cmocka_unit_test_setup(timezone_edges_land_in_local_buckets, th_clean),
         cmocka_unit_test_setup(utc_day_is_not_local_day, th_clean),
         cmocka_unit_test_setup(request_id_counts_once, th_clean),
+        cmocka_unit_test_setup(chosen_colliding_ids_both_count, th_clean),
+        cmocka_unit_test_setup(ids_recorded_before_the_upgrade_stay_duplicates, th_clean),
+        cmocka_unit_test_setup(a_hash_collision_does_not_hold_an_event_back, th_clean),
         cmocka_unit_test_setup(batch_with_duplicate_inside, th_clean),
         cmocka_unit_test_setup(batch_message_per_event, th_clean),
         cmocka_unit_test_setup(late_import_retry_counts_once, th_clean),
