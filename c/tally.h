@@ -585,11 +585,16 @@ int tally_price_cost(const tally_price *price, const tally_event *e, int64_t *co
 
 /* Stores table p in Redis under the prefix (one script, lua/prices.lua: it
  * checks every entry, then replaces the whole table at once) and sets
- * *version (if not NULL) to its new version: the last one plus 1. p stays the
- * caller's. TALLY_EAUTH, table unchanged, when the Redis user may not write
- * the table (the application's user of docs/acl.md: an operator's user loads
- * prices). */
+ * *version (if not NULL) to its new version: the last one plus 1. When the
+ * stored table is p already (the same models with the same entries), nothing
+ * is written and *version is the stored, kept version: loading the same file
+ * again does not make a new version. p stays the caller's. TALLY_EAUTH, table
+ * unchanged, when the Redis user may not write the table (the application's
+ * user of docs/acl.md: an operator's user loads prices). */
 int tally_prices_load(tally *t, const tally_prices *p, int64_t *version);
+/* tally_prices_load(), and *changed (if not NULL) 1 when it stored a new
+ * version, 0 when the table was the same and its version was kept. */
+int tally_prices_load_ex(tally *t, const tally_prices *p, int64_t *version, int *changed);
 /* Reads the table stored in Redis (version 0 and no entries: none loaded),
  * with EVALSHA_RO on the primary (read access suffices, whatever read_from
  * says). *out is the caller's: tally_prices_free() it. */

@@ -13,7 +13,9 @@ static const char usage[] =
     "\n"
     "  load FILE   read a price table from FILE ('-': standard input) and store\n"
     "              it under the prefix, replacing the old one at once; prints the\n"
-    "              new version (one more than the last). FILE is JSON, either\n"
+    "              new version (one more than the last), or 'unchanged' and the\n"
+    "              stored version, kept, when the stored table is the same (a\n"
+    "              re-deploy of one file makes no new version). FILE is JSON:\n"
     "              {\"models\": {\"MODEL\": ENTRY or [ENTRY...]}} with ENTRY\n"
     "              {\"from\": TIME (optional), \"input\": USD, \"output\": USD,\n"
     "               \"cache_create\": USD, \"cache_read\": USD, and optionally\n"
@@ -151,16 +153,18 @@ static int read_file(const char *path, const cli_common *c, int allow_empty, tal
 /* Stores table p (freed here), then says what it skipped and rounded. */
 static int load(tally *t, const cli_common *c, tally_prices *p) {
     int64_t version = 0;
+    int changed = 1;
     size_t entries = tally_prices_count(p), models = 0;
     for (size_t i = 0; i < entries; i++)
         models += i == 0 || strcmp(tally_prices_at(p, i)->model, tally_prices_at(p, i - 1)->model) != 0;
-    int rc = tally_prices_load(t, p, &version);
+    int rc = tally_prices_load_ex(t, p, &version, &changed);
     if (rc != TALLY_OK) return tally_prices_free(p), cli_fail("prices", t, rc);
     if (c->json) {
         json_out j;
         json_begin(&j, stdout);
         json_object(&j, NULL);
         json_int(&j, "version", version);
+        json_bool(&j, "unchanged", !changed);
         json_int(&j, "models", (int64_t)models);
         json_int(&j, "entries", (int64_t)entries);
         print_notes(p, TALLY_PRICE_NOTE_ROUNDED, &j, "rounded", NULL);
@@ -169,7 +173,11 @@ static int load(tally *t, const cli_common *c, tally_prices *p) {
     } else {
         size_t rounded = print_notes(p, TALLY_PRICE_NOTE_ROUNDED, NULL, NULL, stdout);
         size_t skipped = print_notes(p, TALLY_PRICE_NOTE_SKIPPED, NULL, NULL, stdout);
-        printf("loaded %zu models (%zu entries): price table version %lld", models, entries, (long long)version);
+        if (changed)
+            printf("loaded %zu models (%zu entries): price table version %lld", models, entries, (long long)version);
+        else
+            printf("unchanged: the stored table has these %zu models (%zu entries) already: price table version %lld "
+                   "kept", models, entries, (long long)version);
         if (rounded || skipped) printf("; %zu rounded, %zu skipped (listed above)", rounded, skipped);
         putchar('\n');
     }
