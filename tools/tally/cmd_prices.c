@@ -185,6 +185,17 @@ static int load(tally *t, const cli_common *c, tally_prices *p) {
     return EXIT_OK_;
 }
 
+/* What list and show print before their entries: the version, and in text
+ * a line naming the columns of print_entry. */
+static void header(const cli_common *c, json_out *j, const tally_prices *p) {
+    if (c->json) {
+        json_object(j, NULL), json_int(j, "version", tally_prices_version(p)), json_array(j, "prices");
+        return;
+    }
+    printf("price table version %lld; USD per million tokens\n", (long long)tally_prices_version(p));
+    printf("%-32s %-24s %12s %12s %12s %12s\n", "model", "from", "input", "output", "cache-create", "cache-read");
+}
+
 static int show(tally *t, const cli_common *c, const char *model, int64_t at_ms) {
     tally_prices *p;
     int rc = tally_prices_get(t, &p);
@@ -199,15 +210,12 @@ static int show(tally *t, const cli_common *c, const char *model, int64_t at_ms)
                     (long long)at_ms, (long long)tally_prices_version(p));
             code = EXIT_NO;
         } else {
-            if (c->json) json_object(&j, NULL), json_int(&j, "version", tally_prices_version(p)), json_array(&j, "prices");
-            else printf("price table version %lld\n", (long long)tally_prices_version(p));
+            header(c, &j, p);
             print_entry(c, &j, e);
             if (c->json) json_close(&j), json_close(&j);
         }
     } else {
-        if (c->json) json_object(&j, NULL), json_int(&j, "version", tally_prices_version(p)), json_array(&j, "prices");
-        else printf("price table version %lld; USD per million tokens: input output cache-create cache-read\n",
-                    (long long)tally_prices_version(p));
+        header(c, &j, p);
         for (size_t i = 0; i < tally_prices_count(p); i++) print_entry(c, &j, tally_prices_at(p, i));
         if (c->json) json_close(&j), json_close(&j);
     }
