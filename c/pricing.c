@@ -242,9 +242,13 @@ int tally__price_event(tally *t, const tally_prices **table, const tally_event *
     if (!price) {
         /* No table at all is a fresh install counting tokens: recorded
          * unpriced. A loaded table missing the model is a billing gap. */
-        if (!t->cfg.price_missing_zero && !tally__prices_none(p))
-            return tally__fail(t, TALLY_EINVAL, "model %s has no price at event time %lld (price table version %lld)",
-                               e->model, (long long)at_ms, (long long)tally_prices_version(p));
+        if (!t->cfg.price_missing_zero && !tally__prices_none(p)) {
+            char when[TALLY_TIME_TEXT_MAX];
+            tally_format_time(at_ms, t->cfg.tz_offset_min, when, sizeof when);
+            return tally__fail(t, TALLY_EINVAL,
+                               "model %s has no price at event time %s (%lld ms; price table version %lld)", e->model,
+                               when, (long long)at_ms, (long long)tally_prices_version(p));
+        }
         *cost = 0;
         *version = TALLY_UNPRICED;
         return TALLY_OK;

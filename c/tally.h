@@ -216,6 +216,14 @@ int tally_parse_offset(const char *text, int *minutes);
  * is not an event time (the epoch instant "0" / 1970-01-01T00:00:00Z included:
  * that value is TALLY_AT_NOW). */
 int tally_parse_time(const char *text, int tz_min, int64_t *at_ms);
+/* Writes time at_ms (epoch ms, 0 to TALLY_AT_MAX) as ISO-8601 to the ms in the
+ * zone tz_min minutes east of UTC, as the library's messages show event times:
+ * "2026-11-26T10:00:00.000Z" (tz_min 0), "2026-11-26T18:00:00.000+08:00";
+ * tally_parse_time() reads it back. Outside those ranges: "<at_ms> ms".
+ * Returns what snprintf(buf, cap, ...) returns; TALLY_TIME_TEXT_MAX bytes hold
+ * any of them. */
+#define TALLY_TIME_TEXT_MAX 40
+int tally_format_time(int64_t at_ms, int tz_min, char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- recording */
 

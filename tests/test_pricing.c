@@ -278,6 +278,17 @@ static void unknown_models_are_refused_unless_zero(void **state) {
     th_assert_mentions(err, "line 1: model nope has no price");
     free(out);
     free(err);
+    /* the event time as ISO-8601 in the handle's timezone, the epoch ms beside */
+    assert_int_equal(RUN(NULL, &err, "record", "--url", th_url(), "--key", "k", "--model", "nope", "--input", "5",
+                         "--at", "2026-11-26T10:00:00.250Z", "--tz", "+05:30"), 2);
+    assert_string_equal(err, "tally record: model nope has no price at event time 2026-11-26T15:30:00.250+05:30 "
+                             "(1795687200250 ms; price table version 1)\n");
+    free(err);
+    assert_int_equal(RUN(NULL, &err, "prices", "show", "nope", "--url", th_url(), "--at", "2026-11-26T10:00Z",
+                         "--tz", "-03:30"), 1);
+    assert_string_equal(err, "tally prices: model nope has no price at 2026-11-26T06:30:00.000-03:30 "
+                             "(1795687200000 ms; price table version 1)\n");
+    free(err);
     th_unchanged("events of a model without a price");
     /* the opt-in: cost 0, unpriced, counted in "p:none" */
     assert_int_equal(RUN(&out, NULL, "record", "--url", th_url(), "--key", "k", "--model", "nope", "--input", "5",

@@ -241,7 +241,7 @@ static int run(const char *cmd, int argc, char **argv) {
         return code;
     }
     if (rc != TALLY_OK)
-        fprintf(stderr, "tally %s: %s; applied %s\n", cmd, tally_errmsg(t), policy_name(d.decided));
+        fprintf(stderr, "tally %s: %s; applied %s\n", cmd, cli_message(cmd, tally_errmsg(t)), policy_name(d.decided));
     if (c.json) print_json(&d, rules);
     else print_text(cmd, &d, rules);
     tally_close(t);

@@ -70,15 +70,8 @@ static char *slurp(const char *path, size_t *n) {
 }
 
 static void from_text(int64_t ms, char *buf, size_t cap) {
-    if (ms == 0) {
-        snprintf(buf, cap, "always");
-        return;
-    }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    if (ms == 0) snprintf(buf, cap, "always");
+    else tally_format_time(ms, 0, buf, cap);
 }
 
 static void json_four(json_out *j, const int64_t *v) {
@@ -206,8 +199,10 @@ static int show(tally *t, const cli_common *c, const char *model, int64_t at_ms)
     if (model) {
         const tally_price *e = tally_prices_find(p, model, at_ms);
         if (!e) {
-            fprintf(stderr, "tally prices: model %s has no price at %lld (price table version %lld)\n", model,
-                    (long long)at_ms, (long long)tally_prices_version(p));
+            char when[TALLY_TIME_TEXT_MAX];
+            tally_format_time(at_ms, c->tz_min, when, sizeof when);
+            fprintf(stderr, "tally prices: model %s has no price at %s (%lld ms; price table version %lld)\n", model,
+                    when, (long long)at_ms, (long long)tally_prices_version(p));
             code = EXIT_NO;
         } else {
             header(c, &j, p);
