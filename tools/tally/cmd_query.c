@@ -12,7 +12,8 @@
 static const char usage_stats[] =
     "usage: tally stats (--key ID | --account ID | --model NAME | --global)\n"
     "                   [--period P | --from DAY --to DAY]\n"
-    "  P: total (default), today, month, hour, day:YYYY-MM-DD, month:YYYY-MM,\n"
+    "  --period total|today|month|hour|day:..|month:..|hour:..\n"
+    "     total (default), today, month, hour, day:YYYY-MM-DD, month:YYYY-MM,\n"
     "     hour:YYYY-MM-DDTHH -- in the --tz timezone (default $TALLY_TZ, else UTC)\n"
     "  --from DAY --to DAY: the days from one to the other, both included\n"
     "     (YYYY-MM-DD or today; at most 1000 days, all still kept: day buckets\n"
