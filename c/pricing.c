@@ -71,6 +71,10 @@ static int refused_load(tally *t) {
 }
 
 int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
+    return tally_prices_load_ex(t, p, version, NULL);
+}
+
+int tally_prices_load_ex(tally *t, const tally_prices *p, int64_t *version, int *changed) {
     if (!p) return tally__fail(t, TALLY_EINVAL, "no price table");
     size_t n = tally_prices_count(p), cap = 4096;
     char *text = malloc(cap);
@@ -89,8 +93,12 @@ int tally_prices_load(tally *t, const tally_prices *p, int64_t *version) {
     if (err) return tally__oom(t);
     redisReply *r = tally__eval(t, &t->args);
     if (!r) return refused_load(t);
-    int rc = r->type == REDIS_REPLY_INTEGER ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
-    if (rc == TALLY_OK && version) *version = r->integer;
+    /* {version, changed}: the stored version is kept when the table was the same */
+    int shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+                 r->element[1]->type == REDIS_REPLY_INTEGER;
+    int rc = shaped ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
+    if (rc == TALLY_OK && version) *version = r->element[0]->integer;
+    if (rc == TALLY_OK && changed) *changed = r->element[1]->integer != 0;
     freeReplyObject(r);
     return rc;
 }
@@ -234,9 +242,13 @@ int tally__price_event(tally *t, const tally_prices **table, const tally_event *
     if (!price) {
         /* No table at all is a fresh install counting tokens: recorded
          * unpriced. A loaded table missing the model is a billing gap. */
-        if (!t->cfg.price_missing_zero && !tally__prices_none(p))
-            return tally__fail(t, TALLY_EINVAL, "model %s has no price at event time %lld (price table version %lld)",
-                               e->model, (long long)at_ms, (long long)tally_prices_version(p));
+        if (!t->cfg.price_missing_zero && !tally__prices_none(p)) {
+            char when[TALLY_TIME_TEXT_MAX];
+            tally_format_time(at_ms, t->cfg.tz_offset_min, when, sizeof when);
+            return tally__fail(t, TALLY_EINVAL,
+                               "model %s has no price at event time %s (%lld ms; price table version %lld)", e->model,
+                               when, (long long)at_ms, (long long)tally_prices_version(p));
+        }
         *cost = 0;
         *version = TALLY_UNPRICED;
         return TALLY_OK;

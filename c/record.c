@@ -309,6 +309,21 @@ static void fail_call(run *r, const call *c, int code) {
     for (size_t i = 0; i < c->n; i++) failed(r, AT(r->s->items, item, c->off + i).event, code);
 }
 
+/* An error answer as the handle's error. record.lua refuses an event time too
+ * far past Redis's clock without knowing the timezone: once the event at
+ * fault is alone, its time is added as the caller sees it. Returns the code. */
+#define FUTURE_REFUSAL "EINVAL record: an event time is in the future"
+static int call_error(run *r, const call *c, const redisReply *rep) {
+    int code = tally__reply_error(r->t, rep);
+    if (c->n != 1 || !tally__reply_is(rep, FUTURE_REFUSAL)) return code;
+    const tally_event *e = &r->ev[AT(r->s->items, item, c->off).event];
+    int64_t at = e->at_ms == TALLY_AT_NOW ? r->now_ms : e->at_ms;
+    char when[TALLY_TIME_TEXT_MAX], why[TALLY_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", r->t->errmsg);
+    tally_format_time(at, r->t->cfg.tz_offset_min, when, sizeof when);
+    return tally__fail(r->t, code, "%s: this event's time is %s (%lld ms)", why, when, (long long)at);
+}
+
 /* window.c's take(): acts on the answer of a call (see the head of this file). */
 static int take(void *ctx, size_t id, redisReply *rep) {
     run *r = ctx;
@@ -317,7 +332,7 @@ static int take(void *ctx, size_t id, redisReply *rep) {
     if (rep->type == REDIS_REPLY_ERROR) {
         if (c.n > 1 && names_data(rep)) /* halves: nothing was written */
             return retry(s, c.off, c.n / 2) | retry(s, c.off + c.n / 2, c.n - c.n / 2);
-        fail_call(r, &c, tally__reply_error(r->t, rep));
+        fail_call(r, &c, call_error(r, &c, rep));
         return 0;
     }
     int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[0]->type == REDIS_REPLY_STRING &&

@@ -216,6 +216,14 @@ int tally_parse_offset(const char *text, int *minutes);
  * is not an event time (the epoch instant "0" / 1970-01-01T00:00:00Z included:
  * that value is TALLY_AT_NOW). */
 int tally_parse_time(const char *text, int tz_min, int64_t *at_ms);
+/* Writes time at_ms (epoch ms, 0 to TALLY_AT_MAX) as ISO-8601 to the ms in the
+ * zone tz_min minutes east of UTC, as the library's messages show event times:
+ * "2026-11-26T10:00:00.000Z" (tz_min 0), "2026-11-26T18:00:00.000+08:00";
+ * tally_parse_time() reads it back. Outside those ranges: "<at_ms> ms".
+ * Returns what snprintf(buf, cap, ...) returns; TALLY_TIME_TEXT_MAX bytes hold
+ * any of them. */
+#define TALLY_TIME_TEXT_MAX 40
+int tally_format_time(int64_t at_ms, int tz_min, char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- recording */
 
@@ -585,11 +593,16 @@ int tally_price_cost(const tally_price *price, const tally_event *e, int64_t *co
 
 /* Stores table p in Redis under the prefix (one script, lua/prices.lua: it
  * checks every entry, then replaces the whole table at once) and sets
- * *version (if not NULL) to its new version: the last one plus 1. p stays the
- * caller's. TALLY_EAUTH, table unchanged, when the Redis user may not write
- * the table (the application's user of docs/acl.md: an operator's user loads
- * prices). */
+ * *version (if not NULL) to its new version: the last one plus 1. When the
+ * stored table is p already (the same models with the same entries), nothing
+ * is written and *version is the stored, kept version: loading the same file
+ * again does not make a new version. p stays the caller's. TALLY_EAUTH, table
+ * unchanged, when the Redis user may not write the table (the application's
+ * user of docs/acl.md: an operator's user loads prices). */
 int tally_prices_load(tally *t, const tally_prices *p, int64_t *version);
+/* tally_prices_load(), and *changed (if not NULL) 1 when it stored a new
+ * version, 0 when the table was the same and its version was kept. */
+int tally_prices_load_ex(tally *t, const tally_prices *p, int64_t *version, int *changed);
 /* Reads the table stored in Redis (version 0 and no entries: none loaded),
  * with EVALSHA_RO on the primary (read access suffices, whatever read_from
  * says). *out is the caller's: tally_prices_free() it. */

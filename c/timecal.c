@@ -1,6 +1,7 @@
 /* timecal.c -- calendar arithmetic for statistics buckets: event time in a fixed
- * UTC offset to local month/day/hour, bucket ends in epoch seconds, and parsing
- * of event times (epoch ms or ISO-8601), UTC offsets and periods. Proleptic Gregorian, no time zone
+ * UTC offset to local month/day/hour, bucket ends in epoch seconds, parsing
+ * of event times (epoch ms or ISO-8601), UTC offsets and periods, and event
+ * times written as ISO-8601 for messages. Proleptic Gregorian, no time zone
  * database: offsets are fixed minutes east of UTC. */
 #include <stdio.h>
 #include <string.h>
@@ -136,6 +137,19 @@ int tally_parse_period(const char *s, int tz_min, tally_period *p) {
     else
         return TALLY_EINVAL;
     return TALLY_OK;
+}
+
+int tally_format_time(int64_t at_ms, int tz_min, char *buf, size_t cap) {
+    if (at_ms < 0 || at_ms > TALLY_AT_MAX || tz_min < -TALLY_TZ_MAX_MIN || tz_min > TALLY_TZ_MAX_MIN)
+        return snprintf(buf, cap, "%lld ms", (long long)at_ms);
+    int64_t local = at_ms + (int64_t)tz_min * 60000, days = floor_div(local, MS_PER_DAY), in_day = local - days * MS_PER_DAY;
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    char zone[8] = "Z";
+    int off = tz_min < 0 ? -tz_min : tz_min;
+    if (tz_min) snprintf(zone, sizeof zone, "%c%02d:%02d", tz_min < 0 ? '-' : '+', off / 60, off % 60);
+    return snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s", y, m, d, (int)(in_day / 3600000),
+                    (int)(in_day / 60000 % 60), (int)(in_day / 1000 % 60), (int)(in_day % 1000), zone);
 }
 
 int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {

@@ -6,7 +6,10 @@
 --   "from,in,out,cc,cr,above,tin,tout,tcc,tcr" (decimal integers: from epoch
 --   ms, prices nano-USD per million tokens, the tier's threshold in prompt
 --   tokens, 0 for none, and its prices), joined by ";" in ascending from order.
--- Returns: the new version, the old one plus 1.
+-- Returns: {version, changed}: the new version, the old one plus 1, and 1; or,
+-- when a table is stored and this one's canonical text is the same (the same
+-- models, each with the same entries), the stored version and 0, and nothing
+-- is written (a config-management re-deploy of the same file keeps its version).
 -- Every entry is checked before the first write; the old table's models go in
 -- the same script (HDEL: the least-privilege ACL has no DEL), so a reader
 -- (read.lua) sees the old table or the new one, never a mix.
@@ -58,6 +61,16 @@ for i = 1, nm do
   fields[#fields + 1], fields[#fields + 2] = "m:" .. model, entries
 end
 
+-- The same table again: its stored fields are exactly these (HKEYS has one
+-- field per model and the version).
+if stored and #old == nm + 1 then
+  local same = true
+  for i = 2, #fields, 2 do
+    if redis.call("HGET", key, fields[i - 1]) ~= fields[i] then same = false break end
+  end
+  if same then return { version, 0 } end
+end
+
 -- Writes: the whole table at once.
 local gone, keep = {}, {}
 for _, m in pairs(seen) do keep[m] = true end
@@ -67,4 +80,4 @@ end
 if #gone > 0 then lib.call_spread("HDEL", key, gone) end
 fields[#fields + 1], fields[#fields + 2] = "version", lib.istr(version + 1)
 lib.call_spread("HSET", key, fields)
-return version + 1
+return { version + 1, 1 }

@@ -241,8 +241,25 @@ static void cli_lease(void **state) {
     th_assert_gt(tj_int(l, "retry_after_ms"), 0);
     tj_free(l);
     free(out);
-    assert_int_equal(RUN(NULL, NULL, "lease", "renew", "--url", url, "--key", "L", "--id", id,
+    /* renew says when the lease now ends, as a person reads it (issue 23) */
+    assert_int_equal(RUN(&out, NULL, "lease", "renew", "--url", url, "--key", "L", "--id", id,
                          "--lease-ms", "60000"), 0);
+    redisReply *now = th_cmd("TIME");
+    int64_t server_ms = atoll(now->element[0]->str) * 1000 + atoll(now->element[1]->str) / 1000, until;
+    freeReplyObject(now);
+    assert_int_equal(strlen(out), strlen("renewed until 2026-12-07T15:46:59.005Z (server time), 60000 ms from now\n"));
+    assert_memory_equal(out, "renewed until ", 14);
+    assert_string_equal(out + 38, " (server time), 60000 ms from now\n");
+    out[38] = '\0';
+    assert_int_equal(tally_parse_time(out + 14, 0, &until), TALLY_OK);
+    assert_true(out[37] == 'Z');
+    assert_true(until - 60000 <= server_ms); /* renewed (60 s before its end) before TIME was read */
+    free(out);
+    /* a bad id: the script's refusal, said once (not "lease: lease: ...") */
+    assert_int_equal(RUN(NULL, &err, "lease", "renew", "--url", url, "--key", "L", "--id", "bogus",
+                         "--lease-ms", "60000"), 2);
+    assert_string_equal(err, "tally lease: lease id is malformed\n");
+    free(err);
     assert_int_equal(RUN(NULL, NULL, "lease", "release", "--url", url, "--key", "L", "--id", id), 0);
     assert_int_equal(RUN(NULL, NULL, "lease", "release", "--url", url, "--key", "L", "--id", id), 1);
     assert_int_equal(RUN(NULL, NULL, "lease", "renew", "--url", url, "--key", "L", "--id", id,

@@ -176,6 +176,13 @@ static void record_stdin_mixed_lines(void **state) {
     contains(err, "line 8:");
     contains(err, "line 9:");
     contains(err, "frob");
+    /* in line order, though line 8 is refused by Redis after line 9 by the
+     * parser; its time as ISO-8601 (in --tz), the script's name said once */
+    const char *l2 = strstr(err, "line 2:"), *l5 = strstr(err, "line 5:"), *l7 = strstr(err, "line 7:"),
+               *l8 = strstr(err, "line 8:"), *l9 = strstr(err, "line 9:");
+    assert_true(l2 < l5 && l5 < l7 && l7 < l8 && l8 < l9);
+    contains(err, "tally record: line 8: an event time is in the future beyond the allowed 300000 ms: this "
+                  "event's time is 9999-01-01T00:00:00.000Z (253370764800000 ms)\n");
     assert_null(strstr(err, "line 1:"));
     assert_null(strstr(err, "line 3:"));
     assert_null(strstr(err, "line 4:"));
@@ -320,6 +327,42 @@ static void trend_top_metrics_json(void **state) {
     free(out);
 }
 
+/* Issue 23: the text outputs say what they show -- trend names the metric it
+ * drew, metrics says "minute" for one, prices show has list's column header. */
+static void text_outputs_name_what_they_show(void **state) {
+    (void)state;
+    seed();
+    const char *url = th_url();
+    char *out;
+    assert_int_equal(RUN(&out, NULL, "trend", "--url", url, "--key", "k1", "--by", "day", "--last", "2", "--metric",
+                         "requests"), 0);
+    assert_memory_equal(out, "day                  requests\n", 29);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "trend", "--url", url, "--key", "k1", "--by", "hour", "--last", "1", "--metric",
+                         "cost"), 0);
+    assert_memory_equal(out, "hour                 cost USD\n", 29);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "trend", "--url", url, "--key", "k1", "--by", "month", "--last", "1"), 0);
+    assert_memory_equal(out, "month                  tokens\n", 29); /* the default metric */
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "metrics", "--url", url, "--minutes", "1"), 0);
+    assert_memory_equal(out, "last 1 minute: ", 15);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "metrics", "--url", url, "--minutes", "2"), 0);
+    assert_memory_equal(out, "last 2 minutes: ", 16);
+    free(out);
+    const char *prices = "{\"models\": {\"m1\": {\"input\": 3, \"output\": 15, \"cache_create\": 3.75, \"cache_read\": 0.3}}}";
+    assert_int_equal(RUN_IN(prices, NULL, NULL, "prices", "load", "-", "--url", url), 0);
+    char *list, *show;
+    assert_int_equal(RUN(&list, NULL, "prices", "list", "--url", url), 0);
+    assert_int_equal(RUN(&show, NULL, "prices", "show", "m1", "--url", url), 0);
+    contains(show, "model                            from                            input       output "
+                   "cache-create   cache-read\n");
+    assert_string_equal(show, list); /* one entry: the same header and line */
+    free(list);
+    free(show);
+}
+
 /* `top` without --by ranks by cost (the seed's leaderboard): k2 leads by tokens
  * and k1 by cost, so the default order shows which ranking was used. */
 static void top_defaults_to_cost(void **state) {
@@ -387,6 +430,7 @@ int main(void) {
         cmocka_unit_test_setup(stats_models_json, th_clean),
         cmocka_unit_test_setup(trend_top_metrics_json, th_clean),
         cmocka_unit_test_setup(top_defaults_to_cost, th_clean),
+        cmocka_unit_test_setup(text_outputs_name_what_they_show, th_clean),
         cmocka_unit_test_setup(bad_periods_and_windows_exit_2, th_clean),
     };
     int rc = cmocka_run_group_tests_name("cli_record", tests, NULL, NULL);

@@ -302,7 +302,14 @@ static void prices_on_cluster(void **state) {
     assert_string_equal(m[0].model, "1");
     assert_int_equal(m[0].b.requests, 3);
     tally_models_free(m, n);
-    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK); /* the same prices, version 2 */
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK); /* the same prices: version 1 kept */
+    assert_int_equal(version, 1);
+    tally_prices_free(p);
+    json = "{\"models\": {\"m\": {\"input\": \"3\", \"output\": \"15\", \"cache_create\": \"3.75\","
+           " \"cache_read\": \"0.25\"}}}";
+    assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK); /* a price changed: version 2 */
+    assert_int_equal(version, 2);
     tally_prices_free(p);
     assert_int_equal(tally_prices_refresh(t), TALLY_OK);
     assert_int_equal(tally_record_batch(t, ev, 1, res), TALLY_OK);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kit suite: the bash completion (tools/completion/tally.bash) offers every
 # command, each command's options and subcommands, the values written as
-# a|b|c in the help, and the scripts' names after `scripts show`.
+# a|b|c in the help (nothing for a free value such as ID or N), files where
+# the help says FILE, and the scripts' names after `scripts show`.
 #   test_completion.sh TALLY_BIN COMPLETION_FILE
 set -u
 tally=$1
@@ -48,6 +49,25 @@ expect "lease " "acquire release renew"
 expect "scripts show re" "read record reserve"
 expect "exporter --li" "--listen"
 expect "stats --read-from " "primary replica"
+# values of every kind of option (issue 23): a|b|c words, none for a free value
+expect "stats --period " "hour month today total"
+expect "models --period " "month today total"
+expect "top --window " "month today total"
+expect "trend --metric " "cost requests tokens"
+expect "allow --algo " "fixed gcra sliding-log sliding-window"
+expect "limits --algo sliding-" "sliding-log sliding-window"
+expect "allow --key " ""
+expect "record --at " ""
+expect "top -n " ""
+expect "exporter --listen " ""
+expect "prices show " ""
+expects "allow --fail-open --" "--key --limit"
+expects "record --stdin --" "--missing-price-zero --url"
+# files where the help says FILE
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+touch "$dir/prices.json" "$dir/prices-old.json" "$dir/other.txt"
+expect "prices load $dir/pr" "$dir/prices-old.json $dir/prices.json"
+expect "prices load $dir/o" "$dir/other.txt"
 expects "top --re" "--read-from"
 expects "allow --" "--key --limit --algo --burst --tokens --cost --fail-open --fail-closed --url --json"
 for cmd in $commands; do

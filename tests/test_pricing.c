@@ -113,6 +113,57 @@ static void load_list_show_and_versions(void **state) {
     tally_close(t);
 }
 
+/* Issue 23: loading the same table again (a configuration-management
+ * re-deploy) keeps its version and writes nothing; any change makes one. */
+static void an_identical_load_keeps_its_version(void **state) {
+    (void)state;
+    char *out;
+    assert_int_equal(load_ok("{\"models\": {\"sonnet\": " SONNET ", \"opus\": " OPUS "}}"), 1);
+    th_baseline();
+    assert_int_equal(load_text("{\"models\": {\"sonnet\": " SONNET ", \"opus\": " OPUS "}}", &out, NULL), 0);
+    tj *j = tj_parse(out);
+    assert_non_null(j);
+    assert_int_equal(tj_int(j, "version"), 1);
+    assert_true(tj_bool(j, "unchanged"));
+    tj_free(j);
+    free(out);
+    /* the same table in another order of models, and without --json */
+    const char *path = write_file("{\"models\": {\"opus\": " OPUS ", \"sonnet\": " SONNET "}}");
+    assert_int_equal(RUN(&out, NULL, "prices", "load", path, "--url", th_url()), 0);
+    unlink(path);
+    assert_string_equal(out, "unchanged: the stored table has these 2 models (2 entries) already: price table "
+                             "version 1 kept\n");
+    free(out);
+    th_unchanged("a load of the stored table");
+    /* the library says which, and *version is the kept one */
+    tally *t = th_open(NULL);
+    tally_prices *p;
+    const char *json = "{\"models\": {\"sonnet\": " SONNET "}}";
+    assert_int_equal(tally_prices_parse(json, strlen(json), &p, NULL, 0), TALLY_OK);
+    int64_t version = 0;
+    int changed = -1;
+    assert_int_equal(tally_prices_load_ex(t, p, &version, &changed), TALLY_OK); /* a model fewer: a new table */
+    assert_int_equal(version, 2);
+    assert_int_equal(changed, 1);
+    assert_int_equal(tally_prices_load_ex(t, p, &version, &changed), TALLY_OK);
+    assert_int_equal(version, 2);
+    assert_int_equal(changed, 0);
+    assert_int_equal(tally_prices_load(t, p, &version), TALLY_OK);
+    assert_int_equal(version, 2);
+    tally_prices_free(p);
+    tally_close(t);
+    /* one price changed, or a model more: a new version */
+    assert_int_equal(load_ok("{\"models\": {\"sonnet\": " OPUS "}}"), 3);
+    assert_int_equal(load_ok("{\"models\": {\"sonnet\": " OPUS ", \"opus\": " OPUS "}}"), 4);
+    assert_int_equal(load_text("{\"models\": {\"sonnet\": " OPUS ", \"opus\": " OPUS "}}", &out, NULL), 0);
+    j = tj_parse(out);
+    assert_non_null(j);
+    assert_int_equal(tj_int(j, "version"), 4);
+    assert_true(tj_bool(j, "unchanged"));
+    tj_free(j);
+    free(out);
+}
+
 /* The bucket value of `field` in hash `key`, "" when absent. */
 static void field_of(const char *key, const char *field, char *buf, size_t cap) {
     redisReply *r = th_cmd("HGET %s %s", key, field);
@@ -226,6 +277,17 @@ static void unknown_models_are_refused_unless_zero(void **state) {
                             "--url", th_url()), 2);
     th_assert_mentions(err, "line 1: model nope has no price");
     free(out);
+    free(err);
+    /* the event time as ISO-8601 in the handle's timezone, the epoch ms beside */
+    assert_int_equal(RUN(NULL, &err, "record", "--url", th_url(), "--key", "k", "--model", "nope", "--input", "5",
+                         "--at", "2026-11-26T10:00:00.250Z", "--tz", "+05:30"), 2);
+    assert_string_equal(err, "tally record: model nope has no price at event time 2026-11-26T15:30:00.250+05:30 "
+                             "(1795687200250 ms; price table version 1)\n");
+    free(err);
+    assert_int_equal(RUN(NULL, &err, "prices", "show", "nope", "--url", th_url(), "--at", "2026-11-26T10:00Z",
+                         "--tz", "-03:30"), 1);
+    assert_string_equal(err, "tally prices: model nope has no price at 2026-11-26T06:30:00.000-03:30 "
+                             "(1795687200000 ms; price table version 1)\n");
     free(err);
     th_unchanged("events of a model without a price");
     /* the opt-in: cost 0, unpriced, counted in "p:none" */
@@ -405,7 +467,8 @@ static void litellm_file_loads_and_lists_what_it_skipped(void **state) {
                             "rounded to 15.00002 USD per million tokens");
     th_assert_mentions(out, "skipped dall-e-3: priced per image, not per token");
     th_assert_mentions(out, "skipped dashscope/qwen-flash: priced by tiered_pricing");
-    th_assert_mentions(out, "loaded 30 models (30 entries): price table version 2; 23 rounded, 13 skipped");
+    th_assert_mentions(out, "unchanged: the stored table has these 30 models (30 entries) already: price table "
+                            "version 1 kept; 23 rounded, 13 skipped");
     free(out);
     /* 1,000,000 input tokens at 15.00002 USD per million; an embedding priced */
     assert_int_equal(RUN(&out, NULL, "record", "--key", "k", "--model", "databricks/databricks-claude-opus-4",
@@ -533,6 +596,7 @@ static void import_of_20000_events_is_exact(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(load_list_show_and_versions, th_clean),
+        cmocka_unit_test_setup(an_identical_load_keeps_its_version, th_clean),
         cmocka_unit_test_setup(priced_events_count_per_version, th_clean),
         cmocka_unit_test_setup(effective_from_prices_late_events, th_clean),
         cmocka_unit_test_setup(unknown_models_are_refused_unless_zero, th_clean),

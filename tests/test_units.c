@@ -98,6 +98,39 @@ static int64_t parse_ok(const char *s, int tz) {
     return v;
 }
 
+/* Issue 23: messages show event times as ISO-8601 in the timezone, which
+ * tally_parse_time() reads back to the same ms. */
+static void format_time_reads_back(void **state) {
+    (void)state;
+    const struct {
+        int64_t at;
+        int tz;
+        const char *want;
+    } cases[] = {
+        { 1795687200000LL, 0, "2026-11-26T10:00:00.000Z" },
+        { 1795687200250LL, 480, "2026-11-26T18:00:00.250+08:00" },
+        { 1795687200999LL, -210, "2026-11-26T06:30:00.999-03:30" },
+        { 1, -TALLY_TZ_MAX_MIN, "1969-12-31T10:00:00.001-14:00" },
+        { TALLY_AT_MAX, TALLY_TZ_MAX_MIN, "10000-01-01T13:59:59.999+14:00" },
+        { 1767225599999LL, 345, "2026-01-01T05:44:59.999+05:45" },
+    };
+    char buf[TALLY_TIME_TEXT_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = tally_format_time(cases[i].at, cases[i].tz, buf, sizeof buf);
+        assert_string_equal(buf, cases[i].want);
+        assert_int_equal(n, (int)strlen(cases[i].want));
+        int64_t back;
+        if (cases[i].at != TALLY_AT_MAX && cases[i].at != 1) { /* outside what an ISO-8601 text may say */
+            assert_int_equal(tally_parse_time(buf, 0, &back), TALLY_OK);
+            assert_int_equal(back, cases[i].at);
+        }
+    }
+    tally_format_time(-1, 0, buf, sizeof buf);
+    assert_string_equal(buf, "-1 ms");
+    tally_format_time(0, 15 * 60, buf, sizeof buf);
+    assert_string_equal(buf, "0 ms");
+}
+
 static void parse_time_forms(void **state) {
     (void)state;
     const int64_t jan1 = ru_utc_ms(2026, 1, 1, 0, 0, 0, 0), nov26 = ru_utc_ms(2026, 11, 26, 10, 0, 0, 0);
@@ -445,6 +478,7 @@ int main(void) {
         cmocka_unit_test(usd_to_nanos_exact),
         cmocka_unit_test(usd_to_nanos_rejects),
         cmocka_unit_test(nanos_to_usd_format),
+        cmocka_unit_test(format_time_reads_back),
         cmocka_unit_test(parse_time_forms),
         cmocka_unit_test(parse_time_rejects),
         cmocka_unit_test(offsets_one_rule),

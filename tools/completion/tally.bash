@@ -1,11 +1,19 @@
 # bash completion for tally(1), installed by meson into
 # share/bash-completion/completions/tally. Commands, subcommands, options and
 # option values are read from the tool's own --help, so they never drift from
-# what the tool accepts; `scripts show` completes the embedded scripts' names.
+# what the tool accepts: values written as a|b|c, files where the help says
+# FILE (`prices load FILE`), nothing for a free value (ID, N, MS, ...);
+# `scripts show` completes the embedded scripts' names.
 
 # _tally_help TALLY [COMMAND]: the help text (the tool prints it fast, offline).
 _tally_help() {
   "$1" ${2:+"$2"} --help 2>/dev/null
+}
+
+# _tally_files: the files and directories matching the current word.
+_tally_files() {
+  compopt -o filenames 2>/dev/null
+  COMPREPLY=($(compgen -f -- "$cur"))
 }
 
 _tally() {
@@ -25,14 +33,32 @@ _tally() {
     COMPREPLY=($(compgen -W "$("$tally" scripts list 2>/dev/null | awk '/^[a-z]/ { print $1 }')" -- "$cur"))
     return
   fi
-  # Values written in the help as --option a|b|c
+  # The value of an option, as its help writes it after the option: a|b|c
+  # offers those words (not the day:.. forms), FILE offers files, any other
+  # placeholder (ID, N, MS, ±HH:MM, [HOST]:PORT, ...) nothing: the value is
+  # the user's. An option with none of these after it is a flag.
   if [[ $prev == -* ]]; then
-    local values
-    values=$(grep -oE -- "$prev [a-z]+(\|[a-z]+)+" <<<"$help" | head -1 | cut -d' ' -f2 | tr '|' ' ')
-    if [ -n "$values" ]; then
-      COMPREPLY=($(compgen -W "$values" -- "$cur"))
-      return
-    fi
+    local after value
+    after=$(grep -oE -- "(^|[^a-zA-Z-])$prev [^ ,;)]+" <<<"$help" | sed 's/^.* //')
+    value=$(grep -m1 -F '|' <<<"$after" || grep -m1 -E '^([A-Z]|±|\[[A-Z])' <<<"$after")
+    case $value in
+      *'|'*)
+        COMPREPLY=($(compgen -W "$(tr -d ']' <<<"$value" | tr '|' '\n' | grep -E '^[a-z][a-z-]*$')" -- "$cur"))
+        return ;;
+      FILE)
+        _tally_files
+        return ;;
+      ?*)
+        return ;;
+    esac
+  fi
+  # A subcommand's argument: files for FILE ("prices load FILE"), nothing for
+  # another placeholder ("prices show MODEL")
+  if [[ $prev != -* ]] && [ "$COMP_CWORD" -eq 3 ]; then
+    case $(grep -oE -- "(^|[ |])$prev [A-Z][A-Z_]*" <<<"$help" | head -1 | sed 's/^.* //') in
+      FILE) _tally_files; return ;;
+      ?*) return ;;
+    esac
   fi
   # Subcommands: the words right after "tally COMMAND " in the usage lines
   # ("tally scripts list|show NAME|load|...", "tally lease acquire ...").

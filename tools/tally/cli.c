@@ -116,8 +116,13 @@ int cli_exit_for(int rc) {
     }
 }
 
+const char *cli_message(const char *cmd, const char *msg) {
+    size_t n = strlen(cmd);
+    return strncmp(msg, cmd, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
+
 int cli_fail(const char *cmd, tally *t, int rc) {
-    fprintf(stderr, "tally %s: %s\n", cmd, t ? tally_errmsg(t) : tally_strerror(rc));
+    fprintf(stderr, "tally %s: %s\n", cmd, t ? cli_message(cmd, tally_errmsg(t)) : tally_strerror(rc));
     return cli_exit_for(rc);
 }
 

@@ -58,6 +58,10 @@ int cli_open(const char *cmd, const cli_common *c, tally **t);
  * (ECONNECT, EIO, ETIMEOUT): the call may be tried again. */
 int cli_transient(int rc);
 
+/* A library message as "tally CMD: " goes before it: without a leading "CMD: "
+ * (a script's refusal names the script, lease.lua's "lease: ..."), which the
+ * prefix says already. */
+const char *cli_message(const char *cmd, const char *msg);
 /* Prints "tally CMD: message" for a library error and returns its exit status. */
 int cli_fail(const char *cmd, tally *t, int rc);
 int cli_exit_for(int rc);

@@ -15,7 +15,8 @@ static const char usage[] =
     "  acquire  take one of at most N slots for MS ms; prints the lease id (128\n"
     "           random bits in hex: only its holder can renew or release it)\n"
     "           (exit 1 when all N are held: prints when the earliest ends)\n"
-    "  renew    extend a live lease to MS ms from now (exit 1: it had ended)\n"
+    "  renew    extend a live lease to MS ms from now (exit 1: it had ended);\n"
+    "           prints its new end, ISO-8601 UTC by the server's clock\n"
     "  release  end a lease now (exit 1: it was not held)\n"
     "Leases of holders that stop renewing are reclaimed once they end.\n"
     "\n"
@@ -91,7 +92,12 @@ int cmd_lease(int argc, char **argv) {
         else fprintf(stderr, "denied: %lld of %lld leases held; the earliest ends in %lld ms\n",
                      (long long)l.holders, (long long)limit, (long long)l.retry_after_ms);
     } else if (renew) {
-        if (l.ok) printf("renewed until %lld us (server time)\n", (long long)l.expires_at_us);
+        if (l.ok) {
+            char until[TALLY_TIME_TEXT_MAX];
+            tally_format_time(l.expires_at_us / 1000, 0, until, sizeof until);
+            printf("renewed until %s (server time), %lld ms from now\n", until,
+                   (long long)((l.expires_at_us - l.server_time_us) / 1000));
+        }
         else fprintf(stderr, "lease %s has ended or never existed\n", id);
     } else {
         if (l.ok) printf("released\n");

@@ -14,8 +14,8 @@ static const char usage_fmt[] =
     "  --limit RULE    repeatable (up to 8): [requests:|tokens:|cost:]N/WINDOW\n"
     "                  [,algo=NAME][,burst=N]; WINDOW like 500ms, 60s, 1m, 1h, 1d;\n"
     "                  cost N in USD. e.g. 60/1m  tokens:100000/1m  cost:5/1d\n"
-    "  --algo NAME     sliding-window (default), sliding-log, gcra or fixed, for\n"
-    "                  rules that do not name one\n"
+    "  --algo sliding-window|sliding-log|gcra|fixed\n"
+    "                  for rules that do not name one (default sliding-window)\n"
     "  --burst N       gcra: units that may pass at once (default: the limit)\n"
     "  --tokens N      tokens this request counts against tokens: rules\n"
     "  --cost USD      cost this request counts against cost: rules\n"
@@ -241,7 +241,7 @@ static int run(const char *cmd, int argc, char **argv) {
         return code;
     }
     if (rc != TALLY_OK)
-        fprintf(stderr, "tally %s: %s; applied %s\n", cmd, tally_errmsg(t), policy_name(d.decided));
+        fprintf(stderr, "tally %s: %s; applied %s\n", cmd, cli_message(cmd, tally_errmsg(t)), policy_name(d.decided));
     if (c.json) print_json(&d, rules);
     else print_text(cmd, &d, rules);
     tally_close(t);

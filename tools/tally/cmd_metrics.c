@@ -59,8 +59,8 @@ static int recent(tally *t, int64_t minutes, int json) {
         json_number(&j, "tpm", tpm);
         json_close(&j);
     } else {
-        printf("last %lld minutes: %lld requests, %lld tokens, %s requests/min, %s tokens/min\n",
-               (long long)minutes, (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
+        printf("last %lld minute%s: %lld requests, %lld tokens, %s requests/min, %s tokens/min\n",
+               (long long)minutes, minutes == 1 ? "" : "s", (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
     }
     return EXIT_OK_;
 }

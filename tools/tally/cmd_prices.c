@@ -13,7 +13,9 @@ static const char usage[] =
     "\n"
     "  load FILE   read a price table from FILE ('-': standard input) and store\n"
     "              it under the prefix, replacing the old one at once; prints the\n"
-    "              new version (one more than the last). FILE is JSON, either\n"
+    "              new version (one more than the last), or 'unchanged' and the\n"
+    "              stored version, kept, when the stored table is the same (a\n"
+    "              re-deploy of one file makes no new version). FILE is JSON:\n"
     "              {\"models\": {\"MODEL\": ENTRY or [ENTRY...]}} with ENTRY\n"
     "              {\"from\": TIME (optional), \"input\": USD, \"output\": USD,\n"
     "               \"cache_create\": USD, \"cache_read\": USD, and optionally\n"
@@ -68,15 +70,8 @@ static char *slurp(const char *path, size_t *n) {
 }
 
 static void from_text(int64_t ms, char *buf, size_t cap) {
-    if (ms == 0) {
-        snprintf(buf, cap, "always");
-        return;
-    }
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    if (ms == 0) snprintf(buf, cap, "always");
+    else tally_format_time(ms, 0, buf, cap);
 }
 
 static void json_four(json_out *j, const int64_t *v) {
@@ -151,16 +146,18 @@ static int read_file(const char *path, const cli_common *c, int allow_empty, tal
 /* Stores table p (freed here), then says what it skipped and rounded. */
 static int load(tally *t, const cli_common *c, tally_prices *p) {
     int64_t version = 0;
+    int changed = 1;
     size_t entries = tally_prices_count(p), models = 0;
     for (size_t i = 0; i < entries; i++)
         models += i == 0 || strcmp(tally_prices_at(p, i)->model, tally_prices_at(p, i - 1)->model) != 0;
-    int rc = tally_prices_load(t, p, &version);
+    int rc = tally_prices_load_ex(t, p, &version, &changed);
     if (rc != TALLY_OK) return tally_prices_free(p), cli_fail("prices", t, rc);
     if (c->json) {
         json_out j;
         json_begin(&j, stdout);
         json_object(&j, NULL);
         json_int(&j, "version", version);
+        json_bool(&j, "unchanged", !changed);
         json_int(&j, "models", (int64_t)models);
         json_int(&j, "entries", (int64_t)entries);
         print_notes(p, TALLY_PRICE_NOTE_ROUNDED, &j, "rounded", NULL);
@@ -169,12 +166,27 @@ static int load(tally *t, const cli_common *c, tally_prices *p) {
     } else {
         size_t rounded = print_notes(p, TALLY_PRICE_NOTE_ROUNDED, NULL, NULL, stdout);
         size_t skipped = print_notes(p, TALLY_PRICE_NOTE_SKIPPED, NULL, NULL, stdout);
-        printf("loaded %zu models (%zu entries): price table version %lld", models, entries, (long long)version);
+        if (changed)
+            printf("loaded %zu models (%zu entries): price table version %lld", models, entries, (long long)version);
+        else
+            printf("unchanged: the stored table has these %zu models (%zu entries) already: price table version %lld "
+                   "kept", models, entries, (long long)version);
         if (rounded || skipped) printf("; %zu rounded, %zu skipped (listed above)", rounded, skipped);
         putchar('\n');
     }
     tally_prices_free(p);
     return EXIT_OK_;
+}
+
+/* What list and show print before their entries: the version, and in text
+ * a line naming the columns of print_entry. */
+static void header(const cli_common *c, json_out *j, const tally_prices *p) {
+    if (c->json) {
+        json_object(j, NULL), json_int(j, "version", tally_prices_version(p)), json_array(j, "prices");
+        return;
+    }
+    printf("price table version %lld; USD per million tokens\n", (long long)tally_prices_version(p));
+    printf("%-32s %-24s %12s %12s %12s %12s\n", "model", "from", "input", "output", "cache-create", "cache-read");
 }
 
 static int show(tally *t, const cli_common *c, const char *model, int64_t at_ms) {
@@ -187,19 +199,18 @@ static int show(tally *t, const cli_common *c, const char *model, int64_t at_ms)
     if (model) {
         const tally_price *e = tally_prices_find(p, model, at_ms);
         if (!e) {
-            fprintf(stderr, "tally prices: model %s has no price at %lld (price table version %lld)\n", model,
-                    (long long)at_ms, (long long)tally_prices_version(p));
+            char when[TALLY_TIME_TEXT_MAX];
+            tally_format_time(at_ms, c->tz_min, when, sizeof when);
+            fprintf(stderr, "tally prices: model %s has no price at %s (%lld ms; price table version %lld)\n", model,
+                    when, (long long)at_ms, (long long)tally_prices_version(p));
             code = EXIT_NO;
         } else {
-            if (c->json) json_object(&j, NULL), json_int(&j, "version", tally_prices_version(p)), json_array(&j, "prices");
-            else printf("price table version %lld\n", (long long)tally_prices_version(p));
+            header(c, &j, p);
             print_entry(c, &j, e);
             if (c->json) json_close(&j), json_close(&j);
         }
     } else {
-        if (c->json) json_object(&j, NULL), json_int(&j, "version", tally_prices_version(p)), json_array(&j, "prices");
-        else printf("price table version %lld; USD per million tokens: input output cache-create cache-read\n",
-                    (long long)tally_prices_version(p));
+        header(c, &j, p);
         for (size_t i = 0; i < tally_prices_count(p); i++) print_entry(c, &j, tally_prices_at(p, i));
         if (c->json) json_close(&j), json_close(&j);
     }

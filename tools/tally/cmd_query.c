@@ -12,7 +12,8 @@
 static const char usage_stats[] =
     "usage: tally stats (--key ID | --account ID | --model NAME | --global)\n"
     "                   [--period P | --from DAY --to DAY]\n"
-    "  P: total (default), today, month, hour, day:YYYY-MM-DD, month:YYYY-MM,\n"
+    "  --period total|today|month|hour|day:..|month:..|hour:..\n"
+    "     total (default), today, month, hour, day:YYYY-MM-DD, month:YYYY-MM,\n"
     "     hour:YYYY-MM-DDTHH -- in the --tz timezone (default $TALLY_TZ, else UTC)\n"
     "  --from DAY --to DAY: the days from one to the other, both included\n"
     "     (YYYY-MM-DD or today; at most 1000 days, all still kept: day buckets\n"
@@ -30,7 +31,8 @@ static const char usage_models[] =
 static const char usage_trend[] =
     "usage: tally trend (--key ID | --account ID | --model NAME | --global)\n"
     "                   --by hour|day|month [--last N] [--metric tokens|requests|cost]\n"
-    "  the last N buckets (default 24 hours, 30 days or 12 months), drawn as bars\n";
+    "  the last N buckets (default 24 hours, 30 days or 12 months), drawn as bars\n"
+    "  of the --metric (default tokens) under a header naming it\n";
 static const char usage_top[] =
     "usage: tally top [--by cost|tokens|requests] [--window total|today|month|day:..|month:..]\n"
     "                 [-n N]\n"
@@ -209,7 +211,9 @@ static int64_t metric_of(const tally_bucket *b, int metric) {
     return metric == METRIC_REQUESTS ? b->requests : metric == METRIC_COST ? b->cost_nanos : b->total_tokens;
 }
 
-static void draw_trend(const tally_point *pt, int n, int metric) {
+/* A header naming the bucket and the metric drawn, then a bar per bucket. */
+static void draw_trend(const tally_point *pt, int n, const char *by, int metric) {
+    printf("%-14s %14s\n", by, metric == METRIC_COST ? "cost USD" : metric == METRIC_REQUESTS ? "requests" : "tokens");
     int64_t max = 0;
     for (int i = 0; i < n; i++)
         if (metric_of(&pt[i].b, metric) > max) max = metric_of(&pt[i].b, metric);
@@ -266,7 +270,7 @@ int cmd_trend(int argc, char **argv) {
         }
         json_close(&j);
     } else {
-        draw_trend(pt, n, metric);
+        draw_trend(pt, n, bys[by], metric);
     }
     free(pt);
     tally_close(t);

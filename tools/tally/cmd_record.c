@@ -43,7 +43,8 @@ static const char usage[] =
     "                 number), id, at, read as the flags are; blank lines are\n"
     "                 skipped; sent in batches of up to 65536 (less when no more\n"
     "                 input is ready: a live stream goes as it comes). Each line\n"
-    "                 not recorded is reported with its number and reason; the\n"
+    "                 not recorded is reported, in line order, with its number\n"
+    "                 and reason (event times in --tz, ISO-8601); the\n"
     "                 others are recorded. Events not sent (Redis unreachable),\n"
     "                 and events with an id after a connection error or timeout,\n"
     "                 are resent, up to 8 times over 6.35 s (each retry reported).\n"
@@ -72,7 +73,7 @@ static int one(const char *cmd, const cli_common *c, tally_event *e) {
     if (rc == TALLY_OK) rc = res.code;
     int dup = res.duplicate;
     if (rc != TALLY_OK) {
-        fprintf(stderr, "tally %s: %s\n", cmd, settle ? tally_errmsg(t) : res.message);
+        fprintf(stderr, "tally %s: %s\n", cmd, cli_message(cmd, settle ? tally_errmsg(t) : res.message));
         code = cli_exit_for(rc);
     } else if (c->json) {
         json_out j;

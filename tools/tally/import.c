@@ -16,6 +16,13 @@
 #include "json.h"
 #include "ndjson.h"
 
+/* A report of a line not recorded, held until the lines before it are
+ * answered: a batch's events are answered at its end, a retried one later. */
+typedef struct {
+    long line;
+    char *text;
+} held;
+
 typedef struct {
     tally *t;
     tally_event *plain;   /* the batch's events; strings in `text` (by offset until sent) */
@@ -27,6 +34,8 @@ typedef struct {
     long unpriced;        /* of the recorded: no price for them, cost 0 */
     int failed_code;      /* the first failure on Redis's side */
     int unknown_code;     /* the first error that left an outcome unknown */
+    held *held;           /* reports of lines not recorded, printed in line order */
+    size_t nheld, held_cap;
 } importer;
 
 /* Input lines, read with read(2) so that the importer can tell when no more
@@ -109,6 +118,42 @@ static int resendable(const importer *im, size_t i, int code) {
     return code == TALLY_ECONNECT || (cli_transient(code) && im->plain[i].request_id);
 }
 
+/* Reports line `line` (why, then note): held while events of earlier lines
+ * may still be answered (some are pending), printed now otherwise or when
+ * memory runs out. */
+static void say(importer *im, long line, const char *why, const char *note) {
+    size_t n = strlen(why) + strlen(note) + 1;
+    char *text = im->n ? malloc(n) : NULL;
+    if (text && im->nheld == im->held_cap) {
+        size_t cap = im->held_cap ? 2 * im->held_cap : 64;
+        held *h = realloc(im->held, cap * sizeof *h);
+        if (h) im->held = h, im->held_cap = cap;
+    }
+    if (!text || im->nheld == im->held_cap) {
+        free(text);
+        fprintf(stderr, "tally record: line %ld: %s%s\n", line, why, note);
+        return;
+    }
+    snprintf(text, n, "%s%s", why, note);
+    im->held[im->nheld++] = (held){ line, text };
+}
+
+static int by_line(const void *a, const void *b) {
+    long x = ((const held *)a)->line, y = ((const held *)b)->line;
+    return (x > y) - (x < y);
+}
+
+/* Prints the held reports, in line order. */
+static void say_held(importer *im) {
+    if (!im->nheld) return;
+    qsort(im->held, im->nheld, sizeof *im->held, by_line);
+    for (size_t i = 0; i < im->nheld; i++) {
+        fprintf(stderr, "tally record: line %ld: %s\n", im->held[i].line, im->held[i].text);
+        free(im->held[i].text);
+    }
+    im->nheld = 0;
+}
+
 /* Counts and reports an event that will not be recorded. */
 static void report(importer *im, size_t i, const tally_result *r) {
     const char *note = "";
@@ -123,7 +168,7 @@ static void report(importer *im, size_t i, const tally_result *r) {
     } else if (!im->failed++) {
         im->failed_code = r->code;
     }
-    fprintf(stderr, "tally record: line %ld: %s%s\n", im->line[i], r->message, note);
+    say(im, im->line[i], cli_message("record", r->message), note);
 }
 
 /* Records the pending events; resends the events that were not sent, and
@@ -161,6 +206,7 @@ static void flush(importer *im) {
         }
         n = keep;
     }
+    say_held(im);
     im->n = im->used = 0;
 }
 
@@ -218,8 +264,9 @@ int import_events(tally *t, const cli_common *c, int fd) {
         if (ndjson_blank(buf, len)) continue;
         char err[256];
         if (ndjson_parse(buf, len, c->tz_min, ne, err, sizeof err) < 0) {
-            fprintf(stderr, "tally record: line %ld: %s\n", lineno, err);
+            say(&im, lineno, err, "");
             im.rejected++;
+            if (im.nheld >= IMPORT_BATCH) flush(&im); /* bounds what is held */
             continue;
         }
         tally_event *e = &im.plain[im.n];
@@ -234,7 +281,7 @@ int import_events(tally *t, const cli_common *c, int fd) {
         if (im.n == IMPORT_BATCH || im.used >= IMPORT_BATCH_BYTES) flush(&im);
         if (tty && lineno % 10000 == 0) fprintf(stderr, "\rtally record: %ld lines", lineno);
     }
-    if (im.n) flush(&im);
+    flush(&im); /* (with no event left: the held reports) */
     if (tty && lineno >= 10000) fputc('\n', stderr);
     summary(&im, c);
     code = im.failed     ? cli_exit_for(im.failed_code)
@@ -243,6 +290,8 @@ int import_events(tally *t, const cli_common *c, int fd) {
            : im.rejected ? EXIT_USAGE
                          : EXIT_OK_;
 done:
+    say_held(&im); /* (none, but freed on every path) */
+    free(im.held);
     free(in.buf);
     free(ne);
     free(im.text);
