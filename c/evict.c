@@ -106,12 +106,12 @@ static int refuse(tally *t, int j, int kind, const tally_policy *p) {
                        "allow_eviction, --allow-eviction, TALLY_ALLOW_EVICTION=1", at, p->name);
 }
 
-int tally__evict_gate(tally *t, int i, const tally_args *a) {
+int tally__evict_gate(tally *t, int i, const tally_args *a, int may_read) {
     int kind = kind_of(a);
     if (kind == READS) return TALLY_OK;
     /* Another primary that cannot be asked now (its connection just failed)
      * holds none of this call's keys: it is asked again when it reconnects. */
-    for (int j = 0; j < t->nodes->n; j++)
+    for (int j = 0; may_read && j < t->nodes->n; j++)
         if (watched(t, j, i) && stale(t, j) && tally__evict_read(t, j) != TALLY_OK && j == i) return t->err;
     for (int j = 0; j < t->nodes->n; j++) {
         const tally_policy *p = &t->nodes->v[j].policy;

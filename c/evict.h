@@ -18,14 +18,18 @@ int tally__evict_read(tally *t, int i);
  * or an OOM answer since). */
 int tally__evict_due(const tally *t, int i, const tally_args *a);
 
-/* The gate, just before call `a` is queued on node i: reads the policies
- * that are due (so nothing may be queued on any primary), then TALLY_OK for a
+/* The gate, just before call `a` is queued on node i: with may_read, reads
+ * the policies that are due (so nothing may be queued on any primary); a
+ * caller with calls in flight passes may_read 0 -- the due check it drained
+ * for, tally__evict_due, may have said no a moment before a policy went
+ * stale, and an INFO sent now would take another call's answer -- and the
+ * last policies read decide. Then TALLY_OK for a
  * call that reads, or that writes while node i and every other primary the
  * handle is connected to run maxmemory-policy noeviction; with
  * cfg.allow_eviction also for recording (record.lua, prices.lua) under any
  * policy; else TALLY_EEVICT with a message naming the node, its policy and
  * what to do. Or the connection's error from reading node i's policy. */
-int tally__evict_gate(tally *t, int i, const tally_args *a);
+int tally__evict_gate(tally *t, int i, const tally_args *a, int may_read);
 
 /* Reply r came from node i: an OOM answer means the server's memory or its
  * policy changed, so the policy is read again before the next write there. */

@@ -116,7 +116,7 @@ static int replica_unready(tally *t, const redisReply *r, int i) {
 /* Sends `a` to node i, after ASKING when `asking` (an ASK redirection), once
  * the eviction gate lets it (nothing else is queued on node i here). */
 static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
-    if (tally__scripts_ready(t, i) != TALLY_OK || tally__evict_gate(t, i, a) != TALLY_OK) return NULL;
+    if (tally__scripts_ready(t, i) != TALLY_OK || tally__evict_gate(t, i, a, 1) != TALLY_OK) return NULL;
     static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
     if ((asking && tally__node_send(t, i, asking_cmd, sizeof asking_cmd - 1) != TALLY_OK) ||
         tally__node_send_call(t, i, a) != TALLY_OK)

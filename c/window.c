@@ -126,12 +126,13 @@ static int send_call(win *w, size_t id) {
         }
         if (w->ops->rebuild(w->ops->ctx, id) < 0) return -1;
     }
-    if (tally__evict_due(t, node, &t->args)) { /* the policies' INFO needs every window empty */
+    int due = tally__evict_due(t, node, &t->args);
+    if (due) { /* the policies' INFO needs every window empty */
         while (w->nin)
             if (receive(w) < 0) return -1;
         if (w->ops->rebuild(w->ops->ctx, id) < 0) return -1;
     }
-    if (tally__evict_gate(t, node, &t->args) != TALLY_OK) { /* not sent */
+    if (tally__evict_gate(t, node, &t->args, due) != TALLY_OK) { /* not sent */
         w->ops->lost(w->ops->ctx, id, t->err);
         return 0;
     }

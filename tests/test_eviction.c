@@ -243,8 +243,40 @@ static void opt_in_evicted_request_id_counts_again(void **state) {
     tally_close(t);
 }
 
+/* A batch of many small calls in flight while the policy goes stale every
+ * millisecond: the policy is read again only with nothing in flight (an INFO
+ * sent behind a call would take that call's answer, read as "no
+ * maxmemory_policy": a batch under noeviction refused with TALLY_EEVICT). */
+static void policy_read_again_mid_batch_never_takes_a_calls_answer(void **state) {
+    (void)state;
+    enum { N = 6000 };
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.prices_refresh_ms = 1;
+    cfg.max_script_us = 100; /* many calls, several in flight */
+    tally *t = th_open(&cfg);
+    static tally_event evs[N];
+    static tally_result res[N];
+    static char keys[N][16];
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(keys[i], sizeof keys[i], "k%d", i % 997);
+            evs[i] = (tally_event){ .key = keys[i], .model = "m", .input_tokens = 1, .cost_nanos = 1 };
+        }
+        assert_int_equal(tally_record_batch(t, evs, N, res), TALLY_OK);
+        for (int i = 0; i < N; i++)
+            if (res[i].code != TALLY_OK) fail_msg("round %d, event %d: %s", round, i, res[i].message);
+    }
+    tally_bucket b;
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 5 * N + 1); /* and the seed's event */
+    tally_close(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(policy_read_again_mid_batch_never_takes_a_calls_answer, seed),
         cmocka_unit_test_setup(evicting_policy_refuses_every_write, seed),
         cmocka_unit_test_setup(opt_in_records_and_still_refuses_admission, seed),
         cmocka_unit_test_setup(policy_changed_at_run_time, seed),
