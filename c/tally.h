@@ -88,7 +88,10 @@ typedef struct tally_config {
                                  TALLY_ETIMEOUT, whatever the server sends */
     const char *prefix;       /* key prefix, default "tally" */
     int tz_offset_min;        /* statistics timezone, minutes east of UTC
-                                 (+-TALLY_TZ_MAX_MIN); 0 = UTC */
+                                 (+-TALLY_TZ_MAX_MIN); 0 = UTC. Stored with
+                                 the data at the first write under the prefix,
+                                 with shards and idempotency_s: a handle with
+                                 other values is refused (TALLY_EINVAL) */
     int shards;               /* shards of shared aggregates, default 8 (1..256) */
     /* Retention of each bucket after its period ends, in seconds. */
     int64_t ttl_minute_s;     /* default 2 h (TALLY_TTL_MINUTE_DEFAULT_S);
@@ -444,7 +447,9 @@ typedef struct tally_range {
 int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r, tally_bucket *out);
 
 /* Reads one bucket: scope and id (the key, account or model; NULL for global)
- * for period p. Missing data reads as zeros. One round trip. */
+ * for period p. Missing data reads as zeros. Every recorded event counts one
+ * request, so out->requests == 0 means exactly "no data" (a name never
+ * recorded in p, or a typo). One round trip. */
 int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out);
 
 /* Per-model breakdown of one key (or of all keys when key is NULL) for a total,
