@@ -19,7 +19,7 @@ enum { READS, RECORDS, ADMITS };
 static int kind_of(const tally_args *a) {
     static const struct { int id, kind; } writers[] = {
         { TALLY_SCRIPT_RECORD, RECORDS }, { TALLY_SCRIPT_PRICES, RECORDS }, { TALLY_SCRIPT_ALLOW, ADMITS },
-        { TALLY_SCRIPT_LEASE, ADMITS },   { TALLY_SCRIPT_RESERVE, ADMITS },
+        { TALLY_SCRIPT_LEASE, ADMITS },   { TALLY_SCRIPT_RESERVE, ADMITS }, { TALLY_SCRIPT_CANCEL, ADMITS },
     };
     if (a->argc < 2 || a->lens[1] != 40 || tally__args_is_ro(a)) return READS;
     const char *sha = a->buf + a->off[1];

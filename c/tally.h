@@ -157,7 +157,7 @@ typedef struct tally_config {
                                  the recorder, tally_prices_load) goes ahead,
                                  approximate: counts may be lost and a resent
                                  request id may count twice. Admission
-                                 (tally_allow, leases, tally_reserve) stays
+                                 (tally_allow, leases, tally_reserve, tally_cancel) stays
                                  refused either way. Reads never check. */
 } tally_config;
 
@@ -666,6 +666,16 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
  * then count the actual amount instead of the estimate. Idempotent by request
  * id. */
 int tally_settle(tally *t, const tally_event *ev, int *duplicate);
+
+/* Gives back the estimate held under request_id by key (and by account, when
+ * not NULL or "": pass the reservation's account, or its hold stays until
+ * its lease ends) without recording usage: for a request that never reached
+ * the upstream. One script per entity's slot (one call on a single server).
+ * Idempotent by request id like settling: *released (may be NULL) is 1 when
+ * an estimate held under a live lease was given back, 0 when none was (never
+ * reserved, settled or cancelled before, or its lease had ended); both are
+ * TALLY_OK. TALLY_EINVAL for a bad id, nothing written. */
+int tally_cancel(tally *t, const char *key, const char *account, const char *request_id, int *released);
 
 /* ------------------------------------------------------------------ scripts */
 
