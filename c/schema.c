@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "evict.h"
 #include "keys.h"
 #include "node.h"
 #include "reply.h"
@@ -73,13 +74,25 @@ static int compare(tally *t, const redisReply *r, const char *mine) {
                        t->cfg.prefix, diff);
 }
 
-/* Runs the command in t->aux on the node serving the schema key: the reply,
- * or NULL with the handle's error set (*down: the node could not be asked).
- * A MOVED answer (a stale slot map) is followed once. */
-static redisReply *run(tally *t, const char *key, size_t n, int *down) {
+/* GET (claim 0) or SET NX GET (claim 1) of the schema key into t->aux. */
+static int build(tally *t, int claim, const char *key, size_t n, const char *mine) {
+    tally_args *a = &t->aux;
+    tally__args_reset(a);
+    int err = tally__args_str(a, claim ? "SET" : "GET") | tally__args_add(a, key, n);
+    if (claim) err |= tally__args_str(a, mine) | tally__args_str(a, "NX") | tally__args_str(a, "GET");
+    return err ? tally__oom(t) : TALLY_OK;
+}
+
+/* Runs GET or SET NX GET on the node serving the schema key: the reply, or
+ * NULL with the handle's error set (*down: the node could not be asked). A
+ * SET passes the eviction gate as recording does (it is the first record's
+ * write). A MOVED answer (a stale slot map) is followed once. */
+static redisReply *run(tally *t, int claim, const char *key, size_t n, const char *mine, int *down) {
     int node = tally__route_key(t, key, n, 1);
     *down = 1;
-    if (node < 0) return NULL;
+    if (node < 0 || build(t, claim, key, n, mine) != TALLY_OK) return NULL;
+    if (claim && (tally__evict_gate(t, node, &t->aux) != TALLY_OK || build(t, claim, key, n, mine) != TALLY_OK))
+        return *down = 0, NULL; /* the gate may have used t->aux */
     for (int tries = 0; tries < 2; tries++) {
         redisReply *r = tally__node_command(t, node, &t->aux);
         if (!r) return NULL;
@@ -107,13 +120,8 @@ static int exchange(tally *t, int claim) {
     char key[TALLY_ENTITY_MAX], mine[TEXT_MAX];
     size_t n = tally__schema_key(t, key);
     describe(&t->cfg, mine);
-    tally_args *a = &t->aux;
-    tally__args_reset(a);
-    int err = tally__args_str(a, claim ? "SET" : "GET") | tally__args_add(a, key, n);
-    if (claim) err |= tally__args_str(a, mine) | tally__args_str(a, "NX") | tally__args_str(a, "GET");
-    if (err) return tally__oom(t);
     int down;
-    redisReply *r = run(t, key, n, &down);
+    redisReply *r = run(t, claim, key, n, mine, &down);
     if (!r) return down && !claim && tally__is_cluster(t) ? tally__ok(t) : t->err;
     int rc = take(t, r, mine);
     if (rc == TALLY_OK && claim) t->schema_known = 1; /* stored now, or this user or node may not: asked once */

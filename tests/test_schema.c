@@ -176,6 +176,30 @@ static void read_only_user(void **state) {
     tally_close(t);
 }
 
+/* Under a maxmemory-policy that may evict, the first record is refused
+ * before anything is sent, its parameters included; with allow_eviction
+ * they are stored with it. */
+static void evicting_server_stores_nothing(void **state) {
+    (void)state;
+    freeReplyObject(th_cmd("CONFIG SET maxmemory-policy volatile-lru"));
+    tally_config cfg = config(0, 8);
+    tally *t = th_open(&cfg);
+    tally_event ev = event("k");
+    int rc = tally_record(t, &ev, NULL);
+    long long stored_then = th_int("EXISTS " SCHEMA_KEY), keys = th_int("DBSIZE");
+    tally_close(t);
+    cfg.allow_eviction = 1;
+    t = th_open(&cfg);
+    int allowed = tally_record(t, &ev, NULL);
+    tally_close(t);
+    freeReplyObject(th_cmd("CONFIG SET maxmemory-policy noeviction"));
+    assert_int_equal(rc, TALLY_EEVICT);
+    assert_int_equal(stored_then, 0);
+    assert_int_equal(keys, 0);
+    assert_int_equal(allowed, TALLY_OK);
+    assert_int_equal(th_int("EXISTS " SCHEMA_KEY), 1);
+}
+
 /* The tool: `record --tz +14:00`, then `stats` without --tz is refused (exit
  * 2) naming both; with --tz +14:00 it reads the event. */
 static void tool_refuses_another_timezone(void **state) {
@@ -230,6 +254,7 @@ int main(void) {
         cmocka_unit_test_setup(other_parameters_refused_at_open, th_clean),
         cmocka_unit_test_setup(first_writer_wins, th_clean),
         cmocka_unit_test_setup(read_only_user, th_clean),
+        cmocka_unit_test_setup(evicting_server_stores_nothing, th_clean),
         cmocka_unit_test_setup(tool_refuses_another_timezone, th_clean),
         cmocka_unit_test_setup(no_data_says_so, th_clean),
     };
