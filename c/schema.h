@@ -16,9 +16,10 @@
  * error. */
 int tally__schema_check(tally *t);
 
-/* Before a write whose keys depend on the parameters (recording, settling,
- * reserving): stores the handle's parameters if none are stored yet (SET NX
- * GET: one atomic command, so two first writers cannot both win) and refuses
+/* Before a write whose keys depend on the parameters (recording, settling;
+ * not reserving, which reads buckets but writes none): stores the handle's
+ * parameters if none are stored yet (SET NX GET: one atomic command, so two
+ * first writers cannot both win; through the eviction gate) and refuses
  * (TALLY_EINVAL, naming both values) when other ones are. One round trip per
  * handle, the first time only. TALLY_OK also when the server may not be
  * written by this user or node (NOPERM, READONLY): the write itself then
