@@ -2,7 +2,8 @@
  * (docs/keys.md): the first write under a prefix stores the timezone, the
  * shard count and the idempotency window; a handle or a tool command with
  * other ones is refused naming both values, at open and at its first write;
- * a fresh prefix, a reader and a user that may only read are handled; and a
+ * a fresh prefix, a reader, a user that may only read and a read-only replica
+ * are handled; and a
  * name with no data says so (tally stats' notice and --json "found"). */
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,44 @@ static void read_only_user(void **state) {
     tally_close(t);
 }
 
+/* The test server as a read-only replica (of a port where nothing listens: it
+ * keeps its data and serves it, stale): the stored parameters are read and
+ * checked at open; a write cannot store them (READONLY), which refuses
+ * nothing by itself. */
+static void read_only_replica(void **state) {
+    (void)state;
+    tally_config cfg = config(840, 8);
+    tally *t = th_open(&cfg);
+    tally_event ev = event("k");
+    assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
+    tally_close(t);
+    freeReplyObject(th_cmd("REPLICAOF 127.0.0.1 1"));
+    cfg = config(0, 8);
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
+    assert_non_null(strstr(tally_errmsg(t), "tz=+14:00 (this handle: tz=+00:00)"));
+    tally_close(t);
+    cfg = config(840, 8);
+    cfg.read_from = TALLY_READ_REPLICA;
+    t = th_open(&cfg);
+    tally_bucket b;
+    tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
+    assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "k", &total, &b), TALLY_OK);
+    assert_int_equal(b.requests, 1);
+    tally_close(t);
+    cfg = config(0, 8);
+    cfg.prefix = "empty";
+    t = th_open(&cfg); /* nothing stored under this prefix: nothing to check */
+    assert_int_not_equal(tally_record(t, &ev, NULL), TALLY_OK); /* the replica refuses the write itself */
+    assert_int_equal(th_int("EXISTS empty:v2:{c:schema}:S"), 0);
+    tally_close(t);
+}
+
+static int primary_again(void **state) {
+    (void)state;
+    freeReplyObject(th_cmd("REPLICAOF NO ONE"));
+    return 0;
+}
+
 /* Under a maxmemory-policy that may evict, the first record is refused
  * before anything is sent, its parameters included; with allow_eviction
  * they are stored with it. */
@@ -254,6 +293,7 @@ int main(void) {
         cmocka_unit_test_setup(other_parameters_refused_at_open, th_clean),
         cmocka_unit_test_setup(first_writer_wins, th_clean),
         cmocka_unit_test_setup(read_only_user, th_clean),
+        cmocka_unit_test_setup_teardown(read_only_replica, th_clean, primary_again),
         cmocka_unit_test_setup(evicting_server_stores_nothing, th_clean),
         cmocka_unit_test_setup(tool_refuses_another_timezone, th_clean),
         cmocka_unit_test_setup(no_data_says_so, th_clean),
