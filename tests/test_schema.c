@@ -3,8 +3,8 @@
  * shard count and the idempotency window; a handle or a tool command with
  * other ones is refused naming both values, at open and at its first write;
  * a fresh prefix, a reader, a user that may only read and a read-only replica
- * are handled; and a
- * name with no data says so (tally stats' notice and --json "found"). */
+ * are handled; and a name with no data says so (tally stats' notice and
+ * --json "found"). */
 #include <stdlib.h>
 #include <string.h>
 
