@@ -1,6 +1,6 @@
 /* budgets.c -- cost and token caps with reservations: tally_reserve() runs
- * lua/reserve.lua; settling is recording (record.c) with the reservation given
- * back in the same script. Reservations of an entity live in two keys under its
+ * lua/reserve.lua, tally_cancel() lua/cancel.lua; settling is recording
+ * (record.c) with the reservation given back in the same script. Reservations of an entity live in two keys under its
  * hash tag: {E}:B (hash: "=" the held sums, "r:<member>" each estimate, as
  * "cost,tokens") and {E}:Bx (sorted set: member -> lease end, server ms), where
  * a member is "<key id>\x1f<request id>" (docs/keys.md). */
@@ -171,5 +171,48 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
         out->duplicate = strcmp(reply->element[4]->str, "duplicate") == 0;
     }
     freeReplyObject(reply);
+    return rc;
+}
+
+/* One cancel.lua call over entities [0, n) of base/base_n: ORs its answer
+ * into *released. */
+static int cancel_call(tally *t, const char *const *base, const size_t *base_n, int n, const char *key,
+                       const char *request_id, int *released) {
+    tally_args *a = &t->args;
+    int err = tally__args_script(a, TALLY_SCRIPT_CANCEL);
+    for (int e = 0; e < n; e++) err |= tally__add_held_keys(a, base[e], base_n[e]);
+    tally__args_end_keys(a);
+    err |= tally__add_reservation_member(a, key, request_id) | tally__args_i64(a, t->test_now_us / 1000);
+    if (err) return tally__oom(t);
+    redisReply *r = tally__eval(t, a);
+    if (!r) return t->err;
+    int rc = TALLY_OK; /* {released 1|0, server ms} */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER)
+        rc = tally__fail(t, TALLY_ESCRIPT, "cancel.lua answered something unexpected");
+    else
+        *released |= r->element[0]->integer == 1;
+    freeReplyObject(r);
+    return rc;
+}
+
+int tally_cancel(tally *t, const char *key, const char *account, const char *request_id, int *released) {
+    int rc, got = 0;
+    if (account && !*account) account = NULL;
+    if ((rc = tally__id_check(t, "key", key, key ? strlen(key) : 0)) ||
+        (rc = tally__id_check(t, "request id", request_id, request_id ? strlen(request_id) : 0)) ||
+        (account && (rc = tally__id_check(t, "account", account, strlen(account)))))
+        return rc;
+    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX];
+    const char *base[2] = { kb, ab };
+    size_t base_n[2] = { tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), kb),
+                         account ? tally__entity(t, TALLY_ENTITY_ACCOUNT, account, strlen(account), ab) : 0 };
+    int n = account ? 2 : 1;
+    /* On a cluster the key and the account live in different slots: one call
+     * each (each is idempotent, so a retry after a failure between them is
+     * safe). */
+    if (!tally__is_cluster(t)) rc = cancel_call(t, base, base_n, n, key, request_id, &got);
+    else
+        for (int e = 0; e < n && rc == TALLY_OK; e++) rc = cancel_call(t, base + e, base_n + e, 1, key, request_id, &got);
+    if (released) *released = got;
     return rc;
 }

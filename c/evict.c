@@ -19,8 +19,10 @@ enum { READS, RECORDS, ADMITS };
 static int kind_of(const tally_args *a) {
     static const struct { int id, kind; } writers[] = {
         { TALLY_SCRIPT_RECORD, RECORDS }, { TALLY_SCRIPT_PRICES, RECORDS }, { TALLY_SCRIPT_ALLOW, ADMITS },
-        { TALLY_SCRIPT_LEASE, ADMITS },   { TALLY_SCRIPT_RESERVE, ADMITS },
+        { TALLY_SCRIPT_LEASE, ADMITS },   { TALLY_SCRIPT_RESERVE, ADMITS }, { TALLY_SCRIPT_CANCEL, ADMITS },
     };
+    if (a->argc >= 1 && a->lens[0] == 3 && memcmp(a->buf + a->off[0], "SET", 3) == 0)
+        return RECORDS; /* schema.c: the schema's parameters, stored by the first record */
     if (a->argc < 2 || a->lens[1] != 40 || tally__args_is_ro(a)) return READS;
     const char *sha = a->buf + a->off[1];
     for (size_t k = 0; k < sizeof writers / sizeof writers[0]; k++)

@@ -26,7 +26,7 @@ int tally__evict_due(const tally *t, int i, const tally_args *a);
  * last policies read decide. Then TALLY_OK for a
  * call that reads, or that writes while node i and every other primary the
  * handle is connected to run maxmemory-policy noeviction; with
- * cfg.allow_eviction also for recording (record.lua, prices.lua) under any
+ * cfg.allow_eviction also for recording (record.lua, prices.lua, schema.c's SET) under any
  * policy; else TALLY_EEVICT with a message naming the node, its policy and
  * what to do. Or the connection's error from reading node i's policy. */
 int tally__evict_gate(tally *t, int i, const tally_args *a, int may_read);

@@ -11,6 +11,7 @@
 #include "evict.h"
 #include "keys.h"
 #include "node.h"
+#include "schema.h"
 #include "scripts.h"
 
 #define DEFAULT_URL "redis://127.0.0.1:6379/0"
@@ -143,7 +144,9 @@ int tally_open(const tally_config *cfg, tally **out) {
     if (rc != TALLY_OK) return rc;
     tally__io_begin(t); /* one deadline for the whole open */
     rc = t->url.is_cluster ? open_cluster(t) : t->cfg.defer_script_load ? tally__scripts_ready(t, 0) : ready(t, 0);
-    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_v1(t); /* deferred: no round trip */
+    /* Deferred: no round trip (a write still checks the stored parameters). */
+    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_v1(t);
+    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = tally__schema_check(t);
     tally__io_end(t);
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }

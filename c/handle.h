@@ -33,6 +33,8 @@ struct tally {
                              SCRIPT ...) made while `args` holds a call */
     tally_feature_state feature[TALLY_FEATURES_];
     int64_t test_now_us;  /* tally_test_clock(); 0: Redis TIME */
+    int schema_known;     /* schema.c: 1 once the parameters stored under the
+                             prefix are known to equal cfg's (read or claimed) */
     int err;
     char errmsg[TALLY_ERRMSG_MAX];
 };

@@ -171,6 +171,13 @@ static size_t head_number(char *buf, const char *head, int64_t v) {
     return hn + n;
 }
 
+size_t tally__schema_key(const tally *t, char *out) {
+    size_t n = tally__entity(t, TALLY_ENTITY_CONFIG, "schema", 6, out);
+    out[n++] = 'S';
+    out[n] = '\0';
+    return n;
+}
+
 size_t tally__prices_key(const tally *t, char *out) {
     size_t n = tally__entity(t, TALLY_ENTITY_PRICES, "prices", 6, out);
     out[n++] = 'P';

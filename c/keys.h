@@ -18,7 +18,8 @@
 #define TALLY_ENTITY_MAX (64 + 10 + 3 * TALLY_ID_MAX)
 
 /* Entity kinds: the letter inside the hash tag. */
-enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 's', TALLY_ENTITY_PRICES = 'p' };
+enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 's', TALLY_ENTITY_PRICES = 'p',
+       TALLY_ENTITY_CONFIG = 'c' };
 
 /* Fixed suffixes and fields. */
 #define TALLY_SUFFIX_TOTAL "t"            /* all-time bucket hash */
@@ -64,6 +65,10 @@ int tally__add_lease_key(tally_args *a, const char *base, size_t n);
  * "m:<model>" (lua/prices.lua). */
 size_t tally__prices_key(const tally *t, char *out);
 
+/* The schema's parameters, "<prefix>:v2:{c:schema}:S" (a string in its own
+ * slot, never expiring; schema.c), into out (TALLY_ENTITY_MAX bytes); returns
+ * the length. */
+size_t tally__schema_key(const tally *t, char *out);
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
  * the day's hash for hours too (schema v2: the hour is a field of it). */

@@ -36,6 +36,7 @@
 #include "group.h"
 #include "keys.h"
 #include "pricing.h"
+#include "schema.h"
 #include "table.h"
 #include "timecal.h"
 #include "window.h"
@@ -416,6 +417,14 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
         for (int j = 0; j < m; j++) AT(s->items, item, s->items.n++) = (item){ k, masks[j] };
         AT(s->left, unsigned char, k) = AT(s->groups, unsigned char, k) = (unsigned char)m;
         res[k].code = TALLY_EIO; /* until every call is answered */
+    }
+    if (s->items.n && tally__schema_claim(t) != TALLY_OK) { /* nothing sent: the valid events fail with it */
+        char why[TALLY_ERRMSG_MAX];
+        int code = t->err;
+        snprintf(why, sizeof why, "%s", t->errmsg);
+        for (size_t k = 0; k < n; k++)
+            if (AT(s->left, unsigned char, k)) note_failure(&r, k, code);
+        return tally__fail(t, code, "%s", why);
     }
     if (partition(&r, 0, s->items.n) < 0) return tally__oom(t);
     tally_window_ops ops = { &r, next_call, rebuild, take, lost };

@@ -88,7 +88,10 @@ typedef struct tally_config {
                                  TALLY_ETIMEOUT, whatever the server sends */
     const char *prefix;       /* key prefix, default "tally" */
     int tz_offset_min;        /* statistics timezone, minutes east of UTC
-                                 (+-TALLY_TZ_MAX_MIN); 0 = UTC */
+                                 (+-TALLY_TZ_MAX_MIN); 0 = UTC. Stored with
+                                 the data at the first write under the prefix,
+                                 with shards and idempotency_s: a handle with
+                                 other values is refused (TALLY_EINVAL) */
     int shards;               /* shards of shared aggregates, default 8 (1..256) */
     /* Retention of each bucket after its period ends, in seconds. */
     int64_t ttl_minute_s;     /* default 2 h (TALLY_TTL_MINUTE_DEFAULT_S);
@@ -154,7 +157,7 @@ typedef struct tally_config {
                                  the recorder, tally_prices_load) goes ahead,
                                  approximate: counts may be lost and a resent
                                  request id may count twice. Admission
-                                 (tally_allow, leases, tally_reserve) stays
+                                 (tally_allow, leases, tally_reserve, tally_cancel) stays
                                  refused either way. Reads never check. */
 } tally_config;
 
@@ -452,7 +455,9 @@ typedef struct tally_range {
 int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r, tally_bucket *out);
 
 /* Reads one bucket: scope and id (the key, account or model; NULL for global)
- * for period p. Missing data reads as zeros. One round trip. */
+ * for period p. Missing data reads as zeros. Every recorded event counts one
+ * request, so out->requests == 0 means exactly "no data" (a name never
+ * recorded in p, or a typo). One round trip. */
 int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out);
 
 /* Per-model breakdown of one key (or of all keys when key is NULL) for a total,
@@ -674,6 +679,16 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
  * then count the actual amount instead of the estimate. Idempotent by request
  * id. */
 int tally_settle(tally *t, const tally_event *ev, int *duplicate);
+
+/* Gives back the estimate held under request_id by key (and by account, when
+ * not NULL or "": pass the reservation's account, or its hold stays until
+ * its lease ends) without recording usage: for a request that never reached
+ * the upstream. One script per entity's slot (one call on a single server).
+ * Idempotent by request id like settling: *released (may be NULL) is 1 when
+ * an estimate held under a live lease was given back, 0 when none was (never
+ * reserved, settled or cancelled before, or its lease had ended); both are
+ * TALLY_OK. TALLY_EINVAL for a bad id, nothing written. */
+int tally_cancel(tally *t, const char *key, const char *account, const char *request_id, int *released);
 
 /* ------------------------------------------------------------------ scripts */
 

@@ -12,17 +12,20 @@
  *   6. settle         record the actual usage and give the estimate back, in
  *                     one script (tally_settle)
  *   7. release        end the lease (tally_lease_release)
+ * A request refused after step 2 never reaches the upstream: its estimate is
+ * given back without recording usage (tally_cancel).
  *
  * Why this order: a request the budget refuses must not use up rate-limit
  * units (the caller would be rate limited for requests that never ran), and a
  * rate-limited request must not hold a budget reservation (a client retrying
  * while rate limited would lock its whole budget). Rate-limit units cannot be
- * given back and a reservation cannot be cancelled (it ends with its lease,
- * or by settling, which counts a request), so nothing is taken before both
- * would pass: step 1 peeks (writes nothing), step 2 reserves, step 3 consumes.
- * Only if another request of the same key takes the last units between steps 1
- * and 3 is this one refused with its estimate still held; the reservation then
- * ends with its lease_ms (a short lease keeps that cheap).
+ * given back, so nothing is taken before both would pass: step 1 peeks
+ * (writes nothing), step 2 reserves, step 3 consumes. Only if another request
+ * of the same key takes the last units between steps 1 and 3 (or holds the
+ * last lease at step 4) is this one refused after reserving; it then cancels
+ * its reservation, which gives the estimate back at once and counts no
+ * request (settling would count one). Should the cancel fail, the reservation
+ * still ends with its lease_ms (a short lease keeps that cheap).
  *
  * Failure policy when Redis cannot be reached (the choice is per call):
  *   - rate limits and the lease FAIL OPEN: they protect capacity, and refusing
@@ -106,6 +109,14 @@ static int settle(relay *r, const char *request_id, const usage *u) {
     return rc;
 }
 
+/* Gives the reservation back for a request that will not reach the upstream.
+ * Not fatal when it fails: the estimate is then held until its lease ends.
+ * Prints nothing on success, so every run prints the same. */
+static void cancel(relay *r, const char *request_id) {
+    if (tally_cancel(r->t, r->key, r->account, request_id, NULL) != TALLY_OK)
+        fprintf(stderr, "  cancel: %s (the estimate is held until its lease ends)\n", tally_errmsg(r->t));
+}
+
 /* A rate-limit refusal: 429, naming the rule as the relay wrote it. A real
  * relay also sends Retry-After: d->retry_after_ms rounded up to seconds (not
  * printed: it depends on the moment, and this example prints the same on
@@ -160,7 +171,8 @@ static int handle(relay *r, int i) {
         printf("  rate limits: Redis unreachable, allowed by policy\n");
     } else if (!d.allowed) {
         /* another request of this key took the last units since step 1 */
-        refuse_rate(r, &d, "; the estimate stays reserved until its lease ends");
+        cancel(r, request_id);
+        refuse_rate(r, &d, "; its estimate given back");
         return 0;
     } else {
         int k = tally_decision_rule(&d, r->rules); /* Redis decided: 0 or 1 */
@@ -174,9 +186,9 @@ static int handle(relay *r, int i) {
     if (rc != TALLY_OK && !unreachable(rc)) return fprintf(stderr, "  lease: %s\n", tally_errmsg(r->t)), -1;
     int leased = rc == TALLY_OK && lease.ok;
     if (rc == TALLY_OK && !lease.ok) {
-        /* The reservation stays held until its lease_ms ends: there is no
-         * separate cancel, and settling would count a request that never ran. */
-        printf("  refused (429): %" PRId64 " requests in flight\n", lease.holders);
+        /* Cancelled, not settled: settling would count a request that never ran. */
+        cancel(r, request_id);
+        printf("  refused (429): %" PRId64 " requests in flight; its estimate given back\n", lease.holders);
         return 0;
     }
     /* the lease id is random: a relay keeps it, the example does not print it */

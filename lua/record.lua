@@ -194,16 +194,9 @@ end
 local releases = {}
 for k = 1, nr do
   local at_key = nh + nz + ni + np + 2 * k
-  local held, leases = KEYS[at_key - 1], KEYS[at_key]
-  local got = redis.call("HMGET", held, "r:" .. resv, "=")
-  redis.call("ZSCORE", leases, resv) -- type check before any write
-  if got[1] then
-    local c, t = lib.pair(got[1])
-    local sc, st = lib.pair(got[2] or "0,0")
-    if not (c and sc) then return lib.foreign(held .. " is not a reservations hash") end
-    local sums = lib.pair_format(math.max(0, sc - c), math.max(0, st - t))
-    releases[#releases + 1] = { held = held, leases = leases, sums = sums }
-  end
+  local r, refused = lib.release_read(KEYS[at_key - 1], KEYS[at_key], resv)
+  if refused then return refused end
+  releases[#releases + 1] = r
 end
 local dups = {}
 for j, id in ipairs(ids) do
@@ -228,11 +221,7 @@ for j, id in ipairs(ids) do
 end
 -- Gives the reservations back (settle): the estimate leaves the held sums.
 local function release()
-  for _, r in ipairs(releases) do
-    redis.call("HSET", r.held, "=", r.sums)
-    redis.call("HDEL", r.held, "r:" .. resv)
-    redis.call("ZREM", r.leases, resv)
-  end
+  for _, r in ipairs(releases) do lib.release_write(r, resv) end
 end
 local function elapsed() return lib.now_us() - start_us end
 if #dups > 0 then

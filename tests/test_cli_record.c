@@ -236,12 +236,12 @@ static void stats_models_json(void **state) {
     const char *url = th_url();
     char *out, want[2048], b[512];
     bucket_json(b, sizeof b, 2, 11, 20, 3, 4, "1.75", 1750000000);
-    snprintf(want, sizeof want, "{\"scope\":\"key\",\"id\":\"k1\",\"period\":\"total\",%s}", b);
+    snprintf(want, sizeof want, "{\"scope\":\"key\",\"id\":\"k1\",\"period\":\"total\",\"found\":true,%s}", b);
     assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--key", "k1", "--json"), 0);
     tj_assert_equal(out, want);
     free(out);
     bucket_json(b, sizeof b, 3, 111, 20, 3, 4, "1.750000001", 1750000001);
-    snprintf(want, sizeof want, "{\"scope\":\"global\",\"period\":\"total\",%s}", b);
+    snprintf(want, sizeof want, "{\"scope\":\"global\",\"period\":\"total\",\"found\":true,%s}", b);
     assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--global", "--json"), 0);
     tj_assert_equal(out, want);
     free(out);
@@ -255,7 +255,7 @@ static void stats_models_json(void **state) {
     free(out);
     assert_int_equal(RUN(&out, NULL, "stats", "--url", url, "--account", "a", "--period", "day:2020-01-01", "--json"), 0);
     bucket_json(b, sizeof b, 0, 0, 0, 0, 0, "0.00", 0);
-    snprintf(want, sizeof want, "{\"scope\":\"account\",\"id\":\"a\",\"period\":\"2020-01-01\",%s}", b);
+    snprintf(want, sizeof want, "{\"scope\":\"account\",\"id\":\"a\",\"period\":\"2020-01-01\",\"found\":false,%s}", b);
     tj_assert_equal(out, want);
     free(out);
     /* models: most expensive first, each with "model" */

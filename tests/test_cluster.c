@@ -147,6 +147,33 @@ static void reused_request_ids_stay_apart_on_cluster(void **state) {
     tally_close(t);
 }
 
+/* Issue 22, item 6: on a cluster a reservation's key part and account part
+ * live in two slots (reserved in two calls); tally_cancel gives both back,
+ * one call each, and a second cancel finds nothing. */
+static void cancel_gives_back_both_slots(void **state) {
+    (void)state;
+    tally *t = tc_open();
+    tally_budget kcap = { TALLY_SCOPE_KEY, TALLY_DAY, TALLY_BUDGET_COST, 1000000000 };
+    tally_budget acap = { TALLY_SCOPE_ACCOUNT, TALLY_DAY, TALLY_BUDGET_COST, 1000000000 };
+    tally_reservation r = { "kX", "accX", "req-1", 700000000, 0, 60000, NULL };
+    tally_budget_decision d;
+    assert_int_equal(tally_reserve(t, &r, &kcap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(tally_reserve(t, &r, &acap, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(account_held_cost("accX"), 700000000);
+    int released = -1;
+    assert_int_equal(tally_cancel(t, "kX", "accX", "req-1", &released), TALLY_OK);
+    assert_int_equal(released, 1);
+    assert_int_equal(account_held_cost("accX"), 0);
+    tally_reservation again = { "kX", "accX", "req-2", 900000000, 0, 60000, NULL };
+    assert_int_equal(tally_reserve(t, &again, &kcap, 1, &d), TALLY_OK);
+    assert_true(d.allowed); /* the key's headroom is back too */
+    assert_int_equal(tally_cancel(t, "kX", "accX", "req-1", &released), TALLY_OK);
+    assert_int_equal(released, 0);
+    tally_close(t);
+}
+
 /* Issue 10, item 7: 40 keys tied at one request each, spread over the shards
  * and nodes: the top n is k00, k01, ... for every n. */
 static void top_breaks_ties_by_key_on_cluster(void **state) {
@@ -439,6 +466,7 @@ int main(void) {
         cmocka_unit_test(slots_match_redis),
         cmocka_unit_test_setup(records_and_reads_every_dimension, tc_clean),
         cmocka_unit_test_setup(admission_on_cluster, tc_clean),
+        cmocka_unit_test_setup(cancel_gives_back_both_slots, tc_clean),
         cmocka_unit_test_setup(reused_request_ids_stay_apart_on_cluster, tc_clean),
         cmocka_unit_test_setup(top_breaks_ties_by_key_on_cluster, tc_clean),
         cmocka_unit_test_setup(interleaved_batch_matches_an_oracle_on_cluster, tc_clean),

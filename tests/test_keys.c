@@ -165,6 +165,7 @@ static void build_all(void) {
     add_args(&args);
     char prices[TALLY_ENTITY_MAX];
     add(prices, tally__prices_key(t, prices), "", 0);
+    add(prices, tally__schema_key(t, prices), "", 0);
     assert_int_equal(tally__add_shard_keys(t, &args, "t", 1), 0);
     assert_int_equal(args.argc, 8);
     add_args(&args);

@@ -1,5 +1,6 @@
 /* cmd_budget.c -- `tally reserve`: hold an estimate against cost and token caps
- * before a request runs (`tally settle` gives it back with the actual usage). */
+ * before a request runs (`tally settle` gives it back with the actual usage);
+ * `tally cancel`: give it back without usage, for a request that never ran. */
 #include "cli.h"
 #include "commands.h"
 #include "json.h"
@@ -10,9 +11,10 @@ static const char usage[] =
     "                     [options]\n"
     "\n"
     "Checks every --budget and, only if all allow, reserves the estimate (--cost,\n"
-    "--tokens) under the request id. Settle it with 'tally settle --id ...'; if never\n"
-    "settled it is released when the lease ends (--lease-ms: default 300000, at\n"
-    "most a day). With --model and no --cost the cost estimate is --tokens of that\n"
+    "--tokens) under the request id. Settle it with 'tally settle --id ...', or\n"
+    "cancel it with 'tally cancel --id ...' if the request never ran; if neither,\n"
+    "it is released when the lease ends (--lease-ms: default 300000, at most a\n"
+    "day). With --model and no --cost the cost estimate is --tokens of that\n"
     "model at the highest of its prices in force now (tally prices): an upper\n"
     "bound for any mix of input, output and cache tokens.\n"
     "  SPEC: [key:|account:]cost:USD/day|month|total or [key:|account:]tokens:N/PERIOD\n"
@@ -106,6 +108,52 @@ int cmd_reserve(int argc, char **argv) {
         putchar('\n');
     }
     if (rc == TALLY_OK && !d.allowed) code = EXIT_NO;
+    tally_close(t);
+    return code;
+}
+
+static const char usage_cancel[] =
+    "usage: tally cancel --key ID [--account ID] --id REQUEST_ID [options]\n"
+    "\n"
+    "Gives back the estimate that 'tally reserve' holds under the request id,\n"
+    "without recording usage: for a request that never reached the upstream.\n"
+    "Give the --account the reservation was made with, or the account's hold\n"
+    "stays until the lease ends. Idempotent: a second cancel, or a cancel after\n"
+    "settle or after the lease ended, releases nothing and says so (exit 0).\n"
+    "  also: --url URL --timeout MS --prefix P --json --help\n"
+    "  --json: {\"released\": true|false, \"status\": \"cancelled\"|\"nothing held\"}\n"
+    "exit: 0 cancelled, or nothing held; 2 bad input (nothing written), 3 Redis\n"
+    "      unreachable, 4 Redis error or timeout, 5 the server may evict keys\n";
+
+int cmd_cancel(int argc, char **argv) {
+    cli_common c = { 0 };
+    const char *key = NULL, *account = NULL, *id = NULL;
+    opt opts[] = { OPT_TEXT("--key", &key), OPT_TEXT("--account", &account), OPT_TEXT("--id", &id), OPT_END };
+    char *pos[1];
+    int npos, code = cli_parse("cancel", argc, argv, &c, opts, pos, 0, &npos);
+    if (code) return code;
+    if (c.help) {
+        fputs(usage_cancel, stdout);
+        return EXIT_OK_;
+    }
+    if (!key || !id) return cli_usage_error("cancel", "--key and --id are required");
+    tally *t;
+    if ((code = cli_open("cancel", &c, &t))) return code;
+    int released = 0, rc = tally_cancel(t, key, account, id, &released);
+    const char *status = released ? "cancelled" : "nothing held";
+    if (rc != TALLY_OK) {
+        code = cli_fail("cancel", t, rc);
+    } else if (c.json) {
+        json_out j;
+        json_begin(&j, stdout);
+        json_object(&j, NULL);
+        json_bool(&j, "released", released);
+        json_str(&j, "status", status);
+        json_close(&j);
+    } else {
+        puts(released ? "cancelled: the estimate is given back"
+                      : "nothing held: never reserved, already settled or cancelled, or its lease ended");
+    }
     tally_close(t);
     return code;
 }

@@ -19,7 +19,9 @@ static const char usage_stats[] =
     "     (YYYY-MM-DD or today; at most 1000 days, all still kept: day buckets\n"
     "     32 days after the day, month buckets 400 days after the month), summed\n"
     "     exactly from the month buckets of whole months and the day buckets of\n"
-    "     the other days\n";
+    "     the other days\n"
+    "  a name with no data in the period prints zeros, exit 0, and a notice on\n"
+    "  standard error (\"no data for key K in P\"); --json says \"found\": false\n";
 static const char usage_models[] =
     "usage: tally models [--key ID] [--period total|today|month|day:..|month:..]\n"
     "                    [--from DAY --to DAY] [--by-price-version]\n"
@@ -130,6 +132,10 @@ int cmd_stats(int argc, char **argv) {
     tally_bucket b;
     int rc = ranged ? tally_stats_range(t, scope, id, &r, &b) : tally_stats(t, scope, id, &p, &b);
     static const char *const names[] = { "key", "account", "model", "global" };
+    /* Every event counts one request: none means nothing was recorded there
+     * (a typo of a name reads as zeros otherwise). */
+    if (rc == TALLY_OK && b.requests == 0)
+        fprintf(stderr, "tally stats: no data for %s%s%.200s in %s\n", names[scope], id ? " " : "", id ? id : "", when);
     if (rc != TALLY_OK) {
         code = cli_fail("stats", t, rc);
     } else if (c.json) {
@@ -147,6 +153,7 @@ int cmd_stats(int argc, char **argv) {
         } else {
             json_str(&j, "period", when);
         }
+        json_bool(&j, "found", b.requests > 0);
         json_bucket(&j, &b);
         json_close(&j);
     } else {

@@ -7,6 +7,7 @@ int cmd_scripts(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_settle(int argc, char **argv);
 int cmd_reserve(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
 int cmd_prices(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_models(int argc, char **argv);

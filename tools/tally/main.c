@@ -21,6 +21,7 @@ static const struct command {
     { "allow", cmd_allow, "rate limits: decide and consume, all rules or none" },
     { "limits", cmd_limits, "rate limits: the same decision without consuming" },
     { "reserve", cmd_reserve, "hold an estimate against cost and token budgets" },
+    { "cancel", cmd_cancel, "give a reserved estimate back without recording usage" },
     { "lease", cmd_lease, "concurrency leases: acquire, renew or release" },
     { "prices", cmd_prices, "load, list or show the price table that prices events" },
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
@@ -56,7 +57,7 @@ static void help(FILE *f) {
           "                 noeviction (default $TALLY_ALLOW_EVICTION=1, else off):\n"
           "                 Redis may then evict tally's keys, so statistics are\n"
           "                 approximate (lost counts, a resent request id counted\n"
-          "                 again); allow, lease and reserve stay refused (exit 5)\n"
+          "                 again); allow, lease, reserve, cancel stay refused (exit 5)\n"
           "  --json         machine-readable output (not exporter)\n"
           "  --help         help for a command: tally COMMAND --help\n"
           "  --version      print the version (tally --version)\n"

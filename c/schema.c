@@ -1,0 +1,141 @@
+/* schema.c -- the schema's parameters stored with the data. Three settings
+ * decide which key and bucket an event lands in: the timezone cuts the day,
+ * month and hour buckets, the shard count picks the shard of a key's shared
+ * aggregates, and the idempotency window names the request-id hashes (slices
+ * of it). A handle with other values than the data was written with reads
+ * other buckets (a +14:00 writer's "today" is not a UTC reader's), misses
+ * shards, or counts a retried event twice; all without an error. So the first
+ * write under a prefix stores them, as one string such as
+ * "tz=+14:00 shards=8 idempotency_s=86400", and a handle whose own differ is
+ * refused with a message naming both. The retention periods (ttl_*) and
+ * max_future_ms are not stored: they decide when keys expire and which events
+ * are accepted, never a key's name, so handles may differ in them; the prefix
+ * is part of every key already.
+ *
+ * Plain commands, not a script: GET at open, SET NX GET at the first write
+ * (one atomic command: of two first writers one stores, the other reads what
+ * it stored), as tally_open's v1 check uses EXISTS. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "evict.h"
+#include "keys.h"
+#include "node.h"
+#include "reply.h"
+#include "schema.h"
+
+#define TEXT_MAX 96
+
+/* The handle's parameters as stored. */
+static void describe(const tally_config *c, char *out) {
+    int m = c->tz_offset_min, a = m < 0 ? -m : m;
+    snprintf(out, TEXT_MAX, "tz=%c%02d:%02d shards=%d idempotency_s=%lld", m < 0 ? '-' : '+', a / 60, a % 60,
+             c->shards, (long long)c->idempotency_s);
+}
+
+/* The parameter `name=value` of text s that differs from the same name's in
+ * mine, as "<stored> (this handle: <mine>)"s into out; 0 when none does by
+ * name (a text tally did not write). */
+static int differences(const char *stored, const char *mine, char *out, size_t cap) {
+    size_t o = 0;
+    int found = 0;
+    for (const char *p = mine; *p;) {
+        size_t len = strcspn(p, " "), name = strcspn(p, "=");
+        for (const char *q = stored; *q;) {
+            size_t qlen = strcspn(q, " ");
+            if (qlen > name && memcmp(q, p, name + 1) == 0 && (qlen != len || memcmp(q, p, len) != 0) && o < cap) {
+                o += (size_t)snprintf(out + o, cap - o, "%s%.*s (this handle: %.*s)", found ? ", " : "", (int)qlen, q,
+                                      (int)len, p);
+                found = 1;
+            }
+            q += qlen + (q[qlen] == ' ');
+        }
+        p += len + (p[len] == ' ');
+    }
+    return found;
+}
+
+/* Compares the stored text with the handle's parameters. */
+static int compare(tally *t, const redisReply *r, const char *mine) {
+    char diff[2 * TALLY_ERRMSG_MAX / 3];
+    if (r->len == strlen(mine) && memcmp(r->str, mine, r->len) == 0) {
+        t->schema_known = 1;
+        return TALLY_OK;
+    }
+    if (r->len >= TEXT_MAX || memchr(r->str, '\0', r->len) || !differences(r->str, mine, diff, sizeof diff))
+        return tally__fail(t, TALLY_EINVAL,
+                           "prefix '%s' holds schema parameters tally did not write ('%.*s'; this handle: %s): "
+                           "use another prefix (docs/keys.md)",
+                           t->cfg.prefix, r->len < TEXT_MAX ? (int)r->len : TEXT_MAX, r->str, mine);
+    return tally__fail(t, TALLY_EINVAL,
+                       "prefix '%s' was written with %s: every handle on a prefix must use the parameters its data "
+                       "was written with (tally_config; the tool's --tz or $TALLY_TZ), or another prefix (docs/keys.md)",
+                       t->cfg.prefix, diff);
+}
+
+/* GET (claim 0) or SET NX GET (claim 1) of the schema key into t->aux. */
+static int build(tally *t, int claim, const char *key, size_t n, const char *mine) {
+    tally_args *a = &t->aux;
+    tally__args_reset(a);
+    int err = tally__args_str(a, claim ? "SET" : "GET") | tally__args_add(a, key, n);
+    if (claim) err |= tally__args_str(a, mine) | tally__args_str(a, "NX") | tally__args_str(a, "GET");
+    return err ? tally__oom(t) : TALLY_OK;
+}
+
+/* Runs GET or SET NX GET on the node serving the schema key: the reply, or
+ * NULL with the handle's error set (*down: the node could not be asked). A
+ * SET passes the eviction gate as recording does (it is the first record's
+ * write). A MOVED answer (a stale slot map) is followed once. */
+static redisReply *run(tally *t, int claim, const char *key, size_t n, const char *mine, int *down) {
+    int node = tally__route_key(t, key, n, 1);
+    *down = 1;
+    if (node < 0 || build(t, claim, key, n, mine) != TALLY_OK) return NULL;
+    if (claim && (tally__evict_gate(t, node, &t->aux, 1) != TALLY_OK || build(t, claim, key, n, mine) != TALLY_OK))
+        return *down = 0, NULL; /* the gate may have used t->aux */
+    for (int tries = 0; tries < 2; tries++) {
+        redisReply *r = tally__node_command(t, node, &t->aux);
+        if (!r) return NULL;
+        *down = 0;
+        if (tries || !tally__is_cluster(t) || tally__redirect(t, r, &node) != 1) return r;
+        freeReplyObject(r);
+    }
+    return NULL; /* not reached */
+}
+
+/* Takes a reply to GET or SET NX GET: a string is compared with the
+ * handle's; nil (nothing stored before) and NOPERM or READONLY (this user or
+ * node may not read or write it) are TALLY_OK; other errors the error. */
+static int take(tally *t, redisReply *r, const char *mine) {
+    int rc = TALLY_OK;
+    if (r->type == REDIS_REPLY_STRING) rc = compare(t, r, mine);
+    else if (r->type == REDIS_REPLY_ERROR && !tally__reply_is(r, "NOPERM") && !tally__reply_is(r, "READONLY"))
+        rc = tally__reply_error(t, r);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* GET (claim 0) or SET NX GET (claim 1) of the schema key. */
+static int exchange(tally *t, int claim) {
+    char key[TALLY_ENTITY_MAX], mine[TEXT_MAX];
+    size_t n = tally__schema_key(t, key);
+    describe(&t->cfg, mine);
+    int down;
+    redisReply *r = run(t, claim, key, n, mine, &down);
+    if (!r) return down && !claim && tally__is_cluster(t) ? tally__ok(t) : t->err;
+    int rc = take(t, r, mine);
+    if (rc == TALLY_OK && claim) t->schema_known = 1; /* stored now, or this user or node may not: asked once */
+    return rc;
+}
+
+int tally__schema_check(tally *t) {
+    return exchange(t, 0);
+}
+
+int tally__schema_claim(tally *t) {
+    if (t->schema_known) return TALLY_OK;
+    tally__io_begin(t);
+    int rc = exchange(t, 1);
+    tally__io_end(t);
+    return rc == TALLY_OK ? tally__ok(t) : rc;
+}
