@@ -11,6 +11,7 @@
 #include "bounds.h"
 #include "exec.h"
 #include "keys.h"
+#include "queries.h"
 #include "timecal.h"
 
 int tally_period_parse(tally *t, const char *s, tally_period *p) {
@@ -452,4 +453,13 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     free(all);
     tally__keyed_free(&got);
     return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+/* queries.h: for rankings.c. */
+int tally__range_parts(tally *t, const tally_range *r, tally_period *p) {
+    return range_parts(t, r, p);
+}
+
+int tally__start_read(tally *t, tally_args *a, int id) {
+    return start_read(t, a, id);
 }
