@@ -518,6 +518,24 @@ int tally_active(tally *t, int of, const tally_period *p, const char *after, siz
 int tally_active_range(tally *t, int of, const tally_range *r, const char *after, size_t limit, tally_rank **out,
                        size_t *count, int *more);
 
+/* A grouped report over range r: one row per API key (by TALLY_RANK_OF_KEY:
+ * the keys active in r, or only `key`) or per model (TALLY_RANK_OF_MODEL: of
+ * all keys, or of `key` alone), for the whole range or per day or per month of
+ * it (TALLY_REPORT_*: months clipped to r), rows with no usage left out;
+ * sorted by group (byte order), then span; then one total row (group NULL,
+ * span r). Each row's bucket is read as tally_stats_range / tally_models_range
+ * read it (exact; a range reaching buckets no longer kept is refused). Reads
+ * one key's buckets per call (or all models' per span): a report by key costs
+ * a call per active key and span. Free with tally_report_free(). */
+enum { TALLY_REPORT_WHOLE, TALLY_REPORT_PER_DAY, TALLY_REPORT_PER_MONTH };
+typedef struct tally_report_row {
+    char *group;       /* the key or model; NULL in the total row */
+    tally_range span;  /* the days of the row */
+    tally_bucket b;
+} tally_report_row;
+int tally_report(tally *t, int by, int per, const tally_range *r, const char *key, tally_report_row **rows, size_t *n);
+void tally_report_free(tally_report_row *rows, size_t n);
+
 /* Sums the system minute buckets of the last `minutes` epoch minutes, the
  * current one included: from 1 to what cfg.ttl_minute_s keeps, ttl_minute_s /
  * 60 minutes (120 with the default), and at most TALLY_METRICS_MINUTES_MAX.

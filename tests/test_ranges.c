@@ -2,7 +2,9 @@
  * tally_models_range, `tally stats|models --from --to`), rankings of keys and
  * models over periods and ranges (tally_top_of, tally_top_range, `tally top
  * --of --from --to`) and the keys and models active in them, page by page
- * (tally_active, tally_active_range, `tally active`) against an oracle:
+ * (tally_active, tally_active_range, `tally active`), and grouped reports
+ * (tally_report, `tally report`, CSV read back by Python's csv module)
+ * against an oracle:
  * random events over 70 days in two timezones, every entity's day buckets
  * summed by the test for random ranges, whole months (read from month
  * buckets) included, with calls cut small and large; and the refusals: a
@@ -224,6 +226,47 @@ static void check_active(tally *t, const oracle *o, int a, int b, unsigned *seed
     }
 }
 
+/* tally_report over days [a, b] by `of`, per `per`, equals the oracle's rows:
+ * groups by name, spans in time order, rows without usage left out, a total. */
+static void check_report(tally *t, const oracle *o, int a, int b, int of, int per) {
+    int starts[DAYS + 1], ns = 0;
+    for (int d = a; d <= b; d++) {
+        tally_period p = day_of(o, d);
+        if (d == a || per == TALLY_REPORT_PER_DAY || (per == TALLY_REPORT_PER_MONTH && p.day == 1)) starts[ns++] = d;
+    }
+    starts[ns] = b + 1;
+    tally_report_row *rows;
+    size_t n, at = 0;
+    tally_range r = { day_of(o, a), day_of(o, b) };
+    assert_int_equal(tally_report(t, of, per, &r, NULL, &rows, &n), TALLY_OK);
+    tally_bucket total = { 0 };
+    int count = of == TALLY_RANK_OF_KEY ? NKEYS : NMODELS;
+    want_row order[NKEYS];
+    for (int i = 0; i < count; i++) order[i] = (want_row){ of == TALLY_RANK_OF_KEY ? keys[i] : models[i], i };
+    qsort(order, (size_t)count, sizeof *order, by_name_only);
+    for (int g = 0; g < count; g++)
+        for (int k = 0; k < ns; k++) {
+            tally_bucket want;
+            int i = (int)order[g].value;
+            sum(of == TALLY_RANK_OF_KEY ? o->key[i] : o->model[i], starts[k], starts[k + 1] - 1, &want);
+            if (!want.requests) continue;
+            tally_bucket both[2] = { total, want };
+            sum(both, 0, 1, &total);
+            if (at >= n || !rows[at].group || strcmp(rows[at].group, order[g].name) != 0)
+                fail_msg("report days %d..%d, row %zu: %s, want %s", a, b, at, at < n && rows[at].group ? rows[at].group : "-",
+                         order[g].name);
+            tally_period from = day_of(o, starts[k]), to = day_of(o, starts[k + 1] - 1);
+            assert_memory_equal(&rows[at].span.from, &from, sizeof from);
+            assert_memory_equal(&rows[at].span.to, &to, sizeof to);
+            same(&rows[at].b, &want, order[g].name, starts[k], starts[k + 1] - 1);
+            at++;
+        }
+    assert_int_equal(n, at + 1);
+    assert_null(rows[at].group);
+    same(&rows[at].b, &total, "the total row", a, b);
+    tally_report_free(rows, n);
+}
+
 static void ranges_equal_the_oracle(void **state) {
     (void)state;
     for (int i = 0; i < NKEYS; i++) snprintf(keys[i], sizeof keys[i], "key-%d", i);
@@ -241,6 +284,13 @@ static void ranges_equal_the_oracle(void **state) {
             check_range(t, &o[z], DAYS - 2, DAYS - 2, &seed);    /* one day: today */
             check_top(t, &o[z], 0, DAYS - 1, &seed);
             check_active(t, &o[z], DAYS - 2, DAYS - 2, &seed);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_KEY, TALLY_REPORT_PER_MONTH);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_MODEL, TALLY_REPORT_PER_DAY);
+            for (int i = 0; i < 3; i++) {
+                int a = rand_r(&seed) % DAYS, b = rand_r(&seed) % DAYS;
+                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_KEY, i);
+                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_MODEL, 2 - i);
+            }
             for (int i = 0; i < 40; i++) {
                 int a = rand_r(&seed) % DAYS, b = rand_r(&seed) % DAYS;
                 check_range(t, &o[z], a < b ? a : b, a < b ? b : a, &seed);
@@ -384,6 +434,63 @@ static void the_tool_reads_ranges(void **state) {
     free(err);
 }
 
+/* `tally report --format csv` parsed back with Python's csv module: names with
+ * a comma, a quote and non-ASCII bytes come back whole, the numbers and the
+ * exact decimal cost as the JSON report has them, and a total row. */
+static void the_report_as_csv(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t now = ru_now_ms();
+    static const char *const names[] = { "plain", "a,b", "say \"hi\"", "caf\xc3\xa9 \"x,y\"" };
+    for (int i = 0; i < 4; i++)
+        for (int d = 0; d <= i; d++) RECORD(t, ru_event(names[i], "m", NULL, 10 * (i + 1), 1, 2, 3, 1000000001LL * (i + 1), now - d * DAY_MS, NULL));
+    tally_close(t);
+    tally_period from = ru_period_of(TALLY_DAY, now - 3 * DAY_MS, 0);
+    char f[24], *csv, *out, *err;
+    tally_period_format(&from, f);
+    assert_int_equal(RUN(&csv, NULL, "report", "--from", f, "--to", "today", "--format", "csv", "--url", th_url()), 0);
+    assert_non_null(strstr(csv, "\r\n"));
+    const char *py = "import csv, io, sys\n"
+                     "for row in csv.reader(io.TextIOWrapper(sys.stdin.buffer, encoding='utf-8', newline='')):\n"
+                     "    print('|'.join(row))\n";
+    assert_int_equal(th_exec("python3", (const char *const[]){ "-c", py, NULL }, csv, &out, &err), 0);
+    char want[2048];
+    /* the JSON report of the same range: its period text, and five rows */
+    assert_int_equal(RUN(&out, NULL, "report", "--from", f, "--to", "today", "--json", "--url", th_url()), 0);
+    tj *v = tj_parse(out);
+    assert_non_null(v);
+    assert_int_equal(v->n, 5);
+    const char *period = tj_str(tj_at(v, 0), "period");
+    snprintf(want, sizeof want,
+             "key|period|requests|input_tokens|output_tokens|cache_create_tokens|cache_read_tokens|total_tokens|cost_usd\n"
+             "a,b|%s|2|40|2|4|6|52|4.000000004\n"
+             "caf\xc3\xa9 \"x,y\"|%s|4|160|4|8|12|184|16.000000016\n"
+             "plain|%s|1|10|1|2|3|16|1.000000001\n"
+             "say \"hi\"|%s|3|90|3|6|9|108|9.000000009\n"
+             "|total|10|300|10|20|30|360|30.00000003\n",
+             period, period, period, period);
+    tj_free(v);
+    free(out);
+    assert_int_equal(th_exec("python3", (const char *const[]){ "-c", py, NULL }, csv, &out, &err), 0);
+    assert_string_equal(out, want);
+    free(out);
+    free(err);
+    free(csv);
+    /* by model, per day, of one key */
+    assert_int_equal(RUN(&out, NULL, "report", "--from", f, "--to", "today", "--by", "model", "--per", "day", "--key",
+                         "say \"hi\"", "--json", "--url", th_url()), 0);
+    v = tj_parse(out);
+    assert_non_null(v);
+    assert_int_equal(v->n, 4); /* 3 days with usage, the total */
+    assert_string_equal(tj_str(tj_at(v, 0), "model"), "m");
+    assert_int_equal(tj_int(tj_at(v, 3), "requests"), 3);
+    tj_free(v);
+    free(out);
+    assert_int_equal(RUN(NULL, &err, "report", "--to", "today", "--url", th_url()), 2);
+    th_assert_mentions(err, "--from DAY and --to DAY are required");
+    free(err);
+}
+
 /* Boards read in many pages (calls cut to 100 us: 16 members a board), with
  * tie groups larger than a page: 300 keys over yesterday and today, ranked and
  * listed exactly; and top.lua's page mode on a board written between pages
@@ -468,6 +575,7 @@ int main(void) {
         cmocka_unit_test_setup(ranges_equal_the_oracle, th_clean),
         cmocka_unit_test_setup(the_tool_reads_ranges, th_clean),
         cmocka_unit_test_setup(boards_read_in_pages, th_clean),
+        cmocka_unit_test_setup(the_report_as_csv, th_clean),
     };
     int rc = cmocka_run_group_tests_name("ranges", tests, NULL, NULL);
     th_done();

@@ -17,6 +17,7 @@ static const struct command {
     { "trend", cmd_trend, "a series of hourly, daily or monthly buckets" },
     { "top", cmd_top, "API keys or models ranked by cost, tokens or requests" },
     { "active", cmd_active, "the API keys or models with usage in a period or range" },
+    { "report", cmd_report, "usage per key or model (and day or month) of a range: table, JSON, CSV" },
     { "metrics", cmd_metrics, "recent requests and tokens per minute, or Prometheus metrics" },
     { "exporter", cmd_exporter, "serve the Prometheus metrics over HTTP at /metrics" },
     { "allow", cmd_allow, "rate limits: decide and consume, all rules or none" },
