@@ -1,5 +1,6 @@
-/* queries.h -- what queries.c lends the other readers (rankings.c): a range's
- * checks and cover, and the start of a read-only call. */
+/* queries.h -- what queries.c lends the other readers (rankings.c, report.c):
+ * a range's checks and cover, the start of a read-only call, and many keys'
+ * buckets read at once. */
 #ifndef TALLY_QUERIES_H
 #define TALLY_QUERIES_H
 
@@ -13,5 +14,10 @@ int tally__range_parts(tally *t, const tally_range *r, tally_period *p);
 /* Starts a call of read-only script `id` in a: EVALSHA_RO with
  * TALLY_READ_REPLICA. 0, or -1 on OOM. */
 int tally__start_read(tally *t, tally_args *a, int id);
+
+/* The buckets of n API keys (ids checked) over the np periods p, summed per
+ * key into out[n]: as many keys per call as cfg.max_script_us allows (one at
+ * least). For reports: a call per many keys instead of one per key. */
+int tally__stats_keys(tally *t, const char *const *ids, size_t n, const tally_period *p, int np, tally_bucket *out);
 
 #endif

@@ -1,15 +1,18 @@
 /* report.c -- grouped reports over a range of days (tally_report): one row per
  * API key or model (and per day or month of the range), then a total row.
  * Built on the public queries: the groups are the keys or models active in the
- * range (tally_active_range), each group's buckets are read with
- * tally_stats_range or tally_models_range over the range or each of its days
- * or months, so every read is bounded and exact as theirs are. */
+ * range (tally_active_range); each span's buckets are read from the parts
+ * that cover it (months where whole, else days, as tally_stats_range reads
+ * them), many keys a call (tally__stats_keys), or with tally_models_range:
+ * every read is bounded and exact as theirs are. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "error.h"
 #include "handle.h"
+#include "keys.h"
+#include "queries.h"
 #include "timecal.h"
 
 void tally_report_free(tally_report_row *rows, size_t n) {
@@ -75,6 +78,7 @@ static int groups_of(tally *t, const tally_range *r, const char *key, tally_rank
     *g = NULL;
     *ng = 0;
     if (key) {
+        if (tally__id_check(t, "key", key, strlen(key)) != TALLY_OK) return t->err;
         *g = calloc(1, sizeof **g);
         char *name = strdup(key);
         if (!*g || !name) {
@@ -123,13 +127,21 @@ static int span_rows(tally *t, int by, const tally_range *span, const char *key,
         }
         tally_models_free(m, n);
     } else {
+        tally_period parts[TALLY_RANGE_MAX_PARTS];
+        int np = tally__range_parts(t, span, parts);
+        if (np < 0) return t->err;
+        const char **ids = malloc((ng ? ng : 1) * sizeof *ids);
+        tally_bucket *b = malloc((ng ? ng : 1) * sizeof *b);
+        if (!ids || !b) rc = tally__oom(t);
+        for (size_t i = 0; i < ng && rc == TALLY_OK; i++) ids[i] = g[i].key;
+        if (rc == TALLY_OK) rc = tally__stats_keys(t, ids, ng, parts, np, b);
         for (size_t i = 0; i < ng && rc == TALLY_OK; i++) {
-            tally_bucket b;
-            if ((rc = tally_stats_range(t, TALLY_SCOPE_KEY, g[i].key, span, &b)) != TALLY_OK) break;
-            if (!b.requests && !b.total_tokens && !b.cost_nanos) continue; /* no usage in this span */
-            rc = push(t, l, g[i].key, span, &b);
-            if (rc == TALLY_OK && add_bucket(total, &b)) rc = TALLY_ERANGE;
+            if (!b[i].requests && !b[i].total_tokens && !b[i].cost_nanos) continue; /* no usage in this span */
+            rc = push(t, l, g[i].key, span, &b[i]);
+            if (rc == TALLY_OK && add_bucket(total, &b[i])) rc = TALLY_ERANGE;
         }
+        free(ids);
+        free(b);
     }
     if (rc == TALLY_ERANGE) return tally__fail(t, TALLY_ERANGE, "sum overflows: the report's total passes 2^63-1");
     return rc;

@@ -524,9 +524,9 @@ int tally_active_range(tally *t, int of, const tally_range *r, const char *after
  * it (TALLY_REPORT_*: months clipped to r), rows with no usage left out;
  * sorted by group (byte order), then span; then one total row (group NULL,
  * span r). Each row's bucket is read as tally_stats_range / tally_models_range
- * read it (exact; a range reaching buckets no longer kept is refused). Reads
- * one key's buckets per call (or all models' per span): a report by key costs
- * a call per active key and span. Free with tally_report_free(). */
+ * read it (exact; a range reaching buckets no longer kept is refused), the
+ * keys' buckets many keys a call (as many as cfg.max_script_us allows), the
+ * models' a call per span. Free with tally_report_free(). */
 enum { TALLY_REPORT_WHOLE, TALLY_REPORT_PER_DAY, TALLY_REPORT_PER_MONTH };
 typedef struct tally_report_row {
     char *group;       /* the key or model; NULL in the total row */
