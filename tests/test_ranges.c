@@ -453,7 +453,6 @@ static void the_report_as_csv(void **state) {
     const char *py = "import csv, io, sys\n"
                      "for row in csv.reader(io.TextIOWrapper(sys.stdin.buffer, encoding='utf-8', newline='')):\n"
                      "    print('|'.join(row))\n";
-    assert_int_equal(th_exec("python3", (const char *const[]){ "-c", py, NULL }, csv, &out, &err), 0);
     char want[2048];
     /* the JSON report of the same range: its period text, and five rows */
     assert_int_equal(RUN(&out, NULL, "report", "--from", f, "--to", "today", "--json", "--url", th_url()), 0);
@@ -504,7 +503,7 @@ static void boards_read_in_pages(void **state) {
     cfg.max_script_us = 100;
     tally *t = th_open(&cfg);
     int64_t now = ru_now_ms();
-    if (now % DAY_MS < 60000) now += 60000; /* yesterday stays yesterday */
+    if (now % DAY_MS < 3) now -= 3; /* now - e (e < 3 ms) stays today */
     static tally_event ev[MANY * 4];
     static tally_result res[MANY * 4];
     size_t ne = 0;
