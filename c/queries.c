@@ -11,6 +11,7 @@
 #include "bounds.h"
 #include "exec.h"
 #include "keys.h"
+#include "queries.h"
 #include "timecal.h"
 
 int tally_period_parse(tally *t, const char *s, tally_period *p) {
@@ -452,4 +453,34 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     free(all);
     tally__keyed_free(&got);
     return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+/* queries.h: for rankings.c. */
+int tally__range_parts(tally *t, const tally_range *r, tally_period *p) {
+    return range_parts(t, r, p);
+}
+
+int tally__start_read(tally *t, tally_args *a, int id) {
+    return start_read(t, a, id);
+}
+
+int tally__stats_keys(tally *t, const char *const *ids, size_t n, const tally_period *p, int np, tally_bucket *out) {
+    memset(out, 0, n * sizeof *out);
+    int64_t fit = t->cfg.max_script_us / ((int64_t)np * READ_US_PER_FIELD); /* keys per call */
+    size_t step = fit < 1 ? 1 : (size_t)fit;
+    int rc = TALLY_OK;
+    for (size_t i = 0; i < n && rc == TALLY_OK; i += step) {
+        size_t m = n - i < step ? n - i : step;
+        tally_args *a = &t->args;
+        int err = start_read(t, a, TALLY_SCRIPT_READ);
+        for (size_t k = 0; k < m && !err; k++)
+            for (int j = 0; j < np && !err; j++) err = add_keys(t, a, TALLY_SCOPE_KEY, ids[i + k], &p[j]) < 0;
+        tally__args_end_keys(a);
+        err = err || tally__args_str(a, "get");
+        for (size_t k = 0; k < m && !err; k++)
+            for (int j = 0; j < np && !err; j++) err = tally__args_str(a, "1") || add_field(a, &p[j], NULL);
+        if (err) return tally__oom(t);
+        rc = read_sum(t, (int)m * np, np, out + i);
+    }
+    return rc;
 }

@@ -252,7 +252,51 @@ static void interleaved_batch_matches_an_oracle_on_cluster(void **state) {
         assert_int_equal(r[i].value, want_cost[k]);
         if (i > 0) th_assert_le(r[i].value, r[i - 1].value);
     }
+    /* today's boards read whole in pages of 16 (calls cut to 100 us), the
+     * same ranking; the active keys page by page; the report's rows */
+    tally_close(t);
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.max_script_us = 100;
+    t = th_open(&cfg);
+    tally_range today;
+    assert_int_equal(tally_period_parse(t, "today", &today.from), TALLY_OK);
+    today.to = today.from;
+    tally_rank *rr;
+    size_t rn;
+    assert_int_equal(tally_top_range(t, TALLY_RANK_OF_KEY, TALLY_RANK_COST, &today, KEYS, &rr, &rn), TALLY_OK);
+    assert_int_equal(rn, count);
+    for (size_t i = 0; i < rn; i++) {
+        assert_string_equal(rr[i].key, r[i].key);
+        assert_int_equal(rr[i].value, r[i].value);
+    }
+    tally_top_free(rr, rn);
     tally_top_free(r, count);
+    size_t seen = 0;
+    char after[8] = "";
+    for (int more = 1; more;) {
+        assert_int_equal(tally_active_range(t, TALLY_RANK_OF_KEY, &today, seen ? after : NULL, 7, &rr, &rn, &more),
+                         TALLY_OK);
+        for (size_t i = 0; i < rn; i++) {
+            assert_string_equal(rr[i].key, names[seen + i]);
+            assert_int_equal(rr[i].value, want_req[seen + i]);
+        }
+        seen += rn;
+        if (rn) snprintf(after, sizeof after, "%s", rr[rn - 1].key);
+        tally_top_free(rr, rn);
+    }
+    assert_int_equal(seen, KEYS);
+    tally_report_row *rows;
+    size_t nrows;
+    assert_int_equal(tally_report(t, TALLY_RANK_OF_KEY, TALLY_REPORT_WHOLE, &today, NULL, &rows, &nrows), TALLY_OK);
+    assert_int_equal(nrows, KEYS + 1);
+    for (int k = 0; k < KEYS; k++) {
+        assert_string_equal(rows[k].group, names[k]);
+        assert_int_equal(rows[k].b.cost_nanos, want_cost[k]);
+    }
+    assert_null(rows[KEYS].group);
+    assert_int_equal(rows[KEYS].b.cost_nanos, total);
+    tally_report_free(rows, nrows);
     tally_close(t);
 }
 

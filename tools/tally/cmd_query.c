@@ -1,5 +1,5 @@
-/* cmd_query.c -- the read side of the tool: `tally stats`, `models`, `trend`
- * and `top` (`metrics` is in cmd_metrics.c). Human tables by default, --json
+/* cmd_query.c -- the read side of the tool: `tally stats`, `models`, `trend`,
+ * `top` and `active` (`metrics` is in cmd_metrics.c). Human tables by default, --json
  * for programs; every command is one round trip. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +36,22 @@ static const char usage_trend[] =
     "  the last N buckets (default 24 hours, 30 days or 12 months), drawn as bars\n"
     "  of the --metric (default tokens) under a header naming it\n";
 static const char usage_top[] =
-    "usage: tally top [--by cost|tokens|requests] [--window total|today|month|day:..|month:..]\n"
-    "                 [-n N]\n"
-    "  API keys ranked by cost (the default), tokens or requests over the window\n"
-    "  (default total), N from 1 to 1000 (default 10); equal values rank by key id\n"
-    "  (byte order), so -n N is the head of any larger -n\n";
+    "usage: tally top [--of key|model] [--by cost|tokens|requests]\n"
+    "                 [--window total|today|month|day:..|month:.. | --from DAY --to DAY] [-n N]\n"
+    "  API keys (the default) or models ranked by cost (the default), tokens or\n"
+    "  requests over the window (default total) or the days --from to --to (as\n"
+    "  for tally stats), N from 1 to 1000 (default 10); equal values rank by name\n"
+    "  (byte order), so -n N is the head of any larger -n. Keys over a range read\n"
+    "  every leaderboard of its days and months whole: a few calls per 10^4 keys\n"
+    "  a day. --of account is refused: no account leaderboard is kept yet\n";
+static const char usage_active[] =
+    "usage: tally active [--of key|model] [--period total|today|month|day:..|month:.. |\n"
+    "                    --from DAY --to DAY] [--limit N] [--after NAME]\n"
+    "  the API keys (the default) or models with usage in the period (default\n"
+    "  today) or the days --from to --to, with their requests, in byte order of\n"
+    "  their names: the first N (1 to 10000, default 100) after NAME. When more\n"
+    "  follow, the table ends with a line \"more: --after NAME\" (on stderr) and\n"
+    "  --json gives \"next\"; --of account is refused (no account list is kept yet)\n";
 static const char common_help[] =
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
     "         --read-from primary|replica (a Redis Cluster's replicas; see tally --help)\n"
@@ -284,23 +295,44 @@ int cmd_trend(int argc, char **argv) {
     return code;
 }
 
+/* --of: what `top` and `active` rank or list (TALLY_RANK_OF_*, then accounts,
+ * refused); 0, or EXIT_USAGE after the refusal. */
+static const char *const ofs[] = { "key", "model", "account", NULL };
+
+static int of_accounts(const char *cmd, int of) {
+    if (of != 2) return 0;
+    return cli_usage_error(cmd, "--of account is not available yet: tally keeps no leaderboard or list of "
+                                "accounts, and keeping one would cost a write per event (the leaderboards "
+                                "are being reworked first)");
+}
+
 int cmd_top(int argc, char **argv) {
     cli_common c = { 0 };
     static const char *const bys[] = { "cost", "tokens", "requests", NULL }; /* TALLY_RANK_* */
-    int by = TALLY_RANK_COST;
+    int by = TALLY_RANK_COST, of = TALLY_RANK_OF_KEY;
     int64_t n = 10;
     tally_period p = TOTAL;
-    opt opts[] = { OPT_CHOICE("--by", &by, bys),
+    tally_range range;
+    opt opts[] = { OPT_CHOICE("--of", &of, ofs),
+                   OPT_CHOICE("--by", &by, bys),
                    OPT_PERIOD("--window", &p, TALLY_TOTAL, TALLY_DAY),
+                   RANGE_OPTS(range),
                    OPT_COUNT("-n", &n, 1, TALLY_TOP_MAX),
                    OPT_END };
     int code = parse("top", argc, argv, &c, opts, usage_top);
     if (code) return code < 0 ? EXIT_OK_ : code;
+    if ((code = of_accounts("top", of))) return code;
+    char when[24];
+    if (cli_given(opts, "--window") && (cli_given(opts, "--from") || cli_given(opts, "--to")))
+        return cli_usage_error("top", "give --window or --from/--to, not both");
+    int ranged = range_of("top", opts, &range, when);
+    if (ranged < 0) return EXIT_USAGE;
     tally *t;
     if ((code = cli_open("top", &c, &t))) return code;
     tally_rank *r;
     size_t count;
-    int rc = tally_top(t, by, &p, (size_t)n, &r, &count);
+    int rc = ranged ? tally_top_range(t, of, by, &range, (size_t)n, &r, &count)
+                    : tally_top_of(t, of, by, &p, (size_t)n, &r, &count);
     static const char *const field[] = { "cost", "total_tokens", "requests" };
     if (rc != TALLY_OK) {
         code = cli_fail("top", t, rc);
@@ -311,14 +343,14 @@ int cmd_top(int argc, char **argv) {
         for (size_t i = 0; i < count; i++) {
             json_object(&j, NULL);
             json_int(&j, "rank", (int64_t)i + 1);
-            json_str(&j, "key", r[i].key);
+            json_str(&j, ofs[of], r[i].key);
             if (by == TALLY_RANK_COST) json_usd(&j, "cost", "cost_nanos", r[i].value);
             else json_int(&j, field[by], r[i].value);
             json_close(&j);
         }
         json_close(&j);
     } else {
-        printf("%-5s %-40s %s\n", "rank", "key", field[by]);
+        printf("%-5s %-40s %s\n", "rank", ofs[of], field[by]);
         for (size_t i = 0; i < count; i++) {
             char value[32];
             if (by == TALLY_RANK_COST) tally_nanos_to_usd(r[i].value, value, sizeof value);
@@ -331,3 +363,56 @@ int cmd_top(int argc, char **argv) {
     return code;
 }
 
+int cmd_active(int argc, char **argv) {
+    cli_common c = { 0 };
+    int of = TALLY_RANK_OF_KEY;
+    int64_t limit = 100;
+    const char *after = NULL;
+    tally_period p;
+    tally_range range;
+    opt opts[] = { OPT_CHOICE("--of", &of, ofs),
+                   OPT_PERIOD("--period", &p, TALLY_TOTAL, TALLY_DAY),
+                   RANGE_OPTS(range),
+                   OPT_COUNT("--limit", &limit, 1, TALLY_ACTIVE_MAX),
+                   OPT_TEXT("--after", &after),
+                   OPT_END };
+    int code = parse("active", argc, argv, &c, opts, usage_active);
+    if (code) return code < 0 ? EXIT_OK_ : code;
+    if ((code = of_accounts("active", of))) return code;
+    char when[24];
+    int ranged = range_of("active", opts, &range, when);
+    if (ranged < 0) return EXIT_USAGE;
+    tally *t;
+    if ((code = cli_open("active", &c, &t))) return code;
+    if (!cli_given(opts, "--period")) tally_period_parse(t, "today", &p); /* the handle's timezone */
+    tally_rank *r;
+    size_t count;
+    int more;
+    int rc = ranged ? tally_active_range(t, of, &range, after, (size_t)limit, &r, &count, &more)
+                    : tally_active(t, of, &p, after, (size_t)limit, &r, &count, &more);
+    if (rc != TALLY_OK) {
+        code = cli_fail("active", t, rc);
+    } else if (c.json) {
+        json_out j;
+        json_begin(&j, stdout);
+        json_object(&j, NULL);
+        json_array(&j, "active");
+        for (size_t i = 0; i < count; i++) {
+            json_object(&j, NULL);
+            json_str(&j, ofs[of], r[i].key);
+            json_int(&j, "requests", r[i].value);
+            json_close(&j);
+        }
+        json_close(&j);
+        if (more) json_str(&j, "next", r[count - 1].key);
+        else json_null(&j, "next");
+        json_close(&j);
+    } else {
+        printf("%-40s %s\n", ofs[of], "requests");
+        for (size_t i = 0; i < count; i++) printf("%-40s %lld\n", r[i].key, (long long)r[i].value);
+        if (more) fprintf(stderr, "more: --after %s\n", r[count - 1].key);
+    }
+    tally_top_free(r, count);
+    tally_close(t);
+    return code;
+}

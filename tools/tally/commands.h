@@ -13,6 +13,8 @@ int cmd_stats(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_trend(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_active(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
 /* admission control */

@@ -15,7 +15,9 @@ static const struct command {
     { "stats", cmd_stats, "one bucket of a key, account, model or everything" },
     { "models", cmd_models, "the per-model breakdown of a key or of all keys" },
     { "trend", cmd_trend, "a series of hourly, daily or monthly buckets" },
-    { "top", cmd_top, "API keys ranked by cost, tokens or requests" },
+    { "top", cmd_top, "API keys or models ranked by cost, tokens or requests" },
+    { "active", cmd_active, "the API keys or models with usage in a period or range" },
+    { "report", cmd_report, "usage per key or model (and day or month) of a range: table, JSON, CSV" },
     { "metrics", cmd_metrics, "recent requests and tokens per minute, or Prometheus metrics" },
     { "exporter", cmd_exporter, "serve the Prometheus metrics over HTTP at /metrics" },
     { "allow", cmd_allow, "rate limits: decide and consume, all rules or none" },
@@ -44,7 +46,7 @@ static void help(FILE *f) {
           "                 times in it (ISO-8601, epoch ms beside)\n"
           "  --prefix P     key prefix (default tally)\n"
           "  --read-from primary|replica\n"
-          "                 where stats, models, trend, top, metrics, exporter and\n"
+          "                 where stats, models, trend, top, active, metrics, exporter and\n"
           "                 limits read\n"
           "                 on a Redis Cluster (default $TALLY_READ_FROM, else primary):\n"
           "                 replica reads a replica of each slot (READONLY,\n"

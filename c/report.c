@@ -1,0 +1,193 @@
+/* report.c -- grouped reports over a range of days (tally_report): one row per
+ * API key or model (and per day or month of the range), then a total row.
+ * Built on the public queries: the groups are the keys or models active in the
+ * range (tally_active_range); each span's buckets are read from the parts
+ * that cover it (months where whole, else days, as tally_stats_range reads
+ * them), many keys a call (tally__stats_keys), or with tally_models_range:
+ * every read is bounded and exact as theirs are. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "handle.h"
+#include "keys.h"
+#include "queries.h"
+#include "timecal.h"
+
+void tally_report_free(tally_report_row *rows, size_t n) {
+    for (size_t i = 0; rows && i < n; i++) free(rows[i].group);
+    free(rows);
+}
+
+typedef struct {
+    tally_report_row *rows;
+    size_t n, cap;
+} row_list;
+
+/* Adds b to *sum; 0, or 1 when a sum passes 2^63-1. */
+static int add_bucket(tally_bucket *sum, const tally_bucket *b) {
+    int64_t *d[7] = { &sum->requests, &sum->input_tokens, &sum->output_tokens, &sum->cache_create_tokens,
+                      &sum->cache_read_tokens, &sum->total_tokens, &sum->cost_nanos };
+    const int64_t s[7] = { b->requests, b->input_tokens, b->output_tokens, b->cache_create_tokens,
+                           b->cache_read_tokens, b->total_tokens, b->cost_nanos };
+    int over = 0;
+    for (int i = 0; i < 7; i++) over |= __builtin_add_overflow(*d[i], s[i], d[i]);
+    return over;
+}
+
+/* Appends a row (group copied; NULL for the total). TALLY_OK or ENOMEM. */
+static int push(tally *t, row_list *l, const char *group, const tally_range *span, const tally_bucket *b) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        tally_report_row *grown = realloc(l->rows, cap * sizeof *grown);
+        if (!grown) return tally__oom(t);
+        l->rows = grown;
+        l->cap = cap;
+    }
+    char *g = group ? strdup(group) : NULL;
+    if (group && !g) return tally__oom(t);
+    l->rows[l->n++] = (tally_report_row){ g, *span, *b };
+    return TALLY_OK;
+}
+
+static tally_period day_at(int64_t epoch_day) {
+    time_t s = (time_t)(epoch_day * 86400);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    return (tally_period){ TALLY_DAY, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, 0 };
+}
+
+/* The spans of range r a report has rows for: r itself, or its days, or its
+ * months (clipped to r). Their count into spans[TALLY_RANGE_MAX_DAYS]. */
+static int spans_of(const tally_range *r, int per, tally_range *spans) {
+    int64_t first = tally__days_from_civil(r->from.year, r->from.month, r->from.day);
+    int64_t last = tally__days_from_civil(r->to.year, r->to.month, r->to.day);
+    if (per == TALLY_REPORT_WHOLE) return spans[0] = *r, 1;
+    int n = 0;
+    for (int64_t d = first; d <= last; d++) {
+        tally_period day = day_at(d);
+        if (per == TALLY_REPORT_PER_DAY || d == first || day.day == 1) spans[n].from = day, n++;
+        spans[n - 1].to = day;
+    }
+    return n;
+}
+
+/* The groups: the one key asked for, else the keys active in r (in byte order). */
+static int groups_of(tally *t, const tally_range *r, const char *key, tally_rank **g, size_t *ng) {
+    *g = NULL;
+    *ng = 0;
+    if (key) {
+        if (tally__id_check(t, "key", key, strlen(key)) != TALLY_OK) return t->err;
+        *g = calloc(1, sizeof **g);
+        char *name = strdup(key);
+        if (!*g || !name) {
+            free(*g);
+            free(name);
+            *g = NULL;
+            return tally__oom(t);
+        }
+        (*g)[0].key = name;
+        *ng = 1;
+        return TALLY_OK;
+    }
+    size_t cap = 0;
+    for (int more = 1; more;) {
+        tally_rank *page;
+        size_t n;
+        int rc = tally_active_range(t, TALLY_RANK_OF_KEY, r, *ng ? (*g)[*ng - 1].key : NULL, TALLY_ACTIVE_MAX, &page,
+                                    &n, &more);
+        if (rc == TALLY_OK && *ng + n > cap) {
+            tally_rank *grown = realloc(*g, (cap = *ng + n) * sizeof *grown);
+            if (!grown) rc = tally__oom(t);
+            else *g = grown;
+        }
+        if (rc != TALLY_OK) {
+            tally_top_free(page, n);
+            return rc;
+        }
+        memcpy(*g + *ng, page, n * sizeof *page);
+        *ng += n;
+        free(page); /* its names now belong to *g */
+    }
+    return TALLY_OK;
+}
+
+/* The rows of one span: each key's bucket, or each model's. */
+static int span_rows(tally *t, int by, const tally_range *span, const char *key, const tally_rank *g, size_t ng,
+                     row_list *l, tally_bucket *total) {
+    int rc = TALLY_OK;
+    if (by == TALLY_RANK_OF_MODEL) {
+        tally_model_stats *m;
+        size_t n;
+        if ((rc = tally_models_range(t, key, span, &m, &n)) != TALLY_OK) return rc;
+        for (size_t i = 0; i < n && rc == TALLY_OK; i++) {
+            rc = push(t, l, m[i].model, span, &m[i].b);
+            if (rc == TALLY_OK && add_bucket(total, &m[i].b)) rc = TALLY_ERANGE;
+        }
+        tally_models_free(m, n);
+    } else {
+        tally_period parts[TALLY_RANGE_MAX_PARTS];
+        int np = tally__range_parts(t, span, parts);
+        if (np < 0) return t->err;
+        const char **ids = malloc((ng ? ng : 1) * sizeof *ids);
+        tally_bucket *b = malloc((ng ? ng : 1) * sizeof *b);
+        if (!ids || !b) rc = tally__oom(t);
+        for (size_t i = 0; i < ng && rc == TALLY_OK; i++) ids[i] = g[i].key;
+        if (rc == TALLY_OK) rc = tally__stats_keys(t, ids, ng, parts, np, b);
+        for (size_t i = 0; i < ng && rc == TALLY_OK; i++) {
+            if (!b[i].requests && !b[i].total_tokens && !b[i].cost_nanos) continue; /* no usage in this span */
+            rc = push(t, l, g[i].key, span, &b[i]);
+            if (rc == TALLY_OK && add_bucket(total, &b[i])) rc = TALLY_ERANGE;
+        }
+        free(ids);
+        free(b);
+    }
+    if (rc == TALLY_ERANGE) return tally__fail(t, TALLY_ERANGE, "sum overflows: the report's total passes 2^63-1");
+    return rc;
+}
+
+static int period_cmp(const tally_period *a, const tally_period *b) {
+    int x = (a->year * 12 + a->month) * 32 + a->day, y = (b->year * 12 + b->month) * 32 + b->day;
+    return (x > y) - (x < y);
+}
+
+/* Groups in byte order, each group's spans in time order. */
+static int by_group_then_span(const void *x, const void *y) {
+    const tally_report_row *a = x, *b = y;
+    int c = strcmp(a->group, b->group);
+    return c ? c : period_cmp(&a->span.from, &b->span.from);
+}
+
+int tally_report(tally *t, int by, int per, const tally_range *r, const char *key, tally_report_row **out,
+                 size_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (by != TALLY_RANK_OF_KEY && by != TALLY_RANK_OF_MODEL)
+        return tally__fail(t, TALLY_EINVAL, "a report groups by API key (TALLY_RANK_OF_KEY) or model (TALLY_RANK_OF_MODEL)");
+    if (per != TALLY_REPORT_WHOLE && per != TALLY_REPORT_PER_DAY && per != TALLY_REPORT_PER_MONTH)
+        return tally__fail(t, TALLY_EINVAL, "a report has rows for the whole range, per day or per month");
+    if (tally__range_days(r) < 0)
+        return tally__fail(t, TALLY_EINVAL, "a range runs from a day to the same or a later day, at most %d days",
+                           TALLY_RANGE_MAX_DAYS);
+    tally_range *spans = malloc(TALLY_RANGE_MAX_DAYS * sizeof *spans);
+    if (!spans) return tally__oom(t);
+    int ns = spans_of(r, per, spans);
+    tally_rank *g = NULL;
+    size_t ng = 0;
+    int rc = by == TALLY_RANK_OF_KEY ? groups_of(t, r, key, &g, &ng) : TALLY_OK;
+    row_list l = { 0 };
+    tally_bucket total = { 0 };
+    for (int i = 0; i < ns && rc == TALLY_OK; i++) rc = span_rows(t, by, &spans[i], key, g, ng, &l, &total);
+    if (rc == TALLY_OK && l.n) qsort(l.rows, l.n, sizeof *l.rows, by_group_then_span);
+    if (rc == TALLY_OK) rc = push(t, &l, NULL, r, &total);
+    tally_top_free(g, ng);
+    free(spans);
+    if (rc != TALLY_OK) {
+        tally_report_free(l.rows, l.n);
+        return rc;
+    }
+    *out = l.rows;
+    *n = l.n;
+    return tally__ok(t);
+}
