@@ -18,9 +18,9 @@
 #     end, also when a step fails (a trap), leaving the machine as it was.
 # It skips (77) when any of the three packages is already installed: purging
 # them afterwards would not leave the machine as it was.
-#   test_package.sh SOURCE_DIR
+#   test_package.sh SOURCE_DIR PROJECT_VERSION
 set -u
-src=$(cd "$1" && pwd)
+src=$(cd "$1" && pwd) project_version=$2
 : "${TALLY_TEST_URL:?run under tests/with-redis}"
 packages=(libtally0 libtally-dev tally)
 if [ "$(id -u)" -ne 0 ]; then echo "skipped: installing packages needs root"; exit 77; fi
@@ -60,6 +60,8 @@ trap 'exit 130' INT TERM
 # 1. Build, from a copy: the tree without .git and without meson build
 #    directories (any directory holding a build.ninja), as upstream-version/.
 version=$(cd "$src" && dpkg-parsechangelog -S Version)
+[ "${version%-*}" = "$project_version" ] && ok "debian/changelog's $version packages meson.build's $project_version" ||
+  fail "debian/changelog is at $version, meson.build at $project_version: add a changelog entry (dch -v $project_version-1)"
 tree=$work/tally-${version%-*}
 mkdir "$tree"
 tar -C "$src" --exclude=./.git --exclude-tag-all=build.ninja -cf - . | tar -C "$tree" -xf -
