@@ -19,10 +19,11 @@ exporter_of() {
   local prefix
   prefix=$(sed -n 's/^tally demo: every command below also gets --prefix \([^,]*\),.*/\1/p' "$1")
   [ -n "$prefix" ] || return 1
-  local p   # /proc, not pgrep: procps is not on a fresh Debian 12
-  for p in /proc/[0-9]*; do
-    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "exporter --listen 127.0.0.1:0 --prefix $prefix " &&
-      echo "${p#/proc/}"
+  # /proc, not pgrep (procps is not on a fresh Debian 12): a process with both
+  # the argument "exporter" and the demo's prefix (this grep has only the latter)
+  local f
+  for f in $(grep -lzxF -- "$prefix" /proc/[0-9]*/cmdline 2>/dev/null); do
+    grep -qzx exporter "$f" 2>/dev/null && { f=${f#/proc/}; echo "${f%/cmdline}"; }
   done
   return 0
 }
