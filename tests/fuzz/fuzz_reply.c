@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tally_result res[3];
         rc = tally_record_batch(t, evs, 3, res);
         for (int i = 0; i < 3; i++)
-            if (res[i].code < 0 || res[i].code > TALLY_ESYSTEM) abort();
+            if (res[i].code < 0 || res[i].code > TALLY_EEVICT) abort();
         break;
     }
     case 2: rc = tally_stats(t, TALLY_SCOPE_KEY, "k", &day, &b); break;
@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     }
     if (rc != TALLY_OK && !tally_errmsg(t)[0]) abort();
-    if (rc < TALLY_OK || rc > TALLY_ESYSTEM) abort();
+    if (rc < TALLY_OK || rc > TALLY_EEVICT) abort(); /* the last code */
     tally__node_disconnect(t, 0);
     close(sv[1]);
     return 0;
