@@ -108,6 +108,42 @@ static void scripts_verify_load_flush(void **state) {
     assert_int_equal(RUN(NULL, NULL, "scripts", "verify", "--url", url), 0);
 }
 
+/* --summary: one line for all scripts; a missing script keeps its own line;
+ * refused (exit 2) with --json and with list or show. */
+static void scripts_summary(void **state) {
+    (void)state;
+    const char *url = th_url();
+    int n = tally_script_count();
+    char *out, want[128];
+    assert_int_equal(RUN(&out, NULL, "scripts", "verify", "--summary", "--url", url), 1);
+    snprintf(want, sizeof want, "%s  MISSING\n", tally_script_at(0)->sha1);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof want, "\n%d of %d scripts MISSING, on 1 node\n", n, n);
+    assert_non_null(strstr(out, want));
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "scripts", "load", "--summary", "--url", url), 0);
+    snprintf(want, sizeof want, "%d scripts loaded, SHA verified, on 1 node\n", n);
+    assert_string_equal(out, want);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "scripts", "flush", "--summary", "--url", url), 0);
+    assert_string_equal(out, want);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "scripts", "verify", "--summary", "--url", url), 0);
+    snprintf(want, sizeof want, "%d scripts loaded, on 1 node\n", n);
+    assert_string_equal(out, want);
+    free(out);
+    static const char *const refused[][3] = { { "load", "--json" }, { "list" }, { "show", "read" } };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char *err;
+        const char *argv[] = { "scripts", refused[i][0], "--summary", "--url", url, refused[i][1], NULL };
+        assert_int_equal(th_run(argv, NULL, &out, &err), 2);
+        assert_non_null(strstr(err, "--summary goes with load, verify or flush"));
+        assert_string_equal(out, "");
+        free(out);
+        free(err);
+    }
+}
+
 static void exit_codes_for_usage_and_connection(void **state) {
     (void)state;
     char *err;
@@ -176,6 +212,7 @@ int main(void) {
         cmocka_unit_test_setup(scripts_list_needs_no_server, th_clean),
         cmocka_unit_test_setup(scripts_show_prints_exact_source, th_clean),
         cmocka_unit_test_setup(scripts_verify_load_flush, th_clean),
+        cmocka_unit_test_setup(scripts_summary, th_clean),
         cmocka_unit_test_setup(exit_codes_for_usage_and_connection, th_clean),
         cmocka_unit_test_setup(password_never_printed, th_clean),
         cmocka_unit_test(version_matches_project),

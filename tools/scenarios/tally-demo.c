@@ -1,10 +1,14 @@
-/* tally-demo.c -- the seed's statistics scenarios, run through libtally: how a C
- * program embeds the library. Each scenario prints the numbers the seed prints;
- * here every event is one atomic EVALSHA and money is integer nano-USD.
+/* tally-demo.c -- six everyday statistics jobs of an LLM API relay, run through
+ * libtally: how a C program embeds the library. Each job prints its answer as
+ * one line of JSON with the field names of the `tally` tool's --json output
+ * (snake_case; cost as a decimal USD string beside cost_nanos), so the library
+ * and the tool can be read side by side. Every event is one atomic EVALSHA and
+ * money is integer nano-USD.
  *
  *   TALLY_URL=redis://127.0.0.1:6379 tally-demo
- * Keys go under a fresh prefix (tally-demo-<time>) so runs never mix; scenario 5
- * has a prefix of its own, since system metrics count every event. */
+ * Keys go under a fresh prefix (tally-demo-<time>, or $TALLY_DEMO_PREFIX) so
+ * runs never mix; job 5 has a prefix of its own, since the per-minute metrics
+ * count every event under a prefix. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,30 +36,46 @@ static void record(const char *key, const char *model, int64_t in, int64_t out, 
     if (tally_record(t, &e, NULL) != TALLY_OK) die("record");
 }
 
-static void stats(const char *key, const char *period, tally_bucket *b) {
-    tally_period p;
-    if (tally_period_parse(t, period, &p) != TALLY_OK || tally_stats(t, TALLY_SCOPE_KEY, key, &p, b) != TALLY_OK)
-        die("stats");
+/* "cost":"0.25","cost_nanos":250000000, as the tool writes money. */
+static void print_cost(int64_t nanos) {
+    char usd[32];
+    tally_nanos_to_usd(nanos, usd, sizeof usd);
+    printf("\"cost\":\"%s\",\"cost_nanos\":%lld", usd, (long long)nanos);
 }
 
-static void scenario1(void) {
-    puts("=== scenario 1: basic counters ===");
+/* A bucket's fields, in the order of `tally stats --json`. */
+static void print_bucket(const tally_bucket *b) {
+    printf("\"requests\":%lld,\"input_tokens\":%lld,\"output_tokens\":%lld,\"cache_create_tokens\":%lld,"
+           "\"cache_read_tokens\":%lld,\"total_tokens\":%lld,",
+           (long long)b->requests, (long long)b->input_tokens, (long long)b->output_tokens,
+           (long long)b->cache_create_tokens, (long long)b->cache_read_tokens, (long long)b->total_tokens);
+    print_cost(b->cost_nanos);
+}
+
+/* One key's bucket for a period, printed as `tally stats --key KEY --period P --json`. */
+static void stats(const char *key, const char *period) {
+    tally_period p;
+    tally_bucket b;
+    if (tally_period_parse(t, period, &p) != TALLY_OK || tally_stats(t, TALLY_SCOPE_KEY, key, &p, &b) != TALLY_OK)
+        die("stats");
+    char when[24];
+    tally_period_format(&p, when);
+    printf("{\"scope\":\"key\",\"id\":\"%s\",\"period\":\"%s\",", key, when);
+    print_bucket(&b);
+    puts("}");
+}
+
+static void job1(void) {
+    puts("-- 1. requests and tokens per API key: 3 requests of key_123, today and in total");
     record("key_123", "claude-3-5-sonnet", 1000, 500, NULL, 0);
     record("key_123", "claude-3-5-sonnet", 2000, 800, NULL, 0);
     record("key_123", "claude-3-5-sonnet", 1500, 600, NULL, 0);
-    puts("recorded: API key key_123 (3 requests)");
-    tally_bucket total, today;
-    stats("key_123", "total", &total);
-    stats("key_123", "today", &today);
-    printf("stats: {\n"
-           "  \"total\": { \"requests\": %lld, \"inputTokens\": %lld, \"outputTokens\": %lld },\n"
-           "  \"today\": { \"requests\": %lld, \"inputTokens\": %lld, \"outputTokens\": %lld }\n}\n",
-           (long long)total.requests, (long long)total.input_tokens, (long long)total.output_tokens,
-           (long long)today.requests, (long long)today.input_tokens, (long long)today.output_tokens);
+    stats("key_123", "today");
+    stats("key_123", "total");
 }
 
-static void scenario2(void) {
-    puts("\n=== scenario 2: per-model statistics ===");
+static void job2(void) {
+    puts("\n-- 2. per model: key_456 used two models today");
     record("key_456", "claude-3-5-sonnet", 1000, 500, NULL, 0);
     record("key_456", "claude-3-5-sonnet", 2000, 800, NULL, 0);
     record("key_456", "claude-3-opus", 3000, 1200, NULL, 0);
@@ -64,27 +84,43 @@ static void scenario2(void) {
     size_t n = 0;
     if (tally_period_parse(t, "today", &p) != TALLY_OK || tally_models(t, "key_456", &p, &m, &n) != TALLY_OK)
         die("models");
-    puts("model stats: [");
-    for (size_t i = 0; i < n; i++)
-        printf("  { \"model\": \"%s\", \"requests\": %lld, \"inputTokens\": %lld, \"outputTokens\": %lld }%s\n",
-               m[i].model, (long long)m[i].b.requests, (long long)m[i].b.input_tokens,
-               (long long)m[i].b.output_tokens, i + 1 < n ? "," : "");
+    putchar('[');
+    for (size_t i = 0; i < n; i++) {
+        printf("%s{\"model\":\"%s\",", i ? "," : "", m[i].model);
+        print_bucket(&m[i].b);
+        putchar('}');
+    }
     puts("]");
     tally_models_free(m, n);
 }
 
-static void scenario3(void) {
-    puts("\n=== scenario 3: cost (integer nano-USD, never floats) ===");
+static void job3(void) {
+    puts("\n-- 3. cost: key_789 spent $0.05 + $0.12 + $0.08 (integer nano-USD, never floats)");
     record("key_789", "claude-3-5-sonnet", 0, 0, "0.05", 0);
     record("key_789", "claude-3-5-sonnet", 0, 0, "0.12", 0);
     record("key_789", "claude-3-5-sonnet", 0, 0, "0.08", 0);
-    tally_bucket day, total;
-    stats("key_789", "today", &day);
-    stats("key_789", "total", &total);
-    char d[32], tt[32];
-    tally_nanos_to_usd(day.cost_nanos, d, sizeof d);
-    tally_nanos_to_usd(total.cost_nanos, tt, sizeof tt);
-    printf("cost stats: { dailyCost: %s, totalCost: %s }  (%lld nano-USD)\n", d, tt, (long long)total.cost_nanos);
+    stats("key_789", "today");
+    stats("key_789", "total");
+}
+
+static void job4(void) {
+    puts("\n-- 4. rate limit: at most 10 requests per 60 s for key_123; the 11th is denied");
+    tally_rule rule;
+    char err[128];
+    if (tally_rule_parse("10/60s", 6, &rule, err, sizeof err) != TALLY_OK) {
+        fprintf(stderr, "tally-demo: rule: %s\n", err);
+        exit(1);
+    }
+    for (int i = 0; i < 11; i++) {
+        tally_decision d;
+        int rc = tally_allow(t, "key_123", &rule, 1, NULL, &d);
+        if (rc != TALLY_OK) die("allow");
+        printf("{\"allowed\":%s,\"limit\":%lld,\"remaining\":%lld,\"retry_after_ms\":%lld,\"reset_after_ms\":%lld,",
+               d.allowed ? "true" : "false", (long long)d.limit, (long long)d.remaining,
+               (long long)d.retry_after_ms, (long long)d.reset_after_ms);
+        if (d.denied_by < 0) puts("\"denied_by\":null}");
+        else printf("\"denied_by\":%d}\n", d.denied_by + 1); /* rules numbered from 1, as the tool does */
+    }
 }
 
 static int64_t now_ms(void) {
@@ -98,8 +134,8 @@ static void per_minute(int64_t v, char *buf, size_t n) {
     snprintf(buf, n, "%lld.%02lld", (long long)(v / 5), (long long)(v * 100 / 5 % 100));
 }
 
-static void scenario5(void) {
-    puts("\n=== scenario 5: real-time metrics (per-minute buckets) ===");
+static void job5(void) {
+    puts("\n-- 5. real-time metrics: 100 requests a minute for 5 minutes, then the last 5 minutes' rates");
     tally *main_handle = t;
     char prefix[80];
     snprintf(prefix, sizeof prefix, "%.50s-metrics", cfg.prefix);
@@ -119,22 +155,20 @@ static void scenario5(void) {
             ev[i] = (tally_event){ .key = "key_metrics", .model = "claude-3-5-sonnet", .input_tokens = 300,
                                    .output_tokens = 200, .at_ms = now - (4 - minute) * 60000LL };
         if (tally_record_batch(t, ev, 100, res) != TALLY_OK) die("record batch");
-        printf("recorded minute %d: 100 requests, 50000 tokens (one pipelined batch)\n", minute + 1);
     }
     tally_bucket b;
     if (tally_metrics(t, 5, &b) != TALLY_OK) die("metrics");
     char rpm[32], tpm[32];
     per_minute(b.requests, rpm, sizeof rpm);
     per_minute(b.total_tokens, tpm, sizeof tpm);
-    printf("metrics: {\n  \"window\": \"5 minutes\",\n  \"totalRequests\": %lld,\n  \"totalTokens\": %lld,\n"
-           "  \"avgRequestsPerMinute\": \"%s\",\n  \"avgTokensPerMinute\": \"%s\"\n}\n",
-           (long long)b.requests, (long long)b.total_tokens, rpm, tpm);
+    printf("{\"minutes\":5,\"requests\":%lld,\"total_tokens\":%lld,\"rpm\":%s,\"tpm\":%s}\n", (long long)b.requests,
+           (long long)b.total_tokens, rpm, tpm);
     tally_close(t);
     t = main_handle;
 }
 
-static void scenario6(void) {
-    puts("\n=== scenario 6: leaderboard ===");
+static void job6(void) {
+    puts("\n-- 6. leaderboard: the 3 API keys that cost the most, of 5");
     static const char *const keys[] = { "key_001", "key_002", "key_003", "key_004", "key_005" };
     static const char *const costs[] = { "125.50", "89.30", "210.75", "45.20", "178.90" };
     for (int i = 0; i < 5; i++) record(keys[i], "claude-3-opus", 0, 0, costs[i], 0);
@@ -143,11 +177,11 @@ static void scenario6(void) {
     size_t n = 0;
     if (tally_period_parse(t, "total", &p) != TALLY_OK || tally_top(t, TALLY_RANK_COST, &p, 3, &r, &n) != TALLY_OK)
         die("top");
-    puts("cost top 3: [");
+    putchar('[');
     for (size_t i = 0; i < n; i++) {
-        char usd[32];
-        tally_nanos_to_usd(r[i].value, usd, sizeof usd);
-        printf("  { \"apiKeyId\": \"%s\", \"totalCost\": %s }%s\n", r[i].key, usd, i + 1 < n ? "," : "");
+        printf("%s{\"rank\":%zu,\"key\":\"%s\",", i ? "," : "", i + 1, r[i].key);
+        print_cost(r[i].value);
+        putchar('}');
     }
     puts("]");
     tally_top_free(r, n);
@@ -160,11 +194,12 @@ int main(void) {
     cfg.prefix = getenv("TALLY_DEMO_PREFIX") ? getenv("TALLY_DEMO_PREFIX") : prefix;
     if (tally_open(&cfg, &t) != TALLY_OK) die("connect");
     printf("(keys under the prefix '%s')\n\n", cfg.prefix);
-    scenario1();
-    scenario2();
-    scenario3();
-    scenario5();
-    scenario6();
+    job1();
+    job2();
+    job3();
+    job4();
+    job5();
+    job6();
     tally_close(t);
     return 0;
 }

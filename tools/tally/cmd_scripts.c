@@ -17,12 +17,17 @@ static const char usage[] =
     "  verify   SCRIPT EXISTS for every script; exit 1 if any is missing\n"
     "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
     "\n"
+    "  --summary  load, verify, flush: one line for all scripts and nodes (e.g.\n"
+    "             '8 scripts loaded, SHA verified, on 1 node') instead of one\n"
+    "             per script and node; a missing script still gets its line.\n"
+    "             Not with --json\n"
+    "\n"
     "On a cluster (redis-cluster:// URL) load, verify and flush act on every\n"
     "primary and replica and report per node.\n"
     "\n"
     "options: --url URL (default $TALLY_URL, else redis://127.0.0.1:6379/0;\n"
     "         redis-cluster://host:port[,host:port...] for a cluster)\n"
-    "         --timeout MS  --json  --help\n"
+    "         --timeout MS  --summary  --json  --help\n"
     "exit: 0 ok, 1 scripts missing (verify), 2 bad usage, 3 Redis unreachable or\n"
     "      authentication failed, 4 Redis or script error\n";
 
@@ -79,9 +84,10 @@ static int show(const char *name) {
 }
 
 /* Prints one line (or JSON entry) per script and node with its state in that
- * node's cache; the node column appears when there is more than one. Returns
- * the number of scripts missing somewhere, or -1 (error printed). */
-static int report(tally *t, const cli_common *c, const char *yes) {
+ * node's cache; the node column appears when there is more than one. With
+ * `summary` only the missing ones get a line, and one line counts them all.
+ * Returns the number of scripts missing somewhere, or -1 (error printed). */
+static int report(tally *t, const cli_common *c, int summary, const char *yes) {
     int n = tally_script_count(), nodes = tally_node_count(t), missing = 0;
     int *loaded = calloc((size_t)n, sizeof *loaded);
     if (!loaded) return -1;
@@ -108,6 +114,8 @@ static int report(tally *t, const cli_common *c, const char *yes) {
                 json_str(&j, "sha1", s->sha1);
                 json_bool(&j, "loaded", loaded[i]);
                 json_close(&j);
+            } else if (summary && loaded[i]) {
+                continue;
             } else if (nodes > 1) {
                 printf("%-32s %-10s %s  %s\n", node, s->name, s->sha1, loaded[i] ? yes : "MISSING");
             } else {
@@ -117,10 +125,13 @@ static int report(tally *t, const cli_common *c, const char *yes) {
     }
     if (c->json) json_close(&j);
     free(loaded);
+    const char *plural = nodes == 1 ? "" : "s";
+    if (summary && missing == 0) printf("%d scripts %s, on %d node%s\n", n, yes, nodes, plural);
+    else if (summary) printf("%d of %d scripts MISSING, on %d node%s\n", missing, n * nodes, nodes, plural);
     return missing;
 }
 
-static int server(const char *what, cli_common *c) {
+static int server(const char *what, cli_common *c, int summary) {
     tally *t;
     int code = cli_open("scripts", c, &t);
     if (code) return code;
@@ -130,7 +141,7 @@ static int server(const char *what, cli_common *c) {
     if (rc != TALLY_OK) {
         code = cli_fail("scripts", t, rc);
     } else {
-        int missing = report(t, c, strcmp(what, "verify") == 0 ? "loaded" : "loaded, SHA verified");
+        int missing = report(t, c, summary, strcmp(what, "verify") == 0 ? "loaded" : "loaded, SHA verified");
         code = missing < 0 ? EXIT_FAILED : missing ? EXIT_NO : EXIT_OK_;
     }
     tally_close(t);
@@ -139,7 +150,8 @@ static int server(const char *what, cli_common *c) {
 
 int cmd_scripts(int argc, char **argv) {
     cli_common c = { 0 };
-    opt opts[] = { OPT_END };
+    int summary = 0;
+    opt opts[] = { OPT_FLAG("--summary", &summary), OPT_END };
     char *pos[2];
     int npos;
     int code = cli_parse("scripts", argc, argv, &c, opts, pos, 2, &npos);
@@ -150,16 +162,18 @@ int cmd_scripts(int argc, char **argv) {
     }
     if (npos == 0) return cli_usage_error("scripts", "missing subcommand: list, show, load, verify or flush");
     const char *sub = pos[0];
+    if (summary && (c.json || strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0))
+        return cli_usage_error("scripts", "--summary goes with load, verify or flush, without --json");
     if (strcmp(sub, "show") == 0) {
         if (npos != 2) return cli_usage_error("scripts", "'show' needs one script name");
         return show(pos[1]);
     }
     if (npos != 1) return cli_usage_error("scripts", "unexpected argument '%s'", pos[1]);
     if (strcmp(sub, "list") == 0) return list(&c);
-    if (strcmp(sub, "load") == 0 || strcmp(sub, "flush") == 0) return server(sub, &c);
+    if (strcmp(sub, "load") == 0 || strcmp(sub, "flush") == 0) return server(sub, &c, summary);
     if (strcmp(sub, "verify") == 0) {
         c.defer_load = 1;
-        return server(sub, &c);
+        return server(sub, &c, summary);
     }
     return cli_usage_error("scripts", "unknown subcommand '%s'", sub);
 }
