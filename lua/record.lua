@@ -185,7 +185,7 @@ for j = 1, ni do
   local list = {}
   for p = 1, #adds, ENTRY do list[#list + 1] = adds:sub(p, p + FP - 1) end
   for p = 1, #checks, ENTRY do list[#list + 1] = checks:sub(p, p + FP - 1) end
-  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, entries = adds .. checks,
+  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, adds = adds, checks = checks,
              nadd = #adds / ENTRY }
   at = at + 3
 end
@@ -204,8 +204,10 @@ for j, id in ipairs(ids) do
     local seen, seen_v0 = redis.call("HMGET", id.key, V2, unpack(id.list)), {}
     if not seen[1] then -- a hash an older tally created, or none yet
       if redis.call("EXISTS", id.key) == 1 then
-        local old = {}
-        for p = FP + 1, #id.entries, ENTRY do old[#old + 1] = id.entries:sub(p, p + FP_V0 - 1) end
+        local old = {} -- the 8-byte fields, in the order of id.list
+        for _, entries in ipairs({ id.adds, id.checks }) do
+          for p = FP + 1, #entries, ENTRY do old[#old + 1] = entries:sub(p, p + FP_V0 - 1) end
+        end
         seen_v0 = redis.call("HMGET", id.key, unpack(old))
       else
         id.fresh = true
