@@ -7,7 +7,6 @@
  * every read is bounded and exact as theirs are. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "error.h"
 #include "handle.h"
@@ -51,13 +50,6 @@ static int push(tally *t, row_list *l, const char *group, const tally_range *spa
     return TALLY_OK;
 }
 
-static tally_period day_at(int64_t epoch_day) {
-    time_t s = (time_t)(epoch_day * 86400);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    return (tally_period){ TALLY_DAY, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, 0 };
-}
-
 /* The spans of range r a report has rows for: r itself, or its days, or its
  * months (clipped to r). Their count into spans[TALLY_RANGE_MAX_DAYS]. */
 static int spans_of(const tally_range *r, int per, tally_range *spans) {
@@ -66,7 +58,7 @@ static int spans_of(const tally_range *r, int per, tally_range *spans) {
     if (per == TALLY_REPORT_WHOLE) return spans[0] = *r, 1;
     int n = 0;
     for (int64_t d = first; d <= last; d++) {
-        tally_period day = day_at(d);
+        tally_period day = tally__day_period(d);
         if (per == TALLY_REPORT_PER_DAY || d == first || day.day == 1) spans[n].from = day, n++;
         spans[n - 1].to = day;
     }

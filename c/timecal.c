@@ -198,6 +198,12 @@ int tally_parse_time(const char *s, int tz_min, int64_t *at_ms) {
     return TALLY_OK;
 }
 
+tally_period tally__day_period(int64_t epoch_day) {
+    tally_period p = { TALLY_DAY, 0, 0, 0, 0 };
+    civil_from_days(epoch_day, &p.year, &p.month, &p.day);
+    return p;
+}
+
 int64_t tally__period_end_s(const tally_period *p, int tz_min) {
     int64_t days;
     if (p->kind == TALLY_MONTH)
