@@ -122,8 +122,8 @@ int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps
     const char *base[2];
     size_t base_n[2];
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], suffix[24];
-    size_t kbn = tally__entity(t, TALLY_ENTITY_KEY, r->key, strlen(r->key), kb);
-    size_t abn = r->account ? tally__entity(t, TALLY_ENTITY_ACCOUNT, r->account, strlen(r->account), ab) : 0;
+    size_t kbn = tally__entity(&t->schema, TALLY_ENTITY_KEY, r->key, strlen(r->key), kb);
+    size_t abn = r->account ? tally__entity(&t->schema, TALLY_ENTITY_ACCOUNT, r->account, strlen(r->account), ab) : 0;
     int ne = 0, acct_entity = 0;
     if (!tally__is_cluster(t) || key_caps) base[ne] = kb, base_n[ne++] = kbn;
     if (abn && (!tally__is_cluster(t) || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
@@ -204,8 +204,8 @@ int tally_cancel(tally *t, const char *key, const char *account, const char *req
         return rc;
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX];
     const char *base[2] = { kb, ab };
-    size_t base_n[2] = { tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), kb),
-                         account ? tally__entity(t, TALLY_ENTITY_ACCOUNT, account, strlen(account), ab) : 0 };
+    size_t base_n[2] = { tally__entity(&t->schema, TALLY_ENTITY_KEY, key, strlen(key), kb),
+                         account ? tally__entity(&t->schema, TALLY_ENTITY_ACCOUNT, account, strlen(account), ab) : 0 };
     int n = account ? 2 : 1;
     /* On a cluster the key and the account live in different slots: one call
      * each (each is idempotent, so a retry after a failure between them is

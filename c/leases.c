@@ -18,7 +18,7 @@
 /* Builds lease.lua's call up to and including ARGV[2] (now). 0 or -1 (memory). */
 static int start(tally *t, const char *mode, const char *key) {
     char base[TALLY_ENTITY_MAX];
-    size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
+    size_t bn = tally__entity(&t->schema, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
     if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__add_lease_key(a, base, bn) < 0) return -1;
     tally__args_end_keys(a);

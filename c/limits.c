@@ -177,7 +177,7 @@ static int check_rules(tally *t, const tally_rule *rules, int nrules, const tall
 static int build(tally *t, const char *mode, const char *key, const tally_rule *rules, int nrules,
                  const tally_request *req) {
     char base[TALLY_ENTITY_MAX], suffix[64];
-    size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
+    size_t bn = tally__entity(&t->schema, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
     int rc = strcmp(mode, "peek") != 0 ? tally__args_script(a, TALLY_SCRIPT_ALLOW)
              : t->cfg.read_from == TALLY_READ_REPLICA ? tally__args_script_ro(a, TALLY_SCRIPT_PEEK)

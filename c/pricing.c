@@ -51,7 +51,7 @@ static struct pricing_state *state_of(tally *t) {
 static int begin_load(tally *t) {
     char key[TALLY_ENTITY_MAX];
     tally_args *a = &t->args;
-    int err = tally__args_script(a, TALLY_SCRIPT_PRICES) | tally__args_add(a, key, tally__prices_key(t, key));
+    int err = tally__args_script(a, TALLY_SCRIPT_PRICES) | tally__args_add(a, key, tally__prices_key(&t->schema, key));
     tally__args_end_keys(a);
     return err;
 }
@@ -63,7 +63,7 @@ static int refused_load(tally *t) {
     char why[TALLY_ERRMSG_MAX], key[TALLY_ENTITY_MAX];
     if (t->err != TALLY_EAUTH || strncmp(t->errmsg, "NOPERM", 6) != 0) return t->err;
     snprintf(why, sizeof why, "%s", t->errmsg);
-    tally__prices_key(t, key);
+    tally__prices_key(&t->schema, key);
     return tally__fail(t, TALLY_EAUTH,
                        "this Redis user may not load prices (the price table is unchanged): writing %s needs "
                        "a user like the operator's of docs/acl.md; Redis said: %s",
@@ -112,7 +112,7 @@ int tally_prices_load_ex(tally *t, const tally_prices *p, int64_t *version, int 
 static const redisReply *read_call(tally *t, const char *mode, redisReply **reply) {
     char key[TALLY_ENTITY_MAX];
     tally_args *a = &t->args;
-    int err = tally__args_script_ro_primary(a, TALLY_SCRIPT_READ) | tally__args_add(a, key, tally__prices_key(t, key));
+    int err = tally__args_script_ro_primary(a, TALLY_SCRIPT_READ) | tally__args_add(a, key, tally__prices_key(&t->schema, key));
     tally__args_end_keys(a);
     err |= tally__args_str(a, mode);
     if (strcmp(mode, "get") == 0) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_VERSION);

@@ -60,9 +60,9 @@ static int add_keys(tally *t, tally_args *a, int scope, const char *id, const ta
     size_t sn = tally__period_suffix(p, suffix);
     if (scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT) {
         char kind = scope == TALLY_SCOPE_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT;
-        return tally__args_cat(a, base, tally__entity(t, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;
+        return tally__args_cat(a, base, tally__entity(&t->schema, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;
     }
-    return tally__add_shard_keys(t, a, suffix, sn) ? -1 : t->cfg.shards;
+    return tally__add_shard_keys(&t->schema, a, suffix, sn) ? -1 : t->cfg.shards;
 }
 
 /* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
@@ -267,7 +267,7 @@ int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
     char suffix[32];
     int err = start_read(t, a, TALLY_SCRIPT_READ), nkeys = minutes * t->cfg.shards;
     for (int m = 0; m < minutes; m++)
-        err |= tally__add_shard_keys(t, a, suffix, tally__minute_suffix(now_min - m, suffix));
+        err |= tally__add_shard_keys(&t->schema, a, suffix, tally__minute_suffix(now_min - m, suffix));
     tally__args_end_keys(a);
     err |= tally__args_str(a, "get");
     for (int k = 0; k < nkeys; k++) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_ENTITY);
@@ -414,7 +414,7 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     char suffix[32];
     tally_args *a = &t->args;
     int err = start_read(t, a, TALLY_SCRIPT_TOP);
-    err |= tally__add_shard_keys(t, a, suffix, tally__board_suffix(by, p, suffix));
+    err |= tally__add_shard_keys(&t->schema, a, suffix, tally__board_suffix(by, p, suffix));
     tally__args_end_keys(a);
     if (err || tally__args_i64(a, (int64_t)n)) return tally__oom(t);
     tally_keyed got;

@@ -1,11 +1,11 @@
 /* reply.h -- Redis replies as the library sees them: hiredis's redisReply, and
- * an error reply turned into the handle's error. */
+ * an error reply turned into a code and a message. Layer: pure; no handle. */
 #ifndef TALLY_REPLY_H
 #define TALLY_REPLY_H
 
 #include <hiredis/hiredis.h>
 
-#include "handle.h"
+#include "tally.h"
 
 /* What one reply may hold, whatever the server sends: array elements declared,
  * all levels together; bytes of string data; and unparsed input (the element
@@ -34,10 +34,11 @@ void tally__reply_bound(redisReader *r, tally_reply_budget *b);
 
 /* 1 when r is an error reply whose text starts with `word` ("NOSCRIPT"). */
 int tally__reply_is(const redisReply *r, const char *word);
-/* Maps an error reply to a code and sets the handle's error: LOADING ->
- * ECONNECT (the command did not run), "EINVAL message" (the scripts' refusals)
- * -> EINVAL, NOAUTH/NOPERM/WRONGPASS -> EAUTH, any other error -> EREDIS, a
- * non-error reply -> ESCRIPT. Returns the code. */
-int tally__reply_error(tally *t, const redisReply *r);
+/* Maps an error reply to a code, with its message into msg (cap bytes):
+ * LOADING -> ECONNECT (the command did not run), "EINVAL message" (the
+ * scripts' refusals) -> EINVAL, NOAUTH/NOPERM/WRONGPASS -> EAUTH, any other
+ * error -> EREDIS, a non-error reply -> ESCRIPT. Returns the code
+ * (tally__reply_error, handle.h, sets them as the handle's error). */
+int tally__reply_problem(const redisReply *r, char *msg, size_t cap);
 
 #endif
