@@ -71,15 +71,10 @@ static int run(tally *t, int acquire, const char *id, tally_lease *out) {
     memcpy(out->id, keep, sizeof keep);
     redisReply *r = tally__eval(t, &t->args);
     if (!r) return t->err;
-    size_t want = acquire ? 5 : 4;
-    int rc = TALLY_OK;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != want) {
-        rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply shape");
-    } else {
-        for (size_t i = 0; i < want; i++)
-            if (r->element[i]->type != (acquire && i == 1 ? REDIS_REPLY_STRING : REDIS_REPLY_INTEGER))
-                rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply element %zu", i);
-    }
+    /* acquire: {ok, id, retry or expiry, holders, now}; renew, release: no id */
+    int rc = TALLY_OK, misfit = acquire ? tally__reply_misfit(r, 5, "isi") : tally__reply_misfit(r, 4, "i");
+    if (misfit == TALLY_REPLY_NOT_ARRAY) rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply shape");
+    else if (misfit) rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply element %d", misfit - 1);
     if (rc == TALLY_OK && acquire && r->element[1]->len >= TALLY_LEASE_ID_MAX)
         rc = tally__fail(t, TALLY_ESCRIPT, "lease: id too long");
     if (rc == TALLY_OK) {

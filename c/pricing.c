@@ -94,9 +94,7 @@ int tally_prices_load_ex(tally *t, const tally_prices *p, int64_t *version, int 
     redisReply *r = tally__eval(t, &t->args);
     if (!r) return refused_load(t);
     /* {version, changed}: the stored version is kept when the table was the same */
-    int shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
-                 r->element[1]->type == REDIS_REPLY_INTEGER;
-    int rc = shaped ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
+    int rc = tally__reply_fits(r, 2, "i") ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
     if (rc == TALLY_OK && version) *version = r->element[0]->integer;
     if (rc == TALLY_OK && changed) *changed = r->element[1]->integer != 0;
     freeReplyObject(r);

@@ -117,8 +117,8 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
     if (rc != TALLY_OK) return rc;
     for (int i = 0; i < nkeys && rc == TALLY_OK; i++) {
         redisReply *e = k.per_key[i];
-        redisReply *v = e->type == REDIS_REPLY_ARRAY && e->elements == 1 ? e->element[0] : NULL;
-        int got = v && v->type == REDIS_REPLY_STRING ? add_packed(&out[i / per], v->str, v->len) : 0;
+        redisReply *v = tally__reply_fits(e, 1, "s") ? e->element[0] : NULL; /* {value}, or no bucket */
+        int got = v ? add_packed(&out[i / per], v->str, v->len) : 0;
         if (got) {
             char where[32];
             if (got > 0 && per > 1) snprintf(where, sizeof where, "the merged buckets");
@@ -323,12 +323,10 @@ static int breakdown_call(tally *t, const char *key, const tally_period *p, int 
     if ((rc = read_whole(t, &got)) != TALLY_OK) return rc;
     for (int k = 0; rc == TALLY_OK && k < nkeys; k++) {
         const redisReply *h = got.per_key[k];
+        if (h->type == REDIS_REPLY_ARRAY && !tally__reply_fits(h, h->elements, "s")) /* {field, value, ...} */
+            rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];
-            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-                rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
-                break;
-            }
             size_t mn;
             const char *model = by_version ? tally__field_price_version(f->str, f->len, &mn)
                                            : tally__field_model(f->str, f->len, &mn);
@@ -424,9 +422,8 @@ int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **ou
     size_t total = 0, shards = (size_t)t->cfg.shards;
     for (size_t k = 0; k < shards && rc == TALLY_OK; k++) {
         const redisReply *s = got.per_key[k];
-        int shape = s->type == REDIS_REPLY_ARRAY && s->elements % 2 == 0;
-        for (size_t i = 0; shape && i < s->elements; i++) shape = s->element[i]->type == REDIS_REPLY_STRING;
-        if (!shape) rc = tally__fail(t, TALLY_ESCRIPT, "top.lua answered something unexpected");
+        if (!tally__reply_fits(s, s->elements, "s") || s->elements % 2)
+            rc = tally__fail(t, TALLY_ESCRIPT, "top.lua answered something unexpected");
         else total += s->elements / 2;
     }
     ranked *all = malloc((total ? total : 1) * sizeof *all);

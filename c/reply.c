@@ -31,6 +31,25 @@ int tally__reply_problem(const redisReply *r, char *msg, size_t cap) {
     return snprintf(msg, cap, "unexpected reply of type %d", r->type), TALLY_ESCRIPT;
 }
 
+int tally__reply_misfit(const redisReply *r, size_t n, const char *shape) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) return TALLY_REPLY_NOT_ARRAY;
+    size_t last = strlen(shape) - 1;
+    for (size_t k = 0; k < n; k++) {
+        int type = r->element[k]->type;
+        switch (shape[k < last ? k : last]) {
+        case 'i': if (type != REDIS_REPLY_INTEGER) return (int)k + 1; break;
+        case 's': if (type != REDIS_REPLY_STRING) return (int)k + 1; break;
+        case 'a': if (type != REDIS_REPLY_ARRAY) return (int)k + 1; break;
+        default: break;
+        }
+    }
+    return 0;
+}
+
+int tally__reply_fits(const redisReply *r, size_t n, const char *shape) {
+    return tally__reply_misfit(r, n, shape) == 0;
+}
+
 /* Links a new object into its parent array, as hiredis's constructors do. */
 static void *attach(const redisReadTask *task, redisReply *r) {
     if (task->parent) ((redisReply *)task->parent->obj)->element[task->idx] = r;

@@ -34,6 +34,18 @@ void tally__reply_bound(redisReader *r, tally_reply_budget *b);
 
 /* 1 when r is an error reply whose text starts with `word` ("NOSCRIPT"). */
 int tally__reply_is(const redisReply *r, const char *word);
+/* Replies decoded in one place: a feature declares the shape it expects and
+ * reads the elements only after the reply fits it. A shape is a letter per
+ * element of an array, in order: 'i' an integer, 's' a bulk string, 'a' an
+ * array, '.' anything; its last letter stands for every further element
+ * ("i": all integers). */
+/* 0 when r is an array of n elements of `shape`; TALLY_REPLY_NOT_ARRAY when
+ * r is not an array of n elements; or k + 1 when element k is of another type. */
+#define TALLY_REPLY_NOT_ARRAY (-1)
+int tally__reply_misfit(const redisReply *r, size_t n, const char *shape);
+/* 1 when r fits (misfit 0). */
+int tally__reply_fits(const redisReply *r, size_t n, const char *shape);
+
 /* Maps an error reply to a code, with its message into msg (cap bytes):
  * LOADING -> ECONNECT (the command did not run), "EINVAL message" (the
  * scripts' refusals) -> EINVAL, NOAUTH/NOPERM/WRONGPASS -> EAUTH, any other

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "reply.h"
 #include "timecal.h"
 #include "harness.h"
 #include "rec_util.h" /* ru_utc_ms: epoch ms by timegm(), an independent oracle */
@@ -473,8 +474,42 @@ static void amounts_are_validated(void **state) {
     assert_int_equal(tally_event_check(t, &e), TALLY_OK);
 }
 
+/* The reply RESP text reads to (hiredis's own reader). */
+static redisReply *resp(const char *text) {
+    redisReader *rd = redisReaderCreate();
+    void *r = NULL;
+    assert_int_equal(redisReaderFeed(rd, text, strlen(text)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(rd, &r), REDIS_OK);
+    assert_non_null(r);
+    redisReaderFree(rd);
+    return r;
+}
+
+/* reply.c's declared shapes: a letter per element, the last one for the rest. */
+static void reply_shapes_are_declared(void **state) {
+    (void)state;
+    redisReply *r = resp("*4\r\n:1\r\n$2\r\nok\r\n*1\r\n:7\r\n:3\r\n");
+    assert_int_equal(tally__reply_misfit(r, 4, "isai"), 0);
+    assert_int_equal(tally__reply_misfit(r, 4, "is.i"), 0);
+    assert_int_equal(tally__reply_misfit(r, 4, "isa."), 0);
+    assert_int_equal(tally__reply_misfit(r, 3, "isai"), TALLY_REPLY_NOT_ARRAY); /* a count of its own */
+    assert_int_equal(tally__reply_misfit(r, 4, "i"), 2);                        /* "i" for all: 1 is not */
+    assert_int_equal(tally__reply_misfit(r, 4, "iss"), 3);
+    assert_int_equal(tally__reply_misfit(r, 4, "isaa"), 4);
+    assert_true(tally__reply_fits(r->element[2], 1, "i"));
+    assert_false(tally__reply_fits(r->element[0], 0, "i")); /* an integer is no array */
+    freeReplyObject(r);
+    r = resp("*0\r\n");
+    assert_true(tally__reply_fits(r, 0, "s"));
+    freeReplyObject(r);
+    r = resp("*2\r\n+OK\r\n$1\r\nx\r\n"); /* a status reply is not a bulk string */
+    assert_int_equal(tally__reply_misfit(r, 2, "s"), 1);
+    freeReplyObject(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reply_shapes_are_declared),
         cmocka_unit_test(usd_to_nanos_exact),
         cmocka_unit_test(usd_to_nanos_rejects),
         cmocka_unit_test(nanos_to_usd_format),
