@@ -65,7 +65,6 @@ struct tally_agg {
     tally_map name_map, delta_map;
 };
 
-#define AT(v, type, i) (((type *)(v).p)[i])
 
 tally_agg *tally__agg_new(void) { return calloc(1, sizeof(tally_agg)); }
 
@@ -408,7 +407,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         err |= text_arg(g, a);
     }
     for (size_t i = 0; i < g->names.n; i++) err |= add_name(g, a, AT(g->names, uint64_t, i));
-    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
+    if (err || tally__vec_order_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
     const uint32_t *start = g->start.p, *order = g->order.p;
     for (size_t h = 0; h < g->hashes.n; h++) {
         const hash_rec *hr = &AT(g->hashes, hash_rec, h);
@@ -418,7 +417,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
             err |= tally__text_fixed(&g->text, name_of[order[i]], 7) | tally__text_fixed(&g->text, delta_of[order[i]], 7);
         err |= text_arg(g, a);
     }
-    if (err || tally__group_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
+    if (err || tally__vec_order_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
     start = g->start.p, order = g->order.p;
     for (size_t b = 0; b < g->groups.n; b++) {
         int sourced = 1;
@@ -434,7 +433,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         }
         err |= text_arg(g, a);
     }
-    if (err || tally__group_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
+    if (err || tally__vec_order_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
         tally__vec_reserve(&g->dup_events, g->ids.n, sizeof(size_t)) < 0)
         return -1;
     start = g->start.p, order = g->order.p;

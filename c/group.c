@@ -14,7 +14,6 @@
 #include "aggregate.h"
 #include "keys.h"
 
-#define AT(v, type, i) (((type *)(v).p)[i])
 
 typedef struct {
     const tally_schema *schema;

@@ -88,9 +88,7 @@ size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n,
 }
 
 unsigned tally__shard_of(const tally_schema *s, const char *key, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 16777619u;
-    return h % (unsigned)s->shards;
+    return tally__fnv32(key, n) % (unsigned)s->shards;
 }
 
 size_t tally__shard_entity(const tally_schema *s, unsigned shard, char *out) {

@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "exec.h"
 #include "keys.h"
 #include "pricing.h"
 #include "prices.h"
+#include "timecal.h"
 
 struct pricing_state {
     tally_prices *table;  /* NULL: none (Redis has none, or none was read yet) */
@@ -28,12 +28,6 @@ struct pricing_state {
  * without another attempt: a batch of 2048 events against a server that is
  * down costs one connection timeout, not 2048. */
 #define FAIL_HOLD_MS 100
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void release(void *state) {
     struct pricing_state *s = state;
@@ -190,7 +184,7 @@ int tally_prices_refresh(tally *t) {
         tally_prices_free(s->table);
         s->table = fresh;
     }
-    s->read_ms = mono_ms();
+    s->read_ms = tally__mono_ms();
     s->read = 1;
     return TALLY_OK;
 }
@@ -208,12 +202,12 @@ int tally_set_prices(tally *t, tally_prices *p) {
 int tally__prices_current(tally *t, const tally_prices **out) {
     struct pricing_state *s = state_of(t);
     if (!s) return tally__oom(t);
-    if (!s->caller && (!s->read || mono_ms() - s->read_ms >= t->cfg.prices_refresh_ms)) {
-        if (s->fail_rc && mono_ms() - s->fail_ms < FAIL_HOLD_MS) return tally__fail(t, s->fail_rc, "%s", s->fail_msg);
+    if (!s->caller && (!s->read || tally__mono_ms() - s->read_ms >= t->cfg.prices_refresh_ms)) {
+        if (s->fail_rc && tally__mono_ms() - s->fail_ms < FAIL_HOLD_MS) return tally__fail(t, s->fail_rc, "%s", s->fail_msg);
         int rc = tally_prices_refresh(t);
         s->fail_rc = rc;
         if (rc != TALLY_OK) {
-            s->fail_ms = mono_ms();
+            s->fail_ms = tally__mono_ms();
             snprintf(s->fail_msg, sizeof s->fail_msg, "%s", t->errmsg);
             return tally__fail(t, rc, "%s", s->fail_msg);
         }

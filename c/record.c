@@ -75,7 +75,6 @@ typedef struct {
     char first[TALLY_ERRMSG_MAX];
 } run;
 
-#define AT(v, type, i) (((type *)(v).p)[i])
 
 /* The release hook of this unit's state on the handle (tally_close). */
 static void release(void *state) {

@@ -19,6 +19,15 @@ int tally__reply_is(const redisReply *r, const char *word) {
     return r->type == REDIS_REPLY_ERROR && r->len >= n && memcmp(r->str, word, n) == 0;
 }
 
+int tally__reply_kind(const redisReply *r) {
+    if (r->type != REDIS_REPLY_ERROR) return TALLY_REPLY_USE;
+    if (tally__reply_is(r, "NOSCRIPT")) return TALLY_REPLY_RELOAD;
+    if (tally__reply_is(r, "TRYAGAIN") || tally__reply_is(r, "CLUSTERDOWN")) return TALLY_REPLY_WAIT;
+    if (tally__reply_is(r, "MOVED ")) return TALLY_REPLY_MOVED;
+    if (tally__reply_is(r, "ASK ")) return TALLY_REPLY_ASK;
+    return TALLY_REPLY_USE;
+}
+
 int tally__reply_problem(const redisReply *r, char *msg, size_t cap) {
     if (tally__reply_is(r, "LOADING")) /* the command did not run: not reachable yet */
         return snprintf(msg, cap, "server not ready: %s", r->str), TALLY_ECONNECT;

@@ -46,6 +46,13 @@ int tally__reply_misfit(const redisReply *r, size_t n, const char *shape);
 /* 1 when r fits (misfit 0). */
 int tally__reply_fits(const redisReply *r, size_t n, const char *shape);
 
+/* What a reply to an EVALSHA asks for: use it (an answer, or an error to
+ * report), load the scripts and send it again (NOSCRIPT: it did not run),
+ * follow MOVED or ASK (to the node it names: exec.c's tally__eval_next asks
+ * cluster.c which), or wait and send it again (TRYAGAIN, CLUSTERDOWN). */
+enum { TALLY_REPLY_USE, TALLY_REPLY_RELOAD, TALLY_REPLY_MOVED, TALLY_REPLY_ASK, TALLY_REPLY_WAIT };
+int tally__reply_kind(const redisReply *r);
+
 /* Maps an error reply to a code, with its message into msg (cap bytes):
  * LOADING -> ECONNECT (the command did not run), "EINVAL message" (the
  * scripts' refusals) -> EINVAL, NOAUTH/NOPERM/WRONGPASS -> EAUTH, any other

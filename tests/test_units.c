@@ -507,9 +507,30 @@ static void reply_shapes_are_declared(void **state) {
     freeReplyObject(r);
 }
 
+/* reply.c's reading of an EVALSHA's reply: what the call does next. */
+static void reply_kinds(void **state) {
+    (void)state;
+    static const struct { const char *resp; int kind; } cases[] = {
+        { ":1\r\n", TALLY_REPLY_USE },
+        { "-EINVAL bad\r\n", TALLY_REPLY_USE },
+        { "-NOSCRIPT No matching script\r\n", TALLY_REPLY_RELOAD },
+        { "-TRYAGAIN Multiple keys\r\n", TALLY_REPLY_WAIT },
+        { "-CLUSTERDOWN The cluster is down\r\n", TALLY_REPLY_WAIT },
+        { "-MOVED 3999 127.0.0.1:6381\r\n", TALLY_REPLY_MOVED },
+        { "-ASK 3999 127.0.0.1:6381\r\n", TALLY_REPLY_ASK },
+        { "$5\r\nMOVED\r\n", TALLY_REPLY_USE }, /* a string, not an error */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        redisReply *r = resp(cases[i].resp);
+        assert_int_equal(tally__reply_kind(r), cases[i].kind);
+        freeReplyObject(r);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reply_shapes_are_declared),
+        cmocka_unit_test(reply_kinds),
         cmocka_unit_test(usd_to_nanos_exact),
         cmocka_unit_test(usd_to_nanos_rejects),
         cmocka_unit_test(nanos_to_usd_format),
