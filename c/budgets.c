@@ -12,7 +12,7 @@
 #include "exec.h"
 #include "keys.h"
 #include "money.h"
-#include "pricing.h"
+#include "price_store.h"
 #include "timecal.h"
 
 /* reserve.lua's cap metrics (ARGV: "c" cost, "k" tokens). */

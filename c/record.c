@@ -35,7 +35,7 @@
 #include "event.h"
 #include "group.h"
 #include "keys.h"
-#include "pricing.h"
+#include "price_store.h"
 #include "schema.h"
 #include "table.h"
 #include "timecal.h"

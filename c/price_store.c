@@ -1,6 +1,6 @@
-/* pricing.c -- the price table in Redis (loaded by lua/prices.lua, read by
- * lua/read.lua, which is read-only) and on
- * the handle: a copy of Redis's table read again when older than
+/* price_store.c -- the price table stored in Redis (loaded by
+ * lua/prices.lua, read by lua/read.lua, which is read-only) and kept on the
+ * handle: a copy of Redis's table read again when older than
  * cfg.prices_refresh_ms, or a table the caller set; and the pricing of one
  * event for record.c and budgets.c. Layer: feature (below record and
  * budgets). */
@@ -10,8 +10,8 @@
 
 #include "exec.h"
 #include "keys.h"
-#include "pricing.h"
-#include "prices.h"
+#include "price_store.h"
+#include "price_table.h"
 #include "timecal.h"
 
 struct pricing_state {
