@@ -15,14 +15,18 @@
 #include "exec.h"
 #include "keys.h"
 
+/* What a call does, and its name as lease.lua's ARGV[1] takes it. */
+typedef enum { LEASE_ACQUIRE, LEASE_RENEW, LEASE_RELEASE } mode;
+static const char *const mode_names[] = { "acquire", "renew", "release" };
+
 /* Builds lease.lua's call up to and including ARGV[2] (now). 0 or -1 (memory). */
-static int start(tally *t, const char *mode, const char *key) {
+static int start(tally *t, mode m, const char *key) {
     char base[TALLY_ENTITY_MAX];
     size_t bn = tally__entity(&t->schema, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
     if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__add_lease_key(a, base, bn) < 0) return -1;
     tally__args_end_keys(a);
-    if (tally__args_str(a, mode) < 0 || tally__args_i64(a, t->test_now_us) < 0) return -1;
+    if (tally__args_str(a, mode_names[m]) < 0 || tally__args_i64(a, t->test_now_us) < 0) return -1;
     return 0;
 }
 
@@ -103,7 +107,7 @@ int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_
     if ((rc = check_ms(t, lease_ms)) != TALLY_OK) return rc;
     char id[33];
     if ((rc = new_id(t, id)) != TALLY_OK) return rc;
-    if (start(t, "acquire", key) < 0 || tally__args_i64(&t->args, limit) < 0 ||
+    if (start(t, LEASE_ACQUIRE, key) < 0 || tally__args_i64(&t->args, limit) < 0 ||
         tally__args_i64(&t->args, lease_ms) < 0 || tally__args_add(&t->args, id, 32) < 0)
         return tally__oom(t);
     return run(t, 1, NULL, out);
@@ -114,7 +118,7 @@ int tally_lease_renew(tally *t, const char *key, const char *id, int64_t lease_m
     if (rc == TALLY_OK) rc = check_id(t, id);
     if (rc == TALLY_OK) rc = check_ms(t, lease_ms);
     if (rc != TALLY_OK) return rc;
-    if (start(t, "renew", key) < 0 || tally__args_str(&t->args, id) < 0 ||
+    if (start(t, LEASE_RENEW, key) < 0 || tally__args_str(&t->args, id) < 0 ||
         tally__args_i64(&t->args, lease_ms) < 0)
         return tally__oom(t);
     return run(t, 0, id, out);
@@ -124,6 +128,6 @@ int tally_lease_release(tally *t, const char *key, const char *id, tally_lease *
     int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
     if (rc == TALLY_OK) rc = check_id(t, id);
     if (rc != TALLY_OK) return rc;
-    if (start(t, "release", key) < 0 || tally__args_str(&t->args, id) < 0) return tally__oom(t);
+    if (start(t, LEASE_RELEASE, key) < 0 || tally__args_str(&t->args, id) < 0) return tally__oom(t);
     return run(t, 0, id, out);
 }
