@@ -54,7 +54,7 @@ typedef struct { uint64_t tuple; int64_t expiry; uint32_t nadd; } idhash_rec;
 typedef struct { uint32_t hash; int add; unsigned char fp[TALLY_ID_ENTRY]; size_t event; } id_rec;
 
 struct tally_agg {
-    const tally *t;
+    const tally_schema *schema;
     int64_t now_ms, latest_ms, total[7]; /* the call's sums: 6 counts, tokens */
     tally_vec strs, hours, hashes, fields, groups, members, idhashes, ids, events, prunes;
     const tally_event *settle; /* the event whose reservations the call releases */
@@ -65,7 +65,6 @@ struct tally_agg {
     tally_map name_map, delta_map;
 };
 
-#define AT(v, type, i) (((type *)(v).p)[i])
 
 tally_agg *tally__agg_new(void) { return calloc(1, sizeof(tally_agg)); }
 
@@ -81,8 +80,8 @@ void tally__agg_free(tally_agg *g) {
     free(g);
 }
 
-void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms) {
-    g->t = t;
+void tally__agg_begin(tally_agg *g, const tally_schema *schema, int64_t now_ms) {
+    g->schema = schema;
     g->now_ms = now_ms;
     g->latest_ms = 0;
     memset(g->total, 0, sizeof g->total);
@@ -111,7 +110,7 @@ static int64_t intern(tally_agg *g, const char *s) {
     uint32_t *slot = tally__map_find(&g->str_map, tally__fnv64(TALLY_FNV64_BASIS, s, k.n), same_str, g, &k);
     if (!slot) return -1;
     if (!*slot) {
-        k.shard = tally__shard_of(g->t, s, k.n);
+        k.shard = tally__shard_of(g->schema, s, k.n);
         if (tally__vec_push(&g->strs, &k, sizeof k) < 0) return -1;
         *slot = (uint32_t)g->strs.n;
     }
@@ -120,7 +119,7 @@ static int64_t intern(tally_agg *g, const char *s) {
 
 /* The call's context for the local hour of at_ms: periods and expiries. */
 static hour_ctx *hour_of(tally_agg *g, int64_t at) {
-    const tally_config *c = &g->t->cfg;
+    const tally_schema *c = g->schema;
     int64_t local = at + c->tz_offset_min * 60000LL;
     int64_t hour = local >= 0 ? local / 3600000 : -((-local + 3599999) / 3600000);
     int64_t minute = at >= 0 ? at / 60000 : -((-at + 59999) / 60000);
@@ -179,7 +178,7 @@ static int64_t record_of(tally_vec *v, tally_map *m, uint64_t key, const void *i
 static int add_ids(tally_agg *g, const tally_event *e, int64_t at, unsigned kind, uint32_t entity, size_t k) {
     id_rec r = { 0, 1, { 0 }, k };
     tally__id_field(e->key, e->request_id, kind != E_KEY, r.fp);
-    const tally_config *c = &g->t->cfg;
+    const tally_schema *c = g->schema;
     int64_t slice = at / (c->idempotency_s * 1000);
     /* Ids live in the slice of their event time until (slice + 2) windows; for a
      * late event that is already past, and EXPIREAT in the past deletes the id
@@ -311,9 +310,9 @@ static int number(tally_agg *g, uint32_t *name_of, uint32_t *delta_of, uint32_t 
 static size_t entity_of(const tally_agg *g, uint64_t t, char *out) {
     unsigned kind = (unsigned)(t >> 62);
     uint32_t e = (uint32_t)(t >> 38) & 0xffffff;
-    if (kind == E_SHARD) return tally__shard_entity(g->t, e, out);
+    if (kind == E_SHARD) return tally__shard_entity(g->schema, e, out);
     const str *s = &AT(g->strs, str, e);
-    return tally__entity(g->t, kind == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, s->s, s->n, out);
+    return tally__entity(g->schema, kind == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, s->s, s->n, out);
 }
 
 /* The period of a tuple's value: month 202611, day 20261126. */
@@ -390,13 +389,13 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         for (int en = E_KEY; en <= E_ACCOUNT; en++) {
             const char *id = en == E_KEY ? e->key : e->account;
             if (!(g->settle_mask & (en == E_KEY ? TALLY_AGG_KEY : TALLY_AGG_ACCOUNT)) || !id || !*id) continue;
-            n = tally__entity(g->t, en == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, id, strlen(id), base);
+            n = tally__entity(g->schema, en == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, id, strlen(id), base);
             err |= tally__add_held_keys(a, base, n);
             releases++;
         }
     }
     tally__args_end_keys(a);
-    err |= tally__args_i64(a, g->latest_ms) | tally__args_i64(a, g->t->cfg.max_future_ms);
+    err |= tally__args_i64(a, g->latest_ms) | tally__args_i64(a, g->schema->max_future_ms);
     err |= tally__args_i64(a, (int64_t)g->hashes.n) | tally__args_i64(a, (int64_t)g->groups.n);
     err |= tally__args_i64(a, (int64_t)g->idhashes.n) | tally__args_i64(a, (int64_t)g->prunes.n);
     err |= tally__args_i64(a, releases);
@@ -408,7 +407,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         err |= text_arg(g, a);
     }
     for (size_t i = 0; i < g->names.n; i++) err |= add_name(g, a, AT(g->names, uint64_t, i));
-    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
+    if (err || tally__vec_order_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
     const uint32_t *start = g->start.p, *order = g->order.p;
     for (size_t h = 0; h < g->hashes.n; h++) {
         const hash_rec *hr = &AT(g->hashes, hash_rec, h);
@@ -418,7 +417,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
             err |= tally__text_fixed(&g->text, name_of[order[i]], 7) | tally__text_fixed(&g->text, delta_of[order[i]], 7);
         err |= text_arg(g, a);
     }
-    if (err || tally__group_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
+    if (err || tally__vec_order_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
     start = g->start.p, order = g->order.p;
     for (size_t b = 0; b < g->groups.n; b++) {
         int sourced = 1;
@@ -434,7 +433,7 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         }
         err |= text_arg(g, a);
     }
-    if (err || tally__group_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
+    if (err || tally__vec_order_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
         tally__vec_reserve(&g->dup_events, g->ids.n, sizeof(size_t)) < 0)
         return -1;
     start = g->start.p, order = g->order.p;

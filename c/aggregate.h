@@ -10,6 +10,7 @@
 #include "tally.h"
 
 struct tally_args;
+struct tally_schema;
 
 /* The entities whose buckets a call covers: on a single server everything, on
  * a cluster one entity (one slot) per call. */
@@ -28,10 +29,10 @@ typedef struct tally_agg tally_agg;
 tally_agg *tally__agg_new(void);
 void tally__agg_free(tally_agg *g);
 
-/* Starts an empty call for handle t's schema and configuration (prefix,
- * timezone, shards, retention). now_ms is this host's clock: request ids live
+/* Starts an empty call for schema context `schema` (prefix, timezone, shards,
+ * retention; kept until the call is encoded). now_ms is this host's clock: request ids live
  * at least a window from it. Keeps the memory of earlier calls. */
-void tally__agg_begin(tally_agg *g, const tally *t, int64_t now_ms);
+void tally__agg_begin(tally_agg *g, const struct tally_schema *schema, int64_t now_ms);
 
 /* Adds event e, valid by tally_event_check(), at event time at_ms with cost
  * `cost` (its own, or the price table's), for the entities in mask; k is the

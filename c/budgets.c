@@ -12,8 +12,12 @@
 #include "exec.h"
 #include "keys.h"
 #include "money.h"
-#include "pricing.h"
+#include "price_store.h"
 #include "timecal.h"
+
+/* reserve.lua's cap metrics (ARGV: "c" cost, "k" tokens). */
+#define CAP_COST "c"
+#define CAP_TOKENS "k"
 
 int tally_budget_parse(const char *text, tally_budget *b) {
     memset(b, 0, sizeof *b);
@@ -103,73 +107,93 @@ static int check(tally *t, const tally_reservation *r, const tally_budget *caps,
     return TALLY_OK;
 }
 
-int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps,
-                  tally_budget_decision *out) {
-    int64_t cost;
-    int rc = estimate(t, r, &cost);
-    tally_reservation priced = *r;
-    priced.cost_nanos = cost;
-    if (rc != TALLY_OK || (rc = check(t, &priced, caps, ncaps)) != TALLY_OK) return rc;
-    r = &priced;
-    /* The entities holding reservations: the key, and the account when there is
-     * one. On a cluster they live in different slots, so one call serves the
-     * caps of one entity only. */
-    int key_caps = 0, account_caps = 0;
-    for (int i = 0; i < ncaps; i++) *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? &account_caps : &key_caps) += 1;
-    if (tally__is_cluster(t) && key_caps && account_caps)
-        return tally__fail(t, TALLY_EINVAL, "on a cluster a reservation's caps belong to one entity: "
-                                            "reserve key caps and account caps in two calls");
+/* The entities holding a reservation's caps, and where each cap's bucket lies:
+ * the key, and the account when there is one. On a cluster they live in
+ * different slots, so one call serves the caps of one entity only. */
+typedef struct {
+    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX];
+    size_t kbn, abn;
     const char *base[2];
     size_t base_n[2];
-    char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX], suffix[24];
-    size_t kbn = tally__entity(t, TALLY_ENTITY_KEY, r->key, strlen(r->key), kb);
-    size_t abn = r->account ? tally__entity(t, TALLY_ENTITY_ACCOUNT, r->account, strlen(r->account), ab) : 0;
-    int ne = 0, acct_entity = 0;
-    if (!tally__is_cluster(t) || key_caps) base[ne] = kb, base_n[ne++] = kbn;
-    if (abn && (!tally__is_cluster(t) || account_caps)) base[ne] = ab, base_n[ne] = abn, acct_entity = ++ne;
+    int n;            /* entities of the call: 1 or 2 */
+    int acct_entity;  /* the account's number in the call (1-based), 0: none */
+} holders;
+
+/* The caps of one call: all of the key's or all of the account's on a cluster. */
+static int check_entities(tally *t, const tally_budget *caps, int ncaps, int *key_caps, int *account_caps) {
+    *key_caps = *account_caps = 0;
+    for (int i = 0; i < ncaps; i++) *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? account_caps : key_caps) += 1;
+    if (tally__is_cluster(t) && *key_caps && *account_caps)
+        return tally__fail(t, TALLY_EINVAL, "on a cluster a reservation's caps belong to one entity: "
+                                            "reserve key caps and account caps in two calls");
+    return TALLY_OK;
+}
+
+/* Builds reserve.lua's call for priced reservation r into t->args. 0, or -1
+ * when memory ran out. */
+static int build(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps, int key_caps,
+                 int account_caps) {
+    holders h = { .n = 0 };
+    h.kbn = tally__entity(&t->schema, TALLY_ENTITY_KEY, r->key, strlen(r->key), h.kb);
+    h.abn = r->account ? tally__entity(&t->schema, TALLY_ENTITY_ACCOUNT, r->account, strlen(r->account), h.ab) : 0;
+    if (!tally__is_cluster(t) || key_caps) h.base[h.n] = h.kb, h.base_n[h.n++] = h.kbn;
+    if (h.abn && (!tally__is_cluster(t) || account_caps)) h.base[h.n] = h.ab, h.base_n[h.n] = h.abn, h.acct_entity = ++h.n;
     tally_when w;
     tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
     tally_args *a = &t->args;
+    char suffix[24];
     int err = tally__args_script(a, TALLY_SCRIPT_RESERVE);
-    for (int e = 0; e < ne; e++)
-        err |= tally__add_held_keys(a, base[e], base_n[e]);
+    for (int e = 0; e < h.n; e++) err |= tally__add_held_keys(a, h.base[e], h.base_n[e]);
     for (int i = 0; i < ncaps; i++) {
         tally_period p = { caps[i].period, w.year, w.month, w.day, 0 };
         size_t sn = tally__period_suffix(&p, suffix);
         int acct = caps[i].scope == TALLY_SCOPE_ACCOUNT;
-        err |= tally__args_cat(a, acct ? ab : kb, acct ? abn : kbn, suffix, sn);
+        err |= tally__args_cat(a, acct ? h.ab : h.kb, acct ? h.abn : h.kbn, suffix, sn);
     }
     tally__args_end_keys(a);
     err |= tally__add_reservation_member(a, r->key, r->request_id) | tally__args_i64(a, r->lease_ms);
     err |= tally__args_i64(a, r->cost_nanos) | tally__args_i64(a, r->tokens);
-    err |= tally__args_i64(a, ne) | tally__args_i64(a, ncaps);
+    err |= tally__args_i64(a, h.n) | tally__args_i64(a, ncaps);
     err |= tally__args_i64(a, t->test_now_us / 1000); /* 0: the server's TIME */
     for (int i = 0; i < ncaps; i++) {
-        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? acct_entity : 1);
+        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? h.acct_entity : 1);
         err |= tally__args_str(a, TALLY_FIELD_ENTITY);
-        err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? "c" : "k");
+        err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? CAP_COST : CAP_TOKENS);
         err |= tally__args_i64(a, caps[i].cap);
     }
-    if (err) return tally__oom(t);
-    redisReply *reply = tally__eval(t, a);
+    return err ? -1 : 0;
+}
+
+/* reserve.lua's answer: {allowed, denied_by, {left per cap}, server ms, status}. */
+enum { R_ALLOWED, R_DENIED_BY, R_LEFT, R_SERVER_MS, R_STATUS, R_FIELDS };
+
+/* Fills out from reserve.lua's reply r. TALLY_OK, or TALLY_ESCRIPT when the
+ * reply has another shape. */
+static int take(tally *t, const redisReply *r, int ncaps, tally_budget_decision *out) {
+    if (!tally__reply_fits(r, R_FIELDS, "iiais") || r->element[R_DENIED_BY]->integer < 0 ||
+        r->element[R_DENIED_BY]->integer > ncaps || !tally__reply_fits(r->element[R_LEFT], (size_t)ncaps, "i"))
+        return tally__fail(t, TALLY_ESCRIPT, "reserve.lua answered something unexpected");
+    out->allowed = r->element[R_ALLOWED]->integer == 1;
+    out->denied_by = (int)r->element[R_DENIED_BY]->integer - 1;
+    for (int i = 0; i < ncaps; i++) out->remaining[i] = r->element[R_LEFT]->element[i]->integer;
+    out->server_time_ms = r->element[R_SERVER_MS]->integer;
+    out->duplicate = strcmp(r->element[R_STATUS]->str, "duplicate") == 0;
+    return TALLY_OK;
+}
+
+/* price -> check -> build -> eval -> take. */
+int tally_reserve(tally *t, const tally_reservation *r, const tally_budget *caps, int ncaps,
+                  tally_budget_decision *out) {
+    tally_reservation priced = *r;
+    int key_caps, account_caps;
+    int rc = estimate(t, r, &priced.cost_nanos);
+    if (rc != TALLY_OK || (rc = check(t, &priced, caps, ncaps)) != TALLY_OK ||
+        (rc = check_entities(t, caps, ncaps, &key_caps, &account_caps)) != TALLY_OK)
+        return rc;
+    if (build(t, &priced, caps, ncaps, key_caps, account_caps) < 0) return tally__oom(t);
+    redisReply *reply = tally__eval(t, &t->args);
     if (!reply) return t->err;
-    /* {allowed, denied_by, {left per cap}, server ms, status}: check every type */
-    redisReply **e = reply->element;
-    int shape = reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 && e[0]->type == REDIS_REPLY_INTEGER &&
-                e[1]->type == REDIS_REPLY_INTEGER && e[1]->integer >= 0 && e[1]->integer <= ncaps &&
-                e[2]->type == REDIS_REPLY_ARRAY && e[2]->elements == (size_t)ncaps &&
-                e[3]->type == REDIS_REPLY_INTEGER && e[4]->type == REDIS_REPLY_STRING;
-    for (int i = 0; shape && i < ncaps; i++) shape = e[2]->element[i]->type == REDIS_REPLY_INTEGER;
-    rc = TALLY_OK;
-    if (!shape) {
-        rc = tally__fail(t, TALLY_ESCRIPT, "reserve.lua answered something unexpected");
-    } else {
-        out->allowed = reply->element[0]->integer == 1;
-        out->denied_by = (int)reply->element[1]->integer - 1;
-        for (int i = 0; i < ncaps; i++) out->remaining[i] = reply->element[2]->element[i]->integer;
-        out->server_time_ms = reply->element[3]->integer;
-        out->duplicate = strcmp(reply->element[4]->str, "duplicate") == 0;
-    }
+    rc = take(t, reply, ncaps, out);
     freeReplyObject(reply);
     return rc;
 }
@@ -187,7 +211,7 @@ static int cancel_call(tally *t, const char *const *base, const size_t *base_n, 
     redisReply *r = tally__eval(t, a);
     if (!r) return t->err;
     int rc = TALLY_OK; /* {released 1|0, server ms} */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER)
+    if (!tally__reply_fits(r, 2, "i."))
         rc = tally__fail(t, TALLY_ESCRIPT, "cancel.lua answered something unexpected");
     else
         *released |= r->element[0]->integer == 1;
@@ -204,8 +228,8 @@ int tally_cancel(tally *t, const char *key, const char *account, const char *req
         return rc;
     char kb[TALLY_ENTITY_MAX], ab[TALLY_ENTITY_MAX];
     const char *base[2] = { kb, ab };
-    size_t base_n[2] = { tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), kb),
-                         account ? tally__entity(t, TALLY_ENTITY_ACCOUNT, account, strlen(account), ab) : 0 };
+    size_t base_n[2] = { tally__entity(&t->schema, TALLY_ENTITY_KEY, key, strlen(key), kb),
+                         account ? tally__entity(&t->schema, TALLY_ENTITY_ACCOUNT, account, strlen(account), ab) : 0 };
     int n = account ? 2 : 1;
     /* On a cluster the key and the account live in different slots: one call
      * each (each is idempotent, so a retry after a failure between them is

@@ -1,35 +1,6 @@
-/* error.c -- the handle's error state and the names of result codes. */
-#include <stdarg.h>
-#include <stdio.h>
-
-#include "handle.h"
-
-int tally__fail(tally *t, int code, const char *fmt, ...) {
-    va_list ap;
-    t->err = code;
-    va_start(ap, fmt);
-    vsnprintf(t->errmsg, sizeof t->errmsg, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-int tally__ok(tally *t) {
-    t->err = TALLY_OK;
-    t->errmsg[0] = '\0';
-    return TALLY_OK;
-}
-
-int tally__oom(tally *t) {
-    return tally__fail(t, TALLY_ENOMEM, "out of memory");
-}
-
-int tally_errcode(const tally *t) {
-    return t ? t->err : TALLY_ENOMEM;
-}
-
-const char *tally_errmsg(const tally *t) {
-    return t ? t->errmsg : "out of memory";
-}
+/* error.c -- the names of result codes (tally_strerror). The handle's error
+ * state is handle.c's. Layer: pure. */
+#include "error.h"
 
 const char *tally_strerror(int code) {
     switch (code) {

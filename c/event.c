@@ -1,6 +1,6 @@
 /* event.c -- what makes a usage event valid: ids, amounts, the event time
- * (tally_event_check), also without a handle for the async recorder's callers.
- * Layer: pure. */
+ * (tally_event_validate, and tally_event_check through handle.c), also
+ * without a handle for the async recorder's callers. Layer: pure. */
 #include <stdio.h>
 #include <string.h>
 
@@ -37,9 +37,4 @@ int tally_event_validate(const tally_event *e, char *msg, size_t cap) {
     char none[1];
     if (!msg || cap == 0) msg = none, cap = sizeof none;
     return tally__event_problem(e, msg, cap) < 0 ? TALLY_EINVAL : TALLY_OK;
-}
-
-int tally_event_check(tally *t, const tally_event *e) {
-    char msg[TALLY_ERRMSG_MAX];
-    return tally__event_problem(e, msg, sizeof msg) < 0 ? tally__fail(t, TALLY_EINVAL, "%s", msg) : tally__ok(t);
 }

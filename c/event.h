@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "handle.h"
+#include "tally.h"
 
 /* tally_event_check without a handle (thread-safe): 0, or -1 with the message
  * naming the problem in msg (cap bytes). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "evict.h"
+#include "timecal.h"
 
 /* What a script call does, by its script (the SHA in argument 2). */
 enum { READS, RECORDS, ADMITS };
@@ -52,7 +53,7 @@ int tally__evict_read(tally *t, int i) {
     redisReply *r = tally__node_command(t, i, &t->aux);
     if (!r) return t->err;
     memset(p, 0, sizeof *p);
-    p->read_ms = tally__node_clock_ms();
+    p->read_ms = tally__mono_ms();
     if (r->type == REDIS_REPLY_ERROR) {
         p->evicts = -1;
         snprintf(p->name, sizeof p->name, "INFO refused: %.*s", (int)strcspn(r->str, " "), r->str);
@@ -69,7 +70,7 @@ int tally__evict_read(tally *t, int i) {
 /* 1 when node j's policy must be read again. */
 static int stale(const tally *t, int j) {
     const tally_policy *p = &t->nodes->v[j].policy;
-    return p->read_ms == 0 || tally__node_clock_ms() - p->read_ms >= t->cfg.prices_refresh_ms;
+    return p->read_ms == 0 || tally__mono_ms() - p->read_ms >= t->cfg.prices_refresh_ms;
 }
 
 /* The nodes a write to node i answers to: node i, and on a cluster every

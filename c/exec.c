@@ -92,10 +92,9 @@ int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked) {
 enum { USE = TALLY_REPLY_USE, RELOAD = TALLY_REPLY_RELOAD, MOVED = TALLY_REPLY_MOVED, ASK = TALLY_REPLY_ASK,
        WAIT = TALLY_REPLY_WAIT };
 
-int tally__reply_kind(tally *t, const redisReply *r, int *target) {
-    if (r->type != REDIS_REPLY_ERROR) return USE;
-    if (tally__reply_is(r, "NOSCRIPT")) return RELOAD;
-    if (tally__reply_is(r, "TRYAGAIN") || tally__reply_is(r, "CLUSTERDOWN")) return WAIT;
+int tally__eval_next(tally *t, const redisReply *r, int *target) {
+    int kind = tally__reply_kind(r);
+    if (kind != MOVED && kind != ASK) return kind;
     switch (tally__redirect(t, r, target)) {
     case 1: return MOVED;
     case 2: return ASK;
@@ -160,7 +159,7 @@ static redisReply *eval_call(tally *t, tally_args *a) {
             freeReplyObject(r);
             continue;
         }
-        switch (tally__reply_kind(t, r, &target)) {
+        switch (tally__eval_next(t, r, &target)) {
         case USE:
             return r;
         case RELOAD: /* the script did not run */
@@ -251,7 +250,7 @@ static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tal
             first_failure(t, &rc, first, t->err);
             continue;
         }
-        if ((replica_read[k] && replica_unready(t, r, i)) || tally__reply_kind(t, r, &target) != USE)
+        if ((replica_read[k] && replica_unready(t, r, i)) || tally__eval_next(t, r, &target) != USE)
             redo[nredo++] = (int)k;
         else if (take(ctx, start + k, r)) continue;
         freeReplyObject(r);

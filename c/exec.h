@@ -7,12 +7,10 @@
 #include "handle.h"
 #include "reply.h"
 
-/* What a reply to an EVALSHA asks for: use it (an answer, or an error to
- * report), load the scripts and send it again (NOSCRIPT: it did not run),
- * follow MOVED or ASK (*node: where to), or wait and send it again (TRYAGAIN,
- * CLUSTERDOWN). */
-enum { TALLY_REPLY_USE, TALLY_REPLY_RELOAD, TALLY_REPLY_MOVED, TALLY_REPLY_ASK, TALLY_REPLY_WAIT };
-int tally__reply_kind(tally *t, const redisReply *r, int *node);
+/* What the call does next with reply r to an EVALSHA: reply.c's
+ * tally__reply_kind, with a MOVED or ASK resolved to a node (*node) through
+ * the slot map (cluster.c), or TALLY_REPLY_USE when it names none. */
+int tally__eval_next(tally *t, const redisReply *r, int *node);
 
 /* Runs the EVALSHA built in `a` on the node serving its first key. On NOSCRIPT,
  * loads the scripts and retries (safe: NOSCRIPT means the script did not run);

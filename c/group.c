@@ -14,10 +14,9 @@
 #include "aggregate.h"
 #include "keys.h"
 
-#define AT(v, type, i) (((type *)(v).p)[i])
 
 typedef struct {
-    const tally *t;
+    const tally_schema *schema;
     const tally_event *ev;
     const tally_vec *items, *start; /* start[group]: an item of the group, while grouping */
 } ctx;
@@ -48,7 +47,7 @@ static int same_entity(void *vc, uint32_t group, const void *sought) {
  * shards' groups (by key) shard by shard. group_of[i] becomes its group's
  * rank; g->rank keeps each rank's shard + 1 (0: a source of its own). */
 static int rank_groups(tally_grouping *g, const ctx *c, size_t n, size_t groups, int by_entity) {
-    size_t buckets = (size_t)c->t->cfg.shards + 1;
+    size_t buckets = (size_t)c->schema->shards + 1;
     if (tally__vec_reserve(&g->rank, 2 * groups + buckets + 1, sizeof(uint32_t)) < 0) return -1;
     uint32_t *rank = g->rank.p, *shard_of = rank + groups, *at = shard_of + groups;
     memset(at, 0, (buckets + 1) * sizeof *at);
@@ -56,7 +55,7 @@ static int rank_groups(tally_grouping *g, const ctx *c, size_t n, size_t groups,
         const tally_item *it = &AT(*c->items, tally_item, AT(g->start, size_t, k));
         const char *key = c->ev[it->event].key;
         int own = by_entity && it->mask != TALLY_AGG_SHARD; /* a key's or account's source */
-        rank[k] = own ? 0 : tally__shard_of(c->t, key, strlen(key)) + 1;
+        rank[k] = own ? 0 : tally__shard_of(c->schema, key, strlen(key)) + 1;
         at[rank[k] + 1]++;
     }
     for (size_t b = 0; b < buckets; b++) at[b + 1] += at[b];
@@ -70,14 +69,14 @@ static int rank_groups(tally_grouping *g, const ctx *c, size_t n, size_t groups,
     return 0;
 }
 
-int tally__group(tally_grouping *g, const tally *t, const tally_event *ev, tally_vec *items, size_t off, size_t n,
+int tally__group(tally_grouping *g, const tally_schema *schema, const tally_event *ev, tally_vec *items, size_t off, size_t n,
                  int by_entity, size_t *sources) {
     tally__map_clear(&g->map);
     if (tally__vec_reserve(&g->group_of, n, sizeof(uint32_t)) < 0 ||
         tally__vec_reserve(&g->start, n + 2, sizeof(size_t)) < 0 ||
         tally__vec_reserve(items, off + 2 * n, sizeof(tally_item)) < 0)
         return -1;
-    ctx c = { t, ev, items, &g->start };
+    ctx c = { schema, ev, items, &g->start };
     size_t groups = 0, *start = g->start.p;
     for (size_t i = 0; i < n; i++) {
         const tally_item *it = &AT(*items, tally_item, off + i);

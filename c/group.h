@@ -12,6 +12,8 @@
 #include "table.h"
 #include "tally.h"
 
+struct tally_schema;
+
 /* An event's part in a batch: the event's index and the entities it covers
  * (TALLY_AGG_* of aggregate.h). */
 typedef struct { size_t event; int mask; } tally_item;
@@ -26,9 +28,9 @@ typedef struct tally_grouping {
  * is made) into [off + n, off + 2n), by entity (by_entity: a cluster) or by
  * shard and key (a single server); items->n becomes off + 2n. Source k is
  * items [start[k], start[k + 1]) with start = g->start (size_t); *sources is
- * their count. ev: the batch's events; t: for the shard count. 0, or -1 when
+ * their count. ev: the batch's events; schema: for the shard count. 0, or -1 when
  * memory ran out. */
-int tally__group(tally_grouping *g, const tally *t, const tally_event *ev, tally_vec *items, size_t off, size_t n,
+int tally__group(tally_grouping *g, const struct tally_schema *schema, const tally_event *ev, tally_vec *items, size_t off, size_t n,
                  int by_entity, size_t *sources);
 
 void tally__group_free(tally_grouping *g);

@@ -1,8 +1,10 @@
 /* handle.h -- the layout of a tally handle, shared by the library's units and
- * never by callers. The transport's state (node.c's connections, cluster.c's
- * slot map) is behind pointers to types only those units know, so a feature
- * sees the configuration, its argument buffer, the test clock and the error
- * state, nothing of the connections. No hiredis here. */
+ * never by callers, and its error state (handle.c). The transport's state
+ * (node.c's connections, cluster.c's slot map) is behind pointers to types
+ * only those units know, so a feature sees the configuration, the schema
+ * context, its argument buffer, the test clock and the error state, nothing of
+ * the connections. No hiredis here. Layer: handle; the pure units below never
+ * include it (c/layers). */
 #ifndef TALLY_HANDLE_H
 #define TALLY_HANDLE_H
 
@@ -10,6 +12,7 @@
 
 #include "args.h"
 #include "error.h"
+#include "keys.h"
 #include "tally.h"
 #include "url.h"
 
@@ -23,6 +26,7 @@ typedef struct tally_feature_state {
 
 struct tally {
     tally_config cfg;     /* string fields point into the copies below */
+    tally_schema schema;  /* built from cfg at open; what the pure units get */
     char *url_text;
     char *prefix;
     tally_url url;
@@ -38,5 +42,22 @@ struct tally {
     int err;
     char errmsg[TALLY_ERRMSG_MAX];
 };
+
+struct redisReply;
+
+/* Sets the handle's error and returns `code`, so callers can write
+ * `return tally__fail(t, ...)`. */
+int tally__fail(tally *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Clears the error; returns TALLY_OK. */
+int tally__ok(tally *t);
+/* tally__fail(t, TALLY_ENOMEM, "out of memory"). */
+int tally__oom(tally *t);
+
+/* The pure units' problems as the handle's error. */
+/* TALLY_OK, or TALLY_EINVAL with keys.c's message naming `what` and the problem. */
+int tally__id_check(tally *t, const char *what, const char *id, size_t n);
+/* reply.c's code and message for reply r (tally__reply_problem), set on the
+ * handle; returns the code. */
+int tally__reply_error(tally *t, const struct redisReply *r);
 
 #endif

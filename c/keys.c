@@ -43,6 +43,12 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
+tally_schema tally__schema_of(const tally_config *cfg) {
+    tally_schema s = { cfg->prefix,      cfg->shards,     cfg->tz_offset_min, cfg->ttl_minute_s, cfg->ttl_hour_s,
+                       cfg->ttl_day_s,   cfg->ttl_month_s, cfg->idempotency_s, cfg->max_future_ms };
+    return s;
+}
+
 int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap) {
     if (!id || n == 0) return snprintf(msg, cap, "%s is empty", what), -1;
     if (n > TALLY_ID_MAX) return snprintf(msg, cap, "%s is %zu bytes; the limit is %d", what, n, TALLY_ID_MAX), -1;
@@ -57,15 +63,10 @@ int tally__id_problem(const char *what, const char *id, size_t n, char *msg, siz
     return 0;
 }
 
-int tally__id_check(tally *t, const char *what, const char *id, size_t n) {
-    char msg[TALLY_ERRMSG_MAX];
-    return tally__id_problem(what, id, n, msg, sizeof msg) < 0 ? tally__fail(t, TALLY_EINVAL, "%s", msg) : TALLY_OK;
-}
-
-size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out) {
+size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n, char *out) {
     static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0, pn = strlen(t->cfg.prefix);
-    memcpy(out, t->cfg.prefix, pn);
+    size_t o = 0, pn = strlen(s->prefix);
+    memcpy(out, s->prefix, pn);
     o += pn;
     memcpy(out + o, ":v2:{", 5);
     o += 5;
@@ -86,25 +87,23 @@ size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *
     return o;
 }
 
-unsigned tally__shard_of(const tally *t, const char *key, size_t n) {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)key[i]) * 16777619u;
-    return h % (unsigned)t->cfg.shards;
+unsigned tally__shard_of(const tally_schema *s, const char *key, size_t n) {
+    return tally__fnv32(key, n) % (unsigned)s->shards;
 }
 
-size_t tally__shard_entity(const tally *t, unsigned shard, char *out) {
+size_t tally__shard_entity(const tally_schema *s, unsigned shard, char *out) {
     char digits[12], *d = tally__utoa_end(shard, digits + sizeof digits);
-    return tally__entity(t, TALLY_ENTITY_SHARD, d, (size_t)(digits + sizeof digits - d), out);
+    return tally__entity(s, TALLY_ENTITY_SHARD, d, (size_t)(digits + sizeof digits - d), out);
 }
 
-size_t tally__v1_marker(const tally *t, unsigned shard, char *out) {
-    return (size_t)sprintf(out, "%s:v1:{s:%u}:t", t->cfg.prefix, shard);
+size_t tally__v1_marker(const tally_schema *s, unsigned shard, char *out) {
+    return (size_t)sprintf(out, "%s:v1:{s:%u}:t", s->prefix, shard);
 }
 
-int tally__add_shard_keys(const tally *t, tally_args *a, const char *suffix, size_t n) {
+int tally__add_shard_keys(const tally_schema *s, tally_args *a, const char *suffix, size_t n) {
     char base[TALLY_ENTITY_MAX];
-    for (int i = 0; i < t->cfg.shards; i++)
-        if (tally__args_cat(a, base, tally__shard_entity(t, (unsigned)i, base), suffix, n)) return -1;
+    for (int i = 0; i < s->shards; i++)
+        if (tally__args_cat(a, base, tally__shard_entity(s, (unsigned)i, base), suffix, n)) return -1;
     return 0;
 }
 
@@ -171,15 +170,15 @@ static size_t head_number(char *buf, const char *head, int64_t v) {
     return hn + n;
 }
 
-size_t tally__schema_key(const tally *t, char *out) {
-    size_t n = tally__entity(t, TALLY_ENTITY_CONFIG, "schema", 6, out);
+size_t tally__schema_key(const tally_schema *s, char *out) {
+    size_t n = tally__entity(s, TALLY_ENTITY_CONFIG, "schema", 6, out);
     out[n++] = 'S';
     out[n] = '\0';
     return n;
 }
 
-size_t tally__prices_key(const tally *t, char *out) {
-    size_t n = tally__entity(t, TALLY_ENTITY_PRICES, "prices", 6, out);
+size_t tally__prices_key(const tally_schema *s, char *out) {
+    size_t n = tally__entity(s, TALLY_ENTITY_PRICES, "prices", 6, out);
     out[n++] = 'P';
     out[n] = '\0';
     return n;

@@ -11,7 +11,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "handle.h"
+#include "args.h"
+#include "tally.h"
+
+/* The schema context: the parameters that decide which key and bucket an
+ * event lands in and when they expire, built from the configuration at
+ * tally_open and owned by the handle (t->schema). The pure units (keys.c,
+ * aggregate.c, group.c) read it through a const pointer, never the handle. */
+typedef struct tally_schema {
+    const char *prefix;      /* the handle's copy of cfg.prefix */
+    int shards;
+    int tz_offset_min;
+    int64_t ttl_minute_s, ttl_hour_s, ttl_day_s, ttl_month_s;
+    int64_t idempotency_s;   /* the request-id window */
+    int64_t max_future_ms;   /* how far ahead an event time may lie */
+} tally_schema;
+
+/* The context of configuration cfg (checked before). */
+tally_schema tally__schema_of(const tally_config *cfg);
 
 /* Ids are 1..TALLY_ID_MAX bytes of valid UTF-8 without control characters. */
 #define TALLY_ID_MAX 256
@@ -29,24 +46,24 @@ enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 
 #define TALLY_FIELD_UNPRICED "p:none"     /* events recorded unpriced (TALLY_UNPRICED) */
 #define TALLY_FIELD_VERSION "version"     /* the price table's version */
 
-/* TALLY_OK, or TALLY_EINVAL with a message naming `what` and the problem. */
-int tally__id_check(tally *t, const char *what, const char *id, size_t n);
-/* The same without a handle (thread-safe): 0, or -1 with the message in msg. */
+/* 0 when id is a valid id, or -1 with a message naming `what` and the problem
+ * in msg (cap bytes); thread-safe (tally__id_check, handle.h, sets it as the
+ * handle's error). */
 int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap);
 /* Writes "<prefix>:v2:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
  * bytes) and returns its length. */
-size_t tally__entity(const tally *t, char kind, const char *id, size_t n, char *out);
+size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n, char *out);
 /* The shard of the shared aggregates an API key feeds: FNV-1a-32 of its id
- * bytes, mod cfg.shards. */
-unsigned tally__shard_of(const tally *t, const char *key, size_t n);
+ * bytes, mod s->shards. */
+unsigned tally__shard_of(const tally_schema *s, const char *key, size_t n);
 /* The entity base of shard `shard`, as tally__entity. */
-size_t tally__shard_entity(const tally *t, unsigned shard, char *out);
+size_t tally__shard_entity(const tally_schema *s, unsigned shard, char *out);
 /* The key that marks a dataset of key schema v1 under the prefix, into out
  * (TALLY_ENTITY_MAX bytes): v1's total of shard `shard`,
  * "<prefix>:v1:{s:N}:t", which every v1 record wrote and nothing expires. */
-size_t tally__v1_marker(const tally *t, unsigned shard, char *out);
+size_t tally__v1_marker(const tally_schema *s, unsigned shard, char *out);
 /* Adds one key per shard, "<shard base><suffix>", to `a`. 0, or -1 (memory). */
-int tally__add_shard_keys(const tally *t, tally_args *a, const char *suffix, size_t n);
+int tally__add_shard_keys(const tally_schema *s, tally_args *a, const char *suffix, size_t n);
 
 /* An entity's budget reservations: "<base>B" (hash) and "<base>Bx" (sorted
  * set of their leases), added to `a`. 0, or -1 (memory). */
@@ -63,12 +80,12 @@ int tally__add_lease_key(tally_args *a, const char *base, size_t n);
 /* The price table hash, "<prefix>:v2:{p:prices}:P" (its own slot), into
  * out (TALLY_ENTITY_MAX bytes); returns the length. Fields: "version" and
  * "m:<model>" (lua/prices.lua). */
-size_t tally__prices_key(const tally *t, char *out);
+size_t tally__prices_key(const tally_schema *s, char *out);
 
 /* The schema's parameters, "<prefix>:v2:{c:schema}:S" (a string in its own
  * slot, never expiring; schema.c), into out (TALLY_ENTITY_MAX bytes); returns
  * the length. */
-size_t tally__schema_key(const tally *t, char *out);
+size_t tally__schema_key(const tally_schema *s, char *out);
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
  * the day's hash for hours too (schema v2: the hour is a field of it). */

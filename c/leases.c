@@ -15,14 +15,18 @@
 #include "exec.h"
 #include "keys.h"
 
+/* What a call does, and its name as lease.lua's ARGV[1] takes it. */
+typedef enum { LEASE_ACQUIRE, LEASE_RENEW, LEASE_RELEASE } mode;
+static const char *const mode_names[] = { "acquire", "renew", "release" };
+
 /* Builds lease.lua's call up to and including ARGV[2] (now). 0 or -1 (memory). */
-static int start(tally *t, const char *mode, const char *key) {
+static int start(tally *t, mode m, const char *key) {
     char base[TALLY_ENTITY_MAX];
-    size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
+    size_t bn = tally__entity(&t->schema, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
     if (tally__args_script(a, TALLY_SCRIPT_LEASE) < 0 || tally__add_lease_key(a, base, bn) < 0) return -1;
     tally__args_end_keys(a);
-    if (tally__args_str(a, mode) < 0 || tally__args_i64(a, t->test_now_us) < 0) return -1;
+    if (tally__args_str(a, mode_names[m]) < 0 || tally__args_i64(a, t->test_now_us) < 0) return -1;
     return 0;
 }
 
@@ -71,15 +75,10 @@ static int run(tally *t, int acquire, const char *id, tally_lease *out) {
     memcpy(out->id, keep, sizeof keep);
     redisReply *r = tally__eval(t, &t->args);
     if (!r) return t->err;
-    size_t want = acquire ? 5 : 4;
-    int rc = TALLY_OK;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != want) {
-        rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply shape");
-    } else {
-        for (size_t i = 0; i < want; i++)
-            if (r->element[i]->type != (acquire && i == 1 ? REDIS_REPLY_STRING : REDIS_REPLY_INTEGER))
-                rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply element %zu", i);
-    }
+    /* acquire: {ok, id, retry or expiry, holders, now}; renew, release: no id */
+    int rc = TALLY_OK, misfit = acquire ? tally__reply_misfit(r, 5, "isi") : tally__reply_misfit(r, 4, "i");
+    if (misfit == TALLY_REPLY_NOT_ARRAY) rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply shape");
+    else if (misfit) rc = tally__fail(t, TALLY_ESCRIPT, "lease: unexpected reply element %d", misfit - 1);
     if (rc == TALLY_OK && acquire && r->element[1]->len >= TALLY_LEASE_ID_MAX)
         rc = tally__fail(t, TALLY_ESCRIPT, "lease: id too long");
     if (rc == TALLY_OK) {
@@ -108,7 +107,7 @@ int tally_lease_acquire(tally *t, const char *key, int64_t limit, int64_t lease_
     if ((rc = check_ms(t, lease_ms)) != TALLY_OK) return rc;
     char id[33];
     if ((rc = new_id(t, id)) != TALLY_OK) return rc;
-    if (start(t, "acquire", key) < 0 || tally__args_i64(&t->args, limit) < 0 ||
+    if (start(t, LEASE_ACQUIRE, key) < 0 || tally__args_i64(&t->args, limit) < 0 ||
         tally__args_i64(&t->args, lease_ms) < 0 || tally__args_add(&t->args, id, 32) < 0)
         return tally__oom(t);
     return run(t, 1, NULL, out);
@@ -119,7 +118,7 @@ int tally_lease_renew(tally *t, const char *key, const char *id, int64_t lease_m
     if (rc == TALLY_OK) rc = check_id(t, id);
     if (rc == TALLY_OK) rc = check_ms(t, lease_ms);
     if (rc != TALLY_OK) return rc;
-    if (start(t, "renew", key) < 0 || tally__args_str(&t->args, id) < 0 ||
+    if (start(t, LEASE_RENEW, key) < 0 || tally__args_str(&t->args, id) < 0 ||
         tally__args_i64(&t->args, lease_ms) < 0)
         return tally__oom(t);
     return run(t, 0, id, out);
@@ -129,6 +128,6 @@ int tally_lease_release(tally *t, const char *key, const char *id, tally_lease *
     int rc = tally__id_check(t, "key", key, key ? strlen(key) : 0);
     if (rc == TALLY_OK) rc = check_id(t, id);
     if (rc != TALLY_OK) return rc;
-    if (start(t, "release", key) < 0 || tally__args_str(&t->args, id) < 0) return tally__oom(t);
+    if (start(t, LEASE_RELEASE, key) < 0 || tally__args_str(&t->args, id) < 0) return tally__oom(t);
     return run(t, 0, id, out);
 }

@@ -15,16 +15,25 @@
 #include "keys.h"
 #include "money.h"
 
-static const char *const algo_names[] = { "sliding-window", "sliding-log", "gcra", "fixed" };
-static const char *const algo_script[] = { "window", "log", "gcra", "fixed" };
-static const char *const counts_names[] = { "requests", "tokens", "cost" };
+/* By TALLY_ALGO_*: the rule text's name and allow.lua's. */
+#define ALGOS (TALLY_ALGO_FIXED + 1)
+static const char *const algo_names[ALGOS] = { "sliding-window", "sliding-log", "gcra", "fixed" };
+static const char *const algo_script[ALGOS] = { "window", "log", "gcra", "fixed" };
+/* By TALLY_COUNT_*. */
+#define COUNTS (TALLY_COUNT_COST + 1)
+static const char *const counts_names[COUNTS] = { "requests", "tokens", "cost" };
+
+/* What a call does: allow.lua decides and consumes; peek.lua only decides.
+ * By mode, its name as allow.lua's ARGV[1] takes it. */
+typedef enum { MODE_ALLOW, MODE_PEEK } mode;
+static const char *const mode_names[] = { "allow", "peek" };
 
 const char *tally_algo_name(int algo) {
-    return algo >= 0 && algo < 4 ? algo_names[algo] : NULL;
+    return algo >= 0 && algo < ALGOS ? algo_names[algo] : NULL;
 }
 
 const char *tally_counts_name(int counts) {
-    return counts >= 0 && counts < 3 ? counts_names[counts] : NULL;
+    return counts >= 0 && counts < COUNTS ? counts_names[counts] : NULL;
 }
 
 /* Parses 1..16 decimal digits exactly filling s[0..n) into *v. 0 or -1. */
@@ -83,7 +92,7 @@ int tally_rule_parse(const char *text, size_t n, tally_rule *rule, char *err, si
     if (colon) {
         size_t un = (size_t)(colon - p);
         int found = -1;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < COUNTS; i++)
             if (strlen(counts_names[i]) == un && memcmp(p, counts_names[i], un) == 0) found = i;
         if (found < 0)
             return PERR("limit '%.*s': unknown unit '%.*s' (use requests, tokens or cost)", show, text,
@@ -111,7 +120,7 @@ int tally_rule_parse(const char *text, size_t n, tally_rule *rule, char *err, si
         size_t on = (size_t)(oend - p);
         if (on > 5 && memcmp(p, "algo=", 5) == 0) {
             int found = -1;
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < ALGOS; i++)
                 if (strlen(algo_names[i]) == on - 5 && memcmp(p + 5, algo_names[i], on - 5) == 0) found = i;
             if (found < 0)
                 return PERR("limit '%.*s': unknown algorithm '%.*s' (use sliding-window, "
@@ -149,8 +158,8 @@ static int check_rules(tally *t, const tally_rule *rules, int nrules, const tall
         return tally__fail(t, TALLY_EINVAL, "give 1 to %d rules", TALLY_RULES_MAX);
     for (int i = 0; i < nrules; i++) {
         const tally_rule *r = &rules[i];
-        if (r->counts < 0 || r->counts > 2) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown unit", i + 1);
-        if (r->algo < 0 || r->algo > 3) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown algorithm", i + 1);
+        if (r->counts < 0 || r->counts >= COUNTS) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown unit", i + 1);
+        if (r->algo < 0 || r->algo >= ALGOS) return tally__fail(t, TALLY_EINVAL, "rule %d: unknown algorithm", i + 1);
         if (r->limit < 1 || r->limit > TALLY_LIMIT_MAX)
             return tally__fail(t, TALLY_EINVAL, "rule %d: limit must be 1 to 1e15", i + 1);
         if (r->window_ms < 1 || r->window_ms > TALLY_WINDOW_MAX_MS)
@@ -174,12 +183,12 @@ static int check_rules(tally *t, const tally_rule *rules, int nrules, const tall
 /* Builds the call into t->args: allow.lua to decide and consume, peek.lua
  * (allow.lua flagged no-writes) to peek, with EVALSHA_RO under
  * TALLY_READ_REPLICA so a replica answers. 0, or -1 when memory ran out. */
-static int build(tally *t, const char *mode, const char *key, const tally_rule *rules, int nrules,
+static int build(tally *t, mode m, const char *key, const tally_rule *rules, int nrules,
                  const tally_request *req) {
     char base[TALLY_ENTITY_MAX], suffix[64];
-    size_t bn = tally__entity(t, TALLY_ENTITY_KEY, key, strlen(key), base);
+    size_t bn = tally__entity(&t->schema, TALLY_ENTITY_KEY, key, strlen(key), base);
     tally_args *a = &t->args;
-    int rc = strcmp(mode, "peek") != 0 ? tally__args_script(a, TALLY_SCRIPT_ALLOW)
+    int rc = m == MODE_ALLOW ? tally__args_script(a, TALLY_SCRIPT_ALLOW)
              : t->cfg.read_from == TALLY_READ_REPLICA ? tally__args_script_ro(a, TALLY_SCRIPT_PEEK)
                                                      : tally__args_script(a, TALLY_SCRIPT_PEEK);
     if (rc < 0) return -1;
@@ -192,7 +201,7 @@ static int build(tally *t, const char *mode, const char *key, const tally_rule *
         }
     }
     tally__args_end_keys(a);
-    if (tally__args_str(a, mode) < 0 || tally__args_i64(a, t->test_now_us) < 0 ||
+    if (tally__args_str(a, mode_names[m]) < 0 || tally__args_i64(a, t->test_now_us) < 0 ||
         tally__args_i64(a, nrules) < 0)
         return -1;
     for (int i = 0; i < nrules; i++) {
@@ -227,23 +236,26 @@ int tally_decision_rule(const tally_decision *d, const tally_rule *rules) {
     return pick;
 }
 
-/* Fills d from allow.lua's reply {allowed, now, (remaining, retry, reset) per
- * rule}. TALLY_OK, or TALLY_ESCRIPT when the reply has another shape. */
+/* allow.lua's reply: {allowed, now, then per rule (remaining, retry, reset)},
+ * all integers. */
+enum { A_ALLOWED, A_NOW, A_RULES, A_PER_RULE = 3 };
+#define A_FIELD(r, i, k) ((r)->element[A_RULES + A_PER_RULE * (i) + (k)]->integer)
+
+/* Fills d from allow.lua's reply. TALLY_OK, or TALLY_ESCRIPT when the reply
+ * has another shape. */
 static int take(tally *t, const redisReply *r, const tally_rule *rules, int nrules, tally_decision *d) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 + 3 * (size_t)nrules)
-        return tally__fail(t, TALLY_ESCRIPT, "allow: unexpected reply shape");
-    for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type != REDIS_REPLY_INTEGER)
-            return tally__fail(t, TALLY_ESCRIPT, "allow: unexpected reply element %zu", i);
-    d->allowed = r->element[0]->integer == 1;
-    d->server_time_us = r->element[1]->integer;
+    int misfit = tally__reply_misfit(r, A_RULES + A_PER_RULE * (size_t)nrules, "i");
+    if (misfit == TALLY_REPLY_NOT_ARRAY) return tally__fail(t, TALLY_ESCRIPT, "allow: unexpected reply shape");
+    if (misfit) return tally__fail(t, TALLY_ESCRIPT, "allow: unexpected reply element %d", misfit - 1);
+    d->allowed = r->element[A_ALLOWED]->integer == 1;
+    d->server_time_us = r->element[A_NOW]->integer;
     d->decided = TALLY_DECIDED_BY_REDIS;
     for (int i = 0; i < nrules; i++) {
         tally_rule_state *s = &d->rules[i];
         s->limit = rules[i].limit; /* as given; a GCRA burst stays the caller's rules[i].burst */
-        s->remaining = r->element[2 + 3 * i]->integer;
-        s->retry_after_ms = r->element[3 + 3 * i]->integer;
-        s->reset_after_ms = r->element[4 + 3 * i]->integer;
+        s->remaining = A_FIELD(r, i, 0);
+        s->retry_after_ms = A_FIELD(r, i, 1);
+        s->reset_after_ms = A_FIELD(r, i, 2);
         if (d->allowed || s->retry_after_ms == 0) continue;
         /* the denying rule: the one needing the longest wait, -1 (never) first */
         int64_t mine = s->retry_after_ms, cur = d->denied_by < 0 ? 0 : d->rules[d->denied_by].retry_after_ms;
@@ -259,8 +271,8 @@ static int take(tally *t, const redisReply *r, const tally_rule *rules, int nrul
     return TALLY_OK;
 }
 
-/* The body of tally_allow() and tally_limits(); mode is "allow" or "peek". */
-static int decide(tally *t, const char *mode, const char *key, const tally_rule *rules, int nrules,
+/* The body of tally_allow() and tally_limits(): check -> build -> eval -> take. */
+static int decide(tally *t, mode m, const char *key, const tally_rule *rules, int nrules,
                   const tally_request *req, tally_decision *d) {
     memset(d, 0, sizeof *d);
     d->denied_by = -1;
@@ -269,7 +281,7 @@ static int decide(tally *t, const char *mode, const char *key, const tally_rule 
     if (rc == TALLY_OK) rc = check_rules(t, rules, nrules, req);
     if (rc != TALLY_OK) return rc;
     d->nrules = nrules;
-    if (build(t, mode, key, rules, nrules, req) < 0) return tally__oom(t);
+    if (build(t, m, key, rules, nrules, req) < 0) return tally__oom(t);
     redisReply *r = tally__eval(t, &t->args);
     if (!r) {
         rc = t->err;
@@ -291,10 +303,10 @@ static int decide(tally *t, const char *mode, const char *key, const tally_rule 
 
 int tally_allow(tally *t, const char *key, const tally_rule *rules, int nrules,
                 const tally_request *req, tally_decision *d) {
-    return decide(t, "allow", key, rules, nrules, req, d);
+    return decide(t, MODE_ALLOW, key, rules, nrules, req, d);
 }
 
 int tally_limits(tally *t, const char *key, const tally_rule *rules, int nrules,
                  const tally_request *req, tally_decision *d) {
-    return decide(t, "peek", key, rules, nrules, req, d);
+    return decide(t, MODE_PEEK, key, rules, nrules, req, d);
 }

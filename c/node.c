@@ -18,19 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "node.h"
+#include "timecal.h"
 
 static struct timeval ms_to_tv(int ms) {
     struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     return tv;
-}
-
-int64_t tally__node_clock_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Frees a connection and its reply budget. */
@@ -112,10 +106,10 @@ void tally__nodes_adopt(tally *t, struct tally_nodes *fresh) {
 
 int tally__node_resting(const tally *t, int i) {
     int64_t at = t->nodes->v[i].failed_ms;
-    return at && tally__node_clock_ms() - at < TALLY_NODE_REST_MS;
+    return at && tally__mono_ms() - at < TALLY_NODE_REST_MS;
 }
 
-void tally__node_rest(tally *t, int i) { t->nodes->v[i].failed_ms = tally__node_clock_ms(); }
+void tally__node_rest(tally *t, int i) { t->nodes->v[i].failed_ms = tally__mono_ms(); }
 
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n) {
     const tally_node *node = &t->nodes->v[i];
@@ -134,7 +128,7 @@ void tally__node_disconnect(tally *t, int i) {
 void tally__io_begin(tally *t) {
     struct tally_nodes *l = t->nodes;
     if (l->io_depth++ == 0)
-        l->deadline_ms = t->cfg.command_timeout_ms > 0 ? tally__node_clock_ms() + t->cfg.command_timeout_ms : 0;
+        l->deadline_ms = t->cfg.command_timeout_ms > 0 ? tally__mono_ms() + t->cfg.command_timeout_ms : 0;
 }
 
 void tally__io_end(tally *t) {
@@ -169,7 +163,7 @@ static int failed(tally *t, int i, int how, const char *doing) {
     }
     tally__node_disconnect(t, i);
     t->nodes->changed = 1; /* a failover may be under way */
-    t->nodes->v[i].failed_ms = tally__node_clock_ms();
+    t->nodes->v[i].failed_ms = tally__mono_ms();
     return code;
 }
 
@@ -178,7 +172,7 @@ static int failed(tally *t, int i, int how, const char *doing) {
  * reports it), 0 at the deadline, -1 on error (errno set). */
 static int wait_for(tally *t, int fd, short events) {
     for (;;) {
-        int64_t deadline = t->nodes->deadline_ms, left = deadline ? deadline - tally__node_clock_ms() : -1;
+        int64_t deadline = t->nodes->deadline_ms, left = deadline ? deadline - tally__mono_ms() : -1;
         if (deadline && left <= 0) return 0;
         struct pollfd p = { fd, events, 0 };
         int n = poll(&p, 1, left < 0 ? -1 : left < 1 << 30 ? (int)left : 1 << 30);
@@ -302,9 +296,9 @@ int tally__node_connect(tally *t, int i) {
     if (n->ctx) return TALLY_OK;
     char at[300];
     struct timeval ctv = ms_to_tv(t->cfg.connect_timeout_ms);
-    int64_t started = tally__node_clock_ms();
+    int64_t started = tally__mono_ms();
     n->ctx = n->port ? redisConnectWithTimeout(n->host, n->port, ctv) : redisConnectUnixWithTimeout(n->host, ctv);
-    if (t->nodes->deadline_ms) t->nodes->deadline_ms += tally__node_clock_ms() - started; /* connect_timeout_ms's */
+    if (t->nodes->deadline_ms) t->nodes->deadline_ms += tally__mono_ms() - started; /* connect_timeout_ms's */
     if (!n->ctx) return tally__oom(t);
     if (n->ctx->err) {
         tally__fail(t, TALLY_ECONNECT, "cannot connect to %s: %s", tally__node_addr(t, i, at, sizeof at),
@@ -312,7 +306,7 @@ int tally__node_connect(tally *t, int i) {
         redisFree(n->ctx);
         n->ctx = NULL;
         t->nodes->changed = 1;
-        n->failed_ms = tally__node_clock_ms();
+        n->failed_ms = tally__mono_ms();
         return TALLY_ECONNECT;
     }
     if (prepare(n->ctx) < 0) {
@@ -334,7 +328,7 @@ int tally__node_connect(tally *t, int i) {
         rc = handshake(t, i, TALLY_EAUTH, "SELECT", 2, (const char *[]){ "SELECT", db });
     }
     if (rc != TALLY_OK) {
-        n->failed_ms = tally__node_clock_ms();
+        n->failed_ms = tally__mono_ms();
         return rc;
     }
     n->fresh = 1;

@@ -95,8 +95,6 @@ redisReply *tally__node_command(tally *t, int i, tally_args *a);
 int tally__node_resting(const tally *t, int i);
 /* Node i rests from now on, as after a failure (its connection is kept). */
 void tally__node_rest(tally *t, int i);
-/* The monotonic clock, in ms (for rest times and the policy's age). */
-int64_t tally__node_clock_ms(void);
 /* "host:port" or the socket path of node i, into buf. */
 const char *tally__node_addr(const tally *t, int i, char *buf, size_t n);
 

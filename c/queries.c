@@ -60,9 +60,9 @@ static int add_keys(tally *t, tally_args *a, int scope, const char *id, const ta
     size_t sn = tally__period_suffix(p, suffix);
     if (scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT) {
         char kind = scope == TALLY_SCOPE_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT;
-        return tally__args_cat(a, base, tally__entity(t, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;
+        return tally__args_cat(a, base, tally__entity(&t->schema, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;
     }
-    return tally__add_shard_keys(t, a, suffix, sn) ? -1 : t->cfg.shards;
+    return tally__add_shard_keys(&t->schema, a, suffix, sn) ? -1 : t->cfg.shards;
 }
 
 /* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
@@ -117,8 +117,8 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
     if (rc != TALLY_OK) return rc;
     for (int i = 0; i < nkeys && rc == TALLY_OK; i++) {
         redisReply *e = k.per_key[i];
-        redisReply *v = e->type == REDIS_REPLY_ARRAY && e->elements == 1 ? e->element[0] : NULL;
-        int got = v && v->type == REDIS_REPLY_STRING ? add_packed(&out[i / per], v->str, v->len) : 0;
+        redisReply *v = tally__reply_fits(e, 1, "s") ? e->element[0] : NULL; /* {value}, or no bucket */
+        int got = v ? add_packed(&out[i / per], v->str, v->len) : 0;
         if (got) {
             char where[32];
             if (got > 0 && per > 1) snprintf(where, sizeof where, "the merged buckets");
@@ -132,7 +132,7 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
 
 /* Runs the call in t->args (ARGV: one shared argument, nothing per key) on
  * whichever nodes hold its keys. */
-static int read_whole(tally *t, tally_keyed *k) {
+int tally__read_whole(tally *t, tally_keyed *k) {
     int nkeys = t->args.nkeys_at - 3;
     int *chunk = calloc((size_t)nkeys + 1, sizeof *chunk);
     if (!chunk) return tally__oom(t);
@@ -267,7 +267,7 @@ int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
     char suffix[32];
     int err = start_read(t, a, TALLY_SCRIPT_READ), nkeys = minutes * t->cfg.shards;
     for (int m = 0; m < minutes; m++)
-        err |= tally__add_shard_keys(t, a, suffix, tally__minute_suffix(now_min - m, suffix));
+        err |= tally__add_shard_keys(&t->schema, a, suffix, tally__minute_suffix(now_min - m, suffix));
     tally__args_end_keys(a);
     err |= tally__args_str(a, "get");
     for (int k = 0; k < nkeys; k++) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_ENTITY);
@@ -320,15 +320,13 @@ static int breakdown_call(tally *t, const char *key, const tally_period *p, int 
     if (err || (tally__args_end_keys(a), tally__args_str(a, "all"))) return tally__oom(t);
     tally_keyed got;
     int nkeys = a->nkeys_at - 3; /* read before the call: it clobbers t->args */
-    if ((rc = read_whole(t, &got)) != TALLY_OK) return rc;
+    if ((rc = tally__read_whole(t, &got)) != TALLY_OK) return rc;
     for (int k = 0; rc == TALLY_OK && k < nkeys; k++) {
         const redisReply *h = got.per_key[k];
+        if (h->type == REDIS_REPLY_ARRAY && !tally__reply_fits(h, h->elements, "s")) /* {field, value, ...} */
+            rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];
-            if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-                rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
-                break;
-            }
             size_t mn;
             const char *model = by_version ? tally__field_price_version(f->str, f->len, &mn)
                                            : tally__field_model(f->str, f->len, &mn);
@@ -386,76 +384,7 @@ int tally_price_versions(tally *t, const char *key, const tally_period *p, tally
     return breakdown(t, key, p, 1, 1, out, n);
 }
 
-void tally_top_free(tally_rank *r, size_t count) {
-    for (size_t i = 0; r && i < count; i++) free(r[i].key);
-    free(r);
-}
-
-typedef struct {
-    const redisReply *member;
-    int64_t value;
-} ranked;
-
-static int by_value_then_key(const void *x, const void *y) {
-    const ranked *a = x, *b = y;
-    if (a->value != b->value) return a->value < b->value ? 1 : -1;
-    size_t n = a->member->len < b->member->len ? a->member->len : b->member->len;
-    int c = memcmp(a->member->str, b->member->str, n);
-    return c ? c : (a->member->len > b->member->len) - (a->member->len < b->member->len);
-}
-
-int tally_top(tally *t, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count) {
-    *out = NULL;
-    *count = 0;
-    if (by < TALLY_RANK_COST || by > TALLY_RANK_REQUESTS)
-        return tally__fail(t, TALLY_EINVAL, "rank by cost, tokens or requests");
-    if (p->kind == TALLY_HOUR) return tally__fail(t, TALLY_EINVAL, "leaderboards are kept for total, month and day");
-    if (n < 1 || n > TALLY_TOP_MAX) return tally__fail(t, TALLY_EINVAL, "n must be from 1 to %d", TALLY_TOP_MAX);
-    char suffix[32];
-    tally_args *a = &t->args;
-    int err = start_read(t, a, TALLY_SCRIPT_TOP);
-    err |= tally__add_shard_keys(t, a, suffix, tally__board_suffix(by, p, suffix));
-    tally__args_end_keys(a);
-    if (err || tally__args_i64(a, (int64_t)n)) return tally__oom(t);
-    tally_keyed got;
-    int rc = read_whole(t, &got);
-    if (rc != TALLY_OK) return rc;
-    /* per shard {member, score, ...}: members and scores are strings */
-    size_t total = 0, shards = (size_t)t->cfg.shards;
-    for (size_t k = 0; k < shards && rc == TALLY_OK; k++) {
-        const redisReply *s = got.per_key[k];
-        int shape = s->type == REDIS_REPLY_ARRAY && s->elements % 2 == 0;
-        for (size_t i = 0; shape && i < s->elements; i++) shape = s->element[i]->type == REDIS_REPLY_STRING;
-        if (!shape) rc = tally__fail(t, TALLY_ESCRIPT, "top.lua answered something unexpected");
-        else total += s->elements / 2;
-    }
-    ranked *all = malloc((total ? total : 1) * sizeof *all);
-    if (!all && rc == TALLY_OK) rc = tally__oom(t);
-    size_t m = 0;
-    for (size_t k = 0; rc == TALLY_OK && k < shards; k++)
-        for (size_t i = 0; i + 1 < got.per_key[k]->elements; i += 2)
-            all[m++] = (ranked){ got.per_key[k]->element[i], strtoll(got.per_key[k]->element[i + 1]->str, NULL, 10) };
-    if (rc == TALLY_OK) {
-        qsort(all, m, sizeof *all, by_value_then_key);
-        size_t keep = m < n ? m : n;
-        *out = calloc(keep ? keep : 1, sizeof **out);
-        for (size_t i = 0; *out && i < keep; i++) {
-            (*out)[i].key = strndup(all[i].member->str, all[i].member->len);
-            (*out)[i].value = all[i].value;
-            if (!(*out)[i].key) {
-                tally_top_free(*out, i);
-                *out = NULL;
-            }
-        }
-        if (*out) *count = keep;
-        else rc = tally__oom(t);
-    }
-    free(all);
-    tally__keyed_free(&got);
-    return rc == TALLY_OK ? tally__ok(t) : rc;
-}
-
-/* queries.h: for rankings.c. */
+/* queries.h: for rankings.c, leaderboards.c and report.c. */
 int tally__range_parts(tally *t, const tally_range *r, tally_period *p) {
     return range_parts(t, r, p);
 }

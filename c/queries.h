@@ -1,10 +1,10 @@
-/* queries.h -- what queries.c lends the other readers (rankings.c, report.c):
- * a range's checks and cover, the start of a read-only call, and many keys'
- * buckets read at once. */
+/* queries.h -- what queries.c lends the other readers (rankings.c,
+ * leaderboards.c, report.c): a range's checks and cover, the start of a
+ * read-only call and running it whole, and many keys' buckets read at once. */
 #ifndef TALLY_QUERIES_H
 #define TALLY_QUERIES_H
 
-#include "handle.h"
+#include "exec.h"
 
 /* Checks range r and covers it with the buckets that hold it (tally.h's
  * tally_range): their count into p[TALLY_RANGE_MAX_PARTS], or -1 with the
@@ -14,6 +14,9 @@ int tally__range_parts(tally *t, const tally_range *r, tally_period *p);
 /* Starts a call of read-only script `id` in a: EVALSHA_RO with
  * TALLY_READ_REPLICA. 0, or -1 on OOM. */
 int tally__start_read(tally *t, tally_args *a, int id);
+/* Runs the call in t->args (ARGV: one shared argument, nothing per key) on
+ * whichever nodes hold its keys, into k (tally__keyed_free frees it). */
+int tally__read_whole(tally *t, tally_keyed *k);
 
 /* The buckets of n API keys (ids checked) over the np periods p, summed per
  * key into out[n]: as many keys per call as cfg.max_script_us allows (one at

@@ -138,7 +138,7 @@ static int read_boards(tally *t, int by, const tally_period *p, int np, members 
         int err = tally__start_read(t, a, TALLY_SCRIPT_TOP);
         for (int i = 0; i < nb && !err; i++) {
             char base[TALLY_ENTITY_MAX], suffix[32];
-            size_t bn = tally__shard_entity(t, (unsigned)in[i], base);
+            size_t bn = tally__shard_entity(&t->schema, (unsigned)in[i], base);
             err = tally__args_cat(a, base, bn, suffix, tally__board_suffix(by, &p[c[in[i]].part], suffix));
         }
         tally__args_end_keys(a);

@@ -35,7 +35,7 @@
 #include "event.h"
 #include "group.h"
 #include "keys.h"
-#include "pricing.h"
+#include "price_store.h"
 #include "schema.h"
 #include "table.h"
 #include "timecal.h"
@@ -75,7 +75,6 @@ typedef struct {
     char first[TALLY_ERRMSG_MAX];
 } run;
 
-#define AT(v, type, i) (((type *)(v).p)[i])
 
 /* The release hook of this unit's state on the handle (tally_close). */
 static void release(void *state) {
@@ -157,7 +156,7 @@ static size_t unit_budget(const tally *t, const struct tally_batch *s) {
 /* Merges the items of c into the aggregator and encodes the call into t->args. */
 static int build(run *r, const call *c) {
     tally_agg *g = r->s->agg;
-    tally__agg_begin(g, r->t, r->now_ms);
+    tally__agg_begin(g, &r->t->schema, r->now_ms);
     for (size_t i = 0; i < c->n; i++) {
         const item *it = &AT(r->s->items, item, c->off + i);
         const tally_event *e = &r->ev[it->event];
@@ -238,7 +237,7 @@ static int next_call(void *ctx, int idle, size_t *id) {
             r->src_end = AT(s->grouping.start, size_t, r->group + 1);
             continue;
         }
-        tally__agg_begin(g, r->t, r->now_ms);
+        tally__agg_begin(g, &r->t->schema, r->now_ms);
         size_t off = r->src;
         while (r->src < r->src_end && tally__agg_count(g) < CALL_EVENTS_MAX && tally__agg_units(g) < budget) {
             item it = AT(s->items, item, r->src);
@@ -368,7 +367,7 @@ static int rebuild(void *ctx, size_t id) {
  * entity, on a single server one, by shard and key. 0 or -1 (OOM). */
 static int partition(run *r, size_t off, size_t n) {
     r->group = 0;
-    if (tally__group(&r->s->grouping, r->t, r->ev, &r->s->items, off, n, tally__is_cluster(r->t), &r->ngroups) < 0)
+    if (tally__group(&r->s->grouping, &r->t->schema, r->ev, &r->s->items, off, n, tally__is_cluster(r->t), &r->ngroups) < 0)
         return -1;
     r->src = r->ngroups ? AT(r->s->grouping.start, size_t, 0) : 0;
     r->src_end = r->ngroups ? AT(r->s->grouping.start, size_t, 1) : 0;

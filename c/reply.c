@@ -1,5 +1,6 @@
 /* reply.c -- Redis replies as the library sees them: built within a budget,
- * whatever the server sends, and error replies turned into the handle's error.
+ * whatever the server sends, and error replies turned into a code and a
+ * message (handle.c sets them as the handle's error). Layer: pure.
  *
  * hiredis 0.14's reader allocates an array's element pointers as soon as it
  * reads "*N": a reply announcing *2147483647 makes it allocate and walk 16 GB.
@@ -7,6 +8,7 @@
  * redisReply objects hiredis does (so freeReplyObject frees them), after
  * checking the declared size against the reply's budget (the reader's
  * privdata, handed to every task). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,16 +19,44 @@ int tally__reply_is(const redisReply *r, const char *word) {
     return r->type == REDIS_REPLY_ERROR && r->len >= n && memcmp(r->str, word, n) == 0;
 }
 
-int tally__reply_error(tally *t, const redisReply *r) {
+int tally__reply_kind(const redisReply *r) {
+    if (r->type != REDIS_REPLY_ERROR) return TALLY_REPLY_USE;
+    if (tally__reply_is(r, "NOSCRIPT")) return TALLY_REPLY_RELOAD;
+    if (tally__reply_is(r, "TRYAGAIN") || tally__reply_is(r, "CLUSTERDOWN")) return TALLY_REPLY_WAIT;
+    if (tally__reply_is(r, "MOVED ")) return TALLY_REPLY_MOVED;
+    if (tally__reply_is(r, "ASK ")) return TALLY_REPLY_ASK;
+    return TALLY_REPLY_USE;
+}
+
+int tally__reply_problem(const redisReply *r, char *msg, size_t cap) {
     if (tally__reply_is(r, "LOADING")) /* the command did not run: not reachable yet */
-        return tally__fail(t, TALLY_ECONNECT, "server not ready: %s", r->str);
+        return snprintf(msg, cap, "server not ready: %s", r->str), TALLY_ECONNECT;
     if (tally__reply_is(r, "EINVAL "))
-        return tally__fail(t, TALLY_EINVAL, "%s", r->str[7] ? r->str + 7 : "invalid argument (empty message)");
+        return snprintf(msg, cap, "%s", r->str[7] ? r->str + 7 : "invalid argument (empty message)"), TALLY_EINVAL;
     if (tally__reply_is(r, "NOAUTH") || tally__reply_is(r, "NOPERM") || tally__reply_is(r, "WRONGPASS"))
-        return tally__fail(t, TALLY_EAUTH, "%s", r->str);
+        return snprintf(msg, cap, "%s", r->str), TALLY_EAUTH;
     if (r->type == REDIS_REPLY_ERROR) /* never an empty message, whatever the server sent */
-        return tally__fail(t, TALLY_EREDIS, "%s", r->str && r->str[0] ? r->str : "Redis error (empty message)");
-    return tally__fail(t, TALLY_ESCRIPT, "unexpected reply of type %d", r->type);
+        return snprintf(msg, cap, "%s", r->str && r->str[0] ? r->str : "Redis error (empty message)"), TALLY_EREDIS;
+    return snprintf(msg, cap, "unexpected reply of type %d", r->type), TALLY_ESCRIPT;
+}
+
+int tally__reply_misfit(const redisReply *r, size_t n, const char *shape) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) return TALLY_REPLY_NOT_ARRAY;
+    size_t last = strlen(shape) - 1;
+    for (size_t k = 0; k < n; k++) {
+        int type = r->element[k]->type;
+        switch (shape[k < last ? k : last]) {
+        case 'i': if (type != REDIS_REPLY_INTEGER) return (int)k + 1; break;
+        case 's': if (type != REDIS_REPLY_STRING) return (int)k + 1; break;
+        case 'a': if (type != REDIS_REPLY_ARRAY) return (int)k + 1; break;
+        default: break;
+        }
+    }
+    return 0;
+}
+
+int tally__reply_fits(const redisReply *r, size_t n, const char *shape) {
+    return tally__reply_misfit(r, n, shape) == 0;
 }
 
 /* Links a new object into its parent array, as hiredis's constructors do. */

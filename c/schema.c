@@ -118,7 +118,7 @@ static int take(tally *t, redisReply *r, const char *mine) {
 /* GET (claim 0) or SET NX GET (claim 1) of the schema key. */
 static int exchange(tally *t, int claim) {
     char key[TALLY_ENTITY_MAX], mine[TEXT_MAX];
-    size_t n = tally__schema_key(t, key);
+    size_t n = tally__schema_key(&t->schema, key);
     describe(&t->cfg, mine);
     int down;
     redisReply *r = run(t, claim, key, n, mine, &down);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct tally_vec {
     void *p;
@@ -35,11 +36,12 @@ uint32_t *tally__map_find(tally_map *m, uint64_t key, tally_same_fn same, void *
 void tally__map_clear(tally_map *m);
 void tally__map_free(tally_map *m);
 
-/* FNV-1a, 64 bits, of n bytes, continuing from h (TALLY_FNV64_BASIS to
- * start): the tables' string keys (a `same` callback settles collisions), and
- * the request-id fields of tally before 16-byte fingerprints (keys.c). Not a
- * fingerprint of anything a client chooses: colliding inputs are easy to find.
- * tally__fnv64_str hashes a NUL-terminated string. */
+/* FNV-1a, the library's only definition of it. 64 bits, of n bytes,
+ * continuing from h (TALLY_FNV64_BASIS to start): the tables' string keys (a
+ * `same` callback settles collisions), and the request-id fields of tally
+ * before 16-byte fingerprints (keys.c). Not a fingerprint of anything a client
+ * chooses: colliding inputs are easy to find. tally__fnv64_str hashes a
+ * NUL-terminated string. 32 bits: the shard of an API key (keys.c). */
 #define TALLY_FNV64_BASIS 14695981039346656037ull
 static inline uint64_t tally__fnv64(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -47,9 +49,17 @@ static inline uint64_t tally__fnv64(uint64_t h, const void *p, size_t n) {
     return h;
 }
 static inline uint64_t tally__fnv64_str(uint64_t h, const char *s) {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return tally__fnv64(h, s, strlen(s));
+}
+static inline uint32_t tally__fnv32(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 16777619u;
     return h;
 }
+
+/* Element i of vector v, whose elements are of `type`. */
+#define AT(v, type, i) (((type *)(v).p)[i])
 
 /* Appends n bytes to a byte vector; x in exactly `width` decimal digits (zeros
  * in front; x must fit). 0 or -1 (OOM). */
@@ -59,7 +69,7 @@ int tally__text_fixed(tally_vec *v, uint64_t x, int width);
 /* Counting sort: records 0..n-1 by owner(ctx, r) (below `owners`) into order;
  * the records of owner o are order[start[o] .. start[o + 1]) (uint32_t each).
  * 0 or -1 (OOM). */
-int tally__group_by(tally_vec *order, tally_vec *start, size_t owners, size_t n,
+int tally__vec_order_by(tally_vec *order, tally_vec *start, size_t owners, size_t n,
                     uint32_t (*owner)(const void *ctx, size_t r), const void *ctx);
 
 #endif

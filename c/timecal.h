@@ -22,6 +22,9 @@ int64_t tally__days_from_civil(int y, int m, int d);
 int tally__date_valid(int y, int m, int d);
 /* This host's clock, epoch ms (statistics only: admission uses Redis TIME). */
 int64_t tally__now_ms(void);
+/* This host's monotonic clock, ms: deadlines, rest times and the age of what
+ * a handle keeps (a price table, a node's policy). */
+int64_t tally__mono_ms(void);
 /* The day period of an epoch day (days since 1970-01-01). */
 tally_period tally__day_period(int64_t epoch_day);
 /* The end of day or month period p in timezone tz_min, epoch seconds. */

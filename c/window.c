@@ -39,7 +39,6 @@ typedef struct {
     tally_vec *resend, *slow, *reload; /* ids; ids; per node: load the scripts first */
 } win;
 
-#define AT(v, type, i) (((type *)(v).p)[i])
 
 /* Every call in flight on node lost its connection: its outcome is unknown. */
 static void lost_node(win *w, int node, int code) {
@@ -76,7 +75,7 @@ static int receive(win *w) {
     memmove(w->in, w->in + 1, (size_t)--w->nin * sizeof *w->in);
     tally__evict_note(w->t, f.node, r);
     int target = -1, rc = 0;
-    switch (tally__reply_kind(w->t, r, &target)) {
+    switch (tally__eval_next(w->t, r, &target)) {
     case TALLY_REPLY_RELOAD: /* did not run */
         AT(*w->reload, unsigned char, f.node) = 1;
         rc = tally__vec_push(w->resend, &f.id, sizeof f.id);

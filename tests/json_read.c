@@ -1,5 +1,6 @@
-/* json_read.c -- see json_read.h. A recursive-descent reader of RFC 8259
- * JSON; \u escapes are decoded to UTF-8 (surrogate pairs included). */
+/* json_read.c -- see json_read.h. RFC 8259 JSON read into a tree with the
+ * library's strict JSON reader (c/json_reader.c: strings, numbers, literals);
+ * the tree and its comparisons are the tests' own. */
 #include "json_read.h"
 
 #include <setjmp.h>
@@ -9,103 +10,33 @@
 #include <string.h>
 #include <cmocka.h>
 
-typedef struct {
-    const char *p;
-    int depth;
-} reader;
+#include "json_reader.h"
 
-static void ws(reader *r) {
-    while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r') r->p++;
-}
+typedef tally_json reader;
 
-static int hex4(const char *p, unsigned *v) {
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1; /* a NUL stops here too */
-        *v = *v * 16 + (unsigned)d;
-    }
-    return 0;
-}
-
-/* A string at r->p (at its opening quote), decoded into a new buffer. */
+/* A string at the cursor, decoded into a new buffer (never longer than the
+ * rest of the text). */
 static char *string(reader *r) {
-    if (*r->p != '"') return NULL;
-    size_t cap = strlen(r->p) + 1, n = 0;
-    char *out = malloc(cap);
-    for (r->p++; out && *r->p != '"'; r->p++) {
-        unsigned char c = (unsigned char)*r->p;
-        if (!c || c < 0x20) goto bad;
-        if (c != '\\') {
-            out[n++] = (char)c;
-            continue;
-        }
-        static const char escapes[] = "\"\\/bfnrt", plain[] = "\"\\/\b\f\n\r\t";
-        char e = *++r->p;
-        const char *at = e ? strchr(escapes, e) : NULL;
-        if (at) {
-            out[n++] = plain[at - escapes];
-            continue;
-        }
-        unsigned cp, lo;
-        if (e != 'u' || hex4(r->p + 1, &cp)) goto bad;
-        r->p += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (r->p[1] != '\\' || r->p[2] != 'u' || hex4(r->p + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF) goto bad;
-            r->p += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        if (cp < 0x80) {
-            out[n++] = (char)cp;
-        } else if (cp < 0x800) {
-            out[n++] = (char)(0xC0 | cp >> 6);
-            out[n++] = (char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out[n++] = (char)(0xE0 | cp >> 12);
-            out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[n++] = (char)(0x80 | (cp & 0x3F));
-        } else {
-            out[n++] = (char)(0xF0 | cp >> 18);
-            out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-            out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[n++] = (char)(0x80 | (cp & 0x3F));
-        }
-    }
-    if (!out) return NULL;
-    r->p++;
-    out[n] = '\0';
-    return out;
-bad:
+    char *out = malloc((size_t)(r->end - r->p) + 1);
+    if (out && tally__json_string(r, out, (size_t)(r->end - r->p) + 1, NULL) == 0) return out;
     free(out);
     return NULL;
 }
 
-/* A number literal: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+/* A number literal, strictly by RFC 8259's grammar. */
 static char *number(reader *r) {
-    const char *s = r->p;
-    if (*r->p == '-') r->p++;
-    if (*r->p == '0') r->p++;
-    else if (*r->p >= '1' && *r->p <= '9') while (*r->p >= '0' && *r->p <= '9') r->p++;
-    else return NULL;
-    if (*r->p == '.') {
-        if (!(*++r->p >= '0' && *r->p <= '9')) return NULL;
-        while (*r->p >= '0' && *r->p <= '9') r->p++;
-    }
-    if (*r->p == 'e' || *r->p == 'E') {
-        if (*++r->p == '+' || *r->p == '-') r->p++;
-        if (!(*r->p >= '0' && *r->p <= '9')) return NULL;
-        while (*r->p >= '0' && *r->p <= '9') r->p++;
-    }
-    return strndup(s, (size_t)(r->p - s));
+    char *out = malloc((size_t)(r->end - r->p) + 1);
+    if (out && tally__json_number(r, out, (size_t)(r->end - r->p) + 1, NULL) == 0 && tally__json_number_strict(out))
+        return out;
+    free(out);
+    return NULL;
 }
 
 static int value(reader *r, tj *v);
 
 /* The items of an array or object, after its opening bracket. */
 static int items(reader *r, tj *v, char close) {
-    ws(r);
-    if (*r->p == close) {
+    if (tally__json_peek(r, close)) {
         r->p++;
         return 0;
     }
@@ -114,43 +45,36 @@ static int items(reader *r, tj *v, char close) {
         if (close == '}') v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
         memset(&v->items[v->n], 0, sizeof *v->items);
         if (close == '}') {
-            ws(r);
             if (!(v->keys[v->n] = string(r))) return -1;
-            ws(r);
-            if (*r->p++ != ':') {
+            if (tally__json_expect(r, ':')) {
                 v->n++;
                 return -1;
             }
         }
         int rc = value(r, &v->items[v->n++]);
         if (rc < 0) return -1;
-        ws(r);
-        if (*r->p == ',') {
+        if (tally__json_peek(r, ',')) {
             r->p++;
             continue;
         }
-        return *r->p++ == close ? 0 : -1;
+        return tally__json_expect(r, close);
     }
 }
 
 static int value(reader *r, tj *v) {
-    ws(r);
-    if (++r->depth > 64) return -1;
-    int rc = 0;
-    if (*r->p == '{' || *r->p == '[') {
+    tally__json_ws(r);
+    if (++r->depth > TALLY_JSON_DEPTH_MAX) return -1;
+    int rc = 0, word;
+    if (r->p < r->end && (*r->p == '{' || *r->p == '[')) {
         v->type = *r->p == '{' ? TJ_OBJECT : TJ_ARRAY;
         char close = *r->p++ == '{' ? '}' : ']';
         rc = items(r, v, close);
-    } else if (*r->p == '"') {
+    } else if (r->p < r->end && *r->p == '"') {
         v->type = TJ_STRING;
         rc = (v->text = string(r)) ? 0 : -1;
-    } else if (strncmp(r->p, "true", 4) == 0 || strncmp(r->p, "false", 5) == 0) {
-        v->type = TJ_BOOL;
-        v->boolean = r->p[0] == 't';
-        r->p += v->boolean ? 4 : 5;
-    } else if (strncmp(r->p, "null", 4) == 0) {
-        v->type = TJ_NULL;
-        r->p += 4;
+    } else if ((word = tally__json_literal(r)) >= 0) {
+        v->type = word == TALLY_JSON_NULL ? TJ_NULL : TJ_BOOL;
+        v->boolean = word == 1;
     } else {
         v->type = TJ_NUMBER;
         rc = (v->text = number(r)) ? 0 : -1;
@@ -170,12 +94,13 @@ static void release(tj *v) {
 }
 
 tj *tj_parse(const char *text) {
-    reader r = { text, 0 };
+    reader r;
     tj *v = calloc(1, sizeof *v);
     if (!text || !v) return v;
+    tally__json_init(&r, text, strlen(text), NULL, 0);
     int rc = value(&r, v);
-    ws(&r);
-    if (rc < 0 || *r.p) {
+    tally__json_ws(&r);
+    if (rc < 0 || r.p != r.end) {
         tj_free(v);
         return NULL;
     }

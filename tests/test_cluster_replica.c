@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "cluster_util.h"
+#include "timecal.h" /* tally__mono_ms: deadlines for waits on the cluster */
 
 #define EVENTS 300
 #define KEYS 10
@@ -204,13 +204,6 @@ static void tool_reads_from_replicas(void **state) {
 /* A replica shut down under a reader with open connections to it, then under
  * a new reader (the slot map may still list it): the reads go to its primary
  * and answer the same. */
-/* Monotonic milliseconds: deadlines for waits on the cluster. */
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A counter of INFO errorstats ("LOADING", "MOVED") on node `port`. */
 static long long errors_of(int port, const char *code) {
     redisReply *r = tc_on(port, "INFO errorstats");
@@ -244,12 +237,12 @@ static void loading_replica_leaves_reads_to_its_primary(void **state) {
         redisReply *x = c && !c->err ? redisCommand(c, "DEBUG RELOAD") : NULL;
         _exit(x && x->type == REDIS_REPLY_STATUS ? 0 : 1);
     }
-    int64_t give_up = mono_ms() + 20000;
+    int64_t give_up = tally__mono_ms() + 20000;
     for (int loading = 0; !loading;) { /* until the replica says it is loading */
         redisReply *info = tc_on(victim, "INFO persistence");
         loading = info->type == REDIS_REPLY_STRING && strstr(info->str, "\nloading:1") != NULL;
         freeReplyObject(info);
-        if (!loading && mono_ms() > give_up) fail_msg("replica %d never reported loading", victim);
+        if (!loading && tally__mono_ms() > give_up) fail_msg("replica %d never reported loading", victim);
     }
     reset_stats();
     tc_check_totals(r, EVENTS, KEYS);
@@ -319,10 +312,10 @@ static void demoted_primary_serves_reads(void **state) {
     redisReply *f = tc_on(promoted, "CLUSTER FAILOVER");
     assert_int_equal(f->type, REDIS_REPLY_STATUS);
     freeReplyObject(f);
-    int64_t give_up = mono_ms() + 20000;
+    int64_t give_up = tally__mono_ms() + 20000;
     while (!tc_is_primary(promoted) || tc_is_primary(demoted) || !all_see_primary(promoted) || !in_sync(demoted) ||
            !all_list_replica(demoted))
-        if (mono_ms() > give_up) fail_msg("no failover from %d to %d within 20 s", demoted, promoted);
+        if (tally__mono_ms() > give_up) fail_msg("no failover from %d to %d within 20 s", demoted, promoted);
     tally *w = tc_open(); /* the writer learns the new map from MOVED */
     assert_int_equal(tc_record_range(w, EVENTS, EVENTS + 30, KEYS, 100, NULL), 0);
     assert_int_equal(tally_wait_replicas(w, 1, 4000, NULL), TALLY_OK);

@@ -100,11 +100,12 @@ static int load_doc(void **state) {
 }
 
 /* A handle as keys.c sees one: prefix and shard count. */
-static tally *handle(void) {
-    static tally t;
-    t.cfg.prefix = "tally";
-    t.cfg.shards = 8;
-    return &t;
+/* The schema context of the default configuration: keys.c needs no handle. */
+static tally_schema *schema(void) {
+    static tally_schema s;
+    s.prefix = "tally";
+    s.shards = 8;
+    return &s;
 }
 
 typedef struct {
@@ -131,7 +132,7 @@ static void add_args(tally_args *a) {
  * combinations of entity and suffix (record.c, queries.c, budgets.c, leases.c,
  * limits.c). */
 static void build_all(void) {
-    tally *t = handle();
+    tally_schema *t = schema();
     char k[TALLY_ENTITY_MAX], a[TALLY_ENTITY_MAX], s[TALLY_ENTITY_MAX], suffix[64];
     size_t kn = tally__entity(t, TALLY_ENTITY_KEY, "ID", 2, k);
     size_t an = tally__entity(t, TALLY_ENTITY_ACCOUNT, "ID", 2, a);
@@ -200,7 +201,7 @@ static void only_the_price_table_is_kind_p(void **state) {
     (void)state;
     build_all();
     char prices[TALLY_ENTITY_MAX];
-    tally__prices_key(handle(), prices);
+    tally__prices_key(schema(), prices);
     const char *own = prices + strlen("tally:v2:");
     for (int i = 0; i < nbuilt; i++) {
         const char *k = keys_built[i].key;
@@ -245,7 +246,7 @@ static void id_encoding_matches_the_doc_example(void **state) {
     (void)state;
     char key[TALLY_ENTITY_MAX + 24];
     const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
-    size_t n = tally__entity(handle(), TALLY_ENTITY_KEY, doc_example[0], strlen(doc_example[0]), key);
+    size_t n = tally__entity(schema(), TALLY_ENTITY_KEY, doc_example[0], strlen(doc_example[0]), key);
     n += tally__period_suffix(&total, key + n);
     assert_int_equal(n, strlen(doc_example[1]));
     assert_string_equal(key, doc_example[1]);
@@ -256,11 +257,11 @@ static void id_encoding_matches_the_doc_example(void **state) {
  * id's entry (the field tally wrote before 16-byte fingerprints). */
 static void shard_and_old_fingerprint_follow_fnv(void **state) {
     (void)state;
-    tally *t = handle();
+    tally_schema *t = schema();
     assert_int_equal(tally__shard_of(t, "a", 1), 0xe40c292cu % 8);
-    t->cfg.shards = 256;
+    t->shards = 256;
     assert_int_equal(tally__shard_of(t, "a", 1), 0xe40c292cu % 256);
-    t->cfg.shards = 8;
+    t->shards = 8;
     unsigned char fp[TALLY_ID_ENTRY];
     static const unsigned char want[8] = { 0xaf, 0x63, 0xdc, 0x4c, 0x86, 0x01, 0xec, 0x8c };
     tally__id_field("ignored", "a", 0, fp);

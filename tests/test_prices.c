@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "prices.h"
+#include "price_table.h"
 
 static int parse(const char *s, int shift, int64_t *v) {
     *v = -42;

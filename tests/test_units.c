@@ -11,6 +11,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "json_reader.h"
+#include "reply.h"
 #include "timecal.h"
 #include "harness.h"
 #include "rec_util.h" /* ru_utc_ms: epoch ms by timegm(), an independent oracle */
@@ -473,8 +475,111 @@ static void amounts_are_validated(void **state) {
     assert_int_equal(tally_event_check(t, &e), TALLY_OK);
 }
 
+/* The reply RESP text reads to (hiredis's own reader). */
+static redisReply *resp(const char *text) {
+    redisReader *rd = redisReaderCreate();
+    void *r = NULL;
+    assert_int_equal(redisReaderFeed(rd, text, strlen(text)), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(rd, &r), REDIS_OK);
+    assert_non_null(r);
+    redisReaderFree(rd);
+    return r;
+}
+
+/* reply.c's declared shapes: a letter per element, the last one for the rest. */
+static void reply_shapes_are_declared(void **state) {
+    (void)state;
+    redisReply *r = resp("*4\r\n:1\r\n$2\r\nok\r\n*1\r\n:7\r\n:3\r\n");
+    assert_int_equal(tally__reply_misfit(r, 4, "isai"), 0);
+    assert_int_equal(tally__reply_misfit(r, 4, "is.i"), 0);
+    assert_int_equal(tally__reply_misfit(r, 4, "isa."), 0);
+    assert_int_equal(tally__reply_misfit(r, 3, "isai"), TALLY_REPLY_NOT_ARRAY); /* a count of its own */
+    assert_int_equal(tally__reply_misfit(r, 4, "i"), 2);                        /* "i" for all: 1 is not */
+    assert_int_equal(tally__reply_misfit(r, 4, "iss"), 3);
+    assert_int_equal(tally__reply_misfit(r, 4, "isaa"), 4);
+    assert_true(tally__reply_fits(r->element[2], 1, "i"));
+    assert_false(tally__reply_fits(r->element[0], 0, "i")); /* an integer is no array */
+    freeReplyObject(r);
+    r = resp("*0\r\n");
+    assert_true(tally__reply_fits(r, 0, "s"));
+    freeReplyObject(r);
+    r = resp("*2\r\n+OK\r\n$1\r\nx\r\n"); /* a status reply is not a bulk string */
+    assert_int_equal(tally__reply_misfit(r, 2, "s"), 1);
+    freeReplyObject(r);
+}
+
+/* reply.c's reading of an EVALSHA's reply: what the call does next. */
+static void reply_kinds(void **state) {
+    (void)state;
+    static const struct { const char *resp; int kind; } cases[] = {
+        { ":1\r\n", TALLY_REPLY_USE },
+        { "-EINVAL bad\r\n", TALLY_REPLY_USE },
+        { "-NOSCRIPT No matching script\r\n", TALLY_REPLY_RELOAD },
+        { "-TRYAGAIN Multiple keys\r\n", TALLY_REPLY_WAIT },
+        { "-CLUSTERDOWN The cluster is down\r\n", TALLY_REPLY_WAIT },
+        { "-MOVED 3999 127.0.0.1:6381\r\n", TALLY_REPLY_MOVED },
+        { "-ASK 3999 127.0.0.1:6381\r\n", TALLY_REPLY_ASK },
+        { "$5\r\nMOVED\r\n", TALLY_REPLY_USE }, /* a string, not an error */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        redisReply *r = resp(cases[i].resp);
+        assert_int_equal(tally__reply_kind(r), cases[i].kind);
+        freeReplyObject(r);
+    }
+}
+
+/* The one JSON reader (c/json_reader.c) reads string text s: 0 and its
+ * decoded bytes into out, or the reader's answer with its message. */
+static int json_str(const char *s, char *out, size_t cap, char *msg) {
+    tally_json j;
+    tally__json_init(&j, s, strlen(s), msg, 128);
+    msg[0] = '\0';
+    return tally__json_string(&j, out, cap, NULL);
+}
+
+static void json_reader_is_strict(void **state) {
+    (void)state;
+    char out[16], msg[128];
+    assert_int_equal(json_str(" \"a\\n\\u00e9\\ud83d\\ude00\"", out, sizeof out, msg), 0);
+    assert_string_equal(out, "a\n\xc3\xa9\xf0\x9f\x98\x80"); /* escapes, UTF-8, a surrogate pair */
+    static const struct { const char *text, *says; } refused[] = {
+        { "\"\\ud83d\"", "unpaired surrogate" }, { "\"\\ude00\"", "unpaired surrogate" },
+        { "\"\\u0000\"", "NUL character" },      { "\"\\x41\"", "bad escape" },
+        { "\"\\u12\"", "bad escape" },            { "\"a\tb\"", "control character" },
+        { "\"abc", "unterminated" },                { "\"abc\\", "unterminated" },
+        { "abc", "expected a string" },
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(json_str(refused[i].text, out, sizeof out, msg), -1);
+        if (!strstr(msg, refused[i].says)) fail_msg("%s: '%s' does not say '%s'", refused[i].text, msg, refused[i].says);
+    }
+    assert_int_equal(json_str("\"0123456789abcdef\"", out, sizeof out, msg), TALLY_JSON_FULL); /* 16 + NUL */
+    assert_string_equal(msg, ""); /* the caller says what was too long */
+    assert_true(tally__json_number_strict("-0.5e+10"));
+    assert_true(tally__json_number_strict("12"));
+    static const char *const not_numbers[] = { "01", "+1", "1.", ".5", "1e", "--1", "1.2.3", "" };
+    for (size_t i = 0; i < sizeof not_numbers / sizeof not_numbers[0]; i++)
+        assert_false(tally__json_number_strict(not_numbers[i]));
+    tally_json j;
+    const char *doc = " {\"a\": [1, true, null, {\"b\": \"c\"}]} x";
+    tally__json_init(&j, doc, strlen(doc), msg, sizeof msg);
+    assert_int_equal(tally__json_skip(&j), 0);
+    assert_true(tally__json_peek(&j, 'x'));
+    char deep[2 * TALLY_JSON_DEPTH_MAX + 8];
+    memset(deep, '[', TALLY_JSON_DEPTH_MAX + 1);
+    memset(deep + TALLY_JSON_DEPTH_MAX + 1, ']', TALLY_JSON_DEPTH_MAX + 1);
+    tally__json_init(&j, deep, 2 * TALLY_JSON_DEPTH_MAX + 2, msg, sizeof msg);
+    assert_int_equal(tally__json_skip(&j), -1);
+    assert_non_null(strstr(msg, "nested too deep"));
+    tally__json_init(&j, deep + 1, 2 * TALLY_JSON_DEPTH_MAX, msg, sizeof msg);
+    assert_int_equal(tally__json_skip(&j), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_reader_is_strict),
+        cmocka_unit_test(reply_shapes_are_declared),
+        cmocka_unit_test(reply_kinds),
         cmocka_unit_test(usd_to_nanos_exact),
         cmocka_unit_test(usd_to_nanos_rejects),
         cmocka_unit_test(nanos_to_usd_format),

@@ -1,7 +1,7 @@
-/* price_json.c -- tally_prices_parse(_ex): a price table from JSON text, in
+/* price_table_json.c -- tally_prices_parse(_ex): a price table from JSON text, in
  * tally's own form or LiteLLM's model_prices_and_context_window.json (tally.h
- * says which fields). A small strict reader: numbers are kept as their
- * literal text and converted by tally__price_parse (ours: exact or refused)
+ * says which fields), read with the project's strict JSON reader
+ * (json_reader.c): numbers are kept as their literal text and converted by tally__price_parse (ours: exact or refused)
  * or tally__price_round (LiteLLM's doubles), never through a double. Ours
  * refuses any doubt (an unknown or repeated member); from LiteLLM's file a
  * model that cannot be read is skipped with a note on the table, so one model
@@ -12,147 +12,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_reader.h"
 #include "keys.h"
-#include "prices.h"
+#include "price_table.h"
 
-#define DEPTH_MAX 64
 #define TEXT_MAX 1024 /* a name or a value we keep */
 
-typedef struct {
-    const char *start, *p, *end;
-    char *err;
-    size_t cap;
-    int depth;
-} reader;
+typedef tally_json reader;
 
-static int bad(reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(reader *r, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->err, r->cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static void ws(reader *r) {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\r' || *r->p == '\n')) r->p++;
-}
-
-static int peek(reader *r, char c) {
-    ws(r);
-    return r->p < r->end && *r->p == c;
-}
-
-static int expect(reader *r, char c) {
-    if (!peek(r, c)) return bad(r, "bad JSON at byte %zu: expected '%c'", (size_t)(r->p - r->start) + 1, c);
-    r->p++;
-    return 0;
-}
-
-/* A string into buf (cap bytes, NUL-terminated; \u escapes as UTF-8). */
+/* A string into buf (cap bytes, NUL-terminated). */
 static int string(reader *r, char *buf, size_t cap) {
-    size_t o = 0;
-    if (expect(r, '"')) return -1;
-    while (r->p < r->end && *r->p != '"') {
-        unsigned c = (unsigned char)*r->p++;
-        if (c < 0x20) return bad(r, "bad JSON: control character in a string");
-        if (c == '\\') {
-            if (r->p >= r->end) break;
-            char e = *r->p++;
-            if (e == 'u') {
-                unsigned cp = 0;
-                for (int i = 0; i < 4; i++, r->p++) {
-                    char h = r->p < r->end ? *r->p : 'x';
-                    int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-                    if (v < 0) return bad(r, "bad JSON: bad \\u escape");
-                    cp = cp << 4 | (unsigned)v;
-                }
-                if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return bad(r, "bad JSON: unsupported \\u escape");
-                unsigned char u[3];
-                int un = cp < 0x80 ? (u[0] = (unsigned char)cp, 1)
-                         : cp < 0x800 ? (u[0] = (unsigned char)(0xC0 | cp >> 6), u[1] = (unsigned char)(0x80 | (cp & 0x3F)), 2)
-                                      : (u[0] = (unsigned char)(0xE0 | cp >> 12),
-                                         u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)),
-                                         u[2] = (unsigned char)(0x80 | (cp & 0x3F)), 3);
-                for (int i = 0; i < un; i++)
-                    if (o + 1 < cap) buf[o++] = (char)u[i];
-                    else return bad(r, "a string is longer than %d bytes", TEXT_MAX - 1);
-                continue;
-            }
-            switch (e) {
-            case '"': case '\\': case '/': c = (unsigned char)e; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            default: return bad(r, "bad JSON: bad escape");
-            }
-        }
-        if (o + 1 >= cap) return bad(r, "a string is longer than %d bytes", TEXT_MAX - 1);
-        buf[o++] = (char)c;
-    }
-    if (r->p >= r->end) return bad(r, "bad JSON: unterminated string");
-    r->p++;
-    buf[o] = '\0';
-    return 0;
+    int rc = tally__json_string(r, buf, cap, NULL);
+    return rc == TALLY_JSON_FULL ? tally__json_fail(r, "a string is longer than %d bytes", TEXT_MAX - 1) : rc;
 }
 
 /* A scalar's text: a string's contents, or a number's literal text. */
 static int scalar(reader *r, char *buf, size_t cap, int *quoted) {
-    ws(r);
-    *quoted = peek(r, '"');
-    if (*quoted) return string(r, buf, cap);
-    size_t o = 0;
-    while (r->p < r->end && strchr("0123456789+-.eE", *r->p) && *r->p) {
-        if (o + 1 >= cap) return bad(r, "a number is longer than %d bytes", TEXT_MAX - 1);
-        buf[o++] = *r->p++;
-    }
-    if (!o) return bad(r, "bad JSON: expected a string or a number");
-    buf[o] = '\0';
-    return 0;
-}
-
-/* Skips any value. */
-static int skip(reader *r) {
-    char tmp[TEXT_MAX];
-    int q;
-    ws(r);
-    if (r->p >= r->end) return bad(r, "bad JSON: unexpected end");
-    char c = *r->p;
-    if (c == '{' || c == '[') {
-        if (++r->depth > DEPTH_MAX) return bad(r, "bad JSON: nested too deep");
-        r->p++;
-        char close = c == '{' ? '}' : ']';
-        if (peek(r, close)) return r->p++, r->depth--, 0;
-        for (;;) {
-            if (c == '{' && (string(r, tmp, sizeof tmp) || expect(r, ':'))) return -1;
-            if (skip(r)) return -1;
-            if (peek(r, ',')) { r->p++; continue; }
-            if (expect(r, close)) return -1;
-            r->depth--;
-            return 0;
-        }
-    }
-    static const char *const words[] = { "true", "false", "null" };
-    for (int i = 0; i < 3; i++) {
-        size_t n = strlen(words[i]);
-        if ((size_t)(r->end - r->p) >= n && memcmp(r->p, words[i], n) == 0) return r->p += n, 0;
-    }
-    if (c == '"') return string(r, tmp, sizeof tmp);
-    return scalar(r, tmp, sizeof tmp, &q);
+    int rc = tally__json_scalar(r, buf, cap, NULL, quoted);
+    if (rc != TALLY_JSON_FULL) return rc;
+    return tally__json_fail(r, "a %s is longer than %d bytes", *quoted ? "string" : "number", TEXT_MAX - 1);
 }
 
 /* Object members: calls member(r, name, ctx) positioned at each value. */
 static int members(reader *r, int (*member)(reader *, const char *, void *), void *ctx) {
     char name[TEXT_MAX];
-    if (expect(r, '{')) return -1;
-    if (peek(r, '}')) return r->p++, 0;
+    if (tally__json_expect(r, '{')) return -1;
+    if (tally__json_peek(r, '}')) return r->p++, 0;
     for (;;) {
-        if (string(r, name, sizeof name) || expect(r, ':') || member(r, name, ctx)) return -1;
-        if (peek(r, ',')) { r->p++; continue; }
-        return expect(r, '}');
+        if (string(r, name, sizeof name) || tally__json_expect(r, ':') || member(r, name, ctx)) return -1;
+        if (tally__json_peek(r, ',')) { r->p++; continue; }
+        return tally__json_expect(r, '}');
     }
 }
 
@@ -172,7 +61,7 @@ static int met(reader *r, parse_ctx *pc, const char *model) {
     if (pc->nnames == pc->names_cap) {
         size_t cap = pc->names_cap ? 2 * pc->names_cap : 64;
         const char **nn = realloc(pc->names, cap * sizeof *nn);
-        if (!nn) return bad(r, "out of memory");
+        if (!nn) return tally__json_fail(r, "out of memory");
         pc->names = nn, pc->names_cap = cap;
     }
     pc->names[pc->nnames++] = model;
@@ -191,7 +80,7 @@ enum { GIVEN_FROM = 1 << 4, GIVEN_TIER_ABOVE = 1 << 5, GIVEN_TIER = 1 << 6 };
 /* Marks field `bit` given, refusing it a second time (as record --stdin
  * refuses a duplicate NDJSON field): the last value must not silently win. */
 static int once(reader *r, entry_ctx *c, int bit, const char *what, const char *name) {
-    if (c->given & bit) return bad(r, "model %s: %s\"%s\" is given twice", c->e.model, what, name);
+    if (c->given & bit) return tally__json_fail(r, "model %s: %s\"%s\" is given twice", c->e.model, what, name);
     c->given |= bit;
     return 0;
 }
@@ -202,7 +91,7 @@ static int price_field(reader *r, const char *name, entry_ctx *c, int64_t *dst, 
     if (scalar(r, text, sizeof text, &q)) return -1;
     int rc = tally__price_parse(text, strlen(text), 9, dst);
     if (rc != TALLY_PRICE_OK)
-        return bad(r, "model %s: %s%s '%s' %s", c->e.model, what, name, text, tally__price_problem(rc));
+        return tally__json_fail(r, "model %s: %s%s '%s' %s", c->e.model, what, name, text, tally__price_problem(rc));
     return 0;
 }
 
@@ -211,7 +100,7 @@ static int tier_member(reader *r, const char *name, void *ctx) {
     for (int k = 0; k < 4; k++)
         if (strcmp(name, price_names[k]) == 0)
             return once(r, c, 1 << (8 + k), "tier ", name) ? -1 : price_field(r, name, c, &c->e.tier_input + k, "tier ");
-    return bad(r, "model %s: unknown tier field \"%s\"", c->e.model, name);
+    return tally__json_fail(r, "model %s: unknown tier field \"%s\"", c->e.model, name);
 }
 
 static int entry_member(reader *r, const char *name, void *ctx) {
@@ -224,44 +113,44 @@ static int entry_member(reader *r, const char *name, void *ctx) {
     if (strcmp(name, "from") == 0) {
         if (once(r, c, GIVEN_FROM, "", name) || scalar(r, text, sizeof text, &q)) return -1;
         if (tally_parse_time(text, c->pc->tz_min, &c->e.from_ms) != TALLY_OK)
-            return bad(r, "model %s: from '%s' is not an epoch ms or ISO-8601 time", c->e.model, text);
+            return tally__json_fail(r, "model %s: from '%s' is not an epoch ms or ISO-8601 time", c->e.model, text);
         return 0;
     }
     if (strcmp(name, "tier_above") == 0) {
         if (once(r, c, GIVEN_TIER_ABOVE, "", name) || scalar(r, text, sizeof text, &q)) return -1;
         size_t n = strlen(text);
         if (q || n == 0 || n > 13 || strspn(text, "0123456789") != n || (n > 1 && text[0] == '0'))
-            return bad(r, "model %s: tier_above '%s' is not a token count", c->e.model, text);
+            return tally__json_fail(r, "model %s: tier_above '%s' is not a token count", c->e.model, text);
         c->e.tier_above = strtoll(text, NULL, 10);
-        return c->e.tier_above > 0 ? 0 : bad(r, "model %s: tier_above must be positive", c->e.model);
+        return c->e.tier_above > 0 ? 0 : tally__json_fail(r, "model %s: tier_above must be positive", c->e.model);
     }
     if (strcmp(name, "tier") == 0) return once(r, c, GIVEN_TIER, "", name) ? -1 : members(r, tier_member, c);
-    return bad(r, "model %s: unknown field \"%s\"", c->e.model, name);
+    return tally__json_fail(r, "model %s: unknown field \"%s\"", c->e.model, name);
 }
 
 static int entry(reader *r, parse_ctx *pc, const char *model) {
     entry_ctx c = { pc, { model, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 0 };
     if (members(r, entry_member, &c)) return -1;
     for (int k = 0; k < 4; k++)
-        if (!(c.given & 1 << k)) return bad(r, "model %s: \"%s\" is missing", model, price_names[k]);
+        if (!(c.given & 1 << k)) return tally__json_fail(r, "model %s: \"%s\" is missing", model, price_names[k]);
     int tier = (c.given >> 8) & 15;
     if ((tier && !c.e.tier_above) || (c.e.tier_above && tier != 15))
-        return bad(r, "model %s: \"tier_above\" and \"tier\" with its four prices go together", model);
-    return tally__prices_add(pc->p, &c.e) < 0 ? bad(r, "out of memory") : 0;
+        return tally__json_fail(r, "model %s: \"tier_above\" and \"tier\" with its four prices go together", model);
+    return tally__prices_add(pc->p, &c.e) < 0 ? tally__json_fail(r, "out of memory") : 0;
 }
 
 static int model_member(reader *r, const char *model, void *ctx) {
     parse_ctx *pc = ctx;
     size_t first = tally_prices_count(pc->p);
-    if (!peek(r, '[')) {
+    if (!tally__json_peek(r, '[')) {
         if (entry(r, pc, model)) return -1;
     } else {
         r->p++;
-        if (peek(r, ']')) return bad(r, "model %s: no entries", model);
+        if (tally__json_peek(r, ']')) return tally__json_fail(r, "model %s: no entries", model);
         for (;;) {
             if (entry(r, pc, model)) return -1;
-            if (peek(r, ',')) { r->p++; continue; }
-            if (expect(r, ']')) return -1;
+            if (tally__json_peek(r, ',')) { r->p++; continue; }
+            if (tally__json_expect(r, ']')) return -1;
             break;
         }
     }
@@ -269,7 +158,7 @@ static int model_member(reader *r, const char *model, void *ctx) {
 }
 
 static int ours_member(reader *r, const char *name, void *ctx) {
-    if (strcmp(name, "models") != 0) return bad(r, "unknown top-level field \"%s\" (expected only \"models\")", name);
+    if (strcmp(name, "models") != 0) return tally__json_fail(r, "unknown top-level field \"%s\" (expected only \"models\")", name);
     return members(r, model_member, ctx);
 }
 
@@ -315,11 +204,11 @@ static int problem(litellm_ctx *l, const char *fmt, ...) {
 static int litellm_price(reader *r, litellm_ctx *l, const char *name, int *given, int bit, int64_t *dst) {
     char text[TEXT_MAX], usd[32];
     int q;
-    if (*given & bit) return problem(l, "%s is given twice", name), skip(r);
+    if (*given & bit) return problem(l, "%s is given twice", name), tally__json_skip(r);
     *given |= bit;
-    ws(r);
+    tally__json_ws(r);
     if (r->p < r->end && *r->p != '"' && *r->p != '-' && (*r->p < '0' || *r->p > '9'))
-        return problem(l, "%s is not a number", name), skip(r);
+        return problem(l, "%s is not a number", name), tally__json_skip(r);
     if (scalar(r, text, sizeof text, &q)) return -1;
     int rc = tally__price_round(text, strlen(text), 15, dst);
     if (rc == TALLY_PRICE_ROUNDED) {
@@ -346,13 +235,13 @@ static int litellm_field(reader *r, const char *name, void *ctx) {
             above <= 0 || above > 1000000000)
             continue;
         if (l->c.e.tier_above && l->c.e.tier_above != above * 1000)
-            return problem(l, "tiers above two token counts (only one tier is supported)"), skip(r);
+            return problem(l, "tiers above two token counts (only one tier is supported)"), tally__json_skip(r);
         l->c.e.tier_above = above * 1000;
         return litellm_price(r, l, name, &l->tier, 1 << k, &l->c.e.tier_input + k);
     }
     if (strcmp(name, "litellm_provider") == 0) l->provider = 1;
     if (strcmp(name, "tiered_pricing") == 0) l->tiered_pricing = 1;
-    if (strcmp(name, "mode") == 0 && peek(r, '"')) {
+    if (strcmp(name, "mode") == 0 && tally__json_peek(r, '"')) {
         if (string(r, text, sizeof text)) return -1;
         l->embedding = strcmp(text, "embedding") == 0;
         return 0;
@@ -364,7 +253,7 @@ static int litellm_field(reader *r, const char *name, void *ctx) {
         snprintf(text, sizeof text, "%.*s", (int)n, per);
         if (strcmp(text, "token") != 0 && !strstr(l->units, text)) append(l->units, sizeof l->units, "/", text);
     }
-    return skip(r);
+    return tally__json_skip(r);
 }
 
 /* Why a model read without a problem is not priced per token, or NULL. */
@@ -386,17 +275,17 @@ static const char *litellm_unpriced(litellm_ctx *l, char *buf, size_t cap) {
 static int litellm_model(reader *r, const char *model, void *ctx) {
     parse_ctx *pc = ctx;
     char why[256];
-    if (strcmp(model, "sample_spec") == 0 || !peek(r, '{')) {
-        if (skip(r)) return -1;
+    if (strcmp(model, "sample_spec") == 0 || !tally__json_peek(r, '{')) {
+        if (tally__json_skip(r)) return -1;
         const char *what = strcmp(model, "sample_spec") == 0 ? "LiteLLM's description of the fields" : "not a model (not an object)";
-        return tally__prices_note(pc->p, model, TALLY_PRICE_NOTE_SKIPPED, what) < 0 ? bad(r, "out of memory") : 0;
+        return tally__prices_note(pc->p, model, TALLY_PRICE_NOTE_SKIPPED, what) < 0 ? tally__json_fail(r, "out of memory") : 0;
     }
     litellm_ctx l = { { pc, { model, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 0 }, 0, 0, 0, 0, 0, "", "", "" };
     if (members(r, litellm_field, &l)) return -1;
     const char *skipped = l.problem[0] ? l.problem : litellm_unpriced(&l, why, sizeof why);
     if (!skipped && tally__id_problem("its name", model, strlen(model), why, sizeof why) < 0) skipped = why;
     if (skipped)
-        return tally__prices_note(pc->p, model, TALLY_PRICE_NOTE_SKIPPED, skipped) < 0 ? bad(r, "out of memory") : 0;
+        return tally__prices_note(pc->p, model, TALLY_PRICE_NOTE_SKIPPED, skipped) < 0 ? tally__json_fail(r, "out of memory") : 0;
     tally_price *e = &l.c.e;
     int64_t *base = &e->input, *tier = &e->tier_input;
     for (int k = 2; k < 4; k++) /* no cache price: cache tokens cost what input costs */
@@ -406,7 +295,7 @@ static int litellm_model(reader *r, const char *model, void *ctx) {
     /* an embedding model without an output price: 0, as LiteLLM charges it */
     if (tally__prices_add(pc->p, e) < 0 ||
         (l.rounded[0] && tally__prices_note(pc->p, model, TALLY_PRICE_NOTE_ROUNDED, l.rounded) < 0))
-        return bad(r, "out of memory");
+        return tally__json_fail(r, "out of memory");
     return met(r, pc, tally_prices_at(pc->p, tally_prices_count(pc->p) - 1)->model);
 }
 
@@ -421,9 +310,9 @@ static int twice(reader *r, parse_ctx *pc, int ours) {
     size_t first = tally_prices_note_count(pc->p);
     for (size_t i = 1; i < pc->nnames; i++) {
         if (strcmp(pc->names[i - 1], pc->names[i]) != 0) continue;
-        if (ours) return bad(r, "model %s is given twice (several entries go in one list)", pc->names[i]);
+        if (ours) return tally__json_fail(r, "model %s is given twice (several entries go in one list)", pc->names[i]);
         if (tally__prices_note(pc->p, pc->names[i], TALLY_PRICE_NOTE_SKIPPED, "given twice in the file") < 0)
-            return bad(r, "out of memory");
+            return tally__json_fail(r, "out of memory");
         while (i + 1 < pc->nnames && strcmp(pc->names[i + 1], pc->names[i]) == 0) i++;
     }
     /* then drop them, by the notes' own copies of the names: the last `dups`
@@ -436,7 +325,7 @@ static int twice(reader *r, parse_ctx *pc, int ours) {
 /* Is there a top-level member "models"? Then the text is ours. */
 static int has_models(reader *r, const char *name, void *ctx) {
     *(int *)ctx |= strcmp(name, "models") == 0;
-    return skip(r);
+    return tally__json_skip(r);
 }
 
 int tally_prices_parse_ex(const char *json, size_t n, int tz_min, unsigned flags, tally_prices **out, char *err,
@@ -447,7 +336,8 @@ int tally_prices_parse_ex(const char *json, size_t n, int tz_min, unsigned flags
     *out = NULL;
     if (!json) return snprintf(err, cap, "no JSON"), TALLY_EINVAL;
     if (tz_min < -14 * 60 || tz_min > 14 * 60) return snprintf(err, cap, "timezone offset out of range"), TALLY_EINVAL;
-    reader r = { json, json, json + n, err, cap, 0 };
+    reader r;
+    tally__json_init(&r, json, n, err, cap);
     int ours = 0;
     int rc = members(&r, has_models, &ours);
     parse_ctx pc = { tally__prices_new(), tz_min, NULL, 0, 0 };
@@ -455,8 +345,8 @@ int tally_prices_parse_ex(const char *json, size_t n, int tz_min, unsigned flags
     r.p = json, r.depth = 0;
     if (!rc) rc = members(&r, ours ? ours_member : litellm_model, &pc);
     if (!rc) {
-        ws(&r);
-        if (r.p != r.end) rc = bad(&r, "text after the JSON object");
+        tally__json_ws(&r);
+        if (r.p != r.end) rc = tally__json_fail(&r, "text after the JSON object");
     }
     if (!rc) rc = twice(&r, &pc, ours);
     free(pc.names);
@@ -464,8 +354,8 @@ int tally_prices_parse_ex(const char *json, size_t n, int tz_min, unsigned flags
     size_t notes = tally_prices_note_count(pc.p);
     if (!rc && !tally_prices_count(pc.p) && !(flags & TALLY_PRICES_ALLOW_EMPTY)) {
         const tally_price_note *first = tally_prices_note_at(pc.p, 0);
-        rc = first ? bad(&r, "no model priced per token (%zu skipped; %s: %s)", notes, first->model, first->why)
-                   : bad(&r, "no model in the text");
+        rc = first ? tally__json_fail(&r, "no model priced per token (%zu skipped; %s: %s)", notes, first->model, first->why)
+                   : tally__json_fail(&r, "no model in the text");
     }
     if (rc) {
         tally_prices_free(pc.p);

@@ -1,9 +1,10 @@
-/* prices.h -- the price table (prices.c): exact decimal prices, entries by
- * model and effective-from time, an event's cost, and the table's canonical
- * text as stored in Redis (lua/prices.lua). The JSON forms a table is read
- * from are price_json.c's. Layer: pure; no I/O. */
-#ifndef TALLY_PRICES_H
-#define TALLY_PRICES_H
+/* price_table.h -- the price table in memory (price_table.c): exact decimal
+ * prices, entries by model and effective-from time, an event's cost, and the
+ * table's canonical text as stored in Redis (lua/prices.lua). The JSON forms a
+ * table is read from are price_table_json.c's; the table stored in Redis and
+ * kept on the handle is price_store.c's. Layer: pure; no I/O. */
+#ifndef TALLY_PRICE_TABLE_H
+#define TALLY_PRICE_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>

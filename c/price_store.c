@@ -1,18 +1,18 @@
-/* pricing.c -- the price table in Redis (loaded by lua/prices.lua, read by
- * lua/read.lua, which is read-only) and on
- * the handle: a copy of Redis's table read again when older than
+/* price_store.c -- the price table stored in Redis (loaded by
+ * lua/prices.lua, read by lua/read.lua, which is read-only) and kept on the
+ * handle: a copy of Redis's table read again when older than
  * cfg.prices_refresh_ms, or a table the caller set; and the pricing of one
  * event for record.c and budgets.c. Layer: feature (below record and
  * budgets). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "exec.h"
 #include "keys.h"
-#include "pricing.h"
-#include "prices.h"
+#include "price_store.h"
+#include "price_table.h"
+#include "timecal.h"
 
 struct pricing_state {
     tally_prices *table;  /* NULL: none (Redis has none, or none was read yet) */
@@ -28,12 +28,6 @@ struct pricing_state {
  * without another attempt: a batch of 2048 events against a server that is
  * down costs one connection timeout, not 2048. */
 #define FAIL_HOLD_MS 100
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void release(void *state) {
     struct pricing_state *s = state;
@@ -51,7 +45,7 @@ static struct pricing_state *state_of(tally *t) {
 static int begin_load(tally *t) {
     char key[TALLY_ENTITY_MAX];
     tally_args *a = &t->args;
-    int err = tally__args_script(a, TALLY_SCRIPT_PRICES) | tally__args_add(a, key, tally__prices_key(t, key));
+    int err = tally__args_script(a, TALLY_SCRIPT_PRICES) | tally__args_add(a, key, tally__prices_key(&t->schema, key));
     tally__args_end_keys(a);
     return err;
 }
@@ -63,7 +57,7 @@ static int refused_load(tally *t) {
     char why[TALLY_ERRMSG_MAX], key[TALLY_ENTITY_MAX];
     if (t->err != TALLY_EAUTH || strncmp(t->errmsg, "NOPERM", 6) != 0) return t->err;
     snprintf(why, sizeof why, "%s", t->errmsg);
-    tally__prices_key(t, key);
+    tally__prices_key(&t->schema, key);
     return tally__fail(t, TALLY_EAUTH,
                        "this Redis user may not load prices (the price table is unchanged): writing %s needs "
                        "a user like the operator's of docs/acl.md; Redis said: %s",
@@ -94,9 +88,7 @@ int tally_prices_load_ex(tally *t, const tally_prices *p, int64_t *version, int 
     redisReply *r = tally__eval(t, &t->args);
     if (!r) return refused_load(t);
     /* {version, changed}: the stored version is kept when the table was the same */
-    int shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
-                 r->element[1]->type == REDIS_REPLY_INTEGER;
-    int rc = shaped ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
+    int rc = tally__reply_fits(r, 2, "i") ? tally__ok(t) : tally__fail(t, TALLY_ESCRIPT, "prices.lua answered something unexpected");
     if (rc == TALLY_OK && version) *version = r->element[0]->integer;
     if (rc == TALLY_OK && changed) *changed = r->element[1]->integer != 0;
     freeReplyObject(r);
@@ -112,7 +104,7 @@ int tally_prices_load_ex(tally *t, const tally_prices *p, int64_t *version, int 
 static const redisReply *read_call(tally *t, const char *mode, redisReply **reply) {
     char key[TALLY_ENTITY_MAX];
     tally_args *a = &t->args;
-    int err = tally__args_script_ro_primary(a, TALLY_SCRIPT_READ) | tally__args_add(a, key, tally__prices_key(t, key));
+    int err = tally__args_script_ro_primary(a, TALLY_SCRIPT_READ) | tally__args_add(a, key, tally__prices_key(&t->schema, key));
     tally__args_end_keys(a);
     err |= tally__args_str(a, mode);
     if (strcmp(mode, "get") == 0) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_VERSION);
@@ -192,7 +184,7 @@ int tally_prices_refresh(tally *t) {
         tally_prices_free(s->table);
         s->table = fresh;
     }
-    s->read_ms = mono_ms();
+    s->read_ms = tally__mono_ms();
     s->read = 1;
     return TALLY_OK;
 }
@@ -210,12 +202,12 @@ int tally_set_prices(tally *t, tally_prices *p) {
 int tally__prices_current(tally *t, const tally_prices **out) {
     struct pricing_state *s = state_of(t);
     if (!s) return tally__oom(t);
-    if (!s->caller && (!s->read || mono_ms() - s->read_ms >= t->cfg.prices_refresh_ms)) {
-        if (s->fail_rc && mono_ms() - s->fail_ms < FAIL_HOLD_MS) return tally__fail(t, s->fail_rc, "%s", s->fail_msg);
+    if (!s->caller && (!s->read || tally__mono_ms() - s->read_ms >= t->cfg.prices_refresh_ms)) {
+        if (s->fail_rc && tally__mono_ms() - s->fail_ms < FAIL_HOLD_MS) return tally__fail(t, s->fail_rc, "%s", s->fail_msg);
         int rc = tally_prices_refresh(t);
         s->fail_rc = rc;
         if (rc != TALLY_OK) {
-            s->fail_ms = mono_ms();
+            s->fail_ms = tally__mono_ms();
             snprintf(s->fail_msg, sizeof s->fail_msg, "%s", t->errmsg);
             return tally__fail(t, rc, "%s", s->fail_msg);
         }

@@ -1,7 +1,8 @@
-/* pricing.h -- the handle's price table and the pricing of events
- * (pricing.c; the public calls are in tally.h). Layer: feature. */
-#ifndef TALLY_PRICING_H
-#define TALLY_PRICING_H
+/* price_store.h -- the price table stored in Redis and kept on the handle,
+ * and the pricing of events (price_store.c; the public calls are in tally.h).
+ * Layer: feature. */
+#ifndef TALLY_PRICE_STORE_H
+#define TALLY_PRICE_STORE_H
 
 #include "handle.h"
 

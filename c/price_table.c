@@ -1,4 +1,4 @@
-/* prices.c -- the price table: exact decimal prices (integer nano-USD per
+/* price_table.c -- the price table in memory: exact decimal prices (integer nano-USD per
  * million tokens), entries by model and effective-from time, the entry in
  * force at an event time, an event's cost in 128-bit integers, and the
  * canonical text lua/prices.lua stores. No floating point anywhere.
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "keys.h"
-#include "prices.h"
+#include "price_table.h"
 
 struct tally_prices {
     int64_t version;
