@@ -528,8 +528,10 @@ int tally_top_range(tally *t, int of, int by, const tally_range *r, size_t n, ta
  * in byte order of their names, the first `limit` (1..TALLY_ACTIVE_MAX) after
  * `after` (NULL: from the first): pass the last name of a page to get the
  * next. value is the requests in the period. *more is 1 when names follow the
- * page. Each page reads the boards (or the model buckets) of the period again:
- * no SCAN, no KEYS, no extra write per event. Free with tally_top_free(). */
+ * page. Each page reads the boards (or the model or account buckets) of the
+ * period again: no SCAN, no KEYS, no extra write per event. Accounts: as for
+ * tally_top_of (refused before the day their buckets begin). Free with
+ * tally_top_free(). */
 #define TALLY_ACTIVE_MAX 10000
 int tally_active(tally *t, int of, const tally_period *p, const char *after, size_t limit, tally_rank **out,
                  size_t *count, int *more);

@@ -4,10 +4,10 @@
  * mean per call), the longest call (SLOWLOG, calls over 1 ms) and the wall
  * time of tally_report() on this host.
  *
- *   tally-bench-report --url URL [--keys N]     (the database must be empty)
+ *   tally-bench-report --url URL [--keys N] [--accounts N]   (an empty database)
  *
  * It records one event per key and day for the last 30 days (the day
- * buckets a 30-day report reads; 100 accounts, 3 models) and one per key in
+ * buckets a 30-day report reads; 100 accounts unless told, 3 models) and one per key in
  * the month before this one, whose day buckets are gone by then: a calendar
  * month read from its month buckets alone. Then it reports both by key (whole,
  * per day), the 30 days by account and by model per day, and prints a line a
@@ -21,10 +21,10 @@
 #include "bench.h"
 
 #define DAYS 30
-#define ACCOUNTS 100
 #define BATCH 65536
 
-static char (*key_ids)[16], acct_ids[ACCOUNTS][16];
+static char (*key_ids)[16], (*acct_ids)[32];
+static size_t naccounts = 100;
 
 /* Script calls and their Redis time so far: EVALSHA and EVALSHA_RO. */
 static void script_stats(redisContext *c, double *calls, double *usec) {
@@ -62,7 +62,7 @@ static void record(tally *t, size_t nkeys, int64_t at_ms, int day) {
     for (size_t i = 0; i < nkeys; i += BATCH) {
         size_t m = nkeys - i < BATCH ? nkeys - i : BATCH;
         for (size_t k = 0; k < m; k++)
-            ev[k] = (tally_event){ .key = key_ids[i + k], .account = acct_ids[(i + k) % ACCOUNTS],
+            ev[k] = (tally_event){ .key = key_ids[i + k], .account = acct_ids[(i + k) % naccounts],
                                    .model = models[(i + k + (size_t)day) % 3], .input_tokens = 100 + (int64_t)k % 7,
                                    .output_tokens = 20, .cost_nanos = 1000 + (int64_t)(i + k), .at_ms = at_ms };
         if (tally_record_batch(t, ev, m, res) != TALLY_OK) die("record: %s", tally_errmsg(t));
@@ -92,9 +92,11 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) bench_url_text = argv[++i];
         else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) nkeys = (size_t)atol(argv[++i]);
-        else die("usage: tally-bench-report --url URL [--keys N]");
+        else if (strcmp(argv[i], "--accounts") == 0 && i + 1 < argc) naccounts = (size_t)atol(argv[++i]);
+        else die("usage: tally-bench-report --url URL [--keys N] [--accounts N]");
     }
-    if (!bench_url_text || nkeys < 1 || nkeys > 1000000) die("usage: tally-bench-report --url URL [--keys N]");
+    if (!bench_url_text || nkeys < 1 || nkeys > 1000000 || naccounts < 1 || naccounts > nkeys)
+        die("usage: tally-bench-report --url URL [--keys N (1..10^6)] [--accounts N (1..keys)]");
     char err[256];
     if (tally__url_parse(bench_url_text, &bench_url, err, sizeof err) < 0) die("%s", err);
     redisContext *c = raw_connect();
@@ -103,7 +105,8 @@ int main(int argc, char **argv) {
     freeReplyObject(r);
     key_ids = xmalloc(nkeys * sizeof *key_ids);
     for (size_t k = 0; k < nkeys; k++) snprintf(key_ids[k], sizeof key_ids[k], "rk-%06zu", k);
-    for (int a = 0; a < ACCOUNTS; a++) snprintf(acct_ids[a], sizeof acct_ids[a], "acct-%03d", a);
+    acct_ids = xmalloc(naccounts * sizeof *acct_ids);
+    for (size_t a = 0; a < naccounts; a++) snprintf(acct_ids[a], sizeof acct_ids[a], "acct-%05zu", a);
     tally *t = open_handle();
     int64_t now = (int64_t)time(NULL) * 1000, today = now / 86400000;
     fprintf(stderr, "tally-bench-report: recording %zu keys x %d days...\n", nkeys, DAYS + 1);
@@ -128,7 +131,7 @@ int main(int argc, char **argv) {
     static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     int leap = (py % 4 == 0 && py % 100 != 0) || py % 400 == 0;
     tally_range month = { { TALLY_DAY, py, pm, 1, 0 }, { TALLY_DAY, py, pm, mdays[pm - 1] + (pm == 2 && leap), 0 } };
-    printf("REPORTS of %zu API keys (%d accounts, 3 models), max_script_us default, one server\n", nkeys, ACCOUNTS);
+    printf("REPORTS of %zu API keys (%zu accounts, 3 models), max_script_us default, one server\n", nkeys, naccounts);
     printf("  %-44s %7s %6s %10s %8s %8s %7s\n", "report", "rows", "calls", "redis ms", "ms/call", "longest", "wall s");
     char what[64];
     snprintf(what, sizeof what, "--by key, %04d-%02d (month buckets)", py, pm);
@@ -141,5 +144,6 @@ int main(int argc, char **argv) {
     tally_close(t);
     redisFree(c);
     free(key_ids);
+    free(acct_ids);
     return 0;
 }
