@@ -21,7 +21,7 @@
 /* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
  * and entities. */
 enum { P_TOTAL, P_MONTH, P_DAY, P_MINUTE, P_IDS = 7 };
-enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE, F_UNPRICED };
+enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE, F_UNPRICED, F_ACCOUNT };
 enum { E_KEY, E_ACCOUNT, E_SHARD };
 
 /* Every bucket field an event touches, per entity: docs/keys.md, schema v2
@@ -35,6 +35,7 @@ static const struct { unsigned char entity, period, field; } plan[] = {
     { E_SHARD, P_DAY, F_ALL },     { E_SHARD, P_DAY, F_MODEL },   { E_SHARD, P_DAY, F_HOUR },
     { E_SHARD, P_DAY, F_HOUR_MODEL }, { E_SHARD, P_MINUTE, F_ALL },
     { E_KEY, P_TOTAL, F_PRICE },   { E_KEY, P_MONTH, F_PRICE },   { E_KEY, P_DAY, F_PRICE },
+    { E_SHARD, P_TOTAL, F_ACCOUNT }, { E_SHARD, P_MONTH, F_ACCOUNT }, { E_SHARD, P_DAY, F_ACCOUNT },
 };
 #define PLAN_N (sizeof plan / sizeof plan[0])
 
@@ -206,11 +207,13 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
         if (g->total[6] + tokens > TALLY_DELTA_MAX) return TALLY_AGG_FULL;
     }
     int64_t key = intern(g, e->key), model = intern(g, e->model);
-    int with_account = (mask & TALLY_AGG_ACCOUNT) && e->account && *e->account;
-    int64_t account = with_account ? intern(g, e->account) : -1;
+    /* an event's account has its own hashes, and a field in its key's shard's
+     * hashes (the per-period lists of accounts: docs/keys.md) */
+    int named = e->account && *e->account && (mask & (TALLY_AGG_ACCOUNT | TALLY_AGG_SHARD));
+    int with_account = named && (mask & TALLY_AGG_ACCOUNT);
+    int64_t account = named ? intern(g, e->account) : -1;
     hour_ctx *h = hour_of(g, at);
-    if (key < 0 || model < 0 || !h || (with_account && account < 0))
-        return TALLY_AGG_NOMEM;
+    if (key < 0 || model < 0 || !h || (named && account < 0)) return TALLY_AGG_NOMEM;
     uint32_t shard = AT(g->strs, str, key).shard;
     uint32_t entity[3] = { (uint32_t)key, (uint32_t)account, shard };
     int has[3] = { mask & TALLY_AGG_KEY, with_account, mask & TALLY_AGG_SHARD };
@@ -223,7 +226,8 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
     uint32_t key_hash[3] = { 0 }; /* per period: the key's bucket hash + 1 */
     for (size_t i = 0; i < PLAN_N; i++) {
         unsigned en = plan[i].entity, p = plan[i].period, f = plan[i].field;
-        if (!has[en] || (f == F_PRICE && version < 0 && version != TALLY_UNPRICED)) continue;
+        if (!has[en] || (f == F_PRICE && version < 0 && version != TALLY_UNPRICED) || (f == F_ACCOUNT && account < 0))
+            continue;
         hash_rec hinit = { tuple(en, entity[en], p, period_value(&hc, p)), hc.x[p], hc.until[p],
                            p == P_DAY ? hc.hours_until : 0, 0 };
         int64_t hi = record_of(&g->hashes, &g->hash_map, hinit.tuple, &hinit, sizeof hinit);
@@ -232,9 +236,10 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
             if (tally__vec_push(&g->prunes, &target, sizeof target) < 0) return TALLY_AGG_NOMEM;
             AT(g->hashes, hash_rec, hi).prune = (uint32_t)g->prunes.n;
         }
-        uint32_t code = f == F_PRICE ? (version == TALLY_UNPRICED ? F_UNPRICED : F_PRICE | (uint32_t)version << 3)
-                                     : f | (f >= F_HOUR ? (uint32_t)hc.hh << 3 : 0) |
-                                           (f == F_MODEL || f == F_HOUR_MODEL ? (uint32_t)model << 8 : 0);
+        uint32_t code = f == F_PRICE     ? (version == TALLY_UNPRICED ? F_UNPRICED : F_PRICE | (uint32_t)version << 3)
+                        : f == F_ACCOUNT ? F_ACCOUNT | (uint32_t)account << 8
+                                         : f | (f == F_HOUR || f == F_HOUR_MODEL ? (uint32_t)hc.hh << 3 : 0) |
+                                               (f == F_MODEL || f == F_HOUR_MODEL ? (uint32_t)model << 8 : 0);
         field_rec finit = { (uint32_t)hi, code, { 0 } };
         int64_t fi = hi < 0 ? -1 : record_of(&g->fields, &g->field_map, (uint64_t)hi << 32 | code, &finit, sizeof finit);
         if (fi < 0) return TALLY_AGG_NOMEM;
@@ -337,9 +342,9 @@ static int add_key(tally_agg *g, tally_args *a, uint64_t t, int board) {
     return tally__args_cat(a, base, n, suffix, sn);
 }
 
-/* Writes the name with key k: a field ("_", "m:<model>", and for an hour "HH",
- * "HHm:<model>", as keys.c spells them) or a leaderboard member (the API key
- * id). */
+/* Writes the name with key k: a field ("_", "m:<model>", "a:<account>", and
+ * for an hour "HH", "HHm:<model>", as keys.c spells them) or a leaderboard
+ * member (the API key id). */
 static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
     if (k >> 63) {
         const str *s = &AT(g->strs, str, (uint32_t)k);
@@ -349,6 +354,10 @@ static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
     char pre[32];
     if (f == F_PRICE) return tally__args_add(a, pre, tally__field_price((int64_t)(k >> 3), pre));
     if (f == F_UNPRICED) return tally__args_str(a, TALLY_FIELD_UNPRICED);
+    if (f == F_ACCOUNT) {
+        const str *s = &AT(g->strs, str, (uint32_t)(k >> 8));
+        return tally__args_cat(a, TALLY_FIELD_ACCOUNT, sizeof TALLY_FIELD_ACCOUNT - 1, s->s, s->n);
+    }
     tally_period hour = { f >= F_HOUR ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
     size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
     if (f == F_ALL || f == F_HOUR) return tally__args_add(a, pre, pn);

@@ -39,6 +39,8 @@ struct tally {
     int64_t test_now_us;  /* tally_test_clock(); 0: Redis TIME */
     int schema_known;     /* schema.c: 1 once the parameters stored under the
                              prefix are known to equal cfg's (read or claimed) */
+    int accounts_marked;  /* schema.c: 1 once this handle's first write stored
+                             (or found) the day account fields begin */
     int err;
     char errmsg[TALLY_ERRMSG_MAX];
 };

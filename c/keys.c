@@ -170,11 +170,20 @@ static size_t head_number(char *buf, const char *head, int64_t v) {
     return hn + n;
 }
 
-size_t tally__schema_key(const tally_schema *s, char *out) {
+/* The schema's key whose suffix is the one letter `which`. */
+static size_t config_key(const tally_schema *s, char which, char *out) {
     size_t n = tally__entity(s, TALLY_ENTITY_CONFIG, "schema", 6, out);
-    out[n++] = 'S';
+    out[n++] = which;
     out[n] = '\0';
     return n;
+}
+
+size_t tally__schema_key(const tally_schema *s, char *out) {
+    return config_key(s, 'S', out);
+}
+
+size_t tally__accounts_key(const tally_schema *s, char *out) {
+    return config_key(s, 'A', out);
 }
 
 size_t tally__prices_key(const tally_schema *s, char *out) {
@@ -223,6 +232,10 @@ const char *tally__field_model(const char *field, size_t n, size_t *mn) {
 
 const char *tally__field_price_version(const char *field, size_t n, size_t *vn) {
     return field_after(TALLY_FIELD_PRICE, field, n, vn);
+}
+
+const char *tally__field_account(const char *field, size_t n, size_t *an) {
+    return field_after(TALLY_FIELD_ACCOUNT, field, n, an);
 }
 
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[TALLY_ID_ENTRY]) {

@@ -42,6 +42,7 @@ enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 
 #define TALLY_SUFFIX_TOTAL "t"            /* all-time bucket hash */
 #define TALLY_FIELD_ENTITY "_"            /* the entity's own bucket in a hash */
 #define TALLY_FIELD_MODEL "m:"            /* + model name: a model's bucket */
+#define TALLY_FIELD_ACCOUNT "a:"          /* + account id: its bucket in a shard's hash */
 #define TALLY_FIELD_PRICE "p:"            /* + version: what that price table priced */
 #define TALLY_FIELD_UNPRICED "p:none"     /* events recorded unpriced (TALLY_UNPRICED) */
 #define TALLY_FIELD_VERSION "version"     /* the price table's version */
@@ -86,6 +87,10 @@ size_t tally__prices_key(const tally_schema *s, char *out);
  * slot, never expiring; schema.c), into out (TALLY_ENTITY_MAX bytes); returns
  * the length. */
 size_t tally__schema_key(const tally_schema *s, char *out);
+/* The day from which the shards' hashes hold every event's account fields,
+ * "<prefix>:v2:{c:schema}:A" (a string in the schema key's slot; schema.c),
+ * into out (TALLY_ENTITY_MAX bytes); returns the length. */
+size_t tally__accounts_key(const tally_schema *s, char *out);
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
  * the day's hash for hours too (schema v2: the hour is a field of it). */
@@ -112,6 +117,8 @@ size_t tally__field_price(int64_t version, char *buf);
 const char *tally__field_model(const char *field, size_t n, size_t *mn);
 /* The same for a price version's field ("p:<version>"): its digits. */
 const char *tally__field_price_version(const char *field, size_t n, size_t *vn);
+/* The same for an account's field of a shard's hash ("a:<account>"). */
+const char *tally__field_account(const char *field, size_t n, size_t *an);
 /* A request id's entry in record.lua's id lists, TALLY_ID_ENTRY bytes: its
  * field in an ids hash, the first TALLY_ID_FIELD bytes of the SHA-256 of the id
  * (of key 0x1f id when `scoped`, for hashes shared by several keys), then the

@@ -12,6 +12,8 @@
 #include "exec.h"
 #include "keys.h"
 #include "queries.h"
+#include "schema.h"
+#include "table.h"
 #include "timecal.h"
 
 int tally_period_parse(tally *t, const char *s, tally_period *p) {
@@ -287,32 +289,60 @@ void tally_models_free(tally_model_stats *m, size_t n) {
     free(m);
 }
 
-/* Adds one model's bucket (its name: mn bytes at model) to the list, merging
- * equal models. Returns add_packed()'s answer, or -2 when memory ran out. */
-static int merge_model(tally_model_stats **list, size_t *n, size_t *cap, const char *model, size_t mn,
-                       const redisReply *v) {
-    size_t i = 0;
-    while (i < *n && !(strlen((*list)[i].model) == mn && memcmp((*list)[i].model, model, mn) == 0)) i++;
-    if (i == *n) {
-        if (*n == *cap) {
-            size_t c = *cap ? *cap * 2 : 8;
-            tally_model_stats *grown = realloc(*list, c * sizeof *grown);
-            if (!grown) return -2;
-            *list = grown;
-            *cap = c;
-        }
-        char *name = strndup(model, mn);
-        if (!name) return -2;
-        (*list)[(*n)++] = (tally_model_stats){ name, { 0 } };
-    }
-    return add_packed(&(*list)[i].b, v->str, v->len);
+/* A breakdown being summed: its rows, and their names' index (name hash ->
+ * row + 1), so that many names (accounts) merge in linear time. */
+typedef struct {
+    tally_model_stats *v;
+    size_t n, cap;
+    tally_map index;
+} breakdown_rows;
+
+typedef struct {
+    const char *s;
+    size_t n;
+} name_ref;
+
+static int same_row(void *ctx, uint32_t i, const void *sought) {
+    const char *have = ((breakdown_rows *)ctx)->v[i].model;
+    const name_ref *r = sought;
+    return strlen(have) == r->n && memcmp(have, r->s, r->n) == 0;
 }
 
-/* Adds to the list (*out, *n; *cap allocated) the fields of the hashes of n
- * periods of one key (or of every key) that are a model's, or with
- * by_version a price version's: one call. */
-static int breakdown_call(tally *t, const char *key, const tally_period *p, int np, int by_version,
-                          tally_model_stats **out, size_t *n, size_t *cap) {
+/* Adds one bucket (its name: mn bytes at name) to the rows, merging equal
+ * names. Returns add_packed()'s answer, or -2 when memory ran out. */
+static int merge_row(breakdown_rows *l, const char *name, size_t mn, const redisReply *v) {
+    name_ref ref = { name, mn };
+    uint32_t *slot = tally__map_find(&l->index, tally__fnv64(TALLY_FNV64_BASIS, name, mn), same_row, l, &ref);
+    if (!slot) return -2;
+    if (!*slot) {
+        if (l->n == l->cap) {
+            size_t c = l->cap ? l->cap * 2 : 8;
+            tally_model_stats *grown = realloc(l->v, c * sizeof *grown);
+            if (!grown) return -2;
+            l->v = grown;
+            l->cap = c;
+        }
+        char *copy = strndup(name, mn);
+        if (!copy) return -2;
+        l->v[l->n++] = (tally_model_stats){ copy, { 0 } };
+        *slot = (uint32_t)l->n;
+    }
+    return add_packed(&l->v[*slot - 1].b, v->str, v->len);
+}
+
+/* What a breakdown is by: the fields it takes from the hashes it reads. */
+enum { BY_MODEL, BY_VERSION, BY_ACCOUNT };
+static const char *const by_what[] = { "model", "price-version", "account" };
+
+/* The name inside a field of kind `by`, or NULL when the field is another's. */
+static const char *name_in(int by, const char *field, size_t n, size_t *mn) {
+    if (by == BY_VERSION) return tally__field_price_version(field, n, mn);
+    return by == BY_ACCOUNT ? tally__field_account(field, n, mn) : tally__field_model(field, n, mn);
+}
+
+/* Adds to the rows the fields of kind `by` of the hashes of np periods of one
+ * key (or of every shard): one call. */
+static int breakdown_call(tally *t, const char *key, const tally_period *p, int np, int by, breakdown_rows *l) {
     int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL, rc = TALLY_OK;
     tally_args *a = &t->args;
     int err = start_read(t, a, TALLY_SCRIPT_READ);
@@ -328,47 +358,50 @@ static int breakdown_call(tally *t, const char *key, const tally_period *p, int 
         for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
             const redisReply *f = h->element[i], *v = h->element[i + 1];
             size_t mn;
-            const char *model = by_version ? tally__field_price_version(f->str, f->len, &mn)
-                                           : tally__field_model(f->str, f->len, &mn);
-            if (!model) continue; /* the entity's own bucket, or the other breakdown's */
-            int added = merge_model(out, n, cap, model, mn, v);
+            const char *name = name_in(by, f->str, f->len, &mn);
+            if (!name) continue; /* the entity's own bucket, or another breakdown's */
+            int added = merge_row(l, name, mn, v);
             if (added == -2) rc = tally__oom(t);
-            else if (added) rc = packed_failed(t, added, added < 0 ? "a model's bucket" : "a model's merged buckets");
+            else if (added) {
+                char where[40];
+                snprintf(where, sizeof where, added < 0 ? "a %s's bucket" : "a %s's merged buckets", by_what[by]);
+                rc = packed_failed(t, added, where);
+            }
         }
     }
     tally__keyed_free(&got);
     return rc;
 }
 
-/* The per-model (or with by_version per-price-version) breakdown of one key,
- * or of every key, over n periods: tally_models, tally_price_versions and
- * tally_models_range. */
-static int breakdown(tally *t, const char *key, const tally_period *p, int np, int by_version,
-                     tally_model_stats **out, size_t *n) {
+/* The breakdown by `by` (model, price version, account) of one key, or of
+ * every key (the shards' hashes), over np periods: tally_models,
+ * tally_price_versions, tally_models_range and tally__accounts. */
+static int breakdown(tally *t, const char *key, const tally_period *p, int np, int by, tally_model_stats **out,
+                     size_t *n) {
     *out = NULL;
     *n = 0;
     int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL;
     int rc = check_scope(t, scope, key);
     if (rc != TALLY_OK) return rc;
     if (p->kind == TALLY_HOUR)
-        return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day",
-                           by_version ? "price-version" : "model");
-    size_t cap = 0;
+        return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day", by_what[by]);
+    breakdown_rows l = { 0 };
     int step = periods_per_call(t, key ? 1 : t->cfg.shards, READ_US_PER_HASH);
     for (int i = 0; i < np && rc == TALLY_OK; i += step)
-        rc = breakdown_call(t, key, p + i, np - i < step ? np - i : step, by_version, out, n, &cap);
+        rc = breakdown_call(t, key, p + i, np - i < step ? np - i : step, by, &l);
+    tally__map_free(&l.index);
     if (rc != TALLY_OK) {
-        tally_models_free(*out, *n);
-        *out = NULL;
-        *n = 0;
+        tally_models_free(l.v, l.n);
         return rc;
     }
-    if (*n) qsort(*out, *n, sizeof **out, by_cost_then_name);
+    if (l.n) qsort(l.v, l.n, sizeof *l.v, by_cost_then_name);
+    *out = l.v;
+    *n = l.n;
     return tally__ok(t);
 }
 
 int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
-    return breakdown(t, key, p, 1, 0, out, n);
+    return breakdown(t, key, p, 1, BY_MODEL, out, n);
 }
 
 int tally_models_range(tally *t, const char *key, const tally_range *r, tally_model_stats **out, size_t *n) {
@@ -376,12 +409,47 @@ int tally_models_range(tally *t, const char *key, const tally_range *r, tally_mo
     *n = 0;
     tally_period p[TALLY_RANGE_MAX_PARTS];
     int np = check_scope(t, key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL, key) == TALLY_OK ? range_parts(t, r, p) : -1;
-    return np < 0 ? t->err : breakdown(t, key, p, np, 0, out, n);
+    return np < 0 ? t->err : breakdown(t, key, p, np, BY_MODEL, out, n);
+}
+
+/* Refuses a read of accounts that reaches before the day the shards' hashes
+ * hold every event's account field (schema.c): earliest, YYYYMMDD (0: a
+ * total, from the first event). */
+static int accounts_complete(tally *t, int64_t earliest) {
+    int64_t from;
+    if (tally__accounts_from(t, &from) != TALLY_OK) return t->err;
+    if (from < 0)
+        return tally__fail(t, TALLY_EINVAL,
+                           "prefix '%s' holds only data recorded by a tally without account buckets in the shards' "
+                           "hashes: accounts are listed from the day after this version's first record (docs/keys.md)",
+                           t->cfg.prefix);
+    if (earliest >= from) return TALLY_OK;
+    char asked[24] = "the total";
+    if (earliest) snprintf(asked, sizeof asked, "%04d-%02d-%02d", (int)(earliest / 10000), (int)(earliest / 100 % 100),
+                           (int)(earliest % 100));
+    return tally__fail(t, TALLY_EINVAL,
+                       "accounts are listed from %04d-%02d-%02d on under prefix '%s' (events recorded before by a "
+                       "tally without account buckets are missing from them): %s reaches before it; ask from that "
+                       "day (docs/keys.md)",
+                       (int)(from / 10000), (int)(from / 100 % 100), (int)(from % 100), t->cfg.prefix, asked);
+}
+
+int tally__accounts(tally *t, const tally_period *p, const tally_range *r, tally_model_stats **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    tally_period parts[TALLY_RANGE_MAX_PARTS];
+    int np = 1;
+    if (r && (np = range_parts(t, r, parts)) < 0) return t->err;
+    const tally_period *first = r ? &parts[0] : p;
+    int64_t earliest = first->kind == TALLY_TOTAL ? 0
+                                                  : (first->year * 100 + first->month) * 100 + (first->kind == TALLY_MONTH ? 1 : first->day);
+    if (first->kind != TALLY_HOUR && accounts_complete(t, earliest) != TALLY_OK) return t->err;
+    return breakdown(t, NULL, r ? parts : p, np, BY_ACCOUNT, out, n);
 }
 
 int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
     if (!key) return *out = NULL, *n = 0, tally__fail(t, TALLY_EINVAL, "the per-price-version breakdown is per key");
-    return breakdown(t, key, p, 1, 1, out, n);
+    return breakdown(t, key, p, 1, BY_VERSION, out, n);
 }
 
 /* queries.h: for rankings.c, leaderboards.c and report.c. */

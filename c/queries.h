@@ -1,6 +1,7 @@
 /* queries.h -- what queries.c lends the other readers (rankings.c,
  * leaderboards.c, report.c): a range's checks and cover, the start of a
- * read-only call and running it whole, and many keys' buckets read at once. */
+ * read-only call and running it whole, many keys' buckets read at once, and
+ * the accounts' buckets. */
 #ifndef TALLY_QUERIES_H
 #define TALLY_QUERIES_H
 
@@ -22,5 +23,12 @@ int tally__read_whole(tally *t, tally_keyed *k);
  * key into out[n]: as many keys per call as cfg.max_script_us allows (one at
  * least). For reports: a call per many keys instead of one per key. */
 int tally__stats_keys(tally *t, const char *const *ids, size_t n, const tally_period *p, int np, tally_bucket *out);
+
+/* The accounts with usage in period p (total, month, day) or range r, from
+ * the "a:<account>" fields of the shards' hashes summed over shards and parts,
+ * most expensive first (as tally_models). A read reaching before the day every
+ * event has those fields (schema.c) is refused (TALLY_EINVAL naming it).
+ * Free with tally_models_free(). */
+int tally__accounts(tally *t, const tally_period *p, const tally_range *r, tally_model_stats **out, size_t *n);
 
 #endif

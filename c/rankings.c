@@ -1,12 +1,14 @@
-/* rankings.c -- rankings of API keys and models over a period or a range of
- * days (tally_top_of, tally_top_range), and the lists of the keys and models
- * active in them (tally_active, tally_active_range). Models come from the
- * per-model buckets of the shards' hashes (tally_models). Keys over a range,
+/* rankings.c -- rankings of API keys, models and accounts over a period or a
+ * range of days (tally_top_of, tally_top_range), and the lists of those
+ * active in them (tally_active, tally_active_range). Models and accounts come
+ * from their buckets in the shards' hashes (tally_models, tally__accounts:
+ * an account's field in a shard's hash is written by the same per-event
+ * write as the model's). Keys over a range,
  * and the active keys, come from the shards' leaderboards of the range's days
  * and months (docs/keys.md), each read whole with top.lua's "page" mode and
  * summed here: a key lives in one shard, so its sum over a range is the sum of
  * its scores in that shard's boards. No per-event write serves these reads
- * but the leaderboards' own. */
+ * but the leaderboards' and the shards' hashes' own. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,12 +185,14 @@ static int answer(tally *t, tally_vec *v, size_t from, size_t n, tally_rank **ou
     return tally__ok(t);
 }
 
-/* The models of np periods p (one period, or a range's parts: tally_models or
- * tally_models_range) as members valued by `by`. */
-static int read_models(tally *t, int by, const tally_period *p, const tally_range *r, members *ms) {
+/* The models or accounts (`of`) of period p or range r (tally_models,
+ * tally_models_range, tally__accounts) as members valued by `by`. */
+static int read_buckets(tally *t, int of, int by, const tally_period *p, const tally_range *r, members *ms) {
     tally_model_stats *m;
     size_t n;
-    int rc = r ? tally_models_range(t, NULL, r, &m, &n) : tally_models(t, NULL, p, &m, &n);
+    int rc = of == TALLY_RANK_OF_ACCOUNT ? tally__accounts(t, p, r, &m, &n)
+             : r                         ? tally_models_range(t, NULL, r, &m, &n)
+                                         : tally_models(t, NULL, p, &m, &n);
     if (rc != TALLY_OK) return rc;
     if (tally__vec_reserve(&ms->v, n, sizeof(member))) rc = tally__oom(t);
     for (size_t i = 0; i < n && rc == TALLY_OK; i++) {
@@ -205,11 +209,12 @@ static int read_models(tally *t, int by, const tally_period *p, const tally_rang
 /* What the rankings and lists read: `of` over one period p, or over range r;
  * into ms, valued by `by`. */
 static int collect(tally *t, int of, int by, const tally_period *p, const tally_range *r, members *ms) {
-    if (of != TALLY_RANK_OF_KEY && of != TALLY_RANK_OF_MODEL)
-        return tally__fail(t, TALLY_EINVAL, "rank or list API keys (TALLY_RANK_OF_KEY) or models (TALLY_RANK_OF_MODEL)");
+    if (of != TALLY_RANK_OF_KEY && of != TALLY_RANK_OF_MODEL && of != TALLY_RANK_OF_ACCOUNT)
+        return tally__fail(t, TALLY_EINVAL, "rank or list API keys (TALLY_RANK_OF_KEY), models (TALLY_RANK_OF_MODEL) "
+                                            "or accounts (TALLY_RANK_OF_ACCOUNT)");
     if (p && p->kind == TALLY_HOUR)
-        return tally__fail(t, TALLY_EINVAL, "leaderboards and model buckets are kept for total, month and day");
-    if (of == TALLY_RANK_OF_MODEL) return read_models(t, by, p, r, ms);
+        return tally__fail(t, TALLY_EINVAL, "leaderboards, model and account buckets are kept for total, month and day");
+    if (of != TALLY_RANK_OF_KEY) return read_buckets(t, of, by, p, r, ms);
     tally_period parts[TALLY_RANGE_MAX_PARTS];
     int np = 1;
     if (r && (np = tally__range_parts(t, r, parts)) < 0) return t->err;

@@ -1,10 +1,11 @@
 /* report.c -- grouped reports over a range of days (tally_report): one row per
- * API key or model (and per day or month of the range), then a total row.
- * Built on the public queries: the groups are the keys or models active in the
+ * API key, model or account (and per day or month of the range), then a
+ * total row. Built on the queries: the key groups are the keys active in the
  * range (tally_active_range); each span's buckets are read from the parts
  * that cover it (months where whole, else days, as tally_stats_range reads
- * them), many keys a call (tally__stats_keys), or with tally_models_range:
- * every read is bounded and exact as theirs are. */
+ * them), many keys a call (tally__stats_keys), or with tally_models_range or
+ * tally__accounts (the shards' hashes): every read is bounded and exact as
+ * theirs are. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,14 +106,15 @@ static int groups_of(tally *t, const tally_range *r, const char *key, tally_rank
     return TALLY_OK;
 }
 
-/* The rows of one span: each key's bucket, or each model's. */
+/* The rows of one span: each key's bucket, or each model's or account's. */
 static int span_rows(tally *t, int by, const tally_range *span, const char *key, const tally_rank *g, size_t ng,
                      row_list *l, tally_bucket *total) {
     int rc = TALLY_OK;
-    if (by == TALLY_RANK_OF_MODEL) {
+    if (by != TALLY_RANK_OF_KEY) {
         tally_model_stats *m;
         size_t n;
-        if ((rc = tally_models_range(t, key, span, &m, &n)) != TALLY_OK) return rc;
+        rc = by == TALLY_RANK_OF_MODEL ? tally_models_range(t, key, span, &m, &n) : tally__accounts(t, NULL, span, &m, &n);
+        if (rc != TALLY_OK) return rc;
         for (size_t i = 0; i < n && rc == TALLY_OK; i++) {
             rc = push(t, l, m[i].model, span, &m[i].b);
             if (rc == TALLY_OK && add_bucket(total, &m[i].b)) rc = TALLY_ERANGE;
@@ -155,8 +157,12 @@ int tally_report(tally *t, int by, int per, const tally_range *r, const char *ke
                  size_t *n) {
     *out = NULL;
     *n = 0;
-    if (by != TALLY_RANK_OF_KEY && by != TALLY_RANK_OF_MODEL)
-        return tally__fail(t, TALLY_EINVAL, "a report groups by API key (TALLY_RANK_OF_KEY) or model (TALLY_RANK_OF_MODEL)");
+    if (by != TALLY_RANK_OF_KEY && by != TALLY_RANK_OF_MODEL && by != TALLY_RANK_OF_ACCOUNT)
+        return tally__fail(t, TALLY_EINVAL, "a report groups by API key (TALLY_RANK_OF_KEY), model "
+                                            "(TALLY_RANK_OF_MODEL) or account (TALLY_RANK_OF_ACCOUNT)");
+    if (by == TALLY_RANK_OF_ACCOUNT && key)
+        return tally__fail(t, TALLY_EINVAL, "a report by account covers every key: the shards' account buckets "
+                                            "are not kept per key");
     if (per != TALLY_REPORT_WHOLE && per != TALLY_REPORT_PER_DAY && per != TALLY_REPORT_PER_MONTH)
         return tally__fail(t, TALLY_EINVAL, "a report has rows for the whole range, per day or per month");
     if (tally__range_days(r) < 0)

@@ -14,8 +14,16 @@
  *
  * Plain commands, not a script: GET at open, SET NX GET at the first write
  * (one atomic command: of two first writers one stores, the other reads what
- * it stored), as tally_open's v1 check uses EXISTS. */
+ * it stored), as tally_open's v1 check uses EXISTS.
+ *
+ * Next to them, the day from which the shards' hashes hold every event's
+ * account field ("a:<account>": the lists and rankings of accounts), which
+ * tally before them did not write: "0" when the write that stored the
+ * parameters was the prefix's first (no data without them), else the day
+ * after the first write of a tally that has them (that day's and earlier
+ * events may lack them). Readers of accounts refuse periods before it. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
@@ -24,6 +32,7 @@
 #include "node.h"
 #include "reply.h"
 #include "schema.h"
+#include "timecal.h"
 
 #define TEXT_MAX 96
 
@@ -115,27 +124,68 @@ static int take(tally *t, redisReply *r, const char *mine) {
     return rc;
 }
 
-/* GET (claim 0) or SET NX GET (claim 1) of the schema key. */
-static int exchange(tally *t, int claim) {
+/* GET (claim 0) or SET NX GET (claim 1) of the schema key; *fresh: 1 when
+ * the claim stored them (nothing was stored before). */
+static int exchange(tally *t, int claim, int *fresh) {
     char key[TALLY_ENTITY_MAX], mine[TEXT_MAX];
     size_t n = tally__schema_key(&t->schema, key);
     describe(&t->cfg, mine);
     int down;
     redisReply *r = run(t, claim, key, n, mine, &down);
     if (!r) return down && !claim && tally__is_cluster(t) ? tally__ok(t) : t->err;
+    *fresh = r->type == REDIS_REPLY_NIL;
     int rc = take(t, r, mine);
     if (rc == TALLY_OK && claim) t->schema_known = 1; /* stored now, or this user or node may not: asked once */
     return rc;
 }
 
 int tally__schema_check(tally *t) {
-    return exchange(t, 0);
+    int fresh;
+    return exchange(t, 0, &fresh);
+}
+
+/* Stores the day account fields begin, unless one is stored (SET NX): "0"
+ * after the prefix's first write, else tomorrow in the handle's timezone. */
+static int mark_accounts(tally *t, int fresh) {
+    char key[TALLY_ENTITY_MAX];
+    tally_when w = { .ymd = "0" };
+    if (!fresh) tally__when(tally__now_ms() + 86400000, t->cfg.tz_offset_min, &w);
+    int down;
+    redisReply *r = run(t, 1, key, tally__accounts_key(&t->schema, key), w.ymd, &down);
+    if (!r) return t->err;
+    int rc = TALLY_OK;
+    if (r->type == REDIS_REPLY_ERROR && !tally__reply_is(r, "NOPERM") && !tally__reply_is(r, "READONLY"))
+        rc = tally__reply_error(t, r);
+    freeReplyObject(r);
+    if (rc == TALLY_OK) t->accounts_marked = 1;
+    return rc;
 }
 
 int tally__schema_claim(tally *t) {
-    if (t->schema_known) return TALLY_OK;
+    if (t->schema_known && t->accounts_marked) return TALLY_OK;
     tally__io_begin(t);
-    int rc = exchange(t, 1);
+    int fresh = 0, rc = t->schema_known ? TALLY_OK : exchange(t, 1, &fresh);
+    if (rc == TALLY_OK && !t->accounts_marked) rc = mark_accounts(t, fresh);
     tally__io_end(t);
     return rc == TALLY_OK ? tally__ok(t) : rc;
+}
+
+int tally__accounts_from(tally *t, int64_t *ymd) {
+    char key[TALLY_ENTITY_MAX];
+    int rc = TALLY_OK;
+    *ymd = 0;
+    for (int which = 0; which < 2 && rc == TALLY_OK; which++) {
+        int down;
+        redisReply *r = run(t, 0, key, which ? tally__schema_key(&t->schema, key) : tally__accounts_key(&t->schema, key), NULL, &down);
+        if (!r) return t->err;
+        char *end = NULL;
+        int nil = r->type == REDIS_REPLY_NIL;
+        if (r->type == REDIS_REPLY_ERROR) rc = tally__reply_error(t, r);
+        else if (!which && !nil && (r->type != REDIS_REPLY_STRING || r->len > 8 || (*ymd = strtoll(r->str, &end, 10), *end)))
+            rc = tally__fail(t, TALLY_ESCRIPT, "%s holds something tally did not write", key);
+        freeReplyObject(r);
+        if (which && !nil) *ymd = -1; /* written, but never by a tally that marks accounts */
+        if (!nil) break;
+    }
+    return rc;
 }

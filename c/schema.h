@@ -26,4 +26,11 @@ int tally__schema_check(tally *t);
  * fails on its own terms. */
 int tally__schema_claim(tally *t);
 
+/* The first day (YYYYMMDD in the schema's timezone) from which the shards'
+ * hashes hold the account field of every event recorded under the prefix:
+ * 0 when all of them (or nothing was recorded), -1 when none are complete
+ * (only a tally without account fields has written). The first write of a
+ * handle stores it (tally__schema_claim). TALLY_OK, or the error. */
+int tally__accounts_from(tally *t, int64_t *ymd);
+
 #endif

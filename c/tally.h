@@ -512,19 +512,26 @@ void tally_top_free(tally_rank *r, size_t count);
  * the keys active in the range (docs/keys.md). A board still being written
  * while it is read (today's, this month's) may give a key's score from a
  * moment later than another's; no key present when the read began is missed.
- * There is no account ranking: no leaderboard of accounts is kept. */
-enum { TALLY_RANK_OF_KEY, TALLY_RANK_OF_MODEL };
+ * Accounts (TALLY_RANK_OF_ACCOUNT) are ranked from their buckets in the
+ * shards' hashes, as models are (summed over shards: an account's keys spread
+ * over them); events recorded without an account are in no account's. A
+ * prefix whose data a tally without those buckets recorded lists accounts
+ * only from a day on (docs/keys.md): a period or range reaching before it is
+ * refused with TALLY_EINVAL naming the day. */
+enum { TALLY_RANK_OF_KEY, TALLY_RANK_OF_MODEL, TALLY_RANK_OF_ACCOUNT };
 int tally_top_of(tally *t, int of, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count);
 int tally_top_range(tally *t, int of, int by, const tally_range *r, size_t n, tally_rank **out, size_t *count);
 
 /* Who was active: the API keys (every key with a request in the period is a
- * member of its requests leaderboard) or models (every model with a bucket in
- * the shards' hashes) with usage in period p (total, month, day) or range r,
+ * member of its requests leaderboard), models or accounts (every model or
+ * account with a bucket in the shards' hashes) with usage in period p (total, month, day) or range r,
  * in byte order of their names, the first `limit` (1..TALLY_ACTIVE_MAX) after
  * `after` (NULL: from the first): pass the last name of a page to get the
  * next. value is the requests in the period. *more is 1 when names follow the
- * page. Each page reads the boards (or the model buckets) of the period again:
- * no SCAN, no KEYS, no extra write per event. Free with tally_top_free(). */
+ * page. Each page reads the boards (or the model or account buckets) of the
+ * period again: no SCAN, no KEYS, no extra write per event. Accounts: as for
+ * tally_top_of (refused before the day their buckets begin). Free with
+ * tally_top_free(). */
 #define TALLY_ACTIVE_MAX 10000
 int tally_active(tally *t, int of, const tally_period *p, const char *after, size_t limit, tally_rank **out,
                  size_t *count, int *more);
@@ -532,17 +539,20 @@ int tally_active_range(tally *t, int of, const tally_range *r, const char *after
                        size_t *count, int *more);
 
 /* A grouped report over range r: one row per API key (by TALLY_RANK_OF_KEY:
- * the keys active in r, or only `key`) or per model (TALLY_RANK_OF_MODEL: of
- * all keys, or of `key` alone), for the whole range or per day or per month of
+ * the keys active in r, or only `key`), per model (TALLY_RANK_OF_MODEL: of
+ * all keys, or of `key` alone) or per account (TALLY_RANK_OF_ACCOUNT: the
+ * accounts with usage in r, as tally_active lists them; `key` must be NULL),
+ * for the whole range or per day or per month of
  * it (TALLY_REPORT_*: months clipped to r), rows with no usage left out;
  * sorted by group (byte order), then span; then one total row (group NULL,
  * span r). Each row's bucket is read as tally_stats_range / tally_models_range
  * read it (exact; a range reaching buckets no longer kept is refused), the
  * keys' buckets many keys a call (as many as cfg.max_script_us allows), the
- * models' a call per span. Free with tally_report_free(). */
+ * models' and accounts' from the shards' hashes per span. Free with
+ * tally_report_free(). */
 enum { TALLY_REPORT_WHOLE, TALLY_REPORT_PER_DAY, TALLY_REPORT_PER_MONTH };
 typedef struct tally_report_row {
-    char *group;       /* the key or model; NULL in the total row */
+    char *group;       /* the key, model or account; NULL in the total row */
     tally_range span;  /* the days of the row */
     tally_bucket b;
 } tally_report_row;

@@ -112,10 +112,12 @@ static void wrong_type_exits_4_everywhere(void **state) {
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         th_clean(NULL);
         freeReplyObject(th_cmd("SET %s foreign", rows[i].foreign));
-        /* a prefix's first record stores the schema's parameters before its
-         * script runs (docs/keys.md): stored here first, the digest sees
-         * only what the refused command wrote */
+        /* a prefix's first record stores the schema's parameters and the
+         * day account buckets begin before its script runs (docs/keys.md):
+         * stored here first, the digest sees only what the refused command
+         * wrote */
         freeReplyObject(th_cmd("SET tally:v2:{c:schema}:S %s", "tz=+00:00 shards=8 idempotency_s=86400"));
+        freeReplyObject(th_cmd("SET tally:v2:{c:schema}:A 0"));
         char before[41], after[41], *err;
         th_digest(before);
         const char *argv[20];

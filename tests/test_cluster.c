@@ -204,7 +204,8 @@ static void top_breaks_ties_by_key_on_cluster(void **state) {
 /* A batch of keys interleaved over every node, with request ids repeated by
  * the same key and by others, against an oracle kept here: per key the first
  * event of an id counts; every key's total, the global total and the cost
- * leaderboard (its scores are the keys' totals) come out as the oracle says. */
+ * leaderboard (its scores are the keys' totals), and the account's ranking
+ * and report rows come out as the oracle says. */
 static void interleaved_batch_matches_an_oracle_on_cluster(void **state) {
     (void)state;
     tally *t = tc_open();
@@ -296,6 +297,22 @@ static void interleaved_batch_matches_an_oracle_on_cluster(void **state) {
     }
     assert_null(rows[KEYS].group);
     assert_int_equal(rows[KEYS].b.cost_nanos, total);
+    tally_report_free(rows, nrows);
+    /* the account's buckets, written by the shards' calls (its keys spread
+     * over shards on several nodes), each event once */
+    int64_t acct_cost = 0, acct_req = 0;
+    for (int k = 0; k < KEYS; k++)
+        if (k % 3) acct_cost += want_cost[k], acct_req += want_req[k];
+    assert_int_equal(tally_top_range(t, TALLY_RANK_OF_ACCOUNT, TALLY_RANK_COST, &today, 10, &rr, &rn), TALLY_OK);
+    assert_int_equal(rn, 1);
+    assert_string_equal(rr[0].key, "acct");
+    assert_int_equal(rr[0].value, acct_cost);
+    tally_top_free(rr, rn);
+    assert_int_equal(tally_report(t, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_PER_DAY, &today, NULL, &rows, &nrows), TALLY_OK);
+    assert_int_equal(nrows, 2);
+    assert_string_equal(rows[0].group, "acct");
+    assert_int_equal(rows[0].b.requests, acct_req);
+    assert_int_equal(rows[1].b.cost_nanos, acct_cost);
     tally_report_free(rows, nrows);
     tally_close(t);
 }

@@ -171,10 +171,10 @@ static void seed(void) {
 static void scrape_equals_tally_metrics(void **state) {
     (void)state;
     seed();
-    exporter x = start(th_url(), (const char *const[]){ "--top", "5", "--account", "a1", NULL });
+    exporter x = start(th_url(), (const char *const[]){ "--top", "5", "--top-accounts", "3", "--account", "a1", NULL });
     char *want = NULL;
     assert_int_equal(RUN(&want, NULL, "metrics", "--url", th_url(), "--format", "prometheus", "--top", "5",
-                         "--account", "a1"), 0);
+                         "--top-accounts", "3", "--account", "a1"), 0);
     http_reply r = http(x.port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
@@ -193,7 +193,9 @@ static void scrape_equals_tally_metrics(void **state) {
     assert_non_null(strstr(own, "# TYPE tally_scrape_errors_total counter\ntally_scrape_errors_total 0\n"));
     assert_null(strstr(want, "tally_up"));
     assert_non_null(strstr(r.body, "tally_key_requests_total{key=\"k1\"} 1\n"));
-    assert_non_null(strstr(r.body, "tally_account_cost_usd_total{account=\"a1\"} 1.50\n"));
+    const char *a1 = strstr(r.body, "tally_account_cost_usd_total{account=\"a1\"} 1.50\n");
+    assert_non_null(a1);
+    assert_null(strstr(strchr(a1, '\n'), "{account=\"a1\"} 1.50\n")); /* named and in the top: once */
     promtool_accepts(r.body);
     free(want);
     http_free(&r);

@@ -167,6 +167,7 @@ static void build_all(void) {
     char prices[TALLY_ENTITY_MAX];
     add(prices, tally__prices_key(t, prices), "", 0);
     add(prices, tally__schema_key(t, prices), "", 0);
+    add(prices, tally__accounts_key(t, prices), "", 0);
     assert_int_equal(tally__add_shard_keys(t, &args, "t", 1), 0);
     assert_int_equal(args.argc, 8);
     add_args(&args);
@@ -213,7 +214,7 @@ static void only_the_price_table_is_kind_p(void **state) {
 static void bucket_fields_agree(void **state) {
     (void)state;
     const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, hour = { TALLY_HOUR, 2026, 11, 26, 7 };
-    char fields[6][32];
+    char fields[7][32];
     int nf = 0;
     tally__field_price(7, fields[nf++]);
     for (int h = 0; h < 2; h++)
@@ -223,6 +224,7 @@ static void bucket_fields_agree(void **state) {
             nf++;
         }
     snprintf(fields[nf++], sizeof fields[0], "%s", TALLY_FIELD_UNPRICED);
+    snprintf(fields[nf++], sizeof fields[0], "%sacct", TALLY_FIELD_ACCOUNT);
     for (int i = 0; i < nf; i++) {
         int rows = 0;
         for (int d = 0; d < ndoc_fields; d++) rows += regexec(&doc_fields[d].re, fields[i], 0, NULL, 0) == 0;
@@ -240,6 +242,11 @@ static void bucket_fields_agree(void **state) {
     assert_memory_equal(model, "gpt-x", 5);
     assert_null(tally__field_model(fields[1], strlen(fields[1]), &mn));
     assert_null(tally__field_model(fields[0], strlen(fields[0]), &mn)); /* p:7 is no model's */
+    const char *account = tally__field_account(fields[nf - 1], strlen(fields[nf - 1]), &mn);
+    assert_non_null(account);
+    assert_int_equal(mn, 4);
+    assert_memory_equal(account, "acct", 4);
+    assert_null(tally__field_account(fields[2], strlen(fields[2]), &mn)); /* m:gpt-x is no account's */
 }
 
 static void id_encoding_matches_the_doc_example(void **state) {

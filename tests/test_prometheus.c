@@ -271,6 +271,30 @@ static void counters_are_one_series_per_entity(void **state) {
     free(text);
 }
 
+/* The top accounts by all-time cost, none named: acct-2 (5.25 USD) before
+ * acct-1 (3.500000001); named ones and top ones each once, the named first. */
+static void top_accounts_without_naming_them(void **state) {
+    (void)state;
+    seed();
+    char *out, *err;
+    assert_int_equal(RUN(&out, &err, "metrics", "--url", th_url(), "--format", "prometheus", "--top-accounts", "1"), 0);
+    assert_non_null(strstr(out, "tally_account_cost_usd_total{account=\"acct-2\"} 5.25\n"));
+    assert_non_null(strstr(out, "tally_account_requests_total{account=\"acct-2\"} 2\n"));
+    assert_null(strstr(out, "acct-1"));
+    promtool_accepts(out);
+    free(out);
+    free(err);
+    assert_int_equal(RUN(&out, &err, "metrics", "--url", th_url(), "--format", "prometheus", "--top-accounts", "5",
+                         "--account", "acct-1"), 0);
+    const char *one = strstr(out, "tally_account_cost_usd_total{account=\"acct-1\"} 3.500000001\n");
+    const char *two = strstr(out, "tally_account_cost_usd_total{account=\"acct-2\"} 5.25\n");
+    assert_true(one && two && one < two);
+    assert_null(strstr(strchr(one, '\n'), "{account=\"acct-1\"} 3.500000001\n"));
+    promtool_accepts(out);
+    free(out);
+    free(err);
+}
+
 static void bad_options_exit_2(void **state) {
     (void)state;
     const char *url = th_url();
@@ -280,6 +304,8 @@ static void bad_options_exit_2(void **state) {
         { "--format", "prometheus", "--json" },
         { "--format", "prometheus", "--top", "1001" },
         { "--format", "prometheus", "--top", "-1" },
+        { "--format", "prometheus", "--top-accounts", "1001" },
+        { "--top-accounts", "3" },
         { "--format", "prometheus", "--account", "a", "--account", "a" },
         { "--format", "prometheus", "--account", "" },
         { "--format", "prometheus", "--account", "bad\x01id" },
@@ -304,6 +330,7 @@ int main(void) {
         cmocka_unit_test_setup(values_equal_tally_stats, th_clean),
         cmocka_unit_test_setup(series_are_bounded_and_unique, th_clean),
         cmocka_unit_test_setup(counters_are_one_series_per_entity, th_clean),
+        cmocka_unit_test_setup(top_accounts_without_naming_them, th_clean),
         cmocka_unit_test_setup(bad_options_exit_2, th_clean),
     };
     int rc = cmocka_run_group_tests_name("prometheus", tests, NULL, NULL);

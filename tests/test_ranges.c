@@ -1,14 +1,16 @@
 /* test_ranges.c -- redis: statistics over ranges of days (tally_stats_range,
- * tally_models_range, `tally stats|models --from --to`), rankings of keys and
- * models over periods and ranges (tally_top_of, tally_top_range, `tally top
- * --of --from --to`) and the keys and models active in them, page by page
- * (tally_active, tally_active_range, `tally active`), and grouped reports
- * (tally_report, `tally report`, CSV read back by Python's csv module)
- * against an oracle:
- * random events over 70 days in two timezones, every entity's day buckets
- * summed by the test for random ranges, whole months (read from month
- * buckets) included, with calls cut small and large; and the refusals: a
- * range backwards, too long, or reaching buckets no longer kept. */
+ * tally_models_range, `tally stats|models --from --to`), rankings of keys,
+ * accounts and models over periods and ranges (tally_top_of, tally_top_range,
+ * `tally top --of --from --to`) and the keys, accounts and models active in
+ * them, page by page (tally_active, tally_active_range, `tally active`), and
+ * grouped reports by key, account and model (tally_report, `tally report`,
+ * CSV read back by Python's csv module) against an oracle:
+ * random events over 70 days (200 keys, 20 accounts, 5 models) in two
+ * timezones, every entity's day buckets summed by the test for random ranges,
+ * whole months (read from month buckets) included, with calls cut small and
+ * large; the refusals: a range backwards, too long, or reaching buckets no
+ * longer kept; and accounts on a prefix recorded before their buckets
+ * existed, refused before the day they begin. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +19,8 @@
 #include "json_read.h"
 #include "rec_util.h"
 
-enum { DAYS = 76, NKEYS = 20, NACCOUNTS = 4, NMODELS = 4, NEVENTS = 3000 };
-static const char *const models[NMODELS] = { "m-a", "m-b", "m-c", "m-d" };
+enum { DAYS = 76, NKEYS = 200, NACCOUNTS = 20, NMODELS = 5, NEVENTS = 6000 };
+static const char *const models[NMODELS] = { "m-a", "m-b", "m-c", "m-d", "m-e" };
 static char keys[NKEYS][16], accounts[NACCOUNTS][16];
 
 /* The oracle: per local day (index from base_day) and entity. */
@@ -142,15 +144,30 @@ static int by_name_only(const void *x, const void *y) {
     return strcmp(((const want_row *)x)->name, ((const want_row *)y)->name);
 }
 
+/* The number of groups of `of` (TALLY_RANK_OF_*). */
+static int group_count(int of) {
+    return of == TALLY_RANK_OF_KEY ? NKEYS : of == TALLY_RANK_OF_ACCOUNT ? NACCOUNTS : NMODELS;
+}
+
+/* Group i of `of`: its day buckets in the oracle, its name into *name. */
+static const tally_bucket *group(const oracle *o, int of, int i, const char **name) {
+    if (of == TALLY_RANK_OF_KEY) return *name = keys[i], o->key[i];
+    if (of == TALLY_RANK_OF_ACCOUNT) return *name = accounts[i], o->account[i];
+    return *name = models[i], o->model[i];
+}
+
+static const char *const of_name[] = { "keys", "models", "accounts" };
+
 /* The oracle's rows of `of` over days [a, b], valued by `by`: the names with a
- * request in the range (the members of its boards, the models with buckets). */
+ * request in the range (the members of its boards, the models and accounts
+ * with buckets). */
 static size_t want_rows(const oracle *o, int of, int by, int a, int b, want_row *rows) {
     size_t n = 0;
-    int count = of == TALLY_RANK_OF_KEY ? NKEYS : NMODELS;
-    for (int i = 0; i < count; i++) {
+    const char *name;
+    for (int i = 0; i < group_count(of); i++) {
         tally_bucket s;
-        sum(of == TALLY_RANK_OF_KEY ? o->key[i] : o->model[i], a, b, &s);
-        if (s.requests) rows[n++] = (want_row){ of == TALLY_RANK_OF_KEY ? keys[i] : models[i], metric(&s, by) };
+        sum(group(o, of, i, &name), a, b, &s);
+        if (s.requests) rows[n++] = (want_row){ name, metric(&s, by) };
     }
     return n;
 }
@@ -164,18 +181,18 @@ static void same_rows(const tally_rank *got, size_t ngot, const want_row *want, 
                      (long long)got[i].value, want[i].name, (long long)want[i].value);
 }
 
-/* Rankings of keys and models over days [a, b] (ties by name), the whole list
- * and a random head, equal the oracle's. */
+/* Rankings of keys, models and accounts over days [a, b] (ties by name), the
+ * whole list and a random head, equal the oracle's. */
 static void check_top(tally *t, const oracle *o, int a, int b, unsigned *seed) {
     tally_range r = { day_of(o, a), day_of(o, b) };
-    for (int of = TALLY_RANK_OF_KEY; of <= TALLY_RANK_OF_MODEL; of++)
+    for (int of = TALLY_RANK_OF_KEY; of <= TALLY_RANK_OF_ACCOUNT; of++)
         for (int by = TALLY_RANK_COST; by <= TALLY_RANK_REQUESTS; by++) {
             want_row want[NKEYS];
             size_t nw = want_rows(o, of, by, a, b, want), n = 1 + (size_t)rand_r(seed) % (nw + 1), got_n;
             qsort(want, nw, sizeof *want, by_value_then_name);
             tally_rank *got;
             assert_int_equal(tally_top_range(t, of, by, &r, TALLY_TOP_MAX, &got, &got_n), TALLY_OK);
-            same_rows(got, got_n, want, nw, of == TALLY_RANK_OF_KEY ? "top keys" : "top models", a, b);
+            same_rows(got, got_n, want, nw, of_name[of], a, b);
             tally_top_free(got, got_n);
             assert_int_equal(tally_top_range(t, of, by, &r, n, &got, &got_n), TALLY_OK);
             same_rows(got, got_n, want, nw < n ? nw : n, "a head of top", a, b);
@@ -203,25 +220,29 @@ static void check_pages(tally *t, int of, const tally_period *p, const tally_ran
     if (seen != nw) fail_msg("active, days %d..%d: %zu names in all, want %zu", a, b, seen, nw);
 }
 
-/* The keys and models active over days [a, b], and on day a alone, page by page. */
+/* The keys, models and accounts active over days [a, b], and on day a alone,
+ * page by page; the models and accounts of day a ranked by cost. */
 static void check_active(tally *t, const oracle *o, int a, int b, unsigned *seed) {
     tally_range r = { day_of(o, a), day_of(o, b) };
     tally_period day = day_of(o, a);
-    for (int of = TALLY_RANK_OF_KEY; of <= TALLY_RANK_OF_MODEL; of++) {
+    for (int of = TALLY_RANK_OF_KEY; of <= TALLY_RANK_OF_ACCOUNT; of++) {
         want_row want[NKEYS];
+        /* pages of a few names (each page reads the period whole again: keys
+         * in pages of tens, or 200 keys would take 200 reads) */
+        size_t page = of == TALLY_RANK_OF_KEY ? 25 : 1;
         size_t nw = want_rows(o, of, TALLY_RANK_REQUESTS, a, b, want);
         qsort(want, nw, sizeof *want, by_name_only);
-        check_pages(t, of, NULL, &r, want, nw, 1 + (size_t)rand_r(seed) % 7, a, b);
+        check_pages(t, of, NULL, &r, want, nw, page + (size_t)rand_r(seed) % (7 * page), a, b);
         nw = want_rows(o, of, TALLY_RANK_REQUESTS, a, a, want);
         qsort(want, nw, sizeof *want, by_name_only);
-        check_pages(t, of, &day, NULL, want, nw, 1 + (size_t)rand_r(seed) % 7, a, a);
-        /* models over one day, ranked by cost */
-        nw = want_rows(o, TALLY_RANK_OF_MODEL, TALLY_RANK_COST, a, a, want);
+        check_pages(t, of, &day, NULL, want, nw, page + (size_t)rand_r(seed) % (7 * page), a, a);
+        if (of == TALLY_RANK_OF_KEY) continue; /* keys over a day: tally_top, tests/test_queries.c */
+        nw = want_rows(o, of, TALLY_RANK_COST, a, a, want);
         qsort(want, nw, sizeof *want, by_value_then_name);
         tally_rank *got;
         size_t n;
-        assert_int_equal(tally_top_of(t, TALLY_RANK_OF_MODEL, TALLY_RANK_COST, &day, NMODELS, &got, &n), TALLY_OK);
-        same_rows(got, n, want, nw, "top models of a day", a, a);
+        assert_int_equal(tally_top_of(t, of, TALLY_RANK_COST, &day, NKEYS, &got, &n), TALLY_OK);
+        same_rows(got, n, want, nw, of_name[of], a, a);
         tally_top_free(got, n);
     }
 }
@@ -240,15 +261,16 @@ static void check_report(tally *t, const oracle *o, int a, int b, int of, int pe
     tally_range r = { day_of(o, a), day_of(o, b) };
     assert_int_equal(tally_report(t, of, per, &r, NULL, &rows, &n), TALLY_OK);
     tally_bucket total = { 0 };
-    int count = of == TALLY_RANK_OF_KEY ? NKEYS : NMODELS;
     want_row order[NKEYS];
-    for (int i = 0; i < count; i++) order[i] = (want_row){ of == TALLY_RANK_OF_KEY ? keys[i] : models[i], i };
+    const tally_bucket *days[NKEYS];
+    int count = group_count(of);
+    for (int i = 0; i < count; i++) days[i] = group(o, of, i, &order[i].name), order[i].value = i;
     qsort(order, (size_t)count, sizeof *order, by_name_only);
     for (int g = 0; g < count; g++)
         for (int k = 0; k < ns; k++) {
             tally_bucket want;
             int i = (int)order[g].value;
-            sum(of == TALLY_RANK_OF_KEY ? o->key[i] : o->model[i], starts[k], starts[k + 1] - 1, &want);
+            sum(days[i], starts[k], starts[k + 1] - 1, &want);
             if (!want.requests) continue;
             tally_bucket both[2] = { total, want };
             sum(both, 0, 1, &total);
@@ -286,12 +308,15 @@ static void ranges_equal_the_oracle(void **state) {
             check_active(t, &o[z], DAYS - 2, DAYS - 2, &seed);
             check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_KEY, TALLY_REPORT_PER_MONTH);
             check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_MODEL, TALLY_REPORT_PER_DAY);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_PER_DAY);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_PER_MONTH);
             for (int i = 0; i < 3; i++) {
                 int a = rand_r(&seed) % DAYS, b = rand_r(&seed) % DAYS;
                 check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_KEY, i);
                 check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_MODEL, 2 - i);
+                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_ACCOUNT, (i + 1) % 3);
             }
-            for (int i = 0; i < 40; i++) {
+            for (int i = 0; i < (small ? 8 : 20); i++) { /* small calls: many of them, slower */
                 int a = rand_r(&seed) % DAYS, b = rand_r(&seed) % DAYS;
                 check_range(t, &o[z], a < b ? a : b, a < b ? b : a, &seed);
                 check_top(t, &o[z], a < b ? a : b, a < b ? b : a, &seed);
@@ -322,7 +347,8 @@ static void the_tool_reads_ranges(void **state) {
     int64_t now = ru_now_ms();
     tally_bucket want = { 0 };
     for (int d = 0; d < 10; d++) {
-        tally_event e = ru_event("k", d % 2 ? "m1" : "m2", NULL, 100 + d, 1, 0, 0, 1000 + d, now - d * DAY_MS, NULL);
+        tally_event e = ru_event("k", d % 2 ? "m1" : "m2", d % 2 ? "odd" : "even", 100 + d, 1, 0, 0, 1000 + d,
+                                 now - d * DAY_MS, NULL);
         RECORD(t, e);
         if (d >= 2 && d <= 6) ru_add(&want, &e);
     }
@@ -348,18 +374,22 @@ static void the_tool_reads_ranges(void **state) {
     assert_int_equal(tj_int(tj_at(v, 0), "requests") + tj_int(tj_at(v, 1), "requests"), 7); /* days 0..6 */
     tj_free(v);
     free(out);
-    /* rankings and the active list over the range: models m2 (days 0, 2, 4, 6)
-     * before m1 (1, 3, 5) by cost */
-    assert_int_equal(RUN(&out, NULL, "top", "--of", "model", "--from", f, "--to", "today", "--url", th_url(), "--json"),
-                     0);
-    v = tj_parse(out);
-    assert_non_null(v);
-    assert_int_equal(v->n, 2);
-    assert_string_equal(tj_str(tj_at(v, 0), "model"), "m2");
-    assert_int_equal(tj_int(tj_at(v, 0), "cost_nanos"), 1000 + 1002 + 1004 + 1006);
-    assert_string_equal(tj_str(tj_at(v, 1), "model"), "m1");
-    tj_free(v);
-    free(out);
+    /* rankings and the active lists over the range: model m2 and account
+     * "even" (days 0, 2, 4, 6) before m1 and "odd" (1, 3, 5) by cost */
+    static const char *const ranked[2][3] = { { "model", "m2", "m1" }, { "account", "even", "odd" } };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(RUN(&out, NULL, "top", "--of", ranked[i][0], "--from", f, "--to", "today", "--url", th_url(),
+                             "--json"), 0);
+        v = tj_parse(out);
+        assert_non_null(v);
+        assert_int_equal(v->n, 2);
+        assert_string_equal(tj_str(tj_at(v, 0), ranked[i][0]), ranked[i][1]);
+        assert_int_equal(tj_int(tj_at(v, 0), "cost_nanos"), 1000 + 1002 + 1004 + 1006);
+        assert_string_equal(tj_str(tj_at(v, 1), ranked[i][0]), ranked[i][2]);
+        assert_int_equal(tj_int(tj_at(v, 1), "cost_nanos"), 1001 + 1003 + 1005);
+        tj_free(v);
+        free(out);
+    }
     assert_int_equal(RUN(&out, NULL, "top", "--by", "requests", "--from", f, "--to", tt, "--url", th_url(), "--json"), 0);
     v = tj_parse(out);
     assert_non_null(v);
@@ -396,12 +426,28 @@ static void the_tool_reads_ranges(void **state) {
     assert_string_equal(tj_str(tj_at(tj_get(v, "active"), 0), "model"), "m2");
     tj_free(v);
     free(out);
-    static const char *const no_accounts[][3] = { { "top", "--of", "account" }, { "active", "--of", "account" } };
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(RUN(NULL, &err, no_accounts[i][0], no_accounts[i][1], no_accounts[i][2], "--url", th_url()), 2);
-        th_assert_mentions(err, "not available yet");
-        free(err);
-    }
+    /* accounts active on days 2..6, with their requests; today's top account */
+    assert_int_equal(RUN(&out, NULL, "active", "--of", "account", "--from", f, "--to", tt, "--url", th_url(), "--json"),
+                     0);
+    v = tj_parse(out);
+    assert_non_null(v);
+    assert_int_equal(tj_get(v, "active")->n, 2);
+    assert_string_equal(tj_str(tj_at(tj_get(v, "active"), 0), "account"), "even");
+    assert_int_equal(tj_int(tj_at(tj_get(v, "active"), 0), "requests"), 3); /* days 2, 4, 6 */
+    assert_int_equal(tj_int(tj_at(tj_get(v, "active"), 1), "requests"), 2); /* days 3, 5 */
+    tj_free(v);
+    free(out);
+    assert_int_equal(RUN(&out, NULL, "top", "--of", "account", "--window", "today", "--url", th_url(), "--json"), 0);
+    v = tj_parse(out);
+    assert_non_null(v);
+    assert_int_equal(v->n, 1);
+    assert_string_equal(tj_str(tj_at(v, 0), "account"), "even");
+    tj_free(v);
+    free(out);
+    assert_int_equal(RUN(NULL, &err, "report", "--by", "account", "--key", "k", "--from", f, "--to", tt, "--url",
+                         th_url()), 2);
+    th_assert_mentions(err, "not kept per key");
+    free(err);
     assert_int_equal(RUN(NULL, &err, "top", "--window", "today", "--from", f, "--to", tt, "--url", th_url()), 2);
     th_assert_mentions(err, "not both");
     free(err);
@@ -443,7 +489,9 @@ static void the_report_as_csv(void **state) {
     int64_t now = ru_now_ms();
     static const char *const names[] = { "plain", "a,b", "say \"hi\"", "caf\xc3\xa9 \"x,y\"" };
     for (int i = 0; i < 4; i++)
-        for (int d = 0; d <= i; d++) RECORD(t, ru_event(names[i], "m", NULL, 10 * (i + 1), 1, 2, 3, 1000000001LL * (i + 1), now - d * DAY_MS, NULL));
+        for (int d = 0; d <= i; d++) /* each key its own account, of the same name */
+            RECORD(t, ru_event(names[i], "m", names[i], 10 * (i + 1), 1, 2, 3, 1000000001LL * (i + 1), now - d * DAY_MS,
+                               NULL));
     tally_close(t);
     tally_period from = ru_period_of(TALLY_DAY, now - 3 * DAY_MS, 0);
     char f[24], *csv, *out, *err;
@@ -472,6 +520,15 @@ static void the_report_as_csv(void **state) {
     free(out);
     assert_int_equal(th_exec("python3", (const char *const[]){ "-c", py, NULL }, csv, &out, &err), 0);
     assert_string_equal(out, want);
+    free(out);
+    free(err);
+    free(csv);
+    /* by account: the same rows under the header "account" */
+    assert_int_equal(RUN(&csv, NULL, "report", "--by", "account", "--from", f, "--to", "today", "--format", "csv",
+                         "--url", th_url()), 0);
+    assert_int_equal(th_exec("python3", (const char *const[]){ "-c", py, NULL }, csv, &out, &err), 0);
+    assert_memory_equal(out, "account|", 8);
+    assert_string_equal(out + 8, want + 4);
     free(out);
     free(err);
     free(csv);
@@ -569,12 +626,98 @@ static void boards_read_in_pages(void **state) {
     assert_int_equal(seen[12], 2);
 }
 
+/* The day a tally with account buckets first wrote to a prefix it did not
+ * create: "YYYYMMDD" of tomorrow (UTC) as of at_ms. */
+static void day_after(int64_t at_ms, char out[40]) {
+    tally_period p = ru_period_of(TALLY_DAY, at_ms + DAY_MS, 0);
+    snprintf(out, 40, "%04d%02d%02d", p.year, p.month, p.day);
+}
+
+/* Accounts are listed from the shards' "a:" fields, which a tally before them
+ * did not write: a prefix's first write marks every day ("0"); the first
+ * write to a prefix written before marks the next day, and account rankings,
+ * lists and reports reaching before it are refused naming it, while keys and
+ * models answer as before; a prefix no such tally wrote refuses them all. */
+static void accounts_before_their_buckets_are_refused(void **state) {
+    (void)state;
+    tally_config cfg = ru_config(0, 8);
+    tally *t = th_open(&cfg);
+    int64_t now = ru_now_ms();
+    RECORD(t, ru_event("k", "m", "acct", 10, 1, 0, 0, 5, now, NULL));
+    tally_close(t);
+    redisReply *r = th_cmd("GET tally:v2:{c:schema}:A"), *params = th_cmd("GET tally:v2:{c:schema}:S");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "0");
+    freeReplyObject(r);
+    assert_int_equal(params->type, REDIS_REPLY_STRING);
+
+    /* "old": written before (its parameters stored, no account marker) */
+    freeReplyObject(th_cmd("SET old:v2:{c:schema}:S %s", params->str));
+    freeReplyObject(th_cmd("SET older:v2:{c:schema}:S %s", params->str));
+    freeReplyObject(params);
+    cfg.prefix = "old";
+    t = th_open(&cfg);
+    now = ru_now_ms();
+    RECORD(t, ru_event("k", "m", "acct", 10, 1, 0, 0, 5, now, NULL));
+    char before[40], after[40], day[16];
+    day_after(now, before);
+    day_after(ru_now_ms(), after);
+    r = th_cmd("GET old:v2:{c:schema}:A");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    if (strcmp(r->str, before) != 0) assert_string_equal(r->str, after);
+    snprintf(day, sizeof day, "%.4s-%.2s-%.2s", r->str, r->str + 4, r->str + 6);
+    freeReplyObject(r);
+    tally_period today = ru_period_of(TALLY_DAY, now, 0), total = ru_total();
+    tally_range range = { today, today };
+    tally_rank *got;
+    size_t n;
+    int more;
+    assert_int_equal(tally_top_of(t, TALLY_RANK_OF_ACCOUNT, TALLY_RANK_COST, &total, 10, &got, &n), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), day);
+    th_assert_mentions(tally_errmsg(t), "the total reaches before it");
+    assert_int_equal(tally_active_range(t, TALLY_RANK_OF_ACCOUNT, &range, NULL, 10, &got, &n, &more), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), day);
+    tally_report_row *rows;
+    assert_int_equal(tally_report(t, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_WHOLE, &range, NULL, &rows, &n), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), day);
+    /* from the marked day on, and keys and models at any time, as before */
+    tally_period tomorrow = ru_day(atoi(day), atoi(day + 5), atoi(day + 8));
+    tally_range from_then = { tomorrow, tomorrow };
+    assert_int_equal(tally_top_range(t, TALLY_RANK_OF_ACCOUNT, TALLY_RANK_COST, &from_then, 10, &got, &n), TALLY_OK);
+    tally_top_free(got, n);
+    assert_int_equal(tally_top_of(t, TALLY_RANK_OF_MODEL, TALLY_RANK_COST, &total, 10, &got, &n), TALLY_OK);
+    assert_int_equal(n, 1);
+    tally_top_free(got, n);
+    assert_int_equal(tally_active(t, TALLY_RANK_OF_KEY, &today, NULL, 10, &got, &n, &more), TALLY_OK);
+    assert_int_equal(n, 1);
+    tally_top_free(got, n);
+    tally_close(t);
+    char *err;
+    assert_int_equal(RUN(NULL, &err, "top", "--of", "account", "--prefix", "old", "--url", th_url()), 2);
+    th_assert_mentions(err, day);
+    free(err);
+
+    /* "older": only a tally without account buckets wrote; "none": nothing */
+    cfg.prefix = "older";
+    t = th_open(&cfg);
+    assert_int_equal(tally_active(t, TALLY_RANK_OF_ACCOUNT, &today, NULL, 10, &got, &n, &more), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), "holds only data recorded by a tally without account buckets");
+    tally_close(t);
+    cfg.prefix = "none";
+    t = th_open(&cfg);
+    assert_int_equal(tally_active(t, TALLY_RANK_OF_ACCOUNT, &today, NULL, 10, &got, &n, &more), TALLY_OK);
+    assert_int_equal(n, 0);
+    tally_top_free(got, n);
+    tally_close(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ranges_equal_the_oracle, th_clean),
         cmocka_unit_test_setup(the_tool_reads_ranges, th_clean),
         cmocka_unit_test_setup(boards_read_in_pages, th_clean),
         cmocka_unit_test_setup(the_report_as_csv, th_clean),
+        cmocka_unit_test_setup(accounts_before_their_buckets_are_refused, th_clean),
     };
     int rc = cmocka_run_group_tests_name("ranges", tests, NULL, NULL);
     th_done();

@@ -47,7 +47,8 @@
 #define TEXT_(x) #x
 
 static const char usage[] =
-    "usage: tally exporter [--listen [HOST]:PORT] [--top N] [--account ID]...\n"
+    "usage: tally exporter [--listen [HOST]:PORT] [--top N] [--top-accounts N]\n"
+    "                      [--account ID]...\n"
     "                      [--request-timeout MS]\n"
     "\n"
     "  Serves the statistics of `tally metrics --format prometheus` at\n"
@@ -61,7 +62,8 @@ static const char usage[] =
     "                      interface): 127.0.0.1:" TEXT(DEFAULT_PORT) ", [::1]:" TEXT(DEFAULT_PORT) ", 0.0.0.0:" TEXT(DEFAULT_PORT) ";\n"
     "                      port 0 picks a free one (printed on stdout:\n"
     "                      'listening on http://...')\n"
-    "  --top N, --account ID   as for tally metrics --format prometheus\n"
+    "  --top N, --top-accounts N, --account ID\n"
+    "                      as for tally metrics --format prometheus\n"
     "  --request-timeout MS  a client must send each request within MS of\n"
     "                      connecting (or of its previous answer), and read each\n"
     "                      answer within MS, or it is disconnected; however it\n"
@@ -330,8 +332,8 @@ static int serve(exporter *x, const struct addrinfo *ai, int lfd, int64_t reques
 int cmd_exporter(int argc, char **argv) {
     cli_common c = { 0 };
     const char *listen = ":" TEXT(DEFAULT_PORT), *accounts[PROM_ACCOUNTS_MAX];
-    int64_t top = PROM_TOP_DEFAULT, request_timeout_ms = REQUEST_TIMEOUT_MS;
-    opt opts[] = { OPT_TEXT("--listen", &listen), PROM_OPTS(top, accounts),
+    int64_t top = PROM_TOP_DEFAULT, top_accounts = 0, request_timeout_ms = REQUEST_TIMEOUT_MS;
+    opt opts[] = { OPT_TEXT("--listen", &listen), PROM_OPTS(top, top_accounts, accounts),
                    OPT_MS("--request-timeout", &request_timeout_ms, 1, 3600000), OPT_END };
     char *pos[1];
     int npos, code = cli_parse("exporter", argc, argv, &c, opts, pos, 0, &npos);
@@ -351,7 +353,7 @@ int cmd_exporter(int argc, char **argv) {
     int rc = tally_open(&x.cfg, &x.t);
     if (rc == TALLY_EINVAL || rc == TALLY_ENOMEM) {
         code = cli_fail("exporter", x.t, rc);
-    } else if (!(code = prom_options_set("exporter", x.t, top, accounts, cli_given(opts, "--account"), &x.o))) {
+    } else if (!(code = prom_options_set("exporter", x.t, top, top_accounts, accounts, cli_given(opts, "--account"), &x.o))) {
         if (rc != TALLY_OK) {
             fprintf(stderr, "tally exporter: Redis unreachable for now: %s\n", tally_errmsg(x.t));
             x.down = 1;

@@ -11,7 +11,7 @@
 
 static const char usage[] =
     "usage: tally metrics [--minutes N]\n"
-    "       tally metrics --format prometheus [--top N] [--account ID]...\n"
+    "       tally metrics --format prometheus [--top N] [--top-accounts N] [--account ID]...\n"
     "\n"
     "  --minutes N     requests and tokens over the last N minutes (default 5, at\n"
     "                  most 120: minute buckets are kept 2 hours), with\n"
@@ -19,16 +19,20 @@ static const char usage[] =
     "  --format text|json|prometheus\n"
     "                  text (default), json (the same as --json) or prometheus:\n"
     "                  counters since the statistics began of requests, tokens by\n"
-    "                  kind and cost in USD -- global, per model, per --account\n"
-    "                  and per API key for the top N keys by cost; the same\n"
+    "                  kind and cost in USD -- global, per model, per account\n"
+    "                  (--account, --top-accounts) and per API key for the top N\n"
+    "                  keys by cost; the same\n"
     "                  series as `tally exporter` but for its own (tally_up,\n"
     "                  tally_scrape_*). Text exposition format 0.0.4, no\n"
     "                  timestamps: suitable for node_exporter's textfile\n"
     "                  collector; write it to a temp file and rename it into place\n"
     "  --top N         API keys by all-time cost (default 20, 0 to 1000); a\n"
     "                  series per key would grow without bound\n"
-    "  --account ID    an account to export (repeatable, up to 100): tally keeps\n"
-    "                  no index of accounts, so they are named here\n"
+    "  --top-accounts N  accounts by all-time cost (default 0: none, 0 to 1000),\n"
+    "                  ranked from the shards' account buckets; refused (exit 2)\n"
+    "                  on a prefix recorded before they existed (docs/keys.md)\n"
+    "  --account ID    an account to export by name (repeatable, up to 100),\n"
+    "                  with or besides the top ones\n"
     "\n"
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
     "         --read-from primary|replica (a Redis Cluster's replicas; see tally --help)\n"
@@ -76,12 +80,12 @@ int cmd_metrics(int argc, char **argv) {
     cli_common c = { 0 };
     static const char *const formats[] = { "text", "json", "prometheus", NULL };
     const char *accounts[PROM_ACCOUNTS_MAX];
-    int64_t minutes = 5, top = PROM_TOP_DEFAULT;
+    int64_t minutes = 5, top = PROM_TOP_DEFAULT, top_accounts = 0;
     int format = FORMAT_TEXT;
     opt opts[] = {
         OPT_COUNT("--minutes", &minutes, 1, TALLY_TTL_MINUTE_DEFAULT_S / 60),
         OPT_CHOICE("--format", &format, formats),
-        PROM_OPTS(top, accounts),
+        PROM_OPTS(top, top_accounts, accounts),
         OPT_END,
     };
     char *pos[1];
@@ -96,13 +100,15 @@ int cmd_metrics(int argc, char **argv) {
     if (prom && (c.json || cli_given(opts, "--minutes")))
         return cli_usage_error("metrics", "%s does not apply to --format prometheus",
                                c.json ? "--json" : "--minutes");
-    if (!prom && (cli_given(opts, "--top") || naccounts))
+    if (!prom && (cli_given(opts, "--top") || cli_given(opts, "--top-accounts") || naccounts))
         return cli_usage_error("metrics", "%s applies to --format prometheus only",
-                               cli_given(opts, "--top") ? "--top" : "--account");
+                               cli_given(opts, "--top")            ? "--top"
+                               : cli_given(opts, "--top-accounts") ? "--top-accounts"
+                                                                   : "--account");
     tally *t;
     if ((code = cli_open("metrics", &c, &t))) return code;
     prom_options o;
-    if (prom && !(code = prom_options_set("metrics", t, top, accounts, naccounts, &o))) code = prometheus(t, &o);
+    if (prom && !(code = prom_options_set("metrics", t, top, top_accounts, accounts, naccounts, &o))) code = prometheus(t, &o);
     else if (!prom) code = recent(t, minutes, c.json);
     tally_close(t);
     return code;

@@ -36,22 +36,24 @@ static const char usage_trend[] =
     "  the last N buckets (default 24 hours, 30 days or 12 months), drawn as bars\n"
     "  of the --metric (default tokens) under a header naming it\n";
 static const char usage_top[] =
-    "usage: tally top [--of key|model] [--by cost|tokens|requests]\n"
+    "usage: tally top [--of key|account|model] [--by cost|tokens|requests]\n"
     "                 [--window total|today|month|day:..|month:.. | --from DAY --to DAY] [-n N]\n"
-    "  API keys (the default) or models ranked by cost (the default), tokens or\n"
-    "  requests over the window (default total) or the days --from to --to (as\n"
-    "  for tally stats), N from 1 to 1000 (default 10); equal values rank by name\n"
-    "  (byte order), so -n N is the head of any larger -n. Keys over a range read\n"
-    "  every leaderboard of its days and months whole: a few calls per 10^4 keys\n"
-    "  a day. --of account is refused: no account leaderboard is kept yet\n";
+    "  API keys (the default), accounts or models ranked by cost (the default),\n"
+    "  tokens or requests over the window (default total) or the days --from to\n"
+    "  --to (as for tally stats), N from 1 to 1000 (default 10); equal values rank\n"
+    "  by name (byte order), so -n N is the head of any larger -n. Keys over a\n"
+    "  range read every leaderboard of its days and months whole: a few calls per\n"
+    "  10^4 keys a day. Accounts and models are read from the shards' buckets; on\n"
+    "  a prefix recorded before account buckets existed, accounts are ranked only\n"
+    "  from the day named in the refusal on (exit 2)\n";
 static const char usage_active[] =
-    "usage: tally active [--of key|model] [--period total|today|month|day:..|month:.. |\n"
+    "usage: tally active [--of key|account|model] [--period total|today|month|day:..|month:.. |\n"
     "                    --from DAY --to DAY] [--limit N] [--after NAME]\n"
-    "  the API keys (the default) or models with usage in the period (default\n"
-    "  today) or the days --from to --to, with their requests, in byte order of\n"
-    "  their names: the first N (1 to 10000, default 100) after NAME. When more\n"
-    "  follow, the table ends with a line \"more: --after NAME\" (on stderr) and\n"
-    "  --json gives \"next\"; --of account is refused (no account list is kept yet)\n";
+    "  the API keys (the default), accounts or models with usage in the period\n"
+    "  (default today) or the days --from to --to, with their requests, in byte\n"
+    "  order of their names: the first N (1 to 10000, default 100) after NAME.\n"
+    "  When more follow, the table ends with a line \"more: --after NAME\" (on\n"
+    "  stderr) and --json gives \"next\". Accounts: as for tally top\n";
 static const char common_help[] =
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n"
     "         --read-from primary|replica (a Redis Cluster's replicas; see tally --help)\n"
@@ -295,16 +297,8 @@ int cmd_trend(int argc, char **argv) {
     return code;
 }
 
-/* --of: what `top` and `active` rank or list (TALLY_RANK_OF_*, then accounts,
- * refused); 0, or EXIT_USAGE after the refusal. */
+/* --of: what `top` and `active` rank or list (TALLY_RANK_OF_*, in order). */
 static const char *const ofs[] = { "key", "model", "account", NULL };
-
-static int of_accounts(const char *cmd, int of) {
-    if (of != 2) return 0;
-    return cli_usage_error(cmd, "--of account is not available yet: tally keeps no leaderboard or list of "
-                                "accounts, and keeping one would cost a write per event (the leaderboards "
-                                "are being reworked first)");
-}
 
 int cmd_top(int argc, char **argv) {
     cli_common c = { 0 };
@@ -321,7 +315,6 @@ int cmd_top(int argc, char **argv) {
                    OPT_END };
     int code = parse("top", argc, argv, &c, opts, usage_top);
     if (code) return code < 0 ? EXIT_OK_ : code;
-    if ((code = of_accounts("top", of))) return code;
     char when[24];
     if (cli_given(opts, "--window") && (cli_given(opts, "--from") || cli_given(opts, "--to")))
         return cli_usage_error("top", "give --window or --from/--to, not both");
@@ -378,7 +371,6 @@ int cmd_active(int argc, char **argv) {
                    OPT_END };
     int code = parse("active", argc, argv, &c, opts, usage_active);
     if (code) return code < 0 ? EXIT_OK_ : code;
-    if ((code = of_accounts("active", of))) return code;
     char when[24];
     int ranged = range_of("active", opts, &range, when);
     if (ranged < 0) return EXIT_USAGE;

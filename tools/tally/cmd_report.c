@@ -9,17 +9,24 @@
 #include "json.h"
 
 static const char usage_report[] =
-    "usage: tally report --from DAY --to DAY [--by key|model] [--per day|month]\n"
+    "usage: tally report --from DAY --to DAY [--by key|account|model] [--per day|month]\n"
     "                    [--key ID] [--format table|json|csv]\n"
-    "  one row per API key (the default: the keys active in the range) or model\n"
-    "  (of all keys, or of --key alone), and per day or month of the range with --per,\n"
+    "  one row per API key (the default: the keys active in the range), account\n"
+    "  (those active in the range; not with --key) or model (of all keys, or of\n"
+    "  --key alone), and per day or month of the range with --per,\n"
     "  with requests, tokens by kind and cost in exact decimal USD; sorted by\n"
-    "  name, then day; then a total row (an empty key/model, period \"total\").\n"
+    "  name, then day; then a total row (an empty name, period \"total\"). On a\n"
+    "  prefix recorded before account buckets existed, --by account covers only\n"
+    "  the days from the one its refusal names (exit 2)\n"
     "  DAY as for tally stats (YYYY-MM-DD or today). Keys' buckets are read many\n"
     "  keys a call, each call about 5 ms (10^4 keys over a week: ~130 calls)\n"
     "  --json is --format json. Exit: 0 ok, 2 bad usage, 3 Redis unreachable,\n"
     "  4 Redis error, timeout or a sum past 2^63-1\n"
     "options: --url URL --tz ±HH:MM --timeout MS --prefix P --json --help\n";
+
+/* --by, in TALLY_RANK_OF_* order: also the group's CSV and JSON column and
+ * table header. */
+static const char *const groups[] = { "key", "model", "account", NULL };
 
 /* One CSV field: quoted when it holds a comma, quote, CR or LF. */
 static void csv_field(const char *s) {
@@ -48,7 +55,7 @@ static void span_text(const tally_report_row *row, int per, char buf[32]) {
 
 static void print_csv(const tally_report_row *rows, size_t n, int by, int per) {
     printf("%s,period,requests,input_tokens,output_tokens,cache_create_tokens,cache_read_tokens,total_tokens,"
-           "cost_usd\r\n", by == TALLY_RANK_OF_KEY ? "key" : "model");
+           "cost_usd\r\n", groups[by]);
     for (size_t i = 0; i < n; i++) {
         const tally_bucket *b = &rows[i].b;
         char when[32], usd[32];
@@ -69,8 +76,8 @@ static void print_json(const tally_report_row *rows, size_t n, int by, int per) 
         char when[32];
         span_text(&rows[i], per, when);
         json_object(&j, NULL);
-        if (rows[i].group) json_str(&j, by == TALLY_RANK_OF_KEY ? "key" : "model", rows[i].group);
-        else json_null(&j, by == TALLY_RANK_OF_KEY ? "key" : "model");
+        if (rows[i].group) json_str(&j, groups[by], rows[i].group);
+        else json_null(&j, groups[by]);
         json_str(&j, "period", when);
         json_bucket(&j, &rows[i].b);
         json_close(&j);
@@ -79,7 +86,7 @@ static void print_json(const tally_report_row *rows, size_t n, int by, int per) 
 }
 
 static void print_table(const tally_report_row *rows, size_t n, int by, int per) {
-    printf("%-24s %-22s %10s %12s %12s %12s %12s %12s %14s\n", by == TALLY_RANK_OF_KEY ? "key" : "model", "period", "requests", "input", "output", "cache_create",
+    printf("%-24s %-22s %10s %12s %12s %12s %12s %12s %14s\n", groups[by], "period", "requests", "input", "output", "cache_create",
            "cache_read", "total", "cost_usd");
     for (size_t i = 0; i < n; i++) {
         const tally_bucket *b = &rows[i].b;
@@ -94,14 +101,14 @@ static void print_table(const tally_report_row *rows, size_t n, int by, int per)
 
 int cmd_report(int argc, char **argv) {
     cli_common c = { 0 };
-    static const char *const bys[] = { "key", "model", NULL }, *const pers[] = { "day", "month", NULL },
+    static const char *const pers[] = { "day", "month", NULL },
                              *const formats[] = { "table", "json", "csv", NULL };
     int by = TALLY_RANK_OF_KEY, per = -1, format = 0;
     const char *key = NULL;
     tally_range r;
     opt opts[] = { OPT_PERIOD("--from", &r.from, TALLY_DAY, TALLY_DAY),
                    OPT_PERIOD("--to", &r.to, TALLY_DAY, TALLY_DAY),
-                   OPT_CHOICE("--by", &by, bys),
+                   OPT_CHOICE("--by", &by, groups),
                    OPT_CHOICE("--per", &per, pers),
                    OPT_TEXT("--key", &key),
                    OPT_CHOICE("--format", &format, formats),

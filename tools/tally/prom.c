@@ -1,7 +1,8 @@
 /* prom.c -- the statistics in Prometheus's text exposition format: requests,
  * tokens by kind and cost in USD since the statistics began, global, per model,
- * per account and per top API key, read through the public API (tally_stats,
- * tally_models, tally_top) for the period "total".
+ * per account (named, or the top accounts) and per top API key, read through
+ * the public API (tally_stats, tally_models, tally_top, tally_top_of) for the
+ * period "total".
  *
  * Every statistic is a monotonic counter with one series per entity: the day
  * and month buckets restart at each boundary, so they are not exported;
@@ -13,9 +14,9 @@
  * exact integer stays with `tally stats --json` (cost_nanos).
  *
  * Cardinality is bounded on purpose: every series costs Prometheus memory for as
- * long as it is kept, and API keys are unbounded, so only the top N keys by
- * cost appear; accounts are the ones the operator names; models are few by
- * nature. */
+ * long as it is kept, and API keys and accounts are unbounded, so only the top
+ * N keys and accounts by cost appear (and the accounts the operator names);
+ * models are few by nature. */
 #include "prom.h"
 
 #include <stdlib.h>
@@ -28,7 +29,11 @@ typedef struct {
     tally_bucket global;
     tally_model_stats *models;
     size_t nmodels;
-    tally_bucket *accounts;  /* o->naccounts */
+    const char **account_ids; /* the named accounts, then the top ones not named */
+    tally_bucket *accounts;    /* naccounts */
+    size_t naccounts;
+    tally_rank *top_accounts;
+    size_t ntop_accounts;
     tally_rank *top;
     size_t ntop;
     tally_bucket *top_stats; /* ntop */
@@ -40,7 +45,7 @@ static const struct {
 } scopes[NSCOPES] = {
     { "tally_", NULL, "all API keys" },
     { "tally_model_", "model", "per model, all API keys" },
-    { "tally_account_", "account", "per account (the accounts given with --account)" },
+    { "tally_account_", "account", "per account (those given with --account, and the top accounts by cost: --top-accounts)" },
     { "tally_key_", "key", "per API key, for the top keys by cost (--top)" },
 };
 
@@ -53,9 +58,10 @@ static const struct {
     { "cost_usd_total", "Cost in USD recorded since the statistics began (the exact nano-USD count in decimal)" },
 };
 
-int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *accounts, int naccounts,
-                     prom_options *o) {
+int prom_options_set(const char *cmd, tally *t, int64_t top, int64_t top_accounts, const char *const *accounts,
+                     int naccounts, prom_options *o) {
     o->top = (int)top;
+    o->top_accounts = (int)top_accounts;
     o->accounts = accounts;
     o->naccounts = naccounts;
     for (int i = 0; i < naccounts; i++) {
@@ -71,7 +77,9 @@ int prom_options_set(const char *cmd, tally *t, int64_t top, const char *const *
 
 static void snapshot_free(snapshot *s) {
     tally_models_free(s->models, s->nmodels);
+    free(s->account_ids);
     free(s->accounts);
+    tally_top_free(s->top_accounts, s->ntop_accounts);
     tally_top_free(s->top, s->ntop);
     free(s->top_stats);
 }
@@ -81,11 +89,24 @@ static int read_snapshot(tally *t, const prom_options *o, snapshot *s) {
     int rc = tally_period_parse(t, "total", &total);
     if (rc == TALLY_OK) rc = tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &s->global);
     if (rc == TALLY_OK) rc = tally_models(t, NULL, &total, &s->models, &s->nmodels);
+    if (rc == TALLY_OK && o->top_accounts)
+        rc = tally_top_of(t, TALLY_RANK_OF_ACCOUNT, TALLY_RANK_COST, &total, (size_t)o->top_accounts, &s->top_accounts,
+                          &s->ntop_accounts);
     if (rc != TALLY_OK) return rc;
-    s->accounts = calloc((size_t)o->naccounts + 1, sizeof *s->accounts);
-    if (!s->accounts) return TALLY_ENOMEM;
-    for (int i = 0; i < o->naccounts && rc == TALLY_OK; i++)
-        rc = tally_stats(t, TALLY_SCOPE_ACCOUNT, o->accounts[i], &total, &s->accounts[i]);
+    size_t most = (size_t)o->naccounts + s->ntop_accounts + 1;
+    s->account_ids = calloc(most, sizeof *s->account_ids);
+    s->accounts = calloc(most, sizeof *s->accounts);
+    if (!s->account_ids || !s->accounts) return TALLY_ENOMEM;
+    for (int i = 0; i < o->naccounts; i++) s->account_ids[s->naccounts++] = o->accounts[i];
+    for (size_t i = 0; i < s->ntop_accounts; i++) {
+        size_t named = 0;
+        while (named < (size_t)o->naccounts && strcmp(o->accounts[named], s->top_accounts[i].key) != 0) named++;
+        if (named == (size_t)o->naccounts) s->account_ids[s->naccounts++] = s->top_accounts[i].key;
+    }
+    /* each account's all-time bucket, from its own hash (the ranking gave
+     * its cost alone) */
+    for (size_t i = 0; i < s->naccounts && rc == TALLY_OK; i++)
+        rc = tally_stats(t, TALLY_SCOPE_ACCOUNT, s->account_ids[i], &total, &s->accounts[i]);
     if (rc != TALLY_OK || o->top == 0) return rc;
     if ((rc = tally_top(t, TALLY_RANK_COST, &total, (size_t)o->top, &s->top, &s->ntop)) != TALLY_OK) return rc;
     s->top_stats = calloc(s->ntop + 1, sizeof *s->top_stats);
@@ -97,21 +118,21 @@ static int read_snapshot(tally *t, const prom_options *o, snapshot *s) {
 
 /* How many entities a scope has, and entity i: its bucket, and its label
  * value in *id. */
-static size_t scope_count(const snapshot *s, const prom_options *o, int scope) {
+static size_t scope_count(const snapshot *s, int scope) {
     switch (scope) {
     case S_GLOBAL: return 1;
     case S_MODEL: return s->nmodels;
-    case S_ACCOUNT: return (size_t)o->naccounts;
+    case S_ACCOUNT: return s->naccounts;
     default: return s->ntop;
     }
 }
 
-static const tally_bucket *scope_at(const snapshot *s, const prom_options *o, int scope, size_t i,
+static const tally_bucket *scope_at(const snapshot *s, int scope, size_t i,
                                     const char **id) {
     switch (scope) {
     case S_GLOBAL: *id = NULL; return &s->global;
     case S_MODEL: *id = s->models[i].model; return &s->models[i].b;
-    case S_ACCOUNT: *id = o->accounts[i]; return &s->accounts[i];
+    case S_ACCOUNT: *id = s->account_ids[i]; return &s->accounts[i];
     default: *id = s->top[i].key; return &s->top_stats[i];
     }
 }
@@ -137,14 +158,14 @@ static void sample(FILE *f, int scope, int metric, const char *id, const char *k
     fprintf(f, "%s %s\n", id || kind ? "}" : "", value);
 }
 
-static void family(FILE *f, const snapshot *s, const prom_options *o, int scope, int metric) {
+static void family(FILE *f, const snapshot *s, int scope, int metric) {
     fprintf(f, "# HELP %s%s %s, %s.\n", scopes[scope].prefix, metrics[metric].name,
             metrics[metric].help, scopes[scope].what);
     fprintf(f, "# TYPE %s%s counter\n", scopes[scope].prefix, metrics[metric].name);
     static const char *const kinds[4] = { "input", "output", "cache_create", "cache_read" };
-    for (size_t i = 0; i < scope_count(s, o, scope); i++) {
+    for (size_t i = 0; i < scope_count(s, scope); i++) {
         const char *id;
-        const tally_bucket *b = scope_at(s, o, scope, i, &id);
+        const tally_bucket *b = scope_at(s, scope, i, &id);
         char v[32];
         if (metric == M_TOKENS) {
             const int64_t counts[4] = { b->input_tokens, b->output_tokens, b->cache_create_tokens,
@@ -172,7 +193,7 @@ int prom_write(tally *t, const prom_options *o, FILE *f) {
     if (rc == TALLY_OK) {
         prom_build_info(f);
         for (int scope = 0; scope < NSCOPES; scope++)
-            for (int m = 0; m < NMETRICS; m++) family(f, &s, o, scope, m);
+            for (int m = 0; m < NMETRICS; m++) family(f, &s, scope, m);
     }
     snapshot_free(&s);
     return rc;
