@@ -1,9 +1,5 @@
 /* window.c -- script calls sent with a window in flight: the caller builds
- * the next call while Redis runs the ones before it. Redis runs the commands
- * a client has sent back to back, so other clients wait behind the whole
- * window; when it is full, one more call is built and held here (not sent)
- * until a call is answered, so that even a window of 1 keeps Redis busy
- * while the host builds. The caller (record.c)
+ * the next call while Redis runs the ones before it. The caller (batch.c)
  * names its calls by ids and says how to build, rebuild and take each one;
  * this unit routes, sends, reads the answers in order, and recovers:
  *   NOSCRIPT  the call did not run: once that node's window is drained, the
@@ -41,17 +37,7 @@ typedef struct {
     flight in[WINDOW_MAX];
     int nin;
     tally_vec *resend, *slow, *reload; /* ids; ids; per node: load the scripts first */
-    tally_args *held;  /* a built call waiting for room in the window */
-    int has_held;
-    size_t held_id;
 } win;
-
-/* The call in t->args and the held one change places. */
-static void swap_held(win *w) {
-    tally_args a = w->t->args;
-    w->t->args = *w->held;
-    *w->held = a;
-}
 
 #define AT(v, type, i) (((type *)(v).p)[i])
 
@@ -179,19 +165,6 @@ static int send_slow(win *w) {
 
 static int pump(win *w) {
     for (;;) {
-        if (w->nin < w->window && w->has_held) { /* sent as any other: routed, gated, loaded */
-            swap_held(w);
-            w->has_held = 0;
-            if (send_call(w, w->held_id) < 0) return -1;
-            continue;
-        }
-        if (w->nin == w->window && !w->has_held && !w->resend->n && !w->slow->n) {
-            /* the window is full: the next call is built while Redis runs it */
-            int got = w->ops->next(w->ops->ctx, 0, &w->held_id);
-            if (got < 0) return -1;
-            if (got > 0) swap_held(w);
-            w->has_held = got > 0;
-        }
         if (w->nin < w->window) {
             size_t id;
             int idle = w->nin == 0 && !w->slow->n && !w->resend->n, got;
@@ -220,7 +193,7 @@ static int pump(win *w) {
 int tally__window_run(tally *t, int window, const tally_window_ops *ops, tally_window *mem) {
     mem->resend.n = mem->slow.n = mem->reload.n = 0;
     win w = { t, ops, window < 1 ? 1 : window > WINDOW_MAX ? WINDOW_MAX : window, { { 0, 0 } }, 0,
-              &mem->resend, &mem->slow, &mem->reload, &mem->held, 0, 0 };
+              &mem->resend, &mem->slow, &mem->reload };
     tally__cluster_sync(t); /* on failure the first call reports the error */
     return pump(&w);
 }
@@ -229,5 +202,4 @@ void tally__window_free(tally_window *mem) {
     free(mem->resend.p);
     free(mem->slow.p);
     free(mem->reload.p);
-    tally__args_free(&mem->held);
 }

@@ -7,8 +7,7 @@
 #include "reply.h"
 #include "table.h"
 
-/* Runs script calls with up to `window` in flight (sent to Redis), and one
- * more built meanwhile and held until the window has room; the caller names its calls
+/* Runs script calls with up to `window` in flight; the caller names its calls
  * by ids. next() builds the next call into t->args (1 and *id; 0 when there is
  * none now: with idle set nothing is in flight or waiting, so there will be
  * none; -1 OOM); rebuild() builds call id into t->args again; take() consumes
@@ -29,7 +28,6 @@ typedef struct tally_window_ops {
 } tally_window_ops;
 typedef struct tally_window {
     tally_vec resend, slow, reload;
-    tally_args held; /* the next call, built while the window is full */
 } tally_window;
 int tally__window_run(tally *t, int window, const tally_window_ops *ops, tally_window *mem);
 void tally__window_free(tally_window *mem);

@@ -132,8 +132,10 @@ live_result bench_live(redisContext *c, double rate, double secs);
 
 /* probes.c */
 /* tally_allow's latency (one rule, 1 call at a time): p50 and p99 in µs, idle
- * and while a second handle imports events with tally_record_batch as fast as
- * it can, with calls bounded at max_script_us. */
+ * (half of the n decisions before the import, half after) and while a second
+ * handle imports fresh events with tally_record_batch, BULK_BATCH a batch, as
+ * fast as it can, with calls bounded at max_script_us; the import's events/s
+ * over whole batches. */
 typedef struct { double idle_p50, idle_p99, busy_p50, busy_p99, import_rate, longest_ms; int64_t bound_us; } allow_import;
 allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t max_script_us);
 
