@@ -174,10 +174,9 @@ static void admission_print(const admission *a, int json) {
                tally__pace_window(x->bound_us), x->idle_p50, x->idle_p99, x->busy_p50, x->busy_p99, x->import_rate,
                x->import_rate / a->seed_rate, x->longest_ms);
     }
-    printf("  x seed: the import's events/s over the seed-shaped row's, uniform keys, measured again just\n"
-           "    before (%.0f events/s); import p50/p99: the decisions'\n"
-           "    latency while it runs (Redis runs a client's sent calls back to back: a decision waits for\n"
-           "    the importer's calls in flight)\n", a->seed_rate);
+    printf("  x seed: the import's events/s over a seed-shaped row (uniform keys) measured just before:\n"
+           "    %.0f events/s; import p50/p99: the decisions' latency while it runs (Redis runs a client's\n"
+           "    sent calls back to back: a decision waits for the importer's calls in flight)\n", a->seed_rate);
 }
 
 static void admission_target(const admission *a) {
