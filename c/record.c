@@ -24,9 +24,8 @@
  * one entity (one slot), so an event is answered once its key, account and
  * shard calls are: recorded, or duplicate when every one of them says so.
  *
- * Call size: the script reports how long it ran; the microseconds per unit of
- * work (aggregate.c's units) are learned per handle and calls are cut at
- * cfg.max_script_us. The first call is small, to measure. */
+ * Call size and calls in flight: pace.c, from cfg.max_script_us and the times
+ * the script reports, learned per handle. The first call is small, to measure. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,15 +34,14 @@
 #include "event.h"
 #include "group.h"
 #include "keys.h"
+#include "pace.h"
 #include "price_store.h"
 #include "schema.h"
 #include "table.h"
 #include "timecal.h"
 #include "window.h"
 
-#define WINDOW 4             /* calls in flight */
 #define CALL_EVENTS_MAX 2048 /* keeps the script's unpack() lists under Lua's limit */
-#define FIRST_UNITS 1024     /* the size of a call before any has been measured */
 
 typedef tally_item item;
 typedef struct { size_t off, n, units; } call; /* items [off, off + n) */
@@ -52,7 +50,7 @@ typedef struct { size_t off, n, units; } call; /* items [off, off + n) */
  * once the arrays have grown. */
 struct tally_batch {
     tally_agg *agg;
-    double us_per_unit;      /* learned; 0: nothing measured yet */
+    tally_pace pace;         /* the calls' measured times */
     tally_vec items, calls, retry; /* retry: ids of calls to send (again) */
     tally_vec deferred;      /* items whose request id an earlier item holds */
     tally_window window;
@@ -147,12 +145,6 @@ static int retry(struct tally_batch *s, size_t off, size_t n) {
     return new_call(s, off, n, 0, &id) < 0 ? -1 : tally__vec_push(&s->retry, &id, sizeof id);
 }
 
-static size_t unit_budget(const tally *t, const struct tally_batch *s) {
-    if (s->us_per_unit <= 0) return FIRST_UNITS;
-    double units = 0.6 * (double)t->cfg.max_script_us / s->us_per_unit; /* 40% for noise */
-    return units < 64 ? 64 : units > 1e7 ? 10000000 : (size_t)units;
-}
-
 /* Merges the items of c into the aggregator and encodes the call into t->args. */
 static int build(run *r, const call *c) {
     tally_agg *g = r->s->agg;
@@ -224,7 +216,7 @@ static int next_call(void *ctx, int idle, size_t *id) {
         return build(r, &AT(s->calls, call, *id)) < 0 ? -1 : 1;
     }
     tally_agg *g = s->agg;
-    size_t budget = unit_budget(r->t, s);
+    size_t budget = tally__pace_budget(&s->pace, r->t->cfg.max_script_us);
     for (;;) {
         if (r->src == r->src_end) {
             if (r->group + 1 >= r->ngroups) {
@@ -266,13 +258,6 @@ static int next_call(void *ctx, int idle, size_t *id) {
         if (new_call(s, off, tally__agg_count(g), tally__agg_units(g), id) < 0) return -1;
         return tally__agg_encode(g, &r->t->args) < 0 ? -1 : 1;
     }
-}
-
-/* Records the call's measured time: microseconds per unit, smoothed. */
-static void learn(struct tally_batch *s, const call *c, long long us) {
-    if (c->units < 256 || us <= 0) return; /* too small to time */
-    double rate = (double)us / (double)c->units;
-    s->us_per_unit = s->us_per_unit > 0 ? 0.8 * s->us_per_unit + 0.2 * rate : rate;
 }
 
 /* Errors caused by the data of some event (so halving the call finds it), as
@@ -339,7 +324,7 @@ static int take(void *ctx, size_t id, redisReply *rep) {
                 rep->element[1]->type == REDIS_REPLY_INTEGER;
     for (size_t i = 2; shape && i < rep->elements; i++) shape = rep->element[i]->type == REDIS_REPLY_INTEGER;
     if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
-        learn(s, &c, rep->element[1]->integer);
+        tally__pace_learn(&s->pace, c.units, rep->element[1]->integer);
 
         for (size_t i = 0; i < c.n; i++) answered(r, AT(s->items, item, c.off + i).event, 0);
         return 0;
@@ -427,7 +412,7 @@ static int record(tally *t, const tally_event *ev, size_t n, tally_result *res, 
     }
     if (partition(&r, 0, s->items.n) < 0) return tally__oom(t);
     tally_window_ops ops = { &r, next_call, rebuild, take, lost };
-    int rc = tally__window_run(t, WINDOW, &ops, &s->window);
+    int rc = tally__window_run(t, tally__pace_window(t->cfg.max_script_us), &ops, &s->window);
     if (rc < 0) {
         for (size_t k = 0; k < n; k++)
             if (AT(s->left, unsigned char, k) && !AT(s->failed, unsigned char, k)) failed(&r, k, TALLY_ENOMEM);

@@ -105,7 +105,8 @@ typedef struct tally_config {
     int64_t max_script_us;    /* how long one script call of a batch may hold
                                  Redis (other clients wait meanwhile): batches
                                  are cut into calls of about this much measured
-                                 work; default 5000 (5 ms), 100..10000000 */
+                                 work, one in flight per 1250 us of it (1 to
+                                 4); default 5000 (5 ms), 100..10000000 */
     int defer_script_load;    /* 1: do not SCRIPT LOAD on connect (for inspecting
                                  the cache); NOSCRIPT still loads on demand.
                                  Such an open only connects: it does not check
@@ -297,7 +298,8 @@ typedef struct tally_result {
  * distinct buckets and leaderboard members they touch and sent in script calls
  * that each record their events atomically and hold Redis at most about
  * cfg.max_script_us (calls are sized by the measured time of earlier ones);
- * several calls are in flight at once. Invalid events are reported in res[i]
+ * one call is in flight per 1.25 ms of the bound, from 1 to 4 (another
+ * client's command waits behind every call in flight). Invalid events are reported in res[i]
  * and skipped; an event Redis refuses (a foreign key of the wrong type, an
  * overflow, an event time too far ahead) is found by halving its call and
  * refused alone, and the others are recorded. On a single server the events

@@ -49,6 +49,14 @@ redisReply *th_cmd(const char *fmt, ...) {
     return r;
 }
 
+long long th_evalsha_calls(void) {
+    redisReply *r = th_cmd("INFO commandstats");
+    const char *at = strstr(r->str, "cmdstat_evalsha:calls=");
+    long long n = at ? atoll(at + strlen("cmdstat_evalsha:calls=")) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
 long long th_int(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

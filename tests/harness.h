@@ -23,6 +23,8 @@ redisContext *th_redis(void);
 /* Runs a command on th_redis() and returns the reply (caller frees). */
 redisReply *th_cmd(const char *fmt, ...);
 long long th_int(const char *fmt, ...);
+/* EVALSHA calls the server has run (INFO commandstats; CONFIG RESETSTAT zeroes it). */
+long long th_evalsha_calls(void);
 /* FLUSHALL + SCRIPT FLUSH: each test starts from a clean server. cmocka setup. */
 int th_clean(void **state);
 /* DEBUG DIGEST of the whole dataset (keys, values and expiry) into out[41]. */

@@ -210,6 +210,50 @@ static void record_stdin_mixed_lines(void **state) {
     tally_close(t);
 }
 
+/* record --stdin --max-script-us: the bound of each script call (checked
+ * before anything connects, with --stdin only); a small bound cuts the same
+ * import into more calls than the largest. */
+static void record_stdin_max_script_us(void **state) {
+    (void)state;
+    const char *url = th_url();
+    char before[41], after[41], *err;
+    th_digest(before);
+    static const char *const bad[] = { "99", "10000001", "0", "1e3", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int code = RUN_IN("{\"key\":\"k\",\"model\":\"m\",\"cost\":\"0.1\"}\n", NULL, &err, "record", "--url", url,
+                          "--stdin", "--max-script-us", bad[i]);
+        if (code != 2) fail_msg("--max-script-us '%s': exit %d: %s", bad[i], code, err);
+        contains(err, "--max-script-us");
+        free(err);
+    }
+    assert_int_equal(RUN(NULL, &err, "record", "--url", url, "--key", "k", "--model", "m", "--cost", "0.1",
+                         "--max-script-us", "1000"), 2);
+    contains(err, "--max-script-us goes with --stdin");
+    free(err);
+    th_digest(after);
+    assert_string_equal(before, after);
+    /* 3,000 events of 300 keys, once at each end of the range */
+    size_t n = 3000, cap = n * 96;
+    char *input = malloc(cap), *o = input;
+    assert_non_null(input);
+    for (size_t i = 0; i < n; i++)
+        o += snprintf(o, cap - (size_t)(o - input), "{\"key\":\"k%zu\",\"model\":\"m\",\"input\":%zu,\"cost\":\"0.001\"}\n",
+                      i % 300, i);
+    static const char *const bounds[] = { "100", "10000000" };
+    long long calls[2];
+    for (int b = 0; b < 2; b++) {
+        char *out;
+        freeReplyObject(th_cmd("CONFIG RESETSTAT"));
+        assert_int_equal(RUN_IN(input, &out, NULL, "record", "--url", url, "--prefix", bounds[b], "--stdin",
+                                "--max-script-us", bounds[b]), 0);
+        assert_string_equal(out, "recorded 3000, duplicate 0, rejected 0\n");
+        free(out);
+        calls[b] = th_evalsha_calls();
+    }
+    free(input);
+    if (calls[0] <= calls[1]) fail_msg("calls at 100 us: %lld, at 10 s: %lld", calls[0], calls[1]);
+}
+
 /* The JSON fields of one bucket, as documented. */
 static void bucket_json(char *buf, size_t n, long long req, long long in, long long out, long long cc,
                         long long cr, const char *usd, long long nanos) {
@@ -427,6 +471,7 @@ int main(void) {
         cmocka_unit_test_setup(record_bad_flags_exit_2_and_write_nothing, th_clean),
         cmocka_unit_test_setup(record_refuses_event_time_zero, th_clean),
         cmocka_unit_test_setup(record_stdin_mixed_lines, th_clean),
+        cmocka_unit_test_setup(record_stdin_max_script_us, th_clean),
         cmocka_unit_test_setup(stats_models_json, th_clean),
         cmocka_unit_test_setup(trend_top_metrics_json, th_clean),
         cmocka_unit_test_setup(top_defaults_to_cost, th_clean),

@@ -217,14 +217,6 @@ static void chosen_colliding_ids_both_count(void **state) {
     tally_close(t);
 }
 
-static long long evalsha_calls(void) {
-    redisReply *r = th_cmd("INFO commandstats");
-    const char *at = strstr(r->str, "cmdstat_evalsha:calls=");
-    long long n = at ? atoll(at + strlen("cmdstat_evalsha:calls=")) : 0;
-    freeReplyObject(r);
-    return n;
-}
-
 /* A batch holds back an event whose key and request id an earlier event of
  * the batch holds, until that one's fate is known. Pairs whose hash collide
  * are not the same pair: keys "5200A0CAAA0E0BA6" and ">2R8L0DXOCXAOCG8" (the
@@ -238,9 +230,9 @@ static void a_hash_collision_does_not_hold_an_event_back(void **state) {
     tally_event ev[2] = { ru_event("5200A0CAAA0E0BA6", "m", NULL, 1, 0, 0, 0, 100, at, "r"),
                           ru_event(">2R8L0DXOCXAOCG8", "m", NULL, 2, 0, 0, 0, 200, at, "r") };
     tally_result res[2];
-    long long before = evalsha_calls();
+    long long before = th_evalsha_calls();
     assert_int_equal(tally_record_batch(t, ev, 2, res), TALLY_OK);
-    assert_int_equal(evalsha_calls() - before, 1);
+    assert_int_equal(th_evalsha_calls() - before, 1);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(res[i].code, TALLY_OK);
         assert_int_equal(res[i].duplicate, 0);

@@ -51,6 +51,9 @@ redisReply *cmd(redisContext *c, const char *fmt, ...);
 void cmd_ok(redisContext *c, const char *fmt, ...);
 double info_field(redisContext *c, const char *section, const char *name);
 double server_cpu(redisContext *c);
+/* Redis's main thread's CPU (INFO cpu used_cpu_{user,sys}_main_thread, Redis
+ * 7+; *main_thread 1), else the whole process's (*main_thread 0). */
+double server_main_cpu(redisContext *c, int *main_thread);
 /* EVALSHA calls the server has run (INFO commandstats). */
 double evalsha_calls(redisContext *c);
 void flush(redisContext *c);
@@ -76,6 +79,10 @@ typedef struct {
 /* seed.c: the seed's own per-event commands, pipelined 64 events deep. */
 run bench_seed(redisContext *c, const events *e);
 
+/* One event's 19 commands as one pipeline (multi: inside MULTI/EXEC), sent
+ * and answered. */
+void seed_send_event(redisContext *c, const tally_event *e, int multi);
+
 /* runs.c: tally's recorders. The longest script call of a run comes from
  * SLOWLOG (commands slower than 1 ms are logged); -1 when none was. */
 void slowlog_start(redisContext *c);
@@ -98,14 +105,37 @@ run bench_tool(redisContext *c, const events *e, const char *tally_bin);
 /* v1.c: record.lua as it was (schema v1), one event per call, `depth` calls
  * (1..64) per round trip: the reference for Redis CPU per event. */
 run bench_v1(redisContext *c, const events *e, size_t depth);
+/* runs.c: a recorder on the bench's prefix, default configuration. */
+tally_recorder *open_recorder(void);
 /* runs.c: the async recorder from one caller thread; client CPU is the
  * caller's per record() call. */
 run bench_async(redisContext *c, const events *e);
 
+/* live.c: the live path, events arriving one at a time at `rate` per second
+ * for `secs` seconds (Zipf keys), on an emptied database per row: the seed's
+ * request path (one pipeline per event), the seed's commands in MULTI/EXEC per
+ * event, the async recorder fed by LIVE_THREADS callers, and tally_record from
+ * LIVE_THREADS threads with a handle each. Redis CPU per event is the main
+ * thread's where INFO gives it (main_thread_cpu). */
+#define LIVE_THREADS 8
+enum { LIVE_SEED, LIVE_SEED_MULTI, LIVE_ASYNC, LIVE_SYNC, LIVE_N };
+typedef struct {
+    const char *name;
+    int threads;
+    double events, rate;      /* events/s achieved (arrivals are paced at the asked rate) */
+    double server_cpu_us;     /* Redis CPU per event */
+    double p50, p99;          /* µs, one caller's call per event */
+    double calls;             /* EVALSHA calls of the row */
+} live_run;
+typedef struct { double rate, secs; int main_thread_cpu; live_run rows[LIVE_N]; } live_result;
+live_result bench_live(redisContext *c, double rate, double secs);
+
 /* probes.c */
 /* tally_allow's latency (one rule, 1 call at a time): p50 and p99 in µs, idle
- * and while a second handle imports events with tally_record_batch as fast as
- * it can, with calls bounded at max_script_us. */
+ * (half of the n decisions before the import, half after) and while a second
+ * handle imports fresh events with tally_record_batch, BULK_BATCH a batch, as
+ * fast as it can, with calls bounded at max_script_us; the import's events/s
+ * over whole batches. */
 typedef struct { double idle_p50, idle_p99, busy_p50, busy_p99, import_rate, longest_ms; int64_t bound_us; } allow_import;
 allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t max_script_us);
 

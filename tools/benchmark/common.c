@@ -173,6 +173,29 @@ double server_cpu(redisContext *c) {
     return info_field(c, "cpu", "used_cpu_user") + info_field(c, "cpu", "used_cpu_sys");
 }
 
+double server_main_cpu(redisContext *c, int *main_thread) {
+    redisReply *r = cmd(c, "INFO cpu");
+    static const char *const names[2][2] = { { "used_cpu_user_main_thread", "used_cpu_sys_main_thread" },
+                                              { "used_cpu_user", "used_cpu_sys" } };
+    double v = 0;
+    for (int w = 0; w < 2; w++) {
+        int found = 0;
+        v = 0;
+        for (int f = 0; f < 2; f++) {
+            char pat[64];
+            snprintf(pat, sizeof pat, "\n%s:", names[w][f]);
+            const char *p = strstr(r->str, pat);
+            if (p) found++, v += strtod(p + strlen(pat), NULL);
+        }
+        if (found == 2) {
+            *main_thread = w == 0;
+            break;
+        }
+    }
+    freeReplyObject(r);
+    return v;
+}
+
 double evalsha_calls(redisContext *c) {
     redisReply *r = cmd(c, "INFO commandstats");
     const char *p = strstr(r->str, "\ncmdstat_evalsha:calls=");

@@ -182,7 +182,7 @@ run bench_tool(redisContext *c, const events *e, const char *tally_bin) {
     return r;
 }
 
-run bench_async(redisContext *c, const events *e) {
+tally_recorder *open_recorder(void) {
     tally_config cfg;
     tally_config_init(&cfg);
     cfg.url = bench_url_text;
@@ -193,6 +193,11 @@ run bench_async(redisContext *c, const events *e) {
         tally_recorder_errmsg(r, msg, sizeof msg);
         die("recorder: %s", msg);
     }
+    return r;
+}
+
+run bench_async(redisContext *c, const events *e) {
+    tally_recorder *r = open_recorder();
     run out = { "tally_recorder_record (async)", 0, (double)e->n, 0, 0, 0, 0, "-", -1, -1, -1, -1, -1, 0, 0 };
     double c0 = thread_cpu_s();
     meter mt = meter_start(c);

@@ -1,6 +1,7 @@
 /* seed.c -- the seed-shaped baseline: the per-event commands of the Node.js
  * scenarios tally grew from (../shared/seed/), sent the way the seed sends them
- * (a non-atomic pipeline, no validation), 64 events per round trip:
+ * (a non-atomic pipeline, no validation), 64 events per round trip; and for the
+ * live rows (live.c) one event's commands as one pipeline, or in MULTI/EXEC:
  *
  *   HINCRBY usage:<key> totalRequests|totalInputTokens|totalOutputTokens
  *   HINCRBY usage:daily:<key>:<date> requests|inputTokens|outputTokens; EXPIRE 32 d
@@ -73,6 +74,32 @@ static void build(seed_event *s, const tally_event *e, const char *date) {
     add(s, 4, "ZINCRBY", s->keys[6], s->nums[3], e->key);
 }
 
+/* Today's date (UTC), as the seed computes it per call. */
+static void today(char date[32]) {
+    time_t secs = time(NULL);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(date, 32, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* Appends the event's commands (built into s) to c's pipeline; returns how many. */
+static size_t append_event(redisContext *c, seed_event *s, const tally_event *e, const char *date) {
+    build(s, e, date);
+    for (int q = 0; q < s->n; q++)
+        if (redisAppendCommandArgv(c, s->argc[q], s->argv[q], s->len[q]) != REDIS_OK) die("out of memory");
+    return (size_t)s->n;
+}
+
+void seed_send_event(redisContext *c, const tally_event *e, int multi) {
+    seed_event s;
+    char date[32];
+    today(date);
+    if (multi && redisAppendCommand(c, "MULTI") != REDIS_OK) die("out of memory");
+    size_t sent = append_event(c, &s, e, date);
+    if (multi && redisAppendCommand(c, "EXEC") != REDIS_OK) die("out of memory");
+    read_replies(c, sent + (multi ? 2 : 0), "seed");
+}
+
 run bench_seed(redisContext *c, const events *e) {
     static seed_event batch[DEPTH];
     run r = { "seed-shaped, pipelined 64 events", 0, (double)e->n, 0, 0, 0, 0, "64 events", -1, -1, -1,
@@ -83,19 +110,10 @@ run bench_seed(redisContext *c, const events *e) {
     for (size_t i = 0; i < e->n; i += DEPTH) {
         size_t m = e->n - i < DEPTH ? e->n - i : DEPTH;
         double s = now_s();
-        /* the seed computes today's date per call */
-        time_t secs = time(NULL);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
         char date[32];
-        snprintf(date, sizeof date, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        today(date);
         size_t sent = 0;
-        for (size_t k = 0; k < m; k++) {
-            build(&batch[k], &e->ev[i + k], date);
-            for (int q = 0; q < batch[k].n; q++, sent++)
-                if (redisAppendCommandArgv(c, batch[k].argc[q], batch[k].argv[q], batch[k].len[q]) != REDIS_OK)
-                    die("out of memory");
-        }
+        for (size_t k = 0; k < m; k++) sent += append_event(c, &batch[k], &e->ev[i + k], date);
         read_replies(c, sent, "redis");
         lat_add(&l, (now_s() - s) * 1e6);
     }

@@ -135,6 +135,7 @@ void cli_config(const cli_common *c, tally_config *cfg) {
     cfg->price_missing_zero = c->price_missing_zero;
     cfg->read_from = c->read_from;
     cfg->allow_eviction = c->allow_eviction;
+    if (c->max_script_us) cfg->max_script_us = c->max_script_us;
     if (c->timeout_ms) cfg->command_timeout_ms = cfg->connect_timeout_ms = (int)c->timeout_ms;
 }
 

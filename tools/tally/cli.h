@@ -31,6 +31,7 @@ typedef struct cli_common {
     int json, help;
     int defer_load;       /* set by commands that inspect the script cache */
     int price_missing_zero; /* record: an event without a cost or a price costs 0 */
+    int64_t max_script_us;  /* record --stdin: tally_config.max_script_us, 0: the default */
 } cli_common;
 
 /* Parses argv[2..] (argv[1] is the command) against the common options and

@@ -48,6 +48,11 @@ static const char usage[] =
     "                 others are recorded. Events not sent (Redis unreachable),\n"
     "                 and events with an id after a connection error or timeout,\n"
     "                 are resent, up to 8 times over 6.35 s (each retry reported).\n"
+    "  --max-script-us US  with --stdin: how long one script call may hold Redis,\n"
+    "                 100 to 10000000 (default 5000); one call is in flight per\n"
+    "                 1250 us of it (1 to 4). Other clients' commands (allow)\n"
+    "                 wait behind every call in flight: 1000 keeps an import's\n"
+    "                 delay to them near a millisecond, at a slower import\n"
     "  also: --url URL --timeout MS --prefix P --json --help\n"
     "exit: 0 recorded (or duplicate), 2 bad input, 3 Redis unreachable, 4 Redis\n"
     "      error or timeout, 5 the server may evict keys (see tally --help,\n"
@@ -118,11 +123,12 @@ static int run(const char *cmd, int argc, char **argv) {
     tally_event e = { 0 };
     e.cost_nanos = TALLY_COST_FROM_PRICES; /* without --cost: the price table's */
     int use_stdin = 0;
-    opt opts[EVENT_FIELDS + 3];
+    opt opts[EVENT_FIELDS + 4];
     event_fields(&e, 0, opts);
     opts[EVENT_FIELDS] = (opt)OPT_FLAG("--stdin", &use_stdin);
     opts[EVENT_FIELDS + 1] = (opt)OPT_FLAG("--missing-price-zero", &c.price_missing_zero);
-    opts[EVENT_FIELDS + 2] = (opt)OPT_END;
+    opts[EVENT_FIELDS + 2] = (opt)OPT_COUNT("--max-script-us", &c.max_script_us, 100, 10000000);
+    opts[EVENT_FIELDS + 3] = (opt)OPT_END;
     char *pos[1];
     int npos, code = cli_parse(cmd, argc, argv, &c, opts, pos, 0, &npos);
     if (code) return code;
@@ -132,6 +138,7 @@ static int run(const char *cmd, int argc, char **argv) {
         return EXIT_OK_;
     }
     if (use_stdin && settle) return cli_usage_error(cmd, "--stdin is for 'tally record'");
+    if (c.max_script_us && !use_stdin) return cli_usage_error(cmd, "--max-script-us goes with --stdin");
     if (!use_stdin) return one(cmd, &c, &e);
     for (int i = 0; i < EVENT_FIELDS; i++)
         if (opts[i].given) return cli_usage_error(cmd, "--stdin takes the events from input, not from flags");
