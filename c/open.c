@@ -135,7 +135,7 @@ static int open_limits(tally *t, int rc) {
     c.url = t->cfg.limits_url;
     c.limits_url = "";
     int lrc = tally_open(&c, &t->limits);
-    if (!t->limits) return tally__oom(t);
+    if (!t->limits) return TALLY_ENOMEM;
     return rc != TALLY_OK ? rc : lrc == TALLY_OK ? TALLY_OK : tally__limits_fail(t);
 }
 
@@ -180,7 +180,10 @@ int tally_open(const tally_config *cfg, tally **out) {
     if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_v1(t);
     if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = tally__schema_check(t);
     tally__io_end(t);
-    if (t->cfg.limits_url) rc = open_limits(t, rc);
+    if (t->cfg.limits_url && (rc = open_limits(t, rc)) == TALLY_ENOMEM) {
+        tally_close(t); /* as documented: no handle when memory ran out */
+        *out = NULL;
+    }
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
