@@ -28,10 +28,14 @@ struct tally {
     tally_config cfg;     /* string fields point into the copies below */
     tally_schema schema;  /* built from cfg at open; what the pure units get */
     char *url_text;
+    char *limits_url_text; /* cfg.limits_url's copy; NULL: the limits live here */
     char *prefix;
     tally_url url;
     struct tally_nodes *nodes;     /* node.c: the servers and their connections */
     struct tally_cluster *cluster; /* cluster.c: the slot map; NULL for one server */
+    struct tally *limits; /* open.c: a handle of its own on cfg.limits_url, where
+                             tally_allow and tally_limits run (limits.c);
+                             NULL: they run on this one */
     tally_args args;      /* scratch for the features' calls */
     tally_args aux;       /* scratch for the library's own commands (CLUSTER SLOTS,
                              SCRIPT ...) made while `args` holds a call */

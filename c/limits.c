@@ -1,8 +1,9 @@
 /* limits.c -- rate limits: parsing rule text ("100/1m", "tokens:100000/1m",
  * "cost:5/1d"), and tally_allow()/tally_limits(), which marshal the rules of one
  * subject into a single run of lua/allow.lua (lua/peek.lua, the same flagged
- * no-writes, to peek) and read its decision back. Also the
- * opt-in test clock shared with the leases.
+ * no-writes, to peek) and read its decision back, on the handle's limits
+ * server when tally_config.limits_url names one (open.c opens it). Also the
+ * opt-in test clock shared with the leases (and that server's handle).
  *
  * Keys (keys.c, docs/keys.md), all under the subject's hash tag: one per rule,
  * named by its unit, algorithm and window (a sliding log has a second); the
@@ -14,6 +15,7 @@
 #include "exec.h"
 #include "keys.h"
 #include "money.h"
+#include "open.h"
 
 /* By TALLY_ALGO_*: the rule text's name and allow.lua's. */
 #define ALGOS (TALLY_ALGO_FIXED + 1)
@@ -147,6 +149,7 @@ int tally_test_clock(tally *t, int64_t now_us) {
     if (now_us < 0 || now_us > TALLY_TEST_CLOCK_MAX_US)
         return tally__fail(t, TALLY_EINVAL, "test clock must be 0 or microseconds before year 2096");
     t->test_now_us = now_us;
+    if (t->limits) t->limits->test_now_us = now_us;
     return tally__ok(t);
 }
 
@@ -281,10 +284,11 @@ static int decide(tally *t, mode m, const char *key, const tally_rule *rules, in
     if (rc == TALLY_OK) rc = check_rules(t, rules, nrules, req);
     if (rc != TALLY_OK) return rc;
     d->nrules = nrules;
-    if (build(t, m, key, rules, nrules, req) < 0) return tally__oom(t);
-    redisReply *r = tally__eval(t, &t->args);
+    tally *on = t->limits ? t->limits : t; /* the server the limits live on */
+    if (build(on, m, key, rules, nrules, req) < 0) return tally__oom(t);
+    redisReply *r = tally__eval(on, &on->args);
     if (!r) {
-        rc = t->err;
+        rc = on == t ? t->err : tally__limits_fail(t);
         if (rc == TALLY_ECONNECT || rc == TALLY_EIO || rc == TALLY_ETIMEOUT) {
             int open = req && req->fail == TALLY_FAIL_OPEN;
             d->allowed = open;
@@ -298,7 +302,7 @@ static int decide(tally *t, mode m, const char *key, const tally_rule *rules, in
         d->allowed = 0;
         d->decided = TALLY_DECIDED_ERROR;
     }
-    return rc;
+    return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
 int tally_allow(tally *t, const char *key, const tally_rule *rules, int nrules,

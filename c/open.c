@@ -1,6 +1,6 @@
 /* open.c -- opening and closing a handle: configuration defaults and checks,
  * tally_open (the schema context, the node list, the cluster's slot map, the
- * scripts on every node) and tally_close (every part frees its own state: the
+ * scripts on every node, the handle on limits_url) and tally_close (every part frees its own state: the
  * transport here, each feature through the release hook it left on the
  * handle). Layer: open, above the transport it sets up (c/layers). */
 #include <stdio.h>
@@ -9,6 +9,7 @@
 
 #include "bounds.h"
 #include "cluster.h"
+#include "open.h"
 #include "evict.h"
 #include "keys.h"
 #include "node.h"
@@ -60,6 +61,12 @@ static int check_config(tally *t) {
     char err[TALLY_ERRMSG_MAX];
     if (tally__url_parse(c->url, &t->url, err, sizeof err) < 0)
         return tally__fail(t, TALLY_EINVAL, "%s", err);
+    if (c->limits_url) { /* refused before anything connects */
+        tally_url limits;
+        int bad = tally__url_parse(c->limits_url, &limits, err, sizeof err) < 0;
+        memset(limits.password, 0, sizeof limits.password);
+        if (bad) return tally__fail(t, TALLY_EINVAL, "limits_url: %s", err);
+    }
     return TALLY_OK;
 }
 
@@ -112,6 +119,26 @@ static int open_cluster(tally *t) {
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
+int tally__limits_fail(tally *t) {
+    char where[320]; /* the address, never the URL: it may hold a password */
+    if (!tally_node_name(t->limits, 0, where, sizeof where)) snprintf(where, sizeof where, "(none)");
+    return tally__fail(t, t->limits->err, "limits server %s: %s", where, t->limits->errmsg);
+}
+
+/* Opens the handle on limits_url: this configuration there, with no limits
+ * server of its own ("": itself, whatever the environment says). Also after
+ * the usage server failed (rc, whose error stays the handle's): a caller that
+ * goes ahead after a server could not be reached (the tool's allow applies
+ * its failure policy) must find the limits where they live, never here. */
+static int open_limits(tally *t, int rc) {
+    tally_config c = t->cfg;
+    c.url = t->cfg.limits_url;
+    c.limits_url = "";
+    int lrc = tally_open(&c, &t->limits);
+    if (!t->limits) return TALLY_ENOMEM;
+    return rc != TALLY_OK ? rc : lrc == TALLY_OK ? TALLY_OK : tally__limits_fail(t);
+}
+
 int tally_open(const tally_config *cfg, tally **out) {
     tally_config defaults;
     if (!cfg) {
@@ -128,12 +155,15 @@ int tally_open(const tally_config *cfg, tally **out) {
     if (!url || !*url) url = DEFAULT_URL;
     t->url_text = strdup(url);
     t->prefix = strdup(cfg->prefix ? cfg->prefix : "tally");
-    if (!t->url_text || !t->prefix) {
+    const char *limits = cfg->limits_url ? cfg->limits_url : getenv("TALLY_LIMITS_URL");
+    int oom = limits && *limits && !(t->limits_url_text = strdup(limits));
+    if (oom || !t->url_text || !t->prefix) {
         tally_close(t);
         return TALLY_ENOMEM;
     }
     t->cfg.url = t->url_text;
     t->cfg.prefix = t->prefix;
+    t->cfg.limits_url = t->limits_url_text;
     t->schema = tally__schema_of(&t->cfg);
     int rc = check_config(t);
     /* A handle whose configuration was refused keeps an empty node list: its
@@ -150,6 +180,10 @@ int tally_open(const tally_config *cfg, tally **out) {
     if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_v1(t);
     if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = tally__schema_check(t);
     tally__io_end(t);
+    if (t->cfg.limits_url && (rc = open_limits(t, rc)) == TALLY_ENOMEM) {
+        tally_close(t); /* as documented: no handle when memory ran out */
+        *out = NULL;
+    }
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
@@ -169,13 +203,16 @@ void tally_close(tally *t) {
     if (!t) return;
     for (int f = 0; f < TALLY_FEATURES_; f++)
         if (t->feature[f].state) t->feature[f].release(t->feature[f].state);
+    tally_close(t->limits);
     tally__cluster_close(t);
     tally__nodes_close(t);
     tally__args_free(&t->args);
     tally__args_free(&t->aux);
     if (t->url_text) memset(t->url_text, 0, strlen(t->url_text)); /* holds the password */
+    if (t->limits_url_text) memset(t->limits_url_text, 0, strlen(t->limits_url_text));
     memset(t->url.password, 0, sizeof t->url.password);
     free(t->url_text);
+    free(t->limits_url_text);
     free(t->prefix);
     free(t);
 }

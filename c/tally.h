@@ -160,6 +160,21 @@ typedef struct tally_config {
                                  request id may count twice. Admission
                                  (tally_allow, leases, tally_reserve, tally_cancel) stays
                                  refused either way. Reads never check. */
+    const char *limits_url;   /* Where the rate limits live. NULL (default):
+                                 $TALLY_LIMITS_URL when set and not empty, else
+                                 on the server of `url`; "": there, whatever
+                                 the environment says. Otherwise a URL as
+                                 `url` takes (a server or a cluster of its
+                                 own): tally_allow and tally_limits run there,
+                                 so an import on `url` cannot stall them. The
+                                 handle opens a handle of its own on it with
+                                 this configuration (scripts, eviction check,
+                                 timeouts, read_from, test clock) at
+                                 tally_open, which fails when it cannot
+                                 (messages begin "limits server ADDR: "); its
+                                 errors are this handle's. Reservations and
+                                 leases stay on `url`: settling releases them
+                                 atomically with the usage it records. */
 } tally_config;
 
 void tally_config_init(tally_config *cfg);

@@ -69,7 +69,7 @@ touch "$dir/prices.json" "$dir/prices-old.json" "$dir/other.txt"
 expect "prices load $dir/pr" "$dir/prices-old.json $dir/prices.json"
 expect "prices load $dir/o" "$dir/other.txt"
 expects "top --re" "--read-from"
-expects "allow --" "--key --limit --algo --burst --tokens --cost --fail-open --fail-closed --url --json"
+expects "allow --" "--key --limit --algo --burst --tokens --cost --fail-open --fail-closed --limits-url --url --json"
 for cmd in $commands; do
   expects "$cmd --" "--help --url"
 done

@@ -126,7 +126,15 @@ static void print_row_json(const run *r, const run *seed, int last) {
  * p99 ratio among those importing at >= 4x, else among all. */
 static const int64_t import_bounds[] = { 5000, 2500, 1000, 500 };
 enum { NIMPORT = sizeof import_bounds / sizeof import_bounds[0] };
-typedef struct { allow_import r[NIMPORT]; int pick; double seed_rate; } admission;
+/* With a second Redis (bench_limits_url), the import at the default bound
+ * beside decisions on a Redis of their own, back to back; and, the host's
+ * cores being shared, decisions arriving at LIVE_PER_S on one server and on
+ * their own (a closed loop of fast decisions takes a core from the import). */
+#define LIVE_PER_S 2000.0
+enum { SPLIT, PACED_ONE, PACED_SPLIT, NEXTRA };
+static const struct { const char *label; int split; double per_s; } extras[NEXTRA] = {
+    { "limits server", 1, 0 }, { "2000/s, one server", 0, LIVE_PER_S }, { "2000/s, limits server", 1, LIVE_PER_S } };
+typedef struct { allow_import r[NIMPORT], extra[NEXTRA]; int pick, have_split; double seed_rate; } admission;
 
 static double p99_ratio(const allow_import *x) { return x->busy_p99 / x->idle_p99; }
 
@@ -138,8 +146,17 @@ static void admission_run(redisContext *c, size_t n, size_t n_seed, admission *a
     free_events(&e);
     flush(c);
     for (int i = 0; i < NIMPORT; i++) {
-        a->r[i] = bench_allow_during_import(c, n, import_bounds[i]);
+        a->r[i] = bench_allow_during_import(c, n, import_bounds[i], NULL, 0);
         flush(c);
+    }
+    a->have_split = bench_limits_url_text != NULL;
+    for (int i = 0; a->have_split && i < NEXTRA; i++) {
+        a->extra[i] = bench_allow_during_import(c, n, import_bounds[0], extras[i].split ? bench_limits_url_text : NULL,
+                                                extras[i].per_s);
+        flush(c);
+        redisContext *l = raw_connect_to(&bench_limits_url);
+        flush(l);
+        redisFree(l);
     }
     a->pick = -1;
     for (int pass = 0; pass < 2 && a->pick < 0; pass++)
@@ -162,18 +179,34 @@ static void admission_print(const admission *a, int json) {
                    i == NIMPORT - 1 ? "" : ",");
         }
         printf("  ],\n  \"allow_during_import_seed_events_per_s\":%.0f", a->seed_rate);
+        for (int i = 0; a->have_split && i < NEXTRA; i++) {
+            const allow_import *x = &a->extra[i];
+            printf("%s\n    {\"decisions_on\":\"%s\",\"decisions_per_s\":%.0f,\"max_script_us\":%lld,"
+                   "\"calls_in_flight\":%d,\"idle_p50_us\":%.1f,\"idle_p99_us\":%.1f,\"import_p50_us\":%.1f,"
+                   "\"import_p99_us\":%.1f,\"import_events_per_s\":%.0f,\"import_of_seed_uniform\":%.3f,"
+                   "\"longest_script_ms\":%.2f}%s",
+                   i ? "" : ",\n  \"allow_during_import_limits_server\":[", extras[i].split ? "limits_url" : "url",
+                   extras[i].per_s, (long long)x->bound_us, tally__pace_window(x->bound_us), x->idle_p50, x->idle_p99,
+                   x->busy_p50, x->busy_p99, x->import_rate, x->import_rate / a->seed_rate, x->longest_ms,
+                   i == NEXTRA - 1 ? "\n  ]" : ",");
+        }
         return;
     }
     printf("ALLOW during an import (1 conn, 1 call at a time; a second handle imports fresh events, batches of\n"
            "  %d, as fast as it can, its calls bounded at max_script_us with that many in flight)\n", BULK_BATCH);
     printf("  %-14s %9s %9s %9s %11s %11s %11s %7s %8s\n", "max_script_us", "in flight", "idle p50", "idle p99",
            "import p50", "import p99", "import ev/s", "x seed", "longest");
-    for (int i = 0; i < NIMPORT; i++) {
-        const allow_import *x = &a->r[i];
-        printf("  %-14lld %9d %7.0fus %7.0fus %9.0fus %9.0fus %11.0f %6.2fx %5.1f ms\n", (long long)x->bound_us,
+    for (int i = 0; i < NIMPORT + (a->have_split ? NEXTRA : 0); i++) {
+        const allow_import *x = i < NIMPORT ? &a->r[i] : &a->extra[i - NIMPORT];
+        printf("  %-14lld %9d %7.0fus %7.0fus %9.0fus %9.0fus %11.0f %6.2fx %5.1f ms%s%s%s\n", (long long)x->bound_us,
                tally__pace_window(x->bound_us), x->idle_p50, x->idle_p99, x->busy_p50, x->busy_p99, x->import_rate,
-               x->import_rate / a->seed_rate, x->longest_ms);
+               x->import_rate / a->seed_rate, x->longest_ms, i < NIMPORT ? "" : "  (",
+               i < NIMPORT ? "" : extras[i - NIMPORT].label, i < NIMPORT ? "" : ")");
     }
+    if (a->have_split)
+        printf("  (limits server): the decisions on a second Redis (tally_config.limits_url), the import on the\n"
+               "    first at its default bound; (2000/s, ...): decisions arriving 2000 a second, not back to\n"
+               "    back. Both servers, the importer and the decisions share this host's cores\n");
     printf("  x seed: the import's events/s over a seed-shaped row (uniform keys) measured just before:\n"
            "    %.0f events/s; import p50/p99: the decisions' latency while it runs (Redis runs a client's\n"
            "    sent calls back to back: a decision waits for the importer's calls in flight)\n", a->seed_rate);
@@ -185,6 +218,15 @@ static void admission_target(const admission *a) {
     printf("  allow p99 during an import <= 3x idle      %6.1fx      %s   (max_script_us %lld; the import\n"
            "    meanwhile >= 4x seed: %.2fx, %s)\n", ratio, ratio <= 3 && import >= 4 ? "met" : "NOT MET",
            (long long)x->bound_us, import, import >= 4 ? "met" : "NOT MET");
+    for (int i = 0; a->have_split && i < NEXTRA; i++) {
+        if (!extras[i].split) continue;
+        x = &a->extra[i];
+        ratio = p99_ratio(x), import = x->import_rate / a->seed_rate;
+        printf("  the same, limits on a Redis of their own   %6.1fx      %s   (%s; the import\n"
+               "    meanwhile >= 4x seed: %.2fx, %s)\n", ratio, ratio <= 3 && import >= 4 ? "met" : "NOT MET",
+               extras[i].per_s > 0 ? "decisions at 2000/s" : "decisions back to back", import,
+               import >= 4 ? "met" : "NOT MET");
+    }
 }
 
 int main(int argc, char **argv) {
@@ -195,6 +237,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--json") == 0) o.json = 1;
         else if (strcmp(argv[i], "--record-only") == 0) o.record_only = 1;
         else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) bench_url_text = argv[++i];
+        else if (strcmp(argv[i], "--limits-url") == 0 && i + 1 < argc) bench_limits_url_text = argv[++i];
         else if (strcmp(argv[i], "--tally") == 0 && i + 1 < argc) o.tally_bin = argv[++i];
         else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc) o.scale = atof(argv[++i]);
         else if (strcmp(argv[i], "--live-rate") == 0 && i + 1 < argc) o.live_rate = atof(argv[++i]);
@@ -202,14 +245,17 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--live-only") == 0) o.live_only = 1;
         else if (strcmp(argv[i], "--admission-only") == 0) o.admission_only = 1;
         else {
-            fprintf(stderr, "usage: tally-bench [--url URL] [--tally PATH] [--json] [--scale F] [--record-only]\n"
+            fprintf(stderr, "usage: tally-bench [--url URL] [--limits-url URL] [--tally PATH] [--json] [--scale F]\n"
+                            "                   [--record-only]\n"
                             "                   [--live-rate N] [--live-secs S] [--live-only] [--admission-only]\n"
                             "  needs an empty database; flushes it between phases\n"
                             "  --tally: the tally tool, for the `record --stdin` rows\n"
                             "  --record-only: record throughput alone, no flush (works on a cluster)\n"
                             "  --live-rate, --live-secs: the live rows' arrivals, events/s (default 2000)\n"
                             "    and seconds (default 5); --live-only: the live rows alone\n"
-                            "  --admission-only: allow during an import alone, beside the uniform seed row\n");
+                            "  --admission-only: allow during an import alone, beside the uniform seed row\n"
+                            "  --limits-url: a second empty Redis; allow during an import also with the\n"
+                            "    decisions there (tally_config.limits_url); flushed afterwards\n");
             return 2;
         }
     }
@@ -222,11 +268,20 @@ int main(int argc, char **argv) {
         die("--live-secs must be in (0, 3600] and give at least one event");
     char err[256];
     if (tally__url_parse(bench_url_text, &bench_url, err, sizeof err) < 0) die("%s", err);
+    if (bench_limits_url_text && tally__url_parse(bench_limits_url_text, &bench_limits_url, err, sizeof err) < 0)
+        die("--limits-url: %s", err);
     bench_init();
     redisContext *c = raw_connect();
     redisReply *r = cmd(c, "DBSIZE");
     if (r->integer != 0 && !o.record_only) die("the database is not empty (%lld keys); the bench flushes it", r->integer);
     freeReplyObject(r);
+    if (bench_limits_url_text) {
+        redisContext *l = raw_connect_to(&bench_limits_url);
+        r = cmd(l, "DBSIZE");
+        if (r->integer != 0) die("--limits-url: the database is not empty (%lld keys); the bench flushes it", r->integer);
+        freeReplyObject(r);
+        redisFree(l);
+    }
     r = cmd(c, "INFO server");
     char version[32] = "?";
     const char *v = strstr(r->str, "redis_version:");

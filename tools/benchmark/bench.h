@@ -18,6 +18,10 @@ extern const char *const bench_models[NMODELS];
 extern char bench_key_ids[NKEYS][16], bench_acct_ids[NKEYS][16];
 extern const char *bench_url_text;
 extern tally_url bench_url;
+/* A second, empty Redis for the rate limits (tally_config.limits_url) in the
+ * admission rows; NULL: none, those rows run on one server alone. */
+extern const char *bench_limits_url_text;
+extern tally_url bench_limits_url;
 
 /* Key distributions: round robin over the keys, or Zipf(1.1) over them (key of
  * rank r drawn with probability proportional to 1 / r^1.1; seeded, so every run
@@ -35,6 +39,8 @@ void free_events(events *e);
 void bench_init(void);
 
 double now_s(void);
+/* Sleeps until monotonic time t (seconds, as now_s()). */
+void wait_until(double t);
 double cpu_s(void);           /* this process, user + system */
 double thread_cpu_s(void);    /* this thread, user + system */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -47,6 +53,7 @@ void lat_add(lat *l, double us);
 double lat_pct(lat *l, double p);
 
 redisContext *raw_connect(void);
+redisContext *raw_connect_to(const tally_url *u);
 redisReply *cmd(redisContext *c, const char *fmt, ...);
 void cmd_ok(redisContext *c, const char *fmt, ...);
 double info_field(redisContext *c, const char *section, const char *name);
@@ -62,6 +69,8 @@ void read_replies(redisContext *c, size_t n, const char *who);
 tally *open_handle(void);
 /* The same with calls bounded at max_script_us (0: the default). */
 tally *open_handle_bounded(int64_t max_script_us);
+/* The same with the rate limits on limits_url (NULL: on bench_url). */
+tally *open_handle_with(int64_t max_script_us, const char *limits_url);
 
 /* One measured run of a recorder. */
 typedef struct {
@@ -137,7 +146,10 @@ live_result bench_live(redisContext *c, double rate, double secs);
  * fast as it can, with calls bounded at max_script_us; the import's events/s
  * over whole batches. */
 typedef struct { double idle_p50, idle_p99, busy_p50, busy_p99, import_rate, longest_ms; int64_t bound_us; } allow_import;
-allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t max_script_us);
+/* The decisions on limits_url's server when given (NULL: on c's, beside the
+ * import), back to back (per_s 0) or arriving at per_s a second. */
+allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t max_script_us, const char *limits_url,
+                                       double per_s);
 
 typedef struct { const char *name; double rate, ratio, server_cpu_us; } allow_run;
 /* tally_allow per algorithm (a limit never reached), against INCR; with the

@@ -1,6 +1,7 @@
 /* common.c -- tally-bench's workload and helpers: events with a uniform or
  * Zipf(1.1) key distribution, clocks, the raw hiredis connection, INFO fields. */
 #define _GNU_SOURCE 1 /* RUSAGE_THREAD */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@ const char *const bench_models[NMODELS] = { "claude-3-5-sonnet-20241022", "claud
 char bench_key_ids[NKEYS][16], bench_acct_ids[NKEYS][16];
 const char *bench_url_text;
 tally_url bench_url;
+const char *bench_limits_url_text;
+tally_url bench_limits_url;
 const char *const dist_names[2] = { "uniform", "zipf1.1" };
 
 void bench_init(void) {
@@ -79,6 +82,11 @@ double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void wait_until(double t) {
+    struct timespec ts = { (time_t)t, (long)((t - (double)(time_t)t) * 1e9) };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+}
+
 static double ru_s(int who) {
     struct rusage ru;
     getrusage(who, &ru);
@@ -125,8 +133,9 @@ double lat_pct(lat *l, double p) {
     return l->v[(size_t)(p * (double)(l->n - 1) + 0.5)];
 }
 
-redisContext *raw_connect(void) {
-    const tally_url *u = &bench_url;
+redisContext *raw_connect(void) { return raw_connect_to(&bench_url); }
+
+redisContext *raw_connect_to(const tally_url *u) {
     redisContext *c = u->is_unix ? redisConnectUnix(u->path) : redisConnect(u->host, u->port);
     if (!c || c->err) die("cannot connect to %s", u->is_unix ? u->path : u->host);
     redisReply *r = NULL;
@@ -206,16 +215,19 @@ double evalsha_calls(redisContext *c) {
 
 void flush(redisContext *c) { cmd_ok(c, "FLUSHDB SYNC"); }
 
-tally *open_handle_bounded(int64_t max_script_us) {
+tally *open_handle_with(int64_t max_script_us, const char *limits_url) {
     tally_config cfg;
     tally_config_init(&cfg);
     cfg.url = bench_url_text;
+    cfg.limits_url = limits_url ? limits_url : "";
     cfg.prefix = "bench";
     if (max_script_us) cfg.max_script_us = max_script_us;
     tally *t;
     if (tally_open(&cfg, &t) != TALLY_OK) die("%s", tally_errmsg(t));
     return t;
 }
+
+tally *open_handle_bounded(int64_t max_script_us) { return open_handle_with(max_script_us, NULL); }
 
 tally *open_handle(void) { return open_handle_bounded(0); }
 

@@ -12,7 +12,6 @@
  *     until a final flush has every event answered;
  *   tally_record, LIVE_THREADS threads, a handle each. */
 #define _GNU_SOURCE 1
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +28,6 @@ typedef struct {
     tally_recorder *rec; /* LIVE_ASYNC: shared */
     lat l;
 } worker;
-
-/* Sleeps until monotonic time t (seconds, as now_s()). */
-static void wait_until(double t) {
-    struct timespec ts = { (time_t)t, (long)((t - (double)(time_t)t) * 1e9) };
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
-}
 
 static void *work(void *arg) {
     worker *w = arg;

@@ -190,28 +190,30 @@ static void *import_loop(void *arg) {
 }
 
 /* n decisions, and more until *passes (when given) has grown by `more` or
- * IMPORT_SECS_MAX have passed. */
+ * IMPORT_SECS_MAX have passed; back to back, or one each 1/per_s s. */
 #define IMPORT_SECS_MAX 10
-static void allow_latencies(tally *t, size_t n, lat *l, const size_t *passes, size_t more) {
+static void allow_latencies(tally *t, size_t n, lat *l, const size_t *passes, size_t more, double per_s) {
     tally_rule rule = { TALLY_COUNT_REQUESTS, TALLY_ALGO_SLIDING_WINDOW, 1000000000, 3600000, 0 };
     tally_decision d;
     size_t from = passes ? __atomic_load_n(passes, __ATOMIC_ACQUIRE) : 0;
-    double until = now_s() + IMPORT_SECS_MAX;
+    double t0 = now_s(), until = t0 + IMPORT_SECS_MAX;
     for (size_t i = 0; i < n || (passes && __atomic_load_n(passes, __ATOMIC_ACQUIRE) < from + more && now_s() < until);
          i++) {
+        if (per_s > 0) wait_until(t0 + (double)i / per_s);
         double s = now_s();
         if (tally_allow(t, "latency", &rule, 1, NULL, &d) != TALLY_OK || !d.allowed) die("allow: %s", tally_errmsg(t));
         lat_add(l, (now_s() - s) * 1e6);
     }
 }
 
-allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t bound_us) {
+allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t bound_us, const char *limits_url,
+                                       double per_s) {
     allow_import out = { 0, 0, 0, 0, 0, -1, bound_us };
-    tally *t = open_handle();
+    tally *t = open_handle_with(0, limits_url);
     lat idle = { 0 }, busy = { 0 };
     /* idle: half before the import, half after, so that a noisy stretch of a
      * shared host weighs on both figures alike */
-    allow_latencies(t, n / 2, &idle, NULL, 0);
+    allow_latencies(t, n / 2, &idle, NULL, 0, per_s);
     importer *im = calloc(1, sizeof *im);
     if (!im) die("out of memory");
     im->bound_us = bound_us;
@@ -226,7 +228,7 @@ allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t bound_
      * decisions to the end of the last (3 batches, or what IMPORT_SECS_MAX
      * saw; with none, the first batch's) */
     size_t first = __atomic_load_n(&im->passes, __ATOMIC_ACQUIRE);
-    allow_latencies(t, n, &busy, &im->passes, 3);
+    allow_latencies(t, n, &busy, &im->passes, 3, per_s);
     size_t last = __atomic_load_n(&im->passes, __ATOMIC_ACQUIRE);
     __atomic_store_n(&im->stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
@@ -235,7 +237,7 @@ allow_import bench_allow_during_import(redisContext *c, size_t n, int64_t bound_
     else out.import_rate = (double)(last - first) * BULK_BATCH / (im->done_at[last - 1] - im->done_at[first - 1]);
     free(im);
     out.longest_ms = slowlog_longest_ms(c, NULL);
-    allow_latencies(t, n - n / 2, &idle, NULL, 0);
+    allow_latencies(t, n - n / 2, &idle, NULL, 0, per_s);
     out.idle_p50 = lat_pct(&idle, 0.5);
     out.idle_p99 = lat_pct(&idle, 0.99);
     out.busy_p50 = lat_pct(&busy, 0.5);

@@ -129,6 +129,9 @@ int cli_fail(const char *cmd, tally *t, int rc) {
 void cli_config(const cli_common *c, tally_config *cfg) {
     tally_config_init(cfg);
     cfg->url = c->url; /* NULL: the library reads $TALLY_URL */
+    /* NULL: the library reads $TALLY_LIMITS_URL; "": no limits server (a
+     * command that decides nothing connects to none) */
+    cfg->limits_url = c->limits ? c->limits_url : "";
     if (c->prefix) cfg->prefix = c->prefix;
     cfg->tz_offset_min = c->tz_min;
     cfg->defer_script_load = c->defer_load;

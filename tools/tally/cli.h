@@ -32,6 +32,9 @@ typedef struct cli_common {
     int defer_load;       /* set by commands that inspect the script cache */
     int price_missing_zero; /* record: an event without a cost or a price costs 0 */
     int64_t max_script_us;  /* record --stdin: tally_config.max_script_us, 0: the default */
+    int limits;             /* set by allow and limits: the handle opens
+                               tally_config.limits_url (others leave it "") */
+    const char *limits_url; /* their --limits-url; NULL: $TALLY_LIMITS_URL */
 } cli_common;
 
 /* Parses argv[2..] (argv[1] is the command) against the common options and

@@ -23,6 +23,9 @@ static const char usage_fmt[] =
     "  --fail-closed   if Redis cannot be reached, deny (exit 1) and say so\n"
     "                  (neither: exit 3, as for every command)\n"
     "  --url URL  --timeout MS  --prefix P  --json  --help\n"
+    "  --limits-url URL   the Redis the rate limits live on (else $TALLY_LIMITS_URL,\n"
+    "                  else the one of --url): a server of their own, so that an\n"
+    "                  import on --url cannot slow decisions down\n"
     "  --read-from primary|replica   limits only: peek at a Redis Cluster's\n"
     "                  replicas (see tally --help); allow always uses the primary\n"
     "\n"
@@ -193,7 +196,7 @@ static int rules_of(const char *cmd, const char *const *limits, int n, int algo,
 
 /* `tally allow` and `tally limits`: same options, peek for limits. */
 static int run(const char *cmd, int argc, char **argv) {
-    cli_common c = { 0 };
+    cli_common c = { .limits = 1 };
     const char *key = NULL, *burst = NULL, *limits[TALLY_RULES_MAX];
     const char *algos[] = { tally_algo_name(0), tally_algo_name(1), tally_algo_name(2), tally_algo_name(3), NULL };
     int algo = -1, fail_open = 0, fail_closed = 0;
@@ -206,6 +209,7 @@ static int run(const char *cmd, int argc, char **argv) {
                    OPT_USD("--cost", &req.cost_nanos, TALLY_LIMIT_MAX),
                    OPT_FLAG("--fail-open", &fail_open),
                    OPT_FLAG("--fail-closed", &fail_closed),
+                   OPT_TEXT("--limits-url", &c.limits_url),
                    OPT_END };
     char *pos[1];
     int npos, code = cli_parse(cmd, argc, argv, &c, opts, pos, 0, &npos);
