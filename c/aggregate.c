@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "table.h"
 #include "timecal.h"
+#include "wire.h"
 
 
 /* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
@@ -269,11 +270,6 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
 
 /* ------------------------------------------------------------- encoding */
 
-static int text_num(tally_vec *v, int64_t x) {
-    char tmp[24], *p = tally__utoa_end((uint64_t)x, tmp + sizeof tmp);
-    return tally__text_add(v, p, (size_t)(tmp + sizeof tmp - p));
-}
-
 static int same_delta(void *ctx, uint32_t i, const void *sought) {
     const field_rec *a = &AT(((tally_agg *)ctx)->fields, field_rec, AT(((tally_agg *)ctx)->deltas, uint32_t, i));
     return memcmp(a->d, sought, sizeof a->d) == 0;
@@ -361,11 +357,55 @@ static uint32_t field_owner(const void *g, size_t r) { return AT(((const tally_a
 static uint32_t member_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->members, member_rec, r).group; }
 static uint32_t id_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->ids, id_rec, r).hash; }
 
-/* Adds the descriptor text built in g->text as one argument. */
-static int text_arg(tally_agg *g, tally_args *a) {
-    int rc = tally__args_add(a, g->text.p, g->text.n);
-    g->text.n = 0;
-    return rc;
+/* The call's numbers (wire.h) into g->text: head, deltas, hashes, boards,
+ * id hashes. Each id hash's nadd is counted first: it decides the expiry. */
+static int pack_numbers(tally_agg *g, int releases, const uint32_t *name_of, const uint32_t *delta_of,
+                        const uint32_t *member_name) {
+    tally_vec *v = &g->text;
+    size_t nf = g->fields.n, nm = g->members.n;
+    for (size_t j = 0; j < g->idhashes.n; j++) AT(g->idhashes, idhash_rec, j).nadd = 0;
+    for (size_t i = 0; i < g->ids.n; i++) {
+        const id_rec *r = &AT(g->ids, id_rec, i);
+        AT(g->idhashes, idhash_rec, r->hash).nadd += (uint32_t)r->add;
+    }
+    const int64_t head[TALLY_WIRE_HEAD] = { g->latest_ms, g->t->cfg.max_future_ms, (int64_t)g->hashes.n,
+                                            (int64_t)g->groups.n, (int64_t)g->idhashes.n, (int64_t)g->prunes.n,
+                                            releases, (int64_t)g->deltas.n, (int64_t)g->names.n };
+    int err = tally__wire_open(v);
+    for (int i = 0; i < TALLY_WIRE_HEAD; i++) err |= tally__wire_num(v, head[i]);
+    for (size_t d = 0; d < g->deltas.n; d++) {
+        const int64_t *x = AT(g->fields, field_rec, AT(g->deltas, uint32_t, d)).d;
+        for (int m = 0; m < TALLY_WIRE_DELTA; m++) err |= tally__wire_num(v, x[m]);
+    }
+    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
+    const uint32_t *start = g->start.p, *order = g->order.p;
+    for (size_t h = 0; h < g->hashes.n; h++) {
+        const hash_rec *hr = &AT(g->hashes, hash_rec, h);
+        err |= tally__wire_num(v, hr->expiry) | tally__wire_num(v, hr->until) | tally__wire_num(v, hr->hours_until) |
+               tally__wire_num(v, hr->prune) | tally__wire_num(v, start[h + 1] - start[h]);
+        for (uint32_t i = start[h]; i < start[h + 1]; i++)
+            err |= tally__wire_num(v, name_of[order[i]]) | tally__wire_num(v, delta_of[order[i]]);
+    }
+    if (err || tally__group_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
+    start = g->start.p, order = g->order.p;
+    for (size_t b = 0; b < g->groups.n; b++) {
+        int sourced = 1;
+        for (uint32_t i = start[b]; i < start[b + 1]; i++) sourced &= AT(g->members, member_rec, order[i]).source != 0;
+        err |= tally__wire_num(v, sourced ? TALLY_WIRE_MODE_SOURCED : TALLY_WIRE_MODE_INC) |
+               tally__wire_num(v, AT(g->groups, group_rec, b).expiry) | tally__wire_num(v, start[b + 1] - start[b]);
+        for (uint32_t i = start[b]; i < start[b + 1]; i++) {
+            const member_rec *m = &AT(g->members, member_rec, order[i]);
+            err |= tally__wire_num(v, member_name[order[i]]);
+            if (sourced) err |= tally__wire_num(v, m->source);
+            else
+                for (int k = 0; k < 3; k++) err |= tally__wire_num(v, m->inc[k]);
+        }
+    }
+    for (size_t j = 0; j < g->idhashes.n; j++) {
+        const idhash_rec *ih = &AT(g->idhashes, idhash_rec, j);
+        err |= tally__wire_num(v, ih->nadd ? ih->expiry : 0);
+    }
+    return err | tally__wire_close(v);
 }
 
 int tally__agg_encode(tally_agg *g, tally_args *a) {
@@ -396,66 +436,31 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         }
     }
     tally__args_end_keys(a);
-    err |= tally__args_i64(a, g->latest_ms) | tally__args_i64(a, g->t->cfg.max_future_ms);
-    err |= tally__args_i64(a, (int64_t)g->hashes.n) | tally__args_i64(a, (int64_t)g->groups.n);
-    err |= tally__args_i64(a, (int64_t)g->idhashes.n) | tally__args_i64(a, (int64_t)g->prunes.n);
-    err |= tally__args_i64(a, releases);
+    if (err || pack_numbers(g, releases, name_of, delta_of, member_name) < 0) return -1;
+    err |= tally__args_add(a, g->text.p, g->text.n);
     err |= releases ? tally__add_reservation_member(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
-    err |= tally__args_i64(a, (int64_t)g->deltas.n) | tally__args_i64(a, (int64_t)g->names.n);
-    for (size_t d = 0; d < g->deltas.n; d++) {
-        const int64_t *v = AT(g->fields, field_rec, AT(g->deltas, uint32_t, d)).d;
-        for (int m = 0; m < 6; m++) err |= text_num(&g->text, v[m]) | (m < 5 ? tally__text_add(&g->text, ",", 1) : 0);
-        err |= text_arg(g, a);
-    }
     for (size_t i = 0; i < g->names.n; i++) err |= add_name(g, a, AT(g->names, uint64_t, i));
-    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
-    const uint32_t *start = g->start.p, *order = g->order.p;
-    for (size_t h = 0; h < g->hashes.n; h++) {
-        const hash_rec *hr = &AT(g->hashes, hash_rec, h);
-        err |= tally__text_fixed(&g->text, (uint64_t)hr->expiry, 12) | tally__text_fixed(&g->text, (uint64_t)hr->until, 12) |
-               tally__text_fixed(&g->text, (uint64_t)hr->hours_until, 12) | tally__text_fixed(&g->text, hr->prune, 7);
-        for (uint32_t i = start[h]; i < start[h + 1]; i++)
-            err |= tally__text_fixed(&g->text, name_of[order[i]], 7) | tally__text_fixed(&g->text, delta_of[order[i]], 7);
-        err |= text_arg(g, a);
-    }
-    if (err || tally__group_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
-    start = g->start.p, order = g->order.p;
-    for (size_t b = 0; b < g->groups.n; b++) {
-        int sourced = 1;
-        for (uint32_t i = start[b]; i < start[b + 1]; i++) sourced &= AT(g->members, member_rec, order[i]).source != 0;
-        err |= tally__text_add(&g->text, sourced ? "1" : "0", 1);
-        err |= tally__text_fixed(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 12);
-        for (uint32_t i = start[b]; i < start[b + 1]; i++) {
-            const member_rec *m = &AT(g->members, member_rec, order[i]);
-            err |= tally__text_fixed(&g->text, member_name[order[i]], 7);
-            if (sourced) err |= tally__text_fixed(&g->text, m->source, 7);
-            else
-                for (int k = 0; k < 3; k++) err |= tally__text_fixed(&g->text, (uint64_t)m->inc[k], 16);
-        }
-        err |= text_arg(g, a);
-    }
+    /* the id lists last: their grouping stays for tally__agg_dup_event */
     if (err || tally__group_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
         tally__vec_reserve(&g->dup_events, g->ids.n, sizeof(size_t)) < 0)
         return -1;
-    start = g->start.p, order = g->order.p;
+    const uint32_t *start = g->start.p, *order = g->order.p;
     size_t *events = g->dup_events.p;
     for (size_t j = 0; j < g->idhashes.n; j++) {
-        idhash_rec *ih = &AT(g->idhashes, idhash_rec, j);
         size_t w = start[j];
-        ih->nadd = 0;
         /* the fingerprints to add first, then those only to check */
         for (int add = 1; add >= 0; add--) {
+            g->text.n = 0;
             for (uint32_t i = start[j]; i < start[j + 1]; i++) {
                 const id_rec *r = &AT(g->ids, id_rec, order[i]);
                 if (r->add != add) continue;
                 err |= tally__text_add(&g->text, r->fp, TALLY_ID_ENTRY);
                 events[w++] = r->event;
-                ih->nadd += (uint32_t)add;
             }
-            if (add) err |= tally__args_i64(a, ih->nadd ? ih->expiry : 0);
-            err |= text_arg(g, a);
+            err |= tally__args_add(a, g->text.p, g->text.n);
         }
     }
+    g->text.n = 0;
     return err ? -1 : 0;
 }
 
