@@ -205,6 +205,7 @@ local dups = {}
 for j, id in ipairs(ids) do
   if #id.list > 0 then
     local seen, seen_v0 = redis.call("HMGET", id.key, V2, unpack(id.list)), {}
+    id.v2 = seen[1]
     if not seen[1] then -- a hash an older tally created, or none yet
       if redis.call("EXISTS", id.key) == 1 then
         local old = {} -- the 8-byte fields, in the order of id.list
@@ -329,7 +330,8 @@ for _, id in ipairs(ids) do
     for p = 1, id.nadd do args[2 * p - 1], args[2 * p] = id.list[p], "1" end
     if id.fresh then args[2 * id.nadd + 1], args[2 * id.nadd + 2] = V2, "1" end
     lib.call_spread("HSET", id.key, args)
-    redis.call("EXPIREAT", id.key, id.expiry, "NX")
+    -- a hash with "v" got its expiry when this script created it
+    if not id.v2 then redis.call("EXPIREAT", id.key, id.expiry, "NX") end
   end
 end
 release()
