@@ -62,8 +62,8 @@ struct tally_agg {
     int settle_mask;
     tally_map str_map, hour_map, hash_map, field_map, group_map, member_map, idhash_map;
     /* encoding */
-    tally_vec order, start, names, deltas, name_of, delta_of, dup_events, text;
-    tally_map name_map, delta_map;
+    tally_vec order, start, deltas, delta_of, dup_events, text;
+    tally_map delta_map;
 };
 
 #define AT(v, type, i) (((type *)(v).p)[i])
@@ -73,11 +73,11 @@ tally_agg *tally__agg_new(void) { return calloc(1, sizeof(tally_agg)); }
 void tally__agg_free(tally_agg *g) {
     if (!g) return;
     tally_vec *v[] = { &g->strs, &g->hours, &g->hashes, &g->fields, &g->groups, &g->members, &g->idhashes,
-                       &g->ids, &g->events, &g->prunes, &g->order, &g->start, &g->names, &g->deltas, &g->name_of,
-                       &g->delta_of, &g->dup_events, &g->text };
+                       &g->ids, &g->events, &g->prunes, &g->order, &g->start, &g->deltas, &g->delta_of,
+                       &g->dup_events, &g->text };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
-                       &g->idhash_map, &g->name_map, &g->delta_map };
+                       &g->idhash_map, &g->delta_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_free(m[i]);
     free(g);
 }
@@ -275,32 +275,28 @@ static int same_delta(void *ctx, uint32_t i, const void *sought) {
     return memcmp(a->d, sought, sizeof a->d) == 0;
 }
 
-/* Numbers the distinct names (fields, members) and deltas of the call, in
- * first-use order: g->names holds name keys, g->deltas the field whose sums
- * stand for each delta; each field's and member's numbers go to `order`. */
-static int number(tally_agg *g, uint32_t *name_of, uint32_t *delta_of, uint32_t *member_name) {
-    tally__map_clear(&g->name_map);
+/* Numbers the distinct deltas of the call, in first-use order: g->deltas
+ * holds the field whose sums stand for each; each field's number goes to
+ * delta_of. */
+static int number(tally_agg *g, uint32_t *delta_of) {
     tally__map_clear(&g->delta_map);
-    g->names.n = g->deltas.n = 0;
-    for (size_t i = 0; i < g->fields.n + g->members.n; i++) {
-        int field = i < g->fields.n;
-        uint64_t key = field ? AT(g->fields, field_rec, i).code : 1ull << 63 | AT(g->members, member_rec, i - g->fields.n).key;
-        uint32_t *slot = tally__map_find(&g->name_map, key, NULL, NULL, NULL);
-        if (!slot || (!*slot && (tally__vec_push(&g->names, &key, sizeof key) < 0 || !(*slot = (uint32_t)g->names.n))))
-            return -1;
-        if (!field) {
-            member_name[i - g->fields.n] = *slot;
-            continue;
-        }
-        name_of[i] = *slot;
+    g->deltas.n = 0;
+    for (size_t i = 0; i < g->fields.n; i++) {
         const int64_t *d = AT(g->fields, field_rec, i).d;
         uint32_t f = (uint32_t)i;
-        slot = tally__map_find(&g->delta_map, tally__fnv64(TALLY_FNV64_BASIS, d, 6 * sizeof *d), same_delta, g, d);
+        uint32_t *slot = tally__map_find(&g->delta_map, tally__fnv64(TALLY_FNV64_BASIS, d, 6 * sizeof *d), same_delta, g, d);
         if (!slot || (!*slot && (tally__vec_push(&g->deltas, &f, sizeof f) < 0 || !(*slot = (uint32_t)g->deltas.n))))
             return -1;
         delta_of[i] = *slot;
     }
     return 0;
+}
+
+/* An hour bucket (its name starts with the hour's digits): written while the
+ * hours of its day are kept, the others while the day is. */
+static int is_hour(uint32_t code) {
+    unsigned f = code & 7;
+    return f == F_HOUR || f == F_HOUR_MODEL;
 }
 
 /* The entity part of a key ("<prefix>:v2:{k:<id>}:") of tuple t, into out. */
@@ -357,12 +353,25 @@ static uint32_t field_owner(const void *g, size_t r) { return AT(((const tally_a
 static uint32_t member_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->members, member_rec, r).group; }
 static uint32_t id_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->ids, id_rec, r).hash; }
 
+/* Per hash, its fields in the call's order: the day fields, then the hour
+ * fields (wire.h); fn(g, field, ctx) for each. */
+static int each_field(tally_agg *g, size_t h, int (*fn)(tally_agg *, uint32_t, void *), void *ctx) {
+    const uint32_t *start = g->start.p, *order = g->order.p;
+    int err = 0;
+    for (int hour = 0; hour <= 1; hour++)
+        for (uint32_t i = start[h]; i < start[h + 1]; i++)
+            if (is_hour(AT(g->fields, field_rec, order[i]).code) == hour) err |= fn(g, order[i], ctx);
+    return err;
+}
+
+static int put_delta(tally_agg *g, uint32_t f, void *v) { return tally__wire_num(v, AT(g->delta_of, uint32_t, f)); }
+static int put_name(tally_agg *g, uint32_t f, void *a) { return add_name(g, a, AT(g->fields, field_rec, f).code); }
+
 /* The call's numbers (wire.h) into g->text: head, deltas, hashes, boards,
- * id hashes. Each id hash's nadd is counted first: it decides the expiry. */
-static int pack_numbers(tally_agg *g, int releases, const uint32_t *name_of, const uint32_t *delta_of,
-                        const uint32_t *member_name) {
+ * id hashes. Each id hash's nadd is counted first: it decides the expiry.
+ */
+static int pack_numbers(tally_agg *g, int releases, size_t names) {
     tally_vec *v = &g->text;
-    size_t nf = g->fields.n, nm = g->members.n;
     for (size_t j = 0; j < g->idhashes.n; j++) AT(g->idhashes, idhash_rec, j).nadd = 0;
     for (size_t i = 0; i < g->ids.n; i++) {
         const id_rec *r = &AT(g->ids, id_rec, i);
@@ -370,24 +379,25 @@ static int pack_numbers(tally_agg *g, int releases, const uint32_t *name_of, con
     }
     const int64_t head[TALLY_WIRE_HEAD] = { g->latest_ms, g->t->cfg.max_future_ms, (int64_t)g->hashes.n,
                                             (int64_t)g->groups.n, (int64_t)g->idhashes.n, (int64_t)g->prunes.n,
-                                            releases, (int64_t)g->deltas.n, (int64_t)g->names.n };
+                                            releases, (int64_t)g->deltas.n, (int64_t)names };
     int err = tally__wire_open(v);
     for (int i = 0; i < TALLY_WIRE_HEAD; i++) err |= tally__wire_num(v, head[i]);
     for (size_t d = 0; d < g->deltas.n; d++) {
         const int64_t *x = AT(g->fields, field_rec, AT(g->deltas, uint32_t, d)).d;
         for (int m = 0; m < TALLY_WIRE_DELTA; m++) err |= tally__wire_num(v, x[m]);
     }
-    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
-    const uint32_t *start = g->start.p, *order = g->order.p;
+    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, g->fields.n, field_owner, g) < 0) return -1;
     for (size_t h = 0; h < g->hashes.n; h++) {
         const hash_rec *hr = &AT(g->hashes, hash_rec, h);
+        const uint32_t *start = g->start.p, *order = g->order.p;
+        int64_t hours = 0;
+        for (uint32_t i = start[h]; i < start[h + 1]; i++) hours += is_hour(AT(g->fields, field_rec, order[i]).code);
         err |= tally__wire_num(v, hr->expiry) | tally__wire_num(v, hr->until) | tally__wire_num(v, hr->hours_until) |
-               tally__wire_num(v, hr->prune) | tally__wire_num(v, start[h + 1] - start[h]);
-        for (uint32_t i = start[h]; i < start[h + 1]; i++)
-            err |= tally__wire_num(v, name_of[order[i]]) | tally__wire_num(v, delta_of[order[i]]);
+               tally__wire_num(v, hr->prune) | tally__wire_num(v, start[h + 1] - start[h] - hours) |
+               tally__wire_num(v, hours) | each_field(g, h, put_delta, v);
     }
-    if (err || tally__group_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
-    start = g->start.p, order = g->order.p;
+    if (err || tally__group_by(&g->order, &g->start, g->groups.n, g->members.n, member_owner, g) < 0) return -1;
+    const uint32_t *start = g->start.p, *order = g->order.p;
     for (size_t b = 0; b < g->groups.n; b++) {
         int sourced = 1;
         for (uint32_t i = start[b]; i < start[b + 1]; i++) sourced &= AT(g->members, member_rec, order[i]).source != 0;
@@ -395,7 +405,6 @@ static int pack_numbers(tally_agg *g, int releases, const uint32_t *name_of, con
                tally__wire_num(v, AT(g->groups, group_rec, b).expiry) | tally__wire_num(v, start[b + 1] - start[b]);
         for (uint32_t i = start[b]; i < start[b + 1]; i++) {
             const member_rec *m = &AT(g->members, member_rec, order[i]);
-            err |= tally__wire_num(v, member_name[order[i]]);
             if (sourced) err |= tally__wire_num(v, m->source);
             else
                 for (int k = 0; k < 3; k++) err |= tally__wire_num(v, m->inc[k]);
@@ -409,12 +418,8 @@ static int pack_numbers(tally_agg *g, int releases, const uint32_t *name_of, con
 }
 
 int tally__agg_encode(tally_agg *g, tally_args *a) {
-    size_t nf = g->fields.n, nm = g->members.n;
-    if (tally__vec_reserve(&g->name_of, nf + nm, sizeof(uint32_t)) < 0 ||
-        tally__vec_reserve(&g->delta_of, nf, sizeof(uint32_t)) < 0 ||
-        number(g, g->name_of.p, g->delta_of.p, (uint32_t *)g->name_of.p + nf) < 0)
+    if (tally__vec_reserve(&g->delta_of, g->fields.n, sizeof(uint32_t)) < 0 || number(g, g->delta_of.p) < 0)
         return -1;
-    const uint32_t *name_of = g->name_of.p, *delta_of = g->delta_of.p, *member_name = name_of + nf;
     int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
     for (size_t h = 0; h < g->hashes.n; h++) err |= add_key(g, a, AT(g->hashes, hash_rec, h).tuple, -1);
     static const int boards[3] = { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
@@ -436,10 +441,16 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         }
     }
     tally__args_end_keys(a);
-    if (err || pack_numbers(g, releases, name_of, delta_of, member_name) < 0) return -1;
+    if (err || pack_numbers(g, releases, g->fields.n + g->members.n) < 0) return -1;
     err |= tally__args_add(a, g->text.p, g->text.n);
     err |= releases ? tally__add_reservation_member(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
-    for (size_t i = 0; i < g->names.n; i++) err |= add_name(g, a, AT(g->names, uint64_t, i));
+    /* the names: every hash's fields, then the members, board by board (the
+     * groupings of pack_numbers again: the counting sort is stable) */
+    if (err || tally__group_by(&g->order, &g->start, g->hashes.n, g->fields.n, field_owner, g) < 0) return -1;
+    for (size_t h = 0; h < g->hashes.n; h++) err |= each_field(g, h, put_name, a);
+    if (err || tally__group_by(&g->order, &g->start, g->groups.n, g->members.n, member_owner, g) < 0) return -1;
+    for (size_t i = 0; i < g->members.n; i++)
+        err |= add_name(g, a, 1ull << 63 | AT(g->members, member_rec, AT(g->order, uint32_t, i)).key);
     /* the id lists last: their grouping stays for tally__agg_dup_event */
     if (err || tally__group_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
         tally__vec_reserve(&g->dup_events, g->ids.n, sizeof(size_t)) < 0)

@@ -3,20 +3,25 @@
  * which gets every TALLY_WIRE_* below in its prelude (tools/embed.lua), as
  * lib.TALLY_WIRE_*. Layer: pure.
  *
- * ARGV[1] is a JSON array of whole numbers (0 to 2^53), one cjson.decode for
- * the whole call instead of fixed-width decimal cut apart in Lua:
- *   head     TALLY_WIRE_HEAD numbers: latest_ms, future_ms, nh, ng, ni, np, nr,
- *            nd, nn (docs/scripts.md);
- *   deltas   nd times TALLY_WIRE_DELTA: requests, input, output, cache_create,
- *            cache_read, cost;
- *   hashes   nh times: TALLY_WIRE_HASH_HEAD (expiry, until, hours_until,
- *            prune, nf), then nf times TALLY_WIRE_FIELD (name, delta);
- *   boards   ng times: TALLY_WIRE_GROUP_HEAD (mode, expiry, nm), then nm
- *            members: TALLY_WIRE_MEMBER_SOURCED (name, source hash) with mode
- *            TALLY_WIRE_MODE_SOURCED, TALLY_WIRE_MEMBER_INC (name, cost,
- *            tokens, requests) with mode TALLY_WIRE_MODE_INC;
+ * ARGV[1] is a JSON array of whole numbers, one cjson.decode for the whole
+ * call instead of fixed-width decimal cut apart in Lua:
+ *   head      TALLY_WIRE_HEAD numbers: latest_ms, future_ms, nh, ng, ni, np,
+ *             nr, nd, nn (docs/scripts.md);
+ *   deltas    nd times TALLY_WIRE_DELTA: requests, input, output,
+ *             cache_create, cache_read, cost;
+ *   hashes    nh times TALLY_WIRE_HASH_HEAD (expiry, until, hours_until,
+ *             prune, days, hours), then days + hours times TALLY_WIRE_FIELD
+ *             (the field's delta);
+ *   boards    ng times TALLY_WIRE_GROUP_HEAD (mode, expiry, nm), then nm
+ *             times TALLY_WIRE_MEMBER_SOURCED (the source hash) with mode
+ *             TALLY_WIRE_MODE_SOURCED, or TALLY_WIRE_MEMBER_INC (cost, tokens,
+ *             requests) with mode TALLY_WIRE_MODE_INC;
  *   id hashes ni times TALLY_WIRE_IDS: expiry.
- * Names, deltas, sources and prune keys count from 1. */
+ * The names are arguments of their own (ARGV[3..2+nn]), in the order the
+ * numbers use them: each hash's day fields, then its hour fields (their names
+ * start with the hour), hash by hash; then each three's members. The script
+ * reads them in ranges straight from ARGV. Deltas, sources and prune keys
+ * count from 1. */
 #ifndef TALLY_WIRE_H
 #define TALLY_WIRE_H
 
@@ -26,11 +31,11 @@
 
 #define TALLY_WIRE_HEAD 9
 #define TALLY_WIRE_DELTA 6
-#define TALLY_WIRE_HASH_HEAD 5
-#define TALLY_WIRE_FIELD 2
+#define TALLY_WIRE_HASH_HEAD 6
+#define TALLY_WIRE_FIELD 1
 #define TALLY_WIRE_GROUP_HEAD 3
-#define TALLY_WIRE_MEMBER_SOURCED 2
-#define TALLY_WIRE_MEMBER_INC 4
+#define TALLY_WIRE_MEMBER_SOURCED 1
+#define TALLY_WIRE_MEMBER_INC 3
 #define TALLY_WIRE_MODE_INC 0
 #define TALLY_WIRE_MODE_SOURCED 1
 #define TALLY_WIRE_IDS 1

@@ -9,27 +9,29 @@
 -- KEYS[nh+3ng+ni+np+2j-1] reservations: settle, budget entity j (1..nr): its
 --   reservations hash.
 -- KEYS[nh+3ng+ni+np+2j] leases: entity j's leases sorted set.
--- ARGV[1] nums: the call's numbers, a JSON array of whole numbers 0..2^53
---   (layout in c/wire.h): the head latest_ms (the latest event time of the
---   call, epoch ms), future_ms (how far past server TIME an event time may be,
---   ms, at most a day), nh (bucket hashes), ng (leaderboard threes), ni
---   (request-id hashes), np (prune keys), nr (budget entities whose
---   reservation to release: settle records the usage and gives the estimate
---   back, together; 0 for a record), nd (deltas), nn (names); then nd deltas
---   of six counts (requests, input, output, cache_create, cache_read, cost),
---   each at most 10^15; then per bucket hash EXPIRY (epoch s, 0 never; set
---   when the hash is created), UNTIL and HOURS_UNTIL (its fields are written
---   while it is ahead of server TIME, 0 always; hour buckets, the fields whose
---   names start with a digit, follow HOURS_UNTIL), PRUNE (a prune key, 0
---   none), NF, then NF times NAME DELTA: field NAME gains delta DELTA; then
---   per leaderboard three MODE, EXPIRY, NM, then NM members: with MODE 1 NAME
---   SOURCE (bucket hash SOURCE's "_" bucket, written by this call, gives the
---   member's scores: its cost, total tokens and requests), with MODE 0 NAME
---   COST TOKENS REQUESTS (what it gains on each of the three); last per
---   request-id hash its EXPIRY (epoch s; 0: only checked).
+-- ARGV[1] nums: the call's numbers, a JSON array of whole numbers (layout in
+--   c/wire.h): the head latest_ms (the latest event time of the call, epoch
+--   ms), future_ms (how far past server TIME an event time may be, ms, at most
+--   a day), nh (bucket hashes), ng (leaderboard threes), ni (request-id
+--   hashes), np (prune keys), nr (budget entities whose reservation to
+--   release: settle records the usage and gives the estimate back, together;
+--   0 for a record), nd (deltas), nn (names); then nd deltas of six counts
+--   (requests, input, output, cache_create, cache_read, cost), each at most
+--   10^15; then per bucket hash EXPIRY (epoch s, 0 never; set when the hash is
+--   created), UNTIL and HOURS_UNTIL (its day fields are written while UNTIL is
+--   ahead of server TIME, its hour fields while HOURS_UNTIL is; 0 always),
+--   PRUNE (a prune key, 0 none), DAYS and HOURS (its fields: the next DAYS
+--   names are day fields, the HOURS after them hour fields), then per field
+--   the delta it gains; then per leaderboard three MODE, EXPIRY, NM (its
+--   members: the next NM names), then per member with MODE 1 SOURCE (bucket
+--   hash SOURCE's "_" bucket, written by this call, gives the member's scores:
+--   its cost, total tokens and requests), with MODE 0 COST TOKENS REQUESTS
+--   (what it gains on each of the three); last per request-id hash its EXPIRY
+--   (epoch s; 0: only checked).
 -- ARGV[2] reservation: the reservation's member (API key id, byte 0x1F,
 --   request id: as reserve.lua's), or "".
--- ARGV[2+n] name: name n (1..nn), a bucket field or a leaderboard member.
+-- ARGV[2+n] name: name n (1..nn): the hashes' fields, hash by hash, then the
+--   leaderboards' members, three by three.
 -- ARGV[2+nn+2j-1] ids_add: id hash j's request ids to check and add, 24
 --   bytes each, concatenated: the id's 16-byte field (docs/keys.md), then the
 --   8-byte field an older tally wrote for it, which is only checked, in the
@@ -42,16 +44,18 @@
 -- Everything is read and checked before the first write. Bucket values are
 -- exact decimal integers up to 2^63-1; leaderboard scores saturate at 2^53.
 -- On a cluster a call covers one entity (key, account or shard).
--- Work is kept in flat arrays indexed by position (hashes, fields, boards,
--- members), not a table per item: a call of one event touches ~10 hashes and
--- ~25 fields, and per-item tables were a large part of its cost.
+
+-- A call of one event touches ~10 hashes and ~25 fields, so the work per item
+-- is what counts: the fields' names are read straight from ARGV in ranges,
+-- and what is kept per hash and board goes in one flat array each, with a
+-- stride, not a table per item.
 local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
 local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
 local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
-local HEAD, DELTA, HASH_HEAD, FIELD = lib.TALLY_WIRE_HEAD, lib.TALLY_WIRE_DELTA, lib.TALLY_WIRE_HASH_HEAD,
-  lib.TALLY_WIRE_FIELD
+local HEAD, DELTA, HASH_HEAD = lib.TALLY_WIRE_HEAD, lib.TALLY_WIRE_DELTA, lib.TALLY_WIRE_HASH_HEAD
 local GROUP_HEAD, SOURCED = lib.TALLY_WIRE_GROUP_HEAD, lib.TALLY_WIRE_MODE_SOURCED
 local MEMBER_SOURCED, MEMBER_INC = lib.TALLY_WIRE_MEMBER_SOURCED, lib.TALLY_WIRE_MEMBER_INC
+local NAME0 = 2 -- ARGV[NAME0 + n] is name n
 local FP, FP_V0 = 16, 8 -- an id's field; the field of tally before 16-byte ones
 local ENTRY = FP + FP_V0
 local V2 = "v" -- a field of the id hashes created here: no 8-byte fields to check
@@ -67,12 +71,12 @@ if nums:find("^%[[%d,]*%]$") then
   ok, v = pcall(cjson.decode, nums)
 end
 if not ok or type(v) ~= "table" or #v < HEAD then
-  return fail("ARGV[1] is not a JSON array of the call's numbers ")
+  return fail("ARGV[1] is not a JSON array of the call's numbers")
 end
 local nv = #v
 local latest, future, nh, ng, ni, np, nr, nd, nn = unpack(v, 1, HEAD)
 if latest > lib.TALLY_AT_MAX or future > lib.TALLY_FUTURE_MAX_MS or nr > 2
-  or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= 2 + nn + 2 * ni then
+  or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= NAME0 + nn + 2 * ni then
   return fail("KEYS and ARGV do not match the counts")
 end
 local nz, resv = 3 * ng, ARGV[2]
@@ -94,95 +98,68 @@ for d = 1, nd do
   dtext[d], dpos[d] = string.format(lib.BUCKET_FORMAT, p1, p2, p3, p4, p5, p6), at
   at = at + DELTA
 end
-local hourly = {} -- an hour bucket: the name starts with a digit
-for n = 1, nn do
-  local b = ARGV[2 + n]:byte(1)
-  hourly[n] = b and b >= 48 and b <= 57
-end
 
 local function live(until_s) return until_s == 0 or until_s > now_s end
 
--- Bucket hashes: hash h (of those with a field to write) is KEYS kept[h], its
--- fields fname/fdelta[hfirst[h] .. hlast[h]]; a field past its retention is
--- skipped (a late event).
-local kept, hexp, hprune, hfirst, hlast, by_index = {}, {}, {}, {}, {}, {}
-local fname, fdelta, nk, nf = {}, {}, 0, 0
+-- Bucket hashes with a field to write (a field past its retention is skipped:
+-- a late event): hash h's KEYS index, expiry, prune key index, first and last
+-- ARGV index of its fields' names, and v's index of its first field's delta
+-- are H[6h-5 .. 6h]; by_index maps a KEYS index to h.
+local H, by_index, nk, name = {}, {}, 0, NAME0
 for k = 1, nh do
   if at + HASH_HEAD > nv then return fail("bad descriptor of hash " .. k) end
-  local expiry, days, hours, prune, n = unpack(v, at + 1, at + HASH_HEAD)
+  local expiry, days, hours, prune, nday, nhour = unpack(v, at + 1, at + HASH_HEAD)
   at = at + HASH_HEAD
-  if n < 1 or prune > np or expiry > TIME_MAX_S or at + FIELD * n > nv then
+  local n = nday + nhour
+  if n < 1 or prune > np or expiry > TIME_MAX_S or at + n > nv or name + n > NAME0 + nn then
     return fail("bad descriptor of hash " .. k)
   end
-  days, hours = live(days), live(hours)
-  local first = nf + 1
-  for p = at + 1, at + FIELD * n, FIELD do
-    local nx, di = v[p], v[p + 1]
-    if nx < 1 or nx > nn or di < 1 or di > nd then
-      return fail("hash " .. k .. " names no such field or delta")
-    end
-    if hourly[nx] and hours or not hourly[nx] and days then
-      nf = nf + 1
-      fname[nf], fdelta[nf] = ARGV[2 + nx], di
-    end
-  end
-  at = at + FIELD * n
-  if nf >= first then
+  local first, last = live(days) and 1 or nday + 1, live(hours) and n or nday
+  if first <= last then
     nk = nk + 1
-    kept[nk], hexp[nk], hfirst[nk], hlast[nk] = k, expiry, first, nf
-    hprune[nk] = prune > 0 and KEYS[nh + nz + ni + prune]
+    H[6 * nk - 5], H[6 * nk - 4], H[6 * nk - 3], H[6 * nk - 2], H[6 * nk - 1], H[6 * nk] =
+      k, expiry, prune, name + first, name + last, at + first
     by_index[k] = nk
   end
+  at, name = at + n, name + n
 end
 
--- Leaderboards: board b (of the live threes) is KEYS bkey[b], scored by metric
--- bmetric[b] (1 cost, 2 tokens, 3 requests), its members mname[bfirst[b] ..
--- blast[b]], each scored from bucket hash msrc[m] (by_index) or gaining
--- minc[3m-2 .. 3m] (cost, tokens, requests).
-local bkey, bexp, bmetric, bfirst, blast, bsourced = {}, {}, {}, {}, {}, {}
-local mname, msrc, minc, nb, nm = {}, {}, {}, 0, 0
+-- Leaderboards of live threes: board b's key, expiry, metric (1 cost, 2
+-- tokens, 3 requests), first and last ARGV index of its members' names, v's
+-- index of its first member's source (MODE 1, sourced) or increments, and
+-- whether it is sourced are B[7b-6 .. 7b].
+local B, nb = {}, 0
 for g = 1, ng do
   if at + GROUP_HEAD > nv then return fail("bad descriptor of leaderboards " .. g) end
   local mode, expiry, n = unpack(v, at + 1, at + GROUP_HEAD)
   at = at + GROUP_HEAD
   local sourced = mode == SOURCED
   local size = sourced and MEMBER_SOURCED or MEMBER_INC
-  if mode > 1 or n < 1 or expiry > TIME_MAX_S or at + size * n > nv then
+  if mode > 1 or n < 1 or expiry > TIME_MAX_S or at + size * n > nv or name + n > NAME0 + nn then
     return fail("bad descriptor of leaderboards " .. g)
   end
-  local first = nm + 1
   for p = at + 1, at + size * n, size do
-    local nx = v[p]
-    nm = nm + 1
-    mname[nm] = nx >= 1 and nx <= nn and ARGV[2 + nx]
-    if sourced then
-      msrc[nm] = v[p + 1]
-      if not mname[nm] or msrc[nm] < 1 or msrc[nm] > nh then
-        return fail("leaderboards " .. g .. " name no such member or source")
-      end
-    else
-      local c, t, r = v[p + 1], v[p + 2], v[p + 3]
-      if not mname[nm] or c > DELTA_MAX or t > DELTA_MAX or r > DELTA_MAX then
-        return fail("leaderboards " .. g .. " name no such member or a bad increment")
-      end
-      minc[3 * nm - 2], minc[3 * nm - 1], minc[3 * nm] = c, t, r
+    if sourced and (v[p] < 1 or v[p] > nh) then
+      return fail("leaderboards " .. g .. " name no such source")
+    elseif not sourced and (v[p] > DELTA_MAX or v[p + 1] > DELTA_MAX or v[p + 2] > DELTA_MAX) then
+      return fail("leaderboards " .. g .. " have a bad increment")
     end
   end
-  at = at + size * n
   if live(expiry) then
-    for b = 1, 3 do
+    for metric = 1, 3 do
       nb = nb + 1
-      bkey[nb], bexp[nb], bmetric[nb], bfirst[nb], blast[nb], bsourced[nb] =
-        KEYS[nh + 3 * (g - 1) + b], expiry, b, first, nm, sourced
+      B[7 * nb - 6], B[7 * nb - 5], B[7 * nb - 4], B[7 * nb - 3], B[7 * nb - 2], B[7 * nb - 1], B[7 * nb] =
+        KEYS[nh + 3 * (g - 1) + metric], expiry, metric, name + 1, name + n, at + 1, sourced
     end
   end
+  at, name = at + size * n, name + n
 end
-if at + ni ~= nv then
-  return fail("ARGV[1] holds " .. nv .. " numbers, its counts give " .. at + ni)
+if at + ni ~= nv or name ~= NAME0 + nn then
+  return fail("ARGV[1] and the names do not match the counts")
 end
 local ids = {}
 for j = 1, ni do
-  local expiry, adds, checks = v[at + j], ARGV[1 + nn + 2 * j], ARGV[2 + nn + 2 * j]
+  local expiry, adds, checks = v[at + j], ARGV[1 + NAME0 + nn + 2 * j - 2], ARGV[NAME0 + nn + 2 * j]
   if expiry > TIME_MAX_S or #adds % ENTRY ~= 0 or #checks % ENTRY ~= 0 or (expiry == 0 and #adds > 0) then
     return fail("bad request-id list " .. j)
   end
@@ -235,24 +212,26 @@ if #dups > 0 then
   return { "duplicate", elapsed(), unpack(dups) }
 end
 
--- New bucket values: field f's name and value at fv[2f-1], fv[2f]; a hash's
--- "_" bucket gives its members' scores (cost, tokens, requests) in
--- score[3h-2 .. 3h].
+-- New bucket values: the field named ARGV[i] and its value are fv[2i-1], fv[2i]
+-- (i counted from NAME0); a hash's "_" bucket gives its members' scores (cost,
+-- tokens, requests) in score[3h-2 .. 3h].
 local fv, hfresh, hgone, score = {}, {}, {}, {}
 for h = 1, nk do
-  local key, first, last = KEYS[kept[h]], hfirst[h], hlast[h]
-  local old = lib.call_spread("HMGET", key, fname, first, last)
+  local key, first, last, d0 = KEYS[H[6 * h - 5]], H[6 * h - 2], H[6 * h - 1], H[6 * h] - H[6 * h - 2]
+  local old = lib.call_spread("HMGET", key, ARGV, first, last)
   local created
-  for f = first, last do
-    local o, p = old[f - first + 1], dpos[fdelta[f]]
+  for i = first, last do
+    local o, di, field = old[i - first + 1], v[d0 + i], ARGV[i]
+    local p = dpos[di]
+    if not p then return fail("a field of " .. key .. " names no such delta") end
     local value, n1, n2, n3, n4, n5, n6
     if not o then
       hfresh[h] = true
-      value = dtext[fdelta[f]]
+      value = dtext[di]
       n1, n2, n3, n4, n5, n6 = v[p + 1], v[p + 2], v[p + 3], v[p + 4], v[p + 5], v[p + 6]
     else
       local p1, p2, p3, p4, p5, p6 = lib.bucket(o)
-      if not p6 then return lib.foreign("field " .. fname[f] .. " of " .. key .. " is not a bucket") end
+      if not p6 then return lib.foreign("field " .. field .. " of " .. key .. " is not a bucket") end
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
         n1, n2, n3, n4, n5, n6 = p1 + v[p + 1], p2 + v[p + 2], p3 + v[p + 3], p4 + v[p + 4], p5 + v[p + 5],
           p6 + v[p + 6]
@@ -269,39 +248,42 @@ for h = 1, nk do
       end
     end
     -- an entity's bucket: a leaderboard member's scores (cost, tokens, requests)
-    if fname[f] == "_" then
+    if field == "_" then
       score[3 * h - 2], score[3 * h - 1], score[3 * h] = n6, n2 + n3 + n4 + n5, n1
       created = not o
     end
-    fv[2 * f - 1], fv[2 * f] = fname[f], value
+    fv[2 * (i - NAME0) - 1], fv[2 * (i - NAME0)] = field, value
   end
-  if hprune[h] and created then
+  local prune = H[6 * h - 3]
+  if prune > 0 and created then
     local gone = {}
-    for _, name in ipairs(redis.call("HKEYS", hprune[h])) do
-      if name:find("^%d") then gone[#gone + 1] = name end
+    for _, f in ipairs(redis.call("HKEYS", KEYS[nh + nz + ni + prune])) do
+      if f:find("^%d") then gone[#gone + 1] = f end
     end
     hgone[h] = gone
   end
 end
 -- A member's scores are its key's bucket of the period when the call holds it
 -- (the ranking is that bucket, saturating at 2^53), else its old scores plus
--- the increments: zargs[b] holds board b's ZADD arguments.
-local zargs = {}
+-- the increments: zargs[b] holds board b's ZADD arguments; znew[b] whether the
+-- board is new (its expiry is set then).
+local zargs, znew = {}, {}
 for b = 1, nb do
-  local zv, first, metric = {}, bfirst[b], bmetric[b]
-  if bsourced[b] then
-    redis.call("ZCARD", bkey[b]) -- type check before any write
-    for m = first, blast[b] do
-      local h = by_index[msrc[m]]
+  local key, metric, first, last, d0 = B[7 * b - 6], B[7 * b - 4], B[7 * b - 3], B[7 * b - 2], B[7 * b - 1]
+  local zv = {}
+  if B[7 * b] then
+    znew[b] = redis.call("ZCARD", key) == 0 -- and a type check before any write
+    for i = first, last do
+      local h = by_index[v[d0 + (i - first) * MEMBER_SOURCED]]
       local s = h and score[3 * h - 3 + metric]
-      if not s then return fail("leaderboard source " .. KEYS[msrc[m]] .. " has no entity bucket") end
-      zv[2 * (m - first) + 1], zv[2 * (m - first) + 2] = lib.istr(math.min(s, SCORE_MAX)), mname[m]
+      if not s then return fail("a leaderboard source of " .. key .. " has no entity bucket") end
+      zv[2 * (i - first) + 1], zv[2 * (i - first) + 2] = lib.istr(math.min(s, SCORE_MAX)), ARGV[i]
     end
   else
-    local scores = lib.call_spread("ZMSCORE", bkey[b], mname, first, blast[b])
-    for m = first, blast[b] do
-      local s = math.min((tonumber(scores[m - first + 1]) or 0) + minc[3 * m - 3 + metric], SCORE_MAX)
-      zv[2 * (m - first) + 1], zv[2 * (m - first) + 2] = lib.istr(s), mname[m]
+    local scores = lib.call_spread("ZMSCORE", key, ARGV, first, last)
+    for i = first, last do
+      local s = (tonumber(scores[i - first + 1]) or 0) + v[d0 + (i - first) * MEMBER_INC + metric - 1]
+      zv[2 * (i - first) + 1], zv[2 * (i - first) + 2] = lib.istr(math.min(s, SCORE_MAX)), ARGV[i]
     end
   end
   zargs[b] = zv
@@ -310,18 +292,19 @@ end
 -- Writes: nothing below can fail on a well-formed dataset. Hours past their
 -- retention go first, so that hours this call writes stay.
 for h = 1, nk do
-  if hgone[h] and #hgone[h] > 0 then lib.call_spread("HDEL", hprune[h], hgone[h]) end
+  if hgone[h] and #hgone[h] > 0 then lib.call_spread("HDEL", KEYS[nh + nz + ni + H[6 * h - 3]], hgone[h]) end
 end
 for h = 1, nk do
-  local key = KEYS[kept[h]]
-  lib.call_spread("HSET", key, fv, 2 * hfirst[h] - 1, 2 * hlast[h])
-  if hfresh[h] and hexp[h] > 0 then redis.call("EXPIREAT", key, hexp[h], "NX") end
+  local key, expiry = KEYS[H[6 * h - 5]], H[6 * h - 4]
+  lib.call_spread("HSET", key, fv, 2 * (H[6 * h - 2] - NAME0) - 1, 2 * (H[6 * h - 1] - NAME0))
+  if hfresh[h] and expiry > 0 then redis.call("EXPIREAT", key, expiry, "NX") end
 end
 for b = 1, nb do
-  local added = lib.call_spread("ZADD", bkey[b], zargs[b])
-  -- a new member may mean a new board; NX keeps an expiry already set
-  if bexp[b] > 0 and (type(added) ~= "number" or added > 0) then
-    redis.call("EXPIREAT", bkey[b], bexp[b], "NX")
+  local key, expiry = B[7 * b - 6], B[7 * b - 5]
+  local added = lib.call_spread("ZADD", key, zargs[b])
+  -- a new board (or, without its card read, a new member); NX keeps an expiry
+  if expiry > 0 and (znew[b] or znew[b] == nil and (type(added) ~= "number" or added > 0)) then
+    redis.call("EXPIREAT", key, expiry, "NX")
   end
 end
 for _, id in ipairs(ids) do

@@ -1,8 +1,9 @@
 /* test_wire.c -- unit (no server): the record call's numbers (c/wire.h, packed
  * by wire.c, written by aggregate.c's encoder) decoded here in C, apart from
  * lua/record.lua, and compared with what was merged: the head's counts against
- * the call's keys and arguments, the layout walked to its exact end, every
- * name and delta index in range, and the deltas equal to the events' sums. */
+ * the call's keys and arguments, the layout walked to its exact end with the
+ * names in the order it uses them (day fields before hour fields), every
+ * index in range, and the deltas equal to the events' sums. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,23 +81,24 @@ static void check_call(const tally_event *ev, size_t n, int mask) {
     assert_int_equal(x[0], now);
     assert_int_equal(nh + 3 * ng + ni + np + 2 * nr, nkeys);
     assert_int_equal(a.argc - argv0, 2 + nn + 2 * ni);
-    long at = TALLY_WIRE_HEAD;
-    /* every field of every hash names a name and a delta; a field's sums are
-     * all of the events' (every event here touches the same buckets) */
-    at += TALLY_WIRE_DELTA * nd;
-    int saw_entity_bucket = 0;
+    long at = TALLY_WIRE_HEAD + TALLY_WIRE_DELTA * nd;
+    /* every hash's fields are the next names, day fields before hour fields
+     * (an hour's name starts with a digit); each names a delta; the entity's
+     * bucket "_" gains all of the events (every event here touches it) */
+    int name = argv0 + 2, saw_entity_bucket = 0;
     for (int64_t h = 0; h < nh; h++) {
         assert_true(at + TALLY_WIRE_HASH_HEAD <= nv);
-        int64_t prune = x[at + 3], nf = x[at + 4];
+        int64_t prune = x[at + 3], days = x[at + 4], hours = x[at + 5];
         assert_true(prune <= np);
-        assert_true(nf >= 1);
+        assert_true(days + hours >= 1);
         at += TALLY_WIRE_HASH_HEAD;
-        for (int64_t f = 0; f < nf; f++, at += TALLY_WIRE_FIELD) {
-            int64_t name = x[at], delta = x[at + 1];
-            assert_true(name >= 1 && name <= nn);
+        for (int64_t f = 0; f < days + hours; f++, at += TALLY_WIRE_FIELD, name++) {
+            int64_t delta = x[at];
             assert_true(delta >= 1 && delta <= nd);
             size_t fn;
-            const char *field = arg(&a, argv0 + 1 + (int)name, &fn);
+            const char *field = arg(&a, name, &fn);
+            assert_true(fn > 0);
+            assert_int_equal(field[0] >= '0' && field[0] <= '9', f >= days);
             if (fn == 1 && field[0] == '_') {
                 saw_entity_bucket = 1;
                 const int64_t *d = &x[TALLY_WIRE_HEAD + TALLY_WIRE_DELTA * (delta - 1)];
@@ -110,15 +112,18 @@ static void check_call(const tally_event *ev, size_t n, int mask) {
         assert_true(mode == TALLY_WIRE_MODE_SOURCED || mode == TALLY_WIRE_MODE_INC);
         at += TALLY_WIRE_GROUP_HEAD;
         int size = mode == TALLY_WIRE_MODE_SOURCED ? TALLY_WIRE_MEMBER_SOURCED : TALLY_WIRE_MEMBER_INC;
-        for (int64_t m = 0; m < nm; m++, at += size) {
-            assert_true(x[at] >= 1 && x[at] <= nn);
-            if (mode == TALLY_WIRE_MODE_SOURCED) assert_true(x[at + 1] >= 1 && x[at + 1] <= nh);
+        for (int64_t m = 0; m < nm; m++, at += size, name++) {
+            size_t mn;
+            const char *member = arg(&a, name, &mn);
+            assert_true(mn == strlen(ev[0].key) && memcmp(member, ev[0].key, mn) == 0);
+            if (mode == TALLY_WIRE_MODE_SOURCED) assert_true(x[at] >= 1 && x[at] <= nh);
             else {
-                assert_int_equal(x[at + 1], sums[5]);
-                assert_int_equal(x[at + 3], (int64_t)n);
+                assert_int_equal(x[at], sums[5]);
+                assert_int_equal(x[at + 2], (int64_t)n);
             }
         }
     }
+    assert_int_equal(name, argv0 + 2 + nn); /* every name used, in order */
     at += TALLY_WIRE_IDS * ni;
     assert_int_equal(at, nv); /* the layout ends where the array does */
     free(x);
