@@ -60,6 +60,10 @@ local FP, FP_V0 = 16, 8 -- an id's field; the field of tally before 16-byte ones
 local ENTRY = FP + FP_V0
 local V2 = "v" -- a field of the id hashes created here: no 8-byte fields to check
 local fail = lib.refusal("record")
+-- Lua function and C calls cost ~1000 instructions each here: the loops below
+-- index v and ARGV directly and keep library functions in locals.
+local match, format = string.match, string.format
+local BUCKET, BUCKET_FORMAT = lib.BUCKET_PATTERN, lib.BUCKET_FORMAT
 
 local start_us = lib.now_us()
 local now_s = math.floor(start_us / 1000000)
@@ -91,15 +95,17 @@ if nv < HEAD + DELTA * nd then return fail("ARGV[1] is shorter than its deltas")
 -- Deltas: their six counts stay in v (from dpos[d] + 1), their text is made once.
 local dtext, dpos, at = {}, {}, HEAD
 for d = 1, nd do
-  local p1, p2, p3, p4, p5, p6 = unpack(v, at + 1, at + DELTA)
-  if math.max(p1, p2, p3, p4, p5, p6) > DELTA_MAX then
+  local p1, p2, p3, p4, p5, p6 = v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5], v[at + 6]
+  if p1 > DELTA_MAX or p2 > DELTA_MAX or p3 > DELTA_MAX or p4 > DELTA_MAX or p5 > DELTA_MAX
+    or p6 > DELTA_MAX then
     return fail("delta " .. d .. " is not six counts of at most 10^15")
   end
-  dtext[d], dpos[d] = string.format(lib.BUCKET_FORMAT, p1, p2, p3, p4, p5, p6), at
+  dtext[d], dpos[d] = format(BUCKET_FORMAT, p1, p2, p3, p4, p5, p6), at
   at = at + DELTA
 end
 
-local function live(until_s) return until_s == 0 or until_s > now_s end
+-- A period is live (its fields are written) while its UNTIL is 0 or ahead of
+-- server TIME.
 
 -- Bucket hashes with a field to write (a field past its retention is skipped:
 -- a late event): hash h's KEYS index, expiry, prune key index, first and last
@@ -108,13 +114,15 @@ local function live(until_s) return until_s == 0 or until_s > now_s end
 local H, by_index, nk, name = {}, {}, 0, NAME0
 for k = 1, nh do
   if at + HASH_HEAD > nv then return fail("bad descriptor of hash " .. k) end
-  local expiry, days, hours, prune, nday, nhour = unpack(v, at + 1, at + HASH_HEAD)
+  local expiry, days, hours = v[at + 1], v[at + 2], v[at + 3]
+  local prune, nday, nhour = v[at + 4], v[at + 5], v[at + 6]
   at = at + HASH_HEAD
   local n = nday + nhour
   if n < 1 or prune > np or expiry > TIME_MAX_S or at + n > nv or name + n > NAME0 + nn then
     return fail("bad descriptor of hash " .. k)
   end
-  local first, last = live(days) and 1 or nday + 1, live(hours) and n or nday
+  local first = (days == 0 or days > now_s) and 1 or nday + 1
+  local last = (hours == 0 or hours > now_s) and n or nday
   if first <= last then
     nk = nk + 1
     H[6 * nk - 5], H[6 * nk - 4], H[6 * nk - 3], H[6 * nk - 2], H[6 * nk - 1], H[6 * nk] =
@@ -131,7 +139,7 @@ end
 local B, nb = {}, 0
 for g = 1, ng do
   if at + GROUP_HEAD > nv then return fail("bad descriptor of leaderboards " .. g) end
-  local mode, expiry, n = unpack(v, at + 1, at + GROUP_HEAD)
+  local mode, expiry, n = v[at + 1], v[at + 2], v[at + 3]
   at = at + GROUP_HEAD
   local sourced = mode == SOURCED
   local size = sourced and MEMBER_SOURCED or MEMBER_INC
@@ -145,7 +153,7 @@ for g = 1, ng do
       return fail("leaderboards " .. g .. " have a bad increment")
     end
   end
-  if live(expiry) then
+  if expiry == 0 or expiry > now_s then
     for metric = 1, 3 do
       nb = nb + 1
       B[7 * nb - 6], B[7 * nb - 5], B[7 * nb - 4], B[7 * nb - 3], B[7 * nb - 2], B[7 * nb - 1], B[7 * nb] =
@@ -230,12 +238,12 @@ for h = 1, nk do
       value = dtext[di]
       n1, n2, n3, n4, n5, n6 = v[p + 1], v[p + 2], v[p + 3], v[p + 4], v[p + 5], v[p + 6]
     else
-      local p1, p2, p3, p4, p5, p6 = lib.bucket(o)
+      local p1, p2, p3, p4, p5, p6 = match(o, BUCKET)
       if not p6 then return lib.foreign("field " .. field .. " of " .. key .. " is not a bucket") end
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
         n1, n2, n3, n4, n5, n6 = p1 + v[p + 1], p2 + v[p + 2], p3 + v[p + 3], p4 + v[p + 4], p5 + v[p + 5],
           p6 + v[p + 6]
-        value = string.format(lib.BUCKET_FORMAT, n1, n2, n3, n4, n5, n6)
+        value = format(BUCKET_FORMAT, n1, n2, n3, n4, n5, n6)
       else
         local parts = { p1, p2, p3, p4, p5, p6 }
         for m = 1, 6 do
