@@ -32,6 +32,7 @@
 
 #include "aggregate.h"
 #include "cluster.h"
+#include "encode.h"
 #include "event.h"
 #include "group.h"
 #include "keys.h"

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "aggregate.h"
+#include "encode.h"
 #include "handle.h"
 #include "wire.h"
 #include "wire_check.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "encode.h"
 #include "handle.h"
 #include "wire_check.h"
 
