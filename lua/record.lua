@@ -67,8 +67,8 @@ local BUCKET, BUCKET_FORMAT = lib.BUCKET_PATTERN, lib.BUCKET_FORMAT
 
 local start_us = lib.now_us()
 local now_s = math.floor(start_us / 1000000)
--- ARGV[1] holds digits and commas alone: every number is whole and >= 0; each
--- is range-checked where it is used.
+-- The call's numbers are digits and commas alone: each whole and >= 0, and
+-- range-checked where it is used.
 local nums = ARGV[1]
 local ok, v = false, nil
 if nums:find("^%[[%d,]*%]$") then
@@ -104,11 +104,9 @@ for d = 1, nd do
   at = at + DELTA
 end
 
--- A period is live (its fields are written) while its UNTIL is 0 or ahead of
--- server TIME.
-
 -- Bucket hashes with a field to write (a field past its retention is skipped:
--- a late event): hash h's KEYS index, expiry, prune key index, first and last
+-- a late event; fields are written while their UNTIL is 0 or ahead of server
+-- TIME): hash h's KEYS index, expiry, prune key index, first and last
 -- ARGV index of its fields' names, and v's index of its first field's delta
 -- are H[6h-5 .. 6h]; by_index maps a KEYS index to h.
 local H, by_index, nk, name = {}, {}, 0, NAME0
@@ -120,6 +118,9 @@ for k = 1, nh do
   local n = nday + nhour
   if n < 1 or prune > np or expiry > TIME_MAX_S or at + n > nv or name + n > NAME0 + nn then
     return fail("bad descriptor of hash " .. k)
+  end
+  for p = at + 1, at + n do
+    if v[p] < 1 or v[p] > nd then return fail("hash " .. k .. " names no such delta") end
   end
   local first = (days == 0 or days > now_s) and 1 or nday + 1
   local last = (hours == 0 or hours > now_s) and n or nday
@@ -167,7 +168,7 @@ if at + ni ~= nv or name ~= NAME0 + nn then
 end
 local ids = {}
 for j = 1, ni do
-  local expiry, adds, checks = v[at + j], ARGV[1 + NAME0 + nn + 2 * j - 2], ARGV[NAME0 + nn + 2 * j]
+  local expiry, adds, checks = v[at + j], ARGV[NAME0 + nn + 2 * j - 1], ARGV[NAME0 + nn + 2 * j]
   if expiry > TIME_MAX_S or #adds % ENTRY ~= 0 or #checks % ENTRY ~= 0 or (expiry == 0 and #adds > 0) then
     return fail("bad request-id list " .. j)
   end
@@ -231,7 +232,6 @@ for h = 1, nk do
   for i = first, last do
     local o, di, field = old[i - first + 1], v[d0 + i], ARGV[i]
     local p = dpos[di]
-    if not p then return fail("a field of " .. key .. " names no such delta") end
     local value, n1, n2, n3, n4, n5, n6
     if not o then
       hfresh[h] = true
