@@ -31,13 +31,6 @@ static int number(tally_agg *g, uint32_t *delta_of) {
     return 0;
 }
 
-/* An hour bucket (its name starts with the hour's digits): written while the
- * hours of its day are kept, the others while the day is. */
-static int is_hour(uint32_t code) {
-    unsigned f = tally__code_kind(code);
-    return f == F_HOUR || f == F_HOUR_MODEL;
-}
-
 /* The entity part of a key ("<prefix>:v2:{k:<id>}:") of tuple t, into out. */
 static size_t entity_of(const tally_agg *g, uint64_t t, char *out) {
     unsigned kind = tally__tuple_kind(t);
@@ -82,7 +75,7 @@ static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
     char pre[32];
     if (f == F_PRICE) return tally__args_add(a, pre, tally__field_price(tally__code_version(code), pre));
     if (f == F_UNPRICED) return tally__args_str(a, TALLY_FIELD_UNPRICED);
-    tally_period hour = { f >= F_HOUR ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
+    tally_period hour = { tally__kind_is_hour(f) ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
     size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
     if (f == F_ALL || f == F_HOUR) return tally__args_add(a, pre, pn);
     const str *s = &AT(g->strs, str, tally__code_model(code));
@@ -93,6 +86,11 @@ static uint32_t field_owner(const void *g, size_t r) { return AT(((const tally_a
 static uint32_t member_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->members, member_rec, r).group; }
 static uint32_t id_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->ids, id_rec, r).hash; }
 
+/* Whether field f is an hour bucket (merge.h). */
+static int hour_field(const tally_agg *g, uint32_t f) {
+    return tally__kind_is_hour(tally__code_kind(AT(g->fields, field_rec, f).code));
+}
+
 /* Per hash, its fields in the call's order: the day fields, then the hour
  * fields (wire.h); fn(g, field, ctx) for each. */
 static int each_field(tally_agg *g, size_t h, int (*fn)(tally_agg *, uint32_t, void *), void *ctx) {
@@ -100,7 +98,7 @@ static int each_field(tally_agg *g, size_t h, int (*fn)(tally_agg *, uint32_t, v
     int err = 0;
     for (int hour = 0; hour <= 1; hour++)
         for (uint32_t i = start[h]; i < start[h + 1]; i++)
-            if (is_hour(AT(g->fields, field_rec, order[i]).code) == hour) err |= fn(g, order[i], ctx);
+            if (hour_field(g, order[i]) == hour) err |= fn(g, order[i], ctx);
     return err;
 }
 
@@ -131,7 +129,7 @@ static int pack_numbers(tally_agg *g, int releases, size_t names) {
         const hash_rec *hr = &AT(g->hashes, hash_rec, h);
         const uint32_t *start = g->start.p, *order = g->order.p;
         int64_t hours = 0;
-        for (uint32_t i = start[h]; i < start[h + 1]; i++) hours += is_hour(AT(g->fields, field_rec, order[i]).code);
+        for (uint32_t i = start[h]; i < start[h + 1]; i++) hours += hour_field(g, order[i]);
         err |= tally__wire_num(v, hr->expiry) | tally__wire_num(v, hr->until) | tally__wire_num(v, hr->hours_until) |
                tally__wire_num(v, hr->prune) | tally__wire_num(v, start[h + 1] - start[h] - hours) |
                tally__wire_num(v, hours) | each_field(g, h, put_delta, v);

@@ -28,12 +28,16 @@ static inline uint32_t tally__tuple_entity(uint64_t t) { return (uint32_t)(t >> 
 static inline unsigned tally__tuple_period(uint64_t t) { return (unsigned)(t >> 35) & 7; }
 static inline int64_t tally__tuple_value(uint64_t t) { return (int64_t)(t & 0x7ffffffffull); }
 
+/* An hour bucket's kind (its name starts with the hour's digits): written
+ * while the hours of its day are kept, the others while the day is. */
+static inline int tally__kind_is_hour(unsigned kind) { return kind == F_HOUR || kind == F_HOUR_MODEL; }
+
 /* A field's code: kind F_* 3 bits, then for an hour its hour (5 bits) and for
  * a model's field the model's string index from bit 8; for F_PRICE the price
  * table version from bit 3. */
 static inline uint32_t tally__field_code(unsigned kind, int hour, uint32_t model, int64_t version) {
     if (kind == F_PRICE) return F_PRICE | (uint32_t)version << 3;
-    return kind | (kind >= F_HOUR ? (uint32_t)hour << 3 : 0) |
+    return kind | (tally__kind_is_hour(kind) ? (uint32_t)hour << 3 : 0) |
            (kind == F_MODEL || kind == F_HOUR_MODEL ? model << 8 : 0);
 }
 static inline unsigned tally__code_kind(uint32_t c) { return c & 7; }
