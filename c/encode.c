@@ -78,7 +78,7 @@ static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
     tally_period hour = { tally__kind_is_hour(f) ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
     size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
     if (f == F_ALL || f == F_HOUR) return tally__args_add(a, pre, pn);
-    const str *s = &AT(g->strs, str, tally__code_model(code));
+    const str *s = &AT(g->strs, str, tally__code_name(code));
     return tally__args_cat(a, pre, pn, s->s, s->n);
 }
 

@@ -33,16 +33,16 @@ static inline int64_t tally__tuple_value(uint64_t t) { return (int64_t)(t & 0x7f
 static inline int tally__kind_is_hour(unsigned kind) { return kind == F_HOUR || kind == F_HOUR_MODEL; }
 
 /* A field's code: kind F_* 3 bits, then for an hour its hour (5 bits) and for
- * a model's field the model's string index from bit 8; for F_PRICE the price
- * table version from bit 3. */
-static inline uint32_t tally__field_code(unsigned kind, int hour, uint32_t model, int64_t version) {
+ * a model's field the string index of the name it carries (the model) from
+ * bit 8; for F_PRICE the price table version from bit 3. */
+static inline uint32_t tally__field_code(unsigned kind, int hour, uint32_t name, int64_t version) {
     if (kind == F_PRICE) return F_PRICE | (uint32_t)version << 3;
     return kind | (tally__kind_is_hour(kind) ? (uint32_t)hour << 3 : 0) |
-           (kind == F_MODEL || kind == F_HOUR_MODEL ? model << 8 : 0);
+           (kind == F_MODEL || kind == F_HOUR_MODEL ? name << 8 : 0);
 }
 static inline unsigned tally__code_kind(uint32_t c) { return c & 7; }
 static inline unsigned tally__code_hour(uint32_t c) { return c >> 3 & 31; }
-static inline uint32_t tally__code_model(uint32_t c) { return c >> 8; }
+static inline uint32_t tally__code_name(uint32_t c) { return c >> 8; }
 static inline int64_t tally__code_version(uint32_t c) { return (int64_t)(c >> 3); }
 
 typedef struct { const char *s; uint32_t n, shard; } str;
