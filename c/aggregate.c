@@ -3,8 +3,8 @@
  * events that touch it, every distinct leaderboard member with its increments,
  * and the request-id fingerprints to check and add, per id hash. Strings are
  * interned once per call and buckets are found by small integer tuples, so an
- * event costs a few dozen hash-table probes; key names are written once per
- * distinct hash when the call is encoded. Pure: no I/O.
+ * event costs a few dozen hash-table probes; encode.c writes the call (key
+ * names once per distinct hash). Pure: no I/O.
  *
  * The schema (which buckets an event touches) is the table `plan` below; the
  * key and field names follow docs/keys.md. */
@@ -14,15 +14,10 @@
 #include "aggregate.h"
 #include "bounds.h"
 #include "keys.h"
+#include "merge.h"
 #include "table.h"
 #include "timecal.h"
 
-
-/* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
- * and entities. */
-enum { P_TOTAL, P_MONTH, P_DAY, P_MINUTE, P_IDS = 7 };
-enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE, F_UNPRICED, F_ACCOUNT };
-enum { E_KEY, E_ACCOUNT, E_SHARD };
 
 /* Every bucket field an event touches, per entity: docs/keys.md, schema v2
  * (the hours of a day are fields of the day's hash). */
@@ -39,44 +34,21 @@ static const struct { unsigned char entity, period, field; } plan[] = {
 };
 #define PLAN_N (sizeof plan / sizeof plan[0])
 
-typedef struct { const char *s; uint32_t n, shard; } str;
 /* A local hour's periods; per period the hash's expiry and how long its
  * fields may be written (until), the hours' own until, and the day whose hours
  * go when this day's hash is created (0: none). */
 typedef struct { int64_t minute, ym, ymd, x[4], until[4], hours_until, prune_ymd; int hh; } hour_ctx;
-typedef struct { uint64_t tuple; int64_t expiry, until, hours_until; uint32_t prune; } hash_rec;
-typedef struct { uint32_t hash, code; int64_t d[6]; } field_rec;
-typedef struct { uint64_t tuple; int64_t expiry; } group_rec; /* three leaderboards */
-/* A leaderboard member: its increments (cost, tokens, requests), or, when the
- * call also holds the key's bucket hash of the period (source: its index + 1),
- * the script takes the member's scores from that hash's "_" bucket instead. */
-typedef struct { uint32_t group, key, source; int64_t inc[3]; } member_rec;
-typedef struct { uint64_t tuple; int64_t expiry; uint32_t nadd; } idhash_rec;
-typedef struct { uint32_t hash; int add; unsigned char fp[TALLY_ID_ENTRY]; size_t event; } id_rec;
-
-struct tally_agg {
-    const tally_schema *schema;
-    int64_t now_ms, latest_ms, total[7]; /* the call's sums: 6 counts, tokens */
-    tally_vec strs, hours, hashes, fields, groups, members, idhashes, ids, events, prunes;
-    const tally_event *settle; /* the event whose reservations the call releases */
-    int settle_mask;
-    tally_map str_map, hour_map, hash_map, field_map, group_map, member_map, idhash_map;
-    /* encoding */
-    tally_vec order, start, names, deltas, name_of, delta_of, dup_events, text;
-    tally_map name_map, delta_map;
-};
-
 
 tally_agg *tally__agg_new(void) { return calloc(1, sizeof(tally_agg)); }
 
 void tally__agg_free(tally_agg *g) {
     if (!g) return;
     tally_vec *v[] = { &g->strs, &g->hours, &g->hashes, &g->fields, &g->groups, &g->members, &g->idhashes,
-                       &g->ids, &g->events, &g->prunes, &g->order, &g->start, &g->names, &g->deltas, &g->name_of,
-                       &g->delta_of, &g->dup_events, &g->text };
+                       &g->ids, &g->events, &g->prunes, &g->order, &g->start, &g->deltas, &g->delta_of,
+                       &g->dup_events, &g->text };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
-                       &g->idhash_map, &g->name_map, &g->delta_map };
+                       &g->idhash_map, &g->delta_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_free(m[i]);
     free(g);
 }
@@ -148,12 +120,6 @@ static hour_ctx *hour_of(tally_agg *g, int64_t at) {
     return &AT(g->hours, hour_ctx, g->hours.n - 1);
 }
 
-/* Tuples: kind 2 bits | entity 24 bits | period 3 bits | value 35 bits. */
-static uint64_t tuple(unsigned kind, uint32_t entity, unsigned period, int64_t value) {
-    return (uint64_t)kind << 62 | (uint64_t)(entity & 0xffffff) << 38 | (uint64_t)period << 35 |
-           ((uint64_t)value & 0x7ffffffffull);
-}
-
 static int64_t period_value(const hour_ctx *h, unsigned period) {
     switch (period) {
     case P_MONTH: return h->ym;
@@ -186,7 +152,7 @@ static int add_ids(tally_agg *g, const tally_event *e, int64_t at, unsigned kind
      * at once: keep them a window from now at least. */
     int64_t x = (slice + 2) * c->idempotency_s, min_x = g->now_ms / 1000 + c->idempotency_s;
     for (int back = 0; back < 2 && slice - back >= 0; back++) {
-        idhash_rec init = { tuple(kind, entity, P_IDS, slice - back), 0, 0 };
+        idhash_rec init = { tally__tuple(kind, entity, P_IDS, slice - back), 0, 0 };
         int64_t h = record_of(&g->idhashes, &g->idhash_map, init.tuple, &init, sizeof init);
         if (h < 0) return TALLY_AGG_NOMEM;
         if (!back) AT(g->idhashes, idhash_rec, h).expiry = x > min_x ? x : min_x;
@@ -228,18 +194,17 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
         unsigned en = plan[i].entity, p = plan[i].period, f = plan[i].field;
         if (!has[en] || (f == F_PRICE && version < 0 && version != TALLY_UNPRICED) || (f == F_ACCOUNT && account < 0))
             continue;
-        hash_rec hinit = { tuple(en, entity[en], p, period_value(&hc, p)), hc.x[p], hc.until[p],
+        hash_rec hinit = { tally__tuple(en, entity[en], p, period_value(&hc, p)), hc.x[p], hc.until[p],
                            p == P_DAY ? hc.hours_until : 0, 0 };
         int64_t hi = record_of(&g->hashes, &g->hash_map, hinit.tuple, &hinit, sizeof hinit);
         if (hi == (int64_t)g->hashes.n - 1 && p == P_DAY && hc.prune_ymd && !AT(g->hashes, hash_rec, hi).prune) {
-            uint64_t target = tuple(en, entity[en], P_DAY, hc.prune_ymd);
+            uint64_t target = tally__tuple(en, entity[en], P_DAY, hc.prune_ymd);
             if (tally__vec_push(&g->prunes, &target, sizeof target) < 0) return TALLY_AGG_NOMEM;
             AT(g->hashes, hash_rec, hi).prune = (uint32_t)g->prunes.n;
         }
-        uint32_t code = f == F_PRICE     ? (version == TALLY_UNPRICED ? F_UNPRICED : F_PRICE | (uint32_t)version << 3)
-                        : f == F_ACCOUNT ? F_ACCOUNT | (uint32_t)account << 8
-                                         : f | (f == F_HOUR || f == F_HOUR_MODEL ? (uint32_t)hc.hh << 3 : 0) |
-                                               (f == F_MODEL || f == F_HOUR_MODEL ? (uint32_t)model << 8 : 0);
+        uint32_t code = f == F_PRICE && version == TALLY_UNPRICED
+                            ? F_UNPRICED
+                            : tally__field_code(f, hc.hh, (uint32_t)(f == F_ACCOUNT ? account : model), version);
         field_rec finit = { (uint32_t)hi, code, { 0 } };
         int64_t fi = hi < 0 ? -1 : record_of(&g->fields, &g->field_map, (uint64_t)hi << 32 | code, &finit, sizeof finit);
         if (fi < 0) return TALLY_AGG_NOMEM;
@@ -250,7 +215,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
     if (has[E_SHARD]) {
         static const unsigned periods[3] = { P_TOTAL, P_MONTH, P_DAY };
         for (int b = 0; b < 3; b++) {
-            group_rec ginit = { tuple(E_SHARD, shard, periods[b], period_value(&hc, periods[b])), hc.until[periods[b]] };
+            group_rec ginit = { tally__tuple(E_SHARD, shard, periods[b], period_value(&hc, periods[b])), hc.until[periods[b]] };
             int64_t gi = record_of(&g->groups, &g->group_map, ginit.tuple, &ginit, sizeof ginit);
             member_rec minit = { (uint32_t)gi, (uint32_t)key, key_hash[periods[b]], { 0 } };
             int64_t mi = gi < 0 ? -1
@@ -271,207 +236,3 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
     return tally__vec_push(&g->events, &k, sizeof k) < 0 ? TALLY_AGG_NOMEM : TALLY_AGG_ADDED;
 }
 
-/* ------------------------------------------------------------- encoding */
-
-static int text_num(tally_vec *v, int64_t x) {
-    char tmp[24], *p = tally__utoa_end((uint64_t)x, tmp + sizeof tmp);
-    return tally__text_add(v, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-static int same_delta(void *ctx, uint32_t i, const void *sought) {
-    const field_rec *a = &AT(((tally_agg *)ctx)->fields, field_rec, AT(((tally_agg *)ctx)->deltas, uint32_t, i));
-    return memcmp(a->d, sought, sizeof a->d) == 0;
-}
-
-/* Numbers the distinct names (fields, members) and deltas of the call, in
- * first-use order: g->names holds name keys, g->deltas the field whose sums
- * stand for each delta; each field's and member's numbers go to `order`. */
-static int number(tally_agg *g, uint32_t *name_of, uint32_t *delta_of, uint32_t *member_name) {
-    tally__map_clear(&g->name_map);
-    tally__map_clear(&g->delta_map);
-    g->names.n = g->deltas.n = 0;
-    for (size_t i = 0; i < g->fields.n + g->members.n; i++) {
-        int field = i < g->fields.n;
-        uint64_t key = field ? AT(g->fields, field_rec, i).code : 1ull << 63 | AT(g->members, member_rec, i - g->fields.n).key;
-        uint32_t *slot = tally__map_find(&g->name_map, key, NULL, NULL, NULL);
-        if (!slot || (!*slot && (tally__vec_push(&g->names, &key, sizeof key) < 0 || !(*slot = (uint32_t)g->names.n))))
-            return -1;
-        if (!field) {
-            member_name[i - g->fields.n] = *slot;
-            continue;
-        }
-        name_of[i] = *slot;
-        const int64_t *d = AT(g->fields, field_rec, i).d;
-        uint32_t f = (uint32_t)i;
-        slot = tally__map_find(&g->delta_map, tally__fnv64(TALLY_FNV64_BASIS, d, 6 * sizeof *d), same_delta, g, d);
-        if (!slot || (!*slot && (tally__vec_push(&g->deltas, &f, sizeof f) < 0 || !(*slot = (uint32_t)g->deltas.n))))
-            return -1;
-        delta_of[i] = *slot;
-    }
-    return 0;
-}
-
-/* The entity part of a key ("<prefix>:v2:{k:<id>}:") of tuple t, into out. */
-static size_t entity_of(const tally_agg *g, uint64_t t, char *out) {
-    unsigned kind = (unsigned)(t >> 62);
-    uint32_t e = (uint32_t)(t >> 38) & 0xffffff;
-    if (kind == E_SHARD) return tally__shard_entity(g->schema, e, out);
-    const str *s = &AT(g->strs, str, e);
-    return tally__entity(g->schema, kind == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, s->s, s->n, out);
-}
-
-/* The period of a tuple's value: month 202611, day 20261126. */
-static tally_period period_of(unsigned p, int64_t v) {
-    if (p == P_MONTH) return (tally_period){ TALLY_MONTH, (int)(v / 100), (int)(v % 100), 0, 0 };
-    if (p == P_DAY) return (tally_period){ TALLY_DAY, (int)(v / 10000), (int)(v / 100 % 100), (int)(v % 100), 0 };
-    return (tally_period){ TALLY_TOTAL, 0, 0, 0, 0 };
-}
-
-/* The key of tuple t (a bucket hash, an id hash), or with board >= 0 the
- * leaderboard by TALLY_RANK_<board> of its period: all built by keys.c. */
-static int add_key(tally_agg *g, tally_args *a, uint64_t t, int board) {
-    char base[TALLY_ENTITY_MAX], suffix[64];
-    size_t n = entity_of(g, t, base), sn;
-    unsigned p = (unsigned)(t >> 35) & 7;
-    int64_t v = (int64_t)(t & 0x7ffffffffull);
-    tally_period period = period_of(p, v);
-    if (board >= 0) sn = tally__board_suffix(board, &period, suffix);
-    else if (p == P_MINUTE) sn = tally__minute_suffix(v, suffix);
-    else if (p == P_IDS) sn = tally__ids_suffix(v, suffix);
-    else sn = tally__period_suffix(&period, suffix);
-    return tally__args_cat(a, base, n, suffix, sn);
-}
-
-/* Writes the name with key k: a field ("_", "m:<model>", "a:<account>", and
- * for an hour "HH", "HHm:<model>", as keys.c spells them) or a leaderboard
- * member (the API key id). */
-static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
-    if (k >> 63) {
-        const str *s = &AT(g->strs, str, (uint32_t)k);
-        return tally__args_add(a, s->s, s->n);
-    }
-    unsigned f = (unsigned)k & 7, hh = (unsigned)(k >> 3) & 31;
-    char pre[32];
-    if (f == F_PRICE) return tally__args_add(a, pre, tally__field_price((int64_t)(k >> 3), pre));
-    if (f == F_UNPRICED) return tally__args_str(a, TALLY_FIELD_UNPRICED);
-    if (f == F_ACCOUNT) {
-        const str *s = &AT(g->strs, str, (uint32_t)(k >> 8));
-        return tally__args_cat(a, TALLY_FIELD_ACCOUNT, sizeof TALLY_FIELD_ACCOUNT - 1, s->s, s->n);
-    }
-    tally_period hour = { f >= F_HOUR ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
-    size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
-    if (f == F_ALL || f == F_HOUR) return tally__args_add(a, pre, pn);
-    const str *s = &AT(g->strs, str, (uint32_t)(k >> 8));
-    return tally__args_cat(a, pre, pn, s->s, s->n);
-}
-
-static uint32_t field_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->fields, field_rec, r).hash; }
-static uint32_t member_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->members, member_rec, r).group; }
-static uint32_t id_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->ids, id_rec, r).hash; }
-
-/* Adds the descriptor text built in g->text as one argument. */
-static int text_arg(tally_agg *g, tally_args *a) {
-    int rc = tally__args_add(a, g->text.p, g->text.n);
-    g->text.n = 0;
-    return rc;
-}
-
-int tally__agg_encode(tally_agg *g, tally_args *a) {
-    size_t nf = g->fields.n, nm = g->members.n;
-    if (tally__vec_reserve(&g->name_of, nf + nm, sizeof(uint32_t)) < 0 ||
-        tally__vec_reserve(&g->delta_of, nf, sizeof(uint32_t)) < 0 ||
-        number(g, g->name_of.p, g->delta_of.p, (uint32_t *)g->name_of.p + nf) < 0)
-        return -1;
-    const uint32_t *name_of = g->name_of.p, *delta_of = g->delta_of.p, *member_name = name_of + nf;
-    int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
-    for (size_t h = 0; h < g->hashes.n; h++) err |= add_key(g, a, AT(g->hashes, hash_rec, h).tuple, -1);
-    static const int boards[3] = { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
-    for (size_t b = 0; b < g->groups.n; b++)
-        for (int m = 0; m < 3; m++) err |= add_key(g, a, AT(g->groups, group_rec, b).tuple, boards[m]);
-    for (size_t j = 0; j < g->idhashes.n; j++) err |= add_key(g, a, AT(g->idhashes, idhash_rec, j).tuple, -1);
-    for (size_t j = 0; j < g->prunes.n; j++) err |= add_key(g, a, AT(g->prunes, uint64_t, j), -1);
-    int releases = 0;
-    if (g->settle) { /* the reservations hash and leases set of the key and the account */
-        const tally_event *e = g->settle;
-        char base[TALLY_ENTITY_MAX];
-        size_t n;
-        for (int en = E_KEY; en <= E_ACCOUNT; en++) {
-            const char *id = en == E_KEY ? e->key : e->account;
-            if (!(g->settle_mask & (en == E_KEY ? TALLY_AGG_KEY : TALLY_AGG_ACCOUNT)) || !id || !*id) continue;
-            n = tally__entity(g->schema, en == E_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT, id, strlen(id), base);
-            err |= tally__add_held_keys(a, base, n);
-            releases++;
-        }
-    }
-    tally__args_end_keys(a);
-    err |= tally__args_i64(a, g->latest_ms) | tally__args_i64(a, g->schema->max_future_ms);
-    err |= tally__args_i64(a, (int64_t)g->hashes.n) | tally__args_i64(a, (int64_t)g->groups.n);
-    err |= tally__args_i64(a, (int64_t)g->idhashes.n) | tally__args_i64(a, (int64_t)g->prunes.n);
-    err |= tally__args_i64(a, releases);
-    err |= releases ? tally__add_reservation_member(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
-    err |= tally__args_i64(a, (int64_t)g->deltas.n) | tally__args_i64(a, (int64_t)g->names.n);
-    for (size_t d = 0; d < g->deltas.n; d++) {
-        const int64_t *v = AT(g->fields, field_rec, AT(g->deltas, uint32_t, d)).d;
-        for (int m = 0; m < 6; m++) err |= text_num(&g->text, v[m]) | (m < 5 ? tally__text_add(&g->text, ",", 1) : 0);
-        err |= text_arg(g, a);
-    }
-    for (size_t i = 0; i < g->names.n; i++) err |= add_name(g, a, AT(g->names, uint64_t, i));
-    if (err || tally__vec_order_by(&g->order, &g->start, g->hashes.n, nf, field_owner, g) < 0) return -1;
-    const uint32_t *start = g->start.p, *order = g->order.p;
-    for (size_t h = 0; h < g->hashes.n; h++) {
-        const hash_rec *hr = &AT(g->hashes, hash_rec, h);
-        err |= tally__text_fixed(&g->text, (uint64_t)hr->expiry, 12) | tally__text_fixed(&g->text, (uint64_t)hr->until, 12) |
-               tally__text_fixed(&g->text, (uint64_t)hr->hours_until, 12) | tally__text_fixed(&g->text, hr->prune, 7);
-        for (uint32_t i = start[h]; i < start[h + 1]; i++)
-            err |= tally__text_fixed(&g->text, name_of[order[i]], 7) | tally__text_fixed(&g->text, delta_of[order[i]], 7);
-        err |= text_arg(g, a);
-    }
-    if (err || tally__vec_order_by(&g->order, &g->start, g->groups.n, nm, member_owner, g) < 0) return -1;
-    start = g->start.p, order = g->order.p;
-    for (size_t b = 0; b < g->groups.n; b++) {
-        int sourced = 1;
-        for (uint32_t i = start[b]; i < start[b + 1]; i++) sourced &= AT(g->members, member_rec, order[i]).source != 0;
-        err |= tally__text_add(&g->text, sourced ? "1" : "0", 1);
-        err |= tally__text_fixed(&g->text, (uint64_t)AT(g->groups, group_rec, b).expiry, 12);
-        for (uint32_t i = start[b]; i < start[b + 1]; i++) {
-            const member_rec *m = &AT(g->members, member_rec, order[i]);
-            err |= tally__text_fixed(&g->text, member_name[order[i]], 7);
-            if (sourced) err |= tally__text_fixed(&g->text, m->source, 7);
-            else
-                for (int k = 0; k < 3; k++) err |= tally__text_fixed(&g->text, (uint64_t)m->inc[k], 16);
-        }
-        err |= text_arg(g, a);
-    }
-    if (err || tally__vec_order_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
-        tally__vec_reserve(&g->dup_events, g->ids.n, sizeof(size_t)) < 0)
-        return -1;
-    start = g->start.p, order = g->order.p;
-    size_t *events = g->dup_events.p;
-    for (size_t j = 0; j < g->idhashes.n; j++) {
-        idhash_rec *ih = &AT(g->idhashes, idhash_rec, j);
-        size_t w = start[j];
-        ih->nadd = 0;
-        /* the fingerprints to add first, then those only to check */
-        for (int add = 1; add >= 0; add--) {
-            for (uint32_t i = start[j]; i < start[j + 1]; i++) {
-                const id_rec *r = &AT(g->ids, id_rec, order[i]);
-                if (r->add != add) continue;
-                err |= tally__text_add(&g->text, r->fp, TALLY_ID_ENTRY);
-                events[w++] = r->event;
-                ih->nadd += (uint32_t)add;
-            }
-            if (add) err |= tally__args_i64(a, ih->nadd ? ih->expiry : 0);
-            err |= text_arg(g, a);
-        }
-    }
-    return err ? -1 : 0;
-}
-
-size_t tally__agg_dup_event(const tally_agg *g, long long j, long long p) {
-    if (j < 1 || (size_t)j > g->idhashes.n || p == 0) return (size_t)-1;
-    const idhash_rec *ih = &AT(g->idhashes, idhash_rec, j - 1);
-    const uint32_t *start = g->start.p;
-    size_t n = start[j] - start[j - 1], at = p > 0 ? (size_t)(p - 1) : ih->nadd + (size_t)(-p - 1);
-    if ((p > 0 && (size_t)p > ih->nadd) || at >= n) return (size_t)-1;
-    return ((const size_t *)g->dup_events.p)[start[j - 1] + at];
-}

@@ -1,6 +1,7 @@
 /* aggregate.h -- merging a batch's events into one script call: the deltas of
  * the distinct buckets and leaderboard members they touch, and their request-id
- * fingerprints, encoded for lua/record.lua. Pure: no I/O. */
+ * fingerprints (merge.h); encode.h writes the call for lua/record.lua. Pure:
+ * no I/O. */
 #ifndef TALLY_AGGREGATE_H
 #define TALLY_AGGREGATE_H
 
@@ -9,7 +10,6 @@
 
 #include "tally.h"
 
-struct tally_args;
 struct tally_schema;
 
 /* The entities whose buckets a call covers: on a single server everything, on
@@ -58,14 +58,5 @@ size_t tally__agg_count(const tally_agg *g);
  * percentile, whether its events share one hot key or spread over many. The
  * caller sizes calls by it. */
 size_t tally__agg_units(const tally_agg *g);
-
-/* Writes the EVALSHA of record.lua for the call into a. 0, or -1 when
- * memory ran out. */
-int tally__agg_encode(tally_agg *g, struct tally_args *a);
-
-/* The caller index of the event whose fingerprint a "duplicate" answer names
- * (id hash j, position p as the script reports it), or (size_t)-1 when the
- * answer names none of the call's. Valid after tally__agg_encode(). */
-size_t tally__agg_dup_event(const tally_agg *g, long long j, long long p);
 
 #endif

@@ -31,6 +31,7 @@
 
 #include "aggregate.h"
 #include "cluster.h"
+#include "encode.h"
 #include "event.h"
 #include "group.h"
 #include "keys.h"

@@ -88,12 +88,6 @@ int tally__text_add(tally_vec *v, const void *p, size_t n) {
     return 0;
 }
 
-int tally__text_fixed(tally_vec *v, uint64_t x, int width) {
-    char b[24];
-    for (int i = width - 1; i >= 0; i--, x /= 10) b[i] = (char)('0' + x % 10);
-    return tally__text_add(v, b, (size_t)width);
-}
-
 int tally__vec_order_by(tally_vec *order, tally_vec *start, size_t owners, size_t n,
                     uint32_t (*owner)(const void *ctx, size_t r), const void *ctx) {
     if (tally__vec_reserve(start, owners + 1, sizeof(uint32_t)) < 0 || tally__vec_reserve(order, n, sizeof(uint32_t)) < 0)

@@ -61,10 +61,8 @@ static inline uint32_t tally__fnv32(const void *p, size_t n) {
 /* Element i of vector v, whose elements are of `type`. */
 #define AT(v, type, i) (((type *)(v).p)[i])
 
-/* Appends n bytes to a byte vector; x in exactly `width` decimal digits (zeros
- * in front; x must fit). 0 or -1 (OOM). */
+/* Appends n bytes to a byte vector. 0 or -1 (OOM). */
 int tally__text_add(tally_vec *v, const void *p, size_t n);
-int tally__text_fixed(tally_vec *v, uint64_t x, int width);
 
 /* Counting sort: records 0..n-1 by owner(ctx, r) (below `owners`) into order;
  * the records of owner o are order[start[o] .. start[o + 1]) (uint32_t each).

@@ -9,42 +9,34 @@
 -- KEYS[nh+3ng+ni+np+2j-1] reservations: settle, budget entity j (1..nr): its
 --   reservations hash.
 -- KEYS[nh+3ng+ni+np+2j] leases: entity j's leases sorted set.
--- ARGV[1] latest_ms: the latest event time of the call, epoch ms.
--- ARGV[2] future_ms: how far past server TIME an event time may be (ms, at
---   most a day).
--- ARGV[3] nh: the number of bucket hashes.
--- ARGV[4] ng: the number of leaderboard threes.
--- ARGV[5] ni: the number of request-id hashes.
--- ARGV[6] np: the number of prune keys.
--- ARGV[7] nr: budget entities whose reservation to release (settle: the usage
---   is recorded and the estimate given back, together); 0 for a record.
--- ARGV[8] reservation: the reservation's member (API key id, byte 0x1F,
+-- ARGV[1] nums: the call's numbers, a JSON array of whole numbers (layout in
+--   c/wire.h): the head latest_ms (the latest event time of the call, epoch
+--   ms), future_ms (how far past server TIME an event time may be, ms, at most
+--   a day), nh (bucket hashes), ng (leaderboard threes), ni (request-id
+--   hashes), np (prune keys), nr (budget entities whose reservation to
+--   release: settle records the usage and gives the estimate back, together;
+--   0 for a record), nd (deltas), nn (names); then nd deltas of six counts
+--   (requests, input, output, cache_create, cache_read, cost), each at most
+--   10^15; then per bucket hash EXPIRY (epoch s, 0 never; set when the hash is
+--   created), UNTIL and HOURS_UNTIL (its day fields are written while UNTIL is
+--   ahead of server TIME, its hour fields while HOURS_UNTIL is; 0 always),
+--   PRUNE (a prune key, 0 none), DAYS and HOURS (its fields: the next DAYS
+--   names are day fields, the HOURS after them hour fields), then per field
+--   the delta it gains; then per leaderboard three MODE, EXPIRY, NM (its
+--   members: the next NM names), then per member with MODE 1 SOURCE (bucket
+--   hash SOURCE's "_" bucket, written by this call, gives the member's scores:
+--   its cost, total tokens and requests), with MODE 0 COST TOKENS REQUESTS
+--   (what it gains on each of the three); last per request-id hash its EXPIRY
+--   (epoch s; 0: only checked).
+-- ARGV[2] reservation: the reservation's member (API key id, byte 0x1F,
 --   request id: as reserve.lua's), or "".
--- ARGV[9] nd: the number of deltas.
--- ARGV[10] nn: the number of names.
--- ARGV[10+d] delta: delta d (1..nd), a bucket value
---   "requests,input,output,cache_create,cache_read,cost", each count at most
---   10^15.
--- ARGV[10+nd+n] name: name n (1..nn), a bucket field or a leaderboard member.
--- ARGV[10+nd+nn+h] hash: bucket hash h's descriptor, fixed-width decimal:
---   EXPIRY (12 digits: epoch s, 0 never; set when the hash is created), UNTIL
---   and HOURS_UNTIL (12 digits each: fields are written while it is ahead of
---   server TIME, 0 always; hour buckets, the fields whose names start with a
---   digit, follow HOURS_UNTIL), PRUNE (7 digits: a prune key, 0 none), then
---   per field NAME and DELTA (7 digits each): field NAME gains delta DELTA.
--- ARGV[10+nd+nn+nh+g] board: leaderboard three g's descriptor: MODE (1 digit),
---   EXPIRY (12 digits), then per member NAME (7 digits) and, with MODE 1,
---   SOURCE (7 digits): bucket hash SOURCE's "_" bucket, written by this call,
---   gives the member's scores (its cost, total tokens and requests); with MODE
---   0, COST, TOKENS, REQUESTS (16 digits each): what it gains on each of the
---   three.
--- ARGV[10+nd+nn+nh+ng+3j-2] ids_expiry: id hash j's expiry, epoch s (0: only
---   checked).
--- ARGV[10+nd+nn+nh+ng+3j-1] ids_add: the request ids to check and add, 24
+-- ARGV[2+n] name: name n (1..nn): the hashes' fields, hash by hash, then the
+--   leaderboards' members, three by three.
+-- ARGV[2+nn+2j-1] ids_add: id hash j's request ids to check and add, 24
 --   bytes each, concatenated: the id's 16-byte field (docs/keys.md), then the
 --   8-byte field an older tally wrote for it, which is only checked, in the
 --   hashes that older tally created (those without the field "v").
--- ARGV[10+nd+nn+nh+ng+3j] ids_check: the ids only to check, the same way.
+-- ARGV[2+nn+2j] ids_check: the ids only to check, the same way.
 -- Returns: {"recorded", us}, or, writing nothing but a settle's release,
 --   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
 --   hash J; P its position in ids_add, -P in ids_check); us: how long the
@@ -52,134 +44,132 @@
 -- Everything is read and checked before the first write. Bucket values are
 -- exact decimal integers up to 2^63-1; leaderboard scores saturate at 2^53.
 -- On a cluster a call covers one entity (key, account or shard).
+
+-- A call of one event touches ~10 hashes and ~25 fields, so the work per item
+-- is what counts: the fields' names are read straight from ARGV in ranges,
+-- and what is kept per hash and board goes in one flat array each, with a
+-- stride, not a table per item.
 local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
 local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
 local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
+local HEAD, DELTA, HASH_HEAD = lib.TALLY_WIRE_HEAD, lib.TALLY_WIRE_DELTA, lib.TALLY_WIRE_HASH_HEAD
+local GROUP_HEAD, SOURCED = lib.TALLY_WIRE_GROUP_HEAD, lib.TALLY_WIRE_MODE_SOURCED
+local MEMBER_SOURCED, MEMBER_INC = lib.TALLY_WIRE_MEMBER_SOURCED, lib.TALLY_WIRE_MEMBER_INC
+local NAME0 = 2 -- ARGV[NAME0 + n] is name n
 local FP, FP_V0 = 16, 8 -- an id's field; the field of tally before 16-byte ones
 local ENTRY = FP + FP_V0
 local V2 = "v" -- a field of the id hashes created here: no 8-byte fields to check
 local fail = lib.refusal("record")
+-- Lua function and C calls cost ~1000 instructions each here: the loops below
+-- index v and ARGV directly and keep library functions in locals.
+local match, format = string.match, string.format
+local BUCKET, BUCKET_FORMAT = lib.BUCKET_PATTERN, lib.BUCKET_FORMAT
 
 local start_us = lib.now_us()
 local now_s = math.floor(start_us / 1000000)
-local latest, future = lib.int(ARGV[1], 0, lib.TALLY_AT_MAX), lib.int(ARGV[2], 0, lib.TALLY_FUTURE_MAX_MS)
-local nh, ng, ni = lib.int(ARGV[3], 0, 1e6), lib.int(ARGV[4], 0, 1e6), lib.int(ARGV[5], 0, 1e6)
-local np, nr, resv = lib.int(ARGV[6], 0, 1e6), lib.int(ARGV[7], 0, 2), ARGV[8]
-local nd, nn = lib.int(ARGV[9], 0, 1e6), lib.int(ARGV[10], 0, 1e6)
-if not (latest and future and nh and ng and ni and np and nr and resv and nd and nn)
-  or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= 10 + nd + nn + nh + ng + 3 * ni then
+-- The call's numbers are digits and commas alone: each whole and >= 0, and
+-- range-checked where it is used.
+local nums = ARGV[1]
+local ok, v = false, nil
+if nums:find("^%[[%d,]*%]$") then
+  ok, v = pcall(cjson.decode, nums)
+end
+if not ok or type(v) ~= "table" or #v < HEAD then
+  return fail("ARGV[1] is not a JSON array of the call's numbers")
+end
+local nv = #v
+local latest, future, nh, ng, ni, np, nr, nd, nn = unpack(v, 1, HEAD)
+if latest > lib.TALLY_AT_MAX or future > lib.TALLY_FUTURE_MAX_MS or nr > 2
+  or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= NAME0 + nn + 2 * ni then
   return fail("KEYS and ARGV do not match the counts")
 end
-local nz = 3 * ng
+local nz, resv = 3 * ng, ARGV[2]
 if nr > 0 and not lib.is_member(resv) then
   return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
 end
 if latest > math.floor(start_us / 1000) + future then
   return fail("an event time is in the future beyond the allowed " .. future .. " ms")
 end
+if nv < HEAD + DELTA * nd then return fail("ARGV[1] is shorter than its deltas") end
 
-local dtext, dnum = {}, {}
+-- Deltas: their six counts stay in v (from dpos[d] + 1), their text is made once.
+local dtext, dpos, at = {}, {}, HEAD
 for d = 1, nd do
-  local s = ARGV[10 + d]
-  local p1, p2, p3, p4, p5, p6 = lib.bucket(s)
-  if not p6 or #p1 > 16 or #p2 > 16 or #p3 > 16 or #p4 > 16 or #p5 > 16 or #p6 > 16
-    or math.max(p1, p2, p3, p4, p5, p6) > DELTA_MAX then
+  local p1, p2, p3, p4, p5, p6 = v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5], v[at + 6]
+  if p1 > DELTA_MAX or p2 > DELTA_MAX or p3 > DELTA_MAX or p4 > DELTA_MAX or p5 > DELTA_MAX
+    or p6 > DELTA_MAX then
     return fail("delta " .. d .. " is not six counts of at most 10^15")
   end
-  dtext[d] = s
-  dnum[d] = { tonumber(p1), tonumber(p2), tonumber(p3), tonumber(p4), tonumber(p5), tonumber(p6) }
-end
-local names, hourly = { unpack(ARGV, 11 + nd, 10 + nd + nn) }, {}
-for i = 1, nn do
-  local b = names[i]:byte(1)
-  hourly[i] = b and b >= 48 and b <= 57 -- an hour bucket: the name starts with a digit
-end
-local at = 11 + nd + nn
-
--- Descriptors are fixed-width decimal numbers: the count of items, or nil
--- when ARGV[i] is not `head` digits then whole items of `size` digits.
-local function items_of(i, head, size)
-  local s = ARGV[i]
-  local n = (#s - head) / size
-  if n < 1 or n ~= math.floor(n) or not s:find("^%d+$") then return nil end
-  return n, s
+  dtext[d], dpos[d] = format(BUCKET_FORMAT, p1, p2, p3, p4, p5, p6), at
+  at = at + DELTA
 end
 
-local function live(until_s) return until_s == 0 or until_s > now_s end
-
--- The 7-digit number at s[p..p+6], from its bytes: no substring, no strtod
--- (items_of has checked that s is all digits). 53333328 is 48 * 1111111.
-local byte = string.byte
-local function index_at(s, p)
-  local a, b, c, d, e, f, g = byte(s, p, p + 6)
-  return a * 1000000 + b * 100000 + c * 10000 + d * 1000 + e * 100 + f * 10 + g - 53333328
-end
--- The two 7-digit numbers at s[p..p+13] (a field's NAME and DELTA), from one call.
-local function pair_at(s, p)
-  local a, b, c, d, e, f, g, h, i, j, k, l, m, n = byte(s, p, p + 13)
-  return a * 1000000 + b * 100000 + c * 10000 + d * 1000 + e * 100 + f * 10 + g - 53333328,
-    h * 1000000 + i * 100000 + j * 10000 + k * 1000 + l * 100 + m * 10 + n - 53333328
-end
-
-local hashes, by_index = {}, {}
+-- Bucket hashes with a field to write (a field past its retention is skipped:
+-- a late event; fields are written while their UNTIL is 0 or ahead of server
+-- TIME): hash h's KEYS index, expiry, prune key index, first and last
+-- ARGV index of its fields' names, and v's index of its first field's delta
+-- are H[6h-5 .. 6h]; by_index maps a KEYS index to h.
+local H, by_index, nk, name = {}, {}, 0, NAME0
 for k = 1, nh do
-  local n, s = items_of(at, 43, 14)
-  local prune = n and index_at(s, 37)
-  if not n or prune > np then return fail("bad descriptor of hash " .. k) end
-  local h = { key = KEYS[k], expiry = tonumber(s:sub(1, 12), 10), fields = {}, deltas = {} }
-  by_index[k] = h
-  if prune > 0 then h.prune = KEYS[nh + nz + ni + prune] end
-  local days, hours = live(tonumber(s:sub(13, 24), 10)), live(tonumber(s:sub(25, 36), 10))
-  local fields, deltas = h.fields, h.deltas
-  for p = 44, #s, 14 do
-    local nx, di = pair_at(s, p)
-    if not names[nx] or not dtext[di] then return fail("hash " .. k .. " names no such field or delta") end
-    if hourly[nx] then
-      if hours then fields[#fields + 1], deltas[#deltas + 1] = names[nx], di end
-    elseif days then
-      fields[#fields + 1], deltas[#deltas + 1] = names[nx], di
-    end
+  if at + HASH_HEAD > nv then return fail("bad descriptor of hash " .. k) end
+  local expiry, days, hours = v[at + 1], v[at + 2], v[at + 3]
+  local prune, nday, nhour = v[at + 4], v[at + 5], v[at + 6]
+  at = at + HASH_HEAD
+  local n = nday + nhour
+  if n < 1 or prune > np or expiry > TIME_MAX_S or at + n > nv or name + n > NAME0 + nn then
+    return fail("bad descriptor of hash " .. k)
   end
-  -- a field past its retention is skipped (a late event)
-  if #h.fields > 0 then hashes[#hashes + 1] = h end
-  at = at + 1
+  for p = at + 1, at + n do
+    if v[p] < 1 or v[p] > nd then return fail("hash " .. k .. " names no such delta") end
+  end
+  local first = (days == 0 or days > now_s) and 1 or nday + 1
+  local last = (hours == 0 or hours > now_s) and n or nday
+  if first <= last then
+    nk = nk + 1
+    H[6 * nk - 5], H[6 * nk - 4], H[6 * nk - 3], H[6 * nk - 2], H[6 * nk - 1], H[6 * nk] =
+      k, expiry, prune, name + first, name + last, at + first
+    by_index[k] = nk
+  end
+  at, name = at + n, name + n
 end
-local boards = {}
+
+-- Leaderboards of live threes: board b's key, expiry, metric (1 cost, 2
+-- tokens, 3 requests), first and last ARGV index of its members' names, v's
+-- index of its first member's source (MODE 1, sourced) or increments, and
+-- whether it is sourced are B[7b-6 .. 7b].
+local B, nb = {}, 0
 for g = 1, ng do
-  local sourced = ARGV[at]:byte(1) == 49 -- MODE 1
-  local size = sourced and 14 or 55
-  local n, s = items_of(at, 13, size)
-  if not n then return fail("bad descriptor of leaderboards " .. g) end
-  local members, incs, sources = {}, { {}, {}, {} }, {} -- incs[b][m]: cost, tokens, requests
-  for m = 1, n do
-    local p = 14 + size * (m - 1)
-    if sourced then
-      local nx, src = pair_at(s, p)
-      members[m], sources[m] = names[nx], by_index[src]
-      if not (members[m] and sources[m]) then
-        return fail("leaderboards " .. g .. " name no such member or source")
-      end
-    else
-      members[m] = names[index_at(s, p)]
-      for b = 1, 3 do incs[b][m] = tonumber(s:sub(p + 16 * b - 9, p + 16 * b + 6), 10) end
-      if not members[m] or incs[1][m] > DELTA_MAX or incs[2][m] > DELTA_MAX or incs[3][m] > DELTA_MAX then
-        return fail("leaderboards " .. g .. " name no such member or a bad increment")
-      end
+  if at + GROUP_HEAD > nv then return fail("bad descriptor of leaderboards " .. g) end
+  local mode, expiry, n = v[at + 1], v[at + 2], v[at + 3]
+  at = at + GROUP_HEAD
+  local sourced = mode == SOURCED
+  local size = sourced and MEMBER_SOURCED or MEMBER_INC
+  if mode > 1 or n < 1 or expiry > TIME_MAX_S or at + size * n > nv or name + n > NAME0 + nn then
+    return fail("bad descriptor of leaderboards " .. g)
+  end
+  for p = at + 1, at + size * n, size do
+    if sourced and (v[p] < 1 or v[p] > nh) then
+      return fail("leaderboards " .. g .. " name no such source")
+    elseif not sourced and (v[p] > DELTA_MAX or v[p + 1] > DELTA_MAX or v[p + 2] > DELTA_MAX) then
+      return fail("leaderboards " .. g .. " have a bad increment")
     end
   end
-  local expiry = tonumber(s:sub(2, 13), 10)
-  if live(expiry) then
-    for b = 1, 3 do
-      boards[#boards + 1] = { key = KEYS[nh + 3 * (g - 1) + b], expiry = expiry, members = members,
-                              inc = incs[b], sources = sourced and sources, metric = b }
+  if expiry == 0 or expiry > now_s then
+    for metric = 1, 3 do
+      nb = nb + 1
+      B[7 * nb - 6], B[7 * nb - 5], B[7 * nb - 4], B[7 * nb - 3], B[7 * nb - 2], B[7 * nb - 1], B[7 * nb] =
+        KEYS[nh + 3 * (g - 1) + metric], expiry, metric, name + 1, name + n, at + 1, sourced
     end
   end
-  at = at + 1
+  at, name = at + size * n, name + n
+end
+if at + ni ~= nv or name ~= NAME0 + nn then
+  return fail("ARGV[1] and the names do not match the counts")
 end
 local ids = {}
 for j = 1, ni do
-  local expiry, adds, checks = lib.int(ARGV[at], 0, TIME_MAX_S), ARGV[at + 1], ARGV[at + 2]
-  if not expiry or #adds % ENTRY ~= 0 or #checks % ENTRY ~= 0 or (expiry == 0 and #adds > 0) then
+  local expiry, adds, checks = v[at + j], ARGV[NAME0 + nn + 2 * j - 1], ARGV[NAME0 + nn + 2 * j]
+  if expiry > TIME_MAX_S or #adds % ENTRY ~= 0 or #checks % ENTRY ~= 0 or (expiry == 0 and #adds > 0) then
     return fail("bad request-id list " .. j)
   end
   local list = {}
@@ -187,7 +177,6 @@ for j = 1, ni do
   for p = 1, #checks, ENTRY do list[#list + 1] = checks:sub(p, p + FP - 1) end
   ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, adds = adds, checks = checks,
              nadd = #adds / ENTRY }
-  at = at + 3
 end
 
 -- Reads: every check that can fail happens here, before the first write.
@@ -202,6 +191,7 @@ local dups = {}
 for j, id in ipairs(ids) do
   if #id.list > 0 then
     local seen, seen_v0 = redis.call("HMGET", id.key, V2, unpack(id.list)), {}
+    id.v2 = seen[1]
     if not seen[1] then -- a hash an older tally created, or none yet
       if redis.call("EXISTS", id.key) == 1 then
         local old = {} -- the 8-byte fields, in the order of id.list
@@ -231,29 +221,34 @@ if #dups > 0 then
   return { "duplicate", elapsed(), unpack(dups) }
 end
 
-for _, h in ipairs(hashes) do
-  local fields, deltas = h.fields, h.deltas
-  local old = lib.call_spread("HMGET", h.key, fields)
-  local args = {}
-  for f = 1, #fields do
-    local v, di = old[f], deltas[f]
+-- New bucket values: the field named ARGV[i] and its value are fv[2i-1], fv[2i]
+-- (i counted from NAME0); a hash's "_" bucket gives its members' scores (cost,
+-- tokens, requests) in score[3h-2 .. 3h].
+local fv, hfresh, hgone, score = {}, {}, {}, {}
+for h = 1, nk do
+  local key, first, last, d0 = KEYS[H[6 * h - 5]], H[6 * h - 2], H[6 * h - 1], H[6 * h] - H[6 * h - 2]
+  local old = lib.call_spread("HMGET", key, ARGV, first, last)
+  local created
+  for i = first, last do
+    local o, di, field = old[i - first + 1], v[d0 + i], ARGV[i]
+    local p = dpos[di]
     local value, n1, n2, n3, n4, n5, n6
-    local d = dnum[di]
-    if not v then
-      h.fresh = true
+    if not o then
+      hfresh[h] = true
       value = dtext[di]
-      n1, n2, n3, n4, n5, n6 = d[1], d[2], d[3], d[4], d[5], d[6]
+      n1, n2, n3, n4, n5, n6 = v[p + 1], v[p + 2], v[p + 3], v[p + 4], v[p + 5], v[p + 6]
     else
-      local p1, p2, p3, p4, p5, p6 = lib.bucket(v)
-      if not p6 then return lib.foreign("field " .. fields[f] .. " of " .. h.key .. " is not a bucket") end
+      local p1, p2, p3, p4, p5, p6 = match(o, BUCKET)
+      if not p6 then return lib.foreign("field " .. field .. " of " .. key .. " is not a bucket") end
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
-        n1, n2, n3, n4, n5, n6 = p1 + d[1], p2 + d[2], p3 + d[3], p4 + d[4], p5 + d[5], p6 + d[6]
-        value = string.format(lib.BUCKET_FORMAT, n1, n2, n3, n4, n5, n6)
+        n1, n2, n3, n4, n5, n6 = p1 + v[p + 1], p2 + v[p + 2], p3 + v[p + 3], p4 + v[p + 4], p5 + v[p + 5],
+          p6 + v[p + 6]
+        value = format(BUCKET_FORMAT, n1, n2, n3, n4, n5, n6)
       else
         local parts = { p1, p2, p3, p4, p5, p6 }
         for m = 1, 6 do
-          parts[m] = lib.add_exact(parts[m], d[m])
-          if not parts[m] then return fail("a sum in " .. h.key .. " would pass 2^63-1") end
+          parts[m] = lib.add_exact(parts[m], v[p + m])
+          if not parts[m] then return fail("a sum in " .. key .. " would pass 2^63-1") end
         end
         value = table.concat(parts, ",")
         n1, n2, n3, n4, n5, n6 = tonumber(parts[1]), tonumber(parts[2]), tonumber(parts[3]),
@@ -261,55 +256,63 @@ for _, h in ipairs(hashes) do
       end
     end
     -- an entity's bucket: a leaderboard member's scores (cost, tokens, requests)
-    if fields[f] == "_" then h.score = { n6, n2 + n3 + n4 + n5, n1 } end
-    if fields[f] == "_" and not v then h.created = true end
-    args[2 * f - 1], args[2 * f] = fields[f], value
+    if field == "_" then
+      score[3 * h - 2], score[3 * h - 1], score[3 * h] = n6, n2 + n3 + n4 + n5, n1
+      created = not o
+    end
+    fv[2 * (i - NAME0) - 1], fv[2 * (i - NAME0)] = field, value
   end
-  h.args = args
-  if h.prune and h.created then
+  local prune = H[6 * h - 3]
+  if prune > 0 and created then
     local gone = {}
-    for _, f in ipairs(redis.call("HKEYS", h.prune)) do
+    for _, f in ipairs(redis.call("HKEYS", KEYS[nh + nz + ni + prune])) do
       if f:find("^%d") then gone[#gone + 1] = f end
     end
-    h.gone = gone
+    hgone[h] = gone
   end
 end
 -- A member's scores are its key's bucket of the period when the call holds it
 -- (the ranking is that bucket, saturating at 2^53), else its old scores plus
--- the increments.
-for _, b in ipairs(boards) do
-  local args = {}
-  if b.sources then
-    redis.call("ZCARD", b.key) -- type check before any write
-    for m = 1, #b.members do
-      local score = b.sources[m].score
-      if not score then return fail("leaderboard source " .. b.sources[m].key .. " has no entity bucket") end
-      args[2 * m - 1], args[2 * m] = lib.istr(math.min(score[b.metric], SCORE_MAX)), b.members[m]
+-- the increments: zargs[b] holds board b's ZADD arguments; znew[b] whether the
+-- board is new (its expiry is set then).
+local zargs, znew = {}, {}
+for b = 1, nb do
+  local key, metric, first, last, d0 = B[7 * b - 6], B[7 * b - 4], B[7 * b - 3], B[7 * b - 2], B[7 * b - 1]
+  local zv = {}
+  if B[7 * b] then
+    znew[b] = redis.call("ZCARD", key) == 0 -- and a type check before any write
+    for i = first, last do
+      local h = by_index[v[d0 + (i - first) * MEMBER_SOURCED]]
+      local s = h and score[3 * h - 3 + metric]
+      if not s then return fail("a leaderboard source of " .. key .. " has no entity bucket") end
+      zv[2 * (i - first) + 1], zv[2 * (i - first) + 2] = lib.istr(math.min(s, SCORE_MAX)), ARGV[i]
     end
   else
-    local scores = lib.call_spread("ZMSCORE", b.key, b.members)
-    for m = 1, #b.members do
-      local score = math.min((tonumber(scores[m]) or 0) + b.inc[m], SCORE_MAX)
-      args[2 * m - 1], args[2 * m] = lib.istr(score), b.members[m]
+    local scores = lib.call_spread("ZMSCORE", key, ARGV, first, last)
+    for i = first, last do
+      local s = (tonumber(scores[i - first + 1]) or 0) + v[d0 + (i - first) * MEMBER_INC + metric - 1]
+      zv[2 * (i - first) + 1], zv[2 * (i - first) + 2] = lib.istr(math.min(s, SCORE_MAX)), ARGV[i]
     end
   end
-  b.args = args
+  zargs[b] = zv
 end
 
 -- Writes: nothing below can fail on a well-formed dataset. Hours past their
 -- retention go first, so that hours this call writes stay.
-for _, h in ipairs(hashes) do
-  if h.gone and #h.gone > 0 then lib.call_spread("HDEL", h.prune, h.gone) end
+for h = 1, nk do
+  if hgone[h] and #hgone[h] > 0 then lib.call_spread("HDEL", KEYS[nh + nz + ni + H[6 * h - 3]], hgone[h]) end
 end
-for _, h in ipairs(hashes) do
-  lib.call_spread("HSET", h.key, h.args)
-  if h.fresh and h.expiry > 0 then redis.call("EXPIREAT", h.key, h.expiry, "NX") end
+for h = 1, nk do
+  local key, expiry = KEYS[H[6 * h - 5]], H[6 * h - 4]
+  lib.call_spread("HSET", key, fv, 2 * (H[6 * h - 2] - NAME0) - 1, 2 * (H[6 * h - 1] - NAME0))
+  if hfresh[h] and expiry > 0 then redis.call("EXPIREAT", key, expiry, "NX") end
 end
-for _, b in ipairs(boards) do
-  local added = lib.call_spread("ZADD", b.key, b.args)
-  -- a new member may mean a new board; NX keeps an expiry already set
-  if b.expiry > 0 and (type(added) ~= "number" or added > 0) then
-    redis.call("EXPIREAT", b.key, b.expiry, "NX")
+for b = 1, nb do
+  local key, expiry = B[7 * b - 6], B[7 * b - 5]
+  local added = lib.call_spread("ZADD", key, zargs[b])
+  -- a new board (or, without its card read, a new member); NX keeps an expiry
+  if expiry > 0 and (znew[b] or znew[b] == nil and (type(added) ~= "number" or added > 0)) then
+    redis.call("EXPIREAT", key, expiry, "NX")
   end
 end
 for _, id in ipairs(ids) do
@@ -318,7 +321,8 @@ for _, id in ipairs(ids) do
     for p = 1, id.nadd do args[2 * p - 1], args[2 * p] = id.list[p], "1" end
     if id.fresh then args[2 * id.nadd + 1], args[2 * id.nadd + 2] = V2, "1" end
     lib.call_spread("HSET", id.key, args)
-    redis.call("EXPIREAT", id.key, id.expiry, "NX")
+    -- a hash with "v" got its expiry when this script created it
+    if not id.v2 then redis.call("EXPIREAT", id.key, id.expiry, "NX") end
   end
 end
 release()

@@ -11,18 +11,18 @@ end
 -- lib.istr: a whole number as decimal text (Lua 5.1's %d: exact below 2^53).
 function lib.istr(v) return string.format("%d", v) end
 
--- lib.call_spread: redis.call(cmd, key, list[1..#list]) in pieces of at most
--- 1000 values (an even count, so pairs stay whole), results concatenated: Lua's
--- unpack refuses ~8000 values, and a refusal halfway through a script's writes
--- would leave half an update.
-function lib.call_spread(cmd, key, list)
-  local n = #list
-  if n <= 1000 then return redis.call(cmd, key, unpack(list)) end
+-- lib.call_spread: redis.call(cmd, key, list[from..to]) (default: all of
+-- list) in pieces of at most 1000 values (an even count, so pairs stay whole),
+-- results concatenated: Lua's unpack refuses ~8000 values, and a refusal
+-- halfway through a script's writes would leave half an update.
+function lib.call_spread(cmd, key, list, from, to)
+  from, to = from or 1, to or #list
+  if to - from < 1000 then return redis.call(cmd, key, unpack(list, from, to)) end
   local out = {}
-  for from = 1, n, 1000 do
-    local part = redis.call(cmd, key, unpack(list, from, math.min(from + 999, n)))
+  for i = from, to, 1000 do
+    local part = redis.call(cmd, key, unpack(list, i, math.min(i + 999, to)))
     if type(part) == "table" then
-      for i = 1, #part do out[from + i - 1] = part[i] end
+      for p = 1, #part do out[i - from + p] = part[p] end
     end
   end
   return out

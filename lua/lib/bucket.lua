@@ -4,7 +4,8 @@
 lib.BUCKET_FORMAT = "%d,%d,%d,%d,%d,%d" -- %d formats a C long: exact below 2^53, no printf_fp
 
 -- The six parts of a bucket as strings, or nil when v is not a bucket.
-function lib.bucket(v) return v:match("^(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)$") end
+lib.BUCKET_PATTERN = "^(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)$"
+function lib.bucket(v) return v:match(lib.BUCKET_PATTERN) end
 
 -- A reservation's member (its field and lease): API key id, byte 0x1F, request id.
 function lib.is_member(s) return s:find("^[^\31]+\31[^\31]+$") ~= nil end
