@@ -208,6 +208,7 @@ int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, ta
         if (rc == TALLY_OK && k.failed) rc = tally__fail(t, k.failed_code, "%s", k.failed_msg);
         for (int i = 0; rc == TALLY_OK && i < nkeys; i++) /* every key answered, or the read failed */
             if (!out->per_key[i]) rc = tally__fail(t, TALLY_EIO, "no answer for a key of the read");
+        if (rc == TALLY_OK) tally__ok(t); /* a replica's failure the read recovered from is no error */
     }
     tally__args_free(&k.src);
     free(k.order), free(k.pairs), free(k.chunk_at), free(k.group_start);
