@@ -1,6 +1,6 @@
 /* evict.h -- whether a server may evict tally's keys, and the gate every
  * script call that writes passes (evict.c). Layer: transport (above node.c,
- * below exec.c and window.c). */
+ * below window.c). */
 #ifndef TALLY_EVICT_H
 #define TALLY_EVICT_H
 

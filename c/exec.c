@@ -1,197 +1,61 @@
-/* exec.c -- running the scripts: EVALSHA routed to the node serving its keys,
- * for single calls, pipelined batches and calls split by slot
- * (tally__eval_keyed), and the public SCRIPT commands and WAIT over every
- * node.
- *
- * Recovery rule: NOSCRIPT guarantees the script did not run, so the call is sent
- * again after loading; MOVED, ASK, TRYAGAIN and CLUSTERDOWN likewise. A timeout
- * or I/O error does not: the script may have run, so the error goes to the
- * caller and nothing is retried here. */
+/* exec.c -- the script calls the features make, each a window of calls in
+ * flight (window.c, where NOSCRIPT, redirections, TRYAGAIN and failed
+ * replicas are recovered from): one call (tally__eval, a window of one), and
+ * one call split by slot (tally__eval_keyed, a window of one call per slot). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cluster.h"
-#include "evict.h"
 #include "exec.h"
 #include "node.h"
-#include "scripts.h"
+#include "window.h"
 
-#define BATCH_CHUNK 512 /* calls in flight per round trip */
-#define MAX_TRIES 12
+#define KEYED_WINDOW 512 /* per-slot calls in flight */
 
-/* The public SCRIPT commands: one call, one deadline, every node. */
-static int load_all(tally *t) {
-    if (tally__cluster_sync(t) != TALLY_OK) return t->err;
-    for (int i = 0; i < t->nodes->n; i++) {
-        int rc = tally__node_connect(t, i);
-        if (rc == TALLY_OK) rc = tally__scripts_load_on(t, i);
-        if (rc != TALLY_OK) return rc;
-    }
-    return tally__ok(t);
+/* A window of one: the call is built once, in the caller's arguments, which
+ * nothing else touches, so rebuilding it is nothing to do. */
+typedef struct {
+    redisReply *reply;
+    int sent;
+} one;
+
+static int one_next(void *ctx, int idle, size_t *id) {
+    one *o = ctx;
+    (void)idle;
+    *id = 0;
+    return o->sent ? 0 : (o->sent = 1);
 }
 
-int tally_scripts_load(tally *t) {
-    tally__io_begin(t);
-    int rc = load_all(t);
-    tally__io_end(t);
-    return rc;
+static int one_rebuild(void *ctx, size_t id) {
+    (void)ctx, (void)id;
+    return 0;
 }
 
-int tally_scripts_exists(tally *t, int *loaded) {
-    int here[TALLY_SCRIPT_COUNT_], rc = TALLY_OK;
-    for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) loaded[k] = 1;
-    tally__io_begin(t);
-    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) {
-        rc = tally_scripts_exists_on(t, i, here);
-        for (int k = 0; rc == TALLY_OK && k < TALLY_SCRIPT_COUNT_; k++) loaded[k] &= here[k];
-    }
-    tally__io_end(t);
-    return rc;
-}
-
-int tally_scripts_flush(tally *t) {
-    int rc = TALLY_OK;
-    tally__io_begin(t);
-    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) rc = tally__scripts_flush_on(t, i);
-    if (rc == TALLY_OK) rc = load_all(t);
-    tally__io_end(t);
-    return rc;
-}
-
-/* WAIT on every primary this handle wrote to, each within its own command
- * deadline. */
-int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked) {
-    int budget = t->cfg.command_timeout_ms;
-    if (replicas < 1 || timeout_ms < 0 || (budget > 0 && (timeout_ms == 0 || timeout_ms >= budget)))
-        return tally__fail(t, TALLY_EINVAL,
-                           "tally_wait_replicas: replicas must be at least 1 and timeout_ms from 1 to below the "
-                           "command timeout (%d ms; 0 waits for ever only without one)", budget);
-    long long fewest = -1;
-    for (int i = 0; i < t->nodes->n; i++) {
-        if (t->nodes->v[i].replica || !t->nodes->v[i].wrote) continue;
-        tally__args_reset(&t->aux);
-        if (tally__args_str(&t->aux, "WAIT") || tally__args_i64(&t->aux, replicas) ||
-            tally__args_i64(&t->aux, timeout_ms))
-            return tally__oom(t);
-        redisReply *r = tally__node_command(t, i, &t->aux);
-        if (!r) return t->err;
-        int rc = r->type == REDIS_REPLY_INTEGER ? TALLY_OK : tally__reply_error(t, r);
-        if (rc == TALLY_OK && (fewest < 0 || r->integer < fewest)) fewest = r->integer;
-        freeReplyObject(r);
-        if (rc != TALLY_OK) return rc;
-    }
-    if (acked) *acked = fewest < 0 ? replicas : (int)fewest; /* nothing written: nothing to wait for */
-    if (fewest >= 0 && fewest < replicas)
-        return tally__fail(t, TALLY_ETIMEOUT, "WAIT: a primary had %lld of %d replicas acknowledge within %d ms",
-                           fewest, replicas, timeout_ms);
-    return tally__ok(t);
-}
-
-enum { USE = TALLY_REPLY_USE, RELOAD = TALLY_REPLY_RELOAD, MOVED = TALLY_REPLY_MOVED, ASK = TALLY_REPLY_ASK,
-       WAIT = TALLY_REPLY_WAIT };
-
-int tally__eval_next(tally *t, const redisReply *r, int *target) {
-    int kind = tally__reply_kind(r);
-    if (kind != MOVED && kind != ASK) return kind;
-    switch (tally__redirect(t, r, target)) {
-    case 1: return MOVED;
-    case 2: return ASK;
-    default: return USE;
-    }
-}
-
-/* 1 when reply r says that replica i cannot serve reads now (loading its
- * data, or cut off from its primary): i then rests, and the read goes to the
- * primary. */
-static int replica_unready(tally *t, const redisReply *r, int i) {
-    if (r->type != REDIS_REPLY_ERROR || !t->nodes->v[i].replica) return 0;
-    if (!tally__reply_is(r, "LOADING") && !tally__reply_is(r, "MASTERDOWN")) return 0;
-    tally__node_rest(t, i);
+static int one_take(void *ctx, size_t id, redisReply *r) {
+    (void)id;
+    ((one *)ctx)->reply = r;
     return 1;
 }
 
-/* Sends `a` to node i, after ASKING when `asking` (an ASK redirection), once
- * the eviction gate lets it (nothing else is queued on node i here). */
-static redisReply *send_call(tally *t, int i, tally_args *a, int asking) {
-    if (tally__scripts_ready(t, i) != TALLY_OK || tally__evict_gate(t, i, a, 1) != TALLY_OK) return NULL;
-    static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
-    if ((asking && tally__node_send(t, i, asking_cmd, sizeof asking_cmd - 1) != TALLY_OK) ||
-        tally__node_send_call(t, i, a) != TALLY_OK)
-        return NULL;
-    if (asking) {
-        redisReply *ok = tally__node_reply(t, i, "following an ASK redirection");
-        if (!ok) return NULL;
-        freeReplyObject(ok);
-    }
-    char doing[40];
-    tally__args_doing(a, doing, sizeof doing);
-    return tally__node_reply(t, i, asking ? "following an ASK redirection" : doing);
-}
-
-/* 1 when call `a`, whose connection to node i just failed, may be sent again
- * to another node: a read (EVALSHA_RO) that a replica was serving. */
-static int read_elsewhere(tally *t, const tally_args *a, int i) {
-    return i >= 0 && t->nodes->v[i].replica && tally__args_is_ro(a) && (t->err == TALLY_EIO || t->err == TALLY_ECONNECT);
-}
-
-/* tally__eval_raw's retries, inside the call's deadline. */
-static redisReply *eval_call(tally *t, tally_args *a) {
-    int ask_node = -1, moved_node = -1;
-    for (int attempt = 0; attempt < MAX_TRIES; attempt++) {
-        /* A redirection names the node to try next; it outranks a slot map read
-         * from a node that may not know of the failover yet. */
-        int node = ask_node >= 0 ? ask_node : moved_node >= 0 ? moved_node : tally__route(t, a, 1);
-        if (node < 0) return NULL;
-        redisReply *r = send_call(t, node, a, ask_node >= 0);
-        ask_node = moved_node = -1;
-        if (!r) {
-            /* A connection that failed before anything was sent is safe to
-             * redo; so is a read whose replica failed (it wrote nothing): the
-             * replica now rests, and the read goes to the primary. */
-            if ((t->err == TALLY_ECONNECT && tally__is_cluster(t)) || read_elsewhere(t, a, node)) continue;
-            return NULL;
-        }
-        int target = -1;
-        tally__evict_note(t, node, r);
-        if (tally__args_is_ro(a) && replica_unready(t, r, node)) {
-            freeReplyObject(r);
-            continue;
-        }
-        switch (tally__eval_next(t, r, &target)) {
-        case USE:
-            return r;
-        case RELOAD: /* the script did not run */
-            freeReplyObject(r);
-            if (tally__scripts_load_on(t, node) != TALLY_OK) return NULL;
-            break;
-        case ASK:
-            ask_node = target;
-            freeReplyObject(r);
-            break;
-        case MOVED:
-            moved_node = target;
-            freeReplyObject(r);
-            break;
-        case WAIT: { /* resharding or failover under way: back off, then look again */
-            struct timespec ts = { 0, (long)(25000000L << (attempt < 5 ? attempt : 5)) };
-            freeReplyObject(r);
-            tally__cluster_unsettled(t);
-            nanosleep(&ts, NULL);
-            break;
-        }
-        }
-    }
-    tally__fail(t, TALLY_EREDIS, "gave up after %d redirections or retries", MAX_TRIES);
-    return NULL;
+static void one_lost(void *ctx, size_t id, int code) {
+    (void)ctx, (void)id, (void)code; /* the handle's error says why */
 }
 
 redisReply *tally__eval_raw(tally *t, tally_args *a) {
+    one o = { NULL, 0 };
+    tally_window mem = { { 0 }, { 0 }, { 0 } };
+    const tally_window_ops ops = { &o, one_next, one_rebuild, one_take, one_lost };
     tally__io_begin(t);
-    redisReply *r = eval_call(t, a);
+    int rc = tally__window_send(t, a, 1, NULL, &ops, &mem);
     tally__io_end(t);
-    return r;
+    tally__window_free(&mem);
+    if (rc < 0) {
+        if (o.reply) freeReplyObject(o.reply);
+        tally__oom(t);
+        return NULL;
+    }
+    return o.reply;
 }
 
 redisReply *tally__eval(tally *t, tally_args *a) {
@@ -204,78 +68,6 @@ redisReply *tally__eval(tally *t, tally_args *a) {
     }
     tally__ok(t);
     return r;
-}
-
-/* Keeps the first failure of a chunk: its code, which was set with the
- * handle's message that goes with it (the argument is evaluated first). */
-static void first_failure(tally *t, int *rc, char *first, int code) {
-    if (*rc != TALLY_OK) return;
-    *rc = code;
-    snprintf(first, TALLY_ERRMSG_MAX, "%s", t->errmsg);
-}
-
-/* One chunk of a batch: every call is queued on the connection of the node
- * that serves it, then the replies are read back in order (each connection
- * answers in the order it was sent). Calls that need a redirection, a reload or
- * a wait are redone one by one through tally__eval_raw. Returns TALLY_OK, or the
- * first connection error (calls on the other nodes are still taken). */
-static int run_chunk(tally *t, size_t start, size_t m, tally_build_fn build, tally_take_fn take, void *ctx) {
-    int node_of[BATCH_CHUNK], redo[BATCH_CHUNK], nredo = 0, rc = TALLY_OK;
-    char replica_read[BATCH_CHUNK]; /* the call is a read a replica serves */
-    char first[TALLY_ERRMSG_MAX]; /* later successes (a reconnect) clear errmsg */
-    tally_args *a = &t->args;
-    if (tally__cluster_sync(t) != TALLY_OK) return t->err;
-    for (size_t k = 0; k < m; k++) {
-        if (build(ctx, start + k, a) != 0) return tally__oom(t);
-        node_of[k] = tally__route(t, a, 0);
-        replica_read[k] = (char)(node_of[k] >= 0 && t->nodes->v[node_of[k]].replica && tally__args_is_ro(a));
-        if (node_of[k] >= 0 && tally__scripts_ready(t, node_of[k]) != TALLY_OK) node_of[k] = -1;
-        if (node_of[k] < 0) {
-            /* not sent: the caller sees it unanswered, or a replica's read is redone */
-            if (!replica_read[k]) first_failure(t, &rc, first, t->err);
-            continue;
-        }
-        if (tally__node_send_call(t, node_of[k], a) != TALLY_OK) return t->err;
-    }
-    for (size_t k = 0; k < m; k++) {
-        int i = node_of[k], target;
-        int gone = i < 0 || !t->nodes->v[i].ctx; /* not sent, or that node failed earlier in this chunk */
-        redisReply *r = gone ? NULL : tally__node_reply(t, i, "running a pipelined batch");
-        if (!r && replica_read[k]) { /* the replica failed: the read goes to the primary */
-            redo[nredo++] = (int)k;
-            continue;
-        }
-        if (gone) continue;
-        if (!r) {
-            first_failure(t, &rc, first, t->err);
-            continue;
-        }
-        if ((replica_read[k] && replica_unready(t, r, i)) || tally__eval_next(t, r, &target) != USE)
-            redo[nredo++] = (int)k;
-        else if (take(ctx, start + k, r)) continue;
-        freeReplyObject(r);
-    }
-    for (int j = 0; j < nredo; j++) {
-        if (build(ctx, start + (size_t)redo[j], a) != 0) return tally__oom(t);
-        redisReply *r = tally__eval_raw(t, a);
-        if (!r) {
-            first_failure(t, &rc, first, t->err);
-            continue;
-        }
-        if (!take(ctx, start + (size_t)redo[j], r)) freeReplyObject(r);
-    }
-    return rc == TALLY_OK ? TALLY_OK : tally__fail(t, rc, "%s", first);
-}
-
-int tally__eval_batch(tally *t, size_t n, tally_build_fn build, tally_take_fn take, void *ctx) {
-    int rc = TALLY_OK;
-    for (size_t start = 0; start < n; start += BATCH_CHUNK) {
-        tally__io_begin(t); /* a deadline per round trip */
-        int got = run_chunk(t, start, n - start < BATCH_CHUNK ? n - start : BATCH_CHUNK, build, take, ctx);
-        tally__io_end(t);
-        if (got != TALLY_OK && rc == TALLY_OK) rc = got;
-    }
-    return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
 typedef struct {
@@ -299,14 +91,17 @@ typedef struct {
     slot_key *pairs;
     int *chunk, *chunk_at;
     int *group_start;     /* per call: first position in order; one past: next */
+    size_t ngroups, next; /* calls; the next to build */
     tally_keyed *out;
     int failed, failed_code;  /* calls that failed; the first one's code and message */
     char failed_msg[TALLY_ERRMSG_MAX];
 } keyed;
 
-static int keyed_build(void *ctx, size_t g, tally_args *a) {
+/* Builds the call of slot group g into t->args. 0 or -1 (OOM). */
+static int keyed_build(void *ctx, size_t g) {
     keyed *k = ctx;
     const tally_args *s = &k->src;
+    tally_args *a = &k->t->args;
     int from = k->group_start[g], to = k->group_start[g + 1], err = 0;
     err |= tally__args_evalsha(a, tally__args_is_ro(s) ? "EVALSHA_RO" : "EVALSHA", s->buf + s->off[1]);
     for (int j = from; j < to; j++) err |= tally__args_add(a, s->buf + s->off[3 + k->order[j]], s->lens[3 + k->order[j]]);
@@ -317,18 +112,34 @@ static int keyed_build(void *ctx, size_t g, tally_args *a) {
             int at = k->chunk_at[k->order[j]] + c;
             err |= tally__args_add(a, s->buf + s->off[at], s->lens[at]);
         }
-    return err;
+    return err ? -1 : 0;
+}
+
+static int keyed_next(void *ctx, int idle, size_t *g) {
+    keyed *k = ctx;
+    (void)idle;
+    if (k->next == k->ngroups) return 0;
+    *g = k->next++;
+    return keyed_build(ctx, *g) < 0 ? -1 : 1;
+}
+
+/* Keeps the first failure, with its message (a later call's success would
+ * clear the handle's). */
+static void keyed_lost(void *ctx, size_t g, int code) {
+    keyed *k = ctx;
+    (void)g;
+    if (!k->failed++) {
+        k->failed_code = code;
+        snprintf(k->failed_msg, sizeof k->failed_msg, "%s", k->t->errmsg);
+    }
 }
 
 static int keyed_take(void *ctx, size_t g, redisReply *r) {
     keyed *k = ctx;
     int from = k->group_start[g], to = k->group_start[g + 1];
     if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(to - from)) {
-        if (!k->failed++) { /* kept: the batch's own success would clear the handle's error */
-            k->failed_code = r->type == REDIS_REPLY_ERROR ? tally__reply_error(k->t, r)
-                                                          : tally__fail(k->t, TALLY_ESCRIPT, "a script answered something unexpected");
-            snprintf(k->failed_msg, sizeof k->failed_msg, "%s", k->t->errmsg);
-        }
+        keyed_lost(ctx, g, r->type == REDIS_REPLY_ERROR ? tally__reply_error(k->t, r)
+                                                        : tally__fail(k->t, TALLY_ESCRIPT, "a script answered something unexpected"));
         return 0;
     }
     for (int j = from; j < to; j++) k->out->per_key[k->order[j]] = r->element[j - from];
@@ -367,14 +178,13 @@ int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, ta
         return TALLY_OK;
     }
     keyed k = { t, { 0 }, ncommon, nkeys, malloc((size_t)nkeys * sizeof(int)), malloc((size_t)nkeys * sizeof(slot_key)),
-                (int *)chunk, malloc((size_t)nkeys * sizeof(int)), malloc(((size_t)nkeys + 1) * sizeof(int)), out, 0, 0,
-                "" };
+                (int *)chunk, malloc((size_t)nkeys * sizeof(int)), malloc(((size_t)nkeys + 1) * sizeof(int)), 0, 0, out,
+                0, 0, "" };
     int rc = TALLY_OK;
     tally__args_reset(&k.src);
     for (int i = 0; i < a->argc && rc == TALLY_OK; i++)
         if (tally__args_add(&k.src, a->buf + a->off[i], a->lens[i])) rc = tally__oom(t);
     if (!k.order || !k.pairs || !k.chunk_at || !k.group_start) rc = tally__oom(t);
-    size_t ngroups = 0;
     if (rc == TALLY_OK) {
         int at = 3 + nkeys + ncommon;
         for (int i = 0; i < nkeys; i++) {
@@ -385,15 +195,20 @@ int tally__eval_keyed(tally *t, tally_args *a, int ncommon, const int *chunk, ta
         qsort(k.pairs, (size_t)nkeys, sizeof *k.pairs, by_slot);
         for (int j = 0; j < nkeys; j++) {
             k.order[j] = k.pairs[j].key;
-            if (j == 0 || k.pairs[j].slot != k.pairs[j - 1].slot) k.group_start[ngroups++] = j;
+            if (j == 0 || k.pairs[j].slot != k.pairs[j - 1].slot) k.group_start[k.ngroups++] = j;
         }
-        k.group_start[ngroups] = nkeys;
+        k.group_start[k.ngroups] = nkeys;
+        tally_window mem = { { 0 }, { 0 }, { 0 } };
+        const tally_window_ops ops = { &k, keyed_next, keyed_build, keyed_take, keyed_lost };
         tally__io_begin(t); /* the slots' calls share the call's deadline */
-        rc = tally__eval_batch(t, ngroups, keyed_build, keyed_take, &k);
+        if (tally__window_send(t, &t->args, KEYED_WINDOW, "running a pipelined batch", &ops, &mem) < 0)
+            rc = tally__oom(t);
         tally__io_end(t);
+        tally__window_free(&mem);
         if (rc == TALLY_OK && k.failed) rc = tally__fail(t, k.failed_code, "%s", k.failed_msg);
         for (int i = 0; rc == TALLY_OK && i < nkeys; i++) /* every key answered, or the read failed */
             if (!out->per_key[i]) rc = tally__fail(t, TALLY_EIO, "no answer for a key of the read");
+        if (rc == TALLY_OK) tally__ok(t); /* a replica's failure the read recovered from is no error */
     }
     tally__args_free(&k.src);
     free(k.order), free(k.pairs), free(k.chunk_at), free(k.group_start);

@@ -1,7 +1,7 @@
 /* node.h -- the servers a handle talks to and one connection to each: connect,
  * AUTH, SELECT, the call's deadline, sending commands and reading replies.
  * Knows nothing of scripts or of the cluster's slots: cluster.c decides which
- * node serves a key, scripts.c prepares new connections, exec.c runs calls. */
+ * node serves a key, scripts.c prepares new connections, window.c runs calls. */
 #ifndef TALLY_NODE_H
 #define TALLY_NODE_H
 

@@ -48,8 +48,8 @@ int tally__reply_fits(const redisReply *r, size_t n, const char *shape);
 
 /* What a reply to an EVALSHA asks for: use it (an answer, or an error to
  * report), load the scripts and send it again (NOSCRIPT: it did not run),
- * follow MOVED or ASK (to the node it names: exec.c's tally__eval_next asks
- * cluster.c which), or wait and send it again (TRYAGAIN, CLUSTERDOWN). */
+ * follow MOVED or ASK (to the node it names: window.c asks cluster.c
+ * which), or wait and send it again (TRYAGAIN, CLUSTERDOWN). */
 enum { TALLY_REPLY_USE, TALLY_REPLY_RELOAD, TALLY_REPLY_MOVED, TALLY_REPLY_ASK, TALLY_REPLY_WAIT };
 int tally__reply_kind(const redisReply *r);
 

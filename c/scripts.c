@@ -1,10 +1,12 @@
 /* scripts.c -- the embedded scripts (tools/embed.lua's table) and their life on
  * one node: SCRIPT LOAD with SHA checks, SCRIPT EXISTS, SCRIPT FLUSH, and the
- * loading every new connection gets, so that the first EVALSHA finds its script.
- * Running the scripts is exec.c's. */
+ * loading every new connection gets, so that the first EVALSHA finds its
+ * script; the public SCRIPT commands over every node, and WAIT for the
+ * replicas of what the scripts wrote. Running the scripts is window.c's. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "scripts.h"
 
 int tally_script_count(void) { return TALLY_SCRIPT_COUNT_; }
@@ -120,4 +122,72 @@ int tally__scripts_flush_on(tally *t, int i) {
     if (!r) return t->err;
     freeReplyObject(r);
     return TALLY_OK;
+}
+
+/* The public SCRIPT commands: one call, one deadline, every node. */
+static int load_all(tally *t) {
+    if (tally__cluster_sync(t) != TALLY_OK) return t->err;
+    for (int i = 0; i < t->nodes->n; i++) {
+        int rc = tally__node_connect(t, i);
+        if (rc == TALLY_OK) rc = tally__scripts_load_on(t, i);
+        if (rc != TALLY_OK) return rc;
+    }
+    return tally__ok(t);
+}
+
+int tally_scripts_load(tally *t) {
+    tally__io_begin(t);
+    int rc = load_all(t);
+    tally__io_end(t);
+    return rc;
+}
+
+int tally_scripts_exists(tally *t, int *loaded) {
+    int here[TALLY_SCRIPT_COUNT_], rc = TALLY_OK;
+    for (int k = 0; k < TALLY_SCRIPT_COUNT_; k++) loaded[k] = 1;
+    tally__io_begin(t);
+    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) {
+        rc = tally_scripts_exists_on(t, i, here);
+        for (int k = 0; rc == TALLY_OK && k < TALLY_SCRIPT_COUNT_; k++) loaded[k] &= here[k];
+    }
+    tally__io_end(t);
+    return rc;
+}
+
+int tally_scripts_flush(tally *t) {
+    int rc = TALLY_OK;
+    tally__io_begin(t);
+    for (int i = 0; i < t->nodes->n && rc == TALLY_OK; i++) rc = tally__scripts_flush_on(t, i);
+    if (rc == TALLY_OK) rc = load_all(t);
+    tally__io_end(t);
+    return rc;
+}
+
+/* WAIT on every primary this handle wrote to, each within its own command
+ * deadline. */
+int tally_wait_replicas(tally *t, int replicas, int timeout_ms, int *acked) {
+    int budget = t->cfg.command_timeout_ms;
+    if (replicas < 1 || timeout_ms < 0 || (budget > 0 && (timeout_ms == 0 || timeout_ms >= budget)))
+        return tally__fail(t, TALLY_EINVAL,
+                           "tally_wait_replicas: replicas must be at least 1 and timeout_ms from 1 to below the "
+                           "command timeout (%d ms; 0 waits for ever only without one)", budget);
+    long long fewest = -1;
+    for (int i = 0; i < t->nodes->n; i++) {
+        if (t->nodes->v[i].replica || !t->nodes->v[i].wrote) continue;
+        tally__args_reset(&t->aux);
+        if (tally__args_str(&t->aux, "WAIT") || tally__args_i64(&t->aux, replicas) ||
+            tally__args_i64(&t->aux, timeout_ms))
+            return tally__oom(t);
+        redisReply *r = tally__node_command(t, i, &t->aux);
+        if (!r) return t->err;
+        int rc = r->type == REDIS_REPLY_INTEGER ? TALLY_OK : tally__reply_error(t, r);
+        if (rc == TALLY_OK && (fewest < 0 || r->integer < fewest)) fewest = r->integer;
+        freeReplyObject(r);
+        if (rc != TALLY_OK) return rc;
+    }
+    if (acked) *acked = fewest < 0 ? replicas : (int)fewest; /* nothing written: nothing to wait for */
+    if (fewest >= 0 && fewest < replicas)
+        return tally__fail(t, TALLY_ETIMEOUT, "WAIT: a primary had %lld of %d replicas acknowledge within %d ms",
+                           fewest, replicas, timeout_ms);
+    return tally__ok(t);
 }

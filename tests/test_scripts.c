@@ -5,6 +5,7 @@
 
 #include "harness.h"
 #include "exec.h"
+#include "window.h"
 
 static void build_sha_equals_server_sha(void **state) {
     (void)state;
@@ -63,30 +64,75 @@ static int build_read(void *ctx, size_t i, tally_args *a) {
            tally__args_str(a, "f");
 }
 
-static int take_read(void *ctx, size_t i, redisReply *r) {
-    (void)i;
-    if (r->type == REDIS_REPLY_ARRAY) (*(int *)ctx)++;
+/* n calls through the window, each built by `build`: how many were answered
+ * with an array, how many were lost, the first loss's code and message. */
+typedef struct {
+    tally *t;
+    int (*build)(void *ctx, size_t i, tally_args *a);
+    size_t n, next;
+    int ok, lost, lost_code;
+    char lost_msg[TALLY_ERRMSG_MAX];
+} calls;
+
+static int calls_next(void *ctx, int idle, size_t *id) {
+    calls *c = ctx;
+    (void)idle;
+    if (c->next == c->n) return 0;
+    *id = c->next++;
+    return c->build(c, *id, &c->t->args) ? -1 : 1;
+}
+
+static int calls_rebuild(void *ctx, size_t id) {
+    calls *c = ctx;
+    return c->build(c, id, &c->t->args) ? -1 : 0;
+}
+
+static int calls_take(void *ctx, size_t id, redisReply *r) {
+    (void)id;
+    if (r->type == REDIS_REPLY_ARRAY) ((calls *)ctx)->ok++;
     return 0;
 }
 
-static void batch_survives_flush_mid_batch(void **state) {
-    (void)state;
-    tally *t = th_open(NULL);
-    int ok = 0;
-    assert_int_equal(tally__eval_batch(t, 1500, build_read, take_read, &ok), TALLY_OK);
-    assert_int_equal(ok, 1500);
-    tally_close(t);
+static void calls_lost(void *ctx, size_t id, int code) {
+    calls *c = ctx;
+    (void)id;
+    if (!c->lost++) {
+        c->lost_code = code;
+        snprintf(c->lost_msg, sizeof c->lost_msg, "%s", tally_errmsg(c->t));
+    }
 }
 
-static void batch_failure_keeps_its_message(void **state) {
+static int run_calls(calls *c, int window, tally_window *mem) {
+    tally_window_ops ops = { c, calls_next, calls_rebuild, calls_take, calls_lost };
+    return tally__window_run(c->t, window, &ops, mem);
+}
+
+static void window_survives_flush_mid_batch(void **state) {
     (void)state;
-    tally *t = th_open(NULL);
+    calls c = { th_open(NULL), build_read, 1500, 0, 0, 0, 0, "" };
+    tally_window mem = { { 0 }, { 0 }, { 0 } };
+    assert_int_equal(run_calls(&c, 16, &mem), 0);
+    assert_int_equal(c.ok, 1500);
+    assert_int_equal(c.lost, 0);
+    tally__window_free(&mem);
+    tally_close(c.t);
+}
+
+/* A connection the server closed while the handle was idle: the first call
+ * finds it closed before a byte went out, so it did not run (ECONNECT, "not
+ * sent"); the calls after it connect again. */
+static void window_call_on_a_closed_connection_is_not_sent(void **state) {
+    (void)state;
+    calls c = { th_open(NULL), build_read, 10, 0, 0, 0, 0, "" };
+    tally_window mem = { { 0 }, { 0 }, { 0 } };
     freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
-    int ok = 0;
-    assert_int_equal(tally__eval_batch(t, 10, build_read, take_read, &ok), TALLY_EIO);
-    assert_int_equal(ok, 0);
-    assert_non_null(strstr(tally_errmsg(t), "pipelined batch"));
-    tally_close(t);
+    assert_int_equal(run_calls(&c, 4, &mem), 0);
+    assert_int_equal(c.lost, 1);
+    assert_int_equal(c.lost_code, TALLY_ECONNECT);
+    assert_non_null(strstr(c.lost_msg, "not sent"));
+    assert_int_equal(c.ok, 9);
+    tally__window_free(&mem);
+    tally_close(c.t);
 }
 
 static void flush_reloads_everything(void **state) {
@@ -165,11 +211,14 @@ static void command_timeout_is_etimeout_then_recovers(void **state) {
     tally_close(t);
 }
 
+/* A single call is a window of one: on a connection the server closed while
+ * the handle was idle it is not sent, so it did not run (TALLY_ECONNECT, as
+ * for a batch's calls, and as libtally(3) says); the next call reconnects. */
 static void killed_connection_reconnects_on_next_call(void **state) {
     (void)state;
     tally *t = th_open(NULL);
     freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
-    assert_int_equal(run_read(t), TALLY_EIO);
+    assert_int_equal(run_read(t), TALLY_ECONNECT);
     assert_int_equal(run_read(t), TALLY_OK);
     tally_close(t);
 }
@@ -190,12 +239,14 @@ static void sigpipe_does_not_kill_the_caller(void **state) {
     signal(SIGPIPE, SIG_DFL); /* as in a program that never heard of SIGPIPE */
     tally *t = th_open(NULL);
     freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
-    int ok = 0;
+    tally_window mem = { { 0 }, { 0 }, { 0 } };
     for (int round = 0; round < 3; round++) {
-        int rc = tally__eval_batch(t, 2000, build_big, take_read, &ok); /* and we are still alive */
-        if (rc != TALLY_OK && rc != TALLY_EIO) fail_msg("batch: %s (%s)", tally_strerror(rc), tally_errmsg(t));
+        calls c = { t, build_big, 2000, 0, 0, 0, 0, "" };
+        assert_int_equal(run_calls(&c, 16, &mem), 0); /* and we are still alive */
+        assert_int_equal(c.ok + c.lost, 2000);
         freeReplyObject(th_cmd("CLIENT KILL TYPE normal SKIPME yes"));
     }
+    tally__window_free(&mem);
     sigset_t pending;
     sigpending(&pending);
     assert_false(sigismember(&pending, SIGPIPE)); /* none left behind either */
@@ -218,8 +269,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(build_sha_equals_server_sha, th_clean),
         cmocka_unit_test_setup(evalsha_recovers_after_script_flush, th_clean),
-        cmocka_unit_test_setup(batch_survives_flush_mid_batch, th_clean),
-        cmocka_unit_test_setup(batch_failure_keeps_its_message, th_clean),
+        cmocka_unit_test_setup(window_survives_flush_mid_batch, th_clean),
+        cmocka_unit_test_setup(window_call_on_a_closed_connection_is_not_sent, th_clean),
         cmocka_unit_test_setup(flush_reloads_everything, th_clean),
         cmocka_unit_test_setup(deferred_load_leaves_cache_alone, th_clean),
         cmocka_unit_test_setup(bad_url_is_einval, th_clean),
