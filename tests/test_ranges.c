@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -733,38 +734,30 @@ static long long day_hash_fields(const tally_period *p) {
     return n;
 }
 
-/* In a child process with its own connection: grows every shard's day hash of
- * `day` by 3,000 fields of another kind ("x:") and shrinks it back, `rounds`
- * times, so that a hash read in pages meanwhile is resized between its pages
- * (HSCAN may then return a field again). Exits 0 when every command worked. */
-static void churn(const tally_period *day, int rounds) {
-    enum { EXTRA = 3000 };
-    static char fields[EXTRA][8];
-    static const char *argv[2 + 2 * EXTRA];
-    static size_t lens[2 + 2 * EXTRA];
-    char key[64];
-    redisContext *c = redisConnect("127.0.0.1", atoi(getenv("TALLY_TEST_PORT")));
-    int ok = c && !c->err;
-    for (int i = 0; i < EXTRA; i++) snprintf(fields[i], sizeof fields[i], "x:%04d", i);
-    for (int r = 0; ok && r < rounds; r++)
-        for (int sh = 0; ok && sh < 8; sh++) {
-            snprintf(key, sizeof key, "tally:v2:{s:%d}:D:%04d%02d%02d", sh, day->year, day->month, day->day);
-            for (int del = 0; ok && del < 2; del++) {
-                int n = 2;
-                argv[0] = del ? "HDEL" : "HSET";
-                argv[1] = key;
-                for (int i = 0; i < EXTRA; i++) {
-                    argv[n++] = fields[i];
-                    if (!del) argv[n++] = "1";
-                }
-                for (int i = 0; i < n; i++) lens[i] = strlen(argv[i]);
-                redisReply *rep = redisCommandArgv(c, n, argv, lens);
-                ok = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == EXTRA;
-                freeReplyObject(rep);
-            }
-        }
-    redisFree(c);
-    _exit(ok ? 0 : 1);
+/* Starts redis-cli (a child process, its own connection) toggling every
+ * shard's day hash of `day` `times` times: one call adds 3,000 fields of
+ * another kind ("x:") to each, the next deletes them, so that a hash read in
+ * pages meanwhile is resized between its pages (HSCAN may then return a field
+ * again). Each call counts itself in the key "churned". Returns its pid. */
+static pid_t churn(const tally_period *day, int times) {
+    static const char script[] =
+        "local grow, a = redis.call('HEXISTS', KEYS[1], 'x:0') == 0, {} "
+        "for i = 0, 2999 do if grow then a[#a + 1] = 'x:' .. i; a[#a + 1] = '1' else a[#a + 1] = 'x:' .. i end end "
+        "for k = 1, 8 do redis.call(grow and 'HSET' or 'HDEL', KEYS[k], unpack(a)) end "
+        "return redis.call('INCR', KEYS[9])";
+    char hashes[8][64], rounds[16];
+    for (int sh = 0; sh < 8; sh++)
+        snprintf(hashes[sh], sizeof hashes[sh], "tally:v2:{s:%d}:D:%04d%02d%02d", sh, day->year, day->month, day->day);
+    snprintf(rounds, sizeof rounds, "%d", times);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 1);
+        execlp("redis-cli", "redis-cli", "-p", getenv("TALLY_TEST_PORT"), "-r", rounds, "EVAL", script, "9", hashes[0],
+               hashes[1], hashes[2], hashes[3], hashes[4], hashes[5], hashes[6], hashes[7], "churned", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
 }
 
 /* The accounts of range r by tally_report: exactly want[MANY] (by name). */
@@ -852,15 +845,18 @@ static void breakdowns_of_many_accounts_in_pages(void **state) {
         tally_range r = { day, day };
         accounts_exact(t, &r, names, want_acct, MANY);
         if (small) { /* read again and again while the hashes are resized */
-            pid_t pid = fork();
-            assert_true(pid >= 0);
-            if (pid == 0) churn(&day, 80);
+            pid_t pid = churn(&day, 400);
+            assert_true(pid > 0);
             int status = 0, reads = 0;
             do {
                 accounts_exact(t, &r, names, want_acct, MANY);
                 reads++;
             } while (waitpid(pid, &status, WNOHANG) == 0);
             assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+            redisReply *done = th_cmd("GET churned");
+            assert_string_equal(done->str, "400"); /* every toggle ran */
+            freeReplyObject(done);
+            assert_int_equal(day_hash_fields(&day), fields); /* and the last one shrank them back */
             printf("# %d reads of 2,000 accounts while the hashes were resized\n", reads);
         }
         tally_close(t);
