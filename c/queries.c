@@ -1,5 +1,6 @@
-/* queries.c -- reading statistics back: one bucket (stats), the per-model
- * breakdown, trends, leaderboards and the system minute metrics. Each query is
+/* queries.c -- reading statistics back: one bucket (stats), ranges of days,
+ * trends, many keys' buckets and the system minute metrics (the breakdowns by
+ * model, price version and account are breakdown.c's). Each query is
  * one EVALSHA (EVALSHA_RO with TALLY_READ_REPLICA) of read.lua or top.lua
  * (no KEYS, no SCAN): the keys to read follow
  * from the schema in docs/keys.md. Shared aggregates (model, global, minute,
@@ -12,7 +13,6 @@
 #include "exec.h"
 #include "keys.h"
 #include "queries.h"
-#include "schema.h"
 #include "table.h"
 #include "timecal.h"
 
@@ -47,7 +47,7 @@ static int add_field(tally_args *a, const tally_period *p, const char *model) {
     return tally__args_cat(a, pre, n, model ? model : "", model ? strlen(model) : 0);
 }
 
-static int check_scope(tally *t, int scope, const char *id) {
+int tally__check_scope(tally *t, int scope, const char *id) {
     static const char *const what[] = { "key", "account", "model" };
     if (scope == TALLY_SCOPE_GLOBAL) return tally__ok(t);
     if (scope < TALLY_SCOPE_KEY || scope > TALLY_SCOPE_GLOBAL)
@@ -67,14 +67,13 @@ static int add_keys(tally *t, tally_args *a, int scope, const char *id, const ta
     return tally__add_shard_keys(&t->schema, a, suffix, sn) ? -1 : t->cfg.shards;
 }
 
-/* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
- * cost" to b. Returns 0; -1 when the text is not a bucket; or, when a sum
- * passes 2^63-1 (each stored bucket is valid, their sum is not an int64), the
- * 1-based index of that sum in sum_names. */
+/* queries.h. A positive failure of tally__add_packed is the 1-based index of
+ * the sum in sum_names that passed 2^63-1 (each stored bucket is valid, their
+ * sum is not an int64). */
 static const char *const sum_names[] = { "requests", "input tokens", "output tokens", "cache-create tokens",
                                          "cache-read tokens", "cost", "total tokens" };
 
-static int add_packed(tally_bucket *b, const char *s, size_t n) {
+int tally__add_packed(tally_bucket *b, const char *s, size_t n) {
     int64_t *dst[6] = { &b->requests, &b->input_tokens, &b->output_tokens,
                         &b->cache_create_tokens, &b->cache_read_tokens, &b->cost_nanos };
     int64_t parts[6];
@@ -98,10 +97,7 @@ static int add_packed(tally_bucket *b, const char *s, size_t n) {
     return 0;
 }
 
-/* Sets the handle's error for add_packed()'s failure `got` in `where` and
- * returns its code: TALLY_ESCRIPT for a value that is not a bucket,
- * TALLY_ERANGE for a sum past int64. */
-static int packed_failed(tally *t, int got, const char *where) {
+int tally__packed_failed(tally *t, int got, const char *where) {
     if (got < 0) return tally__fail(t, TALLY_ESCRIPT, "%s holds something that is not a tally bucket", where);
     return tally__fail(t, TALLY_ERANGE, "sum overflows: %s in %s passes 2^63-1", sum_names[got - 1], where);
 }
@@ -120,12 +116,12 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
     for (int i = 0; i < nkeys && rc == TALLY_OK; i++) {
         redisReply *e = k.per_key[i];
         redisReply *v = tally__reply_fits(e, 1, "s") ? e->element[0] : NULL; /* {value}, or no bucket */
-        int got = v ? add_packed(&out[i / per], v->str, v->len) : 0;
+        int got = v ? tally__add_packed(&out[i / per], v->str, v->len) : 0;
         if (got) {
             char where[32];
             if (got > 0 && per > 1) snprintf(where, sizeof where, "the merged buckets");
             else snprintf(where, sizeof where, "bucket %d", i);
-            rc = packed_failed(t, got, where);
+            rc = tally__packed_failed(t, got, where);
         }
     }
     tally__keyed_free(&k);
@@ -165,19 +161,17 @@ static int read_periods(tally *t, int scope, const char *id, const tally_period 
 }
 
 int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out) {
-    int rc = check_scope(t, scope, id);
+    int rc = tally__check_scope(t, scope, id);
     if (rc != TALLY_OK) return rc;
     return read_periods(t, scope, id, p, 1, 0, out);
 }
 
-/* Redis time of reading one bucket field (HGET and its redis.call glue) and
- * one whole bucket hash (HGETALL of a shard's day hash of 5 models, ~65-130
- * fields: the largest a breakdown reads), in microseconds: INFO
- * commandstats over 30-day ranges on a loaded 2-core machine gave 4.5-7 and
- * 22-48. A range's reads are cut into calls of at most cfg.max_script_us by
- * the higher figures. */
+/* Redis time of reading one bucket field (HGET and its redis.call glue), in
+ * microseconds: INFO commandstats over 30-day ranges on a loaded 2-core
+ * machine gave 4.5-7. A range's reads are cut into calls of at most
+ * cfg.max_script_us by the higher figure. (The breakdowns, which read whole
+ * hashes, are cut by their own figures: breakdown.c.) */
 #define READ_US_PER_FIELD 7
-#define READ_US_PER_HASH 48
 
 /* How many periods of `per` keys each (at `us` each) one call may read. */
 static int periods_per_call(const tally *t, int per, int us) {
@@ -209,7 +203,7 @@ static int range_parts(tally *t, const tally_range *r, tally_period *p) {
 
 int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r, tally_bucket *out) {
     memset(out, 0, sizeof *out);
-    int rc = check_scope(t, scope, id);
+    int rc = tally__check_scope(t, scope, id);
     tally_period p[TALLY_RANGE_MAX_PARTS];
     int n = rc == TALLY_OK ? range_parts(t, r, p) : -1;
     if (n < 0) return t->err;
@@ -221,7 +215,7 @@ int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r,
 }
 
 int tally_trend(tally *t, int scope, const char *id, int by, int n, tally_point *points) {
-    int rc = check_scope(t, scope, id);
+    int rc = tally__check_scope(t, scope, id);
     if (rc != TALLY_OK) return rc;
     if (by != TALLY_HOUR && by != TALLY_DAY && by != TALLY_MONTH)
         return tally__fail(t, TALLY_EINVAL, "a trend goes by hour, day or month");
@@ -276,180 +270,6 @@ int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
     if (err) return tally__oom(t);
     memset(sum, 0, sizeof *sum);
     return read_sum(t, nkeys, nkeys, sum);
-}
-
-static int by_cost_then_name(const void *x, const void *y) {
-    const tally_model_stats *a = x, *b = y;
-    if (a->b.cost_nanos != b->b.cost_nanos) return a->b.cost_nanos < b->b.cost_nanos ? 1 : -1;
-    return strcmp(a->model, b->model);
-}
-
-void tally_models_free(tally_model_stats *m, size_t n) {
-    for (size_t i = 0; m && i < n; i++) free(m[i].model);
-    free(m);
-}
-
-/* A breakdown being summed: its rows, and their names' index (name hash ->
- * row + 1), so that many names (accounts) merge in linear time. */
-typedef struct {
-    tally_model_stats *v;
-    size_t n, cap;
-    tally_map index;
-} breakdown_rows;
-
-typedef struct {
-    const char *s;
-    size_t n;
-} name_ref;
-
-static int same_row(void *ctx, uint32_t i, const void *sought) {
-    const char *have = ((breakdown_rows *)ctx)->v[i].model;
-    const name_ref *r = sought;
-    return strlen(have) == r->n && memcmp(have, r->s, r->n) == 0;
-}
-
-/* Adds one bucket (its name: mn bytes at name) to the rows, merging equal
- * names. Returns add_packed()'s answer, or -2 when memory ran out. */
-static int merge_row(breakdown_rows *l, const char *name, size_t mn, const redisReply *v) {
-    name_ref ref = { name, mn };
-    uint32_t *slot = tally__map_find(&l->index, tally__fnv64(TALLY_FNV64_BASIS, name, mn), same_row, l, &ref);
-    if (!slot) return -2;
-    if (!*slot) {
-        if (l->n == l->cap) {
-            size_t c = l->cap ? l->cap * 2 : 8;
-            tally_model_stats *grown = realloc(l->v, c * sizeof *grown);
-            if (!grown) return -2;
-            l->v = grown;
-            l->cap = c;
-        }
-        char *copy = strndup(name, mn);
-        if (!copy) return -2;
-        l->v[l->n++] = (tally_model_stats){ copy, { 0 } };
-        *slot = (uint32_t)l->n;
-    }
-    return add_packed(&l->v[*slot - 1].b, v->str, v->len);
-}
-
-/* What a breakdown is by: the fields it takes from the hashes it reads. */
-enum { BY_MODEL, BY_VERSION, BY_ACCOUNT };
-static const char *const by_what[] = { "model", "price-version", "account" };
-
-/* The name inside a field of kind `by`, or NULL when the field is another's. */
-static const char *name_in(int by, const char *field, size_t n, size_t *mn) {
-    if (by == BY_VERSION) return tally__field_price_version(field, n, mn);
-    return by == BY_ACCOUNT ? tally__field_account(field, n, mn) : tally__field_model(field, n, mn);
-}
-
-/* Adds to the rows the fields of kind `by` of the hashes of np periods of one
- * key (or of every shard): one call. */
-static int breakdown_call(tally *t, const char *key, const tally_period *p, int np, int by, breakdown_rows *l) {
-    int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL, rc = TALLY_OK;
-    tally_args *a = &t->args;
-    int err = start_read(t, a, TALLY_SCRIPT_READ);
-    for (int i = 0; i < np && !err; i++) err = add_keys(t, a, scope, key, &p[i]) < 0;
-    if (err || (tally__args_end_keys(a), tally__args_str(a, "all"))) return tally__oom(t);
-    tally_keyed got;
-    int nkeys = a->nkeys_at - 3; /* read before the call: it clobbers t->args */
-    if ((rc = tally__read_whole(t, &got)) != TALLY_OK) return rc;
-    for (int k = 0; rc == TALLY_OK && k < nkeys; k++) {
-        const redisReply *h = got.per_key[k];
-        if (h->type == REDIS_REPLY_ARRAY && !tally__reply_fits(h, h->elements, "s")) /* {field, value, ...} */
-            rc = tally__fail(t, TALLY_ESCRIPT, "read.lua answered something unexpected");
-        for (size_t i = 0; rc == TALLY_OK && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
-            const redisReply *f = h->element[i], *v = h->element[i + 1];
-            size_t mn;
-            const char *name = name_in(by, f->str, f->len, &mn);
-            if (!name) continue; /* the entity's own bucket, or another breakdown's */
-            int added = merge_row(l, name, mn, v);
-            if (added == -2) rc = tally__oom(t);
-            else if (added) {
-                char where[40];
-                snprintf(where, sizeof where, added < 0 ? "a %s's bucket" : "a %s's merged buckets", by_what[by]);
-                rc = packed_failed(t, added, where);
-            }
-        }
-    }
-    tally__keyed_free(&got);
-    return rc;
-}
-
-/* The breakdown by `by` (model, price version, account) of one key, or of
- * every key (the shards' hashes), over np periods: tally_models,
- * tally_price_versions, tally_models_range and tally__accounts. */
-static int breakdown(tally *t, const char *key, const tally_period *p, int np, int by, tally_model_stats **out,
-                     size_t *n) {
-    *out = NULL;
-    *n = 0;
-    int scope = key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL;
-    int rc = check_scope(t, scope, key);
-    if (rc != TALLY_OK) return rc;
-    if (p->kind == TALLY_HOUR)
-        return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day", by_what[by]);
-    breakdown_rows l = { 0 };
-    int step = periods_per_call(t, key ? 1 : t->cfg.shards, READ_US_PER_HASH);
-    for (int i = 0; i < np && rc == TALLY_OK; i += step)
-        rc = breakdown_call(t, key, p + i, np - i < step ? np - i : step, by, &l);
-    tally__map_free(&l.index);
-    if (rc != TALLY_OK) {
-        tally_models_free(l.v, l.n);
-        return rc;
-    }
-    if (l.n) qsort(l.v, l.n, sizeof *l.v, by_cost_then_name);
-    *out = l.v;
-    *n = l.n;
-    return tally__ok(t);
-}
-
-int tally_models(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
-    return breakdown(t, key, p, 1, BY_MODEL, out, n);
-}
-
-int tally_models_range(tally *t, const char *key, const tally_range *r, tally_model_stats **out, size_t *n) {
-    *out = NULL;
-    *n = 0;
-    tally_period p[TALLY_RANGE_MAX_PARTS];
-    int np = check_scope(t, key ? TALLY_SCOPE_KEY : TALLY_SCOPE_GLOBAL, key) == TALLY_OK ? range_parts(t, r, p) : -1;
-    return np < 0 ? t->err : breakdown(t, key, p, np, BY_MODEL, out, n);
-}
-
-/* Refuses a read of accounts that reaches before the day the shards' hashes
- * hold every event's account field (schema.c): earliest, YYYYMMDD (0: a
- * total, from the first event). */
-static int accounts_complete(tally *t, int64_t earliest) {
-    int64_t from;
-    if (tally__accounts_from(t, &from) != TALLY_OK) return t->err;
-    if (from < 0)
-        return tally__fail(t, TALLY_EINVAL,
-                           "prefix '%s' holds only data recorded by a tally without account buckets in the shards' "
-                           "hashes: accounts are listed from the day after this version's first record (docs/keys.md)",
-                           t->cfg.prefix);
-    if (earliest >= from) return TALLY_OK;
-    char asked[24] = "the total";
-    if (earliest) snprintf(asked, sizeof asked, "%04d-%02d-%02d", (int)(earliest / 10000), (int)(earliest / 100 % 100),
-                           (int)(earliest % 100));
-    return tally__fail(t, TALLY_EINVAL,
-                       "accounts are listed from %04d-%02d-%02d on under prefix '%s' (events recorded before by a "
-                       "tally without account buckets are missing from them): %s reaches before it; ask from that "
-                       "day (docs/keys.md)",
-                       (int)(from / 10000), (int)(from / 100 % 100), (int)(from % 100), t->cfg.prefix, asked);
-}
-
-int tally__accounts(tally *t, const tally_period *p, const tally_range *r, tally_model_stats **out, size_t *n) {
-    *out = NULL;
-    *n = 0;
-    tally_period parts[TALLY_RANGE_MAX_PARTS];
-    int np = 1;
-    if (r && (np = range_parts(t, r, parts)) < 0) return t->err;
-    const tally_period *first = r ? &parts[0] : p;
-    int64_t earliest = first->kind == TALLY_TOTAL ? 0
-                                                  : (first->year * 100 + first->month) * 100 + (first->kind == TALLY_MONTH ? 1 : first->day);
-    if (first->kind != TALLY_HOUR && accounts_complete(t, earliest) != TALLY_OK) return t->err;
-    return breakdown(t, NULL, r ? parts : p, np, BY_ACCOUNT, out, n);
-}
-
-int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {
-    if (!key) return *out = NULL, *n = 0, tally__fail(t, TALLY_EINVAL, "the per-price-version breakdown is per key");
-    return breakdown(t, key, p, 1, BY_VERSION, out, n);
 }
 
 /* queries.h: for rankings.c, leaderboards.c and report.c. */

@@ -1,11 +1,15 @@
-/* queries.h -- what queries.c lends the other readers (rankings.c,
- * leaderboards.c, report.c): a range's checks and cover, the start of a
- * read-only call and running it whole, many keys' buckets read at once, and
- * the accounts' buckets. */
+/* queries.h -- what queries.c lends the other readers (breakdown.c,
+ * rankings.c, leaderboards.c, report.c): a scope's and a range's checks, a
+ * range's cover, the start of a read-only call and running it whole, a
+ * bucket's text added up, and many keys' buckets read at once. */
 #ifndef TALLY_QUERIES_H
 #define TALLY_QUERIES_H
 
 #include "exec.h"
+
+/* Checks a query's scope (TALLY_SCOPE_*) and id: TALLY_OK, or the handle's
+ * error naming what is wrong. */
+int tally__check_scope(tally *t, int scope, const char *id);
 
 /* Checks range r and covers it with the buckets that hold it (tally.h's
  * tally_range): their count into p[TALLY_RANGE_MAX_PARTS], or -1 with the
@@ -19,16 +23,18 @@ int tally__start_read(tally *t, tally_args *a, int id);
  * whichever nodes hold its keys, into k (tally__keyed_free frees it). */
 int tally__read_whole(tally *t, tally_keyed *k);
 
+/* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
+ * cost" (n bytes at s) to b. Returns 0; -1 when the text is not a bucket; or,
+ * when a sum passes 2^63-1, a positive code for tally__packed_failed. */
+int tally__add_packed(tally_bucket *b, const char *s, size_t n);
+/* Sets the handle's error for tally__add_packed()'s failure `got` in `where`
+ * (TALLY_ESCRIPT: not a bucket; TALLY_ERANGE: a sum past int64) and returns
+ * its code. */
+int tally__packed_failed(tally *t, int got, const char *where);
+
 /* The buckets of n API keys (ids checked) over the np periods p, summed per
  * key into out[n]: as many keys per call as cfg.max_script_us allows (one at
  * least). For reports: a call per many keys instead of one per key. */
 int tally__stats_keys(tally *t, const char *const *ids, size_t n, const tally_period *p, int np, tally_bucket *out);
-
-/* The accounts with usage in period p (total, month, day) or range r, from
- * the "a:<account>" fields of the shards' hashes summed over shards and parts,
- * most expensive first (as tally_models). A read reaching before the day every
- * event has those fields (schema.c) is refused (TALLY_EINVAL naming it).
- * Free with tally_models_free(). */
-int tally__accounts(tally *t, const tally_period *p, const tally_range *r, tally_model_stats **out, size_t *n);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bounds.h"
+#include "breakdown.h"
 #include "exec.h"
 #include "keys.h"
 #include "queries.h"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "breakdown.h"
 #include "error.h"
 #include "handle.h"
 #include "keys.h"

@@ -478,7 +478,10 @@ int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r,
 int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out);
 
 /* Per-model breakdown of one key (or of all keys when key is NULL) for a total,
- * month or day period, most expensive first. *out is allocated for the caller:
+ * month or day period, most expensive first. The hashes are read in calls of
+ * about cfg.max_script_us each (HSCAN pages when thousands of accounts make
+ * the shards' hashes large) and summed exactly (docs/keys.md: what a read in
+ * pages sees while events are recorded). *out is allocated for the caller:
  * free it with tally_models_free(). */
 typedef struct tally_model_stats {
     char *model;

@@ -10,10 +10,19 @@
  * whole months (read from month buckets) included, with calls cut small and
  * large; the refusals: a range backwards, too long, or reaching buckets no
  * longer kept; and accounts on a prefix recorded before their buckets
- * existed, refused before the day they begin. */
+ * existed, refused before the day they begin; and the breakdowns of shard
+ * hashes of hundreds of accounts each read in HSCAN pages: 2,000 accounts in
+ * a day, exact by account and by model, in many calls under a small
+ * max_script_us (INFO commandstats counts them) and in few under the default,
+ * and exact while another client grows and shrinks those hashes between the
+ * pages (fields of another kind: a field a resized hash returns again is
+ * counted once). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "json_read.h"
@@ -711,6 +720,143 @@ static void accounts_before_their_buckets_are_refused(void **state) {
     tally_close(t);
 }
 
+/* The fields of the shards' day hashes of day p (8 shards). */
+static long long day_hash_fields(const tally_period *p) {
+    long long n = 0;
+    for (int s = 0; s < 8; s++)
+        n += th_int("HLEN tally:v2:{s:%d}:D:%04d%02d%02d", s, p->year, p->month, p->day);
+    return n;
+}
+
+/* Starts redis-cli (a child process, its own connection) toggling every
+ * shard's day hash of `day` `times` times: one call adds 3,000 fields of
+ * another kind ("x:") to each, the next deletes them, so that a hash read in
+ * pages meanwhile is resized between its pages (HSCAN may then return a field
+ * again). Each call counts itself in the key "churned". Returns its pid. */
+static pid_t churn(const tally_period *day, int times) {
+    static const char script[] =
+        "local grow, a = redis.call('HEXISTS', KEYS[1], 'x:0') == 0, {} "
+        "for i = 0, 2999 do if grow then a[#a + 1] = 'x:' .. i; a[#a + 1] = '1' else a[#a + 1] = 'x:' .. i end end "
+        "for k = 1, 8 do redis.call(grow and 'HSET' or 'HDEL', KEYS[k], unpack(a)) end "
+        "return redis.call('INCR', KEYS[9])";
+    char hashes[8][64], rounds[16];
+    for (int sh = 0; sh < 8; sh++)
+        snprintf(hashes[sh], sizeof hashes[sh], "tally:v2:{s:%d}:D:%04d%02d%02d", sh, day->year, day->month, day->day);
+    snprintf(rounds, sizeof rounds, "%d", times);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 1);
+        execlp("redis-cli", "redis-cli", "-p", getenv("TALLY_TEST_PORT"), "-r", rounds, "EVAL", script, "9", hashes[0],
+               hashes[1], hashes[2], hashes[3], hashes[4], hashes[5], hashes[6], hashes[7], "churned", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The accounts of range r by tally_report: exactly want[MANY] (by name). */
+static void accounts_exact(tally *t, const tally_range *r, char (*names)[16], const tally_bucket *want, size_t many) {
+    tally_report_row *rows;
+    size_t n;
+    assert_int_equal(tally_report(t, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_WHOLE, r, NULL, &rows, &n), TALLY_OK);
+    assert_int_equal(n, many + 1); /* by name, then the total */
+    for (size_t i = 0; i < many; i++) {
+        assert_string_equal(rows[i].group, names[i]);
+        assert_memory_equal(&rows[i].b, &want[i], sizeof rows[i].b);
+    }
+    tally_report_free(rows, n);
+}
+
+/* A day of 2,000 accounts (one key each, ~250 accounts in each shard's day
+ * hash: hashtables, not listpacks) read by account (tally_top_of, tally_report)
+ * and by model (tally_models): exact against the sums of the events. With
+ * max_script_us 100 (~80 fields a call) a breakdown takes many calls, each
+ * looking at no more than a couple of listpacks' worth of fields on average
+ * (a read of the hashes whole takes one call for the day); with the default,
+ * one call holds every hash. */
+static void breakdowns_of_many_accounts_in_pages(void **state) {
+    (void)state;
+    enum { MANY = 2000, NEV = 3000 };
+    static char names[MANY][16], kname[MANY][16];
+    static tally_bucket want_acct[MANY];
+    static tally_event ev[NEV];
+    static tally_result res[NEV];
+    tally_bucket want_model[NMODELS] = { 0 };
+    unsigned seed = 22;
+    int64_t now = ru_now_ms();
+    if (now % DAY_MS < 2000) now -= 2000; /* every event on one day */
+    for (int i = 0; i < MANY; i++) {
+        snprintf(names[i], sizeof names[i], "acct-%04d", i);
+        snprintf(kname[i], sizeof kname[i], "k-%04d", i);
+    }
+    for (int i = 0; i < NEV; i++) {
+        int a = i < MANY ? i : rand_r(&seed) % MANY, m = rand_r(&seed) % NMODELS;
+        ev[i] = ru_event(kname[a], models[m], names[a], rand_r(&seed) % 5000, rand_r(&seed) % 900, rand_r(&seed) % 3,
+                         rand_r(&seed) % 70, rand_r(&seed) % 100000, now - rand_r(&seed) % 1000, NULL);
+        ru_add(&want_acct[a], &ev[i]);
+        ru_add(&want_model[m], &ev[i]);
+    }
+    tally_config cfg = ru_config(0, 8);
+    tally *t = th_open(&cfg);
+    assert_int_equal(tally_record_batch(t, ev, NEV, res), TALLY_OK);
+    tally_close(t);
+    tally_period day = ru_period_of(TALLY_DAY, now, 0);
+    long long fields = day_hash_fields(&day);
+    assert_true(fields > MANY);
+    int64_t bound = cfg.max_script_us; /* the default */
+    for (int small = 1; small >= 0; small--) {
+        cfg.max_script_us = small ? 100 : bound;
+        t = th_open(&cfg);
+        long long before = th_evalsha_calls();
+        tally_rank *top;
+        size_t n;
+        assert_int_equal(tally_top_of(t, TALLY_RANK_OF_ACCOUNT, TALLY_RANK_COST, &day, TALLY_TOP_MAX, &top, &n),
+                         TALLY_OK);
+        long long calls = th_evalsha_calls() - before;
+        if (small) assert_true(calls >= fields / 256);
+        else assert_true(calls <= 2);
+        assert_int_equal(n, TALLY_TOP_MAX);
+        for (size_t i = 0; i < n; i++) { /* the top half of the accounts, by cost */
+            int a = atoi(top[i].key + 5);
+            assert_string_equal(top[i].key, names[a]);
+            assert_int_equal(top[i].value, want_acct[a].cost_nanos);
+            if (i) assert_true(top[i].value <= top[i - 1].value);
+        }
+        tally_top_free(top, n);
+        before = th_evalsha_calls();
+        tally_model_stats *m;
+        assert_int_equal(tally_models(t, NULL, &day, &m, &n), TALLY_OK);
+        calls = th_evalsha_calls() - before;
+        if (small) assert_true(calls >= fields / 256);
+        else assert_true(calls <= 2);
+        assert_int_equal(n, NMODELS);
+        for (size_t i = 0; i < n; i++) {
+            int k = m[i].model[2] - 'a';
+            assert_string_equal(m[i].model, models[k]);
+            assert_memory_equal(&m[i].b, &want_model[k], sizeof m[i].b);
+        }
+        tally_models_free(m, n);
+        tally_range r = { day, day };
+        accounts_exact(t, &r, names, want_acct, MANY);
+        if (small) { /* read again and again while the hashes are resized */
+            pid_t pid = churn(&day, 400);
+            assert_true(pid > 0);
+            int status = 0, reads = 0;
+            do {
+                accounts_exact(t, &r, names, want_acct, MANY);
+                reads++;
+            } while (waitpid(pid, &status, WNOHANG) == 0);
+            assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+            redisReply *done = th_cmd("GET churned");
+            assert_string_equal(done->str, "400"); /* every toggle ran */
+            freeReplyObject(done);
+            assert_int_equal(day_hash_fields(&day), fields); /* and the last one shrank them back */
+            printf("# %d reads of 2,000 accounts while the hashes were resized\n", reads);
+        }
+        tally_close(t);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ranges_equal_the_oracle, th_clean),
@@ -718,6 +864,7 @@ int main(void) {
         cmocka_unit_test_setup(boards_read_in_pages, th_clean),
         cmocka_unit_test_setup(the_report_as_csv, th_clean),
         cmocka_unit_test_setup(accounts_before_their_buckets_are_refused, th_clean),
+        cmocka_unit_test_setup(breakdowns_of_many_accounts_in_pages, th_clean),
     };
     int rc = cmocka_run_group_tests_name("ranges", tests, NULL, NULL);
     th_done();
