@@ -17,12 +17,7 @@
 #include "aggregate.h"
 #include "group.h"
 #include "keys.h"
-
-static unsigned shard_of(int shards, const char *key) {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 16777619u;
-    return h % (unsigned)shards;
-}
+#include "oracle_util.h"
 
 /* What an item is grouped by: its mask, and its account for an account's
  * part, else its key. */
@@ -45,24 +40,33 @@ static int by_rank(const void *pa, const void *pb) {
     return a->pos < b->pos ? -1 : a->pos > b->pos;
 }
 
-/* Groups `in` (n items) as tally__group and checks items, *sources and the
- * sources' starts against the oracle; items [0, off) are filler that must
- * stay as they are. */
-static void group_and_check(tally_grouping *g, int shards, const tally_event *ev, const tally_item *in, size_t n,
-                            size_t off, int by_entity) {
+/* Groups `in` (n items, after `off` filler items) with tally__group into
+ * *items (freed by the caller) for a schema of `shards` shards; returns the
+ * number of sources. The filler must stay as it is. */
+static size_t group_into(tally_grouping *g, int shards, const tally_event *ev, const tally_item *in, size_t n,
+                         size_t off, int by_entity, tally_vec *items) {
     tally_config cfg;
     tally_config_init(&cfg);
     cfg.shards = shards;
     tally_schema sc = tally__schema_of(&cfg);
-    tally_vec items = { 0 };
-    assert_int_equal(tally__vec_reserve(&items, off + n, sizeof(tally_item)), 0);
-    for (size_t i = 0; i < off; i++) AT(items, tally_item, i) = (tally_item){ 1000000 + i, 0 };
-    for (size_t i = 0; i < n; i++) AT(items, tally_item, off + i) = in[i];
-    items.n = off + n;
+    *items = (tally_vec){ 0 };
+    assert_int_equal(tally__vec_reserve(items, off + n, sizeof(tally_item)), 0);
+    for (size_t i = 0; i < off; i++) AT(*items, tally_item, i) = (tally_item){ 1000000 + i, 0 };
+    for (size_t i = 0; i < n; i++) AT(*items, tally_item, off + i) = in[i];
+    items->n = off + n;
     size_t sources = 12345;
-    assert_int_equal(tally__group(g, &sc, ev, &items, off, n, by_entity, &sources), 0);
-    assert_int_equal(items.n, off + 2 * n);
-    for (size_t i = 0; i < off; i++) assert_int_equal(AT(items, tally_item, i).event, 1000000 + i);
+    assert_int_equal(tally__group(g, &sc, ev, items, off, n, by_entity, &sources), 0);
+    assert_int_equal(items->n, off + 2 * n);
+    for (size_t i = 0; i < off; i++) assert_int_equal(AT(*items, tally_item, i).event, 1000000 + i);
+    return sources;
+}
+
+/* Groups `in` as group_into and checks the items, the number of sources and
+ * their starts against the oracle. */
+static void group_and_check(tally_grouping *g, int shards, const tally_event *ev, const tally_item *in, size_t n,
+                            size_t off, int by_entity) {
+    tally_vec items;
+    size_t sources = group_into(g, shards, ev, in, n, off, by_entity, &items);
     /* the oracle's order */
     ranked *want = calloc(n ? n : 1, sizeof *want);
     assert_non_null(want);
@@ -74,7 +78,7 @@ static void group_and_check(tally_grouping *g, int shards, const tally_event *ev
                 break;
             }
         int own = by_entity && in[i].mask != TALLY_AGG_SHARD;
-        want[i] = (ranked){ in[i], own ? 0 : 1 + shard_of(shards, ev[in[i].event].key), first, i };
+        want[i] = (ranked){ in[i], own ? 0 : 1 + ou_shard_of(ev[in[i].event].key, shards), first, i };
     }
     qsort(want, n, sizeof *want, by_rank);
     for (size_t i = 0; i < n; i++) {
@@ -103,7 +107,7 @@ static void group_and_check(tally_grouping *g, int shards, const tally_event *ev
             const tally_item *a = &AT(items, tally_item, start[k]), *b = &AT(items, tally_item, i);
             assert_int_equal(a->mask, b->mask);
             if (a->mask == TALLY_AGG_SHARD)
-                assert_int_equal(shard_of(shards, ev[a->event].key), shard_of(shards, ev[b->event].key));
+                assert_int_equal(ou_shard_of(ev[a->event].key, shards), ou_shard_of(ev[b->event].key, shards));
             else
                 assert_true(same_group(ev, a, b));
         }
@@ -156,15 +160,8 @@ static void one_event_is_one_source_per_entity(void **state) {
     /* on a cluster: key, account, shard */
     tally_item in[3] = { { 0, TALLY_AGG_KEY }, { 0, TALLY_AGG_ACCOUNT }, { 0, TALLY_AGG_SHARD } };
     tally_grouping g = { 0 };
-    tally_config cfg;
-    tally_config_init(&cfg);
-    tally_schema sc = tally__schema_of(&cfg);
-    tally_vec items = { 0 };
-    assert_int_equal(tally__vec_reserve(&items, 3, sizeof(tally_item)), 0);
-    memcpy(items.p, in, sizeof in);
-    items.n = 3;
-    size_t sources = 0;
-    assert_int_equal(tally__group(&g, &sc, &e[1], &items, 0, 3, 1, &sources), 0);
+    tally_vec items;
+    size_t sources = group_into(&g, 8, &e[1], in, 3, 0, 1, &items);
     assert_int_equal(sources, 3);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(AT(g.start, size_t, i), 3 + i);
@@ -182,21 +179,13 @@ static void one_key_keeps_its_order(void **state) {
     tally_event e[50];
     for (int i = 0; i < 50; i++) e[i] = (tally_event){ "key_1", "m0", i % 2 ? "acct_1" : NULL, i, 0, 0, 0, 0, 0, NULL };
     check_both(e, 50, 8, 0);
-    tally_item in[50], *out;
+    tally_item in[50];
     for (size_t i = 0; i < 50; i++) in[i] = (tally_item){ i, TALLY_AGG_ALL };
     tally_grouping g = { 0 };
-    tally_config cfg;
-    tally_config_init(&cfg);
-    tally_schema sc = tally__schema_of(&cfg);
-    tally_vec items = { 0 };
-    assert_int_equal(tally__vec_reserve(&items, 50, sizeof(tally_item)), 0);
-    memcpy(items.p, in, sizeof in);
-    items.n = 50;
-    size_t sources = 0;
-    assert_int_equal(tally__group(&g, &sc, e, &items, 0, 50, 0, &sources), 0);
+    tally_vec items;
+    size_t sources = group_into(&g, 8, e, in, 50, 0, 0, &items);
     assert_int_equal(sources, 1);
-    out = (tally_item *)items.p + 50;
-    for (size_t i = 0; i < 50; i++) assert_int_equal(out[i].event, i);
+    for (size_t i = 0; i < 50; i++) assert_int_equal(AT(items, tally_item, 50 + i).event, i);
     tally__group_free(&g);
     free(items.p);
 }
@@ -217,13 +206,6 @@ static void different_keys_go_by_shard(void **state) {
     check_both(e, N, 8, 17);
 }
 
-/* A deterministic pseudo-random stream (xorshift64*). */
-static uint64_t rnd_state;
-static uint64_t rnd(void) {
-    rnd_state ^= rnd_state >> 12, rnd_state ^= rnd_state << 25, rnd_state ^= rnd_state >> 27;
-    return rnd_state * 2685821657736338717ull;
-}
-
 /* Random batches over few and many keys and accounts, against the oracle. */
 static void random_batches_match_the_oracle(void **state) {
     (void)state;
@@ -232,11 +214,11 @@ static void random_batches_match_the_oracle(void **state) {
     static char keys[64][16], accounts[16][16];
     for (int i = 0; i < 64; i++) snprintf(keys[i], sizeof keys[i], "k%d", i * 7919);
     for (int i = 0; i < 16; i++) snprintf(accounts[i], sizeof accounts[i], "a%d", i);
-    rnd_state = 0x2545f4914f6cdd1dull;
+    uint64_t rnd_state = 0x2545f4914f6cdd1dull;
     const int nkeys[] = { 1, 3, 64 }, shards[] = { 1, 4, 8 };
     for (int r = 0; r < 3; r++) {
         for (int i = 0; i < N; i++) {
-            uint64_t x = rnd();
+            uint64_t x = ou_rnd(&rnd_state);
             const char *acct = x % 5 == 0 ? NULL : x % 5 == 1 ? "" : accounts[x / 5 % 16];
             e[i] = (tally_event){ keys[x / 80 % (uint64_t)nkeys[r]], "m0", acct, 1, 0, 0, 0, 0, 0, NULL };
         }

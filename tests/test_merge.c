@@ -18,6 +18,7 @@
 #include "bounds.h"
 #include "keys.h"
 #include "merge.h"
+#include "oracle_util.h"
 
 #define NOW_MS 1796083200000LL /* 2026-12-01T00:00:00Z */
 #define NAME_MAX_LEN 160
@@ -104,12 +105,7 @@ typedef struct {
     int shards, tz_min;
 } layout;
 
-/* FNV-1a-32 of the key's bytes mod shards (keys.h: tally__shard_of). */
-static unsigned shard_of(const layout *l, const char *key) {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = (h ^ *p) * 16777619u;
-    return h % (unsigned)l->shards;
-}
+static unsigned shard_of(const layout *l, const char *key) { return ou_shard_of(key, l->shards); }
 
 typedef struct {
     char ym[32], ymd[32];
@@ -581,13 +577,8 @@ static void a_new_call_starts_empty(void **state) {
     tally__agg_free(g);
 }
 
-/* A deterministic pseudo-random stream (xorshift64*). */
 static uint64_t rnd_state;
-static uint64_t rnd(void) {
-    rnd_state ^= rnd_state >> 12, rnd_state ^= rnd_state << 25, rnd_state ^= rnd_state >> 27;
-    return rnd_state * 2685821657736338717ull;
-}
-static int64_t rnd_below(int64_t n) { return (int64_t)(rnd() % (uint64_t)n); }
+static int64_t rnd_below(int64_t n) { return (int64_t)(ou_rnd(&rnd_state) % (uint64_t)n); }
 
 /* 3,000 random events over 7 keys, 4 models, 4 accounts (and none), 4 days
  * across a month's end and 4 price versions, in three layouts, merged whole
