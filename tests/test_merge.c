@@ -103,6 +103,7 @@ static void sums_equal(const sums *got, const sums *want, const char *what) {
 
 typedef struct {
     int shards, tz_min;
+    int64_t ttl_hour_s; /* 0: the default */
 } layout;
 
 static unsigned shard_of(const layout *l, const char *key) { return ou_shard_of(key, l->shards); }
@@ -264,6 +265,7 @@ static tally_config config_of(const layout *l) {
     tally_config_init(&cfg);
     cfg.shards = l->shards;
     cfg.tz_offset_min = l->tz_min;
+    if (l->ttl_hour_s) cfg.ttl_hour_s = l->ttl_hour_s;
     return cfg;
 }
 
@@ -317,6 +319,70 @@ static void check_ids(const tally_agg *g, const layout *l, const tally_schema *s
     free(want_hashes.p);
 }
 
+/* Days since 1970-01-01 of the local date yyyymmdd (days + d: that many
+ * later), and the epoch second its local midnight is. */
+static int64_t days_of(int64_t ymd, int d) {
+    struct tm tm = { 0 };
+    tm.tm_year = (int)(ymd / 10000) - 1900, tm.tm_mon = (int)(ymd / 100 % 100) - 1, tm.tm_mday = (int)(ymd % 100) + d;
+    return (int64_t)timegm(&tm) / 86400;
+}
+static int64_t midnight_s(const tally_schema *sc, int64_t days) { return days * 86400 - sc->tz_offset_min * 60; }
+
+/* A period hash's expiry (EXPIREAT) and how long its fields may be written,
+ * from docs/keys.md's bucket table: a month's end + ttl_month_s, a day's end
+ * + ttl_day_s (its hours until its end + ttl_hour_s), a minute's end +
+ * ttl_minute_s; the totals never expire. */
+static void check_expiries(const tally_agg *g, const tally_schema *sc) {
+    size_t days = 0;
+    for (size_t i = 0; i < g->hashes.n; i++) {
+        const hash_rec *h = &AT(g->hashes, hash_rec, i);
+        int64_t v = tally__tuple_value(h->tuple), x = 0, until = 0, hours = 0;
+        switch (tally__tuple_period(h->tuple)) {
+        case P_MONTH: {
+            struct tm tm = { 0 };
+            tm.tm_year = (int)(v / 100) - 1900, tm.tm_mon = (int)(v % 100), tm.tm_mday = 1; /* the next month */
+            x = until = midnight_s(sc, (int64_t)timegm(&tm) / 86400) + sc->ttl_month_s;
+        } break;
+        case P_DAY: {
+            int64_t end = midnight_s(sc, days_of(v, 1));
+            until = end + sc->ttl_day_s, hours = end + sc->ttl_hour_s;
+            x = until > hours ? until : hours;
+            days++;
+            if (sc->ttl_hour_s >= sc->ttl_day_s) {
+                assert_int_equal(h->prune, 0);
+                break;
+            }
+            /* the hours the day's creation deletes: the last day that ended
+             * the hour retention and the future allowance before it began */
+            assert_true(h->prune >= 1 && h->prune <= g->prunes.n);
+            uint64_t t = AT(g->prunes, uint64_t, h->prune - 1);
+            assert_int_equal(t >> 35, h->tuple >> 35); /* its entity's day */
+            int64_t gap_ms = (days_of(v, 0) - days_of(tally__tuple_value(t), 1)) * 86400000LL;
+            int64_t keep_ms = sc->ttl_hour_s * 1000 + sc->max_future_ms;
+            assert_true(gap_ms >= keep_ms);
+            assert_true(gap_ms - 86400000LL < keep_ms);
+        } break;
+        case P_MINUTE: x = until = (v + 1) * 60 + sc->ttl_minute_s; break;
+        default: break;
+        }
+        if (tally__tuple_period(h->tuple) != P_DAY) assert_int_equal(h->prune, 0);
+        assert_int_equal(h->expiry, x);
+        assert_int_equal(h->until, until);
+        assert_int_equal(h->hours_until, hours);
+    }
+    assert_int_equal(g->prunes.n, sc->ttl_hour_s < sc->ttl_day_s ? days : 0);
+    /* the leaderboards live as their period's bucket */
+    for (size_t i = 0; i < g->groups.n; i++) {
+        const group_rec *b = &AT(g->groups, group_rec, i);
+        uint64_t tuple = tally__tuple(E_KEY, 0, tally__tuple_period(b->tuple), tally__tuple_value(b->tuple));
+        int64_t want = 0;
+        for (size_t j = 0; j < g->hashes.n; j++)
+            if ((AT(g->hashes, hash_rec, j).tuple & ~(0x3ffffffull << 38)) == tuple)
+                want = AT(g->hashes, hash_rec, j).until;
+        assert_int_equal(b->expiry, want);
+    }
+}
+
 /* Merges the events of a in one call and compares every record with the
  * oracle's; the call is left in g. */
 static void merge_and_check(tally_agg *g, const layout *l, const add_arg *a, size_t n) {
@@ -355,6 +421,7 @@ static void merge_and_check(tally_agg *g, const layout *l, const add_arg *a, siz
     sums_merge(&boards);
     assert_int_equal(g->groups.n, boards.n);
     check_ids(g, l, &sc, a, n);
+    check_expiries(g, &sc);
     assert_int_equal(tally__agg_count(g), n);
     for (size_t k = 0; k < n; k++) assert_int_equal(AT(g->events, size_t, k), k);
     assert_int_equal(g->latest_ms, latest);
@@ -366,7 +433,7 @@ static void merge_and_check(tally_agg *g, const layout *l, const add_arg *a, siz
 
 /* ---- the tests */
 
-static const layout utc8 = { 8, 0 };
+static const layout utc8 = { 8, 0, 0 };
 
 static add_arg arg(const tally_event *e, int64_t at, int mask) { return (add_arg){ e, at, e->cost_nanos, -1, mask }; }
 
@@ -460,7 +527,7 @@ static void buckets_follow_the_timezone(void **state) {
     tally_event e = { "key_1", "m0", "acct_1", 1, 2, 3, 4, 5, 0, NULL };
     add_arg a[3] = { arg(&e, NOW_MS - 1, TALLY_AGG_ALL), arg(&e, NOW_MS, TALLY_AGG_ALL),
                      arg(&e, NOW_MS - 5 * 3600000 - 30 * 60000, TALLY_AGG_ALL) };
-    const layout zones[] = { { 8, 0 }, { 8, 330 }, { 3, -600 }, { 1, 840 } };
+    const layout zones[] = { { 8, 0, 0 }, { 8, 330, 0 }, { 3, -600, 0 }, { 1, 840, 32 * 86400 } }; /* hours: as days */
     tally_agg *g = tally__agg_new();
     assert_non_null(g);
     for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) merge_and_check(g, &zones[z], a, 3);
@@ -580,6 +647,54 @@ static void a_new_call_starts_empty(void **state) {
 static uint64_t rnd_state;
 static int64_t rnd_below(int64_t n) { return (int64_t)(ou_rnd(&rnd_state) % (uint64_t)n); }
 
+/* One request id on two keys: two ids, kept apart by key in the hashes that
+ * keys share (an account's, a shard's on a cluster). */
+static void request_ids_are_scoped_by_key(void **state) {
+    (void)state;
+    tally_event e[2] = { { "key_1", "m0", "acct_1", 1, 0, 0, 0, 0, 0, "req-1" },
+                         { "key_2", "m0", "acct_1", 1, 0, 0, 0, 0, 0, "req-1" } };
+    const layout one_shard = { 1, 0, 0 };
+    const int masks[] = { TALLY_AGG_ALL, TALLY_AGG_ACCOUNT, TALLY_AGG_SHARD };
+    tally_agg *g = tally__agg_new();
+    assert_non_null(g);
+    for (int m = 0; m < 3; m++) {
+        add_arg a[2] = { arg(&e[0], NOW_MS, masks[m]), arg(&e[1], NOW_MS, masks[m]) };
+        merge_and_check(g, &one_shard, a, 2);
+        assert_int_equal(g->ids.n, 4);
+        assert_int_equal(g->idhashes.n, masks[m] == TALLY_AGG_ALL ? 4 : 2); /* two keys' or one shared */
+        const id_rec *r = g->ids.p; /* the two events' slice, then slice before */
+        for (int i = 0; i < 2; i++) {
+            if (masks[m] == TALLY_AGG_ALL) { /* each key's own hash: the id alone */
+                assert_int_not_equal(r[i].hash, r[2 + i].hash);
+                assert_memory_equal(r[i].fp, r[2 + i].fp, TALLY_ID_ENTRY);
+            } else { /* one hash: the key and the id */
+                assert_int_equal(r[i].hash, r[2 + i].hash);
+                assert_memory_not_equal(r[i].fp, r[2 + i].fp, TALLY_ID_ENTRY);
+            }
+        }
+    }
+    tally__agg_free(g);
+}
+
+/* The event whose reservations the call gives back, and its entities. */
+static void settling_names_the_event(void **state) {
+    (void)state;
+    tally_event e = { "key_1", "m0", "acct_1", 1, 0, 0, 0, 0, 0, "req-1" };
+    tally_config cfg = config_of(&utc8);
+    tally_schema sc = tally__schema_of(&cfg);
+    tally_agg *g = tally__agg_new();
+    assert_non_null(g);
+    tally__agg_begin(g, &sc, NOW_MS);
+    assert_int_equal(tally__agg_add(g, &e, NOW_MS, 0, -1, TALLY_AGG_ACCOUNT, 1, 0), TALLY_AGG_ADDED);
+    assert_ptr_equal(g->settle, &e);
+    assert_int_equal(g->settle_mask, TALLY_AGG_ACCOUNT);
+    tally__agg_begin(g, &sc, NOW_MS);
+    assert_null(g->settle);
+    assert_int_equal(tally__agg_add(g, &e, NOW_MS, 0, -1, TALLY_AGG_ALL, 0, 0), TALLY_AGG_ADDED);
+    assert_null(g->settle);
+    tally__agg_free(g);
+}
+
 /* 3,000 random events over 7 keys, 4 models, 4 accounts (and none), 4 days
  * across a month's end and 4 price versions, in three layouts, merged whole
  * (a single server) and per entity (a cluster): every bucket field, member and
@@ -594,7 +709,8 @@ static void random_batches_match_the_oracle(void **state) {
     static tally_event e[N];
     static char ids[N][12];
     static add_arg a[N];
-    const layout layouts[] = { { 8, 0 }, { 3, 330 }, { 1, -480 } };
+    /* hours kept 8 days (the default), an hour, longer than the days (40 d) */
+    const layout layouts[] = { { 8, 0, 0 }, { 3, 330, 3600 }, { 1, -480, 40 * 86400 } };
     rnd_state = 0x9e3779b97f4a7c15ull;
     tally_agg *g = tally__agg_new();
     assert_non_null(g);
@@ -638,6 +754,8 @@ int main(void) {
         cmocka_unit_test(sums_up_to_the_bound_stay_exact),
         cmocka_unit_test(token_sums_up_to_the_bound_stay_exact),
         cmocka_unit_test(a_new_call_starts_empty),
+        cmocka_unit_test(request_ids_are_scoped_by_key),
+        cmocka_unit_test(settling_names_the_event),
         cmocka_unit_test(random_batches_match_the_oracle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
