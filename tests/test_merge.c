@@ -166,15 +166,16 @@ static void oracle_event(const layout *l, const tally_event *e, int64_t at, int6
     }
 }
 
-/* The hashes of the oracle's fields: each field's name up to its last space. */
-static void hashes_of(const sums *fields, sums *h) {
-    for (size_t i = 0; i < fields->n; i++) {
+/* The distinct containers of named sums: each name up to its last space (a
+ * field's hash, a member's leaderboard). */
+static void containers_of(const sums *in, sums *out) {
+    for (size_t i = 0; i < in->n; i++) {
         char name[NAME_MAX_LEN];
-        strcpy(name, fields->p[i].name);
+        strcpy(name, in->p[i].name);
         *strrchr(name, ' ') = 0;
-        sums_add(h, name, NULL, 0);
+        sums_add(out, name, NULL, 0);
     }
-    sums_merge(h);
+    sums_merge(out);
 }
 
 /* ---- the merge's records, named as the oracle names them */
@@ -404,21 +405,14 @@ static void merge_and_check(tally_agg *g, const layout *l, const add_arg *a, siz
     }
     sums_merge(&want_f);
     sums_merge(&want_m);
-    hashes_of(&want_f, &want_h);
+    containers_of(&want_f, &want_h);
     merged_fields(g, &got_f);
     merged_members(g, mask, &got_m);
     sums_equal(&got_f, &want_f, "bucket fields");
     sums_equal(&got_m, &want_m, "leaderboard members");
     assert_int_equal(g->hashes.n, want_h.n); /* no hash without a field */
-    /* three leaderboards per shard and period */
-    sums boards = { 0 };
-    for (size_t i = 0; i < want_m.n; i++) {
-        char b[NAME_MAX_LEN];
-        strcpy(b, want_m.p[i].name);
-        *strrchr(b, ' ') = 0;
-        sums_add(&boards, b, NULL, 0);
-    }
-    sums_merge(&boards);
+    sums boards = { 0 }; /* three per shard and period */
+    containers_of(&want_m, &boards);
     assert_int_equal(g->groups.n, boards.n);
     check_ids(g, l, &sc, a, n);
     check_expiries(g, &sc);
