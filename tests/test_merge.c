@@ -384,12 +384,17 @@ static void check_expiries(const tally_agg *g, const tally_schema *sc) {
     }
 }
 
+/* The schema of the call merge_and_check leaves in g: the call refers to it
+ * while events are added. */
+static tally_schema merged_schema;
+
 /* Merges the events of a in one call and compares every record with the
- * oracle's; the call is left in g. */
+ * oracle's; the call is left in g, open for more events. */
 static void merge_and_check(tally_agg *g, const layout *l, const add_arg *a, size_t n) {
     tally_config cfg = config_of(l);
-    tally_schema sc = tally__schema_of(&cfg);
-    tally__agg_begin(g, &sc, NOW_MS);
+    merged_schema = tally__schema_of(&cfg);
+    const tally_schema sc = merged_schema;
+    tally__agg_begin(g, &merged_schema, NOW_MS);
     sums want_f = { 0 }, want_m = { 0 }, want_h = { 0 }, got_f = { 0 }, got_m = { 0 };
     int64_t latest = 0, total[7] = { 0 };
     int mask = 0;
