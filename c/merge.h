@@ -7,7 +7,6 @@
 
 #include <stdint.h>
 
-#include "aggregate.h"
 #include "keys.h"
 #include "table.h"
 

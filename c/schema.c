@@ -96,7 +96,7 @@ static int build(tally *t, int claim, const char *key, size_t n, const char *min
  * NULL with the handle's error set (*down: the node could not be asked). A
  * SET passes the eviction gate as recording does (it is the first record's
  * write). A MOVED answer (a stale slot map) is followed once. */
-static redisReply *run(tally *t, int claim, const char *key, size_t n, const char *mine, int *down) {
+static redisReply *get_or_claim(tally *t, int claim, const char *key, size_t n, const char *mine, int *down) {
     int node = tally__route_key(t, key, n, 1);
     *down = 1;
     if (node < 0 || build(t, claim, key, n, mine) != TALLY_OK) return NULL;
@@ -131,7 +131,7 @@ static int exchange(tally *t, int claim, int *fresh) {
     size_t n = tally__schema_key(&t->schema, key);
     describe(&t->cfg, mine);
     int down;
-    redisReply *r = run(t, claim, key, n, mine, &down);
+    redisReply *r = get_or_claim(t, claim, key, n, mine, &down);
     if (!r) return down && !claim && tally__is_cluster(t) ? tally__ok(t) : t->err;
     *fresh = r->type == REDIS_REPLY_NIL;
     int rc = take(t, r, mine);
@@ -151,7 +151,7 @@ static int mark_accounts(tally *t, int fresh) {
     tally_when w = { .ymd = "0" };
     if (!fresh) tally__when(tally__now_ms() + 86400000, t->cfg.tz_offset_min, &w);
     int down;
-    redisReply *r = run(t, 1, key, tally__accounts_key(&t->schema, key), w.ymd, &down);
+    redisReply *r = get_or_claim(t, 1, key, tally__accounts_key(&t->schema, key), w.ymd, &down);
     if (!r) return t->err;
     int rc = TALLY_OK;
     if (r->type == REDIS_REPLY_ERROR && !tally__reply_is(r, "NOPERM") && !tally__reply_is(r, "READONLY"))
@@ -176,7 +176,7 @@ int tally__accounts_from(tally *t, int64_t *ymd) {
     *ymd = 0;
     for (int which = 0; which < 2 && rc == TALLY_OK; which++) {
         int down;
-        redisReply *r = run(t, 0, key, which ? tally__schema_key(&t->schema, key) : tally__accounts_key(&t->schema, key), NULL, &down);
+        redisReply *r = get_or_claim(t, 0, key, which ? tally__schema_key(&t->schema, key) : tally__accounts_key(&t->schema, key), NULL, &down);
         if (!r) return t->err;
         char *end = NULL;
         int nil = r->type == REDIS_REPLY_NIL;

@@ -20,33 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
+#include "common.h"
 #include "pace.h" /* the calls in flight at a bound */
-
-/* ------------------------------------------------------------ allocations */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t m);
-void *__wrap_realloc(void *p, size_t n);
-static unsigned long long allocs; /* atomically incremented */
-
-void *__wrap_malloc(size_t n) {
-    __atomic_fetch_add(&allocs, 1, __ATOMIC_RELAXED);
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t m) {
-    __atomic_fetch_add(&allocs, 1, __ATOMIC_RELAXED);
-    return __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n) {
-    __atomic_fetch_add(&allocs, 1, __ATOMIC_RELAXED);
-    return __real_realloc(p, n);
-}
-unsigned long long alloc_count(void) { return __atomic_load_n(&allocs, __ATOMIC_RELAXED); }
-
 
 /* ------------------------------------------------------------------ main */
 
@@ -144,18 +119,18 @@ static void admission_run(redisContext *c, size_t n, size_t n_seed, admission *a
     events e = make_events(n_seed, 1, DIST_UNIFORM, NACCOUNTS);
     a->seed_rate = bench_seed(c, &e).rate;
     free_events(&e);
-    flush(c);
+    flush_db(c);
     for (int i = 0; i < NIMPORT; i++) {
         a->r[i] = bench_allow_during_import(c, n, import_bounds[i], NULL, 0);
-        flush(c);
+        flush_db(c);
     }
     a->have_split = bench_limits_url_text != NULL;
     for (int i = 0; a->have_split && i < NEXTRA; i++) {
         a->extra[i] = bench_allow_during_import(c, n, import_bounds[0], extras[i].split ? bench_limits_url_text : NULL,
                                                 extras[i].per_s);
-        flush(c);
+        flush_db(c);
         redisContext *l = raw_connect_to(&bench_limits_url);
-        flush(l);
+        flush_db(l);
         redisFree(l);
     }
     a->pick = -1;
@@ -272,17 +247,17 @@ int main(int argc, char **argv) {
         die("--limits-url: %s", err);
     bench_init();
     redisContext *c = raw_connect();
-    redisReply *r = cmd(c, "DBSIZE");
+    redisReply *r = bench_cmd(c, "DBSIZE");
     if (r->integer != 0 && !o.record_only) die("the database is not empty (%lld keys); the bench flushes it", r->integer);
     freeReplyObject(r);
     if (bench_limits_url_text) {
         redisContext *l = raw_connect_to(&bench_limits_url);
-        r = cmd(l, "DBSIZE");
+        r = bench_cmd(l, "DBSIZE");
         if (r->integer != 0) die("--limits-url: the database is not empty (%lld keys); the bench flushes it", r->integer);
         freeReplyObject(r);
         redisFree(l);
     }
-    r = cmd(c, "INFO server");
+    r = bench_cmd(c, "INFO server");
     char version[32] = "?";
     const char *v = strstr(r->str, "redis_version:");
     if (v) sscanf(v + 14, "%31[^\r\n]", version);
@@ -338,7 +313,7 @@ int main(int argc, char **argv) {
             if (one_at_a_time) free_events(&sync);
             rows[nrows].dist = d;
             kind[nrows++] = k;
-            if (!o.record_only) flush(c);
+            if (!o.record_only) flush_db(c);
         }
         free_events(&e);
     }
@@ -353,7 +328,7 @@ int main(int argc, char **argv) {
     live_result lv = bench_live(c, o.live_rate, o.live_secs);
     admission adm;
     admission_run(c, n_allow / 2, n_bulk, &adm);
-    flush(c);
+    flush_db(c);
     cmd_ok(c, "CONFIG SET slowlog-log-slower-than 10000"); /* Redis's defaults again */
     cmd_ok(c, "CONFIG SET slowlog-max-len 128");
     cmd_ok(c, "SLOWLOG RESET");
@@ -362,7 +337,7 @@ int main(int argc, char **argv) {
     mem_result mem = { 0 };
     if (!o.record_only) {
         bench_allow(c, n_allow, al);
-        flush(c);
+        flush_db(c);
         allow_memory(c, amem);
         mem = bench_memory(c);
     }

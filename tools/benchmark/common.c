@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "bench.h"
+#include "common.h"
 
 const char *const bench_models[NMODELS] = { "claude-3-5-sonnet-20241022", "claude-3-opus-20240229",
                                             "claude-3-5-haiku-20241022" };
@@ -153,7 +153,7 @@ static redisReply *vcmd(redisContext *c, const char *fmt, va_list ap) {
     return r;
 }
 
-redisReply *cmd(redisContext *c, const char *fmt, ...) {
+redisReply *bench_cmd(redisContext *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = vcmd(c, fmt, ap);
@@ -169,7 +169,7 @@ void cmd_ok(redisContext *c, const char *fmt, ...) {
 }
 
 double info_field(redisContext *c, const char *section, const char *name) {
-    redisReply *r = cmd(c, "INFO %s", section);
+    redisReply *r = bench_cmd(c, "INFO %s", section);
     char pat[64];
     snprintf(pat, sizeof pat, "\n%s:", name);
     const char *p = strstr(r->str, pat);
@@ -183,7 +183,7 @@ double server_cpu(redisContext *c) {
 }
 
 double server_main_cpu(redisContext *c, int *main_thread) {
-    redisReply *r = cmd(c, "INFO cpu");
+    redisReply *r = bench_cmd(c, "INFO cpu");
     static const char *const names[2][2] = { { "used_cpu_user_main_thread", "used_cpu_sys_main_thread" },
                                               { "used_cpu_user", "used_cpu_sys" } };
     double v = 0;
@@ -206,14 +206,14 @@ double server_main_cpu(redisContext *c, int *main_thread) {
 }
 
 double evalsha_calls(redisContext *c) {
-    redisReply *r = cmd(c, "INFO commandstats");
+    redisReply *r = bench_cmd(c, "INFO commandstats");
     const char *p = strstr(r->str, "\ncmdstat_evalsha:calls=");
     double v = p ? strtod(p + strlen("\ncmdstat_evalsha:calls="), NULL) : 0;
     freeReplyObject(r);
     return v;
 }
 
-void flush(redisContext *c) { cmd_ok(c, "FLUSHDB SYNC"); }
+void flush_db(redisContext *c) { cmd_ok(c, "FLUSHDB SYNC"); }
 
 tally *open_handle_with(int64_t max_script_us, const char *limits_url) {
     tally_config cfg;

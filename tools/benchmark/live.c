@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench.h"
+#include "common.h"
 
 typedef struct {
     int kind, tid, nthreads;
@@ -60,7 +60,7 @@ static live_run one_row(redisContext *c, int kind, const events *e, double rate,
     live_run out = { names[kind], nthreads, (double)e->n, 0, 0, 0, 0, 0 };
     worker w[LIVE_THREADS];
     pthread_t th[LIVE_THREADS];
-    flush(c);
+    flush_db(c);
     /* connections and handles first: the arrivals start once they are up */
     tally_recorder *rec = kind == LIVE_ASYNC ? open_recorder() : NULL;
     for (int i = 0; i < nthreads; i++)
@@ -99,7 +99,7 @@ live_result bench_live(redisContext *c, double rate, double secs) {
     live_result r = { rate, secs, 0, { { 0 } } };
     events e = make_events((size_t)(rate * secs), 0x4c, DIST_ZIPF, NACCOUNTS);
     for (int k = 0; k < LIVE_N; k++) r.rows[k] = one_row(c, k, &e, rate, &r.main_thread_cpu);
-    flush(c);
+    flush_db(c);
     free_events(&e);
     return r;
 }

@@ -7,13 +7,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench.h"
+#include "common.h"
 
 /* -------------------------------------------------------------- allow */
 
 static double bench_incr(redisContext *c, size_t n) {
     double t0 = now_s();
-    for (size_t i = 0; i < n; i++) freeReplyObject(cmd(c, "INCR bench:incr"));
+    for (size_t i = 0; i < n; i++) freeReplyObject(bench_cmd(c, "INCR bench:incr"));
     return (double)n / (now_s() - t0);
 }
 
@@ -37,10 +37,10 @@ void bench_allow(redisContext *c, size_t n, allow_run out[5]) {
 
 /* MEMORY USAGE of every key of one rule of one limited key after N calls. */
 static long long usage_pattern(redisContext *c, const char *pattern) {
-    redisReply *r = cmd(c, "KEYS %s", pattern); /* a private, nearly empty database */
+    redisReply *r = bench_cmd(c, "KEYS %s", pattern); /* a private, nearly empty database */
     long long sum = 0;
     for (size_t i = 0; i < r->elements; i++) {
-        redisReply *u = cmd(c, "MEMORY USAGE %s SAMPLES 0", r->element[i]->str);
+        redisReply *u = bench_cmd(c, "MEMORY USAGE %s SAMPLES 0", r->element[i]->str);
         sum += u->integer;
         freeReplyObject(u);
     }
@@ -93,7 +93,7 @@ static int classify(const char *k) {
 
 mem_result bench_memory(redisContext *c) {
     mem_result m = { 24, 0, 0, 0, { 0 }, { 0 } };
-    flush(c);
+    flush_db(c);
     tally *t = open_handle();
     /* 24 events per key: one per hour of yesterday (UTC), models rotating */
     int64_t day_ms = 86400000, yesterday = ((int64_t)time(NULL) * 1000 / day_ms - 1) * day_ms;
@@ -120,7 +120,7 @@ mem_result bench_memory(redisContext *c) {
     char cursor[32] = "0";
     long long total_keys = 0;
     do {
-        redisReply *r = cmd(c, "SCAN %s COUNT 1000", cursor);
+        redisReply *r = bench_cmd(c, "SCAN %s COUNT 1000", cursor);
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         redisReply *ks = r->element[1];
         for (size_t i = 0; i < ks->elements; i++)
@@ -144,7 +144,7 @@ mem_result bench_memory(redisContext *c) {
     m.keys_per_key = (double)total_keys / NKEYS;
     free_events(&e);
     tally_close(t);
-    flush(c);
+    flush_db(c);
     return m;
 }
 

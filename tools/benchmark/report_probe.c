@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench.h"
+#include "common.h"
 
 #define DAYS 30
 #define BATCH 65536
@@ -28,7 +28,7 @@ static size_t naccounts = 100;
 
 /* Script calls and their Redis time so far: EVALSHA and EVALSHA_RO. */
 static void script_stats(redisContext *c, double *calls, double *usec) {
-    redisReply *r = cmd(c, "INFO commandstats");
+    redisReply *r = bench_cmd(c, "INFO commandstats");
     *calls = *usec = 0;
     static const char *const names[] = { "\ncmdstat_evalsha:", "\ncmdstat_evalsha_ro:" };
     for (int i = 0; i < 2; i++) {
@@ -41,7 +41,7 @@ static void script_stats(redisContext *c, double *calls, double *usec) {
 
 /* The longest script call in SLOWLOG (ms; 0 when none passed 1 ms). */
 static double longest_ms(redisContext *c) {
-    redisReply *r = cmd(c, "SLOWLOG GET 1000");
+    redisReply *r = bench_cmd(c, "SLOWLOG GET 1000");
     double most = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         redisReply *e = r->element[i];
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
     char err[256];
     if (tally__url_parse(bench_url_text, &bench_url, err, sizeof err) < 0) die("%s", err);
     redisContext *c = raw_connect();
-    redisReply *r = cmd(c, "DBSIZE");
+    redisReply *r = bench_cmd(c, "DBSIZE");
     if (r->integer != 0) die("the database is not empty (%lld keys)", r->integer);
     freeReplyObject(r);
     key_ids = xmalloc(nkeys * sizeof *key_ids);

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "common.h"
 
 /* SLOWLOG keeps every command slower than this; the longest is read after a run. */
 #define SLOW_US 1000
@@ -22,7 +22,7 @@ void slowlog_start(redisContext *c) {
 }
 
 double slowlog_longest_ms(redisContext *c, double *over) {
-    redisReply *r = cmd(c, "SLOWLOG GET -1");
+    redisReply *r = bench_cmd(c, "SLOWLOG GET -1");
     double longest = -1;
     if (over) *over = 0;
     for (size_t i = 0; i < r->elements; i++) {

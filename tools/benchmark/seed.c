@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench.h"
+#include "common.h"
 
 #define DEPTH 64
 #define PER_EVENT 19

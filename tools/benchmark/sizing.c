@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
+#include "common.h"
 
 #define HOT_SHARE 0.9 /* of the events that go to the hot API key */
 #define MAX_NODES 16
@@ -131,7 +131,7 @@ static void nodes_open(node_set *s, redisContext *c) {
         snprintf(s->addr[0], sizeof s->addr[0], "the server");
         return;
     }
-    redisReply *r = cmd(c, "CLUSTER NODES");
+    redisReply *r = bench_cmd(c, "CLUSTER NODES");
     for (char *line = r->str; line && *line && s->n < MAX_NODES; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         char addr[128], flags[128];
         if (sscanf(line, "%*s %127s %127s", addr, flags) != 2 || strstr(flags, "fail") || strstr(flags, "noaddr")) continue;
@@ -156,11 +156,11 @@ static double id_hash_bytes(node_set *s) {
         if (s->replica[i]) continue;
         char cursor[32] = "0";
         do {
-            redisReply *r = cmd(s->c[i], "SCAN %s MATCH *}:i:* COUNT 1000", cursor);
+            redisReply *r = bench_cmd(s->c[i], "SCAN %s MATCH *}:i:* COUNT 1000", cursor);
             snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
             redisReply *ks = r->element[1];
             for (size_t k = 0; k < ks->elements; k++) {
-                redisReply *u = cmd(s->c[i], "MEMORY USAGE %b SAMPLES 0", ks->element[k]->str, ks->element[k]->len);
+                redisReply *u = bench_cmd(s->c[i], "MEMORY USAGE %b SAMPLES 0", ks->element[k]->str, ks->element[k]->len);
                 sum += (double)u->integer;
                 freeReplyObject(u);
             }
@@ -238,16 +238,16 @@ static void single_server(redisContext *c, double scale) {
     run r = measured_run(c, &s, &one, 0, "single server, tally_record", &cpu);
     free_events(&one);
     set(F_EVS_SINGLE_RECORD, r.rate), set(F_CPU_SINGLE_RECORD, cpu.total);
-    flush(c);
+    flush_db(c);
     events bulk = make_events((size_t)(60000 * scale), 0x52, DIST_UNIFORM, NACCOUNTS);
     r = measured_run(c, &s, &bulk, BULK_BATCH, "single server, tally_record_batch", &cpu);
     free_events(&bulk);
     set(F_EVS_SINGLE_BATCH, r.rate), set(F_CPU_SINGLE_BATCH, cpu.total), set(F_LONGEST_SINGLE, cpu.longest_ms);
-    flush(c);
+    flush_db(c);
     allow_run al[5];
     bench_allow(c, (size_t)(10000 * scale), al);
     for (int a = 0; a < 4; a++) set(F_ALLOW_RATE + a, al[1 + a].rate), set(F_ALLOW_CPU + a, al[1 + a].server_cpu_us);
-    flush(c);
+    flush_db(c);
     mem_result m = bench_memory(c);
     tally_config d;
     tally_config_init(&d);
@@ -264,7 +264,7 @@ static void single_server(redisContext *c, double scale) {
     set(F_MEM_STEADY, total + months_live * month + days_live * day + (1 + months_live + days_live) * boards);
     /* a busy key's ids (20000 at any scale): past hash-max-listpack-entries (512
      * by default) its id hash is a hashtable */
-    flush(c);
+    flush_db(c);
     events busy = make_events(20000, 0x53, DIST_UNIFORM, NACCOUNTS);
     for (size_t i = 0; i < busy.n; i++) busy.ev[i].key = bench_key_ids[0], busy.ev[i].account = bench_acct_ids[0];
     bench_batch(c, &busy, BULK_BATCH);
@@ -366,7 +366,7 @@ int sizing_main(int argc, char **argv) {
     fprintf(stderr, "tally-bench --figures: measuring (a few minutes)...\n");
     if (single) {
         redisContext *c = target(single);
-        redisReply *r = cmd(c, "DBSIZE");
+        redisReply *r = bench_cmd(c, "DBSIZE");
         if (r->integer != 0) die("the single server's database is not empty (%lld keys)", r->integer);
         freeReplyObject(r);
         single_server(c, scale);

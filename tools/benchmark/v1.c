@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench.h"
+#include "common.h"
 
 #define DEPTH 64
 #define MAXARG 96

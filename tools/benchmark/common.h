@@ -1,4 +1,4 @@
-/* bench.h -- what the parts of tally-bench share: the workload (events with a
+/* common.h -- what the parts of tally-bench share: the workload (events with a
  * uniform or a Zipf(1.1) key distribution), timing and CPU helpers, the raw
  * connection, and one measured run. */
 #ifndef TALLY_BENCH_H
@@ -54,7 +54,7 @@ double lat_pct(lat *l, double p);
 
 redisContext *raw_connect(void);
 redisContext *raw_connect_to(const tally_url *u);
-redisReply *cmd(redisContext *c, const char *fmt, ...);
+redisReply *bench_cmd(redisContext *c, const char *fmt, ...);
 void cmd_ok(redisContext *c, const char *fmt, ...);
 double info_field(redisContext *c, const char *section, const char *name);
 double server_cpu(redisContext *c);
@@ -63,7 +63,7 @@ double server_cpu(redisContext *c);
 double server_main_cpu(redisContext *c, int *main_thread);
 /* EVALSHA calls the server has run (INFO commandstats). */
 double evalsha_calls(redisContext *c);
-void flush(redisContext *c);
+void flush_db(redisContext *c);
 /* Reads n pipelined replies; any error reply ends the bench (who: its source). */
 void read_replies(redisContext *c, size_t n, const char *who);
 tally *open_handle(void);
