@@ -1,6 +1,7 @@
-/* report.c -- grouped reports over a range of days (tally_report): one row per
- * API key, model or account (and per day or month of the range), then a
- * total row. Built on the queries: the key groups are the keys active in the
+/* report.c -- grouped reports over a range of days (tally_report,
+ * tally_report_for): one row per API key, model or account (and per day or
+ * month of the range), then a total row; or the rows of one account alone,
+ * read from its own buckets as tally_stats_range reads them (a call per row). Built on the queries: the key groups are the keys active in the
  * range (tally_active_range); each span's buckets are read from the parts
  * that cover it (months where whole, else days, as tally_stats_range reads
  * them), many keys a call (tally__stats_keys), or with tally_models_range or
@@ -52,6 +53,15 @@ static int push(tally *t, row_list *l, const char *group, const tally_range *spa
     return TALLY_OK;
 }
 
+/* Appends a row with usage (none: left out) and adds it to *total. TALLY_OK,
+ * ENOMEM, or TALLY_ERANGE (no message: span_rows names it). */
+static int add_row(tally *t, row_list *l, const char *group, const tally_range *span, const tally_bucket *b,
+                   tally_bucket *total) {
+    if (!b->requests && !b->total_tokens && !b->cost_nanos) return TALLY_OK;
+    int rc = push(t, l, group, span, b);
+    return rc == TALLY_OK && add_bucket(total, b) ? TALLY_ERANGE : rc;
+}
+
 /* The spans of range r a report has rows for: r itself, or its days, or its
  * months (clipped to r). Their count into spans[TALLY_RANGE_MAX_DAYS]. */
 static int spans_of(const tally_range *r, int per, tally_range *spans) {
@@ -71,8 +81,7 @@ static int spans_of(const tally_range *r, int per, tally_range *spans) {
 static int groups_of(tally *t, const tally_range *r, const char *key, tally_rank **g, size_t *ng) {
     *g = NULL;
     *ng = 0;
-    if (key) {
-        if (tally__id_check(t, "key", key, strlen(key)) != TALLY_OK) return t->err;
+    if (key) { /* checked by report_check */
         *g = calloc(1, sizeof **g);
         char *name = strdup(key);
         if (!*g || !name) {
@@ -107,19 +116,21 @@ static int groups_of(tally *t, const tally_range *r, const char *key, tally_rank
     return TALLY_OK;
 }
 
-/* The rows of one span: each key's bucket, or each model's or account's. */
-static int span_rows(tally *t, int by, const tally_range *span, const char *key, const tally_rank *g, size_t ng,
-                     row_list *l, tally_bucket *total) {
+/* The rows of one span: the one account's bucket (`of` TALLY_RANK_OF_ACCOUNT),
+ * or each key's, or each model's or account's (of `id` when a key). */
+static int span_rows(tally *t, int by, const tally_range *span, int of, const char *id, const tally_rank *g,
+                     size_t ng, row_list *l, tally_bucket *total) {
     int rc = TALLY_OK;
-    if (by != TALLY_RANK_OF_KEY) {
+    if (of == TALLY_RANK_OF_ACCOUNT && id) {
+        tally_bucket b;
+        rc = tally_stats_range(t, TALLY_SCOPE_ACCOUNT, id, span, &b);
+        if (rc == TALLY_OK) rc = add_row(t, l, id, span, &b, total);
+    } else if (by != TALLY_RANK_OF_KEY) {
         tally_model_stats *m;
         size_t n;
-        rc = by == TALLY_RANK_OF_MODEL ? tally_models_range(t, key, span, &m, &n) : tally__accounts(t, NULL, span, &m, &n);
+        rc = by == TALLY_RANK_OF_MODEL ? tally_models_range(t, id, span, &m, &n) : tally__accounts(t, NULL, span, &m, &n);
         if (rc != TALLY_OK) return rc;
-        for (size_t i = 0; i < n && rc == TALLY_OK; i++) {
-            rc = push(t, l, m[i].model, span, &m[i].b);
-            if (rc == TALLY_OK && add_bucket(total, &m[i].b)) rc = TALLY_ERANGE;
-        }
+        for (size_t i = 0; i < n && rc == TALLY_OK; i++) rc = add_row(t, l, m[i].model, span, &m[i].b, total);
         tally_models_free(m, n);
     } else {
         tally_period parts[TALLY_RANGE_MAX_PARTS];
@@ -130,11 +141,7 @@ static int span_rows(tally *t, int by, const tally_range *span, const char *key,
         if (!ids || !b) rc = tally__oom(t);
         for (size_t i = 0; i < ng && rc == TALLY_OK; i++) ids[i] = g[i].key;
         if (rc == TALLY_OK) rc = tally__stats_keys(t, ids, ng, parts, np, b);
-        for (size_t i = 0; i < ng && rc == TALLY_OK; i++) {
-            if (!b[i].requests && !b[i].total_tokens && !b[i].cost_nanos) continue; /* no usage in this span */
-            rc = push(t, l, g[i].key, span, &b[i]);
-            if (rc == TALLY_OK && add_bucket(total, &b[i])) rc = TALLY_ERANGE;
-        }
+        for (size_t i = 0; i < ng && rc == TALLY_OK; i++) rc = add_row(t, l, g[i].key, span, &b[i], total);
         free(ids);
         free(b);
     }
@@ -154,30 +161,51 @@ static int by_group_then_span(const void *x, const void *y) {
     return c ? c : period_cmp(&a->span.from, &b->span.from);
 }
 
-int tally_report(tally *t, int by, int per, const tally_range *r, const char *key, tally_report_row **out,
-                 size_t *n) {
-    *out = NULL;
-    *n = 0;
+/* Checks a report's arguments before anything is read: TALLY_OK, or
+ * TALLY_EINVAL naming what is wrong. */
+static int report_check(tally *t, int by, int per, const tally_range *r, int of, const char *id) {
     if (by != TALLY_RANK_OF_KEY && by != TALLY_RANK_OF_MODEL && by != TALLY_RANK_OF_ACCOUNT)
         return tally__fail(t, TALLY_EINVAL, "a report groups by API key (TALLY_RANK_OF_KEY), model "
                                             "(TALLY_RANK_OF_MODEL) or account (TALLY_RANK_OF_ACCOUNT)");
-    if (by == TALLY_RANK_OF_ACCOUNT && key)
+    if (of != TALLY_RANK_OF_KEY && of != TALLY_RANK_OF_ACCOUNT)
+        return tally__fail(t, TALLY_EINVAL, "a report is of one API key (TALLY_RANK_OF_KEY) or one account "
+                                            "(TALLY_RANK_OF_ACCOUNT)");
+    if (id && of == TALLY_RANK_OF_KEY && by == TALLY_RANK_OF_ACCOUNT)
         return tally__fail(t, TALLY_EINVAL, "a report by account covers every key: the shards' account buckets "
                                             "are not kept per key");
+    if (id && of == TALLY_RANK_OF_ACCOUNT && by == TALLY_RANK_OF_KEY)
+        return tally__fail(t, TALLY_EINVAL, "a report of one account cannot group by API key: no index keeps "
+                                            "which keys an account's events came from");
+    if (id && of == TALLY_RANK_OF_ACCOUNT && by == TALLY_RANK_OF_MODEL)
+        return tally__fail(t, TALLY_EINVAL, "a report of one account cannot group by model: an account's "
+                                            "buckets are not kept per model");
+    if (id && tally__check_scope(t, of == TALLY_RANK_OF_KEY ? TALLY_SCOPE_KEY : TALLY_SCOPE_ACCOUNT, id) != TALLY_OK)
+        return t->err;
     if (per != TALLY_REPORT_WHOLE && per != TALLY_REPORT_PER_DAY && per != TALLY_REPORT_PER_MONTH)
         return tally__fail(t, TALLY_EINVAL, "a report has rows for the whole range, per day or per month");
-    if (tally__range_days(r) < 0)
-        return tally__fail(t, TALLY_EINVAL, "a range runs from a day to the same or a later day, at most %d days",
-                           TALLY_RANGE_MAX_DAYS);
+    tally_period parts[TALLY_RANGE_MAX_PARTS];
+    return tally__range_parts(t, r, parts) < 0 ? t->err : TALLY_OK;
+}
+
+int tally_report(tally *t, int by, int per, const tally_range *r, const char *key, tally_report_row **out,
+                 size_t *n) {
+    return tally_report_for(t, by, per, r, TALLY_RANK_OF_KEY, key, out, n);
+}
+
+int tally_report_for(tally *t, int by, int per, const tally_range *r, int of, const char *id,
+                     tally_report_row **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (report_check(t, by, per, r, of, id) != TALLY_OK) return t->err;
     tally_range *spans = malloc(TALLY_RANGE_MAX_DAYS * sizeof *spans);
     if (!spans) return tally__oom(t);
     int ns = spans_of(r, per, spans);
     tally_rank *g = NULL;
     size_t ng = 0;
-    int rc = by == TALLY_RANK_OF_KEY ? groups_of(t, r, key, &g, &ng) : TALLY_OK;
+    int rc = by == TALLY_RANK_OF_KEY ? groups_of(t, r, id, &g, &ng) : TALLY_OK;
     row_list l = { 0 };
     tally_bucket total = { 0 };
-    for (int i = 0; i < ns && rc == TALLY_OK; i++) rc = span_rows(t, by, &spans[i], key, g, ng, &l, &total);
+    for (int i = 0; i < ns && rc == TALLY_OK; i++) rc = span_rows(t, by, &spans[i], of, id, g, ng, &l, &total);
     if (rc == TALLY_OK && l.n) qsort(l.rows, l.n, sizeof *l.rows, by_group_then_span);
     if (rc == TALLY_OK) rc = push(t, &l, NULL, r, &total);
     tally_top_free(g, ng);

@@ -577,6 +577,17 @@ typedef struct tally_report_row {
     tally_bucket b;
 } tally_report_row;
 int tally_report(tally *t, int by, int per, const tally_range *r, const char *key, tally_report_row **rows, size_t *n);
+/* The same report of one API key (`of` TALLY_RANK_OF_KEY: tally_report) or of
+ * one account (TALLY_RANK_OF_ACCOUNT; `id` NULL: of everyone, as tally_report
+ * with key NULL). An account's report groups by account only (by
+ * TALLY_RANK_OF_ACCOUNT): one row per span with usage, read from the
+ * account's own buckets as tally_stats_range reads them (exact, one call or
+ * more per row), then the total row; by key or by model it is refused with
+ * TALLY_EINVAL before anything is read (no index keeps which keys an
+ * account's events came from; an account's buckets are not kept per model).
+ * An account with no usage in r gives the total row alone, requests 0. */
+int tally_report_for(tally *t, int by, int per, const tally_range *r, int of, const char *id,
+                     tally_report_row **rows, size_t *n);
 void tally_report_free(tally_report_row *rows, size_t n);
 
 /* Sums the system minute buckets of the last `minutes` epoch minutes, the

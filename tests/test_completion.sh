@@ -63,6 +63,9 @@ expect "exporter --listen " ""
 expect "prices show " ""
 expects "allow --fail-open --" "--key --limit"
 expects "record --stdin --" "--missing-price-zero --url"
+expects "report --" "--account --key --by --per --format"
+expect "report --acc" "--account"
+expect "report --account " ""
 # files where the help says FILE
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 touch "$dir/prices.json" "$dir/prices-old.json" "$dir/other.txt"

@@ -257,8 +257,10 @@ static void check_active(tally *t, const oracle *o, int a, int b, unsigned *seed
 }
 
 /* tally_report over days [a, b] by `of`, per `per`, equals the oracle's rows:
- * groups by name, spans in time order, rows without usage left out, a total. */
-static void check_report(tally *t, const oracle *o, int a, int b, int of, int per) {
+ * groups by name, spans in time order, rows without usage left out, a total.
+ * With `only` (an account's index, else -1) the report of that account alone
+ * (tally_report_for), from its own buckets. */
+static void check_report(tally *t, const oracle *o, int a, int b, int of, int per, int only) {
     int starts[DAYS + 1], ns = 0;
     for (int d = a; d <= b; d++) {
         tally_period p = day_of(o, d);
@@ -268,7 +270,8 @@ static void check_report(tally *t, const oracle *o, int a, int b, int of, int pe
     tally_report_row *rows;
     size_t n, at = 0;
     tally_range r = { day_of(o, a), day_of(o, b) };
-    assert_int_equal(tally_report(t, of, per, &r, NULL, &rows, &n), TALLY_OK);
+    if (only < 0) assert_int_equal(tally_report(t, of, per, &r, NULL, &rows, &n), TALLY_OK);
+    else assert_int_equal(tally_report_for(t, of, per, &r, TALLY_RANK_OF_ACCOUNT, accounts[only], &rows, &n), TALLY_OK);
     tally_bucket total = { 0 };
     want_row order[NKEYS];
     const tally_bucket *days[NKEYS];
@@ -279,6 +282,7 @@ static void check_report(tally *t, const oracle *o, int a, int b, int of, int pe
         for (int k = 0; k < ns; k++) {
             tally_bucket want;
             int i = (int)order[g].value;
+            if (only >= 0 && i != only) continue;
             sum(days[i], starts[k], starts[k + 1] - 1, &want);
             if (!want.requests) continue;
             tally_bucket both[2] = { total, want };
@@ -315,15 +319,20 @@ static void ranges_equal_the_oracle(void **state) {
             check_range(t, &o[z], DAYS - 2, DAYS - 2, &seed);    /* one day: today */
             check_top(t, &o[z], 0, DAYS - 1, &seed);
             check_active(t, &o[z], DAYS - 2, DAYS - 2, &seed);
-            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_KEY, TALLY_REPORT_PER_MONTH);
-            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_MODEL, TALLY_REPORT_PER_DAY);
-            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_PER_DAY);
-            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_PER_MONTH);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_KEY, TALLY_REPORT_PER_MONTH, -1);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_MODEL, TALLY_REPORT_PER_DAY, -1);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_PER_DAY, -1);
+            check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_ACCOUNT, TALLY_REPORT_PER_MONTH, -1);
             for (int i = 0; i < 3; i++) {
                 int a = rand_r(&seed) % DAYS, b = rand_r(&seed) % DAYS;
-                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_KEY, i);
-                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_MODEL, 2 - i);
-                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_ACCOUNT, (i + 1) % 3);
+                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_KEY, i, -1);
+                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_MODEL, 2 - i, -1);
+                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_ACCOUNT, (i + 1) % 3, -1);
+            }
+            for (int i = 0; i < 3; i++) { /* one account's report, from its own buckets */
+                int a = rand_r(&seed) % DAYS, b = rand_r(&seed) % DAYS, ac = rand_r(&seed) % NACCOUNTS;
+                check_report(t, &o[z], a < b ? a : b, a < b ? b : a, TALLY_RANK_OF_ACCOUNT, i, ac);
+                check_report(t, &o[z], 0, DAYS - 1, TALLY_RANK_OF_ACCOUNT, i, ac);
             }
             for (int i = 0; i < (small ? 8 : 20); i++) { /* small calls: many of them, slower */
                 int a = rand_r(&seed) % DAYS, b = rand_r(&seed) % DAYS;
@@ -491,7 +500,9 @@ static void the_tool_reads_ranges(void **state) {
 
 /* `tally report --format csv` parsed back with Python's csv module: names with
  * a comma, a quote and non-ASCII bytes come back whole, the numbers and the
- * exact decimal cost as the JSON report has them, and a total row. */
+ * exact decimal cost as the JSON report has them, and a total row; one
+ * account's report per day (`--account`), its refusals by key, by model and
+ * with --key, and an account with no data. */
 static void the_report_as_csv(void **state) {
     (void)state;
     tally *t = th_open(NULL);
@@ -554,6 +565,77 @@ static void the_report_as_csv(void **state) {
     assert_int_equal(RUN(NULL, &err, "report", "--to", "today", "--url", th_url()), 2);
     th_assert_mentions(err, "--from DAY and --to DAY are required");
     free(err);
+    /* one account per day (--by account implied), from its own buckets */
+    assert_int_equal(RUN(&csv, &err, "report", "--from", f, "--to", "today", "--account", "a,b", "--per", "day",
+                         "--format", "csv", "--url", th_url()), 0);
+    assert_string_equal(err, "");
+    free(err);
+    assert_int_equal(th_exec("python3", (const char *const[]){ "-c", py, NULL }, csv, &out, &err), 0);
+    char days[2][24];
+    for (int d = 0; d < 2; d++) {
+        tally_period p = ru_period_of(TALLY_DAY, now - (1 - d) * DAY_MS, 0);
+        tally_period_format(&p, days[d]);
+    }
+    snprintf(want, sizeof want,
+             "account|period|requests|input_tokens|output_tokens|cache_create_tokens|cache_read_tokens|total_tokens|"
+             "cost_usd\n"
+             "a,b|%s|1|20|1|2|3|26|2.000000002\n"
+             "a,b|%s|1|20|1|2|3|26|2.000000002\n"
+             "|total|2|40|2|4|6|52|4.000000004\n",
+             days[0], days[1]);
+    assert_string_equal(out, want);
+    free(out);
+    free(err);
+    free(csv);
+    /* an account with no data: the total row of zeros, a notice, exit 0 */
+    assert_int_equal(RUN(&out, &err, "report", "--from", f, "--to", "today", "--by", "account", "--account", "nosuch",
+                         "--json", "--url", th_url()), 0);
+    th_assert_mentions(err, "no data for account nosuch in ");
+    free(err);
+    v = tj_parse(out);
+    assert_non_null(v);
+    assert_int_equal(v->n, 1);
+    assert_int_equal(tj_int(tj_at(v, 0), "requests"), 0);
+    assert_string_equal(tj_str(tj_at(v, 0), "period"), "total");
+    tj_free(v);
+    free(out);
+    assert_int_equal(RUN(NULL, &err, "report", "--from", f, "--to", "today", "--key", "nosuch", "--url", th_url()), 0);
+    th_assert_mentions(err, "no data for key nosuch in ");
+    free(err);
+    /* refused before connecting (an unreachable server: exit 2, not 3), nothing written */
+    static const struct { const char *by, *key, *says; } bad[] = {
+        { "key", NULL, "no index keeps which keys" },
+        { "model", NULL, "not kept per model" },
+        { NULL, "a,b", "give --key or --account, not both" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *argv[16] = { "report", "--from", f, "--to", "today", "--account", "a,b", "--url",
+                                 "redis://127.0.0.1:1" };
+        int n = 9;
+        if (bad[i].by) argv[n++] = "--by", argv[n++] = bad[i].by;
+        if (bad[i].key) argv[n++] = "--key", argv[n++] = bad[i].key;
+        assert_int_equal(th_run(argv, NULL, &out, &err), 2);
+        assert_string_equal(out, "");
+        th_assert_mentions(err, bad[i].says);
+        free(out);
+        free(err);
+    }
+    /* and by the library, before any call */
+    t = th_open(NULL);
+    tally_range r = { from, ru_period_of(TALLY_DAY, now, 0) };
+    tally_report_row *rows;
+    size_t n;
+    long long before = th_evalsha_calls();
+    assert_int_equal(tally_report_for(t, TALLY_RANK_OF_KEY, TALLY_REPORT_WHOLE, &r, TALLY_RANK_OF_ACCOUNT, "a,b",
+                                      &rows, &n), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), "no index keeps which keys");
+    assert_int_equal(tally_report_for(t, TALLY_RANK_OF_MODEL, TALLY_REPORT_WHOLE, &r, TALLY_RANK_OF_ACCOUNT, "a,b",
+                                      &rows, &n), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), "not kept per model");
+    assert_null(rows);
+    assert_int_equal(n, 0);
+    assert_int_equal(th_evalsha_calls(), before);
+    tally_close(t);
 }
 
 /* Boards read in many pages (calls cut to 100 us: 16 members a board), with
