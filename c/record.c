@@ -321,12 +321,10 @@ static int take(void *ctx, size_t id, redisReply *rep) {
         fail_call(r, &c, call_error(r, &c, rep));
         return 0;
     }
-    int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[0]->type == REDIS_REPLY_STRING &&
-                rep->element[1]->type == REDIS_REPLY_INTEGER;
-    for (size_t i = 2; shape && i < rep->elements; i++) shape = rep->element[i]->type == REDIS_REPLY_INTEGER;
+    /* record.lua's answer: {"recorded", us} or {"duplicate", us, J, P, ...} */
+    int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && tally__reply_fits(rep, rep->elements, "si");
     if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
         tally__pace_learn(&s->pace, c.units, rep->element[1]->integer);
-
         for (size_t i = 0; i < c.n; i++) answered(r, AT(s->items, item, c.off + i).event, 0);
         return 0;
     }
