@@ -3,7 +3,7 @@
  * and server, with uniform and Zipf(1.1) keys.
  *
  *   tally-bench --url URL [--tally PATH] [--json] [--scale F] [--record-only]
- *               [--live-rate N] [--live-secs S] [--live-only]
+ *               [--live-rate N] [--live-secs S] [--live-flush-ms LIST] [--live-only]
  *   tally-bench --figures [--single-url URL] [--url CLUSTER_URL] [--json] [--scale F]
  *   tally-bench --list-figures            (sizing.c: docs/capacity.md's inputs)
  *
@@ -29,7 +29,45 @@ typedef struct {
     double scale, live_rate, live_secs;
     int json, record_only, live_only, admission_only;
     const char *tally_bin;
+    int nflush, flush_ms[LIVE_FLUSH_MAX]; /* --live-flush-ms */
 } options;
+
+/* --live-flush-ms: comma-separated flush_ms values, 1..60000 (the recorder's
+ * range), at most LIVE_FLUSH_MAX; "" for none. Their count, -1 if bad. */
+static int parse_flush_list(const char *s, int out[LIVE_FLUSH_MAX]) {
+    int n = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 60000 || n == LIVE_FLUSH_MAX || (*end && *end != ',') || (*end && !end[1]))
+            return -1;
+        out[n++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* One live row: JSON (flush_ms > 0: a recorder row by flush_ms) or text. */
+static void print_live_row(const live_run *r, const live_run *seed, int flush_ms, int json, int last) {
+    double per_call = r->calls > 0 ? r->events / r->calls : 0;
+    if (json) {
+        printf("    {");
+        if (flush_ms > 0) printf("\"flush_ms\":%d,\"events_per_call\":%.1f,", flush_ms, per_call);
+        else printf("\"name\":\"%s\",", r->name);
+        printf("\"caller_threads\":%d,\"events\":%.0f,\"events_per_s\":%.0f,"
+               "\"server_cpu_us_per_event\":%.2f,\"of_seed_request_path\":%.3f,\"script_calls\":%.0f,"
+               "\"latency_us\":{\"unit\":\"1 event\",\"p50\":%.1f,\"p99\":%.1f}}%s\n",
+               r->threads, r->events, r->rate, r->server_cpu_us, r->server_cpu_us / seed->server_cpu_us, r->calls,
+               r->p50, r->p99, last ? "" : ",");
+        return;
+    }
+    char name[64], ev_call[16] = "-";
+    if (flush_ms > 0) snprintf(name, sizeof name, "%s %d", r->name, flush_ms);
+    else snprintf(name, sizeof name, "%s", r->name);
+    if (per_call > 0) snprintf(ev_call, sizeof ev_call, "%.1f", per_call);
+    printf("  %-38s %7d %9.0f %9.2f %6.2fx %6.0fus %6.0fus %7.0f %7s\n", name, r->threads, r->rate, r->server_cpu_us,
+           r->server_cpu_us / seed->server_cpu_us, r->p50, r->p99, r->calls, ev_call);
+}
 
 /* The live rows (live.c), text or JSON; ratios to the seed request path. */
 static void print_live(const live_result *lv, int json) {
@@ -38,31 +76,26 @@ static void print_live(const live_result *lv, int json) {
     if (json) {
         printf("  \"live\":{\"events_per_s\":%.0f,\"secs\":%.1f,\"keys\":\"zipf1.1\",\"redis_cpu\":\"%s\",\"rows\":[\n",
                lv->rate, lv->secs, cpu);
-        for (int i = 0; i < LIVE_N; i++) {
-            const live_run *r = &lv->rows[i];
-            printf("    {\"name\":\"%s\",\"caller_threads\":%d,\"events\":%.0f,\"events_per_s\":%.0f,"
-                   "\"server_cpu_us_per_event\":%.2f,\"of_seed_request_path\":%.3f,\"script_calls\":%.0f,"
-                   "\"latency_us\":{\"unit\":\"1 event\",\"p50\":%.1f,\"p99\":%.1f}}%s\n",
-                   r->name, r->threads, r->events, r->rate, r->server_cpu_us, r->server_cpu_us / seed->server_cpu_us,
-                   r->calls, r->p50, r->p99, i == LIVE_N - 1 ? "" : ",");
-        }
+        for (int i = 0; i < LIVE_N; i++) print_live_row(&lv->rows[i], seed, 0, 1, i == LIVE_N - 1);
+        printf("  ],\"recorder_by_flush_ms\":[\n");
+        for (int i = 0; i < lv->nflush; i++)
+            print_live_row(&lv->flush_rows[i], seed, lv->flush_ms[i], 1, i == lv->nflush - 1);
         printf("  ]}");
         return;
     }
     printf("LIVE  %.0f events/s for %.1f s arriving one at a time; Zipf(1.1) keys over %d API keys, %d models,\n"
            "      %d accounts, request ids on; each row on an emptied database\n", lv->rate, lv->secs, NKEYS,
            NMODELS, NACCOUNTS);
-    printf("  %-38s %7s %9s %9s %7s %8s %8s %7s\n", "path", "callers", "events/s", "srv us/ev", "x seed", "p50",
-           "p99", "calls");
-    for (int i = 0; i < LIVE_N; i++) {
-        const live_run *r = &lv->rows[i];
-        printf("  %-38s %7d %9.0f %9.2f %6.2fx %6.0fus %6.0fus %7.0f\n", r->name, r->threads, r->rate,
-               r->server_cpu_us, r->server_cpu_us / seed->server_cpu_us, r->p50, r->p99, r->calls);
-    }
+    printf("  %-38s %7s %9s %9s %7s %8s %8s %7s %7s\n", "path", "callers", "events/s", "srv us/ev", "x seed", "p50",
+           "p99", "calls", "ev/call");
+    for (int i = 0; i < LIVE_N; i++) print_live_row(&lv->rows[i], seed, 0, 0, 0);
+    for (int i = 0; i < lv->nflush; i++) print_live_row(&lv->flush_rows[i], seed, lv->flush_ms[i], 0, 0);
     printf("  srv us/ev: Redis's %s CPU per event (INFO cpu used_cpu_user%s + used_cpu_sys%s)\n"
            "  x seed: Redis CPU per event over the seed request path's; p50/p99: one caller's call per event\n"
            "    (the async recorder: tally_recorder_record, which only queues; its CPU counts until a flush\n"
-           "    has every event answered); calls: EVALSHA calls of the row\n",
+           "    has every event answered); calls: EVALSHA calls of the row, ev/call: events per call\n"
+           "  flush_ms N: the async recorder with tally_recorder_config.flush_ms N (the tally_recorder (async)\n"
+           "    row: the default, 5); an event waits up to N ms in the process before it is sent\n",
            lv->main_thread_cpu ? "main thread's" : "process's", lv->main_thread_cpu ? "_main_thread" : "",
            lv->main_thread_cpu ? "_main_thread" : "");
 }
@@ -205,7 +238,7 @@ static void admission_target(const admission *a) {
 }
 
 int main(int argc, char **argv) {
-    options o = { 1, 2000, 5, 0, 0, 0, 0, NULL };
+    options o = { 1, 2000, 5, 0, 0, 0, 0, NULL, 3, { 5, 50, 250 } };
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--figures") == 0 || strcmp(argv[i], "--list-figures") == 0) return sizing_main(argc, argv);
     for (int i = 1; i < argc; i++) {
@@ -217,17 +250,24 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc) o.scale = atof(argv[++i]);
         else if (strcmp(argv[i], "--live-rate") == 0 && i + 1 < argc) o.live_rate = atof(argv[++i]);
         else if (strcmp(argv[i], "--live-secs") == 0 && i + 1 < argc) o.live_secs = atof(argv[++i]);
-        else if (strcmp(argv[i], "--live-only") == 0) o.live_only = 1;
+        else if (strcmp(argv[i], "--live-flush-ms") == 0 && i + 1 < argc) {
+            if ((o.nflush = parse_flush_list(argv[++i], o.flush_ms)) < 0)
+                die("--live-flush-ms must be a comma-separated list of at most %d values from 1 to 60000 ms",
+                    LIVE_FLUSH_MAX);
+        } else if (strcmp(argv[i], "--live-only") == 0) o.live_only = 1;
         else if (strcmp(argv[i], "--admission-only") == 0) o.admission_only = 1;
         else {
             fprintf(stderr, "usage: tally-bench [--url URL] [--limits-url URL] [--tally PATH] [--json] [--scale F]\n"
                             "                   [--record-only]\n"
-                            "                   [--live-rate N] [--live-secs S] [--live-only] [--admission-only]\n"
+                            "                   [--live-rate N] [--live-secs S] [--live-flush-ms LIST]\n"
+                            "                   [--live-only] [--admission-only]\n"
                             "  needs an empty database; flushes it between phases\n"
                             "  --tally: the tally tool, for the `record --stdin` rows\n"
                             "  --record-only: record throughput alone, no flush (works on a cluster)\n"
                             "  --live-rate, --live-secs: the live rows' arrivals, events/s (default 2000)\n"
                             "    and seconds (default 5); --live-only: the live rows alone\n"
+                            "  --live-flush-ms LIST: the async recorder's live row again per flush_ms\n"
+                            "    (default 5,50,250; \"\" for none)\n"
                             "  --admission-only: allow during an import alone, beside the uniform seed row\n"
                             "  --limits-url: a second empty Redis; allow during an import also with the\n"
                             "    decisions there (tally_config.limits_url); flushed afterwards\n");
@@ -266,7 +306,7 @@ int main(int argc, char **argv) {
     if (o.live_only || o.admission_only) { /* one section, its targets */
         live_result lv;
         admission adm;
-        if (o.live_only) lv = bench_live(c, o.live_rate, o.live_secs);
+        if (o.live_only) lv = bench_live(c, o.live_rate, o.live_secs, o.flush_ms, o.nflush);
         else admission_run(c, n_allow / 2, n_bulk, &adm);
         redisFree(c);
         if (o.json) {
@@ -325,7 +365,7 @@ int main(int argc, char **argv) {
         redisFree(c);
         return 0;
     }
-    live_result lv = bench_live(c, o.live_rate, o.live_secs);
+    live_result lv = bench_live(c, o.live_rate, o.live_secs, o.flush_ms, o.nflush);
     admission adm;
     admission_run(c, n_allow / 2, n_bulk, &adm);
     flush_db(c);

@@ -114,8 +114,10 @@ run bench_tool(redisContext *c, const events *e, const char *tally_bin);
 /* v1.c: record.lua as it was (schema v1), one event per call, `depth` calls
  * (1..64) per round trip: the reference for Redis CPU per event. */
 run bench_v1(redisContext *c, const events *e, size_t depth);
-/* runs.c: a recorder on the bench's prefix, default configuration. */
+/* runs.c: a recorder on the bench's prefix, default configuration; _with:
+ * that recorder configuration (NULL: the defaults). */
 tally_recorder *open_recorder(void);
+tally_recorder *open_recorder_with(const tally_recorder_config *rc);
 /* runs.c: the async recorder from one caller thread; client CPU is the
  * caller's per record() call. */
 run bench_async(redisContext *c, const events *e);
@@ -124,9 +126,12 @@ run bench_async(redisContext *c, const events *e);
  * for `secs` seconds (Zipf keys), on an emptied database per row: the seed's
  * request path (one pipeline per event), the seed's commands in MULTI/EXEC per
  * event, the async recorder fed by LIVE_THREADS callers, and tally_record from
- * LIVE_THREADS threads with a handle each. Redis CPU per event is the main
- * thread's where INFO gives it (main_thread_cpu). */
+ * LIVE_THREADS threads with a handle each; then the async recorder again
+ * with each flush_ms of the list (--live-flush-ms, up to LIVE_FLUSH_MAX).
+ * Redis CPU per event is the main thread's where INFO gives it
+ * (main_thread_cpu). */
 #define LIVE_THREADS 8
+#define LIVE_FLUSH_MAX 8
 enum { LIVE_SEED, LIVE_SEED_MULTI, LIVE_ASYNC, LIVE_SYNC, LIVE_N };
 typedef struct {
     const char *name;
@@ -136,8 +141,14 @@ typedef struct {
     double p50, p99;          /* µs, one caller's call per event */
     double calls;             /* EVALSHA calls of the row */
 } live_run;
-typedef struct { double rate, secs; int main_thread_cpu; live_run rows[LIVE_N]; } live_result;
-live_result bench_live(redisContext *c, double rate, double secs);
+typedef struct {
+    double rate, secs;
+    int main_thread_cpu;
+    live_run rows[LIVE_N];
+    int nflush, flush_ms[LIVE_FLUSH_MAX]; /* the recorder's rows by flush_ms */
+    live_run flush_rows[LIVE_FLUSH_MAX];
+} live_result;
+live_result bench_live(redisContext *c, double rate, double secs, const int *flush_ms, int nflush);
 
 /* probes.c */
 /* tally_allow's latency (one rule, 1 call at a time): p50 and p99 in µs, idle

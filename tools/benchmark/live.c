@@ -10,7 +10,10 @@
  *   the async recorder, LIVE_THREADS caller threads, one recorder: the
  *     latency is tally_recorder_record's (the caller's wait), the CPU counts
  *     until a final flush has every event answered;
- *   tally_record, LIVE_THREADS threads, a handle each. */
+ *   tally_record, LIVE_THREADS threads, a handle each;
+ *   the async recorder again with each flush_ms asked (--live-flush-ms): a
+ *     longer wait gathers more events per call, so more of a key's events
+ *     merge and fewer calls pay the script's fixed cost. */
 #define _GNU_SOURCE 1
 #include <pthread.h>
 #include <stdlib.h>
@@ -52,7 +55,8 @@ static void *work(void *arg) {
     return NULL;
 }
 
-static live_run one_row(redisContext *c, int kind, const events *e, double rate, int *main_thread) {
+/* flush_ms > 0: the async recorder with that flush_ms (kind LIVE_ASYNC) */
+static live_run one_row(redisContext *c, int kind, const events *e, double rate, int flush_ms, int *main_thread) {
     static const char *const names[LIVE_N] = { "seed request path, 1 pipeline/event",
                                                "seed-shaped MULTI/EXEC, 1 event", "tally_recorder (async)",
                                                "tally_record, a handle per thread" };
@@ -62,7 +66,15 @@ static live_run one_row(redisContext *c, int kind, const events *e, double rate,
     pthread_t th[LIVE_THREADS];
     flush_db(c);
     /* connections and handles first: the arrivals start once they are up */
-    tally_recorder *rec = kind == LIVE_ASYNC ? open_recorder() : NULL;
+    tally_recorder *rec = NULL;
+    if (kind == LIVE_ASYNC && flush_ms > 0) {
+        tally_recorder_config rc;
+        tally_recorder_config_init(&rc);
+        rc.flush_ms = flush_ms;
+        rec = open_recorder_with(&rc);
+        out.name = "tally_recorder (async), flush_ms";
+    } else if (kind == LIVE_ASYNC)
+        rec = open_recorder();
     for (int i = 0; i < nthreads; i++)
         w[i] = (worker){ kind, i, nthreads, e, rate, 0, nthreads == 1 ? raw_connect() : NULL,
                          kind == LIVE_SYNC ? open_handle() : NULL, rec, { 0 } };
@@ -95,10 +107,14 @@ static live_run one_row(redisContext *c, int kind, const events *e, double rate,
     return out;
 }
 
-live_result bench_live(redisContext *c, double rate, double secs) {
-    live_result r = { rate, secs, 0, { { 0 } } };
+live_result bench_live(redisContext *c, double rate, double secs, const int *flush_ms, int nflush) {
+    live_result r = { rate, secs, 0, { { 0 } }, nflush, { 0 }, { { 0 } } };
     events e = make_events((size_t)(rate * secs), 0x4c, DIST_ZIPF, NACCOUNTS);
-    for (int k = 0; k < LIVE_N; k++) r.rows[k] = one_row(c, k, &e, rate, &r.main_thread_cpu);
+    for (int k = 0; k < LIVE_N; k++) r.rows[k] = one_row(c, k, &e, rate, 0, &r.main_thread_cpu);
+    for (int k = 0; k < nflush; k++) {
+        r.flush_ms[k] = flush_ms[k];
+        r.flush_rows[k] = one_row(c, LIVE_ASYNC, &e, rate, flush_ms[k], &r.main_thread_cpu);
+    }
     flush_db(c);
     free_events(&e);
     return r;

@@ -182,13 +182,15 @@ run bench_tool(redisContext *c, const events *e, const char *tally_bin) {
     return r;
 }
 
-tally_recorder *open_recorder(void) {
+tally_recorder *open_recorder(void) { return open_recorder_with(NULL); }
+
+tally_recorder *open_recorder_with(const tally_recorder_config *rc) {
     tally_config cfg;
     tally_config_init(&cfg);
     cfg.url = bench_url_text;
     cfg.prefix = "bench";
     tally_recorder *r;
-    if (tally_recorder_open(&cfg, NULL, &r) != TALLY_OK) {
+    if (tally_recorder_open(&cfg, rc, &r) != TALLY_OK) {
         char msg[512];
         tally_recorder_errmsg(r, msg, sizeof msg);
         die("recorder: %s", msg);
