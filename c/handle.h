@@ -45,6 +45,9 @@ struct tally {
                              prefix are known to equal cfg's (read or claimed) */
     int accounts_marked;  /* schema.c: 1 once this handle's first write stored
                              (or found) the day account fields begin */
+    int accounts_known;   /* schema.c: 1 once accounts_from was read: the
+                             marker is set once (SET NX) and never changes */
+    int64_t accounts_from;
     int err;
     char errmsg[TALLY_ERRMSG_MAX];
 };

@@ -173,7 +173,8 @@ int tally__schema_claim(tally *t) {
 int tally__accounts_from(tally *t, int64_t *ymd) {
     char key[TALLY_ENTITY_MAX];
     int rc = TALLY_OK;
-    *ymd = 0;
+    *ymd = t->accounts_known ? t->accounts_from : 0;
+    if (t->accounts_known) return TALLY_OK;
     for (int which = 0; which < 2 && rc == TALLY_OK; which++) {
         int down;
         redisReply *r = get_or_claim(t, 0, key, which ? tally__schema_key(&t->schema, key) : tally__accounts_key(&t->schema, key), NULL, &down);
@@ -185,6 +186,7 @@ int tally__accounts_from(tally *t, int64_t *ymd) {
             rc = tally__fail(t, TALLY_ESCRIPT, "%s holds something tally did not write", key);
         freeReplyObject(r);
         if (which && !nil) *ymd = -1; /* written, but never by a tally that marks accounts */
+        if (!which && !nil && rc == TALLY_OK) t->accounts_known = 1, t->accounts_from = *ymd;
         if (!nil) break;
     }
     return rc;

@@ -30,7 +30,8 @@ int tally__schema_claim(tally *t);
  * hashes hold the account field of every event recorded under the prefix:
  * 0 when all of them (or nothing was recorded), -1 when none are complete
  * (only a tally without account fields has written). The first write of a
- * handle stores it (tally__schema_claim). TALLY_OK, or the error. */
+ * handle stores it (tally__schema_claim). Read once per handle once found:
+ * the marker is set once (SET NX) and never changes. TALLY_OK, or the error. */
 int tally__accounts_from(tally *t, int64_t *ymd);
 
 #endif
