@@ -56,15 +56,23 @@ static void stored_on_first_write(void **state) {
     tally_close(t);
 }
 
-/* A handle with another timezone or shard count is refused at open, with a
- * message naming both values; another prefix is a fresh start. */
-static void other_parameters_refused_at_open(void **state) {
-    (void)state;
+/* A prefix whose parameters a first record stored: +14:00, 8 shards. */
+static tally_config recorded_at_plus_14(void) {
     tally_config cfg = config(840, 8);
     tally *t = th_open(&cfg);
     tally_event ev = event("k");
     assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
     tally_close(t);
+    return cfg;
+}
+
+/* A handle with another timezone or shard count is refused at open, with a
+ * message naming both values; another prefix is a fresh start. */
+static void other_parameters_refused_at_open(void **state) {
+    (void)state;
+    recorded_at_plus_14();
+    tally *t;
+    tally_event ev = event("k");
     char before[41];
     th_digest(before);
 
@@ -145,11 +153,8 @@ static void first_writer_wins(void **state) {
  * the operator's user, which may not read the key, is not refused. */
 static void read_only_user(void **state) {
     (void)state;
-    tally_config cfg = config(840, 8);
-    tally *t = th_open(&cfg);
-    tally_event ev = event("k");
-    assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
-    tally_close(t);
+    tally_config cfg = recorded_at_plus_14();
+    tally *t;
     freeReplyObject(th_cmd("ACL SETUSER reader reset on >pw %%R~tally:* resetchannels -@all +script|load "
                            "+evalsha_ro +exists +get +info +hmget"));
     freeReplyObject(th_cmd("ACL SETUSER op reset on >pw ~tally:v2:{p:* resetchannels -@all +script|load "
@@ -183,11 +188,9 @@ static void read_only_user(void **state) {
  * nothing by itself. */
 static void read_only_replica(void **state) {
     (void)state;
-    tally_config cfg = config(840, 8);
-    tally *t = th_open(&cfg);
+    tally_config cfg = recorded_at_plus_14();
+    tally *t;
     tally_event ev = event("k");
-    assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
-    tally_close(t);
     freeReplyObject(th_cmd("REPLICAOF 127.0.0.1 1"));
     cfg = config(0, 8);
     assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
