@@ -1,11 +1,11 @@
 /* test_batch.c -- redis: tally_record_batch (events merged on the host into one
  * script call per slice) against a naive oracle: the same events recorded one
  * by one with tally_record (lua/record.lua, one call per event) under another
- * prefix. Random events, random request ids repeated within and across
- * batches, bad events of every kind (refused by the library, by the script's
- * checks, by a foreign key of the wrong type, by an overflow); then every
- * event's outcome and every key of the two datasets are compared, field by
- * field and member by member. */
+ * prefix; so is the async recorder. Random events, random request ids
+ * repeated within and across batches, bad events of every kind (refused by
+ * the library, by the script's checks, by a foreign key of the wrong type, by
+ * an overflow); then every event's outcome and every key of the two datasets
+ * are compared, field by field and member by member. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,6 +218,48 @@ static void small_calls_equal_one_by_one(void **state) {
     assert_true(after - before > NEV + 2 * (NEV / 450));
 }
 
+/* The async recorder (tally_recorder_record from one thread, sent in batches
+ * of at most 7 events as the thread finds them): every outcome counted as the
+ * one-by-one oracle's, and the same dataset. */
+static void recorder_equals_one_by_one(void **state) {
+    (void)state;
+    rng r = { 0xC0FFEE0DDBA11ULL };
+    make_events(&r, ru_now_ms() - 60000);
+    plant("o");
+    plant("q");
+    static int code[NEV], dup[NEV];
+    record_one_by_one("o", code, dup);
+    tally_config cfg = ru_config(0, 4);
+    cfg.prefix = "q";
+    cfg.url = th_url();
+    tally_recorder_config rc;
+    tally_recorder_config_init(&rc);
+    rc.flush_events = 7;
+    rc.flush_ms = 1;
+    tally_recorder *q = NULL;
+    assert_int_equal(tally_recorder_open(&cfg, &rc, &q), TALLY_OK);
+    uint64_t rejected = 0;
+    for (int i = 0; i < NEV; i++) rejected += tally_recorder_record(q, &ev[i]) == TALLY_EINVAL;
+    tally_recorder_flush(q, -1); /* TALLY_EREDIS: the refused ones, counted below */
+    tally_recorder_stats st;
+    tally_recorder_get_stats(q, &st);
+    assert_int_equal(tally_recorder_close(q, -1), TALLY_OK);
+    uint64_t recorded = 0, duplicates = 0, refused = 0;
+    for (int i = 0; i < NEV; i++) {
+        recorded += code[i] == TALLY_OK && !dup[i];
+        duplicates += code[i] == TALLY_OK && dup[i];
+        refused += code[i] != TALLY_OK;
+    }
+    assert_int_equal(st.rejected, rejected);
+    assert_int_equal(st.recorded, recorded);
+    assert_int_equal(st.duplicates, duplicates);
+    assert_int_equal(st.refused + st.rejected, refused);
+    assert_int_equal(st.unknown + st.dropped, 0);
+    th_assert_gt((long long)st.rejected, 10);
+    th_assert_gt((long long)st.refused, 10);
+    same_dataset("o", "q");
+}
+
 /* A batch sent again (say after a timeout) answers every event with an id as a
  * duplicate and changes nothing; events without ids count again. */
 static void resent_batch_changes_nothing(void **state) {
@@ -359,6 +401,7 @@ int main(void) {
         cmocka_unit_test_setup(one_call_with_thousands_of_fields, th_clean),
         cmocka_unit_test_setup(batches_equal_one_by_one, th_clean),
         cmocka_unit_test_setup(small_calls_equal_one_by_one, th_clean),
+        cmocka_unit_test_setup(recorder_equals_one_by_one, th_clean),
         cmocka_unit_test_setup(resent_batch_changes_nothing, th_clean),
         cmocka_unit_test_setup(leaderboards_are_their_buckets, th_clean),
         cmocka_unit_test_setup(a_keys_first_event_wins_in_a_reordered_batch, th_clean),
