@@ -1,7 +1,6 @@
 /* aggregate.c -- a batch's events merged into one call of lua/record.lua:
  * every distinct bucket field (hash + field) with the sum of the deltas of the
- * events that touch it, every distinct leaderboard member with its increments,
- * and the request-id fingerprints to check and add, per id hash. Strings are
+ * events that touch it, and the request-id fingerprints to check and add, per id hash. Strings are
  * interned once per call and buckets are found by small integer tuples, so an
  * event costs a few dozen hash-table probes; encode.c writes the call (key
  * names once per distinct hash). Pure: no I/O.
@@ -31,6 +30,7 @@ static const struct { unsigned char entity, period, field; } plan[] = {
     { E_SHARD, P_DAY, F_HOUR_MODEL }, { E_SHARD, P_MINUTE, F_ALL },
     { E_KEY, P_TOTAL, F_PRICE },   { E_KEY, P_MONTH, F_PRICE },   { E_KEY, P_DAY, F_PRICE },
     { E_SHARD, P_TOTAL, F_ACCOUNT }, { E_SHARD, P_MONTH, F_ACCOUNT }, { E_SHARD, P_DAY, F_ACCOUNT },
+    { E_SHARD, P_TOTAL, F_KEY },   { E_SHARD, P_MONTH, F_KEY },   { E_SHARD, P_DAY, F_KEY },
 };
 #define PLAN_N (sizeof plan / sizeof plan[0])
 
@@ -43,12 +43,10 @@ tally_agg *tally__agg_new(void) { return calloc(1, sizeof(tally_agg)); }
 
 void tally__agg_free(tally_agg *g) {
     if (!g) return;
-    tally_vec *v[] = { &g->strs, &g->hours, &g->hashes, &g->fields, &g->groups, &g->members, &g->idhashes,
-                       &g->ids, &g->events, &g->prunes, &g->order, &g->start, &g->deltas, &g->delta_of,
+    tally_vec *v[] = { &g->strs, &g->hours, &g->hashes, &g->fields, &g->idhashes, &g->ids, &g->events, &g->prunes, &g->order, &g->start, &g->deltas, &g->delta_of,
                        &g->dup_events, &g->text };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->p);
-    tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
-                       &g->idhash_map, &g->delta_map };
+    tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->idhash_map, &g->delta_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_free(m[i]);
     free(g);
 }
@@ -58,18 +56,17 @@ void tally__agg_begin(tally_agg *g, const tally_schema *schema, int64_t now_ms) 
     g->now_ms = now_ms;
     g->latest_ms = 0;
     memset(g->total, 0, sizeof g->total);
-    g->strs.n = g->hours.n = g->hashes.n = g->fields.n = g->groups.n = g->members.n = 0;
+    g->strs.n = g->hours.n = g->hashes.n = g->fields.n = 0;
     g->idhashes.n = g->ids.n = g->events.n = g->prunes.n = 0;
     g->settle = NULL;
-    tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->group_map, &g->member_map,
-                       &g->idhash_map };
+    tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->idhash_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_clear(m[i]);
 }
 
 size_t tally__agg_count(const tally_agg *g) { return g->events.n; }
 
 size_t tally__agg_units(const tally_agg *g) {
-    return 4 * g->fields.n + 16 * g->hashes.n + 12 * g->members.n + g->ids.n + 16 * g->idhashes.n;
+    return 4 * g->fields.n + 16 * g->hashes.n + g->ids.n + 16 * g->idhashes.n;
 }
 
 static int same_str(void *ctx, uint32_t i, const void *key) {
@@ -174,7 +171,7 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
     }
     int64_t key = intern(g, e->key), model = intern(g, e->model);
     /* an event's account has its own hashes, and a field in its key's shard's
-     * hashes (the per-period lists of accounts: docs/keys.md) */
+     * hashes (the per-period lists of accounts: docs/keys.md), as the key has */
     int named = e->account && *e->account && (mask & (TALLY_AGG_ACCOUNT | TALLY_AGG_SHARD));
     int with_account = named && (mask & TALLY_AGG_ACCOUNT);
     int64_t account = named ? intern(g, e->account) : -1;
@@ -189,7 +186,6 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
         if (rc != TALLY_AGG_ADDED) return rc;
     }
     hour_ctx hc = *h; /* the hour table may move while records are added */
-    uint32_t key_hash[3] = { 0 }; /* per period: the key's bucket hash + 1 */
     for (size_t i = 0; i < PLAN_N; i++) {
         unsigned en = plan[i].entity, p = plan[i].period, f = plan[i].field;
         if (!has[en] || (f == F_PRICE && version < 0 && version != TALLY_UNPRICED) || (f == F_ACCOUNT && account < 0))
@@ -204,27 +200,13 @@ int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at, int64_t cost,
         }
         uint32_t code = f == F_PRICE && version == TALLY_UNPRICED
                             ? F_UNPRICED
-                            : tally__field_code(f, hc.hh, (uint32_t)(f == F_ACCOUNT ? account : model), version);
+                            : tally__field_code(f, hc.hh, (uint32_t)(f == F_ACCOUNT ? account : f == F_KEY ? key : model),
+                                                version);
         field_rec finit = { (uint32_t)hi, code, { 0 } };
         int64_t fi = hi < 0 ? -1 : record_of(&g->fields, &g->field_map, (uint64_t)hi << 32 | code, &finit, sizeof finit);
         if (fi < 0) return TALLY_AGG_NOMEM;
-        if (en == E_KEY && f == F_ALL && p <= P_DAY) key_hash[p] = (uint32_t)hi + 1;
         int64_t *sum = AT(g->fields, field_rec, fi).d;
         for (int m = 0; m < 6; m++) sum[m] += d[m];
-    }
-    if (has[E_SHARD]) {
-        static const unsigned periods[3] = { P_TOTAL, P_MONTH, P_DAY };
-        for (int b = 0; b < 3; b++) {
-            group_rec ginit = { tally__tuple(E_SHARD, shard, periods[b], period_value(&hc, periods[b])), hc.until[periods[b]] };
-            int64_t gi = record_of(&g->groups, &g->group_map, ginit.tuple, &ginit, sizeof ginit);
-            member_rec minit = { (uint32_t)gi, (uint32_t)key, key_hash[periods[b]], { 0 } };
-            int64_t mi = gi < 0 ? -1
-                                : record_of(&g->members, &g->member_map, (uint64_t)gi << 32 | (uint64_t)key, &minit,
-                                            sizeof minit);
-            if (mi < 0) return TALLY_AGG_NOMEM;
-            int64_t *inc = AT(g->members, member_rec, mi).inc;
-            inc[0] += d[5], inc[1] += tokens, inc[2] += 1;
-        }
     }
     for (int i = 0; i < 6; i++) g->total[i] += d[i];
     g->total[6] += tokens;

@@ -1,5 +1,5 @@
 /* aggregate.h -- merging a batch's events into one script call: the deltas of
- * the distinct buckets and leaderboard members they touch, and their request-id
+ * the distinct bucket fields they touch, and their request-id
  * fingerprints (merge.h); encode.h writes the call for lua/record.lua. Pure:
  * no I/O. */
 #ifndef TALLY_AGGREGATE_H
@@ -52,7 +52,7 @@ size_t tally__agg_count(const tally_agg *g);
 
 /* The work the call gives the script, in units of about a quarter of a
  * bucket field: a request id 1, a field (read, added to, written) 4, a
- * leaderboard member 12, a hash or request-id hash 16 (its reads and writes
+ * hash or request-id hash 16 (its reads and writes
  * and expiry). Weights fitted to the script's own times in tools/bench: a
  * call's microseconds per unit then vary about 1.6x from its 10th to 90th
  * percentile, whether its events share one hot key or spread over many. The

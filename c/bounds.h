@@ -7,11 +7,9 @@
 #define TALLY_BOUNDS_H
 
 #define TALLY_FUTURE_MAX_MS 86400000LL           /* cfg.max_future_ms: a day at most */
-#define TALLY_DELTA_MAX 1000000000000000LL      /* a count of one record call's delta, and
-                                                    a leaderboard increment (an event's cost
-                                                    at most: TALLY_MAX_COST_NANOS) */
-#define TALLY_BOARD_PAGE_MAX 100000             /* members of one leaderboard a top.lua page
-                                                    reads (tie groups aside) */
+#define TALLY_DELTA_MAX 1000000000000000LL      /* a count of one record call's delta (an
+                                                    event's cost at most:
+                                                    TALLY_MAX_COST_NANOS) */
 #define TALLY_TEST_CLOCK_MAX_US 4000000000000000LL /* tally_test_clock: before 2096 */
 
 #endif

@@ -1,6 +1,7 @@
-/* breakdown.c -- the breakdowns by model, price version and account
- * (tally_models, tally_models_range, tally_price_versions, tally__accounts):
- * the fields of one kind ("m:", "p:", "a:") of a key's bucket hashes, or of
+/* breakdown.c -- the breakdowns by model, price version, account and API key
+ * (tally_models, tally_models_range, tally_price_versions, tally__accounts,
+ * tally__keys): the fields of one kind ("m:", "p:", "a:", "k:") of a key's
+ * bucket hashes, or of
  * every shard's, over a period or the parts of a range, summed by name here.
  * The hashes are read in HSCAN pages (read.lua "scan"), each call given as many
  * hashes and fields as cfg.max_script_us allows, so no call holds Redis much
@@ -94,14 +95,18 @@ static int merge_row(breakdown_rows *l, tally_map *seen, const char *name, size_
 }
 
 /* What a breakdown is by: the fields it takes from the hashes it reads. */
-enum { BY_MODEL, BY_VERSION, BY_ACCOUNT };
-static const char *const by_what[] = { "model", "price-version", "account" };
-static const char *const by_field[] = { TALLY_FIELD_MODEL, TALLY_FIELD_PRICE, TALLY_FIELD_ACCOUNT };
+enum { BY_MODEL, BY_VERSION, BY_ACCOUNT, BY_KEY };
+static const char *const by_what[] = { "model", "price-version", "account", "key" };
+static const char *const by_field[] = { TALLY_FIELD_MODEL, TALLY_FIELD_PRICE, TALLY_FIELD_ACCOUNT, TALLY_FIELD_KEY };
 
 /* The name inside a field of kind `by`, or NULL when the field is another's. */
 static const char *name_in(int by, const char *field, size_t n, size_t *mn) {
-    if (by == BY_VERSION) return tally__field_price_version(field, n, mn);
-    return by == BY_ACCOUNT ? tally__field_account(field, n, mn) : tally__field_model(field, n, mn);
+    switch (by) {
+    case BY_VERSION: return tally__field_price_version(field, n, mn);
+    case BY_ACCOUNT: return tally__field_account(field, n, mn);
+    case BY_KEY: return tally__field_key(field, n, mn);
+    default: return tally__field_model(field, n, mn);
+    }
 }
 
 /* One hash being read: its period and shard (the key's own hash: shard 0),
@@ -197,9 +202,9 @@ static int scan_call(tally *t, breakdown_read *r) {
     return rc;
 }
 
-/* The breakdown by `by` (model, price version, account) of one key, or of
- * every key (the shards' hashes), over np periods: tally_models,
- * tally_price_versions, tally_models_range and tally__accounts. */
+/* The breakdown by `by` (model, price version, account, API key) of one key,
+ * or of every key (the shards' hashes), over np periods: tally_models,
+ * tally_price_versions, tally_models_range, tally__accounts and tally__keys. */
 static int breakdown(tally *t, const char *key, const tally_period *p, int np, int by, tally_model_stats **out,
                      size_t *n) {
     *out = NULL;
@@ -276,6 +281,15 @@ int tally__accounts(tally *t, const tally_period *p, const tally_range *r, tally
                                                   : (first->year * 100 + first->month) * 100 + (first->kind == TALLY_MONTH ? 1 : first->day);
     if (first->kind != TALLY_HOUR && accounts_complete(t, earliest) != TALLY_OK) return t->err;
     return breakdown(t, NULL, r ? parts : p, np, BY_ACCOUNT, out, n);
+}
+
+int tally__keys(tally *t, const tally_period *p, const tally_range *r, tally_model_stats **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    tally_period parts[TALLY_RANGE_MAX_PARTS];
+    int np = 1;
+    if (r && (np = tally__range_parts(t, r, parts)) < 0) return t->err;
+    return breakdown(t, NULL, r ? parts : p, np, BY_KEY, out, n);
 }
 
 int tally_price_versions(tally *t, const char *key, const tally_period *p, tally_model_stats **out, size_t *n) {

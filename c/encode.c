@@ -1,7 +1,7 @@
 /* encode.c -- a merged record call (merge.h) written as one EVALSHA of
  * lua/record.lua: its keys, the call's numbers (wire.h: head, deltas, hashes,
- * leaderboards, id hashes) packed by wire.c, the field and member names in the
- * order the numbers use them, and the request-id lists; and the way back from
+ * id hashes) packed by wire.c, the field names in the order the numbers use
+ * them, and the request-id lists; and the way back from
  * a "duplicate" answer to the events it names. Pure: no I/O. */
 #include <string.h>
 
@@ -47,37 +47,31 @@ static tally_period period_of(unsigned p, int64_t v) {
     return (tally_period){ TALLY_TOTAL, 0, 0, 0, 0 };
 }
 
-/* The key of tuple t (a bucket hash, an id hash), or with board >= 0 the
- * leaderboard by TALLY_RANK_<board> of its period: all built by keys.c. */
-static int add_key(tally_agg *g, tally_args *a, uint64_t t, int board) {
+/* The key of tuple t (a bucket hash, an id hash): built by keys.c. */
+static int add_key(tally_agg *g, tally_args *a, uint64_t t) {
     char base[TALLY_ENTITY_MAX], suffix[64];
     size_t n = entity_of(g, t, base), sn;
     unsigned p = tally__tuple_period(t);
     int64_t v = tally__tuple_value(t);
     tally_period period = period_of(p, v);
-    if (board >= 0) sn = tally__board_suffix(board, &period, suffix);
-    else if (p == P_MINUTE) sn = tally__minute_suffix(v, suffix);
+    if (p == P_MINUTE) sn = tally__minute_suffix(v, suffix);
     else if (p == P_IDS) sn = tally__ids_suffix(v, suffix);
     else sn = tally__period_suffix(&period, suffix);
     return tally__args_cat(a, base, n, suffix, sn);
 }
 
-/* Writes the name with key k: a field ("_", "m:<model>", "a:<account>", and
- * for an hour "HH", "HHm:<model>", as keys.c spells them) or a leaderboard
- * member (the API key id). */
-static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
-    if (k >> 63) {
-        const str *s = &AT(g->strs, str, (uint32_t)k);
-        return tally__args_add(a, s->s, s->n);
-    }
-    uint32_t code = (uint32_t)k;
+/* Writes the name of the field with code `code` ("_", "m:<model>",
+ * "a:<account>", "k:<key id>", and for an hour "HH", "HHm:<model>", as keys.c
+ * spells them). */
+static int add_name(tally_agg *g, tally_args *a, uint32_t code) {
     unsigned f = tally__code_kind(code), hh = tally__code_hour(code);
     char pre[32];
     if (f == F_PRICE) return tally__args_add(a, pre, tally__field_price(tally__code_version(code), pre));
     if (f == F_UNPRICED) return tally__args_str(a, TALLY_FIELD_UNPRICED);
-    if (f == F_ACCOUNT) {
+    if (f == F_ACCOUNT || f == F_KEY) {
         const str *s = &AT(g->strs, str, tally__code_name(code));
-        return tally__args_cat(a, TALLY_FIELD_ACCOUNT, sizeof TALLY_FIELD_ACCOUNT - 1, s->s, s->n);
+        const char *head = f == F_KEY ? TALLY_FIELD_KEY : TALLY_FIELD_ACCOUNT;
+        return tally__args_cat(a, head, strlen(head), s->s, s->n);
     }
     tally_period hour = { tally__kind_is_hour(f) ? TALLY_HOUR : TALLY_DAY, 0, 0, 0, (int)hh };
     size_t pn = tally__field_prefix(&hour, f == F_MODEL || f == F_HOUR_MODEL, pre);
@@ -87,7 +81,6 @@ static int add_name(tally_agg *g, tally_args *a, uint64_t k) {
 }
 
 static uint32_t field_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->fields, field_rec, r).hash; }
-static uint32_t member_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->members, member_rec, r).group; }
 static uint32_t id_owner(const void *g, size_t r) { return AT(((const tally_agg *)g)->ids, id_rec, r).hash; }
 
 /* Whether field f is an hour bucket (merge.h). */
@@ -109,8 +102,7 @@ static int each_field(tally_agg *g, size_t h, int (*fn)(tally_agg *, uint32_t, v
 static int put_delta(tally_agg *g, uint32_t f, void *v) { return tally__wire_num(v, AT(g->delta_of, uint32_t, f)); }
 static int put_name(tally_agg *g, uint32_t f, void *a) { return add_name(g, a, AT(g->fields, field_rec, f).code); }
 
-/* The call's numbers (wire.h) into g->text: head, deltas, hashes, boards,
- * id hashes. Each id hash's nadd is counted first: it decides the expiry.
+/* The call's numbers (wire.h) into g->text: head, deltas, hashes, id hashes. Each id hash's nadd is counted first: it decides the expiry.
  */
 static int pack_numbers(tally_agg *g, int releases, size_t names) {
     tally_vec *v = &g->text;
@@ -120,8 +112,8 @@ static int pack_numbers(tally_agg *g, int releases, size_t names) {
         AT(g->idhashes, idhash_rec, r->hash).nadd += (uint32_t)r->add;
     }
     const int64_t head[TALLY_WIRE_HEAD] = { g->latest_ms, g->schema->max_future_ms, (int64_t)g->hashes.n,
-                                            (int64_t)g->groups.n, (int64_t)g->idhashes.n, (int64_t)g->prunes.n,
-                                            releases, (int64_t)g->deltas.n, (int64_t)names };
+                                            (int64_t)g->idhashes.n, (int64_t)g->prunes.n, releases,
+                                            (int64_t)g->deltas.n, (int64_t)names };
     int err = tally__wire_open(v);
     for (int i = 0; i < TALLY_WIRE_HEAD; i++) err |= tally__wire_num(v, head[i]);
     for (size_t d = 0; d < g->deltas.n; d++) {
@@ -138,20 +130,6 @@ static int pack_numbers(tally_agg *g, int releases, size_t names) {
                tally__wire_num(v, hr->prune) | tally__wire_num(v, start[h + 1] - start[h] - hours) |
                tally__wire_num(v, hours) | each_field(g, h, put_delta, v);
     }
-    if (err || tally__vec_order_by(&g->order, &g->start, g->groups.n, g->members.n, member_owner, g) < 0) return -1;
-    const uint32_t *start = g->start.p, *order = g->order.p;
-    for (size_t b = 0; b < g->groups.n; b++) {
-        int sourced = 1;
-        for (uint32_t i = start[b]; i < start[b + 1]; i++) sourced &= AT(g->members, member_rec, order[i]).source != 0;
-        err |= tally__wire_num(v, sourced ? TALLY_WIRE_MODE_SOURCED : TALLY_WIRE_MODE_INC) |
-               tally__wire_num(v, AT(g->groups, group_rec, b).expiry) | tally__wire_num(v, start[b + 1] - start[b]);
-        for (uint32_t i = start[b]; i < start[b + 1]; i++) {
-            const member_rec *m = &AT(g->members, member_rec, order[i]);
-            if (sourced) err |= tally__wire_num(v, m->source);
-            else
-                for (int k = 0; k < 3; k++) err |= tally__wire_num(v, m->inc[k]);
-        }
-    }
     for (size_t j = 0; j < g->idhashes.n; j++) {
         const idhash_rec *ih = &AT(g->idhashes, idhash_rec, j);
         err |= tally__wire_num(v, ih->nadd ? ih->expiry : 0);
@@ -163,12 +141,9 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
     if (tally__vec_reserve(&g->delta_of, g->fields.n, sizeof(uint32_t)) < 0 || number(g, g->delta_of.p) < 0)
         return -1;
     int err = tally__args_script(a, TALLY_SCRIPT_RECORD);
-    for (size_t h = 0; h < g->hashes.n; h++) err |= add_key(g, a, AT(g->hashes, hash_rec, h).tuple, -1);
-    static const int boards[3] = { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
-    for (size_t b = 0; b < g->groups.n; b++)
-        for (int m = 0; m < 3; m++) err |= add_key(g, a, AT(g->groups, group_rec, b).tuple, boards[m]);
-    for (size_t j = 0; j < g->idhashes.n; j++) err |= add_key(g, a, AT(g->idhashes, idhash_rec, j).tuple, -1);
-    for (size_t j = 0; j < g->prunes.n; j++) err |= add_key(g, a, AT(g->prunes, uint64_t, j), -1);
+    for (size_t h = 0; h < g->hashes.n; h++) err |= add_key(g, a, AT(g->hashes, hash_rec, h).tuple);
+    for (size_t j = 0; j < g->idhashes.n; j++) err |= add_key(g, a, AT(g->idhashes, idhash_rec, j).tuple);
+    for (size_t j = 0; j < g->prunes.n; j++) err |= add_key(g, a, AT(g->prunes, uint64_t, j));
     int releases = 0;
     if (g->settle) { /* the reservations hash and leases set of the key and the account */
         const tally_event *e = g->settle;
@@ -183,16 +158,12 @@ int tally__agg_encode(tally_agg *g, tally_args *a) {
         }
     }
     tally__args_end_keys(a);
-    if (err || pack_numbers(g, releases, g->fields.n + g->members.n) < 0) return -1;
+    if (err || pack_numbers(g, releases, g->fields.n) < 0) return -1;
     err |= tally__args_add(a, g->text.p, g->text.n);
     err |= releases ? tally__add_reservation_member(a, g->settle->key, g->settle->request_id) : tally__args_add(a, "", 0);
-    /* the names: every hash's fields, then the members, board by board (the
-     * groupings of pack_numbers again: the counting sort is stable) */
-    if (err || tally__vec_order_by(&g->order, &g->start, g->hashes.n, g->fields.n, field_owner, g) < 0) return -1;
+    /* the names: every hash's fields (the grouping of pack_numbers, still in
+     * g->order) */
     for (size_t h = 0; h < g->hashes.n; h++) err |= each_field(g, h, put_name, a);
-    if (err || tally__vec_order_by(&g->order, &g->start, g->groups.n, g->members.n, member_owner, g) < 0) return -1;
-    for (size_t i = 0; i < g->members.n; i++)
-        err |= add_name(g, a, 1ull << 63 | AT(g->members, member_rec, AT(g->order, uint32_t, i)).key);
     /* the id lists last: their grouping stays for tally__agg_dup_event */
     if (err || tally__vec_order_by(&g->order, &g->start, g->idhashes.n, g->ids.n, id_owner, g) < 0 ||
         tally__vec_reserve(&g->dup_events, g->ids.n, sizeof(size_t)) < 0)

@@ -28,7 +28,7 @@ static int kind_of(const tally_args *a) {
     const char *sha = a->buf + a->off[1];
     for (size_t k = 0; k < sizeof writers / sizeof writers[0]; k++)
         if (memcmp(sha, tally__scripts[writers[k].id].sha1, 40) == 0) return writers[k].kind;
-    return READS; /* read.lua, top.lua, peek.lua */
+    return READS; /* read.lua, peek.lua */
 }
 
 /* The value of "name:" in INFO text s, as a string into out (cap bytes);

@@ -3,8 +3,8 @@
  * merges what they share. On a cluster a call can cover one entity (one
  * slot); on a single server it covers everything. Grouping by key (inside a
  * shard: a single server's items, a cluster's shard parts) makes a call's
- * events share their key's hashes and leaderboard members, which the merge
- * turns into fewer writes. Each key's items keep their order, so its request
+ * events share their key's hashes and its fields in the shard's hashes, which
+ * the merge turns into fewer writes. Each key's items keep their order, so its request
  * ids resolve as if recorded one by one. Counting sorts throughout: O(n). */
 #include "group.h"
 

@@ -152,14 +152,6 @@ size_t tally__period_suffix(const tally_period *p, char *buf) {
     return (size_t)(e - buf);
 }
 
-size_t tally__board_suffix(int by, const tally_period *p, char *buf) {
-    static const char metric[] = { 'c', 'k', 'r' }; /* TALLY_RANK_COST, _TOKENS, _REQUESTS */
-    buf[0] = 'L';
-    buf[1] = metric[by];
-    buf[2] = ':';
-    return 3 + tally__period_suffix(p, buf + 3);
-}
-
 /* "<head><decimal>" into buf (v >= 0); returns the length. Per event: no printf. */
 static size_t head_number(char *buf, const char *head, int64_t v) {
     char tmp[24], *p = tally__utoa_end((uint64_t)v, tmp + sizeof tmp);
@@ -236,6 +228,10 @@ const char *tally__field_price_version(const char *field, size_t n, size_t *vn) 
 
 const char *tally__field_account(const char *field, size_t n, size_t *an) {
     return field_after(TALLY_FIELD_ACCOUNT, field, n, an);
+}
+
+const char *tally__field_key(const char *field, size_t n, size_t *kn) {
+    return field_after(TALLY_FIELD_KEY, field, n, kn);
 }
 
 void tally__id_field(const char *key, const char *request_id, int scoped, unsigned char out[TALLY_ID_ENTRY]) {

@@ -43,6 +43,7 @@ enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 
 #define TALLY_FIELD_ENTITY "_"            /* the entity's own bucket in a hash */
 #define TALLY_FIELD_MODEL "m:"            /* + model name: a model's bucket */
 #define TALLY_FIELD_ACCOUNT "a:"          /* + account id: its bucket in a shard's hash */
+#define TALLY_FIELD_KEY "k:"              /* + API key id: its bucket in its shard's hash */
 #define TALLY_FIELD_PRICE "p:"            /* + version: what that price table priced */
 #define TALLY_FIELD_UNPRICED "p:none"     /* events recorded unpriced (TALLY_UNPRICED) */
 #define TALLY_FIELD_VERSION "version"     /* the price table's version */
@@ -95,8 +96,6 @@ size_t tally__accounts_key(const tally_schema *s, char *out);
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
  * the day's hash for hours too (schema v2: the hour is a field of it). */
 size_t tally__period_suffix(const tally_period *p, char *buf);
-/* A leaderboard (by TALLY_RANK_*) into buf[32]: "Lc:t", "Lk:M:202611", ... */
-size_t tally__board_suffix(int by, const tally_period *p, char *buf);
 /* The system minute bucket into buf[32]: "n:<epoch minute>". */
 size_t tally__minute_suffix(int64_t minute, char *buf);
 /* The request ids of one idempotency slice into buf[32]: "i:<slice>". */
@@ -119,6 +118,8 @@ const char *tally__field_model(const char *field, size_t n, size_t *mn);
 const char *tally__field_price_version(const char *field, size_t n, size_t *vn);
 /* The same for an account's field of a shard's hash ("a:<account>"). */
 const char *tally__field_account(const char *field, size_t n, size_t *an);
+/* The same for an API key's field of a shard's hash ("k:<key id>"). */
+const char *tally__field_key(const char *field, size_t n, size_t *kn);
 /* A request id's entry in record.lua's id lists, TALLY_ID_ENTRY bytes: its
  * field in an ids hash, the first TALLY_ID_FIELD bytes of the SHA-256 of the id
  * (of key 0x1f id when `scoped`, for hashes shared by several keys), then the

@@ -13,7 +13,7 @@
 /* Bucket periods (the hash a field lives in; P_IDS: request ids), field kinds
  * and entities. */
 enum { P_TOTAL, P_MONTH, P_DAY, P_MINUTE, P_IDS = 7 };
-enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE, F_UNPRICED, F_ACCOUNT };
+enum { F_ALL, F_MODEL, F_HOUR, F_HOUR_MODEL, F_PRICE, F_UNPRICED, F_ACCOUNT, F_KEY };
 enum { E_KEY, E_ACCOUNT, E_SHARD };
 
 /* A hash's tuple: kind (entity) 2 bits | entity 24 bits | period 3 bits |
@@ -32,13 +32,13 @@ static inline int64_t tally__tuple_value(uint64_t t) { return (int64_t)(t & 0x7f
 static inline int tally__kind_is_hour(unsigned kind) { return kind == F_HOUR || kind == F_HOUR_MODEL; }
 
 /* A field's code: kind F_* 3 bits, then for an hour its hour (5 bits) and for
- * a model's or an account's field (F_ACCOUNT: "a:<account>") the model's or
- * account's string index (`name`) from bit 8; for F_PRICE the price table
- * version from bit 3. */
+ * a model's, an account's or an API key's field (F_ACCOUNT: "a:<account>",
+ * F_KEY: "k:<key id>") the model's, account's or key's string index (`name`)
+ * from bit 8; for F_PRICE the price table version from bit 3. */
 static inline uint32_t tally__field_code(unsigned kind, int hour, uint32_t name, int64_t version) {
     if (kind == F_PRICE) return F_PRICE | (uint32_t)version << 3;
     return kind | (tally__kind_is_hour(kind) ? (uint32_t)hour << 3 : 0) |
-           (kind == F_MODEL || kind == F_HOUR_MODEL || kind == F_ACCOUNT ? name << 8 : 0);
+           (kind == F_MODEL || kind == F_HOUR_MODEL || kind == F_ACCOUNT || kind == F_KEY ? name << 8 : 0);
 }
 static inline unsigned tally__code_kind(uint32_t c) { return c & 7; }
 static inline unsigned tally__code_hour(uint32_t c) { return c >> 3 & 31; }
@@ -48,21 +48,16 @@ static inline int64_t tally__code_version(uint32_t c) { return (int64_t)(c >> 3)
 typedef struct { const char *s; uint32_t n, shard; } str;
 typedef struct { uint64_t tuple; int64_t expiry, until, hours_until; uint32_t prune; } hash_rec;
 typedef struct { uint32_t hash, code; int64_t d[6]; } field_rec;
-typedef struct { uint64_t tuple; int64_t expiry; } group_rec; /* three leaderboards */
-/* A leaderboard member: its increments (cost, tokens, requests), or, when the
- * call also holds the key's bucket hash of the period (source: its index + 1),
- * the script takes the member's scores from that hash's "_" bucket instead. */
-typedef struct { uint32_t group, key, source; int64_t inc[3]; } member_rec;
 typedef struct { uint64_t tuple; int64_t expiry; uint32_t nadd; } idhash_rec;
 typedef struct { uint32_t hash; int add; unsigned char fp[TALLY_ID_ENTRY]; size_t event; } id_rec;
 
 struct tally_agg {
     const tally_schema *schema;
     int64_t now_ms, latest_ms, total[7]; /* the call's sums: 6 counts, tokens */
-    tally_vec strs, hours, hashes, fields, groups, members, idhashes, ids, events, prunes;
+    tally_vec strs, hours, hashes, fields, idhashes, ids, events, prunes;
     const tally_event *settle; /* the event whose reservations the call releases */
     int settle_mask;
-    tally_map str_map, hour_map, hash_map, field_map, group_map, member_map, idhash_map;
+    tally_map str_map, hour_map, hash_map, field_map, idhash_map;
     /* encoding */
     tally_vec order, start, deltas, delta_of, dup_events, text;
     tally_map delta_map;

@@ -1,10 +1,9 @@
 /* queries.c -- reading statistics back: one bucket (stats), ranges of days,
- * trends, many keys' buckets and the system minute metrics (the breakdowns by
- * model, price version and account are breakdown.c's). Each query is
- * one EVALSHA (EVALSHA_RO with TALLY_READ_REPLICA) of read.lua or top.lua
- * (no KEYS, no SCAN): the keys to read follow
- * from the schema in docs/keys.md. Shared aggregates (model, global, minute,
- * leaderboards) are spread over cfg.shards shards and summed here. */
+ * trends and the system minute metrics (the breakdowns by model, price
+ * version, account and API key are breakdown.c's). Each query is one EVALSHA
+ * (EVALSHA_RO with TALLY_READ_REPLICA) of read.lua (no KEYS, no SCAN): the
+ * keys to read follow from the schema in docs/keys.md. Shared aggregates
+ * (model, global, minute) are spread over cfg.shards shards and summed here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,17 +125,6 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
     }
     tally__keyed_free(&k);
     return rc == TALLY_OK ? tally__ok(t) : rc;
-}
-
-/* Runs the call in t->args (ARGV: one shared argument, nothing per key) on
- * whichever nodes hold its keys. */
-int tally__read_whole(tally *t, tally_keyed *k) {
-    int nkeys = t->args.nkeys_at - 3;
-    int *chunk = calloc((size_t)nkeys + 1, sizeof *chunk);
-    if (!chunk) return tally__oom(t);
-    int rc = tally__eval_keyed(t, &t->args, 1, chunk, k);
-    free(chunk);
-    return rc;
 }
 
 /* Reads n periods of one scope: keys of every period, then their fields;
@@ -272,32 +260,11 @@ int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
     return read_sum(t, nkeys, nkeys, sum);
 }
 
-/* queries.h: for rankings.c, leaderboards.c and report.c. */
+/* queries.h: for breakdown.c, rankings.c and report.c. */
 int tally__range_parts(tally *t, const tally_range *r, tally_period *p) {
     return range_parts(t, r, p);
 }
 
 int tally__start_read(tally *t, tally_args *a, int id) {
     return start_read(t, a, id);
-}
-
-int tally__stats_keys(tally *t, const char *const *ids, size_t n, const tally_period *p, int np, tally_bucket *out) {
-    memset(out, 0, n * sizeof *out);
-    int64_t fit = t->cfg.max_script_us / ((int64_t)np * READ_US_PER_FIELD); /* keys per call */
-    size_t step = fit < 1 ? 1 : (size_t)fit;
-    int rc = TALLY_OK;
-    for (size_t i = 0; i < n && rc == TALLY_OK; i += step) {
-        size_t m = n - i < step ? n - i : step;
-        tally_args *a = &t->args;
-        int err = start_read(t, a, TALLY_SCRIPT_READ);
-        for (size_t k = 0; k < m && !err; k++)
-            for (int j = 0; j < np && !err; j++) err = add_keys(t, a, TALLY_SCOPE_KEY, ids[i + k], &p[j]) < 0;
-        tally__args_end_keys(a);
-        err = err || tally__args_str(a, "get");
-        for (size_t k = 0; k < m && !err; k++)
-            for (int j = 0; j < np && !err; j++) err = tally__args_str(a, "1") || add_field(a, &p[j], NULL);
-        if (err) return tally__oom(t);
-        rc = read_sum(t, (int)m * np, np, out + i);
-    }
-    return rc;
 }

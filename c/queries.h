@@ -1,7 +1,6 @@
 /* queries.h -- what queries.c lends the other readers (breakdown.c,
- * rankings.c, leaderboards.c, report.c): a scope's and a range's checks, a
- * range's cover, the start of a read-only call and running it whole, a
- * bucket's text added up, and many keys' buckets read at once. */
+ * rankings.c, report.c): a scope's and a range's checks, a range's cover, the
+ * start of a read-only call, and a bucket's text added up. */
 #ifndef TALLY_QUERIES_H
 #define TALLY_QUERIES_H
 
@@ -19,9 +18,6 @@ int tally__range_parts(tally *t, const tally_range *r, tally_period *p);
 /* Starts a call of read-only script `id` in a: EVALSHA_RO with
  * TALLY_READ_REPLICA. 0, or -1 on OOM. */
 int tally__start_read(tally *t, tally_args *a, int id);
-/* Runs the call in t->args (ARGV: one shared argument, nothing per key) on
- * whichever nodes hold its keys, into k (tally__keyed_free frees it). */
-int tally__read_whole(tally *t, tally_keyed *k);
 
 /* Adds the packed bucket text "requests,input,output,cache_create,cache_read,
  * cost" (n bytes at s) to b. Returns 0; -1 when the text is not a bucket; or,
@@ -31,10 +27,5 @@ int tally__add_packed(tally_bucket *b, const char *s, size_t n);
  * (TALLY_ESCRIPT: not a bucket; TALLY_ERANGE: a sum past int64) and returns
  * its code. */
 int tally__packed_failed(tally *t, int got, const char *where);
-
-/* The buckets of n API keys (ids checked) over the np periods p, summed per
- * key into out[n]: as many keys per call as cfg.max_script_us allows (one at
- * least). For reports: a call per many keys instead of one per key. */
-int tally__stats_keys(tally *t, const char *const *ids, size_t n, const tally_period *p, int np, tally_bucket *out);
 
 #endif

@@ -1,11 +1,11 @@
 /* report.c -- grouped reports over a range of days (tally_report,
  * tally_report_for): one row per API key, model or account (and per day or
- * month of the range), then a total row; or the rows of one account alone,
- * read from its own buckets as tally_stats_range reads them (a call per row). Built on the queries: the key groups are the keys active in the
- * range (tally_active_range); each span's buckets are read from the parts
- * that cover it (months where whole, else days, as tally_stats_range reads
- * them), many keys a call (tally__stats_keys), or with tally_models_range or
- * tally__accounts (the shards' hashes): every read is bounded and exact as
+ * month of the range), then a total row; or the rows of one key or one
+ * account alone, read from its own buckets as tally_stats_range reads them (a
+ * call per row). Built on the queries: each span's rows are read from the
+ * parts that cover it (months where whole, else days, as tally_stats_range
+ * reads them) with tally__keys, tally_models_range or tally__accounts (the
+ * shards' hashes, in bounded pages): every read is bounded and exact as
  * theirs are. */
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,6 @@
 #include "breakdown.h"
 #include "error.h"
 #include "handle.h"
-#include "keys.h"
 #include "queries.h"
 #include "timecal.h"
 
@@ -77,73 +76,25 @@ static int spans_of(const tally_range *r, int per, tally_range *spans) {
     return n;
 }
 
-/* The groups: the one key asked for, else the keys active in r (in byte order). */
-static int groups_of(tally *t, const tally_range *r, const char *key, tally_rank **g, size_t *ng) {
-    *g = NULL;
-    *ng = 0;
-    if (key) { /* checked by report_check */
-        *g = calloc(1, sizeof **g);
-        char *name = strdup(key);
-        if (!*g || !name) {
-            free(*g);
-            free(name);
-            *g = NULL;
-            return tally__oom(t);
-        }
-        (*g)[0].key = name;
-        *ng = 1;
-        return TALLY_OK;
-    }
-    size_t cap = 0;
-    for (int more = 1; more;) {
-        tally_rank *page;
-        size_t n;
-        int rc = tally_active_range(t, TALLY_RANK_OF_KEY, r, *ng ? (*g)[*ng - 1].key : NULL, TALLY_ACTIVE_MAX, &page,
-                                    &n, &more);
-        if (rc == TALLY_OK && *ng + n > cap) {
-            tally_rank *grown = realloc(*g, (cap = *ng + n) * sizeof *grown);
-            if (!grown) rc = tally__oom(t);
-            else *g = grown;
-        }
-        if (rc != TALLY_OK) {
-            tally_top_free(page, n);
-            return rc;
-        }
-        memcpy(*g + *ng, page, n * sizeof *page);
-        *ng += n;
-        free(page); /* its names now belong to *g */
-    }
-    return TALLY_OK;
-}
-
-/* The rows of one span: the one account's bucket (`of` TALLY_RANK_OF_ACCOUNT),
- * or each key's, or each model's or account's (of `id` when a key). */
-static int span_rows(tally *t, int by, const tally_range *span, int of, const char *id, const tally_rank *g,
-                     size_t ng, row_list *l, tally_bucket *total) {
+/* The rows of one span: the one key's or account's bucket (`id`, when the
+ * report groups by the entity it is of), or each key's, model's or account's
+ * (the models of key `id` when one is given). */
+static int span_rows(tally *t, int by, const tally_range *span, int of, const char *id, row_list *l,
+                     tally_bucket *total) {
     int rc = TALLY_OK;
-    if (of == TALLY_RANK_OF_ACCOUNT && id) {
+    if (id && by == of) {
         tally_bucket b;
-        rc = tally_stats_range(t, TALLY_SCOPE_ACCOUNT, id, span, &b);
+        rc = tally_stats_range(t, of == TALLY_RANK_OF_KEY ? TALLY_SCOPE_KEY : TALLY_SCOPE_ACCOUNT, id, span, &b);
         if (rc == TALLY_OK) rc = add_row(t, l, id, span, &b, total);
-    } else if (by != TALLY_RANK_OF_KEY) {
+    } else {
         tally_model_stats *m;
         size_t n;
-        rc = by == TALLY_RANK_OF_MODEL ? tally_models_range(t, id, span, &m, &n) : tally__accounts(t, NULL, span, &m, &n);
+        rc = by == TALLY_RANK_OF_MODEL ? tally_models_range(t, id, span, &m, &n)
+             : by == TALLY_RANK_OF_KEY ? tally__keys(t, NULL, span, &m, &n)
+                                       : tally__accounts(t, NULL, span, &m, &n);
         if (rc != TALLY_OK) return rc;
         for (size_t i = 0; i < n && rc == TALLY_OK; i++) rc = add_row(t, l, m[i].model, span, &m[i].b, total);
         tally_models_free(m, n);
-    } else {
-        tally_period parts[TALLY_RANGE_MAX_PARTS];
-        int np = tally__range_parts(t, span, parts);
-        if (np < 0) return t->err;
-        const char **ids = malloc((ng ? ng : 1) * sizeof *ids);
-        tally_bucket *b = malloc((ng ? ng : 1) * sizeof *b);
-        if (!ids || !b) rc = tally__oom(t);
-        for (size_t i = 0; i < ng && rc == TALLY_OK; i++) ids[i] = g[i].key;
-        if (rc == TALLY_OK) rc = tally__stats_keys(t, ids, ng, parts, np, b);
-        for (size_t i = 0; i < ng && rc == TALLY_OK; i++) rc = add_row(t, l, g[i].key, span, &b[i], total);
-        free(ids);
-        free(b);
     }
     if (rc == TALLY_ERANGE) return tally__fail(t, TALLY_ERANGE, "sum overflows: the report's total passes 2^63-1");
     return rc;
@@ -200,15 +151,12 @@ int tally_report_for(tally *t, int by, int per, const tally_range *r, int of, co
     tally_range *spans = malloc(TALLY_RANGE_MAX_DAYS * sizeof *spans);
     if (!spans) return tally__oom(t);
     int ns = spans_of(r, per, spans);
-    tally_rank *g = NULL;
-    size_t ng = 0;
-    int rc = by == TALLY_RANK_OF_KEY ? groups_of(t, r, id, &g, &ng) : TALLY_OK;
+    int rc = TALLY_OK;
     row_list l = { 0 };
     tally_bucket total = { 0 };
-    for (int i = 0; i < ns && rc == TALLY_OK; i++) rc = span_rows(t, by, &spans[i], of, id, g, ng, &l, &total);
+    for (int i = 0; i < ns && rc == TALLY_OK; i++) rc = span_rows(t, by, &spans[i], of, id, &l, &total);
     if (rc == TALLY_OK && l.n) qsort(l.rows, l.n, sizeof *l.rows, by_group_then_span);
     if (rc == TALLY_OK) rc = push(t, &l, NULL, r, &total);
-    tally_top_free(g, ng);
     free(spans);
     if (rc != TALLY_OK) {
         tally_report_free(l.rows, l.n);

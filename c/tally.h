@@ -272,8 +272,9 @@ typedef struct tally_event {
 
 /* Records one event with one EVALSHA: per key (total, month, day, hour, and
  * per model for total, month, day), per account (total, month, day, hour), per
- * model and global (total, month, day, hour), the system minute, and the
- * leaderboards by cost, tokens and requests (total, month, day). Everything is
+ * model and global (total, month, day, hour), the system minute, and the key's
+ * and the account's buckets in the key's shard's hashes (total, month, day:
+ * what the rankings of keys and accounts read). Everything is
  * validated before anything is written. With a request id the event counts at
  * most once: *duplicate (if not NULL) is set to 1 when it was already recorded. */
 int tally_record(tally *t, const tally_event *ev, int *duplicate);
@@ -310,7 +311,7 @@ typedef struct tally_result {
 } tally_result;
 
 /* Records n events. They are merged on this host into the deltas of the
- * distinct buckets and leaderboard members they touch and sent in script calls
+ * distinct bucket fields they touch and sent in script calls
  * that each record their events atomically and hold Redis at most about
  * cfg.max_script_us (calls are sized by the measured time of earlier ones);
  * one call is in flight per 1.25 ms of the bound, from 1 to 4 (another
@@ -506,9 +507,10 @@ typedef struct tally_point {
 } tally_point;
 int tally_trend(tally *t, int scope, const char *id, int by, int n, tally_point *points);
 
-/* Leaderboards: API keys ranked by cost, tokens or requests over a total, month
- * or day period. Ranking uses Redis sorted-set scores, exact up to 2^53 (about
- * 9 million USD of cost per key and period); past that a key's score saturates. */
+/* Rankings: API keys ranked by cost, tokens or requests over a total, month
+ * or day period, from each key's bucket in its shard's hashes ("k:<key id>",
+ * docs/keys.md), read in bounded pages and ranked on this host: exact int64
+ * values, at a cost that grows with the keys active in the period. */
 enum { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
 typedef struct tally_rank {
     char *key;
@@ -525,13 +527,13 @@ void tally_top_free(tally_rank *r, size_t count);
 /* Rankings of API keys or of models (`of`), over one period (total, month,
  * day) or over a range of days; the same order and tie rule as tally_top
  * (equal values by name, byte order). Models are ranked from their buckets
- * (tally_models's, summed over shards and the range's parts). Keys over a
- * period are tally_top; over a range every shard's leaderboards of the
- * range's months and days are read whole (in calls of about
- * cfg.max_script_us each) and summed here: exact, at a cost that grows with
- * the keys active in the range (docs/keys.md). A board still being written
- * while it is read (today's, this month's) may give a key's score from a
- * moment later than another's; no key present when the read began is missed.
+ * (tally_models's, summed over shards and the range's parts). Keys are ranked
+ * from their buckets in their shards' hashes (a key's field "k:<key id>" of
+ * each of the range's months and days), read in HSCAN pages of calls of about
+ * cfg.max_script_us each and summed here: exact, at a cost that grows with the
+ * keys active in the range (docs/keys.md). A hash still being written while it
+ * is read (today's, this month's) may give a key's value from a moment later
+ * than another's; no key present when the read began is missed.
  * Accounts (TALLY_RANK_OF_ACCOUNT) are ranked from their buckets in the
  * shards' hashes, as models are (summed over shards: an account's keys spread
  * over them); events recorded without an account are in no account's. A
@@ -542,14 +544,14 @@ enum { TALLY_RANK_OF_KEY, TALLY_RANK_OF_MODEL, TALLY_RANK_OF_ACCOUNT };
 int tally_top_of(tally *t, int of, int by, const tally_period *p, size_t n, tally_rank **out, size_t *count);
 int tally_top_range(tally *t, int of, int by, const tally_range *r, size_t n, tally_rank **out, size_t *count);
 
-/* Who was active: the API keys (every key with a request in the period is a
- * member of its requests leaderboard), models or accounts (every model or
- * account with a bucket in the shards' hashes) with usage in period p (total, month, day) or range r,
+/* Who was active: the API keys, models or accounts (every key, model or
+ * account with a bucket in the shards' hashes) with usage in period p (total,
+ * month, day) or range r,
  * in byte order of their names, the first `limit` (1..TALLY_ACTIVE_MAX) after
  * `after` (NULL: from the first): pass the last name of a page to get the
  * next. value is the requests in the period. *more is 1 when names follow the
- * page. Each page reads the boards (or the model or account buckets) of the
- * period again: no SCAN, no KEYS, no extra write per event. Accounts: as for
+ * page. Each page reads the key, model or account buckets of the period again:
+ * no SCAN, no KEYS, no extra write per event. Accounts: as for
  * tally_top_of (refused before the day their buckets begin). Free with
  * tally_top_free(). */
 #define TALLY_ACTIVE_MAX 10000
@@ -566,10 +568,10 @@ int tally_active_range(tally *t, int of, const tally_range *r, const char *after
  * it (TALLY_REPORT_*: months clipped to r), rows with no usage left out;
  * sorted by group (byte order), then span; then one total row (group NULL,
  * span r). Each row's bucket is read as tally_stats_range / tally_models_range
- * read it (exact; a range reaching buckets no longer kept is refused), the
- * keys' buckets many keys a call (as many as cfg.max_script_us allows), the
- * models' and accounts' from the shards' hashes per span. Free with
- * tally_report_free(). */
+ * read it (exact; a range reaching buckets no longer kept is refused): the
+ * keys', models' and accounts' from the shards' hashes per span (in HSCAN
+ * pages, calls of about cfg.max_script_us), one key's from its own buckets.
+ * Free with tally_report_free(). */
 enum { TALLY_REPORT_WHOLE, TALLY_REPORT_PER_DAY, TALLY_REPORT_PER_MONTH };
 typedef struct tally_report_row {
     char *group;       /* the key, model or account; NULL in the total row */

@@ -5,23 +5,18 @@
  *
  * ARGV[1] is a JSON array of whole numbers, one cjson.decode for the whole
  * call instead of fixed-width decimal cut apart in Lua:
- *   head      TALLY_WIRE_HEAD numbers: latest_ms, future_ms, nh, ng, ni, np,
- *             nr, nd, nn (docs/scripts.md);
+ *   head      TALLY_WIRE_HEAD numbers: latest_ms, future_ms, nh, ni, np, nr,
+ *             nd, nn (docs/scripts.md);
  *   deltas    nd times TALLY_WIRE_DELTA: requests, input, output,
  *             cache_create, cache_read, cost;
  *   hashes    nh times TALLY_WIRE_HASH_HEAD (expiry, until, hours_until,
  *             prune, days, hours), then days + hours times TALLY_WIRE_FIELD
  *             (the field's delta);
- *   boards    ng times TALLY_WIRE_GROUP_HEAD (mode, expiry, nm), then nm
- *             times TALLY_WIRE_MEMBER_SOURCED (the source hash) with mode
- *             TALLY_WIRE_MODE_SOURCED, or TALLY_WIRE_MEMBER_INC (cost, tokens,
- *             requests) with mode TALLY_WIRE_MODE_INC;
  *   id hashes ni times TALLY_WIRE_IDS: expiry.
  * The names are arguments of their own (ARGV[3..2+nn]), in the order the
  * numbers use them: each hash's day fields, then its hour fields (their names
- * start with the hour), hash by hash; then each three's members. The script
- * reads them in ranges straight from ARGV. Deltas, sources and prune keys
- * count from 1. */
+ * start with the hour), hash by hash. The script reads them in ranges
+ * straight from ARGV. Deltas and prune keys count from 1. */
 #ifndef TALLY_WIRE_H
 #define TALLY_WIRE_H
 
@@ -29,15 +24,10 @@
 
 #include "table.h"
 
-#define TALLY_WIRE_HEAD 9
+#define TALLY_WIRE_HEAD 8
 #define TALLY_WIRE_DELTA 6
 #define TALLY_WIRE_HASH_HEAD 6
 #define TALLY_WIRE_FIELD 1
-#define TALLY_WIRE_GROUP_HEAD 3
-#define TALLY_WIRE_MEMBER_SOURCED 1
-#define TALLY_WIRE_MEMBER_INC 3
-#define TALLY_WIRE_MODE_INC 0
-#define TALLY_WIRE_MODE_SOURCED 1
 #define TALLY_WIRE_IDS 1
 #define TALLY_WIRE_NUM_MAX 9007199254740991LL /* 2^53 - 1: exact in Lua */
 

@@ -1,37 +1,30 @@
 #!lua
--- Records usage events, merged by the host into bucket and leaderboard deltas, all or nothing.
+-- Records usage events, merged by the host into bucket deltas, all or nothing.
 -- KEYS[1..nh] buckets: bucket hashes (docs/keys.md).
--- KEYS[nh+1..nh+3ng] boards: leaderboards in threes: cost, tokens, requests (c,
---   k, r) of one period.
--- KEYS[nh+3ng+1..nh+3ng+ni] ids: request-id hashes.
--- KEYS[nh+3ng+ni+1..nh+3ng+ni+np] prunes: day hashes whose hour fields go
---   when a bucket hash that names them is created.
--- KEYS[nh+3ng+ni+np+2j-1] reservations: settle, budget entity j (1..nr): its
+-- KEYS[nh+1..nh+ni] ids: request-id hashes.
+-- KEYS[nh+ni+1..nh+ni+np] prunes: day hashes whose hour fields go when a
+--   bucket hash that names them is created.
+-- KEYS[nh+ni+np+2j-1] reservations: settle, budget entity j (1..nr): its
 --   reservations hash.
--- KEYS[nh+3ng+ni+np+2j] leases: entity j's leases sorted set.
+-- KEYS[nh+ni+np+2j] leases: entity j's leases sorted set.
 -- ARGV[1] nums: the call's numbers, a JSON array of whole numbers (layout in
 --   c/wire.h): the head latest_ms (the latest event time of the call, epoch
 --   ms), future_ms (how far past server TIME an event time may be, ms, at most
---   a day), nh (bucket hashes), ng (leaderboard threes), ni (request-id
---   hashes), np (prune keys), nr (budget entities whose reservation to
---   release: settle records the usage and gives the estimate back, together;
---   0 for a record), nd (deltas), nn (names); then nd deltas of six counts
+--   a day), nh (bucket hashes), ni (request-id hashes), np (prune keys), nr
+--   (budget entities whose reservation to release: settle records the usage
+--   and gives the estimate back, together; 0 for a record), nd (deltas), nn
+--   (names); then nd deltas of six counts
 --   (requests, input, output, cache_create, cache_read, cost), each at most
 --   10^15; then per bucket hash EXPIRY (epoch s, 0 never; set when the hash is
 --   created), UNTIL and HOURS_UNTIL (its day fields are written while UNTIL is
 --   ahead of server TIME, its hour fields while HOURS_UNTIL is; 0 always),
 --   PRUNE (a prune key, 0 none), DAYS and HOURS (its fields: the next DAYS
 --   names are day fields, the HOURS after them hour fields), then per field
---   the delta it gains; then per leaderboard three MODE, EXPIRY, NM (its
---   members: the next NM names), then per member with MODE 1 SOURCE (bucket
---   hash SOURCE's "_" bucket, written by this call, gives the member's scores:
---   its cost, total tokens and requests), with MODE 0 COST TOKENS REQUESTS
---   (what it gains on each of the three); last per request-id hash its EXPIRY
---   (epoch s; 0: only checked).
+--   the delta it gains; last per request-id hash its EXPIRY (epoch s; 0: only
+--   checked).
 -- ARGV[2] reservation: the reservation's member (API key id, byte 0x1F,
 --   request id: as reserve.lua's), or "".
--- ARGV[2+n] name: name n (1..nn): the hashes' fields, hash by hash, then the
---   leaderboards' members, three by three.
+-- ARGV[2+n] name: name n (1..nn): the hashes' fields, hash by hash.
 -- ARGV[2+nn+2j-1] ids_add: id hash j's request ids to check and add, 24
 --   bytes each, concatenated: the id's 16-byte field (docs/keys.md), then the
 --   8-byte field an older tally wrote for it, which is only checked, in the
@@ -40,21 +33,19 @@
 -- Returns: {"recorded", us}, or, writing nothing but a settle's release,
 --   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
 --   hash J; P its position in ids_add, -P in ids_check); us: how long the
---   script ran.
+--   script ran, by server TIME read at its start and at its end (the host
+--   sizes its calls by it: c/pace.c).
 -- Everything is read and checked before the first write. Bucket values are
--- exact decimal integers up to 2^63-1; leaderboard scores saturate at 2^53.
--- On a cluster a call covers one entity (key, account or shard).
+-- exact decimal integers up to 2^63-1. On a cluster a call covers one entity
+-- (key, account or shard).
 
 -- A call of one event touches ~10 hashes and ~25 fields, so the work per item
 -- is what counts: the fields' names are read straight from ARGV in ranges,
--- and what is kept per hash and board goes in one flat array each, with a
--- stride, not a table per item.
+-- and what is kept per hash goes in one flat array, with a stride, not a
+-- table per item.
 local TIME_MAX_S = math.floor(lib.TALLY_AT_MAX / 1000)
-local SCORE_MAX = 9007199254740992 -- 2^53: leaderboard scores saturate here
-local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta, and an increment
+local DELTA_MAX = lib.TALLY_DELTA_MAX -- a count of a delta
 local HEAD, DELTA, HASH_HEAD = lib.TALLY_WIRE_HEAD, lib.TALLY_WIRE_DELTA, lib.TALLY_WIRE_HASH_HEAD
-local GROUP_HEAD, SOURCED = lib.TALLY_WIRE_GROUP_HEAD, lib.TALLY_WIRE_MODE_SOURCED
-local MEMBER_SOURCED, MEMBER_INC = lib.TALLY_WIRE_MEMBER_SOURCED, lib.TALLY_WIRE_MEMBER_INC
 local NAME0 = 2 -- ARGV[NAME0 + n] is name n
 local FP, FP_V0 = 16, 8 -- an id's field; the field of tally before 16-byte ones
 local ENTRY = FP + FP_V0
@@ -78,12 +69,12 @@ if not ok or type(v) ~= "table" or #v < HEAD then
   return fail("ARGV[1] is not a JSON array of the call's numbers")
 end
 local nv = #v
-local latest, future, nh, ng, ni, np, nr, nd, nn = unpack(v, 1, HEAD)
+local latest, future, nh, ni, np, nr, nd, nn = unpack(v, 1, HEAD)
 if latest > lib.TALLY_AT_MAX or future > lib.TALLY_FUTURE_MAX_MS or nr > 2
-  or nh + 3 * ng + ni + np + 2 * nr ~= #KEYS or #ARGV ~= NAME0 + nn + 2 * ni then
+  or nh + ni + np + 2 * nr ~= #KEYS or #ARGV ~= NAME0 + nn + 2 * ni then
   return fail("KEYS and ARGV do not match the counts")
 end
-local nz, resv = 3 * ng, ARGV[2]
+local resv = ARGV[2]
 if nr > 0 and not lib.is_member(resv) then
   return fail("settling needs the reservation's member: key id, byte 0x1F, request id")
 end
@@ -108,8 +99,8 @@ end
 -- a late event; fields are written while their UNTIL is 0 or ahead of server
 -- TIME): hash h's KEYS index, expiry, prune key index, first and last
 -- ARGV index of its fields' names, and v's index of its first field's delta
--- are H[6h-5 .. 6h]; by_index maps a KEYS index to h.
-local H, by_index, nk, name = {}, {}, 0, NAME0
+-- are H[6h-5 .. 6h].
+local H, nk, name = {}, 0, NAME0
 for k = 1, nh do
   if at + HASH_HEAD > nv then return fail("bad descriptor of hash " .. k) end
   local expiry, days, hours = v[at + 1], v[at + 2], v[at + 3]
@@ -128,41 +119,10 @@ for k = 1, nh do
     nk = nk + 1
     H[6 * nk - 5], H[6 * nk - 4], H[6 * nk - 3], H[6 * nk - 2], H[6 * nk - 1], H[6 * nk] =
       k, expiry, prune, name + first, name + last, at + first
-    by_index[k] = nk
   end
   at, name = at + n, name + n
 end
 
--- Leaderboards of live threes: board b's key, expiry, metric (1 cost, 2
--- tokens, 3 requests), first and last ARGV index of its members' names, v's
--- index of its first member's source (MODE 1, sourced) or increments, and
--- whether it is sourced are B[7b-6 .. 7b].
-local B, nb = {}, 0
-for g = 1, ng do
-  if at + GROUP_HEAD > nv then return fail("bad descriptor of leaderboards " .. g) end
-  local mode, expiry, n = v[at + 1], v[at + 2], v[at + 3]
-  at = at + GROUP_HEAD
-  local sourced = mode == SOURCED
-  local size = sourced and MEMBER_SOURCED or MEMBER_INC
-  if mode > 1 or n < 1 or expiry > TIME_MAX_S or at + size * n > nv or name + n > NAME0 + nn then
-    return fail("bad descriptor of leaderboards " .. g)
-  end
-  for p = at + 1, at + size * n, size do
-    if sourced and (v[p] < 1 or v[p] > nh) then
-      return fail("leaderboards " .. g .. " name no such source")
-    elseif not sourced and (v[p] > DELTA_MAX or v[p + 1] > DELTA_MAX or v[p + 2] > DELTA_MAX) then
-      return fail("leaderboards " .. g .. " have a bad increment")
-    end
-  end
-  if expiry == 0 or expiry > now_s then
-    for metric = 1, 3 do
-      nb = nb + 1
-      B[7 * nb - 6], B[7 * nb - 5], B[7 * nb - 4], B[7 * nb - 3], B[7 * nb - 2], B[7 * nb - 1], B[7 * nb] =
-        KEYS[nh + 3 * (g - 1) + metric], expiry, metric, name + 1, name + n, at + 1, sourced
-    end
-  end
-  at, name = at + size * n, name + n
-end
 if at + ni ~= nv or name ~= NAME0 + nn then
   return fail("ARGV[1] and the names do not match the counts")
 end
@@ -175,14 +135,14 @@ for j = 1, ni do
   local list = {}
   for p = 1, #adds, ENTRY do list[#list + 1] = adds:sub(p, p + FP - 1) end
   for p = 1, #checks, ENTRY do list[#list + 1] = checks:sub(p, p + FP - 1) end
-  ids[j] = { key = KEYS[nh + nz + j], expiry = expiry, list = list, adds = adds, checks = checks,
+  ids[j] = { key = KEYS[nh + j], expiry = expiry, list = list, adds = adds, checks = checks,
              nadd = #adds / ENTRY }
 end
 
 -- Reads: every check that can fail happens here, before the first write.
 local releases = {}
 for k = 1, nr do
-  local at_key = nh + nz + ni + np + 2 * k
+  local at_key = nh + ni + np + 2 * k
   local r, refused = lib.release_read(KEYS[at_key - 1], KEYS[at_key], resv)
   if refused then return refused end
   releases[#releases + 1] = r
@@ -222,9 +182,8 @@ if #dups > 0 then
 end
 
 -- New bucket values: the field named ARGV[i] and its value are fv[2i-1], fv[2i]
--- (i counted from NAME0); a hash's "_" bucket gives its members' scores (cost,
--- tokens, requests) in score[3h-2 .. 3h].
-local fv, hfresh, hgone, score = {}, {}, {}, {}
+-- (i counted from NAME0).
+local fv, hfresh, hgone = {}, {}, {}
 for h = 1, nk do
   local key, first, last, d0 = KEYS[H[6 * h - 5]], H[6 * h - 2], H[6 * h - 1], H[6 * h] - H[6 * h - 2]
   local old = lib.call_spread("HMGET", key, ARGV, first, last)
@@ -232,18 +191,17 @@ for h = 1, nk do
   for i = first, last do
     local o, di, field = old[i - first + 1], v[d0 + i], ARGV[i]
     local p = dpos[di]
-    local value, n1, n2, n3, n4, n5, n6
+    local value
     if not o then
       hfresh[h] = true
       value = dtext[di]
-      n1, n2, n3, n4, n5, n6 = v[p + 1], v[p + 2], v[p + 3], v[p + 4], v[p + 5], v[p + 6]
+      created = created or field == "_"
     else
       local p1, p2, p3, p4, p5, p6 = match(o, BUCKET)
       if not p6 then return lib.foreign("field " .. field .. " of " .. key .. " is not a bucket") end
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
-        n1, n2, n3, n4, n5, n6 = p1 + v[p + 1], p2 + v[p + 2], p3 + v[p + 3], p4 + v[p + 4], p5 + v[p + 5],
-          p6 + v[p + 6]
-        value = format(BUCKET_FORMAT, n1, n2, n3, n4, n5, n6)
+        value = format(BUCKET_FORMAT, p1 + v[p + 1], p2 + v[p + 2], p3 + v[p + 3], p4 + v[p + 4],
+          p5 + v[p + 5], p6 + v[p + 6])
       else
         local parts = { p1, p2, p3, p4, p5, p6 }
         for m = 1, 6 do
@@ -251,69 +209,28 @@ for h = 1, nk do
           if not parts[m] then return fail("a sum in " .. key .. " would pass 2^63-1") end
         end
         value = table.concat(parts, ",")
-        n1, n2, n3, n4, n5, n6 = tonumber(parts[1]), tonumber(parts[2]), tonumber(parts[3]),
-          tonumber(parts[4]), tonumber(parts[5]), tonumber(parts[6])
       end
-    end
-    -- an entity's bucket: a leaderboard member's scores (cost, tokens, requests)
-    if field == "_" then
-      score[3 * h - 2], score[3 * h - 1], score[3 * h] = n6, n2 + n3 + n4 + n5, n1
-      created = not o
     end
     fv[2 * (i - NAME0) - 1], fv[2 * (i - NAME0)] = field, value
   end
   local prune = H[6 * h - 3]
   if prune > 0 and created then
     local gone = {}
-    for _, f in ipairs(redis.call("HKEYS", KEYS[nh + nz + ni + prune])) do
+    for _, f in ipairs(redis.call("HKEYS", KEYS[nh + ni + prune])) do
       if f:find("^%d") then gone[#gone + 1] = f end
     end
     hgone[h] = gone
   end
 end
--- A member's scores are its key's bucket of the period when the call holds it
--- (the ranking is that bucket, saturating at 2^53), else its old scores plus
--- the increments: zargs[b] holds board b's ZADD arguments; znew[b] whether the
--- board is new (its expiry is set then).
-local zargs, znew = {}, {}
-for b = 1, nb do
-  local key, metric, first, last, d0 = B[7 * b - 6], B[7 * b - 4], B[7 * b - 3], B[7 * b - 2], B[7 * b - 1]
-  local zv = {}
-  if B[7 * b] then
-    znew[b] = redis.call("ZCARD", key) == 0 -- and a type check before any write
-    for i = first, last do
-      local h = by_index[v[d0 + (i - first) * MEMBER_SOURCED]]
-      local s = h and score[3 * h - 3 + metric]
-      if not s then return fail("a leaderboard source of " .. key .. " has no entity bucket") end
-      zv[2 * (i - first) + 1], zv[2 * (i - first) + 2] = lib.istr(math.min(s, SCORE_MAX)), ARGV[i]
-    end
-  else
-    local scores = lib.call_spread("ZMSCORE", key, ARGV, first, last)
-    for i = first, last do
-      local s = (tonumber(scores[i - first + 1]) or 0) + v[d0 + (i - first) * MEMBER_INC + metric - 1]
-      zv[2 * (i - first) + 1], zv[2 * (i - first) + 2] = lib.istr(math.min(s, SCORE_MAX)), ARGV[i]
-    end
-  end
-  zargs[b] = zv
-end
-
 -- Writes: nothing below can fail on a well-formed dataset. Hours past their
 -- retention go first, so that hours this call writes stay.
 for h = 1, nk do
-  if hgone[h] and #hgone[h] > 0 then lib.call_spread("HDEL", KEYS[nh + nz + ni + H[6 * h - 3]], hgone[h]) end
+  if hgone[h] and #hgone[h] > 0 then lib.call_spread("HDEL", KEYS[nh + ni + H[6 * h - 3]], hgone[h]) end
 end
 for h = 1, nk do
   local key, expiry = KEYS[H[6 * h - 5]], H[6 * h - 4]
   lib.call_spread("HSET", key, fv, 2 * (H[6 * h - 2] - NAME0) - 1, 2 * (H[6 * h - 1] - NAME0))
   if hfresh[h] and expiry > 0 then redis.call("EXPIREAT", key, expiry, "NX") end
-end
-for b = 1, nb do
-  local key, expiry = B[7 * b - 6], B[7 * b - 5]
-  local added = lib.call_spread("ZADD", key, zargs[b])
-  -- a new board (or, without its card read, a new member); NX keeps an expiry
-  if expiry > 0 and (znew[b] or znew[b] == nil and (type(added) ~= "number" or added > 0)) then
-    redis.call("EXPIREAT", key, expiry, "NX")
-  end
 end
 for _, id in ipairs(ids) do
   if id.nadd > 0 then

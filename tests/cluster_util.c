@@ -195,14 +195,14 @@ void tc_check_totals(tally *t, int n, int nkeys) {
         tc_assert_bucket(&m[i].b, &one);
     }
     tally_models_free(m, nm);
-    /* The leaderboard merges every shard: each key's requests, most first. */
+    /* The keys ranked over every shard: each key's requests, most first. */
     tally_rank *r;
     size_t nr;
     assert_int_equal(tally_top(t, TALLY_RANK_REQUESTS, &total, 1000, &r, &nr), TALLY_OK);
     assert_int_equal(nr, nkeys < n ? nkeys : n);
     for (size_t i = 0; i < nr; i++) {
         int k = key_index(r[i].key, nkeys);
-        if (k < 0) fail_msg("unknown key '%s' in the leaderboard", r[i].key);
+        if (k < 0) fail_msg("unknown key '%s' in the ranking", r[i].key);
         assert_int_equal(r[i].value, tc_expected(n, nkeys, k).requests);
         if (i) th_assert_ge(r[i - 1].value, r[i].value);
     }

@@ -46,7 +46,7 @@ extern char tc_first_message[200];
 tally_bucket tc_expected(int n, int mod, int rem);
 void tc_assert_bucket(const tally_bucket *got, const tally_bucket *want);
 /* Events [0, n) over nkeys keys read back through every query kind: global,
- * each key, account and model, and the merged leaderboard. */
+ * each key, account and model, and the keys ranked over every shard. */
 void tc_check_totals(tally *t, int n, int nkeys);
 
 #endif

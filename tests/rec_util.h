@@ -5,6 +5,7 @@
 #define TALLY_REC_UTIL_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -104,6 +105,85 @@ static inline tally_config ru_config(int tz_min, int shards) {
     c.shards = shards;
     c.ttl_hour_s = c.ttl_day_s = c.ttl_month_s = 3650LL * 86400;
     return c;
+}
+
+/* One bucket of an API key in a period, as ru_key_fields_match collects it:
+ * "<encoded id> <period suffix>" and its text. */
+typedef struct {
+    char *what, *value;
+} ru_named;
+
+static inline int ru_named_cmp(const void *x, const void *y) {
+    const ru_named *a = x, *b = y;
+    return strcmp(a->what, b->what);
+}
+
+static inline void ru_named_push(ru_named **v, size_t *n, const char *enc, size_t en, const char *rest,
+                                 const char *value) {
+    *v = realloc(*v, (*n + 1) * sizeof **v);
+    assert_non_null(*v);
+    size_t len = en + strlen(rest) + 2;
+    char *what = malloc(len);
+    assert_non_null(what);
+    snprintf(what, len, "%.*s %s", (int)en, enc, rest);
+    (*v)[*n].what = what;
+    (*v)[*n].value = strdup(value);
+    assert_non_null((*v)[(*n)++].value);
+}
+
+/* The dataset under `prefix` on the servers nodes[0..n) (one, or a cluster's
+ * primaries): every "k:<id>" field of a shard's total, month or day hash
+ * ({s:N}:t, :M:, :D:) equals the "_" bucket of the key's own hash of that
+ * period ({k:<id>}:t, ...), each key's "_" bucket has exactly one such field,
+ * and no leaderboard ({s:N}:L...) exists. Returns how many fields matched. */
+static inline size_t ru_key_fields_match(redisContext *const *nodes, int n, const char *prefix) {
+    ru_named *fields = NULL, *buckets = NULL;
+    size_t nf = 0, nb = 0;
+    for (int i = 0; i < n; i++) {
+        redisReply *keys = redisCommand(nodes[i], "KEYS %s:v2:*", prefix);
+        assert_non_null(keys);
+        assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+        for (size_t k = 0; k < keys->elements; k++) {
+            const char *name = keys->element[k]->str, *tag = strstr(name, ":v2:{") + 5, *end = strchr(tag, '}');
+            const char *rest = end + 2, *enc = tag + 2;
+            int period = strcmp(rest, "t") == 0 || strncmp(rest, "M:", 2) == 0 || strncmp(rest, "D:", 2) == 0;
+            if (tag[0] == 's' && rest[0] == 'L') fail_msg("a leaderboard exists: %s", name);
+            if (!period || (tag[0] != 's' && tag[0] != 'k')) continue;
+            redisReply *h = redisCommand(nodes[i], "HGETALL %s", name);
+            assert_non_null(h);
+            assert_int_equal(h->type, REDIS_REPLY_ARRAY);
+            for (size_t f = 0; f + 1 < h->elements; f += 2) {
+                const char *field = h->element[f]->str, *value = h->element[f + 1]->str;
+                if (tag[0] == 'k' && strcmp(field, "_") == 0) ru_named_push(&buckets, &nb, enc, (size_t)(end - enc), rest, value);
+                if (tag[0] == 's' && strncmp(field, "k:", 2) == 0) {
+                    char id[1024];
+                    size_t o = 0;
+                    /* the id as a key name spells it (docs/keys.md: bytes but these become %XX) */
+                    for (const unsigned char *c = (const unsigned char *)field + 2; *c && o + 4 < sizeof id; c++)
+                        o += (size_t)(*c >= 0x80 || (*c && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                  "0123456789-_.@+=~/,", *c))
+                                          ? snprintf(id + o, sizeof id - o, "%c", *c)
+                                          : snprintf(id + o, sizeof id - o, "%%%02X", *c));
+                    ru_named_push(&fields, &nf, id, o, rest, value);
+                }
+            }
+            freeReplyObject(h);
+        }
+        freeReplyObject(keys);
+    }
+    if (nf) qsort(fields, nf, sizeof *fields, ru_named_cmp);
+    if (nb) qsort(buckets, nb, sizeof *buckets, ru_named_cmp);
+    for (size_t i = 0; i < nf || i < nb; i++) {
+        if (i >= nf || i >= nb || strcmp(fields[i].what, buckets[i].what) != 0)
+            fail_msg("the keys' fields in the shards' hashes (%zu) and the keys' buckets (%zu) differ at %zu: %s / %s",
+                     nf, nb, i, i < nf ? fields[i].what : "-", i < nb ? buckets[i].what : "-");
+        if (strcmp(fields[i].value, buckets[i].value) != 0)
+            fail_msg("%s: the shard's field holds %s, the key's _ %s", fields[i].what, fields[i].value, buckets[i].value);
+    }
+    for (size_t i = 0; i < nf; i++) free(fields[i].what), free(fields[i].value);
+    for (size_t i = 0; i < nb; i++) free(buckets[i].what), free(buckets[i].value);
+    free(fields), free(buckets);
+    return nf;
 }
 
 #endif

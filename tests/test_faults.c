@@ -13,7 +13,7 @@
  * fault: SCRIPT FLUSH, CLIENT KILL of the clients, a SIGKILL and restart of the
  * server (AOF, appendfsync always), or DEBUG SLEEP past the clients' command
  * timeout. Afterwards the totals must equal the sum of the events (per key, per
- * account, global, leaderboards), every event must have been recorded exactly
+ * account, global, the keys ranked), every event must have been recorded exactly
  * once, and no rate limit may have let in more than its limit.
  * All synchronisation goes through the pipes: no sleeps. */
 #include <errno.h>
@@ -376,7 +376,7 @@ static void run_fault(int fault) {
         assert_int_equal(n, NKEYS);
         for (size_t i = 0; i < n; i++) { /* every key's own value, not only their sum */
             int key = atoi(r[i].key + strlen("fk-"));
-            if (key < 0 || key >= NKEYS) fail_msg("unknown key '%s' in the leaderboard", r[i].key);
+            if (key < 0 || key >= NKEYS) fail_msg("unknown key '%s' in the ranking", r[i].key);
             const tally_bucket *k = &want_key[key];
             assert_int_equal(r[i].value, by == TALLY_RANK_COST ? k->cost_nanos
                                          : by == TALLY_RANK_TOKENS ? k->total_tokens : k->requests);

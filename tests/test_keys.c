@@ -147,8 +147,6 @@ static void build_all(void) {
         add(s, sn, suffix, n);
     }
     add(s, sn, suffix, tally__minute_suffix(29436000, suffix));
-    for (int by = TALLY_RANK_COST; by <= TALLY_RANK_REQUESTS; by++)
-        for (int p = 0; p < 3; p++) add(s, sn, suffix, tally__board_suffix(by, &periods[p], suffix));
     size_t in = tally__ids_suffix(20418, suffix); /* the key's; an account's and a shard's on a cluster */
     add(k, kn, suffix, in);
     add(a, an, suffix, in);
@@ -214,7 +212,7 @@ static void only_the_price_table_is_kind_p(void **state) {
 static void bucket_fields_agree(void **state) {
     (void)state;
     const tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 }, hour = { TALLY_HOUR, 2026, 11, 26, 7 };
-    char fields[7][32];
+    char fields[8][32];
     int nf = 0;
     tally__field_price(7, fields[nf++]);
     for (int h = 0; h < 2; h++)
@@ -225,6 +223,7 @@ static void bucket_fields_agree(void **state) {
         }
     snprintf(fields[nf++], sizeof fields[0], "%s", TALLY_FIELD_UNPRICED);
     snprintf(fields[nf++], sizeof fields[0], "%sacct", TALLY_FIELD_ACCOUNT);
+    snprintf(fields[nf++], sizeof fields[0], "%skey_1", TALLY_FIELD_KEY);
     for (int i = 0; i < nf; i++) {
         int rows = 0;
         for (int d = 0; d < ndoc_fields; d++) rows += regexec(&doc_fields[d].re, fields[i], 0, NULL, 0) == 0;
@@ -242,11 +241,16 @@ static void bucket_fields_agree(void **state) {
     assert_memory_equal(model, "gpt-x", 5);
     assert_null(tally__field_model(fields[1], strlen(fields[1]), &mn));
     assert_null(tally__field_model(fields[0], strlen(fields[0]), &mn)); /* p:7 is no model's */
-    const char *account = tally__field_account(fields[nf - 1], strlen(fields[nf - 1]), &mn);
+    const char *account = tally__field_account(fields[nf - 2], strlen(fields[nf - 2]), &mn);
     assert_non_null(account);
     assert_int_equal(mn, 4);
     assert_memory_equal(account, "acct", 4);
     assert_null(tally__field_account(fields[2], strlen(fields[2]), &mn)); /* m:gpt-x is no account's */
+    const char *key = tally__field_key(fields[nf - 1], strlen(fields[nf - 1]), &mn);
+    assert_non_null(key);
+    assert_int_equal(mn, 5);
+    assert_memory_equal(key, "key_1", 5);
+    assert_null(tally__field_key(fields[nf - 2], strlen(fields[nf - 2]), &mn)); /* a:acct is no key's */
 }
 
 static void id_encoding_matches_the_doc_example(void **state) {

@@ -1,6 +1,6 @@
 /* test_merge.c -- unit (no server): merging a batch's events into one record
- * call (c/aggregate.c, records of c/merge.h). Every bucket field, leaderboard
- * member and request id the merge holds is named as docs/keys.md names it and
+ * call (c/aggregate.c, records of c/merge.h). Every bucket field and request
+ * id the merge holds is named as docs/keys.md names it and
  * compared with an oracle computed here apart from the library: the local
  * calendar from gmtime_r, the shard from FNV-1a-32 (keys.h), the fields of
  * each entity from docs/keys.md's bucket table. */
@@ -23,8 +23,8 @@
 #define NOW_MS 1796083200000LL /* 2026-12-01T00:00:00Z */
 #define NAME_MAX_LEN 160
 
-/* One named sum: a bucket field ("k:key_1 D:20261130 07"), a leaderboard
- * member ("s:3 M:202611 key_1": cost, tokens, requests) or a hash. */
+/* One named sum: a bucket field ("k:key_1 D:20261130 07", "s:3 M:202611
+ * k:key_1") or a hash. */
 typedef struct {
     char name[NAME_MAX_LEN];
     int64_t d[6];
@@ -128,10 +128,9 @@ static local_time local_of(const layout *l, int64_t at_ms) {
 
 static int named(const char *s) { return s && *s; }
 
-/* The event's bucket fields (into f) and leaderboard members (into m) for the
- * entities in mask. */
+/* The event's bucket fields (into f) for the entities in mask. */
 static void oracle_event(const layout *l, const tally_event *e, int64_t at, int64_t cost, int64_t version, int mask,
-                         sums *f, sums *m) {
+                         sums *f) {
     int64_t d[6] = { 1, e->input_tokens, e->output_tokens, e->cache_create_tokens, e->cache_read_tokens, cost };
     local_time t = local_of(l, at);
     char per[3][48];
@@ -153,12 +152,11 @@ static void oracle_event(const layout *l, const tally_event *e, int64_t at, int6
     }
     if (mask & TALLY_AGG_SHARD) {
         unsigned s = shard_of(l, e->key);
-        int64_t inc[3] = { cost, d[1] + d[2] + d[3] + d[4], 1 };
         for (int p = 0; p < 3; p++) {
             sums_addf(f, d, 6, "s:%u %s _", s, per[p]);
             sums_addf(f, d, 6, "s:%u %s m:%s", s, per[p], e->model);
             if (named(e->account)) sums_addf(f, d, 6, "s:%u %s a:%s", s, per[p], e->account);
-            sums_addf(m, inc, 3, "s:%u %s %s", s, per[p], e->key);
+            sums_addf(f, d, 6, "s:%u %s k:%s", s, per[p], e->key);
         }
         sums_addf(f, d, 6, "s:%u %s %02d", s, per[2], t.hh);
         sums_addf(f, d, 6, "s:%u %s %02dm:%s", s, per[2], t.hh, e->model);
@@ -167,7 +165,7 @@ static void oracle_event(const layout *l, const tally_event *e, int64_t at, int6
 }
 
 /* The distinct containers of named sums: each name up to its last space (a
- * field's hash, a member's leaderboard). */
+ * field's hash). */
 static void containers_of(const sums *in, sums *out) {
     for (size_t i = 0; i < in->n; i++) {
         char name[NAME_MAX_LEN];
@@ -213,6 +211,7 @@ static void field_name(const tally_agg *g, uint32_t code, char *out, size_t cap)
     case F_PRICE: snprintf(out, cap, "p:%lld", (long long)tally__code_version(code)); break;
     case F_UNPRICED: snprintf(out, cap, "p:none"); break;
     case F_ACCOUNT: snprintf(out, cap, "a:%s", str_of(g, tally__code_name(code))); break;
+    case F_KEY: snprintf(out, cap, "k:%s", str_of(g, tally__code_name(code))); break;
     default: fail_msg("field code %u has no kind", code);
     }
 }
@@ -226,29 +225,6 @@ static void merged_fields(const tally_agg *g, sums *out) {
         field_name(g, f->code, fld, sizeof fld);
         snprintf(name, sizeof name, "%s %s", h, fld);
         sums_add(out, name, f->d, 6);
-    }
-    sums_sort_distinct(out);
-}
-
-/* The members, and each member's source: with the key's hashes in the call
- * (mask has TALLY_AGG_KEY) the key's hash of the member's period, else none. */
-static void merged_members(const tally_agg *g, int mask, sums *out) {
-    for (size_t i = 0; i < g->members.n; i++) {
-        const member_rec *m = &AT(g->members, member_rec, i);
-        assert_true(m->group < g->groups.n);
-        uint64_t board = AT(g->groups, group_rec, m->group).tuple;
-        char b[NAME_MAX_LEN], name[2 * NAME_MAX_LEN];
-        hash_name(g, board, b, sizeof b);
-        assert_int_equal(tally__tuple_kind(board), E_SHARD);
-        snprintf(name, sizeof name, "%s %s", b, str_of(g, m->key));
-        sums_add(out, name, m->inc, 3);
-        if (mask & TALLY_AGG_KEY) {
-            assert_true(m->source >= 1 && m->source <= g->hashes.n);
-            uint64_t want = tally__tuple(E_KEY, m->key, tally__tuple_period(board), tally__tuple_value(board));
-            assert_int_equal(AT(g->hashes, hash_rec, m->source - 1).tuple, want);
-        } else {
-            assert_int_equal(m->source, 0);
-        }
     }
     sums_sort_distinct(out);
 }
@@ -372,16 +348,6 @@ static void check_expiries(const tally_agg *g, const tally_schema *sc) {
         assert_int_equal(h->hours_until, hours);
     }
     assert_int_equal(g->prunes.n, sc->ttl_hour_s < sc->ttl_day_s ? days : 0);
-    /* the leaderboards live as their period's bucket */
-    for (size_t i = 0; i < g->groups.n; i++) {
-        const group_rec *b = &AT(g->groups, group_rec, i);
-        uint64_t tuple = tally__tuple(E_KEY, 0, tally__tuple_period(b->tuple), tally__tuple_value(b->tuple));
-        int64_t want = 0;
-        for (size_t j = 0; j < g->hashes.n; j++)
-            if ((AT(g->hashes, hash_rec, j).tuple & ~(0x3ffffffull << 38)) == tuple)
-                want = AT(g->hashes, hash_rec, j).until;
-        assert_int_equal(b->expiry, want);
-    }
 }
 
 /* The schema of the call merge_and_check leaves in g: the call refers to it
@@ -395,39 +361,30 @@ static void merge_and_check(tally_agg *g, const layout *l, const add_arg *a, siz
     merged_schema = tally__schema_of(&cfg);
     const tally_schema sc = merged_schema;
     tally__agg_begin(g, &merged_schema, NOW_MS);
-    sums want_f = { 0 }, want_m = { 0 }, want_h = { 0 }, got_f = { 0 }, got_m = { 0 };
+    sums want_f = { 0 }, want_h = { 0 }, got_f = { 0 };
     int64_t latest = 0, total[7] = { 0 };
-    int mask = 0;
     for (size_t k = 0; k < n; k++) {
         assert_int_equal(tally__agg_add(g, a[k].e, a[k].at, a[k].cost, a[k].version, a[k].mask, 0, k), TALLY_AGG_ADDED);
-        oracle_event(l, a[k].e, a[k].at, a[k].cost, a[k].version, a[k].mask, &want_f, &want_m);
+        oracle_event(l, a[k].e, a[k].at, a[k].cost, a[k].version, a[k].mask, &want_f);
         if (a[k].at > latest) latest = a[k].at;
         const tally_event *e = a[k].e;
         int64_t d[7] = { 1, e->input_tokens, e->output_tokens, e->cache_create_tokens, e->cache_read_tokens, a[k].cost,
                          e->input_tokens + e->output_tokens + e->cache_create_tokens + e->cache_read_tokens };
         for (int i = 0; i < 7; i++) total[i] += d[i];
-        mask |= a[k].mask;
     }
     sums_merge(&want_f);
-    sums_merge(&want_m);
     containers_of(&want_f, &want_h);
     merged_fields(g, &got_f);
-    merged_members(g, mask, &got_m);
     sums_equal(&got_f, &want_f, "bucket fields");
-    sums_equal(&got_m, &want_m, "leaderboard members");
     assert_int_equal(g->hashes.n, want_h.n); /* no hash without a field */
-    sums boards = { 0 }; /* three per shard and period */
-    containers_of(&want_m, &boards);
-    assert_int_equal(g->groups.n, boards.n);
     check_ids(g, l, &sc, a, n);
     check_expiries(g, &sc);
     assert_int_equal(tally__agg_count(g), n);
     for (size_t k = 0; k < n; k++) assert_int_equal(AT(g->events, size_t, k), k);
     assert_int_equal(g->latest_ms, latest);
     for (int i = 0; i < 7; i++) assert_int_equal(g->total[i], total[i]);
-    assert_int_equal(tally__agg_units(g),
-                     4 * want_f.n + 16 * want_h.n + 12 * want_m.n + g->ids.n + 16 * g->idhashes.n);
-    free(want_f.p), free(want_m.p), free(want_h.p), free(got_f.p), free(got_m.p), free(boards.p);
+    assert_int_equal(tally__agg_units(g), 4 * want_f.n + 16 * want_h.n + g->ids.n + 16 * g->idhashes.n);
+    free(want_f.p), free(want_h.p), free(got_f.p);
 }
 
 /* ---- the tests */
@@ -441,7 +398,7 @@ static void an_empty_call_holds_nothing(void **state) {
     tally_agg *g = tally__agg_new();
     assert_non_null(g);
     merge_and_check(g, &utc8, NULL, 0);
-    assert_int_equal(g->fields.n + g->hashes.n + g->members.n + g->ids.n + g->idhashes.n, 0);
+    assert_int_equal(g->fields.n + g->hashes.n + g->ids.n + g->idhashes.n, 0);
     assert_int_equal(tally__agg_units(g), 0);
     tally__agg_free(g);
 }
@@ -453,10 +410,9 @@ static void one_event_touches_each_bucket_once(void **state) {
     assert_non_null(g);
     add_arg a = arg(&e, NOW_MS - 3600000 * 5 + 17, TALLY_AGG_ALL); /* 2026-11-30 19:00 */
     merge_and_check(g, &utc8, &a, 1);
-    /* 7 key fields, 4 account fields, 9 shard fields + 3 account fields */
-    assert_int_equal(g->fields.n, 7 + 4 + 12);
+    /* 7 key fields, 4 account fields, 9 shard fields + 3 account + 3 key fields */
+    assert_int_equal(g->fields.n, 7 + 4 + 15);
     assert_int_equal(g->hashes.n, 3 + 3 + 4);
-    assert_int_equal(g->members.n, 3);
     tally__agg_free(g);
 }
 
@@ -475,17 +431,11 @@ static void events_of_one_bucket_merge_into_one_delta(void **state) {
     tally_agg *g = tally__agg_new();
     assert_non_null(g);
     merge_and_check(g, &utc8, a, 5);
-    assert_int_equal(g->fields.n, 7 + 4 + 12); /* as for one event */
+    assert_int_equal(g->fields.n, 7 + 4 + 15); /* as for one event */
     for (size_t i = 0; i < g->fields.n; i++) {
         const int64_t *d = AT(g->fields, field_rec, i).d;
         int64_t want[6] = { 5, 5010, 1010, 160, 30, 5 * 123456789LL + 10 };
         for (int j = 0; j < 6; j++) assert_int_equal(d[j], want[j]);
-    }
-    for (size_t i = 0; i < g->members.n; i++) {
-        const int64_t *inc = AT(g->members, member_rec, i).inc;
-        assert_int_equal(inc[0], 5 * 123456789LL + 10);
-        assert_int_equal(inc[1], 5010 + 1010 + 160 + 30);
-        assert_int_equal(inc[2], 5);
     }
     assert_int_equal(g->latest_ms, NOW_MS - 600000 + 4000);
     tally__agg_free(g);
@@ -578,7 +528,6 @@ static void sums_up_to_the_bound_stay_exact(void **state) {
     assert_non_null(g);
     merge_and_check(g, &utc8, a, 2);
     for (size_t i = 0; i < g->fields.n; i++) assert_int_equal(AT(g->fields, field_rec, i).d[5], TALLY_DELTA_MAX);
-    for (size_t i = 0; i < g->members.n; i++) assert_int_equal(AT(g->members, member_rec, i).inc[0], TALLY_DELTA_MAX);
     size_t fields = g->fields.n, strs = g->strs.n;
     tally_event other = { "key_9", "m9", "acct_9", 0, 0, 0, 0, 1, 0, "r9" }; /* would add buckets */
     assert_int_equal(tally__agg_add(g, &other, NOW_MS, 1, -1, TALLY_AGG_ALL, 0, 2), TALLY_AGG_FULL);
@@ -600,8 +549,8 @@ static void sums_up_to_the_bound_stay_exact(void **state) {
     tally__agg_free(g);
 }
 
-/* The same for tokens: each count, and the four counts' sum (the tokens
- * leaderboard's increment). */
+/* The same for tokens: each count, and the four counts' sum (a bucket's
+ * total tokens). */
 static void token_sums_up_to_the_bound_stay_exact(void **state) {
     (void)state;
     /* 250 events of 4 x 10^12 tokens make 10^15 tokens exactly */
@@ -612,7 +561,6 @@ static void token_sums_up_to_the_bound_stay_exact(void **state) {
     tally_agg *g = tally__agg_new();
     assert_non_null(g);
     merge_and_check(g, &utc8, a, 250);
-    for (size_t i = 0; i < g->members.n; i++) assert_int_equal(AT(g->members, member_rec, i).inc[1], TALLY_DELTA_MAX);
     assert_int_equal(g->total[6], TALLY_DELTA_MAX);
     tally_event one = { "key_1", "m0", NULL, 0, 0, 0, 1, 0, 0, NULL };
     assert_int_equal(tally__agg_add(g, &one, NOW_MS, 0, -1, TALLY_AGG_ALL, 0, 250), TALLY_AGG_FULL);
@@ -697,7 +645,7 @@ static void settling_names_the_event(void **state) {
 /* 3,000 random events over 7 keys, 4 models, 4 accounts (and none), 4 days
  * across a month's end and 6 price versions (none, unpriced, 0 .. 2^28-1), in
  * three layouts, merged whole (a single server) and per entity (a cluster):
- * every bucket field, member and id against the oracle. */
+ * every bucket field and id against the oracle. */
 static void random_batches_match_the_oracle(void **state) {
     (void)state;
     enum { N = 3000 };

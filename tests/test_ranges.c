@@ -168,8 +168,7 @@ static const tally_bucket *group(const oracle *o, int of, int i, const char **na
 static const char *const of_name[] = { "keys", "models", "accounts" };
 
 /* The oracle's rows of `of` over days [a, b], valued by `by`: the names with a
- * request in the range (the members of its boards, the models and accounts
- * with buckets). */
+ * request in the range (the keys, models and accounts with buckets). */
 static size_t want_rows(const oracle *o, int of, int by, int a, int b, want_row *rows) {
     size_t n = 0;
     const char *name;
@@ -638,11 +637,11 @@ static void the_report_as_csv(void **state) {
     tally_close(t);
 }
 
-/* Boards read in many pages (calls cut to 100 us: 16 members a board), with
+/* The keys' fields of the shards' hashes read in many pages (calls cut to
+ * 100 us: HSCAN pages of about 66 fields, 8 shards' hashes of two days), with
  * tie groups larger than a page: 300 keys over yesterday and today, ranked and
- * listed exactly; and top.lua's page mode on a board written between pages
- * loses no member and gives the newer score of one read again. */
-static void boards_read_in_pages(void **state) {
+ * listed exactly. */
+static void keys_read_in_pages(void **state) {
     (void)state;
     enum { MANY = 300 };
     static char names[MANY][16];
@@ -672,49 +671,6 @@ static void boards_read_in_pages(void **state) {
     qsort(want, MANY, sizeof *want, by_name_only);
     check_pages(t, TALLY_RANK_OF_KEY, NULL, &r, want, MANY, 7, 0, 1);
     tally_close(t);
-
-    /* the page mode itself: 40 members at scores 1..4, pages of 5 (ties split) */
-    char *top;
-    const char *argv[] = { "scripts", "show", "top", "--url", th_url(), NULL };
-    assert_int_equal(th_run(argv, NULL, &top, NULL), 0);
-    redisReply *sha = th_cmd("SCRIPT LOAD %s", top);
-    free(top);
-    assert_int_equal(sha->type, REDIS_REPLY_STRING);
-    for (int i = 0; i < 40; i++) freeReplyObject(th_cmd("ZADD z %d m%02d", 1 + i % 4, i));
-    char cursor[32] = "-", member[32] = "";
-    int seen[40] = { 0 }, last_m00 = 0;
-    for (int done = 0, page = 0; !done; page++) {
-        redisReply *rep = th_cmd("EVALSHA %s 1 z page 5 %s %s", sha->str, cursor, member);
-        assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
-        redisReply *b = rep->element[0];
-        assert_true(b->elements <= 11);
-        done = b->element[0]->str[0] == '1';
-        for (size_t k = 1; k + 1 < b->elements; k += 2) {
-            int m = atoi(b->element[k]->str + 1);
-            seen[m]++;
-            if (m == 0) last_m00 = atoi(b->element[k + 1]->str);
-        }
-        if (b->elements > 1) {
-            snprintf(member, sizeof member, "%s", b->element[b->elements - 2]->str);
-            snprintf(cursor, sizeof cursor, "%s", b->element[b->elements - 1]->str);
-        }
-        if (page == 0) { /* m00, read, grows past the rest; m03, not yet read, too; m16, the cursor, moves */
-            assert_true(seen[0] && !seen[3]);
-            assert_string_equal(member, "m16");
-            freeReplyObject(th_cmd("ZINCRBY z 100 m00"));
-            freeReplyObject(th_cmd("ZINCRBY z 50 m03"));
-            freeReplyObject(th_cmd("ZINCRBY z 1 m16"));
-        }
-        freeReplyObject(rep);
-    }
-    freeReplyObject(sha);
-    for (int i = 0; i < 40; i++)
-        if (!seen[i]) fail_msg("member m%02d missed", i);
-    assert_int_equal(seen[0], 2);   /* read again ... */
-    assert_int_equal(last_m00, 101); /* ... with its newer score */
-    assert_int_equal(seen[3], 1);
-    assert_int_equal(seen[16], 2); /* the cursor moved: its score's members again */
-    assert_int_equal(seen[12], 2);
 }
 
 /* The day a tally with account buckets first wrote to a prefix it did not
@@ -943,7 +899,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ranges_equal_the_oracle, th_clean),
         cmocka_unit_test_setup(the_tool_reads_ranges, th_clean),
-        cmocka_unit_test_setup(boards_read_in_pages, th_clean),
+        cmocka_unit_test_setup(keys_read_in_pages, th_clean),
         cmocka_unit_test_setup(the_report_as_csv, th_clean),
         cmocka_unit_test_setup(accounts_before_their_buckets_are_refused, th_clean),
         cmocka_unit_test_setup(breakdowns_of_many_accounts_in_pages, th_clean),

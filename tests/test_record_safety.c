@@ -80,8 +80,8 @@ static void bad_events_write_nothing(void **state) {
     tally_close(t);
 }
 
-/* A foreign key of the wrong type in place of any bucket, leaderboard or id
- * hash: the event is refused and nothing at all is written. */
+/* A foreign key of the wrong type in place of any bucket or id hash: the
+ * event is refused and nothing at all is written. */
 static void wrong_type_key_leaves_nothing_behind(void **state) {
     (void)state;
     tally_config cfg = ru_config(0, 1); /* one shard: the shard keys are {s:0} */
@@ -100,8 +100,8 @@ static void wrong_type_key_leaves_nothing_behind(void **state) {
     snprintf(keys[4], 96, "tally:v2:{s:0}:t");
     snprintf(keys[5], 96, "tally:v2:{s:0}:D:%s", ymd);
     snprintf(keys[6], 96, "tally:v2:{s:0}:n:%lld", (long long)minute); /* the last hash */
-    snprintf(keys[7], 96, "tally:v2:{s:0}:Lc:t");                     /* the first board */
-    snprintf(keys[8], 96, "tally:v2:{s:0}:Lr:D:%s", ymd);             /* the last board */
+    snprintf(keys[7], 96, "tally:v2:{s:0}:M:%s", ym);
+    snprintf(keys[8], 96, "tally:v2:{a:a}:t");
     snprintf(keys[9], 96, "tally:v2:{k:k}:i:%lld", (long long)slice);
     snprintf(keys[10], 96, "tally:v2:{k:k}:i:%lld", (long long)slice - 1);
     snprintf(keys[11], 96, "tally:v2:{k:k}:M:%s", ym);
@@ -120,6 +120,10 @@ static void wrong_type_key_leaves_nothing_behind(void **state) {
     freeReplyObject(th_cmd("HSET tally:v2:{s:0}:D:%s _ %s", ymd, "1,2,3"));
     REFUSED(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL), TALLY_EREDIS, "not a bucket");
     freeReplyObject(th_cmd("HSET tally:v2:{s:0}:D:%s _ %s", ymd, "1,2,3,4,5,-6"));
+    REFUSED(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL), TALLY_EREDIS, "not a bucket");
+    /* and the key's field in its shard's hash */
+    freeReplyObject(th_cmd("FLUSHALL"));
+    freeReplyObject(th_cmd("HSET tally:v2:{s:0}:t k:k %s", "1,2,3"));
     REFUSED(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL), TALLY_EREDIS, "not a bucket");
     tally_close(t);
 }
@@ -163,8 +167,9 @@ static void overflow_is_refused(void **state) {
     tally_close(t);
 }
 
-/* A late event skips its expired buckets (day, hour, minute, day board) and
- * still counts in the month and the totals. */
+/* A late event skips its expired buckets (day, hour, minute, and the key's
+ * field in its shard's day hash) and still counts in the month and the
+ * totals. */
 static void late_event_skips_expired_buckets(void **state) {
     (void)state;
     tally *t = th_open(NULL); /* default retention: day 32 d, hour 8 d, minute 2 h */
@@ -283,7 +288,7 @@ static void concurrent_writers_keep_exact_totals(void **state) {
     assert_int_equal(tally_metrics(t, TALLY_TTL_MINUTE_DEFAULT_S / 60, &minutes), TALLY_OK);
     assert_int_equal(minutes.requests, all.requests);
     assert_int_equal(minutes.cost_nanos, all.cost_nanos);
-    /* leaderboards: every key, values equal to its totals */
+    /* the keys ranked: every key, values equal to its totals */
     const int by[3] = { TALLY_RANK_COST, TALLY_RANK_TOKENS, TALLY_RANK_REQUESTS };
     for (int b = 0; b < 3; b++) {
         tally_rank *r;

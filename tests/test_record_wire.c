@@ -130,7 +130,7 @@ static void malformed_numbers_write_nothing(void **state) {
 
 static void bad_counts_and_indexes_write_nothing(void **state) {
     (void)state;
-    enum { NH = 2, NG, NI, NP, NR, ND, NN };
+    enum { NH = 2, NI, NP, NR, ND, NN };
     long delta0 = TALLY_WIRE_HEAD, hash0 = delta0 + TALLY_WIRE_DELTA * x[ND];
     refused(with(0, TALLY_AT_MAX + 1), 0, "an event time past TALLY_AT_MAX");
     refused(with(1, TALLY_FUTURE_MAX_MS + 1), 0, "a future allowance past a day");
@@ -146,13 +146,6 @@ static void bad_counts_and_indexes_write_nothing(void **state) {
     refused(with(hash0 + 4, 0), 0, "a hash without fields");
     refused(with(hash0 + TALLY_WIRE_HASH_HEAD, 0), 0, "delta 0");
     refused(with(hash0 + TALLY_WIRE_HASH_HEAD, x[ND] + 1), 0, "a delta past nd");
-    /* the first leaderboard three: after every hash */
-    long b = hash0;
-    for (int64_t h = 0; h < x[NH]; h++) b += TALLY_WIRE_HASH_HEAD + x[b + 4] + x[b + 5];
-    refused(with(b, 2), 0, "leaderboard mode 2");
-    refused(with(b + TALLY_WIRE_GROUP_HEAD, 0), 0, "leaderboard source 0");
-    refused(with(b + TALLY_WIRE_GROUP_HEAD, x[NH] + 1), 0, "a leaderboard source past nh");
-    refused(with(b + 2, 2), 0, "a three with a member more than its names");
     refused(with(nx - 1, 253402300800), 0, "an id hash's expiry past year 9999");
     refused(with(nx - x[NI], 0), 0, "an id hash to add to without an expiry");
 }

@@ -71,7 +71,7 @@ static void wrong_type_keys(void **state) {
         const char *what;
     } foreign[] = {
         { "tally:v2:{k:wt}:t", "record" },       { "tally:v2:{a:wt-acct}:t", "record" },
-        { "tally:v2:{s:6}:t", "record" },        { "tally:v2:{s:6}:Lc:t", "record" },
+        { "tally:v2:{s:6}:t", "record" },
         { "tally:v2:{k:wt}:rl:r:log:60000", "allow" }, { "tally:v2:{k:wt}:rl:r:log:60000:s", "allow" },
         { "tally:v2:{k:wt}:ls", "lease" },       { "tally:v2:{k:wt}:B", "reserve" },
     };

@@ -69,10 +69,10 @@ static void small_batch_of_one_key_decodes_to_its_sums(void **state) {
     check_call(e, 10, TALLY_AGG_ALL);
 }
 
-static void a_cluster_shard_call_sends_increments(void **state) {
+static void a_cluster_shard_call_sends_the_key_fields(void **state) {
     (void)state;
     tally_event e = { "key_123", "m0", NULL, 1, 2, 3, 4, 5, 0, NULL };
-    check_call(&e, 1, TALLY_AGG_SHARD); /* no key hashes: leaderboards in mode 0 */
+    check_call(&e, 1, TALLY_AGG_SHARD); /* no key hashes: the key's fields in its shard's */
 }
 
 int main(void) {
@@ -80,7 +80,7 @@ int main(void) {
         cmocka_unit_test(packs_numbers),
         cmocka_unit_test(one_event_decodes_to_its_merge),
         cmocka_unit_test(small_batch_of_one_key_decodes_to_its_sums),
-        cmocka_unit_test(a_cluster_shard_call_sends_increments),
+        cmocka_unit_test(a_cluster_shard_call_sends_the_key_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

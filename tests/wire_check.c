@@ -52,15 +52,20 @@ int wire_check(const tally_args *a, const tally_event *ev, size_t n, char *why, 
     CHECK(x, "out of memory");
     nv = parse(s, len, x, max);
     CHECK(nv >= TALLY_WIRE_HEAD, "ARGV[1] is not a JSON array of at least a head");
-    int64_t nh = x[2], ng = x[3], ni = x[4], np = x[5], nr = x[6], nd = x[7], nn = x[8];
-    CHECK(nh + 3 * ng + ni + np + 2 * nr == nkeys, "the counts give %lld keys, the call has %d",
-          (long long)(nh + 3 * ng + ni + np + 2 * nr), nkeys);
+    int64_t nh = x[2], ni = x[3], np = x[4], nr = x[5], nd = x[6], nn = x[7];
+    CHECK(nh + ni + np + 2 * nr == nkeys, "the counts give %lld keys, the call has %d",
+          (long long)(nh + ni + np + 2 * nr), nkeys);
     CHECK(a->argc - argv0 == 2 + nn + 2 * ni, "the counts give %lld arguments, the call has %d",
           (long long)(2 + nn + 2 * ni), a->argc - argv0);
     long at = TALLY_WIRE_HEAD + TALLY_WIRE_DELTA * nd;
     CHECK(at <= nv, "ARGV[1] is shorter than its deltas");
-    int name = argv0 + 2;
+    int name = argv0 + 2, shard_periods = 0, key_fields = 0;
     for (int64_t h = 0; h < nh; h++) {
+        size_t hn, i = 0;
+        const char *hash = arg(a, 3 + (int)h, &hn); /* "<prefix>:v2:{s:N}:<period>" for a shard's */
+        while (i + 3 <= hn && memcmp(hash + i, "{s:", 3) != 0) i++;
+        while (i + 3 <= hn && hash[i] != '}') i++;
+        shard_periods += i + 3 <= hn && (hash[i + 2] == 't' || hash[i + 2] == 'M' || hash[i + 2] == 'D');
         CHECK(at + TALLY_WIRE_HASH_HEAD <= nv, "hash %lld: no head", (long long)h + 1);
         int64_t prune = x[at + 3], days = x[at + 4], hours = x[at + 5];
         CHECK(prune <= np && days + hours >= 1, "hash %lld: bad head", (long long)h + 1);
@@ -76,35 +81,21 @@ int wire_check(const tally_args *a, const tally_event *ev, size_t n, char *why, 
             CHECK(fn > 0 && (field[0] >= '0' && field[0] <= '9') == (f >= days),
                   "hash %lld: field %lld is not in its place (day fields, then hour fields)", (long long)h + 1,
                   (long long)f + 1);
-            if (fn == 1 && field[0] == '_') {
+            /* the entity's own bucket, and the key's field in its shard's hashes */
+            int key_field = fn == kn + 2 && memcmp(field, "k:", 2) == 0;
+            key_fields += key_field;
+            CHECK(!key_field || memcmp(field + 2, ev[0].key, kn) == 0, "hash %lld: field %lld names another key",
+                  (long long)h + 1, (long long)f + 1);
+            if ((fn == 1 && field[0] == '_') || key_field) {
                 const int64_t *d = &x[TALLY_WIRE_HEAD + TALLY_WIRE_DELTA * (delta - 1)];
                 for (int m = 0; m < TALLY_WIRE_DELTA; m++)
-                    CHECK(d[m] == sums[m], "hash %lld: its _ gains %lld in count %d, the events sum to %lld",
-                          (long long)h + 1, (long long)d[m], m + 1, (long long)sums[m]);
+                    CHECK(d[m] == sums[m], "hash %lld: its %.*s gains %lld in count %d, the events sum to %lld",
+                          (long long)h + 1, (int)fn, field, (long long)d[m], m + 1, (long long)sums[m]);
             }
         }
     }
-    for (int64_t b = 0; b < ng; b++) {
-        CHECK(at + TALLY_WIRE_GROUP_HEAD <= nv, "leaderboards %lld: no head", (long long)b + 1);
-        int64_t mode = x[at], nm = x[at + 2];
-        CHECK(mode == TALLY_WIRE_MODE_SOURCED || mode == TALLY_WIRE_MODE_INC, "leaderboards %lld: mode %lld",
-              (long long)b + 1, (long long)mode);
-        at += TALLY_WIRE_GROUP_HEAD;
-        int size = mode == TALLY_WIRE_MODE_SOURCED ? TALLY_WIRE_MEMBER_SOURCED : TALLY_WIRE_MEMBER_INC;
-        CHECK(at + size * nm <= nv && name + nm <= argv0 + 2 + nn, "leaderboards %lld: members pass the end",
-              (long long)b + 1);
-        for (int64_t m = 0; m < nm; m++, at += size, name++) {
-            size_t mn;
-            const char *member = arg(a, name, &mn);
-            CHECK(mn == kn && memcmp(member, ev[0].key, kn) == 0, "leaderboards %lld: member %lld is not the key",
-                  (long long)b + 1, (long long)m + 1);
-            if (mode == TALLY_WIRE_MODE_SOURCED)
-                CHECK(x[at] >= 1 && x[at] <= nh, "leaderboards %lld: source %lld", (long long)b + 1, (long long)x[at]);
-            else
-                CHECK(x[at] == sums[5] && x[at + 2] == (int64_t)n, "leaderboards %lld: increments %lld, %lld",
-                      (long long)b + 1, (long long)x[at], (long long)x[at + 2]);
-        }
-    }
+    CHECK(key_fields == shard_periods, "%d shard hashes of a total, month or day, %d key fields", shard_periods,
+          key_fields);
     CHECK(name == argv0 + 2 + nn, "%d names used of %lld", name - argv0 - 2, (long long)nn);
     CHECK(at + TALLY_WIRE_IDS * ni == nv, "the layout ends at %lld numbers, ARGV[1] holds %ld",
           (long long)(at + TALLY_WIRE_IDS * ni), nv);

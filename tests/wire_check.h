@@ -14,11 +14,10 @@
  *   - ARGV[1] is a JSON array of whole numbers whose head counts match the
  *     call's keys and arguments, walked by the layout to its exact end;
  *   - every name is used once, in order: each hash's day fields, then its hour
- *     fields (whose names start with a digit), then the leaderboards' members
- *     (the events' key);
- *   - every delta and source index is in range; the entity bucket "_" of every
- *     hash gains the events' sums, and a shard call's increments are their
- *     cost and count.
+ *     fields (whose names start with a digit);
+ *   - every delta index is in range; the entity bucket "_" of every hash, and
+ *     the key's field "k:<key>" of its shard's total, month and day hashes
+ *     (one in each), gain the events' sums.
  * 0, or -1 with what is wrong in why. */
 int wire_check(const tally_args *a, const tally_event *ev, size_t n, char *why, size_t why_n);
 

@@ -70,7 +70,7 @@ void allow_memory(redisContext *c, long long mem[4][4]) {
 const char *const class_names[C_N] = {
     "key total {k}:t", "key month {k}:M", "key day and hours {k}:D", "request ids {k}:i",
     "account total {a}:t", "account month {a}:M", "account day and hours {a}:D",
-    "shared {s}: model/global/minute/boards" };
+    "shared {s}: model/global/minute/key fields" };
 
 static int classify(const char *k) {
     const char *b = strstr(k, ":{");

@@ -37,7 +37,7 @@ enum {
     F_BOUND, F_EVS_SINGLE_RECORD, F_EVS_SINGLE_BATCH, F_CPU_SINGLE_RECORD, F_CPU_SINGLE_BATCH, F_LONGEST_SINGLE,
     F_ALLOW_RATE, /* 4 algorithms */
     F_ALLOW_CPU = F_ALLOW_RATE + 4,
-    F_MEM_TOTAL = F_ALLOW_CPU + 4, F_MEM_MONTH, F_MEM_DAY, F_MEM_BOARDS, F_MEM_REQUEST_ID, F_MEM_REQUEST_ID_LARGE,
+    F_MEM_TOTAL = F_ALLOW_CPU + 4, F_MEM_MONTH, F_MEM_DAY, F_MEM_SHARED, F_MEM_REQUEST_ID, F_MEM_REQUEST_ID_LARGE,
     F_MEM_ACCOUNT,
     F_MEM_DAY_ALL, F_DAYS_LIVE, F_MONTHS_LIVE, F_MEM_MONTH_ALL, F_MEM_STEADY,
     F_EVS_CLUSTER_RECORD, F_EVS_CLUSTER_BATCH, F_EVS_CLUSTER_DISTINCT, F_CPU_CLUSTER_RECORD_TOTAL,
@@ -71,15 +71,15 @@ static const figure figures[F_N] = {
     { "memory_bytes.key_total_bucket", "B", "per API key: its all-time hash (3 models)" },
     { "memory_bytes.key_month_bucket", "B", "per API key: one month hash (3 models)" },
     { "memory_bytes.key_day_bucket", "B", "per API key: one day hash with its 24 hour fields (3 models)" },
-    { "memory_bytes.board_entries_per_period", "B", "per API key: its members in the 3 leaderboards of one period" },
+    { "memory_bytes.shard_share_per_period", "B", "per API key: its share of the shards' hashes of one period (its k: field, and the model, account and global fields it shares)" },
     { "memory_bytes.request_id", "B", "per event with a request id, while remembered (24 h): a key's id hash of 24 ids (listpack)" },
     { "memory_bytes.request_id_large", "B", "the same in a key's id hash past hash-max-listpack-entries (512 by default: a hashtable): 20000 events of one key" },
     { "memory_bytes.account_buckets_day", "B", "per account: total + month + day hashes after a day" },
     { "memory_bytes.per_key_day", "B", "used_memory growth per API key for a day of traffic (every bucket, 1 account per key)" },
     { "retention.day_buckets_live", "buckets", "day buckets alive at once: today + ttl_day_s (default retention)" },
     { "retention.month_buckets_live", "buckets", "month buckets alive at once: this month + ttl_month_s / 30.44 d" },
-    { "memory_bytes.per_key_month", "B", "a month of daily traffic: 30 day buckets + 1 month bucket + their board entries" },
-    { "memory_bytes.per_key_steady", "B", "an API key active every day, all its live buckets and board entries, no request ids" },
+    { "memory_bytes.per_key_month", "B", "a month of daily traffic: 30 day buckets + 1 month bucket + their share of the shards' hashes" },
+    { "memory_bytes.per_key_steady", "B", "an API key active every day, all its live buckets and its share of the shards' hashes, no request ids" },
     { "events_per_s.cluster.record", "events/s", "3+3 cluster, tally_record, 1 event per call" },
     { "events_per_s.cluster.batch", "events/s", "3+3 cluster, tally_record_batch of up to 65536 (BULK_BATCH): 60000 events at scale 1, ~60 per API key" },
     { "events_per_s.cluster.batch_distinct_keys", "events/s", "3+3 cluster, tally_record_batch of 1000, each API key once per call" },
@@ -252,16 +252,16 @@ static void single_server(redisContext *c, double scale) {
     tally_config d;
     tally_config_init(&d);
     double day = (double)m.bytes[C_KD] / NKEYS, month = (double)m.bytes[C_KM] / NKEYS,
-           total = (double)m.bytes[C_KT] / NKEYS, boards = (double)m.bytes[C_SHARED] / NKEYS / 3;
+           total = (double)m.bytes[C_KT] / NKEYS, shared = (double)m.bytes[C_SHARED] / NKEYS / 3;
     double days_live = 1 + (double)((d.ttl_day_s + 86399) / 86400);
     double months_live = 1 + (double)(int)((double)d.ttl_month_s / 86400 / AVG_MONTH_DAYS + 0.999);
-    set(F_MEM_TOTAL, total), set(F_MEM_MONTH, month), set(F_MEM_DAY, day), set(F_MEM_BOARDS, boards);
+    set(F_MEM_TOTAL, total), set(F_MEM_MONTH, month), set(F_MEM_DAY, day), set(F_MEM_SHARED, shared);
     set(F_MEM_REQUEST_ID, (double)m.bytes[C_KI] / NKEYS / m.events_per_key);
     set(F_MEM_ACCOUNT, (double)(m.bytes[C_AT] + m.bytes[C_AM] + m.bytes[C_AD]) / NKEYS);
     set(F_MEM_DAY_ALL, m.per_key);
     set(F_DAYS_LIVE, days_live), set(F_MONTHS_LIVE, months_live);
-    set(F_MEM_MONTH_ALL, 30 * (day + boards) + month + boards);
-    set(F_MEM_STEADY, total + months_live * month + days_live * day + (1 + months_live + days_live) * boards);
+    set(F_MEM_MONTH_ALL, 30 * (day + shared) + month + shared);
+    set(F_MEM_STEADY, total + months_live * month + days_live * day + (1 + months_live + days_live) * shared);
     /* a busy key's ids (20000 at any scale): past hash-max-listpack-entries (512
      * by default) its id hash is a hashtable */
     flush_db(c);

@@ -41,9 +41,9 @@ static const char usage_top[] =
     "  API keys (the default), accounts or models ranked by cost (the default),\n"
     "  tokens or requests over the window (default total) or the days --from to\n"
     "  --to (as for tally stats), N from 1 to 1000 (default 10); equal values rank\n"
-    "  by name (byte order), so -n N is the head of any larger -n. Keys over a\n"
-    "  range read every leaderboard of its days and months whole: a few calls per\n"
-    "  10^4 keys a day. Accounts and models are read from the shards' buckets; on\n"
+    "  by name (byte order), so -n N is the head of any larger -n. Keys, accounts\n"
+    "  and models are read from the shards' buckets in short calls (a few per 10^4\n"
+    "  keys a day), exact; on\n"
     "  a prefix recorded before account buckets existed, accounts are ranked only\n"
     "  from the day named in the refusal on (exit 2)\n";
 static const char usage_active[] =
