@@ -3,7 +3,7 @@
  * name. docs/keys.md describes the schema for clients in other languages;
  * tests/test_keys.c checks that it describes what this unit builds.
  *
- * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  (key schema version 2)
+ * Every key is  <prefix>:v3:{<kind>:<encoded id>}:<rest>  (key schema version 3)
  * The braces make the entity the cluster hash tag, so all of one entity's keys
  * share a slot. The encoding is injective and cannot produce ':' '{' '}' '%' or
  * any glob character, so one id can never address another entity's keys. */
@@ -68,7 +68,7 @@ size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n,
     size_t o = 0, pn = strlen(s->prefix);
     memcpy(out, s->prefix, pn);
     o += pn;
-    memcpy(out + o, ":v2:{", 5);
+    memcpy(out + o, ":v3:{", 5);
     o += 5;
     out[o++] = kind;
     out[o++] = ':';
@@ -140,7 +140,7 @@ size_t tally__period_suffix(const tally_period *p, char *buf) {
         e = digits(digits(e, p->year, 4), p->month, 2);
         break;
     case TALLY_DAY:
-    case TALLY_HOUR: /* v2: the hours live in the day's hash */
+    case TALLY_HOUR: /* since v2: the hours live in the day's hash */
         *e++ = 'D', *e++ = ':';
         e = digits(digits(digits(e, p->year, 4), p->month, 2), p->day, 2);
         break;

@@ -3,7 +3,7 @@
  * (docs/keys.md describes it; tests/test_keys.c checks the two agree).
  * Layer: pure; no I/O, no hiredis.
  *
- * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  -- an entity base
+ * Every key is  <prefix>:v3:{<kind>:<encoded id>}:<rest>  -- an entity base
  * (tally__entity) followed by a suffix built here. */
 #ifndef TALLY_KEYS_H
 #define TALLY_KEYS_H
@@ -51,7 +51,7 @@ enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 
  * in msg (cap bytes); thread-safe (tally__id_check, handle.h, sets it as the
  * handle's error). */
 int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap);
-/* Writes "<prefix>:v2:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
+/* Writes "<prefix>:v3:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
  * bytes) and returns its length. */
 size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n, char *out);
 /* The shard of the shared aggregates an API key feeds: FNV-1a-32 of its id
@@ -78,22 +78,22 @@ int tally__add_reservation_member(tally_args *a, const char *key, const char *re
  * 0, or -1 (memory). */
 int tally__add_lease_key(tally_args *a, const char *base, size_t n);
 
-/* The price table hash, "<prefix>:v2:{p:prices}:P" (its own slot), into
+/* The price table hash, "<prefix>:v3:{p:prices}:P" (its own slot), into
  * out (TALLY_ENTITY_MAX bytes); returns the length. Fields: "version" and
  * "m:<model>" (lua/prices.lua). */
 size_t tally__prices_key(const tally_schema *s, char *out);
 
-/* The schema's parameters, "<prefix>:v2:{c:schema}:S" (a string in its own
+/* The schema's parameters, "<prefix>:v3:{c:schema}:S" (a string in its own
  * slot, never expiring; schema.c), into out (TALLY_ENTITY_MAX bytes); returns
  * the length. */
 size_t tally__schema_key(const tally_schema *s, char *out);
 /* The day from which the shards' hashes hold every event's account fields,
- * "<prefix>:v2:{c:schema}:A" (a string in the schema key's slot; schema.c),
+ * "<prefix>:v3:{c:schema}:A" (a string in the schema key's slot; schema.c),
  * into out (TALLY_ENTITY_MAX bytes); returns the length. */
 size_t tally__accounts_key(const tally_schema *s, char *out);
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
- * the day's hash for hours too (schema v2: the hour is a field of it). */
+ * the day's hash for hours too (since schema v2: the hour is a field of it). */
 size_t tally__period_suffix(const tally_period *p, char *buf);
 /* A leaderboard (by TALLY_RANK_*) into buf[32]: "Lc:t", "Lk:M:202611", ... */
 size_t tally__board_suffix(int by, const tally_period *p, char *buf);

@@ -15,7 +15,7 @@
 static void slots_match_redis(void **state) {
     (void)state;
     static const char *const keys[] = { "foo", "{user1000}.following", "{}x", "a{b}c", "a{b}{c}", "{{a}}",
-                                        "{", "}", "x{", "tally:v2:{k:key%3A1}:t", "tally:v2:{s:3}:Lc:t", "" };
+                                        "{", "}", "x{", "tally:v3:{k:key%3A1}:t", "tally:v3:{s:3}:Lc:t", "" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         redisReply *r = tc_on(tc_ports[0], "CLUSTER KEYSLOT %s", keys[i]);
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
@@ -104,7 +104,7 @@ static void admission_on_cluster(void **state) {
 static int64_t account_held_cost(const char *account) {
     for (int i = 0; i < NODES; i++) {
         if (!tc_is_primary(tc_ports[i])) continue;
-        redisReply *v = tc_on(tc_ports[i], "HGET tally:v2:{a:%s}:B =", account);
+        redisReply *v = tc_on(tc_ports[i], "HGET tally:v3:{a:%s}:B =", account);
         int moved = v->type == REDIS_REPLY_ERROR;
         int64_t held = v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : -1;
         freeReplyObject(v);
@@ -324,7 +324,7 @@ static void foreign_shard_key_fails_the_read(void **state) {
     tally *t = tc_open();
     tally_event ev = { .key = "k1", .model = "m", .input_tokens = 1, .cost_nanos = 5 };
     assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
-    const char *key = "tally:v2:{s:0}:t"; /* a shard's totals: not a hash any more */
+    const char *key = "tally:v3:{s:0}:t"; /* a shard's totals: not a hash any more */
     redisContext *c = redisConnect("127.0.0.1", tc_ports[0]);
     for (int hops = 0; hops < 3; hops++) { /* follow MOVED by hand */
         redisReply *r = redisCommand(c, "SET %s x", key);
@@ -433,7 +433,7 @@ static void shared_aggregates_spread(void **state) {
     int seen[NODES] = { 0 }, primaries_used = 0;
     for (int s = 0; s < shards; s++) {
         char key[64];
-        int n = snprintf(key, sizeof key, "tally:v2:{s:%d}:t", s);
+        int n = snprintf(key, sizeof key, "tally:v3:{s:%d}:t", s);
         unsigned slot = tally__key_slot(key, (size_t)n);
         redisReply *r = tc_on(tc_ports[0], "CLUSTER SLOTS");
         for (size_t k = 0; k < r->elements; k++)
