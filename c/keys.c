@@ -96,8 +96,12 @@ size_t tally__shard_entity(const tally_schema *s, unsigned shard, char *out) {
     return tally__entity(s, TALLY_ENTITY_SHARD, d, (size_t)(digits + sizeof digits - d), out);
 }
 
-size_t tally__v1_marker(const tally_schema *s, unsigned shard, char *out) {
-    return (size_t)sprintf(out, "%s:v1:{s:%u}:t", s->prefix, shard);
+void tally__key_at_version(const tally_schema *s, char *key, int version) {
+    key[strlen(s->prefix) + 2] = (char)('0' + version);
+}
+
+int tally__key_version(const tally_schema *s, const char *key) {
+    return key[strlen(s->prefix) + 2] - '0';
 }
 
 int tally__add_shard_keys(const tally_schema *s, tally_args *a, const char *suffix, size_t n) {
@@ -184,6 +188,10 @@ size_t tally__schema_key(const tally_schema *s, char *out) {
 
 size_t tally__accounts_key(const tally_schema *s, char *out) {
     return config_key(s, 'A', out);
+}
+
+size_t tally__migrated_key(const tally_schema *s, char *out) {
+    return config_key(s, 'F', out);
 }
 
 size_t tally__prices_key(const tally_schema *s, char *out) {

@@ -59,10 +59,13 @@ size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n,
 unsigned tally__shard_of(const tally_schema *s, const char *key, size_t n);
 /* The entity base of shard `shard`, as tally__entity. */
 size_t tally__shard_entity(const tally_schema *s, unsigned shard, char *out);
-/* The key that marks a dataset of key schema v1 under the prefix, into out
- * (TALLY_ENTITY_MAX bytes): v1's total of shard `shard`,
- * "<prefix>:v1:{s:N}:t", which every v1 record wrote and nothing expires. */
-size_t tally__v1_marker(const tally_schema *s, unsigned shard, char *out);
+/* Turns key (built by this unit) into the same name in key schema `version`
+ * (1..9), in place: "<prefix>:v<version>:{...". The keys of older versions
+ * that open.c looks for and migrate.c converts. */
+void tally__key_at_version(const tally_schema *s, char *key, int version);
+/* The key schema version a key under the prefix names (its digit after
+ * "<prefix>:v"). */
+int tally__key_version(const tally_schema *s, const char *key);
 /* Adds one key per shard, "<shard base><suffix>", to `a`. 0, or -1 (memory). */
 int tally__add_shard_keys(const tally_schema *s, tally_args *a, const char *suffix, size_t n);
 
@@ -91,6 +94,10 @@ size_t tally__schema_key(const tally_schema *s, char *out);
  * "<prefix>:v3:{c:schema}:A" (a string in the schema key's slot; schema.c),
  * into out (TALLY_ENTITY_MAX bytes); returns the length. */
 size_t tally__accounts_key(const tally_schema *s, char *out);
+/* The mark of a migration from key schema v2, "<prefix>:v3:{c:schema}:F" (a
+ * string in the schema key's slot, never expiring; migrate.c), into out
+ * (TALLY_ENTITY_MAX bytes); returns the length. */
+size_t tally__migrated_key(const tally_schema *s, char *out);
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
  * the day's hash for hours too (since schema v2: the hour is a field of it). */

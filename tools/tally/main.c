@@ -26,6 +26,7 @@ static const struct command {
     { "cancel", cmd_cancel, "give a reserved estimate back without recording usage" },
     { "lease", cmd_lease, "concurrency leases: acquire, renew or release" },
     { "prices", cmd_prices, "load, list or show the price table that prices events" },
+    { "migrate", cmd_migrate, "convert a key-schema v2 dataset to v3 in place (offline)" },
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
 };
 
