@@ -373,6 +373,40 @@ static void prefix_glob_matches_itself(void **state) {
     tally_close(t);
 }
 
+/* The users of docs/acl.md: the application's sees the v2 dataset (its
+ * check may read v2 keys) and is refused; the migration's converts it; the
+ * application's then opens the prefix. */
+static void runs_as_the_users_of_acl_md(void **state) {
+    (void)state;
+    plant_v2();
+    th_acl_setuser("tally", "pw-9d8c");
+    th_acl_setuser("tally-migrate", "pw-9d8c");
+    const char *port = getenv("TALLY_TEST_PORT");
+    assert_non_null(port);
+    char app[128], mig[128];
+    snprintf(app, sizeof app, "redis://tally:pw-9d8c@127.0.0.1:%s", port);
+    snprintf(mig, sizeof mig, "redis://tally-migrate:pw-9d8c@127.0.0.1:%s", port);
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = app;
+    tally *t = NULL;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), "key schema v2");
+    tally_close(t);
+    cfg.url = mig;
+    cfg.defer_script_load = 1;
+    t = th_open(&cfg);
+    tally_migrate_stats s;
+    if (tally_migrate(t, 0, &s) != TALLY_OK) fail_msg("migrate as tally-migrate: %s", tally_errmsg(t));
+    assert_int_equal(s.fields, FIELDS);
+    tally_close(t);
+    assert_int_equal(v2_keys(), 0);
+    cfg.url = app;
+    cfg.defer_script_load = 0;
+    t = th_open(&cfg);
+    tally_close(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(converts_in_place, th_clean),
@@ -381,6 +415,7 @@ int main(void) {
         cmocka_unit_test_setup(refusals_write_nothing, th_clean),
         cmocka_unit_test_setup(cut_short_run_is_finished_by_the_next, th_clean),
         cmocka_unit_test_setup(prefix_glob_matches_itself, th_clean),
+        cmocka_unit_test_setup(runs_as_the_users_of_acl_md, th_clean),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     th_done();

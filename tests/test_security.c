@@ -23,36 +23,11 @@ static void make_urls(void) {
     snprintf(url_operator, sizeof url_operator, "redis://" OPERATOR ":%s@127.0.0.1:%s", GOOD_PW, port);
 }
 
-/* Runs docs/acl.md's "ACL SETUSER <user> ..." line (PASSWORD replaced). */
-static void acl_setuser(const char *doc, const char *user) {
-    FILE *f = fopen(doc, "r");
-    if (!f) fail_msg("cannot read %s", doc);
-    char line[2048], head[64], *rule = NULL;
-    snprintf(head, sizeof head, "ACL SETUSER %s ", user);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, head, strlen(head)) == 0) {
-            rule = line;
-            break;
-        }
-    fclose(f);
-    if (!rule) fail_msg("docs/acl.md has no '%s' line", head);
-    rule[strcspn(rule, "\n")] = '\0';
-    const char *argv[80];
-    int argc = 0;
-    for (char *tok = strtok(rule, " "); tok && argc < 80; tok = strtok(NULL, " "))
-        argv[argc++] = strcmp(tok, ">PASSWORD") == 0 ? ">" GOOD_PW : tok;
-    redisReply *r = redisCommandArgv(th_redis(), argc, argv, NULL);
-    if (!r || r->type == REDIS_REPLY_ERROR) fail_msg("ACL SETUSER %s failed: %s", user, r ? r->str : "");
-    freeReplyObject(r);
-}
-
 /* Creates the application's user "tally" and the operator's from docs/acl.md. */
 static int acl_user(void **state) {
     th_clean(state);
-    const char *doc = getenv("TALLY_ACL_DOC");
-    if (!doc) fail_msg("TALLY_ACL_DOC is not set");
-    acl_setuser(doc, "tally");
-    acl_setuser(doc, OPERATOR);
+    th_acl_setuser("tally", GOOD_PW);
+    th_acl_setuser(OPERATOR, GOOD_PW);
     freeReplyObject(th_cmd("ACL LOG RESET"));
     make_urls();
     return 0;
