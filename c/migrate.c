@@ -210,6 +210,13 @@ static const char *board_period(const char *board, size_t *entity_n) {
     return at + 5;
 }
 
+/* The board of metric m ('r', 'c', 'k') of board's shard and period. */
+static void sibling(const char *board, char m, char *out, size_t cap) {
+    size_t en;
+    const char *period = board_period(board, &en);
+    snprintf(out, cap, "%.*sL%c:%s", (int)en, board, m, period);
+}
+
 /* Boards of one shard and period together, every shard's "t" last (open
  * refuses the prefix while a v2 board of all time is left). */
 static int by_period(const void *a, const void *b) {
@@ -261,7 +268,7 @@ static int fill_keys(run *m, const char *board) {
     if (!m->dry) tally__key_at_version(&t->schema, key, 3);
     int err = tally__args_str(&t->args, key);
     for (const char *c = "rck"; *c; c++) {
-        snprintf(key, sizeof key, "%.*sL%c:%s", (int)en, board, *c, period);
+        sibling(board, *c, key, sizeof key);
         err |= tally__args_str(&t->args, key);
     }
     return err;
@@ -303,7 +310,7 @@ static int period(run *m, const char *board) {
     size_t en;
     const char *per = board_period(board, &en);
     char lr[TALLY_ENTITY_MAX + 32];
-    snprintf(lr, sizeof lr, "%.*sLr:%s", (int)en, board, per);
+    sibling(board, 'r', lr, sizeof lr);
     for (size_t first = 0;; first += m->per_call) {
         int err = tally__args_script(&t->args, TALLY_SCRIPT_MIGRATE) | tally__args_str(&t->args, lr) |
                   start(m, "page") | tally__args_i64(&t->args, (int64_t)first) |
