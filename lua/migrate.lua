@@ -105,7 +105,7 @@ local deleted = 0
 if last == "1" then
   for i = 2, #KEYS do
     if dry then deleted = deleted + redis.call("EXISTS", KEYS[i])
-    else deleted = deleted + redis.call("DEL", KEYS[i]) end
+    else deleted = deleted + redis.call("UNLINK", KEYS[i]) end
   end
 end
 return { written, deleted }
