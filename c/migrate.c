@@ -65,6 +65,21 @@ static redisReply *call(run *m) {
     return tally__eval(m->t, &m->t->args);
 }
 
+/* The script calls a call built in t->args makes: one on a single server,
+ * one per slot of its keys on a cluster (tally__eval_keyed). */
+static uint64_t calls_of(const tally *t) {
+    const tally_args *a = &t->args;
+    if (!tally__is_cluster(t)) return 1;
+    unsigned char seen[TALLY_SLOTS / 8] = { 0 };
+    uint64_t n = 0;
+    for (int i = 3; i < a->nkeys_at; i++) {
+        unsigned slot = tally__key_slot(a->buf + a->off[i], a->lens[i]);
+        if (!(seen[slot / 8] & (1u << (slot % 8)))) n++;
+        seen[slot / 8] |= (unsigned char)(1u << (slot % 8));
+    }
+    return n;
+}
+
 static int start(run *m, const char *mode) {
     tally__args_end_keys(&m->t->args);
     return tally__args_str(&m->t->args, mode) | tally__args_str(&m->t->args, m->dry ? "1" : "0");
@@ -130,8 +145,9 @@ static int rename_pending(run *m) {
     }
     err |= start(m, "rename");
     tally_keyed k = { 0 };
+    uint64_t calls = err ? 0 : calls_of(t);
     if (rc == TALLY_OK) rc = err ? tally__oom(t) : tally__eval_keyed(t, &t->args, 2, chunk, &k);
-    if (rc == TALLY_OK) m->st->calls++; /* on a cluster one a slot, in one window */
+    if (rc == TALLY_OK) m->st->calls += calls;
     for (size_t i = 0; rc == TALLY_OK && i < m->pending.n; i++) {
         const redisReply *e = k.per_key[2 * i];
         if (e->type != REDIS_REPLY_INTEGER) rc = tally__fail(t, TALLY_ESCRIPT, "migrate answered something unexpected");
@@ -250,9 +266,10 @@ static int read_buckets(run *m, const redisReply *members, const char *period, t
     err |= tally__args_str(&t->args, "get");
     for (size_t i = 0; i < members->elements && !err; i++)
         err |= tally__args_str(&t->args, "1") | tally__args_str(&t->args, "_");
+    uint64_t calls = err ? 0 : calls_of(t);
     int rc = err ? tally__oom(t) : tally__eval_keyed(t, &t->args, 1, chunk, k);
     free(chunk);
-    if (rc == TALLY_OK) m->st->calls++;
+    if (rc == TALLY_OK) m->st->calls += calls;
     return rc;
 }
 

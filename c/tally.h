@@ -873,7 +873,8 @@ typedef struct tally_migrate_stats {
     uint64_t skipped;   /* board members given no field: their key's bucket
                            or their shard's hash of the period is gone
                            (expired) */
-    uint64_t calls;     /* script calls made */
+    uint64_t calls;     /* script calls made (on a cluster one per slot
+                           of a batch) */
 } tally_migrate_stats;
 int tally_migrate(tally *t, int dry_run, tally_migrate_stats *out);
 
