@@ -185,6 +185,8 @@ void tally_config_init(tally_config *cfg);
  * and loads every script, checking each SHA against the build's.
  * *out receives a handle even on failure (except TALLY_ENOMEM, where it is NULL)
  * so the caller can read tally_errmsg(); close it with tally_close() either way.
+ * A prefix that holds a dataset of an older key schema is refused with
+ * TALLY_EINVAL naming the key found (v2: convert it with tally_migrate()).
  * cfg may be NULL for all defaults. */
 int tally_open(const tally_config *cfg, tally **out);
 void tally_close(tally *t);
