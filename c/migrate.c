@@ -168,8 +168,8 @@ static int take(run *m, const char *key, size_t n) {
         keep(m, key);
         return TALLY_OK;
     }
-    int board = tag && n - (size_t)(tag - key) > 3 && tag[1] == 's' && tag[2] == ':' && strstr(key, "}:L") &&
-                strchr("ckr", strstr(key, "}:L")[3]);
+    const char *at = strstr(tag, "}:L"); /* a board: {s:N}:L<c|k|r>:<period> */
+    int board = tag[1] == 's' && tag[2] == ':' && at && at[3] && strchr("ckr", at[3]) && at[4] == ':';
     if (push(board ? &m->boards : &m->pending, key, n)) return tally__oom(m->t);
     return m->pending.n >= m->per_call ? rename_pending(m) : TALLY_OK;
 }

@@ -46,7 +46,7 @@ end
 if mode == "rename" then
   if #KEYS % 2 ~= 0 or #ARGV ~= 2 then return fail("rename takes pairs of keys, mode and dry") end
   for i = 1, #KEYS, 2 do
-    if v3_of(KEYS[i]) ~= KEYS[i + 1] or KEYS[i]:find("}:L[ckr]:") then
+    if v3_of(KEYS[i]) ~= KEYS[i + 1] or KEYS[i]:find("{s:%d+}:L[ckr]:") then
       return fail("key " .. i .. " must be a v2 key (not a board) and key " .. i + 1 .. " its v3 name")
     end
   end

@@ -354,7 +354,8 @@ static void cut_short_run_is_finished_by_the_next(void **state) {
 }
 
 /* A prefix is a glob in SCAN's pattern: its glob characters match
- * themselves only, so another prefix's keys are never taken. */
+ * themselves only, so another prefix's keys are never taken; a key that is no
+ * tally key is left where it is. */
 static void prefix_glob_matches_itself(void **state) {
     (void)state;
     freeReplyObject(th_cmd("HSET a*b:v2:{k:x}:t _ 1,0,0,0,0,0"));
@@ -370,6 +371,12 @@ static void prefix_glob_matches_itself(void **state) {
     assert_int_equal(s.renamed, 1);
     assert_int_equal(th_int("EXISTS a*b:v3:{k:x}:t"), 1);
     assert_int_equal(th_int("EXISTS axb:v2:{k:x}:t"), 1);
+    /* a key under the prefix that is no entity's is left, and named */
+    freeReplyObject(th_cmd("SET a*b:v2:junk x"));
+    assert_int_equal(tally_migrate(t, 0, &s), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), "a*b:v2:junk");
+    assert_int_equal(s.left, 1);
+    assert_int_equal(th_int("EXISTS a*b:v2:junk"), 1);
     tally_close(t);
 }
 
