@@ -130,7 +130,7 @@ static void add_args(tally_args *a) {
 
 /* Every key shape the library sends, built through keys.c: the features'
  * combinations of entity and suffix (record.c, queries.c, budgets.c, leases.c,
- * limits.c). */
+ * limits.c, migrate.c). */
 static void build_all(void) {
     tally_schema *t = schema();
     char k[TALLY_ENTITY_MAX], a[TALLY_ENTITY_MAX], s[TALLY_ENTITY_MAX], suffix[64];
@@ -168,6 +168,7 @@ static void build_all(void) {
     add(prices, tally__prices_key(t, prices), "", 0);
     add(prices, tally__schema_key(t, prices), "", 0);
     add(prices, tally__accounts_key(t, prices), "", 0);
+    add(prices, tally__migrated_key(t, prices), "", 0); /* migrate.c's mark */
     assert_int_equal(tally__add_shard_keys(t, &args, "t", 1), 0);
     assert_int_equal(args.argc, 8);
     add_args(&args);
