@@ -865,7 +865,9 @@ int tally_scripts_flush(tally *t);
  * (its parameters or price table) is refused with TALLY_EINVAL, nothing
  * written. A v2 key whose v3 name exists (a v3 writer ran meanwhile) is left
  * under v2 and counted in `left`: the run then stops before the boards with
- * TALLY_EINVAL naming it. dry_run 1: every check and count, nothing written.
+ * TALLY_EINVAL naming it. Its writes pass the eviction check as recording
+ * does (allow_eviction; TALLY_EEVICT, nothing written). dry_run 1: every
+ * check and count, nothing written.
  * out (may be NULL) is filled whatever the outcome. */
 typedef struct tally_migrate_stats {
     uint64_t renamed;   /* keys renamed to v3 (dry run: that would be) */

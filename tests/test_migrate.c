@@ -311,6 +311,29 @@ static void refusals_write_nothing(void **state) {
     tally_close(t);
 }
 
+/* Under a maxmemory-policy that may evict, the migration is refused before
+ * its first write, as recording is (TALLY_EEVICT; the tool exits 5). */
+static void refused_where_redis_may_evict(void **state) {
+    (void)state;
+    plant_v2();
+    freeReplyObject(th_cmd("CONFIG SET maxmemory-policy allkeys-lru"));
+    char d1[41], d2[41];
+    th_digest(d1);
+    tally *t = migrate_handle(0);
+    tally_migrate_stats s;
+    int rc = tally_migrate(t, 0, &s);
+    tally_close(t);
+    char *out, *err;
+    int code = RUN(&out, &err, "migrate", "--url", th_url());
+    freeReplyObject(th_cmd("CONFIG SET maxmemory-policy noeviction"));
+    assert_int_equal(rc, TALLY_EEVICT);
+    assert_int_equal(code, 5);
+    th_assert_mentions(err, "allkeys-lru");
+    free(out), free(err);
+    th_digest(d2);
+    assert_string_equal(d1, d2);
+}
+
 /* A run cut short (here: by a key of the wrong type where a shard's hash
  * should be, after the renames and some boards) is finished by the next,
  * with the same result as one run; meanwhile the prefix stays refused. Small
@@ -420,6 +443,7 @@ int main(void) {
         cmocka_unit_test_setup(dry_run_writes_nothing, th_clean),
         cmocka_unit_test_setup(v2_dataset_is_refused, th_clean),
         cmocka_unit_test_setup(refusals_write_nothing, th_clean),
+        cmocka_unit_test_setup(refused_where_redis_may_evict, th_clean),
         cmocka_unit_test_setup(cut_short_run_is_finished_by_the_next, th_clean),
         cmocka_unit_test_setup(prefix_glob_matches_itself, th_clean),
         cmocka_unit_test_setup(runs_as_the_users_of_acl_md, th_clean),
