@@ -31,7 +31,7 @@ static int number(tally_agg *g, uint32_t *delta_of) {
     return 0;
 }
 
-/* The entity part of a key ("<prefix>:v2:{k:<id>}:") of tuple t, into out. */
+/* The entity part of a key ("<prefix>:v3:{k:<id>}:") of tuple t, into out. */
 static size_t entity_of(const tally_agg *g, uint64_t t, char *out) {
     unsigned kind = tally__tuple_kind(t);
     uint32_t e = tally__tuple_entity(t);

@@ -19,7 +19,7 @@ enum { READS, RECORDS, ADMITS };
 
 static int kind_of(const tally_args *a) {
     static const struct { int id, kind; } writers[] = {
-        { TALLY_SCRIPT_RECORD, RECORDS }, { TALLY_SCRIPT_PRICES, RECORDS }, { TALLY_SCRIPT_ALLOW, ADMITS },
+        { TALLY_SCRIPT_RECORD, RECORDS }, { TALLY_SCRIPT_PRICES, RECORDS }, { TALLY_SCRIPT_MIGRATE, RECORDS }, { TALLY_SCRIPT_ALLOW, ADMITS },
         { TALLY_SCRIPT_LEASE, ADMITS },   { TALLY_SCRIPT_RESERVE, ADMITS }, { TALLY_SCRIPT_CANCEL, ADMITS },
     };
     if (a->argc >= 1 && a->lens[0] == 3 && memcmp(a->buf + a->off[0], "SET", 3) == 0)

@@ -3,7 +3,7 @@
  * name. docs/keys.md describes the schema for clients in other languages;
  * tests/test_keys.c checks that it describes what this unit builds.
  *
- * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  (key schema version 2)
+ * Every key is  <prefix>:v3:{<kind>:<encoded id>}:<rest>  (key schema version 3)
  * The braces make the entity the cluster hash tag, so all of one entity's keys
  * share a slot. The encoding is injective and cannot produce ':' '{' '}' '%' or
  * any glob character, so one id can never address another entity's keys. */
@@ -68,7 +68,7 @@ size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n,
     size_t o = 0, pn = strlen(s->prefix);
     memcpy(out, s->prefix, pn);
     o += pn;
-    memcpy(out + o, ":v2:{", 5);
+    memcpy(out + o, ":v3:{", 5);
     o += 5;
     out[o++] = kind;
     out[o++] = ':';
@@ -96,8 +96,12 @@ size_t tally__shard_entity(const tally_schema *s, unsigned shard, char *out) {
     return tally__entity(s, TALLY_ENTITY_SHARD, d, (size_t)(digits + sizeof digits - d), out);
 }
 
-size_t tally__v1_marker(const tally_schema *s, unsigned shard, char *out) {
-    return (size_t)sprintf(out, "%s:v1:{s:%u}:t", s->prefix, shard);
+void tally__key_at_version(const tally_schema *s, char *key, int version) {
+    key[strlen(s->prefix) + 2] = (char)('0' + version);
+}
+
+int tally__key_version(const tally_schema *s, const char *key) {
+    return key[strlen(s->prefix) + 2] - '0';
 }
 
 int tally__add_shard_keys(const tally_schema *s, tally_args *a, const char *suffix, size_t n) {
@@ -140,7 +144,7 @@ size_t tally__period_suffix(const tally_period *p, char *buf) {
         e = digits(digits(e, p->year, 4), p->month, 2);
         break;
     case TALLY_DAY:
-    case TALLY_HOUR: /* v2: the hours live in the day's hash */
+    case TALLY_HOUR: /* since v2: the hours live in the day's hash */
         *e++ = 'D', *e++ = ':';
         e = digits(digits(digits(e, p->year, 4), p->month, 2), p->day, 2);
         break;
@@ -176,6 +180,10 @@ size_t tally__schema_key(const tally_schema *s, char *out) {
 
 size_t tally__accounts_key(const tally_schema *s, char *out) {
     return config_key(s, 'A', out);
+}
+
+size_t tally__migrated_key(const tally_schema *s, char *out) {
+    return config_key(s, 'F', out);
 }
 
 size_t tally__prices_key(const tally_schema *s, char *out) {

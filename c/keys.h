@@ -3,7 +3,7 @@
  * (docs/keys.md describes it; tests/test_keys.c checks the two agree).
  * Layer: pure; no I/O, no hiredis.
  *
- * Every key is  <prefix>:v2:{<kind>:<encoded id>}:<rest>  -- an entity base
+ * Every key is  <prefix>:v3:{<kind>:<encoded id>}:<rest>  -- an entity base
  * (tally__entity) followed by a suffix built here. */
 #ifndef TALLY_KEYS_H
 #define TALLY_KEYS_H
@@ -52,7 +52,7 @@ enum { TALLY_ENTITY_KEY = 'k', TALLY_ENTITY_ACCOUNT = 'a', TALLY_ENTITY_SHARD = 
  * in msg (cap bytes); thread-safe (tally__id_check, handle.h, sets it as the
  * handle's error). */
 int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap);
-/* Writes "<prefix>:v2:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
+/* Writes "<prefix>:v3:{<kind>:<encoded id>}:" into out (TALLY_ENTITY_MAX
  * bytes) and returns its length. */
 size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n, char *out);
 /* The shard of the shared aggregates an API key feeds: FNV-1a-32 of its id
@@ -60,10 +60,13 @@ size_t tally__entity(const tally_schema *s, char kind, const char *id, size_t n,
 unsigned tally__shard_of(const tally_schema *s, const char *key, size_t n);
 /* The entity base of shard `shard`, as tally__entity. */
 size_t tally__shard_entity(const tally_schema *s, unsigned shard, char *out);
-/* The key that marks a dataset of key schema v1 under the prefix, into out
- * (TALLY_ENTITY_MAX bytes): v1's total of shard `shard`,
- * "<prefix>:v1:{s:N}:t", which every v1 record wrote and nothing expires. */
-size_t tally__v1_marker(const tally_schema *s, unsigned shard, char *out);
+/* Turns key (built by this unit) into the same name in key schema `version`
+ * (1..9), in place: "<prefix>:v<version>:{...". The keys of older versions
+ * that open.c looks for and migrate.c converts. */
+void tally__key_at_version(const tally_schema *s, char *key, int version);
+/* The key schema version a key under the prefix names (its digit after
+ * "<prefix>:v"). */
+int tally__key_version(const tally_schema *s, const char *key);
 /* Adds one key per shard, "<shard base><suffix>", to `a`. 0, or -1 (memory). */
 int tally__add_shard_keys(const tally_schema *s, tally_args *a, const char *suffix, size_t n);
 
@@ -79,22 +82,26 @@ int tally__add_reservation_member(tally_args *a, const char *key, const char *re
  * 0, or -1 (memory). */
 int tally__add_lease_key(tally_args *a, const char *base, size_t n);
 
-/* The price table hash, "<prefix>:v2:{p:prices}:P" (its own slot), into
+/* The price table hash, "<prefix>:v3:{p:prices}:P" (its own slot), into
  * out (TALLY_ENTITY_MAX bytes); returns the length. Fields: "version" and
  * "m:<model>" (lua/prices.lua). */
 size_t tally__prices_key(const tally_schema *s, char *out);
 
-/* The schema's parameters, "<prefix>:v2:{c:schema}:S" (a string in its own
+/* The schema's parameters, "<prefix>:v3:{c:schema}:S" (a string in its own
  * slot, never expiring; schema.c), into out (TALLY_ENTITY_MAX bytes); returns
  * the length. */
 size_t tally__schema_key(const tally_schema *s, char *out);
 /* The day from which the shards' hashes hold every event's account fields,
- * "<prefix>:v2:{c:schema}:A" (a string in the schema key's slot; schema.c),
+ * "<prefix>:v3:{c:schema}:A" (a string in the schema key's slot; schema.c),
  * into out (TALLY_ENTITY_MAX bytes); returns the length. */
 size_t tally__accounts_key(const tally_schema *s, char *out);
+/* The mark of a migration from key schema v2, "<prefix>:v3:{c:schema}:F" (a
+ * string in the schema key's slot, never expiring; migrate.c), into out
+ * (TALLY_ENTITY_MAX bytes); returns the length. */
+size_t tally__migrated_key(const tally_schema *s, char *out);
 /* Suffixes; each returns its length. */
 /* A period's bucket hash into buf[24]: "t", "M:202611", "D:20261126", and
- * the day's hash for hours too (schema v2: the hour is a field of it). */
+ * the day's hash for hours too (since schema v2: the hour is a field of it). */
 size_t tally__period_suffix(const tally_period *p, char *buf);
 /* The system minute bucket into buf[32]: "n:<epoch minute>". */
 size_t tally__minute_suffix(int64_t minute, char *buf);

@@ -70,31 +70,64 @@ static int check_config(tally *t) {
     return TALLY_OK;
 }
 
-/* A prefix that holds a dataset of key schema v1 (docs/keys.md) is refused,
- * never misread: one EXISTS per shard of v1's shard totals, on the node that
- * serves it (not with defer_script_load, whose open only connects). A node that cannot be asked (down, or the user may not touch the
- * prefix: NOPERM, so it cannot misread it either) does not fail the open. */
-static int refuse_v1(tally *t) {
-    for (int i = 0; i < t->cfg.shards; i++) {
-        char key[TALLY_ENTITY_MAX];
-        size_t n = tally__v1_marker(&t->schema, (unsigned)i, key);
-        tally__args_reset(&t->aux);
-        if (tally__args_str(&t->aux, "EXISTS") || tally__args_add(&t->aux, key, n)) return tally__oom(t);
-        int node = tally__route_key(t, key, n, 0);
-        redisReply *r = node < 0 ? NULL : tally__node_command(t, node, &t->aux);
-        if (!r) {
-            if (tally__is_cluster(t)) continue;
-            return t->err;
+int tally__exists(tally *t, char (*keys)[TALLY_ENTITY_MAX], int n, int *found) {
+    *found = -1;
+    tally__args_reset(&t->aux);
+    int err = tally__args_str(&t->aux, "EXISTS");
+    for (int i = 0; i < n; i++) err |= tally__args_str(&t->aux, keys[i]);
+    if (err) return tally__oom(t);
+    int node = tally__route_key(t, keys[0], strlen(keys[0]), 0);
+    redisReply *r = node < 0 ? NULL : tally__node_command(t, node, &t->aux);
+    if (!r) return tally__is_cluster(t) ? tally__ok(t) : t->err;
+    int rc = TALLY_OK;
+    if (r->type == REDIS_REPLY_INTEGER) *found = (int)r->integer;
+    else if (r->type == REDIS_REPLY_ERROR && !tally__reply_is(r, "NOPERM")) rc = tally__reply_error(t, r);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Refuses the dataset of an older schema whose key keys[0] exists. */
+static int refuse_older(tally *t, const char *key) {
+    int v = tally__key_version(&t->schema, key);
+    return tally__fail(t, TALLY_EINVAL,
+                       "prefix '%s' holds a dataset of key schema v%d (%s exists); this version reads and writes "
+                       "schema v3: %s (docs/keys.md)",
+                       t->cfg.prefix, v, key,
+                       v == 2 ? "convert it in place with 'tally migrate' (tally_migrate()), or use another prefix"
+                              : "use another prefix, or remove or move the v1 keys");
+}
+
+/* A prefix that holds a dataset of an older key schema (docs/keys.md) is
+ * refused, never misread: per shard one EXISTS (one slot) of v1's total, v2's
+ * total and v2's requests board of all time (a v2 migration cut short leaves
+ * that board until its very end), then v2's parameters and price table; each
+ * is a key that every write of its kind left and nothing expires. On the node
+ * that serves them (not with defer_script_load, whose open only connects). A
+ * node that cannot be asked (down, or the user may not touch the prefix:
+ * NOPERM, so it cannot misread it either) does not fail the open. */
+static int refuse_old_versions(tally *t) {
+    char keys[3][TALLY_ENTITY_MAX];
+    for (int i = 0; i <= t->cfg.shards + 1; i++) {
+        int n = 1, found;
+        if (i < t->cfg.shards) {
+            size_t b = tally__shard_entity(&t->schema, (unsigned)i, keys[0]);
+            memcpy(keys[0] + b, "t", 2);
+            memcpy(keys[1], keys[0], b + 2);
+            memcpy(keys[2], keys[0], b);
+            memcpy(keys[2] + b, "Lr:t", 5);
+            tally__key_at_version(&t->schema, keys[0], 1);
+            tally__key_at_version(&t->schema, keys[1], 2);
+            tally__key_at_version(&t->schema, keys[2], 2);
+            n = 3;
+        } else {
+            if (i == t->cfg.shards) tally__schema_key(&t->schema, keys[0]);
+            else tally__prices_key(&t->schema, keys[0]);
+            tally__key_at_version(&t->schema, keys[0], 2);
         }
-        int found = r->type == REDIS_REPLY_INTEGER && r->integer > 0, rc = TALLY_OK;
-        if (r->type == REDIS_REPLY_ERROR && !tally__reply_is(r, "NOPERM")) rc = tally__reply_error(t, r);
-        freeReplyObject(r);
+        int rc = tally__exists(t, keys, n, &found);
+        for (int k = 0, one; rc == TALLY_OK && found > 0 && k < n; k++) /* which one: the message names it */
+            if ((rc = tally__exists(t, keys + k, 1, &one)) == TALLY_OK && one > 0) return refuse_older(t, keys[k]);
         if (rc != TALLY_OK) return rc;
-        if (found)
-            return tally__fail(t, TALLY_EINVAL,
-                               "prefix '%s' holds a dataset of key schema v1 (%s exists); this version reads and "
-                               "writes schema v2: use another prefix, or remove or move the v1 keys (docs/keys.md)",
-                               t->cfg.prefix, key);
     }
     return TALLY_OK;
 }
@@ -177,7 +210,7 @@ int tally_open(const tally_config *cfg, tally **out) {
     tally__io_begin(t); /* one deadline for the whole open */
     rc = t->url.is_cluster ? open_cluster(t) : t->cfg.defer_script_load ? tally__scripts_ready(t, 0) : ready(t, 0);
     /* Deferred: no round trip (a write still checks the stored parameters). */
-    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_v1(t);
+    if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = refuse_old_versions(t);
     if (rc == TALLY_OK && !t->cfg.defer_script_load) rc = tally__schema_check(t);
     tally__io_end(t);
     if (t->cfg.limits_url && (rc = open_limits(t, rc)) == TALLY_ENOMEM) {

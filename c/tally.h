@@ -110,7 +110,8 @@ typedef struct tally_config {
     int defer_script_load;    /* 1: do not SCRIPT LOAD on connect (for inspecting
                                  the cache); NOSCRIPT still loads on demand.
                                  Such an open only connects: it does not check
-                                 the prefix for a key-schema v1 dataset */
+                                 the prefix for a dataset of an older key
+                                 schema (v1, v2), so tally_migrate() uses it */
     int test_clock;           /* 1: allow tally_test_clock() (tests only) */
     int read_from;            /* TALLY_READ_PRIMARY (default), or
                                  TALLY_READ_REPLICA: on a Redis Cluster the
@@ -184,6 +185,8 @@ void tally_config_init(tally_config *cfg);
  * and loads every script, checking each SHA against the build's.
  * *out receives a handle even on failure (except TALLY_ENOMEM, where it is NULL)
  * so the caller can read tally_errmsg(); close it with tally_close() either way.
+ * A prefix that holds a dataset of an older key schema is refused with
+ * TALLY_EINVAL naming the key found (v2: convert it with tally_migrate()).
  * cfg may be NULL for all defaults. */
 int tally_open(const tally_config *cfg, tally **out);
 void tally_close(tally *t);
@@ -840,6 +843,46 @@ int tally_scripts_exists_on(tally *t, int node, int *loaded);
 int tally_scripts_exists(tally *t, int *loaded);
 /* SCRIPT FLUSH on every node, then tally_scripts_load(). */
 int tally_scripts_flush(tally *t);
+
+/* ---------------------------------------------------------------- migration */
+
+/* Converts a key-schema v2 dataset under the handle's prefix to v3 in place
+ * (docs/keys.md): every <prefix>:v2:* key but the leaderboards is renamed to
+ * <prefix>:v3:* (same slot; RENAMENX keeps its TTL and never overwrites);
+ * then, per shard and period of every v2 requests board (`{s:N}:Lr:...`), each
+ * member key's bucket of the period (its hash's `_`) is written as the field
+ * `k:<key id>` of the shard's v3 hash of that period, and the period's three
+ * boards are deleted (the boards of all time last). The keys are found with
+ * SCAN MATCH on every primary; every change is a script call (lua/migrate.lua,
+ * one entity's keys a call, each holding Redis about cfg.max_script_us).
+ *
+ * Offline: stop every recording host (and admission) on the prefix first;
+ * what is written under v2 meanwhile may be left behind. tally_open refuses a
+ * prefix that holds v2 keys, so open the handle with defer_script_load = 1
+ * (its open only connects). Resumable: a run cut short (connection lost,
+ * killed) leaves each key either renamed or not and each board whole until
+ * its period is done; run it again to finish. A second run over a finished
+ * migration changes nothing. Before its first write a run stores the mark
+ * <prefix>:v3:{c:schema}:F; without it, a prefix that already holds v3 data
+ * (its parameters or price table) is refused with TALLY_EINVAL, nothing
+ * written. A v2 key whose v3 name exists (a v3 writer ran meanwhile) is left
+ * under v2 and counted in `left`: the run then stops before the boards with
+ * TALLY_EINVAL naming it. Its writes pass the eviction check as recording
+ * does (allow_eviction; TALLY_EEVICT, nothing written). dry_run 1: every
+ * check and count, nothing written.
+ * out (may be NULL) is filled whatever the outcome. */
+typedef struct tally_migrate_stats {
+    uint64_t renamed;   /* keys renamed to v3 (dry run: that would be) */
+    uint64_t left;      /* v2 keys left: their v3 name exists */
+    uint64_t boards;    /* v2 leaderboards deleted (would be) */
+    uint64_t fields;    /* k: fields written (would be) */
+    uint64_t skipped;   /* board members given no field: their key's bucket
+                           or their shard's hash of the period is gone
+                           (expired) */
+    uint64_t calls;     /* script calls made (on a cluster one per slot
+                           of a batch) */
+} tally_migrate_stats;
+int tally_migrate(tally *t, int dry_run, tally_migrate_stats *out);
 
 /* -------------------------------------------------------- admission control */
 /* Rate limits and concurrency leases: tally_admission.h, part of this header. */

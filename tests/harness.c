@@ -440,3 +440,28 @@ void th_fake_stop(void) {
     waitpid(fake_pid, NULL, 0);
     fake_pid = 0;
 }
+
+void th_acl_setuser(const char *user, const char *password) {
+    const char *doc = getenv("TALLY_ACL_DOC");
+    if (!doc) fail_msg("TALLY_ACL_DOC is not set");
+    FILE *f = fopen(doc, "r");
+    if (!f) fail_msg("cannot read %s", doc);
+    char line[2048], head[64], pw[128], *rule = NULL;
+    snprintf(head, sizeof head, "ACL SETUSER %s ", user);
+    snprintf(pw, sizeof pw, ">%s", password);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, head, strlen(head)) == 0) {
+            rule = line;
+            break;
+        }
+    fclose(f);
+    if (!rule) fail_msg("docs/acl.md has no '%s' line", head);
+    rule[strcspn(rule, "\n")] = '\0';
+    const char *argv[80];
+    int argc = 0;
+    for (char *tok = strtok(rule, " "); tok && argc < 80; tok = strtok(NULL, " "))
+        argv[argc++] = strcmp(tok, ">PASSWORD") == 0 ? pw : tok;
+    redisReply *r = redisCommandArgv(th_redis(), argc, argv, NULL);
+    if (!r || r->type == REDIS_REPLY_ERROR) fail_msg("ACL SETUSER %s failed: %s", user, r ? r->str : "");
+    freeReplyObject(r);
+}

@@ -78,6 +78,10 @@ int th_fake_start(int kind);
 /* Stops it and every connection it serves. */
 void th_fake_stop(void);
 
+/* Runs docs/acl.md's (TALLY_ACL_DOC) "ACL SETUSER <user> ..." line with
+ * PASSWORD replaced by `password`; fails the test when it cannot. */
+void th_acl_setuser(const char *user, const char *password);
+
 /* 1 when `text` (may be NULL) contains `word`, ignoring case. */
 int th_mentions(const char *text, const char *word);
 /* Fails the test, showing `text`, unless it mentions `word` (ignoring case). */

@@ -140,11 +140,11 @@ static inline size_t ru_key_fields_match(redisContext *const *nodes, int n, cons
     ru_named *fields = NULL, *buckets = NULL;
     size_t nf = 0, nb = 0;
     for (int i = 0; i < n; i++) {
-        redisReply *keys = redisCommand(nodes[i], "KEYS %s:v2:*", prefix);
+        redisReply *keys = redisCommand(nodes[i], "KEYS %s:v3:*", prefix);
         assert_non_null(keys);
         assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
         for (size_t k = 0; k < keys->elements; k++) {
-            const char *name = keys->element[k]->str, *tag = strstr(name, ":v2:{") + 5, *end = strchr(tag, '}');
+            const char *name = keys->element[k]->str, *tag = strstr(name, ":v3:{") + 5, *end = strchr(tag, '}');
             const char *rest = end + 2, *enc = tag + 2;
             int period = strcmp(rest, "t") == 0 || strncmp(rest, "M:", 2) == 0 || strncmp(rest, "D:", 2) == 0;
             if (tag[0] == 's' && rest[0] == 'L') fail_msg("a leaderboard exists: %s", name);

@@ -12,7 +12,7 @@
 #include "harness.h"
 #include "rec_util.h"
 
-#define SCHEMA "v2"
+#define SCHEMA "v3"
 
 typedef struct { uint64_t s; } rng;
 

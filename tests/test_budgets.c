@@ -28,7 +28,7 @@ static tally_budget_decision reserve(tally *t, const char *key, const char *acco
 /* The sums an entity ("k:<key>", "a:<account>", encoded) holds in
  * reservations: "cost,tokens". */
 static void held(const char *entity, char *out, size_t n) {
-    redisReply *r = th_cmd("HGET tally:v2:{%s}:B =", entity);
+    redisReply *r = th_cmd("HGET tally:v3:{%s}:B =", entity);
     snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "none");
     freeReplyObject(r);
 }
@@ -242,7 +242,7 @@ static void a_reused_id_settled_small_first_keeps_the_cap(void **state) {
     assert_int_equal(d.remaining[0], 4990000000); /* 10 - 0.01 spent - 5 held */
     held("a:acc", sums, sizeof sums);
     assert_string_equal(sums, "5000000000,0"); /* kB's 5 USD is still in flight */
-    assert_int_equal(th_int("ZCARD tally:v2:{a:acc}:Bx"), 1);
+    assert_int_equal(th_int("ZCARD tally:v3:{a:acc}:Bx"), 1);
     settle(t, "kB", "acc", "req-1", 5 * USD);
     held("a:acc", sums, sizeof sums);
     assert_string_equal(sums, "0,0");
@@ -266,7 +266,7 @@ static void a_reused_id_settled_big_last_gives_everything_back(void **state) {
     settle(t, "kA", "acc", "req-1", 5 * USD);
     held("a:acc", sums, sizeof sums);
     assert_string_equal(sums, "0,0"); /* nothing in flight, nothing held */
-    assert_int_equal(th_int("ZCARD tally:v2:{a:acc}:Bx"), 0);
+    assert_int_equal(th_int("ZCARD tally:v3:{a:acc}:Bx"), 0);
     held("k:kA", sums, sizeof sums);
     assert_string_equal(sums, "0,0");
     held("k:kB", sums, sizeof sums);

@@ -23,7 +23,7 @@ static int reserve(tally *t, const char *key, const char *id, int64_t cost, int6
 
 /* The sums an entity ("k:<key>", "a:<account>") holds: "cost,tokens". */
 static void held(const char *entity, char *out, size_t n) {
-    redisReply *r = th_cmd("HGET tally:v2:{%s}:B =", entity);
+    redisReply *r = th_cmd("HGET tally:v3:{%s}:B =", entity);
     snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "none");
     freeReplyObject(r);
 }
@@ -49,8 +49,8 @@ static void cancel_gives_back_without_usage(void **state) {
     assert_int_equal(released, 1);
     assert_held("k:k", "0,0");
     assert_held("a:a", "0,0");
-    assert_int_equal(th_int("HEXISTS tally:v2:{k:k}:B r:k\x1fr1"), 0);
-    assert_int_equal(th_int("ZCARD tally:v2:{a:a}:Bx"), 0);
+    assert_int_equal(th_int("HEXISTS tally:v3:{k:k}:B r:k\x1fr1"), 0);
+    assert_int_equal(th_int("ZCARD tally:v3:{a:a}:Bx"), 0);
     assert_true(reserve(t, "k", "r2", 700000000, 60000)); /* the headroom is back */
     tally_period total = { TALLY_TOTAL, 0, 0, 0, 0 };
     tally_bucket b;

@@ -100,14 +100,14 @@ static void wrong_type_exits_4_everywhere(void **state) {
     (void)state;
     const char *url = th_url();
     static const struct { const char *foreign, *argv[14]; } rows[] = {
-        { "tally:v2:{k:wt}:t", { "record", "--missing-price-zero", "--key", "wt", "--model", "m" } },
-        { "tally:v2:{k:wt}:t", { "settle", "--missing-price-zero", "--key", "wt", "--model", "m", "--id", "r1" } },
-        { "tally:v2:{k:wt}:B", { "reserve", "--key", "wt", "--id", "r1", "--budget", "cost:1/day", "--cost", "0.1" } },
-        { "tally:v2:{k:wt}:rl:r:log:60000", { "allow", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
-        { "tally:v2:{k:wt}:rl:r:log:60000", { "limits", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
-        { "tally:v2:{k:wt}:rl:r:log:60000",
+        { "tally:v3:{k:wt}:t", { "record", "--missing-price-zero", "--key", "wt", "--model", "m" } },
+        { "tally:v3:{k:wt}:t", { "settle", "--missing-price-zero", "--key", "wt", "--model", "m", "--id", "r1" } },
+        { "tally:v3:{k:wt}:B", { "reserve", "--key", "wt", "--id", "r1", "--budget", "cost:1/day", "--cost", "0.1" } },
+        { "tally:v3:{k:wt}:rl:r:log:60000", { "allow", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
+        { "tally:v3:{k:wt}:rl:r:log:60000", { "limits", "--key", "wt", "--limit", "5/1m,algo=sliding-log" } },
+        { "tally:v3:{k:wt}:rl:r:log:60000",
           { "allow", "--key", "wt", "--limit", "5/1m,algo=sliding-log", "--fail-open" } },
-        { "tally:v2:{k:wt}:ls", { "lease", "acquire", "--key", "wt", "--limit", "2", "--lease-ms", "1000" } },
+        { "tally:v3:{k:wt}:ls", { "lease", "acquire", "--key", "wt", "--limit", "2", "--lease-ms", "1000" } },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         th_clean(NULL);
@@ -116,8 +116,8 @@ static void wrong_type_exits_4_everywhere(void **state) {
          * day account buckets begin before its script runs (docs/keys.md):
          * stored here first, the digest sees only what the refused command
          * wrote */
-        freeReplyObject(th_cmd("SET tally:v2:{c:schema}:S %s", "tz=+00:00 shards=8 idempotency_s=86400"));
-        freeReplyObject(th_cmd("SET tally:v2:{c:schema}:A 0"));
+        freeReplyObject(th_cmd("SET tally:v3:{c:schema}:S %s", "tz=+00:00 shards=8 idempotency_s=86400"));
+        freeReplyObject(th_cmd("SET tally:v3:{c:schema}:A 0"));
         char before[41], after[41], *err;
         th_digest(before);
         const char *argv[20];
@@ -135,7 +135,7 @@ static void wrong_type_exits_4_everywhere(void **state) {
     }
     /* and record --stdin */
     th_clean(NULL);
-    freeReplyObject(th_cmd("SET tally:v2:{k:wt}:t foreign"));
+    freeReplyObject(th_cmd("SET tally:v3:{k:wt}:t foreign"));
     char *out, *err;
     assert_int_equal(RUN_IN("{\"key\":\"wt\",\"model\":\"m\"}\n{\"key\":\"ok\",\"model\":\"m\"}\n", &out, &err,
                             "record", "--missing-price-zero", "--stdin", "--json", "--url", url),

@@ -2,11 +2,14 @@
  * Cluster started by tests/with-cluster: slot hashing, recording, queries and
  * admission across nodes, pricing (the price table in its own slot), scripts
  * on every node and the spread of the shared aggregates; one primary whose
- * maxmemory-policy evicts. Failover and resharding are in test_cluster_failover.c. */
+ * maxmemory-policy evicts; a v2 dataset refused, then migrated. Failover and
+ * resharding are in test_cluster_failover.c. */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "cluster.h"
@@ -16,7 +19,7 @@
 static void slots_match_redis(void **state) {
     (void)state;
     static const char *const keys[] = { "foo", "{user1000}.following", "{}x", "a{b}c", "a{b}{c}", "{{a}}",
-                                        "{", "}", "x{", "tally:v2:{k:key%3A1}:t", "tally:v2:{s:3}:D:20261126", "" };
+                                        "{", "}", "x{", "tally:v3:{k:key%3A1}:t", "tally:v3:{s:3}:D:20261126", "" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         redisReply *r = tc_on(tc_ports[0], "CLUSTER KEYSLOT %s", keys[i]);
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
@@ -105,7 +108,7 @@ static void admission_on_cluster(void **state) {
 static int64_t account_held_cost(const char *account) {
     for (int i = 0; i < NODES; i++) {
         if (!tc_is_primary(tc_ports[i])) continue;
-        redisReply *v = tc_on(tc_ports[i], "HGET tally:v2:{a:%s}:B =", account);
+        redisReply *v = tc_on(tc_ports[i], "HGET tally:v3:{a:%s}:B =", account);
         int moved = v->type == REDIS_REPLY_ERROR;
         int64_t held = v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : -1;
         freeReplyObject(v);
@@ -327,27 +330,33 @@ static void interleaved_batch_matches_an_oracle_on_cluster(void **state) {
 
 /* A read across nodes whose one shard key holds foreign data: the error comes
  * back (no answer is taken for a missing one). */
+/* Runs a command on the primary serving its first key, following MOVED by
+ * hand; the caller frees the reply. */
+static redisReply *on_owner(const char *fmt, ...) {
+    int port = tc_ports[0];
+    for (int hops = 0; hops < 4; hops++) {
+        redisContext *c = redisConnect("127.0.0.1", port);
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        redisFree(c);
+        if (!r) fail_msg("no reply from port %d", port);
+        if (r->type != REDIS_REPLY_ERROR || sscanf(r->str, "MOVED %*d %*[^:]:%d", &port) != 1) return r;
+        freeReplyObject(r);
+    }
+    fail_msg("too many redirections");
+    return NULL;
+}
+
 static void foreign_shard_key_fails_the_read(void **state) {
     (void)state;
     tally *t = tc_open();
     tally_event ev = { .key = "k1", .model = "m", .input_tokens = 1, .cost_nanos = 5 };
     assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
-    const char *key = "tally:v2:{s:0}:t"; /* a shard's totals: not a hash any more */
-    redisContext *c = redisConnect("127.0.0.1", tc_ports[0]);
-    for (int hops = 0; hops < 3; hops++) { /* follow MOVED by hand */
-        redisReply *r = redisCommand(c, "SET %s x", key);
-        int port = 0;
-        if (r->type == REDIS_REPLY_ERROR && sscanf(r->str, "MOVED %*d %*[^:]:%d", &port) == 1) {
-            freeReplyObject(r);
-            redisFree(c);
-            c = redisConnect("127.0.0.1", port);
-            continue;
-        }
-        assert_int_equal(r->type, REDIS_REPLY_STATUS);
-        freeReplyObject(r);
-        break;
-    }
-    redisFree(c);
+    redisReply *r = on_owner("SET tally:v3:{s:0}:t x"); /* a shard's totals: not a hash any more */
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
     tally_period p = { TALLY_TOTAL, 0, 0, 0, 0 };
     tally_bucket b;
     int rc = tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &p, &b);
@@ -441,7 +450,7 @@ static void shared_aggregates_spread(void **state) {
     int seen[NODES] = { 0 }, primaries_used = 0;
     for (int s = 0; s < shards; s++) {
         char key[64];
-        int n = snprintf(key, sizeof key, "tally:v2:{s:%d}:t", s);
+        int n = snprintf(key, sizeof key, "tally:v3:{s:%d}:t", s);
         unsigned slot = tally__key_slot(key, (size_t)n);
         redisReply *r = tc_on(tc_ports[0], "CLUSTER SLOTS");
         for (size_t k = 0; k < r->elements; k++)
@@ -528,6 +537,71 @@ static void one_evicting_primary_refuses_writes(void **state) {
     tally_close(t);
 }
 
+/* A v2 dataset spread over the primaries (keys, shards, boards, TTLs) is
+ * refused at open, then converted by tally_migrate: SCAN on every primary,
+ * one entity a call; every k: field in its shard's slot, no v2 key left. */
+static void migrates_a_v2_dataset_on_cluster(void **state) {
+    (void)state;
+    long long exp = (long long)time(NULL) + 30 * 86400;
+    const char *keys[] = { "alpha", "beta", "gamma", "delta", "k:5", "k6" }; /* "k:5" encoded k%3A5 */
+    const char *enc[] = { "alpha", "beta", "gamma", "delta", "k%3A5", "k6" };
+    for (int i = 0; i < 6; i++) {
+        int sh = i % 4;
+        freeReplyObject(on_owner("HSET tally:v2:{k:%s}:t _ %d,1,0,0,0,%d", enc[i], i + 1, i + 1));
+        freeReplyObject(on_owner("HSET tally:v2:{k:%s}:D:20261207 _ %d,0,0,0,0,%d", enc[i], i + 1, i + 1));
+        freeReplyObject(on_owner("EXPIREAT tally:v2:{k:%s}:D:20261207 %lld", enc[i], exp));
+        freeReplyObject(on_owner("HSET tally:v2:{s:%d}:t _ 1,1,1,1,1,1", sh));
+        freeReplyObject(on_owner("HSET tally:v2:{s:%d}:D:20261207 _ 1,1,1,1,1,1", sh));
+        freeReplyObject(on_owner("EXPIREAT tally:v2:{s:%d}:D:20261207 %lld", sh, exp));
+        freeReplyObject(on_owner("ZADD tally:v2:{s:%d}:Lr:t 1 %s", sh, keys[i]));
+        freeReplyObject(on_owner("ZADD tally:v2:{s:%d}:Lc:t 1 %s", sh, keys[i]));
+        freeReplyObject(on_owner("ZADD tally:v2:{s:%d}:Lr:D:20261207 1 %s", sh, keys[i]));
+        freeReplyObject(on_owner("EXPIREAT tally:v2:{s:%d}:Lr:D:20261207 %lld", sh, exp));
+    }
+    freeReplyObject(on_owner("SET tally:v2:{c:schema}:S %s", "tz=+00:00 shards=8 idempotency_s=86400"));
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.url = th_url();
+    tally *t = NULL;
+    assert_int_equal(tally_open(&cfg, &t), TALLY_EINVAL);
+    th_assert_mentions(tally_errmsg(t), "key schema v2");
+    tally_close(t);
+    cfg.defer_script_load = 1;
+    cfg.max_script_us = 100; /* 20 keys a call */
+    t = th_open(&cfg);
+    tally_migrate_stats s;
+    if (tally_migrate(t, 0, &s) != TALLY_OK) fail_msg("migrate: %s", tally_errmsg(t));
+    tally_close(t);
+    assert_int_equal(s.renamed, 6 * 2 + 4 * 2 + 1);
+    assert_int_equal(s.fields, 6 * 2);
+    assert_int_equal(s.boards, 4 * 3);
+    assert_int_equal(s.skipped, 0);
+    /* one call per entity renamed (11 hash tags), per page and read, per fill */
+    th_assert_ge((long long)s.calls, 11 + 3 * 8);
+    for (int n = 0; n < NODES; n++)
+        if (tc_is_primary(tc_ports[n])) {
+            redisReply *left = tc_on(tc_ports[n], "KEYS tally:v2:*");
+            assert_int_equal(left->elements, 0);
+            freeReplyObject(left);
+        }
+    for (int i = 0; i < 6; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%d,0,0,0,0,%d", i + 1, i + 1);
+        redisReply *f = on_owner("HGET tally:v3:{s:%d}:D:20261207 k:%s", i % 4, keys[i]);
+        assert_string_equal(f->str, want);
+        freeReplyObject(f);
+        snprintf(want, sizeof want, "%d,1,0,0,0,%d", i + 1, i + 1);
+        f = on_owner("HGET tally:v3:{s:%d}:t k:%s", i % 4, keys[i]);
+        assert_string_equal(f->str, want);
+        freeReplyObject(f);
+        redisReply *e = on_owner("EXPIRETIME tally:v3:{k:%s}:D:20261207", enc[i]);
+        assert_int_equal(e->integer, exp);
+        freeReplyObject(e);
+    }
+    t = tc_open(); /* the prefix opens now */
+    tally_close(t);
+}
+
 int main(void) {
     tc_read_ports();
     signal(SIGPIPE, SIG_IGN);
@@ -544,6 +618,7 @@ int main(void) {
         cmocka_unit_test_setup(scripts_on_every_node, tc_clean),
         cmocka_unit_test_setup(shared_aggregates_spread, tc_clean),
         cmocka_unit_test_setup(one_evicting_primary_refuses_writes, tc_clean),
+        cmocka_unit_test_setup(migrates_a_v2_dataset_on_cluster, tc_clean),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -29,7 +29,7 @@ typedef struct {
 
 static shape doc_keys[MAX_ITEMS], doc_fields[MAX_ITEMS];
 static int ndoc_keys, ndoc_fields;
-static char doc_example[2][128]; /* "team:a {prod}" -> "tally:v2:{k:...}:t" */
+static char doc_example[2][128]; /* "team:a {prod}" -> "tally:v3:{k:...}:t" */
 /* request id, API key, its field in the key's ids hash, in a shared one (hex) */
 static char doc_id_example[4][128];
 
@@ -115,7 +115,7 @@ static built keys_built[MAX_ITEMS];
 static int nbuilt;
 
 static void add(const char *base, size_t bn, const char *suffix, size_t sn) {
-    const char *head = "tally:v2:";
+    const char *head = "tally:v3:";
     if (bn <= strlen(head) || memcmp(base, head, strlen(head)) != 0)
         fail_msg("key '%.*s' does not start with %s", (int)bn, base, head);
     snprintf(keys_built[nbuilt++].key, sizeof keys_built[0].key, "%.*s%.*s", (int)(bn - strlen(head)),
@@ -130,7 +130,7 @@ static void add_args(tally_args *a) {
 
 /* Every key shape the library sends, built through keys.c: the features'
  * combinations of entity and suffix (record.c, queries.c, budgets.c, leases.c,
- * limits.c). */
+ * limits.c, migrate.c). */
 static void build_all(void) {
     tally_schema *t = schema();
     char k[TALLY_ENTITY_MAX], a[TALLY_ENTITY_MAX], s[TALLY_ENTITY_MAX], suffix[64];
@@ -166,6 +166,7 @@ static void build_all(void) {
     add(prices, tally__prices_key(t, prices), "", 0);
     add(prices, tally__schema_key(t, prices), "", 0);
     add(prices, tally__accounts_key(t, prices), "", 0);
+    add(prices, tally__migrated_key(t, prices), "", 0); /* migrate.c's mark */
     assert_int_equal(tally__add_shard_keys(t, &args, "t", 1), 0);
     assert_int_equal(args.argc, 8);
     add_args(&args);
@@ -194,14 +195,14 @@ static void every_doc_key_is_built(void **state) {
 }
 
 /* docs/acl.md's patterns rest on this: the price table is the only key whose
- * hash tag starts with "{p", so "<prefix>:v2:{p:*" grants it alone and
- * "<prefix>:v2:{[^p]*" every other key. */
+ * hash tag starts with "{p", so "<prefix>:v3:{p:*" grants it alone and
+ * "<prefix>:v3:{[^p]*" every other key. */
 static void only_the_price_table_is_kind_p(void **state) {
     (void)state;
     build_all();
     char prices[TALLY_ENTITY_MAX];
     tally__prices_key(schema(), prices);
-    const char *own = prices + strlen("tally:v2:");
+    const char *own = prices + strlen("tally:v3:");
     for (int i = 0; i < nbuilt; i++) {
         const char *k = keys_built[i].key;
         if (k[0] != '{') fail_msg("key '%s' does not start with its hash tag", k);

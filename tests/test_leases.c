@@ -45,7 +45,7 @@ static void leases_reclaim_after_lease_ms(void **state) {
     assert_int_equal(tally_lease_release(t, "job", b.id, &b), TALLY_OK);
     assert_false(b.ok);
     /* keys expire with the longest lease */
-    long long ttl = th_int("PTTL tally:v2:{k:job}:ls");
+    long long ttl = th_int("PTTL tally:v3:{k:job}:ls");
     th_assert_gt(ttl, 0);
     th_assert_le(ttl, 1000);
     tally_close(t);
@@ -72,7 +72,7 @@ static int lease_taker(int child, void *arg) {
 static void leases_contention(void **state) {
     (void)state;
     assert_int_equal(th_children_sum(8, lease_taker, NULL), 3);
-    assert_int_equal(th_int("ZCARD tally:v2:{k:pool}:ls"), 3);
+    assert_int_equal(th_int("ZCARD tally:v3:{k:pool}:ls"), 3);
 }
 
 /* Issue 10, item 10: lease ids are 128 random bits (32 lowercase hex digits)
@@ -140,7 +140,7 @@ static void lease_ids_are_random_128_bits(void **state) {
     qsort(ids, ALL, sizeof ids[0], by_text);
     for (int i = 1; i < ALL; i++)
         if (strcmp(ids[i - 1], ids[i]) == 0) fail_msg("two leases got id %s", ids[i]);
-    assert_int_equal(th_int("ZCARD tally:v2:{k:ids}:ls"), ALL);
+    assert_int_equal(th_int("ZCARD tally:v3:{k:ids}:ls"), ALL);
 }
 
 /* A new id already held by a live lease is refused before the script writes
@@ -148,7 +148,7 @@ static void lease_ids_are_random_128_bits(void **state) {
 static void live_id_refused_before_any_write(void **state) {
     (void)state;
     tally *t = th_open(NULL); /* loads the scripts */
-    const char *key = "tally:v2:{k:dup}:ls", *id = "0123456789abcdef0123456789abcdef";
+    const char *key = "tally:v3:{k:dup}:ls", *id = "0123456789abcdef0123456789abcdef";
     freeReplyObject(th_cmd("ZADD %s 1 expired 99999999999999999 %s", key, id));
     redisReply *r = th_cmd("EVALSHA %s 1 %s acquire 0 10 1000 %s", tally_script_find("lease")->sha1, key, id);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);

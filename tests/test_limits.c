@@ -142,7 +142,7 @@ static void gcra_huge_burst_keeps_its_state(void **state) {
     assert_int_equal(tally_allow(t, "hb", &g, 1, &q, &d), TALLY_OK);
     assert_true(d.allowed);
     th_assert_gt(d.reset_after_ms, 0);
-    th_assert_gt(th_int("PTTL tally:v2:{k:hb}:rl:t:gcra:%lld", 365LL * 86400000), 0);
+    th_assert_gt(th_int("PTTL tally:v3:{k:hb}:rl:t:gcra:%lld", 365LL * 86400000), 0);
     q.tokens = 1;
     assert_int_equal(tally_allow(t, "hb", &g, 1, &q, &d), TALLY_OK);
     assert_false(d.allowed); /* the bucket is full: the state was kept */
@@ -465,7 +465,7 @@ static void bad_input_writes_nothing(void **state) {
     th_digest(after);
     assert_string_equal(before, after);
     /* a foreign key of another type: refused before the first write */
-    freeReplyObject(th_cmd("SET tally:v2:{k:foreign}:rl:t:fixed:1000 x"));
+    freeReplyObject(th_cmd("SET tally:v3:{k:foreign}:rl:t:fixed:1000 x"));
     th_digest(before);
     tally_rule two[2] = { ok, rule(TALLY_COUNT_TOKENS, TALLY_ALGO_FIXED, 5, 1000) };
     assert_int_equal(tally_allow(t, "foreign", two, 2, NULL, &d), TALLY_EREDIS); /* the data, not the call */

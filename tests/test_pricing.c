@@ -94,7 +94,7 @@ static void load_list_show_and_versions(void **state) {
     th_unchanged("a refused price file");
     /* the script refuses what the parser would: a table sent by hand */
     th_baseline();
-    redisReply *r = th_cmd("EVALSHA %s 1 tally:v2:{p:prices}:P m 1,2,3", tally_script_find("prices")->sha1);
+    redisReply *r = th_cmd("EVALSHA %s 1 tally:v3:{p:prices}:P m 1,2,3", tally_script_find("prices")->sha1);
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     th_assert_mentions(r->str, "EINVAL prices");
     freeReplyObject(r);
@@ -103,7 +103,7 @@ static void load_list_show_and_versions(void **state) {
      * without a cost are recorded unpriced (README: do not delete it) */
     tally *t = th_open(NULL);
     assert_int_equal(tally_prices_refresh(t), TALLY_OK);
-    freeReplyObject(th_cmd("DEL tally:v2:{p:prices}:P"));
+    freeReplyObject(th_cmd("DEL tally:v3:{p:prices}:P"));
     assert_int_equal(tally_prices_refresh(t), TALLY_OK);
     tally_event e = ru_event("k", "sonnet", NULL, 1, 0, 0, 0, TALLY_COST_FROM_PRICES, 0, NULL);
     tally_result res;
@@ -200,20 +200,20 @@ static void priced_events_count_per_version(void **state) {
     assert_int_equal(res[2].cost_nanos, 4200);
     assert_int_equal(res[2].price_version, -1);
     char v[128];
-    field_of("tally:v2:{k:k}:t", "p:1", v, sizeof v);
+    field_of("tally:v3:{k:k}:t", "p:1", v, sizeof v);
     assert_string_equal(v, "2,1007,500,0,1,10521300");
-    field_of("tally:v2:{k:k}:t", "_", v, sizeof v);
+    field_of("tally:v3:{k:k}:t", "_", v, sizeof v);
     assert_string_equal(v, "3,2007,1000,0,1,10525500");
     /* a new version prices the next events; both stay explainable */
     assert_int_equal(load_ok("{\"models\": {\"sonnet\": " OPUS "}}"), 2);
     assert_int_equal(tally_record_batch(t, ev, 1, res), TALLY_OK);
     assert_int_equal(res[0].price_version, 2);
     assert_int_equal(res[0].cost_nanos, 52500000); /* 0.015 + 0.0375 USD */
-    field_of("tally:v2:{k:k}:t", "p:2", v, sizeof v);
+    field_of("tally:v3:{k:k}:t", "p:2", v, sizeof v);
     assert_string_equal(v, "1,1000,500,0,0,52500000");
     tally_period today = ru_period_of(TALLY_DAY, ru_now_ms(), 0);
     char day[64];
-    snprintf(day, sizeof day, "tally:v2:{k:k}:D:%04d%02d%02d", today.year, today.month, today.day);
+    snprintf(day, sizeof day, "tally:v3:{k:k}:D:%04d%02d%02d", today.year, today.month, today.day);
     field_of(day, "p:1", v, sizeof v);
     assert_string_equal(v, "2,1007,500,0,1,10521300");
     /* the per-model and key totals read as before: p: fields are no model */
@@ -270,7 +270,7 @@ static void unknown_models_are_refused_unless_zero(void **state) {
     assert_int_equal(load_ok("{\"models\": {\"sonnet\": " SONNET "}}"), 1);
     /* the refusals below are read in other timezones than the seed's: its
      * stored schema parameters go, as on a prefix nothing was recorded under */
-    freeReplyObject(th_cmd("DEL tally:v2:{c:schema}:S"));
+    freeReplyObject(th_cmd("DEL tally:v3:{c:schema}:S"));
     th_baseline();
     char *out, *err;
     assert_int_equal(RUN(NULL, &err, "record", "--url", th_url(), "--key", "k", "--model", "nope", "--input", "5"), 2);
@@ -307,9 +307,9 @@ static void unknown_models_are_refused_unless_zero(void **state) {
     assert_int_equal(tally_record(t, &e, NULL), TALLY_OK);
     tally_close(t);
     char v[128];
-    field_of("tally:v2:{k:k}:t", "m:nope", v, sizeof v);
+    field_of("tally:v3:{k:k}:t", "m:nope", v, sizeof v);
     assert_string_equal(v, "2,10,0,0,0,0");
-    field_of("tally:v2:{k:k}:t", "p:none", v, sizeof v);
+    field_of("tally:v3:{k:k}:t", "p:none", v, sizeof v);
     assert_string_equal(v, "2,10,0,0,0,0");
     /* the tool prints a priced event's cost and version */
     assert_int_equal(RUN(&out, NULL, "record", "--url", th_url(), "--key", "k", "--model", "sonnet", "--input", "1000",
@@ -590,8 +590,8 @@ static void import_of_20000_events_is_exact(void **state) {
     assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "key-0", &total, &b), TALLY_OK);
     assert_int_equal(b.cost_nanos, (int64_t)want_key0);
     char v[128], w[128];
-    field_of("tally:v2:{k:key-0}:t", "p:1", v, sizeof v); /* every event of the key priced by version 1 */
-    field_of("tally:v2:{k:key-0}:t", "_", w, sizeof w);
+    field_of("tally:v3:{k:key-0}:t", "p:1", v, sizeof v); /* every event of the key priced by version 1 */
+    field_of("tally:v3:{k:key-0}:t", "_", w, sizeof w);
     assert_string_equal(v, w);
     tally_close(t);
 }

@@ -84,16 +84,16 @@ static void merged_sums_up_to_int64_max_are_exact(void **state) {
     (void)state;
     tally *t = th_open(NULL);
     tally_period total = ru_total();
-    freeReplyObject(th_cmd("HSET tally:v2:{s:0}:t _ 1,4611686018427387903,0,0,0,4611686018427387903"));
-    freeReplyObject(th_cmd("HSET tally:v2:{s:5}:t _ 2,4611686018427387904,0,0,0,4611686018427387904"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:0}:t _ 1,4611686018427387903,0,0,0,4611686018427387903"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:5}:t _ 2,4611686018427387904,0,0,0,4611686018427387904"));
     EXPECT_B(GET(t, TALLY_SCOPE_GLOBAL, NULL, total), 3, INT64_MAX, 0, 0, 0, INT64_MAX);
-    freeReplyObject(th_cmd("HSET tally:v2:{s:7}:t _ 0,0,0,0,0,1"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:7}:t _ 0,0,0,0,0,1"));
     tally_bucket b;
     expect_erange(t, tally_stats(t, TALLY_SCOPE_GLOBAL, NULL, &total, &b), "cost");
-    freeReplyObject(th_cmd("HSET tally:v2:{k:big}:t _ 1,9223372036854775807,1,0,0,0"));
+    freeReplyObject(th_cmd("HSET tally:v3:{k:big}:t _ 1,9223372036854775807,1,0,0,0"));
     expect_erange(t, tally_stats(t, TALLY_SCOPE_KEY, "big", &total, &b), "total tokens");
     /* what is not a bucket still says so */
-    freeReplyObject(th_cmd("HSET tally:v2:{k:bad}:t _ 1,2,3"));
+    freeReplyObject(th_cmd("HSET tally:v3:{k:bad}:t _ 1,2,3"));
     assert_int_equal(tally_stats(t, TALLY_SCOPE_KEY, "bad", &total, &b), TALLY_ESCRIPT);
     assert_non_null(strstr(tally_errmsg(t), "not a tally bucket"));
     tally_close(t);

@@ -692,15 +692,15 @@ static void accounts_before_their_buckets_are_refused(void **state) {
     int64_t now = ru_now_ms();
     RECORD(t, ru_event("k", "m", "acct", 10, 1, 0, 0, 5, now, NULL));
     tally_close(t);
-    redisReply *r = th_cmd("GET tally:v2:{c:schema}:A"), *params = th_cmd("GET tally:v2:{c:schema}:S");
+    redisReply *r = th_cmd("GET tally:v3:{c:schema}:A"), *params = th_cmd("GET tally:v3:{c:schema}:S");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_string_equal(r->str, "0");
     freeReplyObject(r);
     assert_int_equal(params->type, REDIS_REPLY_STRING);
 
     /* "old": written before (its parameters stored, no account marker) */
-    freeReplyObject(th_cmd("SET old:v2:{c:schema}:S %s", params->str));
-    freeReplyObject(th_cmd("SET older:v2:{c:schema}:S %s", params->str));
+    freeReplyObject(th_cmd("SET old:v3:{c:schema}:S %s", params->str));
+    freeReplyObject(th_cmd("SET older:v3:{c:schema}:S %s", params->str));
     freeReplyObject(params);
     cfg.prefix = "old";
     t = th_open(&cfg);
@@ -709,7 +709,7 @@ static void accounts_before_their_buckets_are_refused(void **state) {
     char before[40], after[40], day[16];
     day_after(now, before);
     day_after(ru_now_ms(), after);
-    r = th_cmd("GET old:v2:{c:schema}:A");
+    r = th_cmd("GET old:v3:{c:schema}:A");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     if (strcmp(r->str, before) != 0) assert_string_equal(r->str, after);
     snprintf(day, sizeof day, "%.4s-%.2s-%.2s", r->str, r->str + 4, r->str + 6);
@@ -762,7 +762,7 @@ static void accounts_before_their_buckets_are_refused(void **state) {
 static long long day_hash_fields(const tally_period *p) {
     long long n = 0;
     for (int s = 0; s < 8; s++)
-        n += th_int("HLEN tally:v2:{s:%d}:D:%04d%02d%02d", s, p->year, p->month, p->day);
+        n += th_int("HLEN tally:v3:{s:%d}:D:%04d%02d%02d", s, p->year, p->month, p->day);
     return n;
 }
 
@@ -779,7 +779,7 @@ static pid_t churn(const tally_period *day, int times) {
         "return redis.call('INCR', KEYS[9])";
     char hashes[8][64], rounds[16];
     for (int sh = 0; sh < 8; sh++)
-        snprintf(hashes[sh], sizeof hashes[sh], "tally:v2:{s:%d}:D:%04d%02d%02d", sh, day->year, day->month, day->day);
+        snprintf(hashes[sh], sizeof hashes[sh], "tally:v3:{s:%d}:D:%04d%02d%02d", sh, day->year, day->month, day->day);
     snprintf(rounds, sizeof rounds, "%d", times);
     pid_t pid = fork();
     if (pid == 0) {

@@ -257,9 +257,9 @@ static void ids_recorded_before_the_upgrade_stay_duplicates(void **state) {
     int64_t at = ru_now_ms() - 60000, slice = at / DAY_MS;
     unsigned char f[8];
     old_field("old-1", f);
-    freeReplyObject(th_cmd("HSET tally:v2:{k:k}:i:%lld %b 1", (long long)slice, f, sizeof f));
+    freeReplyObject(th_cmd("HSET tally:v3:{k:k}:i:%lld %b 1", (long long)slice, f, sizeof f));
     old_field("old-2", f);
-    freeReplyObject(th_cmd("HSET tally:v2:{k:k}:i:%lld %b 1", (long long)slice - 1, f, sizeof f));
+    freeReplyObject(th_cmd("HSET tally:v3:{k:k}:i:%lld %b 1", (long long)slice - 1, f, sizeof f));
     RECORD(t, ru_event("other", "m", NULL, 1, 0, 0, 0, 100, at, NULL)); /* the prefix's first write stores
                                                                            its schema parameters */
     char before[41], after[41];
@@ -270,18 +270,18 @@ static void ids_recorded_before_the_upgrade_stay_duplicates(void **state) {
     assert_string_equal(before, after);
     RECORD(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 100, at, "new-1"));
     EXPECT_B(GET(t, K, "k", ru_total()), 1, 1, 0, 0, 0, 100);
-    redisReply *r = th_cmd("HKEYS tally:v2:{k:k}:i:%lld", (long long)slice);
+    redisReply *r = th_cmd("HKEYS tally:v3:{k:k}:i:%lld", (long long)slice);
     assert_int_equal(r->elements, 2);
     size_t lens = r->element[0]->len + r->element[1]->len;
     assert_int_equal(lens, 8 + 16); /* old-1's old field, new-1's new one */
     freeReplyObject(r);
     /* a hash created now is marked: it holds no 8-byte field to look for */
     RECORD(t, ru_event("k2", "m", NULL, 1, 0, 0, 0, 100, at, "new-2"));
-    r = th_cmd("HKEYS tally:v2:{k:k2}:i:%lld", (long long)slice);
+    r = th_cmd("HKEYS tally:v3:{k:k2}:i:%lld", (long long)slice);
     assert_int_equal(r->elements, 2);
     assert_int_equal(r->element[0]->len + r->element[1]->len, 1 + 16);
     freeReplyObject(r);
-    assert_int_equal(th_int("HEXISTS tally:v2:{k:k2}:i:%lld v", (long long)slice), 1);
+    assert_int_equal(th_int("HEXISTS tally:v3:{k:k2}:i:%lld v", (long long)slice), 1);
     tally_close(t);
 }
 
@@ -317,7 +317,7 @@ static void batch_with_duplicate_inside(void **state) {
 static void batch_message_per_event(void **state) {
     (void)state;
     tally *t = th_open(NULL);
-    freeReplyObject(th_cmd("SET tally:v2:{k:wt}:t foreign"));
+    freeReplyObject(th_cmd("SET tally:v3:{k:wt}:t foreign"));
     int64_t now = ru_now_ms();
     tally_event ev[6] = {
         ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now, "ok-1"),
@@ -412,7 +412,7 @@ static void encoded_ids_never_collide(void **state) {
     redisReply *keys = th_cmd("KEYS *");
     for (size_t i = 0; i < keys->elements; i++) {
         const char *k = keys->element[i]->str;
-        if (strncmp(k, "tally:v2:{", 10) != 0) fail_msg("key '%s' is outside the schema", k);
+        if (strncmp(k, "tally:v3:{", 10) != 0) fail_msg("key '%s' is outside the schema", k);
         const char *close = strchr(k + 10, '}');
         assert_non_null(close);
         assert_null(memchr(k + 12, ':', (size_t)(close - k - 12))); /* no raw ':' inside */
@@ -440,7 +440,7 @@ static void every_bucket_expires_but_totals(void **state) {
             size_t n = strlen(k);
             long long ttl = th_int("TTL %s", k);
             /* totals, the schema's parameters and its accounts' day never expire */
-            int total = (n > 2 && strcmp(k + n - 2, ":t") == 0) || strncmp(k, "tally:v2:{c:schema}:", 20) == 0;
+            int total = (n > 2 && strcmp(k + n - 2, ":t") == 0) || strncmp(k, "tally:v3:{c:schema}:", 20) == 0;
             if (total && ttl != -1) fail_msg("total %s has TTL %lld", k, ttl);
             if (!total && ttl <= 0) fail_msg("bucket %s has TTL %lld", k, ttl);
             total ? lasting++ : expiring++;
@@ -474,27 +474,27 @@ static void expiry_is_bucket_end_plus_retention(void **state) {
     int64_t month_end = ru_utc_ms(ny, nm, 1, 0, 0, 0, 0) / 1000;
     const char *const ents[] = { "k:k", "a:a", "s:0" };
     for (int i = 0; i < 3; i++) {
-        /* the day's hash holds its hours 00..23 too (schema v2): it lives
+        /* the day's hash holds its hours 00..23 too (since schema v2): it lives
          * until the day's retention, past the latest hour's (hour end + 8 d) */
-        snprintf(key, sizeof key, "tally:v2:{%s}:D:%s", ents[i], ymd);
+        snprintf(key, sizeof key, "tally:v3:{%s}:D:%s", ents[i], ymd);
         assert_int_equal(th_int("EXPIRETIME %s", key), day_end + 32 * 86400);
         assert_int_equal(th_int("HEXISTS %s 01", key), 1);
         assert_int_equal(th_int("HEXISTS %s 23", key), 1);
-        snprintf(key, sizeof key, "tally:v2:{%s}:H:%s", ents[i], ymd);
+        snprintf(key, sizeof key, "tally:v3:{%s}:H:%s", ents[i], ymd);
         assert_int_equal(th_int("EXISTS %s", key), 0);
-        snprintf(key, sizeof key, "tally:v2:{%s}:M:%s", ents[i], ym);
+        snprintf(key, sizeof key, "tally:v3:{%s}:M:%s", ents[i], ym);
         assert_int_equal(th_int("EXPIRETIME %s", key), month_end + 400 * 86400);
     }
     /* the key's fields in the shard's hashes live as those hashes (above) */
-    snprintf(key, sizeof key, "tally:v2:{s:0}:D:%s", ymd);
+    snprintf(key, sizeof key, "tally:v3:{s:0}:D:%s", ymd);
     assert_int_equal(th_int("HEXISTS %s k:k", key), 1);
-    snprintf(key, sizeof key, "tally:v2:{s:0}:M:%s", ym);
+    snprintf(key, sizeof key, "tally:v3:{s:0}:M:%s", ym);
     assert_int_equal(th_int("HEXISTS %s k:k", key), 1);
-    assert_int_equal(th_int("EXISTS tally:v2:{s:0}:Lc:D:%s", ymd), 0); /* no leaderboard */
+    assert_int_equal(th_int("EXISTS tally:v3:{s:0}:Lc:D:%s", ymd), 0); /* no leaderboard */
     tally_close(t);
 }
 
-/* Schema v2 keeps a day's hours in the day's hash; they go when the entity's
+/* Since schema v2, tally keeps a day's hours in the day's hash; they go when the entity's
  * hash of a day that begins past their retention (8 d) is created, and stay
  * while that day's hash exists already. */
 static void old_hours_go_when_a_later_day_begins(void **state) {
@@ -508,10 +508,10 @@ static void old_hours_go_when_a_later_day_begins(void **state) {
     const char *const ents[] = { "k:k", "a:a", "s:0" };
     char key[3][96], kept[96];
     for (int i = 0; i < 3; i++) {
-        snprintf(key[i], sizeof key[i], "tally:v2:{%s}:D:%04d%02d%02d", ents[i], old.year, old.month, old.day);
+        snprintf(key[i], sizeof key[i], "tally:v3:{%s}:D:%04d%02d%02d", ents[i], old.year, old.month, old.day);
         freeReplyObject(th_cmd("HSET %s _ 1,0,0,0,0,0 05 1,0,0,0,0,0 05m:m 1,0,0,0,0,0", key[i]));
     }
-    snprintf(kept, sizeof kept, "tally:v2:{k:k}:D:%04d%02d%02d", keep.year, keep.month, keep.day);
+    snprintf(kept, sizeof kept, "tally:v3:{k:k}:D:%04d%02d%02d", keep.year, keep.month, keep.day);
     freeReplyObject(th_cmd("HSET %s _ 1,0,0,0,0,0 07 1,0,0,0,0,0", kept));
     /* today's hash of another key exists already: its first event prunes nothing */
     RECORD(t, ru_event("k", "m", "a", 1, 0, 0, 0, 0, now, NULL));

@@ -93,18 +93,18 @@ static void wrong_type_key_leaves_nothing_behind(void **state) {
     snprintf(ym, sizeof ym, "%04d%02d", d.year, d.month);
     int64_t slice = at / DAY_MS, minute = at / 60000;
     char keys[12][96];
-    snprintf(keys[0], 96, "tally:v2:{k:k}:t");
-    snprintf(keys[1], 96, "tally:v2:{k:k}:D:%s", ymd);
-    snprintf(keys[2], 96, "tally:v2:{a:a}:D:%s", ymd);
-    snprintf(keys[3], 96, "tally:v2:{a:a}:M:%s", ym);
-    snprintf(keys[4], 96, "tally:v2:{s:0}:t");
-    snprintf(keys[5], 96, "tally:v2:{s:0}:D:%s", ymd);
-    snprintf(keys[6], 96, "tally:v2:{s:0}:n:%lld", (long long)minute); /* the last hash */
-    snprintf(keys[7], 96, "tally:v2:{s:0}:M:%s", ym);
-    snprintf(keys[8], 96, "tally:v2:{a:a}:t");
-    snprintf(keys[9], 96, "tally:v2:{k:k}:i:%lld", (long long)slice);
-    snprintf(keys[10], 96, "tally:v2:{k:k}:i:%lld", (long long)slice - 1);
-    snprintf(keys[11], 96, "tally:v2:{k:k}:M:%s", ym);
+    snprintf(keys[0], 96, "tally:v3:{k:k}:t");
+    snprintf(keys[1], 96, "tally:v3:{k:k}:D:%s", ymd);
+    snprintf(keys[2], 96, "tally:v3:{a:a}:D:%s", ymd);
+    snprintf(keys[3], 96, "tally:v3:{a:a}:M:%s", ym);
+    snprintf(keys[4], 96, "tally:v3:{s:0}:t");
+    snprintf(keys[5], 96, "tally:v3:{s:0}:D:%s", ymd);
+    snprintf(keys[6], 96, "tally:v3:{s:0}:n:%lld", (long long)minute); /* the last hash */
+    snprintf(keys[7], 96, "tally:v3:{s:0}:M:%s", ym);
+    snprintf(keys[8], 96, "tally:v3:{a:a}:t");
+    snprintf(keys[9], 96, "tally:v3:{k:k}:i:%lld", (long long)slice);
+    snprintf(keys[10], 96, "tally:v3:{k:k}:i:%lld", (long long)slice - 1);
+    snprintf(keys[11], 96, "tally:v3:{k:k}:M:%s", ym);
     for (int i = 0; i < 12; i++) {
         freeReplyObject(th_cmd("FLUSHALL"));
         RECORD(t, ru_event("other", "m", "a", 1, 0, 0, 0, 1, at, "r"));
@@ -117,9 +117,9 @@ static void wrong_type_key_leaves_nothing_behind(void **state) {
     }
     /* a hash field that is not a packed bucket is refused the same way */
     freeReplyObject(th_cmd("FLUSHALL"));
-    freeReplyObject(th_cmd("HSET tally:v2:{s:0}:D:%s _ %s", ymd, "1,2,3"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:0}:D:%s _ %s", ymd, "1,2,3"));
     REFUSED(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL), TALLY_EREDIS, "not a bucket");
-    freeReplyObject(th_cmd("HSET tally:v2:{s:0}:D:%s _ %s", ymd, "1,2,3,4,5,-6"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:0}:D:%s _ %s", ymd, "1,2,3,4,5,-6"));
     REFUSED(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL), TALLY_EREDIS, "not a bucket");
     /* and the key's field in its shard's hash */
     freeReplyObject(th_cmd("FLUSHALL"));
@@ -139,29 +139,29 @@ static void overflow_is_refused(void **state) {
     snprintf(ymd, sizeof ymd, "%04d%02d%02d", d.year, d.month, d.day);
     RECORD(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL));
     /* requests at the maximum */
-    freeReplyObject(th_cmd("HSET tally:v2:{k:k}:t _ 9223372036854775807,0,0,0,0,0"));
+    freeReplyObject(th_cmd("HSET tally:v3:{k:k}:t _ 9223372036854775807,0,0,0,0,0"));
     REFUSED(t, ru_event("k", "m", NULL, 0, 0, 0, 0, 0, at, NULL), TALLY_EINVAL, "2^63-1");
     /* cost one dollar short of the maximum, in a per-model field of a shard day */
     freeReplyObject(th_cmd("FLUSHALL"));
-    freeReplyObject(th_cmd("HSET tally:v2:{s:0}:D:%s m:m 1,0,0,0,0,9223372035854775807", ymd));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:0}:D:%s m:m 1,0,0,0,0,9223372035854775807", ymd));
     REFUSED(t, ru_event("k", "m", NULL, 0, 0, 0, 0, 1000000001, at, NULL), TALLY_EINVAL, "2^63-1");
     RECORD(t, ru_event("k", "m", NULL, 0, 0, 0, 0, 1000000000, at, NULL)); /* exactly 2^63-1 */
-    redisReply *r = th_cmd("HGET tally:v2:{s:0}:D:%s m:m", ymd);
+    redisReply *r = th_cmd("HGET tally:v3:{s:0}:D:%s m:m", ymd);
     assert_string_equal(r->str, "2,0,0,0,0,9223372036854775807");
     freeReplyObject(r);
     /* tokens near the maximum, crossing the split-decimal boundary of the script */
     freeReplyObject(th_cmd("FLUSHALL"));
-    freeReplyObject(th_cmd("HSET tally:v2:{a:a}:t _ 0,9223372036000000000,0,0,0,0"));
+    freeReplyObject(th_cmd("HSET tally:v3:{a:a}:t _ 0,9223372036000000000,0,0,0,0"));
     REFUSED(t, ru_event("k", "m", "a", 854775808, 0, 0, 0, 0, at, NULL), TALLY_EINVAL, "2^63-1");
     RECORD(t, ru_event("k", "m", "a", 854775807, 0, 0, 0, 0, at, NULL));
-    r = th_cmd("HGET tally:v2:{a:a}:t _");
+    r = th_cmd("HGET tally:v3:{a:a}:t _");
     assert_string_equal(r->str, "1,9223372036854775807,0,0,0,0");
     freeReplyObject(r);
     /* a carry across the low 15 digits stays exact */
     freeReplyObject(th_cmd("FLUSHALL"));
-    freeReplyObject(th_cmd("HSET tally:v2:{k:k}:t _ 0,0,1999999999999999,0,0,0"));
+    freeReplyObject(th_cmd("HSET tally:v3:{k:k}:t _ 0,0,1999999999999999,0,0,0"));
     RECORD(t, ru_event("k", "m", NULL, 0, 1, 0, 0, 0, at, NULL));
-    r = th_cmd("HGET tally:v2:{k:k}:t _");
+    r = th_cmd("HGET tally:v3:{k:k}:t _");
     assert_string_equal(r->str, "1,0,2000000000000000,0,0,0");
     freeReplyObject(r);
     tally_close(t);

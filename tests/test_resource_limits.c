@@ -70,10 +70,10 @@ static void wrong_type_keys(void **state) {
         const char *key; /* made a string */
         const char *what;
     } foreign[] = {
-        { "tally:v2:{k:wt}:t", "record" },       { "tally:v2:{a:wt-acct}:t", "record" },
-        { "tally:v2:{s:6}:t", "record" },
-        { "tally:v2:{k:wt}:rl:r:log:60000", "allow" }, { "tally:v2:{k:wt}:rl:r:log:60000:s", "allow" },
-        { "tally:v2:{k:wt}:ls", "lease" },       { "tally:v2:{k:wt}:B", "reserve" },
+        { "tally:v3:{k:wt}:t", "record" },       { "tally:v3:{a:wt-acct}:t", "record" },
+        { "tally:v3:{s:6}:t", "record" },
+        { "tally:v3:{k:wt}:rl:r:log:60000", "allow" }, { "tally:v3:{k:wt}:rl:r:log:60000:s", "allow" },
+        { "tally:v3:{k:wt}:ls", "lease" },       { "tally:v3:{k:wt}:B", "reserve" },
     };
     for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
         th_seed(NULL);

@@ -10,7 +10,7 @@
 
 #include "harness.h"
 
-#define SCHEMA_KEY "tally:v2:{c:schema}:S"
+#define SCHEMA_KEY "tally:v3:{c:schema}:S"
 
 static tally_event event(const char *key) {
     return (tally_event){ .key = key, .model = "m", .input_tokens = 5, .cost_nanos = 7 };
@@ -111,7 +111,7 @@ static void other_parameters_refused_at_open(void **state) {
     assert_int_equal(tally_record(t, &ev, NULL), TALLY_OK);
     tally_close(t);
     char text[128];
-    redisReply *r = th_cmd("GET fresh:v2:{c:schema}:S");
+    redisReply *r = th_cmd("GET fresh:v3:{c:schema}:S");
     snprintf(text, sizeof text, "%s", r->str);
     freeReplyObject(r);
     assert_string_equal(text, "tz=+00:00 shards=16 idempotency_s=86400");
@@ -157,7 +157,7 @@ static void read_only_user(void **state) {
     tally *t;
     freeReplyObject(th_cmd("ACL SETUSER reader reset on >pw %%R~tally:* resetchannels -@all +script|load "
                            "+evalsha_ro +exists +get +info +hmget"));
-    freeReplyObject(th_cmd("ACL SETUSER op reset on >pw ~tally:v2:{p:* resetchannels -@all +script|load "
+    freeReplyObject(th_cmd("ACL SETUSER op reset on >pw ~tally:v3:{p:* resetchannels -@all +script|load "
                            "+evalsha +evalsha_ro +exists +info"));
     const char *port = strrchr(th_url(), ':');
     char url[128];
@@ -208,7 +208,7 @@ static void read_only_replica(void **state) {
     cfg.prefix = "empty";
     t = th_open(&cfg); /* nothing stored under this prefix: nothing to check */
     assert_int_not_equal(tally_record(t, &ev, NULL), TALLY_OK); /* the replica refuses the write itself */
-    assert_int_equal(th_int("EXISTS empty:v2:{c:schema}:S"), 0);
+    assert_int_equal(th_int("EXISTS empty:v3:{c:schema}:S"), 0);
     tally_close(t);
 }
 

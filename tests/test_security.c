@@ -23,36 +23,11 @@ static void make_urls(void) {
     snprintf(url_operator, sizeof url_operator, "redis://" OPERATOR ":%s@127.0.0.1:%s", GOOD_PW, port);
 }
 
-/* Runs docs/acl.md's "ACL SETUSER <user> ..." line (PASSWORD replaced). */
-static void acl_setuser(const char *doc, const char *user) {
-    FILE *f = fopen(doc, "r");
-    if (!f) fail_msg("cannot read %s", doc);
-    char line[2048], head[64], *rule = NULL;
-    snprintf(head, sizeof head, "ACL SETUSER %s ", user);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, head, strlen(head)) == 0) {
-            rule = line;
-            break;
-        }
-    fclose(f);
-    if (!rule) fail_msg("docs/acl.md has no '%s' line", head);
-    rule[strcspn(rule, "\n")] = '\0';
-    const char *argv[80];
-    int argc = 0;
-    for (char *tok = strtok(rule, " "); tok && argc < 80; tok = strtok(NULL, " "))
-        argv[argc++] = strcmp(tok, ">PASSWORD") == 0 ? ">" GOOD_PW : tok;
-    redisReply *r = redisCommandArgv(th_redis(), argc, argv, NULL);
-    if (!r || r->type == REDIS_REPLY_ERROR) fail_msg("ACL SETUSER %s failed: %s", user, r ? r->str : "");
-    freeReplyObject(r);
-}
-
 /* Creates the application's user "tally" and the operator's from docs/acl.md. */
 static int acl_user(void **state) {
     th_clean(state);
-    const char *doc = getenv("TALLY_ACL_DOC");
-    if (!doc) fail_msg("TALLY_ACL_DOC is not set");
-    acl_setuser(doc, "tally");
-    acl_setuser(doc, OPERATOR);
+    th_acl_setuser("tally", GOOD_PW);
+    th_acl_setuser(OPERATOR, GOOD_PW);
     freeReplyObject(th_cmd("ACL LOG RESET"));
     make_urls();
     return 0;
@@ -206,7 +181,7 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_int_equal(tally_prices_load(t, p, &version), TALLY_EAUTH); /* refused before prices.lua runs */
     assert_int_equal(version, -1);
     th_assert_mentions(tally_errmsg(t), "may not load prices");
-    th_assert_mentions(tally_errmsg(t), "tally:v2:{p:prices}:P");
+    th_assert_mentions(tally_errmsg(t), "tally:v3:{p:prices}:P");
     th_assert_mentions(tally_errmsg(t), "NOPERM");
     char *out, *err;
     assert_int_equal(RUN_IN(json, &out, &err, "prices", "load", "-", "--url", url_good), 3);
@@ -277,8 +252,8 @@ static void acl_user_runs_everything_and_nothing_else(void **state) {
     assert_int_equal(rep->type, REDIS_REPLY_STATUS);
     freeReplyObject(rep);
     const char *refused[] = { "SET tally:x 1", "FLUSHALL", "KEYS *", "CONFIG GET *", "EVAL return 1 0",
-                              "HSET other:x f 1", "HSET tally:v2:{p:prices}:P version 9",
-                              "HDEL tally:v2:{p:prices}:P m:m" };
+                              "HSET other:x f 1", "HSET tally:v3:{p:prices}:P version 9",
+                              "HDEL tally:v3:{p:prices}:P m:m" };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         rep = redisCommand(c, refused[i]);
         if (rep->type != REDIS_REPLY_ERROR || strncmp(rep->str, "NOPERM", 6) != 0)
@@ -295,7 +270,7 @@ static void ids_cannot_reach_other_entities(void **state) {
     tally *t = th_open(NULL);
     const char *ids[] = { "victim", "victim}:t", "victim:t", "{k:victim}", "}:{k:victim", "*", "victim*",
                           "%", "victim%", "vi%63tim", "vi%2563tim", "v?ctim", "[v]ictim", "victim ",
-                          "tally:v2:{k:victim}:t", "victim}", "{victim", "a:b", "a%3Ab" };
+                          "tally:v3:{k:victim}:t", "victim}", "{victim", "a:b", "a%3Ab" };
     size_t nids = sizeof ids / sizeof ids[0];
     for (size_t i = 0; i < nids; i++) {
         tally_event e = { .key = ids[i], .model = ids[i], .account = ids[i], .input_tokens = (int64_t)i + 1 };
@@ -321,7 +296,7 @@ static void ids_cannot_reach_other_entities(void **state) {
     size_t tags = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const char *k = r->element[i]->str, *open = strchr(k, '{'), *close = strchr(k, '}');
-        if (strncmp(k, "tally:v2:{", 10) != 0 || !open || !close || strchr(open + 1, '{') ||
+        if (strncmp(k, "tally:v3:{", 10) != 0 || !open || !close || strchr(open + 1, '{') ||
             strchr(close + 1, '}') || strchr(k, '*') || strchr(k, '?') || strchr(k, '[') || strchr(k, ' '))
             fail_msg("key '%s' breaks the schema", k);
         const char *colon = strchr(open + 3, ':');

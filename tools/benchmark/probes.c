@@ -59,7 +59,7 @@ void allow_memory(redisContext *c, long long mem[4][4]) {
             tally_decision d;
             for (int i = 0; i < calls[e]; i++)
                 if (tally_allow(t, key, &rule, 1, NULL, &d) != TALLY_OK) die("allow: %s", tally_errmsg(t));
-            snprintf(pat, sizeof pat, "bench:v2:{k:%s}:*", key);
+            snprintf(pat, sizeof pat, "bench:v3:{k:%s}:*", key);
             mem[a][e] = usage_pattern(c, pat);
         }
     tally_close(t);

@@ -17,6 +17,7 @@ int cmd_active(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 /* admission control */
 int cmd_allow(int argc, char **argv);
 int cmd_limits(int argc, char **argv);

@@ -26,6 +26,7 @@ static const struct command {
     { "cancel", cmd_cancel, "give a reserved estimate back without recording usage" },
     { "lease", cmd_lease, "concurrency leases: acquire, renew or release" },
     { "prices", cmd_prices, "load, list or show the price table that prices events" },
+    { "migrate", cmd_migrate, "convert a key-schema v2 dataset to v3 in place (offline)" },
     { "scripts", cmd_scripts, "list, show, load, verify or flush the Lua scripts" },
 };
 
@@ -70,7 +71,9 @@ static void help(FILE *f) {
           "exit status:\n"
           "  0 success\n"
           "  1 denied, or missing (scripts verify)\n"
-          "  2 bad usage or bad input; nothing was written\n"
+          "  2 bad usage or bad input; nothing was written. Also a prefix written\n"
+          "    with another timezone or shard count, or holding an older key\n"
+          "    schema's data (v2: see tally migrate --help)\n"
           "  3 Redis unreachable or authentication failed\n"
           "  4 Redis error (OOM, wrong key type), script error, timeout, sum past\n"
           "    2^63-1; exporter: cannot listen\n"
