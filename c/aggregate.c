@@ -18,7 +18,7 @@
 #include "timecal.h"
 
 
-/* Every bucket field an event touches, per entity: docs/keys.md, schema v2
+/* Every bucket field an event touches, per entity: docs/keys.md, schema v3
  * (the hours of a day are fields of the day's hash). */
 static const struct { unsigned char entity, period, field; } plan[] = {
     { E_KEY, P_TOTAL, F_ALL },     { E_KEY, P_TOTAL, F_MODEL },   { E_KEY, P_MONTH, F_ALL },

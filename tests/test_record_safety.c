@@ -123,7 +123,7 @@ static void wrong_type_key_leaves_nothing_behind(void **state) {
     REFUSED(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL), TALLY_EREDIS, "not a bucket");
     /* and the key's field in its shard's hash */
     freeReplyObject(th_cmd("FLUSHALL"));
-    freeReplyObject(th_cmd("HSET tally:v2:{s:0}:t k:k %s", "1,2,3"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:0}:t k:k %s", "1,2,3"));
     REFUSED(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, at, NULL), TALLY_EREDIS, "not a bucket");
     tally_close(t);
 }

@@ -62,7 +62,7 @@ int wire_check(const tally_args *a, const tally_event *ev, size_t n, char *why, 
     int name = argv0 + 2, shard_periods = 0, key_fields = 0;
     for (int64_t h = 0; h < nh; h++) {
         size_t hn, i = 0;
-        const char *hash = arg(a, 3 + (int)h, &hn); /* "<prefix>:v2:{s:N}:<period>" for a shard's */
+        const char *hash = arg(a, 3 + (int)h, &hn); /* "<prefix>:v3:{s:N}:<period>" for a shard's */
         while (i + 3 <= hn && memcmp(hash + i, "{s:", 3) != 0) i++;
         while (i + 3 <= hn && hash[i] != '}') i++;
         shard_periods += i + 3 <= hn && (hash[i + 2] == 't' || hash[i + 2] == 'M' || hash[i + 2] == 'D');
