@@ -19,11 +19,13 @@
 
 
 /* Every bucket field an event touches, per entity: docs/keys.md, schema v3
- * (the hours of a day are fields of the day's hash). */
+ * (the hours of a day are fields of the day's hash). An account's total and
+ * month are the sums of its a: fields in the shards' hashes, so it has a hash
+ * of its own only per day (its day and hours are not derivable). */
 static const struct { unsigned char entity, period, field; } plan[] = {
     { E_KEY, P_TOTAL, F_ALL },     { E_KEY, P_TOTAL, F_MODEL },   { E_KEY, P_MONTH, F_ALL },
     { E_KEY, P_MONTH, F_MODEL },   { E_KEY, P_DAY, F_ALL },       { E_KEY, P_DAY, F_MODEL },
-    { E_KEY, P_DAY, F_HOUR },      { E_ACCOUNT, P_TOTAL, F_ALL }, { E_ACCOUNT, P_MONTH, F_ALL },
+    { E_KEY, P_DAY, F_HOUR },
     { E_ACCOUNT, P_DAY, F_ALL },   { E_ACCOUNT, P_DAY, F_HOUR },  { E_SHARD, P_TOTAL, F_ALL },
     { E_SHARD, P_TOTAL, F_MODEL }, { E_SHARD, P_MONTH, F_ALL },   { E_SHARD, P_MONTH, F_MODEL },
     { E_SHARD, P_DAY, F_ALL },     { E_SHARD, P_DAY, F_MODEL },   { E_SHARD, P_DAY, F_HOUR },

@@ -15,7 +15,6 @@
 #include "breakdown.h"
 #include "keys.h"
 #include "queries.h"
-#include "schema.h"
 #include "table.h"
 #include "timecal.h"
 
@@ -248,28 +247,6 @@ int tally_models_range(tally *t, const char *key, const tally_range *r, tally_mo
     return np < 0 ? t->err : breakdown(t, key, p, np, BY_MODEL, out, n);
 }
 
-/* Refuses a read of accounts that reaches before the day the shards' hashes
- * hold every event's account field (schema.c): earliest, YYYYMMDD (0: a
- * total, from the first event). */
-static int accounts_complete(tally *t, int64_t earliest) {
-    int64_t from;
-    if (tally__accounts_from(t, &from) != TALLY_OK) return t->err;
-    if (from < 0)
-        return tally__fail(t, TALLY_EINVAL,
-                           "prefix '%s' holds only data recorded by a tally without account buckets in the shards' "
-                           "hashes: accounts are listed from the day after this version's first record (docs/keys.md)",
-                           t->cfg.prefix);
-    if (earliest >= from) return TALLY_OK;
-    char asked[24] = "the total";
-    if (earliest) snprintf(asked, sizeof asked, "%04d-%02d-%02d", (int)(earliest / 10000), (int)(earliest / 100 % 100),
-                           (int)(earliest % 100));
-    return tally__fail(t, TALLY_EINVAL,
-                       "accounts are listed from %04d-%02d-%02d on under prefix '%s' (events recorded before by a "
-                       "tally without account buckets are missing from them): %s reaches before it; ask from that "
-                       "day (docs/keys.md)",
-                       (int)(from / 10000), (int)(from / 100 % 100), (int)(from % 100), t->cfg.prefix, asked);
-}
-
 int tally__accounts(tally *t, const tally_period *p, const tally_range *r, tally_model_stats **out, size_t *n) {
     *out = NULL;
     *n = 0;
@@ -279,7 +256,7 @@ int tally__accounts(tally *t, const tally_period *p, const tally_range *r, tally
     const tally_period *first = r ? &parts[0] : p;
     int64_t earliest = first->kind == TALLY_TOTAL ? 0
                                                   : (first->year * 100 + first->month) * 100 + (first->kind == TALLY_MONTH ? 1 : first->day);
-    if (first->kind != TALLY_HOUR && accounts_complete(t, earliest) != TALLY_OK) return t->err;
+    if (first->kind != TALLY_HOUR && tally__accounts_complete(t, earliest) != TALLY_OK) return t->err;
     return breakdown(t, NULL, r ? parts : p, np, BY_ACCOUNT, out, n);
 }
 

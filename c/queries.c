@@ -12,6 +12,7 @@
 #include "exec.h"
 #include "keys.h"
 #include "queries.h"
+#include "schema.h"
 #include "table.h"
 #include "timecal.h"
 
@@ -38,9 +39,40 @@ static int start_read(tally *t, tally_args *a, int id) {
     return t->cfg.read_from == TALLY_READ_REPLICA ? tally__args_script_ro(a, id) : tally__args_script(a, id);
 }
 
-/* Adds the field of a bucket inside its hash: the entity's own, or with a
- * model that model's. 0, or -1 on OOM. */
-static int add_field(tally_args *a, const tally_period *p, const char *model) {
+/* Whether scope's bucket of period p is summed over the shards' hashes:
+ * always for models and global; an account's total and month are its a:
+ * fields there (it has a hash of its own only per day: docs/keys.md). */
+static int in_shards(int scope, const tally_period *p) {
+    return scope == TALLY_SCOPE_MODEL || scope == TALLY_SCOPE_GLOBAL ||
+           (scope == TALLY_SCOPE_ACCOUNT && (p->kind == TALLY_TOTAL || p->kind == TALLY_MONTH));
+}
+
+/* queries.h */
+int tally__accounts_complete(tally *t, int64_t earliest) {
+    int64_t from;
+    if (tally__accounts_from(t, &from) != TALLY_OK) return t->err;
+    if (from < 0)
+        return tally__fail(t, TALLY_EINVAL,
+                           "prefix '%s' holds only data recorded by a tally without account buckets in the shards' "
+                           "hashes: accounts are listed from the day after this version's first record (docs/keys.md)",
+                           t->cfg.prefix);
+    if (earliest >= from) return TALLY_OK;
+    char asked[24] = "the total";
+    if (earliest) snprintf(asked, sizeof asked, "%04d-%02d-%02d", (int)(earliest / 10000), (int)(earliest / 100 % 100),
+                           (int)(earliest % 100));
+    return tally__fail(t, TALLY_EINVAL,
+                       "accounts are listed from %04d-%02d-%02d on under prefix '%s' (events recorded before by a "
+                       "tally without account buckets are missing from them): %s reaches before it; ask from that "
+                       "day (docs/keys.md)",
+                       (int)(from / 10000), (int)(from / 100 % 100), (int)(from % 100), t->cfg.prefix, asked);
+}
+
+/* Adds the field of a bucket inside its hash: the entity's own, a model's
+ * (scope MODEL), or an account's in a shard's hash. 0, or -1 on OOM. */
+static int add_field(tally_args *a, int scope, const char *id, const tally_period *p) {
+    if (scope == TALLY_SCOPE_ACCOUNT && in_shards(scope, p))
+        return tally__args_cat(a, TALLY_FIELD_ACCOUNT, strlen(TALLY_FIELD_ACCOUNT), id, strlen(id));
+    const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
     char pre[8];
     size_t n = tally__field_prefix(p, model != NULL, pre);
     return tally__args_cat(a, pre, n, model ? model : "", model ? strlen(model) : 0);
@@ -54,12 +86,12 @@ int tally__check_scope(tally *t, int scope, const char *id) {
     return tally__id_check(t, what[scope], id, id ? strlen(id) : 0);
 }
 
-/* Keys holding one bucket: the entity's own hash, or one per shard for models
- * and global. Returns how many keys were added, or -1 on OOM. */
+/* Keys holding one bucket: the entity's own hash, or one per shard (in_shards).
+ * Returns how many keys were added, or -1 on OOM. */
 static int add_keys(tally *t, tally_args *a, int scope, const char *id, const tally_period *p) {
     char base[TALLY_ENTITY_MAX], suffix[24];
     size_t sn = tally__period_suffix(p, suffix);
-    if (scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT) {
+    if (!in_shards(scope, p)) {
         char kind = scope == TALLY_SCOPE_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT;
         return tally__args_cat(a, base, tally__entity(&t->schema, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;
     }
@@ -102,9 +134,9 @@ int tally__packed_failed(tally *t, int got, const char *where) {
 }
 
 /* Runs read.lua "get" built in t->args (keys already added, `nkeys` of them,
- * each followed by one field in the ARGV) and sums the values of keys
- * [i*per, (i+1)*per) into out[i]. */
-static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
+ * each followed by one field in the ARGV) and sums the value of key i into
+ * out[owner[i]] (owner NULL: all into *out). */
+static int read_sum(tally *t, int nkeys, const int *owner, tally_bucket *out) {
     int *chunk = calloc((size_t)nkeys + 1, sizeof *chunk);
     if (!chunk) return tally__oom(t);
     for (int i = 0; i < nkeys; i++) chunk[i] = 2; /* "1", the field */
@@ -115,10 +147,12 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
     for (int i = 0; i < nkeys && rc == TALLY_OK; i++) {
         redisReply *e = k.per_key[i];
         redisReply *v = tally__reply_fits(e, 1, "s") ? e->element[0] : NULL; /* {value}, or no bucket */
-        int got = v ? tally__add_packed(&out[i / per], v->str, v->len) : 0;
+        int slot = owner ? owner[i] : 0;
+        int got = v ? tally__add_packed(&out[slot], v->str, v->len) : 0;
         if (got) {
             char where[32];
-            if (got > 0 && per > 1) snprintf(where, sizeof where, "the merged buckets");
+            int merged = owner ? (i > 0 && owner[i - 1] == slot) || (i + 1 < nkeys && owner[i + 1] == slot) : nkeys > 1;
+            if (got > 0 && merged) snprintf(where, sizeof where, "the merged buckets");
             else snprintf(where, sizeof where, "bucket %d", i);
             rc = tally__packed_failed(t, got, where);
         }
@@ -127,25 +161,45 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }
 
+/* An account's buckets in the shards' hashes (in_shards) hold its events
+ * from the accounts marker's day on (docs/keys.md): refuses periods that
+ * reach before it, naming the day. */
+static int account_periods_complete(tally *t, int scope, const tally_period *p, int n) {
+    int64_t earliest = -1;
+    for (int i = 0; i < n; i++) {
+        if (scope != TALLY_SCOPE_ACCOUNT || !in_shards(scope, &p[i])) continue;
+        int64_t from = p[i].kind == TALLY_TOTAL ? 0 : (p[i].year * 100 + p[i].month) * 100 + 1;
+        if (earliest < 0 || from < earliest) earliest = from;
+    }
+    return earliest < 0 ? TALLY_OK : tally__accounts_complete(t, earliest);
+}
+
 /* Reads n periods of one scope: keys of every period, then their fields;
  * into out[n], or with merge all of them added to *out. */
 static int read_periods(tally *t, int scope, const char *id, const tally_period *p, int n, int merge,
                         tally_bucket *out) {
-    const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
+    if (account_periods_complete(t, scope, p, n) != TALLY_OK) return t->err;
     tally_args *a = &t->args;
-    int err = start_read(t, a, TALLY_SCRIPT_READ), per = 1, nkeys = 0;
+    int *owner = malloc((size_t)n * (size_t)(t->cfg.shards > 1 ? t->cfg.shards : 1) * sizeof *owner);
+    int err = !owner || start_read(t, a, TALLY_SCRIPT_READ), nkeys = 0;
     for (int i = 0; i < n && !err; i++) {
-        per = add_keys(t, a, scope, id, &p[i]);
+        int per = add_keys(t, a, scope, id, &p[i]);
         if (per < 0) err = 1;
-        nkeys += per;
+        for (int k = 0; k < per; k++) owner[nkeys++] = merge ? 0 : i;
     }
     tally__args_end_keys(a);
     err |= tally__args_str(a, "get");
     for (int i = 0; i < n && !err; i++)
-        for (int k = 0; k < per && !err; k++) err |= tally__args_str(a, "1") | add_field(a, &p[i], model);
-    if (err) return tally__oom(t);
+        for (int per = in_shards(scope, &p[i]) ? t->cfg.shards : 1; per-- && !err;)
+            err |= tally__args_str(a, "1") | add_field(a, scope, id, &p[i]);
+    if (err) {
+        free(owner);
+        return tally__oom(t);
+    }
     if (!merge) memset(out, 0, (size_t)n * sizeof *out);
-    return read_sum(t, nkeys, merge ? nkeys : per, out);
+    int rc = read_sum(t, nkeys, owner, out);
+    free(owner);
+    return rc;
 }
 
 int tally_stats(tally *t, int scope, const char *id, const tally_period *p, tally_bucket *out) {
@@ -195,7 +249,7 @@ int tally_stats_range(tally *t, int scope, const char *id, const tally_range *r,
     tally_period p[TALLY_RANGE_MAX_PARTS];
     int n = rc == TALLY_OK ? range_parts(t, r, p) : -1;
     if (n < 0) return t->err;
-    int per = scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT ? 1 : t->cfg.shards;
+    int per = scope == TALLY_SCOPE_KEY ? 1 : t->cfg.shards;
     int step = periods_per_call(t, per, READ_US_PER_FIELD);
     for (int i = 0; i < n && rc == TALLY_OK; i += step)
         rc = read_periods(t, scope, id, p + i, n - i < step ? n - i : step, 1, out);
@@ -257,7 +311,7 @@ int tally_metrics(tally *t, int minutes, tally_bucket *sum) {
     for (int k = 0; k < nkeys; k++) err |= tally__args_str(a, "1") | tally__args_str(a, TALLY_FIELD_ENTITY);
     if (err) return tally__oom(t);
     memset(sum, 0, sizeof *sum);
-    return read_sum(t, nkeys, nkeys, sum);
+    return read_sum(t, nkeys, NULL, sum);
 }
 
 /* queries.h: for breakdown.c, rankings.c and report.c. */

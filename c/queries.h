@@ -15,6 +15,11 @@ int tally__check_scope(tally *t, int scope, const char *id);
  * handle's error (a range backwards, too long, or reaching a bucket no longer
  * kept). */
 int tally__range_parts(tally *t, const tally_range *r, tally_period *p);
+/* Refuses a read of accounts' buckets in the shards' hashes (their a:
+ * fields) that reaches before the day from which those hold every event's
+ * account (schema.c, docs/keys.md): earliest is YYYYMMDD, 0 for a total (from
+ * the first event). TALLY_OK, or TALLY_EINVAL naming the day. */
+int tally__accounts_complete(tally *t, int64_t earliest);
 /* Starts a call of read-only script `id` in a: EVALSHA_RO with
  * TALLY_READ_REPLICA. 0, or -1 on OOM. */
 int tally__start_read(tally *t, tally_args *a, int id);

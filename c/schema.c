@@ -83,12 +83,13 @@ static int compare(tally *t, const redisReply *r, const char *mine) {
                        t->cfg.prefix, diff);
 }
 
-/* GET (claim 0) or SET NX GET (claim 1) of the schema key into t->aux. */
+/* GET (claim 0), SET NX GET (claim 1) or SET GET (claim 2: overwrites) of
+ * the schema key into t->aux. */
 static int build(tally *t, int claim, const char *key, size_t n, const char *mine) {
     tally_args *a = &t->aux;
     tally__args_reset(a);
     int err = tally__args_str(a, claim ? "SET" : "GET") | tally__args_add(a, key, n);
-    if (claim) err |= tally__args_str(a, mine) | tally__args_str(a, "NX") | tally__args_str(a, "GET");
+    if (claim) err |= tally__args_str(a, mine) | (claim == 1 ? tally__args_str(a, "NX") : 0) | tally__args_str(a, "GET");
     return err ? tally__oom(t) : TALLY_OK;
 }
 
@@ -144,14 +145,16 @@ int tally__schema_check(tally *t) {
     return exchange(t, 0, &fresh);
 }
 
-/* Stores the day account fields begin, unless one is stored (SET NX): "0"
- * after the prefix's first write, else tomorrow in the handle's timezone. */
+/* Stores the day account fields begin: "0" after the prefix's first write
+ * (SET: it overwrites the day that a writer racing it may have stored, having
+ * seen the parameters this write stored), else tomorrow in the handle's
+ * timezone unless one is stored (SET NX). */
 static int mark_accounts(tally *t, int fresh) {
     char key[TALLY_ENTITY_MAX];
     tally_when w = { .ymd = "0" };
     if (!fresh) tally__when(tally__now_ms() + 86400000, t->cfg.tz_offset_min, &w);
     int down;
-    redisReply *r = get_or_claim(t, 1, key, tally__accounts_key(&t->schema, key), w.ymd, &down);
+    redisReply *r = get_or_claim(t, fresh ? 2 : 1, key, tally__accounts_key(&t->schema, key), w.ymd, &down);
     if (!r) return t->err;
     int rc = TALLY_OK;
     if (r->type == REDIS_REPLY_ERROR && !tally__reply_is(r, "NOPERM") && !tally__reply_is(r, "READONLY"))

@@ -188,6 +188,38 @@ static void same_outcomes(const int *code, const int *dup, const tally_result *r
     assert_true(recorded > NEV / 2 && duplicates > 100 && refused > 100);
 }
 
+/* An account's total and this month are its fields in the shards' hashes (it
+ * has no hash of its own for them): tally_stats gives each account's sums of
+ * the events the oracle recorded, and no {a:ID}:t or {a:ID}:M: key exists. */
+static void accounts_match_the_events(const char *prefix, const int *code, const int *dup) {
+    tally *t = open_prefix(prefix, 0);
+    tally_period total = ru_total(), month = ru_period_of(TALLY_MONTH, ru_now_ms(), 0);
+    for (size_t a = 2; a < sizeof accounts / sizeof *accounts; a++) {
+        int64_t want[2][2] = { { 0 } }; /* total, month: requests, cost */
+        for (int i = 0; i < NEV; i++) {
+            if (code[i] != TALLY_OK || dup[i] || !ev[i].account || strcmp(ev[i].account, accounts[a]) != 0) continue;
+            tally_period m = ru_period_of(TALLY_MONTH, ev[i].at_ms, 0);
+            for (int w = 0; w < 2; w++)
+                if (!w || (m.year == month.year && m.month == month.month))
+                    want[w][0] += 1, want[w][1] += ev[i].cost_nanos; /* an event is one request */
+        }
+        tally_bucket b;
+        for (int w = 0; w < 2; w++) {
+            assert_int_equal(tally_stats(t, TALLY_SCOPE_ACCOUNT, accounts[a], w ? &month : &total, &b), TALLY_OK);
+            if (b.requests != want[w][0] || b.cost_nanos != want[w][1])
+                fail_msg("account %s %s: %lld requests, %lld nano-USD; the events: %lld, %lld", accounts[a],
+                         w ? "month" : "total", (long long)b.requests, (long long)b.cost_nanos,
+                         (long long)want[w][0], (long long)want[w][1]);
+        }
+    }
+    tally_close(t);
+    char pattern[64];
+    for (int w = 0; w < 2; w++) {
+        snprintf(pattern, sizeof pattern, "%s:" SCHEMA ":{a:*}:%s", prefix, w ? "M:*" : "t");
+        assert_int_equal(th_int("EVAL %s 0 %s", "return #redis.call('KEYS', ARGV[1])", pattern), 0);
+    }
+}
+
 static void run_against_oracle(uint64_t seed, int64_t max_script_us) {
     rng r = { seed };
     make_events(&r, ru_now_ms() - 60000);
@@ -199,6 +231,7 @@ static void run_against_oracle(uint64_t seed, int64_t max_script_us) {
     record_in_batches(&r, "b", max_script_us, res);
     same_outcomes(code, dup, res);
     same_dataset("o", "b");
+    accounts_match_the_events("b", code, dup);
 }
 
 static void batches_equal_one_by_one(void **state) {

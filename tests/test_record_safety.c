@@ -96,12 +96,12 @@ static void wrong_type_key_leaves_nothing_behind(void **state) {
     snprintf(keys[0], 96, "tally:v3:{k:k}:t");
     snprintf(keys[1], 96, "tally:v3:{k:k}:D:%s", ymd);
     snprintf(keys[2], 96, "tally:v3:{a:a}:D:%s", ymd);
-    snprintf(keys[3], 96, "tally:v3:{a:a}:M:%s", ym);
+    snprintf(keys[3], 96, "tally:v3:{s:0}:M:%s", ym); /* the account's month is its field there */
     snprintf(keys[4], 96, "tally:v3:{s:0}:t");
     snprintf(keys[5], 96, "tally:v3:{s:0}:D:%s", ymd);
     snprintf(keys[6], 96, "tally:v3:{s:0}:n:%lld", (long long)minute); /* the last hash */
     snprintf(keys[7], 96, "tally:v3:{s:0}:M:%s", ym);
-    snprintf(keys[8], 96, "tally:v3:{a:a}:t");
+    snprintf(keys[8], 96, "tally:v3:{s:0}:t"); /* and its total */
     snprintf(keys[9], 96, "tally:v3:{k:k}:i:%lld", (long long)slice);
     snprintf(keys[10], 96, "tally:v3:{k:k}:i:%lld", (long long)slice - 1);
     snprintf(keys[11], 96, "tally:v3:{k:k}:M:%s", ym);
@@ -151,10 +151,10 @@ static void overflow_is_refused(void **state) {
     freeReplyObject(r);
     /* tokens near the maximum, crossing the split-decimal boundary of the script */
     freeReplyObject(th_cmd("FLUSHALL"));
-    freeReplyObject(th_cmd("HSET tally:v3:{a:a}:t _ 0,9223372036000000000,0,0,0,0"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:0}:t a:a 0,9223372036000000000,0,0,0,0"));
     REFUSED(t, ru_event("k", "m", "a", 854775808, 0, 0, 0, 0, at, NULL), TALLY_EINVAL, "2^63-1");
     RECORD(t, ru_event("k", "m", "a", 854775807, 0, 0, 0, 0, at, NULL));
-    r = th_cmd("HGET tally:v3:{a:a}:t _");
+    r = th_cmd("HGET tally:v3:{s:0}:t a:a");
     assert_string_equal(r->str, "1,9223372036854775807,0,0,0,0");
     freeReplyObject(r);
     /* a carry across the low 15 digits stays exact */
