@@ -13,6 +13,7 @@
 #include "keys.h"
 #include "money.h"
 #include "price_store.h"
+#include "queries.h"
 #include "timecal.h"
 
 /* reserve.lua's cap metrics (ARGV: "c" cost, "k" tokens). */
@@ -119,14 +120,36 @@ typedef struct {
     int acct_entity;  /* the account's number in the call (1-based), 0: none */
 } holders;
 
-/* The caps of one call: all of the key's or all of the account's on a cluster. */
+/* Whether cap b reads an account's month or total: its a: fields summed over
+ * the shards' hashes (docs/keys.md), not a hash of the account's own. */
+static int in_shards(const tally_budget *b) {
+    return b->scope == TALLY_SCOPE_ACCOUNT && b->period != TALLY_DAY;
+}
+
+/* The caps of one call: all of the key's or all of the account's on a
+ * cluster, where an account's month and total (the shards' hashes, in other
+ * slots) cannot be read in its call; an account's month or total is complete
+ * from the accounts marker's day on. */
 static int check_entities(tally *t, const tally_budget *caps, int ncaps, int *key_caps, int *account_caps) {
     *key_caps = *account_caps = 0;
-    for (int i = 0; i < ncaps; i++) *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? account_caps : key_caps) += 1;
+    int64_t earliest = -1;
+    tally_when w;
+    tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
+    for (int i = 0; i < ncaps; i++) {
+        *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? account_caps : key_caps) += 1;
+        if (!in_shards(&caps[i])) continue;
+        if (tally__is_cluster(t))
+            return tally__fail(t, TALLY_EINVAL,
+                               "cap %d: on a cluster an account's month and total are summed over the shards' "
+                               "hashes in other slots, which its reservation cannot read atomically: cap the "
+                               "account per day, or its keys", i + 1);
+        int64_t from = caps[i].period == TALLY_TOTAL ? 0 : (w.year * 100 + w.month) * 100 + 1;
+        if (earliest < 0 || from < earliest) earliest = from;
+    }
     if (tally__is_cluster(t) && *key_caps && *account_caps)
         return tally__fail(t, TALLY_EINVAL, "on a cluster a reservation's caps belong to one entity: "
                                             "reserve key caps and account caps in two calls");
-    return TALLY_OK;
+    return earliest < 0 ? TALLY_OK : tally__accounts_complete(t, earliest);
 }
 
 /* Builds reserve.lua's call for priced reservation r into t->args. 0, or -1
@@ -148,7 +171,8 @@ static int build(tally *t, const tally_reservation *r, const tally_budget *caps,
         tally_period p = { caps[i].period, w.year, w.month, w.day, 0 };
         size_t sn = tally__period_suffix(&p, suffix);
         int acct = caps[i].scope == TALLY_SCOPE_ACCOUNT;
-        err |= tally__args_cat(a, acct ? h.ab : h.kb, acct ? h.abn : h.kbn, suffix, sn);
+        if (in_shards(&caps[i])) err |= tally__add_shard_keys(&t->schema, a, suffix, sn);
+        else err |= tally__args_cat(a, acct ? h.ab : h.kb, acct ? h.abn : h.kbn, suffix, sn);
     }
     tally__args_end_keys(a);
     err |= tally__add_reservation_member(a, r->key, r->request_id) | tally__args_i64(a, r->lease_ms);
@@ -157,9 +181,12 @@ static int build(tally *t, const tally_reservation *r, const tally_budget *caps,
     err |= tally__args_i64(a, t->test_now_us / 1000); /* 0: the server's TIME */
     for (int i = 0; i < ncaps; i++) {
         err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? h.acct_entity : 1);
-        err |= tally__args_str(a, TALLY_FIELD_ENTITY);
+        if (in_shards(&caps[i]))
+            err |= tally__args_cat(a, TALLY_FIELD_ACCOUNT, strlen(TALLY_FIELD_ACCOUNT), r->account, strlen(r->account));
+        else err |= tally__args_str(a, TALLY_FIELD_ENTITY);
         err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? CAP_COST : CAP_TOKENS);
         err |= tally__args_i64(a, caps[i].cap);
+        err |= tally__args_i64(a, in_shards(&caps[i]) ? t->cfg.shards : 1);
     }
     return err ? -1 : 0;
 }

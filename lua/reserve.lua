@@ -3,7 +3,9 @@
 -- KEYS[2e-1] reservations: budget entity e (1..ne: the key, then the account):
 --   its reservations hash.
 -- KEYS[2e] leases: entity e's leases sorted set.
--- KEYS[2ne+i] bucket: cap i (1..nc): the statistics bucket hash it reads.
+-- KEYS[2ne+1..] buckets: per cap i (1..nc) in order, its cap_keys statistics
+--   hashes, whose field cap_field it sums (an account's month or total: the
+--   shards' hashes).
 -- ARGV[1] member: the reservation's member: API key id, byte 0x1F, request id
 --   (a request id belongs to its key: two keys of one account may reuse an id).
 -- ARGV[2] lease_ms: released by itself after this (1 ms to 1 day).
@@ -13,10 +15,11 @@
 -- ARGV[6] nc: caps (1..16).
 -- ARGV[7] now_ms: now in ms, or "0" for the server's TIME (a fixed now is for
 --   tests only).
--- ARGV[4i+4] cap_entity: cap i (1..nc): the entity it belongs to (1..ne).
--- ARGV[4i+5] cap_field: the bucket's field.
--- ARGV[4i+6] cap_metric: "c" (cost) or "k" (tokens).
--- ARGV[4i+7] cap_amount: the cap (nano-USD or tokens, > 0).
+-- ARGV[5i+3] cap_entity: cap i (1..nc): the entity it belongs to (1..ne).
+-- ARGV[5i+4] cap_field: the bucket's field.
+-- ARGV[5i+5] cap_metric: "c" (cost) or "k" (tokens).
+-- ARGV[5i+6] cap_amount: the cap (nano-USD or tokens, > 0).
+-- ARGV[5i+7] cap_keys: how many hashes hold the cap's bucket (1..256).
 -- Returns: {allowed 1|0, denied_by: first denying cap's index or 0, {what each
 --   cap has left after this call}, server time ms, "reserved"|"duplicate"|"denied"}.
 -- A cap allows when bucket usage + amounts still reserved + estimate <= cap.
@@ -36,33 +39,39 @@ end
 if not lease then return fail("lease must be 1 ms to 1 day") end
 if not est.c then return fail("estimated cost must be 0 to 10^15 nano-USD") end
 if not est.k then return fail("estimated tokens must be 0 to 10^12") end
-if not ne or not nc or 2 * ne + nc ~= #KEYS or #ARGV ~= 7 + 4 * nc then
-  return fail("KEYS and ARGV do not match the entity and cap counts")
+if not ne or not nc or #ARGV ~= 7 + 5 * nc then
+  return fail("ARGV does not match the cap count")
 end
 local fixed_now = int(ARGV[7], 0, math.huge)
 if not fixed_now then return fail("now must be a number of ms or 0") end
-local caps = {}
+local caps, key = {}, 2 * ne
 for i = 1, nc do
-  local at = 7 + 4 * (i - 1)
+  local at = 7 + 5 * (i - 1)
   local e, field, metric = int(ARGV[at + 1], 1, ne), ARGV[at + 2], ARGV[at + 3]
-  local cap = int(ARGV[at + 4], 1, math.huge)
+  local cap, nk = int(ARGV[at + 4], 1, math.huge), int(ARGV[at + 5], 1, 256)
   if not e then return fail("cap " .. i .. " names no entity") end
   if metric ~= "c" and metric ~= "k" then return fail("cap " .. i .. " metric must be c or k") end
   if not cap then return fail("cap " .. i .. " must be a positive whole number") end
-  caps[i] = { entity = e, bucket = KEYS[2 * ne + i], field = field, metric = metric, cap = cap }
+  if not nk then return fail("cap " .. i .. " must read 1 to 256 hashes") end
+  caps[i] = { entity = e, first = key + 1, last = key + nk, field = field, metric = metric, cap = cap }
+  key = key + nk
 end
+if key ~= #KEYS then return fail("KEYS do not match the entity count and the caps' hashes") end
 
 local now = fixed_now
 if now == 0 then now = lib.now_ms() end
 
 -- Reads, with every type check, before any write.
 for _, c in ipairs(caps) do
-  local v = redis.call("HGET", c.bucket, c.field)
   c.used = 0
-  if v then
-    local _, i, o, w, r, cost = lib.bucket(v)
-    if not cost then return lib.foreign(c.bucket .. " is not a bucket") end
-    c.used = c.metric == "c" and tonumber(cost) or tonumber(i) + tonumber(o) + tonumber(w) + tonumber(r)
+  for k = c.first, c.last do
+    local v = redis.call("HGET", KEYS[k], c.field)
+    if v then
+      local _, i, o, w, r, cost = lib.bucket(v)
+      if not cost then return lib.foreign(KEYS[k] .. " is not a bucket") end
+      local tokens = tonumber(i) + tonumber(o) + tonumber(w) + tonumber(r)
+      c.used = c.used + (c.metric == "c" and tonumber(cost) or tokens)
+    end
   end
 end
 local entities = {}

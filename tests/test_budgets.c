@@ -156,6 +156,49 @@ static void account_caps_span_keys(void **state) {
     tally_close(t);
 }
 
+/* An account's month and total caps count what each of its keys recorded:
+ * the account's a: fields summed over the shards' hashes (its keys lie in
+ * several shards). Before the accounts marker's day those are not complete:
+ * such a cap is refused, naming the day, nothing written. */
+static void account_month_and_total_caps_sum_the_shards(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    static const char *const keys[] = { "ka", "kb", "kc", "kd", "ke", "kf", "kg", "kh" };
+    for (int i = 0; i < 8; i++) {
+        tally_event e = { .key = keys[i], .model = "m", .account = "acct", .cost_nanos = 100000000 };
+        assert_int_equal(tally_record(t, &e, NULL), TALLY_OK);
+    }
+    assert_true(th_int("EVAL %s 0", "return #redis.call('KEYS', 'tally:v3:{s:*}:t')") > 1);
+    static const int periods[] = { TALLY_MONTH, TALLY_TOTAL };
+    for (int i = 0; i < 2; i++) {
+        tally_budget cap = { TALLY_SCOPE_ACCOUNT, periods[i], TALLY_BUDGET_COST, 1 * USD };
+        char id[8];
+        snprintf(id, sizeof id, "x%d", i);
+        tally_budget_decision d = reserve(t, "kz", "acct", id, 300000000, &cap, 1);
+        assert_false(d.allowed);
+        assert_int_equal(d.remaining[0], 200000000); /* 1 - 8 x 0.1 recorded */
+        d = reserve(t, "kz", "acct", id, 200000000, &cap, 1);
+        assert_true(d.allowed);
+        assert_int_equal(d.remaining[0], 0);
+        assert_int_equal(tally_cancel(t, "kz", "acct", id, NULL), TALLY_OK);
+    }
+    tally_close(t);
+    freeReplyObject(th_cmd("SET tally:v3:{c:schema}:A 20991231"));
+    t = th_open(NULL);
+    char before[41], after[41];
+    th_digest(before);
+    for (int i = 0; i < 2; i++) {
+        tally_budget cap = { TALLY_SCOPE_ACCOUNT, periods[i], TALLY_BUDGET_COST, 1 * USD };
+        tally_reservation r = { "kz", "acct", "y", 1, 0, 60000, NULL };
+        tally_budget_decision d;
+        assert_int_equal(tally_reserve(t, &r, &cap, 1, &d), TALLY_EINVAL);
+        assert_non_null(strstr(tally_errmsg(t), "2099-12-31"));
+    }
+    th_digest(after);
+    assert_string_equal(before, after);
+    tally_close(t);
+}
+
 static void leases_end_exactly_once(void **state) {
     (void)state;
     int64_t t0 = 1800000000000000LL; /* µs */
@@ -452,6 +495,7 @@ int main(void) {
         cmocka_unit_test_setup(a_denial_reserves_nothing_and_a_retry_is_a_duplicate, th_clean),
         cmocka_unit_test_setup(another_estimate_under_a_held_id_is_a_conflict, th_clean),
         cmocka_unit_test_setup(account_caps_span_keys, th_clean),
+        cmocka_unit_test_setup(account_month_and_total_caps_sum_the_shards, th_clean),
         cmocka_unit_test_setup(leases_end_exactly_once, th_clean),
         cmocka_unit_test_setup(concurrent_reservations_never_pass_the_cap, th_clean),
         cmocka_unit_test_setup(the_tool_reserves_and_settles, th_clean),

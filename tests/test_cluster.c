@@ -100,6 +100,10 @@ static void admission_on_cluster(void **state) {
     tally_budget mixed[2] = { cap, { TALLY_SCOPE_ACCOUNT, TALLY_DAY, TALLY_BUDGET_COST, 1000000000 } };
     r.request_id = "q3";
     assert_int_equal(tally_reserve(t, &r, mixed, 2, &d), TALLY_EINVAL);
+    /* an account's month is summed over the shards' slots: no atomic cap */
+    tally_budget month = { TALLY_SCOPE_ACCOUNT, TALLY_MONTH, TALLY_BUDGET_COST, 1000000000 };
+    assert_int_equal(tally_reserve(t, &r, &month, 1, &d), TALLY_EINVAL);
+    assert_non_null(strstr(tally_errmsg(t), "cap the account per day"));
     tally_close(t);
 }
 

@@ -77,6 +77,56 @@ static void merged_sums_past_int64_are_erange(void **state) {
     }
 }
 
+/* An account's total and month are its a: fields summed over the shards'
+ * hashes: exact up to 2^63-1, TALLY_ERANGE past it; before the accounts
+ * marker's day they are incomplete, so a read reaching there is refused naming
+ * the day (its days and hours, from its own day hashes, are not). */
+static void account_total_and_month_sum_the_shards(void **state) {
+    (void)state;
+    tally *t = th_open(NULL);
+    int64_t now = ru_now_ms();
+    tally_period total = ru_total(), month = ru_period_of(TALLY_MONTH, now, 0), day = ru_period_of(TALLY_DAY, now, 0);
+    char ym[8];
+    snprintf(ym, sizeof ym, "%04d%02d", month.year, month.month);
+    freeReplyObject(th_cmd("HSET tally:v3:{s:0}:t a:acc 1,0,0,0,0,9223372036854775806"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:5}:t a:acc 2,0,0,0,0,1"));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:3}:M:%s a:acc 1,0,0,0,0,9223372036854775806", ym));
+    freeReplyObject(th_cmd("HSET tally:v3:{s:7}:M:%s a:acc 2,0,0,0,0,1", ym));
+    EXPECT_B(GET(t, TALLY_SCOPE_ACCOUNT, "acc", total), 3, 0, 0, 0, 0, INT64_MAX);
+    EXPECT_B(GET(t, TALLY_SCOPE_ACCOUNT, "acc", month), 3, 0, 0, 0, 0, INT64_MAX);
+    freeReplyObject(th_cmd("HSET tally:v3:{s:6}:t a:acc 0,0,0,0,0,1"));
+    tally_bucket b;
+    expect_erange(t, tally_stats(t, TALLY_SCOPE_ACCOUNT, "acc", &total, &b), "cost");
+    freeReplyObject(th_cmd("FLUSHALL"));
+    RECORD(t, ru_event("k", "m", "acc", 1, 0, 0, 0, 5, now, NULL)); /* the prefix's first write: marker 0 */
+    EXPECT_B(GET(t, TALLY_SCOPE_ACCOUNT, "acc", total), 1, 1, 0, 0, 0, 5);
+    tally_close(t);
+    freeReplyObject(th_cmd("SET tally:v3:{c:schema}:A 20991231"));
+    t = th_open(NULL);
+    int64_t first_day = ru_utc_ms(month.year, month.month, 1, 0, 0, 0, 0); /* a whole month: its month bucket */
+    tally_range range, last_month = { ru_period_of(TALLY_DAY, first_day - 20 * DAY_MS, 0),
+                                      ru_period_of(TALLY_DAY, first_day - 1, 0) };
+    last_month.from.day = 1;
+    tally_point point;
+    for (int i = 0; i < 4; i++) {
+        int rc = i == 0   ? tally_stats(t, TALLY_SCOPE_ACCOUNT, "acc", &total, &b)
+                 : i == 1 ? tally_stats(t, TALLY_SCOPE_ACCOUNT, "acc", &month, &b)
+                 : i == 2 ? tally_trend(t, TALLY_SCOPE_ACCOUNT, "acc", TALLY_MONTH, 1, &point)
+                          : (range = last_month, tally_stats_range(t, TALLY_SCOPE_ACCOUNT, "acc", &range, &b));
+        if (rc != TALLY_EINVAL || !strstr(tally_errmsg(t), "2099-12-31"))
+            fail_msg("read %d: %d (%s), expected TALLY_EINVAL naming the day", i, rc, tally_errmsg(t));
+    }
+    EXPECT_B(GET(t, TALLY_SCOPE_ACCOUNT, "acc", day), 1, 1, 0, 0, 0, 5); /* its own day hash */
+    range = (tally_range){ day, day };
+    assert_int_equal(tally_stats_range(t, TALLY_SCOPE_ACCOUNT, "acc", &range, &b), TALLY_OK);
+    assert_int_equal(b.cost_nanos, 5);
+    tally_close(t);
+    char *err;
+    assert_int_equal(RUN(NULL, &err, "stats", "--url", th_url(), "--account", "acc"), 2);
+    assert_non_null(strstr(err, "2099-12-31"));
+    free(err);
+}
+
 /* Crafted shard buckets (the shape record.lua writes): a merge that reaches
  * exactly 2^63-1 is exact; one nano-USD more is TALLY_ERANGE; a single bucket
  * whose four token counts sum past 2^63-1 is TALLY_ERANGE on total tokens. */
@@ -226,6 +276,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(merged_sums_past_int64_are_erange, th_clean),
         cmocka_unit_test_setup(merged_sums_up_to_int64_max_are_exact, th_clean),
+        cmocka_unit_test_setup(account_total_and_month_sum_the_shards, th_clean),
         cmocka_unit_test_setup(top_breaks_ties_by_key_for_every_n, th_clean),
         cmocka_unit_test_setup(read_from_replica_on_one_server, th_clean),
         cmocka_unit_test_setup(metrics_reads_only_minutes_that_are_kept, th_clean),
