@@ -67,6 +67,9 @@ void allow_memory(redisContext *c, long long mem[4][4]) {
 
 /* ------------------------------------------------------------- memory */
 
+/* The account total and month classes stay (the JSON and sizing keep their
+ * columns) and measure 0 since schema v3 stopped writing {a:ID}:t and
+ * {a:ID}:M: an account's total and month are its a: fields, in "shared". */
 const char *const class_names[C_N] = {
     "key total {k}:t", "key month {k}:M", "key day and hours {k}:D", "request ids {k}:i",
     "account total {a}:t", "account month {a}:M", "account day and hours {a}:D",
