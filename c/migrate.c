@@ -5,8 +5,12 @@
  * members' buckets of the period read from their keys' hashes (read.lua),
  * written as k: fields of the shard's hash of the period, and the period's
  * boards deleted, the boards of all time last (tally_open refuses the prefix
- * while one is left). Every step is idempotent, so a run cut short is
- * finished by the next. Layer: features. */
+ * while one is left). Then each account's own buckets of all time, of a
+ * month and of a day (v2 wrote them per event) are folded into its a: fields
+ * of the shards' hashes where those fall short, its total and month hashes
+ * deleted (v3 reads them from the shards), and the accounts marker set to 0
+ * when every bucket was folded. Every step is idempotent, so a run cut short
+ * is finished by the next. Layer: features. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 #include "keys.h"
 #include "node.h"
 #include "open.h"
+#include "queries.h"
 
 /* Redis time reckoned per key renamed or bucket read and written: a call
  * takes about max_script_us / MIGRATE_ITEM_US of them. */
@@ -35,6 +40,8 @@ typedef struct {
     tally_migrate_stats *st;
     name_list pending;    /* v2 keys to rename with the next call */
     name_list boards;     /* v2 leaderboards found */
+    name_list accounts;   /* v2 account buckets found: {a:ID}:t, :M:, :D: */
+    int unfolded;         /* account buckets not folded: the marker stays */
     char left[TALLY_ENTITY_MAX + 64]; /* the first key left under v2 */
 } run;
 
@@ -160,6 +167,24 @@ static int rename_pending(run *m) {
     return rc;
 }
 
+/* Whether key (with its hash tag at tag) is an account's bucket hash of all
+ * time, a month or a day. */
+static int account_bucket(const char *tag) {
+    const char *end = strchr(tag, '}'), *rest = end ? end + 2 : NULL;
+    return tag[1] == 'a' && tag[2] == ':' && end && end[1] == ':' &&
+           (strcmp(rest, "t") == 0 || strncmp(rest, "M:", 2) == 0 || strncmp(rest, "D:", 2) == 0);
+}
+
+/* The account buckets a run folds: in a dry run the v2 keys SCAN found (none
+ * is renamed), else the v3 ones found after the renames (a run cut short
+ * after them finds them too). */
+static int take_account(run *m, const char *key, size_t n) {
+    const char *tag = memchr(key, '{', n);
+    if (tag == key + strlen(m->t->cfg.prefix) + 4 && account_bucket(tag) && push(&m->accounts, key, n))
+        return tally__oom(m->t);
+    return TALLY_OK;
+}
+
 /* Takes one key SCAN found: a board is kept for later, any other key waits
  * for the next rename call; a key of no entity (not tally's) is left. */
 static int take(run *m, const char *key, size_t n) {
@@ -170,26 +195,30 @@ static int take(run *m, const char *key, size_t n) {
     }
     const char *at = strstr(tag, "}:L"); /* a board: {s:N}:L<c|k|r>:<period> */
     int board = tag[1] == 's' && tag[2] == ':' && at && at[3] && strchr("ckr", at[3]) && at[4] == ':';
+    if (m->dry && take_account(m, key, n) != TALLY_OK) return m->t->err;
     if (push(board ? &m->boards : &m->pending, key, n)) return tally__oom(m->t);
     return m->pending.n >= m->per_call ? rename_pending(m) : TALLY_OK;
 }
 
-/* The prefix as a SCAN pattern: glob characters escaped, then ":v2:*". */
-static size_t pattern(const char *prefix, char *out) {
+/* The prefix as a SCAN pattern: glob characters escaped, then tail. */
+static size_t pattern(const char *prefix, const char *tail, char *out) {
     size_t o = 0;
     for (const char *p = prefix; *p; p++) {
         if (strchr("*?[]\\", *p)) out[o++] = '\\';
         out[o++] = *p;
     }
-    memcpy(out + o, ":v2:*", 6);
-    return o + 5;
+    strcpy(out + o, tail);
+    return o + strlen(tail);
 }
 
-/* SCANs primary node i for v2 keys and renames them as they come. */
-static int scan_node(run *m, int i) {
+#define V2_KEYS ":v2:*"
+#define V3_ACCOUNT_BUCKETS ":v3:{a:*}:[tMD]*"
+
+/* SCANs primary node i for the keys of pattern tail, each handed to take. */
+static int scan_node(run *m, int i, const char *tail, int (*found)(run *, const char *, size_t)) {
     tally *t = m->t;
-    char pat[2 * 64 + 8], cursor[24] = "0";
-    size_t pn = pattern(t->cfg.prefix, pat);
+    char pat[2 * 64 + 32], cursor[24] = "0";
+    size_t pn = pattern(t->cfg.prefix, tail, pat);
     do {
         tally__args_reset(&t->aux);
         if (tally__args_str(&t->aux, "SCAN") | tally__args_str(&t->aux, cursor) | tally__args_str(&t->aux, "MATCH") |
@@ -211,11 +240,11 @@ static int scan_node(run *m, int i) {
         int rc = TALLY_OK;
         for (size_t k = 0; k < keys->elements && rc == TALLY_OK; k++)
             if (keys->element[k]->type == REDIS_REPLY_STRING)
-                rc = take(m, keys->element[k]->str, keys->element[k]->len);
+                rc = found(m, keys->element[k]->str, keys->element[k]->len);
         freeReplyObject(r);
         if (rc != TALLY_OK) return rc;
     } while (strcmp(cursor, "0") != 0);
-    return rename_pending(m);
+    return TALLY_OK;
 }
 
 /* A board's parts: where "}:L" is (its entity ends 2 bytes after), and its
@@ -358,14 +387,155 @@ static int boards(run *m) {
     return TALLY_OK;
 }
 
+/* The raw id of an encoded one (docs/keys.md: %XX for the bytes escaped)
+ * into out[TALLY_ID_MAX + 1]; its length. */
+static size_t decode(const char *enc, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < TALLY_ID_MAX; i++) {
+        unsigned v;
+        if (enc[i] == '%' && i + 2 < n && sscanf(enc + i + 1, "%2X", &v) == 1) out[o++] = (char)v, i += 2;
+        else out[o++] = enc[i];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* The name of a v3 key (a v2 one in a dry run: nothing is renamed yet). */
+static void as_read(const run *m, char *key) {
+    tally__key_at_version(&m->t->schema, key, m->dry ? 2 : 3);
+}
+
+/* Writes a bucket as six decimal integers into buf[160]. */
+static void format_bucket(const tally_bucket *b, char *buf) {
+    snprintf(buf, 160, "%lld,%lld,%lld,%lld,%lld,%lld", (long long)b->requests, (long long)b->input_tokens,
+             (long long)b->output_tokens, (long long)b->cache_create_tokens, (long long)b->cache_read_tokens,
+             (long long)b->cost_nanos);
+}
+
+/* Count i of a bucket, in the order of its text (requests, the four token
+ * counts, cost). */
+static int64_t *count(tally_bucket *b, int i) {
+    int64_t *c[6] = { &b->requests, &b->input_tokens, &b->output_tokens, &b->cache_create_tokens,
+                      &b->cache_read_tokens, &b->cost_nanos };
+    return c[i];
+}
+
+/* Runs the migrate.lua call built in t->args and takes its integer answer
+ * into *n. */
+static int call_int(run *m, long long *n) {
+    redisReply *r = call(m);
+    if (!r) return m->t->err;
+    int ok = r->type == REDIS_REPLY_INTEGER;
+    *n = ok ? r->integer : 0;
+    freeReplyObject(r);
+    return ok ? TALLY_OK : tally__fail(m->t, TALLY_ESCRIPT, "migrate answered something unexpected");
+}
+
+/* Folds one account bucket (v2 key name `key`): the difference between its
+ * own `_` and the sum of its a: fields over the shards' hashes of the period
+ * is added to the field in the shard FNV-1a(account) mod shards; then its
+ * total or month hash goes. A bucket whose fields exceed it in some count, or
+ * whose fixed shard's hash of a month or day is gone, is left and counted. */
+static int fold(run *m, const char *key) {
+    tally *t = m->t;
+    int shards = t->cfg.shards;
+    char own[TALLY_ENTITY_MAX + 64], raw[TALLY_ID_MAX + 1], sk[TALLY_ENTITY_MAX + 64], base[TALLY_ENTITY_MAX];
+    snprintf(own, sizeof own, "%s", key);
+    as_read(m, own);
+    const char *tag = strchr(own, '{'), *close = strchr(tag, '}'), *suffix = close + 2;
+    size_t rn = decode(tag + 3, (size_t)(close - tag - 3), raw);
+    int *chunk = calloc((size_t)shards + 2, sizeof *chunk);
+    int err = !chunk || tally__args_script_ro_primary(&t->args, TALLY_SCRIPT_READ) | tally__args_str(&t->args, own);
+    for (int i = 0; i < shards && !err; i++) {
+        snprintf(sk, sizeof sk, "%.*s%s", (int)tally__shard_entity(&t->schema, (unsigned)i, base), base, suffix);
+        as_read(m, sk);
+        err |= tally__args_str(&t->args, sk);
+    }
+    tally__args_end_keys(&t->args);
+    err |= tally__args_str(&t->args, "get") | tally__args_str(&t->args, "1") | tally__args_str(&t->args, "_");
+    for (int i = 0; i < shards + 1; i++) chunk[i] = 2;
+    for (int i = 0; i < shards && !err; i++)
+        err |= tally__args_str(&t->args, "1") | tally__args_cat(&t->args, "a:", 2, raw, rn);
+    tally_keyed k = { 0 };
+    uint64_t calls = err ? 0 : calls_of(t);
+    int rc = err ? tally__oom(t) : tally__eval_keyed(t, &t->args, 1, chunk, &k);
+    free(chunk);
+    if (rc != TALLY_OK) return rc;
+    m->st->calls += calls;
+    unsigned target = tally__shard_of(&t->schema, raw, rn);
+    tally_bucket mine = { 0 }, sum = { 0 }, at_target = { 0 };
+    int present = 0, target_present = 0;
+    for (int i = 0; i < shards + 1 && rc == TALLY_OK; i++) {
+        const redisReply *v = k.per_key[i];
+        v = tally__reply_fits(v, 1, "s") ? v->element[0] : NULL;
+        if (!v) continue;
+        int got = tally__add_packed(i ? &sum : &mine, v->str, v->len);
+        if (!got && i == (int)target + 1) got = tally__add_packed(&at_target, v->str, v->len), target_present = 1;
+        if (got) rc = tally__packed_failed(t, got, i ? "the account's fields" : own);
+        present |= !i;
+    }
+    tally__keyed_free(&k);
+    if (rc != TALLY_OK || !present) return rc; /* its bucket expired: nothing to fold */
+    int64_t d[6];
+    int zero = 1, under = 0;
+    for (int i = 0; i < 6; i++) {
+        d[i] = *count(&mine, i) - *count(&sum, i);
+        zero &= d[i] == 0;
+        under |= d[i] < 0;
+    }
+    if (under) return m->unfolded++, m->st->skipped++, TALLY_OK;
+    long long n = 1;
+    if (!zero) {
+        char expected[160] = "", next[160];
+        if (target_present) format_bucket(&at_target, expected);
+        for (int i = 0; i < 6; i++) *count(&at_target, i) += d[i];
+        format_bucket(&at_target, next);
+        snprintf(sk, sizeof sk, "%.*s%s", (int)tally__shard_entity(&t->schema, target, base), base, suffix);
+        as_read(m, sk);
+        if (tally__args_script(&t->args, TALLY_SCRIPT_MIGRATE) | tally__args_str(&t->args, sk) | start(m, "fold") |
+            tally__args_cat(&t->args, "a:", 2, raw, rn) | tally__args_str(&t->args, expected) |
+            tally__args_str(&t->args, next))
+            return tally__oom(t);
+        if ((rc = mark(m)) != TALLY_OK || (rc = call_int(m, &n)) != TALLY_OK) return rc;
+        if (n < 0) return m->unfolded++, m->st->skipped++, TALLY_OK; /* the shard's hash is gone */
+        m->st->fields++;
+    }
+    if (strcmp(suffix, "t") != 0 && strncmp(suffix, "M:", 2) != 0) return TALLY_OK; /* a day stays */
+    if (tally__args_script(&t->args, TALLY_SCRIPT_MIGRATE) | tally__args_str(&t->args, own) | start(m, "drop"))
+        return tally__oom(t);
+    return mark(m) != TALLY_OK ? t->err : call_int(m, &n);
+}
+
+/* Every account bucket folded; then, if none was left, the accounts marker
+ * says the shards' a: fields hold every event (0). */
+static int accounts(run *m) {
+    for (int i = 0; !m->dry && i < m->t->nodes->n; i++)
+        if (!m->t->nodes->v[i].replica) {
+            int rc = scan_node(m, i, V3_ACCOUNT_BUCKETS, take_account);
+            if (rc != TALLY_OK) return rc;
+        }
+    for (size_t i = 0; i < m->accounts.n; i++) {
+        int rc = fold(m, m->accounts.v[i]);
+        if (rc != TALLY_OK) return rc;
+    }
+    if (m->unfolded || m->dry || !m->accounts.n) return TALLY_OK;
+    char key[TALLY_ENTITY_MAX];
+    size_t n = tally__accounts_key(&m->t->schema, key);
+    long long done;
+    if (tally__args_script(&m->t->args, TALLY_SCRIPT_MIGRATE) | tally__args_add(&m->t->args, key, n) |
+        start(m, "complete"))
+        return tally__oom(m->t);
+    return call_int(m, &done);
+}
+
 int tally_migrate(tally *t, int dry_run, tally_migrate_stats *out) {
     tally_migrate_stats mine;
-    run m = { t, dry_run != 0, dry_run != 0, 1, out ? out : &mine, { 0 }, { 0 }, "" };
+    run m = { t, dry_run != 0, dry_run != 0, 1, out ? out : &mine, { 0 }, { 0 }, { 0 }, 0, "" };
     memset(m.st, 0, sizeof *m.st);
     if (t->cfg.max_script_us / MIGRATE_ITEM_US > 1) m.per_call = (size_t)(t->cfg.max_script_us / MIGRATE_ITEM_US);
     int rc = check_target(&m);
     for (int i = 0; rc == TALLY_OK && i < t->nodes->n; i++) /* the keys of its slots */
-        if (!t->nodes->v[i].replica) rc = scan_node(&m, i);
+        if (!t->nodes->v[i].replica && (rc = scan_node(&m, i, V2_KEYS, take)) == TALLY_OK) rc = rename_pending(&m);
     if (rc == TALLY_OK && m.st->left)
         rc = tally__fail(t, TALLY_EINVAL,
                          "%llu v2 keys were left (first: %s): the v3 name exists (something wrote v3 keys "
@@ -373,7 +543,8 @@ int tally_migrate(tally *t, int dry_run, tally_migrate_stats *out) {
                          "it again",
                          (unsigned long long)m.st->left, m.left);
     if (rc == TALLY_OK) rc = boards(&m);
-    clear(&m.pending), clear(&m.boards);
-    free(m.pending.v), free(m.boards.v);
+    if (rc == TALLY_OK) rc = accounts(&m);
+    clear(&m.pending), clear(&m.boards), clear(&m.accounts);
+    free(m.pending.v), free(m.boards.v), free(m.accounts.v);
     return rc == TALLY_OK ? tally__ok(t) : rc;
 }

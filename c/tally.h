@@ -867,7 +867,10 @@ int tally_scripts_flush(tally *t);
  * (its parameters or price table) is refused with TALLY_EINVAL, nothing
  * written. A v2 key whose v3 name exists (a v3 writer ran meanwhile) is left
  * under v2 and counted in `left`: the run then stops before the boards with
- * TALLY_EINVAL naming it. Its writes pass the eviction check as recording
+ * TALLY_EINVAL naming it. Then each account's buckets (v2 wrote them per
+ * event) are folded into its a: fields of the shards' hashes where those fall
+ * short, its total and month hashes deleted, and the accounts marker set to 0
+ * when every one was. Its writes pass the eviction check as recording
  * does (allow_eviction; TALLY_EEVICT, nothing written). dry_run 1: every
  * check and count, nothing written.
  * out (may be NULL) is filled whatever the outcome. */
@@ -875,10 +878,12 @@ typedef struct tally_migrate_stats {
     uint64_t renamed;   /* keys renamed to v3 (dry run: that would be) */
     uint64_t left;      /* v2 keys left: their v3 name exists */
     uint64_t boards;    /* v2 leaderboards deleted (would be) */
-    uint64_t fields;    /* k: fields written (would be) */
+    uint64_t fields;    /* k: fields written and a: fields folded (would be) */
     uint64_t skipped;   /* board members given no field: their key's bucket
                            or their shard's hash of the period is gone
-                           (expired) */
+                           (expired); and account buckets not folded (the
+                           shard's hash is gone, or its a: fields exceed
+                           the bucket: the accounts marker stays) */
     uint64_t calls;     /* script calls made (on a cluster one per slot
                            of a batch) */
 } tally_migrate_stats;

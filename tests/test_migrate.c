@@ -82,7 +82,7 @@ static int plant_v2(void) {
 }
 
 #define BOARDS (2 * 3 * 3 + 2 + 1) /* 2 shards x 3 periods x 3 metrics, and the days' */
-#define FIELDS (2 * 3 + 1)         /* each key in its 3 periods, alpha on 11-30 */
+#define FIELDS (2 * 3 + 1 + 1)     /* each key in its 3 periods, alpha on 11-30; acct's total folded */
 #define SKIPPED 2                  /* "gone" (11-30), alpha on 11-29 (no shard hash) */
 
 static int by_name(const void *a, const void *b) {
@@ -102,6 +102,7 @@ static char *snapshot(int version) {
     for (size_t i = 0; i < keys->elements; i++) {
         const char *k = keys->element[i]->str;
         if (strstr(k, "}:L") || strstr(k, "{c:schema}:F")) continue;
+        if (strncmp(strchr(k, '{'), "{a:", 3) == 0 && (strstr(k, "}:t") || strstr(k, "}:M:"))) continue; /* folded */
         redisReply *d = th_cmd("DUMP %s", k);
         char name[512];
         snprintf(name, sizeof name, "%s", k);
@@ -168,7 +169,7 @@ static void assert_fields(void) {
     }
     assert_int_equal(th_int("HEXISTS tally:v3:{s:2}:D:20261130 k:gone"), 0);
     assert_int_equal(th_int("EXISTS tally:v3:{s:2}:D:20261129"), 0); /* never created without its expiry */
-    assert_int_equal(th_int("HLEN tally:v3:{s:2}:t"), 2 + 1 + 1);     /* _, m:m1, n:alpha, k:alpha */
+    assert_int_equal(th_int("HLEN tally:v3:{s:2}:t"), 2 + 1 + 1 + 1); /* _, m:m1, n:alpha, k:alpha, a:acct */
 }
 
 /* Removes the k: fields, so the shards' hashes can be compared with v2's. */
@@ -178,8 +179,71 @@ static void drop_fields(void) {
         if (strstr(keys->element[i]->str, "}:n:") == NULL) {
             freeReplyObject(th_cmd("HDEL %s k:alpha", keys->element[i]->str));
             freeReplyObject(th_cmd("HDEL %s %s", keys->element[i]->str, "k:b {x}"));
+            freeReplyObject(th_cmd("HDEL %s a:acct", keys->element[i]->str)); /* folded: shard 2 */
         }
     freeReplyObject(keys);
+}
+
+/* Issue 19 item 3: a v2 prefix whose accounts marker is a later day (its
+ * shards' a: fields miss the events before it). The migration folds each
+ * account's own buckets (total, month, day) into its a: fields where they
+ * fall short, exactly, deletes its total and month hashes (v3 reads those
+ * from the shards), keeps its days and sets the marker to 0; a second run
+ * changes nothing; account reads then equal the v2 buckets. */
+static void account_buckets_are_folded(void **state) {
+    (void)state;
+    plant_v2();
+    freeReplyObject(th_cmd("SET tally:v2:{c:schema}:A 20261201"));
+    /* v2 wrote the account's own buckets; its fields only from 12-01 on,
+     * spread over the shards of its keys (2 and 5) */
+    freeReplyObject(th_cmd("HSET tally:v2:{a:acct}:M:202612 _ 3,10,4,2,0,600"));
+    expire_at("tally:v2:{a:acct}:M:202612", exp_month);
+    freeReplyObject(th_cmd("HSET tally:v2:{a:acct}:M:202611 _ 1,4,1,0,0,190"));
+    expire_at("tally:v2:{a:acct}:M:202611", exp_month);
+    freeReplyObject(th_cmd("HSET tally:v2:{a:acct}:D:20261207 _ 2,6,3,1,0,400 10 2,6,3,1,0,400"));
+    expire_at("tally:v2:{a:acct}:D:20261207", exp_day);
+    freeReplyObject(th_cmd("HSET tally:v2:{s:2}:M:202611 _ 1,4,1,0,0,190"));
+    expire_at("tally:v2:{s:2}:M:202611", exp_month);
+    freeReplyObject(th_cmd("HSET tally:v2:{s:5}:t a:acct 1,2,1,1,0,150"));
+    freeReplyObject(th_cmd("HSET tally:v2:{s:5}:M:202612 a:acct 1,2,1,1,0,150"));
+    freeReplyObject(th_cmd("HSET tally:v2:{s:2}:D:20261207 a:acct 1,4,2,0,0,250"));
+    freeReplyObject(th_cmd("HSET tally:v2:{s:5}:D:20261207 a:acct 1,2,1,1,0,150"));
+    tally *t = migrate_handle(0);
+    tally_migrate_stats s;
+    assert_int_equal(tally_migrate(t, 0, &s), TALLY_OK);
+    assert_int_equal(s.fields, FIELDS - 1 + 3); /* total, 2026-12, 2026-11 (the day's fields were whole) */
+    assert_int_equal(s.skipped, SKIPPED);
+    redisReply *r = th_cmd("GET tally:v3:{c:schema}:A");
+    assert_string_equal(r->str, "0");
+    freeReplyObject(r);
+    assert_int_equal(th_int("EVAL %s 0", "return #redis.call('KEYS', 'tally:v3:{a:*}:[tM]*')"), 0);
+    assert_int_equal(th_int("EXISTS tally:v3:{a:acct}:D:20261207"), 1);
+    /* the difference lands in shard FNV-1a("acct") mod 8 = 2 */
+    r = th_cmd("HGET tally:v3:{s:2}:t a:acct");
+    assert_string_equal(r->str, "3,12,4,1,0,640");
+    freeReplyObject(r);
+    r = th_cmd("HGET tally:v3:{s:2}:M:202611 a:acct");
+    assert_string_equal(r->str, "1,4,1,0,0,190");
+    freeReplyObject(r);
+    char d1[41], d2[41];
+    th_digest(d1);
+    assert_int_equal(tally_migrate(t, 0, &s), TALLY_OK);
+    th_digest(d2);
+    assert_string_equal(d1, d2);
+    assert_int_equal(s.fields + s.skipped + s.renamed, 0);
+    tally_close(t);
+    /* reads as v3: each equal to the v2 bucket */
+    t = th_open(NULL);
+    static const struct { int kind, y, m, d; int64_t req, cost; } want[] = {
+        { TALLY_TOTAL, 0, 0, 0, 4, 790 }, { TALLY_MONTH, 2026, 12, 0, 3, 600 }, { TALLY_DAY, 2026, 12, 7, 2, 400 } };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        tally_period p = { want[i].kind, want[i].y, want[i].m, want[i].d, 0 };
+        tally_bucket b;
+        assert_int_equal(tally_stats(t, TALLY_SCOPE_ACCOUNT, "acct", &p, &b), TALLY_OK);
+        assert_int_equal(b.requests, want[i].req);
+        assert_int_equal(b.cost_nanos, want[i].cost);
+    }
+    tally_close(t);
 }
 
 /* The whole migration: every key renamed with its value and expiry, every
@@ -237,7 +301,7 @@ static void dry_run_writes_nothing(void **state) {
     char *out, *err;
     assert_int_equal(RUN(&out, &err, "migrate", "--dry-run", "--json", "--url", th_url()), 0);
     th_assert_mentions(out, "\"dry_run\":true");
-    th_assert_mentions(out, "\"fields\":7");
+    th_assert_mentions(out, "\"fields\":8");
     free(out), free(err);
     th_digest(d2);
     assert_string_equal(d1, d2);
@@ -440,6 +504,7 @@ static void runs_as_the_users_of_acl_md(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(converts_in_place, th_clean),
+        cmocka_unit_test_setup(account_buckets_are_folded, th_clean),
         cmocka_unit_test_setup(dry_run_writes_nothing, th_clean),
         cmocka_unit_test_setup(v2_dataset_is_refused, th_clean),
         cmocka_unit_test_setup(refusals_write_nothing, th_clean),

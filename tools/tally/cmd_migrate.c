@@ -13,8 +13,11 @@ static const char usage[] =
     "(docs/keys.md): every <prefix>:v2:* key is renamed to <prefix>:v3:* (its\n"
     "TTL kept), each API key's bucket of every period its leaderboards list is\n"
     "written as a k:<key> field of its shard's hash, and the leaderboards are\n"
-    "deleted. Keys are found with SCAN on every primary; every change is a\n"
-    "script call holding Redis about 5 ms.\n"
+    "deleted; each account's buckets are folded into its a:<account> fields of\n"
+    "the shards' hashes where those fall short, its total and month hashes\n"
+    "deleted (v3 sums the shards), and the accounts marker set to 0 once all\n"
+    "are. Keys are found with SCAN on every primary; every change is a script\n"
+    "call holding Redis about 5 ms.\n"
     "\n"
     "Offline: stop every host that records, settles or admits on the prefix\n"
     "first (other commands refuse a prefix holding v2 keys, exit 2). Safe to\n"
@@ -45,8 +48,8 @@ static void print(const cli_common *c, int dry, const tally_migrate_stats *s, FI
         json_close(&j);
         return;
     }
-    fprintf(f, "%s%llu keys renamed to v3, %llu k: fields written, %llu leaderboards deleted; %llu board members "
-               "skipped (bucket expired), %llu keys left under v2; %llu script calls\n",
+    fprintf(f, "%s%llu keys renamed to v3, %llu k: and a: fields written, %llu leaderboards deleted; %llu board "
+               "members or account buckets skipped, %llu keys left under v2; %llu script calls\n",
             dry ? "dry run, nothing written: would have " : "", (unsigned long long)s->renamed,
             (unsigned long long)s->fields, (unsigned long long)s->boards, (unsigned long long)s->skipped,
             (unsigned long long)s->left, (unsigned long long)s->calls);
