@@ -143,7 +143,7 @@ static void build_all(void) {
     for (int p = 0; p < 4; p++) {
         size_t n = tally__period_suffix(&periods[p], suffix);
         add(k, kn, suffix, n);
-        add(a, an, suffix, n);
+        if (p >= 2) add(a, an, suffix, n); /* an account's total and month are its shards' a: fields */
         add(s, sn, suffix, n);
     }
     add(s, sn, suffix, tally__minute_suffix(29436000, suffix));

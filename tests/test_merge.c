@@ -147,7 +147,7 @@ static void oracle_event(const layout *l, const tally_event *e, int64_t at, int6
         sums_addf(f, d, 6, "k:%s %s %02d", e->key, per[2], t.hh);
     }
     if ((mask & TALLY_AGG_ACCOUNT) && named(e->account)) {
-        for (int p = 0; p < 3; p++) sums_addf(f, d, 6, "a:%s %s _", e->account, per[p]);
+        sums_addf(f, d, 6, "a:%s %s _", e->account, per[2]); /* its total and month: its shards' a: fields */
         sums_addf(f, d, 6, "a:%s %s %02d", e->account, per[2], t.hh);
     }
     if (mask & TALLY_AGG_SHARD) {
@@ -410,9 +410,10 @@ static void one_event_touches_each_bucket_once(void **state) {
     assert_non_null(g);
     add_arg a = arg(&e, NOW_MS - 3600000 * 5 + 17, TALLY_AGG_ALL); /* 2026-11-30 19:00 */
     merge_and_check(g, &utc8, &a, 1);
-    /* 7 key fields, 4 account fields, 9 shard fields + 3 account + 3 key fields */
-    assert_int_equal(g->fields.n, 7 + 4 + 15);
-    assert_int_equal(g->hashes.n, 3 + 3 + 4);
+    /* 7 key fields, 2 account fields (its day and hour: its total and month
+     * are its shard fields), 9 shard fields + 3 account + 3 key fields */
+    assert_int_equal(g->fields.n, 7 + 2 + 15);
+    assert_int_equal(g->hashes.n, 3 + 1 + 4);
     tally__agg_free(g);
 }
 
@@ -431,7 +432,7 @@ static void events_of_one_bucket_merge_into_one_delta(void **state) {
     tally_agg *g = tally__agg_new();
     assert_non_null(g);
     merge_and_check(g, &utc8, a, 5);
-    assert_int_equal(g->fields.n, 7 + 4 + 15); /* as for one event */
+    assert_int_equal(g->fields.n, 7 + 2 + 15); /* as for one event */
     for (size_t i = 0; i < g->fields.n; i++) {
         const int64_t *d = AT(g->fields, field_rec, i).d;
         int64_t want[6] = { 5, 5010, 1010, 160, 30, 5 * 123456789LL + 10 };
