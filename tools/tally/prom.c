@@ -103,8 +103,8 @@ static int read_snapshot(tally *t, const prom_options *o, snapshot *s) {
         while (named < (size_t)o->naccounts && strcmp(o->accounts[named], s->top_accounts[i].key) != 0) named++;
         if (named == (size_t)o->naccounts) s->account_ids[s->naccounts++] = s->top_accounts[i].key;
     }
-    /* each account's all-time bucket, from its own hash (the ranking gave
-     * its cost alone) */
+    /* each account's all-time bucket, its a: fields summed over the shards
+     * (the ranking gave its cost alone) */
     for (size_t i = 0; i < s->naccounts && rc == TALLY_OK; i++)
         rc = tally_stats(t, TALLY_SCOPE_ACCOUNT, s->account_ids[i], &total, &s->accounts[i]);
     if (rc != TALLY_OK || o->top == 0) return rc;
