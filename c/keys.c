@@ -54,6 +54,10 @@ int tally__id_problem(const char *what, const char *id, size_t n, char *msg, siz
     if (n > TALLY_ID_MAX) return snprintf(msg, cap, "%s is %zu bytes; the limit is %d", what, n, TALLY_ID_MAX), -1;
     const unsigned char *s = (const unsigned char *)id;
     for (size_t i = 0; i < n;) {
+        if (s[i] >= 0x20 && s[i] < 0x7f) { /* printable ASCII, most ids' every byte */
+            i++;
+            continue;
+        }
         if (s[i] < 0x20 || s[i] == 0x7f)
             return snprintf(msg, cap, "%s has a control character (byte %zu)", what, i + 1), -1;
         size_t len = utf8_seq(s + i, n - i);

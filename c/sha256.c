@@ -19,6 +19,16 @@ static const uint32_t K[64] = {
 
 static uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
+/* One round: t1 into d (the next e) and into h (the next a); the caller
+ * renames the eight words instead of moving them (8 rounds per pass). Ch and
+ * Maj in their forms with fewer operations. */
+#define ROUND(a, b, c, d, e, f, g, h, i)                                                                         \
+    do {                                                                                                       \
+        uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + (g ^ (e & (f ^ g))) + K[i] + w[i];           \
+        d += t1;                                                                                               \
+        h = t1 + (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) | (c & (a | b)));                            \
+    } while (0)
+
 static void compress(uint32_t h[8], const unsigned char *b) {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
@@ -28,13 +38,18 @@ static void compress(uint32_t h[8], const unsigned char *b) {
         uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = h[0], c1 = h[1], c2 = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
-        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & c1) ^ (a & c2) ^ (c1 & c2));
-        k = g, g = f, f = e, e = d + t1, d = c2, c2 = c1, c1 = a, a = t1 + t2;
+    uint32_t a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i += 8) {
+        ROUND(a, bb, c, d, e, f, g, k, i);
+        ROUND(k, a, bb, c, d, e, f, g, i + 1);
+        ROUND(g, k, a, bb, c, d, e, f, i + 2);
+        ROUND(f, g, k, a, bb, c, d, e, i + 3);
+        ROUND(e, f, g, k, a, bb, c, d, i + 4);
+        ROUND(d, e, f, g, k, a, bb, c, i + 5);
+        ROUND(c, d, e, f, g, k, a, bb, i + 6);
+        ROUND(bb, c, d, e, f, g, k, a, i + 7);
     }
-    h[0] += a, h[1] += c1, h[2] += c2, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+    h[0] += a, h[1] += bb, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
 void tally__sha256_init(tally_sha256 *s) {

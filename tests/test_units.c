@@ -575,9 +575,38 @@ static void json_reader_is_strict(void **state) {
     assert_int_equal(tally__json_skip(&j), 0);
 }
 
+/* Strings longer than the reader's 8-byte steps (c/json_reader.c reads runs
+ * of plain bytes 8 at a time): a control character, a quote, an escape or a
+ * byte of UTF-8 at each of the first 20 positions is still seen for what it
+ * is, and a run that does not fit is TALLY_JSON_FULL. */
+static void json_string_in_long_runs(void **state) {
+    (void)state;
+    char text[32], out[32], msg[128];
+    for (size_t at = 0; at < 20; at++) {
+        memset(text, 'a', sizeof text);
+        text[0] = text[23] = '"', text[24] = '\0'; /* 22 bytes between the quotes */
+        text[1 + at] = '\x01';
+        assert_int_equal(json_str(text, out, sizeof out, msg), -1);
+        assert_non_null(strstr(msg, "control character"));
+        text[1 + at] = '"';
+        assert_int_equal(json_str(text, out, sizeof out, msg), 0);
+        assert_int_equal(strlen(out), at);
+        text[1 + at] = '\\', text[2 + at] = 'n';
+        assert_int_equal(json_str(text, out, sizeof out, msg), 0);
+        assert_int_equal(strlen(out), 21);
+        assert_int_equal(out[at], '\n');
+        text[1 + at] = '\xc3', text[2 + at] = '\xa2'; /* U+00E2: 0xa2 is a quote with the high bit */
+        assert_int_equal(json_str(text, out, sizeof out, msg), 0);
+        assert_int_equal(strlen(out), 22);
+        assert_memory_equal(out + at, "\xc3\xa2", 2);
+        assert_int_equal(json_str(text, out, at + 1, msg), TALLY_JSON_FULL); /* room for `at` bytes */
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_reader_is_strict),
+        cmocka_unit_test(json_string_in_long_runs),
         cmocka_unit_test(reply_shapes_are_declared),
         cmocka_unit_test(reply_kinds),
         cmocka_unit_test(usd_to_nanos_exact),
