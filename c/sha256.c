@@ -52,6 +52,73 @@ static void compress(uint32_t h[8], const unsigned char *b) {
     h[0] += a, h[1] += bb, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <stdatomic.h>
+#define SHA_NI 1
+
+/* 1 when the processor has the SHA extensions and SSE4.1 (CPUID leaf 7 EBX
+ * bit 29, leaf 1 ECX bit 19), asked once: CPUID is slow, and a virtual
+ * machine's exits on it. Threads that race to ask store the same answer. */
+static int has_sha_ni(void) {
+    static _Atomic int known = -1;
+    int v = atomic_load_explicit(&known, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = __get_cpuid(1, &a, &b, &c, &d) && (c & 1u << 19) && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
+            (b & 1u << 29);
+        atomic_store_explicit(&known, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+/* The same compression with the x86 SHA extensions (Intel SHA-NI, AMD since
+ * Zen), when the processor has them (tally__sha256_compress): a fifth of the
+ * instructions, and a request id's fingerprint is one block. The state is
+ * held as Intel's guide to the extensions holds it: ABEF and CDGH. */
+__attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8], const unsigned char *b) {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll); /* big-endian words */
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* B A D C */
+    __m128i cdgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* H G F E */
+    __m128i abef = _mm_alignr_epi8(t, cdgh, 8);                                  /* F E B A */
+    cdgh = _mm_blend_epi16(cdgh, t, 0xF0);                                         /* H G D C */
+    const __m128i abef0 = abef, cdgh0 = cdgh;
+    __m128i m[4]; /* W[4g .. 4g+3] of the last four groups of four rounds, g % 4 */
+    for (int g = 0; g < 16; g++) {
+        __m128i *w = &m[g % 4];
+        if (g < 4) {
+            *w = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(b + 16 * g)), swap);
+        } else { /* W[i] = s1(W[i-2]) + W[i-7] + s0(W[i-15]) + W[i-16] */
+            __m128i x = _mm_add_epi32(_mm_sha256msg1_epu32(*w, m[(g + 1) % 4]),
+                                      _mm_alignr_epi8(m[(g + 3) % 4], m[(g + 2) % 4], 4));
+            *w = _mm_sha256msg2_epu32(x, m[(g + 3) % 4]);
+        }
+        __m128i wk = _mm_add_epi32(*w, _mm_loadu_si128((const __m128i *)&K[4 * g]));
+        cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk); /* two rounds: the new ABEF */
+        abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E)); /* and two more */
+    }
+    abef = _mm_add_epi32(abef, abef0);
+    cdgh = _mm_add_epi32(cdgh, cdgh0);
+    t = _mm_shuffle_epi32(abef, 0x1B);  /* A B E F */
+    cdgh = _mm_shuffle_epi32(cdgh, 0xB1); /* G H C D */
+    _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(t, cdgh, 0xF0)); /* A B C D */
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(cdgh, t, 8));    /* E F G H */
+}
+#endif
+
+void tally__sha256_compress(uint32_t h[8], const unsigned char b[64], int portable) {
+#ifdef SHA_NI
+    if (!portable && has_sha_ni()) {
+        compress_ni(h, b);
+        return;
+    }
+#else
+    (void)portable;
+#endif
+    compress(h, b);
+}
+
 void tally__sha256_init(tally_sha256 *s) {
     static const uint32_t h0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
@@ -64,11 +131,11 @@ void tally__sha256_add(tally_sha256 *s, const void *p, size_t n) {
     while (n) {
         size_t at = (size_t)(s->bytes % 64), take = 64 - at < n ? 64 - at : n;
         if (at == 0 && n >= 64) {
-            compress(s->h, b); /* a whole block straight from the input */
+            tally__sha256_compress(s->h, b, 0); /* a whole block straight from the input */
             take = 64;
         } else {
             memcpy(s->block + at, b, take);
-            if (at + take == 64) compress(s->h, s->block);
+            if (at + take == 64) tally__sha256_compress(s->h, s->block, 0);
         }
         s->bytes += take, b += take, n -= take;
     }
