@@ -2,6 +2,7 @@
  * space, strings with every escape, numbers as literal text, and skipping a
  * value. Its messages start with "bad JSON". Layer: pure. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,22 +95,54 @@ static int escape(tally_json *j, char *buf, size_t cap, size_t *o) {
     return put_utf8(buf, cap, o, cp) < 0 ? TALLY_JSON_FULL : 0;
 }
 
+/* The bytes of v (8 bytes of text) that are a control character (below
+ * 0x20), a quote or a backslash, as the high bit of each: x - 0x01.. & ~x &
+ * 0x80.. marks the bytes of x that are 0 (with 0x20.., those below 0x20). A
+ * borrow can mark a byte after a marked one but never before: the first
+ * marked byte is exactly the first such byte, and none marked means none. */
+static uint64_t specials(uint64_t v) {
+    const uint64_t ones = 0x0101010101010101ull, q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    return (((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b)) & (ones * 0x80);
+}
+
+/* The end of the run of plain bytes at p (none of those), before end:
+ * 8 bytes at a time, then byte by byte. */
+static const char *plain_run(const char *p, const char *end) {
+    for (uint64_t v, m; end - p >= 8; p += 8) {
+        memcpy(&v, p, 8);
+        if ((m = specials(v)) != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + __builtin_ctzll(m) / 8; /* the first byte in memory is v's lowest */
+#else
+            break;
+#endif
+        }
+    }
+    while (p < end && (unsigned char)*p >= 0x20 && *p != '"' && *p != '\\') p++;
+    return p;
+}
+
 int tally__json_string(tally_json *j, char *buf, size_t cap, size_t *len) {
     size_t o = 0;
     tally__json_ws(j);
     if (j->p >= j->end || *j->p != '"') return tally__json_fail(j, "bad JSON at byte %zu: expected a string", at(j));
     j->p++;
     while (j->p < j->end && *j->p != '"') {
-        unsigned char c = (unsigned char)*j->p++;
-        if (c < 0x20) return tally__json_fail(j, "bad JSON: control character in a string");
-        if (c == '\\') {
-            if (j->p >= j->end) break;
-            int rc = escape(j, buf, cap, &o);
-            if (rc) return rc;
+        /* a run of plain bytes (no quote, backslash or control character),
+         * copied at once: most strings are one run */
+        const char *run = j->p;
+        j->p = plain_run(j->p, j->end);
+        if (j->p > run) {
+            size_t n = (size_t)(j->p - run);
+            if (o + n >= cap) return TALLY_JSON_FULL;
+            memcpy(buf + o, run, n);
+            o += n;
             continue;
         }
-        if (o + 1 >= cap) return TALLY_JSON_FULL;
-        buf[o++] = (char)c;
+        if ((unsigned char)*j->p++ < 0x20) return tally__json_fail(j, "bad JSON: control character in a string");
+        if (j->p >= j->end) break; /* (a backslash) */
+        int rc = escape(j, buf, cap, &o);
+        if (rc) return rc;
     }
     if (j->p >= j->end) return tally__json_fail(j, "bad JSON: unterminated string");
     j->p++;
@@ -118,9 +151,14 @@ int tally__json_string(tally_json *j, char *buf, size_t cap, size_t *len) {
     return 0;
 }
 
+/* 1 for the bytes a number's literal text is taken from: 0-9 + - . e E */
+static int number_byte(char c) {
+    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
+}
+
 int tally__json_number(tally_json *j, char *buf, size_t cap, size_t *len) {
     size_t o = 0;
-    while (j->p < j->end && *j->p && strchr("0123456789+-.eE", *j->p)) {
+    while (j->p < j->end && number_byte(*j->p)) {
         if (o + 1 >= cap) return TALLY_JSON_FULL;
         buf[o++] = *j->p++;
     }

@@ -49,11 +49,30 @@ tally_schema tally__schema_of(const tally_config *cfg) {
     return s;
 }
 
+/* 1 when the 8 bytes at s are all printable ASCII (0x20 to 0x7e): a byte
+ * below 0x20 borrows (- 0x20..), 0x7f carries into its high bit (+ 0x01..),
+ * higher ones have it; a borrow or carry from a lower byte comes only from a
+ * byte that is already marked. */
+static int printable8(const unsigned char *s) {
+    const uint64_t ones = 0x0101010101010101ull;
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return !(((v - ones * 0x20) | (v + ones) | v) & (ones * 0x80));
+}
+
 int tally__id_problem(const char *what, const char *id, size_t n, char *msg, size_t cap) {
     if (!id || n == 0) return snprintf(msg, cap, "%s is empty", what), -1;
     if (n > TALLY_ID_MAX) return snprintf(msg, cap, "%s is %zu bytes; the limit is %d", what, n, TALLY_ID_MAX), -1;
     const unsigned char *s = (const unsigned char *)id;
     for (size_t i = 0; i < n;) {
+        if (i + 8 <= n && printable8(s + i)) { /* printable ASCII, most ids' every byte */
+            i += 8;
+            continue;
+        }
+        if (s[i] >= 0x20 && s[i] < 0x7f) {
+            i++;
+            continue;
+        }
         if (s[i] < 0x20 || s[i] == 0x7f)
             return snprintf(msg, cap, "%s has a control character (byte %zu)", what, i + 1), -1;
         size_t len = utf8_seq(s + i, n - i);

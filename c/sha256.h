@@ -14,6 +14,11 @@ typedef struct {
     unsigned char block[64]; /* the partial block: bytes % 64 of them */
 } tally_sha256;
 
+/* The compression of one 64-byte block into the state h: with the x86 SHA
+ * extensions where the processor has them, unless `portable` (the tests
+ * compare the two); the same result either way. */
+void tally__sha256_compress(uint32_t h[8], const unsigned char b[64], int portable);
+
 void tally__sha256_init(tally_sha256 *s);
 void tally__sha256_add(tally_sha256 *s, const void *p, size_t n);
 /* The digest of everything added, into out[32]; s must be initialised again

@@ -23,17 +23,7 @@ int tally__vec_push(tally_vec *v, const void *elem, size_t size) {
     return 0;
 }
 
-/* A 64-bit finaliser (murmur3's): consecutive keys spread over the table. */
-static size_t spread(uint64_t k, size_t cap) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return (size_t)k & (cap - 1);
-}
-
-static int grow(tally_map *m) {
+int tally__map_grow(tally_map *m) {
     size_t cap = m->cap ? m->cap * 2 : 256;
     uint64_t *keys = malloc(cap * sizeof *keys);
     uint32_t *vals = calloc(cap, sizeof *vals);
@@ -44,7 +34,7 @@ static int grow(tally_map *m) {
     }
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->vals[i]) continue;
-        size_t j = spread(m->keys[i], cap);
+        size_t j = tally__map_spread(m->keys[i], cap);
         while (vals[j]) j = (j + 1) & (cap - 1);
         keys[j] = m->keys[i];
         vals[j] = m->vals[i];
@@ -55,19 +45,6 @@ static int grow(tally_map *m) {
     m->vals = vals;
     m->cap = cap;
     return 0;
-}
-
-uint32_t *tally__map_find(tally_map *m, uint64_t key, tally_same_fn same, void *ctx, const void *sought) {
-    if (2 * (m->n + 1) > m->cap && grow(m) < 0) return NULL;
-    size_t i = spread(key, m->cap);
-    while (m->vals[i]) {
-        if (m->keys[i] == key && (!same || same(ctx, m->vals[i] - 1, sought))) return &m->vals[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    /* an empty slot: the caller fills it, so count the entry now */
-    m->keys[i] = key;
-    m->n++;
-    return &m->vals[i];
 }
 
 void tally__map_clear(tally_map *m) {

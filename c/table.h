@@ -29,10 +29,36 @@ typedef struct tally_map {
 
 typedef int (*tally_same_fn)(void *ctx, uint32_t value_minus_1, const void *sought);
 
+/* Doubles the table (table.c; 256 slots first). 0 or -1 (OOM). */
+int tally__map_grow(tally_map *m);
+
+/* A 64-bit finaliser (murmur3's): consecutive keys spread over the table. */
+static inline size_t tally__map_spread(uint64_t k, size_t cap) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return (size_t)k & (cap - 1);
+}
+
 /* The value slot of key: *slot is 0 when the key was absent, and the caller
  * then stores its value there (the entry exists from now on). With same, an
- * entry counts only if same(ctx, value - 1, sought). NULL when memory ran out. */
-uint32_t *tally__map_find(tally_map *m, uint64_t key, tally_same_fn same, void *ctx, const void *sought);
+ * entry counts only if same(ctx, value - 1, sought). NULL when memory ran out.
+ * Inline: a batch looks up ~50 entries per event, and most callers pass no
+ * `same` (linear probing, the table at most half full). */
+static inline uint32_t *tally__map_find(tally_map *m, uint64_t key, tally_same_fn same, void *ctx, const void *sought) {
+    if (2 * (m->n + 1) > m->cap && tally__map_grow(m) < 0) return NULL;
+    size_t i = tally__map_spread(key, m->cap);
+    while (m->vals[i]) {
+        if (m->keys[i] == key && (!same || same(ctx, m->vals[i] - 1, sought))) return &m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    /* an empty slot: the caller fills it, so count the entry now */
+    m->keys[i] = key;
+    m->n++;
+    return &m->vals[i];
+}
 void tally__map_clear(tally_map *m);
 void tally__map_free(tally_map *m);
 

@@ -528,6 +528,35 @@ static void reply_kinds(void **state) {
     }
 }
 
+/* Ids longer than the 8 bytes the check takes at a time (c/keys.c): a bad
+ * byte at each of the first 20 positions is found and named by its
+ * position; the printable ASCII at both ends (space, ~) and UTF-8 pass. */
+static void ids_are_validated_at_every_byte(void **state) {
+    tally *t = *state;
+    static const struct { const char *bytes, *why; } bad[] = {
+        { "\x1f", "control character" }, { "\x7f", "control character" }, { "\x80", "not valid UTF-8" },
+        { "\xc3(", "not valid UTF-8" },
+    };
+    for (size_t at = 0; at < 20; at++) {
+        char id[24], why[64];
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            memset(id, 'a', 20);
+            memcpy(id + at, bad[k].bytes, strlen(bad[k].bytes));
+            id[20] = '\0';
+            tally_event e = good_event();
+            e.request_id = id;
+            snprintf(why, sizeof why, "%s (byte %zu)", bad[k].why, at + 1);
+            expect_bad(t, &e, why);
+        }
+        memset(id, 'a', 23);
+        id[at] = ' ', id[at + 1] = '~', memcpy(id + at + 2, "\xc3\xa9", 2); /* " ~é" */
+        id[23] = '\0';
+        tally_event e = good_event();
+        e.request_id = id;
+        assert_int_equal(tally_event_check(t, &e), TALLY_OK);
+    }
+}
+
 /* The one JSON reader (c/json_reader.c) reads string text s: 0 and its
  * decoded bytes into out, or the reader's answer with its message. */
 static int json_str(const char *s, char *out, size_t cap, char *msg) {
@@ -575,9 +604,38 @@ static void json_reader_is_strict(void **state) {
     assert_int_equal(tally__json_skip(&j), 0);
 }
 
+/* Strings longer than the reader's 8-byte steps (c/json_reader.c reads runs
+ * of plain bytes 8 at a time): a control character, a quote, an escape or a
+ * byte of UTF-8 at each of the first 20 positions is still seen for what it
+ * is, and a run that does not fit is TALLY_JSON_FULL. */
+static void json_string_in_long_runs(void **state) {
+    (void)state;
+    char text[32], out[32], msg[128];
+    for (size_t at = 0; at < 20; at++) {
+        memset(text, 'a', sizeof text);
+        text[0] = text[23] = '"', text[24] = '\0'; /* 22 bytes between the quotes */
+        text[1 + at] = '\x01';
+        assert_int_equal(json_str(text, out, sizeof out, msg), -1);
+        assert_non_null(strstr(msg, "control character"));
+        text[1 + at] = '"';
+        assert_int_equal(json_str(text, out, sizeof out, msg), 0);
+        assert_int_equal(strlen(out), at);
+        text[1 + at] = '\\', text[2 + at] = 'n';
+        assert_int_equal(json_str(text, out, sizeof out, msg), 0);
+        assert_int_equal(strlen(out), 21);
+        assert_int_equal(out[at], '\n');
+        text[1 + at] = '\xc3', text[2 + at] = '\xa2'; /* U+00E2: 0xa2 is a quote with the high bit */
+        assert_int_equal(json_str(text, out, sizeof out, msg), 0);
+        assert_int_equal(strlen(out), 22);
+        assert_memory_equal(out + at, "\xc3\xa2", 2);
+        assert_int_equal(json_str(text, out, at + 1, msg), TALLY_JSON_FULL); /* room for `at` bytes */
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_reader_is_strict),
+        cmocka_unit_test(json_string_in_long_runs),
         cmocka_unit_test(reply_shapes_are_declared),
         cmocka_unit_test(reply_kinds),
         cmocka_unit_test(usd_to_nanos_exact),
@@ -591,6 +649,7 @@ int main(void) {
         cmocka_unit_test(when_at_timezone_edges),
         cmocka_unit_test(epoch_minute_is_timezone_free),
         cmocka_unit_test_setup_teardown(ids_are_validated, open_offline, close_offline),
+        cmocka_unit_test_setup_teardown(ids_are_validated_at_every_byte, open_offline, close_offline),
         cmocka_unit_test_setup_teardown(amounts_are_validated, open_offline, close_offline),
     };
     return cmocka_run_group_tests_name("units", tests, NULL, NULL);

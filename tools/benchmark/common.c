@@ -1,5 +1,6 @@
 /* common.c -- tally-bench's workload and helpers: events with a uniform or
- * Zipf(1.1) key distribution, clocks, the raw hiredis connection, INFO fields. */
+ * Zipf(1.1) key distribution, clocks, the raw hiredis connection, INFO fields,
+ * the longest script call in SLOWLOG. */
 #define _GNU_SOURCE 1 /* RUSAGE_THREAD */
 #include <errno.h>
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -238,4 +240,21 @@ void read_replies(redisContext *c, size_t n, const char *who) {
         if (rep->type == REDIS_REPLY_ERROR) die("%s: %s", who, rep->str);
         freeReplyObject(rep);
     }
+}
+
+double slowlog_longest_ms(redisContext *c, double *over) {
+    redisReply *r = bench_cmd(c, "SLOWLOG GET -1");
+    double longest = -1;
+    if (over) *over = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 || e->element[3]->type != REDIS_REPLY_ARRAY) continue;
+        redisReply *argv = e->element[3];
+        if (argv->elements < 1 || strncasecmp(argv->element[0]->str, "EVALSHA", 7) != 0) continue;
+        double ms = (double)e->element[2]->integer / 1000;
+        if (ms > longest) longest = ms;
+        if (over && ms > BOUND_MS) ++*over;
+    }
+    freeReplyObject(r);
+    return longest;
 }

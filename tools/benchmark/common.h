@@ -96,8 +96,8 @@ void seed_send_event(redisContext *c, const tally_event *e, int multi);
  * SLOWLOG (commands slower than 1 ms are logged); -1 when none was. */
 void slowlog_start(redisContext *c);
 #define BOUND_MS 5.0 /* the default max_script_us */
-/* The longest EVALSHA in SLOWLOG (ms, < 0: none); *over (if not NULL): how
- * many took longer than BOUND_MS. */
+/* common.c: the longest EVALSHA (or EVALSHA_RO) in SLOWLOG (ms, < 0: none);
+ * *over (if not NULL): how many took longer than BOUND_MS. */
 double slowlog_longest_ms(redisContext *c, double *over);
 /* A run's measurement: meter_start() before the timed loop (SLOWLOG reset,
  * server CPU, clock), meter_stop() after it fills r's time, rate, server CPU

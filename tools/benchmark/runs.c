@@ -21,23 +21,6 @@ void slowlog_start(redisContext *c) {
     cmd_ok(c, "SLOWLOG RESET");
 }
 
-double slowlog_longest_ms(redisContext *c, double *over) {
-    redisReply *r = bench_cmd(c, "SLOWLOG GET -1");
-    double longest = -1;
-    if (over) *over = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 || e->element[3]->type != REDIS_REPLY_ARRAY) continue;
-        redisReply *argv = e->element[3];
-        if (argv->elements < 1 || strncasecmp(argv->element[0]->str, "EVALSHA", 7) != 0) continue;
-        double ms = (double)e->element[2]->integer / 1000;
-        if (ms > longest) longest = ms;
-        if (over && ms > BOUND_MS) ++*over;
-    }
-    freeReplyObject(r);
-    return longest;
-}
-
 meter meter_start(redisContext *c) {
     slowlog_start(c);
     meter m = { 0, server_cpu(c), evalsha_calls(c) };

@@ -20,14 +20,13 @@ typedef struct {
 #define bad(r, ...) tally__json_fail(&(r)->j, __VA_ARGS__)
 
 /* Reads a JSON string or number into the text buffer; *s gets its
- * NUL-terminated copy, *quoted whether it was a string. */
-static int scalar(reader *r, const char **s, int *quoted) {
-    size_t n;
-    int rc = tally__json_scalar(&r->j, r->out, (size_t)(r->out_end - r->out), &n, quoted);
+ * NUL-terminated copy, *n its length, *quoted whether it was a string. */
+static int scalar(reader *r, const char **s, size_t *n, int *quoted) {
+    int rc = tally__json_scalar(&r->j, r->out, (size_t)(r->out_end - r->out), n, quoted);
     if (rc == TALLY_JSON_FULL) return bad(r, "line too long");
     if (rc) return rc;
     *s = r->out;
-    r->out += n + 1;
+    r->out += *n + 1;
     return 0;
 }
 
@@ -67,8 +66,9 @@ int ndjson_blank(const char *line, size_t n) {
  * allows, converted by the kind's parser. */
 static int field_value(reader *r, opt *o, int tz_min) {
     const char *text = NULL;
+    size_t n;
     int quoted;
-    if (scalar(r, &text, &quoted)) return -1;
+    if (scalar(r, &text, &n, &quoted)) return -1;
     if (o->kind == KIND_TEXT && !quoted) return bad(r, "\"%s\" must be a string", o->name);
     if (o->kind == KIND_COUNT && quoted) return bad(r, "\"%s\" must be a number, not a string", o->name);
     o->given++;
@@ -86,13 +86,18 @@ int ndjson_parse(const char *line, size_t n, int tz_min, ndjson_event *out, char
     if (!tally__json_peek(j, '{')) return bad(&r, "expected a JSON object");
     j->p++;
     if (tally__json_peek(j, '}')) return bad(&r, "empty object: \"key\" and \"model\" are required");
-    for (;;) {
+    for (size_t next = 0;;) {
         const char *name = NULL;
+        size_t len;
         int quoted;
         if (!tally__json_peek(j, '"')) return bad(&r, "expected a string");
-        if (scalar(&r, &name, &quoted)) return -1;
-        opt *o = opt_find(fields, name, strlen(name));
+        if (scalar(&r, &name, &len, &quoted)) return -1;
+        /* lines of one source give their fields in one order: the field
+         * after the last one first */
+        opt *o = opt_find(fields + next, name, len);
+        if (!o) o = opt_find(fields, name, len);
         if (!o) return bad(&r, "unknown field \"%.40s\"", name);
+        next = (size_t)(o - fields) + 1;
         if (o->given) return bad(&r, "field \"%s\" given twice", name);
         if (!tally__json_peek(j, ':')) return bad(&r, "expected ':' after \"%s\"", name);
         j->p++;
