@@ -19,10 +19,11 @@
 
 
 /* Every bucket field an event touches, per entity: docs/keys.md, schema v3
- * (the hours of a day are fields of the day's hash). */
+ * (the hours of a day are fields of the day's hash). A key's own hashes hold
+ * no "_": its bucket of a period is the "k:<id>" field of its shard's hash (the
+ * sum of its "m:" fields, which every event feeds, would be the same). */
 static const struct { unsigned char entity, period, field; } plan[] = {
-    { E_KEY, P_TOTAL, F_ALL },     { E_KEY, P_TOTAL, F_MODEL },   { E_KEY, P_MONTH, F_ALL },
-    { E_KEY, P_MONTH, F_MODEL },   { E_KEY, P_DAY, F_ALL },       { E_KEY, P_DAY, F_MODEL },
+    { E_KEY, P_TOTAL, F_MODEL },   { E_KEY, P_MONTH, F_MODEL },   { E_KEY, P_DAY, F_MODEL },
     { E_KEY, P_DAY, F_HOUR },      { E_ACCOUNT, P_TOTAL, F_ALL }, { E_ACCOUNT, P_MONTH, F_ALL },
     { E_ACCOUNT, P_DAY, F_ALL },   { E_ACCOUNT, P_DAY, F_HOUR },  { E_SHARD, P_TOTAL, F_ALL },
     { E_SHARD, P_TOTAL, F_MODEL }, { E_SHARD, P_MONTH, F_ALL },   { E_SHARD, P_MONTH, F_MODEL },

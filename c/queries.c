@@ -38,14 +38,6 @@ static int start_read(tally *t, tally_args *a, int id) {
     return t->cfg.read_from == TALLY_READ_REPLICA ? tally__args_script_ro(a, id) : tally__args_script(a, id);
 }
 
-/* Adds the field of a bucket inside its hash: the entity's own, or with a
- * model that model's. 0, or -1 on OOM. */
-static int add_field(tally_args *a, const tally_period *p, const char *model) {
-    char pre[8];
-    size_t n = tally__field_prefix(p, model != NULL, pre);
-    return tally__args_cat(a, pre, n, model ? model : "", model ? strlen(model) : 0);
-}
-
 int tally__check_scope(tally *t, int scope, const char *id) {
     static const char *const what[] = { "key", "account", "model" };
     if (scope == TALLY_SCOPE_GLOBAL) return tally__ok(t);
@@ -54,16 +46,39 @@ int tally__check_scope(tally *t, int scope, const char *id) {
     return tally__id_check(t, what[scope], id, id ? strlen(id) : 0);
 }
 
-/* Keys holding one bucket: the entity's own hash, or one per shard for models
- * and global. Returns how many keys were added, or -1 on OOM. */
+/* Whether a bucket of scope in period p is an API key's "k:<id>" field of its
+ * shard's hash (a key's own total, month and day hashes hold no "_":
+ * docs/keys.md); its hours are fields of its own day hash. */
+static int key_in_shard(int scope, const tally_period *p) {
+    return scope == TALLY_SCOPE_KEY && p->kind != TALLY_HOUR;
+}
+
+/* Keys holding one bucket: the entity's own hash (a key's shard's for its
+ * total, month or day), or one per shard for models and global. Returns how
+ * many keys were added, or -1 on OOM. */
 static int add_keys(tally *t, tally_args *a, int scope, const char *id, const tally_period *p) {
     char base[TALLY_ENTITY_MAX], suffix[24];
     size_t sn = tally__period_suffix(p, suffix);
+    if (key_in_shard(scope, p)) {
+        size_t bn = tally__shard_entity(&t->schema, tally__shard_of(&t->schema, id, strlen(id)), base);
+        return tally__args_cat(a, base, bn, suffix, sn) ? -1 : 1;
+    }
     if (scope == TALLY_SCOPE_KEY || scope == TALLY_SCOPE_ACCOUNT) {
         char kind = scope == TALLY_SCOPE_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT;
         return tally__args_cat(a, base, tally__entity(&t->schema, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;
     }
     return tally__add_shard_keys(&t->schema, a, suffix, sn) ? -1 : t->cfg.shards;
+}
+
+/* Adds the field of a bucket inside the hash add_keys named: the entity's
+ * own, a key's in its shard's hash, or with a model that model's. 0, or -1 on
+ * OOM. */
+static int add_field(tally_args *a, int scope, const char *id, const tally_period *p) {
+    if (key_in_shard(scope, p)) return tally__args_cat(a, TALLY_FIELD_KEY, strlen(TALLY_FIELD_KEY), id, strlen(id));
+    const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
+    char pre[8];
+    size_t n = tally__field_prefix(p, model != NULL, pre);
+    return tally__args_cat(a, pre, n, model ? model : "", model ? strlen(model) : 0);
 }
 
 /* queries.h. A positive failure of tally__add_packed is the 1-based index of
@@ -131,7 +146,6 @@ static int read_sum(tally *t, int nkeys, int per, tally_bucket *out) {
  * into out[n], or with merge all of them added to *out. */
 static int read_periods(tally *t, int scope, const char *id, const tally_period *p, int n, int merge,
                         tally_bucket *out) {
-    const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
     tally_args *a = &t->args;
     int err = start_read(t, a, TALLY_SCRIPT_READ), per = 1, nkeys = 0;
     for (int i = 0; i < n && !err; i++) {
@@ -142,7 +156,7 @@ static int read_periods(tally *t, int scope, const char *id, const tally_period 
     tally__args_end_keys(a);
     err |= tally__args_str(a, "get");
     for (int i = 0; i < n && !err; i++)
-        for (int k = 0; k < per && !err; k++) err |= tally__args_str(a, "1") | add_field(a, &p[i], model);
+        for (int k = 0; k < per && !err; k++) err |= tally__args_str(a, "1") | add_field(a, scope, id, &p[i]);
     if (err) return tally__oom(t);
     if (!merge) memset(out, 0, (size_t)n * sizeof *out);
     return read_sum(t, nkeys, merge ? nkeys : per, out);

@@ -187,7 +187,11 @@ local fv, hfresh, hgone = {}, {}, {}
 for h = 1, nk do
   local key, first, last, d0 = KEYS[H[6 * h - 5]], H[6 * h - 2], H[6 * h - 1], H[6 * h] - H[6 * h - 2]
   local old = lib.call_spread("HMGET", key, ARGV, first, last)
-  local created
+  -- A day hash is taken as created when none of the fields read here existed:
+  -- no extra call, and no false negative (a field that existed means the hash
+  -- did). A false positive (a hash that held only other fields) prunes again,
+  -- which is idempotent: one HKEYS of an old day's hash.
+  local created = true
   for i = first, last do
     local o, di, field = old[i - first + 1], v[d0 + i], ARGV[i]
     local p = dpos[di]
@@ -195,8 +199,8 @@ for h = 1, nk do
     if not o then
       hfresh[h] = true
       value = dtext[di]
-      created = created or field == "_"
     else
+      created = false
       local p1, p2, p3, p4, p5, p6 = match(o, BUCKET)
       if not p6 then return lib.foreign("field " .. field .. " of " .. key .. " is not a bucket") end
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then

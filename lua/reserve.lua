@@ -14,7 +14,9 @@
 -- ARGV[7] now_ms: now in ms, or "0" for the server's TIME (a fixed now is for
 --   tests only).
 -- ARGV[4i+4] cap_entity: cap i (1..nc): the entity it belongs to (1..ne).
--- ARGV[4i+5] cap_field: the bucket's field.
+-- ARGV[4i+5] cap_field: the bucket's field, or a prefix ending in ":" (an
+--   API key's "m:": its hashes keep no "_", its bucket is the sum of its
+--   models' fields, docs/keys.md) whose fields are summed.
 -- ARGV[4i+6] cap_metric: "c" (cost) or "k" (tokens).
 -- ARGV[4i+7] cap_amount: the cap (nano-USD or tokens, > 0).
 -- Returns: {allowed 1|0, denied_by: first denying cap's index or 0, {what each
@@ -56,13 +58,28 @@ local now = fixed_now
 if now == 0 then now = lib.now_ms() end
 
 -- Reads, with every type check, before any write.
+local function used_of(c, v)
+  local _, i, o, w, r, cost = lib.bucket(v)
+  if not cost then return nil end
+  return c.metric == "c" and tonumber(cost) or tonumber(i) + tonumber(o) + tonumber(w) + tonumber(r)
+end
 for _, c in ipairs(caps) do
-  local v = redis.call("HGET", c.bucket, c.field)
   c.used = 0
-  if v then
-    local _, i, o, w, r, cost = lib.bucket(v)
-    if not cost then return lib.foreign(c.bucket .. " is not a bucket") end
-    c.used = c.metric == "c" and tonumber(cost) or tonumber(i) + tonumber(o) + tonumber(w) + tonumber(r)
+  if c.field:sub(-1) == ":" then
+    local all, n = redis.call("HGETALL", c.bucket), #c.field
+    for p = 1, #all, 2 do
+      if all[p]:sub(1, n) == c.field then
+        local used = used_of(c, all[p + 1])
+        if not used then return lib.foreign(c.bucket .. " is not a bucket") end
+        c.used = c.used + used
+      end
+    end
+  else
+    local v = redis.call("HGET", c.bucket, c.field)
+    if v then
+      c.used = used_of(c, v)
+      if not c.used then return lib.foreign(c.bucket .. " is not a bucket") end
+    end
   end
 end
 local entities = {}
