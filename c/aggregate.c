@@ -60,9 +60,12 @@ void tally__agg_begin(tally_agg *g, const tally_schema *schema, int64_t now_ms) 
     g->strs.n = g->hours.n = g->hashes.n = g->fields.n = 0;
     g->idhashes.n = g->ids.n = g->events.n = g->prunes.n = 0;
     g->settle = NULL;
+    g->timed = 1;
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->idhash_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_clear(m[i]);
 }
+
+void tally__agg_timed(tally_agg *g, int timed) { g->timed = timed; }
 
 size_t tally__agg_count(const tally_agg *g) { return g->events.n; }
 
