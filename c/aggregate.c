@@ -19,12 +19,14 @@
 
 
 /* Every bucket field an event touches, per entity: docs/keys.md, schema v3
- * (the hours of a day are fields of the day's hash). An account's total and
- * month are the sums of its a: fields in the shards' hashes, so it has a hash
- * of its own only per day (its day and hours are not derivable). */
+ * (the hours of a day are fields of the day's hash). A key's own hashes hold
+ * no "_": its bucket of a period is the "k:<id>" field of its shard's hash (the
+ * sum of its "m:" fields, which every event feeds, would be the same). An
+ * account's total and month are the sums of its a: fields in the shards'
+ * hashes, so it has a hash of its own only per day (its day and hours are not
+ * derivable). */
 static const struct { unsigned char entity, period, field; } plan[] = {
-    { E_KEY, P_TOTAL, F_ALL },     { E_KEY, P_TOTAL, F_MODEL },   { E_KEY, P_MONTH, F_ALL },
-    { E_KEY, P_MONTH, F_MODEL },   { E_KEY, P_DAY, F_ALL },       { E_KEY, P_DAY, F_MODEL },
+    { E_KEY, P_TOTAL, F_MODEL },   { E_KEY, P_MONTH, F_MODEL },   { E_KEY, P_DAY, F_MODEL },
     { E_KEY, P_DAY, F_HOUR },
     { E_ACCOUNT, P_DAY, F_ALL },   { E_ACCOUNT, P_DAY, F_HOUR },  { E_SHARD, P_TOTAL, F_ALL },
     { E_SHARD, P_TOTAL, F_MODEL }, { E_SHARD, P_MONTH, F_ALL },   { E_SHARD, P_MONTH, F_MODEL },
@@ -61,9 +63,12 @@ void tally__agg_begin(tally_agg *g, const tally_schema *schema, int64_t now_ms) 
     g->strs.n = g->hours.n = g->hashes.n = g->fields.n = 0;
     g->idhashes.n = g->ids.n = g->events.n = g->prunes.n = 0;
     g->settle = NULL;
+    g->timed = 1;
     tally_map *m[] = { &g->str_map, &g->hour_map, &g->hash_map, &g->field_map, &g->idhash_map };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) tally__map_clear(m[i]);
 }
+
+void tally__agg_timed(tally_agg *g, int timed) { g->timed = timed; }
 
 size_t tally__agg_count(const tally_agg *g) { return g->events.n; }
 

@@ -47,6 +47,11 @@ void tally__agg_begin(tally_agg *g, const struct tally_schema *schema, int64_t n
 int tally__agg_add(tally_agg *g, const tally_event *e, int64_t at_ms, int64_t cost, int64_t version, int mask,
                    int settle, size_t k);
 
+/* Whether the call asks record.lua how long it ran (its second TIME, for
+ * pace.c): tally__agg_begin sets 1; a call whose size tells the pace nothing
+ * (one event, not cut by the budget) sets 0 and gets {"recorded"} back. */
+void tally__agg_timed(tally_agg *g, int timed);
+
 /* How many events the call holds. */
 size_t tally__agg_count(const tally_agg *g);
 

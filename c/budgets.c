@@ -180,10 +180,12 @@ static int build(tally *t, const tally_reservation *r, const tally_budget *caps,
     err |= tally__args_i64(a, h.n) | tally__args_i64(a, ncaps);
     err |= tally__args_i64(a, t->test_now_us / 1000); /* 0: the server's TIME */
     for (int i = 0; i < ncaps; i++) {
-        err |= tally__args_i64(a, caps[i].scope == TALLY_SCOPE_ACCOUNT ? h.acct_entity : 1);
+        int acct = caps[i].scope == TALLY_SCOPE_ACCOUNT;
+        err |= tally__args_i64(a, acct ? h.acct_entity : 1);
         if (in_shards(&caps[i]))
             err |= tally__args_cat(a, TALLY_FIELD_ACCOUNT, strlen(TALLY_FIELD_ACCOUNT), r->account, strlen(r->account));
-        else err |= tally__args_str(a, TALLY_FIELD_ENTITY);
+        else /* a key's hashes keep no "_": its models' fields are summed */
+            err |= tally__args_str(a, acct ? TALLY_FIELD_ENTITY : TALLY_FIELD_MODEL);
         err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? CAP_COST : CAP_TOKENS);
         err |= tally__args_i64(a, caps[i].cap);
         err |= tally__args_i64(a, in_shards(&caps[i]) ? t->cfg.shards : 1);

@@ -113,7 +113,7 @@ static int pack_numbers(tally_agg *g, int releases, size_t names) {
     }
     const int64_t head[TALLY_WIRE_HEAD] = { g->latest_ms, g->schema->max_future_ms, (int64_t)g->hashes.n,
                                             (int64_t)g->idhashes.n, (int64_t)g->prunes.n, releases,
-                                            (int64_t)g->deltas.n, (int64_t)names };
+                                            (int64_t)g->deltas.n, (int64_t)names, g->timed ? 1 : 0 };
     int err = tally__wire_open(v);
     for (int i = 0; i < TALLY_WIRE_HEAD; i++) err |= tally__wire_num(v, head[i]);
     for (size_t d = 0; d < g->deltas.n; d++) {

@@ -57,6 +57,7 @@ struct tally_agg {
     tally_vec strs, hours, hashes, fields, idhashes, ids, events, prunes;
     const tally_event *settle; /* the event whose reservations the call releases */
     int settle_mask;
+    int timed; /* the call asks record.lua how long it ran (1, the default) */
     tally_map str_map, hour_map, hash_map, field_map, idhash_map;
     /* encoding */
     tally_vec order, start, deltas, delta_of, dup_events, text;

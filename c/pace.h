@@ -18,7 +18,8 @@ typedef struct tally_pace {
 } tally_pace;
 
 /* A call of `units` ran `us` microseconds (the script's own measure). Every
- * call counts, however small; a time of 0 or less (under the clock's
+ * timed call counts, however small (record.c times every call but one of a
+ * single event its budget did not cut, which says nothing of the rate); a time of 0 or less (under the clock's
  * resolution, or the clock stepped) is not a measure and is ignored. */
 void tally__pace_learn(tally_pace *p, size_t units, long long us);
 

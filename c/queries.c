@@ -67,9 +67,18 @@ int tally__accounts_complete(tally *t, int64_t earliest) {
                        (int)(from / 10000), (int)(from / 100 % 100), (int)(from % 100), t->cfg.prefix, asked);
 }
 
-/* Adds the field of a bucket inside its hash: the entity's own, a model's
- * (scope MODEL), or an account's in a shard's hash. 0, or -1 on OOM. */
+/* Whether a bucket of scope in period p is an API key's "k:<id>" field of its
+ * shard's hash (a key's own total, month and day hashes hold no "_":
+ * docs/keys.md); its hours are fields of its own day hash. */
+static int key_in_shard(int scope, const tally_period *p) {
+    return scope == TALLY_SCOPE_KEY && p->kind != TALLY_HOUR;
+}
+
+/* Adds the field of a bucket inside the hash add_keys named: the entity's
+ * own, a model's (scope MODEL), a key's or an account's in a shard's hash. 0,
+ * or -1 on OOM. */
 static int add_field(tally_args *a, int scope, const char *id, const tally_period *p) {
+    if (key_in_shard(scope, p)) return tally__args_cat(a, TALLY_FIELD_KEY, strlen(TALLY_FIELD_KEY), id, strlen(id));
     if (scope == TALLY_SCOPE_ACCOUNT && in_shards(scope, p))
         return tally__args_cat(a, TALLY_FIELD_ACCOUNT, strlen(TALLY_FIELD_ACCOUNT), id, strlen(id));
     const char *model = scope == TALLY_SCOPE_MODEL ? id : NULL;
@@ -86,11 +95,16 @@ int tally__check_scope(tally *t, int scope, const char *id) {
     return tally__id_check(t, what[scope], id, id ? strlen(id) : 0);
 }
 
-/* Keys holding one bucket: the entity's own hash, or one per shard (in_shards).
- * Returns how many keys were added, or -1 on OOM. */
+/* Keys holding one bucket: the entity's own hash (a key's shard's for its
+ * total, month or day), or one per shard (in_shards). Returns how many keys
+ * were added, or -1 on OOM. */
 static int add_keys(tally *t, tally_args *a, int scope, const char *id, const tally_period *p) {
     char base[TALLY_ENTITY_MAX], suffix[24];
     size_t sn = tally__period_suffix(p, suffix);
+    if (key_in_shard(scope, p)) {
+        size_t bn = tally__shard_entity(&t->schema, tally__shard_of(&t->schema, id, strlen(id)), base);
+        return tally__args_cat(a, base, bn, suffix, sn) ? -1 : 1;
+    }
     if (!in_shards(scope, p)) {
         char kind = scope == TALLY_SCOPE_KEY ? TALLY_ENTITY_KEY : TALLY_ENTITY_ACCOUNT;
         return tally__args_cat(a, base, tally__entity(&t->schema, kind, id, strlen(id), base), suffix, sn) ? -1 : 1;

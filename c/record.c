@@ -45,7 +45,9 @@
 #define CALL_EVENTS_MAX 2048 /* keeps the script's unpack() lists under Lua's limit */
 
 typedef tally_item item;
-typedef struct { size_t off, n, units; } call; /* items [off, off + n) */
+/* items [off, off + n); units: the call's work (aggregate.h) when it asked
+ * for its time, which the pace learns from, else 0 (retries too) */
+typedef struct { size_t off, n, units; } call;
 
 /* Per-handle state, kept between batches so that a batch allocates nothing
  * once the arrays have grown. */
@@ -158,6 +160,7 @@ static int build(run *r, const call *c) {
                            it->mask, r->settle, it->event) != TALLY_AGG_ADDED)
             return -1;
     }
+    tally__agg_timed(g, c->units > 0);
     return tally__agg_encode(g, &r->t->args);
 }
 
@@ -256,7 +259,13 @@ static int next_call(void *ctx, int idle, size_t *id) {
             r->src++;
         }
         if (!tally__agg_count(g)) continue; /* every item waits for the next round */
-        if (new_call(s, off, tally__agg_count(g), tally__agg_units(g), id) < 0) return -1;
+        /* A call of one event that the budget did not cut (tally_record, the
+         * last of a source) says nothing of the cost per unit: it skips the
+         * script's second TIME, and the pace learns nothing from it. One the
+         * budget cut is timed, so that calls grow again from the smallest. */
+        int timed = tally__agg_count(g) > 1 || tally__agg_units(g) >= budget;
+        tally__agg_timed(g, timed);
+        if (new_call(s, off, tally__agg_count(g), timed ? tally__agg_units(g) : 0, id) < 0) return -1;
         return tally__agg_encode(g, &r->t->args) < 0 ? -1 : 1;
     }
 }
@@ -321,14 +330,15 @@ static int take(void *ctx, size_t id, redisReply *rep) {
         fail_call(r, &c, call_error(r, &c, rep));
         return 0;
     }
-    /* record.lua's answer: {"recorded", us} or {"duplicate", us, J, P, ...} */
-    int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && tally__reply_fits(rep, rep->elements, "si");
-    if (shape && strcmp(rep->element[0]->str, "recorded") == 0) {
-        tally__pace_learn(&s->pace, c.units, rep->element[1]->integer);
+    /* record.lua's answer: {"recorded", us}, {"recorded"} when the call did
+     * not ask for its time, or {"duplicate", us, J, P, ...} */
+    int shape = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 && tally__reply_fits(rep, rep->elements, "si");
+    if (shape && strcmp(rep->element[0]->str, "recorded") == 0 && rep->elements <= 2) {
+        if (rep->elements == 2) tally__pace_learn(&s->pace, c.units, rep->element[1]->integer);
         for (size_t i = 0; i < c.n; i++) answered(r, AT(s->items, item, c.off + i).event, 0);
         return 0;
     }
-    if (shape && strcmp(rep->element[0]->str, "duplicate") == 0 && rep->elements % 2 == 0)
+    if (shape && strcmp(rep->element[0]->str, "duplicate") == 0 && rep->elements >= 2 && rep->elements % 2 == 0)
         return take_duplicates(r, &c, rep);
     fail_call(r, &c, tally__fail(r->t, TALLY_ESCRIPT, "record.lua answered something unexpected"));
     return 0;

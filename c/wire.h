@@ -6,7 +6,8 @@
  * ARGV[1] is a JSON array of whole numbers, one cjson.decode for the whole
  * call instead of fixed-width decimal cut apart in Lua:
  *   head      TALLY_WIRE_HEAD numbers: latest_ms, future_ms, nh, ni, np, nr,
- *             nd, nn (docs/scripts.md);
+ *             nd, nn (docs/scripts.md), timed (1: the answer reports how
+ *             long the script ran, a second TIME; 0: it does not);
  *   deltas    nd times TALLY_WIRE_DELTA: requests, input, output,
  *             cache_create, cache_read, cost;
  *   hashes    nh times TALLY_WIRE_HASH_HEAD (expiry, until, hours_until,
@@ -24,7 +25,7 @@
 
 #include "table.h"
 
-#define TALLY_WIRE_HEAD 8
+#define TALLY_WIRE_HEAD 9
 #define TALLY_WIRE_DELTA 6
 #define TALLY_WIRE_HASH_HEAD 6
 #define TALLY_WIRE_FIELD 1

@@ -13,7 +13,8 @@
 --   a day), nh (bucket hashes), ni (request-id hashes), np (prune keys), nr
 --   (budget entities whose reservation to release: settle records the usage
 --   and gives the estimate back, together; 0 for a record), nd (deltas), nn
---   (names); then nd deltas of six counts
+--   (names), timed (1: report us, 0: do not, one TIME less); then nd deltas
+--   of six counts
 --   (requests, input, output, cache_create, cache_read, cost), each at most
 --   10^15; then per bucket hash EXPIRY (epoch s, 0 never; set when the hash is
 --   created), UNTIL and HOURS_UNTIL (its day fields are written while UNTIL is
@@ -30,11 +31,12 @@
 --   8-byte field an older tally wrote for it, which is only checked, in the
 --   hashes that older tally created (those without the field "v").
 -- ARGV[2+nn+2j] ids_check: the ids only to check, the same way.
--- Returns: {"recorded", us}, or, writing nothing but a settle's release,
---   {"duplicate", us, J, P, ...} naming each fingerprint already present (id
---   hash J; P its position in ids_add, -P in ids_check); us: how long the
---   script ran, by server TIME read at its start and at its end (the host
---   sizes its calls by it: c/pace.c).
+-- Returns: {"recorded", us} ({"recorded"} when not timed), or, writing
+--   nothing but a settle's release, {"duplicate", us, J, P, ...} naming each
+--   fingerprint already present (id hash J; P its position in ids_add, -P in
+--   ids_check); us: how long the script ran, by server TIME read at its start
+--   and at its end (the host sizes its calls by it: c/pace.c), 0 when not
+--   timed. TIME at the start is always read (the future check).
 -- Everything is read and checked before the first write. Bucket values are
 -- exact decimal integers up to 2^63-1. On a cluster a call covers one entity
 -- (key, account or shard).
@@ -69,8 +71,8 @@ if not ok or type(v) ~= "table" or #v < HEAD then
   return fail("ARGV[1] is not a JSON array of the call's numbers")
 end
 local nv = #v
-local latest, future, nh, ni, np, nr, nd, nn = unpack(v, 1, HEAD)
-if latest > lib.TALLY_AT_MAX or future > lib.TALLY_FUTURE_MAX_MS or nr > 2
+local latest, future, nh, ni, np, nr, nd, nn, timed = unpack(v, 1, HEAD)
+if latest > lib.TALLY_AT_MAX or future > lib.TALLY_FUTURE_MAX_MS or nr > 2 or timed > 1
   or nh + ni + np + 2 * nr ~= #KEYS or #ARGV ~= NAME0 + nn + 2 * ni then
   return fail("KEYS and ARGV do not match the counts")
 end
@@ -175,7 +177,7 @@ end
 local function release()
   for _, r in ipairs(releases) do lib.release_write(r, resv) end
 end
-local function elapsed() return lib.now_us() - start_us end
+local function elapsed() return timed == 1 and lib.now_us() - start_us or 0 end
 if #dups > 0 then
   release()
   return { "duplicate", elapsed(), unpack(dups) }
@@ -187,7 +189,11 @@ local fv, hfresh, hgone = {}, {}, {}
 for h = 1, nk do
   local key, first, last, d0 = KEYS[H[6 * h - 5]], H[6 * h - 2], H[6 * h - 1], H[6 * h] - H[6 * h - 2]
   local old = lib.call_spread("HMGET", key, ARGV, first, last)
-  local created
+  -- A day hash is taken as created when none of the fields read here existed:
+  -- no extra call, and no false negative (a field that existed means the hash
+  -- did). A false positive (a hash that held only other fields) prunes again,
+  -- which is idempotent: one HKEYS of an old day's hash.
+  local created = true
   for i = first, last do
     local o, di, field = old[i - first + 1], v[d0 + i], ARGV[i]
     local p = dpos[di]
@@ -195,8 +201,8 @@ for h = 1, nk do
     if not o then
       hfresh[h] = true
       value = dtext[di]
-      created = created or field == "_"
     else
+      created = false
       local p1, p2, p3, p4, p5, p6 = match(o, BUCKET)
       if not p6 then return lib.foreign("field " .. field .. " of " .. key .. " is not a bucket") end
       if #p1 < 16 and #p2 < 16 and #p3 < 16 and #p4 < 16 and #p5 < 16 and #p6 < 16 then
@@ -243,4 +249,5 @@ for _, id in ipairs(ids) do
   end
 end
 release()
+if timed == 0 then return { "recorded" } end
 return { "recorded", elapsed() }

@@ -16,7 +16,9 @@
 -- ARGV[7] now_ms: now in ms, or "0" for the server's TIME (a fixed now is for
 --   tests only).
 -- ARGV[5i+3] cap_entity: cap i (1..nc): the entity it belongs to (1..ne).
--- ARGV[5i+4] cap_field: the bucket's field.
+-- ARGV[5i+4] cap_field: the bucket's field, or a prefix ending in ":" (an
+--   API key's "m:": its hashes keep no "_", its bucket is the sum of its
+--   models' fields, docs/keys.md) whose fields are summed.
 -- ARGV[5i+5] cap_metric: "c" (cost) or "k" (tokens).
 -- ARGV[5i+6] cap_amount: the cap (nano-USD or tokens, > 0).
 -- ARGV[5i+7] cap_keys: how many hashes hold the cap's bucket (1..256).
@@ -62,15 +64,30 @@ local now = fixed_now
 if now == 0 then now = lib.now_ms() end
 
 -- Reads, with every type check, before any write.
+local function used_of(c, v)
+  local _, i, o, w, r, cost = lib.bucket(v)
+  if not cost then return nil end
+  return c.metric == "c" and tonumber(cost) or tonumber(i) + tonumber(o) + tonumber(w) + tonumber(r)
+end
 for _, c in ipairs(caps) do
   c.used = 0
   for k = c.first, c.last do
-    local v = redis.call("HGET", KEYS[k], c.field)
-    if v then
-      local _, i, o, w, r, cost = lib.bucket(v)
-      if not cost then return lib.foreign(KEYS[k] .. " is not a bucket") end
-      local tokens = tonumber(i) + tonumber(o) + tonumber(w) + tonumber(r)
-      c.used = c.used + (c.metric == "c" and tonumber(cost) or tokens)
+    if c.field:sub(-1) == ":" then
+      local all, n = redis.call("HGETALL", KEYS[k]), #c.field
+      for p = 1, #all, 2 do
+        if all[p]:sub(1, n) == c.field then
+          local used = used_of(c, all[p + 1])
+          if not used then return lib.foreign(KEYS[k] .. " is not a bucket") end
+          c.used = c.used + used
+        end
+      end
+    else
+      local v = redis.call("HGET", KEYS[k], c.field)
+      if v then
+        local used = used_of(c, v)
+        if not used then return lib.foreign(KEYS[k] .. " is not a bucket") end
+        c.used = c.used + used
+      end
     end
   end
 end

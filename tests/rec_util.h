@@ -131,11 +131,21 @@ static inline void ru_named_push(ru_named **v, size_t *n, const char *enc, size_
     assert_non_null((*v)[(*n)++].value);
 }
 
+/* Adds the bucket text v ("r,i,o,cc,cr,cost") to sum[6]. */
+static inline void ru_bucket_add(int64_t sum[6], const char *v) {
+    long long p[6];
+    if (sscanf(v, "%lld,%lld,%lld,%lld,%lld,%lld", &p[0], &p[1], &p[2], &p[3], &p[4], &p[5]) != 6)
+        fail_msg("not a bucket: %s", v);
+    for (int i = 0; i < 6; i++)
+        if (__builtin_add_overflow(sum[i], (int64_t)p[i], &sum[i])) fail_msg("the m: fields' sum overflows");
+}
+
 /* The dataset under `prefix` on the servers nodes[0..n) (one, or a cluster's
- * primaries): every "k:<id>" field of a shard's total, month or day hash
- * ({s:N}:t, :M:, :D:) equals the "_" bucket of the key's own hash of that
- * period ({k:<id>}:t, ...), each key's "_" bucket has exactly one such field,
- * and no leaderboard ({s:N}:L...) exists. Returns how many fields matched. */
+ * primaries): no API key's total, month or day hash ({k:<id>}:t, :M:, :D:)
+ * holds "_", every "k:<id>" field of a shard's hash of that period ({s:N}:t,
+ * ...) equals the sum of the "m:" fields of the key's own hash, each key's
+ * hash has exactly one such field, and no leaderboard ({s:N}:L...) exists.
+ * Returns how many fields matched. */
 static inline size_t ru_key_fields_match(redisContext *const *nodes, int n, const char *prefix) {
     ru_named *fields = NULL, *buckets = NULL;
     size_t nf = 0, nb = 0;
@@ -152,9 +162,12 @@ static inline size_t ru_key_fields_match(redisContext *const *nodes, int n, cons
             redisReply *h = redisCommand(nodes[i], "HGETALL %s", name);
             assert_non_null(h);
             assert_int_equal(h->type, REDIS_REPLY_ARRAY);
+            int64_t sum[6] = { 0 };
+            int models = 0;
             for (size_t f = 0; f + 1 < h->elements; f += 2) {
                 const char *field = h->element[f]->str, *value = h->element[f + 1]->str;
-                if (tag[0] == 'k' && strcmp(field, "_") == 0) ru_named_push(&buckets, &nb, enc, (size_t)(end - enc), rest, value);
+                if (tag[0] == 'k' && strcmp(field, "_") == 0) fail_msg("%s holds \"_\" (%s)", name, value);
+                if (tag[0] == 'k' && strncmp(field, "m:", 2) == 0) ru_bucket_add(sum, value), models++;
                 if (tag[0] == 's' && strncmp(field, "k:", 2) == 0) {
                     char id[1024];
                     size_t o = 0;
@@ -167,6 +180,12 @@ static inline size_t ru_key_fields_match(redisContext *const *nodes, int n, cons
                     ru_named_push(&fields, &nf, id, o, rest, value);
                 }
             }
+            if (models) {
+                char text[128];
+                snprintf(text, sizeof text, "%lld,%lld,%lld,%lld,%lld,%lld", (long long)sum[0], (long long)sum[1],
+                         (long long)sum[2], (long long)sum[3], (long long)sum[4], (long long)sum[5]);
+                ru_named_push(&buckets, &nb, enc, (size_t)(end - enc), rest, text);
+            }
             freeReplyObject(h);
         }
         freeReplyObject(keys);
@@ -178,7 +197,7 @@ static inline size_t ru_key_fields_match(redisContext *const *nodes, int n, cons
             fail_msg("the keys' fields in the shards' hashes (%zu) and the keys' buckets (%zu) differ at %zu: %s / %s",
                      nf, nb, i, i < nf ? fields[i].what : "-", i < nb ? buckets[i].what : "-");
         if (strcmp(fields[i].value, buckets[i].value) != 0)
-            fail_msg("%s: the shard's field holds %s, the key's _ %s", fields[i].what, fields[i].value, buckets[i].value);
+            fail_msg("%s: the shard's field holds %s, the sum of the key's m: fields %s", fields[i].what, fields[i].value, buckets[i].value);
     }
     for (size_t i = 0; i < nf; i++) free(fields[i].what), free(fields[i].value);
     for (size_t i = 0; i < nb; i++) free(buckets[i].what), free(buckets[i].value);

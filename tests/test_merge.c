@@ -138,8 +138,7 @@ static void oracle_event(const layout *l, const tally_event *e, int64_t at, int6
     snprintf(per[1], sizeof per[1], "M:%s", t.ym);
     snprintf(per[2], sizeof per[2], "D:%s", t.ymd);
     if (mask & TALLY_AGG_KEY) {
-        for (int p = 0; p < 3; p++) {
-            sums_addf(f, d, 6, "k:%s %s _", e->key, per[p]);
+        for (int p = 0; p < 3; p++) { /* no "_": its bucket is k:<key> of its shard's hash */
             sums_addf(f, d, 6, "k:%s %s m:%s", e->key, per[p], e->model);
             if (version >= 0) sums_addf(f, d, 6, "k:%s %s p:%lld", e->key, per[p], (long long)version);
             if (version == TALLY_UNPRICED) sums_addf(f, d, 6, "k:%s %s p:none", e->key, per[p]);
@@ -410,9 +409,9 @@ static void one_event_touches_each_bucket_once(void **state) {
     assert_non_null(g);
     add_arg a = arg(&e, NOW_MS - 3600000 * 5 + 17, TALLY_AGG_ALL); /* 2026-11-30 19:00 */
     merge_and_check(g, &utc8, &a, 1);
-    /* 7 key fields, 2 account fields (its day and hour: its total and month
-     * are its shard fields), 9 shard fields + 3 account + 3 key fields */
-    assert_int_equal(g->fields.n, 7 + 2 + 15);
+    /* 4 key fields (no "_"), 2 account fields (its day and hour: its total
+     * and month are its shard fields), 9 shard fields + 3 account + 3 key fields */
+    assert_int_equal(g->fields.n, 4 + 2 + 15);
     assert_int_equal(g->hashes.n, 3 + 1 + 4);
     tally__agg_free(g);
 }
@@ -432,7 +431,7 @@ static void events_of_one_bucket_merge_into_one_delta(void **state) {
     tally_agg *g = tally__agg_new();
     assert_non_null(g);
     merge_and_check(g, &utc8, a, 5);
-    assert_int_equal(g->fields.n, 7 + 2 + 15); /* as for one event */
+    assert_int_equal(g->fields.n, 4 + 2 + 15); /* as for one event */
     for (size_t i = 0; i < g->fields.n; i++) {
         const int64_t *d = AT(g->fields, field_rec, i).d;
         int64_t want[6] = { 5, 5010, 1010, 160, 30, 5 * 123456789LL + 10 };
@@ -489,9 +488,8 @@ static void buckets_follow_the_timezone(void **state) {
     for (int i = 0; i < 3; i++) assert_int_equal(tally__agg_add(g, a[i].e, a[i].at, 5, -1, TALLY_AGG_KEY, 0, i), 0);
     sums got = { 0 };
     merged_fields(g, &got);
-    const char *want[] = { "k:key_1 D:20261201 00", "k:key_1 D:20261201 05", "k:key_1 D:20261201 _",
-                           "k:key_1 D:20261201 m:m0", "k:key_1 M:202612 _", "k:key_1 M:202612 m:m0",
-                           "k:key_1 t _", "k:key_1 t m:m0" };
+    const char *want[] = { "k:key_1 D:20261201 00", "k:key_1 D:20261201 05", "k:key_1 D:20261201 m:m0",
+                           "k:key_1 M:202612 m:m0", "k:key_1 t m:m0" };
     assert_int_equal(got.n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < got.n; i++) assert_string_equal(got.p[i].name, want[i]);
     free(got.p);

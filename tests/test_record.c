@@ -532,6 +532,31 @@ static void old_hours_go_when_a_later_day_begins(void **state) {
     tally_close(t);
 }
 
+/* Issue 19 item 3: an API key's day hash holds no "_", so the call that
+ * creates it writes its models' and hours' fields only; that creation still
+ * prunes the key's old hours (record.lua takes a hash as created when none of
+ * the fields it read existed). */
+static void key_day_hash_without_its_own_field_prunes_old_hours(void **state) {
+    (void)state;
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.shards = 1;
+    tally *t = th_open(&cfg);
+    int64_t now = ru_now_ms() - 60000;
+    tally_period old = ru_period_of(TALLY_DAY, now - 10 * DAY_MS, 0), today = ru_period_of(TALLY_DAY, now, 0);
+    char key[96], fresh[96];
+    snprintf(key, sizeof key, "tally:v3:{k:k}:D:%04d%02d%02d", old.year, old.month, old.day);
+    snprintf(fresh, sizeof fresh, "tally:v3:{k:k}:D:%04d%02d%02d", today.year, today.month, today.day);
+    freeReplyObject(th_cmd("HSET %s m:m 1,0,0,0,0,0 05 1,0,0,0,0,0", key));
+    RECORD(t, ru_event("k", "m", NULL, 1, 0, 0, 0, 0, now, NULL));
+    assert_int_equal(th_int("HEXISTS %s 05", key), 0);   /* pruned */
+    assert_int_equal(th_int("HEXISTS %s m:m", key), 1);  /* the day's own buckets stay */
+    assert_int_equal(th_int("HEXISTS %s _", fresh), 0);  /* no derivable sum */
+    assert_int_equal(th_int("HEXISTS %s m:m", fresh), 1);
+    EXPECT_B(GET(t, TALLY_SCOPE_KEY, "k", today), 1, 1, 0, 0, 0, 0);
+    tally_close(t);
+}
+
 /* A prefix holding a key-schema v1 dataset is refused at open, never misread;
  * the tool exits 2 and says why. */
 static void schema_v1_dataset_is_refused(void **state) {
@@ -570,6 +595,7 @@ int main(void) {
         cmocka_unit_test_setup(every_bucket_expires_but_totals, th_clean),
         cmocka_unit_test_setup(expiry_is_bucket_end_plus_retention, th_clean),
         cmocka_unit_test_setup(old_hours_go_when_a_later_day_begins, th_clean),
+        cmocka_unit_test_setup(key_day_hash_without_its_own_field_prunes_old_hours, th_clean),
         cmocka_unit_test_setup(schema_v1_dataset_is_refused, th_clean),
     };
     int rc = cmocka_run_group_tests_name("record", tests, NULL, NULL);

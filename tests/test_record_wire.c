@@ -3,7 +3,9 @@
  * sent with one thing wrong at a time: text that is not an array of whole
  * numbers, counts that do not match the keys, arguments or layout, indexes out
  * of range, counts past their bounds. Each is refused with "EINVAL record:"
- * and writes nothing; the call as built records. */
+ * and writes nothing; the call as built records. An untimed call reads TIME
+ * once and answers without its time, and the pace learns only from timed
+ * calls. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 #include "handle.h"
 #include "harness.h"
 #include "rec_util.h"
+#include "reply.h"
 #include "schema.h"
 #include "wire.h"
 
@@ -130,7 +133,7 @@ static void malformed_numbers_write_nothing(void **state) {
 
 static void bad_counts_and_indexes_write_nothing(void **state) {
     (void)state;
-    enum { NH = 2, NI, NP, NR, ND, NN };
+    enum { NH = 2, NI, NP, NR, ND, NN, TIMED };
     long delta0 = TALLY_WIRE_HEAD, hash0 = delta0 + TALLY_WIRE_DELTA * x[ND];
     refused(with(0, TALLY_AT_MAX + 1), 0, "an event time past TALLY_AT_MAX");
     refused(with(1, TALLY_FUTURE_MAX_MS + 1), 0, "a future allowance past a day");
@@ -138,6 +141,7 @@ static void bad_counts_and_indexes_write_nothing(void **state) {
     refused(with(NH, x[NH] + 1), 0, "nh one too many");
     refused(with(NN, x[NN] - 1), 0, "nn one short");
     refused(with(NR, 3), 0, "nr 3");
+    refused(with(TIMED, 2), 0, "timed 2");
     refused(with(ND, x[ND] + 1), 0, "nd one too many");
     refused(with(delta0, 1000000000000001), 0, "a delta's count past 10^15");
     refused(with(hash0, 253402300800), 0, "a hash's expiry past year 9999");
@@ -153,7 +157,7 @@ static void bad_counts_and_indexes_write_nothing(void **state) {
 static void the_call_as_built_records(void **state) {
     (void)state;
     redisReply *r = send(NULL, 0);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_true(tally__reply_fits(r, 2, "si")); /* timed: {"recorded", us} */
     assert_string_equal(r->element[0]->str, "recorded");
     freeReplyObject(r);
     r = send(NULL, 0); /* the same request id again */
@@ -162,11 +166,85 @@ static void the_call_as_built_records(void **state) {
     freeReplyObject(r);
 }
 
+/* TIME calls the server has run (INFO commandstats; the script's count). */
+static long long time_calls(void) {
+    redisReply *r = th_cmd("INFO commandstats");
+    const char *at = strstr(r->str, "cmdstat_time:calls=");
+    long long n = at ? atoll(at + strlen("cmdstat_time:calls=")) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* Issue 19 item 1: the head's last number, timed, says whether the answer
+ * reports how long the script ran. Untimed: {"recorded"} (a duplicate's time
+ * 0) and one TIME (the future check); timed: the time and a second TIME. */
+static void untimed_call_reads_time_once(void **state) {
+    (void)state;
+    long timed = TALLY_WIRE_HEAD - 1;
+    assert_int_equal(x[timed], 1); /* the encoder's default */
+    char untimed[4096];
+    snprintf(untimed, sizeof untimed, "%s", with(timed, 0));
+    freeReplyObject(th_cmd("CONFIG RESETSTAT"));
+    redisReply *r = send(untimed, 0);
+    assert_true(tally__reply_fits(r, 1, "s"));
+    assert_string_equal(r->element[0]->str, "recorded");
+    freeReplyObject(r);
+    assert_int_equal(time_calls(), 1);
+    freeReplyObject(th_cmd("CONFIG RESETSTAT"));
+    r = send(untimed, 0); /* the same request id: a duplicate, its time 0 */
+    assert_true(tally__reply_fits(r, 4, "si"));
+    assert_string_equal(r->element[0]->str, "duplicate");
+    assert_int_equal(r->element[1]->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(time_calls(), 1);
+    freeReplyObject(th_cmd("CONFIG RESETSTAT"));
+    r = send(NULL, 0); /* timed, as built */
+    assert_true(tally__reply_fits(r, 4, "si"));
+    assert_string_equal(r->element[0]->str, "duplicate");
+    freeReplyObject(r);
+    assert_int_equal(time_calls(), 2);
+}
+
+/* Through the library: tally_record (one event) is untimed, so the pace
+ * learns nothing from it; a batch's call of many events is timed and the
+ * pace learns from it. Seen in the calls a batch takes, with max_script_us
+ * at its largest (10 s): unmeasured, calls hold TALLY_PACE_FIRST units (a few
+ * events); once measured, 0.6 x 10 s of work, every event of the batch. */
+static void pace_learns_only_from_timed_calls(void **state) {
+    (void)state;
+    enum { N = 64 };
+    tally_config cfg;
+    tally_config_init(&cfg);
+    cfg.max_script_us = 10000000;
+    tally *h = th_open(&cfg);
+    for (int i = 0; i < 8; i++) RECORD(h, ru_event("one", "m0", NULL, 1, 0, 0, 0, 0, TALLY_AT_NOW, NULL));
+    char keys[2][N][16];
+    tally_event ev[N];
+    tally_result res[N];
+    long long calls[2];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(keys[round][i], sizeof keys[round][i], "k%d-%d", round, i);
+            ev[i] = ru_event(keys[round][i], "m0", NULL, 1, 0, 0, 0, 0, TALLY_AT_NOW, NULL);
+        }
+        freeReplyObject(th_cmd("CONFIG RESETSTAT"));
+        assert_int_equal(tally_record_batch(h, ev, N, res), TALLY_OK);
+        calls[round] = th_evalsha_calls();
+    }
+    /* 8 one-event calls taught nothing: the first batch is cut at
+     * TALLY_PACE_FIRST units; its calls taught the pace: one call */
+    th_assert_gt(calls[0], 1);
+    assert_int_equal(calls[1], 1);
+    tally_close(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(malformed_numbers_write_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_counts_and_indexes_write_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(the_call_as_built_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(untimed_call_reads_time_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(pace_learns_only_from_timed_calls, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("record_wire", tests, NULL, NULL);
     th_done();
