@@ -377,7 +377,7 @@ static int period(run *m, const char *board) {
 }
 
 static int boards(run *m) {
-    qsort(m->boards.v, m->boards.n, sizeof *m->boards.v, by_period);
+    if (m->boards.n) qsort(m->boards.v, m->boards.n, sizeof *m->boards.v, by_period);
     for (size_t i = 0; i < m->boards.n; i++) {
         if (i && by_period(&m->boards.v[i - 1], &m->boards.v[i]) == 0) continue; /* its period is done */
         int rc = mark(m);
