@@ -21,9 +21,13 @@
 /* Redis time per field an HSCAN page returns, in nanoseconds: the command, the
  * Lua glue and the reply. INFO commandstats of read.lua's scan over 8 shards'
  * day hashes of 1,250 accounts each on a loaded 2-core machine gave 1.2-1.6 us
- * a field (HSCAN copies each field and value before replying: about twice
- * HGETALL's cost; a field MATCH skips costs a quarter of it). */
-#define SCAN_NS_PER_FIELD 1500
+ * a field, and over 10^5 API keys' k: fields 1.7 us (tally-bench-report --top:
+ * 169 ms for 100,000 fields; HSCAN copies each field and value before
+ * replying: about twice HGETALL's cost; a field MATCH skips costs a quarter of
+ * it). Reckoned at 2.5 us, so that a page takes about 60% of max_script_us, as
+ * the record path's calls do (pace.c), and the noise of a busy host stays
+ * under the bound. */
+#define SCAN_NS_PER_FIELD 2500
 /* Redis keeps a hash of up to hash-max-listpack-entries fields (128 by
  * default) as a listpack, and HSCAN answers such a hash whole whatever its
  * COUNT: a call reckons that many fields for each of its hashes. */

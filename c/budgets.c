@@ -120,16 +120,20 @@ typedef struct {
     int acct_entity;  /* the account's number in the call (1-based), 0: none */
 } holders;
 
-/* Whether cap b reads an account's month or total: its a: fields summed over
- * the shards' hashes (docs/keys.md), not a hash of the account's own. */
-static int in_shards(const tally_budget *b) {
-    return b->scope == TALLY_SCOPE_ACCOUNT && b->period != TALLY_DAY;
+/* Where cap b's bucket lies: the entity's own hash of the period (a key's, an
+ * account's day); an account's month or total: its a: fields summed over the
+ * shards' hashes (docs/keys.md); on a cluster, where those lie in other slots
+ * than the account's reservations, its month is the sum of its own day hashes
+ * of the month instead (its total cannot be read there). */
+enum { CAP_OWN, CAP_SHARDS, CAP_DAYS };
+static int cap_source(tally *t, const tally_budget *b) {
+    if (b->scope != TALLY_SCOPE_ACCOUNT || b->period == TALLY_DAY) return CAP_OWN;
+    return tally__is_cluster(t) && b->period == TALLY_MONTH ? CAP_DAYS : CAP_SHARDS;
 }
 
 /* The caps of one call: all of the key's or all of the account's on a
- * cluster, where an account's month and total (the shards' hashes, in other
- * slots) cannot be read in its call; an account's month or total is complete
- * from the accounts marker's day on. */
+ * cluster; an account's month or total from the shards is complete from the
+ * accounts marker's day on, from its days while they are kept. */
 static int check_entities(tally *t, const tally_budget *caps, int ncaps, int *key_caps, int *account_caps) {
     *key_caps = *account_caps = 0;
     int64_t earliest = -1;
@@ -137,12 +141,18 @@ static int check_entities(tally *t, const tally_budget *caps, int ncaps, int *ke
     tally__when(tally__now_ms(), t->cfg.tz_offset_min, &w);
     for (int i = 0; i < ncaps; i++) {
         *(caps[i].scope == TALLY_SCOPE_ACCOUNT ? account_caps : key_caps) += 1;
-        if (!in_shards(&caps[i])) continue;
+        int source = cap_source(t, &caps[i]);
+        if (source == CAP_DAYS && t->cfg.ttl_day_s < (int64_t)(w.day - 1) * 86400)
+            return tally__fail(t, TALLY_EINVAL,
+                               "cap %d: on a cluster an account's month is the sum of its day buckets, and days are "
+                               "kept %lld s after their end (ttl_day_s), less than this month so far",
+                               i + 1, (long long)t->cfg.ttl_day_s);
+        if (source != CAP_SHARDS) continue;
         if (tally__is_cluster(t))
             return tally__fail(t, TALLY_EINVAL,
-                               "cap %d: on a cluster an account's month and total are summed over the shards' "
-                               "hashes in other slots, which its reservation cannot read atomically: cap the "
-                               "account per day, or its keys", i + 1);
+                               "cap %d: on a cluster an account's total is summed over the shards' hashes in other "
+                               "slots, which its reservation cannot read atomically: cap the account per month or "
+                               "day, or its keys", i + 1);
         int64_t from = caps[i].period == TALLY_TOTAL ? 0 : (w.year * 100 + w.month) * 100 + 1;
         if (earliest < 0 || from < earliest) earliest = from;
     }
@@ -170,9 +180,14 @@ static int build(tally *t, const tally_reservation *r, const tally_budget *caps,
     for (int i = 0; i < ncaps; i++) {
         tally_period p = { caps[i].period, w.year, w.month, w.day, 0 };
         size_t sn = tally__period_suffix(&p, suffix);
-        int acct = caps[i].scope == TALLY_SCOPE_ACCOUNT;
-        if (in_shards(&caps[i])) err |= tally__add_shard_keys(&t->schema, a, suffix, sn);
-        else err |= tally__args_cat(a, acct ? h.ab : h.kb, acct ? h.abn : h.kbn, suffix, sn);
+        int acct = caps[i].scope == TALLY_SCOPE_ACCOUNT, source = cap_source(t, &caps[i]);
+        if (source == CAP_SHARDS) err |= tally__add_shard_keys(&t->schema, a, suffix, sn);
+        for (int d = 1; source == CAP_DAYS && d <= w.day; d++) {
+            tally_period day = { TALLY_DAY, w.year, w.month, d, 0 };
+            sn = tally__period_suffix(&day, suffix);
+            err |= tally__args_cat(a, h.ab, h.abn, suffix, sn);
+        }
+        if (source == CAP_OWN) err |= tally__args_cat(a, acct ? h.ab : h.kb, acct ? h.abn : h.kbn, suffix, sn);
     }
     tally__args_end_keys(a);
     err |= tally__add_reservation_member(a, r->key, r->request_id) | tally__args_i64(a, r->lease_ms);
@@ -182,13 +197,14 @@ static int build(tally *t, const tally_reservation *r, const tally_budget *caps,
     for (int i = 0; i < ncaps; i++) {
         int acct = caps[i].scope == TALLY_SCOPE_ACCOUNT;
         err |= tally__args_i64(a, acct ? h.acct_entity : 1);
-        if (in_shards(&caps[i]))
+        int source = cap_source(t, &caps[i]);
+        if (source == CAP_SHARDS)
             err |= tally__args_cat(a, TALLY_FIELD_ACCOUNT, strlen(TALLY_FIELD_ACCOUNT), r->account, strlen(r->account));
         else /* a key's hashes keep no "_": its models' fields are summed */
             err |= tally__args_str(a, acct ? TALLY_FIELD_ENTITY : TALLY_FIELD_MODEL);
         err |= tally__args_str(a, caps[i].metric == TALLY_BUDGET_COST ? CAP_COST : CAP_TOKENS);
         err |= tally__args_i64(a, caps[i].cap);
-        err |= tally__args_i64(a, in_shards(&caps[i]) ? t->cfg.shards : 1);
+        err |= tally__args_i64(a, source == CAP_SHARDS ? t->cfg.shards : source == CAP_DAYS ? w.day : 1);
     }
     return err ? -1 : 0;
 }

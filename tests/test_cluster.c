@@ -100,10 +100,28 @@ static void admission_on_cluster(void **state) {
     tally_budget mixed[2] = { cap, { TALLY_SCOPE_ACCOUNT, TALLY_DAY, TALLY_BUDGET_COST, 1000000000 } };
     r.request_id = "q3";
     assert_int_equal(tally_reserve(t, &r, mixed, 2, &d), TALLY_EINVAL);
-    /* an account's month is summed over the shards' slots: no atomic cap */
+    /* an account's month is the sum of its day buckets of the month, in its
+     * own slot: 0.1 settled today and 0.2 on the month's first day (another key) */
+    time_t now = time(NULL);
+    struct tm first;
+    gmtime_r(&now, &first);
+    first.tm_mday = 1, first.tm_hour = first.tm_min = first.tm_sec = 0;
+    tally_event early = { .key = "other", .model = "m", .account = "acct{9}", .cost_nanos = 200000000,
+                          .at_ms = (int64_t)timegm(&first) * 1000 + 1 };
+    assert_int_equal(tally_record(t, &early, NULL), TALLY_OK);
     tally_budget month = { TALLY_SCOPE_ACCOUNT, TALLY_MONTH, TALLY_BUDGET_COST, 1000000000 };
-    assert_int_equal(tally_reserve(t, &r, &month, 1, &d), TALLY_EINVAL);
-    assert_non_null(strstr(tally_errmsg(t), "cap the account per day"));
+    r.request_id = "q4";
+    assert_int_equal(tally_reserve(t, &r, &month, 1, &d), TALLY_OK);
+    assert_true(d.allowed);
+    assert_int_equal(d.remaining[0], 1000000000 - 300000000 - 600000000);
+    r.request_id = "q5";
+    assert_int_equal(tally_reserve(t, &r, &month, 1, &d), TALLY_OK);
+    assert_false(d.allowed); /* 0.3 used + 0.6 held + 0.6 > 1 */
+    /* its total is summed over the shards' slots: no atomic cap */
+    tally_budget total = { TALLY_SCOPE_ACCOUNT, TALLY_TOTAL, TALLY_BUDGET_COST, 1000000000 };
+    r.request_id = "q6";
+    assert_int_equal(tally_reserve(t, &r, &total, 1, &d), TALLY_EINVAL);
+    assert_non_null(strstr(tally_errmsg(t), "an account's total is summed over the shards"));
     tally_close(t);
 }
 
