@@ -28,8 +28,8 @@
 -- ARGV[2+n] name: name n (1..nn): the hashes' fields, hash by hash.
 -- ARGV[2+nn+2j-1] ids_add: id hash j's request ids to check and add, 24
 --   bytes each, concatenated: the id's 16-byte field (docs/keys.md), then the
---   8-byte field an older tally wrote for it, which is only checked, in the
---   hashes that older tally created (those without the field "v").
+--   8-byte field an older tally wrote for it, which is only checked (the
+--   hashes created here, with the field "v", hold 16-byte fields only).
 -- ARGV[2+nn+2j] ids_check: the ids only to check, the same way.
 -- Returns: {"recorded", us} ({"recorded"} when not timed), or, writing
 --   nothing but a settle's release, {"duplicate", us, J, P, ...} naming each
@@ -151,26 +151,28 @@ for k = 1, nr do
 end
 local dups = {}
 for j, id in ipairs(ids) do
-  if #id.list > 0 then
-    local seen, seen_v0 = redis.call("HMGET", id.key, V2, unpack(id.list)), {}
-    id.v2 = seen[1]
-    if not seen[1] then -- a hash an older tally created, or none yet
-      if redis.call("EXISTS", id.key) == 1 then
-        local old = {} -- the 8-byte fields, in the order of id.list
-        for _, entries in ipairs({ id.adds, id.checks }) do
-          for p = FP + 1, #entries, ENTRY do old[#old + 1] = entries:sub(p, p + FP_V0 - 1) end
-        end
-        seen_v0 = redis.call("HMGET", id.key, unpack(old))
-      else
-        id.fresh = true
-      end
+  local n = #id.list
+  if n > 0 then
+    -- One HMGET: "v", each id's 16-byte field, then the 8-byte field an older
+    -- tally wrote for it (never present in a hash with "v": its fields are 16
+    -- bytes, so asking costs nothing but the field).
+    local args = { V2 }
+    for p = 1, n do args[p + 1] = id.list[p] end
+    for _, entries in ipairs({ id.adds, id.checks }) do
+      for p = FP + 1, #entries, ENTRY do args[#args + 1] = entries:sub(p, p + FP_V0 - 1) end
     end
-    for p = 1, #id.list do
-      if seen[p + 1] or seen_v0[p] then
+    local seen = lib.call_spread("HMGET", id.key, args)
+    id.v2 = seen[1]
+    local found = false
+    for p = 1, n do
+      if seen[p + 1] or seen[n + p + 1] then
+        found = true
         dups[#dups + 1] = j
         dups[#dups + 1] = p <= id.nadd and p or id.nadd - p
       end
     end
+    -- a hash this call adds to, without "v": new here, or an older tally's
+    if id.nadd > 0 and not seen[1] and not found then id.fresh = redis.call("EXISTS", id.key) == 0 end
   end
 end
 -- Gives the reservations back (settle): the estimate leaves the held sums.

@@ -282,6 +282,14 @@ static void ids_recorded_before_the_upgrade_stay_duplicates(void **state) {
     assert_int_equal(r->element[0]->len + r->element[1]->len, 1 + 16);
     freeReplyObject(r);
     assert_int_equal(th_int("HEXISTS tally:v3:{k:k2}:i:%lld v", (long long)slice), 1);
+    /* the next id of that key: one HMGET per id hash (the marked slice and the
+     * one before, which does not exist), no EXISTS to tell an older tally's
+     * hash from none */
+    freeReplyObject(th_cmd("CONFIG RESETSTAT"));
+    RECORD(t, ru_event("k2", "m", NULL, 1, 0, 0, 0, 100, at, "new-3"));
+    assert_int_equal(th_int("EVAL %s 0", "local s = redis.call('INFO', 'commandstats') "
+                                         "return tonumber(s:match('cmdstat_exists:calls=(%d+)') or 0)"),
+                     0);
     tally_close(t);
 }
 
