@@ -74,7 +74,7 @@ static const figure figures[F_N] = {
     { "memory_bytes.shard_share_per_period", "B", "per API key: its share of the shards' hashes of one period (its k: field, and the model, account and global fields it shares)" },
     { "memory_bytes.request_id", "B", "per event with a request id, while remembered (24 h): a key's id hash of 24 ids (listpack)" },
     { "memory_bytes.request_id_large", "B", "the same in a key's id hash past hash-max-listpack-entries (512 by default: a hashtable): 20000 events of one key" },
-    { "memory_bytes.account_buckets_day", "B", "per account: total + month + day hashes after a day" },
+    { "memory_bytes.account_buckets_day", "B", "per account: its day hash after a day (its total and month are its a: fields in the shards' hashes)" },
     { "memory_bytes.per_key_day", "B", "used_memory growth per API key for a day of traffic (every bucket, 1 account per key)" },
     { "retention.day_buckets_live", "buckets", "day buckets alive at once: today + ttl_day_s (default retention)" },
     { "retention.month_buckets_live", "buckets", "month buckets alive at once: this month + ttl_month_s / 30.44 d" },
