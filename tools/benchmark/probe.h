@@ -1,4 +1,4 @@
-/* probe.h -- what tally-bench-report's two modes share (report_probe.c: the
+/* probe.h -- what tally-bench-report's two modes share (probe.c), used by report_probe.c (the
  * month report; top_probe.c: the rankings): the API keys and accounts they
  * record, one event per key in batches, and the server's script time. */
 #ifndef TALLY_BENCH_PROBE_H
