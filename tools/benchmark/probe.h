@@ -1,6 +1,7 @@
-/* probe.h -- what tally-bench-report's two modes share (probe.c), used by report_probe.c (the
- * month report; top_probe.c: the rankings): the API keys and accounts they
- * record, one event per key in batches, and the server's script time. */
+/* probe.h -- what tally-bench-report's two modes (report_probe.c: the month
+ * report; top_probe.c: the rankings) share, defined in probe.c: the API keys
+ * and accounts they record, one event per key in batches, and the server's
+ * script time. */
 #ifndef TALLY_BENCH_PROBE_H
 #define TALLY_BENCH_PROBE_H
 
