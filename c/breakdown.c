@@ -49,8 +49,7 @@ void tally_models_free(tally_model_stats *m, size_t n) {
 /* A breakdown being summed: its rows, and their names' index (name hash ->
  * row + 1), so that many names (accounts) merge in linear time. */
 typedef struct {
-    tally_model_stats *v;
-    size_t n, cap;
+    tally_vec v; /* of tally_model_stats */
     tally_map index;
 } breakdown_rows;
 
@@ -60,7 +59,7 @@ typedef struct {
 } name_ref;
 
 static int same_row(void *ctx, uint32_t i, const void *sought) {
-    const char *have = ((breakdown_rows *)ctx)->v[i].model;
+    const char *have = AT(((breakdown_rows *)ctx)->v, tally_model_stats, i).model;
     const name_ref *r = sought;
     return strlen(have) == r->n && memcmp(have, r->s, r->n) == 0;
 }
@@ -75,17 +74,12 @@ static int merge_row(breakdown_rows *l, tally_map *seen, const char *name, size_
     uint32_t *slot = tally__map_find(&l->index, h, same_row, l, &ref);
     if (!slot) return -2;
     if (!*slot) {
-        if (l->n == l->cap) {
-            size_t c = l->cap ? l->cap * 2 : 8;
-            tally_model_stats *grown = realloc(l->v, c * sizeof *grown);
-            if (!grown) return -2;
-            l->v = grown;
-            l->cap = c;
+        tally_model_stats row = { strndup(name, mn), { 0 } };
+        if (!row.model || tally__vec_push(&l->v, &row, sizeof row) < 0) {
+            free(row.model);
+            return -2;
         }
-        char *copy = strndup(name, mn);
-        if (!copy) return -2;
-        l->v[l->n++] = (tally_model_stats){ copy, { 0 } };
-        *slot = (uint32_t)l->n;
+        *slot = (uint32_t)l->v.n;
     }
     uint32_t row = *slot;
     if (seen) {
@@ -94,7 +88,7 @@ static int merge_row(breakdown_rows *l, tally_map *seen, const char *name, size_
         if (*was) return 0; /* a page again: this hash's field is in already */
         *was = row;
     }
-    return tally__add_packed(&l->v[row - 1].b, v->str, v->len);
+    return tally__add_packed(&AT(l->v, tally_model_stats, row - 1).b, v->str, v->len);
 }
 
 /* What a breakdown is by: the fields it takes from the hashes it reads. */
@@ -218,7 +212,7 @@ static int breakdown(tally *t, const char *key, const tally_period *p, int np, i
     if (p->kind == TALLY_HOUR)
         return tally__fail(t, TALLY_EINVAL, "the per-%s breakdown is kept for total, month and day", by_what[by]);
     size_t per = key ? 1 : (size_t)t->cfg.shards;
-    breakdown_read r = { key, by, calloc((size_t)np * per, sizeof *r.h), (size_t)np * per, 0, { 0 } };
+    breakdown_read r = { .key = key, .by = by, .h = calloc((size_t)np * per, sizeof *r.h), .nh = (size_t)np * per };
     if (!r.h) return tally__oom(t);
     for (size_t i = 0; i < r.nh; i++) {
         r.h[i].p = &p[i / per];
@@ -230,12 +224,12 @@ static int breakdown(tally *t, const char *key, const tally_period *p, int np, i
     free(r.h);
     tally__map_free(&r.rows.index);
     if (rc != TALLY_OK) {
-        tally_models_free(r.rows.v, r.rows.n);
+        tally_models_free(r.rows.v.p, r.rows.v.n);
         return rc;
     }
-    if (r.rows.n) qsort(r.rows.v, r.rows.n, sizeof *r.rows.v, by_cost_then_name);
-    *out = r.rows.v;
-    *n = r.rows.n;
+    if (r.rows.v.n) qsort(r.rows.v.p, r.rows.v.n, sizeof(tally_model_stats), by_cost_then_name);
+    *out = r.rows.v.p;
+    *n = r.rows.v.n;
     return tally__ok(t);
 }
 

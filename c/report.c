@@ -14,6 +14,7 @@
 #include "error.h"
 #include "handle.h"
 #include "queries.h"
+#include "table.h"
 #include "timecal.h"
 
 void tally_report_free(tally_report_row *rows, size_t n) {
@@ -21,10 +22,7 @@ void tally_report_free(tally_report_row *rows, size_t n) {
     free(rows);
 }
 
-typedef struct {
-    tally_report_row *rows;
-    size_t n, cap;
-} row_list;
+typedef tally_vec row_list; /* of tally_report_row */
 
 /* Adds b to *sum; 0, or 1 when a sum passes 2^63-1. */
 static int add_bucket(tally_bucket *sum, const tally_bucket *b) {
@@ -39,16 +37,11 @@ static int add_bucket(tally_bucket *sum, const tally_bucket *b) {
 
 /* Appends a row (group copied; NULL for the total). TALLY_OK or ENOMEM. */
 static int push(tally *t, row_list *l, const char *group, const tally_range *span, const tally_bucket *b) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        tally_report_row *grown = realloc(l->rows, cap * sizeof *grown);
-        if (!grown) return tally__oom(t);
-        l->rows = grown;
-        l->cap = cap;
+    tally_report_row row = { group ? strdup(group) : NULL, *span, *b };
+    if ((group && !row.group) || tally__vec_push(l, &row, sizeof row) < 0) {
+        free(row.group);
+        return tally__oom(t);
     }
-    char *g = group ? strdup(group) : NULL;
-    if (group && !g) return tally__oom(t);
-    l->rows[l->n++] = (tally_report_row){ g, *span, *b };
     return TALLY_OK;
 }
 
@@ -155,14 +148,14 @@ int tally_report_for(tally *t, int by, int per, const tally_range *r, int of, co
     row_list l = { 0 };
     tally_bucket total = { 0 };
     for (int i = 0; i < ns && rc == TALLY_OK; i++) rc = span_rows(t, by, &spans[i], of, id, &l, &total);
-    if (rc == TALLY_OK && l.n) qsort(l.rows, l.n, sizeof *l.rows, by_group_then_span);
+    if (rc == TALLY_OK && l.n) qsort(l.p, l.n, sizeof(tally_report_row), by_group_then_span);
     if (rc == TALLY_OK) rc = push(t, &l, NULL, r, &total);
     free(spans);
     if (rc != TALLY_OK) {
-        tally_report_free(l.rows, l.n);
+        tally_report_free(l.p, l.n);
         return rc;
     }
-    *out = l.rows;
+    *out = l.p;
     *n = l.n;
     return tally__ok(t);
 }
