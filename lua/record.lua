@@ -150,29 +150,43 @@ for k = 1, nr do
   releases[#releases + 1] = r
 end
 local dups = {}
+-- The 8-byte fields an older tally wrote for id hash `id`'s ids, in list order.
+local function old_fields(id)
+  local old = {}
+  for _, entries in ipairs({ id.adds, id.checks }) do
+    for p = FP + 1, #entries, ENTRY do old[#old + 1] = entries:sub(p, p + FP_V0 - 1) end
+  end
+  return old
+end
 for j, id in ipairs(ids) do
   local n = #id.list
   if n > 0 then
-    -- One HMGET: "v", each id's 16-byte field, then the 8-byte field an older
-    -- tally wrote for it (never present in a hash with "v": its fields are 16
-    -- bytes, so asking costs nothing but the field).
+    -- "v" and each id's 16-byte field; a hash only checked (the previous
+    -- slice's, often none) has its 8-byte fields asked in the same HMGET
+    -- (never present where "v" is), a hash this call adds to only when it
+    -- exists without "v" (an older tally's), after an EXISTS that also tells
+    -- whether this call creates it.
     local args = { V2 }
     for p = 1, n do args[p + 1] = id.list[p] end
-    for _, entries in ipairs({ id.adds, id.checks }) do
-      for p = FP + 1, #entries, ENTRY do args[#args + 1] = entries:sub(p, p + FP_V0 - 1) end
+    if id.nadd == 0 then
+      for _, f in ipairs(old_fields(id)) do args[#args + 1] = f end
     end
     local seen = lib.call_spread("HMGET", id.key, args)
     id.v2 = seen[1]
-    local found = false
+    if id.nadd > 0 and not seen[1] then
+      if redis.call("EXISTS", id.key) == 1 then
+        local old = lib.call_spread("HMGET", id.key, old_fields(id))
+        for p = 1, n do seen[n + p + 1] = old[p] end
+      else
+        id.fresh = true
+      end
+    end
     for p = 1, n do
       if seen[p + 1] or seen[n + p + 1] then
-        found = true
         dups[#dups + 1] = j
         dups[#dups + 1] = p <= id.nadd and p or id.nadd - p
       end
     end
-    -- a hash this call adds to, without "v": new here, or an older tally's
-    if id.nadd > 0 and not seen[1] and not found then id.fresh = redis.call("EXISTS", id.key) == 0 end
   end
 end
 -- Gives the reservations back (settle): the estimate leaves the held sums.
