@@ -18,7 +18,7 @@ static const char usage[] =
     "  flush    SCRIPT FLUSH, then load every script again (the ops reload)\n"
     "\n"
     "  --summary  load, verify, flush: one line for all scripts and nodes (e.g.\n"
-    "             '8 scripts loaded, SHA verified, on 1 node') instead of one\n"
+    "             '9 scripts loaded, SHA verified, on 1 node') instead of one\n"
     "             per script and node; a missing script still gets its line.\n"
     "             Not with --json\n"
     "\n"
